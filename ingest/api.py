@@ -1,0 +1,414 @@
+"""The training sites' HTTP API: check-ins and classroom snapshots, accepted durably, then verified."""
+
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ingest.evidence import EvidenceStore
+from ingest.images import AcceptedImage, inspect_image
+from ingest.validation import SHANGHAI, check_capture_time, check_fix, check_text, parse_client_time
+from models.domain import ROLE_NAMES, CheckKind, Principal, Role
+from models.errors import ApiError
+from models.tables import (
+    CheckIn,
+    ClassSession,
+    Evidence,
+    FaceTemplate,
+    OutboxMessage,
+    RosterEntry,
+    Snapshot,
+    Trainee,
+    TrainingClass,
+    Verification,
+)
+
+log = logging.getLogger(__name__)
+
+CHECKIN_TOPIC = "checkin"
+SNAPSHOT_TOPIC = "snapshot"
+
+
+class SessionSource(Protocol):
+    def session(self) -> AbstractContextManager[Session]: ...
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_pixels: int
+    max_future_skew_s: float
+    max_capture_age_s: float
+    max_accuracy_m: float
+    verdict_wait_s: float
+
+
+@dataclass
+class IngestContext:
+    """What the ingest edge needs from the composition root (it never imports the monitor)."""
+
+    db: SessionSource
+    evidence: EvidenceStore
+    limits: UploadLimits
+    publish: Callable[[str, dict[str, Any]], None]
+    authenticate: Callable[..., Principal]
+    wait_for_verdict: Callable[[str, int, float], Awaitable[None]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def pick_session(local_hhmm: str, sessions: list[ClassSession]) -> ClassSession | None:
+    """The session whose window holds the local time, else the one whose window is nearest."""
+    if not sessions:
+        return None
+
+    def minutes(hhmm: str) -> int:
+        return int(hhmm[:2]) * 60 + int(hhmm[3:5])
+
+    now = minutes(local_hhmm)
+
+    def gap(s: ClassSession) -> int:
+        start, end = minutes(s.start_local), minutes(s.end_local)
+        return 0 if start <= now <= end else min(abs(now - start), abs(now - end))
+
+    return min(sessions, key=gap)
+
+
+def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None) -> dict[str, Any]:
+    """What a site sees for one upload: status, a zh-CN message saying exactly why, and where to poll."""
+    is_checkin = isinstance(subject, CheckIn)
+    kind = "check-ins" if is_checkin else "snapshots"
+    body: dict[str, Any] = {
+        "id": subject.id,
+        "status": subject.status,
+        "status_url": f"/api/v1/{kind}/{subject.id}",
+        "photo_sha256": subject.photo_sha256,
+        "reasons": [],
+    }
+    if is_checkin:
+        action = "签到" if subject.kind == CheckKind.SIGN_IN.value else "签退"
+        body["kind"] = subject.kind
+    else:
+        action = "课堂抓拍"
+    if verification is None:
+        body["message"] = f"{action}已受理，正在核验"
+        return body
+    body["reasons"] = verification.reasons
+    body["verification_id"] = verification.id
+    body["face_distance"] = verification.face_distance
+    body["fence_result"] = verification.fence_result
+    if subject.status == "passed":
+        body["message"] = f"{action}成功" if is_checkin else f"{action}已核验（{verification.face_count} 张人脸）"
+    else:
+        body["message"] = f"{action}未通过：" + "；".join(r["message"] for r in verification.reasons)
+    return body
+
+
+def _require_site(principal: Principal) -> int:
+    if principal.role is not Role.SITE or principal.institution_id is None:
+        raise ApiError(403, "FORBIDDEN_ROLE", f"只有培训机构令牌可以上传（当前身份：{ROLE_NAMES[principal.role]}）")
+    return principal.institution_id
+
+
+def _check_idempotency_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > 100:
+        raise ApiError(422, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key 须为 1 到 100 个字符")
+    return key
+
+
+def _class_in_scope(session: Session, class_id: int, institution_id: int, today: date) -> TrainingClass:
+    cls = session.get(TrainingClass, class_id)
+    if cls is None:
+        raise ApiError(404, "UNKNOWN_CLASS", f"班次 {class_id} 不存在")
+    if cls.institution_id != institution_id:
+        raise ApiError(403, "CLASS_NOT_IN_SCOPE", "该班次不属于本培训机构，不能为其上传")
+    if not cls.start_date <= today <= cls.end_date:
+        raise ApiError(
+            422, "CLASS_NOT_IN_PROGRESS", f"该班次培训期为 {cls.start_date} 至 {cls.end_date}，今天不在培训期内"
+        )
+    return cls
+
+
+def _refuse_replayed_photo(session: Session, sha256: str) -> None:
+    seen = session.scalar(select(CheckIn.id).where(CheckIn.photo_sha256 == sha256)) or session.scalar(
+        select(Snapshot.id).where(Snapshot.photo_sha256 == sha256)
+    )
+    if seen is not None:
+        raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用，请现场重新拍摄")
+
+
+class _Accepted(Exception):
+    """Raised inside an idempotent retry to leave the transaction with the first upload's id."""
+
+    def __init__(self, subject_id: int) -> None:
+        self.subject_id = subject_id
+
+
+def _find_previous(
+    session: Session, model: type[CheckIn] | type[Snapshot], institution_id: int, key: str | None, sha256: str
+) -> int | None:
+    """The id of an earlier upload with the same Idempotency-Key; 409 if that key carried another photo."""
+    if key is None:
+        return None
+    prior = session.scalar(
+        select(model).where(model.institution_id == institution_id, model.idempotency_key == key)
+    )
+    if prior is None:
+        return None
+    if prior.photo_sha256 != sha256:
+        raise ApiError(409, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一张照片的上传")
+    return prior.id
+
+
+def _store(session: Session, evidence: EvidenceStore, image: AcceptedImage, row: CheckIn | Snapshot, topic: str) -> int:
+    """Write the evidence file, then the evidence row, the upload row and its outbox message."""
+    evidence.put(image.sha256, image.data)
+    if session.get(Evidence, image.sha256) is None:
+        session.add(
+            Evidence(
+                sha256=image.sha256,
+                size_bytes=len(image.data),
+                media_type=image.media_type,
+                width=image.width,
+                height=image.height,
+                created_at=row.received_at,
+            )
+        )
+        session.flush()  # the evidence row must exist before the upload row that references it
+    session.add(row)
+    session.flush()
+    payload_key = "checkin_id" if topic == CHECKIN_TOPIC else "snapshot_id"
+    session.add(
+        OutboxMessage(topic=topic, subject_id=row.id, payload={payload_key: row.id}, created_at=row.received_at)
+    )
+    return row.id
+
+
+def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], institution_id: int, key: str | None,
+            image: AcceptedImage, build: Callable[[Session], CheckIn | Snapshot], topic: str) -> tuple[int, bool]:
+    """Run one acceptance transaction; returns (id, created). Races on unique keys resolve to 409 or the prior id."""
+    try:
+        with ctx.db.session() as session:
+            prior = _find_previous(session, model, institution_id, key, image.sha256)
+            if prior is not None:
+                raise _Accepted(prior)
+            row = build(session)
+            _refuse_replayed_photo(session, image.sha256)
+            return _store(session, ctx.evidence, image, row, topic), True
+    except _Accepted as done:
+        return done.subject_id, False
+    except IntegrityError:
+        log.info("acceptance raced with another upload", exc_info=True)
+        with ctx.db.session() as session:
+            prior = _find_previous(session, model, institution_id, key, image.sha256)
+        if prior is not None:
+            return prior, False
+        raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用，请现场重新拍摄") from None
+
+
+def _publish_outbox(ctx: IngestContext, topic: str, subject_id: int) -> None:
+    """Hand the accepted upload to the bus now; if that fails the relay retries from the outbox."""
+    key = "checkin_id" if topic == CHECKIN_TOPIC else "snapshot_id"
+    try:
+        ctx.publish(topic, {key: subject_id})
+    except Exception:  # noqa: BLE001 - the outbox keeps the message; the relay publishes it later
+        log.warning("publish of %s %s failed; the outbox relay will retry", topic, subject_id, exc_info=True)
+        return
+    with ctx.db.session() as session:
+        for msg in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.topic == topic, OutboxMessage.subject_id == subject_id)
+        ):
+            msg.published_at = msg.published_at or utc_now()
+            msg.attempts += 1
+
+
+def _load_verdict(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], subject_id: int) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        subject = session.get(model, subject_id)
+        assert subject is not None
+        verification = session.scalar(
+            select(Verification).where(
+                Verification.subject_kind == ("checkin" if model is CheckIn else "snapshot"),
+                Verification.subject_id == subject_id,
+            )
+        )
+        return verdict_body(subject, verification)
+
+
+def build_ingest_router(ctx: IngestContext) -> APIRouter:
+    """The /api/v1 routes for training sites."""
+    router = APIRouter(prefix="/api/v1", tags=["ingest"])
+    authenticated = Annotated[Principal, Depends(ctx.authenticate)]
+
+    async def respond(model: type[CheckIn] | type[Snapshot], topic: str, subject_id: int, created: bool,
+                      response: Response) -> dict[str, Any]:
+        if created:
+            await run_in_threadpool(_publish_outbox, ctx, topic, subject_id)
+        body = await run_in_threadpool(_load_verdict, ctx, model, subject_id)
+        if body["status"] == "pending" and ctx.limits.verdict_wait_s > 0:
+            await ctx.wait_for_verdict(topic, subject_id, ctx.limits.verdict_wait_s)
+            body = await run_in_threadpool(_load_verdict, ctx, model, subject_id)
+        body["duplicate"] = not created
+        response.status_code = 202 if body["status"] == "pending" else (201 if created else 200)
+        return body
+
+    @router.post("/check-ins", summary="A trainee's sign-in or sign-out selfie with its GPS fix")
+    async def post_checkin(
+        principal: authenticated,
+        response: Response,
+        photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP selfie")],
+        trainee_id: Annotated[int, Form()],
+        class_id: Annotated[int, Form()],
+        kind: Annotated[CheckKind, Form(description="sign_in | sign_out")],
+        captured_at: Annotated[str, Form(description="ISO 8601 capture time from the phone")],
+        latitude: Annotated[float, Form()],
+        longitude: Annotated[float, Form()],
+        accuracy_m: Annotated[float, Form(description="GPS accuracy radius in metres")],
+        device_id: Annotated[str, Form()],
+        mock_location: Annotated[bool, Form()] = False,
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        institution_id = _require_site(principal)
+        key = _check_idempotency_key(idempotency_key)
+        limits = ctx.limits
+        check_fix(latitude, longitude, accuracy_m, limits.max_accuracy_m)
+        device = check_text(device_id, "device_id", "设备编号", 100)
+        now = utc_now()
+        captured = parse_client_time(captured_at)
+        check_capture_time(captured, now, limits.max_future_skew_s, limits.max_capture_age_s)
+        image = inspect_image(await photo.read(), limits.max_pixels)
+
+        def build(session: Session) -> CheckIn:
+            local = now.astimezone(SHANGHAI)
+            _class_in_scope(session, class_id, institution_id, local.date())
+            if session.get(Trainee, trainee_id) is None:
+                raise ApiError(404, "UNKNOWN_TRAINEE", f"学员 {trainee_id} 不存在")
+            if session.get(RosterEntry, (class_id, trainee_id)) is None:
+                raise ApiError(422, "NOT_ON_ROSTER", "该学员不在本班次花名册中")
+            if session.scalar(select(FaceTemplate.id).where(
+                FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == trainee_id
+            ).limit(1)) is None:
+                raise ApiError(422, "NOT_ENROLLED", "该学员尚未登记人脸照片，无法核验签到")
+            sessions = list(session.scalars(select(ClassSession).where(ClassSession.class_id == class_id)))
+            chosen = pick_session(captured.astimezone(SHANGHAI).strftime("%H:%M"), sessions)
+            return CheckIn(
+                trainee_id=trainee_id, class_id=class_id, institution_id=institution_id,
+                session_id=chosen.id if chosen else None, kind=kind.value, captured_at=captured,
+                received_at=now, lat=latitude, lon=longitude, accuracy_m=accuracy_m, device_id=device,
+                mock_location=mock_location, photo_sha256=image.sha256, idempotency_key=key, status="pending",
+            )
+
+        subject_id, created = await run_in_threadpool(
+            _accept, ctx, CheckIn, institution_id, key, image, build, CHECKIN_TOPIC
+        )
+        return await respond(CheckIn, CHECKIN_TOPIC, subject_id, created, response)
+
+    @router.post("/snapshots", summary="A periodic classroom snapshot")
+    async def post_snapshot(
+        principal: authenticated,
+        response: Response,
+        photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP classroom photo")],
+        class_id: Annotated[int, Form()],
+        camera_id: Annotated[str, Form()],
+        captured_at: Annotated[str, Form()],
+        idempotency_key: Annotated[str | None, Header()] = None,
+    ) -> dict[str, Any]:
+        institution_id = _require_site(principal)
+        key = _check_idempotency_key(idempotency_key)
+        limits = ctx.limits
+        camera = check_text(camera_id, "camera_id", "摄像头编号", 100)
+        now = utc_now()
+        captured = parse_client_time(captured_at)
+        check_capture_time(captured, now, limits.max_future_skew_s, limits.max_capture_age_s)
+        image = inspect_image(await photo.read(), limits.max_pixels)
+
+        def build(session: Session) -> Snapshot:
+            _class_in_scope(session, class_id, institution_id, now.astimezone(SHANGHAI).date())
+            return Snapshot(
+                class_id=class_id, institution_id=institution_id, camera_id=camera, captured_at=captured,
+                received_at=now, photo_sha256=image.sha256, idempotency_key=key, status="pending",
+            )
+
+        subject_id, created = await run_in_threadpool(
+            _accept, ctx, Snapshot, institution_id, key, image, build, SNAPSHOT_TOPIC
+        )
+        return await respond(Snapshot, SNAPSHOT_TOPIC, subject_id, created, response)
+
+    def _get(model: type[CheckIn] | type[Snapshot], subject_id: int, principal: Principal) -> dict[str, Any]:
+        with ctx.db.session() as session:
+            subject = session.get(model, subject_id)
+            if subject is None or (principal.role is Role.SITE and subject.institution_id != principal.institution_id):
+                raise ApiError(404, "NOT_FOUND", "记录不存在")
+        return _load_verdict(ctx, model, subject_id)
+
+    @router.get("/check-ins/{checkin_id}", summary="The verdict of one check-in")
+    def get_checkin(checkin_id: int, principal: authenticated) -> dict[str, Any]:
+        return _get(CheckIn, checkin_id, principal)
+
+    @router.get("/snapshots/{snapshot_id}", summary="The verdict of one snapshot")
+    def get_snapshot(snapshot_id: int, principal: authenticated) -> dict[str, Any]:
+        return _get(Snapshot, snapshot_id, principal)
+
+    @router.get("/site/classes", summary="The site's classes running today, with sessions and roster")
+    def site_classes(principal: authenticated) -> list[dict[str, Any]]:
+        institution_id = _require_site(principal)
+        today = utc_now().astimezone(SHANGHAI).date()
+        with ctx.db.session() as session:
+            classes = session.scalars(
+                select(TrainingClass).where(
+                    TrainingClass.institution_id == institution_id,
+                    TrainingClass.start_date <= today,
+                    TrainingClass.end_date >= today,
+                ).order_by(TrainingClass.id)
+            ).all()
+            out = []
+            for cls in classes:
+                trainees = session.execute(
+                    select(Trainee.id, Trainee.name).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
+                    .where(RosterEntry.class_id == cls.id).order_by(Trainee.id)
+                ).all()
+                sessions = session.scalars(select(ClassSession).where(ClassSession.class_id == cls.id)).all()
+                out.append({
+                    "id": cls.id, "code": cls.code, "name": cls.name,
+                    "sessions": [{"name": s.name, "start": s.start_local, "end": s.end_local} for s in sessions],
+                    "trainees": [{"id": t.id, "name": t.name} for t in trainees],
+                })
+            return out
+
+    return router
+
+
+def count_rows(session: Session) -> dict[str, int]:
+    """Row counts of what an upload writes (used by tests and the health endpoint)."""
+    return {
+        name: int(session.scalar(select(func.count()).select_from(model)) or 0)
+        for name, model in (("checkins", CheckIn), ("snapshots", Snapshot), ("evidence", Evidence),
+                            ("outbox", OutboxMessage))
+    }
+
+
+def iter_pending_outbox(
+    session: Session, created_before: datetime, older_than: datetime, limit: int = 200
+) -> Iterator[OutboxMessage]:
+    """Unprocessed outbox messages created before `created_before`, unpublished or last sent before `older_than`."""
+    yield from session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.processed_at.is_(None))
+        .where(OutboxMessage.created_at < created_before)
+        .where((OutboxMessage.published_at.is_(None)) | (OutboxMessage.published_at < older_than))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+    )

@@ -1,0 +1,278 @@
+"""The database schema (SQLAlchemy 2): registration, uploads, verification, anomalies, events, tokens."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Region(Base):
+    """A prefecture (州市) or county (县区) of Yunnan with its GB/T 2260 code."""
+
+    __tablename__ = "regions"
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    level: Mapped[str] = mapped_column(String(12))  # prefecture | county
+    parent_code: Mapped[str | None] = mapped_column(String(6), ForeignKey("regions.code"), index=True)
+
+
+class Institution(Base):
+    __tablename__ = "institutions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    licence_no: Mapped[str] = mapped_column(String(64), unique=True)
+    region_code: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"))
+    blacklisted: Mapped[bool] = mapped_column(Boolean, default=False)
+    blacklist_reason: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Venue(Base):
+    """A training site's fence, stored in WGS-84; `original` keeps the geometry as submitted."""
+
+    __tablename__ = "venues"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    region_code: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"))
+    datum: Mapped[str] = mapped_column(String(8))
+    shape: Mapped[str] = mapped_column(String(8))  # circle | polygon
+    center_lat: Mapped[float] = mapped_column(Float)
+    center_lon: Mapped[float] = mapped_column(Float)
+    radius_m: Mapped[float | None] = mapped_column(Float)
+    polygon: Mapped[list | None] = mapped_column(JSON)  # [[lat, lon], ...] in WGS-84
+    original: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Occupation(Base):
+    __tablename__ = "occupations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    has_training_standard: Mapped[bool] = mapped_column(Boolean, default=True)
+    has_evaluation_standard: Mapped[bool] = mapped_column(Boolean, default=True)
+    has_evaluation_body: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Teacher(Base):
+    __tablename__ = "teachers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    qualifications: Mapped[list] = mapped_column(JSON, default=list)
+    blacklisted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Trainee(Base):
+    __tablename__ = "trainees"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id_number: Mapped[str] = mapped_column(String(18), unique=True)
+    name: Mapped[str] = mapped_column(String(50))
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class FaceTemplate(Base):
+    """One enrolled face encoding (128 floats) of a trainee or teacher, from one enrolment photo."""
+
+    __tablename__ = "face_templates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_kind: Mapped[str] = mapped_column(String(10))  # trainee | teacher
+    person_id: Mapped[int] = mapped_column(Integer, index=True)
+    encoding: Mapped[list] = mapped_column(JSON)
+    photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
+    model_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TrainingClass(Base):
+    __tablename__ = "classes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venues.id"))
+    occupation_id: Mapped[int] = mapped_column(ForeignKey("occupations.id"))
+    mode: Mapped[str] = mapped_column(String(8))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    theory_teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"))
+    practical_teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"))
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClassSession(Base):
+    """A daily time window of a class (local Asia/Shanghai wall-clock times, 'HH:MM')."""
+
+    __tablename__ = "class_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    name: Mapped[str] = mapped_column(String(20))
+    start_local: Mapped[str] = mapped_column(String(5))
+    end_local: Mapped[str] = mapped_column(String(5))
+
+
+class RosterEntry(Base):
+    __tablename__ = "roster"
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), primary_key=True)
+    trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id"), primary_key=True, index=True)
+
+
+class Evidence(Base):
+    """A stored photo, addressed by the SHA-256 of its bytes; the file lives in the evidence store."""
+
+    __tablename__ = "evidence"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    media_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CheckIn(Base):
+    __tablename__ = "checkins"
+    __table_args__ = (UniqueConstraint("institution_id", "idempotency_key"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id"), index=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("class_sessions.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    accuracy_m: Mapped[float] = mapped_column(Float)
+    device_id: Mapped[str] = mapped_column(String(100))
+    mock_location: Mapped[bool] = mapped_column(Boolean, default=False)
+    photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|passed|failed
+
+
+class Snapshot(Base):
+    __tablename__ = "snapshots"
+    __table_args__ = (UniqueConstraint("institution_id", "idempotency_key"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    camera_id: Mapped[str] = mapped_column(String(100))
+    captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+
+
+class OutboxMessage(Base):
+    """A message accepted with its upload; relayed to the bus until a worker has processed it."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Verification(Base):
+    """What the worker measured for one upload, with the thresholds and model version it used."""
+
+    __tablename__ = "verifications"
+    __table_args__ = (UniqueConstraint("subject_kind", "subject_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(10))  # checkin | snapshot
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    face_count: Mapped[int | None] = mapped_column(Integer)
+    face_distance: Mapped[float | None] = mapped_column(Float)
+    fence_result: Mapped[str | None] = mapped_column(String(10))
+    fence_distance_m: Mapped[float | None] = mapped_column(Float)
+    measured: Mapped[dict] = mapped_column(JSON)
+    thresholds: Mapped[dict] = mapped_column(JSON)
+    model_version: Mapped[str] = mapped_column(String(64))
+    reasons: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Anomaly(Base):
+    __tablename__ = "anomalies"
+    __table_args__ = (UniqueConstraint("rule", "subject_kind", "subject_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[str] = mapped_column(String(8))
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    trainee_id: Mapped[int | None] = mapped_column(ForeignKey("trainees.id"))
+    subject_kind: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)  # prefecture
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[dict] = mapped_column(JSON)
+    thresholds: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(12), default="open")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Event(Base):
+    """One live-feed event; `id` is the increasing cursor a reconnecting client resumes from."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # anomaly | verdict | class_status
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    class_id: Mapped[int | None] = mapped_column(Integer)
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClassStatus(Base):
+    """The last published state of a class (scheduled | in_session | between | finished)."""
+
+    __tablename__ = "class_status"
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ApiToken(Base):
+    """A bearer token, stored as its SHA-256 only, with the role and scope it grants."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(100))
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    region_codes: Mapped[list] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

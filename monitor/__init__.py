@@ -1,0 +1,1 @@
+"""The provincial monitoring center: verification, anomalies, storage, bus, worker, app and CLI."""

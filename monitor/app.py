@@ -1,0 +1,84 @@
+"""The composition root: builds the whole dispatch center from Settings, in one place."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from sqlalchemy import text
+
+from ingest.api import IngestContext, UploadLimits, build_ingest_router
+from ingest.evidence import EvidenceStore
+from models.domain import Principal
+from monitor.auth import build_authenticator
+from monitor.bus import create_bus
+from monitor.center_api import build_center_router
+from monitor.face_engine import FaceEngine
+from monitor.http_errors import BodySizeLimit, install_error_handlers
+from monitor.registration import build_registration_router
+from monitor.settings import Settings
+from monitor.storage import Database
+from monitor.worker import Worker
+from web.hub import EventHub, build_live_router
+from web.pages import mount_pages
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, run_worker: bool = True) -> FastAPI:
+    """The FastAPI app with storage migrated, the bus, the live hub and (by default) the worker."""
+    settings = settings or Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    evidence = EvidenceStore(settings.evidence_dir)
+    engine = FaceEngine(detect_max_side_px=settings.face_detect_max_side_px)
+    bus = create_bus(settings.redis_url)
+    hub = EventHub(db)
+    worker = Worker(settings, db, bus, evidence, engine) if run_worker else None
+    authenticate = build_authenticator(db)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        if worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker:
+                worker.stop()
+            await hub.stop()
+            bus.close()
+            db.dispose()
+
+    app = FastAPI(title="云南省职业技能培训监控调度中心", version="0.1.0", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app)
+    limits = UploadLimits(
+        max_pixels=settings.max_image_pixels,
+        max_future_skew_s=settings.max_future_skew_seconds,
+        max_capture_age_s=settings.max_capture_age_seconds,
+        max_accuracy_m=settings.max_accuracy_m,
+        verdict_wait_s=settings.verdict_wait_seconds,
+    )
+    ingest_ctx = IngestContext(db=db, evidence=evidence, limits=limits, publish=bus.publish,
+                               authenticate=authenticate, wait_for_verdict=hub.wait_for_verdict)
+    app.include_router(build_ingest_router(ingest_ctx))
+    app.include_router(build_registration_router(settings, db, evidence, engine, authenticate))
+    app.include_router(build_center_router(db, evidence, authenticate))
+    app.include_router(build_live_router(hub, db))
+
+    @app.get("/api/v1/health", tags=["ops"])
+    def health(principal: Principal = Depends(authenticate)) -> dict[str, object]:
+        with db.session() as session:
+            session.execute(text("SELECT 1"))
+        return {"status": "ok", "database": db.engine.dialect.name,
+                "bus": "redis-streams" if settings.redis_url else "in-process", "worker": worker is not None}
+
+    mount_pages(app)
+    app.state.settings, app.state.db, app.state.bus = settings, db, bus
+    app.state.worker, app.state.hub, app.state.evidence, app.state.engine = worker, hub, evidence, engine
+    return app

@@ -1,0 +1,119 @@
+"""Bearer tokens: issued once in plain text, stored as SHA-256, resolved to a role and its scope."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Iterable
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.domain import ROLE_NAMES, Principal, Role
+from models.errors import ApiError
+from models.tables import ApiToken, Institution, Region
+from monitor.storage import Database, utc_now
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token (tokens carry 256 random bits, so a plain SHA-256 suffices)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(
+    session: Session,
+    role: Role,
+    name: str,
+    institution_id: int | None = None,
+    region_codes: Iterable[str] = (),
+) -> str:
+    """Create a token with its scope and return it in plain text (the only time it is seen)."""
+    codes = sorted(set(region_codes))
+    if role is Role.SITE:
+        if institution_id is None or session.get(Institution, institution_id) is None:
+            raise ApiError(422, "SITE_TOKEN_NEEDS_INSTITUTION", "培训机构令牌必须指定已登记的机构")
+    elif institution_id is not None:
+        raise ApiError(422, "SCOPE_NOT_ALLOWED", "只有培训机构令牌可以绑定机构")
+    if role is Role.INSPECTOR:
+        if not codes:
+            raise ApiError(422, "INSPECTOR_NEEDS_REGIONS", "抽查人员令牌必须指定负责的州市或县区")
+        known = set(session.scalars(select(Region.code).where(Region.code.in_(codes))))
+        if unknown := [c for c in codes if c not in known]:
+            raise ApiError(422, "UNKNOWN_REGION", f"未知的行政区划代码：{', '.join(unknown)}")
+    token = "mon_" + secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            token_hash=hash_token(token),
+            role=role.value,
+            name=name,
+            institution_id=institution_id,
+            region_codes=codes,
+            created_at=utc_now(),
+        )
+    )
+    session.flush()
+    return token
+
+
+def resolve_token(session: Session, token: str) -> Principal | None:
+    """The principal a token stands for, or None if it is unknown or revoked."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return Principal(
+        token_id=row.id,
+        role=Role(row.role),
+        name=row.name,
+        institution_id=row.institution_id,
+        region_codes=tuple(row.region_codes or ()),
+    )
+
+
+def bearer_from_header(value: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value."""
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def build_authenticator(db: Database) -> Callable[..., Principal]:
+    """A FastAPI dependency that turns the request's bearer token into a Principal or a 401."""
+
+    def authenticate(request: Request) -> Principal:
+        token = bearer_from_header(request.headers.get("authorization"))
+        if token is None:
+            raise ApiError(401, "AUTH_REQUIRED", "缺少访问令牌（Authorization: Bearer …）")
+        with db.session() as session:
+            principal = resolve_token(session, token)
+        if principal is None:
+            raise ApiError(401, "AUTH_INVALID", "访问令牌无效或已被吊销")
+        return principal
+
+    return authenticate
+
+
+def require_role(principal: Principal, *roles: Role) -> Principal:
+    """Raise 403 unless the principal has one of `roles`."""
+    if principal.role not in roles:
+        names = "、".join(ROLE_NAMES[r] for r in roles)
+        raise ApiError(403, "FORBIDDEN_ROLE", f"当前身份（{ROLE_NAMES[principal.role]}）无权访问，需要：{names}")
+    return principal
+
+
+def region_in_scope(principal: Principal, region_code: str) -> bool:
+    """Whether a prefecture/county code lies within an inspector's regions (others see all)."""
+    if principal.role is not Role.INSPECTOR:
+        return True
+    return any(region_code.startswith(region_prefix(code)) for code in principal.region_codes)
+
+
+def region_prefix(code: str) -> str:
+    """The code prefix shared by a region and everything in it: 530000 -> 53, 530100 -> 5301."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+

@@ -1,0 +1,149 @@
+"""The monitoring center's read API: province overview, anomalies, classes, and evidence photos."""
+
+
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, time, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from sqlalchemy import func, select
+
+from ingest.evidence import EvidenceStore
+from ingest.validation import SHANGHAI
+from models.domain import Principal, Role
+from models.errors import ApiError
+from models.tables import (
+    Anomaly,
+    CheckIn,
+    ClassStatus,
+    Evidence,
+    FaceTemplate,
+    Institution,
+    Region,
+    Snapshot,
+    TrainingClass,
+    Venue,
+)
+from monitor.auth import region_in_scope, require_role
+from monitor.storage import Database, utc_now
+from monitor.worker import prefecture_of
+
+CENTER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
+
+
+def local_day_start_utc(now: datetime) -> datetime:
+    """Midnight today in Asia/Shanghai, as an aware datetime (compare with stored UTC)."""
+    local = now.astimezone(SHANGHAI)
+    return datetime.combine(local.date(), time(0), tzinfo=SHANGHAI)
+
+
+def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Callable[..., Principal]) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["center"])
+    authenticated = Annotated[Principal, Depends(authenticate)]
+
+    @router.get("/overview", summary="The province at a glance for the wall screen")
+    def overview(principal: authenticated) -> dict[str, Any]:
+        require_role(principal, *CENTER_ROLES)
+        since = local_day_start_utc(utc_now())
+        with db.session() as session:
+            prefectures = session.scalars(select(Region).where(Region.level == "prefecture").order_by(Region.code))
+            stats = {p.code: {"code": p.code, "name": p.name, "classes": 0, "in_session": 0, "checkins": 0,
+                              "passed": 0, "anomalies": 0} for p in prefectures}
+            classes = []
+            statuses = dict(session.execute(select(ClassStatus.class_id, ClassStatus.status)).tuples().all())
+            today = utc_now().astimezone(SHANGHAI).date()
+            rows = session.execute(
+                select(TrainingClass, Venue, Institution)
+                .join(Venue, Venue.id == TrainingClass.venue_id)
+                .join(Institution, Institution.id == TrainingClass.institution_id)
+                .where(TrainingClass.end_date >= today - timedelta(days=1), TrainingClass.start_date <= today)
+            ).all()
+            class_pref: dict[int, str] = {}
+            for cls, venue, inst in rows:
+                pref = prefecture_of(venue.region_code)
+                if not region_in_scope(principal, venue.region_code):
+                    continue
+                class_pref[cls.id] = pref
+                status = statuses.get(cls.id, cls.status)
+                stats[pref]["classes"] += 1
+                stats[pref]["in_session"] += status == "in_session"
+                classes.append({"id": cls.id, "name": cls.name, "code": cls.code, "institution": inst.name,
+                                "lat": venue.center_lat, "lon": venue.center_lon, "status": status,
+                                "prefecture_code": pref, "county_code": venue.region_code})
+            for class_id, status, n in session.execute(
+                select(CheckIn.class_id, CheckIn.status, func.count())
+                .where(CheckIn.received_at >= since).group_by(CheckIn.class_id, CheckIn.status)
+            ):
+                pref = class_pref.get(class_id)
+                if pref:
+                    stats[pref]["checkins"] += n
+                    stats[pref]["passed"] += n if status == "passed" else 0
+            open_anomalies = 0
+            by_rule: Counter[str] = Counter()
+            for class_id, rule, state, n in session.execute(
+                select(Anomaly.class_id, Anomaly.rule, Anomaly.state, func.count())
+                .where(Anomaly.created_at >= since).group_by(Anomaly.class_id, Anomaly.rule, Anomaly.state)
+            ):
+                pref = class_pref.get(class_id)
+                if pref:
+                    stats[pref]["anomalies"] += n
+                    by_rule[rule] += n
+                    open_anomalies += n if state == "open" else 0
+        checkins = sum(s["checkins"] for s in stats.values())
+        passed = sum(s["passed"] for s in stats.values())
+        return {
+            "generated_at": utc_now().isoformat(),
+            "counters": {
+                "classes_today": len(classes),
+                "classes_in_session": sum(1 for c in classes if c["status"] == "in_session"),
+                "checkins_today": checkins,
+                "pass_rate": round(passed / checkins, 4) if checkins else None,
+                "anomalies_today": sum(by_rule.values()),
+                "anomalies_open": open_anomalies,
+            },
+            "anomalies_by_rule": dict(by_rule),
+            "prefectures": list(stats.values()),
+            "classes": classes,
+        }
+
+    @router.get("/anomalies", summary="Recent anomalies, newest first")
+    def list_anomalies(principal: authenticated, limit: int = 50, rule: str | None = None) -> list[dict[str, Any]]:
+        require_role(principal, *CENTER_ROLES)
+        limit = max(1, min(limit, 500))
+        with db.session() as session:
+            query = select(Anomaly).order_by(Anomaly.id.desc()).limit(limit)
+            if rule:
+                query = query.where(Anomaly.rule == rule)
+            return [
+                {"id": a.id, "rule": a.rule, "severity": a.severity, "class_id": a.class_id,
+                 "trainee_id": a.trainee_id, "subject_kind": a.subject_kind, "subject_id": a.subject_id,
+                 "region_code": a.region_code, "message": a.message, "evidence": a.evidence,
+                 "thresholds": a.thresholds, "state": a.state, "created_at": a.created_at.isoformat()}
+                for a in session.scalars(query) if region_in_scope(principal, a.region_code)
+            ]
+
+    @router.get("/evidence/{sha256}", summary="An evidence photo (authorised roles only)")
+    def get_evidence(sha256: str, principal: authenticated) -> Response:
+        with db.session() as session:
+            row = session.get(Evidence, sha256.lower())
+            if row is None:
+                raise ApiError(404, "UNKNOWN_EVIDENCE", "证据照片不存在")
+            if principal.role is Role.SITE:
+                owned = session.scalar(select(CheckIn.id).where(
+                    CheckIn.photo_sha256 == row.sha256, CheckIn.institution_id == principal.institution_id)) or \
+                    session.scalar(select(Snapshot.id).where(
+                        Snapshot.photo_sha256 == row.sha256, Snapshot.institution_id == principal.institution_id))
+                if owned is None:
+                    raise ApiError(403, "FORBIDDEN_EVIDENCE", "无权查看该证据照片")
+            elif principal.role not in CENTER_ROLES:
+                raise ApiError(403, "FORBIDDEN_ROLE", "无权查看证据照片")
+            is_template = session.scalar(select(FaceTemplate.id).where(FaceTemplate.photo_sha256 == row.sha256))
+            media_type = row.media_type
+        return Response(
+            evidence.get(row.sha256), media_type=media_type,
+            headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
+                     "X-Evidence-Kind": "enrolment" if is_template else "upload"},
+        )
+
+    return router

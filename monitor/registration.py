@@ -1,0 +1,395 @@
+"""The office's registration API: regions, institutions, venues, occupations, people, classes, tokens."""
+
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, File, UploadFile
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ingest.evidence import EvidenceStore
+from ingest.images import inspect_image
+from models.domain import (
+    BlacklistIn,
+    CircleFence,
+    ClassIn,
+    Datum,
+    InstitutionIn,
+    OccupationIn,
+    PersonIn,
+    Principal,
+    Role,
+    RosterIn,
+    TeacherIn,
+    TokenIn,
+    VenueIn,
+)
+from models.errors import ApiError
+from models.identity import explain_id_number_problem, mask_id_number, normalise_id_number
+from models.tables import (
+    ClassSession,
+    Evidence,
+    FaceTemplate,
+    Institution,
+    Occupation,
+    Region,
+    RosterEntry,
+    Teacher,
+    Trainee,
+    TrainingClass,
+    Venue,
+)
+from monitor.auth import issue_token, require_role
+from monitor.face_engine import FaceEngine
+from monitor.faces import explain_enrolment_problem
+from monitor.geodesy import convert_to_wgs84
+from monitor.settings import Settings
+from monitor.storage import Database, utc_now
+
+T = TypeVar("T")
+READERS = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.INSPECTOR)
+
+
+def get_or_404(session: Session, model: type[T], key: Any, code: str, label: str) -> T:
+    row = session.get(model, key)
+    if row is None:
+        raise ApiError(404, code, f"{label} {key} 不存在")
+    return row
+
+
+def check_region(session: Session, code: str, level: str | None = None) -> Region:
+    region = session.get(Region, code)
+    if region is None or (level and region.level != level):
+        raise ApiError(422, "UNKNOWN_REGION", f"未知的{'县区' if level == 'county' else '行政区划'}代码 {code}")
+    return region
+
+
+def check_class_rules(
+    cls: ClassIn, institution: Institution, venue: Venue, occupation: Occupation, theory: Teacher, practical: Teacher
+) -> None:
+    """The registration rules of the notice: clauses 九 (teachers), 十三 (occupation), 十九 (blacklist)."""
+    if cls.theory_teacher_id == cls.practical_teacher_id or theory.id_number == practical.id_number:
+        raise ApiError(422, "SAME_TEACHER_BOTH", "理论教师与实操教师不得由同一人担任（通知第九条）")
+    if institution.blacklisted:
+        raise ApiError(
+            422, "INSTITUTION_BLACKLISTED", f"培训机构“{institution.name}”已列入黑名单，不得开班（通知第十九条）"
+        )
+    for teacher in (theory, practical):
+        if teacher.blacklisted:
+            raise ApiError(422, "TEACHER_BLACKLISTED", f"教师“{teacher.name}”已列入黑名单，不得授课（通知第九条）")
+    if venue.institution_id != institution.id:
+        raise ApiError(422, "VENUE_NOT_OF_INSTITUTION", "培训场地不属于该培训机构")
+    missing = [
+        name
+        for ok, name in (
+            (occupation.has_training_standard, "培训标准"),
+            (occupation.has_evaluation_standard, "评价标准"),
+            (occupation.has_evaluation_body, "评价考核机构"),
+        )
+        if not ok
+    ]
+    if missing:
+        raise ApiError(
+            422,
+            "CLASS_NOT_ALLOWED",
+            f"职业（工种）“{occupation.name}”无{'、'.join(missing)}，不得批准开班（通知第十三条）",
+        )
+
+
+def venue_out(v: Venue) -> dict[str, Any]:
+    return {"id": v.id, "institution_id": v.institution_id, "name": v.name, "address": v.address,
+            "region_code": v.region_code, "datum": v.datum, "shape": v.shape,
+            "center_wgs84": {"lat": v.center_lat, "lon": v.center_lon}, "radius_m": v.radius_m,
+            "polygon_wgs84": v.polygon, "original": v.original}
+
+
+def person_out(p: Trainee | Teacher, templates: int) -> dict[str, Any]:
+    out = {"id": p.id, "name": p.name, "id_number_masked": mask_id_number(p.id_number), "face_templates": templates}
+    if isinstance(p, Teacher):
+        out |= {"qualifications": p.qualifications, "blacklisted": p.blacklisted}
+    return out
+
+
+def class_out(session: Session, c: TrainingClass) -> dict[str, Any]:
+    sessions = session.scalars(select(ClassSession).where(ClassSession.class_id == c.id)).all()
+    roster = session.scalars(select(RosterEntry.trainee_id).where(RosterEntry.class_id == c.id)).all()
+    return {"id": c.id, "code": c.code, "name": c.name, "institution_id": c.institution_id, "venue_id": c.venue_id,
+            "occupation_id": c.occupation_id, "mode": c.mode, "start_date": c.start_date.isoformat(),
+            "end_date": c.end_date.isoformat(), "theory_teacher_id": c.theory_teacher_id,
+            "practical_teacher_id": c.practical_teacher_id, "status": c.status,
+            "sessions": [{"id": s.id, "name": s.name, "start": s.start_local, "end": s.end_local} for s in sessions],
+            "trainee_ids": sorted(roster)}
+
+
+def build_registration_router(
+    settings: Settings, db: Database, evidence: EvidenceStore, engine: FaceEngine,
+    authenticate: Callable[..., Principal],
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", tags=["registration"])
+    authenticated = Annotated[Principal, Depends(authenticate)]
+
+    def admin(principal: Principal) -> None:
+        require_role(principal, Role.ADMIN)
+
+    def insert(session: Session, row: T, conflict_code: str, conflict_message: str) -> T:
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError as exc:
+            raise ApiError(409, conflict_code, conflict_message) from exc
+        return row
+
+    # -- regions -------------------------------------------------------------------------
+    @router.get("/regions", summary="Yunnan's prefectures with their counties (GB/T 2260)")
+    def list_regions(principal: authenticated) -> list[dict[str, Any]]:
+        with db.session() as session:
+            rows = session.scalars(select(Region).order_by(Region.code)).all()
+        prefectures = [r for r in rows if r.level == "prefecture"]
+        return [
+            {"code": p.code, "name": p.name,
+             "counties": [{"code": c.code, "name": c.name} for c in rows if c.parent_code == p.code]}
+            for p in prefectures
+        ]
+
+    # -- institutions --------------------------------------------------------------------
+    @router.post("/institutions", status_code=201)
+    def create_institution(body: InstitutionIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            check_region(session, body.region_code)
+            row = insert(session, Institution(**body.model_dump(), blacklisted=False, blacklist_reason="",
+                                              created_at=utc_now()),
+                         "DUPLICATE_LICENCE", f"办学许可证号 {body.licence_no} 已登记")
+            return {"id": row.id, **body.model_dump(), "blacklisted": False}
+
+    @router.get("/institutions")
+    def list_institutions(principal: authenticated) -> list[dict[str, Any]]:
+        require_role(principal, *READERS)
+        with db.session() as session:
+            return [{"id": i.id, "name": i.name, "licence_no": i.licence_no, "region_code": i.region_code,
+                     "blacklisted": i.blacklisted, "blacklist_reason": i.blacklist_reason}
+                    for i in session.scalars(select(Institution).order_by(Institution.id))]
+
+    @router.put("/institutions/{institution_id}/blacklist")
+    def set_institution_blacklist(institution_id: int, body: BlacklistIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            row = get_or_404(session, Institution, institution_id, "UNKNOWN_INSTITUTION", "培训机构")
+            row.blacklisted, row.blacklist_reason = body.blacklisted, body.reason
+            return {"id": row.id, "blacklisted": row.blacklisted, "blacklist_reason": row.blacklist_reason}
+
+    # -- venues --------------------------------------------------------------------------
+    @router.post("/venues", status_code=201)
+    def create_venue(body: VenueIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            get_or_404(session, Institution, body.institution_id, "UNKNOWN_INSTITUTION", "培训机构")
+            check_region(session, body.region_code, "county")
+            datum = Datum(body.datum)
+            fence = body.fence
+            if isinstance(fence, CircleFence):
+                lat, lon = convert_to_wgs84(fence.center.lat, fence.center.lon, datum)
+                radius, polygon = fence.radius_m, None
+            else:
+                polygon = [list(convert_to_wgs84(p.lat, p.lon, datum)) for p in fence.points]
+                lat = sum(p[0] for p in polygon) / len(polygon)
+                lon = sum(p[1] for p in polygon) / len(polygon)
+                radius = None
+            row = insert(session, Venue(
+                institution_id=body.institution_id, name=body.name, address=body.address,
+                region_code=body.region_code, datum=datum.value, shape=fence.shape, center_lat=lat,
+                center_lon=lon, radius_m=radius, polygon=polygon,
+                original={"datum": datum.value, "fence": fence.model_dump()}, created_at=utc_now(),
+            ), "DUPLICATE_VENUE", "场地已存在")
+            return venue_out(row)
+
+    @router.get("/venues")
+    def list_venues(principal: authenticated) -> list[dict[str, Any]]:
+        require_role(principal, *READERS)
+        with db.session() as session:
+            return [venue_out(v) for v in session.scalars(select(Venue).order_by(Venue.id))]
+
+    # -- occupations ---------------------------------------------------------------------
+    @router.post("/occupations", status_code=201)
+    def create_occupation(body: OccupationIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            row = insert(session, Occupation(**body.model_dump()), "DUPLICATE_OCCUPATION",
+                         f"职业（工种）代码 {body.code} 已登记")
+            return {"id": row.id, **body.model_dump()}
+
+    @router.get("/occupations")
+    def list_occupations(principal: authenticated) -> list[dict[str, Any]]:
+        require_role(principal, *READERS)
+        with db.session() as session:
+            return [{"id": o.id, "code": o.code, "name": o.name,
+                     "has_training_standard": o.has_training_standard,
+                     "has_evaluation_standard": o.has_evaluation_standard,
+                     "has_evaluation_body": o.has_evaluation_body}
+                    for o in session.scalars(select(Occupation).order_by(Occupation.id))]
+
+    # -- people --------------------------------------------------------------------------
+    def validated_id_number(raw: str) -> str:
+        problem = explain_id_number_problem(raw)
+        if problem:
+            raise ApiError(422, "INVALID_ID_NUMBER", problem)
+        return normalise_id_number(raw)
+
+    def count_templates(session: Session, kind: str, person_id: int) -> int:
+        return len(session.scalars(select(FaceTemplate.id).where(
+            FaceTemplate.person_kind == kind, FaceTemplate.person_id == person_id)).all())
+
+    @router.post("/trainees", status_code=201)
+    def create_trainee(body: PersonIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        id_number = validated_id_number(body.id_number)
+        with db.session() as session:
+            row = insert(session, Trainee(id_number=id_number, name=body.name, phone=body.phone,
+                                          created_at=utc_now()),
+                         "DUPLICATE_ID_NUMBER", f"身份证号 {mask_id_number(id_number)} 的学员已登记")
+            return person_out(row, 0)
+
+    @router.get("/trainees/{trainee_id}")
+    def get_trainee(trainee_id: int, principal: authenticated) -> dict[str, Any]:
+        require_role(principal, *READERS)
+        with db.session() as session:
+            row = get_or_404(session, Trainee, trainee_id, "UNKNOWN_TRAINEE", "学员")
+            return person_out(row, count_templates(session, "trainee", row.id))
+
+    @router.post("/teachers", status_code=201)
+    def create_teacher(body: TeacherIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        id_number = validated_id_number(body.id_number)
+        with db.session() as session:
+            row = insert(session, Teacher(id_number=id_number, name=body.name, phone=body.phone,
+                                          qualifications=body.qualifications, blacklisted=False,
+                                          created_at=utc_now()),
+                         "DUPLICATE_ID_NUMBER", f"身份证号 {mask_id_number(id_number)} 的教师已登记")
+            return person_out(row, 0)
+
+    @router.put("/teachers/{teacher_id}/blacklist")
+    def set_teacher_blacklist(teacher_id: int, body: BlacklistIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            row = get_or_404(session, Teacher, teacher_id, "UNKNOWN_TEACHER", "教师")
+            row.blacklisted = body.blacklisted
+            return person_out(row, count_templates(session, "teacher", row.id))
+
+    def enrol(kind: str, person_id: int, photos: list[UploadFile]) -> dict[str, Any]:
+        """Store a face template per photo; refuse all if any photo lacks exactly one large-enough face."""
+        model = Trainee if kind == "trainee" else Teacher
+        with db.session() as session:
+            get_or_404(session, model, person_id, f"UNKNOWN_{kind.upper()}", "学员" if kind == "trainee" else "教师")
+        if not photos:
+            raise ApiError(422, "MISSING_FIELD", "至少需要一张登记照片（photos）")
+        if len(photos) > 10:
+            raise ApiError(422, "TOO_MANY_PHOTOS", "一次最多登记 10 张照片")
+        accepted = []
+        problems = []
+        for index, upload in enumerate(photos):
+            image = inspect_image(upload.file.read(), settings.max_image_pixels)
+            scan = engine.scan(image.data, upsample=1)
+            problem = explain_enrolment_problem(scan.boxes, settings.enrol_min_face_px)
+            if problem:
+                problems.append({"index": index, "filename": upload.filename, "reason": problem})
+            else:
+                accepted.append((image, scan))
+        if problems:
+            reasons = "；".join(f"第 {p['index'] + 1} 张：{p['reason']}" for p in problems)
+            raise ApiError(422, "ENROLMENT_PHOTO_REFUSED", f"登记照片不合格：{reasons}", photos=problems)
+        with db.session() as session:
+            for image, scan in accepted:
+                evidence.put(image.sha256, image.data)
+                if session.get(Evidence, image.sha256) is None:
+                    session.add(Evidence(sha256=image.sha256, size_bytes=len(image.data),
+                                         media_type=image.media_type, width=image.width, height=image.height,
+                                         created_at=utc_now()))
+                    session.flush()
+                session.add(FaceTemplate(person_kind=kind, person_id=person_id, encoding=scan.encodings[0],
+                                         photo_sha256=image.sha256, model_version=engine.model_version,
+                                         created_at=utc_now()))
+            session.flush()
+            return {"person_id": person_id, "added": len(accepted),
+                    "face_templates": count_templates(session, kind, person_id),
+                    "model_version": engine.model_version}
+
+    @router.post("/trainees/{trainee_id}/faces", status_code=201, summary="Enrol one or more face photos")
+    def enrol_trainee(trainee_id: int, principal: authenticated,
+                      photos: Annotated[list[UploadFile], File()]) -> dict[str, Any]:
+        admin(principal)
+        return enrol("trainee", trainee_id, photos)
+
+    @router.post("/teachers/{teacher_id}/faces", status_code=201)
+    def enrol_teacher(teacher_id: int, principal: authenticated,
+                      photos: Annotated[list[UploadFile], File()]) -> dict[str, Any]:
+        admin(principal)
+        return enrol("teacher", teacher_id, photos)
+
+    # -- classes -------------------------------------------------------------------------
+    def check_trainees(session: Session, ids: list[int]) -> None:
+        if not ids:
+            return
+        known = set(session.scalars(select(Trainee.id).where(Trainee.id.in_(ids))))
+        if unknown := [i for i in ids if i not in known]:
+            raise ApiError(422, "UNKNOWN_TRAINEE", f"花名册中的学员不存在：{', '.join(map(str, unknown))}")
+
+    @router.post("/classes", status_code=201)
+    def create_class(body: ClassIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            institution = get_or_404(session, Institution, body.institution_id, "UNKNOWN_INSTITUTION", "培训机构")
+            venue = get_or_404(session, Venue, body.venue_id, "UNKNOWN_VENUE", "培训场地")
+            occupation = get_or_404(session, Occupation, body.occupation_id, "UNKNOWN_OCCUPATION", "职业（工种）")
+            theory = get_or_404(session, Teacher, body.theory_teacher_id, "UNKNOWN_TEACHER", "教师")
+            practical = get_or_404(session, Teacher, body.practical_teacher_id, "UNKNOWN_TEACHER", "教师")
+            check_class_rules(body, institution, venue, occupation, theory, practical)
+            check_trainees(session, body.trainee_ids)
+            windows = sorted((s.start, s.end) for s in body.sessions)
+            if any(a[1] > b[0] for a, b in zip(windows, windows[1:], strict=False)):
+                raise ApiError(422, "SESSIONS_OVERLAP", "同一天的课时时间段不能重叠")
+            row = insert(session, TrainingClass(
+                code=body.code, name=body.name, institution_id=body.institution_id, venue_id=body.venue_id,
+                occupation_id=body.occupation_id, mode=body.mode.value, start_date=body.start_date,
+                end_date=body.end_date, theory_teacher_id=body.theory_teacher_id,
+                practical_teacher_id=body.practical_teacher_id, status="scheduled", created_at=utc_now(),
+            ), "DUPLICATE_CLASS", f"班次编号 {body.code} 已登记")
+            for s in body.sessions:
+                session.add(ClassSession(class_id=row.id, name=s.name, start_local=s.start.strftime("%H:%M"),
+                                         end_local=s.end.strftime("%H:%M")))
+            for trainee_id in body.trainee_ids:
+                session.add(RosterEntry(class_id=row.id, trainee_id=trainee_id))
+            session.flush()
+            return class_out(session, row)
+
+    @router.post("/classes/{class_id}/roster", summary="Add trainees to a class roster")
+    def add_to_roster(class_id: int, body: RosterIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            row = get_or_404(session, TrainingClass, class_id, "UNKNOWN_CLASS", "班次")
+            check_trainees(session, body.trainee_ids)
+            for trainee_id in body.trainee_ids:
+                if session.get(RosterEntry, (class_id, trainee_id)) is None:
+                    session.add(RosterEntry(class_id=class_id, trainee_id=trainee_id))
+            session.flush()
+            return class_out(session, row)
+
+    @router.get("/classes/{class_id}")
+    def get_class(class_id: int, principal: authenticated) -> dict[str, Any]:
+        with db.session() as session:
+            row = get_or_404(session, TrainingClass, class_id, "UNKNOWN_CLASS", "班次")
+            if principal.role is Role.SITE and principal.institution_id != row.institution_id:
+                raise ApiError(404, "UNKNOWN_CLASS", f"班次 {class_id} 不存在")
+            return class_out(session, row)
+
+    # -- tokens --------------------------------------------------------------------------
+    @router.post("/tokens", status_code=201, summary="Issue a bearer token (shown once)")
+    def create_token(body: TokenIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            token = issue_token(session, body.role, body.name, body.institution_id, body.region_codes)
+        return {"token": token, "role": body.role.value, "name": body.name}
+
+    return router

@@ -1,0 +1,366 @@
+"""The worker: verifies check-ins and snapshots from the bus, relays the outbox, and runs the clock."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ingest.api import CHECKIN_TOPIC, SNAPSHOT_TOPIC, iter_pending_outbox
+from ingest.evidence import EvidenceStore
+from ingest.validation import SHANGHAI
+from models.tables import (
+    Anomaly,
+    CheckIn,
+    ClassSession,
+    ClassStatus,
+    Event,
+    FaceTemplate,
+    Institution,
+    OutboxMessage,
+    Region,
+    Snapshot,
+    Trainee,
+    TrainingClass,
+    Venue,
+    Verification,
+)
+from monitor.bus import Bus
+from monitor.face_engine import FaceEngine
+from monitor.faces import match_face
+from monitor.geodesy import circle_signed_distance_m, classify_fix, polygon_signed_distance_m
+from monitor.schedule import STATUS_NAMES, class_status_at
+from monitor.settings import Settings
+from monitor.storage import Database, utc_now
+from monitor.verdicts import Finding, judge_checkin_face, judge_fence, judge_snapshot_faces
+
+log = logging.getLogger(__name__)
+
+
+def prefecture_of(region_code: str) -> str:
+    """The prefecture code (GB/T 2260, 6 digits) a county code belongs to."""
+    return region_code[:4] + "00"
+
+
+def venue_signed_distance_m(venue: Venue, lat: float, lon: float) -> float:
+    """Metres from a WGS-84 fix to the venue fence's edge: negative inside."""
+    if venue.shape == "circle":
+        assert venue.radius_m is not None
+        return circle_signed_distance_m((lat, lon), (venue.center_lat, venue.center_lon), venue.radius_m)
+    assert venue.polygon is not None
+    return polygon_signed_distance_m((lat, lon), venue.polygon)
+
+
+def class_context(session: Session, cls: TrainingClass) -> dict[str, Any]:
+    """The names an event shows about a class: institution, venue, county and prefecture."""
+    venue = session.get(Venue, cls.venue_id)
+    institution = session.get(Institution, cls.institution_id)
+    assert venue is not None and institution is not None
+    county = session.get(Region, venue.region_code)
+    prefecture = session.get(Region, prefecture_of(venue.region_code))
+    return {
+        "class_id": cls.id,
+        "class_code": cls.code,
+        "class_name": cls.name,
+        "institution_name": institution.name,
+        "venue_name": venue.name,
+        "venue": {"lat": venue.center_lat, "lon": venue.center_lon, "radius_m": venue.radius_m,
+                  "polygon": venue.polygon},
+        "county_code": venue.region_code,
+        "county_name": county.name if county else "",
+        "prefecture_code": prefecture_of(venue.region_code),
+        "prefecture_name": prefecture.name if prefecture else "",
+    }
+
+
+def add_event(session: Session, kind: str, context: dict[str, Any], payload: dict[str, Any]) -> None:
+    session.add(
+        Event(
+            kind=kind,
+            region_code=context["county_code"],
+            class_id=context["class_id"],
+            payload={**context, **payload},
+            created_at=utc_now(),
+        )
+    )
+
+
+class Worker:
+    """Handlers for the bus topics plus two background loops (outbox relay, class clock)."""
+
+    def __init__(self, settings: Settings, db: Database, bus: Bus, evidence: EvidenceStore, engine: FaceEngine):
+        self.settings = settings
+        self.db = db
+        self.bus = bus
+        self.evidence = evidence
+        self.engine = engine
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.bus.subscribe(CHECKIN_TOPIC, self.handle_checkin)
+        self.bus.subscribe(SNAPSHOT_TOPIC, self.handle_snapshot)
+        self.bus.start()
+        self._stop.clear()
+        for name, target in (("relay", self._relay_loop), ("clock", self._clock_loop)):
+            thread = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.bus.stop()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self._threads.clear()
+
+    def _relay_loop(self) -> None:
+        while not self._stop.wait(self.settings.relay_interval_seconds):
+            try:
+                self.relay_outbox()
+            except Exception:  # noqa: BLE001 - keep relaying after a transient database/bus error
+                log.exception("outbox relay failed")
+
+    def _clock_loop(self) -> None:
+        while True:
+            try:
+                self.tick_clock()
+            except Exception:  # noqa: BLE001
+                log.exception("clock tick failed")
+            if self._stop.wait(self.settings.clock_interval_seconds):
+                return
+
+    # -- outbox relay ----------------------------------------------------------------------
+    def relay_outbox(self) -> int:
+        """Publish accepted uploads no worker has processed yet (never sent, or sent long ago)."""
+        now = utc_now()
+        sent = 0
+        with self.db.session() as session:
+            messages = list(
+                iter_pending_outbox(
+                    session,
+                    created_before=now - timedelta(seconds=1),
+                    older_than=now - timedelta(seconds=self.settings.redeliver_after_seconds),
+                )
+            )
+            for msg in messages:
+                try:
+                    self.bus.publish(msg.topic, msg.payload)
+                except Exception:  # noqa: BLE001 - bus down: try again next round
+                    log.warning("relay could not publish outbox %s", msg.id, exc_info=True)
+                    break
+                msg.published_at = now
+                msg.attempts += 1
+                sent += 1
+        if sent:
+            log.info("outbox relay re-sent %d message(s)", sent)
+        return sent
+
+    # -- handlers --------------------------------------------------------------------------
+    def _already_verified(self, session: Session, kind: str, subject_id: int) -> bool:
+        return (
+            session.scalar(
+                select(Verification.id).where(
+                    Verification.subject_kind == kind, Verification.subject_id == subject_id
+                )
+            )
+            is not None
+        )
+
+    def _mark_processed(self, session: Session, topic: str, subject_id: int) -> None:
+        for msg in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.topic == topic, OutboxMessage.subject_id == subject_id)
+        ):
+            msg.processed_at = msg.processed_at or utc_now()
+
+    def handle_checkin(self, message: dict[str, Any]) -> None:
+        """Verify one check-in (face against templates, fix against fence); idempotent."""
+        checkin_id = int(message["checkin_id"])
+        with self.db.session() as session:
+            checkin = session.get(CheckIn, checkin_id)
+            if checkin is None:
+                log.warning("check-in %s not found; dropping message", checkin_id)
+                return
+            if self._already_verified(session, "checkin", checkin_id):
+                self._mark_processed(session, CHECKIN_TOPIC, checkin_id)
+                return
+            templates = session.scalars(
+                select(FaceTemplate).where(
+                    FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == checkin.trainee_id
+                ).order_by(FaceTemplate.id)
+            ).all()
+            cls = session.get(TrainingClass, checkin.class_id)
+            venue = session.get(Venue, cls.venue_id) if cls else None
+            assert cls is not None and venue is not None
+            photo_sha = checkin.photo_sha256
+            fix = (checkin.lat, checkin.lon, checkin.accuracy_m)
+
+        scan = self.engine.scan(self.evidence.get(photo_sha), upsample=1)
+        threshold = self.settings.face_match_threshold
+        match = None
+        if len(scan.encodings) == 1 and templates:
+            match = match_face(scan.encodings[0], [t.encoding for t in templates], threshold)
+        findings: list[Finding] = judge_checkin_face(len(scan.boxes), match)
+        signed = venue_signed_distance_m(venue, fix[0], fix[1])
+        fence = classify_fix(signed, fix[2])
+        findings += judge_fence(fence, signed, fix[2])
+        enrolled_sha = templates[match.template_index].photo_sha256 if match else (
+            templates[0].photo_sha256 if templates else None)
+
+        measured = {
+            "face_count": len(scan.boxes),
+            "face_boxes": [list(b) for b in scan.boxes],
+            "face_distance": match.distance if match else None,
+            "fence_signed_distance_m": round(signed, 2),
+            "accuracy_m": fix[2],
+            "image_size": [scan.width, scan.height],
+        }
+        thresholds = {"face_match_threshold": threshold}
+        self._record(
+            kind="checkin",
+            topic=CHECKIN_TOPIC,
+            subject_id=checkin_id,
+            findings=findings,
+            verification=Verification(
+                subject_kind="checkin",
+                subject_id=checkin_id,
+                passed=not findings,
+                face_count=len(scan.boxes),
+                face_distance=match.distance if match else None,
+                fence_result=fence.value,
+                fence_distance_m=signed,
+                measured=measured,
+                thresholds=thresholds,
+                model_version=self.engine.model_version,
+                reasons=[f.as_reason() for f in findings],
+                created_at=utc_now(),
+            ),
+            extra={"photo_sha256": photo_sha, "enrolled_photo_sha256": enrolled_sha,
+                   "fix": {"lat": fix[0], "lon": fix[1], "accuracy_m": fix[2]},
+                   "fence_result": fence.value},
+        )
+
+    def handle_snapshot(self, message: dict[str, Any]) -> None:
+        """Count the faces in one classroom snapshot; idempotent."""
+        snapshot_id = int(message["snapshot_id"])
+        with self.db.session() as session:
+            snapshot = session.get(Snapshot, snapshot_id)
+            if snapshot is None:
+                log.warning("snapshot %s not found; dropping message", snapshot_id)
+                return
+            if self._already_verified(session, "snapshot", snapshot_id):
+                self._mark_processed(session, SNAPSHOT_TOPIC, snapshot_id)
+                return
+            photo_sha = snapshot.photo_sha256
+        scan = self.engine.scan(self.evidence.get(photo_sha), upsample=2)
+        findings = judge_snapshot_faces(len(scan.boxes))
+        self._record(
+            kind="snapshot",
+            topic=SNAPSHOT_TOPIC,
+            subject_id=snapshot_id,
+            findings=findings,
+            verification=Verification(
+                subject_kind="snapshot",
+                subject_id=snapshot_id,
+                passed=not findings,
+                face_count=len(scan.boxes),
+                face_distance=None,
+                fence_result=None,
+                fence_distance_m=None,
+                measured={"face_count": len(scan.boxes), "face_boxes": [list(b) for b in scan.boxes],
+                          "image_size": [scan.width, scan.height]},
+                thresholds={"detect_upsample": 2},
+                model_version=self.engine.model_version,
+                reasons=[f.as_reason() for f in findings],
+                created_at=utc_now(),
+            ),
+            extra={"photo_sha256": photo_sha},
+        )
+
+    def _record(self, kind: str, topic: str, subject_id: int, findings: list[Finding],
+                verification: Verification, extra: dict[str, Any]) -> None:
+        """Store verification, anomalies, events and the new status in one transaction."""
+        try:
+            with self.db.session() as session:
+                if self._already_verified(session, kind, subject_id):
+                    self._mark_processed(session, topic, subject_id)
+                    return
+                session.add(verification)
+                session.flush()
+                subject = session.get(CheckIn if kind == "checkin" else Snapshot, subject_id)
+                assert subject is not None
+                subject.status = "passed" if verification.passed else "failed"
+                cls = session.get(TrainingClass, subject.class_id)
+                assert cls is not None
+                context = class_context(session, cls)
+                trainee_id = getattr(subject, "trainee_id", None)
+                trainee = session.get(Trainee, trainee_id) if trainee_id else None
+                people = {"trainee_id": trainee_id, "trainee_name": trainee.name if trainee else None}
+                for finding in findings:
+                    anomaly = Anomaly(
+                        rule=finding.code.value,
+                        severity=finding.severity.value,
+                        class_id=cls.id,
+                        trainee_id=trainee_id,
+                        subject_kind=kind,
+                        subject_id=subject_id,
+                        region_code=context["prefecture_code"],
+                        message=finding.message,
+                        evidence={**finding.evidence, **extra, "verification_id": verification.id},
+                        thresholds=finding.thresholds or verification.thresholds,
+                        state="open",
+                        created_at=utc_now(),
+                    )
+                    session.add(anomaly)
+                    session.flush()
+                    add_event(session, "anomaly", context, {
+                        "anomaly_id": anomaly.id, "rule": anomaly.rule, "severity": anomaly.severity,
+                        "message": anomaly.message, "subject_kind": kind, "subject_id": subject_id,
+                        "at": anomaly.created_at.isoformat(), **people, **extra,
+                    })
+                add_event(session, "verdict", context, {
+                    "subject_kind": kind, "subject_id": subject_id, "status": subject.status,
+                    "kind": getattr(subject, "kind", "snapshot"), "reasons": verification.reasons,
+                    "face_count": verification.face_count, "verification_id": verification.id,
+                    "at": verification.created_at.isoformat(), **people, **extra,
+                })
+                self._mark_processed(session, topic, subject_id)
+        except IntegrityError:
+            log.info("%s %s was verified concurrently; nothing to do", kind, subject_id)
+
+    # -- clock -----------------------------------------------------------------------------
+    def tick_clock(self) -> int:
+        """Publish class status changes (scheduled → in_session → between → finished); returns how many."""
+        local_now = utc_now().astimezone(SHANGHAI)
+        changed = 0
+        with self.db.session() as session:
+            classes = session.scalars(
+                select(TrainingClass).where(TrainingClass.end_date >= local_now.date() - timedelta(days=1))
+            ).all()
+            for cls in classes:
+                sessions = [
+                    (s.start_local, s.end_local)
+                    for s in session.scalars(select(ClassSession).where(ClassSession.class_id == cls.id))
+                ]
+                status = class_status_at(local_now, cls.start_date, cls.end_date, sessions)
+                row = session.get(ClassStatus, cls.id)
+                if row is not None and row.status == status:
+                    continue
+                previous = row.status if row else None
+                if row is None:
+                    session.add(ClassStatus(class_id=cls.id, status=status, updated_at=utc_now()))
+                else:
+                    row.status, row.updated_at = status, utc_now()
+                cls.status = status
+                add_event(session, "class_status", class_context(session, cls), {
+                    "status": status, "status_name": STATUS_NAMES[status], "previous": previous,
+                    "at": utc_now().isoformat(),
+                })
+                changed += 1
+        return changed

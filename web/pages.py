@@ -1,0 +1,30 @@
+"""Routes for the pages and their vendored static assets (nothing is loaded from a CDN)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def mount_pages(app: FastAPI) -> None:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    def root() -> RedirectResponse:
+        return RedirectResponse("/wall")
+
+    @router.get("/wall")
+    def wall() -> FileResponse:
+        return FileResponse(STATIC / "wall.html", media_type="text/html; charset=utf-8")
+
+    @router.get("/site")
+    def site() -> FileResponse:
+        return FileResponse(STATIC / "site.html", media_type="text/html; charset=utf-8")
+
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")

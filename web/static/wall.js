@@ -1,0 +1,181 @@
+// The wall screen: province overview, map of classes, live anomaly feed over the WebSocket.
+"use strict";
+(() => {
+  const M = Monitor;
+  const TOKEN_KEY = "monitor.wall.token";
+  let token = M.takeToken(TOKEN_KEY);
+  let lastId = null; // the last event id seen, so a reconnect resumes where it stopped
+  let chart = null;
+  let overview = null;
+  const alarmedClasses = new Map(); // class id -> last anomaly time (ms)
+  const feed = document.getElementById("feed");
+  const verdicts = document.getElementById("verdicts");
+  let feedCount = 0;
+
+  function setConn(on, text) {
+    const c = document.getElementById("conn");
+    c.className = "conn " + (on ? "on" : "off");
+    c.textContent = text;
+  }
+  function tickClock() { document.getElementById("clock").textContent = "北京时间 " + M.dateTime(new Date().toISOString()); }
+
+  function showLogin(message) {
+    document.getElementById("login").classList.remove("hidden");
+    document.getElementById("login-error").textContent = message || "";
+  }
+  document.getElementById("login-form").addEventListener("submit", ev => {
+    ev.preventDefault();
+    token = document.getElementById("login-token").value.trim();
+    sessionStorage.setItem(TOKEN_KEY, token);
+    document.getElementById("login").classList.add("hidden");
+    start();
+  });
+
+  async function initMap() {
+    const geo = await (await fetch("/static/vendor/yunnan.json")).json();
+    echarts.registerMap("yunnan", geo);
+    chart = echarts.init(document.getElementById("map"));
+    window.addEventListener("resize", () => chart.resize());
+  }
+
+  function renderMap() {
+    if (!chart || !overview) return;
+    const now = Date.now();
+    const byPref = overview.prefectures.map(p => ({ name: p.name, value: p.anomalies, classes: p.classes, inSession: p.in_session }));
+    const max = Math.max(1, ...byPref.map(p => p.value));
+    const points = overview.classes.map(c => {
+      const alarmed = now - (alarmedClasses.get(c.id) || 0) < 5 * 60 * 1000;
+      return { name: c.name, value: [c.lon, c.lat, 1], status: c.status, institution: c.institution,
+        itemStyle: { color: alarmed ? "#ff4d4f" : c.status === "in_session" ? "#3dff9e" : "#5b8bd9" } };
+    });
+    chart.setOption({
+      tooltip: { trigger: "item", formatter: p => p.seriesType === "map"
+        ? `${p.name}<br>班次 ${p.data?.classes ?? 0}，上课中 ${p.data?.inSession ?? 0}<br>今日异常 ${p.data?.value ?? 0}`
+        : `${p.name}<br>${p.data.institution}<br>${p.data.status === "in_session" ? "上课中" : "非上课时段"}` },
+      visualMap: { min: 0, max, left: 16, top: 16, text: ["异常多", "少"], calculable: false, seriesIndex: 0,
+        inRange: { color: ["#0d2a5c", "#1d4f9a", "#b8452f"] }, textStyle: { color: "#8aa4cf" } },
+      geo: { map: "yunnan", roam: false, zoom: 1.1, label: { show: true, color: "#9fc3ff", fontSize: 12 },
+        itemStyle: { areaColor: "#0d2a5c", borderColor: "#3f7fd9" }, emphasis: { itemStyle: { areaColor: "#1d5fb5" } } },
+      series: [
+        { type: "map", geoIndex: 0, data: byPref },
+        { type: "effectScatter", coordinateSystem: "geo", data: points, symbolSize: 14,
+          rippleEffect: { scale: 3, brushType: "stroke" }, zlevel: 2 },
+      ],
+    });
+  }
+
+  function renderOverview() {
+    const c = overview.counters;
+    document.getElementById("c-classes").textContent = c.classes_today;
+    document.getElementById("c-insession").textContent = c.classes_in_session;
+    document.getElementById("c-checkins").textContent = c.checkins_today;
+    document.getElementById("c-passrate").textContent = c.pass_rate == null ? "–" : (c.pass_rate * 100).toFixed(1) + "%";
+    document.getElementById("c-anomalies").textContent = c.anomalies_today;
+    document.getElementById("c-open").textContent = c.anomalies_open;
+    const ranking = document.getElementById("ranking");
+    ranking.replaceChildren();
+    const prefs = [...overview.prefectures].sort((a, b) => b.anomalies - a.anomalies || b.classes - a.classes);
+    const top = Math.max(1, ...prefs.map(p => p.anomalies));
+    for (const p of prefs.slice(0, 10)) {
+      const li = M.el("li");
+      li.append(M.el("span", "", p.name.replace(/(彝族|哈尼族|壮族|苗族|傣族|景颇族|傈僳族|藏族|白族).*自治州/, "州")));
+      const bar = M.el("span", "bar"); const fill = M.el("i"); fill.style.width = (100 * p.anomalies / top) + "%"; bar.append(fill);
+      li.append(bar, M.el("span", "", String(p.anomalies)));
+      ranking.append(li);
+    }
+    const byRule = document.getElementById("by-rule");
+    byRule.replaceChildren();
+    const rules = Object.entries(overview.anomalies_by_rule).sort((a, b) => b[1] - a[1]);
+    if (!rules.length) byRule.append(M.el("li", "", "暂无异常"));
+    for (const [rule, n] of rules) { const li = M.el("li"); li.append(M.el("span", "", M.ruleName(rule)), M.el("b", "", String(n))); byRule.append(li); }
+    renderMap();
+  }
+
+  async function refreshOverview() {
+    try {
+      overview = await M.api(token, "/api/v1/overview");
+      renderOverview();
+    } catch (e) {
+      if (e.status === 401 || e.status === 403) showLogin(e.message);
+    }
+  }
+
+  async function addAnomaly(ev, fresh) {
+    const d = ev.data;
+    alarmedClasses.set(d.class_id, Date.parse(ev.at));
+    const li = M.el("li", `${d.severity}${fresh ? " fresh" : ""}`);
+    li.dataset.eventId = ev.id;
+    li.dataset.rule = d.rule;
+    const img = M.el("img"); img.alt = "现场照片";
+    const text = M.el("div");
+    text.append(M.el("div", "rule", `${M.ruleName(d.rule)} · ${M.SEVERITY[d.severity] || ""}`),
+      M.el("div", "where", `${d.prefecture_name} ${d.county_name} · ${d.class_name}`),
+      M.el("div", "msg", `${d.trainee_name ? d.trainee_name + "：" : ""}${d.message}`),
+      M.el("div", "time", M.time(ev.at)));
+    li.append(img, text);
+    li.addEventListener("click", () => openDetail(ev));
+    feed.prepend(li);
+    while (feed.children.length > 60) feed.lastChild.remove();
+    feedCount += 1;
+    document.getElementById("feed-count").textContent = `（本次已接收 ${feedCount} 条）`;
+    img.src = await M.photoUrl(token, d.photo_sha256);
+  }
+
+  function addVerdict(ev) {
+    const d = ev.data;
+    if (d.subject_kind !== "checkin") return;
+    const li = M.el("li");
+    const ok = d.status === "passed";
+    li.append(M.el("span", "", `${M.time(ev.at)} ${d.class_name}`),
+      M.el("span", ok ? "ok" : "bad", `${d.trainee_name || ""} ${d.kind === "sign_out" ? "签退" : "签到"}${ok ? "通过" : "未通过"}`));
+    verdicts.prepend(li);
+    while (verdicts.children.length > 12) verdicts.lastChild.remove();
+  }
+
+  async function openDetail(ev) {
+    const d = ev.data;
+    document.getElementById("detail-title").textContent = `${M.ruleName(d.rule)}（${d.rule}）`;
+    document.getElementById("detail-message").textContent = d.message;
+    const facts = document.getElementById("detail-facts");
+    facts.replaceChildren();
+    const rows = [["时间", M.dateTime(ev.at)], ["地区", `${d.prefecture_name} ${d.county_name}`], ["班次", `${d.class_name}（${d.class_code}）`],
+      ["培训机构", d.institution_name], ["场地", d.venue_name], ["学员", d.trainee_name || "—"]];
+    if (d.fix) rows.push(["定位", `${d.fix.lat.toFixed(5)}, ${d.fix.lon.toFixed(5)}（精度 ${Math.round(d.fix.accuracy_m)} 米）`]);
+    for (const [k, v] of rows) facts.append(M.el("dt", "", k), M.el("dd", "", v));
+    document.getElementById("detail").classList.remove("hidden");
+    document.getElementById("detail-photo").src = await M.photoUrl(token, d.photo_sha256);
+    document.getElementById("detail-enrolled").src = await M.photoUrl(token, d.enrolled_photo_sha256);
+  }
+  document.getElementById("detail-close").addEventListener("click", () => document.getElementById("detail").classList.add("hidden"));
+
+  let refreshTimer = null;
+  function scheduleRefresh() { clearTimeout(refreshTimer); refreshTimer = setTimeout(refreshOverview, 800); }
+
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const since = lastId != null ? `&since=${lastId}` : "";
+    const ws = new WebSocket(`${proto}://${location.host}/api/v1/live?token=${encodeURIComponent(token)}${since}`);
+    ws.onopen = () => setConn(true, "实时连接正常");
+    ws.onmessage = msg => {
+      const ev = JSON.parse(msg.data);
+      if (ev.type === "error") { showLogin(ev.message); ws.onclose = null; ws.close(); return; }
+      if (ev.type === "hello") return;
+      lastId = Math.max(lastId || 0, ev.id);
+      if (ev.type === "anomaly") { addAnomaly(ev, true); scheduleRefresh(); }
+      else if (ev.type === "verdict") { addVerdict(ev); scheduleRefresh(); }
+      else if (ev.type === "class_status") scheduleRefresh();
+    };
+    ws.onclose = () => { setConn(false, "连接中断，正在重连…"); setTimeout(connect, 2000); };
+  }
+
+  let started = false;
+  async function start() {
+    if (!token) { showLogin(); return; }
+    if (!started) { started = true; await initMap(); }
+    await refreshOverview();
+    connect();
+    setInterval(refreshOverview, 15000);
+  }
+  tickClock(); setInterval(tickClock, 1000);
+  start();
+})();
