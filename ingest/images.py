@@ -7,7 +7,7 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from models.errors import ApiError
 
@@ -29,6 +29,8 @@ def inspect_image(data: bytes, max_pixels: int) -> AcceptedImage:
     """Accept `data` only if it is a whole JPEG, PNG or WebP of at most `max_pixels`; else ApiError."""
     if not data:
         raise ApiError(422, "EMPTY_FILE", "上传的照片文件为空")
+    # face_recognition switches this on for the whole process when imported; a truncated upload must fail.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -14,9 +14,12 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)
     import face_recognition
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 
 from monitor.faces import Box
+
+# face_recognition turns on LOAD_TRUNCATED_IMAGES globally; uploads are checked whole, so turn it back off.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 MODEL_VERSION = f"face_recognition-1.3.0/dlib-{dlib.__version__}/hog/resnet-5pt"
 

@@ -29,10 +29,9 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     def _error(self) -> JSONResponse:
-        mib = self.max_bytes / 1024 / 1024
-        return JSONResponse(
-            {"code": "BODY_TOO_LARGE", "message": f"上传内容过大，上限为 {mib:.0f} MB"}, status_code=413
-        )
+        limit = self.max_bytes
+        size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
+        return JSONResponse({"code": "BODY_TOO_LARGE", "message": f"上传内容过大，上限为 {size}"}, status_code=413)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,26 +48,35 @@ class BodySizeLimit:
                     return
         received = 0
         started = False
+        exceeded = False
+        answered = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    exceeded = True
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
+        async def guarded_send(message: Message) -> None:
+            # Frameworks may turn the exception above into their own 400; answer 413 instead.
+            nonlocal started, answered
+            if exceeded and not started:
+                if not answered:
+                    answered = True
+                    await self._error()(scope, receive, send)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
-            if not started:
+            if not started and not answered:
                 await self._error()(scope, receive, send)
 
 
@@ -115,7 +123,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        names = {404: ("NOT_FOUND", "请求的地址不存在"), 405: ("METHOD_NOT_ALLOWED", "不支持该请求方法")}
+        names = {
+            400: ("MALFORMED_REQUEST", "请求格式无法解析（表单不完整或格式错误）"),
+            404: ("NOT_FOUND", "请求的地址不存在"),
+            405: ("METHOD_NOT_ALLOWED", "不支持该请求方法"),
+        }
         code, message = names.get(exc.status_code, ("HTTP_ERROR", str(exc.detail)))
         return JSONResponse({"code": code, "message": message}, status_code=exc.status_code)
 

@@ -1,0 +1,148 @@
+"""Fixtures: real PostgreSQL and Redis servers started for the session, and a running app per test."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from monitor.app import create_app
+from monitor.settings import Settings
+from tests.helpers import FACES_DIR, World
+
+_SERVICES_HINT = "run ./scripts/test.sh, which installs PostgreSQL, Redis and Chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on a free port (or MONITOR_TEST_POSTGRES_URL); yields its base URL."""
+    if url := os.environ.get("MONITOR_TEST_POSTGRES_URL"):
+        yield url.rstrip("/")
+        return
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb")) or [shutil.which("initdb") or ""]
+    initdb = candidates[-1]
+    if not initdb or not Path(initdb).exists():
+        pytest.fail(f"PostgreSQL server binaries not found; {_SERVICES_HINT}")
+    bindir = Path(initdb).parent
+    root = Path(tempfile.mkdtemp(prefix="monitor-pg-"))
+    data = root / "data"
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    port = free_port()
+    subprocess.run(_as_postgres([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                                 "--encoding=UTF8", "--locale=C"]), check=True, capture_output=True)
+    subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o",
+                                 f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"]),
+                   check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run(_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{postgres_server}/{name}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A redis-server on a free port (or MONITOR_TEST_REDIS_URL)."""
+    if url := os.environ.get("MONITOR_TEST_REDIS_URL"):
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail(f"redis-server not found; {_SERVICES_HINT}")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="monitor-redis-")
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                             "--dir", workdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    redis.Redis.from_url(redis_server).flushall()
+    return redis_server
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: object) -> Settings:
+        values: dict[str, object] = {"data_dir": tmp_path / "data", "faces_dir": FACES_DIR,
+                                     "relay_interval_seconds": 0.5, "clock_interval_seconds": 1.0}
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def client_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """Start apps (lifespan included: hub and worker run) and stop them after the test."""
+    clients: list[TestClient] = []
+
+    def make(run_worker: bool = True, **overrides: object) -> TestClient:
+        client = TestClient(create_app(settings_factory(**overrides), run_worker=run_worker))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield make
+    for client in reversed(clients):
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(client_factory: Callable[..., TestClient]) -> TestClient:
+    return client_factory()
+
+
+@pytest.fixture
+def world(client: TestClient) -> World:
+    """One institution, venue, class and trainee enrolled with people/obama/obama.jpg, and tokens."""
+    return World.build(client)

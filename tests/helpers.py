@@ -1,0 +1,155 @@
+"""Test helpers: sample-face paths, a registered demo world, and upload shortcuts."""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx import Response
+from PIL import Image
+
+from ingest.api import count_rows
+from ingest.validation import SHANGHAI
+from models.domain import Role
+from monitor.auth import issue_token
+from monitor.simulator import make_id_number, offset_point
+
+REPO = Path(__file__).resolve().parent.parent
+FACES_DIR = Path(os.environ.get("MONITOR_FACES_DIR", REPO.parent / "shared" / "faces"))
+VENUE = (25.0433, 102.7058)  # WGS-84, Wuhua district, Kunming
+VENUE_RADIUS_M = 150.0
+
+
+def face(rel: str) -> bytes:
+    """The bytes of a sample photo, e.g. face('people/obama/obama2.jpg')."""
+    return (FACES_DIR / rel).read_bytes()
+
+
+def jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    out = io.BytesIO()
+    image.convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def local_today() -> date:
+    return datetime.now(UTC).astimezone(SHANGHAI).date()
+
+
+@dataclass
+class World:
+    client: TestClient
+    admin: str
+    operator: str
+    site: str
+    other_site: str
+    class_id: int
+    other_class_id: int
+    obama_id: int
+    biden_id: int
+    stranger_id: int
+    ids: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, client: TestClient) -> World:
+        with client.app.state.db.session() as session:
+            admin = issue_token(session, Role.ADMIN, "测试管理员")
+
+        def post(path: str, **kwargs: Any) -> dict[str, Any]:
+            r = client.post(path, headers=auth(admin), **kwargs)
+            assert r.status_code == 201, (path, r.status_code, r.text)
+            return r.json()
+
+        today = local_today()
+        occupation = post("/api/v1/occupations", json={"code": "4-03-02-01", "name": "中式烹调师"})
+        classes = []
+        sites = []
+        for n, county in enumerate(("530102", "532901")):
+            inst = post("/api/v1/institutions", json={"name": f"测试培训学校{n}", "licence_no": f"LIC-{n}",
+                                                      "region_code": county})
+            venue = post("/api/v1/venues", json={
+                "institution_id": inst["id"], "name": f"教学楼{n}", "region_code": county,
+                "fence": {"shape": "circle", "center": {"lat": VENUE[0] + n, "lon": VENUE[1]},
+                          "radius_m": VENUE_RADIUS_M}})
+            teachers = [post("/api/v1/teachers", json={
+                "id_number": make_id_number(county, date(1980, 5, 1 + k), 10 * n + k), "name": f"教师{n}{k}"})["id"]
+                for k in (1, 2)]
+            classes.append((inst, venue, teachers))
+            sites.append(issue_token_via_api(client, admin, "site", f"站点{n}", inst["id"]))
+        trainees = {}
+        people = (("obama", "欧建国", "people/obama/obama.jpg"), ("biden", "白德明", "people/biden/biden.jpg"),
+                  ("stranger", "罗晓燕", "people/rose_leslie/img1.jpg"))
+        for k, (who, name, photo) in enumerate(people):
+            id_number = make_id_number("530102", date(1995, 3, 1 + k), 100 + k)
+            t = post("/api/v1/trainees", json={"id_number": id_number, "name": name})
+            post(f"/api/v1/trainees/{t['id']}/faces", files=[("photos", ("p.jpg", face(photo), "image/jpeg"))])
+            trainees[who] = t["id"]
+        class_ids = []
+        for n, (inst, venue, teachers) in enumerate(classes):
+            c = post("/api/v1/classes", json={
+                "code": f"TEST-{n}", "name": f"测试班{n}", "institution_id": inst["id"], "venue_id": venue["id"],
+                "occupation_id": occupation["id"], "start_date": (today - timedelta(days=1)).isoformat(),
+                "end_date": (today + timedelta(days=5)).isoformat(), "theory_teacher_id": teachers[0],
+                "practical_teacher_id": teachers[1], "sessions": [{"name": "全天", "start": "00:00", "end": "23:59"}],
+                "trainee_ids": [trainees["obama"], trainees["biden"]] if n == 0 else [trainees["stranger"]]})
+            class_ids.append(c["id"])
+        operator = issue_token_via_api(client, admin, "operator", "值班员")
+        return cls(client=client, admin=admin, operator=operator, site=sites[0], other_site=sites[1],
+                   class_id=class_ids[0], other_class_id=class_ids[1], obama_id=trainees["obama"],
+                   biden_id=trainees["biden"], stranger_id=trainees["stranger"],
+                   ids={"occupation": occupation["id"], "institution": classes[0][0]["id"],
+                        "venue": classes[0][1]["id"], "teachers": classes[0][2]})
+
+    def checkin_form(self, **overrides: Any) -> dict[str, str]:
+        lat, lon = offset_point(*VENUE, 10, -10)
+        form = {"trainee_id": self.obama_id, "class_id": self.class_id, "kind": "sign_in",
+                "captured_at": datetime.now(UTC).isoformat(), "latitude": lat, "longitude": lon,
+                "accuracy_m": 15, "device_id": "phone-1", "mock_location": "false"}
+        form.update(overrides)
+        return {k: str(v) for k, v in form.items()}
+
+    def checkin(self, photo: bytes, token: str | None = None, key: str | None = None,
+                filename: str = "selfie.jpg", **overrides: Any) -> Response:
+        headers = auth(token or self.site)
+        if key:
+            headers["Idempotency-Key"] = key
+        return self.client.post("/api/v1/check-ins", data=self.checkin_form(**overrides),
+                                files={"photo": (filename, photo, "image/jpeg")}, headers=headers)
+
+    def snapshot(self, photo: bytes, **overrides: Any) -> Response:
+        form = {"class_id": str(self.class_id), "camera_id": "cam-1", "captured_at": datetime.now(UTC).isoformat()}
+        form.update({k: str(v) for k, v in overrides.items()})
+        return self.client.post("/api/v1/snapshots", data=form, files={"photo": ("s.jpg", photo, "image/jpeg")},
+                                headers=auth(self.site))
+
+    def stored(self) -> dict[str, int]:
+        """What uploads have written: table rows and evidence files."""
+        with self.client.app.state.db.session() as session:
+            counts = count_rows(session)
+        counts["evidence_files"] = self.client.app.state.evidence.count_files()
+        return counts
+
+
+def issue_token_via_api(client: TestClient, admin: str, role: str, name: str,
+                        institution_id: int | None = None, regions: list[str] | None = None) -> str:
+    body: dict[str, Any] = {"role": role, "name": name}
+    if institution_id is not None:
+        body["institution_id"] = institution_id
+    if regions:
+        body["region_codes"] = regions
+    r = client.post("/api/v1/tokens", json=body, headers=auth(admin))
+    assert r.status_code == 201, r.text
+    return r.json()["token"]
+
+
+def far_fix(distance_m: float) -> dict[str, float]:
+    lat, lon = offset_point(*VENUE, distance_m, 0)
+    return {"latitude": lat, "longitude": lon}

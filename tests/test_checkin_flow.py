@@ -1,0 +1,115 @@
+"""End to end on embedded defaults: upload → durable acceptance → real face matching and fence → verdict."""
+
+from sqlalchemy import select
+
+from models.tables import Anomaly, CheckIn, OutboxMessage, Verification
+from monitor.geodesy import distance_m
+from tests.helpers import VENUE, VENUE_RADIUS_M, World, auth, face, far_fix, jpeg
+
+
+def test_same_person_is_verified(world: World) -> None:
+    r = world.checkin(face("people/obama/obama2.jpg"))
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["status"] == "passed"
+    assert body["message"] == "签到成功"
+    assert body["reasons"] == []
+    assert 0 < body["face_distance"] < 0.6
+    assert body["fence_result"] == "inside"
+    with world.client.app.state.db.session() as s:
+        v = s.scalar(select(Verification).where(Verification.subject_id == body["id"]))
+        assert v.thresholds == {"face_match_threshold": 0.6}
+        assert v.model_version.startswith("face_recognition-1.3.0/dlib-")
+        assert s.scalar(select(OutboxMessage.processed_at).where(OutboxMessage.subject_id == body["id"])) is not None
+
+
+def test_other_person_is_face_mismatch(world: World) -> None:
+    r = world.checkin(face("people/biden/biden.jpg"))
+    assert r.status_code == 201
+    body = r.json()
+    assert body["status"] == "failed"
+    assert [x["code"] for x in body["reasons"]] == ["FACE_MISMATCH"]
+    assert body["message"].startswith("签到未通过：人脸与登记照片不符")
+    assert body["face_distance"] > 0.6
+    with world.client.app.state.db.session() as s:
+        anomaly = s.scalar(select(Anomaly).where(Anomaly.subject_id == body["id"]))
+        assert anomaly.rule == "FACE_MISMATCH" and anomaly.severity == "high"
+        assert anomaly.evidence["face_distance"] > 0.6
+        assert anomaly.thresholds == {"face_match_threshold": 0.6}
+        assert anomaly.region_code == "530100"
+
+
+def test_fix_five_km_away_is_out_of_fence(world: World) -> None:
+    r = world.checkin(face("people/obama/obama3.jpg"), **far_fix(5000))
+    body = r.json()
+    assert body["status"] == "failed"
+    assert [x["code"] for x in body["reasons"]] == ["OUT_OF_FENCE"]
+    fix = far_fix(5000)
+    expected = distance_m((fix["latitude"], fix["longitude"]), VENUE) - VENUE_RADIUS_M
+    assert f"{expected:,.0f} 米" in body["message"]
+    with world.client.app.state.db.session() as s:
+        anomaly = s.scalar(select(Anomaly).where(Anomaly.subject_id == body["id"]))
+        assert abs(anomaly.evidence["outside_by_m"] - expected) < 0.5
+
+
+def test_fix_straddling_the_fence_is_uncertain_not_alarmed(world: World) -> None:
+    r = world.checkin(face("people/obama/obama1.jpg"), accuracy_m=100, **far_fix(180))
+    body = r.json()
+    assert body["status"] == "passed"
+    assert body["fence_result"] == "uncertain"
+
+
+def test_group_photo_is_face_multiple_and_blank_is_face_missing(world: World) -> None:
+    from PIL import Image
+
+    body = world.checkin(face("groups/two_people.jpg")).json()
+    assert [x["code"] for x in body["reasons"]] == ["FACE_MULTIPLE"]
+    body = world.checkin(jpeg(Image.new("RGB", (640, 480), (120, 110, 90)))).json()
+    assert [x["code"] for x in body["reasons"]] == ["FACE_MISSING"]
+
+
+def test_sign_out_message(world: World) -> None:
+    body = world.checkin(face("people/obama/obama-720p.jpg"), kind="sign_out").json()
+    assert body["message"] == "签退成功"
+
+
+def test_idempotent_retry_returns_first_result_and_creates_nothing(world: World) -> None:
+    photo = face("people/obama/obama2.jpg")
+    first = world.checkin(photo, key="retry-1")
+    before = world.stored()
+    again = world.checkin(photo, key="retry-1")
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["status"] == first.json()["status"] == "passed"
+    assert again.json()["duplicate"] is True
+    assert world.stored() == before
+    other = world.checkin(face("people/obama/obama3.jpg"), key="retry-1")
+    assert other.status_code == 409 and other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert world.stored() == before
+
+
+def test_status_url_reports_the_verdict_to_the_site_only(world: World) -> None:
+    body = world.checkin(face("people/obama/obama2.jpg")).json()
+    r = world.client.get(body["status_url"], headers=auth(world.site))
+    assert r.status_code == 200 and r.json()["status"] == "passed"
+    assert world.client.get(body["status_url"], headers=auth(world.other_site)).status_code == 404
+    assert world.client.get(body["status_url"], headers=auth(world.operator)).status_code == 200
+
+
+def test_snapshot_counts_faces(world: World) -> None:
+    r = world.snapshot(face("groups/obama_and_biden.jpg"))
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "passed"
+    assert "3 张人脸" in r.json()["message"]
+    with world.client.app.state.db.session() as s:
+        assert s.scalar(select(CheckIn).limit(1)) is None
+
+
+def test_evidence_photo_needs_authorisation(world: World) -> None:
+    body = world.checkin(face("people/biden/biden.jpg")).json()
+    url = f"/api/v1/evidence/{body['photo_sha256']}"
+    assert world.client.get(url).status_code == 401
+    assert world.client.get(url, headers=auth(world.other_site)).status_code == 403
+    r = world.client.get(url, headers=auth(world.operator))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.content == face("people/biden/biden.jpg")
