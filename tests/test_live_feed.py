@@ -1,0 +1,103 @@
+"""The live WebSocket feed: auth, increasing ids, replay after reconnect, region scope, gap handling."""
+
+import threading
+import time
+from typing import Any
+
+from starlette.websockets import WebSocketDisconnect
+
+from monitor.storage import Database
+from tests.helpers import World, face, issue_token_via_api
+from web.hub import EventHub
+
+
+def receive_until(ws, predicate, limit: int = 200) -> list[dict[str, Any]]:
+    got = []
+    for _ in range(limit):
+        event = ws.receive_json()
+        got.append(event)
+        if predicate(event):
+            return got
+    raise AssertionError(f"no matching event in {len(got)} received")
+
+
+def test_feed_requires_a_valid_token(world: World) -> None:
+    for query, code in (("", "AUTH_REQUIRED"), ("?token=mon_nope", "AUTH_INVALID"),
+                        (f"?token={world.site}", "FORBIDDEN_ROLE")):
+        with world.client.websocket_connect(f"/api/v1/live{query}") as ws:
+            assert ws.receive_json()["code"] == code
+            try:
+                ws.receive_json()
+                raise AssertionError("socket stayed open")
+            except WebSocketDisconnect as exc:
+                assert exc.code in (4401, 4403)
+
+
+def test_anomaly_arrives_live_within_seconds(world: World) -> None:
+    with world.client.websocket_connect(f"/api/v1/live?token={world.operator}&since=0") as ws:
+        hello = ws.receive_json()
+        assert hello["type"] == "hello"
+        started = time.monotonic()
+        upload = threading.Thread(target=world.checkin, args=(face("people/biden/biden.jpg"),))
+        upload.start()
+        events = receive_until(ws, lambda e: e["type"] == "anomaly")
+        elapsed = time.monotonic() - started
+        upload.join()
+    anomaly = events[-1]
+    assert elapsed < 5.0
+    assert anomaly["data"]["rule"] == "FACE_MISMATCH"
+    assert anomaly["data"]["prefecture_name"] == "昆明市" and anomaly["data"]["trainee_name"] == "欧建国"
+    assert anomaly["data"]["photo_sha256"] and anomaly["data"]["enrolled_photo_sha256"]
+    ids = [e["id"] for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_reconnect_with_last_id_receives_what_was_missed(world: World) -> None:
+    world.checkin(face("people/obama/obama2.jpg"))
+    with world.client.websocket_connect(f"/api/v1/live?token={world.operator}&since=0") as ws:
+        ws.receive_json()
+        first = receive_until(ws, lambda e: e["type"] == "verdict")
+    last_id = first[-1]["id"]
+    # While disconnected: one failed check-in (anomaly + verdict) and one passed.
+    world.checkin(face("people/biden/biden.jpg"))
+    world.checkin(face("people/obama/obama3.jpg"))
+    with world.client.websocket_connect(f"/api/v1/live?token={world.operator}&since={last_id}") as ws:
+        hello = ws.receive_json()
+        missed = [ws.receive_json() for _ in range(hello["last_id"] - last_id)]
+    assert [e["id"] for e in missed] == list(range(last_id + 1, hello["last_id"] + 1))  # all, in order
+    uploads = [e for e in missed if e["type"] != "class_status"]  # the clock may publish in between
+    assert [e["type"] for e in uploads] == ["anomaly", "verdict", "verdict"]
+    assert [e["data"]["status"] for e in uploads[1:]] == ["failed", "passed"]
+
+
+def test_inspectors_see_only_their_regions(world: World) -> None:
+    kunming = issue_token_via_api(world.client, world.admin, "inspector", "昆明", regions=["530100"])
+    dali = issue_token_via_api(world.client, world.admin, "inspector", "大理", regions=["532900"])
+    world.checkin(face("people/biden/biden.jpg"))
+    with world.client.websocket_connect(f"/api/v1/live?token={kunming}&since=0") as ws:
+        ws.receive_json()
+        assert receive_until(ws, lambda e: e["type"] == "anomaly")[-1]["region_code"] == "530102"
+    # A snapshot in Dali: its verdict must be the first event the Dali inspector sees, so the
+    # Kunming events before it in the backlog were filtered out.
+    r = world.client.post("/api/v1/snapshots", data={"class_id": str(world.other_class_id), "camera_id": "c",
+                                                      "captured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+                          files={"photo": ("s.jpg", face("groups/two_people.jpg"), "image/jpeg")},
+                          headers={"Authorization": f"Bearer {world.other_site}"})
+    assert r.status_code == 201, r.text
+    with world.client.websocket_connect(f"/api/v1/live?token={dali}&since=0") as ws:
+        ws.receive_json()
+        seen = receive_until(ws, lambda e: e["type"] == "verdict" and e["data"]["subject_kind"] == "snapshot")
+    assert {e["region_code"] for e in seen} == {"532901"}
+    overview = world.client.get("/api/v1/overview", headers={"Authorization": f"Bearer {dali}"}).json()
+    assert overview["classes"] and all(c["prefecture_code"] == "532900" for c in overview["classes"])
+    assert overview["counters"]["anomalies_today"] == 0
+
+
+def test_hub_waits_briefly_for_an_id_gap(tmp_path) -> None:
+    hub = EventHub(Database(f"sqlite:///{tmp_path / 'h.sqlite3'}"), gap_grace_s=3.0)
+    hub.last_id = 10
+    events = [{"id": 11}, {"id": 13}, {"id": 14}]
+    assert [e["id"] for e in hub.take_contiguous(events, now=100.0)] == [11]
+    hub.last_id = 11
+    assert hub.take_contiguous(events[1:], now=101.0) == []  # 12 may still commit
+    assert [e["id"] for e in hub.take_contiguous(events[1:], now=103.5)] == [13, 14]  # 12 was rolled back

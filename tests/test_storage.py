@@ -1,0 +1,78 @@
+"""Storage on both databases: migrations, seeded regions, constraints, and the whole flow on PostgreSQL."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from models.tables import ApiToken, Event, Institution, Region
+from monitor.storage import Database, utc_now
+from tests.helpers import World, face
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'm.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    db = Database(url)
+    db.migrate()
+    yield db
+    db.dispose()
+
+
+def test_migrations_seed_regions_and_are_repeatable(database: Database) -> None:
+    database.migrate()  # a second start changes nothing
+    with database.session() as s:
+        counts = dict(s.execute(select(Region.level, func.count()).group_by(Region.level)).tuples().all())
+        assert counts == {"province": 1, "prefecture": 16, "county": 129}
+        assert s.get(Region, "532901").name == "大理市"
+        assert s.get(Region, "532901").parent_code == "532900"
+
+
+def test_unique_and_foreign_keys_are_enforced(database: Database) -> None:
+    with database.session() as s:
+        s.add(Institution(name="甲", licence_no="L-1", region_code="530102", blacklisted=False,
+                          blacklist_reason="", created_at=utc_now()))
+    with pytest.raises(IntegrityError), database.session() as s:
+        s.add(Institution(name="乙", licence_no="L-1", region_code="530102", blacklisted=False,
+                          blacklist_reason="", created_at=utc_now()))
+    with pytest.raises(IntegrityError), database.session() as s:
+        s.add(Institution(name="丙", licence_no="L-2", region_code="999999", blacklisted=False,
+                          blacklist_reason="", created_at=utc_now()))
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(Institution)) == 1
+
+
+def test_times_round_trip_as_utc(database: Database) -> None:
+    now = utc_now()
+    with database.session() as s:
+        s.add(Event(kind="verdict", region_code="530102", class_id=1, payload={"名称": "中文"}, created_at=now))
+    with database.session() as s:
+        row = s.scalar(select(Event))
+        stored = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=now.tzinfo)
+        assert abs((stored - now).total_seconds()) < 0.001
+        assert row.payload == {"名称": "中文"}
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    with db.session() as s:
+        assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert s.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_whole_flow_on_postgresql(client_factory: Callable[..., TestClient], postgres_url: str) -> None:
+    client = client_factory(database_url=postgres_url)
+    assert client.app.state.db.engine.dialect.name == "postgresql"
+    world = World.build(client)
+    assert world.checkin(face("people/obama/obama2.jpg")).json()["status"] == "passed"
+    body = world.checkin(face("people/biden/biden.jpg")).json()
+    assert [r["code"] for r in body["reasons"]] == ["FACE_MISMATCH"]
+    with client.app.state.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(ApiToken)) >= 4
+        assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "anomaly")) == 1
