@@ -124,11 +124,11 @@ class World:
         return self.client.post("/api/v1/check-ins", data=self.checkin_form(**overrides),
                                 files={"photo": (filename, photo, "image/jpeg")}, headers=headers)
 
-    def snapshot(self, photo: bytes, **overrides: Any) -> Response:
+    def snapshot(self, photo: bytes, token: str | None = None, **overrides: Any) -> Response:
         form = {"class_id": str(self.class_id), "camera_id": "cam-1", "captured_at": datetime.now(UTC).isoformat()}
         form.update({k: str(v) for k, v in overrides.items()})
         return self.client.post("/api/v1/snapshots", data=form, files={"photo": ("s.jpg", photo, "image/jpeg")},
-                                headers=auth(self.site))
+                                headers=auth(token or self.site))
 
     def stored(self) -> dict[str, int]:
         """What uploads have written: table rows and evidence files."""

@@ -79,10 +79,7 @@ def test_inspectors_see_only_their_regions(world: World) -> None:
         assert receive_until(ws, lambda e: e["type"] == "anomaly")[-1]["region_code"] == "530102"
     # A snapshot in Dali: its verdict must be the first event the Dali inspector sees, so the
     # Kunming events before it in the backlog were filtered out.
-    r = world.client.post("/api/v1/snapshots", data={"class_id": str(world.other_class_id), "camera_id": "c",
-                                                      "captured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                          files={"photo": ("s.jpg", face("groups/two_people.jpg"), "image/jpeg")},
-                          headers={"Authorization": f"Bearer {world.other_site}"})
+    r = world.snapshot(face("groups/two_people.jpg"), token=world.other_site, class_id=world.other_class_id)
     assert r.status_code == 201, r.text
     with world.client.websocket_connect(f"/api/v1/live?token={dali}&since=0") as ws:
         ws.receive_json()

@@ -1,0 +1,114 @@
+"""The pages in a real browser (Debian's Chromium via Playwright): wall screen live feed, site check-in."""
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from monitor.app import create_app
+from monitor.settings import Settings
+from tests.conftest import free_port
+from tests.helpers import FACES_DIR, VENUE, World, face
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class LiveClient(httpx.Client):
+    """An HTTP client for a running server that, like TestClient, exposes the app for fixtures."""
+
+    app = None
+
+
+@pytest.fixture
+def live_world(tmp_path: Path) -> Iterator[World]:
+    settings = Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR, clock_interval_seconds=1.0)
+    app = create_app(settings)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    client = LiveClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    client.app = app
+    yield World.build(client)  # type: ignore[arg-type]
+    client.close()
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed; run ./scripts/test.sh")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+def test_wall_screen_shows_the_province_and_live_anomalies(live_world: World, browser: Browser, tmp_path) -> None:
+    base = str(live_world.client.base_url)
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda req: requested.append(req.url))
+    page.goto(f"{base}/wall#token={live_world.operator}")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    expect(page.locator("h1")).to_have_text("云南省职业技能培训监控调度中心")
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    expect(page.locator("#c-classes")).to_have_text("2", timeout=10_000)
+    assert page.locator("#map canvas").count() >= 1
+    assert "token" not in page.url  # the token leaves the address bar
+
+    live_world.checkin(face("people/biden/biden.jpg"))
+    item = page.locator("#feed li[data-rule=FACE_MISMATCH]").first
+    expect(item).to_be_visible(timeout=5_000)
+    expect(item).to_contain_text("人脸不符")
+    expect(item).to_contain_text("昆明市")
+    page.wait_for_function("document.querySelector('#feed li img').src.startsWith('blob:')", timeout=5_000)
+    expect(page.locator("#c-anomalies")).to_have_text("1", timeout=5_000)
+    item.click()
+    expect(page.locator("#detail")).to_be_visible()
+    page.wait_for_function("document.querySelector('#detail-enrolled').naturalWidth > 0", timeout=5_000)
+    page.screenshot(path=str(tmp_path / "wall.png"))
+    assert requested and all(u.startswith(base.rstrip("/")) or u.startswith("blob:") or u.startswith("data:")
+                             for u in requested), [u for u in requested if not u.startswith(base)]
+    context.close()
+
+
+def test_wall_screen_asks_for_a_token(live_world: World, browser: Browser) -> None:
+    page = browser.new_page()
+    page.goto(f"{live_world.client.base_url}/wall")
+    expect(page.locator("#login")).to_be_visible()
+    page.fill("#login-token", "mon_wrong")
+    page.click("#login button")
+    expect(page.locator("#login-error")).to_contain_text("令牌", timeout=5_000)
+    page.close()
+
+
+def test_site_phone_page_signs_in_and_says_why_not(live_world: World, browser: Browser, tmp_path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN", permissions=["geolocation"],
+                                  geolocation={"latitude": VENUE[0], "longitude": VENUE[1], "accuracy": 12})
+    page = context.new_page()
+    page.goto(f"{live_world.client.base_url}/site#token={live_world.site}")
+    expect(page.locator("#gps")).to_contain_text("精度 12 米", timeout=5_000)
+    expect(page.locator("#trainee option")).to_have_count(2)
+    page.select_option("#trainee", str(live_world.obama_id))
+    page.set_input_files("#photo", str(FACES_DIR / "people/obama/obama2.jpg"))
+    page.click("#submit")
+    expect(page.locator("#result")).to_have_text("签到成功", timeout=15_000)
+    page.set_input_files("#photo", str(FACES_DIR / "people/biden/biden.jpg"))
+    page.click("#submit")
+    expect(page.locator("#result")).to_contain_text("签到未通过：人脸与登记照片不符", timeout=15_000)
+    page.screenshot(path=str(tmp_path / "site.png"))
+    context.close()

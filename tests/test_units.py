@@ -1,0 +1,174 @@
+"""Pure decisions tested with plain values: ID numbers, datums, fences, face matching, sessions, inputs."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from ingest.api import pick_session
+from ingest.validation import check_capture_time, check_fix, parse_client_time
+from models.domain import Datum, FenceResult
+from models.errors import ApiError
+from models.identity import compute_check_char, explain_id_number_problem, mask_id_number, mask_name
+from models.tables import ClassSession
+from monitor.auth import hash_token, region_prefix
+from monitor.faces import explain_enrolment_problem, match_face
+from monitor.geodesy import (
+    bd09_to_gcj02,
+    circle_signed_distance_m,
+    classify_fix,
+    convert_from_wgs84,
+    convert_to_wgs84,
+    distance_m,
+    gcj02_to_bd09,
+    gcj02_to_wgs84,
+    polygon_signed_distance_m,
+    wgs84_to_gcj02,
+)
+from monitor.schedule import class_status_at
+from monitor.verdicts import judge_checkin_face, judge_fence
+
+
+# -- ID numbers (GB 11643) -------------------------------------------------------------------
+def test_check_digit_of_the_standard_example() -> None:
+    # The worked example of GB 11643-1999: 11010519491231002X.
+    assert compute_check_char("11010519491231002") == "X"
+    assert explain_id_number_problem("11010519491231002X") is None
+    assert explain_id_number_problem("11010519491231002x") is None
+    assert "校验位" in explain_id_number_problem("110105194912310021")
+
+
+def test_masking() -> None:
+    assert mask_id_number("11010519491231002X") == "110***********002X"
+    assert mask_name("欧建国") == "欧**"
+
+
+# -- datums: reference values of the widely used coordtransform implementation -----------------
+@pytest.mark.parametrize(("fn", "given", "expected"), [
+    (wgs84_to_gcj02, (39.915, 116.404), (39.91640428150164, 116.41024449916938)),
+    (gcj02_to_bd09, (39.915, 116.404), (39.92133699351021, 116.41036949371029)),
+    (bd09_to_gcj02, (39.915, 116.404), (39.90865673957631, 116.39762729119315)),
+])
+def test_datum_conversions_match_published_values(fn, given, expected) -> None:
+    lat, lon = fn(*given)
+    assert lat == pytest.approx(expected[0], abs=1e-9) and lon == pytest.approx(expected[1], abs=1e-9)
+
+
+def test_gcj02_inverse_is_exact_to_centimetres() -> None:
+    # coordtransform's one-step inverse gives (39.91359571849836, 116.39775550083061); ours iterates.
+    lat, lon = gcj02_to_wgs84(39.915, 116.404)
+    assert distance_m((lat, lon), (39.91359571849836, 116.39775550083061)) < 2.0
+    assert distance_m(wgs84_to_gcj02(lat, lon), (39.915, 116.404)) < 0.01
+
+
+@pytest.mark.parametrize("datum", list(Datum))
+def test_round_trip_through_every_datum(datum: Datum) -> None:
+    kunming = (25.0433, 102.7058)
+    assert distance_m(convert_to_wgs84(*convert_from_wgs84(*kunming, datum), datum), kunming) < 0.2
+
+
+def test_no_offset_outside_china() -> None:
+    assert wgs84_to_gcj02(48.8566, 2.3522) == (48.8566, 2.3522)
+
+
+# -- fences --------------------------------------------------------------------------------
+def test_circle_and_polygon_signed_distances() -> None:
+    centre = (25.0433, 102.7058)
+    assert circle_signed_distance_m(centre, centre, 100) == pytest.approx(-100)
+    north_200 = (centre[0] + 200 / 110_790, centre[1])
+    assert circle_signed_distance_m(north_200, centre, 100) == pytest.approx(100, abs=1.0)
+    square = [(25.0420, 102.7040), (25.0420, 102.7075), (25.0445, 102.7075), (25.0445, 102.7040)]
+    assert polygon_signed_distance_m((25.0432, 102.7057), square) < -100
+    east = (25.0432, 102.7075 + 300 / (111_320 * 0.9060))
+    assert polygon_signed_distance_m(east, square) == pytest.approx(300, rel=0.01)
+
+
+@pytest.mark.parametrize(("signed", "accuracy", "expected"), [
+    (-100, 20, FenceResult.INSIDE), (-20, 20, FenceResult.INSIDE), (-10, 20, FenceResult.UNCERTAIN),
+    (15, 20, FenceResult.UNCERTAIN), (20, 20, FenceResult.UNCERTAIN), (20.1, 20, FenceResult.OUTSIDE),
+    (4850, 15, FenceResult.OUTSIDE),
+])
+def test_fence_classification_accounts_for_accuracy(signed: float, accuracy: float, expected: FenceResult) -> None:
+    assert classify_fix(signed, accuracy) is expected
+
+
+def test_only_outside_fixes_are_alarmed() -> None:
+    assert judge_fence(FenceResult.UNCERTAIN, 5, 20) == []
+    [finding] = judge_fence(FenceResult.OUTSIDE, 4850, 15)
+    assert finding.code.value == "OUT_OF_FENCE" and finding.evidence["outside_by_m"] == 4850
+
+
+# -- faces ---------------------------------------------------------------------------------
+def test_match_takes_the_nearest_template_and_honours_the_threshold() -> None:
+    probe = [0.0] * 128
+    far, near = [0.1] * 128, [0.0] * 127 + [0.59]
+    m = match_face(probe, [far, near], 0.6)
+    assert m.template_index == 1 and m.distance == pytest.approx(0.59) and m.matched
+    assert not match_face(probe, [[0.0] * 127 + [0.61]], 0.6).matched
+    assert match_face(probe, [[0.0] * 127 + [0.6]], 0.6).matched  # the boundary counts as a match
+
+
+def test_face_findings() -> None:
+    assert judge_checkin_face(0, None)[0].code.value == "FACE_MISSING"
+    assert judge_checkin_face(3, None)[0].code.value == "FACE_MULTIPLE"
+    mismatch = judge_checkin_face(1, match_face([0.0] * 128, [[0.07] * 128], 0.6))
+    assert mismatch[0].code.value == "FACE_MISMATCH" and mismatch[0].thresholds == {"face_match_threshold": 0.6}
+
+
+def test_enrolment_problems() -> None:
+    assert explain_enrolment_problem([], 60) == "照片中未检测到人脸"
+    assert "2 张" in explain_enrolment_problem([(0, 100, 100, 0), (0, 300, 100, 200)], 60)
+    assert "59 像素" in explain_enrolment_problem([(0, 59, 80, 0)], 60)
+    assert explain_enrolment_problem([(0, 60, 60, 0)], 60) is None
+
+
+# -- sessions and class status -------------------------------------------------------------
+def session(name: str, start: str, end: str) -> ClassSession:
+    return ClassSession(name=name, start_local=start, end_local=end)
+
+
+def test_pick_session() -> None:
+    am, pm = session("上午", "08:30", "12:00"), session("下午", "14:00", "17:30")
+    assert pick_session("09:00", [am, pm]) is am
+    assert pick_session("12:40", [am, pm]) is am
+    assert pick_session("13:30", [am, pm]) is pm
+    assert pick_session("09:00", []) is None
+
+
+def test_class_status_at() -> None:
+    sessions = [("08:30", "12:00"), ("14:00", "17:30")]
+    start, end = date(2026, 11, 1), date(2026, 11, 30)
+    at = lambda d, t: datetime.fromisoformat(f"{d}T{t}")  # noqa: E731
+    assert class_status_at(at("2026-10-31", "09:00"), start, end, sessions) == "scheduled"
+    assert class_status_at(at("2026-11-02", "09:00"), start, end, sessions) == "in_session"
+    assert class_status_at(at("2026-11-02", "12:00"), start, end, sessions) == "between"
+    assert class_status_at(at("2026-12-01", "09:00"), start, end, sessions) == "finished"
+
+
+# -- upload fields -------------------------------------------------------------------------
+def test_capture_time_window() -> None:
+    now = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+    check_capture_time(now - timedelta(hours=23), now, 300, 86400)
+    check_capture_time(now + timedelta(seconds=299), now, 300, 86400)
+    with pytest.raises(ApiError) as exc:
+        check_capture_time(now + timedelta(seconds=301), now, 300, 86400)
+    assert exc.value.code == "CAPTURED_AT_IN_FUTURE"
+
+
+def test_times_without_offset_are_beijing_time() -> None:
+    assert parse_client_time("2026-11-29T10:00:00") == datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+    assert parse_client_time("2026-11-29T02:00:00Z") == datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+
+
+def test_fix_checks() -> None:
+    check_fix(25.0, 102.7, 10, 5000)
+    for lat, lon, acc, code in ((90.5, 0.1, 5, "INVALID_COORDINATES"), (float("nan"), 1, 5, "INVALID_COORDINATES"),
+                                (0.0, 0.0, 5, "NULL_ISLAND"), (25, 102, 0, "INVALID_ACCURACY")):
+        with pytest.raises(ApiError) as exc:
+            check_fix(lat, lon, acc, 5000)
+        assert exc.value.code == code
+
+
+def test_tokens_and_regions() -> None:
+    assert hash_token("a") != hash_token("b") and len(hash_token("a")) == 64
+    assert region_prefix("530000") == "53" and region_prefix("530100") == "5301"
+    assert region_prefix("530102") == "530102"
