@@ -16,6 +16,6 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q -e ".[dev]"
   # face_recognition declares a dependency on dlib (a long C++ build); dlib-bin above provides it.
   .venv/bin/python -m pip install -q --no-deps "face_recognition==1.3.0"
-  .venv/bin/python -c "import face_recognition, dlib" 
+  .venv/bin/python -c "import face_recognition, dlib"
   rm -f .venv/.installed-* && touch "$stamp"
 fi
