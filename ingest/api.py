@@ -265,6 +265,16 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         response.status_code = 202 if body["status"] == "pending" else (201 if created else 200)
         return body
 
+    async def read_upload(idempotency_key: str | None, captured_at: str,
+                          photo: UploadFile) -> tuple[str | None, datetime, datetime, AcceptedImage]:
+        """What every upload checks after the caller's role: the key, the capture time, the image."""
+        key = _check_idempotency_key(idempotency_key)
+        now = utc_now()
+        captured = parse_client_time(captured_at)
+        check_capture_time(captured, now, ctx.limits.max_future_skew_s, ctx.limits.max_capture_age_s)
+        image = inspect_image(await photo.read(), ctx.limits.max_pixels)
+        return key, now, captured, image
+
     @router.post("/check-ins", summary="A trainee's sign-in or sign-out selfie with its GPS fix")
     async def post_checkin(
         principal: authenticated,
@@ -282,14 +292,9 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         institution_id = _require_site(principal)
-        key = _check_idempotency_key(idempotency_key)
-        limits = ctx.limits
-        check_fix(latitude, longitude, accuracy_m, limits.max_accuracy_m)
+        check_fix(latitude, longitude, accuracy_m, ctx.limits.max_accuracy_m)
         device = check_text(device_id, "device_id", "设备编号", 100)
-        now = utc_now()
-        captured = parse_client_time(captured_at)
-        check_capture_time(captured, now, limits.max_future_skew_s, limits.max_capture_age_s)
-        image = inspect_image(await photo.read(), limits.max_pixels)
+        key, now, captured, image = await read_upload(idempotency_key, captured_at, photo)
 
         def build(session: Session) -> CheckIn:
             local = now.astimezone(SHANGHAI)
@@ -327,13 +332,8 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         institution_id = _require_site(principal)
-        key = _check_idempotency_key(idempotency_key)
-        limits = ctx.limits
         camera = check_text(camera_id, "camera_id", "摄像头编号", 100)
-        now = utc_now()
-        captured = parse_client_time(captured_at)
-        check_capture_time(captured, now, limits.max_future_skew_s, limits.max_capture_age_s)
-        image = inspect_image(await photo.read(), limits.max_pixels)
+        key, now, captured, image = await read_upload(idempotency_key, captured_at, photo)
 
         def build(session: Session) -> Snapshot:
             _class_in_scope(session, class_id, institution_id, now.astimezone(SHANGHAI).date())

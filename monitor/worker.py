@@ -179,16 +179,24 @@ class Worker:
         ):
             msg.processed_at = msg.processed_at or utc_now()
 
+    def _load_unverified(self, session: Session, model: type[CheckIn] | type[Snapshot], subject_id: int,
+                         topic: str) -> CheckIn | Snapshot | None:
+        """The upload a message names, or None when it is unknown or already verified (a redelivery)."""
+        subject = session.get(model, subject_id)
+        if subject is None:
+            log.warning("%s %s not found; dropping message", topic, subject_id)
+            return None
+        if self._already_verified(session, topic, subject_id):
+            self._mark_processed(session, topic, subject_id)
+            return None
+        return subject
+
     def handle_checkin(self, message: dict[str, Any]) -> None:
         """Verify one check-in (face against templates, fix against fence); idempotent."""
         checkin_id = int(message["checkin_id"])
         with self.db.session() as session:
-            checkin = session.get(CheckIn, checkin_id)
-            if checkin is None:
-                log.warning("check-in %s not found; dropping message", checkin_id)
-                return
-            if self._already_verified(session, "checkin", checkin_id):
-                self._mark_processed(session, CHECKIN_TOPIC, checkin_id)
+            checkin = self._load_unverified(session, CheckIn, checkin_id, CHECKIN_TOPIC)
+            if not isinstance(checkin, CheckIn):
                 return
             templates = session.scalars(
                 select(FaceTemplate).where(
@@ -250,12 +258,8 @@ class Worker:
         """Count the faces in one classroom snapshot; idempotent."""
         snapshot_id = int(message["snapshot_id"])
         with self.db.session() as session:
-            snapshot = session.get(Snapshot, snapshot_id)
+            snapshot = self._load_unverified(session, Snapshot, snapshot_id, SNAPSHOT_TOPIC)
             if snapshot is None:
-                log.warning("snapshot %s not found; dropping message", snapshot_id)
-                return
-            if self._already_verified(session, "snapshot", snapshot_id):
-                self._mark_processed(session, SNAPSHOT_TOPIC, snapshot_id)
                 return
             photo_sha = snapshot.photo_sha256
         scan = self.engine.scan(self.evidence.get(photo_sha), upsample=2)
