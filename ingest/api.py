@@ -107,7 +107,10 @@ def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None)
     body["verification_id"] = verification.id
     body["face_distance"] = verification.face_distance
     body["fence_result"] = verification.fence_result
-    if subject.status == "passed":
+    if subject.status == "review":
+        review = (verification.measured or {}).get("review") or {}
+        body["message"] = f"{action}已受理，待人工复核：{review.get('message', '')}".rstrip("：")
+    elif subject.status == "passed":
         body["message"] = f"{action}成功" if is_checkin else f"{action}已核验（{verification.face_count} 张人脸）"
     else:
         body["message"] = f"{action}未通过：" + "；".join(r["message"] for r in verification.reasons)

@@ -124,6 +124,7 @@ class TrainingClass(Base):
     theory_teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"))
     practical_teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"))
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    liveness_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -222,7 +223,39 @@ class Verification(Base):
     thresholds: Mapped[dict] = mapped_column(JSON)
     model_version: Mapped[str] = mapped_column(String(64))
     reasons: Mapped[list] = mapped_column(JSON)
+    needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    face_encoding: Mapped[list | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PhotoHash(Base):
+    """The perceptual hash (64-bit pHash, hex) of every stored photo, for near-copy search."""
+
+    __tablename__ = "photo_hashes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), index=True)
+    phash: Mapped[str] = mapped_column(String(16))
+    subject_kind: Mapped[str] = mapped_column(String(10))  # checkin | snapshot | enrolment
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewItem(Base):
+    """A verdict the machine will not make (face distance in the grey zone): an operator decides."""
+
+    __tablename__ = "review_items"
+    __table_args__ = (UniqueConstraint("subject_kind", "subject_id", "reason_code"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(10))
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    trainee_id: Mapped[int | None] = mapped_column(ForeignKey("trainees.id"))
+    reason_code: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    measured: Mapped[dict] = mapped_column(JSON)
+    thresholds: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(12), default="open")  # open | confirmed | rejected
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Anomaly(Base):

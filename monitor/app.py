@@ -15,7 +15,7 @@ from models.domain import Principal
 from monitor.auth import build_authenticator
 from monitor.bus import create_bus
 from monitor.center_api import build_center_router
-from monitor.face_engine import FaceEngine
+from monitor.face_engine import create_face_engine
 from monitor.http_errors import BodySizeLimit, install_error_handlers
 from monitor.registration import build_registration_router
 from monitor.settings import Settings
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     evidence = EvidenceStore(settings.evidence_dir)
-    engine = FaceEngine(detect_max_side_px=settings.face_detect_max_side_px)
+    engine = create_face_engine(settings.face_processes)
     bus = create_bus(settings.redis_url)
     hub = EventHub(db)
     worker = Worker(settings, db, bus, evidence, engine) if run_worker else None
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
                 worker.stop()
             await hub.stop()
             bus.close()
+            engine.close()
             db.dispose()
 
     app = FastAPI(title="云南省职业技能培训监控调度中心", version="0.1.0", lifespan=lifespan)

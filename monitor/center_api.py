@@ -3,7 +3,7 @@
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
@@ -33,9 +33,9 @@ CENTER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
 
 
 def local_day_start_utc(now: datetime) -> datetime:
-    """Midnight today in Asia/Shanghai, as an aware datetime (compare with stored UTC)."""
+    """Midnight today in Asia/Shanghai, in UTC (SQLite compares stored UTC wall times as text)."""
     local = now.astimezone(SHANGHAI)
-    return datetime.combine(local.date(), time(0), tzinfo=SHANGHAI)
+    return datetime.combine(local.date(), time(0), tzinfo=SHANGHAI).astimezone(UTC)
 
 
 def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Callable[..., Principal]) -> APIRouter:

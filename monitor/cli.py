@@ -77,7 +77,7 @@ def run_worker() -> None:
     """Run a verification worker alone (Redis Streams bus; scale with one per core)."""
     from ingest.evidence import EvidenceStore
     from monitor.bus import create_bus
-    from monitor.face_engine import FaceEngine
+    from monitor.face_engine import create_face_engine
     from monitor.worker import Worker
 
     _logging()
@@ -87,7 +87,7 @@ def run_worker() -> None:
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     worker = Worker(settings, db, create_bus(settings.redis_url), EvidenceStore(settings.evidence_dir),
-                    FaceEngine(settings.face_detect_max_side_px))
+                    create_face_engine(settings.face_processes))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

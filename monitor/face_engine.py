@@ -1,102 +1,246 @@
-"""The dlib adapter: decode a photo upright, detect faces on a reduced copy, encode at full detail."""
+"""The dlib adapter: decode a photo upright and reduced, detect faces small, encode, measure, in worker processes."""
 
 from __future__ import annotations
 
 import io
+import logging
+import multiprocessing
+import os
 import threading
 import warnings
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
 
 import dlib
+import imagehash
+import numpy as np
+from PIL import ExifTags, Image, ImageFile, ImageOps
+
+from monitor.faces import Box, measure_face_quality
 
 with warnings.catch_warnings():
     # face_recognition_models still imports pkg_resources, which warns on import.
     warnings.simplefilter("ignore", UserWarning)
     import face_recognition
-import numpy as np
-from PIL import Image, ImageFile, ImageOps
-
-from monitor.faces import Box
 
 # face_recognition turns on LOAD_TRUNCATED_IMAGES globally; uploads are checked whole, so turn it back off.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
+log = logging.getLogger(__name__)
+
 MODEL_VERSION = f"face_recognition-1.3.0/dlib-{dlib.__version__}/hog/resnet-5pt"
+
+Purpose = Literal["selfie", "enrolment", "classroom", "frame"]
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """How hard to look: decode size, detection size and HOG upsampling (pixels are long sides)."""
+
+    decode_px: int
+    detect_px: int
+    upsample: int
+    retry_upsample: int | None
+    landmarks: bool = False
+
+
+PLANS: dict[str, ScanPlan] = {
+    # A selfie's face fills a good part of the frame: detect small and fast, look harder only if nothing is found.
+    "selfie": ScanPlan(decode_px=1280, detect_px=640, upsample=0, retry_upsample=1),
+    "enrolment": ScanPlan(decode_px=1600, detect_px=1024, upsample=1, retry_upsample=None),
+    # A classroom shot holds small faces: keep detail and upsample.
+    "classroom": ScanPlan(decode_px=2400, detect_px=1600, upsample=1, retry_upsample=2),
+    # Liveness burst frames: 68-point landmarks needed.
+    "frame": ScanPlan(decode_px=1280, detect_px=640, upsample=0, retry_upsample=1, landmarks=True),
+}
+
+
+@dataclass(frozen=True)
+class FaceFound:
+    """One face: box in upright-original pixels, encoding, quality measures, optional 68 landmarks."""
+
+    box: Box
+    encoding: list[float]
+    side_px: int
+    sharpness: float
+    brightness: float
+    cut_off: bool
+    landmarks: dict[str, list[tuple[float, float]]] | None = None
 
 
 @dataclass(frozen=True)
 class FaceScan:
-    """Faces found in one photo: boxes in upright-photo pixels and one 128-d encoding per box."""
+    """What one photo shows: faces, size, perceptual hash and the EXIF capture time and GPS."""
 
-    boxes: list[Box]
-    encodings: list[list[float]]
+    faces: list[FaceFound]
     width: int
     height: int
+    phash: str
+    exif_time: str | None = None  # naive local time as written by the camera, ISO 8601
+    exif_gps: tuple[float, float] | None = None
+    decode_scale: float = 1.0
+    extra: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def boxes(self) -> list[Box]:
+        return [f.box for f in self.faces]
+
+    @property
+    def encodings(self) -> list[list[float]]:
+        return [f.encoding for f in self.faces]
 
 
-def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float]:
-    """Decode `data`, apply the EXIF orientation, convert to RGB and shrink to at most `max_side_px`.
+def _exif_facts(image: Image.Image) -> tuple[str | None, tuple[float, float] | None]:
+    """DateTimeOriginal and the GPS position from a photo's EXIF, when present and readable."""
+    try:
+        exif = image.getexif()
+    except Exception:  # noqa: BLE001 - broken EXIF is simply absent evidence
+        return None, None
+    when = None
+    try:
+        raw = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
+        if raw:
+            when = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S").isoformat()
+    except (ValueError, TypeError):
+        when = None
+    gps = None
+    try:
+        info = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        if info and 2 in info and 4 in info:
+            def degrees(value) -> float:  # noqa: ANN001
+                d, m, s = (float(x) for x in value)
+                return d + m / 60 + s / 3600
 
-    Returns the array and the scale from the returned array to the upright original (>= 1).
+            lat = degrees(info[2]) * (-1 if info.get(1) == "S" else 1)
+            lon = degrees(info[4]) * (-1 if info.get(3) == "W" else 1)
+            gps = (lat, lon)
+    except (ValueError, TypeError, ZeroDivisionError):
+        gps = None
+    return when, gps
+
+
+def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float, Image.Image]:
+    """Decode `data` reduced (JPEG draft), apply the EXIF orientation, composite alpha on white, RGB.
+
+    Returns the array, the scale from it to the upright original (>= 1), and the opened image (for EXIF).
     """
-    image = Image.open(io.BytesIO(data))
-    full_w, full_h = image.size
+    opened = Image.open(io.BytesIO(data))
+    full_long = max(opened.size)
+    image = opened
     if image.format == "JPEG":
-        # Let libjpeg decode at 1/2, 1/4 or 1/8 when that still leaves max_side_px.
-        image.draft("RGB", (max_side_px, max_side_px))
+        image.draft("RGB", (max_side_px, max_side_px))  # libjpeg decodes at 1/2, 1/4 or 1/8
     image = ImageOps.exif_transpose(image)
     if image.mode != "RGB":
-        if image.mode in ("RGBA", "LA", "P"):
-            image = image.convert("RGBA")
-            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(background, image)
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
         image = image.convert("RGB")
-    longest = max(image.size)
-    if longest > max_side_px:
+    if max(image.size) > max_side_px:
         image.thumbnail((max_side_px, max_side_px), Image.Resampling.BILINEAR)
-    upright_long = max(full_w, full_h)
-    return np.asarray(image), upright_long / max(image.size)
+    return np.asarray(image), full_long / max(image.size), opened
+
+
+def _resize(array: np.ndarray, factor: float) -> np.ndarray:
+    h, w = array.shape[:2]
+    return np.asarray(Image.fromarray(array).resize((round(w / factor), round(h / factor)), Image.Resampling.BILINEAR))
 
 
 class FaceEngine:
-    """Thread-safe face detection and encoding with face_recognition (dlib HOG + ResNet)."""
+    """Face detection, encoding and measurement with face_recognition (dlib HOG + ResNet), in this process."""
 
     model_version = MODEL_VERSION
 
-    def __init__(self, detect_max_side_px: int = 1024, encode_max_side_px: int = 2048) -> None:
-        self.detect_max_side_px = detect_max_side_px
-        self.encode_max_side_px = encode_max_side_px
+    def __init__(self) -> None:
         self._lock = threading.Lock()
 
-    def scan(self, data: bytes, upsample: int = 1) -> FaceScan:
-        """Find and encode every face in the photo `data` (JPEG/PNG/WebP bytes)."""
-        encode_img, encode_scale = decode_upright_rgb(data, self.encode_max_side_px)
-        h, w = encode_img.shape[:2]
-        factor = max(h, w) / self.detect_max_side_px
-        if factor > 1:
-            small = np.asarray(
-                Image.fromarray(encode_img).resize(
-                    (round(w / factor), round(h / factor)), Image.Resampling.BILINEAR
-                )
-            )
-        else:
-            small, factor = encode_img, 1.0
+    def scan(self, data: bytes, purpose: Purpose = "selfie") -> FaceScan:
+        """Find, encode and measure every face in the photo `data` (JPEG/PNG/WebP bytes)."""
+        plan = PLANS[purpose]
+        img, scale, opened = decode_upright_rgb(data, plan.decode_px)
+        h, w = img.shape[:2]
+        factor = max(h, w) / plan.detect_px
+        small, factor = (_resize(img, factor), factor) if factor > 1 else (img, 1.0)
         with self._lock:
-            small_boxes = face_recognition.face_locations(small, number_of_times_to_upsample=upsample)
-            encode_boxes = [
-                (
-                    max(0, round(t * factor)),
-                    min(w, round(r * factor)),
-                    min(h, round(b * factor)),
-                    max(0, round(lft * factor)),
-                )
-                for (t, r, b, lft) in small_boxes
+            found = face_recognition.face_locations(small, number_of_times_to_upsample=plan.upsample)
+            if not found and plan.retry_upsample is not None:
+                found = face_recognition.face_locations(small, number_of_times_to_upsample=plan.retry_upsample)
+            boxes = [
+                (max(0, round(t * factor)), min(w, round(r * factor)), min(h, round(b * factor)),
+                 max(0, round(lft * factor)))
+                for (t, r, b, lft) in found
             ]
-            encodings = face_recognition.face_encodings(encode_img, encode_boxes, num_jitters=1)
-        boxes = [tuple(round(v * encode_scale) for v in box) for box in encode_boxes]
+            encodings = face_recognition.face_encodings(img, boxes, num_jitters=1) if boxes else []
+            landmarks = face_recognition.face_landmarks(img, boxes, model="large") if plan.landmarks and boxes else None
+        grey = np.asarray(Image.fromarray(img).convert("L"))
+        faces = []
+        for i, (box, enc) in enumerate(zip(boxes, encodings, strict=True)):
+            quality = measure_face_quality(grey, box)
+            marks = None
+            if landmarks is not None:
+                marks = {k: [(x * scale, y * scale) for x, y in v] for k, v in landmarks[i].items()}
+            faces.append(FaceFound(
+                box=tuple(round(v * scale) for v in box),  # type: ignore[arg-type]
+                encoding=[float(x) for x in enc],
+                side_px=round(quality.side_px * scale),
+                sharpness=quality.sharpness,
+                brightness=quality.brightness,
+                cut_off=quality.cut_off,
+                landmarks=marks,
+            ))
+        exif_time, exif_gps = _exif_facts(opened)
         return FaceScan(
-            boxes=boxes,  # type: ignore[arg-type]
-            encodings=[[float(x) for x in enc] for enc in encodings],
-            width=round(w * encode_scale),
-            height=round(h * encode_scale),
+            faces=faces, width=round(w * scale), height=round(h * scale),
+            phash=str(imagehash.phash(Image.fromarray(img))), exif_time=exif_time, exif_gps=exif_gps,
+            decode_scale=scale,
         )
+
+    def close(self) -> None:
+        """Nothing to release in-process."""
+
+
+_CHILD_ENGINE: FaceEngine | None = None
+
+
+def _init_child() -> None:
+    global _CHILD_ENGINE  # noqa: PLW0603 - one engine per worker process
+    _CHILD_ENGINE = FaceEngine()
+
+
+def _scan_in_child(data: bytes, purpose: Purpose) -> FaceScan:
+    assert _CHILD_ENGINE is not None
+    return _CHILD_ENGINE.scan(data, purpose)
+
+
+class ProcessFaceEngine:
+    """The same engine in a pool of worker processes (one per core by default), so that face work
+    never holds the API process's GIL; started on first use."""
+
+    model_version = MODEL_VERSION
+
+    def __init__(self, processes: int | None = None) -> None:
+        self.processes = processes or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                ctx = multiprocessing.get_context("forkserver")
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=ctx, initializer=_init_child)
+            return self._pool
+
+    def scan(self, data: bytes, purpose: Purpose = "selfie") -> FaceScan:
+        return self._executor().submit(_scan_in_child, data, purpose).result()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
+
+
+def create_face_engine(processes: int) -> FaceEngine | ProcessFaceEngine:
+    """Face work in `processes` worker processes; 0 runs it in the calling process (tests, tools)."""
+    return FaceEngine() if processes == 0 else ProcessFaceEngine(processes if processes > 0 else None)

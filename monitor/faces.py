@@ -12,6 +12,56 @@ Box = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
+class FaceQuality:
+    """Measures of one face crop: shorter box side (px), sharpness (Laplacian variance), brightness (0-255)."""
+
+    side_px: int
+    sharpness: float
+    brightness: float
+    cut_off: bool
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    min_side_px: int
+    min_sharpness: float
+    min_brightness: float
+
+
+def measure_face_quality(grey: np.ndarray, box: Box, border_px: int = 2) -> FaceQuality:
+    """Measure the face in `box` of a greyscale image: sharpness on the crop resized to 112 px."""
+    top, right, bottom, left = box
+    h, w = grey.shape[:2]
+    crop = grey[max(top, 0):max(bottom, top + 1), max(left, 0):max(right, left + 1)].astype(np.float64)
+    if crop.size == 0:
+        return FaceQuality(side_px=0, sharpness=0.0, brightness=0.0, cut_off=True)
+    # Nearest-neighbour resample to a fixed size so that sharpness does not depend on the face's size.
+    ys = np.linspace(0, crop.shape[0] - 1, 112).round().astype(int)
+    xs = np.linspace(0, crop.shape[1] - 1, 112).round().astype(int)
+    fixed = crop[np.ix_(ys, xs)]
+    lap = 4 * fixed[1:-1, 1:-1] - fixed[:-2, 1:-1] - fixed[2:, 1:-1] - fixed[1:-1, :-2] - fixed[1:-1, 2:]
+    cut = top <= border_px or left <= border_px or bottom >= h - border_px or right >= w - border_px
+    return FaceQuality(side_px=box_side_px(box), sharpness=float(lap.var()), brightness=float(crop.mean()),
+                       cut_off=bool(cut))
+
+
+def explain_poor_quality(q: FaceQuality, t: QualityThresholds) -> tuple[str, dict[str, float], dict[str, float]] | None:
+    """Why a face cannot be judged (zh-CN), with the measured value and threshold; None if it can."""
+    if q.side_px < t.min_side_px:
+        return (f"人脸过小（{q.side_px} 像素，至少 {t.min_side_px} 像素）",
+                {"face_side_px": q.side_px}, {"min_face_side_px": t.min_side_px})
+    if q.cut_off:
+        return ("人脸不完整（被画面边缘截断）", {"cut_off": 1.0}, {"cut_off": 0.0})
+    if q.brightness < t.min_brightness:
+        return (f"光线过暗（亮度 {q.brightness:.0f}，至少 {t.min_brightness:.0f}）",
+                {"brightness": round(q.brightness, 1)}, {"min_brightness": t.min_brightness})
+    if q.sharpness < t.min_sharpness:
+        return (f"照片模糊（清晰度 {q.sharpness:.0f}，至少 {t.min_sharpness:.0f}）",
+                {"sharpness": round(q.sharpness, 1)}, {"min_sharpness": t.min_sharpness})
+    return None
+
+
+@dataclass(frozen=True)
 class FaceMatch:
     """The best distance of a check-in face to a trainee's templates, and the verdict at a threshold."""
 

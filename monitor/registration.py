@@ -34,6 +34,7 @@ from models.tables import (
     FaceTemplate,
     Institution,
     Occupation,
+    PhotoHash,
     Region,
     RosterEntry,
     Teacher,
@@ -42,7 +43,7 @@ from models.tables import (
     Venue,
 )
 from monitor.auth import issue_token, require_role
-from monitor.face_engine import FaceEngine
+from monitor.face_engine import FaceEngine, ProcessFaceEngine
 from monitor.faces import explain_enrolment_problem
 from monitor.geodesy import convert_to_wgs84
 from monitor.settings import Settings
@@ -124,7 +125,7 @@ def class_out(session: Session, c: TrainingClass) -> dict[str, Any]:
 
 
 def build_registration_router(
-    settings: Settings, db: Database, evidence: EvidenceStore, engine: FaceEngine,
+    settings: Settings, db: Database, evidence: EvidenceStore, engine: FaceEngine | ProcessFaceEngine,
     authenticate: Callable[..., Principal],
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["registration"])
@@ -291,7 +292,7 @@ def build_registration_router(
         problems = []
         for index, upload in enumerate(photos):
             image = inspect_image(upload.file.read(), settings.max_image_pixels)
-            scan = engine.scan(image.data, upsample=1)
+            scan = engine.scan(image.data, "enrolment")
             problem = explain_enrolment_problem(scan.boxes, settings.enrol_min_face_px)
             if problem:
                 problems.append({"index": index, "filename": upload.filename, "reason": problem})
@@ -308,9 +309,13 @@ def build_registration_router(
                                          media_type=image.media_type, width=image.width, height=image.height,
                                          created_at=utc_now()))
                     session.flush()
-                session.add(FaceTemplate(person_kind=kind, person_id=person_id, encoding=scan.encodings[0],
-                                         photo_sha256=image.sha256, model_version=engine.model_version,
-                                         created_at=utc_now()))
+                template = FaceTemplate(person_kind=kind, person_id=person_id, encoding=scan.encodings[0],
+                                        photo_sha256=image.sha256, model_version=engine.model_version,
+                                        created_at=utc_now())
+                session.add(template)
+                session.flush()
+                session.add(PhotoHash(sha256=image.sha256, phash=scan.phash, subject_kind="enrolment",
+                                      subject_id=template.id, created_at=utc_now()))
             session.flush()
             return {"person_id": person_id, "added": len(accepted),
                     "face_templates": count_templates(session, kind, person_id),

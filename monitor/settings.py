@@ -5,6 +5,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.verdicts import Thresholds
+
 _REPO = Path(__file__).resolve().parent.parent
 
 
@@ -29,15 +31,43 @@ class Settings(BaseSettings):
     verdict_wait_seconds: float = 6.0
 
     # Face matching (face_recognition distances; the sample photos give <= 0.53 same, >= 0.70 other).
+    # At or below face_match_threshold: the trainee; above face_mismatch_threshold: FACE_MISMATCH;
+    # in between: a review item for an operator.
     face_match_threshold: float = 0.6
-    face_detect_max_side_px: int = 1024
-    enrol_min_face_px: int = 60
-    face_min_px: int = 40
+    face_mismatch_threshold: float = 0.68
+    face_processes: int = Field(default=-1, description="face worker processes; -1 one per core, 0 in-process")
+    enrol_min_face_px: int = 80
+    face_min_side_px: int = 60
+    face_min_sharpness: float = Field(default=60.0, description="variance of the Laplacian on a 112 px face crop")
+    face_min_brightness: float = Field(default=40.0, description="mean grey level 0-255 of the face crop")
+
+    # Photo forensics and location plausibility.
+    replay_phash_max_distance: int = Field(default=10, description="Hamming bits between 64-bit pHashes")
+    exif_max_age_seconds: float = 1800.0
+    exif_gps_max_distance_m: float = 1000.0
+    gps_max_speed_kmh: float = 250.0
+    gps_max_accuracy_m: float = 500.0
+    uncertain_fixes_per_day: int = 3
+    proxy_device_window_seconds: float = 600.0
+    proxy_device_max_trainees: int = 3
 
     # Worker.
     redeliver_after_seconds: float = 30.0
     relay_interval_seconds: float = 2.0
     clock_interval_seconds: float = 15.0
+
+    def thresholds(self) -> Thresholds:
+        """The verdict thresholds, recorded with every verification."""
+        return Thresholds(
+            face_match=self.face_match_threshold, face_mismatch=self.face_mismatch_threshold,
+            face_min_side_px=self.face_min_side_px, face_min_sharpness=self.face_min_sharpness,
+            face_min_brightness=self.face_min_brightness, replay_phash_max_distance=self.replay_phash_max_distance,
+            exif_max_age_s=self.exif_max_age_seconds, exif_gps_max_distance_m=self.exif_gps_max_distance_m,
+            gps_max_speed_kmh=self.gps_max_speed_kmh, gps_max_accuracy_m=self.gps_max_accuracy_m,
+            uncertain_fixes_per_day=self.uncertain_fixes_per_day,
+            proxy_device_window_s=self.proxy_device_window_seconds,
+            proxy_device_max_trainees=self.proxy_device_max_trainees,
+        )
 
     @property
     def sqlalchemy_url(self) -> str:

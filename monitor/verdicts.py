@@ -1,12 +1,42 @@
-"""Verification rules for one upload as pure functions: face and fence findings with their evidence."""
+"""Verification rules for one upload as pure functions: findings with their evidence and thresholds."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
+import numpy as np
+
 from models.domain import AnomalyCode, FenceResult, Severity
-from monitor.faces import FaceMatch
+from monitor.faces import FaceMatch, FaceQuality, QualityThresholds, explain_poor_quality
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every limit a verdict depends on; recorded with each verification and anomaly."""
+
+    face_match: float = 0.6
+    face_mismatch: float = 0.68
+    face_min_side_px: int = 60
+    face_min_sharpness: float = 60.0
+    face_min_brightness: float = 40.0
+    replay_phash_max_distance: int = 10
+    exif_max_age_s: float = 1800.0
+    exif_gps_max_distance_m: float = 1000.0
+    gps_max_speed_kmh: float = 250.0
+    gps_max_accuracy_m: float = 500.0
+    uncertain_fixes_per_day: int = 3
+    proxy_device_window_s: float = 600.0
+    proxy_device_max_trainees: int = 3
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def quality(self) -> QualityThresholds:
+        return QualityThresholds(self.face_min_side_px, self.face_min_sharpness, self.face_min_brightness)
 
 
 @dataclass(frozen=True)
@@ -23,46 +53,177 @@ class Finding:
         return {"code": self.code.value, "message": self.message}
 
 
-def judge_checkin_face(face_count: int, match: FaceMatch | None) -> list[Finding]:
-    """FACE_MISSING, FACE_MULTIPLE or FACE_MISMATCH for a sign-in selfie; [] when it is the trainee."""
+@dataclass(frozen=True)
+class Review:
+    """A case the machine leaves to an operator (not an anomaly)."""
+
+    code: str
+    message: str
+    measured: dict[str, Any]
+    thresholds: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PriorCheckIn:
+    """What the rules need to know of an earlier check-in."""
+
+    checkin_id: int
+    trainee_id: int
+    captured_at: datetime
+    lat: float
+    lon: float
+    device_id: str
+    encoding: Sequence[float] | None = None
+
+
+def merge_findings(findings: Sequence[Finding]) -> list[Finding]:
+    """One finding per code (anomalies are unique per rule and upload): messages and evidence combined."""
+    merged: dict[AnomalyCode, Finding] = {}
+    for f in findings:
+        if f.code in merged:
+            m = merged[f.code]
+            merged[f.code] = Finding(f.code, max(m.severity, f.severity, key=_SEVERITY_ORDER.index),
+                                     f"{m.message}；{f.message}", {**m.evidence, **f.evidence},
+                                     {**m.thresholds, **f.thresholds})
+        else:
+            merged[f.code] = f
+    return list(merged.values())
+
+
+_SEVERITY_ORDER = [Severity.LOW, Severity.MEDIUM, Severity.HIGH]
+
+
+def judge_checkin_face(
+    face_count: int, quality: FaceQuality | None, match: FaceMatch | None, t: Thresholds
+) -> tuple[list[Finding], Review | None]:
+    """FACE_MISSING, FACE_MULTIPLE, FACE_POOR or FACE_MISMATCH; a grey-zone distance becomes a review."""
     if face_count == 0:
-        return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, "签到照片中未检测到人脸", {"face_count": 0})]
+        return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, "签到照片中未检测到人脸", {"face_count": 0})], None
     if face_count > 1:
-        return [
-            Finding(
-                AnomalyCode.FACE_MULTIPLE,
-                Severity.MEDIUM,
-                f"签到照片中检测到 {face_count} 张人脸，只能有学员本人",
-                {"face_count": face_count},
-            )
-        ]
+        return [Finding(AnomalyCode.FACE_MULTIPLE, Severity.MEDIUM,
+                        f"签到照片中检测到 {face_count} 张人脸，只能有学员本人", {"face_count": face_count})], None
+    if quality is not None and (poor := explain_poor_quality(quality, t.quality)):
+        message, measured, limits = poor
+        return [Finding(AnomalyCode.FACE_POOR, Severity.LOW, f"人脸质量不足以核验：{message}", measured, limits)], None
     if match is None:
         raise ValueError("one face found but no match computed")
-    if match.matched:
-        return []
-    return [
-        Finding(
-            AnomalyCode.FACE_MISMATCH,
-            Severity.HIGH,
-            f"人脸与登记照片不符（相似距离 {match.distance:.2f}，阈值 {match.threshold:.2f}）",
-            {"face_distance": round(match.distance, 4), "template_index": match.template_index},
-            {"face_match_threshold": match.threshold},
-        )
-    ]
+    limits = {"face_match_threshold": t.face_match, "face_mismatch_threshold": t.face_mismatch}
+    measured = {"face_distance": round(match.distance, 4), "template_index": match.template_index}
+    if match.distance <= t.face_match:
+        return [], None
+    if match.distance <= t.face_mismatch:
+        return [], Review("FACE_GREY_ZONE", f"人脸相似距离 {match.distance:.2f} 处于复核区间（{t.face_match:.2f}–"
+                                            f"{t.face_mismatch:.2f}），需人工复核", measured, limits)
+    return [Finding(AnomalyCode.FACE_MISMATCH, Severity.HIGH,
+                    f"人脸与登记照片不符（相似距离 {match.distance:.2f}，阈值 {t.face_mismatch:.2f}）",
+                    measured, limits)], None
 
 
-def judge_fence(result: FenceResult, signed_distance_m: float, accuracy_m: float) -> list[Finding]:
-    """OUT_OF_FENCE when the fix's whole accuracy circle lies outside the venue; uncertain is not alarmed."""
-    if result is not FenceResult.OUTSIDE:
-        return []
-    return [
-        Finding(
-            AnomalyCode.OUT_OF_FENCE,
-            Severity.HIGH,
-            f"定位位于培训场地围栏外约 {signed_distance_m:,.0f} 米（定位精度 {accuracy_m:.0f} 米）",
-            {"outside_by_m": round(signed_distance_m, 1), "accuracy_m": accuracy_m},
-        )
-    ]
+def judge_fence(result: FenceResult, signed_distance_m: float, accuracy_m: float,
+                uncertain_today: int, t: Thresholds) -> list[Finding]:
+    """OUT_OF_FENCE when the fix's whole accuracy circle lies outside, or it was uncertain too often today."""
+    if result is FenceResult.OUTSIDE:
+        return [Finding(AnomalyCode.OUT_OF_FENCE, Severity.HIGH,
+                        f"定位位于培训场地围栏外约 {signed_distance_m:,.0f} 米（定位精度 {accuracy_m:.0f} 米）",
+                        {"outside_by_m": round(signed_distance_m, 1), "accuracy_m": accuracy_m})]
+    if result is FenceResult.UNCERTAIN and uncertain_today >= t.uncertain_fixes_per_day:
+        return [Finding(AnomalyCode.OUT_OF_FENCE, Severity.MEDIUM,
+                        f"今日第 {uncertain_today} 次定位处于围栏边缘、无法确认在场",
+                        {"uncertain_fixes_today": uncertain_today, "outside_by_m": round(signed_distance_m, 1)},
+                        {"uncertain_fixes_per_day": t.uncertain_fixes_per_day})]
+    return []
+
+
+def judge_gps(mock_location: bool, accuracy_m: float, fix: tuple[float, float], captured_at: datetime,
+              previous: PriorCheckIn | None, previous_distance_m: float | None,
+              same_coordinates_other_devices: Sequence[int], t: Thresholds) -> list[Finding]:
+    """GPS_IMPLAUSIBLE: mock location, (0,0), poor accuracy, impossible speed, copied coordinates."""
+    out: list[Finding] = []
+    if mock_location:
+        out.append(Finding(AnomalyCode.GPS_IMPLAUSIBLE, Severity.HIGH, "手机报告使用了模拟定位",
+                           {"mock_location": True}))
+    if fix == (0.0, 0.0):
+        out.append(Finding(AnomalyCode.GPS_IMPLAUSIBLE, Severity.HIGH, "定位为 (0,0)", {"lat": 0.0, "lon": 0.0}))
+    if accuracy_m > t.gps_max_accuracy_m:
+        out.append(Finding(AnomalyCode.GPS_IMPLAUSIBLE, Severity.LOW,
+                           f"定位精度 {accuracy_m:.0f} 米过差（上限 {t.gps_max_accuracy_m:.0f} 米）",
+                           {"accuracy_m": accuracy_m}, {"gps_max_accuracy_m": t.gps_max_accuracy_m}))
+    if previous is not None and previous_distance_m is not None:
+        seconds = max((captured_at - previous.captured_at).total_seconds(), 1.0)
+        speed_kmh = previous_distance_m / seconds * 3.6
+        if speed_kmh > t.gps_max_speed_kmh and previous_distance_m > 1000:
+            out.append(Finding(AnomalyCode.GPS_IMPLAUSIBLE, Severity.HIGH,
+                               f"与上次签到相距 {previous_distance_m / 1000:.1f} 公里、间隔 {seconds / 60:.0f} 分钟，"
+                               f"折合 {speed_kmh:.0f} 公里/小时，不可能到达",
+                               {"speed_kmh": round(speed_kmh, 1), "distance_m": round(previous_distance_m),
+                                "seconds": seconds, "previous_checkin_id": previous.checkin_id},
+                               {"gps_max_speed_kmh": t.gps_max_speed_kmh}))
+    if same_coordinates_other_devices:
+        out.append(Finding(AnomalyCode.GPS_IMPLAUSIBLE, Severity.HIGH,
+                           f"坐标与其他设备的签到完全相同（{len(same_coordinates_other_devices)} 次），疑似伪造定位",
+                           {"same_coordinates_checkin_ids": list(same_coordinates_other_devices)}))
+    return merge_findings(out)
+
+
+def judge_replay(near_copies: Sequence[tuple[str, int, int]], exif_time: datetime | None, received_at: datetime,
+                 exif_gps: tuple[float, float] | None, exif_gps_distance_m: float | None,
+                 t: Thresholds) -> list[Finding]:
+    """PHOTO_REPLAY: a near copy of an earlier photo, a stale EXIF capture time, EXIF GPS far from the fix.
+
+    `near_copies` are (subject kind, subject id, Hamming distance) of earlier photos.
+    """
+    out: list[Finding] = []
+    if near_copies:
+        kind, subject_id, distance = min(near_copies, key=lambda c: c[2])
+        what = {"checkin": "签到", "snapshot": "课堂抓拍", "enrolment": "人脸登记"}.get(kind, kind)
+        out.append(Finding(AnomalyCode.PHOTO_REPLAY, Severity.HIGH,
+                           f"照片与此前的{what}照片（编号 {subject_id}）几乎相同（差异 {distance} 位）",
+                           {"near_copies": [{"kind": k, "id": i, "distance": d} for k, i, d in near_copies[:10]]},
+                           {"replay_phash_max_distance": t.replay_phash_max_distance}))
+    if exif_time is not None:
+        age = abs((received_at - exif_time).total_seconds())
+        if age > t.exif_max_age_s:
+            out.append(Finding(AnomalyCode.PHOTO_REPLAY, Severity.HIGH,
+                               f"照片拍摄时间（EXIF {exif_time.isoformat(timespec='minutes')}）与上传时间相差 "
+                               f"{age / 3600:.1f} 小时",
+                               {"exif_time": exif_time.isoformat(), "exif_age_s": round(age)},
+                               {"exif_max_age_s": t.exif_max_age_s}))
+    if exif_gps is not None and exif_gps_distance_m is not None and exif_gps_distance_m > t.exif_gps_max_distance_m:
+        out.append(Finding(AnomalyCode.PHOTO_REPLAY, Severity.MEDIUM,
+                           f"照片 EXIF 中的位置与上报定位相距 {exif_gps_distance_m / 1000:.1f} 公里",
+                           {"exif_gps": list(exif_gps), "exif_gps_distance_m": round(exif_gps_distance_m)},
+                           {"exif_gps_max_distance_m": t.exif_gps_max_distance_m}))
+    return merge_findings(out)
+
+
+def judge_proxy(trainee_id: int, encoding: Sequence[float] | None, class_checkins_today: Sequence[PriorCheckIn],
+                device_recent: Sequence[PriorCheckIn], t: Thresholds) -> list[Finding]:
+    """PROXY_SIGNIN (代签): this face already signed in as another trainee of the class today, or this
+    device signed in too many different trainees within the window."""
+    out: list[Finding] = []
+    if encoding is not None:
+        probe = np.asarray(encoding)
+        for prior in class_checkins_today:
+            if prior.trainee_id == trainee_id or prior.encoding is None:
+                continue
+            distance = float(np.linalg.norm(np.asarray(prior.encoding) - probe))
+            if distance <= t.face_match:
+                out.append(Finding(AnomalyCode.PROXY_SIGNIN, Severity.HIGH,
+                                   f"同一张脸此前以另一名学员身份签到（签到编号 {prior.checkin_id}，相似距离 "
+                                   f"{distance:.2f}），疑似代签",
+                                   {"other_checkin_id": prior.checkin_id, "other_trainee_id": prior.trainee_id,
+                                    "face_distance": round(distance, 4)},
+                                   {"face_match_threshold": t.face_match}))
+                break
+    others = {p.trainee_id: p.checkin_id for p in device_recent if p.trainee_id != trainee_id}
+    if len(others) + 1 >= t.proxy_device_max_trainees:
+        out.append(Finding(AnomalyCode.PROXY_SIGNIN, Severity.MEDIUM,
+                           f"同一设备 {t.proxy_device_window_s / 60:.0f} 分钟内为 {len(others) + 1} 名不同学员签到，"
+                           f"疑似代签",
+                           {"device_checkin_ids": sorted(others.values()), "distinct_trainees": len(others) + 1},
+                           {"proxy_device_window_s": t.proxy_device_window_s,
+                            "proxy_device_max_trainees": t.proxy_device_max_trainees}))
+    return merge_findings(out)
 
 
 def judge_snapshot_faces(face_count: int) -> list[Finding]:

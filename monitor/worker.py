@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ingest.api import CHECKIN_TOPIC, SNAPSHOT_TOPIC, iter_pending_outbox
 from ingest.evidence import EvidenceStore
 from ingest.validation import SHANGHAI
+from models.domain import FenceResult
 from models.tables import (
     Anomaly,
     CheckIn,
@@ -23,7 +24,9 @@ from models.tables import (
     FaceTemplate,
     Institution,
     OutboxMessage,
+    PhotoHash,
     Region,
+    ReviewItem,
     Snapshot,
     Trainee,
     TrainingClass,
@@ -31,13 +34,25 @@ from models.tables import (
     Verification,
 )
 from monitor.bus import Bus
-from monitor.face_engine import FaceEngine
-from monitor.faces import match_face
-from monitor.geodesy import circle_signed_distance_m, classify_fix, polygon_signed_distance_m
+from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine
+from monitor.faces import FaceQuality, match_face
+from monitor.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
+from monitor.photo_index import PhotoHashIndex
 from monitor.schedule import STATUS_NAMES, class_status_at
 from monitor.settings import Settings
 from monitor.storage import Database, utc_now
-from monitor.verdicts import Finding, judge_checkin_face, judge_fence, judge_snapshot_faces
+from monitor.verdicts import (
+    Finding,
+    PriorCheckIn,
+    Review,
+    judge_checkin_face,
+    judge_fence,
+    judge_gps,
+    judge_proxy,
+    judge_replay,
+    judge_snapshot_faces,
+    merge_findings,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +105,88 @@ def add_event(session: Session, kind: str, context: dict[str, Any], payload: dic
     )
 
 
+def quality_of(face: FaceFound | None) -> FaceQuality | None:
+    if face is None:
+        return None
+    return FaceQuality(side_px=face.side_px, sharpness=face.sharpness, brightness=face.brightness,
+                       cut_off=face.cut_off)
+
+
+def face_measures(face: FaceFound) -> dict[str, Any]:
+    return {"box": list(face.box), "side_px": face.side_px, "sharpness": round(face.sharpness, 1),
+            "brightness": round(face.brightness, 1), "cut_off": face.cut_off}
+
+
+def local_day_start(moment: datetime) -> datetime:
+    """Midnight (Asia/Shanghai) of the day `moment` falls on, in UTC (what queries compare with)."""
+    local = as_utc(moment).astimezone(SHANGHAI)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def exif_time_utc(exif_time: str | None) -> datetime | None:
+    """An EXIF capture time (camera local time, no zone) read as Asia/Shanghai."""
+    if not exif_time:
+        return None
+    return datetime.fromisoformat(exif_time).replace(tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for aware columns: they are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _prior(c: CheckIn, encoding: list | None = None) -> PriorCheckIn:
+    return PriorCheckIn(checkin_id=c.id, trainee_id=c.trainee_id, captured_at=as_utc(c.captured_at), lat=c.lat,
+                        lon=c.lon, device_id=c.device_id, encoding=encoding)
+
+
+def count_uncertain_fixes(session: Session, trainee_id: int, since: datetime) -> int:
+    return int(session.scalar(
+        select(func.count()).select_from(Verification)
+        .join(CheckIn, (Verification.subject_kind == "checkin") & (Verification.subject_id == CheckIn.id))
+        .where(CheckIn.trainee_id == trainee_id, CheckIn.received_at >= since,
+               Verification.fence_result == FenceResult.UNCERTAIN.value)
+    ) or 0)
+
+
+def prior_checkin_of_trainee(session: Session, checkin: CheckIn) -> PriorCheckIn | None:
+    prior = session.scalar(
+        select(CheckIn).where(CheckIn.trainee_id == checkin.trainee_id, CheckIn.id != checkin.id,
+                              CheckIn.captured_at <= checkin.captured_at)
+        .order_by(CheckIn.captured_at.desc()).limit(1))
+    return _prior(prior) if prior else None
+
+
+def same_coordinates_other_devices(session: Session, checkin: CheckIn, limit: int = 20) -> list[int]:
+    return list(session.scalars(
+        select(CheckIn.id).where(CheckIn.lat == checkin.lat, CheckIn.lon == checkin.lon,
+                                 CheckIn.device_id != checkin.device_id, CheckIn.id != checkin.id)
+        .order_by(CheckIn.id.desc()).limit(limit)))
+
+
+def class_checkins_since(session: Session, class_id: int, since: datetime, exclude_id: int) -> list[PriorCheckIn]:
+    rows = session.execute(
+        select(CheckIn, Verification.face_encoding)
+        .join(Verification, (Verification.subject_kind == "checkin") & (Verification.subject_id == CheckIn.id))
+        .where(CheckIn.class_id == class_id, CheckIn.received_at >= since, CheckIn.id != exclude_id)
+    ).all()
+    return [_prior(c, enc) for c, enc in rows]
+
+
+def device_checkins_since(session: Session, device_id: str, since: datetime, exclude_id: int) -> list[PriorCheckIn]:
+    return [_prior(c) for c in session.scalars(
+        select(CheckIn).where(CheckIn.device_id == device_id, CheckIn.received_at >= since,
+                              CheckIn.id != exclude_id))]
+
+
 class Worker:
     """Handlers for the bus topics plus two background loops (outbox relay, class clock)."""
 
-    def __init__(self, settings: Settings, db: Database, bus: Bus, evidence: EvidenceStore, engine: FaceEngine):
+    def __init__(self, settings: Settings, db: Database, bus: Bus, evidence: EvidenceStore,
+                 engine: FaceEngine | ProcessFaceEngine):
         self.settings = settings
+        self.thresholds = settings.thresholds()
+        self.photo_index = PhotoHashIndex()
         self.db = db
         self.bus = bus
         self.evidence = evidence
@@ -192,8 +284,9 @@ class Worker:
         return subject
 
     def handle_checkin(self, message: dict[str, Any]) -> None:
-        """Verify one check-in (face against templates, fix against fence); idempotent."""
+        """Verify one check-in against every rule of the verification catalogue; idempotent."""
         checkin_id = int(message["checkin_id"])
+        t = self.thresholds
         with self.db.session() as session:
             checkin = self._load_unverified(session, CheckIn, checkin_id, CHECKIN_TOPIC)
             if not isinstance(checkin, CheckIn):
@@ -206,100 +299,114 @@ class Worker:
             cls = session.get(TrainingClass, checkin.class_id)
             venue = session.get(Venue, cls.venue_id) if cls else None
             assert cls is not None and venue is not None
-            photo_sha = checkin.photo_sha256
-            fix = (checkin.lat, checkin.lon, checkin.accuracy_m)
+            session.expunge_all()
+        fix = (checkin.lat, checkin.lon)
+        checkin.captured_at, checkin.received_at = as_utc(checkin.captured_at), as_utc(checkin.received_at)
 
-        scan = self.engine.scan(self.evidence.get(photo_sha), upsample=1)
-        threshold = self.settings.face_match_threshold
-        match = None
-        if len(scan.encodings) == 1 and templates:
-            match = match_face(scan.encodings[0], [t.encoding for t in templates], threshold)
-        findings: list[Finding] = judge_checkin_face(len(scan.boxes), match)
-        signed = venue_signed_distance_m(venue, fix[0], fix[1])
-        fence = classify_fix(signed, fix[2])
-        findings += judge_fence(fence, signed, fix[2])
+        scan = self.engine.scan(self.evidence.get(checkin.photo_sha256), "selfie")
+        face = scan.faces[0] if len(scan.faces) == 1 else None
+        match = match_face(face.encoding, [tp.encoding for tp in templates], t.face_match) \
+            if face and templates else None
+        findings, review = judge_checkin_face(len(scan.faces), quality_of(face), match, t)
+        signed = venue_signed_distance_m(venue, *fix)
+        fence = classify_fix(signed, checkin.accuracy_m)
+
+        day_start = local_day_start(checkin.received_at)
+        with self.db.session() as session:
+            uncertain_today = count_uncertain_fixes(session, checkin.trainee_id, day_start) + (
+                fence is FenceResult.UNCERTAIN)
+            previous = prior_checkin_of_trainee(session, checkin)
+            same_coords = same_coordinates_other_devices(session, checkin)
+            class_today = class_checkins_since(session, checkin.class_id, day_start, exclude_id=checkin.id)
+            device_recent = device_checkins_since(
+                session, checkin.device_id, checkin.received_at - timedelta(seconds=t.proxy_device_window_s),
+                exclude_id=checkin.id)
+            self.photo_index.refresh(session)
+        near = self.photo_index.find_near(scan.phash, t.replay_phash_max_distance)
+        exif_time = exif_time_utc(scan.exif_time)
+        findings += judge_fence(fence, signed, checkin.accuracy_m, uncertain_today, t)
+        findings += judge_gps(checkin.mock_location, checkin.accuracy_m, fix, checkin.captured_at, previous,
+                              distance_m(fix, (previous.lat, previous.lon)) if previous else None, same_coords, t)
+        findings += judge_replay(near, exif_time, checkin.received_at, scan.exif_gps,
+                                 distance_m(scan.exif_gps, fix) if scan.exif_gps else None, t)
+        findings += judge_proxy(checkin.trainee_id, face.encoding if face else None, class_today, device_recent, t)
+        findings = merge_findings(findings)
+
         enrolled_sha = templates[match.template_index].photo_sha256 if match else (
             templates[0].photo_sha256 if templates else None)
-
         measured = {
-            "face_count": len(scan.boxes),
-            "face_boxes": [list(b) for b in scan.boxes],
+            "face_count": len(scan.faces),
+            "faces": [face_measures(f) for f in scan.faces],
             "face_distance": match.distance if match else None,
             "fence_signed_distance_m": round(signed, 2),
-            "accuracy_m": fix[2],
+            "accuracy_m": checkin.accuracy_m,
             "image_size": [scan.width, scan.height],
+            "phash": scan.phash,
+            "exif_time": scan.exif_time,
+            "exif_gps": list(scan.exif_gps) if scan.exif_gps else None,
+            "near_copies": len(near),
+            "review": {"code": review.code, "message": review.message} if review else None,
         }
-        thresholds = {"face_match_threshold": threshold}
         self._record(
-            kind="checkin",
-            topic=CHECKIN_TOPIC,
-            subject_id=checkin_id,
-            findings=findings,
+            kind="checkin", topic=CHECKIN_TOPIC, subject_id=checkin_id, findings=findings, review=review,
             verification=Verification(
-                subject_kind="checkin",
-                subject_id=checkin_id,
-                passed=not findings,
-                face_count=len(scan.boxes),
-                face_distance=match.distance if match else None,
-                fence_result=fence.value,
-                fence_distance_m=signed,
-                measured=measured,
-                thresholds=thresholds,
-                model_version=self.engine.model_version,
-                reasons=[f.as_reason() for f in findings],
-                created_at=utc_now(),
+                subject_kind="checkin", subject_id=checkin_id, passed=not findings and review is None,
+                face_count=len(scan.faces), face_distance=match.distance if match else None,
+                fence_result=fence.value, fence_distance_m=signed, measured=measured,
+                thresholds=t.as_dict(), model_version=self.engine.model_version,
+                reasons=[f.as_reason() for f in findings], needs_review=review is not None,
+                face_encoding=face.encoding if face else None, created_at=utc_now(),
             ),
-            extra={"photo_sha256": photo_sha, "enrolled_photo_sha256": enrolled_sha,
-                   "fix": {"lat": fix[0], "lon": fix[1], "accuracy_m": fix[2]},
+            photo=(checkin.photo_sha256, scan.phash),
+            extra={"photo_sha256": checkin.photo_sha256, "enrolled_photo_sha256": enrolled_sha,
+                   "fix": {"lat": fix[0], "lon": fix[1], "accuracy_m": checkin.accuracy_m},
                    "fence_result": fence.value},
         )
 
     def handle_snapshot(self, message: dict[str, Any]) -> None:
-        """Count the faces in one classroom snapshot; idempotent."""
+        """Count the faces in one classroom snapshot and check it is not a replayed photo; idempotent."""
         snapshot_id = int(message["snapshot_id"])
+        t = self.thresholds
         with self.db.session() as session:
             snapshot = self._load_unverified(session, Snapshot, snapshot_id, SNAPSHOT_TOPIC)
             if snapshot is None:
                 return
-            photo_sha = snapshot.photo_sha256
-        scan = self.engine.scan(self.evidence.get(photo_sha), upsample=2)
-        findings = judge_snapshot_faces(len(scan.boxes))
+            photo_sha, received_at = snapshot.photo_sha256, as_utc(snapshot.received_at)
+            self.photo_index.refresh(session)
+        scan = self.engine.scan(self.evidence.get(photo_sha), "classroom")
+        near = self.photo_index.find_near(scan.phash, t.replay_phash_max_distance)
+        findings = judge_snapshot_faces(len(scan.faces))
+        findings += judge_replay(near, exif_time_utc(scan.exif_time), received_at, None, None, t)
         self._record(
-            kind="snapshot",
-            topic=SNAPSHOT_TOPIC,
-            subject_id=snapshot_id,
-            findings=findings,
+            kind="snapshot", topic=SNAPSHOT_TOPIC, subject_id=snapshot_id, findings=findings, review=None,
             verification=Verification(
-                subject_kind="snapshot",
-                subject_id=snapshot_id,
-                passed=not findings,
-                face_count=len(scan.boxes),
-                face_distance=None,
-                fence_result=None,
-                fence_distance_m=None,
-                measured={"face_count": len(scan.boxes), "face_boxes": [list(b) for b in scan.boxes],
-                          "image_size": [scan.width, scan.height]},
-                thresholds={"detect_upsample": 2},
-                model_version=self.engine.model_version,
-                reasons=[f.as_reason() for f in findings],
-                created_at=utc_now(),
+                subject_kind="snapshot", subject_id=snapshot_id, passed=not findings,
+                face_count=len(scan.faces), face_distance=None, fence_result=None, fence_distance_m=None,
+                measured={"face_count": len(scan.faces), "faces": [face_measures(f) for f in scan.faces],
+                          "image_size": [scan.width, scan.height], "phash": scan.phash,
+                          "exif_time": scan.exif_time, "near_copies": len(near)},
+                thresholds=t.as_dict(), model_version=self.engine.model_version,
+                reasons=[f.as_reason() for f in findings], created_at=utc_now(),
             ),
+            photo=(photo_sha, scan.phash),
             extra={"photo_sha256": photo_sha},
         )
 
-    def _record(self, kind: str, topic: str, subject_id: int, findings: list[Finding],
-                verification: Verification, extra: dict[str, Any]) -> None:
-        """Store verification, anomalies, events and the new status in one transaction."""
+    def _record(self, kind: str, topic: str, subject_id: int, findings: list[Finding], review: Review | None,
+                verification: Verification, photo: tuple[str, str], extra: dict[str, Any]) -> None:
+        """Store verification, photo hash, anomalies, review item, events and the new status in one transaction."""
         try:
             with self.db.session() as session:
                 if self._already_verified(session, kind, subject_id):
                     self._mark_processed(session, topic, subject_id)
                     return
                 session.add(verification)
+                session.add(PhotoHash(sha256=photo[0], phash=photo[1], subject_kind=kind, subject_id=subject_id,
+                                      created_at=utc_now()))
                 session.flush()
                 subject = session.get(CheckIn if kind == "checkin" else Snapshot, subject_id)
                 assert subject is not None
-                subject.status = "passed" if verification.passed else "failed"
+                subject.status = "failed" if findings else ("review" if review else "passed")
                 cls = session.get(TrainingClass, subject.class_id)
                 assert cls is not None
                 context = class_context(session, cls)
@@ -308,17 +415,11 @@ class Worker:
                 people = {"trainee_id": trainee_id, "trainee_name": trainee.name if trainee else None}
                 for finding in findings:
                     anomaly = Anomaly(
-                        rule=finding.code.value,
-                        severity=finding.severity.value,
-                        class_id=cls.id,
-                        trainee_id=trainee_id,
-                        subject_kind=kind,
-                        subject_id=subject_id,
-                        region_code=context["prefecture_code"],
-                        message=finding.message,
+                        rule=finding.code.value, severity=finding.severity.value, class_id=cls.id,
+                        trainee_id=trainee_id, subject_kind=kind, subject_id=subject_id,
+                        region_code=context["prefecture_code"], message=finding.message,
                         evidence={**finding.evidence, **extra, "verification_id": verification.id},
-                        thresholds=finding.thresholds or verification.thresholds,
-                        state="open",
+                        thresholds=finding.thresholds or verification.thresholds, state="open",
                         created_at=utc_now(),
                     )
                     session.add(anomaly)
@@ -328,9 +429,17 @@ class Worker:
                         "message": anomaly.message, "subject_kind": kind, "subject_id": subject_id,
                         "at": anomaly.created_at.isoformat(), **people, **extra,
                     })
+                if review is not None:
+                    session.add(ReviewItem(
+                        subject_kind=kind, subject_id=subject_id, class_id=cls.id, trainee_id=trainee_id,
+                        reason_code=review.code, message=review.message, measured=review.measured,
+                        thresholds=review.thresholds, state="open", created_at=utc_now()))
+                reasons = list(verification.reasons)
+                if review is not None:
+                    reasons.append({"code": review.code, "message": review.message})
                 add_event(session, "verdict", context, {
                     "subject_kind": kind, "subject_id": subject_id, "status": subject.status,
-                    "kind": getattr(subject, "kind", "snapshot"), "reasons": verification.reasons,
+                    "kind": getattr(subject, "kind", "snapshot"), "reasons": reasons,
                     "face_count": verification.face_count, "verification_id": verification.id,
                     "at": verification.created_at.isoformat(), **people, **extra,
                 })

@@ -114,7 +114,8 @@ def redis_url(redis_server: str) -> str:
 def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {"data_dir": tmp_path / "data", "faces_dir": FACES_DIR,
-                                     "relay_interval_seconds": 0.5, "clock_interval_seconds": 1.0}
+                                     "relay_interval_seconds": 0.5, "clock_interval_seconds": 1.0,
+                                     "face_processes": 0}
         values.update(overrides)
         return Settings(**values)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -109,7 +110,7 @@ class World:
                         "venue": classes[0][1]["id"], "teachers": classes[0][2]})
 
     def checkin_form(self, **overrides: Any) -> dict[str, str]:
-        lat, lon = offset_point(*VENUE, 10, -10)
+        lat, lon = offset_point(*VENUE, random.uniform(-20, 20), random.uniform(-20, 20))  # no two fixes alike
         form = {"trainee_id": self.obama_id, "class_id": self.class_id, "kind": "sign_in",
                 "captured_at": datetime.now(UTC).isoformat(), "latitude": lat, "longitude": lon,
                 "accuracy_m": 15, "device_id": "phone-1", "mock_location": "false"}

@@ -18,29 +18,30 @@ def test_same_person_is_verified(world: World) -> None:
     assert body["fence_result"] == "inside"
     with world.client.app.state.db.session() as s:
         v = s.scalar(select(Verification).where(Verification.subject_id == body["id"]))
-        assert v.thresholds == {"face_match_threshold": 0.6}
+        assert v.thresholds["face_match"] == 0.6 and v.thresholds["face_mismatch"] == 0.68
+        assert v.measured["phash"] and v.face_encoding and len(v.face_encoding) == 128
         assert v.model_version.startswith("face_recognition-1.3.0/dlib-")
         assert s.scalar(select(OutboxMessage.processed_at).where(OutboxMessage.subject_id == body["id"])) is not None
 
 
 def test_other_person_is_face_mismatch(world: World) -> None:
-    r = world.checkin(face("people/biden/biden.jpg"))
+    r = world.checkin(face("people/biden/biden2.jpg"))
     assert r.status_code == 201
     body = r.json()
     assert body["status"] == "failed"
     assert [x["code"] for x in body["reasons"]] == ["FACE_MISMATCH"]
     assert body["message"].startswith("签到未通过：人脸与登记照片不符")
-    assert body["face_distance"] > 0.6
+    assert body["face_distance"] > 0.68
     with world.client.app.state.db.session() as s:
         anomaly = s.scalar(select(Anomaly).where(Anomaly.subject_id == body["id"]))
         assert anomaly.rule == "FACE_MISMATCH" and anomaly.severity == "high"
         assert anomaly.evidence["face_distance"] > 0.6
-        assert anomaly.thresholds == {"face_match_threshold": 0.6}
+        assert anomaly.thresholds == {"face_match_threshold": 0.6, "face_mismatch_threshold": 0.68}
         assert anomaly.region_code == "530100"
 
 
 def test_fix_five_km_away_is_out_of_fence(world: World) -> None:
-    r = world.checkin(face("people/obama/obama3.jpg"), **far_fix(5000))
+    r = world.checkin(face("people/obama/obama1.jpg"), **far_fix(5000))
     body = r.json()
     assert body["status"] == "failed"
     assert [x["code"] for x in body["reasons"]] == ["OUT_OF_FENCE"]
@@ -53,7 +54,7 @@ def test_fix_five_km_away_is_out_of_fence(world: World) -> None:
 
 
 def test_fix_straddling_the_fence_is_uncertain_not_alarmed(world: World) -> None:
-    r = world.checkin(face("people/obama/obama1.jpg"), accuracy_m=100, **far_fix(180))
+    r = world.checkin(face("people/obama/obama-720p.jpg"), accuracy_m=100, **far_fix(180))
     body = r.json()
     assert body["status"] == "passed"
     assert body["fence_result"] == "uncertain"
@@ -69,7 +70,7 @@ def test_group_photo_is_face_multiple_and_blank_is_face_missing(world: World) ->
 
 
 def test_sign_out_message(world: World) -> None:
-    body = world.checkin(face("people/obama/obama-720p.jpg"), kind="sign_out").json()
+    body = world.checkin(face("people/obama/obama-1080p.jpg"), kind="sign_out").json()
     assert body["message"] == "签退成功"
 
 
@@ -106,10 +107,10 @@ def test_snapshot_counts_faces(world: World) -> None:
 
 
 def test_evidence_photo_needs_authorisation(world: World) -> None:
-    body = world.checkin(face("people/biden/biden.jpg")).json()
+    body = world.checkin(face("people/biden/biden2.jpg")).json()
     url = f"/api/v1/evidence/{body['photo_sha256']}"
     assert world.client.get(url).status_code == 401
     assert world.client.get(url, headers=auth(world.other_site)).status_code == 403
     r = world.client.get(url, headers=auth(world.operator))
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
-    assert r.content == face("people/biden/biden.jpg")
+    assert r.content == face("people/biden/biden2.jpg")

@@ -38,7 +38,7 @@ def test_anomaly_arrives_live_within_seconds(world: World) -> None:
         hello = ws.receive_json()
         assert hello["type"] == "hello"
         started = time.monotonic()
-        upload = threading.Thread(target=world.checkin, args=(face("people/biden/biden.jpg"),))
+        upload = threading.Thread(target=world.checkin, args=(face("people/biden/biden2.jpg"),))
         upload.start()
         events = receive_until(ws, lambda e: e["type"] == "anomaly")
         elapsed = time.monotonic() - started
@@ -59,8 +59,8 @@ def test_reconnect_with_last_id_receives_what_was_missed(world: World) -> None:
         first = receive_until(ws, lambda e: e["type"] == "verdict")
     last_id = first[-1]["id"]
     # While disconnected: one failed check-in (anomaly + verdict) and one passed.
-    world.checkin(face("people/biden/biden.jpg"))
-    world.checkin(face("people/obama/obama3.jpg"))
+    world.checkin(face("people/biden/biden2.jpg"))
+    world.checkin(face("people/obama/obama-480p.jpg"))
     with world.client.websocket_connect(f"/api/v1/live?token={world.operator}&since={last_id}") as ws:
         hello = ws.receive_json()
         missed = [ws.receive_json() for _ in range(hello["last_id"] - last_id)]
@@ -73,7 +73,7 @@ def test_reconnect_with_last_id_receives_what_was_missed(world: World) -> None:
 def test_inspectors_see_only_their_regions(world: World) -> None:
     kunming = issue_token_via_api(world.client, world.admin, "inspector", "昆明", regions=["530100"])
     dali = issue_token_via_api(world.client, world.admin, "inspector", "大理", regions=["532900"])
-    world.checkin(face("people/biden/biden.jpg"))
+    world.checkin(face("people/biden/biden2.jpg"))
     with world.client.websocket_connect(f"/api/v1/live?token={kunming}&since=0") as ws:
         ws.receive_json()
         assert receive_until(ws, lambda e: e["type"] == "anomaly")[-1]["region_code"] == "530102"

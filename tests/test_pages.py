@@ -29,7 +29,8 @@ class LiveClient(httpx.Client):
 
 @pytest.fixture
 def live_world(tmp_path: Path) -> Iterator[World]:
-    settings = Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR, clock_interval_seconds=1.0)
+    settings = Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR, clock_interval_seconds=1.0,
+                        face_processes=0)
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -70,7 +71,7 @@ def test_wall_screen_shows_the_province_and_live_anomalies(live_world: World, br
     assert page.locator("#map canvas").count() >= 1
     assert "token" not in page.url  # the token leaves the address bar
 
-    live_world.checkin(face("people/biden/biden.jpg"))
+    live_world.checkin(face("people/biden/biden2.jpg"))
     item = page.locator("#feed li[data-rule=FACE_MISMATCH]").first
     expect(item).to_be_visible(timeout=5_000)
     expect(item).to_contain_text("人脸不符")
@@ -107,7 +108,7 @@ def test_site_phone_page_signs_in_and_says_why_not(live_world: World, browser: B
     page.set_input_files("#photo", str(FACES_DIR / "people/obama/obama2.jpg"))
     page.click("#submit")
     expect(page.locator("#result")).to_have_text("签到成功", timeout=15_000)
-    page.set_input_files("#photo", str(FACES_DIR / "people/biden/biden.jpg"))
+    page.set_input_files("#photo", str(FACES_DIR / "people/biden/biden2.jpg"))
     page.click("#submit")
     expect(page.locator("#result")).to_contain_text("签到未通过：人脸与登记照片不符", timeout=15_000)
     page.screenshot(path=str(tmp_path / "site.png"))

@@ -25,7 +25,7 @@ from monitor.geodesy import (
     wgs84_to_gcj02,
 )
 from monitor.schedule import class_status_at
-from monitor.verdicts import judge_checkin_face, judge_fence
+from monitor.verdicts import Thresholds, judge_checkin_face, judge_fence
 
 
 # -- ID numbers (GB 11643) -------------------------------------------------------------------
@@ -92,8 +92,9 @@ def test_fence_classification_accounts_for_accuracy(signed: float, accuracy: flo
 
 
 def test_only_outside_fixes_are_alarmed() -> None:
-    assert judge_fence(FenceResult.UNCERTAIN, 5, 20) == []
-    [finding] = judge_fence(FenceResult.OUTSIDE, 4850, 15)
+    t = Thresholds()
+    assert judge_fence(FenceResult.UNCERTAIN, 5, 20, uncertain_today=1, t=t) == []
+    [finding] = judge_fence(FenceResult.OUTSIDE, 4850, 15, uncertain_today=0, t=t)
     assert finding.code.value == "OUT_OF_FENCE" and finding.evidence["outside_by_m"] == 4850
 
 
@@ -108,10 +109,12 @@ def test_match_takes_the_nearest_template_and_honours_the_threshold() -> None:
 
 
 def test_face_findings() -> None:
-    assert judge_checkin_face(0, None)[0].code.value == "FACE_MISSING"
-    assert judge_checkin_face(3, None)[0].code.value == "FACE_MULTIPLE"
-    mismatch = judge_checkin_face(1, match_face([0.0] * 128, [[0.07] * 128], 0.6))
-    assert mismatch[0].code.value == "FACE_MISMATCH" and mismatch[0].thresholds == {"face_match_threshold": 0.6}
+    t = Thresholds()
+    assert judge_checkin_face(0, None, None, t)[0][0].code.value == "FACE_MISSING"
+    assert judge_checkin_face(3, None, None, t)[0][0].code.value == "FACE_MULTIPLE"
+    [mismatch], review = judge_checkin_face(1, None, match_face([0.0] * 128, [[0.07] * 128], 0.6), t)
+    assert mismatch.code.value == "FACE_MISMATCH" and review is None
+    assert mismatch.thresholds == {"face_match_threshold": 0.6, "face_mismatch_threshold": 0.68}
 
 
 def test_enrolment_problems() -> None:

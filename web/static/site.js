@@ -64,7 +64,7 @@
     try {
       let body = await M.api(token, "/api/v1/check-ins", { method: "POST", body: form, headers: { "Idempotency-Key": key || crypto.randomUUID() } });
       if (body.status === "pending") body = (await poll(body.status_url, Date.now() + 60000)) || body;
-      show(body.status === "passed" ? "ok" : body.status === "pending" ? "wait" : "bad", body.message);
+      show(body.status === "passed" ? "ok" : body.status === "pending" || body.status === "review" ? "wait" : "bad", body.message);
     } catch (e) {
       show("bad", e.body?.message || "网络异常，请稍后重试（照片未丢失，可再次提交）");
     } finally { $("submit").disabled = false; }
