@@ -36,14 +36,16 @@ class Bus(ABC):
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic] = handler
 
-    def start(self) -> None:
+    def start(self, concurrency: int = 1) -> None:
+        """Start `concurrency` consumer threads per topic (match the number of face processes)."""
         self._stop.clear()
         for topic, handler in self._handlers.items():
-            thread = threading.Thread(
-                target=self._consume, args=(topic, handler), name=f"bus-{topic}", daemon=True
-            )
-            thread.start()
-            self._threads.append(thread)
+            for n in range(max(1, concurrency)):
+                thread = threading.Thread(
+                    target=self._consume, args=(topic, handler, n), name=f"bus-{topic}-{n}", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self) -> None:
         self._stop.set()
@@ -52,7 +54,7 @@ class Bus(ABC):
         self._threads.clear()
 
     @abstractmethod
-    def _consume(self, topic: str, handler: Handler) -> None: ...
+    def _consume(self, topic: str, handler: Handler, slot: int) -> None: ...
 
     def close(self) -> None:
         self.stop()
@@ -76,7 +78,7 @@ class InProcessBus(Bus):
     def pending(self, topic: str) -> int:
         return self._queue(topic).qsize()
 
-    def _consume(self, topic: str, handler: Handler) -> None:
+    def _consume(self, topic: str, handler: Handler, slot: int) -> None:
         q = self._queue(topic)
         while not self._stop.is_set():
             try:
@@ -138,14 +140,15 @@ class RedisStreamsBus(Bus):
             return
         self.client.xack(stream, self.group, msg_id)
 
-    def claim_stale(self, topic: str, handler: Handler) -> int:
+    def claim_stale(self, topic: str, handler: Handler, consumer: str | None = None) -> int:
         """Take over messages another consumer left unacknowledged for `claim_idle_ms`; returns how many."""
         stream = self.stream(topic)
         claimed = 0
         start = "0-0"
         while True:
             start, messages, *_ = self.client.xautoclaim(
-                stream, self.group, self.consumer, min_idle_time=self.claim_idle_ms, start_id=start, count=50
+                stream, self.group, consumer or self.consumer, min_idle_time=self.claim_idle_ms, start_id=start,
+                count=50,
             )
             for msg_id, fields in messages:
                 if fields is None:
@@ -162,18 +165,19 @@ class RedisStreamsBus(Bus):
             if start in ("0-0", b"0-0"):
                 return claimed
 
-    def _consume(self, topic: str, handler: Handler) -> None:
+    def _consume(self, topic: str, handler: Handler, slot: int) -> None:
         stream = self.stream(topic)
+        consumer = f"{self.consumer}-{slot}"
         backoff = self._stop.wait
         ticks = 0
         while not self._stop.is_set():
             try:
                 if ticks % 20 == 0:
                     self.ensure_group(topic)
-                    self.claim_stale(topic, handler)
+                    self.claim_stale(topic, handler, consumer)
                 ticks += 1
                 batches = self.client.xreadgroup(
-                    self.group, self.consumer, {stream: ">"}, count=16, block=self.block_ms
+                    self.group, consumer, {stream: ">"}, count=1, block=self.block_ms
                 )
                 for _stream, messages in batches or []:
                     for msg_id, fields in messages:

@@ -48,12 +48,12 @@ class ScanPlan:
 
 PLANS: dict[str, ScanPlan] = {
     # A selfie's face fills a good part of the frame: detect small and fast, look harder only if nothing is found.
-    "selfie": ScanPlan(decode_px=1280, detect_px=640, upsample=0, retry_upsample=1),
+    "selfie": ScanPlan(decode_px=1000, detect_px=400, upsample=0, retry_upsample=1),
     "enrolment": ScanPlan(decode_px=1600, detect_px=1024, upsample=1, retry_upsample=None),
     # A classroom shot holds small faces: keep detail and upsample.
     "classroom": ScanPlan(decode_px=2400, detect_px=1600, upsample=1, retry_upsample=2),
     # Liveness burst frames: 68-point landmarks needed.
-    "frame": ScanPlan(decode_px=1280, detect_px=640, upsample=0, retry_upsample=1, landmarks=True),
+    "frame": ScanPlan(decode_px=1000, detect_px=400, upsample=0, retry_upsample=1, landmarks=True),
 }
 
 
@@ -127,10 +127,12 @@ def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float
     Returns the array, the scale from it to the upright original (>= 1), and the opened image (for EXIF).
     """
     opened = Image.open(io.BytesIO(data))
-    full_long = max(opened.size)
+    w, h = opened.size
+    full_long = max(w, h)
     image = opened
-    if image.format == "JPEG":
-        image.draft("RGB", (max_side_px, max_side_px))  # libjpeg decodes at 1/2, 1/4 or 1/8
+    if image.format == "JPEG" and full_long > max_side_px:
+        # libjpeg decodes at 1/2, 1/4 or 1/8 directly: ask for the size that keeps max_side_px on the long side.
+        image.draft("RGB", (max(1, w * max_side_px // full_long), max(1, h * max_side_px // full_long)))
     image = ImageOps.exif_transpose(image)
     if image.mode != "RGB":
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
@@ -151,6 +153,7 @@ class FaceEngine:
     """Face detection, encoding and measurement with face_recognition (dlib HOG + ResNet), in this process."""
 
     model_version = MODEL_VERSION
+    processes = 1
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -192,8 +195,8 @@ class FaceEngine:
         exif_time, exif_gps = _exif_facts(opened)
         return FaceScan(
             faces=faces, width=round(w * scale), height=round(h * scale),
-            phash=str(imagehash.phash(Image.fromarray(img))), exif_time=exif_time, exif_gps=exif_gps,
-            decode_scale=scale,
+            phash=str(imagehash.phash(Image.fromarray(small))), exif_time=exif_time, exif_gps=exif_gps,
+            decode_scale=scale, extra={"pid": float(os.getpid())},
         )
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from PIL import Image, ImageOps
+from PIL import Image, ImageEnhance, ImageOps
 
 from ingest.validation import SHANGHAI
 from models.domain import Datum
@@ -60,13 +60,22 @@ def offset_point(lat: float, lon: float, north_m: float, east_m: float) -> tuple
 
 
 def vary_photo(data: bytes, rng: random.Random) -> bytes:
-    """A re-taken looking copy of a photo: slight crop and scale, new JPEG encoding (unique bytes)."""
+    """A freshly taken looking photo of the same scene: new framing, tilt, mirror, exposure and encoding.
+
+    The changes are large enough that the perceptual hash differs (no PHOTO_REPLAY), as a real new selfie would.
+    """
     image = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    if rng.random() < 0.5:
+        image = ImageOps.mirror(image)
+    image = image.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BILINEAR, expand=False,
+                         fillcolor=(rng.randint(0, 255),) * 3)
     w, h = image.size
-    box = (int(w * rng.uniform(0, 0.03)), int(h * rng.uniform(0, 0.03)),
-           int(w * (1 - rng.uniform(0, 0.03))), int(h * (1 - rng.uniform(0, 0.03))))
-    image = image.crop(box)
-    scale = rng.uniform(0.85, 1.0)
+    keep = rng.uniform(0.62, 0.88)
+    cw, ch = int(w * keep), int(h * keep)
+    x, y = rng.randint(0, w - cw), rng.randint(0, max(0, int((h - ch) * 0.5)))
+    image = image.crop((x, y, x + cw, y + ch))
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
+    scale = rng.uniform(0.8, 1.0)
     image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=rng.randint(82, 93))

@@ -198,7 +198,7 @@ class Worker:
     def start(self) -> None:
         self.bus.subscribe(CHECKIN_TOPIC, self.handle_checkin)
         self.bus.subscribe(SNAPSHOT_TOPIC, self.handle_snapshot)
-        self.bus.start()
+        self.bus.start(concurrency=self.engine.processes)
         self._stop.clear()
         for name, target in (("relay", self._relay_loop), ("clock", self._clock_loop)):
             thread = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
@@ -345,6 +345,7 @@ class Worker:
             "exif_time": scan.exif_time,
             "exif_gps": list(scan.exif_gps) if scan.exif_gps else None,
             "near_copies": len(near),
+            "scanned_by_pid": scan.extra.get("pid"),
             "review": {"code": review.code, "message": review.message} if review else None,
         }
         self._record(
