@@ -288,6 +288,20 @@ class Event(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class SessionReview(Base):
+    """One class session of one day, judged once after it ended (teacher presence across its snapshots)."""
+
+    __tablename__ = "session_reviews"
+    __table_args__ = (UniqueConstraint("class_id", "session_id", "day"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("class_sessions.id"))
+    day: Mapped[date] = mapped_column(Date)
+    snapshots: Mapped[int] = mapped_column(Integer)
+    teachers_seen: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ClassStatus(Base):
     """The last published state of a class (scheduled | in_session | between | finished)."""
 

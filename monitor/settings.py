@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     uncertain_fixes_per_day: int = 3
     proxy_device_window_seconds: float = 600.0
     proxy_device_max_trainees: int = 3
+    headcount_min_ratio: float = Field(default=0.5, description="faces seen / trainees signed in below this alarms")
+    headcount_min_signed_in: int = 3
 
     # Worker.
     redeliver_after_seconds: float = 30.0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -27,6 +28,8 @@ from models.tables import (
     PhotoHash,
     Region,
     ReviewItem,
+    RosterEntry,
+    SessionReview,
     Snapshot,
     Trainee,
     TrainingClass,
@@ -34,6 +37,7 @@ from models.tables import (
     Verification,
 )
 from monitor.bus import Bus
+from monitor.classroom import Candidate, identify_faces, judge_headcount, judge_teachers
 from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine
 from monitor.faces import FaceQuality, match_face
 from monitor.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
@@ -179,6 +183,50 @@ def device_checkins_since(session: Session, device_id: str, since: datetime, exc
                               CheckIn.id != exclude_id))]
 
 
+def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kind: str, subject_id: int,
+                people: dict[str, Any], extra: dict[str, Any], default_thresholds: dict[str, Any]) -> Anomaly:
+    """Store one anomaly and its live event."""
+    anomaly = Anomaly(
+        rule=finding.code.value, severity=finding.severity.value, class_id=context["class_id"],
+        trainee_id=people.get("trainee_id"), subject_kind=kind, subject_id=subject_id,
+        region_code=context["prefecture_code"], message=finding.message,
+        evidence={**finding.evidence, **extra}, thresholds=finding.thresholds or default_thresholds,
+        state="open", created_at=utc_now(),
+    )
+    session.add(anomaly)
+    session.flush()
+    add_event(session, "anomaly", context, {
+        "anomaly_id": anomaly.id, "rule": anomaly.rule, "severity": anomaly.severity,
+        "message": anomaly.message, "subject_kind": kind, "subject_id": subject_id,
+        "at": anomaly.created_at.isoformat(), **people, **extra,
+    })
+    return anomaly
+
+
+def templates_of(session: Session, kind: str, person_ids: Sequence[int]) -> list[Candidate]:
+    if not person_ids:
+        return []
+    return [Candidate(kind, t.person_id, t.encoding) for t in session.scalars(
+        select(FaceTemplate).where(FaceTemplate.person_kind == kind, FaceTemplate.person_id.in_(person_ids)))]
+
+
+def other_teacher_templates(session: Session, exclude: Sequence[int]) -> list[Candidate]:
+    return [Candidate("other_teacher", t.person_id, t.encoding) for t in session.scalars(
+        select(FaceTemplate).where(FaceTemplate.person_kind == "teacher", FaceTemplate.person_id.not_in(exclude)))]
+
+
+def count_signed_in(session: Session, class_id: int, since: datetime) -> int:
+    """Trainees whose latest accepted check-in today is a sign-in (present, not yet signed out)."""
+    latest: dict[int, str] = {}
+    for trainee_id, kind in session.execute(
+        select(CheckIn.trainee_id, CheckIn.kind).where(
+            CheckIn.class_id == class_id, CheckIn.received_at >= since, CheckIn.status == "passed")
+        .order_by(CheckIn.captured_at)
+    ):
+        latest[trainee_id] = kind
+    return sum(1 for kind in latest.values() if kind == "sign_in")
+
+
 class Worker:
     """Handlers for the bus topics plus two background loops (outbox relay, class clock)."""
 
@@ -223,6 +271,7 @@ class Worker:
         while True:
             try:
                 self.tick_clock()
+                self.review_ended_sessions()
             except Exception:  # noqa: BLE001
                 log.exception("clock tick failed")
             if self._stop.wait(self.settings.clock_interval_seconds):
@@ -373,10 +422,22 @@ class Worker:
             if snapshot is None:
                 return
             photo_sha, received_at = snapshot.photo_sha256, as_utc(snapshot.received_at)
+            cls = session.get(TrainingClass, snapshot.class_id)
+            assert cls is not None
+            teachers = [cls.theory_teacher_id, cls.practical_teacher_id]
+            roster = list(session.scalars(select(RosterEntry.trainee_id).where(RosterEntry.class_id == cls.id)))
+            candidates = (templates_of(session, "trainee", roster) + templates_of(session, "teacher", teachers)
+                          + other_teacher_templates(session, teachers))
+            signed_in = count_signed_in(session, cls.id, local_day_start(received_at))
             self.photo_index.refresh(session)
         scan = self.engine.scan(self.evidence.get(photo_sha), "classroom")
         near = self.photo_index.find_near(scan.phash, t.replay_phash_max_distance)
+        who = identify_faces(scan.encodings, candidates, t.face_match)
+        seen = {kind: sorted({w.person_id for w in who if w and w.kind == kind})
+                for kind in ("trainee", "teacher", "other_teacher")}
         findings = judge_snapshot_faces(len(scan.faces))
+        findings += judge_headcount(len(scan.faces), signed_in, self.settings.headcount_min_ratio,
+                                    self.settings.headcount_min_signed_in)
         findings += judge_replay(near, exif_time_utc(scan.exif_time), received_at, None, None, t)
         self._record(
             kind="snapshot", topic=SNAPSHOT_TOPIC, subject_id=snapshot_id, findings=findings, review=None,
@@ -385,12 +446,16 @@ class Worker:
                 face_count=len(scan.faces), face_distance=None, fence_result=None, fence_distance_m=None,
                 measured={"face_count": len(scan.faces), "faces": [face_measures(f) for f in scan.faces],
                           "image_size": [scan.width, scan.height], "phash": scan.phash,
-                          "exif_time": scan.exif_time, "near_copies": len(near)},
+                          "exif_time": scan.exif_time, "near_copies": len(near), "signed_in": signed_in,
+                          "trainees_seen": seen["trainee"], "teachers_seen": seen["teacher"],
+                          "other_teachers_seen": seen["other_teacher"],
+                          "unknown_faces": sum(1 for w in who if w is None)},
                 thresholds=t.as_dict(), model_version=self.engine.model_version,
                 reasons=[f.as_reason() for f in findings], created_at=utc_now(),
             ),
             photo=(photo_sha, scan.phash),
-            extra={"photo_sha256": photo_sha},
+            extra={"photo_sha256": photo_sha, "face_count": len(scan.faces), "signed_in": signed_in,
+                   "teachers_seen": seen["teacher"], "unknown_faces": sum(1 for w in who if w is None)},
         )
 
     def _record(self, kind: str, topic: str, subject_id: int, findings: list[Finding], review: Review | None,
@@ -415,21 +480,8 @@ class Worker:
                 trainee = session.get(Trainee, trainee_id) if trainee_id else None
                 people = {"trainee_id": trainee_id, "trainee_name": trainee.name if trainee else None}
                 for finding in findings:
-                    anomaly = Anomaly(
-                        rule=finding.code.value, severity=finding.severity.value, class_id=cls.id,
-                        trainee_id=trainee_id, subject_kind=kind, subject_id=subject_id,
-                        region_code=context["prefecture_code"], message=finding.message,
-                        evidence={**finding.evidence, **extra, "verification_id": verification.id},
-                        thresholds=finding.thresholds or verification.thresholds, state="open",
-                        created_at=utc_now(),
-                    )
-                    session.add(anomaly)
-                    session.flush()
-                    add_event(session, "anomaly", context, {
-                        "anomaly_id": anomaly.id, "rule": anomaly.rule, "severity": anomaly.severity,
-                        "message": anomaly.message, "subject_kind": kind, "subject_id": subject_id,
-                        "at": anomaly.created_at.isoformat(), **people, **extra,
-                    })
+                    add_anomaly(session, context, finding, kind, subject_id, people,
+                                {**extra, "verification_id": verification.id}, verification.thresholds)
                 if review is not None:
                     session.add(ReviewItem(
                         subject_kind=kind, subject_id=subject_id, class_id=cls.id, trainee_id=trainee_id,
@@ -449,6 +501,44 @@ class Worker:
             log.info("%s %s was verified concurrently; nothing to do", kind, subject_id)
 
     # -- clock -----------------------------------------------------------------------------
+    def review_ended_sessions(self, local_now: datetime | None = None) -> int:
+        """Judge each session that ended today, once: TEACHER_ABSENT / TEACHER_MISMATCH over its snapshots."""
+        local_now = (local_now or utc_now()).astimezone(SHANGHAI)
+        today, hhmm = local_now.date(), local_now.strftime("%H:%M")
+        reviewed = 0
+        with self.db.session() as session:
+            rows = session.execute(
+                select(TrainingClass, ClassSession).join(ClassSession, ClassSession.class_id == TrainingClass.id)
+                .where(TrainingClass.start_date <= today, TrainingClass.end_date >= today,
+                       ClassSession.end_local <= hhmm)
+            ).all()
+            for cls, cs in rows:
+                if session.scalar(select(SessionReview.id).where(
+                        SessionReview.class_id == cls.id, SessionReview.session_id == cs.id,
+                        SessionReview.day == today)) is not None:
+                    continue
+                start = datetime.combine(today, time.fromisoformat(cs.start_local), SHANGHAI).astimezone(UTC)
+                end = datetime.combine(today, time.fromisoformat(cs.end_local), SHANGHAI).astimezone(UTC)
+                measured = [m for (m,) in session.execute(
+                    select(Verification.measured).join(
+                        Snapshot, (Verification.subject_kind == "snapshot") & (Verification.subject_id == Snapshot.id))
+                    .where(Snapshot.class_id == cls.id, Snapshot.captured_at >= start, Snapshot.captured_at <= end))]
+                class_seen = sorted({t for m in measured for t in m.get("teachers_seen", [])})
+                others = sorted({t for m in measured for t in m.get("other_teachers_seen", [])})
+                review = SessionReview(class_id=cls.id, session_id=cs.id, day=today, snapshots=len(measured),
+                                       teachers_seen=class_seen, created_at=utc_now())
+                session.add(review)
+                session.flush()
+                findings = judge_teachers(len(measured), class_seen, others, cs.name)
+                if findings:
+                    context = class_context(session, cls)
+                    for finding in findings:
+                        add_anomaly(session, context, finding, "session", review.id,
+                                    {"trainee_id": None, "trainee_name": None},
+                                    {"session_name": cs.name, "day": today.isoformat()}, {})
+                reviewed += 1
+        return reviewed
+
     def tick_clock(self) -> int:
         """Publish class status changes (scheduled → in_session → between → finished); returns how many."""
         local_now = utc_now().astimezone(SHANGHAI)
