@@ -20,8 +20,9 @@ def classroom(world: World) -> World:
                               files=[("photos", ("t.jpg", face(photo), "image/jpeg"))])
         assert r.status_code == 201, r.text
     other_class = world.client.get(f"/api/v1/classes/{world.other_class_id}", headers=auth(world.admin)).json()
+    alex = face("people/alex_lacamoire/alex_lacamoire1.jpg")
     r = world.client.post(f"/api/v1/teachers/{other_class['theory_teacher_id']}/faces", headers=auth(world.admin),
-                          files=[("photos", ("t.jpg", face("people/alex_lacamoire/alex_lacamoire1.jpg"), "image/jpeg"))])
+                          files=[("photos", ("t.jpg", alex, "image/jpeg"))])
     assert r.status_code == 201
     world.ids["other_teacher"] = other_class["theory_teacher_id"]
     return world
