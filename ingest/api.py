@@ -2,10 +2,11 @@
 
 
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
@@ -17,13 +18,24 @@ from starlette.concurrency import run_in_threadpool
 from ingest.evidence import EvidenceStore
 from ingest.images import AcceptedImage, inspect_image
 from ingest.validation import SHANGHAI, check_capture_time, check_fix, check_text, parse_client_time
-from models.domain import ROLE_NAMES, CheckKind, Principal, Role
+from models.domain import (
+    LIVENESS_ACTIONS,
+    LIVENESS_MAX_FRAMES,
+    LIVENESS_MIN_FRAMES,
+    ROLE_NAMES,
+    ChallengeIn,
+    CheckKind,
+    Principal,
+    Role,
+)
 from models.errors import ApiError
 from models.tables import (
     CheckIn,
+    CheckInFrame,
     ClassSession,
     Evidence,
     FaceTemplate,
+    LivenessChallenge,
     OutboxMessage,
     RosterEntry,
     Snapshot,
@@ -45,6 +57,7 @@ class SessionSource(Protocol):
 @dataclass(frozen=True)
 class UploadLimits:
     max_pixels: int
+    challenge_ttl_s: float
     max_future_skew_s: float
     max_capture_age_s: float
     max_accuracy_m: float
@@ -176,21 +189,18 @@ def _find_previous(
     return prior.id
 
 
-def _store(session: Session, evidence: EvidenceStore, image: AcceptedImage, row: CheckIn | Snapshot, topic: str) -> int:
-    """Write the evidence file, then the evidence row, the upload row and its outbox message."""
+def store_evidence(session: Session, evidence: EvidenceStore, image: AcceptedImage, now: datetime) -> None:
+    """Write the evidence file (fsynced) and its row, once per distinct content."""
     evidence.put(image.sha256, image.data)
     if session.get(Evidence, image.sha256) is None:
-        session.add(
-            Evidence(
-                sha256=image.sha256,
-                size_bytes=len(image.data),
-                media_type=image.media_type,
-                width=image.width,
-                height=image.height,
-                created_at=row.received_at,
-            )
-        )
-        session.flush()  # the evidence row must exist before the upload row that references it
+        session.add(Evidence(sha256=image.sha256, size_bytes=len(image.data), media_type=image.media_type,
+                             width=image.width, height=image.height, created_at=now))
+        session.flush()  # the evidence row must exist before the rows that reference it
+
+
+def _store(session: Session, evidence: EvidenceStore, image: AcceptedImage, row: CheckIn | Snapshot, topic: str) -> int:
+    """Write the evidence, the upload row and its outbox message."""
+    store_evidence(session, evidence, image, row.received_at)
     session.add(row)
     session.flush()
     payload_key = "checkin_id" if topic == CHECKIN_TOPIC else "snapshot_id"
@@ -201,7 +211,8 @@ def _store(session: Session, evidence: EvidenceStore, image: AcceptedImage, row:
 
 
 def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], institution_id: int, key: str | None,
-            image: AcceptedImage, build: Callable[[Session], CheckIn | Snapshot], topic: str) -> tuple[int, bool]:
+            image: AcceptedImage, build: Callable[[Session], CheckIn | Snapshot], topic: str,
+            after: Callable[[Session, int], None] | None = None) -> tuple[int, bool]:
     """Run one acceptance transaction; returns (id, created). Races on unique keys resolve to 409 or the prior id."""
     try:
         with ctx.db.session() as session:
@@ -210,7 +221,10 @@ def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], instituti
                 raise _Accepted(prior)
             row = build(session)
             _refuse_replayed_photo(session, image.sha256)
-            return _store(session, ctx.evidence, image, row, topic), True
+            subject_id = _store(session, ctx.evidence, image, row, topic)
+            if after is not None:
+                after(session, subject_id)
+            return subject_id, True
     except _Accepted as done:
         return done.subject_id, False
     except IntegrityError:
@@ -292,16 +306,31 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         accuracy_m: Annotated[float, Form(description="GPS accuracy radius in metres")],
         device_id: Annotated[str, Form()],
         mock_location: Annotated[bool, Form()] = False,
+        challenge_id: Annotated[str | None, Form(description="liveness challenge answered by `frames`")] = None,
+        frames: Annotated[list[UploadFile] | None, File(description="3-8 burst frames for the challenge")] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
     ) -> dict[str, Any]:
         institution_id = _require_site(principal)
         check_fix(latitude, longitude, accuracy_m, ctx.limits.max_accuracy_m)
         device = check_text(device_id, "device_id", "设备编号", 100)
         key, now, captured, image = await read_upload(idempotency_key, captured_at, photo)
+        challenge_id = (challenge_id or "").strip() or None
+        burst = [inspect_image(await f.read(), ctx.limits.max_pixels) for f in frames or []]
+        if challenge_id is None and burst:
+            raise ApiError(422, "CHALLENGE_ID_REQUIRED", "上传连拍画面时须同时提供活体挑战编号（challenge_id）")
+        if challenge_id is not None and not LIVENESS_MIN_FRAMES <= len(burst) <= LIVENESS_MAX_FRAMES:
+            expected = f"{LIVENESS_MIN_FRAMES}–{LIVENESS_MAX_FRAMES}"
+            raise ApiError(422, "INVALID_FRAME_COUNT", f"活体检测需上传 {expected} 张连拍画面（收到 {len(burst)} 张）")
 
         def build(session: Session) -> CheckIn:
             local = now.astimezone(SHANGHAI)
-            _class_in_scope(session, class_id, institution_id, local.date())
+            cls = _class_in_scope(session, class_id, institution_id, local.date())
+            if cls.liveness_required and challenge_id is None:
+                raise ApiError(422, "LIVENESS_REQUIRED", "本班次签到须完成活体检测：请先获取活体挑战并上传连拍画面")
+            if challenge_id is not None:
+                challenge = session.get(LivenessChallenge, challenge_id)
+                if challenge is None or challenge.institution_id != institution_id:
+                    raise ApiError(422, "UNKNOWN_CHALLENGE", "活体挑战编号不存在")
             if session.get(Trainee, trainee_id) is None:
                 raise ApiError(404, "UNKNOWN_TRAINEE", f"学员 {trainee_id} 不存在")
             if session.get(RosterEntry, (class_id, trainee_id)) is None:
@@ -317,12 +346,40 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
                 session_id=chosen.id if chosen else None, kind=kind.value, captured_at=captured,
                 received_at=now, lat=latitude, lon=longitude, accuracy_m=accuracy_m, device_id=device,
                 mock_location=mock_location, photo_sha256=image.sha256, idempotency_key=key, status="pending",
+                liveness_challenge_id=challenge_id,
             )
 
+        def store_burst(session: Session, checkin_id: int) -> None:
+            for index, frame in enumerate(burst):
+                store_evidence(session, ctx.evidence, frame, now)
+                session.add(CheckInFrame(checkin_id=checkin_id, index=index, sha256=frame.sha256))
+            if challenge_id is not None:
+                challenge = session.get(LivenessChallenge, challenge_id)
+                if challenge is not None and challenge.used_by_checkin_id is None:
+                    challenge.used_by_checkin_id = checkin_id
+
         subject_id, created = await run_in_threadpool(
-            _accept, ctx, CheckIn, institution_id, key, image, build, CHECKIN_TOPIC
+            _accept, ctx, CheckIn, institution_id, key, image, build, CHECKIN_TOPIC, store_burst
         )
         return await respond(CheckIn, CHECKIN_TOPIC, subject_id, created, response)
+
+    @router.post("/liveness/challenges", status_code=201, summary="A random single-use liveness challenge")
+    def create_challenge(body: ChallengeIn, principal: authenticated) -> dict[str, Any]:
+        institution_id = _require_site(principal)
+        now = utc_now()
+        with ctx.db.session() as session:
+            _class_in_scope(session, body.class_id, institution_id, now.astimezone(SHANGHAI).date())
+            if session.get(RosterEntry, (body.class_id, body.trainee_id)) is None:
+                raise ApiError(422, "NOT_ON_ROSTER", "该学员不在本班次花名册中")
+            action = secrets.choice(sorted(LIVENESS_ACTIONS))
+            challenge = LivenessChallenge(
+                id=secrets.token_hex(16), institution_id=institution_id, class_id=body.class_id,
+                trainee_id=body.trainee_id, action=action, issued_at=now,
+                expires_at=now + timedelta(seconds=ctx.limits.challenge_ttl_s))
+            session.add(challenge)
+        return {"challenge_id": challenge.id, "action": action, "instruction": LIVENESS_ACTIONS[action],
+                "expires_at": challenge.expires_at.isoformat(), "min_frames": LIVENESS_MIN_FRAMES,
+                "max_frames": LIVENESS_MAX_FRAMES}
 
     @router.post("/snapshots", summary="A periodic classroom snapshot")
     async def post_snapshot(

@@ -28,6 +28,11 @@ ROLE_NAMES = {
 }
 
 
+# Liveness challenge actions and what the phone tells the trainee.
+LIVENESS_ACTIONS = {"blink": "请眨眼", "turn_left": "请向左转头", "turn_right": "请向右转头"}
+LIVENESS_MIN_FRAMES, LIVENESS_MAX_FRAMES = 3, 8
+
+
 class Datum(StrEnum):
     WGS84 = "WGS-84"
     GCJ02 = "GCJ-02"
@@ -185,6 +190,7 @@ class ClassIn(BaseModel):
     practical_teacher_id: int
     sessions: Annotated[list[SessionIn], Field(min_length=1, max_length=6)]
     trainee_ids: Annotated[list[int], Field(max_length=500)] = []
+    liveness_required: bool = False
 
     @model_validator(mode="after")
     def _dates(self) -> ClassIn:
@@ -198,6 +204,15 @@ class ClassIn(BaseModel):
         if len(set(value)) != len(value):
             raise ValueError("花名册中有重复学员")
         return value
+
+
+class ChallengeIn(BaseModel):
+    class_id: int
+    trainee_id: int
+
+
+class LivenessSettingIn(BaseModel):
+    required: bool
 
 
 class RosterIn(BaseModel):

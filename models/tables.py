@@ -175,7 +175,31 @@ class CheckIn(Base):
     mock_location: Mapped[bool] = mapped_column(Boolean, default=False)
     photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|passed|failed
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending|passed|failed|review
+    liveness_challenge_id: Mapped[str | None] = mapped_column(ForeignKey("liveness_challenges.id"))
+
+
+class LivenessChallenge(Base):
+    """A random, short-lived, single-use action a trainee must perform on camera (blink, turn left/right)."""
+
+    __tablename__ = "liveness_challenges"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"))
+    trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id"))
+    action: Mapped[str] = mapped_column(String(12))  # blink | turn_left | turn_right
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_by_checkin_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class CheckInFrame(Base):
+    """One frame of the burst a check-in sent to answer its liveness challenge."""
+
+    __tablename__ = "checkin_frames"
+    checkin_id: Mapped[int] = mapped_column(ForeignKey("checkins.id"), primary_key=True)
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
 
 
 class Snapshot(Base):

@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     install_error_handlers(app)
     limits = UploadLimits(
         max_pixels=settings.max_image_pixels,
+        challenge_ttl_s=settings.liveness_challenge_ttl_seconds,
         max_future_skew_s=settings.max_future_skew_seconds,
         max_capture_age_s=settings.max_capture_age_seconds,
         max_accuracy_m=settings.max_accuracy_m,

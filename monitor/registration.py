@@ -17,6 +17,7 @@ from models.domain import (
     ClassIn,
     Datum,
     InstitutionIn,
+    LivenessSettingIn,
     OccupationIn,
     PersonIn,
     Principal,
@@ -120,6 +121,7 @@ def class_out(session: Session, c: TrainingClass) -> dict[str, Any]:
             "occupation_id": c.occupation_id, "mode": c.mode, "start_date": c.start_date.isoformat(),
             "end_date": c.end_date.isoformat(), "theory_teacher_id": c.theory_teacher_id,
             "practical_teacher_id": c.practical_teacher_id, "status": c.status,
+            "liveness_required": c.liveness_required,
             "sessions": [{"id": s.id, "name": s.name, "start": s.start_local, "end": s.end_local} for s in sessions],
             "trainee_ids": sorted(roster)}
 
@@ -359,7 +361,8 @@ def build_registration_router(
                 code=body.code, name=body.name, institution_id=body.institution_id, venue_id=body.venue_id,
                 occupation_id=body.occupation_id, mode=body.mode.value, start_date=body.start_date,
                 end_date=body.end_date, theory_teacher_id=body.theory_teacher_id,
-                practical_teacher_id=body.practical_teacher_id, status="scheduled", created_at=utc_now(),
+                practical_teacher_id=body.practical_teacher_id, status="scheduled",
+                liveness_required=body.liveness_required, created_at=utc_now(),
             ), "DUPLICATE_CLASS", f"班次编号 {body.code} 已登记")
             for s in body.sessions:
                 session.add(ClassSession(class_id=row.id, name=s.name, start_local=s.start.strftime("%H:%M"),
@@ -379,6 +382,14 @@ def build_registration_router(
                 if session.get(RosterEntry, (class_id, trainee_id)) is None:
                     session.add(RosterEntry(class_id=class_id, trainee_id=trainee_id))
             session.flush()
+            return class_out(session, row)
+
+    @router.put("/classes/{class_id}/liveness", summary="Whether sign-in requires the liveness challenge")
+    def set_liveness(class_id: int, body: LivenessSettingIn, principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            row = get_or_404(session, TrainingClass, class_id, "UNKNOWN_CLASS", "班次")
+            row.liveness_required = body.required
             return class_out(session, row)
 
     @router.get("/classes/{class_id}")

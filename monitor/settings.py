@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     proxy_device_max_trainees: int = 3
     headcount_min_ratio: float = Field(default=0.5, description="faces seen / trainees signed in below this alarms")
     headcount_min_signed_in: int = 3
+    liveness_challenge_ttl_seconds: float = 90.0
 
     # Worker.
     redeliver_after_seconds: float = 30.0

@@ -175,7 +175,7 @@ def judge_replay(near_copies: Sequence[tuple[str, int, int]], exif_time: datetim
     out: list[Finding] = []
     if near_copies:
         kind, subject_id, distance = min(near_copies, key=lambda c: c[2])
-        what = {"checkin": "签到", "snapshot": "课堂抓拍", "enrolment": "人脸登记"}.get(kind, kind)
+        what = {"checkin": "签到", "snapshot": "课堂抓拍", "enrolment": "人脸登记", "frame": "活体连拍"}.get(kind, kind)
         out.append(Finding(AnomalyCode.PHOTO_REPLAY, Severity.HIGH,
                            f"照片与此前的{what}照片（编号 {subject_id}）几乎相同（差异 {distance} 位）",
                            {"near_copies": [{"kind": k, "id": i, "distance": d} for k, i, d in near_copies[:10]]},

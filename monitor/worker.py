@@ -19,11 +19,13 @@ from models.domain import FenceResult
 from models.tables import (
     Anomaly,
     CheckIn,
+    CheckInFrame,
     ClassSession,
     ClassStatus,
     Event,
     FaceTemplate,
     Institution,
+    LivenessChallenge,
     OutboxMessage,
     PhotoHash,
     Region,
@@ -41,6 +43,7 @@ from monitor.classroom import Candidate, identify_faces, judge_headcount, judge_
 from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine
 from monitor.faces import FaceQuality, match_face
 from monitor.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
+from monitor.liveness import ChallengeFacts, FrameFacts, LivenessThresholds, judge_liveness
 from monitor.photo_index import PhotoHashIndex
 from monitor.schedule import STATUS_NAMES, class_status_at
 from monitor.settings import Settings
@@ -348,6 +351,10 @@ class Worker:
             cls = session.get(TrainingClass, checkin.class_id)
             venue = session.get(Venue, cls.venue_id) if cls else None
             assert cls is not None and venue is not None
+            challenge = session.get(LivenessChallenge, checkin.liveness_challenge_id) \
+                if checkin.liveness_challenge_id else None
+            frame_shas = list(session.scalars(select(CheckInFrame.sha256).where(CheckInFrame.checkin_id == checkin_id)
+                                              .order_by(CheckInFrame.index)))
             session.expunge_all()
         fix = (checkin.lat, checkin.lon)
         checkin.captured_at, checkin.received_at = as_utc(checkin.captured_at), as_utc(checkin.received_at)
@@ -379,6 +386,22 @@ class Worker:
         findings += judge_replay(near, exif_time, checkin.received_at, scan.exif_gps,
                                  distance_m(scan.exif_gps, fix) if scan.exif_gps else None, t)
         findings += judge_proxy(checkin.trainee_id, face.encoding if face else None, class_today, device_recent, t)
+        frame_hashes: list[tuple[str, str]] = []
+        liveness = None
+        if challenge is not None:
+            frame_scans = [self.engine.scan(self.evidence.get(sha), "frame") for sha in frame_shas]
+            frame_hashes = [(sha, fs.phash) for sha, fs in zip(frame_shas, frame_scans, strict=True)]
+            replayed = sum(1 for fs in frame_scans if self.photo_index.find_near(fs.phash, t.replay_phash_max_distance))
+            facts = [FrameFacts(face_count=len(fs.faces), encoding=fs.faces[0].encoding if len(fs.faces) == 1 else None,
+                                landmarks=fs.faces[0].landmarks if len(fs.faces) == 1 else None, phash=fs.phash)
+                     for fs in frame_scans]
+            lively, liveness = judge_liveness(
+                ChallengeFacts(action=challenge.action, trainee_id=challenge.trainee_id, class_id=challenge.class_id,
+                               expires_at=as_utc(challenge.expires_at),
+                               used_by_other_checkin=challenge.used_by_checkin_id not in (None, checkin_id)),
+                checkin.trainee_id, checkin.class_id, checkin.received_at, facts,
+                face.encoding if face else None, replayed, LivenessThresholds(face_match=t.face_match))
+            findings += lively
         findings = merge_findings(findings)
 
         enrolled_sha = templates[match.template_index].photo_sha256 if match else (
@@ -395,6 +418,7 @@ class Worker:
             "exif_gps": list(scan.exif_gps) if scan.exif_gps else None,
             "near_copies": len(near),
             "scanned_by_pid": scan.extra.get("pid"),
+            "liveness": liveness,
             "review": {"code": review.code, "message": review.message} if review else None,
         }
         self._record(
@@ -407,7 +431,7 @@ class Worker:
                 reasons=[f.as_reason() for f in findings], needs_review=review is not None,
                 face_encoding=face.encoding if face else None, created_at=utc_now(),
             ),
-            photo=(checkin.photo_sha256, scan.phash),
+            photo=(checkin.photo_sha256, scan.phash), frames=frame_hashes,
             extra={"photo_sha256": checkin.photo_sha256, "enrolled_photo_sha256": enrolled_sha,
                    "fix": {"lat": fix[0], "lon": fix[1], "accuracy_m": checkin.accuracy_m},
                    "fence_result": fence.value},
@@ -459,7 +483,8 @@ class Worker:
         )
 
     def _record(self, kind: str, topic: str, subject_id: int, findings: list[Finding], review: Review | None,
-                verification: Verification, photo: tuple[str, str], extra: dict[str, Any]) -> None:
+                verification: Verification, photo: tuple[str, str], extra: dict[str, Any],
+                frames: Sequence[tuple[str, str]] = ()) -> None:
         """Store verification, photo hash, anomalies, review item, events and the new status in one transaction."""
         try:
             with self.db.session() as session:
@@ -469,6 +494,9 @@ class Worker:
                 session.add(verification)
                 session.add(PhotoHash(sha256=photo[0], phash=photo[1], subject_kind=kind, subject_id=subject_id,
                                       created_at=utc_now()))
+                for sha, phash in frames:
+                    session.add(PhotoHash(sha256=sha, phash=phash, subject_kind="frame", subject_id=subject_id,
+                                          created_at=utc_now()))
                 session.flush()
                 subject = session.get(CheckIn if kind == "checkin" else Snapshot, subject_id)
                 assert subject is not None

@@ -5,6 +5,7 @@ const Monitor = (() => {
     FACE_MISMATCH: "人脸不符", FACE_MISSING: "未检测到人脸", FACE_MULTIPLE: "多人同框",
     FACE_POOR: "人脸质量差", OUT_OF_FENCE: "超出场地围栏", PROXY_SIGNIN: "疑似代签",
     LIVENESS_FAILED: "活体检测未通过", PHOTO_REPLAY: "照片重复使用", GPS_IMPLAUSIBLE: "定位异常",
+    HEADCOUNT_GAP: "在场人数不符", TEACHER_ABSENT: "教师未到岗", TEACHER_MISMATCH: "非登记教师授课",
   };
   const SEVERITY = { high: "高", medium: "中", low: "低" };
   const timeFmt = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
