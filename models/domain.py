@@ -215,6 +215,12 @@ class LivenessSettingIn(BaseModel):
     required: bool
 
 
+class ReviewDecisionIn(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    decision: Literal["confirmed", "rejected"]
+    note: Annotated[str, Field(min_length=2, max_length=1000)]
+
+
 class RosterIn(BaseModel):
     trainee_ids: Annotated[list[int], Field(min_length=1, max_length=500)]
 

@@ -280,6 +280,9 @@ class ReviewItem(Base):
     thresholds: Mapped[dict] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(12), default="open")  # open | confirmed | rejected
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class Anomaly(Base):

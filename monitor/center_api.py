@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ingest.evidence import EvidenceStore
 from ingest.validation import SHANGHAI
-from models.domain import Principal, Role
+from models.domain import AnomalyCode, Principal, ReviewDecisionIn, Role, Severity
 from models.errors import ApiError
 from models.tables import (
     Anomaly,
@@ -21,13 +21,16 @@ from models.tables import (
     FaceTemplate,
     Institution,
     Region,
+    ReviewItem,
     Snapshot,
+    Trainee,
     TrainingClass,
     Venue,
 )
 from monitor.auth import region_in_scope, require_role
 from monitor.storage import Database, utc_now
-from monitor.worker import prefecture_of
+from monitor.verdicts import Finding
+from monitor.worker import add_anomaly, add_event, class_context, prefecture_of
 
 CENTER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
 
@@ -122,6 +125,58 @@ def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Cal
                  "thresholds": a.thresholds, "state": a.state, "created_at": a.created_at.isoformat()}
                 for a in session.scalars(query) if region_in_scope(principal, a.region_code)
             ]
+
+    @router.get("/reviews", summary="Verdicts left to an operator (face distance in the grey zone)")
+    def list_reviews(principal: authenticated, state: str = "open", limit: int = 100) -> list[dict[str, Any]]:
+        require_role(principal, *CENTER_ROLES)
+        with db.session() as session:
+            rows = session.execute(
+                select(ReviewItem, CheckIn).join(CheckIn, CheckIn.id == ReviewItem.subject_id)
+                .where(ReviewItem.subject_kind == "checkin", ReviewItem.state == state)
+                .order_by(ReviewItem.id.desc()).limit(max(1, min(limit, 500)))
+            ).all()
+            return [{"id": r.id, "checkin_id": c.id, "class_id": r.class_id, "trainee_id": r.trainee_id,
+                     "reason_code": r.reason_code, "message": r.message, "measured": r.measured,
+                     "thresholds": r.thresholds, "state": r.state, "photo_sha256": c.photo_sha256,
+                     "created_at": r.created_at.isoformat(), "decided_by": r.decided_by, "note": r.note}
+                    for r, c in rows]
+
+    @router.post("/reviews/{review_id}/decision", summary="Confirm the trainee, or reject as FACE_MISMATCH")
+    def decide_review(review_id: int, body: ReviewDecisionIn, principal: authenticated) -> dict[str, Any]:
+        require_role(principal, Role.OPERATOR, Role.ADMIN)
+        with db.session() as session:
+            item = session.get(ReviewItem, review_id)
+            if item is None or item.subject_kind != "checkin":
+                raise ApiError(404, "UNKNOWN_REVIEW", "复核事项不存在")
+            if item.state != "open":
+                raise ApiError(409, "REVIEW_ALREADY_DECIDED", f"该复核事项已由 {item.decided_by} 处理")
+            item.state, item.note = body.decision, body.note
+            item.decided_by, item.decided_at = principal.name, utc_now()
+            checkin = session.get(CheckIn, item.subject_id)
+            cls = session.get(TrainingClass, item.class_id)
+            assert checkin is not None and cls is not None
+            context = class_context(session, cls)
+            trainee = session.get(Trainee, checkin.trainee_id)
+            people = {"trainee_id": checkin.trainee_id, "trainee_name": trainee.name if trainee else None}
+            reasons = []
+            if body.decision == "confirmed":
+                checkin.status = "passed" if checkin.status == "review" else checkin.status
+            else:
+                checkin.status = "failed"
+                finding = Finding(AnomalyCode.FACE_MISMATCH, Severity.HIGH,
+                                  f"人工复核认定人脸与登记照片不符（{principal.name}：{body.note}）",
+                                  {**item.measured, "review_id": item.id, "decided_by": principal.name},
+                                  item.thresholds)
+                add_anomaly(session, context, finding, "checkin", checkin.id, people,
+                            {"photo_sha256": checkin.photo_sha256}, item.thresholds)
+                reasons.append(finding.as_reason())
+            add_event(session, "verdict", context, {
+                "subject_kind": "checkin", "subject_id": checkin.id, "status": checkin.status,
+                "kind": checkin.kind, "reasons": reasons, "review_id": item.id, "decided_by": principal.name,
+                "at": utc_now().isoformat(), **people, "photo_sha256": checkin.photo_sha256,
+            })
+            return {"id": item.id, "state": item.state, "checkin_status": checkin.status,
+                    "decided_by": item.decided_by}
 
     @router.get("/evidence/{sha256}", summary="An evidence photo (authorised roles only)")
     def get_evidence(sha256: str, principal: authenticated) -> Response:

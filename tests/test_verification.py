@@ -201,3 +201,31 @@ def test_snapshot_replay_is_detected(world: World) -> None:
     again = photo("groups/two_people.jpg")
     r = world.snapshot(jpeg(again.resize((again.width // 2, again.height // 2)), quality=70))
     assert codes(r) == ["PHOTO_REPLAY"]
+
+
+def test_operator_decides_a_review(client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory(face_match_threshold=0.25, face_mismatch_threshold=0.55)
+    world = World.build(client)
+    first = world.checkin(face("people/obama/obama2.jpg")).json()
+    second = world.checkin(face("people/obama/obama1.jpg")).json()
+    assert first["status"] == second["status"] == "review"
+    items = client.get("/api/v1/reviews", headers=auth(world.operator)).json()
+    assert len(items) == 2 and {i["checkin_id"] for i in items} == {first["id"], second["id"]}
+    by_checkin = {i["checkin_id"]: i["id"] for i in items}
+    r = client.post(f"/api/v1/reviews/{by_checkin[first['id']]}/decision",
+                    json={"decision": "confirmed", "note": "电话核实本人在场"}, headers=auth(world.operator))
+    assert r.status_code == 200 and r.json()["checkin_status"] == "passed"
+    r = client.post(f"/api/v1/reviews/{by_checkin[second['id']]}/decision",
+                    json={"decision": "rejected", "note": "与登记照不符"}, headers=auth(world.operator))
+    assert r.json()["checkin_status"] == "failed"
+    again = client.post(f"/api/v1/reviews/{by_checkin[second['id']]}/decision",
+                        json={"decision": "confirmed", "note": "改判"}, headers=auth(world.operator))
+    assert again.status_code == 409 and again.json()["code"] == "REVIEW_ALREADY_DECIDED"
+    assert client.get(first["status_url"], headers=auth(world.site)).json()["status"] == "passed"
+    with client.app.state.db.session() as s:
+        anomaly = s.scalar(select(Anomaly))
+        assert anomaly.rule == "FACE_MISMATCH" and anomaly.subject_id == second["id"]
+        assert anomaly.evidence["decided_by"] == "值班员"
+    r = client.post(f"/api/v1/reviews/{by_checkin[first['id']]}/decision", json={"decision": "confirmed",
+                    "note": "x y"}, headers=auth(world.site))
+    assert r.status_code == 403
