@@ -18,6 +18,7 @@ from monitor.center_api import build_center_router
 from monitor.face_engine import create_face_engine
 from monitor.http_errors import BodySizeLimit, install_error_handlers
 from monitor.registration import build_registration_router
+from monitor.reports_api import build_public_router, build_reports_router
 from monitor.settings import Settings
 from monitor.storage import Database
 from monitor.worker import Worker
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     app.include_router(build_registration_router(settings, db, evidence, engine, authenticate))
     app.include_router(build_center_router(db, evidence, authenticate))
     app.include_router(build_live_router(hub, db))
+    app.include_router(build_reports_router(db, authenticate))
+    app.include_router(build_public_router(db))
 
     @app.get("/api/v1/health", tags=["ops"])
     def health(principal: Principal = Depends(authenticate)) -> dict[str, object]:

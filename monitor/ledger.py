@@ -1,0 +1,185 @@
+"""The ledger (台账) and daily reports: built once from the database, shown as JSON and exported as .xlsx/.csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.identity import mask_id_number, mask_name
+from models.tables import (
+    Anomaly,
+    CheckIn,
+    ClassSession,
+    Institution,
+    Region,
+    RosterEntry,
+    Trainee,
+    TrainingClass,
+    Venue,
+    Verification,
+)
+from monitor.attendance import SHANGHAI, Mark, scheduled_slots, trainee_attendance
+from monitor.worker import as_utc, prefecture_of
+
+LEDGER_COLUMNS = [
+    ("index", "序号"), ("name", "姓名"), ("id_number_masked", "身份证号（脱敏）"), ("scheduled", "应到课时数"),
+    ("attended", "实到课时数"), ("rate_percent", "出勤率（%）"), ("valid_hours", "有效学时（小时）"),
+    ("eligible_text", "补贴资格"), ("reason", "说明"), ("verification_ids", "核验记录编号"),
+    ("photo_sha256s", "照片哈希（SHA-256）"),
+]
+DAILY_COLUMNS = [
+    ("level_name", "层级"), ("code", "行政区划代码"), ("name", "名称"), ("classes", "班次数"),
+    ("checkins", "签到签退次数"), ("passed", "核验通过次数"), ("pass_rate_percent", "通过率（%）"),
+    ("anomalies", "异常数"), ("anomalies_by_rule_text", "异常分类"),
+]
+
+
+def build_class_ledger(session: Session, class_id: int, now: datetime) -> dict[str, Any]:
+    """Per trainee of the class: sessions scheduled and attended, rate, valid hours, eligibility and evidence."""
+    cls = session.get(TrainingClass, class_id)
+    if cls is None:
+        raise LookupError(class_id)
+    institution = session.get(Institution, cls.institution_id)
+    sessions = [(s.id, s.name, s.start_local, s.end_local) for s in session.scalars(
+        select(ClassSession).where(ClassSession.class_id == class_id).order_by(ClassSession.start_local))]
+    slots = scheduled_slots(cls.start_date, cls.end_date, sessions, now.astimezone(SHANGHAI))
+    marks: dict[int, list[Mark]] = defaultdict(list)
+    for checkin, verification_id in session.execute(
+        select(CheckIn, Verification.id)
+        .join(Verification, (Verification.subject_kind == "checkin") & (Verification.subject_id == CheckIn.id))
+        .where(CheckIn.class_id == class_id, CheckIn.status == "passed").order_by(CheckIn.captured_at)
+    ):
+        marks[checkin.trainee_id].append(Mark(checkin.kind, as_utc(checkin.captured_at), checkin.session_id,
+                                              checkin.id, checkin.photo_sha256, verification_id))
+    trainees = session.scalars(
+        select(Trainee).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
+        .where(RosterEntry.class_id == class_id).order_by(Trainee.id)).all()
+    rows = []
+    for index, trainee in enumerate(trainees, start=1):
+        a = trainee_attendance(slots, marks[trainee.id])
+        evidence = [m for s in a.sessions for m in s.evidence]
+        rows.append({
+            "index": index, "trainee_id": trainee.id, "name": trainee.name,
+            "id_number_masked": mask_id_number(trainee.id_number), "scheduled": a.scheduled,
+            "attended": a.attended, "rate": a.rate,
+            "rate_percent": round(a.rate * 100, 1) if a.rate is not None else None,
+            "valid_hours": a.valid_hours, "eligible": a.eligible, "eligible_text": "符合" if a.eligible else "不符合",
+            "reason": a.reason,
+            "evidence": [{"checkin_id": m.checkin_id, "kind": m.kind, "at": m.at.isoformat(),
+                          "verification_id": m.verification_id, "photo_sha256": m.photo_sha256} for m in evidence],
+            "verification_ids": " ".join(str(m.verification_id) for m in evidence),
+            "photo_sha256s": " ".join(m.photo_sha256 for m in evidence),
+        })
+    return {
+        "class": {"id": cls.id, "code": cls.code, "name": cls.name, "institution": institution.name if institution
+                  else "", "start_date": cls.start_date.isoformat(), "end_date": cls.end_date.isoformat()},
+        "generated_at": now.isoformat(),
+        "sessions_scheduled": len(slots),
+        "trainees": len(rows),
+        "eligible": sum(1 for r in rows if r["eligible"]),
+        "rows": rows,
+    }
+
+
+def build_daily_report(session: Session, day: date) -> dict[str, Any]:
+    """Per prefecture and county for one local day: classes running, check-ins, pass rate, anomalies by rule."""
+    since = datetime.combine(day, time(0), SHANGHAI).astimezone(UTC)  # stored times are UTC
+    until = datetime.combine(day, time(23, 59, 59, 999999), SHANGHAI).astimezone(UTC)
+    names = dict(session.execute(select(Region.code, Region.name)).tuples().all())
+    county_of: dict[int, str] = {}
+    classes: Counter[str] = Counter()
+    for cls_id, county in session.execute(
+        select(TrainingClass.id, Venue.region_code).join(Venue, Venue.id == TrainingClass.venue_id)
+        .where(TrainingClass.start_date <= day, TrainingClass.end_date >= day)
+    ):
+        county_of[cls_id] = county
+        classes[county] += 1
+    checkins: Counter[str] = Counter()
+    passed: Counter[str] = Counter()
+    for cls_id, status, n in session.execute(
+        select(CheckIn.class_id, CheckIn.status, func.count())
+        .where(CheckIn.received_at >= since, CheckIn.received_at <= until)
+        .group_by(CheckIn.class_id, CheckIn.status)
+    ):
+        county = county_of.get(cls_id)
+        if county:
+            checkins[county] += n
+            passed[county] += n if status == "passed" else 0
+    by_rule: dict[str, Counter[str]] = defaultdict(Counter)
+    for cls_id, rule, n in session.execute(
+        select(Anomaly.class_id, Anomaly.rule, func.count())
+        .where(Anomaly.created_at >= since, Anomaly.created_at <= until).group_by(Anomaly.class_id, Anomaly.rule)
+    ):
+        county = county_of.get(cls_id)
+        if county:
+            by_rule[county][rule] += n
+
+    def row(level: str, code: str, counties: list[str]) -> dict[str, Any]:
+        c = sum(checkins[k] for k in counties)
+        p = sum(passed[k] for k in counties)
+        rules: Counter[str] = Counter()
+        for k in counties:
+            rules.update(by_rule[k])
+        return {"level": level, "level_name": {"prefecture": "州市", "county": "县区"}[level], "code": code,
+                "name": names.get(code, code), "classes": sum(classes[k] for k in counties), "checkins": c,
+                "passed": p, "pass_rate": round(p / c, 4) if c else None,
+                "pass_rate_percent": round(100 * p / c, 1) if c else None,
+                "anomalies": sum(rules.values()), "anomalies_by_rule": dict(sorted(rules.items())),
+                "anomalies_by_rule_text": "，".join(f"{k} {v}" for k, v in sorted(rules.items()))}
+
+    counties = sorted(set(classes) | set(checkins))
+    rows = []
+    for pref in sorted({prefecture_of(c) for c in counties}):
+        mine = [c for c in counties if prefecture_of(c) == pref]
+        rows.append(row("prefecture", pref, mine))
+        rows.extend(row("county", c, [c]) for c in mine)
+    return {"day": day.isoformat(), "rows": rows}
+
+
+def public_notice(session: Session, now: datetime) -> list[dict[str, Any]]:
+    """The 公示 list: per class, trainees, eligible count and masked names of the eligible; no ID numbers."""
+    out = []
+    for cls in session.scalars(select(TrainingClass).order_by(TrainingClass.id)):
+        ledger = build_class_ledger(session, cls.id, now)
+        finished = cls.end_date < now.astimezone(SHANGHAI).date()
+        out.append({"class_code": cls.code, "class_name": cls.name, "institution": ledger["class"]["institution"],
+                    "start_date": ledger["class"]["start_date"], "end_date": ledger["class"]["end_date"],
+                    "trainees": ledger["trainees"], "eligible": ledger["eligible"],
+                    "subsidy_status": "待申领" if finished else "培训中",
+                    "eligible_names": [mask_name(r["name"]) for r in ledger["rows"] if r["eligible"]]})
+    return out
+
+
+def to_xlsx(title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> bytes:
+    """An Excel workbook with Chinese headers, the same values as the JSON rows."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title[:31]
+    ws.append([label for _, label in columns])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        ws.append([r.get(key) for key, _ in columns])
+    for i, (_, label) in enumerate(columns, start=1):
+        ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, len(label) * 2 + 2)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def to_csv(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> bytes:
+    """CSV with Chinese headers, UTF-8 with BOM so that Excel opens it correctly."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([label for _, label in columns])
+    for r in rows:
+        writer.writerow(["" if r.get(key) is None else r.get(key) for key, _ in columns])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
