@@ -299,8 +299,37 @@ class Anomaly(Base):
     message: Mapped[str] = mapped_column(Text)
     evidence: Mapped[dict] = mapped_column(JSON)
     thresholds: Mapped[dict] = mapped_column(JSON)
-    state: Mapped[str] = mapped_column(String(12), default="open")
+    state: Mapped[str] = mapped_column(String(12), default="open")  # open | resolved
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_note: Mapped[str | None] = mapped_column(Text)
+
+
+class Alert(Base):
+    """Repeats of one rule on one class within a window, grouped: what the dispatch center acts on."""
+
+    __tablename__ = "alerts"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    region_code: Mapped[str] = mapped_column(String(6), index=True)
+    severity: Mapped[str] = mapped_column(String(8))
+    count: Mapped[int] = mapped_column(Integer)
+    open_count: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    state: Mapped[str] = mapped_column(String(12), default="open")  # open | resolved
+    resolved_note: Mapped[str | None] = mapped_column(Text)
+
+
+class RuleSubject(Base):
+    """The natural key of what a clock rule judged (e.g. NO_SHOW:class:session:day:trainee), so it fires once."""
+
+    __tablename__ = "rule_subjects"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Event(Base):

@@ -27,10 +27,10 @@ from models.tables import (
     TrainingClass,
     Venue,
 )
+from monitor.alerts import add_anomaly, add_event, class_context, prefecture_of
 from monitor.auth import region_in_scope, require_role
 from monitor.storage import Database, utc_now
 from monitor.verdicts import Finding
-from monitor.worker import add_anomaly, add_event, class_context, prefecture_of
 
 CENTER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
 

@@ -26,8 +26,9 @@ from models.tables import (
     Venue,
     Verification,
 )
+from monitor.alerts import prefecture_of
 from monitor.attendance import SHANGHAI, Mark, scheduled_slots, trainee_attendance
-from monitor.worker import as_utc, prefecture_of
+from monitor.worker import as_utc
 
 LEDGER_COLUMNS = [
     ("index", "序号"), ("name", "姓名"), ("id_number_masked", "身份证号（脱敏）"), ("scheduled", "应到课时数"),

@@ -17,18 +17,14 @@ from ingest.evidence import EvidenceStore
 from ingest.validation import SHANGHAI
 from models.domain import FenceResult
 from models.tables import (
-    Anomaly,
     CheckIn,
     CheckInFrame,
     ClassSession,
     ClassStatus,
-    Event,
     FaceTemplate,
-    Institution,
     LivenessChallenge,
     OutboxMessage,
     PhotoHash,
-    Region,
     ReviewItem,
     RosterEntry,
     SessionReview,
@@ -38,6 +34,7 @@ from models.tables import (
     Venue,
     Verification,
 )
+from monitor.alerts import add_anomaly, add_event, class_context
 from monitor.bus import Bus
 from monitor.classroom import Candidate, identify_faces, judge_headcount, judge_teachers
 from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine
@@ -64,9 +61,6 @@ from monitor.verdicts import (
 log = logging.getLogger(__name__)
 
 
-def prefecture_of(region_code: str) -> str:
-    """The prefecture code (GB/T 2260, 6 digits) a county code belongs to."""
-    return region_code[:4] + "00"
 
 
 def venue_signed_distance_m(venue: Venue, lat: float, lon: float) -> float:
@@ -78,38 +72,8 @@ def venue_signed_distance_m(venue: Venue, lat: float, lon: float) -> float:
     return polygon_signed_distance_m((lat, lon), venue.polygon)
 
 
-def class_context(session: Session, cls: TrainingClass) -> dict[str, Any]:
-    """The names an event shows about a class: institution, venue, county and prefecture."""
-    venue = session.get(Venue, cls.venue_id)
-    institution = session.get(Institution, cls.institution_id)
-    assert venue is not None and institution is not None
-    county = session.get(Region, venue.region_code)
-    prefecture = session.get(Region, prefecture_of(venue.region_code))
-    return {
-        "class_id": cls.id,
-        "class_code": cls.code,
-        "class_name": cls.name,
-        "institution_name": institution.name,
-        "venue_name": venue.name,
-        "venue": {"lat": venue.center_lat, "lon": venue.center_lon, "radius_m": venue.radius_m,
-                  "polygon": venue.polygon},
-        "county_code": venue.region_code,
-        "county_name": county.name if county else "",
-        "prefecture_code": prefecture_of(venue.region_code),
-        "prefecture_name": prefecture.name if prefecture else "",
-    }
 
 
-def add_event(session: Session, kind: str, context: dict[str, Any], payload: dict[str, Any]) -> None:
-    session.add(
-        Event(
-            kind=kind,
-            region_code=context["county_code"],
-            class_id=context["class_id"],
-            payload={**context, **payload},
-            created_at=utc_now(),
-        )
-    )
 
 
 def quality_of(face: FaceFound | None) -> FaceQuality | None:
@@ -186,24 +150,6 @@ def device_checkins_since(session: Session, device_id: str, since: datetime, exc
                               CheckIn.id != exclude_id))]
 
 
-def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kind: str, subject_id: int,
-                people: dict[str, Any], extra: dict[str, Any], default_thresholds: dict[str, Any]) -> Anomaly:
-    """Store one anomaly and its live event."""
-    anomaly = Anomaly(
-        rule=finding.code.value, severity=finding.severity.value, class_id=context["class_id"],
-        trainee_id=people.get("trainee_id"), subject_kind=kind, subject_id=subject_id,
-        region_code=context["prefecture_code"], message=finding.message,
-        evidence={**finding.evidence, **extra}, thresholds=finding.thresholds or default_thresholds,
-        state="open", created_at=utc_now(),
-    )
-    session.add(anomaly)
-    session.flush()
-    add_event(session, "anomaly", context, {
-        "anomaly_id": anomaly.id, "rule": anomaly.rule, "severity": anomaly.severity,
-        "message": anomaly.message, "subject_kind": kind, "subject_id": subject_id,
-        "at": anomaly.created_at.isoformat(), **people, **extra,
-    })
-    return anomaly
 
 
 def templates_of(session: Session, kind: str, person_ids: Sequence[int]) -> list[Candidate]:

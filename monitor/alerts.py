@@ -1,0 +1,116 @@
+"""Anomalies grouped into alerts (one per rule and class within a window), their events and self-resolution."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.tables import Alert, Anomaly, Event, Institution, Region, TrainingClass, Venue
+from monitor.storage import utc_now
+from monitor.verdicts import Finding
+
+ALERT_WINDOW = timedelta(minutes=30)
+
+
+def prefecture_of(region_code: str) -> str:
+    """The prefecture code (GB/T 2260, 6 digits) a county code belongs to."""
+    return region_code[:4] + "00"
+
+
+def class_context(session: Session, cls: TrainingClass) -> dict[str, Any]:
+    """The names an event shows about a class: institution, venue, county and prefecture."""
+    venue = session.get(Venue, cls.venue_id)
+    institution = session.get(Institution, cls.institution_id)
+    assert venue is not None and institution is not None
+    county = session.get(Region, venue.region_code)
+    prefecture = session.get(Region, prefecture_of(venue.region_code))
+    return {
+        "class_id": cls.id,
+        "class_code": cls.code,
+        "class_name": cls.name,
+        "institution_name": institution.name,
+        "venue_name": venue.name,
+        "venue": {"lat": venue.center_lat, "lon": venue.center_lon, "radius_m": venue.radius_m,
+                  "polygon": venue.polygon},
+        "county_code": venue.region_code,
+        "county_name": county.name if county else "",
+        "prefecture_code": prefecture_of(venue.region_code),
+        "prefecture_name": prefecture.name if prefecture else "",
+    }
+
+
+def add_event(session: Session, kind: str, context: dict[str, Any], payload: dict[str, Any]) -> None:
+    session.add(
+        Event(
+            kind=kind,
+            region_code=context["county_code"],
+            class_id=context["class_id"],
+            payload={**context, **payload},
+            created_at=utc_now(),
+        )
+    )
+
+
+def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kind: str, subject_id: int,
+                people: dict[str, Any], extra: dict[str, Any], default_thresholds: dict[str, Any]) -> Anomaly:
+    """Store one anomaly and its live event."""
+    anomaly = Anomaly(
+        rule=finding.code.value, severity=finding.severity.value, class_id=context["class_id"],
+        trainee_id=people.get("trainee_id"), subject_kind=kind, subject_id=subject_id,
+        region_code=context["prefecture_code"], message=finding.message,
+        evidence={**finding.evidence, **extra}, thresholds=finding.thresholds or default_thresholds,
+        state="open", created_at=utc_now(),
+    )
+    session.add(anomaly)
+    session.flush()
+    alert = group_into_alert(session, anomaly)
+    add_event(session, "anomaly", context, {
+        "anomaly_id": anomaly.id, "rule": anomaly.rule, "severity": anomaly.severity,
+        "message": anomaly.message, "subject_kind": kind, "subject_id": subject_id,
+        "alert_id": alert.id, "alert_count": alert.count,
+        "at": anomaly.created_at.isoformat(), **people, **extra,
+    })
+    return anomaly
+
+
+def group_into_alert(session: Session, anomaly: Anomaly, window: timedelta = ALERT_WINDOW) -> Alert:
+    """Add the anomaly to the open alert of its rule and class seen within `window`, or open a new one."""
+    alert = session.scalar(
+        select(Alert).where(Alert.rule == anomaly.rule, Alert.class_id == anomaly.class_id, Alert.state == "open",
+                            Alert.last_at >= anomaly.created_at - window)
+        .order_by(Alert.id.desc()).limit(1))
+    if alert is None:
+        alert = Alert(rule=anomaly.rule, class_id=anomaly.class_id, region_code=anomaly.region_code,
+                      severity=anomaly.severity, count=0, open_count=0, first_at=anomaly.created_at,
+                      last_at=anomaly.created_at, state="open")
+        session.add(alert)
+        session.flush()
+    alert.count += 1
+    alert.open_count += 1
+    alert.last_at = anomaly.created_at
+    if ["low", "medium", "high"].index(anomaly.severity) > ["low", "medium", "high"].index(alert.severity):
+        alert.severity = anomaly.severity
+    anomaly.alert_id = alert.id
+    return alert
+
+
+def resolve_anomaly(session: Session, anomaly: Anomaly, note: str) -> None:
+    """Close an anomaly that cleared (e.g. the trainee signed in after all); the alert closes with its last one."""
+    if anomaly.state != "open":
+        return
+    anomaly.state, anomaly.resolved_at, anomaly.resolved_note = "resolved", utc_now(), note
+    alert = session.get(Alert, anomaly.alert_id) if anomaly.alert_id else None
+    if alert is not None:
+        alert.open_count = max(0, alert.open_count - 1)
+        if alert.open_count == 0:
+            alert.state, alert.resolved_note = "resolved", note
+    cls = session.get(TrainingClass, anomaly.class_id)
+    assert cls is not None
+    add_event(session, "anomaly_resolved", class_context(session, cls), {
+        "anomaly_id": anomaly.id, "rule": anomaly.rule, "alert_id": anomaly.alert_id, "note": note,
+        "alert_state": alert.state if alert else None, "at": utc_now().isoformat(),
+        "trainee_id": anomaly.trainee_id,
+    })
