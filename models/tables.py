@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
@@ -15,9 +15,32 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes stored as UTC and read back as aware UTC, on SQLite (no zone support) as on PostgreSQL.
+
+    A naive value is taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is None:
+            return value
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -45,7 +68,7 @@ class Institution(Base):
     region_code: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"))
     blacklisted: Mapped[bool] = mapped_column(Boolean, default=False)
     blacklist_reason: Mapped[str] = mapped_column(String(500), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Venue(Base):
@@ -64,7 +87,7 @@ class Venue(Base):
     radius_m: Mapped[float | None] = mapped_column(Float)
     polygon: Mapped[list | None] = mapped_column(JSON)  # [[lat, lon], ...] in WGS-84
     original: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Occupation(Base):
@@ -85,7 +108,7 @@ class Teacher(Base):
     phone: Mapped[str] = mapped_column(String(20), default="")
     qualifications: Mapped[list] = mapped_column(JSON, default=list)
     blacklisted: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Trainee(Base):
@@ -94,7 +117,7 @@ class Trainee(Base):
     id_number: Mapped[str] = mapped_column(String(18), unique=True)
     name: Mapped[str] = mapped_column(String(50))
     phone: Mapped[str] = mapped_column(String(20), default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class FaceTemplate(Base):
@@ -107,7 +130,7 @@ class FaceTemplate(Base):
     encoding: Mapped[list] = mapped_column(JSON)
     photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
     model_version: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TrainingClass(Base):
@@ -125,7 +148,7 @@ class TrainingClass(Base):
     practical_teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"))
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     liveness_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ClassSession(Base):
@@ -154,7 +177,7 @@ class Evidence(Base):
     media_type: Mapped[str] = mapped_column(String(32))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class CheckIn(Base):
@@ -166,8 +189,8 @@ class CheckIn(Base):
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
     session_id: Mapped[int | None] = mapped_column(ForeignKey("class_sessions.id"))
     kind: Mapped[str] = mapped_column(String(10))
-    captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     accuracy_m: Mapped[float] = mapped_column(Float)
@@ -188,8 +211,8 @@ class LivenessChallenge(Base):
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"))
     trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id"))
     action: Mapped[str] = mapped_column(String(12))  # blink | turn_left | turn_right
-    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_by_checkin_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
@@ -209,8 +232,8 @@ class Snapshot(Base):
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
     camera_id: Mapped[str] = mapped_column(String(100))
-    captured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), unique=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(12), default="pending")
@@ -224,9 +247,9 @@ class OutboxMessage(Base):
     topic: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -249,7 +272,7 @@ class Verification(Base):
     reasons: Mapped[list] = mapped_column(JSON)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     face_encoding: Mapped[list | None] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class PhotoHash(Base):
@@ -261,7 +284,7 @@ class PhotoHash(Base):
     phash: Mapped[str] = mapped_column(String(16))
     subject_kind: Mapped[str] = mapped_column(String(10))  # checkin | snapshot | enrolment
     subject_id: Mapped[int] = mapped_column(BigInteger)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ReviewItem(Base):
@@ -279,9 +302,9 @@ class ReviewItem(Base):
     measured: Mapped[dict] = mapped_column(JSON)
     thresholds: Mapped[dict] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(12), default="open")  # open | confirmed | rejected
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     decided_by: Mapped[str | None] = mapped_column(String(100))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
 
 
@@ -300,9 +323,9 @@ class Anomaly(Base):
     evidence: Mapped[dict] = mapped_column(JSON)
     thresholds: Mapped[dict] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(12), default="open")  # open | resolved
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
-    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_note: Mapped[str | None] = mapped_column(Text)
 
 
@@ -317,8 +340,8 @@ class Alert(Base):
     severity: Mapped[str] = mapped_column(String(8))
     count: Mapped[int] = mapped_column(Integer)
     open_count: Mapped[int] = mapped_column(Integer)
-    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     state: Mapped[str] = mapped_column(String(12), default="open")  # open | resolved
     resolved_note: Mapped[str | None] = mapped_column(Text)
 
@@ -329,7 +352,7 @@ class RuleSubject(Base):
     __tablename__ = "rule_subjects"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class Event(Base):
@@ -341,7 +364,7 @@ class Event(Base):
     region_code: Mapped[str | None] = mapped_column(String(6))
     class_id: Mapped[int | None] = mapped_column(Integer)
     payload: Mapped[dict] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class SessionReview(Base):
@@ -355,7 +378,7 @@ class SessionReview(Base):
     day: Mapped[date] = mapped_column(Date)
     snapshots: Mapped[int] = mapped_column(Integer)
     teachers_seen: Mapped[list] = mapped_column(JSON)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ClassStatus(Base):
@@ -364,7 +387,7 @@ class ClassStatus(Base):
     __tablename__ = "class_status"
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class ApiToken(Base):
@@ -377,5 +400,5 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
     region_codes: Mapped[list] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

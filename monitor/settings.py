@@ -54,6 +54,14 @@ class Settings(BaseSettings):
     headcount_min_signed_in: int = 3
     liveness_challenge_ttl_seconds: float = 90.0
 
+    # Policy rules (clause 十四 and the rule catalogue).
+    session_grace_minutes: int = Field(default=30, description="sign-in allowed this early, sign-out this late")
+    attendance_grace_minutes: int = Field(default=15, description="NO_SHOW / MISSING_SIGNOUT judged after this")
+    silent_after_minutes: int = 30
+    clock_rules: bool = Field(default=True, description="run the clock rules in the worker (tests drive them)")
+    min_attendance_rate: float = 0.8
+    low_attendance_min_sessions: int = 2
+
     # Worker.
     redeliver_after_seconds: float = 30.0
     relay_interval_seconds: float = 2.0

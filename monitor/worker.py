@@ -37,11 +37,13 @@ from models.tables import (
 from monitor.alerts import add_anomaly, add_event, class_context
 from monitor.bus import Bus
 from monitor.classroom import Candidate, identify_faces, judge_headcount, judge_teachers
+from monitor.clock import PolicyClock, resolve_attendance
 from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine
 from monitor.faces import FaceQuality, match_face
 from monitor.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
 from monitor.liveness import ChallengeFacts, FrameFacts, LivenessThresholds, judge_liveness
 from monitor.photo_index import PhotoHashIndex
+from monitor.rules import judge_session_time, judge_two_places
 from monitor.schedule import STATUS_NAMES, class_status_at
 from monitor.settings import Settings
 from monitor.storage import Database, utc_now
@@ -183,6 +185,7 @@ class Worker:
                  engine: FaceEngine | ProcessFaceEngine):
         self.settings = settings
         self.thresholds = settings.thresholds()
+        self.policy = PolicyClock(settings, db)
         self.photo_index = PhotoHashIndex()
         self.db = db
         self.bus = bus
@@ -221,6 +224,8 @@ class Worker:
             try:
                 self.tick_clock()
                 self.review_ended_sessions()
+                if self.settings.clock_rules:
+                    self.policy.run()
             except Exception:  # noqa: BLE001
                 log.exception("clock tick failed")
             if self._stop.wait(self.settings.clock_interval_seconds):
@@ -299,6 +304,7 @@ class Worker:
             assert cls is not None and venue is not None
             challenge = session.get(LivenessChallenge, checkin.liveness_challenge_id) \
                 if checkin.liveness_challenge_id else None
+            window = session.get(ClassSession, checkin.session_id) if checkin.session_id else None
             frame_shas = list(session.scalars(select(CheckInFrame.sha256).where(CheckInFrame.checkin_id == checkin_id)
                                               .order_by(CheckInFrame.index)))
             session.expunge_all()
@@ -320,6 +326,11 @@ class Worker:
             previous = prior_checkin_of_trainee(session, checkin)
             same_coords = same_coordinates_other_devices(session, checkin)
             class_today = class_checkins_since(session, checkin.class_id, day_start, exclude_id=checkin.id)
+            elsewhere = session.scalars(select(CheckIn).where(
+                CheckIn.trainee_id == checkin.trainee_id, CheckIn.class_id != checkin.class_id,
+                CheckIn.status == "passed",
+                CheckIn.captured_at >= checkin.captured_at - timedelta(minutes=30),
+                CheckIn.captured_at <= checkin.captured_at + timedelta(minutes=30)).limit(1)).first()
             device_recent = device_checkins_since(
                 session, checkin.device_id, checkin.received_at - timedelta(seconds=t.proxy_device_window_s),
                 exclude_id=checkin.id)
@@ -332,6 +343,14 @@ class Worker:
         findings += judge_replay(near, exif_time, checkin.received_at, scan.exif_gps,
                                  distance_m(scan.exif_gps, fix) if scan.exif_gps else None, t)
         findings += judge_proxy(checkin.trainee_id, face.encoding if face else None, class_today, device_recent, t)
+        if window is not None:
+            findings += judge_session_time(checkin.kind, checkin.captured_at.astimezone(SHANGHAI), window.start_local,
+                                           window.end_local, self.settings.session_grace_minutes)
+        if elsewhere is not None:
+            findings += judge_two_places(
+                distance_m(fix, (elsewhere.lat, elsewhere.lon)),
+                abs((checkin.captured_at - as_utc(elsewhere.captured_at)).total_seconds()) / 60,
+                elsewhere.class_id, elsewhere.id)
         frame_hashes: list[tuple[str, str]] = []
         liveness = None
         if challenge is not None:
@@ -447,6 +466,8 @@ class Worker:
                 subject = session.get(CheckIn if kind == "checkin" else Snapshot, subject_id)
                 assert subject is not None
                 subject.status = "failed" if findings else ("review" if review else "passed")
+                if isinstance(subject, CheckIn) and subject.status == "passed":
+                    resolve_attendance(session, subject)
                 cls = session.get(TrainingClass, subject.class_id)
                 assert cls is not None
                 context = class_context(session, cls)

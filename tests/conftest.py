@@ -115,7 +115,7 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {"data_dir": tmp_path / "data", "faces_dir": FACES_DIR,
                                      "relay_interval_seconds": 0.5, "clock_interval_seconds": 1.0,
-                                     "face_processes": 0}
+                                     "face_processes": 0, "clock_rules": False}
         values.update(overrides)
         return Settings(**values)
 

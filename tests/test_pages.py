@@ -30,7 +30,7 @@ class LiveClient(httpx.Client):
 @pytest.fixture
 def live_world(tmp_path: Path) -> Iterator[World]:
     settings = Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR, clock_interval_seconds=1.0,
-                        face_processes=0)
+                        face_processes=0, clock_rules=False)
     app = create_app(settings)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
