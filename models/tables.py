@@ -225,6 +225,31 @@ class CheckInFrame(Base):
     sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
 
 
+class OnlineSession(Base):
+    """One online-course study session of a trainee (clause 六): started, kept alive by face heartbeats, ended."""
+
+    __tablename__ = "online_sessions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OnlineHeartbeat(Base):
+    """A face photo taken at a random moment of an online session; verified like a check-in."""
+
+    __tablename__ = "online_heartbeats"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("online_sessions.id"), index=True)
+    captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | passed | failed
+    face_distance: Mapped[float | None] = mapped_column(Float)
+
+
 class Snapshot(Base):
     __tablename__ = "snapshots"
     __table_args__ = (UniqueConstraint("institution_id", "idempotency_key"),)

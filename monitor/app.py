@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from ingest.api import IngestContext, UploadLimits, build_ingest_router
 from ingest.evidence import EvidenceStore
+from ingest.online_api import build_online_router
 from models.domain import Principal
 from monitor.auth import build_authenticator
 from monitor.bus import create_bus
@@ -70,10 +71,11 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     ingest_ctx = IngestContext(db=db, evidence=evidence, limits=limits, publish=bus.publish,
                                authenticate=authenticate, wait_for_verdict=hub.wait_for_verdict)
     app.include_router(build_ingest_router(ingest_ctx))
+    app.include_router(build_online_router(ingest_ctx))
     app.include_router(build_registration_router(settings, db, evidence, engine, authenticate))
     app.include_router(build_center_router(db, evidence, authenticate))
     app.include_router(build_live_router(hub, db))
-    app.include_router(build_reports_router(db, authenticate))
+    app.include_router(build_reports_router(settings, db, authenticate))
     app.include_router(build_public_router(db))
 
     @app.get("/api/v1/health", tags=["ops"])

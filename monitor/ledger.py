@@ -19,6 +19,8 @@ from models.tables import (
     CheckIn,
     ClassSession,
     Institution,
+    OnlineHeartbeat,
+    OnlineSession,
     Region,
     RosterEntry,
     Trainee,
@@ -28,7 +30,7 @@ from models.tables import (
 )
 from monitor.alerts import prefecture_of
 from monitor.attendance import SHANGHAI, Mark, scheduled_slots, trainee_attendance
-from monitor.worker import as_utc
+from monitor.online import Beat, DailyStudy, daily_study, verified_minutes
 
 LEDGER_COLUMNS = [
     ("index", "序号"), ("name", "姓名"), ("id_number_masked", "身份证号（脱敏）"), ("scheduled", "应到课时数"),
@@ -58,7 +60,7 @@ def build_class_ledger(session: Session, class_id: int, now: datetime) -> dict[s
         .join(Verification, (Verification.subject_kind == "checkin") & (Verification.subject_id == CheckIn.id))
         .where(CheckIn.class_id == class_id, CheckIn.status == "passed").order_by(CheckIn.captured_at)
     ):
-        marks[checkin.trainee_id].append(Mark(checkin.kind, as_utc(checkin.captured_at), checkin.session_id,
+        marks[checkin.trainee_id].append(Mark(checkin.kind, checkin.captured_at, checkin.session_id,
                                               checkin.id, checkin.photo_sha256, verification_id))
     trainees = session.scalars(
         select(Trainee).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
@@ -184,3 +186,30 @@ def to_csv(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> bytes:
     for r in rows:
         writer.writerow(["" if r.get(key) is None else r.get(key) for key, _ in columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def online_day(session: Session, trainee_id: int, day: date, max_gap_min: float, cap_min: float,
+               now: datetime) -> DailyStudy:
+    """One trainee's verified and counted online minutes on a local day (sessions started that day)."""
+    since = datetime.combine(day, time(0), SHANGHAI)
+    until = datetime.combine(day, time(23, 59, 59, 999999), SHANGHAI)
+    minutes = []
+    for s in session.scalars(select(OnlineSession).where(
+            OnlineSession.trainee_id == trainee_id, OnlineSession.started_at >= since,
+            OnlineSession.started_at <= until)):
+        beats = [Beat(b.captured_at, b.status == "passed") for b in session.scalars(
+            select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == s.id, OnlineHeartbeat.status != "pending"))]
+        minutes.append(verified_minutes(s.started_at, s.ended_at, beats, max_gap_min))
+    return daily_study(minutes, cap_min)
+
+
+def online_minutes_report(session: Session, class_id: int, day: date, max_gap_min: float, cap_min: float,
+                          now: datetime) -> dict[str, Any]:
+    """Per rostered trainee of a class: verified and counted online minutes for the day, and the 8-hour flag."""
+    rows = []
+    for trainee in session.scalars(select(Trainee).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
+                                   .where(RosterEntry.class_id == class_id).order_by(Trainee.id)):
+        study = online_day(session, trainee.id, day, max_gap_min, cap_min, now)
+        rows.append({"trainee_id": trainee.id, "name": trainee.name, "verified_minutes": study.verified_min,
+                     "counted_minutes": study.counted_min, "over_cap": study.over_cap})
+    return {"class_id": class_id, "day": day.isoformat(), "daily_cap_minutes": cap_min, "rows": rows}

@@ -16,10 +16,12 @@ from monitor.ledger import (
     LEDGER_COLUMNS,
     build_class_ledger,
     build_daily_report,
+    online_minutes_report,
     public_notice,
     to_csv,
     to_xlsx,
 )
+from monitor.settings import Settings
 from monitor.storage import Database, utc_now
 
 REPORT_ROLES = (Role.AUDITOR, Role.ADMIN, Role.OPERATOR)
@@ -31,7 +33,7 @@ def download(data: bytes, media_type: str, filename: str) -> Response:
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
 
 
-def build_reports_router(db: Database, authenticate: Callable[..., Principal]) -> APIRouter:
+def build_reports_router(settings: Settings, db: Database, authenticate: Callable[..., Principal]) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["reports"])
     authenticated = Annotated[Principal, Depends(authenticate)]
 
@@ -77,6 +79,14 @@ def build_reports_router(db: Database, authenticate: Callable[..., Principal]) -
     def get_daily_csv(principal: authenticated, day: date | None = None) -> Response:
         data = daily(day, principal)
         return download(to_csv(DAILY_COLUMNS, data["rows"]), "text/csv; charset=utf-8", f"日报_{data['day']}.csv")
+
+    @router.get("/online/minutes", summary="Verified online study minutes per trainee for a day (8-hour cap)")
+    def online_minutes(class_id: int, principal: authenticated, day: date | None = None) -> dict[str, Any]:
+        require_role(principal, *REPORT_ROLES)
+        now = utc_now()
+        with db.session() as session:
+            return online_minutes_report(session, class_id, day or now.astimezone(SHANGHAI).date(),
+                                         settings.online_max_gap_minutes, settings.online_daily_cap_minutes, now)
 
     return router
 

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     clock_rules: bool = Field(default=True, description="run the clock rules in the worker (tests drive them)")
     min_attendance_rate: float = 0.8
     low_attendance_min_sessions: int = 2
+    online_max_gap_minutes: float = Field(default=15.0, description="most study one heartbeat can vouch for")
+    online_daily_cap_minutes: float = Field(default=480.0, description="clause 六: at most 8 hours a day")
 
     # Worker.
     redeliver_after_seconds: float = 30.0

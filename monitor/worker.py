@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ingest.api import CHECKIN_TOPIC, SNAPSHOT_TOPIC, iter_pending_outbox
 from ingest.evidence import EvidenceStore
+from ingest.online_api import HEARTBEAT_TOPIC
 from ingest.validation import SHANGHAI
 from models.domain import FenceResult
 from models.tables import (
@@ -23,6 +24,8 @@ from models.tables import (
     ClassStatus,
     FaceTemplate,
     LivenessChallenge,
+    OnlineHeartbeat,
+    OnlineSession,
     OutboxMessage,
     PhotoHash,
     ReviewItem,
@@ -37,11 +40,13 @@ from models.tables import (
 from monitor.alerts import add_anomaly, add_event, class_context
 from monitor.bus import Bus
 from monitor.classroom import Candidate, identify_faces, judge_headcount, judge_teachers
-from monitor.clock import PolicyClock, resolve_attendance
+from monitor.clock import PolicyClock, claim_subject, resolve_attendance
 from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine
 from monitor.faces import FaceQuality, match_face
 from monitor.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
+from monitor.ledger import online_day
 from monitor.liveness import ChallengeFacts, FrameFacts, LivenessThresholds, judge_liveness
+from monitor.online import judge_online_day
 from monitor.photo_index import PhotoHashIndex
 from monitor.rules import judge_session_time, judge_two_places
 from monitor.schedule import STATUS_NAMES, class_status_at
@@ -198,6 +203,7 @@ class Worker:
     def start(self) -> None:
         self.bus.subscribe(CHECKIN_TOPIC, self.handle_checkin)
         self.bus.subscribe(SNAPSHOT_TOPIC, self.handle_snapshot)
+        self.bus.subscribe(HEARTBEAT_TOPIC, self.handle_heartbeat)
         self.bus.start(concurrency=self.engine.processes)
         self._stop.clear()
         for name, target in (("relay", self._relay_loop), ("clock", self._clock_loop)):
@@ -446,6 +452,54 @@ class Worker:
             extra={"photo_sha256": photo_sha, "face_count": len(scan.faces), "signed_in": signed_in,
                    "teachers_seen": seen["teacher"], "unknown_faces": sum(1 for w in who if w is None)},
         )
+
+    def handle_heartbeat(self, message: dict[str, Any]) -> None:
+        """Verify one online-study face heartbeat; fire ONLINE_OVER_8H when the day's verified study exceeds the cap."""
+        beat_id = int(message["heartbeat_id"])
+        t = self.thresholds
+        with self.db.session() as session:
+            beat = session.get(OnlineHeartbeat, beat_id)
+            if beat is None or beat.status != "pending":
+                self._mark_processed(session, HEARTBEAT_TOPIC, beat_id)
+                return
+            online = session.get(OnlineSession, beat.session_id)
+            assert online is not None
+            templates = [tp.encoding for tp in session.scalars(select(FaceTemplate).where(
+                FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == online.trainee_id))]
+            photo_sha = beat.photo_sha256
+        scan = self.engine.scan(self.evidence.get(photo_sha), "selfie")
+        match = match_face(scan.faces[0].encoding, templates, t.face_match) \
+            if len(scan.faces) == 1 and templates else None
+        passed = bool(match and match.matched)
+        try:
+            with self.db.session() as session:
+                beat = session.get(OnlineHeartbeat, beat_id)
+                assert beat is not None
+                if beat.status != "pending":
+                    return
+                beat.status, beat.face_distance = ("passed" if passed else "failed"), match.distance if match else None
+                session.add(PhotoHash(sha256=photo_sha, phash=scan.phash, subject_kind="heartbeat",
+                                      subject_id=beat_id, created_at=utc_now()))
+                cls = session.get(TrainingClass, online.class_id)
+                assert cls is not None
+                context = class_context(session, cls)
+                trainee = session.get(Trainee, online.trainee_id)
+                people = {"trainee_id": online.trainee_id, "trainee_name": trainee.name if trainee else None}
+                session.flush()
+                day = beat.captured_at.astimezone(SHANGHAI).date()
+                study = online_day(session, online.trainee_id, day, self.settings.online_max_gap_minutes,
+                                   self.settings.online_daily_cap_minutes, utc_now())
+                findings = judge_online_day(study, self.settings.online_daily_cap_minutes)
+                if findings and (subject_id := claim_subject(session, f"ONLINE:{online.trainee_id}:{day}")):
+                    for finding in findings:
+                        add_anomaly(session, context, finding, "clock", subject_id, people,
+                                    {"online_session_id": online.id, "photo_sha256": photo_sha}, {})
+                add_event(session, "verdict", context, {
+                    "subject_kind": "heartbeat", "subject_id": beat_id, "status": beat.status, "kind": "heartbeat",
+                    "reasons": [], "at": utc_now().isoformat(), "photo_sha256": photo_sha, **people})
+                self._mark_processed(session, HEARTBEAT_TOPIC, beat_id)
+        except IntegrityError:
+            log.info("heartbeat %s was verified concurrently", beat_id)
 
     def _record(self, kind: str, topic: str, subject_id: int, findings: list[Finding], review: Review | None,
                 verification: Verification, photo: tuple[str, str], extra: dict[str, Any],

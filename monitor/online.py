@@ -1,0 +1,61 @@
+"""Online study (clause 六) as pure functions: verified minutes from face heartbeats, the 8-hour daily cap."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from models.domain import AnomalyCode, Severity
+from monitor.verdicts import Finding
+
+DAILY_CAP_MIN = 8 * 60
+
+
+@dataclass(frozen=True)
+class Beat:
+    at: datetime
+    passed: bool
+
+
+def verified_minutes(start: datetime, end: datetime | None, beats: Sequence[Beat], max_gap_min: float) -> float:
+    """Minutes of one session vouched for by heartbeats: each stretch up to a heartbeat counts when that
+    heartbeat's face check passed, at most `max_gap_min` of it; after the last heartbeat, up to the end (or
+    nothing if the session is still open), again at most `max_gap_min` and only if that heartbeat passed."""
+    total = 0.0
+    previous = start
+    last_passed = False
+    for beat in sorted(beats, key=lambda b: b.at):
+        if beat.at < start:
+            continue
+        stretch = (beat.at - previous).total_seconds() / 60
+        if beat.passed:
+            total += min(stretch, max_gap_min)
+        previous, last_passed = beat.at, beat.passed
+    if end is not None and last_passed and end > previous:
+        total += min((end - previous).total_seconds() / 60, max_gap_min)
+    return round(total, 2)
+
+
+@dataclass(frozen=True)
+class DailyStudy:
+    verified_min: float
+    counted_min: float
+    over_cap: bool
+
+
+def daily_study(session_minutes: Sequence[float], cap_min: float = DAILY_CAP_MIN) -> DailyStudy:
+    """A day's verified minutes; what exceeds the cap is not counted (exactly 8 hours is within it)."""
+    verified = round(sum(session_minutes), 2)
+    return DailyStudy(verified, min(verified, cap_min), verified > cap_min)
+
+
+def judge_online_day(day_total: DailyStudy, cap_min: float = DAILY_CAP_MIN) -> list[Finding]:
+    """ONLINE_OVER_8H: a trainee's verified online study exceeds the daily cap."""
+    if not day_total.over_cap:
+        return []
+    return [Finding(AnomalyCode.ONLINE_OVER_8H, Severity.MEDIUM,
+                    f"当日线上学习 {day_total.verified_min / 60:.1f} 小时，超过 {cap_min / 60:.0f} 小时，"
+                    "超出部分不计学时（第六条）",
+                    {"verified_minutes": day_total.verified_min, "counted_minutes": day_total.counted_min},
+                    {"daily_cap_minutes": cap_min})]

@@ -1,0 +1,65 @@
+"""Online study: minutes vouched for by face heartbeats, failed checks not counted, the 8-hour boundary."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from models.tables import Anomaly, OnlineSession
+from monitor.online import Beat, daily_study, judge_online_day, verified_minutes
+from tests.helpers import World, auth, face
+
+T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_minutes_between_passed_heartbeats() -> None:
+    beats = [Beat(at(5), True), Beat(at(12), True), Beat(at(20), False), Beat(at(26), True)]
+    assert verified_minutes(T0, at(30), beats, max_gap_min=15) == 5 + 7 + 6 + 4  # the failed stretch is lost
+
+
+def test_long_gaps_are_capped_and_open_sessions_stop_at_the_last_heartbeat() -> None:
+    assert verified_minutes(T0, at(100), [Beat(at(40), True)], max_gap_min=15) == 15 + 15
+    assert verified_minutes(T0, None, [Beat(at(10), True)], max_gap_min=15) == 10
+    assert verified_minutes(T0, at(60), [], max_gap_min=15) == 0
+
+
+@pytest.mark.parametrize(("minutes", "counted", "fires"), [(480, 480, False), (480.5, 480, True), (300, 300, False)])
+def test_eight_hour_boundary(minutes: float, counted: float, fires: bool) -> None:
+    day = daily_study([minutes / 2, minutes / 2])
+    assert day.counted_min == counted and bool(judge_online_day(day)) is fires
+
+
+def test_online_session_through_the_api(client_factory: Callable[..., TestClient]) -> None:
+    world = World.build(client_factory(online_max_gap_minutes=15, online_daily_cap_minutes=10))
+    r = world.client.post("/api/v1/online/sessions", json={"class_id": world.class_id,
+                                                           "trainee_id": world.obama_id}, headers=auth(world.site))
+    assert r.status_code == 201, r.text
+    session = r.json()
+    assert 60 <= session["next_heartbeat_in_s"] <= 600
+    start = datetime.now(UTC) - timedelta(minutes=20)  # as if the session began 20 minutes ago
+    with world.client.app.state.db.session() as s:
+        s.get(OnlineSession, session["id"]).started_at = start
+    beats = [("people/obama/obama2.jpg", 6), ("people/biden/biden2.jpg", 9), ("people/obama/obama1.jpg", 14)]
+    for photo, minute in beats:
+        r = world.client.post(f"/api/v1/online/sessions/{session['id']}/heartbeats",
+                              data={"captured_at": (start + timedelta(minutes=minute)).isoformat()},
+                              files={"photo": ("h.jpg", face(photo), "image/jpeg")}, headers=auth(world.site))
+        assert r.status_code == 201, r.text
+    statuses = [b["status"] for b in world.client.get(f"/api/v1/online/sessions/{session['id']}",
+                                                       headers=auth(world.site)).json()["heartbeats"]]
+    assert statuses == ["passed", "failed", "passed"]
+    r = world.client.post(f"/api/v1/online/sessions/{session['id']}/end", headers=auth(world.site))
+    assert r.status_code == 200
+    summary = world.client.get(f"/api/v1/online/minutes?class_id={world.class_id}", headers=auth(world.admin)).json()
+    row = next(x for x in summary["rows"] if x["trainee_id"] == world.obama_id)
+    assert row["verified_minutes"] >= 6 + 5  # the stretch ending at the failed heartbeat is not counted
+    assert row["counted_minutes"] == 10 and row["over_cap"] is True
+    with world.client.app.state.db.session() as s:
+        over = s.scalars(select(Anomaly).where(Anomaly.rule == "ONLINE_OVER_8H")).all()
+        assert len(over) == 1 and over[0].trainee_id == world.obama_id
