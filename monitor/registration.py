@@ -392,6 +392,14 @@ def build_registration_router(
             row.liveness_required = body.required
             return class_out(session, row)
 
+    @router.get("/classes", summary="Classes, newest first (sites see their own)")
+    def list_classes(principal: authenticated) -> list[dict[str, Any]]:
+        with db.session() as session:
+            query = select(TrainingClass).order_by(TrainingClass.id.desc())
+            if principal.role is Role.SITE:
+                query = query.where(TrainingClass.institution_id == principal.institution_id)
+            return [class_out(session, c) for c in session.scalars(query)]
+
     @router.get("/classes/{class_id}")
     def get_class(class_id: int, principal: authenticated) -> dict[str, Any]:
         with db.session() as session:

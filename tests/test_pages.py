@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from openpyxl import load_workbook
 from playwright.sync_api import Browser, expect, sync_playwright
 
 from monitor.app import create_app
 from monitor.settings import Settings
 from tests.conftest import free_port
-from tests.helpers import FACES_DIR, VENUE, World, face
+from tests.helpers import FACES_DIR, VENUE, World, face, issue_token_via_api
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -78,6 +79,9 @@ def test_wall_screen_shows_the_province_and_live_anomalies(live_world: World, br
     expect(item).to_contain_text("昆明市")
     page.wait_for_function("document.querySelector('#feed li img').src.startsWith('blob:')", timeout=5_000)
     expect(page.locator("#c-anomalies")).to_have_text("1", timeout=5_000)
+    live_world.checkin(face("people/obama/obama1.jpg"), trainee_id=live_world.biden_id)  # mismatch again
+    expect(page.locator("#feed li[data-rule=FACE_MISMATCH] .count")).to_have_text("×2", timeout=5_000)
+    assert page.locator("#feed li[data-rule=FACE_MISMATCH]").count() == 1  # one alert, not a flood
     item.click()
     expect(page.locator("#detail")).to_be_visible()
     page.wait_for_function("document.querySelector('#detail-enrolled').naturalWidth > 0", timeout=5_000)
@@ -113,3 +117,25 @@ def test_site_phone_page_signs_in_and_says_why_not(live_world: World, browser: B
     expect(page.locator("#result")).to_contain_text("签到未通过：人脸与登记照片不符", timeout=15_000)
     page.screenshot(path=str(tmp_path / "site.png"))
     context.close()
+
+
+def test_ledger_page_shows_the_numbers_it_exports(live_world: World, browser: Browser, tmp_path) -> None:
+    auditor = issue_token_via_api(live_world.client, live_world.admin, "auditor", "审计")
+    page = browser.new_page(accept_downloads=True)
+    page.goto(f"{live_world.client.base_url}/ledger#token={auditor}")
+    expect(page.locator("#rows tr")).to_have_count(1, timeout=10_000)  # the newest class first: one trainee
+    api = live_world.client.get(f"/api/v1/classes/{live_world.class_id}/ledger",
+                                headers={"Authorization": f"Bearer {auditor}"}).json()
+    page.select_option("#class", str(live_world.class_id))
+    expect(page.locator("#rows tr")).to_have_count(2)
+    expect(page.locator("#summary")).to_contain_text(f"符合补贴条件 {api['eligible']} 人")
+    first = page.locator("#rows tr").first.locator("td")
+    assert first.nth(1).inner_text() == api["rows"][0]["name"]
+    assert first.nth(3).inner_text() == str(api["rows"][0]["scheduled"])
+    with page.expect_download() as download:
+        page.click("#xlsx")
+    path = tmp_path / "ledger.xlsx"
+    download.value.save_as(path)
+    sheet = load_workbook(path).active
+    assert sheet.cell(2, 2).value == api["rows"][0]["name"] and sheet.cell(2, 4).value == api["rows"][0]["scheduled"]
+    page.close()

@@ -22,6 +22,10 @@ def mount_pages(app: FastAPI) -> None:
     def wall() -> FileResponse:
         return FileResponse(STATIC / "wall.html", media_type="text/html; charset=utf-8")
 
+    @router.get("/ledger")
+    def ledger() -> FileResponse:
+        return FileResponse(STATIC / "ledger.html", media_type="text/html; charset=utf-8")
+
     @router.get("/public/notice")
     def notice() -> FileResponse:
         return FileResponse(STATIC / "notice.html", media_type="text/html; charset=utf-8")

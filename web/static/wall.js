@@ -103,12 +103,25 @@
   async function addAnomaly(ev, fresh) {
     const d = ev.data;
     alarmedClasses.set(d.class_id, Date.parse(ev.at));
+    // Repeats of one rule on one class are one alert: update its count instead of flooding the feed.
+    const existing = d.alert_id ? feed.querySelector(`li[data-alert-id="${d.alert_id}"]`) : null;
+    if (existing) {
+      existing.querySelector(".count").textContent = `×${d.alert_count}`;
+      existing.querySelector(".msg").textContent = `${d.trainee_name ? d.trainee_name + "：" : ""}${d.message}`;
+      existing.querySelector(".time").textContent = M.time(ev.at);
+      existing.classList.remove("fresh"); void existing.offsetWidth; existing.classList.add("fresh");
+      feed.prepend(existing);
+      return;
+    }
     const li = M.el("li", `${d.severity}${fresh ? " fresh" : ""}`);
     li.dataset.eventId = ev.id;
     li.dataset.rule = d.rule;
+    if (d.alert_id) li.dataset.alertId = d.alert_id;
     const img = M.el("img"); img.alt = "现场照片";
     const text = M.el("div");
-    text.append(M.el("div", "rule", `${M.ruleName(d.rule)} · ${M.SEVERITY[d.severity] || ""}`),
+    const title = M.el("div", "rule", `${M.ruleName(d.rule)} · ${M.SEVERITY[d.severity] || ""} `);
+    title.append(M.el("span", "count", d.alert_count > 1 ? `×${d.alert_count}` : ""));
+    text.append(title,
       M.el("div", "where", `${d.prefecture_name} ${d.county_name} · ${d.class_name}`),
       M.el("div", "msg", `${d.trainee_name ? d.trainee_name + "：" : ""}${d.message}`),
       M.el("div", "time", M.time(ev.at)));
@@ -162,6 +175,11 @@
       if (ev.type === "hello") return;
       lastId = Math.max(lastId || 0, ev.id);
       if (ev.type === "anomaly") { addAnomaly(ev, true); scheduleRefresh(); }
+      else if (ev.type === "anomaly_resolved") {
+        const li = ev.data.alert_state === "resolved" && feed.querySelector(`li[data-alert-id="${ev.data.alert_id}"]`);
+        if (li) { li.classList.add("resolved"); li.querySelector(".msg").textContent = `已消除：${ev.data.note}`; }
+        scheduleRefresh();
+      }
       else if (ev.type === "verdict") { addVerdict(ev); scheduleRefresh(); }
       else if (ev.type === "class_status") scheduleRefresh();
     };

@@ -1,0 +1,44 @@
+// The auditor's ledger page: pick a class, see attendance and eligibility, download the same numbers as Excel/CSV.
+"use strict";
+(() => {
+  const M = Monitor;
+  const KEY = "monitor.ledger.token";
+  let token = M.takeToken(KEY);
+  const $ = id => document.getElementById(id);
+
+  async function download(ext) {
+    const res = await fetch(`/api/v1/classes/${$("class").value}/ledger.${ext}`, { headers: { Authorization: `Bearer ${token}` } });
+    if (!res.ok) { $("error").textContent = (await res.json()).message; return; }
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(await res.blob());
+    a.download = decodeURIComponent((res.headers.get("content-disposition") || "").split("''")[1] || `ledger.${ext}`);
+    a.click();
+  }
+
+  async function show() {
+    const data = await M.api(token, `/api/v1/classes/${$("class").value}/ledger`);
+    $("summary").textContent = `${data.class.name}（${data.class.code}），${data.class.institution}；已结束课时 ${data.sessions_scheduled} 个，学员 ${data.trainees} 人，符合补贴条件 ${data.eligible} 人`;
+    $("rows").replaceChildren(...data.rows.map(r => {
+      const tr = M.el("tr");
+      const cells = [r.index, r.name, r.id_number_masked, r.scheduled, r.attended, r.rate_percent ?? "—", r.valid_hours, r.eligible_text, r.reason, r.verification_ids];
+      cells.forEach((v, i) => tr.append(M.el("td", i === 7 ? (r.eligible ? "yes" : "no") : "", String(v))));
+      return tr;
+    }));
+    $("table").classList.remove("hidden");
+  }
+
+  async function start() {
+    if (!token) { $("login").classList.remove("hidden"); return; }
+    try {
+      const classes = await M.api(token, "/api/v1/classes");
+      $("class").replaceChildren(...classes.map(c => { const o = M.el("option", "", `${c.name}（${c.code}）`); o.value = c.id; return o; }));
+      $("tools").classList.remove("hidden"); $("login").classList.add("hidden");
+      if (classes.length) await show();
+    } catch (e) { $("error").textContent = e.message; $("login").classList.remove("hidden"); }
+  }
+  $("class").addEventListener("change", () => show().catch(e => { $("error").textContent = e.message; }));
+  $("xlsx").addEventListener("click", () => download("xlsx"));
+  $("csv").addEventListener("click", () => download("csv"));
+  $("go").addEventListener("click", () => { token = $("token").value.trim(); sessionStorage.setItem(KEY, token); start(); });
+  start();
+})();
