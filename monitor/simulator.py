@@ -70,9 +70,9 @@ def vary_photo(data: bytes, rng: random.Random) -> bytes:
     image = image.rotate(rng.uniform(-15, 15), resample=Image.Resampling.BILINEAR, expand=False,
                          fillcolor=(rng.randint(0, 255),) * 3)
     w, h = image.size
-    keep = rng.uniform(0.62, 0.88)
+    keep = rng.uniform(0.8, 0.95)
     cw, ch = int(w * keep), int(h * keep)
-    x, y = rng.randint(0, w - cw), rng.randint(0, max(0, int((h - ch) * 0.5)))
+    x, y = rng.randint(0, w - cw), rng.randint(0, max(0, int((h - ch) * 0.3)))
     image = image.crop((x, y, x + cw, y + ch))
     image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
     scale = rng.uniform(0.8, 1.0)
@@ -132,7 +132,7 @@ class ProvinceSimulator:
         """Register institutions, venues, teachers, trainees (with faces) and classes; issue tokens."""
         admin = self.world.admin_token
         now_local = datetime.now(UTC).astimezone(SHANGHAI)
-        start = (now_local - timedelta(hours=2)).strftime("%H:%M") if now_local.hour >= 2 else "00:00"
+        start = (now_local - timedelta(minutes=10)).strftime("%H:%M") if now_local.hour >= 1 else "00:00"
         end = (now_local + timedelta(hours=4)).strftime("%H:%M") if now_local.hour < 20 else "23:59"
         occupation = self._post("/api/v1/occupations", admin, json={"code": "DEMO-01", "name": "综合技能（演示）"})
         self.world.operator_token = self._post(
@@ -168,7 +168,7 @@ class ProvinceSimulator:
             cls = self._post("/api/v1/classes", admin, json={
                 "code": f"YN{now_local:%Y%m%d}{index + 1:03d}", "name": class_name, "institution_id": inst["id"],
                 "venue_id": venue["id"], "occupation_id": occupation["id"], "mode": "offline",
-                "start_date": (now_local.date() - timedelta(days=3)).isoformat(),
+                "start_date": now_local.date().isoformat(),
                 "end_date": (now_local.date() + timedelta(days=10)).isoformat(),
                 "theory_teacher_id": teachers[0], "practical_teacher_id": teachers[1],
                 "sessions": [{"name": "演示课时", "start": start, "end": end}],
