@@ -75,6 +75,11 @@ def vary_photo(data: bytes, rng: random.Random) -> bytes:
     x, y = rng.randint(0, w - cw), rng.randint(0, max(0, int((h - ch) * 0.3)))
     image = image.crop((x, y, x + cw, y + ch))
     image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
+    # A different place behind the trainee each time: the photo sits on a new background, framed anew.
+    canvas = Image.new("RGB", (int(image.width * rng.uniform(1.15, 1.4)), int(image.height * rng.uniform(1.05, 1.25))),
+                       tuple(rng.randint(30, 225) for _ in range(3)))
+    canvas.paste(image, (rng.randint(0, canvas.width - image.width), rng.randint(0, canvas.height - image.height)))
+    image = canvas
     scale = rng.uniform(0.8, 1.0)
     image = image.resize((max(1, int(image.width * scale)), max(1, int(image.height * scale))))
     out = io.BytesIO()
