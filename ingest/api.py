@@ -23,10 +23,10 @@ from models.domain import (
     LIVENESS_MAX_FRAMES,
     LIVENESS_MIN_FRAMES,
     ROLE_NAMES,
-    ChallengeIn,
     CheckKind,
     Principal,
     Role,
+    TraineeInClassIn,
 )
 from models.errors import ApiError
 from models.tables import (
@@ -155,6 +155,21 @@ def _class_in_scope(session: Session, class_id: int, institution_id: int, today:
         raise ApiError(
             422, "CLASS_NOT_IN_PROGRESS", f"该班次培训期为 {cls.start_date} 至 {cls.end_date}，今天不在培训期内"
         )
+    return cls
+
+
+def check_rostered(session: Session, class_id: int, trainee_id: int, institution_id: int,
+                   today: date) -> TrainingClass:
+    """The class, if it is the site's, running today, and the trainee is on its roster with a face enrolled."""
+    cls = _class_in_scope(session, class_id, institution_id, today)
+    if session.get(Trainee, trainee_id) is None:
+        raise ApiError(404, "UNKNOWN_TRAINEE", f"学员 {trainee_id} 不存在")
+    if session.get(RosterEntry, (class_id, trainee_id)) is None:
+        raise ApiError(422, "NOT_ON_ROSTER", "该学员不在本班次花名册中")
+    enrolled = select(FaceTemplate.id).where(FaceTemplate.person_kind == "trainee",
+                                             FaceTemplate.person_id == trainee_id).limit(1)
+    if session.scalar(enrolled) is None:
+        raise ApiError(422, "NOT_ENROLLED", "该学员尚未登记人脸照片，无法核验")
     return cls
 
 
@@ -324,21 +339,13 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
 
         def build(session: Session) -> CheckIn:
             local = now.astimezone(SHANGHAI)
-            cls = _class_in_scope(session, class_id, institution_id, local.date())
+            cls = check_rostered(session, class_id, trainee_id, institution_id, local.date())
             if cls.liveness_required and challenge_id is None:
                 raise ApiError(422, "LIVENESS_REQUIRED", "本班次签到须完成活体检测：请先获取活体挑战并上传连拍画面")
             if challenge_id is not None:
                 challenge = session.get(LivenessChallenge, challenge_id)
                 if challenge is None or challenge.institution_id != institution_id:
                     raise ApiError(422, "UNKNOWN_CHALLENGE", "活体挑战编号不存在")
-            if session.get(Trainee, trainee_id) is None:
-                raise ApiError(404, "UNKNOWN_TRAINEE", f"学员 {trainee_id} 不存在")
-            if session.get(RosterEntry, (class_id, trainee_id)) is None:
-                raise ApiError(422, "NOT_ON_ROSTER", "该学员不在本班次花名册中")
-            if session.scalar(select(FaceTemplate.id).where(
-                FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == trainee_id
-            ).limit(1)) is None:
-                raise ApiError(422, "NOT_ENROLLED", "该学员尚未登记人脸照片，无法核验签到")
             sessions = list(session.scalars(select(ClassSession).where(ClassSession.class_id == class_id)))
             chosen = pick_session(captured.astimezone(SHANGHAI).strftime("%H:%M"), sessions)
             return CheckIn(
@@ -364,13 +371,11 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         return await respond(CheckIn, CHECKIN_TOPIC, subject_id, created, response)
 
     @router.post("/liveness/challenges", status_code=201, summary="A random single-use liveness challenge")
-    def create_challenge(body: ChallengeIn, principal: authenticated) -> dict[str, Any]:
+    def create_challenge(body: TraineeInClassIn, principal: authenticated) -> dict[str, Any]:
         institution_id = _require_site(principal)
         now = utc_now()
         with ctx.db.session() as session:
-            _class_in_scope(session, body.class_id, institution_id, now.astimezone(SHANGHAI).date())
-            if session.get(RosterEntry, (body.class_id, body.trainee_id)) is None:
-                raise ApiError(422, "NOT_ON_ROSTER", "该学员不在本班次花名册中")
+            check_rostered(session, body.class_id, body.trainee_id, institution_id, now.astimezone(SHANGHAI).date())
             action = secrets.choice(sorted(LIVENESS_ACTIONS))
             challenge = LivenessChallenge(
                 id=secrets.token_hex(16), institution_id=institution_id, class_id=body.class_id,

@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from ingest.api import IngestContext, _class_in_scope, _require_site, store_evidence, utc_now
+from ingest.api import IngestContext, _require_site, check_rostered, store_evidence, utc_now
 from ingest.images import inspect_image
 from ingest.validation import SHANGHAI, check_capture_time, parse_client_time
-from models.domain import ChallengeIn, Principal, Role
+from models.domain import Principal, Role, TraineeInClassIn
 from models.errors import ApiError
-from models.tables import FaceTemplate, OnlineHeartbeat, OnlineSession, OutboxMessage, RosterEntry
+from models.tables import OnlineHeartbeat, OnlineSession, OutboxMessage
 
 HEARTBEAT_TOPIC = "heartbeat"
 
@@ -41,17 +41,11 @@ def build_online_router(ctx: IngestContext) -> APIRouter:
         return row
 
     @router.post("/sessions", status_code=201, summary="Start an online study session")
-    def start(body: ChallengeIn, principal: authenticated) -> dict[str, Any]:
+    def start(body: TraineeInClassIn, principal: authenticated) -> dict[str, Any]:
         institution_id = _require_site(principal)
         now = utc_now()
         with ctx.db.session() as session:
-            _class_in_scope(session, body.class_id, institution_id, now.astimezone(SHANGHAI).date())
-            if session.get(RosterEntry, (body.class_id, body.trainee_id)) is None:
-                raise ApiError(422, "NOT_ON_ROSTER", "该学员不在本班次花名册中")
-            enrolled = select(FaceTemplate.id).where(FaceTemplate.person_kind == "trainee",
-                                                     FaceTemplate.person_id == body.trainee_id).limit(1)
-            if session.scalar(enrolled) is None:
-                raise ApiError(422, "NOT_ENROLLED", "该学员尚未登记人脸照片，无法核验线上学习")
+            check_rostered(session, body.class_id, body.trainee_id, institution_id, now.astimezone(SHANGHAI).date())
             row = OnlineSession(class_id=body.class_id, trainee_id=body.trainee_id, institution_id=institution_id,
                                 started_at=now)
             session.add(row)

@@ -216,7 +216,9 @@ class ClassIn(BaseModel):
         return value
 
 
-class ChallengeIn(BaseModel):
+class TraineeInClassIn(BaseModel):
+    """A trainee of a class: for a liveness challenge or an online study session."""
+
     class_id: int
     trainee_id: int
 
