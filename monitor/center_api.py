@@ -14,6 +14,7 @@ from ingest.validation import SHANGHAI
 from models.domain import AnomalyCode, Principal, ReviewDecisionIn, Role, Severity
 from models.errors import ApiError
 from models.tables import (
+    Alert,
     Anomaly,
     CheckIn,
     ClassStatus,
@@ -125,6 +126,27 @@ def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Cal
                  "thresholds": a.thresholds, "state": a.state, "created_at": a.created_at.isoformat()}
                 for a in session.scalars(query) if region_in_scope(principal, a.region_code)
             ]
+
+    @router.get("/alerts", summary="Alerts (repeats of one rule on one class grouped), newest first, with evidence")
+    def list_alerts(principal: authenticated, state: str = "open", limit: int = 50) -> list[dict[str, Any]]:
+        require_role(principal, *CENTER_ROLES)
+        with db.session() as session:
+            alerts = session.scalars(select(Alert).where(Alert.state == state).order_by(Alert.last_at.desc())
+                                     .limit(max(1, min(limit, 500)))).all()
+            out = []
+            for a in alerts:
+                if not region_in_scope(principal, a.region_code):
+                    continue
+                anomalies = session.scalars(select(Anomaly).where(Anomaly.alert_id == a.id).order_by(Anomaly.id))
+                out.append({"id": a.id, "rule": a.rule, "class_id": a.class_id, "region_code": a.region_code,
+                            "severity": a.severity, "count": a.count, "open_count": a.open_count, "state": a.state,
+                            "first_at": a.first_at.isoformat(), "last_at": a.last_at.isoformat(),
+                            "resolved_note": a.resolved_note,
+                            "anomalies": [{"id": x.id, "trainee_id": x.trainee_id, "message": x.message,
+                                           "state": x.state, "evidence": x.evidence, "thresholds": x.thresholds,
+                                           "resolved_note": x.resolved_note, "created_at": x.created_at.isoformat()}
+                                          for x in anomalies]})
+            return out
 
     @router.get("/reviews", summary="Verdicts left to an operator (face distance in the grey zone)")
     def list_reviews(principal: authenticated, state: str = "open", limit: int = 100) -> list[dict[str, Any]]:

@@ -76,6 +76,9 @@ def build_class_ledger(session: Session, class_id: int, now: datetime) -> dict[s
             "rate_percent": round(a.rate * 100, 1) if a.rate is not None else None,
             "valid_hours": a.valid_hours, "eligible": a.eligible, "eligible_text": "符合" if a.eligible else "不符合",
             "reason": a.reason,
+            "sessions": [{"day": s.slot.day.isoformat(), "session": s.slot.name, "signed_in": s.signed_in,
+                          "signed_out": s.signed_out, "minutes": s.minutes, "attended": s.attended}
+                         for s in a.sessions],
             "evidence": [{"checkin_id": m.checkin_id, "kind": m.kind, "at": m.at.isoformat(),
                           "verification_id": m.verification_id, "photo_sha256": m.photo_sha256} for m in evidence],
             "verification_ids": " ".join(str(m.verification_id) for m in evidence),

@@ -37,6 +37,8 @@ def test_ledger_shows_attendance_eligibility_and_evidence(attended: World) -> No
     obama, biden = rows[w.obama_id], rows[w.biden_id]
     assert (obama["attended"], obama["rate"], obama["eligible"], obama["valid_hours"]) == (1, 1.0, True, 8.0)
     assert len(obama["evidence"]) == 2 and all(len(e["photo_sha256"]) == 64 for e in obama["evidence"])
+    [day] = obama["sessions"]
+    assert (day["signed_in"], day["signed_out"], day["minutes"], day["attended"]) == (True, True, 480, True)
     assert (biden["attended"], biden["eligible"]) == (0, False) and "低于 80%" in biden["reason"]
     assert "*" in obama["id_number_masked"]
 

@@ -172,6 +172,9 @@ def test_a_class_week(world: World) -> None:
     with db.session() as s:  # Wednesday afternoon: both missing, grouped into one alert with a count
         wednesday = s.scalars(select(Alert).where(Alert.rule == "NO_SHOW")).all()
         assert max(a.count for a in wednesday) >= 2
+    alerts = world.client.get("/api/v1/alerts?limit=100", headers=auth(world.operator)).json()
+    grouped = [a for a in alerts if a["rule"] == "NO_SHOW" and a["count"] >= 2]
+    assert grouped and len(grouped[0]["anomalies"]) == grouped[0]["count"]
     # A late sign-in for Friday afternoon clears Biden's NO_SHOW for it, with a note.
     late = add_checkin(world, world.biden_id, "sign_in", local("16:00", days[-1]), sessions["下午"][0])
     with db.session() as s:
