@@ -190,8 +190,8 @@ class ProvinceSimulator:
         trainee_id = rng.choice(list(demo.trainees))
         person = demo.trainees[trainee_id]
         roll = rng.random()
-        scenario = ("genuine" if roll < 0.72 else "wrong_face" if roll < 0.84 else
-                    "out_of_fence" if roll < 0.92 else "group" if roll < 0.96 else "no_face")
+        scenario = ("genuine" if roll < 0.82 else "wrong_face" if roll < 0.9 else
+                    "out_of_fence" if roll < 0.95 else "group" if roll < 0.98 else "no_face")
         if scenario == "wrong_face":
             other = rng.choice([p for p in PEOPLE if p != person])
             photo = vary_photo(self._photo(other, rng.choice(PEOPLE[other]["checkin"])), rng)
