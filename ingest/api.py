@@ -251,18 +251,18 @@ def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], instituti
         raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用，请现场重新拍摄") from None
 
 
-def _publish_outbox(ctx: IngestContext, topic: str, subject_id: int) -> None:
-    """Hand the accepted upload to the bus now; if that fails the relay retries from the outbox."""
-    key = "checkin_id" if topic == CHECKIN_TOPIC else "snapshot_id"
-    try:
-        ctx.publish(topic, {key: subject_id})
-    except Exception:  # noqa: BLE001 - the outbox keeps the message; the relay publishes it later
-        log.warning("publish of %s %s failed; the outbox relay will retry", topic, subject_id, exc_info=True)
-        return
+def publish_outbox(ctx: IngestContext, topic: str, subject_id: int) -> None:
+    """Hand an accepted upload's outbox message to the bus now and mark it sent; if the bus fails, the relay
+    publishes it later from the outbox."""
     with ctx.db.session() as session:
         for msg in session.scalars(
             select(OutboxMessage).where(OutboxMessage.topic == topic, OutboxMessage.subject_id == subject_id)
         ):
+            try:
+                ctx.publish(topic, msg.payload)
+            except Exception:  # noqa: BLE001 - the outbox keeps the message; the relay publishes it later
+                log.warning("publish of %s %s failed; the outbox relay will retry", topic, subject_id, exc_info=True)
+                return
             msg.published_at = msg.published_at or utc_now()
             msg.attempts += 1
 
@@ -288,7 +288,7 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
     async def respond(model: type[CheckIn] | type[Snapshot], topic: str, subject_id: int, created: bool,
                       response: Response) -> dict[str, Any]:
         if created:
-            await run_in_threadpool(_publish_outbox, ctx, topic, subject_id)
+            await run_in_threadpool(publish_outbox, ctx, topic, subject_id)
         body = await run_in_threadpool(_load_verdict, ctx, model, subject_id)
         if body["status"] == "pending" and ctx.limits.verdict_wait_s > 0:
             await ctx.wait_for_verdict(topic, subject_id, ctx.limits.verdict_wait_s)
@@ -457,7 +457,7 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
 
 
 def count_rows(session: Session) -> dict[str, int]:
-    """Row counts of what an upload writes (used by tests and the health endpoint)."""
+    """Row counts of what an upload writes (the tests' "nothing was stored" check)."""
     return {
         name: int(session.scalar(select(func.count()).select_from(model)) or 0)
         for name, model in (("checkins", CheckIn), ("snapshots", Snapshot), ("evidence", Evidence),

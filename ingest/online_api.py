@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
-from ingest.api import IngestContext, _require_site, check_rostered, store_evidence, utc_now
+from ingest.api import IngestContext, _require_site, check_rostered, publish_outbox, store_evidence, utc_now
 from ingest.images import inspect_image
 from ingest.validation import SHANGHAI, check_capture_time, parse_client_time
 from models.domain import Principal, Role, TraineeInClassIn
@@ -81,10 +81,7 @@ def build_online_router(ctx: IngestContext) -> APIRouter:
                 raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用") from None
 
         beat_id = await run_in_threadpool(accept)
-        try:
-            await run_in_threadpool(ctx.publish, HEARTBEAT_TOPIC, {"heartbeat_id": beat_id})
-        except Exception:  # noqa: BLE001 - the outbox relay publishes it later
-            pass
+        await run_in_threadpool(publish_outbox, ctx, HEARTBEAT_TOPIC, beat_id)
         await ctx.wait_for_verdict("heartbeat", beat_id, ctx.limits.verdict_wait_s)
         with ctx.db.session() as session:
             beat = session.get(OnlineHeartbeat, beat_id)

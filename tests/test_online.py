@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from models.tables import Anomaly, OnlineSession
+from models.tables import Anomaly, OnlineSession, OutboxMessage
 from monitor.online import Beat, daily_study, judge_online_day, verified_minutes
 from tests.helpers import World, auth, face
 
@@ -61,5 +61,7 @@ def test_online_session_through_the_api(client_factory: Callable[..., TestClient
     assert row["verified_minutes"] >= 6 + 5  # the stretch ending at the failed heartbeat is not counted
     assert row["counted_minutes"] == 10 and row["over_cap"] is True
     with world.client.app.state.db.session() as s:
+        beats = s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "heartbeat")).all()
+        assert len(beats) == 3 and all(m.published_at and m.processed_at for m in beats)  # sent once, done
         over = s.scalars(select(Anomaly).where(Anomaly.rule == "ONLINE_OVER_8H")).all()
         assert len(over) == 1 and over[0].trainee_id == world.obama_id
