@@ -11,6 +11,12 @@ from models.errors import ApiError
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+def local_day_start(moment: datetime) -> datetime:
+    """Midnight (Asia/Shanghai) of the day `moment` falls on, in UTC (what stored times compare with)."""
+    local = moment.astimezone(SHANGHAI)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
 def check_fix(lat: float, lon: float, accuracy_m: float, max_accuracy_m: float) -> None:
     """Reject impossible GPS fixes: non-finite, out of range, (0,0), or a meaningless accuracy."""
     if not (math.isfinite(lat) and math.isfinite(lon)):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from ingest.validation import SHANGHAI
+
 MIN_ATTENDANCE_RATE = 0.8  # below 80 % a trainee may not claim the subsidy (clause 十四)
 
 

@@ -3,14 +3,14 @@
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 from sqlalchemy import func, select
 
 from ingest.evidence import EvidenceStore
-from ingest.validation import SHANGHAI
+from ingest.validation import SHANGHAI, local_day_start
 from models.domain import AnomalyCode, Principal, ReviewDecisionIn, Role, Severity
 from models.errors import ApiError
 from models.tables import (
@@ -36,12 +36,6 @@ from monitor.verdicts import Finding
 CENTER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
 
 
-def local_day_start_utc(now: datetime) -> datetime:
-    """Midnight today in Asia/Shanghai, in UTC (SQLite compares stored UTC wall times as text)."""
-    local = now.astimezone(SHANGHAI)
-    return datetime.combine(local.date(), time(0), tzinfo=SHANGHAI).astimezone(UTC)
-
-
 def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Callable[..., Principal]) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["center"])
     authenticated = Annotated[Principal, Depends(authenticate)]
@@ -49,7 +43,7 @@ def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Cal
     @router.get("/overview", summary="The province at a glance for the wall screen")
     def overview(principal: authenticated) -> dict[str, Any]:
         require_role(principal, *CENTER_ROLES)
-        since = local_day_start_utc(utc_now())
+        since = local_day_start(utc_now())
         with db.session() as session:
             prefectures = session.scalars(select(Region).where(Region.level == "prefecture").order_by(Region.code))
             stats = {p.code: {"code": p.code, "name": p.name, "classes": 0, "in_session": 0, "checkins": 0,

@@ -61,10 +61,6 @@ def attendance_key(class_id: int, session_id: int, day: date, trainee_id: int) -
     return f"ATTEND:{class_id}:{session_id}:{day.isoformat()}:{trainee_id}"
 
 
-def _as_utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class PolicyClock:
     """Runs the clock rules for one moment (`local_now`, Asia/Shanghai); safe to run repeatedly and in parallel."""
 
@@ -108,7 +104,7 @@ class PolicyClock:
         for c in session.scalars(select(CheckIn).where(
                 CheckIn.class_id == class_id, CheckIn.status == "passed",
                 CheckIn.captured_at >= since.astimezone(UTC)).order_by(CheckIn.captured_at)):
-            marks[c.trainee_id].append(Mark(c.kind, _as_utc(c.captured_at), c.session_id, c.id, c.photo_sha256))
+            marks[c.trainee_id].append(Mark(c.kind, c.captured_at, c.session_id, c.id, c.photo_sha256))
         return marks
 
     def check_attendance(self, local_now: datetime) -> int:
@@ -150,7 +146,7 @@ class PolicyClock:
                         session.scalar(select(func.max(Snapshot.received_at)).where(
                             Snapshot.class_id == cls.id, Snapshot.received_at <= local_now)),
                     ]), default=None)
-                    findings = judge_silence(_as_utc(last) if last else None, start, local_now,
+                    findings = judge_silence(last, start, local_now,
                                              self.settings.silent_after_minutes)
                     key = f"SILENT:{cls.id}:{s.id}:{local_now.date().isoformat()}"
                     fired += self._fire(session, cls, key, findings)
@@ -222,13 +218,13 @@ def resolve_attendance(session: Session, checkin: CheckIn) -> None:
     """A late verified sign-in clears the session's NO_SHOW, a late sign-out its MISSING_SIGNOUT."""
     if checkin.session_id is None:
         return
-    day = _as_utc(checkin.captured_at).astimezone(SHANGHAI).date()
+    day = checkin.captured_at.astimezone(SHANGHAI).date()
     key = attendance_key(checkin.class_id, checkin.session_id, day, checkin.trainee_id)
     subject_id = session.scalar(select(RuleSubject.id).where(RuleSubject.key == key))
     if subject_id is None:
         return
     rule = "NO_SHOW" if checkin.kind == "sign_in" else "MISSING_SIGNOUT"
-    local = _as_utc(checkin.captured_at).astimezone(SHANGHAI)
+    local = checkin.captured_at.astimezone(SHANGHAI)
     for anomaly in session.scalars(select(Anomaly).where(
             Anomaly.subject_kind == "clock", Anomaly.subject_id == subject_id, Anomaly.rule == rule,
             Anomaly.state == "open")):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from ingest.api import CHECKIN_TOPIC, SNAPSHOT_TOPIC, iter_pending_outbox
 from ingest.evidence import EvidenceStore
 from ingest.online_api import HEARTBEAT_TOPIC
-from ingest.validation import SHANGHAI
+from ingest.validation import SHANGHAI, local_day_start
 from models.domain import FenceResult
 from models.tables import (
     CheckIn,
@@ -95,12 +95,6 @@ def face_measures(face: FaceFound) -> dict[str, Any]:
             "brightness": round(face.brightness, 1), "cut_off": face.cut_off}
 
 
-def local_day_start(moment: datetime) -> datetime:
-    """Midnight (Asia/Shanghai) of the day `moment` falls on, in UTC (what queries compare with)."""
-    local = as_utc(moment).astimezone(SHANGHAI)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
-
-
 def exif_time_utc(exif_time: str | None) -> datetime | None:
     """An EXIF capture time (camera local time, no zone) read as Asia/Shanghai."""
     if not exif_time:
@@ -108,13 +102,8 @@ def exif_time_utc(exif_time: str | None) -> datetime | None:
     return datetime.fromisoformat(exif_time).replace(tzinfo=SHANGHAI).astimezone(UTC)
 
 
-def as_utc(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for aware columns: they are UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _prior(c: CheckIn, encoding: list | None = None) -> PriorCheckIn:
-    return PriorCheckIn(checkin_id=c.id, trainee_id=c.trainee_id, captured_at=as_utc(c.captured_at), lat=c.lat,
+    return PriorCheckIn(checkin_id=c.id, trainee_id=c.trainee_id, captured_at=c.captured_at, lat=c.lat,
                         lon=c.lon, device_id=c.device_id, encoding=encoding)
 
 
@@ -315,7 +304,6 @@ class Worker:
                                               .order_by(CheckInFrame.index)))
             session.expunge_all()
         fix = (checkin.lat, checkin.lon)
-        checkin.captured_at, checkin.received_at = as_utc(checkin.captured_at), as_utc(checkin.received_at)
 
         scan = self.engine.scan(self.evidence.get(checkin.photo_sha256), "selfie")
         face = scan.faces[0] if len(scan.faces) == 1 else None
@@ -355,7 +343,7 @@ class Worker:
         if elsewhere is not None:
             findings += judge_two_places(
                 distance_m(fix, (elsewhere.lat, elsewhere.lon)),
-                abs((checkin.captured_at - as_utc(elsewhere.captured_at)).total_seconds()) / 60,
+                abs((checkin.captured_at - elsewhere.captured_at).total_seconds()) / 60,
                 elsewhere.class_id, elsewhere.id)
         frame_hashes: list[tuple[str, str]] = []
         liveness = None
@@ -368,7 +356,7 @@ class Worker:
                      for fs in frame_scans]
             lively, liveness = judge_liveness(
                 ChallengeFacts(action=challenge.action, trainee_id=challenge.trainee_id, class_id=challenge.class_id,
-                               expires_at=as_utc(challenge.expires_at),
+                               expires_at=challenge.expires_at,
                                used_by_other_checkin=challenge.used_by_checkin_id not in (None, checkin_id)),
                 checkin.trainee_id, checkin.class_id, checkin.received_at, facts,
                 face.encoding if face else None, replayed, LivenessThresholds(face_match=t.face_match))
@@ -416,7 +404,7 @@ class Worker:
             snapshot = self._load_unverified(session, Snapshot, snapshot_id, SNAPSHOT_TOPIC)
             if snapshot is None:
                 return
-            photo_sha, received_at = snapshot.photo_sha256, as_utc(snapshot.received_at)
+            photo_sha, received_at = snapshot.photo_sha256, snapshot.received_at
             cls = session.get(TrainingClass, snapshot.class_id)
             assert cls is not None
             teachers = [cls.theory_teacher_id, cls.practical_teacher_id]

@@ -1,6 +1,7 @@
 """Storage on both databases: migrations, seeded regions, constraints, and the whole flow on PostgreSQL."""
 
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -8,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
+from ingest.validation import SHANGHAI
 from models.tables import ApiToken, Event, Institution, Region
 from monitor.storage import Database, utc_now
 from tests.helpers import World, face
@@ -49,13 +51,13 @@ def test_unique_and_foreign_keys_are_enforced(database: Database) -> None:
 
 
 def test_times_round_trip_as_utc(database: Database) -> None:
-    now = utc_now()
+    now = utc_now().astimezone(SHANGHAI)  # written in any zone, stored and returned as UTC
     with database.session() as s:
         s.add(Event(kind="verdict", region_code="530102", class_id=1, payload={"名称": "中文"}, created_at=now))
     with database.session() as s:
         row = s.scalar(select(Event))
-        stored = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=now.tzinfo)
-        assert abs((stored - now).total_seconds()) < 0.001
+        assert row.created_at.utcoffset() == timedelta(0)  # read back aware, in UTC, on both databases
+        assert abs((row.created_at - now).total_seconds()) < 0.001
         assert row.payload == {"名称": "中文"}
 
 
