@@ -1,5 +1,4 @@
-"""Rules that run on the clock: NO_SHOW, MISSING_SIGNOUT, CLASS_SILENT, LOW_ATTENDANCE, and the class audit
-(BLACKLISTED, CLASS_NOT_ALLOWED, SAME_TEACHER_BOTH, DOUBLE_ENROLMENT). Each judged subject fires once."""
+"""The clock rules (attendance, silence, low attendance, teacher presence, class audit), each firing once a subject."""
 
 from __future__ import annotations
 
@@ -20,13 +19,16 @@ from models.tables import (
     Occupation,
     RosterEntry,
     RuleSubject,
+    SessionReview,
     Snapshot,
     Teacher,
     Trainee,
     TrainingClass,
+    Verification,
 )
 from monitor.alerts import add_anomaly, class_context, resolve_anomaly
 from monitor.attendance import Mark, scheduled_slots, trainee_attendance
+from monitor.classroom import judge_teachers
 from monitor.rules import (
     ClassFacts,
     Schedule,
@@ -71,7 +73,8 @@ class PolicyClock:
     def run(self, now: datetime | None = None) -> int:
         local_now = (now or utc_now()).astimezone(SHANGHAI)
         fired = 0
-        for step in (self.check_attendance, self.check_silence, self.check_low_attendance, self.audit_classes):
+        for step in (self.check_attendance, self.check_silence, self.check_low_attendance, self.review_teachers,
+                     self.audit_classes):
             try:
                 fired += step(local_now)
             except Exception:  # noqa: BLE001 - one failing rule must not stop the others
@@ -175,6 +178,44 @@ class PolicyClock:
                     key = f"LOWATT:{cls.id}:{trainee_id}:{local_now.date().isoformat()}"
                     fired += self._fire(session, cls, key, findings, trainee_id)
         return fired
+
+    def review_teachers(self, local_now: datetime) -> int:
+        """Judge each session that ended today, once: TEACHER_ABSENT / TEACHER_MISMATCH over its snapshots."""
+        local_now = local_now.astimezone(SHANGHAI)
+        today, hhmm = local_now.date(), local_now.strftime("%H:%M")
+        reviewed = 0
+        with self.db.session() as session:
+            rows = session.execute(
+                select(TrainingClass, ClassSession).join(ClassSession, ClassSession.class_id == TrainingClass.id)
+                .where(TrainingClass.start_date <= today, TrainingClass.end_date >= today,
+                       ClassSession.end_local <= hhmm)
+            ).all()
+            for cls, cs in rows:
+                if session.scalar(select(SessionReview.id).where(
+                        SessionReview.class_id == cls.id, SessionReview.session_id == cs.id,
+                        SessionReview.day == today)) is not None:
+                    continue
+                start = datetime.combine(today, time.fromisoformat(cs.start_local), SHANGHAI).astimezone(UTC)
+                end = datetime.combine(today, time.fromisoformat(cs.end_local), SHANGHAI).astimezone(UTC)
+                measured = [m for (m,) in session.execute(
+                    select(Verification.measured).join(
+                        Snapshot, (Verification.subject_kind == "snapshot") & (Verification.subject_id == Snapshot.id))
+                    .where(Snapshot.class_id == cls.id, Snapshot.captured_at >= start, Snapshot.captured_at <= end))]
+                class_seen = sorted({t for m in measured for t in m.get("teachers_seen", [])})
+                others = sorted({t for m in measured for t in m.get("other_teachers_seen", [])})
+                review = SessionReview(class_id=cls.id, session_id=cs.id, day=today, snapshots=len(measured),
+                                       teachers_seen=class_seen, created_at=utc_now())
+                session.add(review)
+                session.flush()
+                findings = judge_teachers(len(measured), class_seen, others, cs.name)
+                if findings:
+                    context = class_context(session, cls)
+                    for finding in findings:
+                        add_anomaly(session, context, finding, "session", review.id,
+                                    {"trainee_id": None, "trainee_name": None},
+                                    {"session_name": cs.name, "day": today.isoformat()}, {})
+                reviewed += 1
+        return reviewed
 
     def audit_classes(self, local_now: datetime) -> int:
         """BLACKLISTED, CLASS_NOT_ALLOWED, SAME_TEACHER_BOTH and DOUBLE_ENROLMENT for running classes (once each)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -30,7 +30,6 @@ from models.tables import (
     PhotoHash,
     ReviewItem,
     RosterEntry,
-    SessionReview,
     Snapshot,
     Trainee,
     TrainingClass,
@@ -39,7 +38,7 @@ from models.tables import (
 )
 from monitor.alerts import add_anomaly, add_event, class_context
 from monitor.bus import Bus
-from monitor.classroom import Candidate, identify_faces, judge_headcount, judge_teachers
+from monitor.classroom import Candidate, identify_faces, judge_headcount
 from monitor.clock import PolicyClock, claim_subject, resolve_attendance
 from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine
 from monitor.faces import FaceQuality, match_face
@@ -218,7 +217,6 @@ class Worker:
         while True:
             try:
                 self.tick_clock()
-                self.review_ended_sessions()
                 if self.settings.clock_rules:
                     self.policy.run()
             except Exception:  # noqa: BLE001
@@ -538,44 +536,6 @@ class Worker:
             log.info("%s %s was verified concurrently; nothing to do", kind, subject_id)
 
     # -- clock -----------------------------------------------------------------------------
-    def review_ended_sessions(self, local_now: datetime | None = None) -> int:
-        """Judge each session that ended today, once: TEACHER_ABSENT / TEACHER_MISMATCH over its snapshots."""
-        local_now = (local_now or utc_now()).astimezone(SHANGHAI)
-        today, hhmm = local_now.date(), local_now.strftime("%H:%M")
-        reviewed = 0
-        with self.db.session() as session:
-            rows = session.execute(
-                select(TrainingClass, ClassSession).join(ClassSession, ClassSession.class_id == TrainingClass.id)
-                .where(TrainingClass.start_date <= today, TrainingClass.end_date >= today,
-                       ClassSession.end_local <= hhmm)
-            ).all()
-            for cls, cs in rows:
-                if session.scalar(select(SessionReview.id).where(
-                        SessionReview.class_id == cls.id, SessionReview.session_id == cs.id,
-                        SessionReview.day == today)) is not None:
-                    continue
-                start = datetime.combine(today, time.fromisoformat(cs.start_local), SHANGHAI).astimezone(UTC)
-                end = datetime.combine(today, time.fromisoformat(cs.end_local), SHANGHAI).astimezone(UTC)
-                measured = [m for (m,) in session.execute(
-                    select(Verification.measured).join(
-                        Snapshot, (Verification.subject_kind == "snapshot") & (Verification.subject_id == Snapshot.id))
-                    .where(Snapshot.class_id == cls.id, Snapshot.captured_at >= start, Snapshot.captured_at <= end))]
-                class_seen = sorted({t for m in measured for t in m.get("teachers_seen", [])})
-                others = sorted({t for m in measured for t in m.get("other_teachers_seen", [])})
-                review = SessionReview(class_id=cls.id, session_id=cs.id, day=today, snapshots=len(measured),
-                                       teachers_seen=class_seen, created_at=utc_now())
-                session.add(review)
-                session.flush()
-                findings = judge_teachers(len(measured), class_seen, others, cs.name)
-                if findings:
-                    context = class_context(session, cls)
-                    for finding in findings:
-                        add_anomaly(session, context, finding, "session", review.id,
-                                    {"trainee_id": None, "trainee_name": None},
-                                    {"session_name": cs.name, "day": today.isoformat()}, {})
-                reviewed += 1
-        return reviewed
-
     def tick_clock(self) -> int:
         """Publish class status changes (scheduled → in_session → between → finished); returns how many."""
         local_now = utc_now().astimezone(SHANGHAI)

@@ -70,9 +70,9 @@ def session_rules(w: World) -> list[str]:
 def test_teacher_seen_in_a_snapshot_is_present(classroom: World) -> None:
     classroom.snapshot(face("groups/two_people.jpg"))
     classroom.snapshot(face("groups/kit_with_rose.jpg"))
-    assert classroom.client.app.state.worker.review_ended_sessions(end_of_day()) == 2  # both classes' sessions
+    assert classroom.client.app.state.worker.policy.review_teachers(end_of_day()) == 2  # both classes' sessions
     assert session_rules(classroom) == []
-    assert classroom.client.app.state.worker.review_ended_sessions(end_of_day()) == 0  # once per session and day
+    assert classroom.client.app.state.worker.policy.review_teachers(end_of_day()) == 0  # once per session and day
     with classroom.client.app.state.db.session() as s:
         review = s.scalar(select(SessionReview).where(SessionReview.class_id == classroom.class_id))
         assert review.snapshots == 2 and review.teachers_seen == [classroom.ids["teachers"][0]]
@@ -80,16 +80,16 @@ def test_teacher_seen_in_a_snapshot_is_present(classroom: World) -> None:
 
 def test_teacher_never_seen_is_teacher_absent(classroom: World) -> None:
     classroom.snapshot(face("groups/two_people.jpg"))
-    classroom.client.app.state.worker.review_ended_sessions(end_of_day())
+    classroom.client.app.state.worker.policy.review_teachers(end_of_day())
     assert session_rules(classroom) == ["TEACHER_ABSENT"]
 
 
 def test_another_registered_teacher_teaching_is_teacher_mismatch(classroom: World) -> None:
     classroom.snapshot(face("people/alex_lacamoire/img1.jpg"))
-    classroom.client.app.state.worker.review_ended_sessions(end_of_day())
+    classroom.client.app.state.worker.policy.review_teachers(end_of_day())
     assert session_rules(classroom) == ["TEACHER_MISMATCH"]
 
 
 def test_session_without_snapshots_is_not_judged(classroom: World) -> None:
-    classroom.client.app.state.worker.review_ended_sessions(end_of_day())
+    classroom.client.app.state.worker.policy.review_teachers(end_of_day())
     assert session_rules(classroom) == []
