@@ -49,7 +49,7 @@ def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Cal
             stats = {p.code: {"code": p.code, "name": p.name, "classes": 0, "in_session": 0, "checkins": 0,
                               "passed": 0, "anomalies": 0} for p in prefectures}
             classes = []
-            statuses = dict(session.execute(select(ClassStatus.class_id, ClassStatus.status)).tuples().all())
+            statuses = dict(session.execute(select(ClassStatus.class_id, ClassStatus.status)).all())
             today = utc_now().astimezone(SHANGHAI).date()
             rows = session.execute(
                 select(TrainingClass, Venue, Institution)

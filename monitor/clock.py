@@ -124,7 +124,7 @@ class PolicyClock:
                 marks = self._marks(session, cls.id, datetime.combine(since, time(0), SHANGHAI))
                 roster = session.execute(
                     select(Trainee.id, Trainee.name).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
-                    .where(RosterEntry.class_id == cls.id)).tuples().all()
+                    .where(RosterEntry.class_id == cls.id)).all()
                 for trainee_id, name in roster:
                     a = trainee_attendance(slots, marks[trainee_id])
                     for s in a.sessions:

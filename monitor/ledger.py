@@ -99,7 +99,7 @@ def build_daily_report(session: Session, day: date) -> dict[str, Any]:
     """Per prefecture and county for one local day: classes running, check-ins, pass rate, anomalies by rule."""
     since = datetime.combine(day, time(0), SHANGHAI).astimezone(UTC)  # stored times are UTC
     until = datetime.combine(day, time(23, 59, 59, 999999), SHANGHAI).astimezone(UTC)
-    names = dict(session.execute(select(Region.code, Region.name)).tuples().all())
+    names = dict(session.execute(select(Region.code, Region.name)).all())
     county_of: dict[int, str] = {}
     classes: Counter[str] = Counter()
     for cls_id, county in session.execute(

@@ -30,7 +30,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
 def test_migrations_seed_regions_and_are_repeatable(database: Database) -> None:
     database.migrate()  # a second start changes nothing
     with database.session() as s:
-        counts = dict(s.execute(select(Region.level, func.count()).group_by(Region.level)).tuples().all())
+        counts = dict(s.execute(select(Region.level, func.count()).group_by(Region.level)).all())
         assert counts == {"province": 1, "prefecture": 16, "county": 129}
         assert s.get(Region, "532901").name == "大理市"
         assert s.get(Region, "532901").parent_code == "532900"
