@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
 from sqlalchemy import text
 
 from ingest.api import IngestContext, UploadLimits, build_ingest_router
@@ -27,6 +29,8 @@ from web.hub import EventHub, build_live_router
 from web.pages import mount_pages
 
 log = logging.getLogger(__name__)
+
+SWAGGER_UI = "/static/vendor/swagger-ui"  # swagger-ui-dist, vendored under web/static/vendor/swagger-ui/
 
 
 def create_app(settings: Settings | None = None, run_worker: bool = True) -> FastAPI:
@@ -57,7 +61,9 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
             engine.close()
             db.dispose()
 
-    app = FastAPI(title="云南省职业技能培训监控调度中心", version="0.1.0", lifespan=lifespan)
+    # The center's network has no internet: /docs uses the vendored Swagger UI, and ReDoc (CDN-only) is off.
+    app = FastAPI(title="云南省职业技能培训监控调度中心", version="0.1.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app)
     limits = UploadLimits(
@@ -84,6 +90,14 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
             session.execute(text("SELECT 1"))
         return {"status": "ok", "database": db.engine.dialect.name,
                 "bus": "redis-streams" if settings.redis_url else "in-process", "worker": worker is not None}
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} · API",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js", swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None})  # no online spec validator
 
     mount_pages(app)
     app.state.settings, app.state.db, app.state.bus = settings, db, bus
