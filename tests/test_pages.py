@@ -1,21 +1,23 @@
 """The pages in a real browser (Debian's Chromium via Playwright): wall screen live feed, site check-in."""
 
+import hashlib
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import uvicorn
 from openpyxl import load_workbook
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from monitor.app import create_app
 from monitor.settings import Settings
 from tests.conftest import free_port
-from tests.helpers import FACES_DIR, VENUE, World, face, issue_token_via_api
+from tests.helpers import FACES_DIR, VENUE, World, auth, face, issue_token_via_api
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -88,6 +90,97 @@ def test_wall_screen_shows_the_province_and_live_anomalies(live_world: World, br
     page.screenshot(path=str(tmp_path / "wall.png"))
     assert requested and all(u.startswith(base.rstrip("/")) or u.startswith("blob:") or u.startswith("data:")
                              for u in requested), [u for u in requested if not u.startswith(base)]
+    context.close()
+
+
+def blob_sha256(page: Page, selector: str) -> str:
+    """The SHA-256 of the bytes an <img> shows (its blob: URL fetched inside the page)."""
+    return page.evaluate("""async sel => {
+        const data = await (await fetch(document.querySelector(sel).src)).arrayBuffer();
+        return [...new Uint8Array(await crypto.subtle.digest("SHA-256", data))]
+            .map(b => b.toString(16).padStart(2, "0")).join("");
+    }""", selector)
+
+
+def test_wall_screen_shows_and_opens_the_latest_anomaly_of_an_alert(live_world: World, browser: Browser) -> None:
+    base = str(live_world.client.base_url)
+    page = browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    page.goto(f"{base}/wall#token={live_world.operator}")
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    assert live_world.checkin(face("people/biden/biden2.jpg")).status_code == 201
+    item = page.locator("#feed li[data-rule=FACE_MISMATCH]")
+    expect(item).to_have_count(1, timeout=5_000)
+    page.wait_for_function("document.querySelector('#feed li[data-rule=FACE_MISMATCH] img').src.startsWith('blob:')",
+                           timeout=5_000)
+    assert live_world.checkin(face("people/obama/obama1.jpg"), trainee_id=live_world.biden_id).status_code == 201
+    expect(item.locator(".count")).to_have_text("×2", timeout=5_000)
+
+    alerts = live_world.client.get("/api/v1/alerts", headers=auth(live_world.operator)).json()
+    alert = next(a for a in alerts if a["rule"] == "FACE_MISMATCH")
+    first, latest = alert["anomalies"]  # oldest first
+    photos = {}
+    for anomaly in (first, latest):
+        sha = anomaly["evidence"]["photo_sha256"]
+        r = live_world.client.get(f"/api/v1/evidence/{sha}", headers=auth(live_world.operator))
+        photos[anomaly["id"]] = hashlib.sha256(r.content).hexdigest()
+    assert photos[first["id"]] != photos[latest["id"]]
+
+    for reloaded in (False, True):  # live, then the same alert replayed from the backlog on a fresh page
+        if reloaded:
+            page.goto(f"{base}/wall#token={live_world.operator}")
+            expect(item.locator(".count")).to_have_text("×2", timeout=10_000)
+        assert item.count() == 1
+        expect(item.locator(".msg")).to_contain_text(latest["message"])
+        feed_img = "#feed li[data-rule=FACE_MISMATCH] img"
+        page.wait_for_function(f"document.querySelector('{feed_img}').src.startsWith('blob:')", timeout=5_000)
+        deadline = time.monotonic() + 5
+        while blob_sha256(page, feed_img) != photos[latest["id"]] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert blob_sha256(page, feed_img) == photos[latest["id"]], "the feed shows the first anomaly's photo"
+        item.click()
+        expect(page.locator("#detail")).to_be_visible()
+        expect(page.locator("#detail")).to_have_attribute("data-anomaly-id", str(latest["id"]))
+        expect(page.locator("#detail-message")).to_have_text(latest["message"])
+        page.wait_for_function("document.querySelector('#detail-photo').src.startsWith('blob:')", timeout=5_000)
+        assert blob_sha256(page, "#detail-photo") == photos[latest["id"]]
+        page.click("#detail-close")
+        expect(page.locator("#detail")).to_be_hidden()
+    page.close()
+
+
+def test_api_docs_render_without_internet(live_world: World, browser: Browser) -> None:
+    base = str(live_world.client.base_url).rstrip("/")
+    server = urlsplit(base).netloc
+    context = browser.new_context(locale="zh-CN")
+    requested: list[str] = []
+    outside: list[str] = []
+
+    def only_the_server(route: Route) -> None:
+        url = route.request.url
+        requested.append(url)
+        if url.startswith(("data:", "blob:")) or urlsplit(url).netloc == server:
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    context.route("**/*", only_the_server)
+    page = context.new_page()
+    page.on("request", lambda req: requested.append(req.url))
+    page.goto(f"{base}/docs")
+    expect(page).to_have_title("云南省职业技能培训监控调度中心 · API")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("云南省职业技能培训监控调度中心", timeout=10_000)
+    expect(page.locator(".opblock").first).to_be_visible(timeout=10_000)
+    assert page.locator(".opblock").count() > 20
+    expect(page.locator(".opblock-summary-path[data-path='/api/v1/health']")).to_have_count(1)
+    assert f"{base}/static/vendor/swagger-ui/swagger-ui-bundle.js" in requested
+    assert f"{base}/static/vendor/swagger-ui/swagger-ui.css" in requested
+    page.wait_for_load_state("networkidle")
+    assert not outside, outside
+    assert all(urlsplit(u).netloc == server or u.startswith(("data:", "blob:")) for u in requested), requested
+    assert live_world.client.get("/redoc").status_code == 404  # ReDoc only loads from a CDN: it is off
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE"):
+        assert live_world.client.get(f"/static/vendor/swagger-ui/{asset}").status_code == 200
     context.close()
 
 

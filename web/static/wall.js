@@ -100,23 +100,35 @@
     }
   }
 
+  // A feed item shows, and opens, the latest anomaly of its alert; a photo that loads late never overwrites a newer one.
+  async function showPhoto(li, sha) {
+    li.dataset.photo = sha || "";
+    const url = await M.photoUrl(token, sha);
+    if (li.dataset.photo === (sha || "")) li.querySelector("img").src = url;
+  }
+
   async function addAnomaly(ev, fresh) {
     const d = ev.data;
     alarmedClasses.set(d.class_id, Date.parse(ev.at));
     // Repeats of one rule on one class are one alert: update its count instead of flooding the feed.
     const existing = d.alert_id ? feed.querySelector(`li[data-alert-id="${d.alert_id}"]`) : null;
     if (existing) {
-      existing.querySelector(".count").textContent = `×${d.alert_count}`;
+      if (Number(existing.dataset.eventId) > ev.id) return; // an older repeat (replayed): the item already shows a newer one
+      existing.dataset.eventId = ev.id;
+      existing.latest = ev;
+      existing.querySelector(".count").textContent = d.alert_count > 1 ? `×${d.alert_count}` : "";
       existing.querySelector(".msg").textContent = `${d.trainee_name ? d.trainee_name + "：" : ""}${d.message}`;
       existing.querySelector(".time").textContent = M.time(ev.at);
       existing.classList.remove("fresh"); void existing.offsetWidth; existing.classList.add("fresh");
       feed.prepend(existing);
+      await showPhoto(existing, d.photo_sha256);
       return;
     }
     const li = M.el("li", `${d.severity}${fresh ? " fresh" : ""}`);
     li.dataset.eventId = ev.id;
     li.dataset.rule = d.rule;
     if (d.alert_id) li.dataset.alertId = d.alert_id;
+    li.latest = ev;
     const img = M.el("img"); img.alt = "现场照片";
     const text = M.el("div");
     const title = M.el("div", "rule", `${M.ruleName(d.rule)} · ${M.SEVERITY[d.severity] || ""} `);
@@ -126,12 +138,12 @@
       M.el("div", "msg", `${d.trainee_name ? d.trainee_name + "：" : ""}${d.message}`),
       M.el("div", "time", M.time(ev.at)));
     li.append(img, text);
-    li.addEventListener("click", () => openDetail(ev));
+    li.addEventListener("click", () => openDetail(li.latest));
     feed.prepend(li);
     while (feed.children.length > 60) feed.lastChild.remove();
     feedCount += 1;
     document.getElementById("feed-count").textContent = `（本次已接收 ${feedCount} 条）`;
-    img.src = await M.photoUrl(token, d.photo_sha256);
+    await showPhoto(li, d.photo_sha256);
   }
 
   function addVerdict(ev) {
@@ -147,6 +159,7 @@
 
   async function openDetail(ev) {
     const d = ev.data;
+    document.getElementById("detail").dataset.anomalyId = d.anomaly_id;
     document.getElementById("detail-title").textContent = `${M.ruleName(d.rule)}（${d.rule}）`;
     document.getElementById("detail-message").textContent = d.message;
     const facts = document.getElementById("detail-facts");
