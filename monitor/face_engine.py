@@ -18,7 +18,7 @@ import imagehash
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps
 
-from monitor.faces import Box, measure_face_quality
+from monitor.faces import Box, contender_order, measure_face_quality
 
 with warnings.catch_warnings():
     # face_recognition_models still imports pkg_resources, which warns on import.
@@ -68,13 +68,14 @@ class FaceFound:
     brightness: float
     cut_off: bool
     landmarks: dict[str, list[tuple[float, float]]] | None = None
+    detection_score: float = 0.0
 
 
 @dataclass(frozen=True)
 class FaceScan:
     """What one photo shows: faces, size, perceptual hash and the EXIF capture time and GPS."""
 
-    faces: list[FaceFound]
+    faces: list[FaceFound]  # the contending faces, largest first (see monitor.faces.contender_order)
     width: int
     height: int
     phash: str
@@ -82,6 +83,7 @@ class FaceScan:
     exif_gps: tuple[float, float] | None = None
     decode_scale: float = 1.0
     extra: dict[str, float] = field(default_factory=dict)
+    background_faces: int = 0  # small faces found but not counted (posters, people far behind)
 
     @property
     def boxes(self) -> list[Box]:
@@ -144,6 +146,14 @@ def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float
     return np.asarray(image), full_long / max(image.size), opened
 
 
+def _detect(image: np.ndarray, upsample: int) -> list[tuple[tuple[int, int, int, int], float]]:
+    """HOG face boxes (top, right, bottom, left) clipped to the image, with their detection scores."""
+    h, w = image.shape[:2]
+    rects, scores, _ = face_recognition.api.face_detector.run(image, upsample, 0.0)
+    return [((max(r.top(), 0), min(r.right(), w), min(r.bottom(), h), max(r.left(), 0)), float(sc))
+            for r, sc in zip(rects, scores, strict=True)]
+
+
 def _resize(array: np.ndarray, factor: float) -> np.ndarray:
     h, w = array.shape[:2]
     return np.asarray(Image.fromarray(array).resize((round(w / factor), round(h / factor)), Image.Resampling.BILINEAR))
@@ -166,14 +176,16 @@ class FaceEngine:
         factor = max(h, w) / plan.detect_px
         small, factor = (_resize(img, factor), factor) if factor > 1 else (img, 1.0)
         with self._lock:
-            found = face_recognition.face_locations(small, number_of_times_to_upsample=plan.upsample)
+            found = _detect(small, plan.upsample)
             if not found and plan.retry_upsample is not None:
-                found = face_recognition.face_locations(small, number_of_times_to_upsample=plan.retry_upsample)
+                found = _detect(small, plan.retry_upsample)
+            keep = contender_order([min(b - t, r - lft) for (t, r, b, lft), _ in found], [sc for _, sc in found])
             boxes = [
                 (max(0, round(t * factor)), min(w, round(r * factor)), min(h, round(b * factor)),
                  max(0, round(lft * factor)))
-                for (t, r, b, lft) in found
+                for (t, r, b, lft), _ in (found[i] for i in keep)
             ]
+            scores = [found[i][1] for i in keep]
             encodings = face_recognition.face_encodings(img, boxes, num_jitters=1) if boxes else []
             landmarks = face_recognition.face_landmarks(img, boxes, model="large") if plan.landmarks and boxes else None
         grey = np.asarray(Image.fromarray(img).convert("L"))
@@ -191,12 +203,13 @@ class FaceEngine:
                 brightness=quality.brightness,
                 cut_off=quality.cut_off,
                 landmarks=marks,
+                detection_score=round(scores[i], 3),
             ))
         exif_time, exif_gps = _exif_facts(opened)
         return FaceScan(
             faces=faces, width=round(w * scale), height=round(h * scale),
             phash=str(imagehash.phash(Image.fromarray(small))), exif_time=exif_time, exif_gps=exif_gps,
-            decode_scale=scale, extra={"pid": float(os.getpid())},
+            decode_scale=scale, extra={"pid": float(os.getpid())}, background_faces=len(found) - len(keep),
         )
 
     def close(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,8 +77,27 @@ def box_side_px(box: Box) -> int:
     return min(bottom - top, right - left)
 
 
+def contender_order(sides_px: Sequence[int], scores: Sequence[float], min_ratio: float = 0.5,
+                    scored_ratio: float = 0.35, strong_score: float = 1.0) -> list[int]:
+    """Indices of the faces that are real contenders for "the person in the photo", largest first.
+
+    The largest face always counts. Another face counts when its shorter side is at least `min_ratio`
+    of the largest's, or at least `scored_ratio` of it with a HOG detection score of `strong_score` or
+    more; a small face in the background (a poster, a box, a passer-by far behind) does not.
+    """
+    if not sides_px:
+        return []
+    order = sorted(range(len(sides_px)), key=lambda i: (-sides_px[i], -scores[i]))
+    largest = sides_px[order[0]]
+    return [i for k, i in enumerate(order) if k == 0 or sides_px[i] >= min_ratio * largest
+            or (sides_px[i] >= scored_ratio * largest and scores[i] >= strong_score)]
+
+
 def explain_enrolment_problem(boxes: Sequence[Box], min_face_px: int) -> str | None:
-    """Why a photo cannot be an enrolment photo (zh-CN), or None if it shows one large-enough face."""
+    """Why a photo cannot be an enrolment photo (zh-CN), or None if it shows one large-enough face.
+
+    `boxes` are the contending faces (see `contender_order`), largest first.
+    """
     if not boxes:
         return "照片中未检测到人脸"
     if len(boxes) > 1:
@@ -87,6 +106,39 @@ def explain_enrolment_problem(boxes: Sequence[Box], min_face_px: int) -> str | N
     if side < min_face_px:
         return f"人脸过小（{side} 像素，至少需要 {min_face_px} 像素）"
     return None
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """The other person of a class whose evidence lies nearest to a check-in face (distances Euclidean).
+
+    `distance` is the median distance to that person's evidence (enrolled templates and today's passed
+    check-ins), robust to one look-alike photo; `nearest` is the smallest of them.
+    """
+
+    person_id: int
+    distance: float
+    nearest: float
+    evidence_count: int
+    checkin_ids: tuple[int, ...] = ()
+
+
+def rank_other_people(encoding: Sequence[float],
+                      evidence: Mapping[int, Sequence[tuple[Sequence[float], int | None]]]) -> list[Neighbour]:
+    """Every other person with evidence, nearest first by median distance to `encoding`.
+
+    `evidence` maps a person id to (encoding, check-in id or None for an enrolled template) pairs.
+    """
+    probe = np.asarray(encoding, dtype=np.float64)
+    ranked = []
+    for person_id, items in evidence.items():
+        if not items:
+            continue
+        distances = np.linalg.norm(np.asarray([e for e, _ in items], dtype=np.float64) - probe, axis=1)
+        ranked.append(Neighbour(person_id=person_id, distance=float(np.median(distances)),
+                                nearest=float(distances.min()), evidence_count=len(items),
+                                checkin_ids=tuple(c for _, c in items if c is not None)))
+    return sorted(ranked, key=lambda n: (n.distance, n.nearest))
 
 
 def match_face(encoding: Sequence[float], templates: Sequence[Sequence[float]], threshold: float) -> FaceMatch:

@@ -7,18 +7,18 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import numpy as np
-
 from models.domain import AnomalyCode, FenceResult, Severity
-from monitor.faces import FaceMatch, FaceQuality, QualityThresholds, explain_poor_quality
+from monitor.faces import FaceMatch, FaceQuality, Neighbour, QualityThresholds, explain_poor_quality
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Every limit a verdict depends on; recorded with each verification and anomaly."""
 
-    face_match: float = 0.6
-    face_mismatch: float = 0.68
+    face_match: float = 0.40
+    face_mismatch: float = 0.64
+    proxy_face_max: float = 0.34
+    proxy_face_margin: float = 0.12
     face_min_side_px: int = 60
     face_min_sharpness: float = 60.0
     face_min_brightness: float = 40.0
@@ -73,7 +73,6 @@ class PriorCheckIn:
     lat: float
     lon: float
     device_id: str
-    encoding: Sequence[float] | None = None
 
 
 def merge_findings(findings: Sequence[Finding]) -> list[Finding]:
@@ -93,10 +92,24 @@ def merge_findings(findings: Sequence[Finding]) -> list[Finding]:
 _SEVERITY_ORDER = [Severity.LOW, Severity.MEDIUM, Severity.HIGH]
 
 
+def face_limits(t: Thresholds) -> dict[str, float]:
+    """The face thresholds a face verdict depends on, as recorded with it."""
+    return {"face_match_threshold": t.face_match, "face_mismatch_threshold": t.face_mismatch,
+            "proxy_face_max_distance": t.proxy_face_max, "proxy_face_margin": t.proxy_face_margin}
+
+
 def judge_checkin_face(
-    face_count: int, quality: FaceQuality | None, match: FaceMatch | None, t: Thresholds
+    face_count: int, quality: FaceQuality | None, match: FaceMatch | None, t: Thresholds,
+    others: Sequence[Neighbour] = (),
 ) -> tuple[list[Finding], Review | None]:
-    """FACE_MISSING, FACE_MULTIPLE, FACE_POOR or FACE_MISMATCH; a grey-zone distance becomes a review."""
+    """FACE_MISSING, FACE_MULTIPLE, FACE_POOR, FACE_MISMATCH or PROXY_SIGNIN; doubtful faces become a review.
+
+    `others` are the class's other trainees ranked by their evidence's distance to this face. The face
+    passes only when it is within `face_match` of the trainee's templates and no classmate's evidence is
+    nearer. It is a proxy (代签) only when it is clearly a classmate's: that classmate's median distance is
+    `proxy_face_margin` below the trainee's own and within `proxy_face_max` (within `face_match` when the
+    face is already a mismatch). Anything between goes to an operator, never to a silent pass.
+    """
     if face_count == 0:
         return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, "签到照片中未检测到人脸", {"face_count": 0})], None
     if face_count > 1:
@@ -107,16 +120,38 @@ def judge_checkin_face(
         return [Finding(AnomalyCode.FACE_POOR, Severity.LOW, f"人脸质量不足以核验：{message}", measured, limits)], None
     if match is None:
         raise ValueError("one face found but no match computed")
-    limits = {"face_match_threshold": t.face_match, "face_mismatch_threshold": t.face_mismatch}
-    measured = {"face_distance": round(match.distance, 4), "template_index": match.template_index}
-    if match.distance <= t.face_match:
+    d = match.distance
+    limits = face_limits(t)
+    measured: dict[str, Any] = {"face_distance": round(d, 4), "template_index": match.template_index}
+    top = others[0] if others else None
+    if top is not None:
+        measured |= {"nearest_other_trainee_id": top.person_id, "nearest_other_distance": round(top.distance, 4),
+                     "nearest_other_min_distance": round(top.nearest, 4)}
+    findings: list[Finding] = []
+    if d > t.face_mismatch:
+        findings.append(Finding(AnomalyCode.FACE_MISMATCH, Severity.HIGH,
+                                f"人脸与登记照片不符（相似距离 {d:.2f}，阈值 {t.face_mismatch:.2f}）",
+                                measured, limits))
+    if top is not None and d - top.distance >= t.proxy_face_margin and d > t.face_match and (
+            top.distance <= t.proxy_face_max or (findings and top.distance <= t.face_match)):
+        findings.append(Finding(
+            AnomalyCode.PROXY_SIGNIN, Severity.HIGH,
+            f"照片中的人脸是本班另一名学员（编号 {top.person_id}，相似距离 {top.distance:.2f}），"
+            f"而非签到学员本人（{d:.2f}），疑似代签",
+            measured | {"other_trainee_id": top.person_id, "other_checkin_ids": list(top.checkin_ids)}, limits))
+    if findings:
+        return findings, None
+    nearer = [o for o in others if o.nearest < d]
+    if d <= t.face_match and not nearer:
         return [], None
-    if match.distance <= t.face_mismatch:
-        return [], Review("FACE_GREY_ZONE", f"人脸相似距离 {match.distance:.2f} 处于复核区间（{t.face_match:.2f}–"
-                                            f"{t.face_mismatch:.2f}），需人工复核", measured, limits)
-    return [Finding(AnomalyCode.FACE_MISMATCH, Severity.HIGH,
-                    f"人脸与登记照片不符（相似距离 {match.distance:.2f}，阈值 {t.face_mismatch:.2f}）",
-                    measured, limits)], None
+    if nearer:
+        who = nearer[0]
+        return [], Review("FACE_AMBIGUOUS",
+                          f"人脸与签到学员的相似距离 {d:.2f}，但与本班学员（编号 {who.person_id}）更接近"
+                          f"（{who.nearest:.2f}），需人工复核是否代签",
+                          measured | {"closer_trainee_ids": [o.person_id for o in nearer[:5]]}, limits)
+    return [], Review("FACE_GREY_ZONE", f"人脸相似距离 {d:.2f} 处于复核区间（{t.face_match:.2f}–"
+                                        f"{t.face_mismatch:.2f}），需人工复核", measured, limits)
 
 
 def judge_fence(result: FenceResult, signed_distance_m: float, accuracy_m: float,
@@ -196,34 +231,19 @@ def judge_replay(near_copies: Sequence[tuple[str, int, int]], exif_time: datetim
     return merge_findings(out)
 
 
-def judge_proxy(trainee_id: int, encoding: Sequence[float] | None, class_checkins_today: Sequence[PriorCheckIn],
-                device_recent: Sequence[PriorCheckIn], t: Thresholds) -> list[Finding]:
-    """PROXY_SIGNIN (代签): this face already signed in as another trainee of the class today, or this
-    device signed in too many different trainees within the window."""
-    out: list[Finding] = []
-    if encoding is not None:
-        probe = np.asarray(encoding)
-        for prior in class_checkins_today:
-            if prior.trainee_id == trainee_id or prior.encoding is None:
-                continue
-            distance = float(np.linalg.norm(np.asarray(prior.encoding) - probe))
-            if distance <= t.face_match:
-                out.append(Finding(AnomalyCode.PROXY_SIGNIN, Severity.HIGH,
-                                   f"同一张脸此前以另一名学员身份签到（签到编号 {prior.checkin_id}，相似距离 "
-                                   f"{distance:.2f}），疑似代签",
-                                   {"other_checkin_id": prior.checkin_id, "other_trainee_id": prior.trainee_id,
-                                    "face_distance": round(distance, 4)},
-                                   {"face_match_threshold": t.face_match}))
-                break
+def judge_proxy(trainee_id: int, device_recent: Sequence[PriorCheckIn], t: Thresholds) -> list[Finding]:
+    """PROXY_SIGNIN (代签) by device: this device signed in too many different trainees within the window.
+
+    The face side of 代签 is judged with the face (`judge_checkin_face`), against the class's evidence.
+    """
     others = {p.trainee_id: p.checkin_id for p in device_recent if p.trainee_id != trainee_id}
-    if len(others) + 1 >= t.proxy_device_max_trainees:
-        out.append(Finding(AnomalyCode.PROXY_SIGNIN, Severity.MEDIUM,
-                           f"同一设备 {t.proxy_device_window_s / 60:.0f} 分钟内为 {len(others) + 1} 名不同学员签到，"
-                           f"疑似代签",
-                           {"device_checkin_ids": sorted(others.values()), "distinct_trainees": len(others) + 1},
-                           {"proxy_device_window_s": t.proxy_device_window_s,
-                            "proxy_device_max_trainees": t.proxy_device_max_trainees}))
-    return merge_findings(out)
+    if len(others) + 1 < t.proxy_device_max_trainees:
+        return []
+    return [Finding(AnomalyCode.PROXY_SIGNIN, Severity.MEDIUM,
+                    f"同一设备 {t.proxy_device_window_s / 60:.0f} 分钟内为 {len(others) + 1} 名不同学员签到，疑似代签",
+                    {"device_checkin_ids": sorted(others.values()), "distinct_trainees": len(others) + 1},
+                    {"proxy_device_window_s": t.proxy_device_window_s,
+                     "proxy_device_max_trainees": t.proxy_device_max_trainees})]
 
 
 def judge_snapshot_faces(face_count: int) -> list[Finding]:

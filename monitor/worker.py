@@ -41,7 +41,7 @@ from monitor.bus import Bus
 from monitor.classroom import Candidate, identify_faces, judge_headcount
 from monitor.clock import PolicyClock, claim_subject, resolve_attendance
 from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine
-from monitor.faces import FaceQuality, match_face
+from monitor.faces import FaceQuality, match_face, rank_other_people
 from monitor.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
 from monitor.ledger import online_day
 from monitor.liveness import ChallengeFacts, FrameFacts, LivenessThresholds, judge_liveness
@@ -91,7 +91,8 @@ def quality_of(face: FaceFound | None) -> FaceQuality | None:
 
 def face_measures(face: FaceFound) -> dict[str, Any]:
     return {"box": list(face.box), "side_px": face.side_px, "sharpness": round(face.sharpness, 1),
-            "brightness": round(face.brightness, 1), "cut_off": face.cut_off}
+            "brightness": round(face.brightness, 1), "cut_off": face.cut_off,
+            "detection_score": face.detection_score}
 
 
 def exif_time_utc(exif_time: str | None) -> datetime | None:
@@ -101,9 +102,9 @@ def exif_time_utc(exif_time: str | None) -> datetime | None:
     return datetime.fromisoformat(exif_time).replace(tzinfo=SHANGHAI).astimezone(UTC)
 
 
-def _prior(c: CheckIn, encoding: list | None = None) -> PriorCheckIn:
+def _prior(c: CheckIn) -> PriorCheckIn:
     return PriorCheckIn(checkin_id=c.id, trainee_id=c.trainee_id, captured_at=c.captured_at, lat=c.lat,
-                        lon=c.lon, device_id=c.device_id, encoding=encoding)
+                        lon=c.lon, device_id=c.device_id)
 
 
 def count_uncertain_fixes(session: Session, trainee_id: int, since: datetime) -> int:
@@ -130,13 +131,27 @@ def same_coordinates_other_devices(session: Session, checkin: CheckIn, limit: in
         .order_by(CheckIn.id.desc()).limit(limit)))
 
 
-def class_checkins_since(session: Session, class_id: int, since: datetime, exclude_id: int) -> list[PriorCheckIn]:
-    rows = session.execute(
-        select(CheckIn, Verification.face_encoding)
-        .join(Verification, (Verification.subject_kind == "checkin") & (Verification.subject_id == CheckIn.id))
-        .where(CheckIn.class_id == class_id, CheckIn.received_at >= since, CheckIn.id != exclude_id)
-    ).all()
-    return [_prior(c, enc) for c, enc in rows]
+def classmates_evidence(session: Session, checkin: CheckIn, since: datetime
+                        ) -> dict[int, list[tuple[list[float], int | None]]]:
+    """Each other rostered trainee's face evidence: enrolled templates and check-ins passed since `since`.
+
+    Failed or doubtful check-ins are not evidence of whose face is whose.
+    """
+    evidence: dict[int, list[tuple[list[float], int | None]]] = {}
+    roster = select(RosterEntry.trainee_id).where(RosterEntry.class_id == checkin.class_id,
+                                                  RosterEntry.trainee_id != checkin.trainee_id)
+    for person_id, encoding in session.execute(
+            select(FaceTemplate.person_id, FaceTemplate.encoding)
+            .where(FaceTemplate.person_kind == "trainee", FaceTemplate.person_id.in_(roster))):
+        evidence.setdefault(person_id, []).append((encoding, None))
+    for checkin_id, trainee_id, encoding in session.execute(
+            select(CheckIn.id, CheckIn.trainee_id, Verification.face_encoding)
+            .join(Verification, (Verification.subject_kind == "checkin") & (Verification.subject_id == CheckIn.id))
+            .where(CheckIn.class_id == checkin.class_id, CheckIn.received_at >= since, CheckIn.id != checkin.id,
+                   CheckIn.trainee_id != checkin.trainee_id, CheckIn.status == "passed",
+                   Verification.face_encoding.is_not(None))):
+        evidence.setdefault(trainee_id, []).append((encoding, checkin_id))
+    return evidence
 
 
 def device_checkins_since(session: Session, device_id: str, since: datetime, exclude_id: int) -> list[PriorCheckIn]:
@@ -307,7 +322,6 @@ class Worker:
         face = scan.faces[0] if len(scan.faces) == 1 else None
         match = match_face(face.encoding, [tp.encoding for tp in templates], t.face_match) \
             if face and templates else None
-        findings, review = judge_checkin_face(len(scan.faces), quality_of(face), match, t)
         signed = venue_signed_distance_m(venue, *fix)
         fence = classify_fix(signed, checkin.accuracy_m)
 
@@ -317,7 +331,7 @@ class Worker:
                 fence is FenceResult.UNCERTAIN)
             previous = prior_checkin_of_trainee(session, checkin)
             same_coords = same_coordinates_other_devices(session, checkin)
-            class_today = class_checkins_since(session, checkin.class_id, day_start, exclude_id=checkin.id)
+            classmates = classmates_evidence(session, checkin, day_start) if match else {}
             elsewhere = session.scalars(select(CheckIn).where(
                 CheckIn.trainee_id == checkin.trainee_id, CheckIn.class_id != checkin.class_id,
                 CheckIn.status == "passed",
@@ -329,12 +343,14 @@ class Worker:
             self.photo_index.refresh(session)
         near = self.photo_index.find_near(scan.phash, t.replay_phash_max_distance)
         exif_time = exif_time_utc(scan.exif_time)
+        others = rank_other_people(face.encoding, classmates) if face and match else []
+        findings, review = judge_checkin_face(len(scan.faces), quality_of(face), match, t, others)
         findings += judge_fence(fence, signed, checkin.accuracy_m, uncertain_today, t)
         findings += judge_gps(checkin.mock_location, checkin.accuracy_m, fix, checkin.captured_at, previous,
                               distance_m(fix, (previous.lat, previous.lon)) if previous else None, same_coords, t)
         findings += judge_replay(near, exif_time, checkin.received_at, scan.exif_gps,
                                  distance_m(scan.exif_gps, fix) if scan.exif_gps else None, t)
-        findings += judge_proxy(checkin.trainee_id, face.encoding if face else None, class_today, device_recent, t)
+        findings += judge_proxy(checkin.trainee_id, device_recent, t)
         if window is not None:
             findings += judge_session_time(checkin.kind, checkin.captured_at.astimezone(SHANGHAI), window.start_local,
                                            window.end_local, self.settings.session_grace_minutes)
@@ -365,8 +381,11 @@ class Worker:
             templates[0].photo_sha256 if templates else None)
         measured = {
             "face_count": len(scan.faces),
+            "background_faces": scan.background_faces,
             "faces": [face_measures(f) for f in scan.faces],
             "face_distance": match.distance if match else None,
+            "nearest_classmates": [{"trainee_id": o.person_id, "median_distance": round(o.distance, 4),
+                                    "min_distance": round(o.nearest, 4)} for o in others[:3]],
             "fence_signed_distance_m": round(signed, 2),
             "accuracy_m": checkin.accuracy_m,
             "image_size": [scan.width, scan.height],

@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from ingest.api import pick_session
@@ -11,7 +12,15 @@ from models.errors import ApiError
 from models.identity import compute_check_char, explain_id_number_problem, mask_id_number, mask_name
 from models.tables import ClassSession
 from monitor.auth import hash_token, region_prefix
-from monitor.faces import explain_enrolment_problem, match_face
+from monitor.calibration import calibrate, error_curve, pair_distances
+from monitor.faces import (
+    FaceMatch,
+    Neighbour,
+    contender_order,
+    explain_enrolment_problem,
+    match_face,
+    rank_other_people,
+)
 from monitor.geodesy import (
     bd09_to_gcj02,
     circle_signed_distance_m,
@@ -114,7 +123,8 @@ def test_face_findings() -> None:
     assert judge_checkin_face(3, None, None, t)[0][0].code.value == "FACE_MULTIPLE"
     [mismatch], review = judge_checkin_face(1, None, match_face([0.0] * 128, [[0.07] * 128], 0.6), t)
     assert mismatch.code.value == "FACE_MISMATCH" and review is None
-    assert mismatch.thresholds == {"face_match_threshold": 0.6, "face_mismatch_threshold": 0.68}
+    assert mismatch.thresholds == {"face_match_threshold": 0.40, "face_mismatch_threshold": 0.64,
+                                   "proxy_face_max_distance": 0.34, "proxy_face_margin": 0.12}
 
 
 def test_enrolment_problems() -> None:
@@ -175,3 +185,95 @@ def test_tokens_and_regions() -> None:
     assert hash_token("a") != hash_token("b") and len(hash_token("a")) == 64
     assert region_prefix("530000") == "53" and region_prefix("530100") == "5301"
     assert region_prefix("530102") == "530102"
+
+
+# -- face identity within a class, contenders, calibration -----------------------------------------------
+def _neighbour(person_id: int, median: float, nearest: float | None = None) -> Neighbour:
+    return Neighbour(person_id=person_id, distance=median, nearest=median if nearest is None else nearest,
+                     evidence_count=2)
+
+
+def _judge(own: float, others: list[Neighbour]) -> tuple[list[str], str | None]:
+    match = FaceMatch(distance=own, threshold=0.40, matched=own <= 0.40, template_index=0)
+    findings, review = judge_checkin_face(1, None, match, Thresholds(), others)
+    return [f.code.value for f in findings], review.code if review else None
+
+
+@pytest.mark.parametrize(("own", "others", "expected"), [
+    (0.35, [], ([], None)),                                       # own face, nobody else near
+    (0.35, [_neighbour(2, 0.55)], ([], None)),
+    (0.40, [_neighbour(2, 0.41)], ([], None)),                    # the boundary passes
+    (0.38, [_neighbour(2, 0.45, nearest=0.37)], ([], "FACE_AMBIGUOUS")),  # a classmate's photo is nearer
+    (0.47, [], ([], "FACE_GREY_ZONE")),
+    (0.47, [_neighbour(2, 0.36)], ([], "FACE_AMBIGUOUS")),        # nearer classmate, but not clearly his
+    (0.47, [_neighbour(2, 0.34)], (["PROXY_SIGNIN"], None)),      # clearly the classmate's face
+    (0.45, [_neighbour(2, 0.34)], ([], "FACE_AMBIGUOUS")),        # margin 0.11 < 0.12: not an accusation
+    (0.80, [], (["FACE_MISMATCH"], None)),
+    (0.80, [_neighbour(2, 0.39)], (["FACE_MISMATCH", "PROXY_SIGNIN"], None)),
+    (0.80, [_neighbour(2, 0.45)], (["FACE_MISMATCH"], None)),     # a look-alike is named by nobody
+])
+def test_face_identity_against_the_class(own: float, others: list[Neighbour],
+                                         expected: tuple[list[str], str | None]) -> None:
+    assert _judge(own, others) == expected
+
+
+def test_classmates_are_ranked_by_median_distance() -> None:
+    probe = [0.0] * 128
+    at = lambda d: [d] + [0.0] * 127  # noqa: E731
+    ranked = rank_other_people(probe, {7: [(at(0.2), None), (at(0.6), 11), (at(0.7), 12)], 8: [(at(0.4), None)]})
+    assert [n.person_id for n in ranked] == [8, 7]  # one look-alike photo of 7 does not make 7 the nearest
+    assert ranked[1].nearest == pytest.approx(0.2) and ranked[1].distance == pytest.approx(0.6)
+    assert ranked[1].checkin_ids == (11, 12)
+
+
+def test_small_background_faces_are_not_contenders() -> None:
+    assert contender_order([223, 43], [1.87, 1.04]) == [0]          # a poster behind the trainee
+    assert contender_order([43, 223], [1.04, 1.87]) == [1]          # largest first, whatever the order
+    assert contender_order([155, 155, 43], [1.6, 1.4, -0.1]) == [0, 1]  # two people side by side
+    assert contender_order([108, 89, 90], [1.6, 1.5, 0.4]) == [0, 2, 1]
+    assert contender_order([200, 80], [2.0, 1.2]) == [0, 1]        # smaller but clearly detected
+    assert contender_order([], []) == []
+
+
+def test_calibration_thresholds_meet_their_targets() -> None:
+    rng = np.random.default_rng(3)
+    genuine = np.sort(rng.normal(0.38, 0.07, 2000))
+    impostor = np.sort(rng.normal(0.64, 0.09, 20000))
+    cal = calibrate(genuine, impostor, target_fmr=0.001, target_fnmr=0.001, class_size=60)
+    [at] = error_curve(genuine, impostor, [cal.face_match])
+    assert at.fmr <= 0.001 and error_curve(genuine, impostor, [cal.face_match + 0.01])[0].fmr > 0.001
+    assert (genuine > cal.face_mismatch).mean() <= 0.001
+    assert cal.proxy_face_max < cal.face_match < cal.face_mismatch
+    people = {"a": [[0.0] * 128, [0.1] + [0.0] * 127], "b": [[1.0] + [0.0] * 127]}
+    g, i = pair_distances(people)
+    assert g.tolist() == pytest.approx([0.1]) and i.tolist() == pytest.approx([0.9, 1.0])
+
+
+# --- Human-readable durations in zh-CN messages (models/timefmt.py) --------------------------------------
+
+from models.timefmt import format_duration_zh  # noqa: E402
+
+
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0 秒"), (0.2, "不到 1 秒"), (42, "42 秒"), (42.4, "约 42 秒"),
+    (59.6, "约 1 分钟"),                     # rounds up into the next unit, never "60 秒"
+    (300, "5 分钟"), (310, "约 5 分钟"), (1800, "30 分钟"),
+    (3599, "约 1 小时"), (12600, "3.5 小时"), (3.52 * 3600, "约 3.5 小时"),
+    (86390, "约 1 天"), (181440, "2.1 天"), (40 * 86400, "40 天"),
+    (70 * 86400, "约 2.3 个月"),
+    (145149.2 * 3600, "约 16.6 年"),        # the EXIF age the issue quoted as "145149.2 小时"
+    (200 * 365.2425 * 86400, "200 年"),
+    (-90, "约 2 分钟"),                      # a difference reads the same either way round
+    (float("nan"), "时长未知"), (float("inf"), "时长未知"),
+])
+def test_durations_read_as_a_person_says_them(seconds: float, text: str) -> None:
+    assert format_duration_zh(seconds) == text
+
+
+def test_durations_never_show_sixty_of_a_unit_or_a_trailing_zero() -> None:
+    for seconds in range(0, 3 * 86400, 7):
+        text = format_duration_zh(seconds + 0.5)
+        number = text.removeprefix("约 ").split(" ")[0]
+        assert not number.endswith(".0"), text
+        assert not (text.endswith((" 秒", " 分钟")) and float(number) >= 60), text
+        assert not (text.endswith(" 小时") and float(number) >= 24), text
