@@ -173,6 +173,18 @@ def test_enrolment_refuses_no_face_several_faces_and_small_faces(world: World) -
     assert r.json()["face_templates"] == 1  # all-or-nothing: the good first photo was not stored either
 
 
+def test_enrolment_ignores_a_small_face_in_the_background_but_refuses_a_group(world: World) -> None:
+    main = Image.open(io.BytesIO(face("people/biden/biden2.jpg"))).convert("RGB")
+    poster = Image.open(io.BytesIO(face("people/obama/obama.jpg"))).convert("RGB")
+    poster.thumbnail((main.width // 6, main.width // 6))  # a small portrait on the wall behind
+    main.paste(poster, (4, 4))
+    r = enrol(world, [jpeg(main)])
+    assert r.status_code == 201, r.json()
+    assert r.json()["face_templates"] == 2
+    r = enrol(world, [face("groups/obama_and_biden.jpg")])  # three people of similar size: still refused
+    assert r.status_code == 422 and "检测到 3 张人脸" in r.json()["message"]
+
+
 def test_registration_needs_admin_and_tokens_are_scoped(world: World, client: TestClient) -> None:
     r = client.post("/api/v1/occupations", json={"code": "Y", "name": "工种"}, headers=auth(world.operator))
     assert r.status_code == 403 and r.json()["code"] == "FORBIDDEN_ROLE"
