@@ -74,7 +74,7 @@ def test_wall_screen_shows_the_province_and_live_anomalies(live_world: World, br
     assert page.locator("#map canvas").count() >= 1
     assert "token" not in page.url  # the token leaves the address bar
 
-    live_world.checkin(face("people/biden/biden2.jpg"))
+    live_world.checkin(face("people/kit_harington/john2.jpeg"))  # a face from outside the class
     item = page.locator("#feed li[data-rule=FACE_MISMATCH]").first
     expect(item).to_be_visible(timeout=5_000)
     expect(item).to_contain_text("人脸不符")
