@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     face_min_sharpness: float = Field(default=60.0, description="variance of the Laplacian on a 112 px face crop")
     face_min_brightness: float = Field(default=40.0, description="mean grey level 0-255 of the face crop")
 
+    # 1:N duplicate identity (one face under two ID numbers, checked at every enrolment; see
+    # monitor/identity_match.py for why these are far stricter than face_match_threshold).
+    duplicate_max_distance: float = Field(default=0.20, description="median distance of all photos to one other "
+                                          "person at or below which the enrolment is refused as DUPLICATE_IDENTITY")
+    duplicate_review_distance: float = Field(default=0.22, description="a photo this close to another person, "
+                                             "short of a clear duplicate, raises a look-alike anomaly to review")
+    duplicate_margin: float = Field(default=0.05, description="the next other person must be this much farther")
+    duplicate_neighbours: int = Field(default=10, description="k: only the k nearest people per photo are judged")
+
     # Photo forensics and location plausibility.
     replay_phash_max_distance: int = Field(default=10, description="Hamming bits between 64-bit pHashes")
     exif_max_age_seconds: float = 1800.0
