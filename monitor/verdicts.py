@@ -108,7 +108,8 @@ def judge_checkin_face(
     passes only when it is within `face_match` of the trainee's templates and no classmate's evidence is
     nearer. It is a proxy (代签) only when it is clearly a classmate's: that classmate's median distance is
     `proxy_face_margin` below the trainee's own and within `proxy_face_max` (within `face_match` when the
-    face is already a mismatch). Anything between goes to an operator, never to a silent pass.
+    face is already a mismatch). A classmate nearer by median, or a distance between `face_match` and
+    `face_mismatch`, goes to an operator: never a silent pass, never an accusation.
     """
     if face_count == 0:
         return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, "签到照片中未检测到人脸", {"face_count": 0})], None
@@ -141,14 +142,14 @@ def judge_checkin_face(
             measured | {"other_trainee_id": top.person_id, "other_checkin_ids": list(top.checkin_ids)}, limits))
     if findings:
         return findings, None
-    nearer = [o for o in others if o.nearest < d]
+    nearer = [o for o in others if o.distance < d]  # median: one look-alike photo is not enough
     if d <= t.face_match and not nearer:
         return [], None
     if nearer:
         who = nearer[0]
         return [], Review("FACE_AMBIGUOUS",
                           f"人脸与签到学员的相似距离 {d:.2f}，但与本班学员（编号 {who.person_id}）更接近"
-                          f"（{who.nearest:.2f}），需人工复核是否代签",
+                          f"（{who.distance:.2f}），需人工复核是否代签",
                           measured | {"closer_trainee_ids": [o.person_id for o in nearer[:5]]}, limits)
     return [], Review("FACE_GREY_ZONE", f"人脸相似距离 {d:.2f} 处于复核区间（{t.face_match:.2f}–"
                                         f"{t.face_mismatch:.2f}），需人工复核", measured, limits)

@@ -203,7 +203,8 @@ def _judge(own: float, others: list[Neighbour]) -> tuple[list[str], str | None]:
     (0.35, [], ([], None)),                                       # own face, nobody else near
     (0.35, [_neighbour(2, 0.55)], ([], None)),
     (0.40, [_neighbour(2, 0.41)], ([], None)),                    # the boundary passes
-    (0.38, [_neighbour(2, 0.45, nearest=0.37)], ([], "FACE_AMBIGUOUS")),  # a classmate's photo is nearer
+    (0.38, [_neighbour(2, 0.37, nearest=0.30)], ([], "FACE_AMBIGUOUS")),  # a classmate is nearer
+    (0.38, [_neighbour(2, 0.45, nearest=0.37)], ([], None)),      # one look-alike photo of him is not
     (0.47, [], ([], "FACE_GREY_ZONE")),
     (0.47, [_neighbour(2, 0.36)], ([], "FACE_AMBIGUOUS")),        # nearer classmate, but not clearly his
     (0.47, [_neighbour(2, 0.34)], (["PROXY_SIGNIN"], None)),      # clearly the classmate's face
