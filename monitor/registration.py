@@ -1,17 +1,26 @@
-"""The office's registration API: regions, institutions, venues, occupations, people, classes, tokens."""
+"""The office's registration API: regions, institutions, venues, occupations, people, classes, tokens.
 
+Every face enrolment is searched 1:N against all enrolled trainees and teachers of the province
+(`monitor.face_index`, decided by `monitor.identity_match`): one face under another ID number is
+refused as DUPLICATE_IDENTITY (the admin is shown the other record, ID number masked), a look-alike
+is accepted with a medium DUPLICATE_IDENTITY anomaly for an operator to review.
+"""
 
+import logging
+import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, File, UploadFile
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ingest.evidence import EvidenceStore
 from ingest.images import inspect_image
 from models.domain import (
+    AnomalyCode,
     BlacklistIn,
     CircleFence,
     ClassIn,
@@ -23,6 +32,7 @@ from models.domain import (
     Principal,
     Role,
     RosterIn,
+    Severity,
     TeacherIn,
     TokenIn,
     VenueIn,
@@ -43,15 +53,23 @@ from models.tables import (
     TrainingClass,
     Venue,
 )
+from monitor.alerts import add_anomaly, class_context
 from monitor.auth import issue_token, require_role
 from monitor.face_engine import FaceEngine, ProcessFaceEngine
+from monitor.face_index import FaceIndex, IdentityMatch, lock_enrolments, nearest_templates
 from monitor.faces import explain_enrolment_problem
 from monitor.geodesy import convert_to_wgs84
+from monitor.identity_match import REASON_TEXT, DuplicateThresholds, IdentityDecision, PersonRef, decide
 from monitor.settings import Settings
 from monitor.storage import Database, utc_now
+from monitor.verdicts import Finding
 
 T = TypeVar("T")
 READERS = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.INSPECTOR)
+KIND_NAMES = {"trainee": "学员", "teacher": "教师"}
+CONFIRM_DISTINCT = ("true after checking the papers that the person is not the one the 1:N search cites "
+                    "(e.g. twins): the enrolment is stored, the match kept with the admin's name")
+log = logging.getLogger(__name__)
 
 
 def get_or_404(session: Session, model: type[T], key: Any, code: str, label: str) -> T:
@@ -126,12 +144,126 @@ def class_out(session: Session, c: TrainingClass) -> dict[str, Any]:
             "trainee_ids": sorted(roster)}
 
 
+# -- 1:N duplicate identity ------------------------------------------------------------------
+def duplicate_thresholds(settings: Settings) -> DuplicateThresholds:
+    return DuplicateThresholds(max_distance=settings.duplicate_max_distance,
+                               review_distance=settings.duplicate_review_distance,
+                               margin=settings.duplicate_margin, neighbours=settings.duplicate_neighbours)
+
+
+def person_row(session: Session, kind: str, person_id: int) -> Trainee | Teacher | None:
+    return session.get(Trainee if kind == "trainee" else Teacher, person_id)
+
+
+def cited_person(session: Session, kind: str, person_id: int) -> dict[str, Any]:
+    """Whom a match cites, as an authorised role may see it (ID number masked)."""
+    row = person_row(session, kind, person_id)
+    return {"kind": kind, "kind_name": KIND_NAMES[kind], "id": person_id, "name": row.name if row else "",
+            "id_number_masked": mask_id_number(row.id_number) if row else ""}
+
+
+def describe(person: dict[str, Any]) -> str:
+    return f"{person['kind_name']}{person['name']}（身份证号 {person['id_number_masked']}）"
+
+
+def classes_of(session: Session, kind: str, person_id: int) -> list[TrainingClass]:
+    if kind == "trainee":
+        query = select(TrainingClass).join(RosterEntry, RosterEntry.class_id == TrainingClass.id).where(
+            RosterEntry.trainee_id == person_id)
+    else:
+        query = select(TrainingClass).where(or_(TrainingClass.theory_teacher_id == person_id,
+                                                TrainingClass.practical_teacher_id == person_id))
+    return list(session.scalars(query))
+
+
+def match_message(session: Session, match: IdentityMatch) -> str:
+    person = describe(cited_person(session, match.person_kind, match.person_id))
+    other = describe(cited_person(session, match.other_kind, match.other_id))
+    t = match.thresholds
+    nxt = match.measured.get("next_person_distance")
+    nxt_text = f"，次近人员 {nxt:.2f}" if nxt is not None else ""
+    if match.outcome == "duplicate":
+        text = (f"{person}的登记照片与{other}已登记的人脸为同一人（相似距离 {match.distance:.2f}，"
+                f"阈值 {t['max_distance']:.2f}{nxt_text}）：疑似一人多证/冒名（通知第八条）")
+        if match.state == "refused":
+            return text + "，登记已拒绝"
+        return text + f"，管理员“{match.decided_by}”确认为不同人员后予以登记"
+    reasons = "；".join(REASON_TEXT.get(r, r) for r in match.reasons)
+    return (f"{person}的登记照片与{other}相貌相近（相似距离 {match.distance:.2f}，复核阈值 "
+            f"{t['review_distance']:.2f}{nxt_text}）：{reasons}，请人工核验是否同一人")
+
+
+def raise_identity_anomaly(session: Session, match: IdentityMatch) -> bool:
+    """Put a match on the wall screen as a DUPLICATE_IDENTITY anomaly of a class of either person.
+
+    A person on no class yet has nowhere to show: the match waits (anomaly_id empty) until either joins a class.
+    """
+    if match.anomaly_id is not None:
+        return False
+    today = datetime.now(UTC).date()
+    classes = {c.id: c for c in classes_of(session, match.person_kind, match.person_id)
+               + classes_of(session, match.other_kind, match.other_id)}
+    if not classes:
+        return False
+    cls = max(classes.values(), key=lambda c: (c.end_date >= today, c.id))
+    severity = Severity.HIGH if match.outcome == "duplicate" and match.state == "refused" else Severity.MEDIUM
+    person = cited_person(session, match.person_kind, match.person_id)
+    other = cited_person(session, match.other_kind, match.other_id)
+    trainee = next((p for p in (person, other) if p["kind"] == "trainee"), None)
+    finding = Finding(
+        code=AnomalyCode.DUPLICATE_IDENTITY, severity=severity, message=match_message(session, match),
+        evidence={**match.measured, "outcome": match.outcome, "state": match.state, "distance": match.distance,
+                  "person": person, "other": other, "other_template_id": match.other_template_id},
+        thresholds=match.thresholds,
+    )
+    anomaly = add_anomaly(
+        session, class_context(session, cls), finding, "identity", match.id,
+        {"trainee_id": trainee["id"] if trainee else None, "trainee_name": trainee["name"] if trainee else None},
+        {"photo_sha256": match.photo_sha256, "enrolled_photo_sha256": match.other_photo_sha256,
+         "identity_match_id": match.id}, {})
+    match.anomaly_id = anomaly.id
+    return True
+
+
+def raise_pending_identity_anomalies(session: Session, people: list[tuple[str, int]]) -> int:
+    """Matches of these people that had no class to show on (they just joined one)."""
+    if not people:
+        return 0
+    conditions = [((IdentityMatch.person_kind == k) & (IdentityMatch.person_id == i))
+                  | ((IdentityMatch.other_kind == k) & (IdentityMatch.other_id == i)) for k, i in people]
+    pending = session.scalars(select(IdentityMatch).where(IdentityMatch.anomaly_id.is_(None), or_(*conditions))
+                              .order_by(IdentityMatch.id)).all()
+    return sum(raise_identity_anomaly(session, m) for m in pending)
+
+
+def identity_match_out(session: Session, m: IdentityMatch) -> dict[str, Any]:
+    return {"id": m.id, "outcome": m.outcome, "state": m.state, "distance": m.distance,
+            "person": cited_person(session, m.person_kind, m.person_id),
+            "other": cited_person(session, m.other_kind, m.other_id), "reasons": m.reasons,
+            "message": match_message(session, m), "measured": m.measured, "thresholds": m.thresholds,
+            "photo_sha256": m.photo_sha256, "other_photo_sha256": m.other_photo_sha256,
+            "anomaly_id": m.anomaly_id, "decided_by": m.decided_by, "created_at": m.created_at.isoformat()}
+
+
 def build_registration_router(
     settings: Settings, db: Database, evidence: EvidenceStore, engine: FaceEngine | ProcessFaceEngine,
     authenticate: Callable[..., Principal],
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["registration"])
     authenticated = Annotated[Principal, Depends(authenticate)]
+    face_index = FaceIndex()
+    enrol_lock = threading.Lock()
+    thresholds = duplicate_thresholds(settings)
+
+    def warm_face_index() -> None:
+        try:
+            with db.session() as session:
+                loaded = face_index.refresh(session)
+            log.info("face index: %d templates loaded", loaded)
+        except Exception:  # noqa: BLE001 - the first enrolment loads it again
+            log.exception("face index warm-up failed")
+
+    threading.Thread(target=warm_face_index, name="face-index-warm-up", daemon=True).start()
 
     def admin(principal: Principal) -> None:
         require_role(principal, Role.ADMIN)
@@ -281,11 +413,40 @@ def build_registration_router(
             row.blacklisted = body.blacklisted
             return person_out(row, count_templates(session, "teacher", row.id))
 
-    def enrol(kind: str, person_id: int, photos: list[UploadFile]) -> dict[str, Any]:
-        """Store a face template per photo; refuse all if any photo lacks exactly one large-enough face."""
+    def store_evidence(session: Session, image: Any) -> None:
+        evidence.put(image.sha256, image.data)
+        if session.get(Evidence, image.sha256) is None:
+            session.add(Evidence(sha256=image.sha256, size_bytes=len(image.data), media_type=image.media_type,
+                                 width=image.width, height=image.height, created_at=utc_now()))
+            session.flush()
+
+    def record_match(session: Session, own: PersonRef, decision: IdentityDecision, photo_sha: str, state: str,
+                     principal: Principal) -> IdentityMatch:
+        assert decision.other is not None and decision.distance is not None
+        match = IdentityMatch(
+            person_kind=own.kind, person_id=own.id, other_kind=decision.other.kind, other_id=decision.other.id,
+            outcome=decision.outcome, state=state, distance=decision.distance, photo_sha256=photo_sha,
+            other_photo_sha256=decision.other_photo_sha256, other_template_id=decision.other_template_id,
+            reasons=list(decision.reasons), measured=decision.measured, thresholds=decision.thresholds,
+            decided_by=principal.name, created_at=utc_now())
+        session.add(match)
+        session.flush()
+        raise_identity_anomaly(session, match)
+        return match
+
+    def enrol(kind: str, person_id: int, photos: list[UploadFile], principal: Principal,
+              confirm_distinct: bool) -> dict[str, Any]:
+        """Store a face template per photo; refuse all if any photo lacks exactly one large-enough face.
+
+        Before storing, the photos are searched 1:N against every other person of the province: the same
+        face under another ID number is refused (409 DUPLICATE_IDENTITY, citing the other record) unless
+        the admin has checked the papers and sends `confirm_distinct=true` (twins); a look-alike is stored
+        and raised as a medium DUPLICATE_IDENTITY anomaly for review.
+        """
         model = Trainee if kind == "trainee" else Teacher
         with db.session() as session:
-            get_or_404(session, model, person_id, f"UNKNOWN_{kind.upper()}", "学员" if kind == "trainee" else "教师")
+            person = get_or_404(session, model, person_id, f"UNKNOWN_{kind.upper()}", KIND_NAMES[kind])
+            own = PersonRef(kind, person.id, person.id_number)
         if not photos:
             raise ApiError(422, "MISSING_FIELD", "至少需要一张登记照片（photos）")
         if len(photos) > 10:
@@ -303,37 +464,74 @@ def build_registration_router(
         if problems:
             reasons = "；".join(f"第 {p['index'] + 1} 张：{p['reason']}" for p in problems)
             raise ApiError(422, "ENROLMENT_PHOTO_REFUSED", f"登记照片不合格：{reasons}", photos=problems)
-        with db.session() as session:
-            for image, scan in accepted:
-                evidence.put(image.sha256, image.data)
-                if session.get(Evidence, image.sha256) is None:
-                    session.add(Evidence(sha256=image.sha256, size_bytes=len(image.data),
-                                         media_type=image.media_type, width=image.width, height=image.height,
-                                         created_at=utc_now()))
+        encodings = [scan.encodings[0] for _, scan in accepted]
+        refusal: ApiError | None = None
+        with enrol_lock, db.session() as session:
+            lock_enrolments(session)  # from search to commit: no two enrolments miss each other
+            hits = nearest_templates(session, face_index, encodings, own, thresholds.neighbours)
+            decision = decide(own, hits, thresholds, face_index.stats().templates)
+            for image, _scan in accepted:
+                store_evidence(session, image)
+            identity: dict[str, Any] = {"outcome": decision.outcome, "thresholds": decision.thresholds,
+                                        "measured": decision.measured}
+            if decision.outcome != "none":
+                per_photo = [d if d is not None else 9.0 for d in decision.measured["distance_per_photo"]]
+                photo_sha = accepted[per_photo.index(min(per_photo))][0].sha256
+                state = ("refused" if decision.is_duplicate and not confirm_distinct
+                         else "overridden" if decision.is_duplicate else "accepted")
+                match = record_match(session, own, decision, photo_sha, state, principal)
+                other = cited_person(session, match.other_kind, match.other_id)
+                identity |= {"identity_match_id": match.id, "other": other, "distance": match.distance,
+                             "state": state, "message": match_message(session, match),
+                             "anomaly_id": match.anomaly_id}
+                if state == "refused":
+                    detail = {k: v for k, v in identity.items() if k != "message"}
+                    refusal = ApiError(409, "DUPLICATE_IDENTITY", identity["message"], **detail)
+            if refusal is None:
+                for image, scan in accepted:
+                    template = FaceTemplate(person_kind=kind, person_id=person_id, encoding=scan.encodings[0],
+                                            photo_sha256=image.sha256, model_version=engine.model_version,
+                                            created_at=utc_now())
+                    session.add(template)
                     session.flush()
-                template = FaceTemplate(person_kind=kind, person_id=person_id, encoding=scan.encodings[0],
-                                        photo_sha256=image.sha256, model_version=engine.model_version,
-                                        created_at=utc_now())
-                session.add(template)
+                    session.add(PhotoHash(sha256=image.sha256, phash=scan.phash, subject_kind="enrolment",
+                                          subject_id=template.id, created_at=utc_now()))
                 session.flush()
-                session.add(PhotoHash(sha256=image.sha256, phash=scan.phash, subject_kind="enrolment",
-                                      subject_id=template.id, created_at=utc_now()))
-            session.flush()
-            return {"person_id": person_id, "added": len(accepted),
-                    "face_templates": count_templates(session, kind, person_id),
-                    "model_version": engine.model_version}
+                result = {"person_id": person_id, "added": len(accepted),
+                          "face_templates": count_templates(session, kind, person_id),
+                          "model_version": engine.model_version, "identity_check": identity}
+        if refusal is not None:  # the match, the photos and the anomaly are kept; the templates are not
+            raise refusal
+        return result
 
     @router.post("/trainees/{trainee_id}/faces", status_code=201, summary="Enrol one or more face photos")
-    def enrol_trainee(trainee_id: int, principal: authenticated,
-                      photos: Annotated[list[UploadFile], File()]) -> dict[str, Any]:
+    def enrol_trainee(trainee_id: int, principal: authenticated, photos: Annotated[list[UploadFile], File()],
+                      confirm_distinct: Annotated[bool, Form(description=CONFIRM_DISTINCT)] = False) -> dict[str, Any]:
         admin(principal)
-        return enrol("trainee", trainee_id, photos)
+        return enrol("trainee", trainee_id, photos, principal, confirm_distinct)
 
     @router.post("/teachers/{teacher_id}/faces", status_code=201)
-    def enrol_teacher(teacher_id: int, principal: authenticated,
-                      photos: Annotated[list[UploadFile], File()]) -> dict[str, Any]:
+    def enrol_teacher(teacher_id: int, principal: authenticated, photos: Annotated[list[UploadFile], File()],
+                      confirm_distinct: Annotated[bool, Form(description=CONFIRM_DISTINCT)] = False) -> dict[str, Any]:
         admin(principal)
-        return enrol("teacher", teacher_id, photos)
+        return enrol("teacher", teacher_id, photos, principal, confirm_distinct)
+
+    @router.get("/identity-matches", summary="1:N hits at enrolment (DUPLICATE_IDENTITY), newest first")
+    def list_identity_matches(principal: authenticated, limit: int = 100) -> list[dict[str, Any]]:
+        require_role(principal, Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
+        with db.session() as session:
+            rows = session.scalars(select(IdentityMatch).order_by(IdentityMatch.id.desc())
+                                   .limit(max(1, min(limit, 500)))).all()
+            return [identity_match_out(session, m) for m in rows]
+
+    @router.get("/face-index", summary="The 1:N face index of this process: size, kind, bytes")
+    def face_index_stats(principal: authenticated) -> dict[str, Any]:
+        admin(principal)
+        with db.session() as session:
+            face_index.refresh(session)
+        stats = face_index.stats()
+        return {"templates": stats.templates, "kind": stats.kind, "index_bytes": stats.index_bytes,
+                "last_template_id": stats.last_id, "thresholds": thresholds.as_dict()}
 
     # -- classes -------------------------------------------------------------------------
     def check_trainees(session: Session, ids: list[int]) -> None:
@@ -370,6 +568,9 @@ def build_registration_router(
             for trainee_id in body.trainee_ids:
                 session.add(RosterEntry(class_id=row.id, trainee_id=trainee_id))
             session.flush()
+            raise_pending_identity_anomalies(session, [("teacher", body.theory_teacher_id),
+                                                       ("teacher", body.practical_teacher_id)]
+                                             + [("trainee", t) for t in body.trainee_ids])
             return class_out(session, row)
 
     @router.post("/classes/{class_id}/roster", summary="Add trainees to a class roster")
@@ -382,6 +583,7 @@ def build_registration_router(
                 if session.get(RosterEntry, (class_id, trainee_id)) is None:
                     session.add(RosterEntry(class_id=class_id, trainee_id=trainee_id))
             session.flush()
+            raise_pending_identity_anomalies(session, [("trainee", t) for t in body.trainee_ids])
             return class_out(session, row)
 
     @router.put("/classes/{class_id}/liveness", summary="Whether sign-in requires the liveness challenge")

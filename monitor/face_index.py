@@ -1,0 +1,278 @@
+"""The province's face templates as a vector index for 1:N search (faiss), kept in step with `face_templates`.
+
+The rows of `face_templates` are the vectors of record. Every process that searches holds its own
+`FaceIndex`, built from that table at start-up and brought up to date before each search by loading
+the rows with an id above the last one it has seen (as `monitor.photo_index` does for pHashes).
+Templates are only ever appended, and enrolments take one lock (`lock_enrolments`) from search to
+commit, so ids become visible in order and no row is skipped.
+
+Index: exact (`IndexFlatL2`) up to `FLAT_LIMIT` templates; above, an inverted file over `sqrt(n)`
+k-means cells with 8-bit scalar-quantised vectors (`IndexIVFScalarQuantizer`, 128 bytes a template;
+2 M templates take ~260 MB). Building is k-means on a strided sample plus one pass of assignment:
+seconds at a million, where graph indexes (HNSW) take minutes on two cores. Quantised distances
+only pick candidates: the k nearest are re-ranked with exact distances from the stored encodings.
+When the index grows past `RETRAIN_GROWTH` times the size it was trained at, it is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import faiss
+import numpy as np
+from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, cast, func, select, text
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from models.tables import Base, BigId, FaceTemplate, Teacher, Trainee, UTCDateTime
+from monitor.identity_match import NeighbourHit, PersonRef
+
+DIM = 128
+FLAT_LIMIT = 20_000
+RETRAIN_GROWTH = 8
+KINDS = ("trainee", "teacher")
+
+
+class IdentityMatch(Base):
+    """The record of a 1:N hit at enrolment: who looked like whom, the decision and what became of it."""
+
+    __tablename__ = "identity_matches"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_kind: Mapped[str] = mapped_column(String(10))
+    person_id: Mapped[int] = mapped_column(Integer, index=True)
+    other_kind: Mapped[str] = mapped_column(String(10))
+    other_id: Mapped[int] = mapped_column(Integer, index=True)
+    outcome: Mapped[str] = mapped_column(String(12))  # duplicate | review
+    state: Mapped[str] = mapped_column(String(12))  # refused | accepted | overridden
+    distance: Mapped[float] = mapped_column(Float)
+    photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
+    other_photo_sha256: Mapped[str | None] = mapped_column(String(64))
+    other_template_id: Mapped[int | None] = mapped_column(Integer)
+    reasons: Mapped[list] = mapped_column(JSON)
+    measured: Mapped[dict] = mapped_column(JSON)
+    thresholds: Mapped[dict] = mapped_column(JSON)
+    anomaly_id: Mapped[int | None] = mapped_column(BigInteger)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VectorIndex:
+    """k-nearest search over 128-d float32 vectors by position (exact when small, IVF-SQ8 when large)."""
+
+    def __init__(self, flat_limit: int = FLAT_LIMIT, nprobe: int = 48, seed: int = 1234) -> None:
+        self.flat_limit = flat_limit
+        self.nprobe = nprobe
+        self.seed = seed
+        self.index: faiss.Index = faiss.IndexFlatL2(DIM)
+        self.trained_at = 0
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        return "flat" if isinstance(self.index, faiss.IndexFlatL2) else "ivf_sq8"
+
+    def needs_rebuild(self, adding: int) -> bool:
+        """True when an IVF index would outgrow its training (`RETRAIN_GROWTH` x): rebuild from all vectors."""
+        return self.kind != "flat" and self.size + adding > self.trained_at * RETRAIN_GROWTH
+
+    def build(self, vectors: np.ndarray) -> None:
+        """Replace the index by one over `vectors` (rows in position order)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        n = len(vectors)
+        if n <= self.flat_limit:
+            index: faiss.Index = faiss.IndexFlatL2(DIM)
+        else:
+            nlist = int(min(8192, max(64, round(math.sqrt(n)))))
+            quantizer = faiss.IndexFlatL2(DIM)
+            index = faiss.IndexIVFScalarQuantizer(quantizer, DIM, nlist, faiss.ScalarQuantizer.QT_8bit)
+            index.cp.seed = self.seed
+            sample = vectors[:: max(1, n // (nlist * 50))]  # strided: the same sample in every process
+            index.train(sample)
+            index.nprobe = min(self.nprobe, nlist)
+            self.trained_at = n
+        index.add(vectors)
+        self.index = index
+
+    def add(self, vectors: np.ndarray) -> None:
+        """Append vectors; an exact index that outgrows `flat_limit` is rebuilt as IVF from its own copy."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if not len(vectors):
+            return
+        if self.kind == "flat" and self.size + len(vectors) > self.flat_limit:
+            old = self.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, DIM), np.float32)
+            self.build(np.concatenate([old, vectors]))
+            return
+        self.index.add(vectors)
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(distances, positions) of the k nearest per query; distances Euclidean (approximate when IVF)."""
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        if not self.size:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        squared, positions = self.index.search(queries, min(k, self.size))
+        return np.sqrt(np.maximum(squared, 0)), positions
+
+    def nbytes(self) -> int:
+        """Bytes of the serialised index (vectors, codes, centroids and lists)."""
+        return int(faiss.serialize_index(self.index).nbytes) if self.size else 0
+
+
+def parse_encodings(texts: Sequence[str]) -> np.ndarray:
+    """JSON float lists (as stored) to an (n, 128) float32 array, parsed in C in one pass."""
+    if not texts:
+        return np.zeros((0, DIM), np.float32)
+    joined = ",".join(t.strip()[1:-1] for t in texts)
+    values = np.fromstring(joined, dtype=np.float64, sep=",")
+    if values.size != len(texts) * DIM:  # an odd row: parse one by one
+        values = np.array([json.loads(t) for t in texts], dtype=np.float64)
+    return values.reshape(len(texts), DIM).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    templates: int
+    kind: str
+    index_bytes: int
+    last_id: int
+
+
+class FaceIndex:
+    """Every face template of the province, searchable by k nearest; refreshed from the table by id."""
+
+    def __init__(self, batch: int = 50_000, flat_limit: int = FLAT_LIMIT) -> None:
+        self.batch = batch
+        self.flat_limit = flat_limit
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._core = VectorIndex(flat_limit=self.flat_limit)
+        self._template_ids = array("q")
+        self._kinds = array("b")
+        self._person_ids = array("q")
+        self._last_id = 0
+
+    def _load_since(self, session: Session, last_id: int) -> tuple[list, np.ndarray]:
+        rows: list = []
+        chunks: list[np.ndarray] = []
+        while True:
+            batch = session.execute(
+                select(FaceTemplate.id, FaceTemplate.person_kind, FaceTemplate.person_id,
+                       cast(FaceTemplate.encoding, Text))
+                .where(FaceTemplate.id > last_id).order_by(FaceTemplate.id).limit(self.batch)
+            ).all()
+            if not batch:
+                break
+            rows.extend((r[0], r[1], r[2]) for r in batch)
+            chunks.append(parse_encodings([r[3] for r in batch]))
+            last_id = batch[-1][0]
+            if len(batch) < self.batch:
+                break
+        return rows, (np.concatenate(chunks) if chunks else np.zeros((0, DIM), np.float32))
+
+    def refresh(self, session: Session) -> int:
+        """Load templates added since the last refresh (a full rebuild when the index must be retrained)."""
+        with self._lock:
+            rows, vectors = self._load_since(session, self._last_id)
+            if not rows:
+                return 0
+            if self._core.needs_rebuild(len(rows)):
+                self._reset()
+                rows, vectors = self._load_since(session, 0)
+                self._core.build(vectors)
+            else:
+                self._core.add(vectors)
+            for template_id, kind, person_id in rows:
+                self._template_ids.append(template_id)
+                self._kinds.append(KINDS.index(kind) if kind in KINDS else -1)
+                self._person_ids.append(person_id)
+            self._last_id = rows[-1][0]
+            return len(rows)
+
+    def rebuild(self, session: Session) -> int:
+        """Drop everything and load the whole table again."""
+        with self._lock:
+            self._reset()
+        return self.refresh(session)
+
+    def search(self, encodings: Sequence[Sequence[float]], k: int) -> list[list[tuple[int, str, int, float]]]:
+        """Per encoding, its k nearest templates: (template id, person kind, person id, approximate distance)."""
+        if not len(encodings):
+            return []
+        with self._lock:
+            distances, positions = self._core.search(np.asarray(encodings, dtype=np.float32), k)
+            out = []
+            for row_d, row_p in zip(distances, positions, strict=True):
+                out.append([(self._template_ids[p], KINDS[self._kinds[p]], self._person_ids[p], float(d))
+                            for d, p in zip(row_d, row_p, strict=True) if p >= 0])
+        return out
+
+    def stats(self) -> IndexStats:
+        with self._lock:
+            return IndexStats(self._core.size, self._core.kind, self._core.nbytes(), self._last_id)
+
+
+def lock_enrolments(session: Session) -> None:
+    """Serialise enrolments across processes (PostgreSQL) from 1:N search to commit; SQLite serialises writes."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('face_templates'))"))
+
+
+def own_template_count(session: Session, own: PersonRef) -> int:
+    """Templates of the person themselves: their own rows, and those of a trainee/teacher with the same ID number."""
+    count = int(session.scalar(select(func.count()).select_from(FaceTemplate).where(
+        FaceTemplate.person_kind == own.kind, FaceTemplate.person_id == own.id)) or 0)
+    other_model = Teacher if own.kind == "trainee" else Trainee
+    twin = session.scalar(select(other_model.id).where(other_model.id_number == own.id_number))
+    if twin is not None:
+        count += int(session.scalar(select(func.count()).select_from(FaceTemplate).where(
+            FaceTemplate.person_kind == ("teacher" if own.kind == "trainee" else "trainee"),
+            FaceTemplate.person_id == twin)) or 0)
+    return count
+
+
+def nearest_templates(session: Session, index: FaceIndex, encodings: Sequence[Sequence[float]], own: PersonRef,
+                      k: int) -> list[list[NeighbourHit]]:
+    """Per encoding, the nearest templates of *other* people (about k of them), with exact distances.
+
+    The index proposes candidates (4k plus the person's own templates, which are skipped); their stored
+    encodings give the exact distances, and their people's ID numbers let same-ID records be told apart.
+    """
+    index.refresh(session)
+    wanted = 4 * k + own_template_count(session, own)
+    proposals = index.search(encodings, wanted)
+    ids = sorted({p[0] for per in proposals for p in per})
+    if not ids:
+        return [[] for _ in encodings]
+    rows = {r.id: r for r in session.execute(
+        select(FaceTemplate.id, FaceTemplate.person_kind, FaceTemplate.person_id, FaceTemplate.encoding,
+               FaceTemplate.photo_sha256).where(FaceTemplate.id.in_(ids))).all()}
+    id_numbers: dict[tuple[str, int], str] = {}
+    for kind, model in (("trainee", Trainee), ("teacher", Teacher)):
+        people = {r.person_id for r in rows.values() if r.person_kind == kind}
+        if people:
+            id_numbers |= {(kind, pid): number for pid, number in session.execute(
+                select(model.id, model.id_number).where(model.id.in_(people)))}
+    out = []
+    for encoding, per in zip(encodings, proposals, strict=True):
+        query = np.asarray(encoding, dtype=np.float64)
+        hits = []
+        for template_id, kind, person_id, _approx in per:
+            row = rows.get(template_id)
+            if row is None or (kind, person_id) not in id_numbers:
+                continue
+            person = PersonRef(kind, person_id, id_numbers[(kind, person_id)])
+            if person.key == own.key or person.id_number == own.id_number:
+                continue  # never oneself, nor one's record under the other kind with the same ID number
+            distance = float(np.linalg.norm(np.asarray(row.encoding, dtype=np.float64) - query))
+            hits.append(NeighbourHit(template_id, person, distance, row.photo_sha256))
+        out.append(sorted(hits, key=lambda h: h.distance))
+    return out
