@@ -1,12 +1,22 @@
 """Every API endpoint refuses a request without a valid token; tokens are stored hashed; CLI issues them."""
 
+import os
 import re
+import shlex
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
+from models.domain import Principal, Role
 from models.tables import ApiToken
+from monitor.auth import resolve_token
 from monitor.cli import app as cli
+from monitor.cli import data_dir_exports, token_command
+from monitor.settings import Settings
+from monitor.storage import Database
+from tests.conftest import free_port
 from tests.helpers import World, auth
 
 
@@ -42,14 +52,118 @@ def test_tokens_are_stored_hashed(world: World) -> None:
         assert token not in hashes and all(token not in h for h in hashes)
 
 
-def test_cli_creates_tokens(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("MONITOR_DATA_DIR", str(tmp_path))
-    runner = CliRunner()
-    r = runner.invoke(cli, ["token", "create", "--role", "operator", "--name", "值班员"])
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean MONITOR_* environment whose data directory is an empty temporary folder."""
+    for key in list(os.environ):
+        if key.startswith("MONITOR_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("MONITOR_DATA_DIR", str(tmp_path / "var"))
+    return tmp_path / "var"
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def assert_clear_error(r: Result, exit_code: int, *fragments: str) -> None:
+    """One zh-CN line starting with 错误： (plus at most an English hint), the exit code, no traceback."""
+    assert r.exit_code == exit_code, r.output
+    assert isinstance(r.exception, SystemExit), r.exception
+    lines = r.output.strip().splitlines()
+    assert lines[0].startswith("错误：") and len(lines) <= 2 and "Traceback" not in r.output, r.output
+    assert all(len(line) < 400 for line in lines), r.output
+    for fragment in fragments:
+        assert fragment in r.output, (fragment, r.output)
+
+
+def principal_of(data_dir: Path, token: str) -> Principal | None:
+    db = Database(Settings(data_dir=data_dir).sqlalchemy_url)
+    try:
+        with db.session() as s:
+            return resolve_token(s, token)
+    finally:
+        db.dispose()
+
+
+def test_cli_creates_tokens(cli_env: Path) -> None:
+    assert run("migrate").exit_code == 0
+    r = run("token", "create", "--role", "operator", "--name", "值班员")
     assert r.exit_code == 0, r.output
     token = r.output.strip()
     assert token.startswith("mon_")
-    r = runner.invoke(cli, ["token", "create", "--role", "inspector", "--name", "x", "--region", "530100"])
+    assert principal_of(cli_env, token).role is Role.OPERATOR
+    r = run("token", "create", "--role", "inspector", "--name", "x", "--region", "530100")
     assert r.exit_code == 0 and r.output.strip().startswith("mon_")
-    r = runner.invoke(cli, ["token", "create", "--role", "site", "--name", "x", "--institution-id", "42"])
-    assert r.exit_code != 0
+    assert principal_of(cli_env, r.output.strip()).region_codes == ("530100",)
+
+
+def test_cli_token_refuses_when_no_database_is_there_and_creates_none(cli_env: Path) -> None:
+    r = run("token", "create", "--role", "operator", "--name", "值班员")
+    assert_clear_error(r, 2, "没有数据库", str(cli_env / "monitor.sqlite3"), "monitor migrate")
+    assert not (cli_env / "monitor.sqlite3").exists()
+
+
+def test_cli_token_points_at_the_demo_database_and_that_command_works(cli_env: Path) -> None:
+    demo = cli_env / "demo"
+    assert run("migrate", "--data-dir", str(demo)).exit_code == 0
+    r = run("token", "create", "--role", "operator", "--name", "值班员")  # ./var, while the demo is in var/demo
+    assert_clear_error(r, 2, "没有数据库", f"--data-dir {demo}")
+    suggested = r.output.split("run  ", 1)[1].split("  (or:", 1)[0]
+    args = shlex.split(suggested)
+    assert args[:3] == [args[0], "token", "create"] and Path(args[0]).name == "monitor"
+    r = run(*args[1:])
+    assert r.exit_code == 0, r.output
+    assert principal_of(demo, r.output.strip()).role is Role.OPERATOR
+    assert not (cli_env / "monitor.sqlite3").exists()
+
+
+def test_cli_data_dir_option_wins_over_the_environment(cli_env: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    assert run("migrate", "--data-dir", str(other)).exit_code == 0
+    r = run("token", "create", "--data-dir", str(other), "--role", "admin", "--name", "管理员")
+    assert r.exit_code == 0, r.output
+    assert principal_of(other, r.output.strip()).role is Role.ADMIN
+    assert not cli_env.exists()
+
+
+def test_cli_helpers_for_the_demo_name_the_same_database(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "demo")
+    command = token_command(settings)
+    assert f"--data-dir {(tmp_path / 'demo').resolve()} --role operator --name 值班员" in command
+    assert data_dir_exports(settings) == f"export MONITOR_DATA_DIR={(tmp_path / 'demo').resolve()}\n"
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["--role", "site", "--name", "x"], ["--institution-id"]),
+    (["--role", "site", "--name", "x", "--institution-id", "42"], ["培训机构 42", "没有", "登记"]),
+    (["--role", "operator", "--name", "x", "--institution-id", "42"], ["只有培训机构"]),
+    (["--role", "inspector", "--name", "x"], ["--region"]),
+    (["--role", "inspector", "--name", "x", "--region", "999999"], ["未知的行政区划代码：999999", "530100"]),
+    (["--role", "operator", "--name", "x", "--region", "530100"], ["只有抽查人员"]),
+    (["--role", "operator", "--name", " "], ["--name"]),
+])
+def test_cli_token_mistakes_are_one_clear_line(cli_env: Path, args: list[str], fragments: list[str]) -> None:
+    assert run("migrate").exit_code == 0
+    assert_clear_error(run("token", "create", *args), 2, *fragments)
+
+
+def test_cli_unreachable_database_and_bad_settings_are_one_clear_line(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("MONITOR_DATABASE_URL", f"postgresql://u:secret@127.0.0.1:{port}/db")
+    r = run("token", "create", "--role", "operator", "--name", "x")
+    assert_clear_error(r, 1, "无法连接数据库", f"127.0.0.1:{port}")
+    assert "secret" not in r.output
+    assert_clear_error(run("migrate"), 1, "无法连接数据库")
+    monkeypatch.setenv("MONITOR_DATABASE_URL", "nosuchdb://x")
+    assert_clear_error(run("migrate"), 2, "数据库地址无效")
+    monkeypatch.delenv("MONITOR_DATABASE_URL")
+    monkeypatch.setenv("MONITOR_PORT", "abc")
+    assert_clear_error(run("migrate"), 2, "配置无效", "MONITOR_PORT")
+
+
+def test_cli_commands_needing_redis_say_so(cli_env: Path) -> None:
+    assert_clear_error(run("serve", "--no-worker"), 2, "MONITOR_REDIS_URL")
+    assert_clear_error(run("worker"), 2, "MONITOR_REDIS_URL")
