@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from models.domain import AnomalyCode, FenceResult, Severity
+from models.timefmt import format_duration_zh
 from monitor.faces import FaceMatch, FaceQuality, Neighbour, QualityThresholds, explain_poor_quality
 
 
@@ -221,7 +222,7 @@ def judge_replay(near_copies: Sequence[tuple[str, int, int]], exif_time: datetim
         if age > t.exif_max_age_s:
             out.append(Finding(AnomalyCode.PHOTO_REPLAY, Severity.HIGH,
                                f"照片拍摄时间（EXIF {exif_time.isoformat(timespec='minutes')}）与上传时间相差 "
-                               f"{age / 3600:.1f} 小时",
+                               f"{format_duration_zh(age)}",
                                {"exif_time": exif_time.isoformat(), "exif_age_s": round(age)},
                                {"exif_max_age_s": t.exif_max_age_s}))
     if exif_gps is not None and exif_gps_distance_m is not None and exif_gps_distance_m > t.exif_gps_max_distance_m:
