@@ -7,11 +7,20 @@ Templates are only ever appended, and enrolments take one lock (`lock_enrolments
 commit, so ids become visible in order and no row is skipped.
 
 Index: exact (`IndexFlatL2`) up to `FLAT_LIMIT` templates; above, an inverted file over `sqrt(n)`
-k-means cells with 8-bit scalar-quantised vectors (`IndexIVFScalarQuantizer`, 128 bytes a template;
-2 M templates take ~260 MB). Building is k-means on a strided sample plus one pass of assignment:
-seconds at a million, where graph indexes (HNSW) take minutes on two cores. Quantised distances
+k-means cells, 96 of them probed per query, with 8-bit scalar-quantised vectors
+(`IndexIVFScalarQuantizer`, 128 bytes a template: 1 M templates measured 130 MB). Building is k-means
+on a strided sample plus one pass of assignment: ~8 s at a million on one core, where graph indexes
+(HNSW, in faiss and in usearch) took minutes for 200,000 on this two-core machine. Quantised distances
 only pick candidates: the k nearest are re-ranked with exact distances from the stored encodings.
 When the index grows past `RETRAIN_GROWTH` times the size it was trained at, it is rebuilt.
+
+Loading: the JSON floats of `face_templates.encoding` parse at ~100 us a row (4 minutes for 2 M), so
+each template also gets its float32 copy in `face_vectors` (512 bytes, written in the same transaction;
+migration 0009 fills it for older rows); the index loads those (seconds for 2 M) and parses the JSON
+only of a template that has no copy. Exact distances always come from `encoding`.
+
+faiss runs on one thread: searches are single queries from parallel request threads, and OpenMP
+threads spinning against the other processes of a two-core machine made a search 100x slower.
 """
 
 from __future__ import annotations
@@ -26,7 +35,22 @@ from datetime import datetime
 
 import faiss
 import numpy as np
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, String, Text, cast, func, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    case,
+    cast,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.tables import Base, BigId, FaceTemplate, Teacher, Trainee, UTCDateTime
@@ -36,6 +60,19 @@ DIM = 128
 FLAT_LIMIT = 20_000
 RETRAIN_GROWTH = 8
 KINDS = ("trainee", "teacher")
+faiss.omp_set_num_threads(1)
+
+
+class FaceVector(Base):
+    """The float32 copy of a template's encoding (little-endian, 512 bytes): what the index loads."""
+
+    __tablename__ = "face_vectors"
+    template_id: Mapped[int] = mapped_column(ForeignKey("face_templates.id"), primary_key=True)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+def vector_bytes(encoding: Sequence[float]) -> bytes:
+    return np.asarray(encoding, dtype="<f4").tobytes()
 
 
 class IdentityMatch(Base):
@@ -64,7 +101,7 @@ class IdentityMatch(Base):
 class VectorIndex:
     """k-nearest search over 128-d float32 vectors by position (exact when small, IVF-SQ8 when large)."""
 
-    def __init__(self, flat_limit: int = FLAT_LIMIT, nprobe: int = 48, seed: int = 1234) -> None:
+    def __init__(self, flat_limit: int = FLAT_LIMIT, nprobe: int = 96, seed: int = 1234) -> None:
         self.flat_limit = flat_limit
         self.nprobe = nprobe
         self.seed = seed
@@ -136,6 +173,20 @@ def parse_encodings(texts: Sequence[str]) -> np.ndarray:
     return values.reshape(len(texts), DIM).astype(np.float32)
 
 
+def _vectors_of(batch: Sequence) -> np.ndarray:
+    """(n, 128) float32 from rows of (id, kind, person, float32 copy, encoding JSON when the copy is missing)."""
+    missing = [i for i, r in enumerate(batch) if r[4] is not None]
+    if not missing:
+        return np.frombuffer(b"".join(r[3] for r in batch), dtype="<f4").reshape(len(batch), DIM).astype(np.float32)
+    out = np.zeros((len(batch), DIM), np.float32)
+    absent = set(missing)
+    present = [i for i in range(len(batch)) if i not in absent]
+    if present:
+        out[present] = np.frombuffer(b"".join(batch[i][3] for i in present), dtype="<f4").reshape(-1, DIM)
+    out[missing] = parse_encodings([batch[i][4] for i in missing])
+    return out
+
+
 @dataclass(frozen=True)
 class IndexStats:
     templates: int
@@ -165,14 +216,16 @@ class FaceIndex:
         chunks: list[np.ndarray] = []
         while True:
             batch = session.execute(
-                select(FaceTemplate.id, FaceTemplate.person_kind, FaceTemplate.person_id,
-                       cast(FaceTemplate.encoding, Text))
+                select(FaceTemplate.id, FaceTemplate.person_kind, FaceTemplate.person_id, FaceVector.vector,
+                       case((or_(FaceVector.vector.is_(None), func.length(FaceVector.vector) != DIM * 4),
+                             cast(FaceTemplate.encoding, Text)), else_=None))
+                .outerjoin(FaceVector, FaceVector.template_id == FaceTemplate.id)
                 .where(FaceTemplate.id > last_id).order_by(FaceTemplate.id).limit(self.batch)
             ).all()
             if not batch:
                 break
             rows.extend((r[0], r[1], r[2]) for r in batch)
-            chunks.append(parse_encodings([r[3] for r in batch]))
+            chunks.append(_vectors_of(batch))
             last_id = batch[-1][0]
             if len(batch) < self.batch:
                 break

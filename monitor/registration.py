@@ -56,7 +56,7 @@ from models.tables import (
 from monitor.alerts import add_anomaly, class_context
 from monitor.auth import issue_token, require_role
 from monitor.face_engine import FaceEngine, ProcessFaceEngine
-from monitor.face_index import FaceIndex, IdentityMatch, lock_enrolments, nearest_templates
+from monitor.face_index import FaceIndex, FaceVector, IdentityMatch, lock_enrolments, nearest_templates, vector_bytes
 from monitor.faces import explain_enrolment_problem
 from monitor.geodesy import convert_to_wgs84
 from monitor.identity_match import REASON_TEXT, DuplicateThresholds, IdentityDecision, PersonRef, decide
@@ -494,6 +494,7 @@ def build_registration_router(
                                             created_at=utc_now())
                     session.add(template)
                     session.flush()
+                    session.add(FaceVector(template_id=template.id, vector=vector_bytes(scan.encodings[0])))
                     session.add(PhotoHash(sha256=image.sha256, phash=scan.phash, subject_kind="enrolment",
                                           subject_id=template.id, created_at=utc_now()))
                 session.flush()

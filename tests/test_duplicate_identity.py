@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import numpy as np
 import pytest
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from models.identity import mask_id_number
 from models.tables import Anomaly, Event, FaceTemplate
-from monitor.face_index import FaceIndex, IdentityMatch, VectorIndex, nearest_templates
+from monitor.face_index import FaceIndex, FaceVector, IdentityMatch, VectorIndex, nearest_templates
 from monitor.identity_match import (
     DuplicateThresholds,
     NeighbourHit,
@@ -21,6 +24,7 @@ from monitor.identity_match import (
     expected_false_hits,
 )
 from monitor.simulator import make_id_number
+from monitor.storage import _MIGRATIONS
 from tests.helpers import World, auth, face
 
 # -- the pure decision -------------------------------------------------------------------------
@@ -226,3 +230,34 @@ def test_index_is_kept_in_step_and_rebuilt_from_the_database(world: World) -> No
         assert second.rebuild(session) == 4
         assert [h.template_id for h in nearest_templates(session, second, [newest.encoding], probe, k=3)[0]] == [
             h.template_id for h in hits]
+
+
+def test_templates_without_a_float32_copy_load_from_their_json_and_the_migration_fills_copies(world: World) -> None:
+    db = world.client.app.state.db
+    with db.session() as session:
+        expected = FaceIndex()
+        expected.refresh(session)
+        session.query(FaceVector).delete()
+    with db.session() as session:
+        from_json = FaceIndex()
+        assert from_json.refresh(session) == 3
+        probe = session.scalars(select(FaceTemplate).order_by(FaceTemplate.id)).first()
+        assert from_json.search([probe.encoding], 3) == expected.search([probe.encoding], 3)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+        command.upgrade(cfg, "head")
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(FaceVector)) == 3
+
+
+def test_refusal_and_index_on_postgresql(client_factory: Callable[..., TestClient], postgres_url: str) -> None:
+    client = client_factory(database_url=postgres_url)
+    world = World.build(client)
+    fake = new_person(client, world.admin, "trainee", make_id_number("530102", date(1990, 8, 8), 432), "欧冒")
+    r = enrol(client, world.admin, "trainee", fake, "people/obama/obama-720p.jpg")
+    assert r.status_code == 409 and r.json()["detail"]["other"]["id"] == world.obama_id
+    stats = client.get("/api/v1/face-index", headers=auth(world.admin)).json()
+    assert stats["templates"] == 3 and stats["kind"] == "flat"
