@@ -21,7 +21,7 @@ class LivenessThresholds:
     blink_min_ear_drop: float = 0.3  # (open - closed) / open; relative, as eye shapes differ between people
     turn_min_yaw_change: float = 0.08
     still_max_phash_distance: int = 2
-    face_match: float = 0.6
+    face_match: float = 0.5  # frames against the selfie of the same moment (same camera, same light)
 
 
 def choose_action(rng: random.Random | None = None) -> str:

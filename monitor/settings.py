@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     headcount_min_ratio: float = Field(default=0.5, description="faces seen / trainees signed in below this alarms")
     headcount_min_signed_in: int = 3
     liveness_challenge_ttl_seconds: float = 90.0
+    liveness_frame_max_distance: float = Field(
+        default=0.5, description="burst frames against the selfie taken the same second: tighter than a day apart "
+        "would be (a closed-eye or turned frame drifts to ~0.45), so a swapped face shows")
 
     # Policy rules (clause 十四 and the rule catalogue).
     session_grace_minutes: int = Field(default=30, description="sign-in allowed this early, sign-out this late")

@@ -373,7 +373,8 @@ class Worker:
                                expires_at=challenge.expires_at,
                                used_by_other_checkin=challenge.used_by_checkin_id not in (None, checkin_id)),
                 checkin.trainee_id, checkin.class_id, checkin.received_at, facts,
-                face.encoding if face else None, replayed, LivenessThresholds(face_match=t.face_match))
+                face.encoding if face else None, replayed,
+                LivenessThresholds(face_match=self.settings.liveness_frame_max_distance))
             findings += lively
         findings = merge_findings(findings)
 

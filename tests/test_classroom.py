@@ -1,13 +1,23 @@
 """Classroom snapshots: who is seen, HEADCOUNT_GAP against sign-ins, teacher presence at session end."""
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from ingest.validation import SHANGHAI
 from models.tables import Anomaly, SessionReview, Verification
 from tests.helpers import World, auth, face
+
+
+@pytest.fixture
+def client(client_factory: Callable[..., TestClient]) -> TestClient:
+    """Thresholds calibrated for the Western sample people (scripts/calibrate_faces.py on shared/faces: same
+    person <= 0.53, strangers >= 0.70), not the East Asian defaults: these tests are about the classroom rules,
+    and biden2.jpg sits at 0.40 from biden.jpg, on the edge of the default pass threshold."""
+    return client_factory(face_match_threshold=0.5, face_mismatch_threshold=0.64)
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_reconnect_with_last_id_receives_what_was_missed(world: World) -> None:
         first = receive_until(ws, lambda e: e["type"] == "verdict")
     last_id = first[-1]["id"]
     # While disconnected: one failed check-in (anomaly + verdict) and one passed.
-    world.checkin(face("people/biden/biden2.jpg"))
+    world.checkin(face("people/kit_harington/john2.jpeg"))  # a stranger: FACE_MISMATCH alone
     world.checkin(face("people/obama/obama-480p.jpg"))
     with world.client.websocket_connect(f"/api/v1/live?token={world.operator}&since={last_id}") as ws:
         hello = ws.receive_json()
