@@ -115,7 +115,7 @@ def test_poison_message_is_dead_lettered(redis_url: str) -> None:
 def test_check_in_verified_through_redis_streams(client_factory: Callable[..., TestClient], redis_url: str) -> None:
     client = client_factory(redis_url=redis_url)
     world = World.build(client)
-    body = world.checkin(face("people/biden/biden2.jpg")).json()
+    body = world.checkin(face("people/kit_harington/john2.jpeg")).json()
     assert [r["code"] for r in body["reasons"]] == ["FACE_MISMATCH"]
     r = redis.Redis.from_url(redis_url)
     assert r.xlen("monitor:checkin") == 1
@@ -179,7 +179,7 @@ def test_message_lost_by_a_crashing_worker_is_redelivered(client_factory: Callab
     worker.bus._handlers["checkin"] = crash_once  # noqa: SLF001 - simulate the crash inside the consumer
     worker.bus.stop()
     worker.bus.start()
-    r = world.checkin(face("people/biden/biden2.jpg"))
+    r = world.checkin(face("people/kit_harington/john2.jpeg"))
     assert r.json()["status"] == "pending"
     status_url = r.json()["status_url"]
     assert wait_until(lambda: client.get(status_url, headers=auth(world.site)).json()["status"] == "failed")
@@ -190,7 +190,7 @@ def test_message_lost_by_a_crashing_worker_is_redelivered(client_factory: Callab
 
 
 def test_redelivered_message_changes_nothing(world: World) -> None:
-    body = world.checkin(face("people/biden/biden2.jpg")).json()
+    body = world.checkin(face("people/kit_harington/john2.jpeg")).json()
     db = world.client.app.state.db
 
     def snapshot() -> tuple[int, int, int]:

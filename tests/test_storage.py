@@ -73,7 +73,7 @@ def test_whole_flow_on_postgresql(client_factory: Callable[..., TestClient], pos
     assert client.app.state.db.engine.dialect.name == "postgresql"
     world = World.build(client)
     assert world.checkin(face("people/obama/obama2.jpg")).json()["status"] == "passed"
-    body = world.checkin(face("people/biden/biden2.jpg")).json()
+    body = world.checkin(face("people/kit_harington/john2.jpeg")).json()
     assert [r["code"] for r in body["reasons"]] == ["FACE_MISMATCH"]
     with client.app.state.db.session() as s:
         assert s.scalar(select(func.count()).select_from(ApiToken)) >= 4
