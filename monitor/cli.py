@@ -274,10 +274,16 @@ def demo(
     classes: Annotated[int, typer.Option(min=1, max=7)] = 6,
     interval: Annotated[float, typer.Option(help="seconds between simulated uploads")] = 2.0,
     keep: Annotated[bool, typer.Option(help="keep var/demo from an earlier run")] = False,
+    seed: Annotated[int | None, typer.Option(help="the simulator's random seed (default: a new one, printed)")] = None,
 ) -> None:
     """Start the dispatch center on embedded defaults with a simulator of classes across Yunnan."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from models.tables import PhotoHash
     from monitor.app import create_app
-    from monitor.simulator import ProvinceSimulator
+    from monitor.simulator import DemoClass, ProvinceSimulator
 
     _logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -290,14 +296,55 @@ def demo(
     if not keep and settings.data_dir.exists() and not settings.database_url:
         shutil.rmtree(settings.data_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    seed = secrets.randbelow(1_000_000) if seed is None else seed
     db = Database(settings.sqlalchemy_url)
     db.migrate()
-    with db.session() as session:
+    with db.session() as session:  # tokens straight into the database: the banner needs no API round trip
         admin_token = issue_token(session, Role.ADMIN, "演示管理员")
+        operator_token = issue_token(session, Role.OPERATOR, "省监控调度中心值班员")
+        inspector_token = issue_token(session, Role.INSPECTOR, "昆明市抽查员", None, ["530100"])
+        stored_phashes = list(session.scalars(select(PhotoHash.phash)))  # a kept database's photos
     db.dispose()
     base = f"http://{host}:{port}"
+    env_file = settings.data_dir / "demo-env.sh"
+    env_file.unlink(missing_ok=True)  # written anew once the first class is registered
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
     stop = threading.Event()
+    sim = ProvinceSimulator(base, admin_token, settings.faces_dir, seed=seed, known_phashes=stored_phashes)
+    sim.world.operator_token, sim.world.inspector_token = operator_token, inspector_token
+    bar = "=" * 72
+    started = time.monotonic()
+
+    def first_class_ready(first: DemoClass) -> None:
+        if first.index != 0:
+            typer.echo(f" 班次 {first.id} 已登记 (class {first.index + 1}/{classes} registered, "
+                       f"{len(first.trainees)} trainees)")
+            return
+        obama_id = next(t.id for t in first.trainees.values() if t.enrol_photo == "obama.jpg")
+        env_file.write_text(
+            f"export BASE={base}\nexport ADMIN_TOKEN={admin_token}\nexport OPERATOR_TOKEN={operator_token}\n"
+            f"export SITE_TOKEN={first.site_token}\nexport CLASS_ID={first.id}\nexport TRAINEE_ID={obama_id}\n"
+            f"export VENUE_LAT={first.venue_wgs84[0]}\nexport VENUE_LON={first.venue_wgs84[1]}\n"
+            f"export FAR_LAT={first.venue_wgs84[0] + 0.045:.6f}\n"
+            f"export FACES={Path(settings.faces_dir).resolve()}\n",
+            encoding="utf-8",
+        )
+        typer.echo(
+            f"\n{bar}\n 第一个班次已登记，模拟开始 (class 1 registered after {time.monotonic() - started:.0f} s; "
+            f"simulation running)\n"
+            f" 机构签到页 site:    {base}/site#token={first.site_token}\n"
+            f" site token:        {first.site_token} (class {first.id}, trainee {obama_id} enrolled with "
+            f"people/obama/obama.jpg)\n"
+            f" shell variables for the README's curl examples:  source {env_file}\n{bar}\n"
+        )
+
+    def register() -> None:
+        try:
+            sim.register(classes, on_class=first_class_ready)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            logging.getLogger(__name__).error("demo registration failed: %s", exc)
+            stop.set()
+            server.should_exit = True
 
     def simulate() -> None:
         for _ in range(600):
@@ -306,30 +353,18 @@ def demo(
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        sim = ProvinceSimulator(base, admin_token, settings.faces_dir)
-        world = sim.register(classes)
-        first = world.classes[0]
-        env_file = settings.data_dir / "demo-env.sh"
-        obama_id = next(t for t, p in first.trainees.items() if p == "obama")
-        env_file.write_text(
-            f"export BASE={base}\nexport ADMIN_TOKEN={admin_token}\nexport OPERATOR_TOKEN={world.operator_token}\n"
-            f"export SITE_TOKEN={first.site_token}\nexport CLASS_ID={first.id}\nexport TRAINEE_ID={obama_id}\n"
-            f"export VENUE_LAT={first.venue_wgs84[0]}\nexport VENUE_LON={first.venue_wgs84[1]}\n"
-            f"export FAR_LAT={first.venue_wgs84[0] + 0.045:.6f}\n"
-            f"export FACES={Path(settings.faces_dir).resolve()}\n",
-            encoding="utf-8",
-        )
-        bar = "=" * 72
         typer.echo(
-            f"\n{bar}\n 监控调度中心演示已启动 (dispatch center demo is running)\n"
-            f" 大屏 wall screen:   {base}/wall#token={world.operator_token}\n"
-            f" 机构签到页 site:    {base}/site#token={first.site_token}\n"
+            f"\n{bar}\n 监控调度中心演示已启动 (dispatch center demo is running, "
+            f"{time.monotonic() - started:.1f} s)\n"
+            f" 大屏 wall screen:   {base}/wall#token={operator_token}\n"
             f" API docs:          {base}/docs\n"
-            f" admin token:       {admin_token}\n operator token:    {world.operator_token}\n"
-            f" inspector token:   {world.inspector_token} (昆明市)\n site token:        {first.site_token} "
-            f"(class {first.id}, trainee {obama_id} enrolled with people/obama/obama.jpg)\n"
-            f" shell variables for the README's curl examples:  source {env_file}\n{bar}\n"
+            f" admin token:       {admin_token}\n operator token:    {operator_token}\n"
+            f" inspector token:   {inspector_token} (昆明市)\n"
+            f" simulator seed:    {seed}   (replay this morning: --seed {seed}{' --keep' if keep else ''})\n"
+            f" 正在登记班次 registering {classes} classes{'' if keep else ' (enrolling faces)'}: the site page, "
+            f"its token and {env_file} follow when class 1 is ready\n{bar}\n"
         )
+        threading.Thread(target=register, name="simulator-registration", daemon=True).start()
         sim.run(stop, interval)
 
     threading.Thread(target=simulate, name="simulator", daemon=True).start()
@@ -337,7 +372,6 @@ def demo(
         server.run()
     finally:
         stop.set()
-
 
 if __name__ == "__main__":
     app()

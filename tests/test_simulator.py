@@ -1,0 +1,81 @@
+"""The demo's simulator against a real app: every anomaly kind it plays appears within two minutes of
+rounds, no genuine upload is refused, and registering again on the same database reuses the world."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+
+from models.domain import Role
+from monitor.auth import issue_token
+from monitor.simulator import INTENDED, ProvinceSimulator, server_phash
+from tests.helpers import FACES_DIR, auth
+
+INTERVAL_S = 2.0
+TWO_MINUTES = int(120 / INTERVAL_S)  # rounds at the demo's default interval
+
+
+def simulator(client: TestClient, seed: int, start: datetime) -> ProvinceSimulator:
+    with client.app.state.db.session() as session:
+        admin = issue_token(session, Role.ADMIN, "演示管理员")
+    sim = ProvinceSimulator(str(client.base_url), admin, FACES_DIR, seed=seed, http=client)
+    sim.clock = lambda: start + timedelta(seconds=INTERVAL_S * sim.rounds)  # a fixed clock: 2 s a round
+    return sim
+
+
+def test_two_minutes_show_every_anomaly_kind_and_no_false_one(client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory()
+    sim = simulator(client, seed=20240501, start=datetime.now(UTC))
+    world = sim.register(2)
+    assert [len(c.trainees) for c in world.classes] == [5, 5]
+    for _ in range(TWO_MINUTES):
+        sim.step()
+    sim.settle()
+
+    uploads = sim.uploads
+    assert len(uploads) == TWO_MINUTES
+    genuine = [u for u in uploads if u.genuine]
+    refused = [(u.round, u.scenario, u.status, u.codes, u.message) for u in genuine
+               if u.status not in ("passed", "review") or u.codes]
+    assert not refused, refused
+    assert len(genuine) >= TWO_MINUTES // 2
+
+    intended = set(INTENDED.values())
+    seen = {u.intended for u in uploads if u.intended and u.intended in u.codes}
+    assert seen == intended, (intended - seen, [(u.round, u.scenario, u.codes) for u in uploads if not u.genuine])
+    anomalies = client.get("/api/v1/anomalies?limit=500", headers=auth(world.operator_token)).json()
+    assert intended <= {a["rule"] for a in anomalies}
+
+
+def test_registering_twice_on_one_database_reuses_the_world(client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory()
+    start = datetime.now(UTC)
+    first = simulator(client, seed=1, start=start).register(1)
+    again = simulator(client, seed=2, start=start)
+    second = again.register(1)  # a kept database: no DUPLICATE_* refusal, the same records, fresh tokens
+
+    assert [c.id for c in second.classes] == [c.id for c in first.classes]
+    assert set(second.classes[0].trainees) == set(first.classes[0].trainees)
+    assert second.classes[0].site_token != first.classes[0].site_token
+    assert second.operator_token != first.operator_token
+    for trainee_id in second.classes[0].trainees:
+        assert client.get(f"/api/v1/trainees/{trainee_id}", headers=auth(second.admin_token)).json()[
+            "face_templates"] == 1
+    upload = again.upload_checkin(second.classes[0], "genuine")
+    assert upload is not None and upload.status_code == 201, upload
+    assert upload.status in ("passed", "review") and not upload.codes, upload
+
+
+def test_server_phash_is_what_the_server_stores(client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory()
+    sim = simulator(client, seed=3, start=datetime.now(UTC))
+    world = sim.register(1)
+    upload = sim.upload_checkin(world.classes[0], "genuine")
+    assert upload is not None
+    trainee = world.classes[0].trainees[upload.trainee_id]
+    with client.app.state.db.session() as session:
+        from models.tables import PhotoHash
+        stored = session.query(PhotoHash).filter(PhotoHash.subject_kind == "checkin").one()
+    assert int(stored.phash, 16) == server_phash(trainee.last_sent)
