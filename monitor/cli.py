@@ -326,7 +326,7 @@ def demo(
             f"export SITE_TOKEN={first.site_token}\nexport CLASS_ID={first.id}\nexport TRAINEE_ID={obama_id}\n"
             f"export VENUE_LAT={first.venue_wgs84[0]}\nexport VENUE_LON={first.venue_wgs84[1]}\n"
             f"export FAR_LAT={first.venue_wgs84[0] + 0.045:.6f}\n"
-            f"export FACES={Path(settings.faces_dir).resolve()}\n",
+            f"export FACES={Path(settings.faces_dir).resolve()}\n" + data_dir_exports(settings),
             encoding="utf-8",
         )
         typer.echo(
@@ -335,6 +335,7 @@ def demo(
             f" 机构签到页 site:    {base}/site#token={first.site_token}\n"
             f" site token:        {first.site_token} (class {first.id}, trainee {obama_id} enrolled with "
             f"people/obama/obama.jpg)\n"
+            f" 命令行令牌 CLI token:  {token_command(settings)}\n"
             f" shell variables for the README's curl examples:  source {env_file}\n{bar}\n"
         )
 
