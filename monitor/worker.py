@@ -248,7 +248,9 @@ class Worker:
             messages = list(
                 iter_pending_outbox(
                     session,
-                    created_before=now - timedelta(seconds=1),
+                    # Leave the API time to publish what it has just committed (under load that can take
+                    # more than a second); the relay is for what it could not publish.
+                    created_before=now - timedelta(seconds=min(5.0, self.settings.redeliver_after_seconds)),
                     older_than=now - timedelta(seconds=self.settings.redeliver_after_seconds),
                 )
             )
