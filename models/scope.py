@@ -1,0 +1,203 @@
+"""Who may see what: the caller's scope (roles, institution, regions), declared by every route, and its SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, params
+from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from models.domain import ROLE_NAMES, Principal, Role
+from models.errors import ApiError
+from models.tables import (
+    CheckIn,
+    CheckInFrame,
+    FaceTemplate,
+    Institution,
+    OnlineHeartbeat,
+    OnlineSession,
+    RosterEntry,
+    Snapshot,
+    TrainingClass,
+    Venue,
+)
+
+ALL_ROLES = tuple(Role)
+CENTER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
+
+
+def region_prefix(code: str) -> str:
+    """The code prefix shared by a region and everything in it: 530000 -> 53, 530100 -> 5301."""
+    if code.endswith("0000"):
+        return code[:2]
+    if code.endswith("00"):
+        return code[:4]
+    return code
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one caller may see: everything, one institution's objects (sites) or some regions' (inspectors)."""
+
+    principal: Principal
+    institution_id: int | None = None
+    region_prefixes: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Scope:
+        if principal.role is Role.SITE:
+            return cls(principal, institution_id=principal.institution_id if principal.institution_id else -1)
+        if principal.role is Role.INSPECTOR:
+            return cls(principal, region_prefixes=tuple(region_prefix(c) for c in principal.region_codes))
+        return cls(principal)
+
+    @property
+    def role(self) -> Role:
+        return self.principal.role
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.institution_id is None and self.region_prefixes is None
+
+    def allows_region(self, region_code: str | None) -> bool:
+        """Whether an object in `region_code` (a prefecture or county code) is within the regions."""
+        if self.region_prefixes is None:
+            return True
+        return any((region_code or "").startswith(p) for p in self.region_prefixes)
+
+    def allows(self, institution_id: int | None, region_code: str | None) -> bool:
+        """Whether an object of `institution_id` located in `region_code` is visible to this caller."""
+        if self.institution_id is not None and institution_id != self.institution_id:
+            return False
+        return self.allows_region(region_code)
+
+    def region_clause(self, column: InstrumentedAttribute[str] | Any) -> ColumnElement[bool]:
+        """SQL: `column` (a region code) lies within the caller's regions."""
+        if self.region_prefixes is None:
+            return true()
+        if not self.region_prefixes:
+            return false()
+        return or_(*[column.startswith(p, autoescape=True) for p in self.region_prefixes])
+
+    def class_clause(self) -> ColumnElement[bool]:
+        """SQL over TrainingClass: the classes this caller may see."""
+        clauses: list[ColumnElement[bool]] = []
+        if self.institution_id is not None:
+            clauses.append(TrainingClass.institution_id == self.institution_id)
+        if self.region_prefixes is not None:
+            clauses.append(TrainingClass.venue_id.in_(select(Venue.id).where(self.region_clause(Venue.region_code))))
+        return true() if not clauses else clauses[0] if len(clauses) == 1 else clauses[0] & clauses[1]
+
+    def class_ids(self) -> Select[tuple[int]]:
+        """SQL: the ids of the classes this caller may see (for `column.in_(...)`)."""
+        return select(TrainingClass.id).where(self.class_clause())
+
+    def of_classes(self, column: InstrumentedAttribute[int] | Any) -> ColumnElement[bool]:
+        """SQL: `column` (a class id) names a class this caller may see."""
+        return true() if self.unrestricted else column.in_(self.class_ids())
+
+
+def refuse_missing(code: str, what: str, ident: object) -> ApiError:
+    """The 404 for an object that does not exist or lies outside the caller's scope (the two look the same)."""
+    return ApiError(404, code, f"{what} {ident} 不存在")
+
+
+def ensure_class(session: Session, scope: Scope, class_id: int) -> TrainingClass:
+    """The class, if it exists and the caller may see it; else 404 UNKNOWN_CLASS."""
+    row = session.get(TrainingClass, class_id)
+    if row is None or not (scope.unrestricted or session.scalar(select(scope.of_classes(TrainingClass.id))
+                                                                 .where(TrainingClass.id == class_id))):
+        raise refuse_missing("UNKNOWN_CLASS", "班次", class_id)
+    return row
+
+
+def ensure_in_class(session: Session, scope: Scope, class_id: int, code: str, what: str, ident: object) -> None:
+    """404 (`code`) unless the caller may see class `class_id`, which the object `ident` belongs to."""
+    if scope.unrestricted:
+        return
+    if not session.scalar(select(scope.of_classes(TrainingClass.id)).where(TrainingClass.id == class_id)):
+        raise refuse_missing(code, what, ident)
+
+
+def trainee_visible(session: Session, scope: Scope, trainee_id: int) -> bool:
+    """Whether the trainee is on the roster of a class the caller may see (everyone for unrestricted roles)."""
+    if scope.unrestricted:
+        return True
+    return bool(session.scalar(select(exists().where(
+        RosterEntry.trainee_id == trainee_id, scope.of_classes(RosterEntry.class_id)))))
+
+
+def institution_clause(scope: Scope) -> ColumnElement[bool]:
+    """SQL over Institution: a site sees its own; an inspector those registered in or running classes in its regions."""
+    clauses: list[ColumnElement[bool]] = []
+    if scope.institution_id is not None:
+        clauses.append(Institution.id == scope.institution_id)
+    if scope.region_prefixes is not None:
+        clauses.append(or_(scope.region_clause(Institution.region_code),
+                           Institution.id.in_(select(TrainingClass.institution_id).where(scope.class_clause()))))
+    return true() if not clauses else clauses[0] if len(clauses) == 1 else clauses[0] & clauses[1]
+
+
+def venue_clause(scope: Scope) -> ColumnElement[bool]:
+    """SQL over Venue: a site sees its institution's venues; an inspector the venues in its regions."""
+    clauses: list[ColumnElement[bool]] = []
+    if scope.institution_id is not None:
+        clauses.append(Venue.institution_id == scope.institution_id)
+    if scope.region_prefixes is not None:
+        clauses.append(scope.region_clause(Venue.region_code))
+    return true() if not clauses else clauses[0] if len(clauses) == 1 else clauses[0] & clauses[1]
+
+
+def evidence_visible(session: Session, scope: Scope, sha256: str) -> bool:
+    """Whether a photo belongs to an upload, frame, heartbeat or enrolment the caller may see."""
+    if scope.unrestricted:
+        return True
+    frames = select(CheckIn.class_id).join(CheckInFrame, CheckInFrame.checkin_id == CheckIn.id).where(
+        CheckInFrame.sha256 == sha256)
+    beats = select(OnlineSession.class_id).join(OnlineHeartbeat, OnlineHeartbeat.session_id == OnlineSession.id).where(
+        OnlineHeartbeat.photo_sha256 == sha256)
+    owners = [select(CheckIn.class_id).where(CheckIn.photo_sha256 == sha256),
+              select(Snapshot.class_id).where(Snapshot.photo_sha256 == sha256), frames, beats]
+    for query in owners:
+        if session.scalar(select(exists().where(TrainingClass.id.in_(query), scope.class_clause()))):
+            return True
+    if scope.institution_id is not None:
+        return False  # sites see only their own uploads, not enrolment photos
+    template = session.scalar(select(FaceTemplate).where(FaceTemplate.photo_sha256 == sha256).limit(1))
+    return template is not None and template.person_kind == "trainee" and trainee_visible(
+        session, scope, template.person_id)
+
+
+def forbid_role(principal: Principal, roles: tuple[Role, ...]) -> ApiError:
+    names = "、".join(ROLE_NAMES[r] for r in roles)
+    return ApiError(403, "FORBIDDEN_ROLE", f"当前身份（{ROLE_NAMES[principal.role]}）无权访问，需要：{names}")
+
+
+def build_access(authenticate: Callable[..., Principal]) -> Callable[..., params.Depends]:
+    """`access(*roles)`: the dependency every route declares — the caller's Scope, or 401/403."""
+
+    def access(*roles: Role) -> params.Depends:
+        allowed = roles or ALL_ROLES
+
+        def scope_of_caller(principal: Principal = Depends(authenticate)) -> Scope:
+            if principal.role not in allowed:
+                raise forbid_role(principal, allowed)
+            return Scope.of(principal)
+
+        scope_of_caller.__scope_roles__ = allowed  # type: ignore[attr-defined]  # what the route matrix test reads
+        return Depends(scope_of_caller)
+
+    return access
+
+
+def public_route() -> params.Depends:
+    """The declaration of a route anyone may read without a token (the public notice)."""
+
+    def no_scope() -> None:
+        return None
+
+    no_scope.__scope_roles__ = ()  # type: ignore[attr-defined]
+    return Depends(no_scope)
