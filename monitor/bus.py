@@ -56,6 +56,14 @@ class Bus(ABC):
     @abstractmethod
     def _consume(self, topic: str, handler: Handler, slot: int) -> None: ...
 
+    def announce_events(self) -> None:
+        """Tell the live feeds of other processes that events were committed (nothing to do in one process)."""
+        return None
+
+    def on_events(self, callback: Callable[[], None]) -> None:
+        """Call `callback` when another process announces committed events (never, in one process)."""
+        return None
+
     def close(self) -> None:
         self.stop()
 
@@ -185,6 +193,27 @@ class RedisStreamsBus(Bus):
             except redis.RedisError:
                 log.warning("redis unavailable for %s; retrying", topic, exc_info=True)
                 backoff(1.0)
+
+    def announce_events(self) -> None:
+        self.client.publish(f"{self.prefix}events", "1")
+
+    def on_events(self, callback: Callable[[], None]) -> None:
+        thread = threading.Thread(target=self._listen_events, args=(callback,), name="bus-events", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _listen_events(self, callback: Callable[[], None]) -> None:
+        while not self._stop.is_set():
+            try:
+                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(f"{self.prefix}events")
+                while not self._stop.is_set():
+                    if pubsub.get_message(timeout=0.5) is not None:
+                        callback()
+                pubsub.close()
+            except redis.RedisError:
+                log.warning("redis unavailable for event announcements; the live feed polls meanwhile")
+                self._stop.wait(1.0)
 
     def close(self) -> None:
         super().close()

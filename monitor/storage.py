@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from models.tables import Event
+
+log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -26,7 +31,8 @@ def create_db_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # hide_parameters: a failed statement's message must not carry its values (ID numbers, names) into logs.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
@@ -40,7 +46,7 @@ def create_db_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 def migrate_database(engine: Engine) -> None:
@@ -53,12 +59,34 @@ def migrate_database(engine: Engine) -> None:
 
 
 class Database:
-    """The engine plus a session factory; `session()` commits on success and rolls back on error."""
+    """The engine plus a session factory; `session()` commits on success and rolls back on error.
+
+    `on_events_committed` callbacks run after any commit that wrote live events (the feed wakes on them).
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = create_db_engine(url)
         self.factory = sessionmaker(self.engine, expire_on_commit=False)
+        self.on_events_committed: list[Callable[[], None]] = []
+
+        @event.listens_for(self.factory, "after_flush")
+        def _note_events(session: Session, _context: object) -> None:
+            if any(isinstance(obj, Event) for obj in session.new):
+                session.info["events_written"] = True
+
+        @event.listens_for(self.factory, "after_commit")
+        def _announce_events(session: Session) -> None:
+            if session.info.pop("events_written", False):
+                for callback in self.on_events_committed:
+                    try:
+                        callback()
+                    except Exception:  # noqa: BLE001 - the feed's fallback poll still finds the events
+                        log.warning("events-committed callback failed", exc_info=True)
+
+        @event.listens_for(self.factory, "after_rollback")
+        def _forget_events(session: Session) -> None:
+            session.info.pop("events_written", None)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.websockets import WebSocketDisconnect
 
 from monitor.storage import Database
-from tests.helpers import World, face, issue_token_via_api
+from tests.helpers import World, face, issue_token_via_api, live_feed
 from web.hub import EventHub
 
 
@@ -22,19 +22,29 @@ def receive_until(ws, predicate, limit: int = 200) -> list[dict[str, Any]]:
 
 
 def test_feed_requires_a_valid_token(world: World) -> None:
-    for query, code in (("", "AUTH_REQUIRED"), ("?token=mon_nope", "AUTH_INVALID"),
-                        (f"?token={world.site}", "FORBIDDEN_ROLE")):
-        with world.client.websocket_connect(f"/api/v1/live{query}") as ws:
+    for first, code in (({"type": "hello"}, "AUTH_REQUIRED"), ({"type": "auth", "token": "mon_nope"}, "AUTH_INVALID"),
+                        ({"type": "auth", "token": world.site}, "FORBIDDEN_ROLE"),
+                        ({"type": "auth", "token": world.operator, "since": 10**30}, "INVALID_SINCE"),
+                        ({"type": "auth", "token": world.operator, "since": -1}, "INVALID_SINCE")):
+        with world.client.websocket_connect("/api/v1/live") as ws:
+            ws.send_json(first)
             assert ws.receive_json()["code"] == code
             try:
                 ws.receive_json()
                 raise AssertionError("socket stayed open")
             except WebSocketDisconnect as exc:
-                assert exc.code in (4401, 4403)
+                assert exc.code in (4400, 4401, 4403)
+
+
+def test_a_token_in_the_url_is_refused(world: World) -> None:
+    """URLs reach access logs: the feed takes its token only from the first message."""
+    with world.client.websocket_connect(f"/api/v1/live?token={world.operator}") as ws:
+        error = ws.receive_json()
+    assert error["type"] == "error" and error["code"] == "TOKEN_IN_URL"
 
 
 def test_anomaly_arrives_live_within_seconds(world: World) -> None:
-    with world.client.websocket_connect(f"/api/v1/live?token={world.operator}&since=0") as ws:
+    with live_feed(world.client, world.operator, since=0) as ws:
         hello = ws.receive_json()
         assert hello["type"] == "hello"
         started = time.monotonic()
@@ -54,14 +64,14 @@ def test_anomaly_arrives_live_within_seconds(world: World) -> None:
 
 def test_reconnect_with_last_id_receives_what_was_missed(world: World) -> None:
     world.checkin(face("people/obama/obama2.jpg"))
-    with world.client.websocket_connect(f"/api/v1/live?token={world.operator}&since=0") as ws:
+    with live_feed(world.client, world.operator, since=0) as ws:
         ws.receive_json()
         first = receive_until(ws, lambda e: e["type"] == "verdict")
     last_id = first[-1]["id"]
     # While disconnected: one failed check-in (anomaly + verdict) and one passed.
     world.checkin(face("people/kit_harington/john2.jpeg"))  # a stranger: FACE_MISMATCH alone
     world.checkin(face("people/obama/obama-480p.jpg"))
-    with world.client.websocket_connect(f"/api/v1/live?token={world.operator}&since={last_id}") as ws:
+    with live_feed(world.client, world.operator, since=last_id) as ws:
         hello = ws.receive_json()
         missed = [ws.receive_json() for _ in range(hello["last_id"] - last_id)]
     assert [e["id"] for e in missed] == list(range(last_id + 1, hello["last_id"] + 1))  # all, in order
@@ -74,14 +84,14 @@ def test_inspectors_see_only_their_regions(world: World) -> None:
     kunming = issue_token_via_api(world.client, world.admin, "inspector", "昆明", regions=["530100"])
     dali = issue_token_via_api(world.client, world.admin, "inspector", "大理", regions=["532900"])
     world.checkin(face("people/biden/biden2.jpg"))
-    with world.client.websocket_connect(f"/api/v1/live?token={kunming}&since=0") as ws:
+    with live_feed(world.client, kunming, since=0) as ws:
         ws.receive_json()
         assert receive_until(ws, lambda e: e["type"] == "anomaly")[-1]["region_code"] == "530102"
     # A snapshot in Dali: its verdict must be the first event the Dali inspector sees, so the
     # Kunming events before it in the backlog were filtered out.
     r = world.snapshot(face("groups/two_people.jpg"), token=world.other_site, class_id=world.other_class_id)
     assert r.status_code == 201, r.text
-    with world.client.websocket_connect(f"/api/v1/live?token={dali}&since=0") as ws:
+    with live_feed(world.client, dali, since=0) as ws:
         ws.receive_json()
         seen = receive_until(ws, lambda e: e["type"] == "verdict" and e["data"]["subject_kind"] == "snapshot")
     assert {e["region_code"] for e in seen} == {"532901"}

@@ -1,56 +1,103 @@
-"""The live feed: polls the events table once for all clients, fans out over WebSockets, wakes waiters."""
+"""The live feed: one reader of the events table wakes on new events, encodes each once, and every
+WebSocket client sends from a shared ring at its own pace (a slow client never holds up another)."""
 
+from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import json
 import logging
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+import anyio
+from fastapi import APIRouter, WebSocket
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketState
 
-from models.domain import Principal, Role
+from models.domain import MAX_UPLOAD_ID, Principal, Role
+from models.scope import Scope
 from models.tables import Event
-from monitor.auth import region_in_scope, resolve_token
+from monitor.auth import resolve_token
 from monitor.storage import Database
 
 log = logging.getLogger(__name__)
 
 LIVE_ROLES = (Role.OPERATOR, Role.ADMIN, Role.INSPECTOR, Role.AUDITOR)
+FRESH_EVENTS = 50  # what a client without `since` (or after a reset) receives first
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One stored event as every client receives it: encoded to JSON once, with what routing needs."""
+
+    id: int
+    region_code: str
+    verdict_of: tuple[str, int] | None
+    text: str
 
 
 def serialise_event(row: Event) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "type": row.kind,
-        "at": row.created_at.isoformat(),
-        "region_code": row.region_code,
-        "data": row.payload,
-    }
+    return {"id": row.id, "type": row.kind, "at": row.created_at.isoformat(), "region_code": row.region_code,
+            "data": row.payload}
+
+
+def encode_event(row: Event) -> LiveEvent:
+    body = serialise_event(row)
+    verdict_of = None
+    if row.kind == "verdict":
+        verdict_of = (str(row.payload.get("subject_kind")), int(row.payload.get("subject_id") or 0))
+    return LiveEvent(row.id, row.region_code or "", verdict_of,
+                     json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str))
+
+
+class ClientTooSlow(Exception):
+    """A client that could not take one message within the send timeout: it is dropped."""
 
 
 class EventHub:
-    """One poller over `events` (id > last seen) shared by every WebSocket and verdict waiter.
+    """The single reader of `events` for this process, and the fan-out to its WebSocket clients.
 
-    Ids are delivered in order. With PostgreSQL a lower id can commit after a higher one; the hub
-    waits up to `gap_grace_s` for a missing id before it moves past it.
+    The reader wakes when `notify()` is called (after a commit that wrote events, in this process or,
+    through the bus, in another) and at the latest every `fallback_poll_s`. Ids are delivered in
+    order; with PostgreSQL a lower id can commit after a higher one, so the reader waits up to
+    `gap_grace_s` for a missing id before it moves past it. The last `ring_size` events are kept
+    encoded in memory; a client further behind reads pages from the database, and one more than
+    `max_backlog` events behind is told to reset (reload its state) instead of replaying them.
     """
 
-    def __init__(self, db: Database, poll_interval_s: float = 0.2, gap_grace_s: float = 3.0) -> None:
+    def __init__(self, db: Database, *, ring_size: int = 5_000, replay_page: int = 200, max_backlog: int = 2_000,
+                 fallback_poll_s: float = 1.0, gap_grace_s: float = 3.0, send_timeout_s: float = 10.0) -> None:
         self.db = db
-        self.poll_interval_s = poll_interval_s
+        self.ring_size = ring_size
+        self.replay_page = replay_page
+        self.max_backlog = max_backlog
+        self.fallback_poll_s = fallback_poll_s
         self.gap_grace_s = gap_grace_s
+        self.send_timeout_s = send_timeout_s
         self.last_id = 0
+        self._floor = 0  # events after this id and up to last_id are in the ring
         self._gap_since: float | None = None
-        self._subscribers: dict[asyncio.Queue[dict[str, Any]], Principal] = {}
+        self._ids: list[int] = []
+        self._ring: list[LiveEvent] = []
+        self._changed = asyncio.Event()
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[tuple[str, int], list[asyncio.Future[None]]] = defaultdict(list)
         self._task: asyncio.Task[None] | None = None
+        self.clients = 0
+        self.dropped_slow = 0
 
+    # -- the reader ------------------------------------------------------------------------
     async def start(self) -> None:
-        self.last_id = await run_in_threadpool(self._max_id)
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Event()
+        self.last_id = self._floor = await run_in_threadpool(self._max_id)
         self._task = asyncio.create_task(self._run(), name="event-hub")
 
     async def stop(self) -> None:
@@ -58,68 +105,109 @@ class EventHub:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self._loop = None
+
+    def notify(self) -> None:
+        """New events were committed: wake the reader (safe from any thread)."""
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # the loop closed between the check and the call
+            pass
 
     def _max_id(self) -> int:
         with self.db.session() as session:
             return int(session.scalar(select(func.max(Event.id))) or 0)
 
-    def fetch_after(self, after: int, limit: int = 500, upto: int | None = None) -> list[dict[str, Any]]:
+    def fetch_after(self, after: int, limit: int = 500, upto: int | None = None,
+                    scope: Scope | None = None) -> list[LiveEvent]:
+        """Stored events after id `after` (up to `upto`), oldest first, within `scope`'s regions."""
         with self.db.session() as session:
             query = select(Event).where(Event.id > after).order_by(Event.id).limit(limit)
             if upto is not None:
                 query = query.where(Event.id <= upto)
-            return [serialise_event(e) for e in session.scalars(query)]
+            if scope is not None:
+                query = query.where(scope.region_clause(Event.region_code))
+            return [encode_event(e) for e in session.scalars(query)]
 
-    def fetch_latest(self, limit: int, upto: int) -> list[dict[str, Any]]:
+    def fetch_latest(self, limit: int, upto: int, scope: Scope | None = None) -> list[LiveEvent]:
         with self.db.session() as session:
-            rows = session.scalars(select(Event).where(Event.id <= upto).order_by(Event.id.desc()).limit(limit))
-            return [serialise_event(e) for e in reversed(list(rows))]
+            query = select(Event).where(Event.id <= upto).order_by(Event.id.desc()).limit(limit)
+            if scope is not None:
+                query = query.where(scope.region_clause(Event.region_code))
+            return [encode_event(e) for e in reversed(list(session.scalars(query)))]
 
-    def take_contiguous(self, events: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    def take_contiguous(self, events: list[Any], now: float) -> list[Any]:
         """The prefix of `events` with no id gap after last_id (a gap older than the grace is skipped)."""
-        out: list[dict[str, Any]] = []
+        out: list[Any] = []
         expected = self.last_id + 1
         for event in events:
-            if event["id"] != expected:
+            event_id = event.id if isinstance(event, LiveEvent) else event["id"]
+            if event_id != expected:
                 if self._gap_since is None:
                     self._gap_since = now
                 if now - self._gap_since < self.gap_grace_s:
                     break
             self._gap_since = None
             out.append(event)
-            expected = event["id"] + 1
+            expected = event_id + 1
         return out
 
     async def _run(self) -> None:
+        assert self._wake is not None
+        delay = 0.0
         while True:
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+            self._wake.clear()
             try:
-                events = await run_in_threadpool(self.fetch_after, self.last_id)
-                for event in self.take_contiguous(events, time.monotonic()):
-                    self.last_id = event["id"]
-                    self._dispatch(event)
+                delay = await self._read_new()
             except Exception:  # noqa: BLE001 - keep the feed alive through a database hiccup
-                log.exception("event hub poll failed")
-            await asyncio.sleep(self.poll_interval_s)
+                log.exception("event hub read failed")
+                delay = self.fallback_poll_s
 
-    def _dispatch(self, event: dict[str, Any]) -> None:
-        for queue, principal in list(self._subscribers.items()):
-            if region_in_scope(principal, event.get("region_code") or ""):
-                queue.put_nowait(event)
-        if event["type"] == "verdict":
-            key = (event["data"]["subject_kind"], int(event["data"]["subject_id"]))
-            for future in self._waiters.pop(key, []):
-                if not future.done():
-                    future.set_result(None)
+    async def _read_new(self) -> float:
+        """Read and publish every new contiguous event; returns how long to sleep before looking again."""
+        while True:
+            events = await run_in_threadpool(self.fetch_after, self.last_id, 500)
+            ready = self.take_contiguous(events, time.monotonic())
+            if ready:
+                self._publish(ready)
+            if len(ready) < len(events):
+                return 0.05  # an id gap: look again soon, it may commit any moment
+            if len(events) < 500:
+                return self.fallback_poll_s
 
+    def _publish(self, events: list[LiveEvent]) -> None:
+        for event in events:
+            self._ids.append(event.id)
+            self._ring.append(event)
+            if event.verdict_of is not None:
+                for future in self._waiters.pop(event.verdict_of, []):
+                    if not future.done():
+                        future.set_result(None)
+        self.last_id = events[-1].id
+        if len(self._ring) > 2 * self.ring_size:
+            drop = len(self._ring) - self.ring_size
+            self._floor = self._ids[drop - 1]
+            del self._ring[:drop]
+            del self._ids[:drop]
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    # -- verdict waiters ---------------------------------------------------------------------
     async def wait_for_verdict(self, subject_kind: str, subject_id: int, timeout_s: float) -> None:
         """Return when the verdict event for the subject is seen, or after `timeout_s`."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         key = (subject_kind, subject_id)
         self._waiters[key].append(future)
         try:
-            await asyncio.wait_for(future, timeout_s)
-        except TimeoutError:
-            pass
+            with anyio.move_on_after(timeout_s):
+                await future
         finally:
             waiters = self._waiters.get(key)
             if waiters and future in waiters:
@@ -127,17 +215,98 @@ class EventHub:
                 if not waiters:
                     self._waiters.pop(key, None)
 
-    def subscribe(self, principal: Principal) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=10_000)
-        self._subscribers[queue] = principal
-        return queue
+    # -- the clients ---------------------------------------------------------------------------
+    def ring_after(self, cursor: int) -> list[LiveEvent] | None:
+        """Events after `cursor` held in memory, or None when some of them have left the ring."""
+        if cursor < self._floor:
+            return None
+        return self._ring[bisect.bisect_right(self._ids, cursor):]
 
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self._subscribers.pop(queue, None)
+    async def _send(self, websocket: WebSocket, text: str) -> None:
+        try:
+            with anyio.fail_after(self.send_timeout_s):
+                await websocket.send_text(text)
+        except TimeoutError:
+            raise ClientTooSlow from None
+
+    async def _send_fresh(self, websocket: WebSocket, scope: Scope, upto: int) -> None:
+        for event in await run_in_threadpool(self.fetch_latest, FRESH_EVENTS, upto, scope):
+            await self._send(websocket, event.text)
+
+    async def stream(self, websocket: WebSocket, scope: Scope, since: int | None) -> None:
+        """Send the client what it missed since `since` (bounded), then every new event in its scope."""
+        upto = self.last_id
+        await self._send(websocket, json.dumps({"type": "hello", "last_id": upto, "role": scope.role.value}))
+        if since is None or since > upto:
+            await self._send_fresh(websocket, scope, upto)
+            cursor = upto
+        else:
+            cursor = since
+        while True:
+            batch = self.ring_after(cursor)
+            if batch is None:  # behind the ring: a page from the database, or a reset when too far behind
+                if self.last_id - cursor > self.max_backlog:
+                    upto = self.last_id
+                    await self._send(websocket, json.dumps({
+                        "type": "reset", "last_id": upto, "message": "错过的实时事件过多，请重新加载当前状态"}))
+                    await self._send_fresh(websocket, scope, upto)
+                    cursor = upto
+                    continue
+                floor = self._floor
+                page = await run_in_threadpool(self.fetch_after, cursor, self.replay_page, floor, scope)
+                for event in page:
+                    await self._send(websocket, event.text)
+                cursor = page[-1].id if len(page) == self.replay_page else floor
+                continue
+            if not batch:
+                await self._changed.wait()
+                continue
+            for event in batch:
+                if scope.allows_region(event.region_code):
+                    await self._send(websocket, event.text)
+            cursor = batch[-1].id
+
+
+AUTH_TIMEOUT_S = 10.0
+
+
+async def read_auth(websocket: WebSocket) -> tuple[str | None, int | None, str | None]:
+    """The first message `{"type": "auth", "token": "mon_…", "since": N}`: (token, since, error code)."""
+    try:
+        with anyio.fail_after(AUTH_TIMEOUT_S):
+            raw = await websocket.receive_text()
+    except TimeoutError:
+        return None, None, "AUTH_REQUIRED"
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None, None, "AUTH_REQUIRED"
+    if not isinstance(message, dict) or message.get("type") != "auth" or not isinstance(message.get("token"), str):
+        return None, None, "AUTH_REQUIRED"
+    since = message.get("since")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_UPLOAD_ID):
+        return None, None, "INVALID_SINCE"
+    return message["token"], since, None
+
+
+ERRORS = {
+    "AUTH_REQUIRED": (4401, "请在连接后 10 秒内以首条消息发送令牌：{\"type\": \"auth\", \"token\": \"mon_…\"}"),
+    "AUTH_INVALID": (4401, "访问令牌无效或已被吊销"),
+    "FORBIDDEN_ROLE": (4403, "当前身份无权订阅实时事件"),
+    "INVALID_SINCE": (4400, "since 必须是 0 到 2^63-1 之间的整数（上次收到的事件编号）"),
+    "TOKEN_IN_URL": (4400, "令牌不得放在地址中（会进入访问日志）：请在连接后以首条消息发送"),
+}
+
+
+async def refuse(websocket: WebSocket, code: str) -> None:
+    close_code, message = ERRORS[code]
+    with contextlib.suppress(Exception):
+        await websocket.send_json({"type": "error", "code": code, "message": message})
+        await websocket.close(code=close_code)
 
 
 def build_live_router(hub: EventHub, db: Database) -> APIRouter:
-    """The WebSocket `/api/v1/live?token=…&since=<last id>`."""
+    """The WebSocket `/api/v1/live`: the first message authenticates, then events stream."""
     router = APIRouter()
 
     def resolve(token: str) -> Principal | None:
@@ -145,51 +314,50 @@ def build_live_router(hub: EventHub, db: Database) -> APIRouter:
             return resolve_token(session, token)
 
     @router.websocket("/api/v1/live")
-    async def live(websocket: WebSocket, token: str = "", since: int | None = None) -> None:
+    async def live(websocket: WebSocket) -> None:
         await websocket.accept()
-        principal = await run_in_threadpool(resolve, token) if token else None
-        if principal is None or principal.role not in LIVE_ROLES:
-            code = "AUTH_REQUIRED" if not token else ("AUTH_INVALID" if principal is None else "FORBIDDEN_ROLE")
-            await websocket.send_json({"type": "error", "code": code, "message": "访问令牌无效或无权订阅实时事件"})
-            await websocket.close(code=4401 if code != "FORBIDDEN_ROLE" else 4403)
+        if "token" in websocket.query_params:
+            await refuse(websocket, "TOKEN_IN_URL")
             return
-        queue = hub.subscribe(principal)
+        token, since, problem = await read_auth(websocket)
+        principal = await run_in_threadpool(resolve, token) if token else None
+        if problem is None and principal is None:
+            problem = "AUTH_INVALID"
+        if problem is None and principal is not None and principal.role not in LIVE_ROLES:
+            problem = "FORBIDDEN_ROLE"
+        if problem is not None or principal is None:
+            await refuse(websocket, problem or "AUTH_INVALID")
+            return
+        slow = False
+
+        async def stream(cancel: anyio.CancelScope) -> None:
+            nonlocal slow
+            try:
+                await hub.stream(websocket, Scope.of(principal), since)
+            except ClientTooSlow:
+                slow = True
+            finally:
+                cancel.cancel()
+
+        async def until_disconnect(cancel: anyio.CancelScope) -> None:
+            while (await websocket.receive())["type"] != "websocket.disconnect":
+                pass  # client messages carry nothing after auth
+            cancel.cancel()
+
+        # Two tasks per connection (not per message): one streams, one notices the client leaving.
+        hub.clients += 1
         try:
-            upto = hub.last_id
-            if since is None:
-                backlog = await run_in_threadpool(hub.fetch_latest, 50, upto)
-            else:
-                backlog = []
-                cursor = since
-                while True:
-                    chunk = await run_in_threadpool(hub.fetch_after, cursor, 500, upto)
-                    backlog += chunk
-                    if len(chunk) < 500:
-                        break
-                    cursor = chunk[-1]["id"]
-            await websocket.send_json({"type": "hello", "last_id": upto, "role": principal.role.value})
-            sent = since or 0
-            for event in backlog:
-                if region_in_scope(principal, event.get("region_code") or ""):
-                    await websocket.send_json(event)
-                sent = max(sent, event["id"])
-            sent = max(sent, upto)
-            receiver = asyncio.create_task(websocket.receive_text())
-            while True:
-                getter = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-                if receiver in done:
-                    getter.cancel()
-                    receiver.result()  # raises WebSocketDisconnect when the client left
-                    receiver = asyncio.create_task(websocket.receive_text())
-                    continue
-                event = getter.result()
-                if event["id"] > sent:
-                    await websocket.send_json(event)
-                    sent = event["id"]
-        except (WebSocketDisconnect, RuntimeError):
-            pass
+            async with anyio.create_task_group() as group:
+                group.start_soon(stream, group.cancel_scope)
+                group.start_soon(until_disconnect, group.cancel_scope)
         finally:
-            hub.unsubscribe(queue)
+            hub.clients -= 1
+        if slow:
+            hub.dropped_slow += 1
+            log.warning("live feed: dropped a client that took more than %.0f s to accept one message",
+                        hub.send_timeout_s)
+            if websocket.client_state is WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await websocket.close(code=4408)
 
     return router

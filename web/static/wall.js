@@ -179,13 +179,26 @@
 
   function connect() {
     const proto = location.protocol === "https:" ? "wss" : "ws";
-    const since = lastId != null ? `&since=${lastId}` : "";
-    const ws = new WebSocket(`${proto}://${location.host}/api/v1/live?token=${encodeURIComponent(token)}${since}`);
-    ws.onopen = () => setConn(true, "实时连接正常");
+    // The token goes in the first message, never in the URL (URLs end up in access logs).
+    const ws = new WebSocket(`${proto}://${location.host}/api/v1/live`);
+    ws.onopen = () => {
+      const auth = { type: "auth", token };
+      if (lastId != null) auth.since = lastId;
+      ws.send(JSON.stringify(auth));
+      setConn(true, "实时连接正常");
+    };
     ws.onmessage = msg => {
       const ev = JSON.parse(msg.data);
-      if (ev.type === "error") { showLogin(ev.message); ws.onclose = null; ws.close(); return; }
+      if (ev.type === "error") {
+        if (ev.code === "AUTH_INVALID" || ev.code === "FORBIDDEN_ROLE" || ev.code === "AUTH_REQUIRED") {
+          showLogin(ev.message); ws.onclose = null; ws.close();
+        }
+        return;
+      }
       if (ev.type === "hello") return;
+      if (ev.type === "reset") {  // missed too much while away: start the feed afresh and reload the counters
+        feed.replaceChildren(); lastId = ev.last_id; refreshOverview(); return;
+      }
       lastId = Math.max(lastId || 0, ev.id);
       if (ev.type === "anomaly") { addAnomaly(ev, true); scheduleRefresh(); }
       else if (ev.type === "anomaly_resolved") {
