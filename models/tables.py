@@ -12,6 +12,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -214,6 +215,9 @@ class LivenessChallenge(Base):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_by_checkin_id: Mapped[int | None] = mapped_column(BigInteger)
+    device_id: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_liveness_challenges_institution_issued", "institution_id", "issued_at"),)
 
 
 class CheckInFrame(Base):
@@ -235,6 +239,9 @@ class OnlineSession(Base):
     institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    device_id: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (Index("ix_online_sessions_institution_started", "institution_id", "started_at"),)
 
 
 class OnlineHeartbeat(Base):
@@ -275,7 +282,9 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # times published to the bus
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # times its handler raised
+    last_error: Mapped[str | None] = mapped_column(String(300))
 
 
 class Verification(Base):

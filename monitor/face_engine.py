@@ -7,10 +7,10 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Literal
 
 import dlib
@@ -18,6 +18,7 @@ import imagehash
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps
 
+from monitor.exif import read_exif_gps, read_exif_time
 from monitor.faces import Box, contender_order, measure_face_quality
 
 with warnings.catch_warnings():
@@ -84,6 +85,7 @@ class FaceScan:
     decode_scale: float = 1.0
     extra: dict[str, float] = field(default_factory=dict)
     background_faces: int = 0  # small faces found but not counted (posters, people far behind)
+    exif_notes: list[str] = field(default_factory=list)  # EXIF parts that were unreadable or impossible, ignored
 
     @property
     def boxes(self) -> list[Box]:
@@ -94,33 +96,41 @@ class FaceScan:
         return [f.encoding for f in self.faces]
 
 
-def _exif_facts(image: Image.Image) -> tuple[str | None, tuple[float, float] | None]:
-    """DateTimeOriginal and the GPS position from a photo's EXIF, when present and readable."""
+def _exif_facts(image: Image.Image) -> tuple[str | None, tuple[float, float] | None, list[str]]:
+    """DateTimeOriginal and the GPS position from a photo's EXIF, and notes on what was unreadable and ignored."""
+    notes: list[str] = []
     try:
         exif = image.getexif()
-    except Exception:  # noqa: BLE001 - broken EXIF is simply absent evidence
-        return None, None
-    when = None
+    except Exception:  # noqa: BLE001 - broken EXIF is absent evidence, noted
+        return None, None, ["EXIF 信息损坏，已忽略"]
     try:
         raw = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
-        if raw:
-            when = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S").isoformat()
-    except (ValueError, TypeError):
-        when = None
+    except Exception:  # noqa: BLE001
+        raw, notes = None, ["EXIF 拍摄时间无法读取，已忽略"]
+    when, note = read_exif_time(raw)
+    notes += [note] if note else []
     gps = None
     try:
         info = exif.get_ifd(ExifTags.IFD.GPSInfo)
-        if info and 2 in info and 4 in info:
-            def degrees(value) -> float:  # noqa: ANN001
-                d, m, s = (float(x) for x in value)
-                return d + m / 60 + s / 3600
+    except Exception:  # noqa: BLE001
+        info, notes = {}, [*notes, "EXIF 定位信息无法读取，已忽略"]
+    if info and 2 in info and 4 in info:
+        gps, note = read_exif_gps(info[2], info.get(1), info[4], info.get(3))
+        notes += [note] if note else []
+    return when, gps, notes
 
-            lat = degrees(info[2]) * (-1 if info.get(1) == "S" else 1)
-            lon = degrees(info[4]) * (-1 if info.get(3) == "W" else 1)
-            gps = (lat, lon)
-    except (ValueError, TypeError, ZeroDivisionError):
-        gps = None
-    return when, gps
+
+def to_8bit_grey(image: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit) greyscale image scaled to 8 bits; converting it directly would clip it to white."""
+    values = np.asarray(image, dtype=np.float64)
+    top = float(values.max()) if values.size else 0.0
+    if top > 255:
+        values = values * (255.0 / (65535.0 if top <= 65535 else top))
+    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L")
+
+
+class UnreadablePhoto(Exception):
+    """The stored photo cannot be decoded: no retry can change that (the upload ends as VERIFICATION_FAILED)."""
 
 
 def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float, Image.Image]:
@@ -136,6 +146,8 @@ def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float
         # libjpeg decodes at 1/2, 1/4 or 1/8 directly: ask for the size that keeps max_side_px on the long side.
         image.draft("RGB", (max(1, w * max_side_px // full_long), max(1, h * max_side_px // full_long)))
     image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        image = to_8bit_grey(image)
     if image.mode != "RGB":
         if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
             rgba = image.convert("RGBA")
@@ -156,7 +168,8 @@ def _detect(image: np.ndarray, upsample: int) -> list[tuple[tuple[int, int, int,
 
 def _resize(array: np.ndarray, factor: float) -> np.ndarray:
     h, w = array.shape[:2]
-    return np.asarray(Image.fromarray(array).resize((round(w / factor), round(h / factor)), Image.Resampling.BILINEAR))
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))  # a 1600x1 strip must not shrink to nothing
+    return np.asarray(Image.fromarray(array).resize(size, Image.Resampling.BILINEAR))
 
 
 class FaceEngine:
@@ -171,7 +184,10 @@ class FaceEngine:
     def scan(self, data: bytes, purpose: Purpose = "selfie") -> FaceScan:
         """Find, encode and measure every face in the photo `data` (JPEG/PNG/WebP bytes)."""
         plan = PLANS[purpose]
-        img, scale, opened = decode_upright_rgb(data, plan.decode_px)
+        try:
+            img, scale, opened = decode_upright_rgb(data, plan.decode_px)
+        except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+            raise UnreadablePhoto(f"{type(exc).__name__}: {str(exc)[:160]}") from None
         h, w = img.shape[:2]
         factor = max(h, w) / plan.detect_px
         small, factor = (_resize(img, factor), factor) if factor > 1 else (img, 1.0)
@@ -205,23 +221,54 @@ class FaceEngine:
                 landmarks=marks,
                 detection_score=round(scores[i], 3),
             ))
-        exif_time, exif_gps = _exif_facts(opened)
+        exif_time, exif_gps, exif_notes = _exif_facts(opened)
         return FaceScan(
             faces=faces, width=round(w * scale), height=round(h * scale),
             phash=str(imagehash.phash(Image.fromarray(small))), exif_time=exif_time, exif_gps=exif_gps,
             decode_scale=scale, extra={"pid": float(os.getpid())}, background_faces=len(found) - len(keep),
+            exif_notes=exif_notes,
         )
+
+    def warm_up(self) -> None:
+        """Load the models now rather than on the first upload."""
+        self.scan(_WARM_UP_PNG, "selfie")
 
     def close(self) -> None:
         """Nothing to release in-process."""
 
 
+def _blank_png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(out, "PNG")
+    return out.getvalue()
+
+
+_WARM_UP_PNG = _blank_png()
 _CHILD_ENGINE: FaceEngine | None = None
 
 
-def _init_child() -> None:
+def _exit_with_parent(parent_pid: int) -> None:
+    """A face process must not outlive the process that started it (kill -9 of a worker leaves no orphans)."""
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(parent_pid, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass  # alive, owned by someone else: cannot be ours, but do not guess
+
+
+def _init_child(parent_pid: int) -> None:
     global _CHILD_ENGINE  # noqa: PLW0603 - one engine per worker process
+    threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
     _CHILD_ENGINE = FaceEngine()
+
+
+def _warm_child() -> int:
+    assert _CHILD_ENGINE is not None
+    _CHILD_ENGINE.warm_up()
+    return os.getpid()
 
 
 def _scan_in_child(data: bytes, purpose: Purpose) -> FaceScan:
@@ -244,8 +291,21 @@ class ProcessFaceEngine:
         with self._lock:
             if self._pool is None:
                 ctx = multiprocessing.get_context("forkserver")
-                self._pool = ProcessPoolExecutor(self.processes, mp_context=ctx, initializer=_init_child)
+                self._pool = ProcessPoolExecutor(self.processes, mp_context=ctx, initializer=_init_child,
+                                                 initargs=(os.getpid(),))
             return self._pool
+
+    def warm_up(self) -> None:
+        """Start every face process and load its models now (in the background): near capacity, the first
+        seconds' uploads would otherwise wait 20-30 s for the pool to start."""
+        pool = self._executor()
+        for _ in range(self.processes):
+            pool.submit(_warm_child)
+
+    def child_pids(self) -> list[int]:
+        """The face processes' ids (for operations and tests)."""
+        pool = self._pool
+        return sorted(pool._processes) if pool is not None and pool._processes else []
 
     def scan(self, data: bytes, purpose: Purpose = "selfie") -> FaceScan:
         return self._executor().submit(_scan_in_child, data, purpose).result()

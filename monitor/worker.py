@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ from ingest.api import CHECKIN_TOPIC, SNAPSHOT_TOPIC, iter_pending_outbox
 from ingest.evidence import EvidenceStore
 from ingest.online_api import HEARTBEAT_TOPIC
 from ingest.validation import SHANGHAI, local_day_start
-from models.domain import FenceResult
+from models.domain import AnomalyCode, FenceResult, Severity
 from models.tables import (
     CheckIn,
     CheckInFrame,
@@ -40,7 +40,7 @@ from monitor.alerts import add_anomaly, add_event, class_context
 from monitor.bus import Bus
 from monitor.classroom import Candidate, identify_faces, judge_headcount
 from monitor.clock import PolicyClock, claim_subject, resolve_attendance
-from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine
+from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine, UnreadablePhoto
 from monitor.faces import FaceQuality, match_face, rank_other_people
 from monitor.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
 from monitor.ledger import online_day
@@ -96,10 +96,13 @@ def face_measures(face: FaceFound) -> dict[str, Any]:
 
 
 def exif_time_utc(exif_time: str | None) -> datetime | None:
-    """An EXIF capture time (camera local time, no zone) read as Asia/Shanghai."""
+    """An EXIF capture time (camera local time, no zone) read as Asia/Shanghai; None when absent or impossible."""
     if not exif_time:
         return None
-    return datetime.fromisoformat(exif_time).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    try:
+        return datetime.fromisoformat(exif_time).replace(tzinfo=SHANGHAI).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
 
 
 def _prior(c: CheckIn) -> PriorCheckIn:
@@ -204,9 +207,10 @@ class Worker:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        self.bus.subscribe(CHECKIN_TOPIC, self.handle_checkin)
-        self.bus.subscribe(SNAPSHOT_TOPIC, self.handle_snapshot)
-        self.bus.subscribe(HEARTBEAT_TOPIC, self.handle_heartbeat)
+        self.bus.subscribe(CHECKIN_TOPIC, self.guarded(CHECKIN_TOPIC, "checkin_id", self.handle_checkin))
+        self.bus.subscribe(SNAPSHOT_TOPIC, self.guarded(SNAPSHOT_TOPIC, "snapshot_id", self.handle_snapshot))
+        self.bus.subscribe(HEARTBEAT_TOPIC, self.guarded(HEARTBEAT_TOPIC, "heartbeat_id", self.handle_heartbeat))
+        self.engine.warm_up()  # the first seconds' uploads must not wait for the face processes to start
         self.bus.start(concurrency=self.engine.processes)
         self._stop.clear()
         for name, target in (("relay", self._relay_loop), ("clock", self._clock_loop)):
@@ -254,6 +258,8 @@ class Worker:
                     older_than=now - timedelta(seconds=self.settings.redeliver_after_seconds),
                 )
             )
+            exhausted = [m for m in messages if m.attempts >= self.settings.max_publish_attempts]
+            messages = [m for m in messages if m.attempts < self.settings.max_publish_attempts]
             for msg in messages:
                 try:
                     self.bus.publish(msg.topic, msg.payload)
@@ -263,9 +269,94 @@ class Worker:
                 msg.published_at = now
                 msg.attempts += 1
                 sent += 1
+        for msg in exhausted:  # delivered again and again, never processed: it kills or hangs its worker
+            log.error("%s %s was published %d times and never processed; giving up", msg.topic, msg.subject_id,
+                      msg.attempts)
+            self.give_up(msg.topic, msg.subject_id, f"已投递 {msg.attempts} 次仍未完成核验")
         if sent:
             log.info("outbox relay re-sent %d message(s)", sent)
         return sent
+
+    # -- failures ----------------------------------------------------------------------------
+    def guarded(self, topic: str, key: str, handler: Callable[[dict[str, Any]], None]
+                ) -> Callable[[dict[str, Any]], None]:
+        """`handler` with a final status for every message: a photo that cannot be decoded, or a handler that
+        keeps failing (`max_verification_attempts`), ends as VERIFICATION_FAILED instead of retrying forever."""
+
+        def run(message: dict[str, Any]) -> None:
+            try:
+                subject_id = int(message[key])
+            except (KeyError, TypeError, ValueError):
+                log.error("malformed %s message dropped: %r", topic, sorted(message)[:5])
+                return
+            try:
+                handler(message)
+            except UnreadablePhoto as exc:
+                self.give_up(topic, subject_id, f"照片无法解码（{exc}）")
+            except Exception as exc:
+                failures = self.note_failure(topic, subject_id, exc)
+                if failures < self.settings.max_verification_attempts:
+                    raise  # the bus (or the outbox relay) delivers it again
+                log.exception("%s %s failed %d times; giving up", topic, subject_id, failures)
+                self.give_up(topic, subject_id, f"核验连续 {failures} 次出错（{type(exc).__name__}）")
+
+        return run
+
+    def note_failure(self, topic: str, subject_id: int, exc: Exception) -> int:
+        """Count one more failure of the message's handler; returns how many there have been."""
+        with self.db.session() as session:
+            rows = list(session.scalars(select(OutboxMessage).where(OutboxMessage.topic == topic,
+                                                                    OutboxMessage.subject_id == subject_id)))
+            for row in rows:
+                row.failures = (row.failures or 0) + 1
+                row.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            return max((row.failures for row in rows), default=self.settings.max_verification_attempts)
+
+    def give_up(self, topic: str, subject_id: int, reason: str) -> None:
+        """Record the upload as not verifiable (status failed, VERIFICATION_FAILED for operators), so it never stays
+        pending and is never sent again."""
+        finding = Finding(AnomalyCode.VERIFICATION_FAILED, Severity.MEDIUM,
+                          f"系统无法完成该上传的核验：{reason}；请重新拍摄上传，或由监控中心人工核实",
+                          {"reason": reason}, {"max_verification_attempts": self.settings.max_verification_attempts,
+                                               "max_publish_attempts": self.settings.max_publish_attempts})
+        if topic == HEARTBEAT_TOPIC:
+            self._give_up_heartbeat(subject_id, finding)
+            return
+        kind = "checkin" if topic == CHECKIN_TOPIC else "snapshot"
+        with self.db.session() as session:
+            subject = session.get(CheckIn if topic == CHECKIN_TOPIC else Snapshot, subject_id)
+            photo_sha = subject.photo_sha256 if subject is not None else None
+        if photo_sha is None:
+            with self.db.session() as session:
+                self._mark_processed(session, topic, subject_id)
+            return
+        self._record(
+            kind=kind, topic=topic, subject_id=subject_id, findings=[finding], review=None,
+            verification=Verification(
+                subject_kind=kind, subject_id=subject_id, passed=False, face_count=None, face_distance=None,
+                fence_result=None, fence_distance_m=None, measured={"verification_failed": reason},
+                thresholds=self.thresholds.as_dict(), model_version=self.engine.model_version,
+                reasons=[finding.as_reason()], created_at=utc_now()),
+            photo=None, extra={"photo_sha256": photo_sha})
+
+    def _give_up_heartbeat(self, beat_id: int, finding: Finding) -> None:
+        with self.db.session() as session:
+            beat = session.get(OnlineHeartbeat, beat_id)
+            if beat is not None and beat.status == "pending":
+                beat.status = "failed"
+                online = session.get(OnlineSession, beat.session_id)
+                cls = session.get(TrainingClass, online.class_id) if online else None
+                if online is not None and cls is not None:
+                    context = class_context(session, cls)
+                    trainee = session.get(Trainee, online.trainee_id)
+                    people = {"trainee_id": online.trainee_id, "trainee_name": trainee.name if trainee else None}
+                    add_anomaly(session, context, finding, "heartbeat", beat_id, people,
+                                {"photo_sha256": beat.photo_sha256, "online_session_id": online.id}, {})
+                    add_event(session, "verdict", context, {
+                        "subject_kind": "heartbeat", "subject_id": beat_id, "status": "failed", "kind": "heartbeat",
+                        "reasons": [finding.as_reason()], "at": utc_now().isoformat(),
+                        "photo_sha256": beat.photo_sha256, **people})
+            self._mark_processed(session, HEARTBEAT_TOPIC, beat_id)
 
     # -- handlers --------------------------------------------------------------------------
     def _already_verified(self, session: Session, kind: str, subject_id: int) -> bool:
@@ -395,6 +486,7 @@ class Worker:
             "phash": scan.phash,
             "exif_time": scan.exif_time,
             "exif_gps": list(scan.exif_gps) if scan.exif_gps else None,
+            "exif_notes": scan.exif_notes,
             "near_copies": len(near),
             "scanned_by_pid": scan.extra.get("pid"),
             "liveness": liveness,
@@ -449,7 +541,8 @@ class Worker:
                 face_count=len(scan.faces), face_distance=None, fence_result=None, fence_distance_m=None,
                 measured={"face_count": len(scan.faces), "faces": [face_measures(f) for f in scan.faces],
                           "image_size": [scan.width, scan.height], "phash": scan.phash,
-                          "exif_time": scan.exif_time, "near_copies": len(near), "signed_in": signed_in,
+                          "exif_time": scan.exif_time, "exif_notes": scan.exif_notes, "near_copies": len(near),
+                          "signed_in": signed_in,
                           "trainees_seen": seen["trainee"], "teachers_seen": seen["teacher"],
                           "other_teachers_seen": seen["other_teacher"],
                           "unknown_faces": sum(1 for w in who if w is None)},
@@ -510,7 +603,7 @@ class Worker:
             log.info("heartbeat %s was verified concurrently", beat_id)
 
     def _record(self, kind: str, topic: str, subject_id: int, findings: list[Finding], review: Review | None,
-                verification: Verification, photo: tuple[str, str], extra: dict[str, Any],
+                verification: Verification, photo: tuple[str, str] | None, extra: dict[str, Any],
                 frames: Sequence[tuple[str, str]] = ()) -> None:
         """Store verification, photo hash, anomalies, review item, events and the new status in one transaction."""
         try:
@@ -519,8 +612,9 @@ class Worker:
                     self._mark_processed(session, topic, subject_id)
                     return
                 session.add(verification)
-                session.add(PhotoHash(sha256=photo[0], phash=photo[1], subject_kind=kind, subject_id=subject_id,
-                                      created_at=utc_now()))
+                if photo is not None:
+                    session.add(PhotoHash(sha256=photo[0], phash=photo[1], subject_kind=kind, subject_id=subject_id,
+                                          created_at=utc_now()))
                 for sha, phash in frames:
                     session.add(PhotoHash(sha256=sha, phash=phash, subject_kind="frame", subject_id=subject_id,
                                           created_at=utc_now()))

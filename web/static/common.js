@@ -10,6 +10,7 @@ const Monitor = (() => {
     LOW_ATTENDANCE: "出勤率不足", ONLINE_OVER_8H: "线上学习超时", DOUBLE_ENROLMENT: "重复参训",
     BLACKLISTED: "黑名单开班", CLASS_NOT_ALLOWED: "工种不得开班", SAME_TEACHER_BOTH: "理论实操同一教师",
     DUPLICATE_IDENTITY: "一人多证/冒名",
+    VERIFICATION_FAILED: "无法核验",
   };
   const SEVERITY = { high: "高", medium: "中", low: "低" };
   const timeFmt = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
