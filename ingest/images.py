@@ -1,4 +1,8 @@
-"""Upload image validation: format, size, pixel limit (decompression bombs) and integrity."""
+"""Upload image validation without decoding: format, size, pixel limit (decompression bombs) and completeness.
+
+Decoding a 12 MP photo costs about 70 ms; the API only reads the header and checks the file's structure is
+whole (JPEG end-of-image after the scan, PNG IEND, WebP RIFF length). The worker decodes; a photo that still
+cannot be decoded there ends as VERIFICATION_FAILED, never pending."""
 
 from __future__ import annotations
 
@@ -16,13 +20,57 @@ ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp
 
 @dataclass(frozen=True)
 class AcceptedImage:
-    """An upload that decoded completely: its bytes, SHA-256, media type and size in pixels."""
+    """An upload whose header and structure are sound: its bytes, SHA-256, media type and size in pixels."""
 
     data: bytes
     sha256: str
     media_type: str
     width: int
     height: int
+
+
+def jpeg_scan_start(data: bytes) -> int | None:
+    """Byte offset of the first start-of-scan marker, walking the segments (thumbnails inside them are skipped)."""
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA:
+            return pos
+        if 0xD0 <= marker <= 0xD9 or marker == 0x01:
+            pos += 2
+            continue
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return None
+
+
+def png_has_end(data: bytes) -> bool:
+    """Whether the PNG's chunks, walked from the signature, reach IEND within the file."""
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        if data[pos + 4:pos + 8] == b"IEND":
+            return True
+        pos += 12 + length
+    return False
+
+
+def is_complete(image: Image.Image, data: bytes) -> bool:
+    """Whether the file is whole, read from its structure without decoding: a JPEG's end-of-image marker after
+    its scan, a PNG's IEND chunk, a WebP's full RIFF length (trailing bytes after them, as some phones append,
+    are allowed)."""
+    if image.format == "JPEG":
+        scan = jpeg_scan_start(data)
+        return scan is not None and data.rfind(b"\xff\xd9") > scan
+    if image.format == "PNG":
+        return png_has_end(data)
+    if image.format == "WEBP":
+        return len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    return False
 
 
 def inspect_image(data: bytes, max_pixels: int) -> AcceptedImage:
@@ -47,7 +95,8 @@ def inspect_image(data: bytes, max_pixels: int) -> AcceptedImage:
                     "IMAGE_TOO_MANY_PIXELS",
                     f"图片像素过多（{width}×{height}），上限为 {max_pixels} 像素",
                 )
-            image.load()
+            if not is_complete(image, data):
+                raise ApiError(422, "CORRUPT_IMAGE", "图片不完整（文件被截断），请重新拍摄上传")
     except ApiError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

@@ -41,11 +41,12 @@ def parse_client_time(value: str) -> datetime:
     """An ISO 8601 time from a phone, as UTC; a time without offset is read as Asia/Shanghai."""
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ApiError(422, "INVALID_CAPTURED_AT", f"拍摄时间格式无效：{value[:40]!r}（应为 ISO 8601）") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=SHANGHAI)
-    return parsed.astimezone(UTC)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=SHANGHAI)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # OverflowError: year 1 or 9999 shifted by its offset
+        raise ApiError(422, "INVALID_CAPTURED_AT",
+                       f"拍摄时间无效：{value[:40]!r}（应为 ISO 8601，且在公元 1 年到 9999 年之间）") from exc
 
 
 def check_capture_time(captured_at: datetime, now: datetime, max_future_s: float, max_age_s: float) -> None:
@@ -68,6 +69,8 @@ def check_text(value: str, field: str, label: str, max_len: int) -> str:
     value = value.strip()
     if not value:
         raise ApiError(422, "MISSING_FIELD", f"缺少{label}（{field}）")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ApiError(422, "INVALID_CHARACTERS", f"{label}（{field}）含有控制字符（如 NUL），请只用可见字符")
     if len(value) > max_len:
         raise ApiError(422, "FIELD_TOO_LONG", f"{label}（{field}）过长，最多 {max_len} 个字符")
     return value

@@ -232,13 +232,15 @@ def serve(
 ) -> None:
     """Run the API, pages and live feed (and by default the worker)."""
     from monitor.app import create_app
+    from monitor.server import server_config
 
     _logging()
     settings = load_settings(data_dir)
     if not worker and not settings.redis_url:
         raise CliError("--no-worker 需要 MONITOR_REDIS_URL：进程内总线没有别的消费者",
                        "--no-worker needs MONITOR_REDIS_URL (run `monitor worker` processes on the same Redis)")
-    uvicorn.run(create_app(settings, run_worker=worker), host=host or settings.host, port=port or settings.port)
+    uvicorn.Server(server_config(create_app(settings, run_worker=worker), host or settings.host,
+                                 port or settings.port)).run()
 
 
 @app.command("worker")
@@ -256,7 +258,9 @@ def run_worker(data_dir: DataDir = None) -> None:
                        "a separate worker needs MONITOR_REDIS_URL; without Redis `monitor serve` runs the worker")
     db = Database(settings.sqlalchemy_url)
     db.migrate()
-    worker = Worker(settings, db, create_bus(settings.redis_url), EvidenceStore(settings.evidence_dir),
+    bus = create_bus(settings.redis_url)
+    db.on_events_committed.append(bus.announce_events)  # the API processes' live feeds wake on it
+    worker = Worker(settings, db, bus, EvidenceStore(settings.evidence_dir),
                     create_face_engine(settings.face_processes))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -283,6 +287,7 @@ def demo(
 
     from models.tables import PhotoHash
     from monitor.app import create_app
+    from monitor.server import server_config
     from monitor.simulator import DemoClass, ProvinceSimulator
 
     _logging()
@@ -308,7 +313,7 @@ def demo(
     base = f"http://{host}:{port}"
     env_file = settings.data_dir / "demo-env.sh"
     env_file.unlink(missing_ok=True)  # written anew once the first class is registered
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(create_app(settings), host, port, log_level="warning"))
     stop = threading.Event()
     sim = ProvinceSimulator(base, admin_token, settings.faces_dir, seed=seed, known_phashes=stored_phashes)
     sim.world.operator_token, sim.world.inspector_token = operator_token, inspector_token

@@ -6,13 +6,18 @@ import json
 import logging
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.errors import ApiError
+from models.domain import Role
+from models.errors import ERROR_DESCRIPTIONS, ApiError, ErrorBody
+from models.scope import declared_roles
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +26,27 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class BodySizeLimit:
-    """Refuse request bodies over `max_bytes` with 413, by Content-Length or while streaming."""
+class _BodyTooSlow(Exception):
+    pass
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+
+class BodySizeLimit:
+    """Refuse request bodies over `max_bytes` with 413, by Content-Length or while streaming, and bodies that
+    stall (no chunk for `read_timeout_s`) with 408: a slow client cannot hold a request open forever."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.read_timeout_s = read_timeout_s
 
     def _error(self) -> JSONResponse:
         limit = self.max_bytes
         size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
         return JSONResponse({"code": "BODY_TOO_LARGE", "message": f"上传内容过大，上限为 {size}"}, status_code=413)
+
+    def _timeout(self) -> JSONResponse:
+        return JSONResponse({"code": "BODY_TIMEOUT", "message": f"请求内容在 {self.read_timeout_s:.0f} 秒内未传完，"
+                             "连接已断开，请在网络稳定时重试"}, status_code=408)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,10 +65,16 @@ class BodySizeLimit:
         started = False
         exceeded = False
         answered = False
+        refusal = self._error
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
+            nonlocal received, exceeded, refusal
+            try:
+                with anyio.fail_after(self.read_timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                exceeded, refusal = True, self._timeout
+                raise _BodyTooSlow from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
@@ -67,7 +88,7 @@ class BodySizeLimit:
             if exceeded and not started:
                 if not answered:
                     answered = True
-                    await self._error()(scope, receive, send)
+                    await refusal()(scope, receive, send)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -75,9 +96,45 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, guarded_send)
-        except _BodyTooLarge:
+        except (_BodyTooLarge, _BodyTooSlow):
             if not started and not answered:
-                await self._error()(scope, receive, send)
+                answered = True
+                await refusal()(scope, receive, send)
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' blob: data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class SecurityHeaders:
+    """Every HTTP response carries a strict Content-Security-Policy (nothing but this server's own scripts, no
+    framing) and the usual hardening headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n, v) for n, v in SECURITY_HEADERS if n not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 _FIELD_MESSAGES = {
@@ -114,7 +171,7 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str, 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(exc.to_body(), status_code=exc.status)
+        return JSONResponse(exc.to_body(), status_code=exc.status, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -134,3 +191,57 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(json.JSONDecodeError)
     async def json_error(_request: Request, _exc: json.JSONDecodeError) -> JSONResponse:
         return JSONResponse({"code": "INVALID_JSON", "message": "请求体不是有效的 JSON"}, status_code=422)
+
+
+ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    return {"description": ERROR_DESCRIPTIONS[status], "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+def document_errors(schema: dict[str, Any], roles: dict[tuple[str, str], tuple[Role, ...] | None]) -> None:
+    """Make the OpenAPI schema tell the truth about errors: every 4xx answers with ErrorBody, and each operation
+    lists the statuses it can return — 401/403 where a token is needed, 404 where a path names an object, 413
+    where there is a body, 400/415 for multipart uploads, plus what routes declare themselves (409, 429)."""
+    schema.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = ErrorBody.model_json_schema()
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema["components"]["schemas"].pop(name, None)
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            declared = roles.get((method.upper(), path))
+            statuses = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
+            if declared != ():
+                statuses |= {401, 403}
+            if "{" in path:
+                statuses.add(404)
+            if method in ("post", "put", "patch"):
+                statuses |= {400, 413}  # a body that cannot be parsed; one over the size limit
+            body = operation.get("requestBody", {}).get("content", {})
+            if "multipart/form-data" in body:
+                statuses.add(415)
+            if operation.get("parameters") or body:
+                statuses.add(422)
+            for status in sorted(statuses):
+                responses[str(status)] = _error_response(status)
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Generate the schema once, with the errors documented (see document_errors)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            roles: dict[tuple[str, str], tuple[Role, ...] | None] = {}
+            for context in iter_route_contexts(app.routes):
+                route = context.route
+                if isinstance(route, APIRoute):
+                    for method in route.methods:
+                        roles[(method, route.path)] = declared_roles(route.dependant)
+            document_errors(schema, roles)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
 
     # Upload limits.
     max_body_bytes: int = 15 * 1024 * 1024
+    body_timeout_seconds: float = Field(default=30.0, gt=0, description="a request body that sends nothing for "
+                                        "this long is answered 408 and dropped")
     max_image_pixels: int = 40_000_000
     max_future_skew_seconds: float = 300.0
     max_capture_age_seconds: float = 24 * 3600.0
@@ -82,7 +84,19 @@ class Settings(BaseSettings):
     online_max_gap_minutes: float = Field(default=15.0, description="most study one heartbeat can vouch for")
     online_daily_cap_minutes: float = Field(default=480.0, description="clause 六: at most 8 hours a day")
 
+    # Live feed.
+    live_send_timeout_seconds: float = Field(default=10.0, gt=0, description="a WebSocket client that cannot take "
+                                             "one message within this is dropped (it reconnects with its last id)")
+    live_ring_events: int = Field(default=5000, ge=100, description="the newest events each API process keeps "
+                                  "encoded in memory for its clients (older ones are read from the database)")
+    live_max_backlog: int = Field(default=2000, ge=100, description="a client further behind than this many "
+                                  "events is told to reload its state instead of replaying them")
+
     # Worker.
+    max_verification_attempts: int = Field(default=3, ge=1, description="a message whose verification raised this "
+                                           "many times ends as VERIFICATION_FAILED instead of being retried")
+    max_publish_attempts: int = Field(default=8, ge=2, description="a message published this many times and never "
+                                      "processed (e.g. it kills its worker) ends as VERIFICATION_FAILED")
     redeliver_after_seconds: float = 30.0
     relay_interval_seconds: float = 2.0
     clock_interval_seconds: float = 15.0

@@ -30,6 +30,10 @@ def mount_pages(app: FastAPI) -> None:
     def notice() -> FileResponse:
         return FileResponse(STATIC / "notice.html", media_type="text/html; charset=utf-8")
 
+    @router.get("/docs")
+    def docs() -> FileResponse:
+        return FileResponse(STATIC / "docs.html", media_type="text/html; charset=utf-8")
+
     @router.get("/site")
     def site() -> FileResponse:
         return FileResponse(STATIC / "site.html", media_type="text/html; charset=utf-8")

@@ -1,0 +1,129 @@
+"""Careless and hostile clients: repeated form parts, floods of frames, requests for challenges and sessions
+without end, slow headers and bodies, pages framed by others. Each gets a clear refusal and costs little."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import ingest.api
+from tests.helpers import World, auth, face, running_server
+
+
+def tiny_png(pixels: tuple[int, int] = (8, 8)) -> bytes:
+    out = io.BytesIO()
+    Image.new("L", pixels).save(out, "PNG", optimize=True)
+    return out.getvalue()
+
+
+def test_two_photo_parts_are_refused(world: World) -> None:
+    before = world.stored()
+    r = world.client.post("/api/v1/check-ins", headers=auth(world.site), data=world.checkin_form(),
+                          files=[("photo", ("a.jpg", face("people/obama/obama2.jpg"), "image/jpeg")),
+                                 ("photo", ("b.jpg", face("people/obama/obama1.jpg"), "image/jpeg"))])
+    assert r.status_code == 422 and r.json()["code"] == "REPEATED_FIELD" and "photo" in r.json()["message"]
+    r = world.client.post("/api/v1/snapshots", headers=auth(world.site),
+                          data={"class_id": str(world.class_id), "camera_id": "c", "captured_at": "2026-01-01"},
+                          files=[("photo", ("a.jpg", face("groups/two_people.jpg"), "image/jpeg")),
+                                 ("photo", ("b.jpg", face("groups/kit_with_rose.jpg"), "image/jpeg"))])
+    assert r.status_code == 422 and r.json()["code"] == "REPEATED_FIELD"
+    assert world.stored() == before
+
+
+def test_two_hundred_frames_are_refused_before_any_is_decoded(world: World,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    inspected = []
+    real = ingest.api.inspect_image
+    monkeypatch.setattr(ingest.api, "inspect_image", lambda data, limit: inspected.append(1) or real(data, limit))
+    big_but_small = tiny_png((8000, 5000))  # 40 megapixels that compress to almost nothing
+    files = [("photo", ("p.jpg", face("people/obama/obama2.jpg"), "image/jpeg"))]
+    files += [("frames", (f"f{i}.png", big_but_small, "image/png")) for i in range(200)]
+    before = world.stored()
+    started = time.monotonic()
+    r = world.client.post("/api/v1/check-ins", headers=auth(world.site), files=files,
+                          data=world.checkin_form(challenge_id="0" * 32))
+    assert r.status_code == 422 and r.json()["code"] == "INVALID_FRAME_COUNT", r.text
+    assert "200" in r.json()["message"]
+    assert inspected == [] and time.monotonic() - started < 5
+    assert world.stored() == before
+
+
+def test_liveness_challenges_are_rate_limited(world: World) -> None:
+    def ask(trainee_id: int, device: str = "phone-x") -> httpx.Response:
+        return world.client.post("/api/v1/liveness/challenges", headers=auth(world.site),
+                                 json={"class_id": world.class_id, "trainee_id": trainee_id, "device_id": device})
+
+    assert all(ask(world.obama_id).status_code == 201 for _ in range(3))
+    r = ask(world.obama_id)
+    assert r.status_code == 409 and r.json()["code"] == "TOO_MANY_OPEN"  # three open challenges are enough
+    assert all(ask(world.biden_id).status_code == 201 for _ in range(3))
+    r = ask(world.biden_id, "phone-x")
+    assert r.status_code == 429 and r.json()["code"] == "RATE_LIMITED" and r.headers["retry-after"] == "60"
+    assert r.json()["detail"]["scope"] == "device"
+
+
+def test_a_trainee_has_one_online_session_at_a_time(world: World) -> None:
+    body = {"class_id": world.class_id, "trainee_id": world.obama_id, "device_id": "pad-1"}
+    first = world.client.post("/api/v1/online/sessions", headers=auth(world.site), json=body)
+    assert first.status_code == 201
+    again = world.client.post("/api/v1/online/sessions", headers=auth(world.site), json=body)
+    assert again.status_code == 409 and again.json()["code"] == "TOO_MANY_OPEN"
+    ended = world.client.post(f"/api/v1/online/sessions/{first.json()['id']}/end", headers=auth(world.site))
+    assert ended.status_code == 200
+    assert world.client.post("/api/v1/online/sessions", headers=auth(world.site), json=body).status_code == 201
+
+
+def test_control_characters_in_text_fields_are_refused(world: World) -> None:
+    before = world.stored()
+    r = world.checkin(face("people/obama/obama2.jpg"), device_id="phone\x00one")
+    assert r.status_code == 422 and r.json()["code"] == "INVALID_CHARACTERS"
+    r = world.client.post("/api/v1/occupations", headers=auth(world.admin), json={"code": "X\x00", "name": "厨师"})
+    assert r.status_code == 422
+    assert world.stored() == before
+
+
+@pytest.mark.parametrize("path", ["/wall", "/site", "/ledger", "/public/notice", "/docs", "/api/v1/health"])
+def test_pages_and_answers_carry_security_headers(world: World, path: str) -> None:
+    r = world.client.get(path, headers=auth(world.operator))
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-eval" not in csp
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_pages_have_no_inline_scripts(world: World) -> None:
+    """The CSP allows only this server's script files: an inline script would be dead code in the browser."""
+    for path in ("/wall", "/site", "/ledger", "/public/notice", "/docs"):
+        html = world.client.get(path).text
+        for tag in html.split("<script")[1:]:
+            assert tag.lstrip().startswith("src="), (path, tag[:80])
+
+
+@pytest.fixture
+def quick_timeouts(client_factory: Callable[..., TestClient]) -> TestClient:
+    return client_factory(body_timeout_seconds=1.0)
+
+
+def test_slow_headers_and_stalled_bodies_are_cut_off(quick_timeouts: TestClient) -> None:
+    with running_server(quick_timeouts.app, header_timeout_s=1.0) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as slow:  # headers that never end
+            slow.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")
+            started = time.monotonic()
+            assert slow.recv(1024) == b""  # closed by the server
+            assert time.monotonic() - started < 5
+        with socket.create_connection((host, int(port)), timeout=10) as stalled:  # a body that stops coming
+            stalled.sendall(b"POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer mon_x\r\n"
+                            b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n")
+            started = time.monotonic()
+            answer = stalled.recv(4096)
+            assert time.monotonic() - started < 5
+        assert answer.startswith(b"HTTP/1.1 408") and b"BODY_TIMEOUT" in answer, answer[:300]
+        assert httpx.get(f"{url}/api/v1/health").status_code == 401  # the server is fine
