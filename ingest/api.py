@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, File, Form, Header, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile, params
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -17,18 +17,21 @@ from starlette.concurrency import run_in_threadpool
 
 from ingest.evidence import EvidenceStore
 from ingest.images import AcceptedImage, inspect_image
+from ingest.limits import WINDOW_S, RateLimits, RecentCounts, refuse_over_limit
 from ingest.validation import SHANGHAI, check_capture_time, check_fix, check_text, parse_client_time
 from models.domain import (
     LIVENESS_ACTIONS,
     LIVENESS_MAX_FRAMES,
     LIVENESS_MIN_FRAMES,
+    MAX_RECORD_ID,
     ROLE_NAMES,
     CheckKind,
-    Principal,
     Role,
     TraineeInClassIn,
 )
-from models.errors import ApiError
+from models.errors import UPLOAD_RESPONSES, ApiError, errors
+from models.params import UploadIdPath
+from models.scope import Scope, ensure_in_class, refuse_missing
 from models.tables import (
     CheckIn,
     CheckInFrame,
@@ -62,6 +65,8 @@ class UploadLimits:
     max_capture_age_s: float
     max_accuracy_m: float
     verdict_wait_s: float
+    challenge_limits: RateLimits = RateLimits(per_device=6, per_site=600, open_per_trainee=3)
+    online_limits: RateLimits = RateLimits(per_device=6, per_site=300, open_per_trainee=1)
 
 
 @dataclass
@@ -72,7 +77,7 @@ class IngestContext:
     evidence: EvidenceStore
     limits: UploadLimits
     publish: Callable[[str, dict[str, Any]], None]
-    authenticate: Callable[..., Principal]
+    access: Callable[..., params.Depends]
     wait_for_verdict: Callable[[str, int, float], Awaitable[None]]
 
 
@@ -117,6 +122,7 @@ def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None)
         body["message"] = f"{action}已受理，正在核验"
         return body
     body["reasons"] = verification.reasons
+    body["notes"] = (verification.measured or {}).get("exif_notes") or []  # unreadable photo parts, ignored
     body["verification_id"] = verification.id
     body["face_distance"] = verification.face_distance
     body["fence_result"] = verification.fence_result
@@ -130,18 +136,36 @@ def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None)
     return body
 
 
-def _require_site(principal: Principal) -> int:
-    if principal.role is not Role.SITE or principal.institution_id is None:
-        raise ApiError(403, "FORBIDDEN_ROLE", f"只有培训机构令牌可以上传（当前身份：{ROLE_NAMES[principal.role]}）")
-    return principal.institution_id
+async def read_image(upload: UploadFile, max_pixels: int) -> AcceptedImage:
+    """Read one uploaded photo and check it off the event loop (hashing and header parsing are not free)."""
+    return await run_in_threadpool(inspect_image, await upload.read(), max_pixels)
+
+
+def single_valued_parts(*repeatable: str) -> Any:
+    """A dependency refusing a multipart form that repeats a field (two `photo` parts would silently keep the last)."""
+
+    async def refuse_repeats(request: Request) -> None:
+        form = await request.form()
+        repeated = sorted({k for k in form if k not in repeatable and len(form.getlist(k)) > 1})
+        if repeated:
+            raise ApiError(422, "REPEATED_FIELD", f"表单字段只能提供一次：{'、'.join(repeated)}")
+
+    return Depends(refuse_repeats)
+
+
+def site_institution(scope: Scope) -> int:
+    """The institution a site's token is bound to (the only one it may upload for)."""
+    if scope.role is not Role.SITE or scope.institution_id is None:
+        raise ApiError(403, "FORBIDDEN_ROLE", f"只有培训机构令牌可以上传（当前身份：{ROLE_NAMES[scope.role]}）")
+    return scope.institution_id
 
 
 def _check_idempotency_key(key: str | None) -> str | None:
     if key is None:
         return None
     key = key.strip()
-    if not key or len(key) > 100:
-        raise ApiError(422, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key 须为 1 到 100 个字符")
+    if not key or len(key) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise ApiError(422, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key 须为 1 到 100 个可见字符")
     return key
 
 
@@ -283,7 +307,8 @@ def _load_verdict(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], sub
 def build_ingest_router(ctx: IngestContext) -> APIRouter:
     """The /api/v1 routes for training sites."""
     router = APIRouter(prefix="/api/v1", tags=["ingest"])
-    authenticated = Annotated[Principal, Depends(ctx.authenticate)]
+    site = Annotated[Scope, ctx.access(Role.SITE)]
+    anyone = Annotated[Scope, ctx.access()]
 
     async def respond(model: type[CheckIn] | type[Snapshot], topic: str, subject_id: int, created: bool,
                       response: Response) -> dict[str, Any]:
@@ -304,16 +329,17 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         now = utc_now()
         captured = parse_client_time(captured_at)
         check_capture_time(captured, now, ctx.limits.max_future_skew_s, ctx.limits.max_capture_age_s)
-        image = inspect_image(await photo.read(), ctx.limits.max_pixels)
+        image = await read_image(photo, ctx.limits.max_pixels)
         return key, now, captured, image
 
-    @router.post("/check-ins", summary="A trainee's sign-in or sign-out selfie with its GPS fix")
+    @router.post("/check-ins", summary="A trainee's sign-in or sign-out selfie with its GPS fix",
+                 responses={**UPLOAD_RESPONSES, **errors(404, 409)})
     async def post_checkin(
-        principal: authenticated,
+        scope: site,
         response: Response,
         photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP selfie")],
-        trainee_id: Annotated[int, Form()],
-        class_id: Annotated[int, Form()],
+        trainee_id: Annotated[int, Form(ge=1, le=MAX_RECORD_ID)],
+        class_id: Annotated[int, Form(ge=1, le=MAX_RECORD_ID)],
         kind: Annotated[CheckKind, Form(description="sign_in | sign_out")],
         captured_at: Annotated[str, Form(description="ISO 8601 capture time from the phone")],
         latitude: Annotated[float, Form()],
@@ -321,21 +347,23 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         accuracy_m: Annotated[float, Form(description="GPS accuracy radius in metres")],
         device_id: Annotated[str, Form()],
         mock_location: Annotated[bool, Form()] = False,
-        challenge_id: Annotated[str | None, Form(description="liveness challenge answered by `frames`")] = None,
+        challenge_id: Annotated[str | None, Form(description="liveness challenge answered by `frames`",
+                                                 pattern="^([0-9a-f]{32})?$")] = None,
         frames: Annotated[list[UploadFile] | None, File(description="3-8 burst frames for the challenge")] = None,
         idempotency_key: Annotated[str | None, Header()] = None,
+        _single: None = single_valued_parts("frames"),
     ) -> dict[str, Any]:
-        institution_id = _require_site(principal)
+        institution_id = site_institution(scope)
         check_fix(latitude, longitude, accuracy_m, ctx.limits.max_accuracy_m)
         device = check_text(device_id, "device_id", "设备编号", 100)
-        key, now, captured, image = await read_upload(idempotency_key, captured_at, photo)
-        challenge_id = (challenge_id or "").strip() or None
-        burst = [inspect_image(await f.read(), ctx.limits.max_pixels) for f in frames or []]
-        if challenge_id is None and burst:
+        frames, challenge_id = frames or [], challenge_id or None
+        if challenge_id is None and frames:  # counts are checked before anything is decoded
             raise ApiError(422, "CHALLENGE_ID_REQUIRED", "上传连拍画面时须同时提供活体挑战编号（challenge_id）")
-        if challenge_id is not None and not LIVENESS_MIN_FRAMES <= len(burst) <= LIVENESS_MAX_FRAMES:
+        if challenge_id is not None and not LIVENESS_MIN_FRAMES <= len(frames) <= LIVENESS_MAX_FRAMES:
             expected = f"{LIVENESS_MIN_FRAMES}–{LIVENESS_MAX_FRAMES}"
-            raise ApiError(422, "INVALID_FRAME_COUNT", f"活体检测需上传 {expected} 张连拍画面（收到 {len(burst)} 张）")
+            raise ApiError(422, "INVALID_FRAME_COUNT", f"活体检测需上传 {expected} 张连拍画面（收到 {len(frames)} 张）")
+        key, now, captured, image = await read_upload(idempotency_key, captured_at, photo)
+        burst = [await read_image(f, ctx.limits.max_pixels) for f in frames]
 
         def build(session: Session) -> CheckIn:
             local = now.astimezone(SHANGHAI)
@@ -370,33 +398,48 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         )
         return await respond(CheckIn, CHECKIN_TOPIC, subject_id, created, response)
 
-    @router.post("/liveness/challenges", status_code=201, summary="A random single-use liveness challenge")
-    def create_challenge(body: TraineeInClassIn, principal: authenticated) -> dict[str, Any]:
-        institution_id = _require_site(principal)
+    @router.post("/liveness/challenges", status_code=201, summary="A random single-use liveness challenge",
+                 responses=errors(404, 429))
+    def create_challenge(body: TraineeInClassIn, scope: site) -> dict[str, Any]:
+        institution_id = site_institution(scope)
         now = utc_now()
         with ctx.db.session() as session:
             check_rostered(session, body.class_id, body.trainee_id, institution_id, now.astimezone(SHANGHAI).date())
+            since = now - timedelta(seconds=WINDOW_S)
+            recent = select(func.count()).select_from(LivenessChallenge).where(
+                LivenessChallenge.institution_id == institution_id, LivenessChallenge.issued_at >= since)
+            counts = RecentCounts(
+                device=int(session.scalar(recent.where(LivenessChallenge.device_id == body.device_id)) or 0)
+                if body.device_id else 0,
+                site=int(session.scalar(recent) or 0),
+                open_for_trainee=int(session.scalar(select(func.count()).select_from(LivenessChallenge).where(
+                    LivenessChallenge.trainee_id == body.trainee_id, LivenessChallenge.expires_at > now,
+                    LivenessChallenge.used_by_checkin_id.is_(None))) or 0))
+            if refusal := refuse_over_limit("活体挑战", counts, ctx.limits.challenge_limits):
+                raise refusal
             action = secrets.choice(sorted(LIVENESS_ACTIONS))
             challenge = LivenessChallenge(
                 id=secrets.token_hex(16), institution_id=institution_id, class_id=body.class_id,
-                trainee_id=body.trainee_id, action=action, issued_at=now,
+                trainee_id=body.trainee_id, action=action, issued_at=now, device_id=body.device_id,
                 expires_at=now + timedelta(seconds=ctx.limits.challenge_ttl_s))
             session.add(challenge)
         return {"challenge_id": challenge.id, "action": action, "instruction": LIVENESS_ACTIONS[action],
                 "expires_at": challenge.expires_at.isoformat(), "min_frames": LIVENESS_MIN_FRAMES,
                 "max_frames": LIVENESS_MAX_FRAMES}
 
-    @router.post("/snapshots", summary="A periodic classroom snapshot")
+    @router.post("/snapshots", summary="A periodic classroom snapshot",
+                 responses={**UPLOAD_RESPONSES, **errors(404, 409)})
     async def post_snapshot(
-        principal: authenticated,
+        scope: site,
         response: Response,
         photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP classroom photo")],
-        class_id: Annotated[int, Form()],
+        class_id: Annotated[int, Form(ge=1, le=MAX_RECORD_ID)],
         camera_id: Annotated[str, Form()],
         captured_at: Annotated[str, Form()],
         idempotency_key: Annotated[str | None, Header()] = None,
+        _single: None = single_valued_parts(),
     ) -> dict[str, Any]:
-        institution_id = _require_site(principal)
+        institution_id = site_institution(scope)
         camera = check_text(camera_id, "camera_id", "摄像头编号", 100)
         key, now, captured, image = await read_upload(idempotency_key, captured_at, photo)
 
@@ -412,24 +455,26 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         )
         return await respond(Snapshot, SNAPSHOT_TOPIC, subject_id, created, response)
 
-    def _get(model: type[CheckIn] | type[Snapshot], subject_id: int, principal: Principal) -> dict[str, Any]:
+    def _get(model: type[CheckIn] | type[Snapshot], subject_id: int, scope: Scope) -> dict[str, Any]:
+        what = "签到记录" if model is CheckIn else "课堂抓拍"
         with ctx.db.session() as session:
             subject = session.get(model, subject_id)
-            if subject is None or (principal.role is Role.SITE and subject.institution_id != principal.institution_id):
-                raise ApiError(404, "NOT_FOUND", "记录不存在")
+            if subject is None:
+                raise refuse_missing("NOT_FOUND", what, subject_id)
+            ensure_in_class(session, scope, subject.class_id, "NOT_FOUND", what, subject_id)
         return _load_verdict(ctx, model, subject_id)
 
     @router.get("/check-ins/{checkin_id}", summary="The verdict of one check-in")
-    def get_checkin(checkin_id: int, principal: authenticated) -> dict[str, Any]:
-        return _get(CheckIn, checkin_id, principal)
+    def get_checkin(checkin_id: UploadIdPath, scope: anyone) -> dict[str, Any]:
+        return _get(CheckIn, checkin_id, scope)
 
     @router.get("/snapshots/{snapshot_id}", summary="The verdict of one snapshot")
-    def get_snapshot(snapshot_id: int, principal: authenticated) -> dict[str, Any]:
-        return _get(Snapshot, snapshot_id, principal)
+    def get_snapshot(snapshot_id: UploadIdPath, scope: anyone) -> dict[str, Any]:
+        return _get(Snapshot, snapshot_id, scope)
 
     @router.get("/site/classes", summary="The site's classes running today, with sessions and roster")
-    def site_classes(principal: authenticated) -> list[dict[str, Any]]:
-        institution_id = _require_site(principal)
+    def site_classes(scope: site) -> list[dict[str, Any]]:
+        institution_id = site_institution(scope)
         today = utc_now().astimezone(SHANGHAI).date()
         with ctx.db.session() as session:
             classes = session.scalars(

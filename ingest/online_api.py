@@ -1,18 +1,31 @@
 """Online study for training sites' platforms: start a session, send face heartbeats at random moments, end it."""
 
 import secrets
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Response, UploadFile
-from sqlalchemy import select
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ingest.api import IngestContext, _require_site, check_rostered, publish_outbox, store_evidence, utc_now
-from ingest.images import inspect_image
+from ingest.api import (
+    IngestContext,
+    check_rostered,
+    publish_outbox,
+    read_image,
+    single_valued_parts,
+    site_institution,
+    store_evidence,
+    utc_now,
+)
+from ingest.limits import WINDOW_S, RecentCounts, refuse_over_limit
 from ingest.validation import SHANGHAI, check_capture_time, parse_client_time
-from models.domain import Principal, Role, TraineeInClassIn
-from models.errors import ApiError
+from models.domain import Role, TraineeInClassIn
+from models.errors import UPLOAD_RESPONSES, ApiError, errors
+from models.params import UploadIdPath
+from models.scope import Scope, ensure_in_class, refuse_missing
 from models.tables import OnlineHeartbeat, OnlineSession, OutboxMessage
 
 HEARTBEAT_TOPIC = "heartbeat"
@@ -21,6 +34,20 @@ HEARTBEAT_TOPIC = "heartbeat"
 def next_heartbeat_s() -> int:
     """A random wait (60–600 s) before the next face photo, so that nobody can predict it."""
     return 60 + secrets.randbelow(541)
+
+
+STALE_AFTER = timedelta(minutes=30)  # an open session with no heartbeat for this long was abandoned
+
+
+def close_stale_sessions(session: Session, trainee_id: int, now: datetime) -> None:
+    """End the trainee's open sessions that saw nothing for STALE_AFTER (the app crashed, the phone died),
+    at their last sign of life, so that a new session can start."""
+    for row in session.scalars(select(OnlineSession).where(OnlineSession.trainee_id == trainee_id,
+                                                           OnlineSession.ended_at.is_(None))):
+        last = session.scalar(select(func.max(OnlineHeartbeat.captured_at))
+                              .where(OnlineHeartbeat.session_id == row.id)) or row.started_at
+        if now - last > STALE_AFTER:
+            row.ended_at = last
 
 
 def session_body(s: OnlineSession, beats: list[OnlineHeartbeat]) -> dict[str, Any]:
@@ -32,39 +59,54 @@ def session_body(s: OnlineSession, beats: list[OnlineHeartbeat]) -> dict[str, An
 
 def build_online_router(ctx: IngestContext) -> APIRouter:
     router = APIRouter(prefix="/api/v1/online", tags=["online study"])
-    authenticated = Annotated[Principal, Depends(ctx.authenticate)]
+    site = Annotated[Scope, ctx.access(Role.SITE)]
+    anyone = Annotated[Scope, ctx.access()]
 
-    def own_session(session, session_id: int, institution_id: int) -> OnlineSession:  # noqa: ANN001
+    def visible_session(session: Session, session_id: int, scope: Scope) -> OnlineSession:
         row = session.get(OnlineSession, session_id)
-        if row is None or row.institution_id != institution_id:
-            raise ApiError(404, "UNKNOWN_ONLINE_SESSION", f"线上学习会话 {session_id} 不存在")
+        if row is None:
+            raise refuse_missing("UNKNOWN_ONLINE_SESSION", "线上学习会话", session_id)
+        ensure_in_class(session, scope, row.class_id, "UNKNOWN_ONLINE_SESSION", "线上学习会话", session_id)
         return row
 
-    @router.post("/sessions", status_code=201, summary="Start an online study session")
-    def start(body: TraineeInClassIn, principal: authenticated) -> dict[str, Any]:
-        institution_id = _require_site(principal)
+    @router.post("/sessions", status_code=201, summary="Start an online study session", responses=errors(404, 409, 429))
+    def start(body: TraineeInClassIn, scope: site) -> dict[str, Any]:
+        institution_id = site_institution(scope)
         now = utc_now()
         with ctx.db.session() as session:
             check_rostered(session, body.class_id, body.trainee_id, institution_id, now.astimezone(SHANGHAI).date())
+            close_stale_sessions(session, body.trainee_id, now)
+            recent = select(func.count()).select_from(OnlineSession).where(
+                OnlineSession.institution_id == institution_id, OnlineSession.started_at >= now - timedelta(
+                    seconds=WINDOW_S))
+            counts = RecentCounts(
+                device=int(session.scalar(recent.where(OnlineSession.device_id == body.device_id)) or 0)
+                if body.device_id else 0,
+                site=int(session.scalar(recent) or 0),
+                open_for_trainee=int(session.scalar(select(func.count()).select_from(OnlineSession).where(
+                    OnlineSession.trainee_id == body.trainee_id, OnlineSession.ended_at.is_(None))) or 0))
+            if refusal := refuse_over_limit("线上学习会话", counts, ctx.limits.online_limits):
+                raise refusal
             row = OnlineSession(class_id=body.class_id, trainee_id=body.trainee_id, institution_id=institution_id,
-                                started_at=now)
+                                started_at=now, device_id=body.device_id)
             session.add(row)
             session.flush()
             return {**session_body(row, []), "next_heartbeat_in_s": next_heartbeat_s()}
 
-    @router.post("/sessions/{session_id}/heartbeats", status_code=201, summary="A face photo during study")
-    async def heartbeat(session_id: int, principal: authenticated, response: Response,
-                        photo: Annotated[UploadFile, File()], captured_at: Annotated[str, Form()]) -> dict[str, Any]:
-        institution_id = _require_site(principal)
+    @router.post("/sessions/{session_id}/heartbeats", status_code=201, summary="A face photo during study",
+                 responses={202: UPLOAD_RESPONSES[202], **errors(409)})
+    async def heartbeat(session_id: UploadIdPath, scope: site, response: Response,
+                        photo: Annotated[UploadFile, File()], captured_at: Annotated[str, Form()],
+                        _single: None = single_valued_parts()) -> dict[str, Any]:
         now = utc_now()
         captured = parse_client_time(captured_at)
         check_capture_time(captured, now, ctx.limits.max_future_skew_s, ctx.limits.max_capture_age_s)
-        image = inspect_image(await photo.read(), ctx.limits.max_pixels)
+        image = await read_image(photo, ctx.limits.max_pixels)
 
         def accept() -> int:
             try:
                 with ctx.db.session() as session:
-                    row = own_session(session, session_id, institution_id)
+                    row = visible_session(session, session_id, scope)
                     if row.ended_at is not None:
                         raise ApiError(409, "ONLINE_SESSION_ENDED", "该线上学习会话已结束")
                     if session.scalar(select(OnlineHeartbeat.id).where(OnlineHeartbeat.photo_sha256 == image.sha256)):
@@ -92,21 +134,18 @@ def build_online_router(ctx: IngestContext) -> APIRouter:
         return {"id": beat_id, "status": status, "message": messages[status], "next_heartbeat_in_s": next_heartbeat_s()}
 
     @router.post("/sessions/{session_id}/end", summary="End an online study session")
-    def end(session_id: int, principal: authenticated) -> dict[str, Any]:
-        institution_id = _require_site(principal)
+    def end(session_id: UploadIdPath, scope: site) -> dict[str, Any]:
         with ctx.db.session() as session:
-            row = own_session(session, session_id, institution_id)
+            row = visible_session(session, session_id, scope)
             row.ended_at = row.ended_at or utc_now()
             beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == session_id)
                                          .order_by(OnlineHeartbeat.captured_at)))
             return session_body(row, beats)
 
     @router.get("/sessions/{session_id}", summary="An online session with its heartbeats")
-    def get_session(session_id: int, principal: authenticated) -> dict[str, Any]:
+    def get_session(session_id: UploadIdPath, scope: anyone) -> dict[str, Any]:
         with ctx.db.session() as session:
-            row = session.get(OnlineSession, session_id)
-            if row is None or (principal.role is Role.SITE and row.institution_id != principal.institution_id):
-                raise ApiError(404, "UNKNOWN_ONLINE_SESSION", f"线上学习会话 {session_id} 不存在")
+            row = visible_session(session, session_id, scope)
             beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == session_id)
                                          .order_by(OnlineHeartbeat.captured_at)))
             return session_body(row, beats)

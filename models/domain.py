@@ -8,7 +8,32 @@ from datetime import date, time
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+
+MAX_RECORD_ID = 2**31 - 1  # registration records (institutions, people, classes…) have 32-bit ids
+MAX_UPLOAD_ID = 2**63 - 1  # uploads, anomalies, reviews and events have 64-bit ids
+RecordId = Annotated[StrictInt, Field(ge=1, le=MAX_RECORD_ID, description="a record id (1 to 2^31-1)")]
+
+
+def _find_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_find_nul(k) or _find_nul(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_find_nul(v) for v in value)
+    return False
+
+
+class InputModel(BaseModel):
+    """A request body: no text anywhere in it may hold a NUL character (PostgreSQL cannot store it)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: object) -> object:
+        if _find_nul(data):
+            raise ValueError("文本中不得包含 NUL（\\x00）字符")
+        return data
 
 
 class Role(StrEnum):
@@ -79,6 +104,7 @@ class AnomalyCode(StrEnum):
     CLASS_NOT_ALLOWED = "CLASS_NOT_ALLOWED"
     SAME_TEACHER_BOTH = "SAME_TEACHER_BOTH"
     DUPLICATE_IDENTITY = "DUPLICATE_IDENTITY"
+    VERIFICATION_FAILED = "VERIFICATION_FAILED"
 
 
 class FenceResult(StrEnum):
@@ -109,7 +135,7 @@ def _check_lat_lon(lat: float, lon: float) -> None:
         raise ValueError("坐标 (0,0) 无效")
 
 
-class Point(BaseModel):
+class Point(InputModel):
     lat: float
     lon: float
 
@@ -119,13 +145,13 @@ class Point(BaseModel):
         return self
 
 
-class CircleFence(BaseModel):
+class CircleFence(InputModel):
     shape: Literal["circle"] = "circle"
     center: Point
     radius_m: Annotated[float, Field(gt=5, le=5000, description="radius in metres")]
 
 
-class PolygonFence(BaseModel):
+class PolygonFence(InputModel):
     shape: Literal["polygon"] = "polygon"
     points: Annotated[list[Point], Field(min_length=3, max_length=500)]
 
@@ -133,21 +159,21 @@ class PolygonFence(BaseModel):
 Fence = Annotated[CircleFence | PolygonFence, Field(discriminator="shape")]
 
 
-class InstitutionIn(BaseModel):
+class InstitutionIn(InputModel):
     model_config = ConfigDict(str_strip_whitespace=True)
     name: Annotated[str, Field(min_length=2, max_length=200)]
     licence_no: Annotated[str, Field(min_length=2, max_length=64)]
     region_code: Annotated[str, Field(pattern=r"^53\d{4}$")]
 
 
-class BlacklistIn(BaseModel):
-    blacklisted: bool
+class BlacklistIn(InputModel):
+    blacklisted: StrictBool
     reason: Annotated[str, Field(max_length=500)] = ""
 
 
-class VenueIn(BaseModel):
+class VenueIn(InputModel):
     model_config = ConfigDict(str_strip_whitespace=True)
-    institution_id: int
+    institution_id: RecordId
     name: Annotated[str, Field(min_length=2, max_length=200)]
     address: Annotated[str, Field(max_length=300)] = ""
     region_code: Annotated[str, Field(pattern=r"^53\d{4}$")]
@@ -155,16 +181,16 @@ class VenueIn(BaseModel):
     fence: Fence
 
 
-class OccupationIn(BaseModel):
+class OccupationIn(InputModel):
     model_config = ConfigDict(str_strip_whitespace=True)
     code: Annotated[str, Field(min_length=1, max_length=32)]
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    has_training_standard: bool = True
-    has_evaluation_standard: bool = True
-    has_evaluation_body: bool = True
+    has_training_standard: StrictBool = True
+    has_evaluation_standard: StrictBool = True
+    has_evaluation_body: StrictBool = True
 
 
-class PersonIn(BaseModel):
+class PersonIn(InputModel):
     model_config = ConfigDict(str_strip_whitespace=True)
     id_number: Annotated[str, Field(min_length=15, max_length=18)]
     name: Annotated[str, Field(min_length=1, max_length=50)]
@@ -172,10 +198,10 @@ class PersonIn(BaseModel):
 
 
 class TeacherIn(PersonIn):
-    qualifications: list[str] = []
+    qualifications: Annotated[list[Annotated[str, Field(max_length=200)]], Field(max_length=20)] = []
 
 
-class SessionIn(BaseModel):
+class SessionIn(InputModel):
     name: Annotated[str, Field(min_length=1, max_length=20)]
     start: time
     end: time
@@ -187,21 +213,21 @@ class SessionIn(BaseModel):
         return self
 
 
-class ClassIn(BaseModel):
+class ClassIn(InputModel):
     model_config = ConfigDict(str_strip_whitespace=True)
     code: Annotated[str, Field(min_length=2, max_length=64)]
     name: Annotated[str, Field(min_length=2, max_length=200)]
-    institution_id: int
-    venue_id: int
-    occupation_id: int
+    institution_id: RecordId
+    venue_id: RecordId
+    occupation_id: RecordId
     mode: ClassMode = ClassMode.OFFLINE
     start_date: date
     end_date: date
-    theory_teacher_id: int
-    practical_teacher_id: int
+    theory_teacher_id: RecordId
+    practical_teacher_id: RecordId
     sessions: Annotated[list[SessionIn], Field(min_length=1, max_length=6)]
-    trainee_ids: Annotated[list[int], Field(max_length=500)] = []
-    liveness_required: bool = False
+    trainee_ids: Annotated[list[RecordId], Field(max_length=500)] = []
+    liveness_required: StrictBool = False
 
     @model_validator(mode="after")
     def _dates(self) -> ClassIn:
@@ -217,29 +243,31 @@ class ClassIn(BaseModel):
         return value
 
 
-class TraineeInClassIn(BaseModel):
+class TraineeInClassIn(InputModel):
     """A trainee of a class: for a liveness challenge or an online study session."""
 
-    class_id: int
-    trainee_id: int
+    class_id: RecordId
+    trainee_id: RecordId
+    device_id: Annotated[str | None, Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$",
+                                           description="the phone's id: requests are rate-limited per device")] = None
 
 
-class LivenessSettingIn(BaseModel):
-    required: bool
+class LivenessSettingIn(InputModel):
+    required: StrictBool
 
 
-class ReviewDecisionIn(BaseModel):
+class ReviewDecisionIn(InputModel):
     model_config = ConfigDict(str_strip_whitespace=True)
     decision: Literal["confirmed", "rejected"]
     note: Annotated[str, Field(min_length=2, max_length=1000)]
 
 
-class RosterIn(BaseModel):
-    trainee_ids: Annotated[list[int], Field(min_length=1, max_length=500)]
+class RosterIn(InputModel):
+    trainee_ids: Annotated[list[RecordId], Field(min_length=1, max_length=500)]
 
 
-class TokenIn(BaseModel):
+class TokenIn(InputModel):
     role: Role
     name: Annotated[str, Field(min_length=1, max_length=100)]
-    institution_id: int | None = None
-    region_codes: list[str] = []
+    institution_id: RecordId | None = None
+    region_codes: Annotated[list[Annotated[str, Field(pattern=r"^53\d{4}$")]], Field(max_length=200)] = []

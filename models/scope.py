@@ -201,3 +201,17 @@ def public_route() -> params.Depends:
 
     no_scope.__scope_roles__ = ()  # type: ignore[attr-defined]
     return Depends(no_scope)
+
+
+def declared_roles(dependant: Any) -> tuple[Role, ...] | None:
+    """The roles a route's access() declaration admits (() for a public route), or None if it declares none.
+
+    `dependant` is the route's FastAPI `Dependant` (its `route.dependant`)."""
+    pending = list(dependant.dependencies)
+    while pending:
+        dep = pending.pop()
+        roles = getattr(dep.call, "__scope_roles__", None)
+        if roles is not None:
+            return tuple(roles)
+        pending.extend(dep.dependencies)
+    return None

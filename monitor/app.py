@@ -1,25 +1,23 @@
 """The composition root: builds the whole dispatch center from Settings, in one place."""
 
-from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import Depends, FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from ingest.api import IngestContext, UploadLimits, build_ingest_router
 from ingest.evidence import EvidenceStore
 from ingest.online_api import build_online_router
-from models.domain import Principal
+from models.scope import Scope, build_access
 from monitor.auth import build_authenticator
 from monitor.bus import create_bus
 from monitor.center_api import build_center_router
 from monitor.face_engine import create_face_engine
-from monitor.http_errors import BodySizeLimit, install_error_handlers
+from monitor.http_errors import BodySizeLimit, SecurityHeaders, install_error_handlers, install_openapi
 from monitor.registration import build_registration_router
 from monitor.reports_api import build_public_router, build_reports_router
 from monitor.settings import Settings
@@ -30,9 +28,6 @@ from web.pages import mount_pages
 
 log = logging.getLogger(__name__)
 
-SWAGGER_UI = "/static/vendor/swagger-ui"  # swagger-ui-dist, vendored under web/static/vendor/swagger-ui/
-
-
 def create_app(settings: Settings | None = None, run_worker: bool = True) -> FastAPI:
     """The FastAPI app with storage migrated, the bus, the live hub and (by default) the worker."""
     settings = settings or Settings()
@@ -42,9 +37,12 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     evidence = EvidenceStore(settings.evidence_dir)
     engine = create_face_engine(settings.face_processes)
     bus = create_bus(settings.redis_url)
-    hub = EventHub(db)
+    hub = EventHub(db, ring_size=settings.live_ring_events, max_backlog=settings.live_max_backlog,
+                   send_timeout_s=settings.live_send_timeout_seconds)
+    db.on_events_committed += [hub.notify, bus.announce_events]
+    bus.on_events(hub.notify)
     worker = Worker(settings, db, bus, evidence, engine) if run_worker else None
-    authenticate = build_authenticator(db)
+    access = build_access(build_authenticator(db))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -61,10 +59,12 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
             engine.close()
             db.dispose()
 
-    # The center's network has no internet: /docs uses the vendored Swagger UI, and ReDoc (CDN-only) is off.
+    # The center's network has no internet: /docs is web/static/docs.html over the vendored Swagger UI, and
+    # ReDoc (CDN-only) is off.
     app = FastAPI(title="云南省职业技能培训监控调度中心", version="0.1.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_timeout_seconds)
+    app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     limits = UploadLimits(
         max_pixels=settings.max_image_pixels,
@@ -75,31 +75,24 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
         verdict_wait_s=settings.verdict_wait_seconds,
     )
     ingest_ctx = IngestContext(db=db, evidence=evidence, limits=limits, publish=bus.publish,
-                               authenticate=authenticate, wait_for_verdict=hub.wait_for_verdict)
+                               access=access, wait_for_verdict=hub.wait_for_verdict)
     app.include_router(build_ingest_router(ingest_ctx))
     app.include_router(build_online_router(ingest_ctx))
-    app.include_router(build_registration_router(settings, db, evidence, engine, authenticate))
-    app.include_router(build_center_router(db, evidence, authenticate))
+    app.include_router(build_registration_router(settings, db, evidence, engine, access))
+    app.include_router(build_center_router(db, evidence, access))
     app.include_router(build_live_router(hub, db))
-    app.include_router(build_reports_router(settings, db, authenticate))
+    app.include_router(build_reports_router(settings, db, access))
     app.include_router(build_public_router(db))
 
     @app.get("/api/v1/health", tags=["ops"])
-    def health(principal: Principal = Depends(authenticate)) -> dict[str, object]:
+    def health(scope: Annotated[Scope, access()]) -> dict[str, object]:
         with db.session() as session:
             session.execute(text("SELECT 1"))
         return {"status": "ok", "database": db.engine.dialect.name,
                 "bus": "redis-streams" if settings.redis_url else "in-process", "worker": worker is not None}
 
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json", title=f"{app.title} · API",
-            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js", swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
-            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
-            swagger_ui_parameters={"validatorUrl": None})  # no online spec validator
-
     mount_pages(app)
+    install_openapi(app)
     app.state.settings, app.state.db, app.state.bus = settings, db, bus
     app.state.worker, app.state.hub, app.state.evidence, app.state.engine = worker, hub, evidence, engine
     return app

@@ -10,7 +10,7 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.domain import ROLE_NAMES, Principal, Role
+from models.domain import Principal, Role
 from models.errors import ApiError
 from models.tables import ApiToken, Institution, Region
 from monitor.storage import Database, utc_now
@@ -92,28 +92,3 @@ def build_authenticator(db: Database) -> Callable[..., Principal]:
         return principal
 
     return authenticate
-
-
-def require_role(principal: Principal, *roles: Role) -> Principal:
-    """Raise 403 unless the principal has one of `roles`."""
-    if principal.role not in roles:
-        names = "、".join(ROLE_NAMES[r] for r in roles)
-        raise ApiError(403, "FORBIDDEN_ROLE", f"当前身份（{ROLE_NAMES[principal.role]}）无权访问，需要：{names}")
-    return principal
-
-
-def region_in_scope(principal: Principal, region_code: str) -> bool:
-    """Whether a prefecture/county code lies within an inspector's regions (others see all)."""
-    if principal.role is not Role.INSPECTOR:
-        return True
-    return any(region_code.startswith(region_prefix(code)) for code in principal.region_codes)
-
-
-def region_prefix(code: str) -> str:
-    """The code prefix shared by a region and everything in it: 530000 -> 53, 530100 -> 5301."""
-    if code.endswith("0000"):
-        return code[:2]
-    if code.endswith("00"):
-        return code[:4]
-    return code
-

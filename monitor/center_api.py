@@ -4,15 +4,17 @@
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Response, params
 from sqlalchemy import func, select
 
 from ingest.evidence import EvidenceStore
 from ingest.validation import SHANGHAI, local_day_start
-from models.domain import AnomalyCode, Principal, ReviewDecisionIn, Role, Severity
-from models.errors import ApiError
+from models.domain import AnomalyCode, ReviewDecisionIn, Role, Severity
+from models.errors import ApiError, errors, file_response
+from models.params import Limit, Sha256Path, UploadIdPath
+from models.scope import CENTER_ROLES, Scope, ensure_in_class, evidence_visible, refuse_missing
 from models.tables import (
     Alert,
     Anomaly,
@@ -23,26 +25,24 @@ from models.tables import (
     Institution,
     Region,
     ReviewItem,
-    Snapshot,
     Trainee,
     TrainingClass,
     Venue,
 )
 from monitor.alerts import add_anomaly, add_event, class_context, prefecture_of
-from monitor.auth import region_in_scope, require_role
 from monitor.storage import Database, utc_now
 from monitor.verdicts import Finding
 
-CENTER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
+AlertState = Literal["open", "resolved"]
+ReviewState = Literal["open", "confirmed", "rejected"]
 
 
-def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Callable[..., Principal]) -> APIRouter:
+def build_center_router(db: Database, evidence: EvidenceStore, access: Callable[..., params.Depends]) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["center"])
-    authenticated = Annotated[Principal, Depends(authenticate)]
+    center = Annotated[Scope, access(*CENTER_ROLES)]
 
     @router.get("/overview", summary="The province at a glance for the wall screen")
-    def overview(principal: authenticated) -> dict[str, Any]:
-        require_role(principal, *CENTER_ROLES)
+    def overview(scope: center) -> dict[str, Any]:
         since = local_day_start(utc_now())
         with db.session() as session:
             prefectures = session.scalars(select(Region).where(Region.level == "prefecture").order_by(Region.code))
@@ -55,13 +55,12 @@ def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Cal
                 select(TrainingClass, Venue, Institution)
                 .join(Venue, Venue.id == TrainingClass.venue_id)
                 .join(Institution, Institution.id == TrainingClass.institution_id)
-                .where(TrainingClass.end_date >= today - timedelta(days=1), TrainingClass.start_date <= today)
+                .where(TrainingClass.end_date >= today - timedelta(days=1), TrainingClass.start_date <= today,
+                       scope.class_clause())
             ).all()
             class_pref: dict[int, str] = {}
             for cls, venue, inst in rows:
                 pref = prefecture_of(venue.region_code)
-                if not region_in_scope(principal, venue.region_code):
-                    continue
                 class_pref[cls.id] = pref
                 status = statuses.get(cls.id, cls.status)
                 stats[pref]["classes"] += 1
@@ -106,31 +105,26 @@ def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Cal
         }
 
     @router.get("/anomalies", summary="Recent anomalies, newest first")
-    def list_anomalies(principal: authenticated, limit: int = 50, rule: str | None = None) -> list[dict[str, Any]]:
-        require_role(principal, *CENTER_ROLES)
-        limit = max(1, min(limit, 500))
+    def list_anomalies(scope: center, limit: Limit = 50, rule: AnomalyCode | None = None) -> list[dict[str, Any]]:
         with db.session() as session:
-            query = select(Anomaly).order_by(Anomaly.id.desc()).limit(limit)
+            query = select(Anomaly).where(scope.of_classes(Anomaly.class_id)).order_by(Anomaly.id.desc()).limit(limit)
             if rule:
-                query = query.where(Anomaly.rule == rule)
+                query = query.where(Anomaly.rule == rule.value)
             return [
                 {"id": a.id, "rule": a.rule, "severity": a.severity, "class_id": a.class_id,
                  "trainee_id": a.trainee_id, "subject_kind": a.subject_kind, "subject_id": a.subject_id,
                  "region_code": a.region_code, "message": a.message, "evidence": a.evidence,
                  "thresholds": a.thresholds, "state": a.state, "created_at": a.created_at.isoformat()}
-                for a in session.scalars(query) if region_in_scope(principal, a.region_code)
+                for a in session.scalars(query)
             ]
 
     @router.get("/alerts", summary="Alerts (repeats of one rule on one class grouped), newest first, with evidence")
-    def list_alerts(principal: authenticated, state: str = "open", limit: int = 50) -> list[dict[str, Any]]:
-        require_role(principal, *CENTER_ROLES)
+    def list_alerts(scope: center, state: AlertState = "open", limit: Limit = 50) -> list[dict[str, Any]]:
         with db.session() as session:
-            alerts = session.scalars(select(Alert).where(Alert.state == state).order_by(Alert.last_at.desc())
-                                     .limit(max(1, min(limit, 500)))).all()
+            alerts = session.scalars(select(Alert).where(Alert.state == state, scope.of_classes(Alert.class_id))
+                                     .order_by(Alert.last_at.desc()).limit(limit)).all()
             out = []
             for a in alerts:
-                if not region_in_scope(principal, a.region_code):
-                    continue
                 anomalies = session.scalars(select(Anomaly).where(Anomaly.alert_id == a.id).order_by(Anomaly.id))
                 out.append({"id": a.id, "rule": a.rule, "class_id": a.class_id, "region_code": a.region_code,
                             "severity": a.severity, "count": a.count, "open_count": a.open_count, "state": a.state,
@@ -143,13 +137,13 @@ def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Cal
             return out
 
     @router.get("/reviews", summary="Verdicts left to an operator (face distance in the grey zone)")
-    def list_reviews(principal: authenticated, state: str = "open", limit: int = 100) -> list[dict[str, Any]]:
-        require_role(principal, *CENTER_ROLES)
+    def list_reviews(scope: center, state: ReviewState = "open", limit: Limit = 100) -> list[dict[str, Any]]:
         with db.session() as session:
             rows = session.execute(
                 select(ReviewItem, CheckIn).join(CheckIn, CheckIn.id == ReviewItem.subject_id)
-                .where(ReviewItem.subject_kind == "checkin", ReviewItem.state == state)
-                .order_by(ReviewItem.id.desc()).limit(max(1, min(limit, 500)))
+                .where(ReviewItem.subject_kind == "checkin", ReviewItem.state == state,
+                       scope.of_classes(ReviewItem.class_id))
+                .order_by(ReviewItem.id.desc()).limit(limit)
             ).all()
             return [{"id": r.id, "checkin_id": c.id, "class_id": r.class_id, "trainee_id": r.trainee_id,
                      "reason_code": r.reason_code, "message": r.message, "measured": r.measured,
@@ -157,13 +151,16 @@ def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Cal
                      "created_at": r.created_at.isoformat(), "decided_by": r.decided_by, "note": r.note}
                     for r, c in rows]
 
-    @router.post("/reviews/{review_id}/decision", summary="Confirm the trainee, or reject as FACE_MISMATCH")
-    def decide_review(review_id: int, body: ReviewDecisionIn, principal: authenticated) -> dict[str, Any]:
-        require_role(principal, Role.OPERATOR, Role.ADMIN)
+    @router.post("/reviews/{review_id}/decision", summary="Confirm the trainee, or reject as FACE_MISMATCH",
+                 responses=errors(409))
+    def decide_review(review_id: UploadIdPath, body: ReviewDecisionIn,
+                      scope: Annotated[Scope, access(Role.OPERATOR, Role.ADMIN)]) -> dict[str, Any]:
+        principal = scope.principal
         with db.session() as session:
             item = session.get(ReviewItem, review_id)
             if item is None or item.subject_kind != "checkin":
-                raise ApiError(404, "UNKNOWN_REVIEW", "复核事项不存在")
+                raise refuse_missing("UNKNOWN_REVIEW", "复核事项", review_id)
+            ensure_in_class(session, scope, item.class_id, "UNKNOWN_REVIEW", "复核事项", review_id)
             if item.state != "open":
                 raise ApiError(409, "REVIEW_ALREADY_DECIDED", f"该复核事项已由 {item.decided_by} 处理")
             item.state, item.note = body.decision, body.note
@@ -194,21 +191,13 @@ def build_center_router(db: Database, evidence: EvidenceStore, authenticate: Cal
             return {"id": item.id, "state": item.state, "checkin_status": checkin.status,
                     "decided_by": item.decided_by}
 
-    @router.get("/evidence/{sha256}", summary="An evidence photo (authorised roles only)")
-    def get_evidence(sha256: str, principal: authenticated) -> Response:
+    @router.get("/evidence/{sha256}", summary="An evidence photo (authorised roles only)", response_class=Response,
+                responses=file_response("image/jpeg", "image/png", "image/webp", description="证据照片原件"))
+    def get_evidence(sha256: Sha256Path, scope: Annotated[Scope, access()]) -> Response:
         with db.session() as session:
             row = session.get(Evidence, sha256.lower())
-            if row is None:
-                raise ApiError(404, "UNKNOWN_EVIDENCE", "证据照片不存在")
-            if principal.role is Role.SITE:
-                owned = session.scalar(select(CheckIn.id).where(
-                    CheckIn.photo_sha256 == row.sha256, CheckIn.institution_id == principal.institution_id)) or \
-                    session.scalar(select(Snapshot.id).where(
-                        Snapshot.photo_sha256 == row.sha256, Snapshot.institution_id == principal.institution_id))
-                if owned is None:
-                    raise ApiError(403, "FORBIDDEN_EVIDENCE", "无权查看该证据照片")
-            elif principal.role not in CENTER_ROLES:
-                raise ApiError(403, "FORBIDDEN_ROLE", "无权查看证据照片")
+            if row is None or not evidence_visible(session, scope, row.sha256):
+                raise refuse_missing("UNKNOWN_EVIDENCE", "证据照片", sha256[:12] + "…")
             is_template = session.scalar(select(FaceTemplate.id).where(FaceTemplate.photo_sha256 == row.sha256))
             media_type = row.media_type
         return Response(

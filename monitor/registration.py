@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile, params
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,8 +37,18 @@ from models.domain import (
     TokenIn,
     VenueIn,
 )
-from models.errors import ApiError
+from models.errors import ApiError, errors
 from models.identity import explain_id_number_problem, mask_id_number, normalise_id_number
+from models.params import Limit, RecordIdPath
+from models.scope import (
+    CENTER_ROLES,
+    Scope,
+    ensure_class,
+    institution_clause,
+    refuse_missing,
+    trainee_visible,
+    venue_clause,
+)
 from models.tables import (
     ClassSession,
     Evidence,
@@ -54,7 +64,7 @@ from models.tables import (
     Venue,
 )
 from monitor.alerts import add_anomaly, class_context
-from monitor.auth import issue_token, require_role
+from monitor.auth import issue_token
 from monitor.face_engine import FaceEngine, ProcessFaceEngine
 from monitor.face_index import FaceIndex, FaceVector, IdentityMatch, lock_enrolments, nearest_templates, vector_bytes
 from monitor.faces import explain_enrolment_problem
@@ -65,7 +75,6 @@ from monitor.storage import Database, utc_now
 from monitor.verdicts import Finding
 
 T = TypeVar("T")
-READERS = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.INSPECTOR)
 KIND_NAMES = {"trainee": "学员", "teacher": "教师"}
 CONFIRM_DISTINCT = ("true after checking the papers that the person is not the one the 1:N search cites "
                     "(e.g. twins): the enrolment is stored, the match kept with the admin's name")
@@ -247,10 +256,12 @@ def identity_match_out(session: Session, m: IdentityMatch) -> dict[str, Any]:
 
 def build_registration_router(
     settings: Settings, db: Database, evidence: EvidenceStore, engine: FaceEngine | ProcessFaceEngine,
-    authenticate: Callable[..., Principal],
+    access: Callable[..., params.Depends],
 ) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["registration"])
-    authenticated = Annotated[Principal, Depends(authenticate)]
+    admin = Annotated[Scope, access(Role.ADMIN)]
+    reader = Annotated[Scope, access(*CENTER_ROLES)]
+    anyone = Annotated[Scope, access()]
     face_index = FaceIndex()
     enrol_lock = threading.Lock()
     thresholds = duplicate_thresholds(settings)
@@ -265,9 +276,6 @@ def build_registration_router(
 
     threading.Thread(target=warm_face_index, name="face-index-warm-up", daemon=True).start()
 
-    def admin(principal: Principal) -> None:
-        require_role(principal, Role.ADMIN)
-
     def insert(session: Session, row: T, conflict_code: str, conflict_message: str) -> T:
         try:
             with session.begin_nested():
@@ -279,7 +287,7 @@ def build_registration_router(
 
     # -- regions -------------------------------------------------------------------------
     @router.get("/regions", summary="Yunnan's prefectures with their counties (GB/T 2260)")
-    def list_regions(principal: authenticated) -> list[dict[str, Any]]:
+    def list_regions(scope: anyone) -> list[dict[str, Any]]:
         with db.session() as session:
             rows = session.scalars(select(Region).order_by(Region.code)).all()
         prefectures = [r for r in rows if r.level == "prefecture"]
@@ -290,9 +298,8 @@ def build_registration_router(
         ]
 
     # -- institutions --------------------------------------------------------------------
-    @router.post("/institutions", status_code=201)
-    def create_institution(body: InstitutionIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    @router.post("/institutions", status_code=201, responses=errors(409))
+    def create_institution(body: InstitutionIn, scope: admin) -> dict[str, Any]:
         with db.session() as session:
             check_region(session, body.region_code)
             row = insert(session, Institution(**body.model_dump(), blacklisted=False, blacklist_reason="",
@@ -301,25 +308,23 @@ def build_registration_router(
             return {"id": row.id, **body.model_dump(), "blacklisted": False}
 
     @router.get("/institutions")
-    def list_institutions(principal: authenticated) -> list[dict[str, Any]]:
-        require_role(principal, *READERS)
+    def list_institutions(scope: reader) -> list[dict[str, Any]]:
         with db.session() as session:
             return [{"id": i.id, "name": i.name, "licence_no": i.licence_no, "region_code": i.region_code,
                      "blacklisted": i.blacklisted, "blacklist_reason": i.blacklist_reason}
-                    for i in session.scalars(select(Institution).order_by(Institution.id))]
+                    for i in session.scalars(select(Institution).where(institution_clause(scope))
+                                             .order_by(Institution.id))]
 
     @router.put("/institutions/{institution_id}/blacklist")
-    def set_institution_blacklist(institution_id: int, body: BlacklistIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    def set_institution_blacklist(institution_id: RecordIdPath, body: BlacklistIn, scope: admin) -> dict[str, Any]:
         with db.session() as session:
             row = get_or_404(session, Institution, institution_id, "UNKNOWN_INSTITUTION", "培训机构")
             row.blacklisted, row.blacklist_reason = body.blacklisted, body.reason
             return {"id": row.id, "blacklisted": row.blacklisted, "blacklist_reason": row.blacklist_reason}
 
     # -- venues --------------------------------------------------------------------------
-    @router.post("/venues", status_code=201)
-    def create_venue(body: VenueIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    @router.post("/venues", status_code=201, responses=errors(404, 409))
+    def create_venue(body: VenueIn, scope: admin) -> dict[str, Any]:
         with db.session() as session:
             get_or_404(session, Institution, body.institution_id, "UNKNOWN_INSTITUTION", "培训机构")
             check_region(session, body.region_code, "county")
@@ -342,23 +347,20 @@ def build_registration_router(
             return venue_out(row)
 
     @router.get("/venues")
-    def list_venues(principal: authenticated) -> list[dict[str, Any]]:
-        require_role(principal, *READERS)
+    def list_venues(scope: reader) -> list[dict[str, Any]]:
         with db.session() as session:
-            return [venue_out(v) for v in session.scalars(select(Venue).order_by(Venue.id))]
+            return [venue_out(v) for v in session.scalars(select(Venue).where(venue_clause(scope)).order_by(Venue.id))]
 
     # -- occupations ---------------------------------------------------------------------
-    @router.post("/occupations", status_code=201)
-    def create_occupation(body: OccupationIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    @router.post("/occupations", status_code=201, responses=errors(409))
+    def create_occupation(body: OccupationIn, scope: admin) -> dict[str, Any]:
         with db.session() as session:
             row = insert(session, Occupation(**body.model_dump()), "DUPLICATE_OCCUPATION",
                          f"职业（工种）代码 {body.code} 已登记")
             return {"id": row.id, **body.model_dump()}
 
     @router.get("/occupations")
-    def list_occupations(principal: authenticated) -> list[dict[str, Any]]:
-        require_role(principal, *READERS)
+    def list_occupations(scope: reader) -> list[dict[str, Any]]:
         with db.session() as session:
             return [{"id": o.id, "code": o.code, "name": o.name,
                      "has_training_standard": o.has_training_standard,
@@ -377,9 +379,8 @@ def build_registration_router(
         return len(session.scalars(select(FaceTemplate.id).where(
             FaceTemplate.person_kind == kind, FaceTemplate.person_id == person_id)).all())
 
-    @router.post("/trainees", status_code=201)
-    def create_trainee(body: PersonIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    @router.post("/trainees", status_code=201, responses=errors(409))
+    def create_trainee(body: PersonIn, scope: admin) -> dict[str, Any]:
         id_number = validated_id_number(body.id_number)
         with db.session() as session:
             row = insert(session, Trainee(id_number=id_number, name=body.name, phone=body.phone,
@@ -388,15 +389,15 @@ def build_registration_router(
             return person_out(row, 0)
 
     @router.get("/trainees/{trainee_id}")
-    def get_trainee(trainee_id: int, principal: authenticated) -> dict[str, Any]:
-        require_role(principal, *READERS)
+    def get_trainee(trainee_id: RecordIdPath, scope: reader) -> dict[str, Any]:
         with db.session() as session:
-            row = get_or_404(session, Trainee, trainee_id, "UNKNOWN_TRAINEE", "学员")
+            row = session.get(Trainee, trainee_id)
+            if row is None or not trainee_visible(session, scope, trainee_id):
+                raise refuse_missing("UNKNOWN_TRAINEE", "学员", trainee_id)
             return person_out(row, count_templates(session, "trainee", row.id))
 
-    @router.post("/teachers", status_code=201)
-    def create_teacher(body: TeacherIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    @router.post("/teachers", status_code=201, responses=errors(409))
+    def create_teacher(body: TeacherIn, scope: admin) -> dict[str, Any]:
         id_number = validated_id_number(body.id_number)
         with db.session() as session:
             row = insert(session, Teacher(id_number=id_number, name=body.name, phone=body.phone,
@@ -406,8 +407,7 @@ def build_registration_router(
             return person_out(row, 0)
 
     @router.put("/teachers/{teacher_id}/blacklist")
-    def set_teacher_blacklist(teacher_id: int, body: BlacklistIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    def set_teacher_blacklist(teacher_id: RecordIdPath, body: BlacklistIn, scope: admin) -> dict[str, Any]:
         with db.session() as session:
             row = get_or_404(session, Teacher, teacher_id, "UNKNOWN_TEACHER", "教师")
             row.blacklisted = body.blacklisted
@@ -505,29 +505,26 @@ def build_registration_router(
             raise refusal
         return result
 
-    @router.post("/trainees/{trainee_id}/faces", status_code=201, summary="Enrol one or more face photos")
-    def enrol_trainee(trainee_id: int, principal: authenticated, photos: Annotated[list[UploadFile], File()],
+    @router.post("/trainees/{trainee_id}/faces", status_code=201, summary="Enrol one or more face photos",
+                 responses=errors(409))
+    def enrol_trainee(trainee_id: RecordIdPath, scope: admin, photos: Annotated[list[UploadFile], File()],
                       confirm_distinct: Annotated[bool, Form(description=CONFIRM_DISTINCT)] = False) -> dict[str, Any]:
-        admin(principal)
-        return enrol("trainee", trainee_id, photos, principal, confirm_distinct)
+        return enrol("trainee", trainee_id, photos, scope.principal, confirm_distinct)
 
-    @router.post("/teachers/{teacher_id}/faces", status_code=201)
-    def enrol_teacher(teacher_id: int, principal: authenticated, photos: Annotated[list[UploadFile], File()],
+    @router.post("/teachers/{teacher_id}/faces", status_code=201, responses=errors(409))
+    def enrol_teacher(teacher_id: RecordIdPath, scope: admin, photos: Annotated[list[UploadFile], File()],
                       confirm_distinct: Annotated[bool, Form(description=CONFIRM_DISTINCT)] = False) -> dict[str, Any]:
-        admin(principal)
-        return enrol("teacher", teacher_id, photos, principal, confirm_distinct)
+        return enrol("teacher", teacher_id, photos, scope.principal, confirm_distinct)
 
     @router.get("/identity-matches", summary="1:N hits at enrolment (DUPLICATE_IDENTITY), newest first")
-    def list_identity_matches(principal: authenticated, limit: int = 100) -> list[dict[str, Any]]:
-        require_role(principal, Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
+    def list_identity_matches(scope: Annotated[Scope, access(Role.ADMIN, Role.OPERATOR, Role.AUDITOR)],
+                              limit: Limit = 100) -> list[dict[str, Any]]:
         with db.session() as session:
-            rows = session.scalars(select(IdentityMatch).order_by(IdentityMatch.id.desc())
-                                   .limit(max(1, min(limit, 500)))).all()
+            rows = session.scalars(select(IdentityMatch).order_by(IdentityMatch.id.desc()).limit(limit)).all()
             return [identity_match_out(session, m) for m in rows]
 
     @router.get("/face-index", summary="The 1:N face index of this process: size, kind, bytes")
-    def face_index_stats(principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    def face_index_stats(scope: admin) -> dict[str, Any]:
         with db.session() as session:
             face_index.refresh(session)
         stats = face_index.stats()
@@ -542,9 +539,8 @@ def build_registration_router(
         if unknown := [i for i in ids if i not in known]:
             raise ApiError(422, "UNKNOWN_TRAINEE", f"花名册中的学员不存在：{', '.join(map(str, unknown))}")
 
-    @router.post("/classes", status_code=201)
-    def create_class(body: ClassIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    @router.post("/classes", status_code=201, responses=errors(404, 409))
+    def create_class(body: ClassIn, scope: admin) -> dict[str, Any]:
         with db.session() as session:
             institution = get_or_404(session, Institution, body.institution_id, "UNKNOWN_INSTITUTION", "培训机构")
             venue = get_or_404(session, Venue, body.venue_id, "UNKNOWN_VENUE", "培训场地")
@@ -575,8 +571,7 @@ def build_registration_router(
             return class_out(session, row)
 
     @router.post("/classes/{class_id}/roster", summary="Add trainees to a class roster")
-    def add_to_roster(class_id: int, body: RosterIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    def add_to_roster(class_id: RecordIdPath, body: RosterIn, scope: admin) -> dict[str, Any]:
         with db.session() as session:
             row = get_or_404(session, TrainingClass, class_id, "UNKNOWN_CLASS", "班次")
             check_trainees(session, body.trainee_ids)
@@ -588,33 +583,26 @@ def build_registration_router(
             return class_out(session, row)
 
     @router.put("/classes/{class_id}/liveness", summary="Whether sign-in requires the liveness challenge")
-    def set_liveness(class_id: int, body: LivenessSettingIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    def set_liveness(class_id: RecordIdPath, body: LivenessSettingIn, scope: admin) -> dict[str, Any]:
         with db.session() as session:
             row = get_or_404(session, TrainingClass, class_id, "UNKNOWN_CLASS", "班次")
             row.liveness_required = body.required
             return class_out(session, row)
 
     @router.get("/classes", summary="Classes, newest first (sites see their own)")
-    def list_classes(principal: authenticated) -> list[dict[str, Any]]:
+    def list_classes(scope: anyone) -> list[dict[str, Any]]:
         with db.session() as session:
-            query = select(TrainingClass).order_by(TrainingClass.id.desc())
-            if principal.role is Role.SITE:
-                query = query.where(TrainingClass.institution_id == principal.institution_id)
+            query = select(TrainingClass).where(scope.class_clause()).order_by(TrainingClass.id.desc())
             return [class_out(session, c) for c in session.scalars(query)]
 
     @router.get("/classes/{class_id}")
-    def get_class(class_id: int, principal: authenticated) -> dict[str, Any]:
+    def get_class(class_id: RecordIdPath, scope: anyone) -> dict[str, Any]:
         with db.session() as session:
-            row = get_or_404(session, TrainingClass, class_id, "UNKNOWN_CLASS", "班次")
-            if principal.role is Role.SITE and principal.institution_id != row.institution_id:
-                raise ApiError(404, "UNKNOWN_CLASS", f"班次 {class_id} 不存在")
-            return class_out(session, row)
+            return class_out(session, ensure_class(session, scope, class_id))
 
     # -- tokens --------------------------------------------------------------------------
     @router.post("/tokens", status_code=201, summary="Issue a bearer token (shown once)")
-    def create_token(body: TokenIn, principal: authenticated) -> dict[str, Any]:
-        admin(principal)
+    def create_token(body: TokenIn, scope: admin) -> dict[str, Any]:
         with db.session() as session:
             token = issue_token(session, body.role, body.name, body.institution_id, body.region_codes)
         return {"token": token, "role": body.role.value, "name": body.name}

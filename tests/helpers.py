@@ -5,11 +5,17 @@ from __future__ import annotations
 import io
 import os
 import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import uvicorn
 from fastapi.testclient import TestClient
 from httpx import Response
 from PIL import Image
@@ -154,3 +160,54 @@ def issue_token_via_api(client: TestClient, admin: str, role: str, name: str,
 def far_fix(distance_m: float) -> dict[str, float]:
     lat, lon = offset_point(*VENUE, distance_m, 0)
     return {"latitude": lat, "longitude": lon}
+
+
+@contextmanager
+def live_feed(client: TestClient, token: str, since: int | None = None) -> Iterator[Any]:
+    """A live-feed WebSocket, authenticated by its first message (the token never goes in the URL)."""
+    with client.websocket_connect("/api/v1/live") as ws:
+        auth_message: dict[str, Any] = {"type": "auth", "token": token}
+        if since is not None:
+            auth_message["since"] = since
+        ws.send_json(auth_message)
+        yield ws
+
+
+@contextmanager
+def running_server(app: Any, header_timeout_s: float = 10.0) -> Iterator[str]:
+    """The app behind the real HTTP server (uvicorn, configured as `monitor serve` does), in a thread; its URL."""
+    from monitor.server import server_config
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level="warning",
+                                          header_timeout_s=header_timeout_s))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "server did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+class LiveClient(httpx.Client):
+    """An HTTP client for a running server that, like TestClient, exposes the app for fixtures."""
+
+    app: Any = None
+
+
+@contextmanager
+def live_world(app: Any, header_timeout_s: float = 10.0) -> Iterator[World]:
+    """The app behind a real server, with the test world registered through it (World.client is an httpx client)."""
+    with running_server(app, header_timeout_s) as url:
+        client = LiveClient(base_url=url, timeout=30)
+        client.app = app
+        try:
+            yield World.build(client)  # type: ignore[arg-type]
+        finally:
+            client.close()

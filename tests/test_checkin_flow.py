@@ -121,7 +121,8 @@ def test_evidence_photo_needs_authorisation(world: World) -> None:
     body = world.checkin(face("people/biden/biden2.jpg")).json()
     url = f"/api/v1/evidence/{body['photo_sha256']}"
     assert world.client.get(url).status_code == 401
-    assert world.client.get(url, headers=auth(world.other_site)).status_code == 403
+    other = world.client.get(url, headers=auth(world.other_site))  # outside its scope: as if it did not exist
+    assert other.status_code == 404 and other.json()["code"] == "UNKNOWN_EVIDENCE"
     r = world.client.get(url, headers=auth(world.operator))
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert r.content == face("people/biden/biden2.jpg")

@@ -2,52 +2,31 @@
 
 import hashlib
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
-import uvicorn
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from monitor.app import create_app
 from monitor.settings import Settings
-from tests.conftest import free_port
 from tests.helpers import FACES_DIR, VENUE, World, auth, face, issue_token_via_api
+from tests.helpers import live_world as running
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-class LiveClient(httpx.Client):
-    """An HTTP client for a running server that, like TestClient, exposes the app for fixtures."""
-
-    app = None
-
-
 @pytest.fixture
 def live_world(tmp_path: Path) -> Iterator[World]:
     settings = Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR, clock_interval_seconds=1.0,
                         face_processes=0, clock_rules=False)
-    app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    client = LiveClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
-    client.app = app
-    yield World.build(client)  # type: ignore[arg-type]
-    client.close()
-    server.should_exit = True
-    thread.join(timeout=10)
+    with running(create_app(settings)) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ from ingest.validation import check_capture_time, check_fix, parse_client_time
 from models.domain import Datum, FenceResult
 from models.errors import ApiError
 from models.identity import compute_check_char, explain_id_number_problem, mask_id_number, mask_name
+from models.scope import region_prefix
 from models.tables import ClassSession
-from monitor.auth import hash_token, region_prefix
+from monitor.auth import hash_token
 from monitor.calibration import calibrate, error_curve, pair_distances
 from monitor.faces import (
     FaceMatch,
