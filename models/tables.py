@@ -183,7 +183,8 @@ class Evidence(Base):
 
 class CheckIn(Base):
     __tablename__ = "checkins"
-    __table_args__ = (UniqueConstraint("institution_id", "idempotency_key"),)
+    __table_args__ = (UniqueConstraint("institution_id", "idempotency_key"),
+                      Index("ix_checkins_device_received", "device_id", "received_at"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id"), index=True)
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
@@ -285,6 +286,8 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # times published to the bus
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # times its handler raised
     last_error: Mapped[str | None] = mapped_column(String(300))
+
+    __table_args__ = (Index("ix_outbox_topic_subject", "topic", "subject_id"),)
 
 
 class Verification(Base):

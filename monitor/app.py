@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from ingest.api import IngestContext, UploadLimits, build_ingest_router
 from ingest.evidence import EvidenceStore
+from ingest.limits import RateLimits
 from ingest.online_api import build_online_router
 from models.scope import Scope, build_access
 from monitor.auth import build_authenticator
@@ -18,6 +20,7 @@ from monitor.bus import create_bus
 from monitor.center_api import build_center_router
 from monitor.face_engine import create_face_engine
 from monitor.http_errors import BodySizeLimit, SecurityHeaders, install_error_handlers, install_openapi
+from monitor.logsafe import install_redaction
 from monitor.registration import build_registration_router
 from monitor.reports_api import build_public_router, build_reports_router
 from monitor.settings import Settings
@@ -27,6 +30,7 @@ from web.hub import EventHub, build_live_router
 from web.pages import mount_pages
 
 log = logging.getLogger(__name__)
+install_redaction()  # before anything logs: no token or whole ID number reaches a log line
 
 def create_app(settings: Settings | None = None, run_worker: bool = True) -> FastAPI:
     """The FastAPI app with storage migrated, the bus, the live hub and (by default) the worker."""
@@ -46,6 +50,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Worker threads for blocking work (database, files): more only fight over the GIL.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         await hub.start()
         if worker:
             worker.start()
@@ -63,7 +69,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     # ReDoc (CDN-only) is off.
     app = FastAPI(title="云南省职业技能培训监控调度中心", version="0.1.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_timeout_seconds)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)
     limits = UploadLimits(
@@ -73,6 +79,11 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
         max_capture_age_s=settings.max_capture_age_seconds,
         max_accuracy_m=settings.max_accuracy_m,
         verdict_wait_s=settings.verdict_wait_seconds,
+        challenge_limits=RateLimits(per_device=settings.challenges_per_device_minute,
+                                    per_site=settings.challenges_per_site_minute,
+                                    open_per_trainee=settings.challenges_open_per_trainee),
+        online_limits=RateLimits(per_device=settings.online_sessions_per_device_minute,
+                                 per_site=settings.online_sessions_per_site_minute, open_per_trainee=1),
     )
     ingest_ctx = IngestContext(db=db, evidence=evidence, limits=limits, publish=bus.publish,
                                access=access, wait_for_verdict=hub.wait_for_verdict)

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable, Iterable
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from models.domain import Principal, Role
@@ -56,9 +56,13 @@ def issue_token(
     return token
 
 
-def resolve_token(session: Session, token: str) -> Principal | None:
+TOKEN_BY_HASH = select(ApiToken.id, ApiToken.role, ApiToken.name, ApiToken.institution_id, ApiToken.region_codes,
+                       ApiToken.revoked_at).where(ApiToken.token_hash == bindparam("token_hash"))  # every request
+
+
+def resolve_token(session: Session | Connection, token: str) -> Principal | None:
     """The principal a token stands for, or None if it is unknown or revoked."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+    row = session.execute(TOKEN_BY_HASH, {"token_hash": hash_token(token)}).first()
     if row is None or row.revoked_at is not None:
         return None
     return Principal(
@@ -85,8 +89,8 @@ def build_authenticator(db: Database) -> Callable[..., Principal]:
         token = bearer_from_header(request.headers.get("authorization"))
         if token is None:
             raise ApiError(401, "AUTH_REQUIRED", "缺少访问令牌（Authorization: Bearer …）")
-        with db.session() as session:
-            principal = resolve_token(session, token)
+        with db.connection() as connection:  # every request: a Core read, no ORM session
+            principal = resolve_token(connection, token)
         if principal is None:
             raise ApiError(401, "AUTH_INVALID", "访问令牌无效或已被吊销")
         return principal

@@ -28,6 +28,7 @@ from models.domain import ROLE_NAMES, Role
 from models.errors import ApiError
 from models.tables import Institution
 from monitor.auth import issue_token
+from monitor.logsafe import install_redaction
 from monitor.settings import Settings
 from monitor.storage import Database
 
@@ -165,6 +166,7 @@ def _label(settings: Settings) -> str:
 
 
 def _logging(verbose: bool = False) -> None:
+    install_redaction()
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

@@ -6,7 +6,6 @@ import json
 import logging
 from typing import Any
 
-import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -26,27 +25,19 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class _BodyTooSlow(Exception):
-    pass
-
-
 class BodySizeLimit:
-    """Refuse request bodies over `max_bytes` with 413, by Content-Length or while streaming, and bodies that
-    stall (no chunk for `read_timeout_s`) with 408: a slow client cannot hold a request open forever."""
+    """Refuse request bodies over `max_bytes` with 413, by Content-Length or while streaming (a body that
+    stalls is cut off by the server protocol: monitor/server.py)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout_s: float = 30.0) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.read_timeout_s = read_timeout_s
 
     def _error(self) -> JSONResponse:
         limit = self.max_bytes
         size = f"{limit / 1024 / 1024:.0f} MB" if limit >= 1024 * 1024 else f"{limit / 1024:.0f} KB"
         return JSONResponse({"code": "BODY_TOO_LARGE", "message": f"上传内容过大，上限为 {size}"}, status_code=413)
 
-    def _timeout(self) -> JSONResponse:
-        return JSONResponse({"code": "BODY_TIMEOUT", "message": f"请求内容在 {self.read_timeout_s:.0f} 秒内未传完，"
-                             "连接已断开，请在网络稳定时重试"}, status_code=408)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,16 +56,10 @@ class BodySizeLimit:
         started = False
         exceeded = False
         answered = False
-        refusal = self._error
 
         async def limited_receive() -> Message:
-            nonlocal received, exceeded, refusal
-            try:
-                with anyio.fail_after(self.read_timeout_s):
-                    message = await receive()
-            except TimeoutError:
-                exceeded, refusal = True, self._timeout
-                raise _BodyTooSlow from None
+            nonlocal received, exceeded
+            message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
@@ -88,7 +73,7 @@ class BodySizeLimit:
             if exceeded and not started:
                 if not answered:
                     answered = True
-                    await refusal()(scope, receive, send)
+                    await self._error()(scope, receive, send)
                 return
             if message["type"] == "http.response.start":
                 started = True
@@ -96,10 +81,10 @@ class BodySizeLimit:
 
         try:
             await self.app(scope, limited_receive, guarded_send)
-        except (_BodyTooLarge, _BodyTooSlow):
+        except _BodyTooLarge:
             if not started and not answered:
                 answered = True
-                await refusal()(scope, receive, send)
+                await self._error()(scope, receive, send)
 
 
 CONTENT_SECURITY_POLICY = (

@@ -1,21 +1,38 @@
-"""The HTTP server adapter: uvicorn configured for hostile networks (header timeout, small WebSocket frames,
-no per-message compression) — one place for `monitor serve`, the demo and the benchmarks."""
+"""The HTTP server adapter: uvicorn configured for hostile networks (header and body read timeouts, small
+WebSocket frames, no per-message compression, uploads parsed in memory) — one place for `monitor serve`, the
+demo, the tests and the benchmarks."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.formparsers import MultiPartParser
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+# Upload parts stay in memory up to the body limit: rolling a 3 MB photo to a temporary file costs a thread
+# hop per 64 KB chunk, which halved the uploads one process could take. The body limit bounds the memory.
+MultiPartParser.spool_max_size = 16 * 1024 * 1024
 
-class HeaderTimeoutProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, closing a connection whose request headers do not arrive whole within
-    `header_timeout_s` of its first byte (or of the connection opening): slow-header clients hold no slot."""
+BODY_TIMEOUT = json.dumps({"code": "BODY_TIMEOUT", "message": "请求内容长时间未传完，连接已断开，请在网络稳定时重试"},
+                          ensure_ascii=False).encode()
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol with two read timeouts: a request whose headers do not arrive whole within
+    `header_timeout_s` of its first byte (or of the connection opening) is closed, and one whose body sends
+    nothing for `body_timeout_s` is answered 408 and closed. Slow clients hold no slot for long.
+
+    The body clock is one timer per request that re-arms itself lazily: a 3 MB body arrives in ~50 chunks,
+    and each chunk only notes the time."""
 
     header_timeout_s = 10.0
+    body_timeout_s = 30.0
     _header_timer: asyncio.TimerHandle | None = None
+    _body_timer: asyncio.TimerHandle | None = None
+    _body_seen = 0.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -26,21 +43,32 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self._arm_header_timer()
 
     def on_headers_complete(self) -> None:
-        self._disarm_header_timer()
+        self._cancel_timers()
         super().on_headers_complete()
+        self._body_seen = self.loop.time()
+        self._body_timer = self.loop.call_later(self.body_timeout_s, self._check_body)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_seen = self.loop.time()
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._cancel_timers()
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_timer()
+        self._cancel_timers()
         super().connection_lost(exc)
 
     def _arm_header_timer(self) -> None:
         if self._header_timer is None:
             self._header_timer = self.loop.call_later(self.header_timeout_s, self._headers_too_slow)
 
-    def _disarm_header_timer(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+    def _cancel_timers(self) -> None:
+        for timer in (self._header_timer, self._body_timer):
+            if timer is not None:
+                timer.cancel()
+        self._header_timer = self._body_timer = None
 
     def _headers_too_slow(self) -> None:
         self._header_timer = None
@@ -49,11 +77,31 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
                              self.header_timeout_s)
             self.transport.close()
 
+    def _check_body(self) -> None:
+        self._body_timer = None
+        idle = self.loop.time() - self._body_seen
+        if idle < self.body_timeout_s:
+            self._body_timer = self.loop.call_later(self.body_timeout_s - idle, self._check_body)
+            return
+        if self.transport.is_closing():
+            return
+        self.logger.info("closing a request whose body stalled for %.0f s", idle)
+        if self.cycle is not None and not self.cycle.response_started:
+            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                                 b"connection: close\r\ncontent-length: " + str(len(BODY_TIMEOUT)).encode()
+                                 + b"\r\n\r\n" + BODY_TIMEOUT)
+            self.cycle.response_started = self.cycle.response_complete = True
+        self.transport.close()
+
 
 def server_config(app: FastAPI, host: str, port: int, log_level: str = "info",
-                  header_timeout_s: float = 10.0) -> uvicorn.Config:
-    """uvicorn settings for the dispatch center."""
-    protocol = type("HeaderTimeoutProtocol", (HeaderTimeoutProtocol,), {"header_timeout_s": header_timeout_s})
+                  header_timeout_s: float = 10.0, body_timeout_s: float | None = None) -> uvicorn.Config:
+    """uvicorn settings for the dispatch center (body timeout: the app's settings unless given)."""
+    if body_timeout_s is None:
+        settings = getattr(app.state, "settings", None)
+        body_timeout_s = settings.body_timeout_seconds if settings is not None else 30.0
+    protocol = type("GuardedHttpProtocol", (GuardedHttpProtocol,),
+                    {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s})
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, http=protocol,
         ws="websockets-sansio",  # flow control: a stalled client's sends wait, memory stays bounded

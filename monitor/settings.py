@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_capture_age_seconds: float = 24 * 3600.0
     max_accuracy_m: float = 5000.0
     verdict_wait_seconds: float = 6.0
+    api_threads: int = Field(default=8, ge=2, le=200, description="threads of an API process for blocking work "
+                             "(database, evidence files); more only fight over the GIL (scripts/bench_ingest.py)")
 
     # Face matching (face_recognition distances). Calibrated for East Asian trainees, where this model is weak
     # (README "Face thresholds"; re-measure a deployment's own people with scripts/calibrate_faces.py):
@@ -70,6 +72,14 @@ class Settings(BaseSettings):
     headcount_min_ratio: float = Field(default=0.5, description="faces seen / trainees signed in below this alarms")
     headcount_min_signed_in: int = 3
     liveness_challenge_ttl_seconds: float = 90.0
+    # Rate limits on requests that upload nothing (per minute; counted from the stored rows, so across processes).
+    challenges_per_device_minute: int = Field(default=6, ge=1, description="liveness challenges one phone may ask for")
+    challenges_per_site_minute: int = Field(default=600, ge=1, description="liveness challenges one institution may "
+                                            "ask for")
+    challenges_open_per_trainee: int = Field(default=3, ge=1, description="unexpired, unanswered challenges a "
+                                             "trainee may hold")
+    online_sessions_per_device_minute: int = Field(default=6, ge=1)
+    online_sessions_per_site_minute: int = Field(default=300, ge=1)
     liveness_frame_max_distance: float = Field(
         default=0.5, description="burst frames against the selfie taken the same second: tighter than a day apart "
         "would be (a closed-eye or turned frame drifts to ~0.45), so a swapped face shows")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import shutil
 import socket
@@ -23,6 +24,32 @@ from monitor.settings import Settings
 from tests.helpers import FACES_DIR, World
 
 _SERVICES_HINT = "run ./scripts/test.sh, which installs PostgreSQL, Redis and Chromium"
+
+LOG_LINES: list[str] = []  # every log line of the session, as a handler would print it (tests/test_zz_log_scan.py)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def keep_every_log_line() -> Iterator[None]:
+    """Record every log line the suite produces, through whatever logger: uvicorn's loggers do not propagate,
+    so lines are taken where records are made (after the app's redaction), not from a handler."""
+    previous = logging.getLogRecordFactory()
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+
+    def keeping(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            LOG_LINES.append(formatter.format(record))
+        except Exception:  # noqa: BLE001 - a record that cannot be formatted is not printed either
+            pass
+        return record
+
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(min(level, logging.INFO))
+    logging.setLogRecordFactory(keeping)
+    yield
+    logging.setLogRecordFactory(previous)
+    root.setLevel(level)
 
 
 def free_port() -> int:

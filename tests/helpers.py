@@ -174,13 +174,13 @@ def live_feed(client: TestClient, token: str, since: int | None = None) -> Itera
 
 
 @contextmanager
-def running_server(app: Any, header_timeout_s: float = 10.0) -> Iterator[str]:
+def running_server(app: Any, header_timeout_s: float = 10.0, log_level: str = "warning") -> Iterator[str]:
     """The app behind the real HTTP server (uvicorn, configured as `monitor serve` does), in a thread; its URL."""
     from monitor.server import server_config
     from tests.conftest import free_port
 
     port = free_port()
-    server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level="warning",
+    server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level=log_level,
                                           header_timeout_s=header_timeout_s))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -202,9 +202,9 @@ class LiveClient(httpx.Client):
 
 
 @contextmanager
-def live_world(app: Any, header_timeout_s: float = 10.0) -> Iterator[World]:
+def live_world(app: Any, header_timeout_s: float = 10.0, log_level: str = "warning") -> Iterator[World]:
     """The app behind a real server, with the test world registered through it (World.client is an httpx client)."""
-    with running_server(app, header_timeout_s) as url:
+    with running_server(app, header_timeout_s, log_level) as url:
         client = LiveClient(base_url=url, timeout=30)
         client.app = app
         try:

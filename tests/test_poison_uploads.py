@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -169,3 +170,24 @@ def test_a_message_delivered_again_and_again_is_given_up(client_factory: Callabl
         verification = s.scalar(select(Verification).where(Verification.subject_id == checkin.id))
         assert verification is not None and verification.reasons[0]["code"] == "VERIFICATION_FAILED"
         assert s.scalar(select(OutboxMessage.processed_at).where(OutboxMessage.subject_id == checkin.id))
+
+
+def png_with_broken_pixels() -> bytes:
+    """A PNG whose header and chunk structure are sound but whose pixel data is not zlib: it passes the API's
+    structural check (no decoding there) and fails when the worker decodes it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = (640).to_bytes(4, "big") + (480).to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", b"not zlib at all" * 40) + chunk(b"IEND", b"")
+
+
+def test_a_photo_that_cannot_be_decoded_ends_at_once_as_verification_failed(world: World) -> None:
+    r = world.checkin(png_with_broken_pixels(), filename="broken.png")
+    assert r.status_code == 201, r.text  # accepted (the API does not decode), then judged by the worker at once
+    body = r.json()
+    assert body["status"] == "failed" and [x["code"] for x in body["reasons"]] == ["VERIFICATION_FAILED"]
+    assert "无法解码" in body["message"]
+    with world.client.app.state.db.session() as s:
+        outbox = s.scalar(select(OutboxMessage).where(OutboxMessage.subject_id == body["id"]))
+        assert outbox is not None and outbox.failures == 0 and outbox.processed_at is not None  # no retries

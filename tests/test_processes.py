@@ -2,9 +2,13 @@
 
 import io
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -37,3 +41,40 @@ def test_check_ins_are_verified_in_worker_processes(client_factory: Callable[...
     workers = set(client.app.state.engine._pool._processes)  # noqa: SLF001
     assert len(workers) == 2
     assert os.getpid() not in pids and {int(p) for p in pids} <= workers  # never in the API process
+
+
+def test_face_processes_do_not_outlive_a_killed_worker(tmp_path: Path) -> None:
+    """kill -9 of a worker must not leave its face processes (about 300 MB each) running as orphans."""
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
+        "from monitor.face_engine import ProcessFaceEngine\n"
+        "if __name__ == '__main__':\n"
+        "    engine = ProcessFaceEngine(2)\n"
+        "    engine.warm_up()\n"
+        "    while len(engine.child_pids()) < 2:\n"
+        "        time.sleep(0.1)\n"
+        "    engine._executor().submit(int).result(timeout=120)  # the processes are up and serving\n"
+        "    print(' '.join(map(str, engine.child_pids())), flush=True)\n"
+        "    time.sleep(600)\n")
+    worker = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        children = [int(p) for p in worker.stdout.readline().split()]  # type: ignore[union-attr]
+        assert len(children) == 2 and all(alive(p) for p in children)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(alive(p) for p in children) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(p) for p in children), "face processes outlived their worker"
+    finally:
+        worker.kill()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False

@@ -1,0 +1,52 @@
+"""No log line carries a bearer token or a whole ID number: every log record is redacted as it is created,
+whatever logger or handler writes it (uvicorn's access log included)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+TOKEN = re.compile(r"mon_[A-Za-z0-9_\-]{6,}")
+ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])|"
+                       r"(?<![0-9A-Za-z])(\d{6})\d{6}(\d{3})(?![0-9A-Za-z])")
+QUERY_TOKEN = re.compile(r"(token=)[^&\s\"']+")
+
+
+def redact(text: str) -> str:
+    """`text` with tokens replaced by mon_*** and ID numbers (18 or 15 digits) shown as 530102********123X."""
+    text = QUERY_TOKEN.sub(r"\1***", text)
+    text = TOKEN.sub("mon_***", text)
+    return ID_NUMBER.sub(lambda m: f"{m.group(1) or m.group(3)}{'*' * (8 if m.group(1) else 6)}"
+                                   f"{m.group(2) or m.group(4)}", text)
+
+
+def _redact_value(value: Any) -> Any:
+    return redact(value) if isinstance(value, str) else value
+
+
+_installed = False
+
+
+def install_redaction() -> None:
+    """Wrap the log record factory (once per process) so that every record's message, string arguments and
+    exception text are redacted before any handler sees them."""
+    global _installed  # noqa: PLW0603 - one wrapper per process
+    if _installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_value(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redact_value(v) for k, v in record.args.items()}
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(redacting_factory)
+    _installed = True
