@@ -486,7 +486,7 @@ def build_ingest_router(ctx: IngestContext) -> APIRouter:
         return await respond(CheckIn, CHECKIN_TOPIC, subject_id, created, body, response)
 
     @router.post("/liveness/challenges", status_code=201, summary="A random single-use liveness challenge",
-                 responses=errors(404, 429))
+                 responses=errors(404, 409, 429))
     def create_challenge(body: TraineeInClassIn, scope: site) -> dict[str, Any]:
         institution_id = site_institution(scope)
         now = utc_now()
