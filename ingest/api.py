@@ -59,6 +59,8 @@ class SessionSource(Protocol):
 
     def connection(self) -> AbstractContextManager[Connection]: ...
 
+    def writing(self) -> AbstractContextManager[Connection]: ...
+
 
 @dataclass(frozen=True)
 class UploadLimits:
@@ -272,6 +274,11 @@ def _find_previous(
 def store_evidence(session: Session | Connection, evidence: EvidenceStore, image: AcceptedImage, now: datetime) -> None:
     """Write the evidence file (fsynced) and its row, once per distinct content."""
     evidence.put(image.sha256, image.data)
+    insert_evidence_row(session, image, now)
+
+
+def insert_evidence_row(session: Session | Connection, image: AcceptedImage, now: datetime) -> None:
+    """The evidence row of a photo whose file is stored, unless one is there already (an enrolment photo)."""
     values = {"sha256": image.sha256, "size_bytes": len(image.data), "media_type": image.media_type,
               "width": image.width, "height": image.height, "created_at": now}
     dialect = (session.dialect if isinstance(session, Connection) else session.get_bind().dialect).name
@@ -298,10 +305,9 @@ def insert_row(session: Session | Connection, row: Any) -> int:
     return int(row.id)
 
 
-def _store(session: Connection, evidence: EvidenceStore, image: AcceptedImage, row: CheckIn | Snapshot,
-           topic: str) -> tuple[int, int]:
-    """Write the evidence, the upload row and its outbox message; returns their ids."""
-    store_evidence(session, evidence, image, row.received_at)
+def _store(session: Connection, image: AcceptedImage, row: CheckIn | Snapshot, topic: str) -> tuple[int, int]:
+    """Write the evidence row (its file is stored), the upload row and its outbox message; returns their ids."""
+    insert_evidence_row(session, image, row.received_at)
     subject_id = insert_row(session, row)
     payload_key = "checkin_id" if topic == CHECKIN_TOPIC else "snapshot_id"
     # Recorded as published with this commit (the API hands it to the bus right after); should that fail, the
@@ -318,15 +324,17 @@ def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], instituti
     """Run one acceptance transaction; returns (id, the new row or None when an earlier upload with the same key
     is returned). Races on unique keys resolve to 409 or the prior id."""
     try:
-        with ctx.db.connection() as session:  # Core statements only: no unit of work on the upload path
-            prior = _find_previous(session, model, institution_id, key, image.sha256)
+        with ctx.db.connection() as reading:  # Core statements only: no unit of work on the upload path
+            prior = _find_previous(reading, model, institution_id, key, image.sha256)
             if prior is not None:
                 raise _Accepted(prior)
-            row = build(session)
-            _refuse_replayed_photo(session, image.sha256)
-            subject_id, _outbox_id = _store(session, ctx.evidence, image, row, topic)
+            row = build(reading)
+            _refuse_replayed_photo(reading, image.sha256)
+        ctx.evidence.put(image.sha256, image.data)  # the file, fsynced, before a row names it
+        with ctx.db.writing() as writing:  # a race with another upload ends on a unique key: handled below
+            subject_id, _outbox_id = _store(writing, image, row, topic)
             if after is not None:
-                after(session, subject_id)
+                after(writing, subject_id)
             return subject_id, row
     except _Accepted as done:
         return done.subject_id, None

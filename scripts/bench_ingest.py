@@ -132,8 +132,8 @@ async def load(base: str, token: str, class_id: int, trainee_ids: list[int], ven
 
             started = time.perf_counter()
             r = await client.post("/api/v1/check-ins", content=body(), headers={
-                "Authorization": f"Bearer {token}", "Content-Type": ctype, "Idempotency-Key": f"bench-{n}",
-                "Content-Length": str(size)})
+                "Authorization": f"Bearer {token}", "Content-Type": ctype,
+                "Idempotency-Key": f"bench-{os.getpid()}-{n}", "Content-Length": str(size)})
             if r.status_code in (201, 202):
                 latencies.append(time.perf_counter() - started)
             statuses[r.status_code] = statuses.get(r.status_code, 0) + 1

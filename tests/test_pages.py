@@ -58,18 +58,28 @@ def test_wall_screen_shows_the_province_and_live_anomalies(live_world: World, br
     expect(item).to_be_visible(timeout=5_000)
     expect(item).to_contain_text("人脸不符")
     expect(item).to_contain_text("昆明市")
-    page.wait_for_function("document.querySelector('#feed li img').src.startsWith('blob:')", timeout=5_000)
+    wait_until(page, "document.querySelector('#feed li img').src.startsWith('blob:')", timeout=5_000)
     expect(page.locator("#c-anomalies")).to_have_text("1", timeout=5_000)
     live_world.checkin(face("people/obama/obama1.jpg"), trainee_id=live_world.biden_id)  # mismatch again
     expect(page.locator("#feed li[data-rule=FACE_MISMATCH] .count")).to_have_text("×2", timeout=5_000)
     assert page.locator("#feed li[data-rule=FACE_MISMATCH]").count() == 1  # one alert, not a flood
     item.click()
     expect(page.locator("#detail")).to_be_visible()
-    page.wait_for_function("document.querySelector('#detail-enrolled').naturalWidth > 0", timeout=5_000)
+    wait_until(page, "document.querySelector('#detail-enrolled').naturalWidth > 0", timeout=5_000)
     page.screenshot(path=str(tmp_path / "wall.png"))
     assert requested and all(u.startswith(base.rstrip("/")) or u.startswith("blob:") or u.startswith("data:")
                              for u in requested), [u for u in requested if not u.startswith(base)]
     context.close()
+
+
+def wait_until(page: Page, expression: str, timeout: float = 5_000) -> None:
+    """Poll a JavaScript condition from here: Playwright's wait_for_function evaluates strings with eval in
+    the page, which the pages' Content-Security-Policy (no unsafe-eval) rightly refuses."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(f"() => {{ try {{ return Boolean({expression}); }} catch (e) {{ return false; }} }}"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout / 1000:.0f} s: {expression}")
+        time.sleep(0.05)
 
 
 def blob_sha256(page: Page, selector: str) -> str:
@@ -89,7 +99,7 @@ def test_wall_screen_shows_and_opens_the_latest_anomaly_of_an_alert(live_world: 
     assert live_world.checkin(face("people/biden/biden2.jpg")).status_code == 201
     item = page.locator("#feed li[data-rule=FACE_MISMATCH]")
     expect(item).to_have_count(1, timeout=5_000)
-    page.wait_for_function("document.querySelector('#feed li[data-rule=FACE_MISMATCH] img').src.startsWith('blob:')",
+    wait_until(page, "document.querySelector('#feed li[data-rule=FACE_MISMATCH] img').src.startsWith('blob:')",
                            timeout=5_000)
     assert live_world.checkin(face("people/obama/obama1.jpg"), trainee_id=live_world.biden_id).status_code == 201
     expect(item.locator(".count")).to_have_text("×2", timeout=5_000)
@@ -111,7 +121,7 @@ def test_wall_screen_shows_and_opens_the_latest_anomaly_of_an_alert(live_world: 
         assert item.count() == 1
         expect(item.locator(".msg")).to_contain_text(latest["message"])
         feed_img = "#feed li[data-rule=FACE_MISMATCH] img"
-        page.wait_for_function(f"document.querySelector('{feed_img}').src.startsWith('blob:')", timeout=5_000)
+        wait_until(page, f"document.querySelector('{feed_img}').src.startsWith('blob:')", timeout=5_000)
         deadline = time.monotonic() + 5
         while blob_sha256(page, feed_img) != photos[latest["id"]] and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -120,7 +130,7 @@ def test_wall_screen_shows_and_opens_the_latest_anomaly_of_an_alert(live_world: 
         expect(page.locator("#detail")).to_be_visible()
         expect(page.locator("#detail")).to_have_attribute("data-anomaly-id", str(latest["id"]))
         expect(page.locator("#detail-message")).to_have_text(latest["message"])
-        page.wait_for_function("document.querySelector('#detail-photo').src.startsWith('blob:')", timeout=5_000)
+        wait_until(page, "document.querySelector('#detail-photo').src.startsWith('blob:')", timeout=5_000)
         assert blob_sha256(page, "#detail-photo") == photos[latest["id"]]
         page.click("#detail-close")
         expect(page.locator("#detail")).to_be_hidden()
