@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import logging
 import os
 import shutil
@@ -20,12 +21,35 @@ import redis
 from fastapi.testclient import TestClient
 
 from monitor.app import create_app
+from monitor.face_engine import FaceEngine, FaceScan, Purpose
 from monitor.settings import Settings
+from monitor.storage import Database
 from tests.helpers import FACES_DIR, World
 
 _SERVICES_HINT = "run ./scripts/test.sh, which installs PostgreSQL, Redis and Chromium"
 
 LOG_LINES: list[str] = []  # every log line of the session, as a handler would print it (tests/test_zz_log_scan.py)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remember_face_scans() -> Iterator[None]:
+    """The real face engine, run once per distinct photo and purpose for the whole session.
+
+    Every test registers people from the same sample photos: dlib gives the same answer for the same bytes,
+    so the second registration reuses the first one's scan (a third of the suite's time was enrolments).
+    Tests that replace an engine's `scan` (to make it fail) still replace it: this wraps the class method."""
+    cache: dict[tuple[bytes, str], FaceScan] = {}
+    real = FaceEngine.scan
+
+    def scan(self: FaceEngine, data: bytes, purpose: Purpose = "selfie") -> FaceScan:
+        key = (hashlib.sha256(data).digest(), purpose)
+        if key not in cache:
+            cache[key] = real(self, data, purpose)
+        return cache[key]
+
+    FaceEngine.scan = scan  # type: ignore[method-assign]
+    yield
+    FaceEngine.scan = real  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -137,14 +161,32 @@ def redis_url(redis_server: str) -> str:
     return redis_server
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file migrated to head once per session; each test's database starts as a copy of it (the
+    migrations themselves are tested in test_storage.py, on empty databases)."""
+    path = tmp_path_factory.mktemp("template") / "monitor.sqlite3"
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    with db.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.dispose()
+    return path
+
+
 @pytest.fixture
-def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+def settings_factory(tmp_path: Path, migrated_sqlite: Path) -> Callable[..., Settings]:
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {"data_dir": tmp_path / "data", "faces_dir": FACES_DIR,
                                      "relay_interval_seconds": 0.5, "clock_interval_seconds": 1.0,
                                      "face_processes": 0, "clock_rules": False}
         values.update(overrides)
-        return Settings(**values)
+        settings = Settings(**values)
+        target = settings.data_dir / "monitor.sqlite3"
+        if not settings.database_url and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(migrated_sqlite, target)
+        return settings
 
     return make
 
@@ -174,3 +216,16 @@ def client(client_factory: Callable[..., TestClient]) -> TestClient:
 def world(client: TestClient) -> World:
     """One institution, venue, class and trainee enrolled with people/obama/obama.jpg, and tokens."""
     return World.build(client)
+
+
+@pytest.fixture(scope="module")
+def shared_world(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Iterator[World]:
+    """One registered world for a whole module whose tests leave it as they found it (refusals, reads):
+    registering it costs more than most of those tests."""
+    data = tmp_path_factory.mktemp("shared") / "data"
+    data.mkdir(parents=True)
+    shutil.copyfile(migrated_sqlite, data / "monitor.sqlite3")
+    settings = Settings(data_dir=data, faces_dir=FACES_DIR, relay_interval_seconds=0.5, clock_interval_seconds=1.0,
+                        face_processes=0, clock_rules=False)
+    with TestClient(create_app(settings)) as client:
+        yield World.build(client)

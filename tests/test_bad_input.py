@@ -61,6 +61,12 @@ CASES: list[tuple[str, Callable[[World], dict], int, str]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def world(shared_world: World) -> World:
+    """Every test here is refused and stores nothing (each checks that against its own `before`)."""
+    return shared_world
+
+
 @pytest.mark.parametrize(("label", "make", "status", "code"), CASES, ids=[c[0] for c in CASES])
 def test_bad_checkin_is_refused_and_stores_nothing(world: World, label: str, make, status: int, code: str) -> None:
     before = world.stored()
