@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ingest.evidence import EvidenceStore
-from ingest.images import AcceptedImage, inspect_image
-from ingest.limits import WINDOW_S, RateLimits, RecentCounts, refuse_over_limit
-from ingest.validation import SHANGHAI, check_capture_time, check_fix, check_text, parse_client_time
+from ingest.adapters.evidence import EvidenceStore
+from ingest.adapters.images import AcceptedImage, inspect_image
+from ingest.checks.limits import WINDOW_S, RateLimits, RecentCounts, refuse_over_limit
+from ingest.checks.validation import SHANGHAI, check_capture_time, check_fix, check_text, parse_client_time
 from models.domain import (
     LIVENESS_ACTIONS,
     LIVENESS_MAX_FRAMES,

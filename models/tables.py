@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -23,7 +24,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Aware datetimes stored as UTC and read back as aware UTC, on SQLite (no zone support) as on PostgreSQL.
 
     A naive value is taken to be UTC already.
@@ -86,8 +87,8 @@ class Venue(Base):
     center_lat: Mapped[float] = mapped_column(Float)
     center_lon: Mapped[float] = mapped_column(Float)
     radius_m: Mapped[float | None] = mapped_column(Float)
-    polygon: Mapped[list | None] = mapped_column(JSON)  # [[lat, lon], ...] in WGS-84
-    original: Mapped[dict] = mapped_column(JSON)
+    polygon: Mapped[list[Any] | None] = mapped_column(JSON)  # [[lat, lon], ...] in WGS-84
+    original: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -107,7 +108,7 @@ class Teacher(Base):
     id_number: Mapped[str] = mapped_column(String(18), unique=True)
     name: Mapped[str] = mapped_column(String(50))
     phone: Mapped[str] = mapped_column(String(20), default="")
-    qualifications: Mapped[list] = mapped_column(JSON, default=list)
+    qualifications: Mapped[list[Any]] = mapped_column(JSON, default=list)
     blacklisted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -128,7 +129,7 @@ class FaceTemplate(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     person_kind: Mapped[str] = mapped_column(String(10))  # trainee | teacher
     person_id: Mapped[int] = mapped_column(Integer, index=True)
-    encoding: Mapped[list] = mapped_column(JSON)
+    encoding: Mapped[list[Any]] = mapped_column(JSON)
     photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
     model_version: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -279,7 +280,7 @@ class OutboxMessage(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     topic: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[int] = mapped_column(BigInteger)
-    payload: Mapped[dict] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
@@ -303,12 +304,12 @@ class Verification(Base):
     face_distance: Mapped[float | None] = mapped_column(Float)
     fence_result: Mapped[str | None] = mapped_column(String(10))
     fence_distance_m: Mapped[float | None] = mapped_column(Float)
-    measured: Mapped[dict] = mapped_column(JSON)
-    thresholds: Mapped[dict] = mapped_column(JSON)
+    measured: Mapped[dict[str, Any]] = mapped_column(JSON)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
     model_version: Mapped[str] = mapped_column(String(64))
-    reasons: Mapped[list] = mapped_column(JSON)
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    face_encoding: Mapped[list | None] = mapped_column(JSON)
+    face_encoding: Mapped[list[Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -336,8 +337,8 @@ class ReviewItem(Base):
     trainee_id: Mapped[int | None] = mapped_column(ForeignKey("trainees.id"))
     reason_code: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
-    measured: Mapped[dict] = mapped_column(JSON)
-    thresholds: Mapped[dict] = mapped_column(JSON)
+    measured: Mapped[dict[str, Any]] = mapped_column(JSON)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(12), default="open")  # open | confirmed | rejected
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     decided_by: Mapped[str | None] = mapped_column(String(100))
@@ -357,8 +358,8 @@ class Anomaly(Base):
     subject_id: Mapped[int] = mapped_column(BigInteger)
     region_code: Mapped[str] = mapped_column(String(6), index=True)  # prefecture
     message: Mapped[str] = mapped_column(Text)
-    evidence: Mapped[dict] = mapped_column(JSON)
-    thresholds: Mapped[dict] = mapped_column(JSON)
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSON)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(12), default="open")  # open | resolved
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
@@ -400,7 +401,7 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(20))  # anomaly | verdict | class_status
     region_code: Mapped[str | None] = mapped_column(String(6))
     class_id: Mapped[int | None] = mapped_column(Integer)
-    payload: Mapped[dict] = mapped_column(JSON)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -414,7 +415,7 @@ class SessionReview(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("class_sessions.id"))
     day: Mapped[date] = mapped_column(Date)
     snapshots: Mapped[int] = mapped_column(Integer)
-    teachers_seen: Mapped[list] = mapped_column(JSON)
+    teachers_seen: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -436,6 +437,6 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(12))
     name: Mapped[str] = mapped_column(String(100))
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
-    region_codes: Mapped[list] = mapped_column(JSON, default=list)
+    region_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -10,22 +10,22 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from ingest.adapters.evidence import EvidenceStore
 from ingest.api import IngestContext, UploadLimits, build_ingest_router
-from ingest.evidence import EvidenceStore
-from ingest.limits import RateLimits
-from ingest.online_api import build_online_router
+from ingest.checks.limits import RateLimits
+from ingest.routes.online import build_online_router
 from models.scope import Scope, build_access
-from monitor.auth import build_authenticator
-from monitor.bus import create_bus
-from monitor.center_api import build_center_router
-from monitor.face_engine import create_face_engine
-from monitor.http_errors import BodySizeLimit, SecurityHeaders, install_error_handlers, install_openapi
-from monitor.logsafe import install_redaction
-from monitor.registration import build_registration_router
-from monitor.reports_api import build_public_router, build_reports_router
+from monitor.adapters.bus import create_bus
+from monitor.adapters.face_engine import create_face_engine
+from monitor.adapters.logsafe import install_redaction
+from monitor.adapters.storage import Database
+from monitor.adapters.tokens import build_authenticator
+from monitor.api.center import build_center_router
+from monitor.api.http import BodySizeLimit, SecurityHeaders, install_error_handlers, install_openapi
+from monitor.api.registration import build_registration_router
+from monitor.api.reports import build_public_router, build_reports_router
+from monitor.services.worker import Worker
 from monitor.settings import Settings
-from monitor.storage import Database
-from monitor.worker import Worker
 from web.hub import EventHub, build_live_router
 from web.pages import mount_pages
 

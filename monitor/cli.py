@@ -27,10 +27,10 @@ from typer.core import TyperGroup
 from models.domain import ROLE_NAMES, Role
 from models.errors import ApiError
 from models.tables import Institution
-from monitor.auth import issue_token
-from monitor.logsafe import install_redaction
+from monitor.adapters.logsafe import install_redaction
+from monitor.adapters.storage import Database
+from monitor.adapters.tokens import issue_token
 from monitor.settings import Settings
-from monitor.storage import Database
 
 
 class CliError(Exception):
@@ -233,8 +233,8 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """Run the API, pages and live feed (and by default the worker)."""
+    from monitor.adapters.server import server_config
     from monitor.app import create_app
-    from monitor.server import server_config
 
     _logging()
     settings = load_settings(data_dir)
@@ -248,10 +248,10 @@ def serve(
 @app.command("worker")
 def run_worker(data_dir: DataDir = None) -> None:
     """Run a verification worker alone (Redis Streams bus; scale with one per core)."""
-    from ingest.evidence import EvidenceStore
-    from monitor.bus import create_bus
-    from monitor.face_engine import create_face_engine
-    from monitor.worker import Worker
+    from ingest.adapters.evidence import EvidenceStore
+    from monitor.adapters.bus import create_bus
+    from monitor.adapters.face_engine import create_face_engine
+    from monitor.services.worker import Worker
 
     _logging()
     settings = load_settings(data_dir)
@@ -288,9 +288,9 @@ def demo(
     from sqlalchemy import select
 
     from models.tables import PhotoHash
+    from monitor.adapters.server import server_config
     from monitor.app import create_app
-    from monitor.server import server_config
-    from monitor.simulator import DemoClass, ProvinceSimulator
+    from monitor.demo.simulator import DemoClass, ProvinceSimulator
 
     _logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -5,7 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from monitor.verdicts import Thresholds
+from monitor.decisions.verdicts import Thresholds
 
 _REPO = Path(__file__).resolve().parent.parent
 

@@ -42,8 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.face_index import DIM, VectorIndex, parse_encodings  # noqa: E402
-from monitor.identity_match import (  # noqa: E402
+from monitor.adapters.face_index import DIM, VectorIndex, parse_encodings  # noqa: E402
+from monitor.decisions.identity_match import (  # noqa: E402
     MEASURED_FMR,
     DuplicateThresholds,
     assumed_false_match_rate,

@@ -37,7 +37,7 @@ SERVER = """
 import sys, uvicorn
 sys.path.insert(0, {repo!r})
 from monitor.app import create_app
-from monitor.server import server_config
+from monitor.adapters.server import server_config
 from monitor.settings import Settings
 settings = Settings(data_dir={data!r}, database_url={database_url!r}, redis_url={redis_url!r},
                     verdict_wait_seconds=0, clock_rules=False, face_processes=1)
@@ -161,10 +161,10 @@ def main() -> None:
                                                                           REPO.parent / "shared" / "faces")))
     args = parser.parse_args()
 
-    from monitor.auth import issue_token
+    from monitor.adapters.storage import Database
+    from monitor.adapters.tokens import issue_token
+    from monitor.demo.simulator import ProvinceSimulator
     from monitor.settings import Settings
-    from monitor.simulator import ProvinceSimulator
-    from monitor.storage import Database
 
     data = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     settings = Settings(data_dir=data, database_url=args.database_url)

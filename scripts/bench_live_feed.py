@@ -36,7 +36,7 @@ import uvicorn
 from datetime import datetime, UTC
 from models.tables import Event
 from monitor.app import create_app
-from monitor.server import server_config
+from monitor.adapters.server import server_config
 from monitor.settings import Settings
 settings = Settings(data_dir={data!r}, clock_rules=False, face_processes=1)
 app = create_app(settings, run_worker=False)
@@ -141,9 +141,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from models.domain import Role
-    from monitor.auth import issue_token
+    from monitor.adapters.storage import Database
+    from monitor.adapters.tokens import issue_token
     from monitor.settings import Settings
-    from monitor.storage import Database
 
     data = Path(tempfile.mkdtemp(prefix="bench-live-"))
     db = Database(Settings(data_dir=data).sqlalchemy_url)

@@ -28,9 +28,9 @@ import typer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from models.domain import FenceResult  # noqa: E402
-from monitor.faces import FaceMatch, match_face, rank_other_people  # noqa: E402
-from monitor.geodesy import circle_signed_distance_m, classify_fix  # noqa: E402
-from monitor.verdicts import (  # noqa: E402
+from monitor.decisions.faces import FaceMatch, match_face, rank_other_people  # noqa: E402
+from monitor.decisions.geodesy import circle_signed_distance_m, classify_fix  # noqa: E402
+from monitor.decisions.verdicts import (  # noqa: E402
     PriorCheckIn,
     Thresholds,
     judge_checkin_face,

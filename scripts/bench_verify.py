@@ -62,8 +62,8 @@ def run_method(method: str, workdir: Path, faces: Path) -> dict:
         import face_recognition
     import numpy as np
 
-    from monitor.face_engine import PLANS, FaceEngine, decode_upright_rgb
-    from monitor.faces import match_face
+    from monitor.adapters.face_engine import PLANS, FaceEngine, decode_upright_rgb
+    from monitor.decisions.faces import match_face
 
     cases = json.loads((workdir / "cases.json").read_text())
     engine = FaceEngine()

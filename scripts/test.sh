@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 scripts/system-deps.sh
 scripts/setup.sh
 .venv/bin/ruff check .
+.venv/bin/lint-imports  # the layers: pure decisions import no I/O, ingest no center, each layer only those below
 exec .venv/bin/pytest -p no:cacheprovider "$@"

@@ -20,10 +20,10 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from monitor.adapters.face_engine import FaceEngine, FaceScan, Purpose
+from monitor.adapters.storage import Database
 from monitor.app import create_app
-from monitor.face_engine import FaceEngine, FaceScan, Purpose
 from monitor.settings import Settings
-from monitor.storage import Database
 from tests.helpers import FACES_DIR, World
 
 _SERVICES_HINT = "run ./scripts/test.sh, which installs PostgreSQL, Redis and Chromium"

@@ -21,10 +21,10 @@ from httpx import Response
 from PIL import Image
 
 from ingest.api import count_rows
-from ingest.validation import SHANGHAI
+from ingest.checks.validation import SHANGHAI
 from models.domain import Role
-from monitor.auth import issue_token
-from monitor.simulator import make_id_number, offset_point
+from monitor.adapters.tokens import issue_token
+from monitor.demo.simulator import make_id_number, offset_point
 
 REPO = Path(__file__).resolve().parent.parent
 FACES_DIR = Path(os.environ.get("MONITOR_FACES_DIR", REPO.parent / "shared" / "faces"))
@@ -176,7 +176,7 @@ def live_feed(client: TestClient, token: str, since: int | None = None) -> Itera
 @contextmanager
 def running_server(app: Any, header_timeout_s: float = 10.0, log_level: str = "warning") -> Iterator[str]:
     """The app behind the real HTTP server (uvicorn, configured as `monitor serve` does), in a thread; its URL."""
-    from monitor.server import server_config
+    from monitor.adapters.server import server_config
     from tests.conftest import free_port
 
     port = free_port()

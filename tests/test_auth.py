@@ -11,11 +11,11 @@ from typer.testing import CliRunner, Result
 
 from models.domain import Principal, Role
 from models.tables import ApiToken
-from monitor.auth import resolve_token
+from monitor.adapters.storage import Database
+from monitor.adapters.tokens import resolve_token
 from monitor.cli import app as cli
 from monitor.cli import data_dir_exports, token_command
 from monitor.settings import Settings
-from monitor.storage import Database
 from tests.conftest import free_port
 from tests.helpers import World, auth
 

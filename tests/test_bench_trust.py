@@ -4,7 +4,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from monitor.verdicts import Thresholds
+from monitor.decisions.verdicts import Thresholds
 
 _SPEC = importlib.util.spec_from_file_location(
     "bench_trust", Path(__file__).resolve().parent.parent / "scripts" / "bench_trust.py")

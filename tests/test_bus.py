@@ -9,12 +9,12 @@ import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from ingest.evidence import EvidenceStore
+from ingest.adapters.evidence import EvidenceStore
 from models.tables import Anomaly, Event, OutboxMessage, Verification
-from monitor.bus import InProcessBus, RedisStreamsBus
-from monitor.face_engine import FaceEngine
-from monitor.storage import Database
-from monitor.worker import Worker
+from monitor.adapters.bus import InProcessBus, RedisStreamsBus
+from monitor.adapters.face_engine import FaceEngine
+from monitor.adapters.storage import Database
+from monitor.services.worker import Worker
 from tests.helpers import World, auth, face
 
 

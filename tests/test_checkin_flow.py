@@ -3,7 +3,7 @@
 from sqlalchemy import select
 
 from models.tables import Anomaly, CheckIn, OutboxMessage, Verification
-from monitor.geodesy import distance_m
+from monitor.decisions.geodesy import distance_m
 from tests.helpers import VENUE, VENUE_RADIUS_M, World, auth, face, far_fix, jpeg
 
 

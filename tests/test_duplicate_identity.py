@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 
 from models.identity import mask_id_number
 from models.tables import Anomaly, Event, FaceTemplate
-from monitor.face_index import FaceIndex, FaceVector, IdentityMatch, VectorIndex, nearest_templates
-from monitor.identity_match import (
+from monitor.adapters.face_index import FaceIndex, FaceVector, IdentityMatch, VectorIndex, nearest_templates
+from monitor.adapters.storage import _MIGRATIONS
+from monitor.decisions.identity_match import (
     DuplicateThresholds,
     NeighbourHit,
     PersonRef,
@@ -23,8 +24,7 @@ from monitor.identity_match import (
     decide,
     expected_false_hits,
 )
-from monitor.simulator import make_id_number
-from monitor.storage import _MIGRATIONS
+from monitor.demo.simulator import make_id_number
 from tests.helpers import World, auth, face
 
 # -- the pure decision -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
 
-from monitor.storage import Database
+from monitor.adapters.storage import Database
 from tests.helpers import World, face, issue_token_via_api, live_feed
 from web.hub import EventHub
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from models.tables import Anomaly, OnlineSession, OutboxMessage
-from monitor.online import Beat, daily_study, judge_online_day, verified_minutes
+from monitor.decisions.online import Beat, daily_study, judge_online_day, verified_minutes
 from tests.helpers import World, auth, face
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)

@@ -17,8 +17,8 @@ from PIL.TiffImagePlugin import IFDRational
 from sqlalchemy import select
 
 from models.tables import Anomaly, CheckIn, OnlineHeartbeat, OutboxMessage, Verification
-from monitor.exif import read_exif_gps, read_exif_time
-from monitor.worker import Worker
+from monitor.decisions.exif import read_exif_gps, read_exif_time
+from monitor.services.worker import Worker
 from tests.helpers import World, auth, face
 
 FAST_RETRIES = {"redeliver_after_seconds": 0.3, "relay_interval_seconds": 0.2, "verdict_wait_seconds": 1.0,

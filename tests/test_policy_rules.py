@@ -6,10 +6,10 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from ingest.validation import SHANGHAI
+from ingest.checks.validation import SHANGHAI
 from models.tables import Alert, Anomaly, CheckIn, ClassSession, Evidence, Snapshot, TrainingClass, Verification
-from monitor.clock import PolicyClock, resolve_attendance
-from monitor.rules import (
+from monitor.adapters.storage import utc_now
+from monitor.decisions.rules import (
     ClassFacts,
     Schedule,
     judge_class_audit,
@@ -20,7 +20,7 @@ from monitor.rules import (
     judge_slot_attendance,
     judge_two_places,
 )
-from monitor.storage import utc_now
+from monitor.services.clock import PolicyClock, resolve_attendance
 from tests.helpers import VENUE, World, auth
 
 D = date(2026, 11, 23)

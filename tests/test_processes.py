@@ -49,7 +49,7 @@ def test_face_processes_do_not_outlive_a_killed_worker(tmp_path: Path) -> None:
     script.write_text(
         "import sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
-        "from monitor.face_engine import ProcessFaceEngine\n"
+        "from monitor.adapters.face_engine import ProcessFaceEngine\n"
         "if __name__ == '__main__':\n"
         "    engine = ProcessFaceEngine(2)\n"
         "    engine.warm_up()\n"

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from models.domain import Datum
-from monitor.geodesy import convert_from_wgs84, distance_m
-from monitor.simulator import make_id_number
+from monitor.decisions.geodesy import convert_from_wgs84, distance_m
+from monitor.demo.simulator import make_id_number
 from tests.helpers import World, auth, face, issue_token_via_api, jpeg, local_today
 
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from models.domain import Role
-from monitor.auth import issue_token
-from monitor.simulator import INTENDED, ProvinceSimulator, server_phash
+from monitor.adapters.tokens import issue_token
+from monitor.demo.simulator import INTENDED, ProvinceSimulator, server_phash
 from tests.helpers import FACES_DIR, auth
 
 INTERVAL_S = 2.0

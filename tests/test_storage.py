@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ingest.validation import SHANGHAI
+from ingest.checks.validation import SHANGHAI
 from models.tables import ApiToken, Event, Institution, Region
-from monitor.storage import Database, utc_now
+from monitor.adapters.storage import Database, utc_now
 from tests.helpers import World, face
 
 

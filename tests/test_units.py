@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from ingest.api import pick_session
-from ingest.validation import check_capture_time, check_fix, parse_client_time
+from ingest.checks.validation import check_capture_time, check_fix, parse_client_time
 from models.domain import Datum, FenceResult
 from models.errors import ApiError
 from models.identity import compute_check_char, explain_id_number_problem, mask_id_number, mask_name
 from models.scope import region_prefix
 from models.tables import ClassSession
-from monitor.auth import hash_token
-from monitor.calibration import calibrate, error_curve, pair_distances
-from monitor.faces import (
+from monitor.adapters.tokens import hash_token
+from monitor.decisions.calibration import calibrate, error_curve, pair_distances
+from monitor.decisions.faces import (
     FaceMatch,
     Neighbour,
     contender_order,
@@ -22,7 +22,7 @@ from monitor.faces import (
     match_face,
     rank_other_people,
 )
-from monitor.geodesy import (
+from monitor.decisions.geodesy import (
     bd09_to_gcj02,
     circle_signed_distance_m,
     classify_fix,
@@ -34,8 +34,8 @@ from monitor.geodesy import (
     polygon_signed_distance_m,
     wgs84_to_gcj02,
 )
-from monitor.schedule import class_status_at
-from monitor.verdicts import Thresholds, judge_checkin_face, judge_fence
+from monitor.decisions.schedule import class_status_at
+from monitor.decisions.verdicts import Thresholds, judge_checkin_face, judge_fence
 
 
 # -- ID numbers (GB 11643) -------------------------------------------------------------------

@@ -22,8 +22,8 @@ from starlette.websockets import WebSocketState
 from models.domain import MAX_UPLOAD_ID, Principal, Role
 from models.scope import Scope
 from models.tables import Event
-from monitor.auth import resolve_token
-from monitor.storage import Database
+from monitor.adapters.storage import Database
+from monitor.adapters.tokens import resolve_token
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the connection handed over by monitor.storage."""
+"""Alembic environment: runs migrations on the connection handed over by monitor.adapters.storage."""
 
 from alembic import context
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.domain import AnomalyCode, Severity
-from monitor.verdicts import Finding
+from monitor.decisions.verdicts import Finding
 
 
 @dataclass(frozen=True)

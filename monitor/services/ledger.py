@@ -28,9 +28,9 @@ from models.tables import (
     Venue,
     Verification,
 )
-from monitor.alerts import prefecture_of
-from monitor.attendance import SHANGHAI, Mark, scheduled_slots, trainee_attendance
-from monitor.online import Beat, DailyStudy, daily_study, verified_minutes
+from monitor.decisions.attendance import SHANGHAI, Mark, scheduled_slots, trainee_attendance
+from monitor.decisions.online import Beat, DailyStudy, daily_study, verified_minutes
+from monitor.services.alerts import prefecture_of
 
 LEDGER_COLUMNS = [
     ("index", "序号"), ("name", "姓名"), ("id_number_masked", "身份证号（脱敏）"), ("scheduled", "应到课时数"),

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from ingest.validation import SHANGHAI
+from ingest.checks.validation import SHANGHAI
 
 MIN_ATTENDANCE_RATE = 0.8  # below 80 % a trainee may not claim the subsidy (clause 十四)
 

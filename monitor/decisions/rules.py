@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from models.domain import AnomalyCode, Severity
-from monitor.verdicts import Finding
+from monitor.decisions.verdicts import Finding
 
 
 def minutes_of(hhmm: str) -> int:

@@ -20,8 +20,8 @@ from ingest.api import (
     store_evidence,
     utc_now,
 )
-from ingest.limits import WINDOW_S, RecentCounts, refuse_over_limit
-from ingest.validation import SHANGHAI, check_capture_time, parse_client_time
+from ingest.checks.limits import WINDOW_S, RecentCounts, refuse_over_limit
+from ingest.checks.validation import SHANGHAI, check_capture_time, parse_client_time
 from models.domain import Role, TraineeInClassIn
 from models.errors import UPLOAD_RESPONSES, ApiError, errors
 from models.params import UploadIdPath

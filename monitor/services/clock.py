@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest.validation import SHANGHAI
+from ingest.checks.validation import SHANGHAI
 from models.tables import (
     Anomaly,
     CheckIn,
@@ -26,10 +26,10 @@ from models.tables import (
     TrainingClass,
     Verification,
 )
-from monitor.alerts import add_anomaly, class_context, resolve_anomaly
-from monitor.attendance import Mark, scheduled_slots, trainee_attendance
-from monitor.classroom import judge_teachers
-from monitor.rules import (
+from monitor.adapters.storage import Database, utc_now
+from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
+from monitor.decisions.classroom import judge_teachers
+from monitor.decisions.rules import (
     ClassFacts,
     Schedule,
     judge_class_audit,
@@ -38,9 +38,9 @@ from monitor.rules import (
     judge_silence,
     judge_slot_attendance,
 )
+from monitor.decisions.verdicts import Finding
+from monitor.services.alerts import add_anomaly, class_context, resolve_anomaly
 from monitor.settings import Settings
-from monitor.storage import Database, utc_now
-from monitor.verdicts import Finding
 
 log = logging.getLogger(__name__)
 

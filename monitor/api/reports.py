@@ -7,12 +7,13 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, params
 
-from ingest.validation import SHANGHAI
+from ingest.checks.validation import SHANGHAI
 from models.domain import Role
 from models.errors import errors, file_response
 from models.params import DayQuery, RecordIdPath, RecordIdQuery
 from models.scope import Scope, ensure_class, public_route
-from monitor.ledger import (
+from monitor.adapters.storage import Database, utc_now
+from monitor.services.ledger import (
     DAILY_COLUMNS,
     LEDGER_COLUMNS,
     build_class_ledger,
@@ -23,7 +24,6 @@ from monitor.ledger import (
     to_xlsx,
 )
 from monitor.settings import Settings
-from monitor.storage import Database, utc_now
 
 REPORT_ROLES = (Role.AUDITOR, Role.ADMIN, Role.OPERATOR)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -2,7 +2,7 @@
 
 The rows of `face_templates` are the vectors of record. Every process that searches holds its own
 `FaceIndex`, built from that table at start-up and brought up to date before each search by loading
-the rows with an id above the last one it has seen (as `monitor.photo_index` does for pHashes).
+the rows with an id above the last one it has seen (as `monitor.adapters.photo_index` does for pHashes).
 Templates are only ever appended, and enrolments take one lock (`lock_enrolments`) from search to
 commit, so ids become visible in order and no row is skipped.
 
@@ -54,7 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from models.tables import Base, BigId, FaceTemplate, Teacher, Trainee, UTCDateTime
-from monitor.identity_match import NeighbourHit, PersonRef
+from monitor.decisions.identity_match import NeighbourHit, PersonRef
 
 DIM = 128
 FLAT_LIMIT = 20_000

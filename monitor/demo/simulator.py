@@ -26,10 +26,10 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageOps
 
-from ingest.validation import SHANGHAI
+from ingest.checks.validation import SHANGHAI
 from models.domain import Datum
 from models.identity import compute_check_char
-from monitor.geodesy import convert_from_wgs84
+from monitor.decisions.geodesy import convert_from_wgs84
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from models.domain import AnomalyCode, FenceResult, Severity
 from models.timefmt import format_duration_zh
-from monitor.faces import FaceMatch, FaceQuality, Neighbour, QualityThresholds, explain_poor_quality
+from monitor.decisions.faces import FaceMatch, FaceQuality, Neighbour, QualityThresholds, explain_poor_quality
 
 
 @dataclass(frozen=True)

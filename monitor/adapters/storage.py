@@ -18,7 +18,7 @@ from models.tables import Event
 
 log = logging.getLogger(__name__)
 
-_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def utc_now() -> datetime:

@@ -1,7 +1,7 @@
 """One face under two identities (冒名, 多领): the pure 1:N decision at enrolment, no I/O.
 
 Input: the encodings of the photos being enrolled for one person and, per photo, its k nearest
-templates in the province (from `monitor.face_index`), each with the person it belongs to and
+templates in the province (from `monitor.adapters.face_index`), each with the person it belongs to and
 that person's ID number. Output: DUPLICATE_IDENTITY, a review (look-alike), or nothing, with the
 measured values and thresholds that led there.
 

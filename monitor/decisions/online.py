@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models.domain import AnomalyCode, Severity
-from monitor.verdicts import Finding
+from monitor.decisions.verdicts import Finding
 
 DAILY_CAP_MIN = 8 * 60
 

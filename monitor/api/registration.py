@@ -1,7 +1,7 @@
 """The office's registration API: regions, institutions, venues, occupations, people, classes, tokens.
 
 Every face enrolment is searched 1:N against all enrolled trainees and teachers of the province
-(`monitor.face_index`, decided by `monitor.identity_match`): one face under another ID number is
+(`monitor.adapters.face_index`, decided by `monitor.decisions.identity_match`): one face under another ID number is
 refused as DUPLICATE_IDENTITY (the admin is shown the other record, ID number masked), a look-alike
 is accepted with a medium DUPLICATE_IDENTITY anomaly for an operator to review.
 """
@@ -17,8 +17,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest.evidence import EvidenceStore
-from ingest.images import inspect_image
+from ingest.adapters.evidence import EvidenceStore
+from ingest.adapters.images import inspect_image
 from models.domain import (
     AnomalyCode,
     BlacklistIn,
@@ -63,16 +63,23 @@ from models.tables import (
     TrainingClass,
     Venue,
 )
-from monitor.alerts import add_anomaly, class_context
-from monitor.auth import issue_token
-from monitor.face_engine import FaceEngine, ProcessFaceEngine
-from monitor.face_index import FaceIndex, FaceVector, IdentityMatch, lock_enrolments, nearest_templates, vector_bytes
-from monitor.faces import explain_enrolment_problem
-from monitor.geodesy import convert_to_wgs84
-from monitor.identity_match import REASON_TEXT, DuplicateThresholds, IdentityDecision, PersonRef, decide
+from monitor.adapters.face_engine import FaceEngine, ProcessFaceEngine
+from monitor.adapters.face_index import (
+    FaceIndex,
+    FaceVector,
+    IdentityMatch,
+    lock_enrolments,
+    nearest_templates,
+    vector_bytes,
+)
+from monitor.adapters.storage import Database, utc_now
+from monitor.adapters.tokens import issue_token
+from monitor.decisions.faces import explain_enrolment_problem
+from monitor.decisions.geodesy import convert_to_wgs84
+from monitor.decisions.identity_match import REASON_TEXT, DuplicateThresholds, IdentityDecision, PersonRef, decide
+from monitor.decisions.verdicts import Finding
+from monitor.services.alerts import add_anomaly, class_context
 from monitor.settings import Settings
-from monitor.storage import Database, utc_now
-from monitor.verdicts import Finding
 
 T = TypeVar("T")
 KIND_NAMES = {"trainee": "学员", "teacher": "教师"}

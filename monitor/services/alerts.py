@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.tables import Alert, Anomaly, Event, Institution, Region, TrainingClass, Venue
-from monitor.storage import utc_now
-from monitor.verdicts import Finding
+from monitor.adapters.storage import utc_now
+from monitor.decisions.verdicts import Finding
 
 ALERT_WINDOW = timedelta(minutes=30)
 

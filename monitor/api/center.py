@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Response, params
 from sqlalchemy import func, select
 
-from ingest.evidence import EvidenceStore
-from ingest.validation import SHANGHAI, local_day_start
+from ingest.adapters.evidence import EvidenceStore
+from ingest.checks.validation import SHANGHAI, local_day_start
 from models.domain import AnomalyCode, ReviewDecisionIn, Role, Severity
 from models.errors import ApiError, errors, file_response
 from models.params import Limit, Sha256Path, UploadIdPath
@@ -29,9 +29,9 @@ from models.tables import (
     TrainingClass,
     Venue,
 )
-from monitor.alerts import add_anomaly, add_event, class_context, prefecture_of
-from monitor.storage import Database, utc_now
-from monitor.verdicts import Finding
+from monitor.adapters.storage import Database, utc_now
+from monitor.decisions.verdicts import Finding
+from monitor.services.alerts import add_anomaly, add_event, class_context, prefecture_of
 
 AlertState = Literal["open", "resolved"]
 ReviewState = Literal["open", "confirmed", "rejected"]

@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ingest.adapters.evidence import EvidenceStore
 from ingest.api import CHECKIN_TOPIC, SNAPSHOT_TOPIC, iter_pending_outbox
-from ingest.evidence import EvidenceStore
-from ingest.online_api import HEARTBEAT_TOPIC
-from ingest.validation import SHANGHAI, local_day_start
+from ingest.checks.validation import SHANGHAI, local_day_start
+from ingest.routes.online import HEARTBEAT_TOPIC
 from models.domain import AnomalyCode, FenceResult, Severity
 from models.tables import (
     CheckIn,
@@ -36,22 +36,18 @@ from models.tables import (
     Venue,
     Verification,
 )
-from monitor.alerts import add_anomaly, add_event, class_context
-from monitor.bus import Bus
-from monitor.classroom import Candidate, identify_faces, judge_headcount
-from monitor.clock import PolicyClock, claim_subject, resolve_attendance
-from monitor.face_engine import FaceEngine, FaceFound, ProcessFaceEngine, UnreadablePhoto
-from monitor.faces import FaceQuality, match_face, rank_other_people
-from monitor.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
-from monitor.ledger import online_day
-from monitor.liveness import ChallengeFacts, FrameFacts, LivenessThresholds, judge_liveness
-from monitor.online import judge_online_day
-from monitor.photo_index import PhotoHashIndex
-from monitor.rules import judge_session_time, judge_two_places
-from monitor.schedule import STATUS_NAMES, class_status_at
-from monitor.settings import Settings
-from monitor.storage import Database, utc_now
-from monitor.verdicts import (
+from monitor.adapters.bus import Bus
+from monitor.adapters.face_engine import FaceEngine, FaceFound, ProcessFaceEngine, UnreadablePhoto
+from monitor.adapters.photo_index import PhotoHashIndex
+from monitor.adapters.storage import Database, utc_now
+from monitor.decisions.classroom import Candidate, identify_faces, judge_headcount
+from monitor.decisions.faces import FaceQuality, match_face, rank_other_people
+from monitor.decisions.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
+from monitor.decisions.liveness import ChallengeFacts, FrameFacts, LivenessThresholds, judge_liveness
+from monitor.decisions.online import judge_online_day
+from monitor.decisions.rules import judge_session_time, judge_two_places
+from monitor.decisions.schedule import STATUS_NAMES, class_status_at
+from monitor.decisions.verdicts import (
     Finding,
     PriorCheckIn,
     Review,
@@ -63,6 +59,10 @@ from monitor.verdicts import (
     judge_snapshot_faces,
     merge_findings,
 )
+from monitor.services.alerts import add_anomaly, add_event, class_context
+from monitor.services.clock import PolicyClock, claim_subject, resolve_attendance
+from monitor.services.ledger import online_day
+from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
 

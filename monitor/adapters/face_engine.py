@@ -18,8 +18,8 @@ import imagehash
 import numpy as np
 from PIL import ExifTags, Image, ImageFile, ImageOps
 
-from monitor.exif import read_exif_gps, read_exif_time
-from monitor.faces import Box, contender_order, measure_face_quality
+from monitor.decisions.exif import read_exif_gps, read_exif_time
+from monitor.decisions.faces import Box, contender_order, measure_face_quality
 
 with warnings.catch_warnings():
     # face_recognition_models still imports pkg_resources, which warns on import.
@@ -76,7 +76,7 @@ class FaceFound:
 class FaceScan:
     """What one photo shows: faces, size, perceptual hash and the EXIF capture time and GPS."""
 
-    faces: list[FaceFound]  # the contending faces, largest first (see monitor.faces.contender_order)
+    faces: list[FaceFound]  # the contending faces, largest first (see monitor.decisions.faces.contender_order)
     width: int
     height: int
     phash: str

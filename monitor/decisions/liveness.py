@@ -10,7 +10,7 @@ from datetime import datetime
 import numpy as np
 
 from models.domain import LIVENESS_ACTIONS, AnomalyCode, Severity
-from monitor.verdicts import Finding
+from monitor.decisions.verdicts import Finding
 
 ACTIONS = LIVENESS_ACTIONS
 Landmarks = Mapping[str, Sequence[tuple[float, float]]]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from models.domain import Principal, Role
 from models.errors import ApiError
 from models.tables import ApiToken, Institution, Region
-from monitor.storage import Database, utc_now
+from monitor.adapters.storage import Database, utc_now
 
 
 def hash_token(token: str) -> str:

@@ -1,0 +1,1 @@
+"""Pure checks of what sites send: coordinates, times, texts, rate limits."""

@@ -1,0 +1,1 @@
+"""HTTP routes for training sites."""

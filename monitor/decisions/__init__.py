@@ -1,0 +1,1 @@
+"""Pure decisions: plain values in, findings out; no database, files, network or images."""

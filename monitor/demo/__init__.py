@@ -1,0 +1,1 @@
+"""The demo: a simulator of training sites driving the running server through its API."""
