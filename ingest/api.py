@@ -6,7 +6,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, File, Form, Header, Request, Response, UploadFile, params
@@ -19,7 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from ingest.adapters.evidence import EvidenceStore
 from ingest.adapters.images import AcceptedImage, inspect_image
 from ingest.checks.limits import WINDOW_S, RateLimits, RecentCounts, refuse_over_limit
-from ingest.checks.validation import SHANGHAI, check_capture_time, check_fix, check_text, parse_client_time
+from ingest.checks.validation import check_capture_time, check_fix, check_text, parse_client_time
+from models.clock import SHANGHAI, utc_now
 from models.domain import (
     LIVENESS_ACTIONS,
     LIVENESS_MAX_FRAMES,
@@ -84,10 +85,6 @@ class IngestContext:
     publish: Callable[[str, dict[str, Any]], None]
     access: Callable[..., params.Depends]
     wait_for_verdict: Callable[[str, int, float], Awaitable[None]]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def pick_session(local_hhmm: str, sessions: list[Any]) -> Any:

@@ -21,7 +21,7 @@ from httpx import Response
 from PIL import Image
 
 from ingest.api import count_rows
-from ingest.checks.validation import SHANGHAI
+from models.clock import SHANGHAI
 from models.domain import Role
 from monitor.adapters.tokens import issue_token
 from monitor.demo.simulator import make_id_number, offset_point

@@ -4,7 +4,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from monitor.decisions.attendance import SHANGHAI, Mark, scheduled_slots, trainee_attendance
+from models.clock import SHANGHAI
+from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
 
 SESSIONS = [(1, "上午", "08:30", "12:00"), (2, "下午", "14:00", "17:30")]
 START = date(2026, 11, 23)  # Monday

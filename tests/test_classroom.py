@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from ingest.checks.validation import SHANGHAI
+from models.clock import SHANGHAI
 from models.tables import Anomaly, SessionReview, Verification
 from tests.helpers import World, auth, face
 

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from ingest.checks.validation import SHANGHAI
+from models.clock import SHANGHAI
 from tests.helpers import World, auth, face, issue_token_via_api
 
 

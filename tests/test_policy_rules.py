@@ -6,9 +6,8 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from ingest.checks.validation import SHANGHAI
+from models.clock import SHANGHAI, utc_now
 from models.tables import Alert, Anomaly, CheckIn, ClassSession, Evidence, Snapshot, TrainingClass, Verification
-from monitor.adapters.storage import utc_now
 from monitor.decisions.rules import (
     ClassFacts,
     Schedule,

@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from ingest.checks.validation import SHANGHAI
+from models.clock import SHANGHAI, utc_now
 from models.tables import ApiToken, Event, Institution, Region
-from monitor.adapters.storage import Database, utc_now
+from monitor.adapters.storage import Database
 from tests.helpers import World, face
 
 

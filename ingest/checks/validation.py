@@ -4,17 +4,9 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
+from models.clock import SHANGHAI
 from models.errors import ApiError
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def local_day_start(moment: datetime) -> datetime:
-    """Midnight (Asia/Shanghai) of the day `moment` falls on, in UTC (what stored times compare with)."""
-    local = moment.astimezone(SHANGHAI)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
 def check_fix(lat: float, lon: float, accuracy_m: float, max_accuracy_m: float) -> None:

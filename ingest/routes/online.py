@@ -18,10 +18,10 @@ from ingest.api import (
     single_valued_parts,
     site_institution,
     store_evidence,
-    utc_now,
 )
 from ingest.checks.limits import WINDOW_S, RecentCounts, refuse_over_limit
-from ingest.checks.validation import SHANGHAI, check_capture_time, parse_client_time
+from ingest.checks.validation import check_capture_time, parse_client_time
+from models.clock import SHANGHAI, utc_now
 from models.domain import Role, TraineeInClassIn
 from models.errors import UPLOAD_RESPONSES, ApiError, errors
 from models.params import UploadIdPath

@@ -6,7 +6,6 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic import command
@@ -19,11 +18,6 @@ from models.tables import Event
 log = logging.getLogger(__name__)
 
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC (what every column stores)."""
-    return datetime.now(UTC)
 
 
 def create_db_engine(url: str) -> Engine:

@@ -10,10 +10,11 @@ from fastapi import Request
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
+from models.clock import utc_now
 from models.domain import Principal, Role
 from models.errors import ApiError
 from models.tables import ApiToken, Institution, Region
-from monitor.adapters.storage import Database, utc_now
+from monitor.adapters.storage import Database
 
 
 def hash_token(token: str) -> str:

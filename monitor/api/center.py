@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response, params
 from sqlalchemy import func, select
 
 from ingest.adapters.evidence import EvidenceStore
-from ingest.checks.validation import SHANGHAI, local_day_start
+from models.clock import SHANGHAI, local_day_start, utc_now
 from models.domain import AnomalyCode, ReviewDecisionIn, Role, Severity
 from models.errors import ApiError, errors, file_response
 from models.params import Limit, Sha256Path, UploadIdPath
@@ -29,7 +29,7 @@ from models.tables import (
     TrainingClass,
     Venue,
 )
-from monitor.adapters.storage import Database, utc_now
+from monitor.adapters.storage import Database
 from monitor.decisions.verdicts import Finding
 from monitor.services.alerts import add_anomaly, add_event, class_context, prefecture_of
 

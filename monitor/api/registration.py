@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ingest.adapters.evidence import EvidenceStore
 from ingest.adapters.images import inspect_image
+from models.clock import utc_now
 from models.domain import (
     AnomalyCode,
     BlacklistIn,
@@ -72,7 +73,7 @@ from monitor.adapters.face_index import (
     nearest_templates,
     vector_bytes,
 )
-from monitor.adapters.storage import Database, utc_now
+from monitor.adapters.storage import Database
 from monitor.adapters.tokens import issue_token
 from monitor.decisions.faces import explain_enrolment_problem
 from monitor.decisions.geodesy import convert_to_wgs84

@@ -7,12 +7,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Response, params
 
-from ingest.checks.validation import SHANGHAI
+from models.clock import SHANGHAI, utc_now
 from models.domain import Role
 from models.errors import errors, file_response
 from models.params import DayQuery, RecordIdPath, RecordIdQuery
 from models.scope import Scope, ensure_class, public_route
-from monitor.adapters.storage import Database, utc_now
+from monitor.adapters.storage import Database
 from monitor.services.ledger import (
     DAILY_COLUMNS,
     LEDGER_COLUMNS,

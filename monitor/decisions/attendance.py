@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from ingest.checks.validation import SHANGHAI
+from models.clock import SHANGHAI
 
 MIN_ATTENDANCE_RATE = 0.8  # below 80 % a trainee may not claim the subsidy (clause 十四)
 

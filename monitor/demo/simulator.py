@@ -26,7 +26,7 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageOps
 
-from ingest.checks.validation import SHANGHAI
+from models.clock import SHANGHAI
 from models.domain import Datum
 from models.identity import compute_check_char
 from monitor.decisions.geodesy import convert_from_wgs84

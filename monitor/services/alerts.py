@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.clock import utc_now
 from models.tables import Alert, Anomaly, Event, Institution, Region, TrainingClass, Venue
-from monitor.adapters.storage import utc_now
 from monitor.decisions.verdicts import Finding
 
 ALERT_WINDOW = timedelta(minutes=30)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ingest.checks.validation import SHANGHAI
+from models.clock import SHANGHAI, utc_now
 from models.tables import (
     Anomaly,
     CheckIn,
@@ -26,7 +26,7 @@ from models.tables import (
     TrainingClass,
     Verification,
 )
-from monitor.adapters.storage import Database, utc_now
+from monitor.adapters.storage import Database
 from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
 from monitor.decisions.classroom import judge_teachers
 from monitor.decisions.rules import (

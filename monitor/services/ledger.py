@@ -13,6 +13,7 @@ from openpyxl.styles import Font
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from models.clock import SHANGHAI
 from models.identity import mask_id_number, mask_name
 from models.tables import (
     Anomaly,
@@ -28,7 +29,7 @@ from models.tables import (
     Venue,
     Verification,
 )
-from monitor.decisions.attendance import SHANGHAI, Mark, scheduled_slots, trainee_attendance
+from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
 from monitor.decisions.online import Beat, DailyStudy, daily_study, verified_minutes
 from monitor.services.alerts import prefecture_of
 

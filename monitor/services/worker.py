@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from ingest.adapters.evidence import EvidenceStore
 from ingest.api import CHECKIN_TOPIC, SNAPSHOT_TOPIC, iter_pending_outbox
-from ingest.checks.validation import SHANGHAI, local_day_start
 from ingest.routes.online import HEARTBEAT_TOPIC
+from models.clock import SHANGHAI, local_day_start, utc_now
 from models.domain import AnomalyCode, FenceResult, Severity
 from models.tables import (
     CheckIn,
@@ -39,7 +39,7 @@ from models.tables import (
 from monitor.adapters.bus import Bus
 from monitor.adapters.face_engine import FaceEngine, FaceFound, ProcessFaceEngine, UnreadablePhoto
 from monitor.adapters.photo_index import PhotoHashIndex
-from monitor.adapters.storage import Database, utc_now
+from monitor.adapters.storage import Database
 from monitor.decisions.classroom import Candidate, identify_faces, judge_headcount
 from monitor.decisions.faces import FaceQuality, match_face, rank_other_people
 from monitor.decisions.geodesy import circle_signed_distance_m, classify_fix, distance_m, polygon_signed_distance_m
