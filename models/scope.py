@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Depends, params
+from fastapi import Depends, Request, params
 from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -176,21 +176,21 @@ def forbid_role(principal: Principal, roles: tuple[Role, ...]) -> ApiError:
     return ApiError(403, "FORBIDDEN_ROLE", f"当前身份（{ROLE_NAMES[principal.role]}）无权访问，需要：{names}")
 
 
-def build_access(authenticate: Callable[..., Principal]) -> Callable[..., params.Depends]:
-    """`access(*roles)`: the dependency every route declares — the caller's Scope, or 401/403."""
+def access(*roles: Role) -> params.Depends:
+    """The dependency every route declares: the caller's Scope, or 401 (no valid token) / 403 (another role).
 
-    def access(*roles: Role) -> params.Depends:
-        allowed = roles or ALL_ROLES
+    The token is checked by `request.app.state.authenticate`, which the composition root provides."""
+    allowed = roles or ALL_ROLES
 
-        def scope_of_caller(principal: Principal = Depends(authenticate)) -> Scope:
-            if principal.role not in allowed:
-                raise forbid_role(principal, allowed)
-            return Scope.of(principal)
+    def scope_of_caller(request: Request) -> Scope:
+        authenticate: Callable[[Request], Principal] = request.app.state.authenticate
+        principal = authenticate(request)
+        if principal.role not in allowed:
+            raise forbid_role(principal, allowed)
+        return Scope.of(principal)
 
-        scope_of_caller.__scope_roles__ = allowed  # type: ignore[attr-defined]  # what the route matrix test reads
-        return Depends(scope_of_caller)
-
-    return access
+    scope_of_caller.__scope_roles__ = allowed  # type: ignore[attr-defined]  # what the route matrix test reads
+    return Depends(scope_of_caller)  # type: ignore[no-any-return]
 
 
 def public_route() -> params.Depends:
@@ -200,7 +200,7 @@ def public_route() -> params.Depends:
         return None
 
     no_scope.__scope_roles__ = ()  # type: ignore[attr-defined]
-    return Depends(no_scope)
+    return Depends(no_scope)  # type: ignore[no-any-return]
 
 
 def declared_roles(dependant: Any) -> tuple[Role, ...] | None:

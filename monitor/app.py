@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from ingest.adapters.evidence import EvidenceStore
-from ingest.api import IngestContext, UploadLimits, build_ingest_router
 from ingest.checks.limits import RateLimits
-from ingest.routes.online import build_online_router
-from models.scope import Scope, build_access
+from ingest.context import IngestContext, UploadLimits
+from ingest.routes import ROUTERS as INGEST_ROUTERS
+from models.scope import Scope, access
 from monitor.adapters.bus import create_bus
 from monitor.adapters.face_engine import create_face_engine
 from monitor.adapters.logsafe import install_redaction
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     db.on_events_committed += [hub.notify, bus.announce_events]
     bus.on_events(hub.notify)
     worker = Worker(settings, db, bus, evidence, engine) if run_worker else None
-    access = build_access(build_authenticator(db))
+    authenticate = build_authenticator(db)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -85,10 +85,11 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
         online_limits=RateLimits(per_device=settings.online_sessions_per_device_minute,
                                  per_site=settings.online_sessions_per_site_minute, open_per_trainee=1),
     )
-    ingest_ctx = IngestContext(db=db, evidence=evidence, limits=limits, publish=bus.publish,
-                               access=access, wait_for_verdict=hub.wait_for_verdict)
-    app.include_router(build_ingest_router(ingest_ctx))
-    app.include_router(build_online_router(ingest_ctx))
+    app.state.authenticate = authenticate  # models.scope.access() asks it who holds a token
+    app.state.ingest = IngestContext(db=db, evidence=evidence, limits=limits, publish=bus.publish,
+                                     wait_for_verdict=hub.wait_for_verdict)
+    for router in INGEST_ROUTERS:
+        app.include_router(router)
     app.include_router(build_registration_router(settings, db, evidence, engine, access))
     app.include_router(build_center_router(db, evidence, access))
     app.include_router(build_live_router(hub, db))

@@ -19,10 +19,12 @@ import uvicorn
 from fastapi.testclient import TestClient
 from httpx import Response
 from PIL import Image
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from ingest.api import count_rows
 from models.clock import SHANGHAI
 from models.domain import Role
+from models.tables import CheckIn, Evidence, OutboxMessage, Snapshot
 from monitor.adapters.tokens import issue_token
 from monitor.demo.simulator import make_id_number, offset_point
 
@@ -211,3 +213,12 @@ def live_world(app: Any, header_timeout_s: float = 10.0, log_level: str = "warni
             yield World.build(client)  # type: ignore[arg-type]
         finally:
             client.close()
+
+
+def count_rows(session: Session) -> dict[str, int]:
+    """Row counts of what an upload writes (the "nothing was stored" check)."""
+    return {
+        name: int(session.scalar(select(func.count()).select_from(model)) or 0)
+        for name, model in (("checkins", CheckIn), ("snapshots", Snapshot), ("evidence", Evidence),
+                            ("outbox", OutboxMessage))
+    }

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-import ingest.api
+import ingest.acceptance
 from tests.helpers import World, auth, face, running_server
 
 
@@ -40,8 +40,9 @@ def test_two_photo_parts_are_refused(world: World) -> None:
 def test_two_hundred_frames_are_refused_before_any_is_decoded(world: World,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     inspected = []
-    real = ingest.api.inspect_image
-    monkeypatch.setattr(ingest.api, "inspect_image", lambda data, limit: inspected.append(1) or real(data, limit))
+    real = ingest.acceptance.inspect_image
+    monkeypatch.setattr(ingest.acceptance, "inspect_image",
+                        lambda data, limit: inspected.append(1) or real(data, limit))
     big_but_small = tiny_png((8000, 5000))  # 40 megapixels that compress to almost nothing
     files = [("photo", ("p.jpg", face("people/obama/obama2.jpg"), "image/jpeg"))]
     files += [("frames", (f"f{i}.png", big_but_small, "image/png")) for i in range(200)]

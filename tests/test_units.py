@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pytest
 
-from ingest.api import pick_session
+from ingest.acceptance import pick_session
 from ingest.checks.validation import check_capture_time, check_fix, parse_client_time
 from models.domain import Datum, FenceResult
 from models.errors import ApiError

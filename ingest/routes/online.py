@@ -10,25 +10,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from ingest.api import (
-    IngestContext,
-    check_rostered,
-    publish_outbox,
-    read_image,
-    single_valued_parts,
-    site_institution,
-    store_evidence,
-)
+from ingest.acceptance import check_rostered, store_evidence
 from ingest.checks.limits import WINDOW_S, RecentCounts, refuse_over_limit
 from ingest.checks.validation import check_capture_time, parse_client_time
+from ingest.context import Ingest
+from ingest.outbox import HEARTBEAT_TOPIC, outbox_message, publish_outbox
+from ingest.routes.uploads import read_image, single_valued_parts, site_institution
 from models.clock import SHANGHAI, utc_now
 from models.domain import Role, TraineeInClassIn
 from models.errors import UPLOAD_RESPONSES, ApiError, errors
 from models.params import UploadIdPath
-from models.scope import Scope, ensure_in_class, refuse_missing
-from models.tables import OnlineHeartbeat, OnlineSession, OutboxMessage
+from models.scope import Scope, access, ensure_in_class, refuse_missing
+from models.tables import OnlineHeartbeat, OnlineSession
 
-HEARTBEAT_TOPIC = "heartbeat"
+router = APIRouter(prefix="/api/v1/online", tags=["online study"])
+Site = Annotated[Scope, access(Role.SITE)]
+Anyone = Annotated[Scope, access()]
 
 
 def next_heartbeat_s() -> int:
@@ -57,97 +54,90 @@ def session_body(s: OnlineSession, beats: list[OnlineHeartbeat]) -> dict[str, An
                             "face_distance": b.face_distance} for b in beats]}
 
 
-def build_online_router(ctx: IngestContext) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/online", tags=["online study"])
-    site = Annotated[Scope, ctx.access(Role.SITE)]
-    anyone = Annotated[Scope, ctx.access()]
 
-    def visible_session(session: Session, session_id: int, scope: Scope) -> OnlineSession:
-        row = session.get(OnlineSession, session_id)
-        if row is None:
-            raise refuse_missing("UNKNOWN_ONLINE_SESSION", "线上学习会话", session_id)
-        ensure_in_class(session, scope, row.class_id, "UNKNOWN_ONLINE_SESSION", "线上学习会话", session_id)
-        return row
+def visible_session(session: Session, session_id: int, scope: Scope) -> OnlineSession:
+    row = session.get(OnlineSession, session_id)
+    if row is None:
+        raise refuse_missing("UNKNOWN_ONLINE_SESSION", "线上学习会话", session_id)
+    ensure_in_class(session, scope, row.class_id, "UNKNOWN_ONLINE_SESSION", "线上学习会话", session_id)
+    return row
 
-    @router.post("/sessions", status_code=201, summary="Start an online study session", responses=errors(404, 409, 429))
-    def start(body: TraineeInClassIn, scope: site) -> dict[str, Any]:
-        institution_id = site_institution(scope)
-        now = utc_now()
-        with ctx.db.session() as session:
-            check_rostered(session, body.class_id, body.trainee_id, institution_id, now.astimezone(SHANGHAI).date())
-            close_stale_sessions(session, body.trainee_id, now)
-            recent = select(func.count()).select_from(OnlineSession).where(
-                OnlineSession.institution_id == institution_id, OnlineSession.started_at >= now - timedelta(
-                    seconds=WINDOW_S))
-            counts = RecentCounts(
-                device=int(session.scalar(recent.where(OnlineSession.device_id == body.device_id)) or 0)
-                if body.device_id else 0,
-                site=int(session.scalar(recent) or 0),
-                open_for_trainee=int(session.scalar(select(func.count()).select_from(OnlineSession).where(
-                    OnlineSession.trainee_id == body.trainee_id, OnlineSession.ended_at.is_(None))) or 0))
-            if refusal := refuse_over_limit("线上学习会话", counts, ctx.limits.online_limits):
-                raise refusal
-            row = OnlineSession(class_id=body.class_id, trainee_id=body.trainee_id, institution_id=institution_id,
-                                started_at=now, device_id=body.device_id)
-            session.add(row)
-            session.flush()
-            return {**session_body(row, []), "next_heartbeat_in_s": next_heartbeat_s()}
+@router.post("/sessions", status_code=201, summary="Start an online study session", responses=errors(404, 409, 429))
+def start(body: TraineeInClassIn, scope: Site, ctx: Ingest) -> dict[str, Any]:
+    institution_id = site_institution(scope)
+    now = utc_now()
+    with ctx.db.session() as session:
+        check_rostered(session, body.class_id, body.trainee_id, institution_id, now.astimezone(SHANGHAI).date())
+        close_stale_sessions(session, body.trainee_id, now)
+        recent = select(func.count()).select_from(OnlineSession).where(
+            OnlineSession.institution_id == institution_id, OnlineSession.started_at >= now - timedelta(
+                seconds=WINDOW_S))
+        counts = RecentCounts(
+            device=int(session.scalar(recent.where(OnlineSession.device_id == body.device_id)) or 0)
+            if body.device_id else 0,
+            site=int(session.scalar(recent) or 0),
+            open_for_trainee=int(session.scalar(select(func.count()).select_from(OnlineSession).where(
+                OnlineSession.trainee_id == body.trainee_id, OnlineSession.ended_at.is_(None))) or 0))
+        if refusal := refuse_over_limit("线上学习会话", counts, ctx.limits.online_limits):
+            raise refusal
+        row = OnlineSession(class_id=body.class_id, trainee_id=body.trainee_id, institution_id=institution_id,
+                            started_at=now, device_id=body.device_id)
+        session.add(row)
+        session.flush()
+        return {**session_body(row, []), "next_heartbeat_in_s": next_heartbeat_s()}
 
-    @router.post("/sessions/{session_id}/heartbeats", status_code=201, summary="A face photo during study",
-                 responses={202: UPLOAD_RESPONSES[202], **errors(409)})
-    async def heartbeat(session_id: UploadIdPath, scope: site, response: Response,
-                        photo: Annotated[UploadFile, File()], captured_at: Annotated[str, Form()],
-                        _single: None = single_valued_parts()) -> dict[str, Any]:
-        now = utc_now()
-        captured = parse_client_time(captured_at)
-        check_capture_time(captured, now, ctx.limits.max_future_skew_s, ctx.limits.max_capture_age_s)
-        image = await read_image(photo, ctx.limits.max_pixels)
+@router.post("/sessions/{session_id}/heartbeats", status_code=201, summary="A face photo during study",
+             responses={202: UPLOAD_RESPONSES[202], **errors(409)})
+async def heartbeat(session_id: UploadIdPath, scope: Site, ctx: Ingest, response: Response,
+                    photo: Annotated[UploadFile, File()], captured_at: Annotated[str, Form()],
+                    _single: None = single_valued_parts()) -> dict[str, Any]:
+    now = utc_now()
+    captured = parse_client_time(captured_at)
+    check_capture_time(captured, now, ctx.limits.max_future_skew_s, ctx.limits.max_capture_age_s)
+    image = await read_image(photo, ctx.limits.max_pixels)
 
-        def accept() -> int:
-            try:
-                with ctx.db.session() as session:
-                    row = visible_session(session, session_id, scope)
-                    if row.ended_at is not None:
-                        raise ApiError(409, "ONLINE_SESSION_ENDED", "该线上学习会话已结束")
-                    if session.scalar(select(OnlineHeartbeat.id).where(OnlineHeartbeat.photo_sha256 == image.sha256)):
-                        raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用")
-                    store_evidence(session, ctx.evidence, image, now)
-                    beat = OnlineHeartbeat(session_id=session_id, captured_at=captured, received_at=now,
-                                           photo_sha256=image.sha256, status="pending")
-                    session.add(beat)
-                    session.flush()
-                    session.add(OutboxMessage(topic=HEARTBEAT_TOPIC, subject_id=beat.id,
-                                              payload={"heartbeat_id": beat.id}, created_at=now))
-                    return beat.id
-            except IntegrityError:
-                raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用") from None
+    def accept() -> int:
+        try:
+            with ctx.db.session() as session:
+                row = visible_session(session, session_id, scope)
+                if row.ended_at is not None:
+                    raise ApiError(409, "ONLINE_SESSION_ENDED", "该线上学习会话已结束")
+                if session.scalar(select(OnlineHeartbeat.id).where(OnlineHeartbeat.photo_sha256 == image.sha256)):
+                    raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用")
+                store_evidence(session, ctx.evidence, image, now)
+                beat = OnlineHeartbeat(session_id=session_id, captured_at=captured, received_at=now,
+                                       photo_sha256=image.sha256, status="pending")
+                session.add(beat)
+                session.flush()
+                session.add(outbox_message(HEARTBEAT_TOPIC, beat.id, now))
+                return beat.id
+        except IntegrityError:
+            raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用") from None
 
-        beat_id = await run_in_threadpool(accept)
-        await run_in_threadpool(publish_outbox, ctx, HEARTBEAT_TOPIC, beat_id)
-        await ctx.wait_for_verdict("heartbeat", beat_id, ctx.limits.verdict_wait_s)
-        with ctx.db.session() as session:
-            beat = session.get(OnlineHeartbeat, beat_id)
-            assert beat is not None
-            status = beat.status
-        response.status_code = 202 if status == "pending" else 201
-        messages = {"passed": "人脸核验通过", "failed": "人脸核验未通过，本段学时不计", "pending": "已受理，正在核验"}
-        return {"id": beat_id, "status": status, "message": messages[status], "next_heartbeat_in_s": next_heartbeat_s()}
+    beat_id = await run_in_threadpool(accept)
+    await run_in_threadpool(publish_outbox, ctx, HEARTBEAT_TOPIC, beat_id)
+    await ctx.wait_for_verdict("heartbeat", beat_id, ctx.limits.verdict_wait_s)
+    with ctx.db.session() as session:
+        beat = session.get(OnlineHeartbeat, beat_id)
+        assert beat is not None
+        status = beat.status
+    response.status_code = 202 if status == "pending" else 201
+    messages = {"passed": "人脸核验通过", "failed": "人脸核验未通过，本段学时不计", "pending": "已受理，正在核验"}
+    return {"id": beat_id, "status": status, "message": messages[status], "next_heartbeat_in_s": next_heartbeat_s()}
 
-    @router.post("/sessions/{session_id}/end", summary="End an online study session")
-    def end(session_id: UploadIdPath, scope: site) -> dict[str, Any]:
-        with ctx.db.session() as session:
-            row = visible_session(session, session_id, scope)
-            row.ended_at = row.ended_at or utc_now()
-            beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == session_id)
-                                         .order_by(OnlineHeartbeat.captured_at)))
-            return session_body(row, beats)
+@router.post("/sessions/{session_id}/end", summary="End an online study session")
+def end(session_id: UploadIdPath, scope: Site, ctx: Ingest) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        row = visible_session(session, session_id, scope)
+        row.ended_at = row.ended_at or utc_now()
+        beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == session_id)
+                                     .order_by(OnlineHeartbeat.captured_at)))
+        return session_body(row, beats)
 
-    @router.get("/sessions/{session_id}", summary="An online session with its heartbeats")
-    def get_session(session_id: UploadIdPath, scope: anyone) -> dict[str, Any]:
-        with ctx.db.session() as session:
-            row = visible_session(session, session_id, scope)
-            beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == session_id)
-                                         .order_by(OnlineHeartbeat.captured_at)))
-            return session_body(row, beats)
-
-    return router
+@router.get("/sessions/{session_id}", summary="An online session with its heartbeats")
+def get_session(session_id: UploadIdPath, scope: Anyone, ctx: Ingest) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        row = visible_session(session, session_id, scope)
+        beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == session_id)
+                                     .order_by(OnlineHeartbeat.captured_at)))
+        return session_body(row, beats)

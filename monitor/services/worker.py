@@ -13,8 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ingest.adapters.evidence import EvidenceStore
-from ingest.api import CHECKIN_TOPIC, SNAPSHOT_TOPIC, iter_pending_outbox
-from ingest.routes.online import HEARTBEAT_TOPIC
+from ingest.outbox import CHECKIN_TOPIC, HEARTBEAT_TOPIC, SNAPSHOT_TOPIC, iter_pending_outbox
 from models.clock import SHANGHAI, local_day_start, utc_now
 from models.domain import AnomalyCode, FenceResult, Severity
 from models.tables import (

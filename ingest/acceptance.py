@@ -1,0 +1,287 @@
+"""Durable acceptance of an upload: the checks that need the database, then the evidence file, the upload row and
+its outbox message in one short write transaction, then the bus. Core statements, prepared once: this runs for
+every sign-in of the morning peak."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, exists, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ingest.adapters.evidence import EvidenceStore
+from ingest.adapters.images import AcceptedImage, inspect_image
+from ingest.context import IngestContext
+from ingest.outbox import hand_to_bus, outbox_message
+from models.domain import CheckKind
+from models.errors import ApiError
+from models.tables import (
+    CheckIn,
+    ClassSession,
+    Evidence,
+    FaceTemplate,
+    RosterEntry,
+    Snapshot,
+    Trainee,
+    TrainingClass,
+    Verification,
+)
+
+log = logging.getLogger(__name__)
+
+Upload = CheckIn | Snapshot
+
+
+def pick_session(local_hhmm: str, sessions: list[Any]) -> Any:
+    """The session whose window holds the local time, else the one whose window is nearest."""
+    if not sessions:
+        return None
+
+    def minutes(hhmm: str) -> int:
+        return int(hhmm[:2]) * 60 + int(hhmm[3:5])
+
+    now = minutes(local_hhmm)
+
+    def gap(s: Any) -> int:
+        start, end = minutes(s.start_local), minutes(s.end_local)
+        return 0 if start <= now <= end else min(abs(now - start), abs(now - end))
+
+    return min(sessions, key=gap)
+
+
+def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None) -> dict[str, Any]:
+    """What a site sees for one upload: status, a zh-CN message saying exactly why, and where to poll."""
+    is_checkin = isinstance(subject, CheckIn)
+    kind = "check-ins" if is_checkin else "snapshots"
+    body: dict[str, Any] = {
+        "id": subject.id,
+        "status": subject.status,
+        "status_url": f"/api/v1/{kind}/{subject.id}",
+        "photo_sha256": subject.photo_sha256,
+        "reasons": [],
+    }
+    if is_checkin:
+        action = "签到" if subject.kind == CheckKind.SIGN_IN.value else "签退"
+        body["kind"] = subject.kind
+    else:
+        action = "课堂抓拍"
+    if verification is None:
+        body["message"] = f"{action}已受理，正在核验"
+        return body
+    body["reasons"] = verification.reasons
+    body["notes"] = (verification.measured or {}).get("exif_notes") or []  # unreadable photo parts, ignored
+    body["verification_id"] = verification.id
+    body["face_distance"] = verification.face_distance
+    body["fence_result"] = verification.fence_result
+    if subject.status == "review":
+        review = (verification.measured or {}).get("review") or {}
+        body["message"] = f"{action}已受理，待人工复核：{review.get('message', '')}".rstrip("：")
+    elif subject.status == "passed":
+        body["message"] = f"{action}成功" if is_checkin else f"{action}已核验（{verification.face_count} 张人脸）"
+    else:
+        body["message"] = f"{action}未通过：" + "；".join(r["message"] for r in verification.reasons)
+    return body
+
+
+@dataclass(frozen=True)
+class ClassFacts:
+    """What acceptance needs to know of a class (read in one statement)."""
+
+    id: int
+    institution_id: int
+    start_date: date
+    end_date: date
+    liveness_required: bool
+
+
+def _check_class(facts: ClassFacts | None, class_id: int, institution_id: int, today: date) -> ClassFacts:
+    if facts is None:
+        raise ApiError(404, "UNKNOWN_CLASS", f"班次 {class_id} 不存在")
+    if facts.institution_id != institution_id:
+        raise ApiError(403, "CLASS_NOT_IN_SCOPE", "该班次不属于本培训机构，不能为其上传")
+    if not facts.start_date <= today <= facts.end_date:
+        raise ApiError(
+            422, "CLASS_NOT_IN_PROGRESS", f"该班次培训期为 {facts.start_date} 至 {facts.end_date}，今天不在培训期内"
+        )
+    return facts
+
+
+CLASS_COLUMNS = (TrainingClass.id, TrainingClass.institution_id, TrainingClass.start_date, TrainingClass.end_date,
+                 TrainingClass.liveness_required)
+# The statements every upload runs, built once: building a statement and its cache key cost more than
+# executing it (the values are bound parameters).
+CLASS_FACTS = select(*CLASS_COLUMNS).where(TrainingClass.id == bindparam("class_id"))
+ROSTER_FACTS = select(
+    *CLASS_COLUMNS,
+    exists().where(Trainee.id == bindparam("trainee_id")).label("known"),
+    exists().where(RosterEntry.class_id == bindparam("class_id"),
+                   RosterEntry.trainee_id == bindparam("trainee_id")).label("rostered"),
+    exists().where(FaceTemplate.person_kind == "trainee",
+                   FaceTemplate.person_id == bindparam("trainee_id")).label("enrolled"),
+).where(TrainingClass.id == bindparam("class_id"))
+SEEN_PHOTO = select(exists().where(CheckIn.photo_sha256 == bindparam("sha256"))
+                    | exists().where(Snapshot.photo_sha256 == bindparam("sha256")))
+INSERT_UNLESS_PRESENT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+EVIDENCE_KNOWN = select(exists().where(Evidence.sha256 == bindparam("sha256")))
+CLASS_WINDOWS = select(ClassSession.id, ClassSession.start_local, ClassSession.end_local).where(
+    ClassSession.class_id == bindparam("class_id"))
+PRIOR_UPLOAD = {model: select(model.id, model.photo_sha256).where(
+    model.institution_id == bindparam("institution_id"), model.idempotency_key == bindparam("key"))
+    for model in (CheckIn, Snapshot)}
+
+
+def class_in_scope(session: Session | Connection, class_id: int, institution_id: int, today: date) -> ClassFacts:
+    row = session.execute(CLASS_FACTS, {"class_id": class_id}).first()
+    return _check_class(ClassFacts(*row[:5]) if row else None, class_id, institution_id, today)
+
+
+def check_rostered(session: Session | Connection, class_id: int, trainee_id: int, institution_id: int,
+                   today: date) -> ClassFacts:
+    """The class, if it is the site's, running today, and the trainee is on its roster with a face enrolled
+    (one statement: this runs for every upload of the morning peak)."""
+    row = session.execute(ROSTER_FACTS, {"class_id": class_id, "trainee_id": trainee_id}).first()
+    facts = _check_class(ClassFacts(*row[:5]) if row else None, class_id, institution_id, today)
+    assert row is not None
+    if not row.known:
+        raise ApiError(404, "UNKNOWN_TRAINEE", f"学员 {trainee_id} 不存在")
+    if not row.rostered:
+        raise ApiError(422, "NOT_ON_ROSTER", "该学员不在本班次花名册中")
+    if not row.enrolled:
+        raise ApiError(422, "NOT_ENROLLED", "该学员尚未登记人脸照片，无法核验")
+    return facts
+
+
+def _refuse_replayed_photo(session: Session | Connection, sha256: str) -> None:
+    if session.scalar(SEEN_PHOTO, {"sha256": sha256}):
+        raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用，请现场重新拍摄")
+
+
+class _Accepted(Exception):
+    """Raised inside an idempotent retry to leave the transaction with the first upload's id."""
+
+    def __init__(self, subject_id: int) -> None:
+        self.subject_id = subject_id
+
+
+def _find_previous(
+    session: Session | Connection, model: type[CheckIn] | type[Snapshot], institution_id: int, key: str | None,
+    sha256: str
+) -> int | None:
+    """The id of an earlier upload with the same Idempotency-Key; 409 if that key carried another photo."""
+    if key is None:
+        return None
+    prior = session.execute(PRIOR_UPLOAD[model], {"institution_id": institution_id, "key": key}).first()
+    if prior is None:
+        return None
+    if prior.photo_sha256 != sha256:
+        raise ApiError(409, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一张照片的上传")
+    return prior.id
+
+
+def store_evidence(session: Session | Connection, evidence: EvidenceStore, image: AcceptedImage, now: datetime) -> None:
+    """Write the evidence file (fsynced) and its row, once per distinct content."""
+    evidence.put(image.sha256, image.data)
+    insert_evidence_row(session, image, now)
+
+
+def insert_evidence_row(session: Session | Connection, image: AcceptedImage, now: datetime) -> None:
+    """The evidence row of a photo whose file is stored, unless one is there already (an enrolment photo)."""
+    values = {"sha256": image.sha256, "size_bytes": len(image.data), "media_type": image.media_type,
+              "width": image.width, "height": image.height, "created_at": now}
+    dialect = (session.dialect if isinstance(session, Connection) else session.get_bind().dialect).name
+    if dialect in INSERT_UNLESS_PRESENT:  # one statement: the photo may already be there (an enrolment photo)
+        session.execute(INSERT_UNLESS_PRESENT[dialect](Evidence.__table__).values(values)
+                        .on_conflict_do_nothing(index_elements=["sha256"]))
+    elif not session.scalar(EVIDENCE_KNOWN, {"sha256": image.sha256}):
+        session.execute(insert(Evidence.__table__).values(values))
+
+
+def insert_row(session: Session | Connection, row: Any) -> int:
+    """INSERT a transient mapped object's columns with one Core statement and give it its new id.
+
+    The unit of work (add, flush) costs several times more than the statement on the upload path, where
+    nothing else in the transaction needs the object tracked."""
+    table = type(row).__table__
+    values = {}
+    for column in table.columns:
+        value = getattr(row, column.key)
+        if column.key == "id" or (value is None and (column.default is not None or column.server_default)):
+            continue
+        values[column.key] = value
+    row.id = session.execute(insert(table).values(values).returning(table.c.id)).scalar_one()
+    return int(row.id)
+
+
+def _store(session: Connection, image: AcceptedImage, row: CheckIn | Snapshot, topic: str) -> tuple[int, int]:
+    """Write the evidence row (its file is stored), the upload row and its outbox message; returns their ids."""
+    insert_evidence_row(session, image, row.received_at)
+    subject_id = insert_row(session, row)
+    # Recorded as published with this commit (the API hands it to the bus right after); should that fail, the
+    # relay sends it again once `redeliver_after_seconds` pass without a verdict. One transaction per upload.
+    outbox_id = insert_row(session, outbox_message(topic, subject_id, row.received_at, published=True))
+    return subject_id, outbox_id
+
+
+def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], institution_id: int, key: str | None,
+            image: AcceptedImage, build: Callable[[Connection], CheckIn | Snapshot], topic: str,
+            after: Callable[[Connection, int], None] | None = None) -> tuple[int, CheckIn | Snapshot | None]:
+    """Run one acceptance transaction; returns (id, the new row or None when an earlier upload with the same key
+    is returned). Races on unique keys resolve to 409 or the prior id."""
+    try:
+        with ctx.db.connection() as reading:  # Core statements only: no unit of work on the upload path
+            prior = _find_previous(reading, model, institution_id, key, image.sha256)
+            if prior is not None:
+                raise _Accepted(prior)
+            row = build(reading)
+            _refuse_replayed_photo(reading, image.sha256)
+        ctx.evidence.put(image.sha256, image.data)  # the file, fsynced, before a row names it
+        with ctx.db.writing() as writing:  # a race with another upload ends on a unique key: handled below
+            subject_id, _outbox_id = _store(writing, image, row, topic)
+            if after is not None:
+                after(writing, subject_id)
+            return subject_id, row
+    except _Accepted as done:
+        return done.subject_id, None
+    except IntegrityError:
+        log.info("acceptance raced with another upload", exc_info=True)
+        with ctx.db.session() as session:
+            prior = _find_previous(session, model, institution_id, key, image.sha256)
+        if prior is not None:
+            return prior, None
+        raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用，请现场重新拍摄") from None
+
+
+def load_verdict(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], subject_id: int) -> dict[str, Any]:
+    with ctx.db.session() as session:
+        subject = session.get(model, subject_id)
+        assert subject is not None
+        verification = session.scalar(
+            select(Verification).where(
+                Verification.subject_kind == ("checkin" if model is CheckIn else "snapshot"),
+                Verification.subject_id == subject_id,
+            )
+        )
+        return verdict_body(subject, verification)
+
+
+def accept_and_queue(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], institution_id: int, key: str | None,
+                     photo: bytes, build: Callable[[Connection, AcceptedImage], CheckIn | Snapshot], topic: str,
+                     frames: Sequence[bytes] = (),
+                     after: Callable[[Connection, int, list[AcceptedImage]], None] | None = None,
+                     ) -> tuple[int, bool, dict[str, Any]]:
+    """Check the photos, store the upload, hand it to the bus and say its status: one trip to a worker thread
+    (hashing and header parsing included, off the event loop)."""
+    image = inspect_image(photo, ctx.limits.max_pixels)
+    burst = [inspect_image(frame, ctx.limits.max_pixels) for frame in frames]
+    subject_id, row = _accept(ctx, model, institution_id, key, image, lambda session: build(session, image),
+                              topic, (lambda session, sid: after(session, sid, burst)) if after else None)
+    if row is None:
+        return subject_id, False, load_verdict(ctx, model, subject_id)
+    hand_to_bus(ctx, topic, subject_id)
+    return subject_id, True, verdict_body(row, None)  # just stored: pending, nothing to read back

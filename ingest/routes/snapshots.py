@@ -1,0 +1,61 @@
+"""Periodic classroom snapshots, accepted durably and verified by the worker; and their verdicts."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, Response, UploadFile
+from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
+
+from ingest.acceptance import accept_and_queue, class_in_scope
+from ingest.adapters.images import AcceptedImage
+from ingest.checks.validation import check_text
+from ingest.context import Ingest
+from ingest.outbox import SNAPSHOT_TOPIC
+from ingest.routes.uploads import get_upload, read_upload, respond, single_valued_parts, site_institution
+from models.clock import SHANGHAI
+from models.domain import MAX_RECORD_ID, Role
+from models.errors import UPLOAD_RESPONSES, errors
+from models.params import UploadIdPath
+from models.scope import Scope, access
+from models.tables import Snapshot
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+Site = Annotated[Scope, access(Role.SITE)]
+Anyone = Annotated[Scope, access()]
+
+
+@router.post("/snapshots", summary="A periodic classroom snapshot",
+             responses={**UPLOAD_RESPONSES, **errors(404, 409)})
+async def post_snapshot(
+    scope: Site,
+    ctx: Ingest,
+    response: Response,
+    photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP classroom photo")],
+    class_id: Annotated[int, Form(ge=1, le=MAX_RECORD_ID)],
+    camera_id: Annotated[str, Form()],
+    captured_at: Annotated[str, Form()],
+    idempotency_key: Annotated[str | None, Header()] = None,
+    _single: None = single_valued_parts(),
+) -> dict[str, Any]:
+    institution_id = site_institution(scope)
+    camera = check_text(camera_id, "camera_id", "摄像头编号", 100)
+    key, now, captured, data = await read_upload(ctx, idempotency_key, captured_at, photo)
+
+    def build(session: Connection, image: AcceptedImage) -> Snapshot:
+        class_in_scope(session, class_id, institution_id, now.astimezone(SHANGHAI).date())
+        return Snapshot(
+            class_id=class_id, institution_id=institution_id, camera_id=camera, captured_at=captured,
+            received_at=now, photo_sha256=image.sha256, idempotency_key=key, status="pending",
+        )
+
+    subject_id, created, body = await run_in_threadpool(
+        accept_and_queue, ctx, Snapshot, institution_id, key, data, build, SNAPSHOT_TOPIC
+    )
+    return await respond(ctx, Snapshot, SNAPSHOT_TOPIC, subject_id, created, body, response)
+
+
+@router.get("/snapshots/{snapshot_id}", summary="The verdict of one snapshot")
+def get_snapshot(snapshot_id: UploadIdPath, scope: Anyone, ctx: Ingest) -> dict[str, Any]:
+    return get_upload(ctx, Snapshot, snapshot_id, scope)
