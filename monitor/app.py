@@ -4,26 +4,22 @@
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated
 
 import anyio.to_thread
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from ingest.adapters.evidence import EvidenceStore
 from ingest.checks.limits import RateLimits
 from ingest.context import IngestContext, UploadLimits
 from ingest.routes import ROUTERS as INGEST_ROUTERS
-from models.scope import Scope, access
 from monitor.adapters.bus import create_bus
 from monitor.adapters.face_engine import create_face_engine
 from monitor.adapters.logsafe import install_redaction
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import build_authenticator
-from monitor.api.center import build_center_router
+from monitor.api import ROUTERS as CENTER_ROUTERS
 from monitor.api.http import BodySizeLimit, SecurityHeaders, install_error_handlers, install_openapi
-from monitor.api.registration import build_registration_router
-from monitor.api.reports import build_public_router, build_reports_router
+from monitor.services.identity import Enrolment
 from monitor.services.worker import Worker
 from monitor.settings import Settings
 from web.hub import EventHub, build_live_router
@@ -90,21 +86,14 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
                                      wait_for_verdict=hub.wait_for_verdict)
     for router in INGEST_ROUTERS:
         app.include_router(router)
-    app.include_router(build_registration_router(settings, db, evidence, engine, access))
-    app.include_router(build_center_router(db, evidence, access))
+    for router in CENTER_ROUTERS:
+        app.include_router(router)
     app.include_router(build_live_router(hub, db))
-    app.include_router(build_reports_router(settings, db, access))
-    app.include_router(build_public_router(db))
-
-    @app.get("/api/v1/health", tags=["ops"])
-    def health(scope: Annotated[Scope, access()]) -> dict[str, object]:
-        with db.session() as session:
-            session.execute(text("SELECT 1"))
-        return {"status": "ok", "database": db.engine.dialect.name,
-                "bus": "redis-streams" if settings.redis_url else "in-process", "worker": worker is not None}
 
     mount_pages(app)
     install_openapi(app)
-    app.state.settings, app.state.db, app.state.bus = settings, db, bus
+    enrolment = Enrolment(settings, db, evidence, engine)
+    enrolment.start()
+    app.state.settings, app.state.db, app.state.bus, app.state.enrolment = settings, db, bus, enrolment
     app.state.worker, app.state.hub, app.state.evidence, app.state.engine = worker, hub, evidence, engine
     return app

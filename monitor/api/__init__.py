@@ -1,1 +1,26 @@
 """HTTP routes of the center (one module per resource) and the HTTP plumbing they share."""
+
+from fastapi import APIRouter
+
+from monitor.api import (
+    alerts,
+    classes,
+    enrolment,
+    evidence,
+    health,
+    institutions,
+    occupations,
+    overview,
+    people,
+    regions,
+    reports,
+    reviews,
+    tokens,
+    venues,
+)
+
+ROUTERS: list[APIRouter] = [
+    regions.router, institutions.router, venues.router, occupations.router, people.router, enrolment.router,
+    classes.router, tokens.router, overview.router, alerts.router, reviews.router, evidence.router, reports.router,
+    reports.public, health.router,
+]

@@ -1,18 +1,18 @@
 """Ledger, daily reports and their Excel/CSV exports (auditors), and the public notice (公示)."""
 
-from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Response, params
+from fastapi import APIRouter, Response
 
 from models.clock import SHANGHAI, utc_now
 from models.domain import Role
 from models.errors import errors, file_response
 from models.params import DayQuery, RecordIdPath, RecordIdQuery
-from models.scope import Scope, ensure_class, public_route
+from models.scope import Scope, access, ensure_class, public_route
 from monitor.adapters.storage import Database
+from monitor.api.deps import Db, SettingsDep
 from monitor.services.ledger import (
     DAILY_COLUMNS,
     LEDGER_COLUMNS,
@@ -23,7 +23,6 @@ from monitor.services.ledger import (
     to_csv,
     to_xlsx,
 )
-from monitor.settings import Settings
 
 REPORT_ROLES = (Role.AUDITOR, Role.ADMIN, Role.OPERATOR)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -35,72 +34,73 @@ def download(data: bytes, media_type: str, filename: str) -> Response:
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
 
 
-def build_reports_router(settings: Settings, db: Database, access: Callable[..., params.Depends]) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["reports"])
-    reader = Annotated[Scope, access(*REPORT_ROLES)]
-
-    def ledger(class_id: int, scope: Scope) -> dict[str, Any]:
-        with db.session() as session:
-            ensure_class(session, scope, class_id)
-            return build_class_ledger(session, class_id, utc_now())
-
-    @router.get("/classes/{class_id}/ledger", summary="The class ledger: attendance, eligibility, evidence")
-    def get_ledger(class_id: RecordIdPath, scope: reader) -> dict[str, Any]:
-        return ledger(class_id, scope)
-
-    @router.get("/classes/{class_id}/ledger.xlsx", summary="The class ledger as Excel", response_class=Response,
-                responses=file_response(XLSX, description="台账 Excel 文件"))
-    def get_ledger_xlsx(class_id: RecordIdPath, scope: reader) -> Response:
-        data = ledger(class_id, scope)
-        name = f"台账_{data['class']['code']}.xlsx"
-        return download(to_xlsx("台账", LEDGER_COLUMNS, data["rows"]), XLSX, name)
-
-    @router.get("/classes/{class_id}/ledger.csv", summary="The class ledger as CSV", response_class=Response,
-                responses=file_response(CSV, description="台账 CSV 文件（UTF-8）"))
-    def get_ledger_csv(class_id: RecordIdPath, scope: reader) -> Response:
-        data = ledger(class_id, scope)
-        return download(to_csv(LEDGER_COLUMNS, data["rows"]), CSV,
-                        f"台账_{data['class']['code']}.csv")
-
-    def daily(day: date | None) -> dict[str, Any]:
-        with db.session() as session:
-            return build_daily_report(session, day or utc_now().astimezone(SHANGHAI).date())
-
-    @router.get("/reports/daily", summary="Daily statistics per prefecture and county")
-    def get_daily(scope: reader, day: DayQuery = None) -> dict[str, Any]:
-        return daily(day)
-
-    @router.get("/reports/daily.xlsx", summary="Daily statistics as Excel", response_class=Response,
-                responses=file_response(XLSX, description="日报 Excel 文件"))
-    def get_daily_xlsx(scope: reader, day: DayQuery = None) -> Response:
-        data = daily(day)
-        return download(to_xlsx("日报", DAILY_COLUMNS, data["rows"]), XLSX, f"日报_{data['day']}.xlsx")
-
-    @router.get("/reports/daily.csv", summary="Daily statistics as CSV", response_class=Response,
-                responses=file_response(CSV, description="日报 CSV 文件（UTF-8）"))
-    def get_daily_csv(scope: reader, day: DayQuery = None) -> Response:
-        data = daily(day)
-        return download(to_csv(DAILY_COLUMNS, data["rows"]), CSV, f"日报_{data['day']}.csv")
-
-    @router.get("/online/minutes", summary="Verified online study minutes per trainee for a day (8-hour cap)",
-                responses=errors(404))
-    def online_minutes(class_id: RecordIdQuery, scope: reader, day: DayQuery = None) -> dict[str, Any]:
-        now = utc_now()
-        with db.session() as session:
-            ensure_class(session, scope, class_id)
-            return online_minutes_report(session, class_id, day or now.astimezone(SHANGHAI).date(),
-                                         settings.online_max_gap_minutes, settings.online_daily_cap_minutes, now)
-
-    return router
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+public = APIRouter(tags=["public"])
+Reader = Annotated[Scope, access(*REPORT_ROLES)]
 
 
-def build_public_router(db: Database) -> APIRouter:
+def ledger(db: Database, class_id: int, scope: Scope) -> dict[str, Any]:
+    with db.session() as session:
+        ensure_class(session, scope, class_id)
+        return build_class_ledger(session, class_id, utc_now())
+
+
+@router.get("/classes/{class_id}/ledger", summary="The class ledger: attendance, eligibility, evidence")
+def get_ledger(class_id: RecordIdPath, scope: Reader, db: Db) -> dict[str, Any]:
+    return ledger(db, class_id, scope)
+
+
+@router.get("/classes/{class_id}/ledger.xlsx", summary="The class ledger as Excel", response_class=Response,
+            responses=file_response(XLSX, description="台账 Excel 文件"))
+def get_ledger_xlsx(class_id: RecordIdPath, scope: Reader, db: Db) -> Response:
+    data = ledger(db, class_id, scope)
+    return download(to_xlsx("台账", LEDGER_COLUMNS, data["rows"]), XLSX, f"台账_{data['class']['code']}.xlsx")
+
+
+@router.get("/classes/{class_id}/ledger.csv", summary="The class ledger as CSV", response_class=Response,
+            responses=file_response(CSV, description="台账 CSV 文件（UTF-8）"))
+def get_ledger_csv(class_id: RecordIdPath, scope: Reader, db: Db) -> Response:
+    data = ledger(db, class_id, scope)
+    return download(to_csv(LEDGER_COLUMNS, data["rows"]), CSV, f"台账_{data['class']['code']}.csv")
+
+
+def daily(db: Database, day: date | None) -> dict[str, Any]:
+    with db.session() as session:
+        return build_daily_report(session, day or utc_now().astimezone(SHANGHAI).date())
+
+
+@router.get("/reports/daily", summary="Daily statistics per prefecture and county")
+def get_daily(scope: Reader, db: Db, day: DayQuery = None) -> dict[str, Any]:
+    return daily(db, day)
+
+
+@router.get("/reports/daily.xlsx", summary="Daily statistics as Excel", response_class=Response,
+            responses=file_response(XLSX, description="日报 Excel 文件"))
+def get_daily_xlsx(scope: Reader, db: Db, day: DayQuery = None) -> Response:
+    data = daily(db, day)
+    return download(to_xlsx("日报", DAILY_COLUMNS, data["rows"]), XLSX, f"日报_{data['day']}.xlsx")
+
+
+@router.get("/reports/daily.csv", summary="Daily statistics as CSV", response_class=Response,
+            responses=file_response(CSV, description="日报 CSV 文件（UTF-8）"))
+def get_daily_csv(scope: Reader, db: Db, day: DayQuery = None) -> Response:
+    data = daily(db, day)
+    return download(to_csv(DAILY_COLUMNS, data["rows"]), CSV, f"日报_{data['day']}.csv")
+
+
+@router.get("/online/minutes", summary="Verified online study minutes per trainee for a day (8-hour cap)",
+            responses=errors(404))
+def online_minutes(class_id: RecordIdQuery, scope: Reader, db: Db, settings: SettingsDep,
+                   day: DayQuery = None) -> dict[str, Any]:
+    now = utc_now()
+    with db.session() as session:
+        ensure_class(session, scope, class_id)
+        return online_minutes_report(session, class_id, day or now.astimezone(SHANGHAI).date(),
+                                     settings.online_max_gap_minutes, settings.online_daily_cap_minutes, now)
+
+
+@public.get("/public/notice.json", summary="培训补贴公示 (public, masked)", dependencies=[public_route()])
+def notice(db: Db) -> dict[str, Any]:
     """The public notice: no token, as the notice requires publication; names masked, no ID numbers."""
-    router = APIRouter(tags=["public"])
-
-    @router.get("/public/notice.json", summary="培训补贴公示 (public, masked)", dependencies=[public_route()])
-    def notice() -> dict[str, Any]:
-        with db.session() as session:
-            return {"generated_at": utc_now().isoformat(), "classes": public_notice(session, utc_now())}
-
-    return router
+    with db.session() as session:
+        return {"generated_at": utc_now().isoformat(), "classes": public_notice(session, utc_now())}

@@ -1,0 +1,22 @@
+"""Is the center up: the database answers, which bus and whether this process runs the worker."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+
+from models.scope import Scope, access
+from monitor.api.deps import Db, SettingsDep
+
+router = APIRouter(prefix="/api/v1", tags=["ops"])
+
+
+@router.get("/health")
+def health(scope: Annotated[Scope, access()], db: Db, settings: SettingsDep, request: Request) -> dict[str, object]:
+    with db.session() as session:
+        session.execute(text("SELECT 1"))
+    return {"status": "ok", "database": db.engine.dialect.name,
+            "bus": "redis-streams" if settings.redis_url else "in-process",
+            "worker": request.app.state.worker is not None}

@@ -1,0 +1,89 @@
+"""The province at a glance for the wall screen: classes on the map, counters, prefectures."""
+
+
+
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from sqlalchemy import func, select
+
+from models.clock import SHANGHAI, local_day_start, utc_now
+from models.tables import (
+    Anomaly,
+    CheckIn,
+    ClassStatus,
+    Institution,
+    Region,
+    TrainingClass,
+    Venue,
+)
+from monitor.api.deps import Center, Db
+from monitor.services.alerts import prefecture_of
+
+router = APIRouter(prefix="/api/v1", tags=["center"])
+
+
+@router.get("/overview", summary="The province at a glance for the wall screen")
+def overview(scope: Center, db: Db) -> dict[str, Any]:
+    since = local_day_start(utc_now())
+    with db.session() as session:
+        prefectures = session.scalars(select(Region).where(Region.level == "prefecture").order_by(Region.code))
+        stats = {p.code: {"code": p.code, "name": p.name, "classes": 0, "in_session": 0, "checkins": 0,
+                          "passed": 0, "anomalies": 0} for p in prefectures}
+        classes = []
+        statuses = dict(session.execute(select(ClassStatus.class_id, ClassStatus.status)).all())
+        today = utc_now().astimezone(SHANGHAI).date()
+        rows = session.execute(
+            select(TrainingClass, Venue, Institution)
+            .join(Venue, Venue.id == TrainingClass.venue_id)
+            .join(Institution, Institution.id == TrainingClass.institution_id)
+            .where(TrainingClass.end_date >= today - timedelta(days=1), TrainingClass.start_date <= today,
+                   scope.class_clause())
+        ).all()
+        class_pref: dict[int, str] = {}
+        for cls, venue, inst in rows:
+            pref = prefecture_of(venue.region_code)
+            class_pref[cls.id] = pref
+            status = statuses.get(cls.id, cls.status)
+            stats[pref]["classes"] += 1
+            stats[pref]["in_session"] += status == "in_session"
+            classes.append({"id": cls.id, "name": cls.name, "code": cls.code, "institution": inst.name,
+                            "lat": venue.center_lat, "lon": venue.center_lon, "status": status,
+                            "prefecture_code": pref, "county_code": venue.region_code})
+        for class_id, status, n in session.execute(
+            select(CheckIn.class_id, CheckIn.status, func.count())
+            .where(CheckIn.received_at >= since).group_by(CheckIn.class_id, CheckIn.status)
+        ):
+            pref = class_pref.get(class_id)
+            if pref:
+                stats[pref]["checkins"] += n
+                stats[pref]["passed"] += n if status == "passed" else 0
+        open_anomalies = 0
+        by_rule: Counter[str] = Counter()
+        for class_id, rule, state, n in session.execute(
+            select(Anomaly.class_id, Anomaly.rule, Anomaly.state, func.count())
+            .where(Anomaly.created_at >= since).group_by(Anomaly.class_id, Anomaly.rule, Anomaly.state)
+        ):
+            pref = class_pref.get(class_id)
+            if pref:
+                stats[pref]["anomalies"] += n
+                by_rule[rule] += n
+                open_anomalies += n if state == "open" else 0
+    checkins = sum(s["checkins"] for s in stats.values())
+    passed = sum(s["passed"] for s in stats.values())
+    return {
+        "generated_at": utc_now().isoformat(),
+        "counters": {
+            "classes_today": len(classes),
+            "classes_in_session": sum(1 for c in classes if c["status"] == "in_session"),
+            "checkins_today": checkins,
+            "pass_rate": round(passed / checkins, 4) if checkins else None,
+            "anomalies_today": sum(by_rule.values()),
+            "anomalies_open": open_anomalies,
+        },
+        "anomalies_by_rule": dict(by_rule),
+        "prefectures": list(stats.values()),
+        "classes": classes,
+    }

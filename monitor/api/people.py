@@ -1,0 +1,83 @@
+"""Trainees and teachers: registration with a checked ID number (GB 11643), reading, the teachers' blacklist."""
+
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from models.clock import utc_now
+from models.domain import (
+    BlacklistIn,
+    PersonIn,
+    TeacherIn,
+)
+from models.errors import ApiError, errors
+from models.identity import explain_id_number_problem, mask_id_number, normalise_id_number
+from models.params import RecordIdPath
+from models.scope import (
+    refuse_missing,
+    trainee_visible,
+)
+from models.tables import (
+    Teacher,
+    Trainee,
+)
+from monitor.api.common import get_or_404, insert
+from monitor.api.deps import Admin, Db, Reader
+from monitor.services.identity import (
+    count_templates,
+)
+
+router = APIRouter(prefix="/api/v1", tags=["registration"])
+
+
+def validated_id_number(raw: str) -> str:
+    problem = explain_id_number_problem(raw)
+    if problem:
+        raise ApiError(422, "INVALID_ID_NUMBER", problem)
+    return normalise_id_number(raw)
+
+
+def person_out(p: Trainee | Teacher, templates: int) -> dict[str, Any]:
+    out = {"id": p.id, "name": p.name, "id_number_masked": mask_id_number(p.id_number), "face_templates": templates}
+    if isinstance(p, Teacher):
+        out |= {"qualifications": p.qualifications, "blacklisted": p.blacklisted}
+    return out
+
+
+@router.post("/trainees", status_code=201, responses=errors(409))
+def create_trainee(body: PersonIn, scope: Admin, db: Db) -> dict[str, Any]:
+    id_number = validated_id_number(body.id_number)
+    with db.session() as session:
+        row = insert(session, Trainee(id_number=id_number, name=body.name, phone=body.phone,
+                                      created_at=utc_now()),
+                     "DUPLICATE_ID_NUMBER", f"身份证号 {mask_id_number(id_number)} 的学员已登记")
+        return person_out(row, 0)
+
+
+@router.get("/trainees/{trainee_id}")
+def get_trainee(trainee_id: RecordIdPath, scope: Reader, db: Db) -> dict[str, Any]:
+    with db.session() as session:
+        row = session.get(Trainee, trainee_id)
+        if row is None or not trainee_visible(session, scope, trainee_id):
+            raise refuse_missing("UNKNOWN_TRAINEE", "学员", trainee_id)
+        return person_out(row, count_templates(session, "trainee", row.id))
+
+
+@router.post("/teachers", status_code=201, responses=errors(409))
+def create_teacher(body: TeacherIn, scope: Admin, db: Db) -> dict[str, Any]:
+    id_number = validated_id_number(body.id_number)
+    with db.session() as session:
+        row = insert(session, Teacher(id_number=id_number, name=body.name, phone=body.phone,
+                                      qualifications=body.qualifications, blacklisted=False,
+                                      created_at=utc_now()),
+                     "DUPLICATE_ID_NUMBER", f"身份证号 {mask_id_number(id_number)} 的教师已登记")
+        return person_out(row, 0)
+
+
+@router.put("/teachers/{teacher_id}/blacklist")
+def set_teacher_blacklist(teacher_id: RecordIdPath, body: BlacklistIn, scope: Admin, db: Db) -> dict[str, Any]:
+    with db.session() as session:
+        row = get_or_404(session, Teacher, teacher_id, "UNKNOWN_TEACHER", "教师")
+        row.blacklisted = body.blacklisted
+        return person_out(row, count_templates(session, "teacher", row.id))
