@@ -1,0 +1,25 @@
+"""The `monitor` command: serve, worker, demo, migrate and token management."""
+
+from __future__ import annotations
+
+import typer
+
+from monitor.cli.admin import migrate, token_create
+from monitor.cli.config import data_dir_exports, token_command
+from monitor.cli.demo import run_demo
+from monitor.cli.errors import FriendlyGroup
+from monitor.cli.serving import run_worker, serve
+
+__all__ = ["app", "data_dir_exports", "token_command"]
+
+app = typer.Typer(help="云南省职业技能培训监控调度中心 (dispatch center) command line", no_args_is_help=True,
+                  cls=FriendlyGroup, pretty_exceptions_enable=False)
+token_app = typer.Typer(help="Bearer tokens", no_args_is_help=True, cls=FriendlyGroup,
+                        pretty_exceptions_enable=False)
+app.add_typer(token_app, name="token")
+
+app.command()(migrate)
+token_app.command("create")(token_create)
+app.command()(serve)
+app.command("worker")(run_worker)
+app.command("demo")(run_demo)

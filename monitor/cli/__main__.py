@@ -1,0 +1,5 @@
+"""`python -m monitor.cli`: the `monitor` command."""
+
+from monitor.cli import app
+
+app()

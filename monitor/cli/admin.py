@@ -1,0 +1,92 @@
+"""The administrator's commands: create or upgrade the schema, and issue tokens into an existing database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+from sqlalchemy import inspect
+
+from models.domain import ROLE_NAMES, Role
+from models.tables import Institution
+from monitor.adapters.storage import Database
+from monitor.adapters.tokens import issue_token
+from monitor.cli.config import DataDir, describe_database, load_settings, token_command
+from monitor.cli.errors import CliError
+from monitor.settings import Settings
+
+
+def open_existing_database(settings: Settings, retry: Callable[[Settings], str] | None = None) -> Database:
+    """The configured database, refusing (rather than creating an empty one) when nothing is there yet.
+
+    `retry` gives the command line to suggest when the demo's database is found next to the one asked for.
+    """
+    if not settings.database_url:
+        path = settings.data_dir / "monitor.sqlite3"
+        if not path.is_file():
+            demo = settings.model_copy(update={"data_dir": settings.data_dir / "demo"})
+            if (demo.data_dir / "monitor.sqlite3").is_file():
+                hint = (f"the demo keeps its data in {demo.data_dir.resolve()}: "
+                        + (f"run  {retry(demo)}" if retry else f"add --data-dir {demo.data_dir.resolve()}")
+                        + f"  (or: source {demo.data_dir.resolve() / 'demo-env.sh'})")
+            else:
+                hint = ("point --data-dir / MONITOR_DATA_DIR at the running center's data directory, "
+                        "or create a database there first with `monitor migrate`")
+            raise CliError(f"在 {path.resolve()} 没有数据库（调度中心或演示没有在这里运行过）", hint)
+    db = Database(settings.sqlalchemy_url)
+    if not inspect(db.engine).has_table("api_tokens"):
+        db.dispose()
+        raise CliError(f"数据库 {describe_database(settings)} 还没有建表", "run `monitor migrate` first")
+    db.migrate()
+    return db
+
+
+def migrate(data_dir: DataDir = None) -> None:
+    """Create or upgrade the database schema (regions are seeded on first run)."""
+    settings = load_settings(data_dir)
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    typer.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+def token_create(
+    role: Annotated[Role, typer.Option(help="site | operator | inspector | admin | auditor")],
+    name: Annotated[str, typer.Option(help="who holds it")],
+    institution_id: Annotated[int | None, typer.Option(help="for site tokens")] = None,
+    region: Annotated[list[str] | None, typer.Option(help="region code(s) for inspectors, repeatable")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a token and print it once (only its hash is stored) into an existing database.
+
+    With the demo running: --data-dir var/demo (or `source var/demo/demo-env.sh` first).
+    """
+    regions = region or []
+    label = f"{ROLE_NAMES[role]}（{role.value}）令牌"
+    if not name.strip():
+        raise CliError("--name 不能为空：写明令牌的持有人", "--name names who holds the token, e.g. --name 值班员")
+    if role is Role.SITE and institution_id is None:
+        raise CliError(f"{label}需要 --institution-id（已登记培训机构的编号）",
+                       "a site token is bound to one institution: --institution-id <id>")
+    if role is not Role.SITE and institution_id is not None:
+        raise CliError(f"只有培训机构（site）令牌可以绑定机构，{label}不能用 --institution-id",
+                       "drop --institution-id, or use --role site")
+    if role is Role.INSPECTOR and not regions:
+        raise CliError(f"{label}需要 --region（负责的州市或县区代码，如 530100 昆明市，可重复）",
+                       "an inspector token is scoped to regions: --region 530100 [--region 532900 ...]")
+    if role is not Role.INSPECTOR and regions:
+        raise CliError(f"只有抽查人员（inspector）令牌可以指定负责区域，{label}不能用 --region",
+                       "drop --region, or use --role inspector")
+    settings = load_settings(data_dir)
+    extra = ("--institution-id", str(institution_id)) if institution_id is not None else ()
+    extra += tuple(arg for code in regions for arg in ("--region", code))
+    db = open_existing_database(settings, retry=lambda other: token_command(other, role, name, extra))
+    try:
+        with db.session() as session:
+            if institution_id is not None and session.get(Institution, institution_id) is None:
+                raise CliError(f"培训机构 {institution_id} 没有在数据库 {describe_database(settings)} 中登记",
+                               "register it first (POST /api/v1/institutions) or check --data-dir")
+            token = issue_token(session, role, name, institution_id, regions)
+    finally:
+        db.dispose()
+    typer.echo(token)

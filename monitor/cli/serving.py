@@ -1,0 +1,62 @@
+"""Running the center: the API, pages and live feed (`monitor serve`) and a verification worker alone."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from monitor.adapters.storage import Database
+from monitor.cli.config import DataDir, configure_logging, load_settings
+from monitor.cli.errors import CliError
+
+
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    worker: Annotated[
+        bool, typer.Option(help="run the worker in this process (required for the in-process bus)")
+    ] = True,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the API, pages and live feed (and by default the worker)."""
+    from monitor.adapters.server import server_config
+    from monitor.app import create_app
+
+    configure_logging()
+    settings = load_settings(data_dir)
+    if not worker and not settings.redis_url:
+        raise CliError("--no-worker 需要 MONITOR_REDIS_URL：进程内总线没有别的消费者",
+                       "--no-worker needs MONITOR_REDIS_URL (run `monitor worker` processes on the same Redis)")
+    uvicorn.Server(server_config(create_app(settings, run_worker=worker), host or settings.host,
+                                 port or settings.port)).run()
+
+
+def run_worker(data_dir: DataDir = None) -> None:
+    """Run a verification worker alone (Redis Streams bus; scale with one per core)."""
+    from ingest.adapters.evidence import EvidenceStore
+    from monitor.adapters.bus import create_bus
+    from monitor.adapters.face_engine import create_face_engine
+    from monitor.services.worker import Worker
+
+    configure_logging()
+    settings = load_settings(data_dir)
+    if not settings.redis_url:
+        raise CliError("单独运行的 worker 需要 MONITOR_REDIS_URL（进程内总线只在 `monitor serve` 里）",
+                       "a separate worker needs MONITOR_REDIS_URL; without Redis `monitor serve` runs the worker")
+    db = Database(settings.sqlalchemy_url)
+    db.migrate()
+    bus = create_bus(settings.redis_url)
+    db.on_events_committed.append(bus.announce_events)  # the API processes' live feeds wake on it
+    worker = Worker(settings, db, bus, EvidenceStore(settings.evidence_dir),
+                    create_face_engine(settings.face_processes))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    worker.start()
+    typer.echo("worker running; Ctrl-C to stop")
+    stop.wait()
+    worker.stop()
