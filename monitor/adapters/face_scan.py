@@ -1,0 +1,75 @@
+"""What a face scan asks for and finds: the scan plan of each purpose, the faces found and the photo's facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import dlib
+
+from monitor.decisions.faces import Box
+
+MODEL_VERSION = f"face_recognition-1.3.0/dlib-{dlib.__version__}/hog/resnet-5pt"
+
+Purpose = Literal["selfie", "enrolment", "classroom", "frame"]
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """How hard to look: decode size, detection size and HOG upsampling (pixels are long sides)."""
+
+    decode_px: int
+    detect_px: int
+    upsample: int
+    retry_upsample: int | None
+    landmarks: bool = False
+
+
+PLANS: dict[str, ScanPlan] = {
+    # A selfie's face fills a good part of the frame: detect small and fast, look harder only if nothing is found.
+    "selfie": ScanPlan(decode_px=1000, detect_px=400, upsample=0, retry_upsample=1),
+    "enrolment": ScanPlan(decode_px=1600, detect_px=1024, upsample=1, retry_upsample=None),
+    # A classroom shot holds small faces: keep detail and upsample.
+    "classroom": ScanPlan(decode_px=2400, detect_px=1600, upsample=1, retry_upsample=2),
+    # Liveness burst frames: 68-point landmarks needed.
+    "frame": ScanPlan(decode_px=1000, detect_px=400, upsample=0, retry_upsample=1, landmarks=True),
+}
+
+
+@dataclass(frozen=True)
+class FaceFound:
+    """One face: box in upright-original pixels, encoding, quality measures, optional 68 landmarks."""
+
+    box: Box
+    encoding: list[float]
+    side_px: int
+    sharpness: float
+    brightness: float
+    cut_off: bool
+    landmarks: dict[str, list[tuple[float, float]]] | None = None
+    detection_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class FaceScan:
+    """What one photo shows: faces, size, perceptual hash and the EXIF capture time and GPS."""
+
+    faces: list[FaceFound]  # the contending faces, largest first (see monitor.decisions.faces.contender_order)
+    width: int
+    height: int
+    phash: str
+    exif_time: str | None = None  # naive local time as written by the camera, ISO 8601
+    exif_gps: tuple[float, float] | None = None
+    decode_scale: float = 1.0
+    extra: dict[str, float] = field(default_factory=dict)
+    background_faces: int = 0  # small faces found but not counted (posters, people far behind)
+    exif_notes: list[str] = field(default_factory=list)  # EXIF parts that were unreadable or impossible, ignored
+
+    @property
+    def boxes(self) -> list[Box]:
+        return [f.box for f in self.faces]
+
+    @property
+    def encodings(self) -> list[list[float]]:
+        return [f.encoding for f in self.faces]
+

@@ -1,0 +1,72 @@
+"""Decoding a photo upright and reduced (JPEG draft, EXIF orientation, alpha on white), and its EXIF facts."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps
+
+from monitor.decisions.exif import read_exif_gps, read_exif_time
+
+
+def read_exif_facts(image: Image.Image) -> tuple[str | None, tuple[float, float] | None, list[str]]:
+    """DateTimeOriginal and the GPS position from a photo's EXIF, and notes on what was unreadable and ignored."""
+    notes: list[str] = []
+    try:
+        exif = image.getexif()
+    except Exception:  # noqa: BLE001 - broken EXIF is absent evidence, noted
+        return None, None, ["EXIF 信息损坏，已忽略"]
+    try:
+        raw = exif.get_ifd(ExifTags.IFD.Exif).get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
+    except Exception:  # noqa: BLE001
+        raw, notes = None, ["EXIF 拍摄时间无法读取，已忽略"]
+    when, note = read_exif_time(raw)
+    notes += [note] if note else []
+    gps = None
+    try:
+        info = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    except Exception:  # noqa: BLE001
+        info, notes = {}, [*notes, "EXIF 定位信息无法读取，已忽略"]
+    if info and 2 in info and 4 in info:
+        gps, note = read_exif_gps(info[2], info.get(1), info[4], info.get(3))
+        notes += [note] if note else []
+    return when, gps, notes
+
+
+def to_8bit_grey(image: Image.Image) -> Image.Image:
+    """A 16-bit (or 32-bit) greyscale image scaled to 8 bits; converting it directly would clip it to white."""
+    values = np.asarray(image, dtype=np.float64)
+    top = float(values.max()) if values.size else 0.0
+    if top > 255:
+        values = values * (255.0 / (65535.0 if top <= 65535 else top))
+    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L")
+
+
+class UnreadablePhoto(Exception):
+    """The stored photo cannot be decoded: no retry can change that (the upload ends as VERIFICATION_FAILED)."""
+
+
+def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float, Image.Image]:
+    """Decode `data` reduced (JPEG draft), apply the EXIF orientation, composite alpha on white, RGB.
+
+    Returns the array, the scale from it to the upright original (>= 1), and the opened image (for EXIF).
+    """
+    opened = Image.open(io.BytesIO(data))
+    w, h = opened.size
+    full_long = max(w, h)
+    image = opened
+    if image.format == "JPEG" and full_long > max_side_px:
+        # libjpeg decodes at 1/2, 1/4 or 1/8 directly: ask for the size that keeps max_side_px on the long side.
+        image.draft("RGB", (max(1, w * max_side_px // full_long), max(1, h * max_side_px // full_long)))
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        image = to_8bit_grey(image)
+    if image.mode != "RGB":
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        image = image.convert("RGB")
+    if max(image.size) > max_side_px:
+        image.thumbnail((max_side_px, max_side_px), Image.Resampling.BILINEAR)
+    return np.asarray(image), full_long / max(image.size), opened
