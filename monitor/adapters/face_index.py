@@ -6,8 +6,8 @@ the rows with an id above the last one it has seen (as `monitor.adapters.photo_i
 Templates are only ever appended, and enrolments take one lock (`lock_enrolments`) from search to
 commit, so ids become visible in order and no row is skipped.
 
-Index: exact (`IndexFlatL2`) up to `FLAT_LIMIT` templates; above, an inverted file over `sqrt(n)`
-k-means cells, 96 of them probed per query, with 8-bit scalar-quantised vectors
+Index (`monitor.adapters.vector_index`): exact (`IndexFlatL2`) up to `FLAT_LIMIT` templates; above, an
+inverted file over `sqrt(n)` k-means cells, 96 of them probed per query, with 8-bit scalar-quantised vectors
 (`IndexIVFScalarQuantizer`, 128 bytes a template: 1 M templates measured 130 MB). Building is k-means
 on a strided sample plus one pass of assignment: ~8 s at a million on one core, where graph indexes
 (HNSW, in faiss and in usearch) took minutes for 200,000 on this two-core machine. Quantised distances
@@ -15,9 +15,9 @@ only pick candidates: the k nearest are re-ranked with exact distances from the 
 When the index grows past `RETRAIN_GROWTH` times the size it was trained at, it is rebuilt.
 
 Loading: the JSON floats of `face_templates.encoding` parse at ~100 us a row (4 minutes for 2 M), so
-each template also gets its float32 copy in `face_vectors` (512 bytes, written in the same transaction;
-migration 0009 fills it for older rows); the index loads those (seconds for 2 M) and parses the JSON
-only of a template that has no copy. Exact distances always come from `encoding`.
+each template also gets its float32 copy in `face_vectors` (512 bytes, `monitor.adapters.face_tables`,
+written in the same transaction; migration 0009 fills it for older rows); the index loads those (seconds
+for 2 M) and parses the JSON only of a template that has no copy. Exact distances always come from `encoding`.
 
 faiss runs on one thread: searches are single queries from parallel request threads, and OpenMP
 threads spinning against the other processes of a two-core machine made a search 100x slower.
@@ -25,152 +25,27 @@ threads spinning against the other processes of a two-core machine made a search
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
-import faiss
 import numpy as np
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Float,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    case,
-    cast,
-    func,
-    or_,
-    select,
-    text,
-)
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Text, case, cast, func, or_, select, text
+from sqlalchemy.orm import Session
 
-from models.tables import Base, BigId, FaceTemplate, Teacher, Trainee, UTCDateTime
+from models.tables import FaceTemplate, Teacher, Trainee
+from monitor.adapters.face_tables import FaceVector, IdentityMatch, vector_bytes
+from monitor.adapters.vector_index import DIM, FLAT_LIMIT, RETRAIN_GROWTH, VectorIndex, parse_encodings
 from monitor.decisions.identity_match import NeighbourHit, PersonRef
 
-DIM = 128
-FLAT_LIMIT = 20_000
-RETRAIN_GROWTH = 8
+# Names the services, routes, tests and benchmarks import from here.
+__all__ = [
+    "DIM", "FLAT_LIMIT", "KINDS", "RETRAIN_GROWTH", "FaceIndex", "FaceVector", "IdentityMatch", "IndexStats",
+    "VectorIndex", "lock_enrolments", "nearest_templates", "own_template_count", "parse_encodings", "vector_bytes",
+]
+
 KINDS = ("trainee", "teacher")
-faiss.omp_set_num_threads(1)
-
-
-class FaceVector(Base):
-    """The float32 copy of a template's encoding (little-endian, 512 bytes): what the index loads."""
-
-    __tablename__ = "face_vectors"
-    template_id: Mapped[int] = mapped_column(ForeignKey("face_templates.id"), primary_key=True)
-    vector: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-def vector_bytes(encoding: Sequence[float]) -> bytes:
-    return np.asarray(encoding, dtype="<f4").tobytes()
-
-
-class IdentityMatch(Base):
-    """The record of a 1:N hit at enrolment: who looked like whom, the decision and what became of it."""
-
-    __tablename__ = "identity_matches"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    person_kind: Mapped[str] = mapped_column(String(10))
-    person_id: Mapped[int] = mapped_column(Integer, index=True)
-    other_kind: Mapped[str] = mapped_column(String(10))
-    other_id: Mapped[int] = mapped_column(Integer, index=True)
-    outcome: Mapped[str] = mapped_column(String(12))  # duplicate | review
-    state: Mapped[str] = mapped_column(String(12))  # refused | accepted | overridden
-    distance: Mapped[float] = mapped_column(Float)
-    photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
-    other_photo_sha256: Mapped[str | None] = mapped_column(String(64))
-    other_template_id: Mapped[int | None] = mapped_column(Integer)
-    reasons: Mapped[list] = mapped_column(JSON)
-    measured: Mapped[dict] = mapped_column(JSON)
-    thresholds: Mapped[dict] = mapped_column(JSON)
-    anomaly_id: Mapped[int | None] = mapped_column(BigInteger)
-    decided_by: Mapped[str] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class VectorIndex:
-    """k-nearest search over 128-d float32 vectors by position (exact when small, IVF-SQ8 when large)."""
-
-    def __init__(self, flat_limit: int = FLAT_LIMIT, nprobe: int = 96, seed: int = 1234) -> None:
-        self.flat_limit = flat_limit
-        self.nprobe = nprobe
-        self.seed = seed
-        self.index: faiss.Index = faiss.IndexFlatL2(DIM)
-        self.trained_at = 0
-
-    @property
-    def size(self) -> int:
-        return int(self.index.ntotal)
-
-    @property
-    def kind(self) -> str:
-        return "flat" if isinstance(self.index, faiss.IndexFlatL2) else "ivf_sq8"
-
-    def needs_rebuild(self, adding: int) -> bool:
-        """True when an IVF index would outgrow its training (`RETRAIN_GROWTH` x): rebuild from all vectors."""
-        return self.kind != "flat" and self.size + adding > self.trained_at * RETRAIN_GROWTH
-
-    def build(self, vectors: np.ndarray) -> None:
-        """Replace the index by one over `vectors` (rows in position order)."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        n = len(vectors)
-        if n <= self.flat_limit:
-            index: faiss.Index = faiss.IndexFlatL2(DIM)
-        else:
-            nlist = int(min(8192, max(64, round(math.sqrt(n)))))
-            quantizer = faiss.IndexFlatL2(DIM)
-            index = faiss.IndexIVFScalarQuantizer(quantizer, DIM, nlist, faiss.ScalarQuantizer.QT_8bit)
-            index.cp.seed = self.seed
-            sample = vectors[:: max(1, n // (nlist * 50))]  # strided: the same sample in every process
-            index.train(sample)
-            index.nprobe = min(self.nprobe, nlist)
-            self.trained_at = n
-        index.add(vectors)
-        self.index = index
-
-    def add(self, vectors: np.ndarray) -> None:
-        """Append vectors; an exact index that outgrows `flat_limit` is rebuilt as IVF from its own copy."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if not len(vectors):
-            return
-        if self.kind == "flat" and self.size + len(vectors) > self.flat_limit:
-            old = self.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, DIM), np.float32)
-            self.build(np.concatenate([old, vectors]))
-            return
-        self.index.add(vectors)
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(distances, positions) of the k nearest per query; distances Euclidean (approximate when IVF)."""
-        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
-        if not self.size:
-            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
-        squared, positions = self.index.search(queries, min(k, self.size))
-        return np.sqrt(np.maximum(squared, 0)), positions
-
-    def nbytes(self) -> int:
-        """Bytes of the serialised index (vectors, codes, centroids and lists)."""
-        return int(faiss.serialize_index(self.index).nbytes) if self.size else 0
-
-
-def parse_encodings(texts: Sequence[str]) -> np.ndarray:
-    """JSON float lists (as stored) to an (n, 128) float32 array, parsed in C in one pass."""
-    if not texts:
-        return np.zeros((0, DIM), np.float32)
-    joined = ",".join(t.strip()[1:-1] for t in texts)
-    values = np.fromstring(joined, dtype=np.float64, sep=",")
-    if values.size != len(texts) * DIM:  # an odd row: parse one by one
-        values = np.array([json.loads(t) for t in texts], dtype=np.float64)
-    return values.reshape(len(texts), DIM).astype(np.float32)
 
 
 def _vectors_of(batch: Sequence) -> np.ndarray:
