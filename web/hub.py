@@ -6,57 +6,28 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
-import json
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, WebSocket
+from fastapi import WebSocket
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketState
 
-from models.domain import MAX_UPLOAD_ID, Principal, Role
 from models.scope import Scope
 from models.tables import Event
 from monitor.adapters.storage import Database
-from monitor.adapters.tokens import resolve_token
+from web.client_stream import FRESH_EVENTS, ClientStream, ClientTooSlow
+from web.events import LiveEvent, encode_event, serialise_event
+from web.live import LIVE_ROLES, build_live_router
+
+# Names the composition root and the tests import from here.
+__all__ = ["FRESH_EVENTS", "LIVE_ROLES", "ClientTooSlow", "EventHub", "LiveEvent", "build_live_router",
+           "encode_event", "serialise_event"]
 
 log = logging.getLogger(__name__)
-
-LIVE_ROLES = (Role.OPERATOR, Role.ADMIN, Role.INSPECTOR, Role.AUDITOR)
-FRESH_EVENTS = 50  # what a client without `since` (or after a reset) receives first
-
-
-@dataclass(frozen=True, slots=True)
-class LiveEvent:
-    """One stored event as every client receives it: encoded to JSON once, with what routing needs."""
-
-    id: int
-    region_code: str
-    verdict_of: tuple[str, int] | None
-    text: str
-
-
-def serialise_event(row: Event) -> dict[str, Any]:
-    return {"id": row.id, "type": row.kind, "at": row.created_at.isoformat(), "region_code": row.region_code,
-            "data": row.payload}
-
-
-def encode_event(row: Event) -> LiveEvent:
-    body = serialise_event(row)
-    verdict_of = None
-    if row.kind == "verdict":
-        verdict_of = (str(row.payload.get("subject_kind")), int(row.payload.get("subject_id") or 0))
-    return LiveEvent(row.id, row.region_code or "", verdict_of,
-                     json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str))
-
-
-class ClientTooSlow(Exception):
-    """A client that could not take one message within the send timeout: it is dropped."""
 
 
 class EventHub:
@@ -222,142 +193,15 @@ class EventHub:
             return None
         return self._ring[bisect.bisect_right(self._ids, cursor):]
 
-    async def _send(self, websocket: WebSocket, text: str) -> None:
-        try:
-            with anyio.fail_after(self.send_timeout_s):
-                await websocket.send_text(text)
-        except TimeoutError:
-            raise ClientTooSlow from None
+    @property
+    def floor(self) -> int:
+        """Events after this id (and up to `last_id`) are in the ring."""
+        return self._floor
 
-    async def _send_fresh(self, websocket: WebSocket, scope: Scope, upto: int) -> None:
-        for event in await run_in_threadpool(self.fetch_latest, FRESH_EVENTS, upto, scope):
-            await self._send(websocket, event.text)
+    async def wait_for_change(self) -> None:
+        """Return when new events have been published."""
+        await self._changed.wait()
 
     async def stream(self, websocket: WebSocket, scope: Scope, since: int | None) -> None:
         """Send the client what it missed since `since` (bounded), then every new event in its scope."""
-        upto = self.last_id
-        await self._send(websocket, json.dumps({"type": "hello", "last_id": upto, "role": scope.role.value}))
-        if since is None or since > upto:
-            await self._send_fresh(websocket, scope, upto)
-            cursor = upto
-        else:
-            cursor = since
-        while True:
-            batch = self.ring_after(cursor)
-            if batch is None:  # behind the ring: a page from the database, or a reset when too far behind
-                if self.last_id - cursor > self.max_backlog:
-                    upto = self.last_id
-                    await self._send(websocket, json.dumps({
-                        "type": "reset", "last_id": upto, "message": "错过的实时事件过多，请重新加载当前状态"}))
-                    await self._send_fresh(websocket, scope, upto)
-                    cursor = upto
-                    continue
-                floor = self._floor
-                page = await run_in_threadpool(self.fetch_after, cursor, self.replay_page, floor, scope)
-                for event in page:
-                    await self._send(websocket, event.text)
-                cursor = page[-1].id if len(page) == self.replay_page else floor
-                continue
-            if not batch:
-                await self._changed.wait()
-                continue
-            for event in batch:
-                if scope.allows_region(event.region_code):
-                    await self._send(websocket, event.text)
-            cursor = batch[-1].id
-
-
-AUTH_TIMEOUT_S = 10.0
-
-
-async def read_auth(websocket: WebSocket) -> tuple[str | None, int | None, str | None]:
-    """The first message `{"type": "auth", "token": "mon_…", "since": N}`: (token, since, error code)."""
-    try:
-        with anyio.fail_after(AUTH_TIMEOUT_S):
-            raw = await websocket.receive_text()
-    except TimeoutError:
-        return None, None, "AUTH_REQUIRED"
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return None, None, "AUTH_REQUIRED"
-    if not isinstance(message, dict) or message.get("type") != "auth" or not isinstance(message.get("token"), str):
-        return None, None, "AUTH_REQUIRED"
-    since = message.get("since")
-    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= MAX_UPLOAD_ID):
-        return None, None, "INVALID_SINCE"
-    return message["token"], since, None
-
-
-ERRORS = {
-    "AUTH_REQUIRED": (4401, "请在连接后 10 秒内以首条消息发送令牌：{\"type\": \"auth\", \"token\": \"mon_…\"}"),
-    "AUTH_INVALID": (4401, "访问令牌无效或已被吊销"),
-    "FORBIDDEN_ROLE": (4403, "当前身份无权订阅实时事件"),
-    "INVALID_SINCE": (4400, "since 必须是 0 到 2^63-1 之间的整数（上次收到的事件编号）"),
-    "TOKEN_IN_URL": (4400, "令牌不得放在地址中（会进入访问日志）：请在连接后以首条消息发送"),
-}
-
-
-async def refuse(websocket: WebSocket, code: str) -> None:
-    close_code, message = ERRORS[code]
-    with contextlib.suppress(Exception):
-        await websocket.send_json({"type": "error", "code": code, "message": message})
-        await websocket.close(code=close_code)
-
-
-def build_live_router(hub: EventHub, db: Database) -> APIRouter:
-    """The WebSocket `/api/v1/live`: the first message authenticates, then events stream."""
-    router = APIRouter()
-
-    def resolve(token: str) -> Principal | None:
-        with db.session() as session:
-            return resolve_token(session, token)
-
-    @router.websocket("/api/v1/live")
-    async def live(websocket: WebSocket) -> None:
-        await websocket.accept()
-        if "token" in websocket.query_params:
-            await refuse(websocket, "TOKEN_IN_URL")
-            return
-        token, since, problem = await read_auth(websocket)
-        principal = await run_in_threadpool(resolve, token) if token else None
-        if problem is None and principal is None:
-            problem = "AUTH_INVALID"
-        if problem is None and principal is not None and principal.role not in LIVE_ROLES:
-            problem = "FORBIDDEN_ROLE"
-        if problem is not None or principal is None:
-            await refuse(websocket, problem or "AUTH_INVALID")
-            return
-        slow = False
-
-        async def stream(cancel: anyio.CancelScope) -> None:
-            nonlocal slow
-            try:
-                await hub.stream(websocket, Scope.of(principal), since)
-            except ClientTooSlow:
-                slow = True
-            finally:
-                cancel.cancel()
-
-        async def until_disconnect(cancel: anyio.CancelScope) -> None:
-            while (await websocket.receive())["type"] != "websocket.disconnect":
-                pass  # client messages carry nothing after auth
-            cancel.cancel()
-
-        # Two tasks per connection (not per message): one streams, one notices the client leaving.
-        hub.clients += 1
-        try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(stream, group.cancel_scope)
-                group.start_soon(until_disconnect, group.cancel_scope)
-        finally:
-            hub.clients -= 1
-        if slow:
-            hub.dropped_slow += 1
-            log.warning("live feed: dropped a client that took more than %.0f s to accept one message",
-                        hub.send_timeout_s)
-            if websocket.client_state is WebSocketState.CONNECTED:
-                with contextlib.suppress(Exception):
-                    await websocket.close(code=4408)
-
-    return router
+        await ClientStream(self, websocket, scope).run(since)

@@ -1,0 +1,77 @@
+"""One WebSocket client of the live feed: what it missed, then every new event in its scope, at its own pace."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import anyio
+from fastapi import WebSocket
+from starlette.concurrency import run_in_threadpool
+
+from models.scope import Scope
+
+if TYPE_CHECKING:
+    from web.hub import EventHub
+
+FRESH_EVENTS = 50  # what a client without `since` (or after a reset) receives first
+
+
+class ClientTooSlow(Exception):
+    """A client that could not take one message within the send timeout: it is dropped."""
+
+
+class ClientStream:
+    """Sends one client the hub's events: from the shared ring, or in pages from the database when behind it."""
+
+    def __init__(self, hub: EventHub, websocket: WebSocket, scope: Scope) -> None:
+        self.hub = hub
+        self.websocket = websocket
+        self.scope = scope
+
+    async def send_text(self, text: str) -> None:
+        """Send one message, or raise ClientTooSlow when the client does not take it within the send timeout."""
+        try:
+            with anyio.fail_after(self.hub.send_timeout_s):
+                await self.websocket.send_text(text)
+        except TimeoutError:
+            raise ClientTooSlow from None
+
+    async def send_fresh(self, upto: int) -> None:
+        """The latest `FRESH_EVENTS` events in the client's scope up to `upto`."""
+        for event in await run_in_threadpool(self.hub.fetch_latest, FRESH_EVENTS, upto, self.scope):
+            await self.send_text(event.text)
+
+    async def run(self, since: int | None) -> None:
+        """Send the client what it missed since `since` (bounded), then every new event in its scope."""
+        hub, scope = self.hub, self.scope
+        upto = hub.last_id
+        await self.send_text(json.dumps({"type": "hello", "last_id": upto, "role": scope.role.value}))
+        if since is None or since > upto:
+            await self.send_fresh(upto)
+            cursor = upto
+        else:
+            cursor = since
+        while True:
+            batch = hub.ring_after(cursor)
+            if batch is None:  # behind the ring: a page from the database, or a reset when too far behind
+                if hub.last_id - cursor > hub.max_backlog:
+                    upto = hub.last_id
+                    await self.send_text(json.dumps({
+                        "type": "reset", "last_id": upto, "message": "错过的实时事件过多，请重新加载当前状态"}))
+                    await self.send_fresh(upto)
+                    cursor = upto
+                    continue
+                floor = hub.floor
+                page = await run_in_threadpool(hub.fetch_after, cursor, hub.replay_page, floor, scope)
+                for event in page:
+                    await self.send_text(event.text)
+                cursor = page[-1].id if len(page) == hub.replay_page else floor
+                continue
+            if not batch:
+                await hub.wait_for_change()
+                continue
+            for event in batch:
+                if scope.allows_region(event.region_code):
+                    await self.send_text(event.text)
+            cursor = batch[-1].id
