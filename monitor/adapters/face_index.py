@@ -29,6 +29,7 @@ import threading
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Text, case, cast, func, or_, select, text
@@ -48,7 +49,7 @@ __all__ = [
 KINDS = ("trainee", "teacher")
 
 
-def _vectors_of(batch: Sequence) -> np.ndarray:
+def _vectors_of(batch: Sequence[Any]) -> np.ndarray:
     """(n, 128) float32 from rows of (id, kind, person, float32 copy, encoding JSON when the copy is missing)."""
     missing = [i for i, r in enumerate(batch) if r[4] is not None]
     if not missing:
@@ -86,8 +87,8 @@ class FaceIndex:
         self._person_ids = array("q")
         self._last_id = 0
 
-    def _load_since(self, session: Session, last_id: int) -> tuple[list, np.ndarray]:
-        rows: list = []
+    def _load_since(self, session: Session, last_id: int) -> tuple[list[Any], np.ndarray]:
+        rows: list[Any] = []
         chunks: list[np.ndarray] = []
         while True:
             batch = session.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Integer, LargeBinary, String
@@ -39,9 +40,9 @@ class IdentityMatch(Base):
     photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
     other_photo_sha256: Mapped[str | None] = mapped_column(String(64))
     other_template_id: Mapped[int | None] = mapped_column(Integer)
-    reasons: Mapped[list] = mapped_column(JSON)
-    measured: Mapped[dict] = mapped_column(JSON)
-    thresholds: Mapped[dict] = mapped_column(JSON)
+    reasons: Mapped[list[Any]] = mapped_column(JSON)
+    measured: Mapped[dict[str, Any]] = mapped_column(JSON)
+    thresholds: Mapped[dict[str, Any]] = mapped_column(JSON)
     anomaly_id: Mapped[int | None] = mapped_column(BigInteger)
     decided_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

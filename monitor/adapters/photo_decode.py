@@ -55,7 +55,7 @@ def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float
     opened = Image.open(io.BytesIO(data))
     w, h = opened.size
     full_long = max(w, h)
-    image = opened
+    image: Image.Image = opened
     if image.format == "JPEG" and full_long > max_side_px:
         # libjpeg decodes at 1/2, 1/4 or 1/8 directly: ask for the size that keeps max_side_px on the long side.
         image.draft("RGB", (max(1, w * max_side_px // full_long), max(1, h * max_side_px // full_long)))

@@ -78,7 +78,7 @@ def token_create(
         raise CliError(f"只有抽查人员（inspector）令牌可以指定负责区域，{label}不能用 --region",
                        "drop --region, or use --role inspector")
     settings = load_settings(data_dir)
-    extra = ("--institution-id", str(institution_id)) if institution_id is not None else ()
+    extra: tuple[str, ...] = ("--institution-id", str(institution_id)) if institution_id is not None else ()
     extra += tuple(arg for code in regions for arg in ("--region", code))
     db = open_existing_database(settings, retry=lambda other: token_command(other, role, name, extra))
     try:

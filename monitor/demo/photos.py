@@ -8,6 +8,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import imagehash
 import numpy as np
@@ -35,8 +36,9 @@ def server_phash(data: bytes, detect_px: int = 400) -> int:
 def _field(rng: random.Random, size: tuple[int, int], lo: int, hi: int, n: int, colour: bool) -> Image.Image:
     """A smooth random field (n x n random values, bicubic-upsampled): a backdrop or a fall of light."""
     grid = Image.new("RGB" if colour else "L", (n, n))
-    grid.putdata([tuple(rng.randint(lo, hi) for _ in range(3)) if colour else rng.randint(lo, hi)
-                  for _ in range(n * n)])
+    values: list[Any] = [tuple(rng.randint(lo, hi) for _ in range(3)) if colour else rng.randint(lo, hi)
+                         for _ in range(n * n)]
+    grid.putdata(values)
     return grid.resize(size, Image.Resampling.BICUBIC)
 
 

@@ -46,7 +46,8 @@ class WorldRegistrar:
         return response
 
     def _post(self, path: str, token: str, **kwargs: Any) -> dict[str, Any]:
-        return self._request("POST", path, token, **kwargs).json()
+        body: dict[str, Any] = self._request("POST", path, token, **kwargs).json()
+        return body
 
     def _get(self, path: str) -> Any:
         return self._request("GET", path, self.world.admin_token).json()
@@ -57,7 +58,8 @@ class WorldRegistrar:
             body["id_number"] = make_id_number(county, birth, seq + 37 * attempt)
             response = self._request("POST", f"/api/v1/{kind}", self.world.admin_token, ok=(201, 409), json=body)
             if response.status_code == 201:
-                return response.json()["id"]
+                created: int = response.json()["id"]
+                return created
         raise RuntimeError(f"no free ID number for {body['name']}")
 
     def _enrol(self, trainee_id: int, person: str, photo: str) -> int:
