@@ -14,6 +14,7 @@ from models.tables import (
     Anomaly,
 )
 from monitor.api.deps import Center, Db
+from monitor.api.schemas.center import AlertOut, AnomalyOut
 
 router = APIRouter(prefix="/api/v1", tags=["center"])
 
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["center"])
 AlertState = Literal["open", "resolved"]
 
 
-@router.get("/anomalies", summary="Recent anomalies, newest first")
+@router.get("/anomalies", summary="Recent anomalies, newest first", response_model=list[AnomalyOut])
 def list_anomalies(scope: Center, db: Db, limit: Limit = 50, rule: AnomalyCode | None = None) -> list[dict[str, Any]]:
     with db.session() as session:
         query = select(Anomaly).where(scope.of_classes(Anomaly.class_id)).order_by(Anomaly.id.desc()).limit(limit)
@@ -36,7 +37,8 @@ def list_anomalies(scope: Center, db: Db, limit: Limit = 50, rule: AnomalyCode |
         ]
 
 
-@router.get("/alerts", summary="Alerts (repeats of one rule on one class grouped), newest first, with evidence")
+@router.get("/alerts", summary="Alerts (repeats of one rule on one class grouped), newest first, with evidence",
+            response_model=list[AlertOut])
 def list_alerts(scope: Center, db: Db, state: AlertState = "open", limit: Limit = 50) -> list[dict[str, Any]]:
     with db.session() as session:
         alerts = session.scalars(select(Alert).where(Alert.state == state, scope.of_classes(Alert.class_id))

@@ -30,6 +30,7 @@ from models.tables import (
 )
 from monitor.api.common import get_or_404, insert
 from monitor.api.deps import Admin, Anyone, Db
+from monitor.api.schemas.registration import ClassOut
 from monitor.services.identity import (
     raise_pending_identity_anomalies,
 )
@@ -89,7 +90,7 @@ def check_trainees(session: Session, ids: list[int]) -> None:
         raise ApiError(422, "UNKNOWN_TRAINEE", f"花名册中的学员不存在：{', '.join(map(str, unknown))}")
 
 
-@router.post("/classes", status_code=201, responses=errors(404, 409))
+@router.post("/classes", status_code=201, responses=errors(404, 409), response_model=ClassOut)
 def create_class(body: ClassIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         institution = get_or_404(session, Institution, body.institution_id, "UNKNOWN_INSTITUTION", "培训机构")
@@ -121,7 +122,7 @@ def create_class(body: ClassIn, scope: Admin, db: Db) -> dict[str, Any]:
         return class_out(session, row)
 
 
-@router.post("/classes/{class_id}/roster", summary="Add trainees to a class roster")
+@router.post("/classes/{class_id}/roster", summary="Add trainees to a class roster", response_model=ClassOut)
 def add_to_roster(class_id: RecordIdPath, body: RosterIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         row = get_or_404(session, TrainingClass, class_id, "UNKNOWN_CLASS", "班次")
@@ -134,7 +135,8 @@ def add_to_roster(class_id: RecordIdPath, body: RosterIn, scope: Admin, db: Db) 
         return class_out(session, row)
 
 
-@router.put("/classes/{class_id}/liveness", summary="Whether sign-in requires the liveness challenge")
+@router.put("/classes/{class_id}/liveness", summary="Whether sign-in requires the liveness challenge",
+            response_model=ClassOut)
 def set_liveness(class_id: RecordIdPath, body: LivenessSettingIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         row = get_or_404(session, TrainingClass, class_id, "UNKNOWN_CLASS", "班次")
@@ -142,14 +144,14 @@ def set_liveness(class_id: RecordIdPath, body: LivenessSettingIn, scope: Admin, 
         return class_out(session, row)
 
 
-@router.get("/classes", summary="Classes, newest first (sites see their own)")
+@router.get("/classes", summary="Classes, newest first (sites see their own)", response_model=list[ClassOut])
 def list_classes(scope: Anyone, db: Db) -> list[dict[str, Any]]:
     with db.session() as session:
         query = select(TrainingClass).where(scope.class_clause()).order_by(TrainingClass.id.desc())
         return [class_out(session, c) for c in session.scalars(query)]
 
 
-@router.get("/classes/{class_id}")
+@router.get("/classes/{class_id}", response_model=ClassOut)
 def get_class(class_id: RecordIdPath, scope: Anyone, db: Db) -> dict[str, Any]:
     with db.session() as session:
         return class_out(session, ensure_class(session, scope, class_id))

@@ -19,6 +19,7 @@ from monitor.adapters.face_index import (
     IdentityMatch,
 )
 from monitor.api.deps import Admin, Db, EnrolmentDep
+from monitor.api.schemas.identity import EnrolmentOut, FaceIndexOut, IdentityMatchOut
 from monitor.services.identity import (
     identity_match_out,
 )
@@ -31,7 +32,7 @@ CONFIRM_DISTINCT = ("true after checking the papers that the person is not the o
 
 
 @router.post("/trainees/{trainee_id}/faces", status_code=201, summary="Enrol one or more face photos",
-             responses=errors(409))
+             responses=errors(409), response_model=EnrolmentOut, response_model_exclude_unset=True)
 def enrol_trainee(trainee_id: RecordIdPath, scope: Admin, enrolment: EnrolmentDep,
                   photos: Annotated[list[UploadFile], File()],
                   confirm_distinct: Annotated[bool, Form(description=CONFIRM_DISTINCT)] = False) -> dict[str, Any]:
@@ -39,7 +40,8 @@ def enrol_trainee(trainee_id: RecordIdPath, scope: Admin, enrolment: EnrolmentDe
                           confirm_distinct)
 
 
-@router.post("/teachers/{teacher_id}/faces", status_code=201, responses=errors(409))
+@router.post("/teachers/{teacher_id}/faces", status_code=201, responses=errors(409), response_model=EnrolmentOut,
+             response_model_exclude_unset=True)
 def enrol_teacher(teacher_id: RecordIdPath, scope: Admin, enrolment: EnrolmentDep,
                   photos: Annotated[list[UploadFile], File()],
                   confirm_distinct: Annotated[bool, Form(description=CONFIRM_DISTINCT)] = False) -> dict[str, Any]:
@@ -47,7 +49,8 @@ def enrol_teacher(teacher_id: RecordIdPath, scope: Admin, enrolment: EnrolmentDe
                           confirm_distinct)
 
 
-@router.get("/identity-matches", summary="1:N hits at enrolment (DUPLICATE_IDENTITY), newest first")
+@router.get("/identity-matches", summary="1:N hits at enrolment (DUPLICATE_IDENTITY), newest first",
+            response_model=list[IdentityMatchOut])
 def list_identity_matches(scope: Annotated[Scope, access(Role.ADMIN, Role.OPERATOR, Role.AUDITOR)], db: Db,
                           limit: Limit = 100) -> list[dict[str, Any]]:
     with db.session() as session:
@@ -55,7 +58,8 @@ def list_identity_matches(scope: Annotated[Scope, access(Role.ADMIN, Role.OPERAT
         return [identity_match_out(session, m) for m in rows]
 
 
-@router.get("/face-index", summary="The 1:N face index of this process: size, kind, bytes")
+@router.get("/face-index", summary="The 1:N face index of this process: size, kind, bytes",
+            response_model=FaceIndexOut)
 def face_index_stats(scope: Admin, db: Db, enrolment: EnrolmentDep) -> dict[str, Any]:
     with db.session() as session:
         enrolment.face_index.refresh(session)

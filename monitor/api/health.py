@@ -9,11 +9,12 @@ from sqlalchemy import text
 
 from models.scope import Scope, access
 from monitor.api.deps import Db, SettingsDep
+from monitor.api.schemas.registration import HealthOut
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthOut)
 def health(scope: Annotated[Scope, access()], db: Db, settings: SettingsDep, request: Request) -> dict[str, object]:
     with db.session() as session:
         session.execute(text("SELECT 1"))

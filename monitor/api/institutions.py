@@ -21,11 +21,12 @@ from models.tables import (
 )
 from monitor.api.common import check_region, get_or_404, insert
 from monitor.api.deps import Admin, Db, Reader
+from monitor.api.schemas.registration import InstitutionBlacklistOut, InstitutionCreatedOut, InstitutionOut
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
 
 
-@router.post("/institutions", status_code=201, responses=errors(409))
+@router.post("/institutions", status_code=201, responses=errors(409), response_model=InstitutionCreatedOut)
 def create_institution(body: InstitutionIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         check_region(session, body.region_code)
@@ -35,7 +36,7 @@ def create_institution(body: InstitutionIn, scope: Admin, db: Db) -> dict[str, A
         return {"id": row.id, **body.model_dump(), "blacklisted": False}
 
 
-@router.get("/institutions")
+@router.get("/institutions", response_model=list[InstitutionOut])
 def list_institutions(scope: Reader, db: Db) -> list[dict[str, Any]]:
     with db.session() as session:
         return [{"id": i.id, "name": i.name, "licence_no": i.licence_no, "region_code": i.region_code,
@@ -44,7 +45,7 @@ def list_institutions(scope: Reader, db: Db) -> list[dict[str, Any]]:
                                          .order_by(Institution.id))]
 
 
-@router.put("/institutions/{institution_id}/blacklist")
+@router.put("/institutions/{institution_id}/blacklist", response_model=InstitutionBlacklistOut)
 def set_institution_blacklist(institution_id: RecordIdPath, body: BlacklistIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         row = get_or_404(session, Institution, institution_id, "UNKNOWN_INSTITUTION", "培训机构")

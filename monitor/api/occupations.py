@@ -15,11 +15,12 @@ from models.tables import (
 )
 from monitor.api.common import insert
 from monitor.api.deps import Admin, Db, Reader
+from monitor.api.schemas.registration import OccupationOut
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
 
 
-@router.post("/occupations", status_code=201, responses=errors(409))
+@router.post("/occupations", status_code=201, responses=errors(409), response_model=OccupationOut)
 def create_occupation(body: OccupationIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         row = insert(session, Occupation(**body.model_dump()), "DUPLICATE_OCCUPATION",
@@ -27,7 +28,7 @@ def create_occupation(body: OccupationIn, scope: Admin, db: Db) -> dict[str, Any
         return {"id": row.id, **body.model_dump()}
 
 
-@router.get("/occupations")
+@router.get("/occupations", response_model=list[OccupationOut])
 def list_occupations(scope: Reader, db: Db) -> list[dict[str, Any]]:
     with db.session() as session:
         return [{"id": o.id, "code": o.code, "name": o.name,

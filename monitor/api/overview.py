@@ -20,12 +20,13 @@ from models.tables import (
     Venue,
 )
 from monitor.api.deps import Center, Db
+from monitor.api.schemas.center import OverviewOut
 from monitor.services.alerts import prefecture_of
 
 router = APIRouter(prefix="/api/v1", tags=["center"])
 
 
-@router.get("/overview", summary="The province at a glance for the wall screen")
+@router.get("/overview", summary="The province at a glance for the wall screen", response_model=OverviewOut)
 def overview(scope: Center, db: Db) -> dict[str, Any]:
     since = local_day_start(utc_now())
     with db.session() as session:

@@ -24,6 +24,7 @@ from models.tables import (
 )
 from monitor.api.common import get_or_404, insert
 from monitor.api.deps import Admin, Db, Reader
+from monitor.api.schemas.registration import TeacherOut, TraineeOut
 from monitor.services.identity import (
     count_templates,
 )
@@ -45,7 +46,7 @@ def person_out(p: Trainee | Teacher, templates: int) -> dict[str, Any]:
     return out
 
 
-@router.post("/trainees", status_code=201, responses=errors(409))
+@router.post("/trainees", status_code=201, responses=errors(409), response_model=TraineeOut)
 def create_trainee(body: PersonIn, scope: Admin, db: Db) -> dict[str, Any]:
     id_number = validated_id_number(body.id_number)
     with db.session() as session:
@@ -55,7 +56,7 @@ def create_trainee(body: PersonIn, scope: Admin, db: Db) -> dict[str, Any]:
         return person_out(row, 0)
 
 
-@router.get("/trainees/{trainee_id}")
+@router.get("/trainees/{trainee_id}", response_model=TraineeOut)
 def get_trainee(trainee_id: RecordIdPath, scope: Reader, db: Db) -> dict[str, Any]:
     with db.session() as session:
         row = session.get(Trainee, trainee_id)
@@ -64,7 +65,7 @@ def get_trainee(trainee_id: RecordIdPath, scope: Reader, db: Db) -> dict[str, An
         return person_out(row, count_templates(session, "trainee", row.id))
 
 
-@router.post("/teachers", status_code=201, responses=errors(409))
+@router.post("/teachers", status_code=201, responses=errors(409), response_model=TeacherOut)
 def create_teacher(body: TeacherIn, scope: Admin, db: Db) -> dict[str, Any]:
     id_number = validated_id_number(body.id_number)
     with db.session() as session:
@@ -75,7 +76,7 @@ def create_teacher(body: TeacherIn, scope: Admin, db: Db) -> dict[str, Any]:
         return person_out(row, 0)
 
 
-@router.put("/teachers/{teacher_id}/blacklist")
+@router.put("/teachers/{teacher_id}/blacklist", response_model=TeacherOut)
 def set_teacher_blacklist(teacher_id: RecordIdPath, body: BlacklistIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         row = get_or_404(session, Teacher, teacher_id, "UNKNOWN_TEACHER", "教师")

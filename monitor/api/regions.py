@@ -10,11 +10,13 @@ from models.tables import (
     Region,
 )
 from monitor.api.deps import Anyone, Db
+from monitor.api.schemas.registration import RegionOut
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
 
 
-@router.get("/regions", summary="Yunnan's prefectures with their counties (GB/T 2260)")
+@router.get("/regions", summary="Yunnan's prefectures with their counties (GB/T 2260)",
+            response_model=list[RegionOut])
 def list_regions(scope: Anyone, db: Db) -> list[dict[str, Any]]:
     with db.session() as session:
         rows = session.scalars(select(Region).order_by(Region.code)).all()

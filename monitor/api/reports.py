@@ -13,6 +13,7 @@ from models.params import DayQuery, RecordIdPath, RecordIdQuery
 from models.scope import Scope, access, ensure_class, public_route
 from monitor.adapters.storage import Database
 from monitor.api.deps import Db, SettingsDep
+from monitor.api.schemas.reports import DailyReportOut, LedgerOut, OnlineMinutesOut, PublicNoticeOut
 from monitor.services.ledger import (
     DAILY_COLUMNS,
     LEDGER_COLUMNS,
@@ -45,7 +46,8 @@ def ledger(db: Database, class_id: int, scope: Scope) -> dict[str, Any]:
         return build_class_ledger(session, class_id, utc_now())
 
 
-@router.get("/classes/{class_id}/ledger", summary="The class ledger: attendance, eligibility, evidence")
+@router.get("/classes/{class_id}/ledger", summary="The class ledger: attendance, eligibility, evidence",
+            response_model=LedgerOut)
 def get_ledger(class_id: RecordIdPath, scope: Reader, db: Db) -> dict[str, Any]:
     return ledger(db, class_id, scope)
 
@@ -69,7 +71,7 @@ def daily(db: Database, day: date | None) -> dict[str, Any]:
         return build_daily_report(session, day or utc_now().astimezone(SHANGHAI).date())
 
 
-@router.get("/reports/daily", summary="Daily statistics per prefecture and county")
+@router.get("/reports/daily", summary="Daily statistics per prefecture and county", response_model=DailyReportOut)
 def get_daily(scope: Reader, db: Db, day: DayQuery = None) -> dict[str, Any]:
     return daily(db, day)
 
@@ -89,7 +91,7 @@ def get_daily_csv(scope: Reader, db: Db, day: DayQuery = None) -> Response:
 
 
 @router.get("/online/minutes", summary="Verified online study minutes per trainee for a day (8-hour cap)",
-            responses=errors(404))
+            responses=errors(404), response_model=OnlineMinutesOut)
 def online_minutes(class_id: RecordIdQuery, scope: Reader, db: Db, settings: SettingsDep,
                    day: DayQuery = None) -> dict[str, Any]:
     now = utc_now()
@@ -99,7 +101,8 @@ def online_minutes(class_id: RecordIdQuery, scope: Reader, db: Db, settings: Set
                                      settings.online_max_gap_minutes, settings.online_daily_cap_minutes, now)
 
 
-@public.get("/public/notice.json", summary="培训补贴公示 (public, masked)", dependencies=[public_route()])
+@public.get("/public/notice.json", summary="培训补贴公示 (public, masked)", dependencies=[public_route()],
+            response_model=PublicNoticeOut)
 def notice(db: Db) -> dict[str, Any]:
     """The public notice: no token, as the notice requires publication; names masked, no ID numbers."""
     with db.session() as session:

@@ -19,6 +19,7 @@ from models.tables import (
     TrainingClass,
 )
 from monitor.api.deps import Center, Db
+from monitor.api.schemas.center import ReviewDecisionOut, ReviewOut
 from monitor.decisions.verdicts import Finding
 from monitor.services.alerts import add_anomaly, add_event, class_context
 
@@ -28,7 +29,8 @@ router = APIRouter(prefix="/api/v1", tags=["center"])
 ReviewState = Literal["open", "confirmed", "rejected"]
 
 
-@router.get("/reviews", summary="Verdicts left to an operator (face distance in the grey zone)")
+@router.get("/reviews", summary="Verdicts left to an operator (face distance in the grey zone)",
+            response_model=list[ReviewOut])
 def list_reviews(scope: Center, db: Db, state: ReviewState = "open", limit: Limit = 100) -> list[dict[str, Any]]:
     with db.session() as session:
         rows = session.execute(
@@ -45,7 +47,7 @@ def list_reviews(scope: Center, db: Db, state: ReviewState = "open", limit: Limi
 
 
 @router.post("/reviews/{review_id}/decision", summary="Confirm the trainee, or reject as FACE_MISMATCH",
-             responses=errors(409))
+             responses=errors(409), response_model=ReviewDecisionOut)
 def decide_review(review_id: UploadIdPath, body: ReviewDecisionIn,
                   scope: Annotated[Scope, access(Role.OPERATOR, Role.ADMIN)], db: Db) -> dict[str, Any]:
     principal = scope.principal

@@ -22,6 +22,7 @@ from models.tables import (
 )
 from monitor.api.common import check_region, get_or_404, insert
 from monitor.api.deps import Admin, Db, Reader
+from monitor.api.schemas.registration import VenueOut
 from monitor.decisions.geodesy import convert_to_wgs84
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
@@ -34,7 +35,7 @@ def venue_out(v: Venue) -> dict[str, Any]:
             "polygon_wgs84": v.polygon, "original": v.original}
 
 
-@router.post("/venues", status_code=201, responses=errors(404, 409))
+@router.post("/venues", status_code=201, responses=errors(404, 409), response_model=VenueOut)
 def create_venue(body: VenueIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         get_or_404(session, Institution, body.institution_id, "UNKNOWN_INSTITUTION", "培训机构")
@@ -58,7 +59,7 @@ def create_venue(body: VenueIn, scope: Admin, db: Db) -> dict[str, Any]:
         return venue_out(row)
 
 
-@router.get("/venues")
+@router.get("/venues", response_model=list[VenueOut])
 def list_venues(scope: Reader, db: Db) -> list[dict[str, Any]]:
     with db.session() as session:
         return [venue_out(v) for v in session.scalars(select(Venue).where(venue_clause(scope)).order_by(Venue.id))]

@@ -1,0 +1,127 @@
+"""Response shapes of the monitoring center: the wall screen's overview, anomalies, alerts and reviews."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class OverviewCountersOut(BaseModel):
+    classes_today: int
+    classes_in_session: int
+    checkins_today: int
+    pass_rate: float | None = Field(description="passed / check-ins today; null without check-ins")
+    anomalies_today: int
+    anomalies_open: int
+
+
+class PrefectureStatsOut(BaseModel):
+    """Today's figures of one prefecture."""
+
+    code: str
+    name: str
+    classes: int
+    in_session: int
+    checkins: int
+    passed: int
+    anomalies: int
+
+
+class MapClassOut(BaseModel):
+    """A class running today, placed on the map at its venue."""
+
+    id: int
+    name: str
+    code: str
+    institution: str
+    lat: float
+    lon: float
+    status: str
+    prefecture_code: str
+    county_code: str
+
+
+class OverviewOut(BaseModel):
+    """The province at a glance for the wall screen (today, local time)."""
+
+    generated_at: str
+    counters: OverviewCountersOut
+    anomalies_by_rule: dict[str, int]
+    prefectures: list[PrefectureStatsOut]
+    classes: list[MapClassOut]
+
+
+class AnomalyOut(BaseModel):
+    """One anomaly: the rule that fired, its evidence and the thresholds it was judged with."""
+
+    id: int
+    rule: str
+    severity: str
+    class_id: int
+    trainee_id: int | None
+    subject_kind: str
+    subject_id: int
+    region_code: str
+    message: str
+    evidence: dict[str, Any]
+    thresholds: dict[str, Any]
+    state: str = Field(description="open | resolved")
+    created_at: str
+
+
+class AlertAnomalyOut(BaseModel):
+    """One of the anomalies an alert groups."""
+
+    id: int
+    trainee_id: int | None
+    message: str
+    state: str
+    evidence: dict[str, Any]
+    thresholds: dict[str, Any]
+    resolved_note: str | None
+    created_at: str
+
+
+class AlertOut(BaseModel):
+    """Repeats of one rule on one class, grouped, with their anomalies."""
+
+    id: int
+    rule: str
+    class_id: int
+    region_code: str
+    severity: str
+    count: int
+    open_count: int
+    state: str = Field(description="open | resolved")
+    first_at: str
+    last_at: str
+    resolved_note: str | None
+    anomalies: list[AlertAnomalyOut]
+
+
+class ReviewOut(BaseModel):
+    """A check-in verdict left to an operator, with what was measured and the thresholds."""
+
+    id: int
+    checkin_id: int
+    class_id: int
+    trainee_id: int | None
+    reason_code: str
+    message: str
+    measured: dict[str, Any]
+    thresholds: dict[str, Any]
+    state: str = Field(description="open | confirmed | rejected")
+    photo_sha256: str
+    created_at: str
+    decided_by: str | None
+    note: str | None
+
+
+class ReviewDecisionOut(BaseModel):
+    """The review after the operator's decision, and the check-in's resulting status."""
+
+    id: int
+    state: str
+    checkin_status: str
+    decided_by: str

@@ -1,0 +1,138 @@
+"""Response shapes of registration: regions, institutions, venues, occupations, people, classes, tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class CountyOut(BaseModel):
+    code: str = Field(description="GB/T 2260 county code")
+    name: str
+
+
+class RegionOut(BaseModel):
+    """A prefecture (州市) with its counties (县区)."""
+
+    code: str = Field(description="GB/T 2260 prefecture code")
+    name: str
+    counties: list[CountyOut]
+
+
+class InstitutionCreatedOut(BaseModel):
+    """A training institution as just registered."""
+
+    id: int
+    name: str
+    licence_no: str
+    region_code: str
+    blacklisted: bool
+
+
+class InstitutionOut(InstitutionCreatedOut):
+    """A training institution (培训机构) with its blacklist state."""
+
+    blacklist_reason: str
+
+
+class InstitutionBlacklistOut(BaseModel):
+    """An institution's blacklist state after the change."""
+
+    id: int
+    blacklisted: bool
+    blacklist_reason: str
+
+
+class LatLonOut(BaseModel):
+    lat: float
+    lon: float
+
+
+class VenueOut(BaseModel):
+    """A venue (培训场地) and its fence in WGS-84; `original` is the geometry as submitted, in its datum."""
+
+    id: int
+    institution_id: int
+    name: str
+    address: str
+    region_code: str
+    datum: str = Field(description="the datum the fence was drawn in: WGS-84, GCJ-02 or BD-09")
+    shape: str = Field(description="circle | polygon")
+    center_wgs84: LatLonOut
+    radius_m: float | None = Field(description="circle radius in metres; null for a polygon")
+    polygon_wgs84: list[list[float]] | None = Field(description="[[lat, lon], ...] in WGS-84; null for a circle")
+    original: dict[str, Any] = Field(description="the datum and fence as submitted")
+
+
+class OccupationOut(BaseModel):
+    """An occupation (职业/工种) and whether it may be trained (clause 十三)."""
+
+    id: int
+    code: str
+    name: str
+    has_training_standard: bool
+    has_evaluation_standard: bool
+    has_evaluation_body: bool
+
+
+class TraineeOut(BaseModel):
+    """A trainee; the ID number is only ever shown masked."""
+
+    id: int
+    name: str
+    id_number_masked: str
+    face_templates: int = Field(description="enrolled face templates")
+
+
+class TeacherOut(TraineeOut):
+    """A teacher, with qualifications and blacklist state."""
+
+    qualifications: list[str]
+    blacklisted: bool
+
+
+class ClassSessionOut(BaseModel):
+    """A daily session window, local (Asia/Shanghai) wall-clock times."""
+
+    id: int
+    name: str
+    start: str = Field(description="HH:MM")
+    end: str = Field(description="HH:MM")
+
+
+class ClassOut(BaseModel):
+    """A class (培训班次) with its sessions and roster."""
+
+    id: int
+    code: str
+    name: str
+    institution_id: int
+    venue_id: int
+    occupation_id: int
+    mode: str = Field(description="offline | online")
+    start_date: str = Field(description="YYYY-MM-DD")
+    end_date: str = Field(description="YYYY-MM-DD")
+    theory_teacher_id: int
+    practical_teacher_id: int
+    status: str
+    liveness_required: bool
+    sessions: list[ClassSessionOut]
+    trainee_ids: list[int]
+
+
+class TokenOut(BaseModel):
+    """A bearer token, shown this once (only its hash is stored)."""
+
+    token: str
+    role: str
+    name: str
+
+
+class HealthOut(BaseModel):
+    """Whether the center is up: the database answered, which bus, whether this process runs the worker."""
+
+    status: str
+    database: str = Field(description="the database dialect, e.g. sqlite or postgresql")
+    bus: str = Field(description="in-process | redis-streams")
+    worker: bool

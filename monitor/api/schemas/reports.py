@@ -1,0 +1,134 @@
+"""Response shapes of the ledger (台账), the daily report, online study minutes and the public notice (公示)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, Field, WithJsonSchema
+
+# A figure that is a whole number when it is one (e.g. 0 minutes): kept as the handler computed it.
+Number = Annotated[int | float, WithJsonSchema({"type": "number"})]
+
+
+class LedgerClassOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    institution: str
+    start_date: str
+    end_date: str
+
+
+class LedgerSessionOut(BaseModel):
+    """One ended session (day and window) of a trainee."""
+
+    day: str
+    session: str
+    signed_in: bool
+    signed_out: bool
+    minutes: int
+    attended: bool
+
+
+class LedgerEvidenceOut(BaseModel):
+    """A verified check-in the ledger rests on."""
+
+    checkin_id: int
+    kind: str
+    at: str
+    verification_id: int | None
+    photo_sha256: str
+
+
+class LedgerRowOut(BaseModel):
+    """One trainee of the class: attendance, valid hours, subsidy eligibility and evidence."""
+
+    index: int
+    trainee_id: int
+    name: str
+    id_number_masked: str
+    scheduled: int
+    attended: int
+    rate: float | None
+    rate_percent: float | None
+    valid_hours: float
+    eligible: bool
+    eligible_text: str
+    reason: str
+    sessions: list[LedgerSessionOut]
+    evidence: list[LedgerEvidenceOut]
+    verification_ids: str = Field(description="the verification ids, space-separated (as exported)")
+    photo_sha256s: str = Field(description="the photo hashes, space-separated (as exported)")
+
+
+class LedgerOut(BaseModel):
+    """The class ledger."""
+
+    class_: LedgerClassOut = Field(alias="class")
+    generated_at: str
+    sessions_scheduled: int
+    trainees: int
+    eligible: int
+    rows: list[LedgerRowOut]
+
+
+class DailyRowOut(BaseModel):
+    """One prefecture or county on the day."""
+
+    level: str = Field(description="prefecture | county")
+    level_name: str
+    code: str
+    name: str
+    classes: int
+    checkins: int
+    passed: int
+    pass_rate: float | None
+    pass_rate_percent: float | None
+    anomalies: int
+    anomalies_by_rule: dict[str, int]
+    anomalies_by_rule_text: str
+
+
+class DailyReportOut(BaseModel):
+    """Daily statistics per prefecture and county."""
+
+    day: str
+    rows: list[DailyRowOut]
+
+
+class OnlineMinutesRowOut(BaseModel):
+    trainee_id: int
+    name: str
+    verified_minutes: Number
+    counted_minutes: Number
+    over_cap: bool
+
+
+class OnlineMinutesOut(BaseModel):
+    """Verified and counted online study minutes per rostered trainee for a day."""
+
+    class_id: int
+    day: str
+    daily_cap_minutes: Number
+    rows: list[OnlineMinutesRowOut]
+
+
+class NoticeClassOut(BaseModel):
+    """One class on the public notice: counts and the masked names of the eligible, no ID numbers."""
+
+    class_code: str
+    class_name: str
+    institution: str
+    start_date: str
+    end_date: str
+    trainees: int
+    eligible: int
+    subsidy_status: str
+    eligible_names: list[str]
+
+
+class PublicNoticeOut(BaseModel):
+    """培训补贴公示."""
+
+    generated_at: str
+    classes: list[NoticeClassOut]
