@@ -15,9 +15,10 @@ from ingest.checks.validation import check_fix, check_text
 from ingest.context import Ingest
 from ingest.outbox import CHECKIN_TOPIC
 from ingest.routes.uploads import get_upload, read_upload, respond, single_valued_parts, site_institution
+from ingest.schemas import CheckInUploadOut, CheckInVerdictOut, upload_responses
 from models.clock import SHANGHAI
 from models.domain import LIVENESS_MAX_FRAMES, LIVENESS_MIN_FRAMES, MAX_RECORD_ID, CheckKind, Role
-from models.errors import UPLOAD_RESPONSES, ApiError, errors
+from models.errors import ApiError, errors
 from models.params import UploadIdPath
 from models.scope import Scope, access
 from models.tables import CheckIn, CheckInFrame, LivenessChallenge
@@ -28,7 +29,8 @@ Anyone = Annotated[Scope, access()]
 
 
 @router.post("/check-ins", summary="A trainee's sign-in or sign-out selfie with its GPS fix",
-             responses={**UPLOAD_RESPONSES, **errors(404, 409)})
+             responses={**upload_responses(CheckInUploadOut), **errors(404, 409)}, response_model=CheckInUploadOut,
+             response_model_exclude_unset=True)
 async def post_checkin(
     scope: Site,
     ctx: Ingest,
@@ -97,6 +99,7 @@ async def post_checkin(
     return await respond(ctx, CheckIn, CHECKIN_TOPIC, subject_id, created, body, response)
 
 
-@router.get("/check-ins/{checkin_id}", summary="The verdict of one check-in")
+@router.get("/check-ins/{checkin_id}", summary="The verdict of one check-in", response_model=CheckInVerdictOut,
+            response_model_exclude_unset=True)
 def get_checkin(checkin_id: UploadIdPath, scope: Anyone, ctx: Ingest) -> dict[str, Any]:
     return get_upload(ctx, CheckIn, checkin_id, scope)

@@ -13,6 +13,7 @@ from ingest.acceptance import check_rostered
 from ingest.checks.limits import WINDOW_S, RecentCounts, refuse_over_limit
 from ingest.context import Ingest
 from ingest.routes.uploads import site_institution
+from ingest.schemas import ChallengeOut
 from models.clock import SHANGHAI, utc_now
 from models.domain import LIVENESS_ACTIONS, LIVENESS_MAX_FRAMES, LIVENESS_MIN_FRAMES, Role, TraineeInClassIn
 from models.errors import errors
@@ -24,7 +25,7 @@ Site = Annotated[Scope, access(Role.SITE)]
 
 
 @router.post("/liveness/challenges", status_code=201, summary="A random single-use liveness challenge",
-             responses=errors(404, 409, 429))
+             responses=errors(404, 409, 429), response_model=ChallengeOut)
 def create_challenge(body: TraineeInClassIn, scope: Site, ctx: Ingest) -> dict[str, Any]:
     institution_id = site_institution(scope)
     now = utc_now()

@@ -16,9 +16,10 @@ from ingest.checks.validation import check_capture_time, parse_client_time
 from ingest.context import Ingest
 from ingest.outbox import HEARTBEAT_TOPIC, outbox_message, publish_outbox
 from ingest.routes.uploads import read_image, single_valued_parts, site_institution
+from ingest.schemas import HeartbeatAcceptedOut, OnlineSessionOut, OnlineSessionStartedOut, upload_responses
 from models.clock import SHANGHAI, utc_now
 from models.domain import Role, TraineeInClassIn
-from models.errors import UPLOAD_RESPONSES, ApiError, errors
+from models.errors import ApiError, errors
 from models.params import UploadIdPath
 from models.scope import Scope, access, ensure_in_class, refuse_missing
 from models.tables import OnlineHeartbeat, OnlineSession
@@ -62,7 +63,8 @@ def visible_session(session: Session, session_id: int, scope: Scope) -> OnlineSe
     ensure_in_class(session, scope, row.class_id, "UNKNOWN_ONLINE_SESSION", "线上学习会话", session_id)
     return row
 
-@router.post("/sessions", status_code=201, summary="Start an online study session", responses=errors(404, 409, 429))
+@router.post("/sessions", status_code=201, summary="Start an online study session", responses=errors(404, 409, 429),
+             response_model=OnlineSessionStartedOut)
 def start(body: TraineeInClassIn, scope: Site, ctx: Ingest) -> dict[str, Any]:
     institution_id = site_institution(scope)
     now = utc_now()
@@ -87,7 +89,8 @@ def start(body: TraineeInClassIn, scope: Site, ctx: Ingest) -> dict[str, Any]:
         return {**session_body(row, []), "next_heartbeat_in_s": next_heartbeat_s()}
 
 @router.post("/sessions/{session_id}/heartbeats", status_code=201, summary="A face photo during study",
-             responses={202: UPLOAD_RESPONSES[202], **errors(409)})
+             responses={**upload_responses(HeartbeatAcceptedOut, 202), **errors(409)},
+             response_model=HeartbeatAcceptedOut)
 async def heartbeat(session_id: UploadIdPath, scope: Site, ctx: Ingest, response: Response,
                     photo: Annotated[UploadFile, File()], captured_at: Annotated[str, Form()],
                     _single: None = single_valued_parts()) -> dict[str, Any]:
@@ -125,7 +128,7 @@ async def heartbeat(session_id: UploadIdPath, scope: Site, ctx: Ingest, response
     messages = {"passed": "人脸核验通过", "failed": "人脸核验未通过，本段学时不计", "pending": "已受理，正在核验"}
     return {"id": beat_id, "status": status, "message": messages[status], "next_heartbeat_in_s": next_heartbeat_s()}
 
-@router.post("/sessions/{session_id}/end", summary="End an online study session")
+@router.post("/sessions/{session_id}/end", summary="End an online study session", response_model=OnlineSessionOut)
 def end(session_id: UploadIdPath, scope: Site, ctx: Ingest) -> dict[str, Any]:
     with ctx.db.session() as session:
         row = visible_session(session, session_id, scope)
@@ -134,7 +137,8 @@ def end(session_id: UploadIdPath, scope: Site, ctx: Ingest) -> dict[str, Any]:
                                      .order_by(OnlineHeartbeat.captured_at)))
         return session_body(row, beats)
 
-@router.get("/sessions/{session_id}", summary="An online session with its heartbeats")
+@router.get("/sessions/{session_id}", summary="An online session with its heartbeats",
+            response_model=OnlineSessionOut)
 def get_session(session_id: UploadIdPath, scope: Anyone, ctx: Ingest) -> dict[str, Any]:
     with ctx.db.session() as session:
         row = visible_session(session, session_id, scope)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ingest.context import Ingest
 from ingest.routes.uploads import site_institution
+from ingest.schemas import SiteClassOut
 from models.clock import SHANGHAI, utc_now
 from models.domain import Role
 from models.scope import Scope, access
@@ -18,7 +19,8 @@ router = APIRouter(prefix="/api/v1", tags=["ingest"])
 Site = Annotated[Scope, access(Role.SITE)]
 
 
-@router.get("/site/classes", summary="The site's classes running today, with sessions and roster")
+@router.get("/site/classes", summary="The site's classes running today, with sessions and roster",
+            response_model=list[SiteClassOut])
 def site_classes(scope: Site, ctx: Ingest) -> list[dict[str, Any]]:
     institution_id = site_institution(scope)
     today = utc_now().astimezone(SHANGHAI).date()

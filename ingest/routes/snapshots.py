@@ -14,9 +14,10 @@ from ingest.checks.validation import check_text
 from ingest.context import Ingest
 from ingest.outbox import SNAPSHOT_TOPIC
 from ingest.routes.uploads import get_upload, read_upload, respond, single_valued_parts, site_institution
+from ingest.schemas import SnapshotUploadOut, SnapshotVerdictOut, upload_responses
 from models.clock import SHANGHAI
 from models.domain import MAX_RECORD_ID, Role
-from models.errors import UPLOAD_RESPONSES, errors
+from models.errors import errors
 from models.params import UploadIdPath
 from models.scope import Scope, access
 from models.tables import Snapshot
@@ -27,7 +28,8 @@ Anyone = Annotated[Scope, access()]
 
 
 @router.post("/snapshots", summary="A periodic classroom snapshot",
-             responses={**UPLOAD_RESPONSES, **errors(404, 409)})
+             responses={**upload_responses(SnapshotUploadOut), **errors(404, 409)}, response_model=SnapshotUploadOut,
+             response_model_exclude_unset=True)
 async def post_snapshot(
     scope: Site,
     ctx: Ingest,
@@ -56,6 +58,7 @@ async def post_snapshot(
     return await respond(ctx, Snapshot, SNAPSHOT_TOPIC, subject_id, created, body, response)
 
 
-@router.get("/snapshots/{snapshot_id}", summary="The verdict of one snapshot")
+@router.get("/snapshots/{snapshot_id}", summary="The verdict of one snapshot", response_model=SnapshotVerdictOut,
+            response_model_exclude_unset=True)
 def get_snapshot(snapshot_id: UploadIdPath, scope: Anyone, ctx: Ingest) -> dict[str, Any]:
     return get_upload(ctx, Snapshot, snapshot_id, scope)
