@@ -37,7 +37,8 @@ def resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     if ref is None:
         return node
     assert ref.startswith("#/components/schemas/"), ref
-    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    found: dict[str, Any] = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    return found
 
 
 def typed(schema: dict[str, Any], node: dict[str, Any]) -> bool:
