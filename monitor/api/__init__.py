@@ -15,6 +15,7 @@ from monitor.api import (
     regions,
     reports,
     reviews,
+    rules,
     tokens,
     venues,
 )
@@ -22,5 +23,5 @@ from monitor.api import (
 ROUTERS: list[APIRouter] = [
     regions.router, institutions.router, venues.router, occupations.router, people.router, enrolment.router,
     classes.router, tokens.router, overview.router, alerts.router, reviews.router, evidence.router, reports.router,
-    reports.public, health.router,
+    reports.public, rules.router, health.router,
 ]

@@ -215,7 +215,7 @@
   let started = false;
   async function start() {
     if (!token) { showLogin(); return; }
-    if (!started) { started = true; await initMap(); }
+    if (!started) { started = true; await Promise.all([initMap(), M.catalogue]); }
     await refreshOverview();
     connect();
     setInterval(refreshOverview, 15000);
