@@ -19,6 +19,7 @@ from ingest.adapters.evidence import EvidenceStore
 from ingest.adapters.images import AcceptedImage, inspect_image
 from ingest.context import IngestContext
 from ingest.outbox import hand_to_bus, outbox_message
+from models.clock import minutes_of
 from models.domain import CheckKind
 from models.errors import ApiError
 from models.tables import (
@@ -32,6 +33,7 @@ from models.tables import (
     TrainingClass,
     Verification,
 )
+from models.terms import SubjectKind, UploadStatus
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +44,10 @@ def pick_session(local_hhmm: str, sessions: list[Any]) -> Any:
     """The session whose window holds the local time, else the one whose window is nearest."""
     if not sessions:
         return None
-
-    def minutes(hhmm: str) -> int:
-        return int(hhmm[:2]) * 60 + int(hhmm[3:5])
-
-    now = minutes(local_hhmm)
+    now = minutes_of(local_hhmm)
 
     def gap(s: Any) -> int:
-        start, end = minutes(s.start_local), minutes(s.end_local)
+        start, end = minutes_of(s.start_local), minutes_of(s.end_local)
         return 0 if start <= now <= end else min(abs(now - start), abs(now - end))
 
     return min(sessions, key=gap)
@@ -57,8 +55,7 @@ def pick_session(local_hhmm: str, sessions: list[Any]) -> Any:
 
 def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None) -> dict[str, Any]:
     """What a site sees for one upload: status, a zh-CN message saying exactly why, and where to poll."""
-    is_checkin = isinstance(subject, CheckIn)
-    kind = "check-ins" if is_checkin else "snapshots"
+    kind = "check-ins" if isinstance(subject, CheckIn) else "snapshots"
     body: dict[str, Any] = {
         "id": subject.id,
         "status": subject.status,
@@ -66,7 +63,7 @@ def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None)
         "photo_sha256": subject.photo_sha256,
         "reasons": [],
     }
-    if is_checkin:
+    if isinstance(subject, CheckIn):
         action = "签到" if subject.kind == CheckKind.SIGN_IN.value else "签退"
         body["kind"] = subject.kind
     else:
@@ -79,11 +76,12 @@ def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None)
     body["verification_id"] = verification.id
     body["face_distance"] = verification.face_distance
     body["fence_result"] = verification.fence_result
-    if subject.status == "review":
+    if subject.status == UploadStatus.REVIEW:
         review = (verification.measured or {}).get("review") or {}
         body["message"] = f"{action}已受理，待人工复核：{review.get('message', '')}".rstrip("：")
-    elif subject.status == "passed":
-        body["message"] = f"{action}成功" if is_checkin else f"{action}已核验（{verification.face_count} 张人脸）"
+    elif subject.status == UploadStatus.PASSED:
+        body["message"] = (f"{action}成功" if isinstance(subject, CheckIn)
+                           else f"{action}已核验（{verification.face_count} 张人脸）")
     else:
         body["message"] = f"{action}未通过：" + "；".join(r["message"] for r in verification.reasons)
     return body
@@ -127,7 +125,7 @@ ROSTER_FACTS = select(
 ).where(TrainingClass.id == bindparam("class_id"))
 SEEN_PHOTO = select(exists().where(CheckIn.photo_sha256 == bindparam("sha256"))
                     | exists().where(Snapshot.photo_sha256 == bindparam("sha256")))
-INSERT_UNLESS_PRESENT = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+INSERT_UNLESS_PRESENT: dict[str, Callable[..., Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 EVIDENCE_KNOWN = select(exists().where(Evidence.sha256 == bindparam("sha256")))
 CLASS_WINDOWS = select(ClassSession.id, ClassSession.start_local, ClassSession.end_local).where(
     ClassSession.class_id == bindparam("class_id"))
@@ -181,7 +179,7 @@ def _find_previous(
         return None
     if prior.photo_sha256 != sha256:
         raise ApiError(409, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一张照片的上传")
-    return prior.id
+    return int(prior.id)
 
 
 def store_evidence(session: Session | Connection, evidence: EvidenceStore, image: AcceptedImage, now: datetime) -> None:
@@ -196,10 +194,10 @@ def insert_evidence_row(session: Session | Connection, image: AcceptedImage, now
               "width": image.width, "height": image.height, "created_at": now}
     dialect = (session.dialect if isinstance(session, Connection) else session.get_bind().dialect).name
     if dialect in INSERT_UNLESS_PRESENT:  # one statement: the photo may already be there (an enrolment photo)
-        session.execute(INSERT_UNLESS_PRESENT[dialect](Evidence.__table__).values(values)
+        session.execute(INSERT_UNLESS_PRESENT[dialect](Evidence).values(values)
                         .on_conflict_do_nothing(index_elements=["sha256"]))
     elif not session.scalar(EVIDENCE_KNOWN, {"sha256": image.sha256}):
-        session.execute(insert(Evidence.__table__).values(values))
+        session.execute(insert(Evidence).values(values))
 
 
 def insert_row(session: Session | Connection, row: Any) -> int:
@@ -257,13 +255,18 @@ def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], instituti
         raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用，请现场重新拍摄") from None
 
 
+def find_upload(session: Session, model: type[CheckIn] | type[Snapshot], subject_id: int) -> CheckIn | Snapshot | None:
+    """The check-in or snapshot with this id."""
+    return session.get(CheckIn, subject_id) if model is CheckIn else session.get(Snapshot, subject_id)
+
+
 def load_verdict(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], subject_id: int) -> dict[str, Any]:
     with ctx.db.session() as session:
-        subject = session.get(model, subject_id)
+        subject = find_upload(session, model, subject_id)
         assert subject is not None
         verification = session.scalar(
             select(Verification).where(
-                Verification.subject_kind == ("checkin" if model is CheckIn else "snapshot"),
+                Verification.subject_kind == (SubjectKind.CHECKIN if model is CheckIn else SubjectKind.SNAPSHOT),
                 Verification.subject_id == subject_id,
             )
         )

@@ -79,6 +79,14 @@ class Severity(StrEnum):
     MEDIUM = "medium"
     HIGH = "high"
 
+    @property
+    def rank(self) -> int:
+        """0 for low up to 2 for high."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2}
+
 
 class AnomalyCode(StrEnum):
     FACE_MISMATCH = "FACE_MISMATCH"

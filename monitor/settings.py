@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.decisions.identity_match import DuplicateThresholds
 from monitor.decisions.verdicts import Thresholds
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -80,6 +81,12 @@ class Settings(BaseSettings):
                                              "trainee may hold")
     online_sessions_per_device_minute: int = Field(default=6, ge=1)
     online_sessions_per_site_minute: int = Field(default=300, ge=1)
+    liveness_blink_min_ear_drop: float = Field(default=0.3, description="(open - closed) / open eye aspect ratio "
+                                               "across the burst; relative, as eye shapes differ between people")
+    liveness_turn_min_yaw_change: float = Field(default=0.08, description="change of the nose's offset between "
+                                                "the eyes, as a share of their distance")
+    liveness_still_max_phash_distance: int = Field(default=2, description="a burst whose frames differ by at most "
+                                                   "this many pHash bits is one still photo")
     liveness_frame_max_distance: float = Field(
         default=0.5, description="burst frames against the selfie taken the same second: tighter than a day apart "
         "would be (a closed-eye or turned frame drifts to ~0.45), so a swapped face shows")
@@ -88,6 +95,10 @@ class Settings(BaseSettings):
     session_grace_minutes: int = Field(default=30, description="sign-in allowed this early, sign-out this late")
     attendance_grace_minutes: int = Field(default=15, description="NO_SHOW / MISSING_SIGNOUT judged after this")
     silent_after_minutes: int = 30
+    two_places_max_minutes: float = Field(default=30.0, description="verified check-ins of one trainee for two "
+                                          "classes this close in time…")
+    two_places_min_distance_m: float = Field(default=1000.0, description="…and at least this far apart: "
+                                             "DOUBLE_ENROLMENT")
     clock_rules: bool = Field(default=True, description="run the clock rules in the worker (tests drive them)")
     min_attendance_rate: float = 0.8
     low_attendance_min_sessions: int = 2
@@ -123,7 +134,20 @@ class Settings(BaseSettings):
             uncertain_fixes_per_day=self.uncertain_fixes_per_day,
             proxy_device_window_s=self.proxy_device_window_seconds,
             proxy_device_max_trainees=self.proxy_device_max_trainees,
+            session_grace_min=self.session_grace_minutes, two_places_max_min=self.two_places_max_minutes,
+            two_places_min_distance_m=self.two_places_min_distance_m, headcount_min_ratio=self.headcount_min_ratio,
+            headcount_min_signed_in=self.headcount_min_signed_in,
+            liveness_frame_max_distance=self.liveness_frame_max_distance,
+            liveness_blink_min_ear_drop=self.liveness_blink_min_ear_drop,
+            liveness_turn_min_yaw_change=self.liveness_turn_min_yaw_change,
+            liveness_still_max_phash_distance=self.liveness_still_max_phash_distance,
         )
+
+    def duplicate_thresholds(self) -> DuplicateThresholds:
+        """The 1:N duplicate-identity limits, recorded with every identity decision."""
+        return DuplicateThresholds(max_distance=self.duplicate_max_distance,
+                                   review_distance=self.duplicate_review_distance,
+                                   margin=self.duplicate_margin, neighbours=self.duplicate_neighbours)
 
     @property
     def sqlalchemy_url(self) -> str:

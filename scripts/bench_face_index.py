@@ -45,10 +45,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from monitor.adapters.face_index import DIM, VectorIndex, parse_encodings  # noqa: E402
 from monitor.decisions.identity_match import (  # noqa: E402
     MEASURED_FMR,
-    DuplicateThresholds,
     assumed_false_match_rate,
     expected_false_hits,
 )
+from monitor.settings import Settings  # noqa: E402
 
 IDENTITY_DIMS, IDENTITY_SCALE, IDENTITY_SPREAD = 16, 0.09, 0.3
 PHOTO_DIMS, PHOTO_SCALE, PHOTO_SPREAD = 32, 0.05, 0.15
@@ -108,7 +108,7 @@ def measure_index(n: int, queries: int = 200, seed: int = 1) -> dict[str, float 
     faces = SyntheticFaces(seed)
     identities = faces.people(n)
     gallery = np.ascontiguousarray(faces.photos(identities), dtype=np.float32)
-    thresholds = DuplicateThresholds()
+    thresholds = Settings().duplicate_thresholds()
 
     before = rss_bytes()
     start = time.perf_counter()
@@ -188,7 +188,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    t = DuplicateThresholds()
+    t = Settings().duplicate_thresholds()
     print(f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads; index: exact up to 20,000 templates, "
           f"then IVF (sqrt(n) cells, nprobe 96) with 8-bit scalar quantisation; 40 candidates re-ranked exactly")
     figures = distance_figures(SyntheticFaces(99))

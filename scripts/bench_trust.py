@@ -39,6 +39,7 @@ from monitor.decisions.verdicts import (  # noqa: E402
     judge_proxy,
     judge_replay,
 )
+from monitor.settings import Settings  # noqa: E402
 
 DIM = 128
 # Fitted to the East Asian figures above (identity in 16 dimensions with a spread per person, photo
@@ -225,7 +226,7 @@ def main(
     """Print per rule: injected, caught, false alarms per 1,000 genuine check-ins."""
     rates = {"proxy": proxy_rate, "wrong_face": wrong_face_rate, "replay": replay_rate,
              "out_of_fence": out_of_fence_rate, "mock_gps": mock_gps_rate}
-    t = Thresholds()
+    t = Settings().thresholds()
     began = time.perf_counter()
     tally = simulate(classes, trainees, days, seed, rates, t)
     total = tally.genuine + sum(tally.injected.values())

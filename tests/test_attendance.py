@@ -41,7 +41,7 @@ def test_slots_end_by_the_given_moment() -> None:
 
 
 def test_full_attendance_and_class_hours() -> None:
-    a = trainee_attendance(slots(5), marks_for(5))
+    a = trainee_attendance(slots(5), marks_for(5), min_rate=0.8)
     assert (a.scheduled, a.attended, a.rate, a.eligible) == (10, 10, 1.0, True)
     assert a.valid_hours == pytest.approx(10 * 200 / 60, abs=0.01)  # 3 h 20 min a session
 
@@ -49,23 +49,23 @@ def test_full_attendance_and_class_hours() -> None:
 @pytest.mark.parametrize(("missed", "eligible"), [(2, True), (3, False)])
 def test_exactly_eighty_percent_is_eligible(missed: int, eligible: bool) -> None:
     skip = {(d, 1) for d in range(missed)}
-    a = trainee_attendance(slots(5), marks_for(5, skip=skip))
+    a = trainee_attendance(slots(5), marks_for(5, skip=skip), min_rate=0.8)
     assert a.rate == (10 - missed) / 10 and a.eligible is eligible
     assert ("低于 80%" in a.reason) is (not eligible)
 
 
 def test_sign_in_without_sign_out_does_not_count() -> None:
-    a = trainee_attendance(slots(5), marks_for(5, no_out={(0, 1), (1, 1), (2, 1)}))
+    a = trainee_attendance(slots(5), marks_for(5, no_out={(0, 1), (1, 1), (2, 1)}), min_rate=0.8)
     assert a.attended == 7 and not a.eligible and "有签到无签退" in a.reason
 
 
 def test_minutes_are_clipped_to_the_session() -> None:
     day = START
     marks = [Mark("sign_in", at(day, "07:00"), 1, 1, "a" * 64), Mark("sign_out", at(day, "13:00"), 1, 2, "b" * 64)]
-    a = trainee_attendance(slots(1)[:1], marks)
+    a = trainee_attendance(slots(1)[:1], marks, min_rate=0.8)
     assert a.sessions[0].minutes == 210
 
 
 def test_no_ended_session_means_not_yet_eligible() -> None:
-    a = trainee_attendance([], [])
+    a = trainee_attendance([], [], min_rate=0.8)
     assert a.rate is None and not a.eligible and a.reason == "尚无已结束的课时"

@@ -90,7 +90,7 @@ def test_double_enrolment(other: Schedule, fires: bool) -> None:
 
 @pytest.mark.parametrize(("distance", "minutes", "fires"), [(5000, 10, True), (500, 10, False), (5000, 31, False)])
 def test_two_places_at_once(distance: float, minutes: float, fires: bool) -> None:
-    assert bool(judge_two_places(distance, minutes, 2, 7)) is fires
+    assert bool(judge_two_places(distance, minutes, 2, 7, max_minutes=30, min_distance_m=1000)) is fires
 
 
 # -- a class week, driven by the clock -----------------------------------------------------------------

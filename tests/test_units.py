@@ -35,7 +35,8 @@ from monitor.decisions.geodesy import (
     wgs84_to_gcj02,
 )
 from monitor.decisions.schedule import class_status_at
-from monitor.decisions.verdicts import Thresholds, judge_checkin_face, judge_fence
+from monitor.decisions.verdicts import judge_checkin_face, judge_fence
+from monitor.settings import Settings
 
 
 # -- ID numbers (GB 11643) -------------------------------------------------------------------
@@ -102,7 +103,7 @@ def test_fence_classification_accounts_for_accuracy(signed: float, accuracy: flo
 
 
 def test_only_outside_fixes_are_alarmed() -> None:
-    t = Thresholds()
+    t = Settings().thresholds()
     assert judge_fence(FenceResult.UNCERTAIN, 5, 20, uncertain_today=1, t=t) == []
     [finding] = judge_fence(FenceResult.OUTSIDE, 4850, 15, uncertain_today=0, t=t)
     assert finding.code.value == "OUT_OF_FENCE" and finding.evidence["outside_by_m"] == 4850
@@ -119,7 +120,7 @@ def test_match_takes_the_nearest_template_and_honours_the_threshold() -> None:
 
 
 def test_face_findings() -> None:
-    t = Thresholds()
+    t = Settings().thresholds()
     assert judge_checkin_face(0, None, None, t)[0][0].code.value == "FACE_MISSING"
     assert judge_checkin_face(3, None, None, t)[0][0].code.value == "FACE_MULTIPLE"
     [mismatch], review = judge_checkin_face(1, None, match_face([0.0] * 128, [[0.07] * 128], 0.6), t)
@@ -196,7 +197,7 @@ def _neighbour(person_id: int, median: float, nearest: float | None = None) -> N
 
 def _judge(own: float, others: list[Neighbour]) -> tuple[list[str], str | None]:
     match = FaceMatch(distance=own, threshold=0.40, matched=own <= 0.40, template_index=0)
-    findings, review = judge_checkin_face(1, None, match, Thresholds(), others)
+    findings, review = judge_checkin_face(1, None, match, Settings().thresholds(), others)
     return [f.code.value for f in findings], review.code if review else None
 
 

@@ -22,6 +22,7 @@ from models.errors import ApiError, errors
 from models.params import UploadIdPath
 from models.scope import Scope, access
 from models.tables import CheckIn, CheckInFrame, LivenessChallenge
+from models.terms import UploadStatus
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 Site = Annotated[Scope, access(Role.SITE)]
@@ -79,14 +80,14 @@ async def post_checkin(
             trainee_id=trainee_id, class_id=class_id, institution_id=institution_id,
             session_id=chosen.id if chosen else None, kind=kind.value, captured_at=captured,
             received_at=now, lat=latitude, lon=longitude, accuracy_m=accuracy_m, device_id=device,
-            mock_location=mock_location, photo_sha256=image.sha256, idempotency_key=key, status="pending",
+            mock_location=mock_location, photo_sha256=image.sha256, idempotency_key=key, status=UploadStatus.PENDING,
             liveness_challenge_id=challenge_id,
         )
 
     def store_burst(session: Connection, checkin_id: int, checked: list[AcceptedImage]) -> None:
         for index, frame in enumerate(checked):
             store_evidence(session, ctx.evidence, frame, now)
-            session.execute(insert(CheckInFrame.__table__).values(checkin_id=checkin_id, index=index,
+            session.execute(insert(CheckInFrame).values(checkin_id=checkin_id, index=index,
                                                                   sha256=frame.sha256))
         if challenge_id is not None:
             session.execute(update(LivenessChallenge).where(LivenessChallenge.id == challenge_id,

@@ -23,6 +23,7 @@ from models.errors import ApiError, errors
 from models.params import UploadIdPath
 from models.scope import Scope, access, ensure_in_class, refuse_missing
 from models.tables import OnlineHeartbeat, OnlineSession
+from models.terms import UploadStatus
 
 router = APIRouter(prefix="/api/v1/online", tags=["online study"])
 Site = Annotated[Scope, access(Role.SITE)]
@@ -109,7 +110,7 @@ async def heartbeat(session_id: UploadIdPath, scope: Site, ctx: Ingest, response
                     raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用")
                 store_evidence(session, ctx.evidence, image, now)
                 beat = OnlineHeartbeat(session_id=session_id, captured_at=captured, received_at=now,
-                                       photo_sha256=image.sha256, status="pending")
+                                       photo_sha256=image.sha256, status=UploadStatus.PENDING)
                 session.add(beat)
                 session.flush()
                 session.add(outbox_message(HEARTBEAT_TOPIC, beat.id, now))
@@ -124,7 +125,7 @@ async def heartbeat(session_id: UploadIdPath, scope: Site, ctx: Ingest, response
         beat = session.get(OnlineHeartbeat, beat_id)
         assert beat is not None
         status = beat.status
-    response.status_code = 202 if status == "pending" else 201
+    response.status_code = 202 if status == UploadStatus.PENDING else 201
     messages = {"passed": "人脸核验通过", "failed": "人脸核验未通过，本段学时不计", "pending": "已受理，正在核验"}
     return {"id": beat_id, "status": status, "message": messages[status], "next_heartbeat_in_s": next_heartbeat_s()}
 

@@ -21,6 +21,7 @@ from models.errors import errors
 from models.params import UploadIdPath
 from models.scope import Scope, access
 from models.tables import Snapshot
+from models.terms import UploadStatus
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 Site = Annotated[Scope, access(Role.SITE)]
@@ -49,7 +50,7 @@ async def post_snapshot(
         class_in_scope(session, class_id, institution_id, now.astimezone(SHANGHAI).date())
         return Snapshot(
             class_id=class_id, institution_id=institution_id, camera_id=camera, captured_at=captured,
-            received_at=now, photo_sha256=image.sha256, idempotency_key=key, status="pending",
+            received_at=now, photo_sha256=image.sha256, idempotency_key=key, status=UploadStatus.PENDING,
         )
 
     subject_id, created, body = await run_in_threadpool(

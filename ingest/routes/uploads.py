@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Depends, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
-from ingest.acceptance import load_verdict
+from ingest.acceptance import find_upload, load_verdict
 from ingest.adapters.images import AcceptedImage, inspect_image
 from ingest.checks.validation import check_capture_time, parse_client_time
 from ingest.context import IngestContext
@@ -77,7 +77,7 @@ def get_upload(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], subjec
                scope: Scope) -> dict[str, Any]:
     what = "签到记录" if model is CheckIn else "课堂抓拍"
     with ctx.db.session() as session:
-        subject = session.get(model, subject_id)
+        subject = find_upload(session, model, subject_id)
         if subject is None:
             raise refuse_missing("NOT_FOUND", what, subject_id)
         ensure_in_class(session, scope, subject.class_id, "NOT_FOUND", what, subject_id)

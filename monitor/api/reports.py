@@ -24,6 +24,7 @@ from monitor.services.ledger import (
     to_csv,
     to_xlsx,
 )
+from monitor.settings import Settings
 
 REPORT_ROLES = (Role.AUDITOR, Role.ADMIN, Role.OPERATOR)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -40,29 +41,29 @@ public = APIRouter(tags=["public"])
 Reader = Annotated[Scope, access(*REPORT_ROLES)]
 
 
-def ledger(db: Database, class_id: int, scope: Scope) -> dict[str, Any]:
+def ledger(db: Database, class_id: int, scope: Scope, settings: Settings) -> dict[str, Any]:
     with db.session() as session:
         ensure_class(session, scope, class_id)
-        return build_class_ledger(session, class_id, utc_now())
+        return build_class_ledger(session, class_id, utc_now(), settings.min_attendance_rate)
 
 
 @router.get("/classes/{class_id}/ledger", summary="The class ledger: attendance, eligibility, evidence",
             response_model=LedgerOut)
-def get_ledger(class_id: RecordIdPath, scope: Reader, db: Db) -> dict[str, Any]:
-    return ledger(db, class_id, scope)
+def get_ledger(class_id: RecordIdPath, scope: Reader, db: Db, settings: SettingsDep) -> dict[str, Any]:
+    return ledger(db, class_id, scope, settings)
 
 
 @router.get("/classes/{class_id}/ledger.xlsx", summary="The class ledger as Excel", response_class=Response,
             responses=file_response(XLSX, description="台账 Excel 文件"))
-def get_ledger_xlsx(class_id: RecordIdPath, scope: Reader, db: Db) -> Response:
-    data = ledger(db, class_id, scope)
+def get_ledger_xlsx(class_id: RecordIdPath, scope: Reader, db: Db, settings: SettingsDep) -> Response:
+    data = ledger(db, class_id, scope, settings)
     return download(to_xlsx("台账", LEDGER_COLUMNS, data["rows"]), XLSX, f"台账_{data['class']['code']}.xlsx")
 
 
 @router.get("/classes/{class_id}/ledger.csv", summary="The class ledger as CSV", response_class=Response,
             responses=file_response(CSV, description="台账 CSV 文件（UTF-8）"))
-def get_ledger_csv(class_id: RecordIdPath, scope: Reader, db: Db) -> Response:
-    data = ledger(db, class_id, scope)
+def get_ledger_csv(class_id: RecordIdPath, scope: Reader, db: Db, settings: SettingsDep) -> Response:
+    data = ledger(db, class_id, scope, settings)
     return download(to_csv(LEDGER_COLUMNS, data["rows"]), CSV, f"台账_{data['class']['code']}.csv")
 
 
@@ -103,7 +104,8 @@ def online_minutes(class_id: RecordIdQuery, scope: Reader, db: Db, settings: Set
 
 @public.get("/public/notice.json", summary="培训补贴公示 (public, masked)", dependencies=[public_route()],
             response_model=PublicNoticeOut)
-def notice(db: Db) -> dict[str, Any]:
+def notice(db: Db, settings: SettingsDep) -> dict[str, Any]:
     """The public notice: no token, as the notice requires publication; names masked, no ID numbers."""
     with db.session() as session:
-        return {"generated_at": utc_now().isoformat(), "classes": public_notice(session, utc_now())}
+        classes = public_notice(session, utc_now(), settings.min_attendance_rate)
+        return {"generated_at": utc_now().isoformat(), "classes": classes}

@@ -15,13 +15,15 @@ from models.scope import Scope, access, ensure_in_class, refuse_missing
 from models.tables import (
     CheckIn,
     ReviewItem,
-    Trainee,
     TrainingClass,
 )
+from models.terms import SubjectKind, UploadStatus
 from monitor.api.deps import Center, Db
 from monitor.api.schemas.center import ReviewDecisionOut, ReviewOut
 from monitor.decisions.verdicts import Finding
-from monitor.services.alerts import add_anomaly, add_event, class_context
+from monitor.services.alerts import add_anomaly
+from monitor.services.events import class_context, people_of
+from monitor.services.recorder import Verdict, add_verdict
 
 router = APIRouter(prefix="/api/v1", tags=["center"])
 
@@ -53,7 +55,7 @@ def decide_review(review_id: UploadIdPath, body: ReviewDecisionIn,
     principal = scope.principal
     with db.session() as session:
         item = session.get(ReviewItem, review_id)
-        if item is None or item.subject_kind != "checkin":
+        if item is None or item.subject_kind != SubjectKind.CHECKIN:
             raise refuse_missing("UNKNOWN_REVIEW", "复核事项", review_id)
         ensure_in_class(session, scope, item.class_id, "UNKNOWN_REVIEW", "复核事项", review_id)
         if item.state != "open":
@@ -64,13 +66,12 @@ def decide_review(review_id: UploadIdPath, body: ReviewDecisionIn,
         cls = session.get(TrainingClass, item.class_id)
         assert checkin is not None and cls is not None
         context = class_context(session, cls)
-        trainee = session.get(Trainee, checkin.trainee_id)
-        people = {"trainee_id": checkin.trainee_id, "trainee_name": trainee.name if trainee else None}
+        people = people_of(session, checkin.trainee_id)
         reasons = []
         if body.decision == "confirmed":
-            checkin.status = "passed" if checkin.status == "review" else checkin.status
+            checkin.status = UploadStatus.PASSED if checkin.status == UploadStatus.REVIEW else checkin.status
         else:
-            checkin.status = "failed"
+            checkin.status = UploadStatus.FAILED
             finding = Finding(AnomalyCode.FACE_MISMATCH, Severity.HIGH,
                               f"人工复核认定人脸与登记照片不符（{principal.name}：{body.note}）",
                               {**item.measured, "review_id": item.id, "decided_by": principal.name},
@@ -78,10 +79,8 @@ def decide_review(review_id: UploadIdPath, body: ReviewDecisionIn,
             add_anomaly(session, context, finding, "checkin", checkin.id, people,
                         {"photo_sha256": checkin.photo_sha256}, item.thresholds)
             reasons.append(finding.as_reason())
-        add_event(session, "verdict", context, {
-            "subject_kind": "checkin", "subject_id": checkin.id, "status": checkin.status,
-            "kind": checkin.kind, "reasons": reasons, "review_id": item.id, "decided_by": principal.name,
-            "at": utc_now().isoformat(), **people, "photo_sha256": checkin.photo_sha256,
-        })
+        add_verdict(session, context, Verdict(
+            SubjectKind.CHECKIN, checkin.id, UploadStatus(checkin.status), checkin.kind, reasons, utc_now(), people,
+            {"review_id": item.id, "decided_by": principal.name, "photo_sha256": checkin.photo_sha256}))
         return {"id": item.id, "state": item.state, "checkin_status": checkin.status,
                 "decided_by": item.decided_by}

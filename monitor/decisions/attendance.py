@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
-from models.clock import SHANGHAI
-
-MIN_ATTENDANCE_RATE = 0.8  # below 80 % a trainee may not claim the subsidy (clause 十四)
+from models.clock import SHANGHAI, local_at
 
 
 @dataclass(frozen=True)
@@ -67,8 +65,8 @@ def scheduled_slots(start: date, end: date, sessions: Sequence[tuple[int, str, s
     day = start
     while day <= last:
         for session_id, name, s, e in sessions:
-            begin = datetime.combine(day, time.fromisoformat(s), SHANGHAI)
-            finish = datetime.combine(day, time.fromisoformat(e), SHANGHAI)
+            begin = local_at(day, s)
+            finish = local_at(day, e)
             if finish <= until:
                 slots.append(SessionSlot(day, session_id, name, begin, finish))
         day += timedelta(days=1)
@@ -89,7 +87,7 @@ def session_attendance(slot: SessionSlot, marks: Sequence[Mark]) -> SessionAtten
 
 
 def trainee_attendance(slots: Sequence[SessionSlot], marks: Sequence[Mark],
-                       min_rate: float = MIN_ATTENDANCE_RATE) -> TraineeAttendance:
+                       min_rate: float) -> TraineeAttendance:
     """Attendance over all ended sessions: rate, valid class hours and eligibility with the reason (zh-CN)."""
     sessions = [session_attendance(slot, marks) for slot in slots]
     attended = sum(1 for s in sessions if s.attended)

@@ -74,12 +74,12 @@ def expected_false_hits(gallery_size: int, threshold: float) -> float:
 
 @dataclass(frozen=True)
 class DuplicateThresholds:
-    """The 1:N limits; recorded with every identity decision."""
+    """The 1:N limits (values in the settings); recorded with every identity decision."""
 
-    max_distance: float = 0.20
-    review_distance: float = 0.22
-    margin: float = 0.05
-    neighbours: int = 10
+    max_distance: float
+    review_distance: float
+    margin: float
+    neighbours: int
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,19 +138,10 @@ def _is_self(own: PersonRef, other: PersonRef) -> bool:
     return other.key == own.key or other.id_number == own.id_number
 
 
-def decide(own: PersonRef, per_photo_hits: Sequence[Sequence[NeighbourHit]], thresholds: DuplicateThresholds,
-           gallery_size: int = 0) -> IdentityDecision:
-    """DUPLICATE_IDENTITY, review or nothing for one enrolment (see the module text for the rule)."""
-    t = thresholds
-    base_thresholds = t.as_dict() | {
-        "assumed_fmr_at_max_distance": assumed_false_match_rate(t.max_distance),
-        "assumed_fmr_at_review_distance": assumed_false_match_rate(t.review_distance),
-    }
-    photos = len(per_photo_hits)
-    if photos == 0:
-        return IdentityDecision("none", thresholds=base_thresholds)
-    # Per photo: each other person's nearest template among that photo's k nearest (own and same ID excluded).
-    # People are keyed by ID number: a trainee and a teacher with one ID number are one person.
+def nearest_other_people(own: PersonRef, per_photo_hits: Sequence[Sequence[NeighbourHit]], neighbours: int
+                         ) -> list[dict[str, NeighbourHit]]:
+    """Per photo: each other person's nearest template among that photo's k nearest (own and same ID excluded).
+    People are keyed by ID number: a trainee and a teacher with one ID number are one person."""
     best: list[dict[str, NeighbourHit]] = []
     for hits in per_photo_hits:
         per_person: dict[str, NeighbourHit] = {}
@@ -159,17 +150,35 @@ def decide(own: PersonRef, per_photo_hits: Sequence[Sequence[NeighbourHit]], thr
                 continue
             if hit.person.id_number not in per_person:
                 per_person[hit.person.id_number] = hit
-                if len(per_person) >= t.neighbours:
+                if len(per_person) >= neighbours:
                     break
         best.append(per_person)
+    return best
+
+
+def _rounded(value: float) -> float | None:
+    return round(value, 4) if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class TopCandidate:
+    """The other person nearest to the enrolment's photos, and how clearly."""
+
+    hit: NeighbourHit  # that person's nearest template over all photos
+    distances: list[float]  # per photo (inf where the photo did not see them)
+    median: float
+    next_person: float  # the next other person's distance
+    photos_agree: bool  # every photo's nearest other person is this one
+    closest: float  # the nearest other person's distance in any photo
+
+    @property
+    def margin(self) -> float:
+        return self.next_person - self.median
+
+
+def rank_candidates(best: Sequence[dict[str, NeighbourHit]]) -> tuple[TopCandidate, list[dict[str, Any]]]:
+    """The nearest other person by median distance over the photos, and the first five candidates as measured."""
     candidates = {key for per_person in best for key in per_person}
-    measured: dict[str, Any] = {
-        "photos": photos, "gallery_size": gallery_size,
-        "expected_false_hits_at_max_distance": expected_false_hits(gallery_size, t.max_distance),
-        "expected_false_hits_at_review_distance": expected_false_hits(gallery_size, t.review_distance),
-    }
-    if not candidates:
-        return IdentityDecision("none", measured=measured, thresholds=base_thresholds)
 
     def distances_to(key: str) -> list[float]:
         return [pp[key].distance if key in pp else math.inf for pp in best]
@@ -177,49 +186,73 @@ def decide(own: PersonRef, per_photo_hits: Sequence[Sequence[NeighbourHit]], thr
     first = {key: min((pp[key] for pp in best if key in pp), key=lambda h: h.distance) for key in candidates}
     ranked = sorted(candidates, key=lambda key: (statistics.median(distances_to(key)), min(distances_to(key))))
     top = ranked[0]
-    top_distances = distances_to(top)
-    median = statistics.median(top_distances)
+    median = statistics.median(distances_to(top))
     second = statistics.median(distances_to(ranked[1])) if len(ranked) > 1 else math.inf
     # The next other person as seen by any photo (a crowd of look-alikes shows up in either view).
     second_any = min((h.distance for pp in best for key, h in pp.items() if key != top), default=math.inf)
-    second = min(second, second_any)
     nearest_of_photo = [min(pp.values(), key=lambda h: h.distance) if pp else None for pp in best]
-    all_agree = all(h is not None and h.person.id_number == top for h in nearest_of_photo)
-    closest = min(h.distance for h in nearest_of_photo if h is not None)
-    top_hit = first[top]
-    margin = second - median
-    measured |= {
-        "distance_median": round(median, 4) if math.isfinite(median) else None,
-        "distance_per_photo": [round(d, 4) if math.isfinite(d) else None for d in top_distances],
-        "next_person_distance": round(second, 4) if math.isfinite(second) else None,
-        "margin": round(margin, 4) if math.isfinite(margin) else None,
-        "photos_agree": all_agree,
-        "closest_distance": round(closest, 4),
-        "candidates": [{"kind": first[k].person.kind, "id": first[k].person.id,
-                        "distance_median": round(statistics.median(distances_to(k)), 4)
-                        if math.isfinite(statistics.median(distances_to(k))) else None}
-                       for k in ranked[:5]],
+    chosen = TopCandidate(
+        hit=first[top], distances=distances_to(top), median=median, next_person=min(second, second_any),
+        photos_agree=all(h is not None and h.person.id_number == top for h in nearest_of_photo),
+        closest=min(h.distance for h in nearest_of_photo if h is not None))
+    listed = [{"kind": first[k].person.kind, "id": first[k].person.id,
+               "distance_median": _rounded(statistics.median(distances_to(k)))} for k in ranked[:5]]
+    return chosen, listed
+
+
+def classify(top: TopCandidate, t: DuplicateThresholds) -> tuple[str, list[str]]:
+    """duplicate (one clear person close in every photo), review (someone within the review distance) or none."""
+    worst = max(top.distances)
+    if top.median <= t.max_distance and top.photos_agree and worst <= t.review_distance and top.margin >= t.margin:
+        return "duplicate", ["same_face"]
+    if top.closest > t.review_distance:
+        return "none", []
+    reasons = []
+    if not (top.median <= t.max_distance):
+        reasons.append("lookalike_band")
+    if top.margin < t.margin:
+        reasons.append("margin")
+    if not top.photos_agree or worst > t.review_distance:
+        reasons.append("photos_disagree")
+    return "review", reasons or ["lookalike_band"]
+
+
+def decide(own: PersonRef, per_photo_hits: Sequence[Sequence[NeighbourHit]], thresholds: DuplicateThresholds,
+           gallery_size: int = 0) -> IdentityDecision:
+    """DUPLICATE_IDENTITY, review or nothing for one enrolment (see the module text for the rule)."""
+    t = thresholds
+    base_thresholds = t.as_dict() | {
+        "assumed_fmr_at_max_distance": assumed_false_match_rate(t.max_distance),
+        "assumed_fmr_at_review_distance": assumed_false_match_rate(t.review_distance),
     }
-    finite = [d for d in top_distances if math.isfinite(d)]
-    worst = max(top_distances)
-    reasons: list[str] = []
-    if median <= t.max_distance and all_agree and worst <= t.review_distance and margin >= t.margin:
-        outcome, reasons = "duplicate", ["same_face"]
-    elif closest <= t.review_distance:
-        outcome = "review"
-        if not (median <= t.max_distance):
-            reasons.append("lookalike_band")
-        if margin < t.margin:
-            reasons.append("margin")
-        if not all_agree or worst > t.review_distance:
-            reasons.append("photos_disagree")
-        reasons = reasons or ["lookalike_band"]
-    else:
+    if not per_photo_hits:
+        return IdentityDecision("none", thresholds=base_thresholds)
+    best = nearest_other_people(own, per_photo_hits, t.neighbours)
+    measured: dict[str, Any] = {
+        "photos": len(per_photo_hits), "gallery_size": gallery_size,
+        "expected_false_hits_at_max_distance": expected_false_hits(gallery_size, t.max_distance),
+        "expected_false_hits_at_review_distance": expected_false_hits(gallery_size, t.review_distance),
+    }
+    if not any(best):
         return IdentityDecision("none", measured=measured, thresholds=base_thresholds)
+    top, listed = rank_candidates(best)
+    measured |= {
+        "distance_median": _rounded(top.median),
+        "distance_per_photo": [_rounded(d) for d in top.distances],
+        "next_person_distance": _rounded(top.next_person),
+        "margin": _rounded(top.margin),
+        "photos_agree": top.photos_agree,
+        "closest_distance": round(top.closest, 4),
+        "candidates": listed,
+    }
+    outcome, reasons = classify(top, t)
+    if outcome == "none":
+        return IdentityDecision("none", measured=measured, thresholds=base_thresholds)
+    finite = [d for d in top.distances if math.isfinite(d)]
     return IdentityDecision(
-        outcome=outcome, other=top_hit.person, other_template_id=top_hit.template_id,
-        other_photo_sha256=top_hit.photo_sha256 or None,
-        distance=round(median, 4) if math.isfinite(median) else round(min(finite), 4),
+        outcome=outcome, other=top.hit.person, other_template_id=top.hit.template_id,
+        other_photo_sha256=top.hit.photo_sha256 or None,
+        distance=round(top.median, 4) if math.isfinite(top.median) else round(min(finite), 4),
         reasons=tuple(reasons), measured=measured, thresholds=base_thresholds,
     )
 

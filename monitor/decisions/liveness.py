@@ -10,18 +10,10 @@ from datetime import datetime
 import numpy as np
 
 from models.domain import LIVENESS_ACTIONS, AnomalyCode, Severity
-from monitor.decisions.verdicts import Finding
+from monitor.decisions.verdicts import Finding, LivenessThresholds
 
 ACTIONS = LIVENESS_ACTIONS
 Landmarks = Mapping[str, Sequence[tuple[float, float]]]
-
-
-@dataclass(frozen=True)
-class LivenessThresholds:
-    blink_min_ear_drop: float = 0.3  # (open - closed) / open; relative, as eye shapes differ between people
-    turn_min_yaw_change: float = 0.08
-    still_max_phash_distance: int = 2
-    face_match: float = 0.5  # frames against the selfie of the same moment (same camera, same light)
 
 
 def choose_action(rng: random.Random | None = None) -> str:
@@ -84,6 +76,7 @@ def judge_liveness(challenge: ChallengeFacts, trainee_id: int, class_id: int, re
     if replayed_frames:
         problems.append(f"连拍中有 {replayed_frames} 帧与此前的连拍重复")
     single = [f for f in frames if f.face_count == 1 and f.encoding is not None and f.landmarks is not None]
+    marks = [f.landmarks for f in single if f.landmarks is not None]
     if len(single) != len(frames):
         problems.append("连拍中有画面未检出唯一人脸")
     if single:
@@ -97,15 +90,14 @@ def judge_liveness(challenge: ChallengeFacts, trainee_id: int, class_id: int, re
         if still <= t.still_max_phash_distance:
             problems.append("连拍画面静止（疑似单张照片）")
         if challenge.action == "blink":
-            ears = [(eye_aspect_ratio(f.landmarks["left_eye"]) + eye_aspect_ratio(f.landmarks["right_eye"])) / 2
-                    for f in single]
+            ears = [(eye_aspect_ratio(m["left_eye"]) + eye_aspect_ratio(m["right_eye"])) / 2 for m in marks]
             measured["ear_min"], measured["ear_max"] = round(min(ears), 3), round(max(ears), 3)
             drop = (max(ears) - min(ears)) / max(ears) if max(ears) > 0 else 0.0
             measured["ear_drop"] = round(drop, 3)
             if drop < t.blink_min_ear_drop:
                 problems.append(f"未检测到眨眼（眼睛纵横比 {min(ears):.2f}–{max(ears):.2f}）")
         else:
-            yaws = [yaw_ratio(f.landmarks) for f in single]
+            yaws = [yaw_ratio(m) for m in marks]
             change = (max(yaws) - yaws[0]) if challenge.action == "turn_left" else (yaws[0] - min(yaws))
             measured["yaw_first"], measured["yaw_change"] = round(yaws[0], 3), round(change, 3)
             if change < t.turn_min_yaw_change:

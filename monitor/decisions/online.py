@@ -9,8 +9,6 @@ from datetime import datetime
 from models.domain import AnomalyCode, Severity
 from monitor.decisions.verdicts import Finding
 
-DAILY_CAP_MIN = 8 * 60
-
 
 @dataclass(frozen=True)
 class Beat:
@@ -44,13 +42,13 @@ class DailyStudy:
     over_cap: bool
 
 
-def daily_study(session_minutes: Sequence[float], cap_min: float = DAILY_CAP_MIN) -> DailyStudy:
+def daily_study(session_minutes: Sequence[float], cap_min: float) -> DailyStudy:
     """A day's verified minutes; what exceeds the cap is not counted (exactly 8 hours is within it)."""
     verified = round(sum(session_minutes), 2)
     return DailyStudy(verified, min(verified, cap_min), verified > cap_min)
 
 
-def judge_online_day(day_total: DailyStudy, cap_min: float = DAILY_CAP_MIN) -> list[Finding]:
+def judge_online_day(day_total: DailyStudy, cap_min: float) -> list[Finding]:
     """ONLINE_OVER_8H: a trainee's verified online study exceeds the daily cap."""
     if not day_total.over_cap:
         return []

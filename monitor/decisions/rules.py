@@ -6,12 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from models.clock import minutes_of
 from models.domain import AnomalyCode, Severity
 from monitor.decisions.verdicts import Finding
-
-
-def minutes_of(hhmm: str) -> int:
-    return int(hhmm[:2]) * 60 + int(hhmm[3:5])
 
 
 def judge_session_time(kind: str, local: datetime, start: str, end: str, grace_min: int) -> list[Finding]:
@@ -123,7 +120,7 @@ def judge_double_enrolment(mine: Schedule, others: Sequence[Schedule]) -> list[F
 
 
 def judge_two_places(distance_m: float, minutes_apart: float, other_class_id: int, other_checkin_id: int,
-                     max_minutes: float = 30, min_distance_m: float = 1000) -> list[Finding]:
+                     max_minutes: float, min_distance_m: float) -> list[Finding]:
     """DOUBLE_ENROLMENT: verified check-ins of one trainee for two classes, at two places at once."""
     if minutes_apart > max_minutes or distance_m < min_distance_m:
         return []

@@ -13,24 +13,44 @@ from monitor.decisions.faces import FaceMatch, FaceQuality, Neighbour, QualityTh
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    """Every limit a verdict depends on; recorded with each verification and anomaly."""
+class LivenessThresholds:
+    """The burst's limits (values in the settings): relative eye-aspect drop, yaw change, pHash bits, face distance."""
 
-    face_match: float = 0.40
-    face_mismatch: float = 0.64
-    proxy_face_max: float = 0.34
-    proxy_face_margin: float = 0.12
-    face_min_side_px: int = 60
-    face_min_sharpness: float = 60.0
-    face_min_brightness: float = 40.0
-    replay_phash_max_distance: int = 10
-    exif_max_age_s: float = 1800.0
-    exif_gps_max_distance_m: float = 1000.0
-    gps_max_speed_kmh: float = 250.0
-    gps_max_accuracy_m: float = 500.0
-    uncertain_fixes_per_day: int = 3
-    proxy_device_window_s: float = 600.0
-    proxy_device_max_trainees: int = 3
+    blink_min_ear_drop: float
+    turn_min_yaw_change: float
+    still_max_phash_distance: int
+    face_match: float
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Every limit a verdict depends on, built from the settings (the only place their values are written);
+    recorded with each verification and anomaly."""
+
+    face_match: float
+    face_mismatch: float
+    proxy_face_max: float
+    proxy_face_margin: float
+    face_min_side_px: int
+    face_min_sharpness: float
+    face_min_brightness: float
+    replay_phash_max_distance: int
+    exif_max_age_s: float
+    exif_gps_max_distance_m: float
+    gps_max_speed_kmh: float
+    gps_max_accuracy_m: float
+    uncertain_fixes_per_day: int
+    proxy_device_window_s: float
+    proxy_device_max_trainees: int
+    session_grace_min: int
+    two_places_max_min: float
+    two_places_min_distance_m: float
+    headcount_min_ratio: float
+    headcount_min_signed_in: int
+    liveness_frame_max_distance: float
+    liveness_blink_min_ear_drop: float
+    liveness_turn_min_yaw_change: float
+    liveness_still_max_phash_distance: int
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,6 +58,11 @@ class Thresholds:
     @property
     def quality(self) -> QualityThresholds:
         return QualityThresholds(self.face_min_side_px, self.face_min_sharpness, self.face_min_brightness)
+
+    @property
+    def liveness(self) -> LivenessThresholds:
+        return LivenessThresholds(self.liveness_blink_min_ear_drop, self.liveness_turn_min_yaw_change,
+                                  self.liveness_still_max_phash_distance, self.liveness_frame_max_distance)
 
 
 @dataclass(frozen=True)
@@ -82,15 +107,13 @@ def merge_findings(findings: Sequence[Finding]) -> list[Finding]:
     for f in findings:
         if f.code in merged:
             m = merged[f.code]
-            merged[f.code] = Finding(f.code, max(m.severity, f.severity, key=_SEVERITY_ORDER.index),
+            merged[f.code] = Finding(f.code, max(m.severity, f.severity, key=lambda s: s.rank),
                                      f"{m.message}；{f.message}", {**m.evidence, **f.evidence},
                                      {**m.thresholds, **f.thresholds})
         else:
             merged[f.code] = f
     return list(merged.values())
 
-
-_SEVERITY_ORDER = [Severity.LOW, Severity.MEDIUM, Severity.HIGH]
 
 
 def face_limits(t: Thresholds) -> dict[str, float]:
@@ -118,8 +141,9 @@ def judge_checkin_face(
         return [Finding(AnomalyCode.FACE_MULTIPLE, Severity.MEDIUM,
                         f"签到照片中检测到 {face_count} 张人脸，只能有学员本人", {"face_count": face_count})], None
     if quality is not None and (poor := explain_poor_quality(quality, t.quality)):
-        message, measured, limits = poor
-        return [Finding(AnomalyCode.FACE_POOR, Severity.LOW, f"人脸质量不足以核验：{message}", measured, limits)], None
+        message, poor_measured, poor_limits = poor
+        return [Finding(AnomalyCode.FACE_POOR, Severity.LOW, f"人脸质量不足以核验：{message}", poor_measured,
+                        poor_limits)], None
     if match is None:
         raise ValueError("one face found but no match computed")
     d = match.distance

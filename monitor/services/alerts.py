@@ -1,4 +1,4 @@
-"""Anomalies grouped into alerts (one per rule and class within a window), their events and self-resolution."""
+"""Anomalies grouped into alerts (one per rule and class within a window), their live events and self-resolution."""
 
 from __future__ import annotations
 
@@ -9,49 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
-from models.tables import Alert, Anomaly, Event, Institution, Region, TrainingClass, Venue
+from models.domain import Severity
+from models.tables import Alert, Anomaly, TrainingClass
+from models.terms import EventKind
 from monitor.decisions.verdicts import Finding
+from monitor.services.events import add_event, class_context
 
 ALERT_WINDOW = timedelta(minutes=30)
-
-
-def prefecture_of(region_code: str) -> str:
-    """The prefecture code (GB/T 2260, 6 digits) a county code belongs to."""
-    return region_code[:4] + "00"
-
-
-def class_context(session: Session, cls: TrainingClass) -> dict[str, Any]:
-    """The names an event shows about a class: institution, venue, county and prefecture."""
-    venue = session.get(Venue, cls.venue_id)
-    institution = session.get(Institution, cls.institution_id)
-    assert venue is not None and institution is not None
-    county = session.get(Region, venue.region_code)
-    prefecture = session.get(Region, prefecture_of(venue.region_code))
-    return {
-        "class_id": cls.id,
-        "class_code": cls.code,
-        "class_name": cls.name,
-        "institution_name": institution.name,
-        "venue_name": venue.name,
-        "venue": {"lat": venue.center_lat, "lon": venue.center_lon, "radius_m": venue.radius_m,
-                  "polygon": venue.polygon},
-        "county_code": venue.region_code,
-        "county_name": county.name if county else "",
-        "prefecture_code": prefecture_of(venue.region_code),
-        "prefecture_name": prefecture.name if prefecture else "",
-    }
-
-
-def add_event(session: Session, kind: str, context: dict[str, Any], payload: dict[str, Any]) -> None:
-    session.add(
-        Event(
-            kind=kind,
-            region_code=context["county_code"],
-            class_id=context["class_id"],
-            payload={**context, **payload},
-            created_at=utc_now(),
-        )
-    )
 
 
 def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kind: str, subject_id: int,
@@ -67,7 +31,7 @@ def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kin
     session.add(anomaly)
     session.flush()
     alert = group_into_alert(session, anomaly)
-    add_event(session, "anomaly", context, {
+    add_event(session, EventKind.ANOMALY, context, {
         "anomaly_id": anomaly.id, "rule": anomaly.rule, "severity": anomaly.severity,
         "message": anomaly.message, "subject_kind": kind, "subject_id": subject_id,
         "alert_id": alert.id, "alert_count": alert.count,
@@ -91,7 +55,7 @@ def group_into_alert(session: Session, anomaly: Anomaly, window: timedelta = ALE
     alert.count += 1
     alert.open_count += 1
     alert.last_at = anomaly.created_at
-    if ["low", "medium", "high"].index(anomaly.severity) > ["low", "medium", "high"].index(alert.severity):
+    if Severity(anomaly.severity).rank > Severity(alert.severity).rank:
         alert.severity = anomaly.severity
     anomaly.alert_id = alert.id
     return alert
@@ -109,7 +73,7 @@ def resolve_anomaly(session: Session, anomaly: Anomaly, note: str) -> None:
             alert.state, alert.resolved_note = "resolved", note
     cls = session.get(TrainingClass, anomaly.class_id)
     assert cls is not None
-    add_event(session, "anomaly_resolved", class_context(session, cls), {
+    add_event(session, EventKind.ANOMALY_RESOLVED, class_context(session, cls), {
         "anomaly_id": anomaly.id, "rule": anomaly.rule, "alert_id": anomaly.alert_id, "note": note,
         "alert_state": alert.state if alert else None, "at": utc_now().isoformat(),
         "trainee_id": anomaly.trainee_id,

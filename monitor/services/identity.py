@@ -20,6 +20,7 @@ from models.domain import AnomalyCode, Principal, Severity
 from models.errors import ApiError
 from models.identity import mask_id_number
 from models.tables import FaceTemplate, PhotoHash, RosterEntry, Teacher, Trainee, TrainingClass
+from models.terms import SubjectKind
 from monitor.adapters.face_engine import FaceEngine, ProcessFaceEngine
 from monitor.adapters.face_index import (
     FaceIndex,
@@ -31,9 +32,10 @@ from monitor.adapters.face_index import (
 )
 from monitor.adapters.storage import Database
 from monitor.decisions.faces import explain_enrolment_problem
-from monitor.decisions.identity_match import REASON_TEXT, DuplicateThresholds, IdentityDecision, PersonRef, decide
+from monitor.decisions.identity_match import REASON_TEXT, IdentityDecision, PersonRef, decide
 from monitor.decisions.verdicts import Finding
-from monitor.services.alerts import add_anomaly, class_context
+from monitor.services.alerts import add_anomaly
+from monitor.services.events import class_context
 from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,14 +43,8 @@ log = logging.getLogger(__name__)
 KIND_NAMES = {"trainee": "学员", "teacher": "教师"}
 
 
-def duplicate_thresholds(settings: Settings) -> DuplicateThresholds:
-    return DuplicateThresholds(max_distance=settings.duplicate_max_distance,
-                               review_distance=settings.duplicate_review_distance,
-                               margin=settings.duplicate_margin, neighbours=settings.duplicate_neighbours)
-
-
 def person_row(session: Session, kind: str, person_id: int) -> Trainee | Teacher | None:
-    return session.get(Trainee if kind == "trainee" else Teacher, person_id)
+    return session.get(Trainee, person_id) if kind == "trainee" else session.get(Teacher, person_id)
 
 
 def cited_person(session: Session, kind: str, person_id: int) -> dict[str, Any]:
@@ -155,7 +151,7 @@ class Enrolment:
         self.settings, self.db, self.evidence, self.engine = settings, db, evidence, engine
         self.face_index = FaceIndex()
         self.lock = threading.Lock()
-        self.thresholds = duplicate_thresholds(settings)
+        self.thresholds = settings.duplicate_thresholds()
 
     def start(self) -> None:
         threading.Thread(target=self.warm_up, name="face-index-warm-up", daemon=True).start()
@@ -192,9 +188,8 @@ class Enrolment:
         the admin has checked the papers and sends `confirm_distinct=true` (twins); a look-alike is stored
         and raised as a medium DUPLICATE_IDENTITY anomaly for review.
         """
-        model = Trainee if kind == "trainee" else Teacher
         with self.db.session() as session:
-            person = session.get(model, person_id)
+            person = person_row(session, kind, person_id)
             if person is None:
                 raise ApiError(404, f"UNKNOWN_{kind.upper()}", f"{KIND_NAMES[kind]} {person_id} 不存在")
             own = PersonRef(kind, person.id, person.id_number)
@@ -203,7 +198,7 @@ class Enrolment:
         if len(photos) > 10:
             raise ApiError(422, "TOO_MANY_PHOTOS", "一次最多登记 10 张照片")
         accepted = []
-        problems = []
+        problems: list[dict[str, Any]] = []
         for index, (filename, data) in enumerate(photos):
             image = inspect_image(data, self.settings.max_image_pixels)
             scan = self.engine.scan(image.data, "enrolment")
@@ -246,7 +241,7 @@ class Enrolment:
                     session.add(template)
                     session.flush()
                     session.add(FaceVector(template_id=template.id, vector=vector_bytes(scan.encodings[0])))
-                    session.add(PhotoHash(sha256=image.sha256, phash=scan.phash, subject_kind="enrolment",
+                    session.add(PhotoHash(sha256=image.sha256, phash=scan.phash, subject_kind=SubjectKind.ENROLMENT,
                                           subject_id=template.id, created_at=utc_now()))
                 session.flush()
                 result = {"person_id": person_id, "added": len(accepted),

@@ -29,9 +29,10 @@ from models.tables import (
     Venue,
     Verification,
 )
+from models.terms import SubjectKind, UploadStatus
 from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
 from monitor.decisions.online import Beat, DailyStudy, daily_study, verified_minutes
-from monitor.services.alerts import prefecture_of
+from monitor.services.events import prefecture_of
 
 LEDGER_COLUMNS = [
     ("index", "序号"), ("name", "姓名"), ("id_number_masked", "身份证号（脱敏）"), ("scheduled", "应到课时数"),
@@ -46,7 +47,7 @@ DAILY_COLUMNS = [
 ]
 
 
-def build_class_ledger(session: Session, class_id: int, now: datetime) -> dict[str, Any]:
+def build_class_ledger(session: Session, class_id: int, now: datetime, min_rate: float) -> dict[str, Any]:
     """Per trainee of the class: sessions scheduled and attended, rate, valid hours, eligibility and evidence."""
     cls = session.get(TrainingClass, class_id)
     if cls is None:
@@ -58,8 +59,9 @@ def build_class_ledger(session: Session, class_id: int, now: datetime) -> dict[s
     marks: dict[int, list[Mark]] = defaultdict(list)
     for checkin, verification_id in session.execute(
         select(CheckIn, Verification.id)
-        .join(Verification, (Verification.subject_kind == "checkin") & (Verification.subject_id == CheckIn.id))
-        .where(CheckIn.class_id == class_id, CheckIn.status == "passed").order_by(CheckIn.captured_at)
+        .join(Verification,
+              (Verification.subject_kind == SubjectKind.CHECKIN) & (Verification.subject_id == CheckIn.id))
+        .where(CheckIn.class_id == class_id, CheckIn.status == UploadStatus.PASSED).order_by(CheckIn.captured_at)
     ):
         marks[checkin.trainee_id].append(Mark(checkin.kind, checkin.captured_at, checkin.session_id,
                                               checkin.id, checkin.photo_sha256, verification_id))
@@ -68,7 +70,7 @@ def build_class_ledger(session: Session, class_id: int, now: datetime) -> dict[s
         .where(RosterEntry.class_id == class_id).order_by(Trainee.id)).all()
     rows = []
     for index, trainee in enumerate(trainees, start=1):
-        a = trainee_attendance(slots, marks[trainee.id])
+        a = trainee_attendance(slots, marks[trainee.id], min_rate)
         evidence = [m for s in a.sessions for m in s.evidence]
         rows.append({
             "index": index, "trainee_id": trainee.id, "name": trainee.name,
@@ -116,18 +118,16 @@ def build_daily_report(session: Session, day: date) -> dict[str, Any]:
         .where(CheckIn.received_at >= since, CheckIn.received_at <= until)
         .group_by(CheckIn.class_id, CheckIn.status)
     ):
-        county = county_of.get(cls_id)
-        if county:
-            checkins[county] += n
-            passed[county] += n if status == "passed" else 0
+        if in_county := county_of.get(cls_id):
+            checkins[in_county] += n
+            passed[in_county] += n if status == UploadStatus.PASSED else 0
     by_rule: dict[str, Counter[str]] = defaultdict(Counter)
     for cls_id, rule, n in session.execute(
         select(Anomaly.class_id, Anomaly.rule, func.count())
         .where(Anomaly.created_at >= since, Anomaly.created_at <= until).group_by(Anomaly.class_id, Anomaly.rule)
     ):
-        county = county_of.get(cls_id)
-        if county:
-            by_rule[county][rule] += n
+        if in_county := county_of.get(cls_id):
+            by_rule[in_county][rule] += n
 
     def row(level: str, code: str, counties: list[str]) -> dict[str, Any]:
         c = sum(checkins[k] for k in counties)
@@ -151,11 +151,11 @@ def build_daily_report(session: Session, day: date) -> dict[str, Any]:
     return {"day": day.isoformat(), "rows": rows}
 
 
-def public_notice(session: Session, now: datetime) -> list[dict[str, Any]]:
+def public_notice(session: Session, now: datetime, min_rate: float) -> list[dict[str, Any]]:
     """The 公示 list: per class, trainees, eligible count and masked names of the eligible; no ID numbers."""
     out = []
     for cls in session.scalars(select(TrainingClass).order_by(TrainingClass.id)):
-        ledger = build_class_ledger(session, cls.id, now)
+        ledger = build_class_ledger(session, cls.id, now, min_rate)
         finished = cls.end_date < now.astimezone(SHANGHAI).date()
         out.append({"class_code": cls.code, "class_name": cls.name, "institution": ledger["class"]["institution"],
                     "start_date": ledger["class"]["start_date"], "end_date": ledger["class"]["end_date"],
@@ -201,8 +201,9 @@ def online_day(session: Session, trainee_id: int, day: date, max_gap_min: float,
     for s in session.scalars(select(OnlineSession).where(
             OnlineSession.trainee_id == trainee_id, OnlineSession.started_at >= since,
             OnlineSession.started_at <= until)):
-        beats = [Beat(b.captured_at, b.status == "passed") for b in session.scalars(
-            select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == s.id, OnlineHeartbeat.status != "pending"))]
+        beats = [Beat(b.captured_at, b.status == UploadStatus.PASSED) for b in session.scalars(
+            select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == s.id,
+                                          OnlineHeartbeat.status != UploadStatus.PENDING))]
         minutes.append(verified_minutes(s.started_at, s.ended_at, beats, max_gap_min))
     return daily_study(minutes, cap_min)
 

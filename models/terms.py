@@ -1,0 +1,76 @@
+"""Shared terms written once: subject kinds, upload statuses, live event kinds, and the rule catalogue (zh-CN)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from models.domain import AnomalyCode, Severity
+
+
+class SubjectKind(StrEnum):
+    """What a verification, photo hash or anomaly is about."""
+
+    CHECKIN = "checkin"
+    SNAPSHOT = "snapshot"
+    HEARTBEAT = "heartbeat"
+    FRAME = "frame"  # a liveness burst frame
+    ENROLMENT = "enrolment"
+    CLOCK = "clock"  # a clock rule's subject (RuleSubject)
+    SESSION = "session"  # one session of one day (SessionReview)
+
+
+class UploadStatus(StrEnum):
+    """Where an upload stands: waiting for the worker, then a final status."""
+
+    PENDING = "pending"
+    PASSED = "passed"
+    FAILED = "failed"
+    REVIEW = "review"  # left to an operator
+
+
+class EventKind(StrEnum):
+    """The live feed's event types."""
+
+    VERDICT = "verdict"
+    ANOMALY = "anomaly"
+    ANOMALY_RESOLVED = "anomaly_resolved"
+    CLASS_STATUS = "class_status"
+
+
+# The rule catalogue as the pages show it: zh-CN name and the notice's clauses it enforces (DESIGN.md).
+RULE_CATALOGUE: dict[AnomalyCode, tuple[str, str]] = {
+    AnomalyCode.FACE_MISMATCH: ("人脸不符", "七"),
+    AnomalyCode.FACE_MISSING: ("未检测到人脸", "七"),
+    AnomalyCode.FACE_MULTIPLE: ("多人同框", "七"),
+    AnomalyCode.FACE_POOR: ("人脸质量差", "七"),
+    AnomalyCode.OUT_OF_FENCE: ("超出场地围栏", "七"),
+    AnomalyCode.PROXY_SIGNIN: ("疑似代签", "八"),
+    AnomalyCode.LIVENESS_FAILED: ("活体检测未通过", "七"),
+    AnomalyCode.PHOTO_REPLAY: ("照片重复使用", "七"),
+    AnomalyCode.GPS_IMPLAUSIBLE: ("定位异常", "七"),
+    AnomalyCode.HEADCOUNT_GAP: ("在场人数不符", "七、十四"),
+    AnomalyCode.TEACHER_ABSENT: ("教师未到岗", "九"),
+    AnomalyCode.TEACHER_MISMATCH: ("非登记教师授课", "九"),
+    AnomalyCode.OUTSIDE_SESSION: ("非课时签到", "十四"),
+    AnomalyCode.MISSING_SIGNOUT: ("未签退", "十四"),
+    AnomalyCode.NO_SHOW: ("缺勤", "十四"),
+    AnomalyCode.CLASS_SILENT: ("班次无动态", "七"),
+    AnomalyCode.LOW_ATTENDANCE: ("出勤率不足", "十四"),
+    AnomalyCode.ONLINE_OVER_8H: ("线上学习超时", "六"),
+    AnomalyCode.DOUBLE_ENROLMENT: ("重复参训", "八"),
+    AnomalyCode.BLACKLISTED: ("黑名单开班", "九、十九"),
+    AnomalyCode.CLASS_NOT_ALLOWED: ("工种不得开班", "四、十三"),
+    AnomalyCode.SAME_TEACHER_BOTH: ("理论实操同一教师", "九"),
+    AnomalyCode.DUPLICATE_IDENTITY: ("一人多证/冒名", "八"),
+    AnomalyCode.VERIFICATION_FAILED: ("无法核验", "十三"),
+}
+
+SEVERITY_LABELS: dict[Severity, str] = {Severity.HIGH: "高", Severity.MEDIUM: "中", Severity.LOW: "低"}
+
+
+def rule_label(code: str) -> str:
+    """The rule's zh-CN name (the code itself for one the catalogue does not know)."""
+    try:
+        return RULE_CATALOGUE[AnomalyCode(code)][0]
+    except ValueError:
+        return code

@@ -1,0 +1,68 @@
+"""An online-study heartbeat's verification: the trainee's face, then the day's verified study against the cap."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from models.clock import SHANGHAI, utc_now
+from models.tables import FaceTemplate, OnlineHeartbeat, OnlineSession, PhotoHash, TrainingClass
+from models.terms import SubjectKind, UploadStatus
+from monitor.decisions.faces import match_face
+from monitor.decisions.online import judge_online_day
+from monitor.services.alerts import add_anomaly
+from monitor.services.clock import claim_subject
+from monitor.services.context import WorkerContext
+from monitor.services.events import class_context, people_of
+from monitor.services.ledger import online_day
+from monitor.services.recorder import Verdict, add_verdict, mark_processed
+
+log = logging.getLogger(__name__)
+
+
+def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
+    """Verify one heartbeat's face; fire ONLINE_OVER_8H (once a trainee-day) when the day's study exceeds the cap."""
+    settings = ctx.settings
+    with ctx.db.session() as session:
+        beat = session.get(OnlineHeartbeat, beat_id)
+        if beat is None or beat.status != UploadStatus.PENDING:
+            mark_processed(session, SubjectKind.HEARTBEAT, beat_id)
+            return
+        online = session.get(OnlineSession, beat.session_id)
+        assert online is not None
+        templates = [tp.encoding for tp in session.scalars(select(FaceTemplate).where(
+            FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == online.trainee_id))]
+        photo_sha = beat.photo_sha256
+    scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "selfie")
+    match = match_face(scan.faces[0].encoding, templates, ctx.thresholds.face_match) \
+        if len(scan.faces) == 1 and templates else None
+    status = UploadStatus.PASSED if match and match.matched else UploadStatus.FAILED
+    try:
+        with ctx.db.session() as session:
+            beat = session.get(OnlineHeartbeat, beat_id)
+            assert beat is not None
+            if beat.status != UploadStatus.PENDING:
+                return
+            beat.status, beat.face_distance = status, match.distance if match else None
+            session.add(PhotoHash(sha256=photo_sha, phash=scan.phash, subject_kind=SubjectKind.HEARTBEAT,
+                                  subject_id=beat_id, created_at=utc_now()))
+            cls = session.get(TrainingClass, online.class_id)
+            assert cls is not None
+            context = class_context(session, cls)
+            people = people_of(session, online.trainee_id)
+            session.flush()
+            day = beat.captured_at.astimezone(SHANGHAI).date()
+            study = online_day(session, online.trainee_id, day, settings.online_max_gap_minutes,
+                               settings.online_daily_cap_minutes, utc_now())
+            findings = judge_online_day(study, settings.online_daily_cap_minutes)
+            if findings and (subject_id := claim_subject(session, f"ONLINE:{online.trainee_id}:{day}")):
+                for finding in findings:
+                    add_anomaly(session, context, finding, SubjectKind.CLOCK, subject_id, people,
+                                {"online_session_id": online.id, "photo_sha256": photo_sha}, {})
+            add_verdict(session, context, Verdict(SubjectKind.HEARTBEAT, beat_id, status, "heartbeat", [], utc_now(),
+                                                  people, {"photo_sha256": photo_sha}))
+            mark_processed(session, SubjectKind.HEARTBEAT, beat_id)
+    except IntegrityError:
+        log.info("heartbeat %s was verified concurrently", beat_id)

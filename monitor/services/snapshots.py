@@ -1,0 +1,94 @@
+"""A classroom snapshot's verification: load its facts (all queries here), judge them with the declared rules
+(monitor/decisions/snapshot_rules.py), record the outcome (monitor/services/recorder.py)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.clock import local_day_start, utc_now
+from models.tables import CheckIn, FaceTemplate, RosterEntry, Snapshot, TrainingClass, Verification
+from models.terms import SubjectKind, UploadStatus
+from monitor.decisions.classroom import Candidate, identify_faces
+from monitor.decisions.snapshot_rules import SnapshotFacts, judge_snapshot
+from monitor.services.checkins import exif_time_utc, face_measures
+from monitor.services.context import WorkerContext
+from monitor.services.recorder import Outcome, already_verified, mark_processed, record_outcome
+
+log = logging.getLogger(__name__)
+
+
+def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
+    """Count the faces in one classroom snapshot, say whose they are, and check it is not a replay; idempotent."""
+    t = ctx.thresholds
+    with ctx.db.session() as session:
+        snapshot = session.get(Snapshot, snapshot_id)
+        if snapshot is None:
+            log.warning("snapshot %s not found; dropping message", snapshot_id)
+            return
+        if already_verified(session, SubjectKind.SNAPSHOT, snapshot_id):
+            mark_processed(session, SubjectKind.SNAPSHOT, snapshot_id)
+            return
+        photo_sha, received_at = snapshot.photo_sha256, snapshot.received_at
+        cls = session.get(TrainingClass, snapshot.class_id)
+        assert cls is not None
+        class_id, teachers = cls.id, [cls.theory_teacher_id, cls.practical_teacher_id]
+        roster = list(session.scalars(select(RosterEntry.trainee_id).where(RosterEntry.class_id == cls.id)))
+        candidates = (templates_of(session, "trainee", roster) + templates_of(session, "teacher", teachers)
+                      + other_teacher_templates(session, teachers))
+        signed_in = count_signed_in(session, cls.id, local_day_start(received_at))
+        ctx.photo_index.refresh(session)
+    scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "classroom")
+    near = ctx.photo_index.find_near(scan.phash, t.replay_phash_max_distance)
+    facts = SnapshotFacts(snapshot_id, class_id, received_at, len(scan.faces), signed_in, near,
+                          exif_time_utc(scan.exif_time))
+    findings = judge_snapshot(facts, t)
+    who = identify_faces(scan.encodings, candidates, t.face_match)
+    seen = {kind: sorted({w.person_id for w in who if w and w.kind == kind})
+            for kind in ("trainee", "teacher", "other_teacher")}
+    unknown = sum(1 for w in who if w is None)
+    record_outcome(ctx.db, Outcome(
+        kind=SubjectKind.SNAPSHOT, subject_id=snapshot_id, findings=findings, review=None,
+        verification=Verification(
+            subject_kind=SubjectKind.SNAPSHOT, subject_id=snapshot_id, passed=not findings,
+            face_count=len(scan.faces), face_distance=None, fence_result=None, fence_distance_m=None,
+            measured={"face_count": len(scan.faces), "faces": [face_measures(f) for f in scan.faces],
+                      "image_size": [scan.width, scan.height], "phash": scan.phash,
+                      "exif_time": scan.exif_time, "exif_notes": scan.exif_notes, "near_copies": len(near),
+                      "signed_in": signed_in, "trainees_seen": seen["trainee"], "teachers_seen": seen["teacher"],
+                      "other_teachers_seen": seen["other_teacher"], "unknown_faces": unknown},
+            thresholds=t.as_dict(), model_version=ctx.engine.model_version,
+            reasons=[f.as_reason() for f in findings], created_at=utc_now(),
+        ),
+        photo=(photo_sha, scan.phash),
+        extra={"photo_sha256": photo_sha, "face_count": len(scan.faces), "signed_in": signed_in,
+               "teachers_seen": seen["teacher"], "unknown_faces": unknown},
+    ))
+
+
+def templates_of(session: Session, kind: str, person_ids: Sequence[int]) -> list[Candidate]:
+    if not person_ids:
+        return []
+    return [Candidate(kind, t.person_id, t.encoding) for t in session.scalars(
+        select(FaceTemplate).where(FaceTemplate.person_kind == kind, FaceTemplate.person_id.in_(person_ids)))]
+
+
+def other_teacher_templates(session: Session, exclude: Sequence[int]) -> list[Candidate]:
+    return [Candidate("other_teacher", t.person_id, t.encoding) for t in session.scalars(
+        select(FaceTemplate).where(FaceTemplate.person_kind == "teacher", FaceTemplate.person_id.not_in(exclude)))]
+
+
+def count_signed_in(session: Session, class_id: int, since: datetime) -> int:
+    """Trainees whose latest accepted check-in today is a sign-in (present, not yet signed out)."""
+    latest: dict[int, str] = {}
+    for trainee_id, kind in session.execute(
+        select(CheckIn.trainee_id, CheckIn.kind).where(
+            CheckIn.class_id == class_id, CheckIn.received_at >= since, CheckIn.status == UploadStatus.PASSED)
+        .order_by(CheckIn.captured_at)
+    ):
+        latest[trainee_id] = kind
+    return sum(1 for kind in latest.values() if kind == "sign_in")
