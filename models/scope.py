@@ -91,7 +91,7 @@ class Scope:
             clauses.append(TrainingClass.venue_id.in_(select(Venue.id).where(self.region_clause(Venue.region_code))))
         return true() if not clauses else clauses[0] if len(clauses) == 1 else clauses[0] & clauses[1]
 
-    def class_ids(self) -> Select[tuple[int]]:
+    def class_ids(self) -> Select[Any]:
         """SQL: the ids of the classes this caller may see (for `column.in_(...)`)."""
         return select(TrainingClass.id).where(self.class_clause())
 

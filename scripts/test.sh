@@ -7,4 +7,5 @@ scripts/system-deps.sh
 scripts/setup.sh
 .venv/bin/ruff check .
 .venv/bin/lint-imports  # the layers: pure decisions import no I/O, ingest no center, each layer only those below
+.venv/bin/mypy          # types: strict for the pure decisions, default elsewhere; zero errors
 exec .venv/bin/pytest -p no:cacheprovider "$@"

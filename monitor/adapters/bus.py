@@ -10,7 +10,7 @@ import socket
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -154,14 +154,15 @@ class RedisStreamsBus(Bus):
         claimed = 0
         start = "0-0"
         while True:
-            start, messages, *_ = self.client.xautoclaim(
+            claimed_batch: Any = self.client.xautoclaim(
                 stream, self.group, consumer or self.consumer, min_idle_time=self.claim_idle_ms, start_id=start,
                 count=50,
             )
+            start, messages, *_ = claimed_batch
             for msg_id, fields in messages:
                 if fields is None:
                     continue
-                info = self.client.xpending_range(stream, self.group, min=msg_id, max=msg_id, count=1)
+                info: Any = self.client.xpending_range(stream, self.group, min=msg_id, max=msg_id, count=1)
                 if info and info[0]["times_delivered"] > self.max_deliveries:
                     self.client.xadd(f"{self.prefix}dead", {"topic": topic, "id": msg_id, **fields})
                     self.client.xack(stream, self.group, msg_id)
@@ -184,7 +185,7 @@ class RedisStreamsBus(Bus):
                     self.ensure_group(topic)
                     self.claim_stale(topic, handler, consumer)
                 ticks += 1
-                batches = self.client.xreadgroup(
+                batches: Any = self.client.xreadgroup(
                     self.group, consumer, {stream: ">"}, count=1, block=self.block_ms
                 )
                 for _stream, messages in batches or []:
@@ -205,7 +206,7 @@ class RedisStreamsBus(Bus):
     def _listen_events(self, callback: Callable[[], None]) -> None:
         while not self._stop.is_set():
             try:
-                pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                pubsub = cast(Any, self.client).pubsub(ignore_subscribe_messages=True)
                 pubsub.subscribe(f"{self.prefix}events")
                 while not self._stop.is_set():
                     if pubsub.get_message(timeout=0.5) is not None:

@@ -223,7 +223,7 @@ def install_openapi(app: FastAPI) -> None:
             for context in iter_route_contexts(app.routes):
                 route = context.route
                 if isinstance(route, APIRoute):
-                    for method in route.methods:
+                    for method in route.methods or ():
                         roles[(method, route.path)] = declared_roles(route.dependant)
             document_errors(schema, roles)
             app.openapi_schema = schema

@@ -19,9 +19,10 @@ from models.tables import (
     TrainingClass,
     Venue,
 )
+from models.terms import UploadStatus
 from monitor.api.deps import Center, Db
 from monitor.api.schemas.center import OverviewOut
-from monitor.services.alerts import prefecture_of
+from monitor.services.events import prefecture_of
 
 router = APIRouter(prefix="/api/v1", tags=["center"])
 
@@ -31,8 +32,9 @@ def overview(scope: Center, db: Db) -> dict[str, Any]:
     since = local_day_start(utc_now())
     with db.session() as session:
         prefectures = session.scalars(select(Region).where(Region.level == "prefecture").order_by(Region.code))
-        stats = {p.code: {"code": p.code, "name": p.name, "classes": 0, "in_session": 0, "checkins": 0,
-                          "passed": 0, "anomalies": 0} for p in prefectures}
+        stats: dict[str, dict[str, Any]] = {
+            p.code: {"code": p.code, "name": p.name, "classes": 0, "in_session": 0, "checkins": 0, "passed": 0,
+                     "anomalies": 0} for p in prefectures}
         classes = []
         statuses = dict(session.execute(select(ClassStatus.class_id, ClassStatus.status)).all())
         today = utc_now().astimezone(SHANGHAI).date()
@@ -57,19 +59,17 @@ def overview(scope: Center, db: Db) -> dict[str, Any]:
             select(CheckIn.class_id, CheckIn.status, func.count())
             .where(CheckIn.received_at >= since).group_by(CheckIn.class_id, CheckIn.status)
         ):
-            pref = class_pref.get(class_id)
-            if pref:
-                stats[pref]["checkins"] += n
-                stats[pref]["passed"] += n if status == "passed" else 0
+            if of_class := class_pref.get(class_id):
+                stats[of_class]["checkins"] += n
+                stats[of_class]["passed"] += n if status == UploadStatus.PASSED else 0
         open_anomalies = 0
         by_rule: Counter[str] = Counter()
         for class_id, rule, state, n in session.execute(
             select(Anomaly.class_id, Anomaly.rule, Anomaly.state, func.count())
             .where(Anomaly.created_at >= since).group_by(Anomaly.class_id, Anomaly.rule, Anomaly.state)
         ):
-            pref = class_pref.get(class_id)
-            if pref:
-                stats[pref]["anomalies"] += n
+            if of_class := class_pref.get(class_id):
+                stats[of_class]["anomalies"] += n
                 by_rule[rule] += n
                 open_anomalies += n if state == "open" else 0
     checkins = sum(s["checkins"] for s in stats.values())

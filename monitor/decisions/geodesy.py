@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from geopy.distance import geodesic
 from shapely.geometry import Point as ShapelyPoint
@@ -104,7 +104,7 @@ def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     return float(geodesic(a, b).meters)
 
 
-def _local_projector(lat0: float, lon0: float):  # noqa: ANN202
+def _local_projector(lat0: float, lon0: float) -> Callable[[float, float], tuple[float, float]]:
     """(lat, lon) -> (x, y) metres on the plane tangent at (lat0, lon0); accurate within a few km."""
     phi = math.radians(lat0)
     s = 1 - _WGS84_E2 * math.sin(phi) ** 2
