@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, params
 from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
@@ -191,6 +191,11 @@ def access(*roles: Role) -> params.Depends:
 
     scope_of_caller.__scope_roles__ = allowed  # type: ignore[attr-defined]  # what the route matrix test reads
     return Depends(scope_of_caller)  # type: ignore[no-any-return]
+
+
+# The declarations routes share: a training site's caller, and any caller with a valid token.
+SiteCaller = Annotated[Scope, access(Role.SITE)]
+AnyCaller = Annotated[Scope, access()]
 
 
 def public_route() -> params.Depends:

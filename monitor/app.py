@@ -22,7 +22,8 @@ from monitor.api.http import BodySizeLimit, SecurityHeaders, install_error_handl
 from monitor.services.identity import Enrolment
 from monitor.services.worker import Worker
 from monitor.settings import Settings
-from web.hub import EventHub, build_live_router
+from web.hub import EventHub
+from web.live import build_live_router
 from web.pages import mount_pages
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.adapters.face_index import DIM, VectorIndex, parse_encodings  # noqa: E402
+from monitor.adapters.vector_index import DIM, VectorIndex, parse_encodings  # noqa: E402
 from monitor.decisions.identity_match import (  # noqa: E402
     MEASURED_FMR,
     assumed_false_match_rate,

@@ -62,7 +62,9 @@ def run_method(method: str, workdir: Path, faces: Path) -> dict:
         import face_recognition
     import numpy as np
 
-    from monitor.adapters.face_engine import PLANS, FaceEngine, decode_upright_rgb
+    from monitor.adapters.face_dlib import FaceEngine
+    from monitor.adapters.face_scan import PLANS
+    from monitor.adapters.photo_decode import decode_upright_rgb
     from monitor.decisions.faces import match_face
 
     cases = json.loads((workdir / "cases.json").read_text())

@@ -22,7 +22,8 @@ import typer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from monitor.adapters.face_engine import MODEL_VERSION, create_face_engine  # noqa: E402
+from monitor.adapters.face_engine import create_face_engine  # noqa: E402
+from monitor.adapters.face_scan import MODEL_VERSION  # noqa: E402
 from monitor.decisions.calibration import calibrate, error_curve, pair_distances  # noqa: E402
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}

@@ -20,7 +20,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from monitor.adapters.face_engine import FaceEngine, FaceScan, Purpose
+from monitor.adapters.face_dlib import FaceEngine
+from monitor.adapters.face_scan import FaceScan, Purpose
 from monitor.adapters.storage import Database
 from monitor.app import create_app
 from monitor.settings import Settings

@@ -7,7 +7,7 @@ import av
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
-from monitor.adapters.face_engine import FaceEngine
+from monitor.adapters.face_dlib import FaceEngine
 from tests.helpers import FACES_DIR
 
 

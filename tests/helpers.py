@@ -26,7 +26,7 @@ from models.clock import SHANGHAI
 from models.domain import Role
 from models.tables import CheckIn, Evidence, OutboxMessage, Snapshot
 from monitor.adapters.tokens import issue_token
-from monitor.demo.simulator import make_id_number, offset_point
+from monitor.demo.world import make_id_number, offset_point
 
 REPO = Path(__file__).resolve().parent.parent
 FACES_DIR = Path(os.environ.get("MONITOR_FACES_DIR", REPO.parent / "shared" / "faces"))

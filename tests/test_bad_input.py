@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from monitor.demo.simulator import make_id_number
+from monitor.demo.world import make_id_number
 from tests.helpers import World, auth, face, jpeg
 
 GOOD = "people/obama/obama2.jpg"

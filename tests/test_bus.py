@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ingest.adapters.evidence import EvidenceStore
 from models.tables import Anomaly, Event, OutboxMessage, Verification
 from monitor.adapters.bus import InProcessBus, RedisStreamsBus
-from monitor.adapters.face_engine import FaceEngine
+from monitor.adapters.face_dlib import FaceEngine
 from monitor.adapters.storage import Database
 from monitor.services.worker import Worker
 from tests.helpers import World, auth, face

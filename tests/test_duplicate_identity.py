@@ -14,8 +14,10 @@ from sqlalchemy import func, select
 
 from models.identity import mask_id_number
 from models.tables import Anomaly, Event, FaceTemplate
-from monitor.adapters.face_index import FaceIndex, FaceVector, IdentityMatch, VectorIndex, nearest_templates
+from monitor.adapters.face_index import FaceIndex, nearest_templates
+from monitor.adapters.face_tables import FaceVector, IdentityMatch
 from monitor.adapters.storage import _MIGRATIONS
+from monitor.adapters.vector_index import VectorIndex
 from monitor.decisions.identity_match import (
     DuplicateThresholds,
     NeighbourHit,
@@ -24,7 +26,7 @@ from monitor.decisions.identity_match import (
     decide,
     expected_false_hits,
 )
-from monitor.demo.simulator import make_id_number
+from monitor.demo.world import make_id_number
 from tests.helpers import World, auth, face
 
 # -- the pure decision -------------------------------------------------------------------------

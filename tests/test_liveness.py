@@ -11,7 +11,7 @@ from PIL import Image
 from sqlalchemy import select
 
 from models.tables import LivenessChallenge
-from monitor.demo.simulator import make_id_number
+from monitor.demo.world import make_id_number
 from tests.frames import blink_burst, burst_for, still_burst, turn_burst, video_frames
 from tests.helpers import World, auth, face, jpeg
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from models.domain import Datum
 from monitor.decisions.geodesy import convert_from_wgs84, distance_m
-from monitor.demo.simulator import make_id_number
+from monitor.demo.world import make_id_number
 from tests.helpers import World, auth, face, issue_token_via_api, jpeg, local_today
 
 

@@ -10,7 +10,9 @@ from fastapi.testclient import TestClient
 
 from models.domain import Role
 from monitor.adapters.tokens import issue_token
-from monitor.demo.simulator import INTENDED, ProvinceSimulator, server_phash
+from monitor.demo.photos import server_phash
+from monitor.demo.scenarios import INTENDED
+from monitor.demo.simulator import ProvinceSimulator
 from tests.helpers import FACES_DIR, auth
 
 INTERVAL_S = 2.0

@@ -10,7 +10,7 @@ from PIL import Image, ImageEnhance, ImageFilter
 from sqlalchemy import select
 
 from models.tables import Anomaly, PhotoHash, ReviewItem
-from monitor.demo.simulator import offset_point
+from monitor.demo.world import offset_point
 from tests.helpers import VENUE, World, auth, face, far_fix, jpeg
 
 # What exif_transpose applies for each orientation; the stored pixels get the inverse.

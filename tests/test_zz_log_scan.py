@@ -12,7 +12,7 @@ from typing import Any
 from websockets.sync.client import connect
 
 from monitor.app import create_app
-from monitor.demo.simulator import make_id_number
+from monitor.demo.world import make_id_number
 from tests.conftest import LOG_LINES
 from tests.helpers import auth, live_world
 

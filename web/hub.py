@@ -19,13 +19,8 @@ from starlette.concurrency import run_in_threadpool
 from models.scope import Scope
 from models.tables import Event
 from monitor.adapters.storage import Database
-from web.client_stream import FRESH_EVENTS, ClientStream, ClientTooSlow
-from web.events import LiveEvent, encode_event, serialise_event
-from web.live import LIVE_ROLES, build_live_router
-
-# Names the composition root and the tests import from here.
-__all__ = ["FRESH_EVENTS", "LIVE_ROLES", "ClientTooSlow", "EventHub", "LiveEvent", "build_live_router",
-           "encode_event", "serialise_event"]
+from web.client_stream import ClientStream
+from web.events import LiveEvent, encode_event
 
 log = logging.getLogger(__name__)
 

@@ -17,23 +17,21 @@ from ingest.outbox import CHECKIN_TOPIC
 from ingest.routes.uploads import get_upload, read_upload, respond, single_valued_parts, site_institution
 from ingest.schemas import CheckInUploadOut, CheckInVerdictOut, upload_responses
 from models.clock import SHANGHAI
-from models.domain import LIVENESS_MAX_FRAMES, LIVENESS_MIN_FRAMES, MAX_RECORD_ID, CheckKind, Role
+from models.domain import LIVENESS_MAX_FRAMES, LIVENESS_MIN_FRAMES, MAX_RECORD_ID, CheckKind
 from models.errors import ApiError, errors
 from models.params import UploadIdPath
-from models.scope import Scope, access
+from models.scope import AnyCaller, SiteCaller
 from models.tables import CheckIn, CheckInFrame, LivenessChallenge
 from models.terms import UploadStatus
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
-Site = Annotated[Scope, access(Role.SITE)]
-Anyone = Annotated[Scope, access()]
 
 
 @router.post("/check-ins", summary="A trainee's sign-in or sign-out selfie with its GPS fix",
              responses={**upload_responses(CheckInUploadOut), **errors(404, 409)}, response_model=CheckInUploadOut,
              response_model_exclude_unset=True)
 async def post_checkin(
-    scope: Site,
+    scope: SiteCaller,
     ctx: Ingest,
     response: Response,
     photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP selfie")],
@@ -102,5 +100,5 @@ async def post_checkin(
 
 @router.get("/check-ins/{checkin_id}", summary="The verdict of one check-in", response_model=CheckInVerdictOut,
             response_model_exclude_unset=True)
-def get_checkin(checkin_id: UploadIdPath, scope: Anyone, ctx: Ingest) -> dict[str, Any]:
+def get_checkin(checkin_id: UploadIdPath, scope: AnyCaller, ctx: Ingest) -> dict[str, Any]:
     return get_upload(ctx, CheckIn, checkin_id, scope)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import func, select
@@ -15,18 +15,17 @@ from ingest.context import Ingest
 from ingest.routes.uploads import site_institution
 from ingest.schemas import ChallengeOut
 from models.clock import SHANGHAI, utc_now
-from models.domain import LIVENESS_ACTIONS, LIVENESS_MAX_FRAMES, LIVENESS_MIN_FRAMES, Role, TraineeInClassIn
+from models.domain import LIVENESS_ACTIONS, LIVENESS_MAX_FRAMES, LIVENESS_MIN_FRAMES, TraineeInClassIn
 from models.errors import errors
-from models.scope import Scope, access
+from models.scope import SiteCaller
 from models.tables import LivenessChallenge
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
-Site = Annotated[Scope, access(Role.SITE)]
 
 
 @router.post("/liveness/challenges", status_code=201, summary="A random single-use liveness challenge",
              responses=errors(404, 409, 429), response_model=ChallengeOut)
-def create_challenge(body: TraineeInClassIn, scope: Site, ctx: Ingest) -> dict[str, Any]:
+def create_challenge(body: TraineeInClassIn, scope: SiteCaller, ctx: Ingest) -> dict[str, Any]:
     institution_id = site_institution(scope)
     now = utc_now()
     with ctx.db.session() as session:

@@ -18,16 +18,14 @@ from ingest.outbox import HEARTBEAT_TOPIC, outbox_message, publish_outbox
 from ingest.routes.uploads import read_image, single_valued_parts, site_institution
 from ingest.schemas import HeartbeatAcceptedOut, OnlineSessionOut, OnlineSessionStartedOut, upload_responses
 from models.clock import SHANGHAI, utc_now
-from models.domain import Role, TraineeInClassIn
+from models.domain import TraineeInClassIn
 from models.errors import ApiError, errors
 from models.params import UploadIdPath
-from models.scope import Scope, access, ensure_in_class, refuse_missing
+from models.scope import AnyCaller, Scope, SiteCaller, ensure_in_class, refuse_missing
 from models.tables import OnlineHeartbeat, OnlineSession
 from models.terms import UploadStatus
 
 router = APIRouter(prefix="/api/v1/online", tags=["online study"])
-Site = Annotated[Scope, access(Role.SITE)]
-Anyone = Annotated[Scope, access()]
 
 
 def next_heartbeat_s() -> int:
@@ -66,7 +64,7 @@ def visible_session(session: Session, session_id: int, scope: Scope) -> OnlineSe
 
 @router.post("/sessions", status_code=201, summary="Start an online study session", responses=errors(404, 409, 429),
              response_model=OnlineSessionStartedOut)
-def start(body: TraineeInClassIn, scope: Site, ctx: Ingest) -> dict[str, Any]:
+def start(body: TraineeInClassIn, scope: SiteCaller, ctx: Ingest) -> dict[str, Any]:
     institution_id = site_institution(scope)
     now = utc_now()
     with ctx.db.session() as session:
@@ -92,7 +90,7 @@ def start(body: TraineeInClassIn, scope: Site, ctx: Ingest) -> dict[str, Any]:
 @router.post("/sessions/{session_id}/heartbeats", status_code=201, summary="A face photo during study",
              responses={**upload_responses(HeartbeatAcceptedOut, 202), **errors(409)},
              response_model=HeartbeatAcceptedOut)
-async def heartbeat(session_id: UploadIdPath, scope: Site, ctx: Ingest, response: Response,
+async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, response: Response,
                     photo: Annotated[UploadFile, File()], captured_at: Annotated[str, Form()],
                     _single: None = single_valued_parts()) -> dict[str, Any]:
     now = utc_now()
@@ -130,7 +128,7 @@ async def heartbeat(session_id: UploadIdPath, scope: Site, ctx: Ingest, response
     return {"id": beat_id, "status": status, "message": messages[status], "next_heartbeat_in_s": next_heartbeat_s()}
 
 @router.post("/sessions/{session_id}/end", summary="End an online study session", response_model=OnlineSessionOut)
-def end(session_id: UploadIdPath, scope: Site, ctx: Ingest) -> dict[str, Any]:
+def end(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest) -> dict[str, Any]:
     with ctx.db.session() as session:
         row = visible_session(session, session_id, scope)
         row.ended_at = row.ended_at or utc_now()
@@ -140,7 +138,7 @@ def end(session_id: UploadIdPath, scope: Site, ctx: Ingest) -> dict[str, Any]:
 
 @router.get("/sessions/{session_id}", summary="An online session with its heartbeats",
             response_model=OnlineSessionOut)
-def get_session(session_id: UploadIdPath, scope: Anyone, ctx: Ingest) -> dict[str, Any]:
+def get_session(session_id: UploadIdPath, scope: AnyCaller, ctx: Ingest) -> dict[str, Any]:
     with ctx.db.session() as session:
         row = visible_session(session, session_id, scope)
         beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == session_id)

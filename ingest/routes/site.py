@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import select
@@ -11,17 +11,15 @@ from ingest.context import Ingest
 from ingest.routes.uploads import site_institution
 from ingest.schemas import SiteClassOut
 from models.clock import SHANGHAI, utc_now
-from models.domain import Role
-from models.scope import Scope, access
+from models.scope import SiteCaller
 from models.tables import ClassSession, RosterEntry, Trainee, TrainingClass
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
-Site = Annotated[Scope, access(Role.SITE)]
 
 
 @router.get("/site/classes", summary="The site's classes running today, with sessions and roster",
             response_model=list[SiteClassOut])
-def site_classes(scope: Site, ctx: Ingest) -> list[dict[str, Any]]:
+def site_classes(scope: SiteCaller, ctx: Ingest) -> list[dict[str, Any]]:
     institution_id = site_institution(scope)
     today = utc_now().astimezone(SHANGHAI).date()
     with ctx.db.session() as session:

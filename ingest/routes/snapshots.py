@@ -16,23 +16,21 @@ from ingest.outbox import SNAPSHOT_TOPIC
 from ingest.routes.uploads import get_upload, read_upload, respond, single_valued_parts, site_institution
 from ingest.schemas import SnapshotUploadOut, SnapshotVerdictOut, upload_responses
 from models.clock import SHANGHAI
-from models.domain import MAX_RECORD_ID, Role
+from models.domain import MAX_RECORD_ID
 from models.errors import errors
 from models.params import UploadIdPath
-from models.scope import Scope, access
+from models.scope import AnyCaller, SiteCaller
 from models.tables import Snapshot
 from models.terms import UploadStatus
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
-Site = Annotated[Scope, access(Role.SITE)]
-Anyone = Annotated[Scope, access()]
 
 
 @router.post("/snapshots", summary="A periodic classroom snapshot",
              responses={**upload_responses(SnapshotUploadOut), **errors(404, 409)}, response_model=SnapshotUploadOut,
              response_model_exclude_unset=True)
 async def post_snapshot(
-    scope: Site,
+    scope: SiteCaller,
     ctx: Ingest,
     response: Response,
     photo: Annotated[UploadFile, File(description="JPEG, PNG or WebP classroom photo")],
@@ -61,5 +59,5 @@ async def post_snapshot(
 
 @router.get("/snapshots/{snapshot_id}", summary="The verdict of one snapshot", response_model=SnapshotVerdictOut,
             response_model_exclude_unset=True)
-def get_snapshot(snapshot_id: UploadIdPath, scope: Anyone, ctx: Ingest) -> dict[str, Any]:
+def get_snapshot(snapshot_id: UploadIdPath, scope: AnyCaller, ctx: Ingest) -> dict[str, Any]:
     return get_upload(ctx, Snapshot, snapshot_id, scope)

@@ -36,15 +36,9 @@ from sqlalchemy import Text, case, cast, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from models.tables import FaceTemplate, Teacher, Trainee
-from monitor.adapters.face_tables import FaceVector, IdentityMatch, vector_bytes
-from monitor.adapters.vector_index import DIM, FLAT_LIMIT, RETRAIN_GROWTH, VectorIndex, parse_encodings
+from monitor.adapters.face_tables import FaceVector
+from monitor.adapters.vector_index import DIM, FLAT_LIMIT, VectorIndex, parse_encodings
 from monitor.decisions.identity_match import NeighbourHit, PersonRef
-
-# Names the services, routes, tests and benchmarks import from here.
-__all__ = [
-    "DIM", "FLAT_LIMIT", "KINDS", "RETRAIN_GROWTH", "FaceIndex", "FaceVector", "IdentityMatch", "IndexStats",
-    "VectorIndex", "lock_enrolments", "nearest_templates", "own_template_count", "parse_encodings", "vector_bytes",
-]
 
 KINDS = ("trainee", "teacher")
 

@@ -16,6 +16,7 @@ from models.domain import (
 from models.errors import ApiError, errors
 from models.params import RecordIdPath
 from models.scope import (
+    AnyCaller,
     ensure_class,
 )
 from models.tables import (
@@ -29,7 +30,7 @@ from models.tables import (
     Venue,
 )
 from monitor.api.common import get_or_404, insert
-from monitor.api.deps import Admin, Anyone, Db
+from monitor.api.deps import Admin, Db
 from monitor.api.schemas.registration import ClassOut
 from monitor.services.identity import (
     raise_pending_identity_anomalies,
@@ -145,13 +146,13 @@ def set_liveness(class_id: RecordIdPath, body: LivenessSettingIn, scope: Admin, 
 
 
 @router.get("/classes", summary="Classes, newest first (sites see their own)", response_model=list[ClassOut])
-def list_classes(scope: Anyone, db: Db) -> list[dict[str, Any]]:
+def list_classes(scope: AnyCaller, db: Db) -> list[dict[str, Any]]:
     with db.session() as session:
         query = select(TrainingClass).where(scope.class_clause()).order_by(TrainingClass.id.desc())
         return [class_out(session, c) for c in session.scalars(query)]
 
 
 @router.get("/classes/{class_id}", response_model=ClassOut)
-def get_class(class_id: RecordIdPath, scope: Anyone, db: Db) -> dict[str, Any]:
+def get_class(class_id: RecordIdPath, scope: AnyCaller, db: Db) -> dict[str, Any]:
     with db.session() as session:
         return class_out(session, ensure_class(session, scope, class_id))

@@ -10,7 +10,8 @@ from fastapi import Depends, Request
 from ingest.adapters.evidence import EvidenceStore
 from models.domain import Role
 from models.scope import CENTER_ROLES, Scope, access
-from monitor.adapters.face_engine import FaceEngine, ProcessFaceEngine
+from monitor.adapters.face_dlib import FaceEngine
+from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.storage import Database
 from monitor.services.identity import Enrolment
 from monitor.settings import Settings
@@ -50,4 +51,3 @@ EnrolmentDep = Annotated[Enrolment, Depends(get_enrolment)]
 Admin = Annotated[Scope, access(Role.ADMIN)]
 Reader = Annotated[Scope, access(*CENTER_ROLES)]  # the center's roles (operators, admins, auditors, inspectors)
 Center = Reader
-Anyone = Annotated[Scope, access()]

@@ -15,9 +15,7 @@ from models.scope import (
     Scope,
     access,
 )
-from monitor.adapters.face_index import (
-    IdentityMatch,
-)
+from monitor.adapters.face_tables import IdentityMatch
 from monitor.api.deps import Admin, Db, EnrolmentDep
 from monitor.api.schemas.identity import EnrolmentOut, FaceIndexOut, IdentityMatchOut
 from monitor.services.identity import (

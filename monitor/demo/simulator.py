@@ -21,21 +21,16 @@ from pathlib import Path
 import httpx
 
 from models.clock import SHANGHAI
-from monitor.demo.photos import PhotoMaker, make_near_copy, server_phash
+from monitor.demo.photos import PhotoMaker, make_near_copy
 from monitor.demo.registration import WorldRegistrar
 from monitor.demo.scenarios import (
     CHEAT_WEIGHTS,
     FAR_FIX_COOLDOWN_S,
-    INTENDED,
     OPENING,
     PROXIES_PER_CLASS_PER_DAY,
     Upload,
 )
-from monitor.demo.world import STRANGER, DemoClass, DemoTrainee, DemoWorld, make_id_number, offset_point
-
-# Names the tests and scripts import from here.
-__all__ = ["INTENDED", "DemoClass", "DemoWorld", "ProvinceSimulator", "Upload", "make_id_number", "offset_point",
-           "server_phash"]
+from monitor.demo.world import STRANGER, DemoClass, DemoTrainee, DemoWorld, offset_point
 
 log = logging.getLogger(__name__)
 

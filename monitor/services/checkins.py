@@ -25,7 +25,7 @@ from models.tables import (
     Verification,
 )
 from models.terms import SubjectKind, UploadStatus
-from monitor.adapters.face_engine import FaceFound, FaceScan
+from monitor.adapters.face_scan import FaceFound, FaceScan
 from monitor.decisions.checkin_rules import BurstFacts, CheckInFacts, ElsewhereCheckIn, Judgement, judge_checkin
 from monitor.decisions.faces import FaceQuality, match_face, rank_other_people
 from monitor.decisions.geodesy import circle_signed_distance_m, classify_fix, polygon_signed_distance_m

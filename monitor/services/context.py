@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ingest.adapters.evidence import EvidenceStore
-from monitor.adapters.face_engine import FaceEngine, ProcessFaceEngine
+from monitor.adapters.face_dlib import FaceEngine
+from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.photo_index import PhotoHashIndex
 from monitor.adapters.storage import Database
 from monitor.decisions.verdicts import Thresholds

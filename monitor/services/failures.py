@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from models.tables import OutboxMessage
 from models.terms import SubjectKind
-from monitor.adapters.face_engine import UnreadablePhoto
+from monitor.adapters.photo_decode import UnreadablePhoto
 from monitor.services.context import WorkerContext
 from monitor.services.recorder import give_up_heartbeat, give_up_upload, unverifiable
 

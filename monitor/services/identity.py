@@ -21,15 +21,10 @@ from models.errors import ApiError
 from models.identity import mask_id_number
 from models.tables import FaceTemplate, PhotoHash, RosterEntry, Teacher, Trainee, TrainingClass
 from models.terms import SubjectKind
-from monitor.adapters.face_engine import FaceEngine, ProcessFaceEngine
-from monitor.adapters.face_index import (
-    FaceIndex,
-    FaceVector,
-    IdentityMatch,
-    lock_enrolments,
-    nearest_templates,
-    vector_bytes,
-)
+from monitor.adapters.face_dlib import FaceEngine
+from monitor.adapters.face_index import FaceIndex, lock_enrolments, nearest_templates
+from monitor.adapters.face_pool import ProcessFaceEngine
+from monitor.adapters.face_tables import FaceVector, IdentityMatch, vector_bytes
 from monitor.adapters.storage import Database
 from monitor.decisions.faces import explain_enrolment_problem
 from monitor.decisions.identity_match import REASON_TEXT, IdentityDecision, PersonRef, decide

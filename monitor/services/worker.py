@@ -8,7 +8,8 @@ import threading
 from ingest.adapters.evidence import EvidenceStore
 from ingest.outbox import CHECKIN_TOPIC, HEARTBEAT_TOPIC, SNAPSHOT_TOPIC, SUBJECT_KEYS
 from monitor.adapters.bus import Bus
-from monitor.adapters.face_engine import FaceEngine, ProcessFaceEngine
+from monitor.adapters.face_dlib import FaceEngine
+from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.photo_index import PhotoHashIndex
 from monitor.adapters.storage import Database
 from monitor.services.checkins import verify_checkin
