@@ -130,6 +130,8 @@ class Principal:
     name: str
     institution_id: int | None = None
     region_codes: tuple[str, ...] = field(default_factory=tuple)
+    staff_id: int | None = None  # the inspector (抽查人员) a token names
+    recused_institutions: frozenset[int] = frozenset()  # the inspector's declared ties (clause 十六)
 
 
 def _check_lat_lon(lat: float, lon: float) -> None:
@@ -279,3 +281,4 @@ class TokenIn(InputModel):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     institution_id: RecordId | None = None
     region_codes: Annotated[list[Annotated[str, Field(pattern=r"^53\d{4}$")]], Field(max_length=200)] = []
+    staff_id: RecordId | None = None  # an inspector's token names the staff member (and covers their region)

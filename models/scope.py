@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, params
-from sqlalchemy import ColumnElement, Select, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from models.domain import ROLE_NAMES, Principal, Role
@@ -45,13 +45,15 @@ class Scope:
     principal: Principal
     institution_id: int | None = None
     region_prefixes: tuple[str, ...] | None = None
+    recused: frozenset[int] = frozenset()  # institutions an inspector is tied to: their classes do not exist for them
 
     @classmethod
     def of(cls, principal: Principal) -> Scope:
         if principal.role is Role.SITE:
             return cls(principal, institution_id=principal.institution_id if principal.institution_id else -1)
         if principal.role is Role.INSPECTOR:
-            return cls(principal, region_prefixes=tuple(region_prefix(c) for c in principal.region_codes))
+            return cls(principal, region_prefixes=tuple(region_prefix(c) for c in principal.region_codes),
+                       recused=principal.recused_institutions)
         return cls(principal)
 
     @property
@@ -72,7 +74,25 @@ class Scope:
         """Whether an object of `institution_id` located in `region_code` is visible to this caller."""
         if self.institution_id is not None and institution_id != self.institution_id:
             return False
+        if institution_id is not None and institution_id in self.recused:
+            return False
         return self.allows_region(region_code)
+
+    def allows_event(self, region_code: str | None, institution_id: int | None, staff_id: int | None) -> bool:
+        """Whether a live event reaches this caller: its region, no recused institution, and an event addressed to
+        one inspector (a page) only to that inspector (and the province's center roles)."""
+        if staff_id is not None and self.role is Role.INSPECTOR and staff_id != self.principal.staff_id:
+            return False
+        return self.allows(institution_id, region_code)
+
+    def event_clause(self, region: Any, institution: Any, staff: Any) -> ColumnElement[bool]:
+        """SQL over events (their region, institution and addressee columns): what `allows_event` lets through."""
+        clauses = [self.region_clause(region)]
+        if self.recused:
+            clauses.append(or_(institution.is_(None), institution.not_in(sorted(self.recused))))
+        if self.role is Role.INSPECTOR:
+            clauses.append(or_(staff.is_(None), staff == (self.principal.staff_id or -1)))
+        return and_(*clauses)
 
     def region_clause(self, column: InstrumentedAttribute[str] | Any) -> ColumnElement[bool]:
         """SQL: `column` (a region code) lies within the caller's regions."""
@@ -89,7 +109,9 @@ class Scope:
             clauses.append(TrainingClass.institution_id == self.institution_id)
         if self.region_prefixes is not None:
             clauses.append(TrainingClass.venue_id.in_(select(Venue.id).where(self.region_clause(Venue.region_code))))
-        return true() if not clauses else clauses[0] if len(clauses) == 1 else clauses[0] & clauses[1]
+        if self.recused:
+            clauses.append(TrainingClass.institution_id.not_in(sorted(self.recused)))
+        return true() if not clauses else and_(*clauses)
 
     def class_ids(self) -> Select[Any]:
         """SQL: the ids of the classes this caller may see (for `column.in_(...)`)."""

@@ -1,4 +1,4 @@
-"""The database schema (SQLAlchemy 2): registration, uploads, verification, anomalies, events, tokens."""
+"""The database schema (SQLAlchemy 2): registration, uploads, verification, anomalies, events, tokens, dispatch."""
 
 from __future__ import annotations
 
@@ -380,8 +380,12 @@ class Alert(Base):
     open_count: Mapped[int] = mapped_column(Integer)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    state: Mapped[str] = mapped_column(String(12), default="open")  # open | resolved
+    state: Mapped[str] = mapped_column(String(12), default="open")  # monitor.decisions.alert_lifecycle.AlertState
     resolved_note: Mapped[str | None] = mapped_column(Text)
+    institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    assignee_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RuleSubject(Base):
@@ -401,6 +405,8 @@ class Event(Base):
     kind: Mapped[str] = mapped_column(String(20))  # anomaly | verdict | class_status
     region_code: Mapped[str | None] = mapped_column(String(6))
     class_id: Mapped[int | None] = mapped_column(Integer)
+    institution_id: Mapped[int | None] = mapped_column(Integer)  # so a recused inspector is never shown it
+    staff_id: Mapped[int | None] = mapped_column(Integer)  # an event for one inspector only (a page)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -438,5 +444,106 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     institution_id: Mapped[int | None] = mapped_column(ForeignKey("institutions.id"))
     region_codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# -- the dispatch wing: staff, their duty and ties, alert transitions and pages -------------------------------
+class Staff(Base):
+    """A spot-check inspector (抽查人员): level, region, phone; their tokens name them (`api_tokens.staff_id`)."""
+
+    __tablename__ = "staff"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(20))
+    level: Mapped[str] = mapped_column(String(12))  # county | prefecture | province
+    region_code: Mapped[str] = mapped_column(String(6))  # a county, a prefecture, or 530000 for the province
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StaffDuty(Base):
+    """One on-duty period of an inspector (UTC); only inspectors on duty are paged."""
+
+    __tablename__ = "staff_duty"
+    __table_args__ = (Index("ix_staff_duty_staff_end", "staff_id", "ends_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class StaffTie(Base):
+    """A declared tie to an institution (clause 十六: own, spouse's, child's or child's spouse's): recusal."""
+
+    __tablename__ = "staff_ties"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"))
+    relation: Mapped[str] = mapped_column(String(16))  # self | spouse | child | child_spouse
+    note: Mapped[str | None] = mapped_column(Text)
+    declared_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertTransition(Base):
+    """One step of an alert's life: who, when, why (全程留痕)."""
+
+    __tablename__ = "alert_transitions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    action: Mapped[str] = mapped_column(String(12))
+    from_state: Mapped[str] = mapped_column(String(12))
+    to_state: Mapped[str] = mapped_column(String(12))
+    actor: Mapped[str] = mapped_column(String(100))  # a token's name, or "系统" for the router
+    actor_role: Mapped[str] = mapped_column(String(12))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AlertPage(Base):
+    """An alert sent to one inspector, with the time by which it must be accepted (survives restarts)."""
+
+    __tablename__ = "alert_pages"
+    __table_args__ = (Index("ix_alert_pages_state_deadline", "state", "deadline"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    level: Mapped[str] = mapped_column(String(12))
+    round: Mapped[int] = mapped_column(Integer)
+    paged_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(12))  # paged | accepted | expired | withdrawn
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PhoneCheck(Base):
+    """A phone spot check of one class (电话抽查): the trainees drawn from a recorded seed, and its state."""
+
+    __tablename__ = "phone_checks"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    inspector: Mapped[str] = mapped_column(String(100))
+    seed: Mapped[str] = mapped_column(String(64))
+    drawn: Mapped[list[Any]] = mapped_column(JSON)  # trainee ids in call order
+    state: Mapped[str] = mapped_column(String(12))  # open | done
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class PhoneCall(Base):
+    """One call of a phone check: reached or not, whether the trainee confirmed being in class, what was said."""
+
+    __tablename__ = "phone_calls"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    check_id: Mapped[int] = mapped_column(ForeignKey("phone_checks.id"), index=True)
+    trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id"))
+    reached: Mapped[bool] = mapped_column(Boolean)
+    present: Mapped[bool | None] = mapped_column(Boolean)
+    answers: Mapped[str | None] = mapped_column(Text)
+    duration_s: Mapped[int] = mapped_column(Integer)
+    called_at: Mapped[datetime] = mapped_column(UTCDateTime)

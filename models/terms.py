@@ -35,6 +35,8 @@ class EventKind(StrEnum):
     ANOMALY = "anomaly"
     ANOMALY_RESOLVED = "anomaly_resolved"
     CLASS_STATUS = "class_status"
+    ALERT = "alert"  # an alert changed state (dispatched, accepted, closed…)
+    PAGE = "page"  # an alert sent to one inspector's phone
 
 
 # The rule catalogue as the pages show it: zh-CN name and the notice's clauses it enforces (DESIGN.md).

@@ -113,6 +113,21 @@ class Settings(BaseSettings):
     live_max_backlog: int = Field(default=2000, ge=100, description="a client further behind than this many "
                                   "events is told to reload its state instead of replaying them")
 
+    # Dispatch (clauses 七, 十四, 十六).
+    dispatch_auto: bool = Field(default=True, description="page an on-duty inspector for every new alert")
+    dispatch_accept_minutes: float = Field(default=10.0, gt=0, description="an inspector who does not accept a "
+                                           "page within this is passed over: the next one, then the level above")
+    dispatch_tries_per_level: int = Field(default=2, ge=1, description="pages at one level (county, prefecture, "
+                                          "province) before the alert goes up a level")
+    dispatch_high_parallel: int = Field(default=3, ge=1, description="inspectors paged at once for a high-severity "
+                                        "alert")
+    phone_check_min_trainees: int = Field(default=5, ge=5, description="trainees a phone check must reach (clause "
+                                          "十四: not fewer than 5 per class)")
+    phone_check_draw: int = Field(default=8, ge=5, le=60, description="trainees drawn for a phone check, so that "
+                                  "some may be unreachable")
+    dispatch_interval_seconds: float = Field(default=5.0, gt=0, description="how often the worker routes new "
+                                             "alerts and escalates unanswered pages")
+
     # Worker.
     max_verification_attempts: int = Field(default=3, ge=1, description="a message whose verification raised this "
                                            "many times ends as VERIFICATION_FAILED instead of being retried")

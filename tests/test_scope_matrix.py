@@ -17,12 +17,14 @@ from sqlalchemy import select
 from models.domain import Role
 from models.scope import declared_roles as scope_roles
 from models.tables import (
+    Alert,
     Anomaly,
     CheckIn,
     FaceTemplate,
     LivenessChallenge,
     OnlineHeartbeat,
     OnlineSession,
+    PhoneCheck,
     ReviewItem,
     Snapshot,
     Teacher,
@@ -78,6 +80,7 @@ class Matrix:
         online = c.post("/api/v1/online/sessions", headers=auth(world.other_site),
                         json={"class_id": world.other_class_id, "trainee_id": world.stranger_id})
         assert online.status_code == 201, online.text
+        dali_staff = self.dali_inspector()
         with c.app.state.db.session() as s:
             foreign_checkin = s.get(CheckIn, foreign_body["id"])
             assert foreign_checkin is not None
@@ -90,17 +93,31 @@ class Matrix:
                 FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == world.stranger_id))
             foreign_teacher = s.scalar(select(Teacher).where(Teacher.name == "教师11"))
             assert foreign_teacher is not None
+            foreign_alert = s.scalar(select(Alert.id).where(Alert.class_id == world.other_class_id))
+            assert foreign_alert is not None
+            phone_check = PhoneCheck(alert_id=foreign_alert, class_id=world.other_class_id, staff_id=None,
+                                     inspector="大理抽查员", seed="0" * 32, drawn=[world.stranger_id], state="open",
+                                     created_at=datetime.now(UTC))
+            s.add(phone_check)
+            s.flush()
             self.foreign = {
                 "class_id": world.other_class_id, "checkin_id": foreign_checkin.id,
                 "snapshot_id": foreign_snapshot["id"], "session_id": online.json()["id"], "review_id": review.id,
                 "sha256": foreign_body["photo_sha256"], "trainee_id": world.stranger_id,
                 "teacher_id": foreign_teacher.id, "institution_id": self.institution_of(world.other_class_id),
+                "alert_id": foreign_alert, "staff_id": dali_staff, "check_id": phone_check.id,
             }
         self.own = {"class_id": world.class_id, "checkin_id": own["id"], "sha256": own["photo_sha256"],
                     "trainee_id": world.obama_id}
         # What must never reach a caller outside institution 1 / Dali: names, codes and photo digests.
         self.markers = ["测试培训学校1", "LIC-1", "TEST-1", "测试班1", "教学楼1", "罗晓燕", "教师11", "教师12",
                         foreign_body["photo_sha256"], foreign_snapshot["photo_sha256"], str(stranger_photo)]
+
+    def dali_inspector(self) -> int:
+        r = self.w.client.post("/api/v1/staff", headers=auth(self.w.admin), json={
+            "name": "大理抽查员", "phone": "13800000001", "level": "county", "region_code": "532901"})
+        assert r.status_code == 201, r.text
+        return int(r.json()["id"])
 
     def institution_of(self, class_id: int) -> int:
         r = self.w.client.get(f"/api/v1/classes/{class_id}", headers=auth(self.w.admin))
@@ -129,6 +146,15 @@ class Matrix:
             "PUT /api/v1/institutions/{institution_id}/blacklist": {"json": {"blacklisted": True, "reason": "x"}},
             "PUT /api/v1/teachers/{teacher_id}/blacklist": {"json": {"blacklisted": True, "reason": "x"}},
             "GET /api/v1/online/minutes": {"params": {"class_id": ids["class_id"]}},
+            "POST /api/v1/alerts/{alert_id}/dismiss": {"json": {"note": "误报，已电话核实"}},
+            "POST /api/v1/alerts/{alert_id}/reopen": {"json": {"note": "需再次核查"}},
+            "POST /api/v1/alerts/{alert_id}/close": {"json": {"outcome": "false_alarm", "note": "已核实"}},
+            "POST /api/v1/alerts/{alert_id}/dispatch": {"json": {}},
+            "POST /api/v1/phone-checks/{check_id}/calls": {"json": {"trainee_id": ids.get("trainee_id", 1),
+                                                                    "reached": True, "duration_s": 10}},
+            "POST /api/v1/staff/{staff_id}/duty": {"json": {"starts_at": now, "ends_at": "2099-01-01T00:00:00+08:00"}},
+            "POST /api/v1/staff/{staff_id}/ties": {"json": {"institution_id": ids.get("institution_id", 1),
+                                                            "relation": "self"}},
         }
         return bodies.get(f"{method} {path}", {})
 

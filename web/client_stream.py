@@ -72,6 +72,6 @@ class ClientStream:
                 await hub.wait_for_change()
                 continue
             for event in batch:
-                if scope.allows_region(event.region_code):
+                if scope.allows_event(event.region_code, event.institution_id, event.staff_id):
                     await self.send_text(event.text)
             cursor = batch[-1].id

@@ -17,6 +17,8 @@ class LiveEvent:
     region_code: str
     verdict_of: tuple[str, int] | None
     text: str
+    institution_id: int | None = None  # hidden from inspectors recused from it
+    staff_id: int | None = None  # addressed to one inspector (a page)
 
 
 def serialise_event(row: Event) -> dict[str, Any]:
@@ -30,4 +32,5 @@ def encode_event(row: Event) -> LiveEvent:
     if row.kind == "verdict":
         verdict_of = (str(row.payload.get("subject_kind")), int(row.payload.get("subject_id") or 0))
     return LiveEvent(row.id, row.region_code or "", verdict_of,
-                     json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str))
+                     json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str),
+                     row.institution_id, row.staff_id)

@@ -89,20 +89,20 @@ class EventHub:
 
     def fetch_after(self, after: int, limit: int = 500, upto: int | None = None,
                     scope: Scope | None = None) -> list[LiveEvent]:
-        """Stored events after id `after` (up to `upto`), oldest first, within `scope`'s regions."""
+        """Stored events after id `after` (up to `upto`), oldest first, that `scope` may see."""
         with self.db.session() as session:
             query = select(Event).where(Event.id > after).order_by(Event.id).limit(limit)
             if upto is not None:
                 query = query.where(Event.id <= upto)
             if scope is not None:
-                query = query.where(scope.region_clause(Event.region_code))
+                query = query.where(scope.event_clause(Event.region_code, Event.institution_id, Event.staff_id))
             return [encode_event(e) for e in session.scalars(query)]
 
     def fetch_latest(self, limit: int, upto: int, scope: Scope | None = None) -> list[LiveEvent]:
         with self.db.session() as session:
             query = select(Event).where(Event.id <= upto).order_by(Event.id.desc()).limit(limit)
             if scope is not None:
-                query = query.where(scope.region_clause(Event.region_code))
+                query = query.where(scope.event_clause(Event.region_code, Event.institution_id, Event.staff_id))
             return [encode_event(e) for e in reversed(list(session.scalars(query)))]
 
     def take_contiguous(self, events: list[Any], now: float) -> list[Any]:

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from models.clock import utc_now
 from models.domain import Principal, Role
 from models.errors import ApiError
-from models.tables import ApiToken, Institution, Region
+from models.tables import ApiToken, Institution, Region, Staff, StaffTie
 from monitor.adapters.storage import Database
 
 
@@ -28,9 +28,17 @@ def issue_token(
     name: str,
     institution_id: int | None = None,
     region_codes: Iterable[str] = (),
+    staff_id: int | None = None,
 ) -> str:
-    """Create a token with its scope and return it in plain text (the only time it is seen)."""
+    """Create a token with its scope and return it in plain text (the only time it is seen).
+
+    An inspector's token may name the staff member (`staff_id`): it then covers that member's region."""
     codes = sorted(set(region_codes))
+    if staff_id is not None:
+        staff = session.get(Staff, staff_id)
+        if role is not Role.INSPECTOR or staff is None:
+            raise ApiError(422, "STAFF_NOT_ALLOWED", "只有抽查人员令牌可以绑定已登记的抽查人员")
+        codes = sorted(set(codes) | {staff.region_code})
     if role is Role.SITE:
         if institution_id is None or session.get(Institution, institution_id) is None:
             raise ApiError(422, "SITE_TOKEN_NEEDS_INSTITUTION", "培训机构令牌必须指定已登记的机构")
@@ -50,6 +58,7 @@ def issue_token(
             name=name,
             institution_id=institution_id,
             region_codes=codes,
+            staff_id=staff_id,
             created_at=utc_now(),
         )
     )
@@ -58,7 +67,9 @@ def issue_token(
 
 
 TOKEN_BY_HASH = select(ApiToken.id, ApiToken.role, ApiToken.name, ApiToken.institution_id, ApiToken.region_codes,
-                       ApiToken.revoked_at).where(ApiToken.token_hash == bindparam("token_hash"))  # every request
+                       ApiToken.staff_id, ApiToken.revoked_at).where(
+    ApiToken.token_hash == bindparam("token_hash"))  # every request
+TIES_OF_STAFF = select(StaffTie.institution_id).where(StaffTie.staff_id == bindparam("staff_id"))
 
 
 def resolve_token(session: Session | Connection, token: str) -> Principal | None:
@@ -72,6 +83,9 @@ def resolve_token(session: Session | Connection, token: str) -> Principal | None
         name=row.name,
         institution_id=row.institution_id,
         region_codes=tuple(row.region_codes or ()),
+        staff_id=row.staff_id,
+        recused_institutions=frozenset(session.scalars(TIES_OF_STAFF, {"staff_id": row.staff_id}))
+        if row.staff_id is not None else frozenset(),
     )
 
 

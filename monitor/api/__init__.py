@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from monitor.api import (
     alerts,
     classes,
+    dispatch,
     enrolment,
     evidence,
     health,
@@ -12,16 +13,18 @@ from monitor.api import (
     occupations,
     overview,
     people,
+    phone_checks,
     regions,
     reports,
     reviews,
     rules,
+    staff,
     tokens,
     venues,
 )
 
 ROUTERS: list[APIRouter] = [
     regions.router, institutions.router, venues.router, occupations.router, people.router, enrolment.router,
-    classes.router, tokens.router, overview.router, alerts.router, reviews.router, evidence.router, reports.router,
-    reports.public, rules.router, health.router,
+    classes.router, tokens.router, overview.router, alerts.router, dispatch.router, staff.router, phone_checks.router,
+    reviews.router, evidence.router, reports.router, reports.public, rules.router, health.router,
 ]

@@ -18,5 +18,5 @@ router = APIRouter(prefix="/api/v1", tags=["registration"])
 @router.post("/tokens", status_code=201, summary="Issue a bearer token (shown once)", response_model=TokenOut)
 def create_token(body: TokenIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
-        token = issue_token(session, body.role, body.name, body.institution_id, body.region_codes)
+        token = issue_token(session, body.role, body.name, body.institution_id, body.region_codes, body.staff_id)
     return {"token": token, "role": body.role.value, "name": body.name}

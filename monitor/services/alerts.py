@@ -12,10 +12,13 @@ from models.clock import utc_now
 from models.domain import Severity
 from models.tables import Alert, Anomaly, TrainingClass
 from models.terms import EventKind
+from monitor.decisions.alert_lifecycle import WORKING, AlertState
 from monitor.decisions.verdicts import Finding
 from monitor.services.events import add_event, class_context
 
 ALERT_WINDOW = timedelta(minutes=30)
+# An alert that is still being handled takes new anomalies of its rule and class (the inspector sent sees them).
+ACTIVE = (AlertState.OPEN, AlertState.DISPATCHED, *WORKING)
 
 
 def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kind: str, subject_id: int,
@@ -43,13 +46,15 @@ def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kin
 def group_into_alert(session: Session, anomaly: Anomaly, window: timedelta = ALERT_WINDOW) -> Alert:
     """Add the anomaly to the open alert of its rule and class seen within `window`, or open a new one."""
     alert = session.scalar(
-        select(Alert).where(Alert.rule == anomaly.rule, Alert.class_id == anomaly.class_id, Alert.state == "open",
-                            Alert.last_at >= anomaly.created_at - window)
+        select(Alert).where(Alert.rule == anomaly.rule, Alert.class_id == anomaly.class_id,
+                            Alert.state.in_(ACTIVE), Alert.last_at >= anomaly.created_at - window)
         .order_by(Alert.id.desc()).limit(1))
     if alert is None:
+        cls = session.get(TrainingClass, anomaly.class_id)
         alert = Alert(rule=anomaly.rule, class_id=anomaly.class_id, region_code=anomaly.region_code,
-                      severity=anomaly.severity, count=0, open_count=0, first_at=anomaly.created_at,
-                      last_at=anomaly.created_at, state="open")
+                      institution_id=cls.institution_id if cls else None, severity=anomaly.severity, count=0,
+                      open_count=0, first_at=anomaly.created_at, last_at=anomaly.created_at,
+                      state=AlertState.OPEN, updated_at=anomaly.created_at)
         session.add(alert)
         session.flush()
     alert.count += 1
@@ -70,7 +75,9 @@ def resolve_anomaly(session: Session, anomaly: Anomaly, note: str) -> None:
     if alert is not None:
         alert.open_count = max(0, alert.open_count - 1)
         if alert.open_count == 0:
-            alert.state, alert.resolved_note = "resolved", note
+            alert.resolved_note = note
+            if alert.state == AlertState.OPEN:  # nobody sent yet: nothing left to send anyone for
+                alert.state, alert.updated_at = AlertState.RESOLVED, utc_now()
     cls = session.get(TrainingClass, anomaly.class_id)
     assert cls is not None
     add_event(session, EventKind.ANOMALY_RESOLVED, class_context(session, cls), {

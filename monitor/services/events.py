@@ -27,6 +27,7 @@ def class_context(session: Session, cls: TrainingClass) -> dict[str, Any]:
         "class_id": cls.id,
         "class_code": cls.code,
         "class_name": cls.name,
+        "institution_id": cls.institution_id,
         "institution_name": institution.name,
         "venue_name": venue.name,
         "venue": {"lat": venue.center_lat, "lon": venue.center_lon, "radius_m": venue.radius_m,
@@ -44,13 +45,16 @@ def people_of(session: Session, trainee_id: int | None) -> dict[str, Any]:
     return {"trainee_id": trainee_id, "trainee_name": trainee.name if trainee else None}
 
 
-def add_event(session: Session, kind: EventKind, context: dict[str, Any], payload: dict[str, Any]) -> None:
+def add_event(session: Session, kind: EventKind, context: dict[str, Any], payload: dict[str, Any],
+              staff_id: int | None = None) -> None:
     """Append one event to the live feed (in the caller's transaction: it is seen only if the change commits)."""
     session.add(
         Event(
             kind=kind.value,
             region_code=context["county_code"],
             class_id=context["class_id"],
+            institution_id=context["institution_id"],
+            staff_id=staff_id,
             payload={**context, **payload},
             created_at=utc_now(),
         )

@@ -1,4 +1,4 @@
-"""The worker process's wiring: bus topics to their verification pipelines, the outbox relay and the clock loops."""
+"""The worker process's wiring: bus topics to their verification pipelines; the relay, clock and dispatch loops."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from monitor.services.checkins import verify_checkin
 from monitor.services.class_status import tick_class_status
 from monitor.services.clock import PolicyClock
 from monitor.services.context import WorkerContext
+from monitor.services.dispatch import DispatchClock
 from monitor.services.failures import Handler, give_up, guard_handler
 from monitor.services.heartbeats import verify_heartbeat
 from monitor.services.relay import relay_outbox
@@ -32,13 +33,14 @@ PIPELINES: dict[str, Handler] = {
 
 
 class Worker:
-    """Subscribes each topic's pipeline to the bus, and runs two background loops (outbox relay, clock)."""
+    """Subscribes each topic's pipeline to the bus, and runs three background loops (outbox relay, clock, dispatch)."""
 
     def __init__(self, settings: Settings, db: Database, bus: Bus, evidence: EvidenceStore,
                  engine: FaceEngine | ProcessFaceEngine):
         self.ctx = WorkerContext(settings, db, evidence, engine)
         self.settings, self.db, self.bus, self.engine = settings, db, bus, engine
         self.policy = PolicyClock(settings, db)
+        self.dispatch = DispatchClock(settings, db)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -52,7 +54,8 @@ class Worker:
         self.engine.warm_up()  # the first seconds' uploads must not wait for the face processes to start
         self.bus.start(concurrency=self.engine.processes)
         self._stop.clear()
-        for name, target in (("relay", self._relay_loop), ("clock", self._clock_loop)):
+        for name, target in (("relay", self._relay_loop), ("clock", self._clock_loop),
+                             ("dispatch", self._dispatch_loop)):
             thread = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -83,6 +86,13 @@ class Worker:
                 self.relay_outbox()
             except Exception:  # noqa: BLE001 - keep relaying after a transient database/bus error
                 log.exception("outbox relay failed")
+
+    def _dispatch_loop(self) -> None:
+        while not self._stop.wait(self.settings.dispatch_interval_seconds):
+            try:
+                self.dispatch.run()
+            except Exception:  # noqa: BLE001 - keep routing after a transient database error
+                log.exception("dispatch pass failed")
 
     def _clock_loop(self) -> None:
         while True:

@@ -1,0 +1,83 @@
+"""API shapes of the dispatch wing (pydantic): staff, duty periods, declared ties, alert actions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, model_validator
+
+from models.domain import InputModel, RecordId
+
+Note = Annotated[str, Field(min_length=2, max_length=1000)]
+MAX_DUTY_HOURS = 24 * 31  # one period at most a month
+
+
+class StaffIn(InputModel):
+    """A spot-check inspector: county staff cover a county, prefecture staff a prefecture, province staff all."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    phone: Annotated[str, Field(pattern=r"^(1\d{10}|0\d{2,3}-?\d{7,8})$", description="mobile or landline")]
+    level: Literal["county", "prefecture", "province"]
+    region_code: Annotated[str, Field(pattern=r"^53\d{4}$", description="county, prefecture, or 530000")]
+
+
+class DutyIn(InputModel):
+    """One on-duty period (times with their zone; stored in UTC)."""
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DutyIn:
+        if not datetime(2000, 1, 1, tzinfo=UTC) <= self.starts_at < self.ends_at <= datetime(2100, 1, 1, tzinfo=UTC):
+            raise ValueError("值班时段须在 2000–2100 年之间，且结束晚于开始")
+        if (self.ends_at - self.starts_at).total_seconds() > MAX_DUTY_HOURS * 3600:
+            raise ValueError(f"一个值班时段不得超过 {MAX_DUTY_HOURS} 小时")
+        return self
+
+
+class TieIn(InputModel):
+    """A declared tie to a training institution (clause 十六), which recuses the inspector from it."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    institution_id: RecordId
+    relation: Literal["self", "spouse", "child", "child_spouse"]
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class DispatchIn(InputModel):
+    """An operator sends the alert: to an inspector they chose, or to the one the router draws."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    staff_id: RecordId | None = None
+    note: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class NoteIn(InputModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    note: Note
+
+
+class CloseIn(InputModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+    outcome: Literal["violation_confirmed", "false_alarm", "could_not_verify"]
+    note: Note
+
+
+class CallIn(InputModel):
+    """One call of a phone check."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    trainee_id: RecordId
+    reached: StrictBool
+    present: StrictBool | None = Field(default=None, description="the trainee confirmed being in class")
+    answers: Annotated[str, Field(max_length=2000)] | None = None
+    duration_s: Annotated[StrictInt, Field(ge=0, le=4 * 3600)]
+
+    @model_validator(mode="after")
+    def _present_only_if_reached(self) -> CallIn:
+        if not self.reached and self.present is not None:
+            raise ValueError("未接通的电话不能记录是否在班")
+        return self

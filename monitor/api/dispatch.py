@@ -1,0 +1,157 @@
+"""An alert's lifecycle over HTTP: its detail and history, dispatch, dismiss, reopen (operators); accept, arrive,
+phone and close (the inspector who accepted it); the inspector's own alerts."""
+
+from __future__ import annotations
+
+import random
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from models.clock import utc_now
+from models.dispatch import CloseIn, DispatchIn, NoteIn
+from models.domain import Role
+from models.errors import ApiError, errors
+from models.params import Limit, UploadIdPath
+from models.scope import Scope, access, refuse_missing
+from models.tables import Alert, AlertPage, AlertTransition, PhoneCheck, Staff, TrainingClass
+from monitor.api.deps import Center, Db, SettingsDep
+from monitor.api.schemas.dispatch import AlertDetailOut
+from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, Outcome
+from monitor.services.dispatch import Actor, accept_alert, ensure_assignee, page_alert, transition
+from monitor.services.events import class_context
+
+router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+
+Operators = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN)]
+Workers = Annotated[Scope, access(Role.INSPECTOR, Role.OPERATOR, Role.ADMIN)]
+Inspector = Annotated[Scope, access(Role.INSPECTOR)]
+ERRORS = errors(404, 409)
+
+
+def load_alert(session: Session, scope: Scope, alert_id: int) -> Alert:
+    """The alert, if the caller may see its class (never a recused inspector); else 404."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or not session.scalar(select(scope.of_classes(TrainingClass.id))
+                                           .where(TrainingClass.id == alert.class_id)):
+        raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)
+    return alert
+
+
+def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
+    cls = session.get(TrainingClass, alert.class_id)
+    assert cls is not None
+    context = class_context(session, cls)
+    names = dict(session.execute(select(Staff.id, Staff.name)).all())
+    steps = session.scalars(select(AlertTransition).where(AlertTransition.alert_id == alert.id)
+                            .order_by(AlertTransition.id))
+    pages = session.scalars(select(AlertPage).where(AlertPage.alert_id == alert.id).order_by(AlertPage.id))
+    return {
+        "id": alert.id, "rule": alert.rule, "severity": alert.severity, "class_id": alert.class_id,
+        "class_name": context["class_name"], "institution_name": context["institution_name"],
+        "venue": {"lat": context["venue"]["lat"], "lon": context["venue"]["lon"],
+                  "radius_m": context["venue"]["radius_m"]},
+        "county_code": context["county_code"], "state": alert.state,
+        "state_name": STATE_NAMES[AlertState(alert.state)], "outcome": alert.outcome,
+        "assignee_staff_id": alert.assignee_staff_id, "count": alert.count, "open_count": alert.open_count,
+        "first_at": alert.first_at.isoformat(), "last_at": alert.last_at.isoformat(),
+        "transitions": [{"id": t.id, "action": t.action, "from_state": t.from_state, "to_state": t.to_state,
+                         "actor": t.actor, "actor_role": t.actor_role, "staff_id": t.staff_id, "outcome": t.outcome,
+                         "note": t.note, "at": t.created_at.isoformat()} for t in steps],
+        "pages": [{"id": p.id, "staff_id": p.staff_id, "staff_name": names.get(p.staff_id, ""), "level": p.level,
+                   "round": p.round, "paged_at": p.paged_at.isoformat(), "deadline": p.deadline.isoformat(),
+                   "state": p.state, "answered_at": p.answered_at.isoformat() if p.answered_at else None}
+                  for p in pages],
+    }
+
+
+@router.get("/alerts/{alert_id}", response_model=AlertDetailOut, responses=errors(404),
+            summary="An alert with its full history (who, when, why) and pages")
+def get_alert(alert_id: UploadIdPath, scope: Center, db: Db) -> dict[str, Any]:
+    with db.session() as session:
+        return alert_detail(session, load_alert(session, scope, alert_id))
+
+
+@router.post("/alerts/{alert_id}/dispatch", response_model=AlertDetailOut, responses=errors(404, 409),
+             summary="Send the alert: to the inspector chosen, or to one drawn at random among the eligible")
+def dispatch_alert(alert_id: UploadIdPath, body: DispatchIn, scope: Operators, db: Db,
+                   settings: SettingsDep) -> dict[str, Any]:
+    with db.session() as session:
+        alert = load_alert(session, scope, alert_id)
+        if alert.state != AlertState.OPEN:
+            raise ApiError(409, "ALERT_STATE", f"告警当前为「{STATE_NAMES[AlertState(alert.state)]}」，不能派发")
+        pick = page_alert(session, alert, settings, random.SystemRandom(), utc_now(), Actor.of(scope.principal),
+                          only=body.staff_id, restart=True)
+        if not pick.staff_ids:
+            raise ApiError(409, "NO_INSPECTOR", "当前没有在岗且无需回避的抽查人员可派")
+        return alert_detail(session, alert)
+
+
+def act(db: Any, scope: Scope, alert_id: int, action: Action, note: str | None = None,
+        outcome: Outcome | None = None) -> dict[str, Any]:
+    with db.session() as session:
+        alert = load_alert(session, scope, alert_id)
+        if action in (Action.ARRIVE, Action.PHONE, Action.CLOSE):
+            ensure_assignee(alert, scope.principal)
+        transition(session, alert, action, Actor.of(scope.principal), note, outcome)
+        return alert_detail(session, alert)
+
+
+@router.post("/alerts/{alert_id}/dismiss", response_model=AlertDetailOut, responses=ERRORS,
+             summary="Close the alert without sending anyone (a note is required)")
+def dismiss_alert(alert_id: UploadIdPath, body: NoteIn, scope: Operators, db: Db) -> dict[str, Any]:
+    return act(db, scope, alert_id, Action.DISMISS, body.note)
+
+
+@router.post("/alerts/{alert_id}/reopen", response_model=AlertDetailOut, responses=ERRORS,
+             summary="Reopen a closed alert (a note is required)")
+def reopen_alert(alert_id: UploadIdPath, body: NoteIn, scope: Operators, db: Db) -> dict[str, Any]:
+    return act(db, scope, alert_id, Action.REOPEN, body.note)
+
+
+@router.post("/alerts/{alert_id}/accept", response_model=AlertDetailOut, responses=ERRORS,
+             summary="The inspector paged accepts the alert")
+def accept(alert_id: UploadIdPath, scope: Inspector, db: Db) -> dict[str, Any]:
+    with db.session() as session:
+        alert = load_alert(session, scope, alert_id)
+        accept_alert(session, alert, Actor.of(scope.principal))
+        return alert_detail(session, alert)
+
+
+@router.post("/alerts/{alert_id}/arrive", response_model=AlertDetailOut, responses=ERRORS,
+             summary="The inspector is on site")
+def arrive(alert_id: UploadIdPath, scope: Workers, db: Db) -> dict[str, Any]:
+    return act(db, scope, alert_id, Action.ARRIVE)
+
+
+@router.post("/alerts/{alert_id}/phone", response_model=AlertDetailOut, responses=ERRORS,
+             summary="The inspector starts phoning trainees")
+def phone(alert_id: UploadIdPath, scope: Workers, db: Db) -> dict[str, Any]:
+    return act(db, scope, alert_id, Action.PHONE)
+
+
+@router.post("/alerts/{alert_id}/close", response_model=AlertDetailOut, responses=ERRORS,
+             summary="Close the alert with its outcome and a note (a phone check must be done first, unless the "
+                     "outcome is that it could not be verified)")
+def close(alert_id: UploadIdPath, body: CloseIn, scope: Workers, db: Db) -> dict[str, Any]:
+    outcome = Outcome(body.outcome)
+    with db.session() as session:
+        alert = load_alert(session, scope, alert_id)
+        if alert.state == AlertState.PHONING and outcome is not Outcome.COULD_NOT_VERIFY and session.scalar(
+                select(PhoneCheck.id).where(PhoneCheck.alert_id == alert.id, PhoneCheck.state == "done")) is None:
+            raise ApiError(409, "PHONE_CHECK_NOT_DONE", "电话抽查尚未完成（须接通不少于规定人数），不能以该结果办结；"
+                           "可继续抽查，或以「无法核实」办结")
+    return act(db, scope, alert_id, Action.CLOSE, body.note, outcome)
+
+
+@router.get("/my/alerts", response_model=list[AlertDetailOut], summary="The inspector's pages and alerts")
+def my_alerts(scope: Inspector, db: Db, limit: Limit = 50) -> list[dict[str, Any]]:
+    staff_id = scope.principal.staff_id or -1
+    with db.session() as session:
+        paged = select(AlertPage.alert_id).where(AlertPage.staff_id == staff_id)
+        alerts = session.scalars(select(Alert).where(
+            or_(Alert.id.in_(paged), Alert.assignee_staff_id == staff_id), scope.of_classes(Alert.class_id))
+            .order_by(Alert.updated_at.desc(), Alert.id.desc()).limit(limit))
+        return [alert_detail(session, a) for a in alerts]

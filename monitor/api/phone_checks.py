@@ -1,0 +1,93 @@
+"""Phone spot checks over HTTP: drawn for an alert's class, calls recorded, completed with enough trainees reached."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from sqlalchemy.orm import Session
+
+from models.clock import utc_now
+from models.dispatch import CallIn
+from models.domain import Role
+from models.errors import ApiError, errors
+from models.params import UploadIdPath
+from models.scope import Scope, access, ensure_in_class, refuse_missing
+from models.tables import PhoneCall, PhoneCheck
+from monitor.api.deps import Center, Db, SettingsDep
+from monitor.api.dispatch import load_alert
+from monitor.api.schemas.dispatch import PhoneCheckOut
+from monitor.decisions.alert_lifecycle import Action, AlertState
+from monitor.services.dispatch import Actor, ensure_assignee, transition
+from monitor.services.phone_checks import complete_phone_check, phone_check_out, start_phone_check
+
+router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+
+Workers = Annotated[Scope, access(Role.INSPECTOR, Role.OPERATOR, Role.ADMIN)]
+ERRORS = errors(404, 409)
+
+
+def load_check(session: Session, scope: Scope, check_id: int) -> PhoneCheck:
+    check = session.get(PhoneCheck, check_id)
+    if check is None:
+        raise refuse_missing("UNKNOWN_PHONE_CHECK", "电话抽查", check_id)
+    ensure_in_class(session, scope, check.class_id, "UNKNOWN_PHONE_CHECK", "电话抽查", check_id)
+    return check
+
+
+def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
+    if scope.role is Role.INSPECTOR and check.staff_id != scope.principal.staff_id:
+        raise ApiError(403, "NOT_CALLER", "只有发起该电话抽查的抽查人员可以记录通话")
+    if check.state != "open":
+        raise ApiError(409, "PHONE_CHECK_DONE", "该电话抽查已完成")
+
+
+@router.post("/alerts/{alert_id}/phone-checks", status_code=201, response_model=PhoneCheckOut, responses=ERRORS,
+             summary="Draw trainees to phone for the alert's class (from those signed in today)")
+def start(alert_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep) -> dict[str, Any]:
+    with db.session() as session:
+        alert = load_alert(session, scope, alert_id)
+        ensure_assignee(alert, scope.principal)
+        actor = Actor.of(scope.principal)
+        if alert.state in (AlertState.ACCEPTED, AlertState.ON_SITE):
+            transition(session, alert, Action.PHONE, actor)
+        elif alert.state != AlertState.PHONING:
+            raise ApiError(409, "ALERT_STATE", "告警须先接单，才能发起电话抽查")
+        check = start_phone_check(session, alert, actor, settings.phone_check_draw)
+        return phone_check_out(session, check, settings.phone_check_min_trainees, with_phones=True)
+
+
+@router.get("/phone-checks/{check_id}", response_model=PhoneCheckOut, responses=errors(404),
+            summary="A phone check: whom to call, the calls, whether it is done")
+def get_check(check_id: UploadIdPath, scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
+    with db.session() as session:
+        check = load_check(session, scope, check_id)
+        mine = scope.role is Role.INSPECTOR and check.staff_id == scope.principal.staff_id
+        return phone_check_out(session, check, settings.phone_check_min_trainees, with_phones=mine)
+
+
+@router.post("/phone-checks/{check_id}/calls", status_code=201, response_model=PhoneCheckOut, responses=ERRORS,
+             summary="Record one call: reached or not, present or not, what was said, how long")
+def record_call(check_id: UploadIdPath, body: CallIn, scope: Workers, db: Db, settings: SettingsDep) -> dict[str, Any]:
+    with db.session() as session:
+        check = load_check(session, scope, check_id)
+        ensure_caller(check, scope)
+        if body.trainee_id not in check.drawn:
+            raise ApiError(422, "NOT_DRAWN", "只能记录抽取名单中学员的通话（抽取结果不可更改）")
+        session.add(PhoneCall(check_id=check.id, trainee_id=body.trainee_id, reached=body.reached,
+                              present=body.present, answers=body.answers, duration_s=body.duration_s,
+                              called_at=utc_now()))
+        session.flush()
+        return phone_check_out(session, check, settings.phone_check_min_trainees,
+                               with_phones=scope.role is Role.INSPECTOR)
+
+
+@router.post("/phone-checks/{check_id}/complete", response_model=PhoneCheckOut, responses=ERRORS,
+             summary="Finish the phone check (refused with fewer trainees reached than the minimum)")
+def complete(check_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep) -> dict[str, Any]:
+    with db.session() as session:
+        check = load_check(session, scope, check_id)
+        ensure_caller(check, scope)
+        complete_phone_check(session, check, settings.phone_check_min_trainees)
+        return phone_check_out(session, check, settings.phone_check_min_trainees,
+                               with_phones=scope.role is Role.INSPECTOR)

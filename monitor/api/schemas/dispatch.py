@@ -1,0 +1,121 @@
+"""Response shapes of the dispatch wing: staff, duty, ties, alert detail with its history and pages."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class StaffOut(BaseModel):
+    id: int
+    name: str
+    phone: str
+    level: str = Field(description="county | prefecture | province")
+    region_code: str
+    active: bool
+    on_duty: bool
+    tied_institution_ids: list[int]
+
+
+class DutyOut(BaseModel):
+    id: int
+    staff_id: int
+    starts_at: str
+    ends_at: str
+
+
+class TieOut(BaseModel):
+    id: int
+    staff_id: int
+    institution_id: int
+    relation: str
+    note: str | None
+    declared_at: str
+
+
+class TransitionOut(BaseModel):
+    """One step of an alert's life: who, when, why."""
+
+    id: int
+    action: str
+    from_state: str
+    to_state: str
+    actor: str
+    actor_role: str
+    staff_id: int | None
+    outcome: str | None
+    note: str | None
+    at: str
+
+
+class PageOut(BaseModel):
+    """The alert sent to one inspector, and what became of it."""
+
+    id: int
+    staff_id: int
+    staff_name: str
+    level: str
+    round: int
+    paged_at: str
+    deadline: str
+    state: str = Field(description="paged | accepted | expired | withdrawn")
+    answered_at: str | None
+
+
+class AlertDetailOut(BaseModel):
+    """An alert with its class, state, outcome, assignee, full history and pages."""
+
+    id: int
+    rule: str
+    severity: str
+    class_id: int
+    class_name: str
+    institution_name: str
+    venue: dict[str, float | None] = Field(description="lat, lon (WGS-84) and radius_m of the venue")
+    county_code: str
+    state: str
+    state_name: str
+    outcome: str | None
+    assignee_staff_id: int | None
+    count: int
+    open_count: int
+    first_at: str
+    last_at: str
+    transitions: list[TransitionOut]
+    pages: list[PageOut]
+
+
+class DrawnTraineeOut(BaseModel):
+    trainee_id: int
+    name: str
+    id_number_masked: str
+    phone: str | None = Field(description="only for the inspector who makes the calls")
+
+
+class CallOut(BaseModel):
+    id: int
+    trainee_id: int
+    reached: bool
+    present: bool | None
+    answers: str | None
+    duration_s: int
+    called_at: str
+
+
+class PhoneCheckOut(BaseModel):
+    """A phone spot check: whom to call (drawn from the recorded seed), the calls made, whether it is done."""
+
+    id: int
+    alert_id: int | None
+    class_id: int
+    inspector: str
+    seed: str
+    state: str = Field(description="open | done")
+    created_at: str
+    completed_at: str | None
+    min_reached: int
+    reached: int
+    confirmed_present: int
+    done: bool
+    message: str
+    trainees: list[DrawnTraineeOut]
+    calls: list[CallOut]

@@ -1,0 +1,198 @@
+"""Dispatch: every alert transition recorded (who, when, why), new alerts paged to an on-duty inspector drawn at
+random, unanswered pages escalated (the next inspector, then the level above); deadlines live in the database, so
+a restart loses no timer."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.clock import utc_now
+from models.domain import Principal, Role, Severity
+from models.errors import ApiError
+from models.tables import Alert, AlertPage, AlertTransition, Staff, StaffDuty, StaffTie, TrainingClass, Venue
+from models.terms import EventKind
+from monitor.adapters.storage import Database
+from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, Outcome, Refusal, next_state
+from monitor.decisions.dispatch import ClassPlace, Inspector, Level, Pick, next_page
+from monitor.services.events import add_event, class_context
+from monitor.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROUTER = "调度系统"  # the actor of transitions the system makes
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who takes an action: a token's name and role (and the inspector it names), or the router."""
+
+    name: str
+    role: str
+    staff_id: int | None = None
+
+    @classmethod
+    def of(cls, principal: Principal) -> Actor:
+        return cls(principal.name, principal.role.value, principal.staff_id)
+
+
+SYSTEM = Actor(ROUTER, "system")
+
+
+def transition(session: Session, alert: Alert, action: Action, actor: Actor, note: str | None = None,
+               outcome: Outcome | None = None, now: datetime | None = None) -> AlertTransition:
+    """Move the alert by `action` and record the step; 409 with the reason when the lifecycle does not allow it."""
+    now = now or utc_now()
+    target = next_state(AlertState(alert.state), action, note, outcome)
+    if isinstance(target, Refusal):
+        raise ApiError(409 if target.code == "ALERT_STATE" else 422, target.code, target.message)
+    step = AlertTransition(alert_id=alert.id, action=action.value, from_state=alert.state, to_state=target.value,
+                           actor=actor.name, actor_role=actor.role, staff_id=actor.staff_id,
+                           outcome=outcome.value if outcome else None, note=(note or "").strip() or None,
+                           created_at=now)
+    session.add(step)
+    alert.state, alert.updated_at = target, now
+    if action is Action.CLOSE or action is Action.DISMISS:
+        alert.outcome = (outcome or Outcome.FALSE_ALARM).value
+    if action is Action.REOPEN:
+        alert.outcome, alert.assignee_staff_id = None, None
+    if action in (Action.CLOSE, Action.DISMISS, Action.REOPEN, Action.RETURN):
+        withdraw_pages(session, alert, now)
+    cls = session.get(TrainingClass, alert.class_id)
+    assert cls is not None
+    add_event(session, EventKind.ALERT, class_context(session, cls), {
+        "alert_id": alert.id, "rule": alert.rule, "severity": alert.severity, "state": alert.state,
+        "state_name": STATE_NAMES[target], "action": action.value, "actor": actor.name, "outcome": alert.outcome,
+        "assignee_staff_id": alert.assignee_staff_id, "note": step.note, "at": now.isoformat()})
+    return step
+
+
+def withdraw_pages(session: Session, alert: Alert, now: datetime) -> None:
+    for page in session.scalars(select(AlertPage).where(AlertPage.alert_id == alert.id, AlertPage.state == "paged")):
+        page.state, page.answered_at = "withdrawn", now
+
+
+# -- routing -------------------------------------------------------------------------------------------------------
+def load_inspectors(session: Session, at: datetime) -> list[Inspector]:
+    """Every active inspector with their duty periods still running at `at` and their declared ties."""
+    duty: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for staff_id, starts, ends in session.execute(
+            select(StaffDuty.staff_id, StaffDuty.starts_at, StaffDuty.ends_at).where(StaffDuty.ends_at > at)):
+        duty[staff_id].append((starts, ends))
+    ties: dict[int, set[int]] = defaultdict(set)
+    for staff_id, institution_id in session.execute(select(StaffTie.staff_id, StaffTie.institution_id)):
+        ties[staff_id].add(institution_id)
+    return [Inspector(s.id, Level(s.level), s.region_code, tuple(duty[s.id]), frozenset(ties[s.id]), s.active)
+            for s in session.scalars(select(Staff).where(Staff.active.is_(True)))]
+
+
+def place_of(session: Session, alert: Alert) -> ClassPlace:
+    cls = session.get(TrainingClass, alert.class_id)
+    assert cls is not None
+    venue = session.get(Venue, cls.venue_id)
+    assert venue is not None
+    return ClassPlace(venue.region_code, cls.institution_id)
+
+
+def page_alert(session: Session, alert: Alert, settings: Settings, rng: random.Random, now: datetime,
+               actor: Actor = SYSTEM, only: int | None = None, restart: bool = False) -> Pick:
+    """Page the next inspector(s) of the alert (or `only`, an inspector an operator chose); dispatched or escalated.
+    With nobody left on the ladder the alert goes back to the center (open) with a note. `restart` (an operator
+    sends it again) climbs the ladder from the bottom."""
+    pages = list(session.scalars(select(AlertPage).where(AlertPage.alert_id == alert.id)))
+    history = [] if restart else pages
+    place = place_of(session, alert)
+    inspectors = load_inspectors(session, now)
+    if only is not None:
+        chosen = next((i for i in inspectors if i.staff_id == only), None)
+        if chosen is None or not next_page([chosen], place, now, frozenset(), {}, 1, 1, rng).staff_ids:
+            raise ApiError(422, "INSPECTOR_NOT_ELIGIBLE",
+                           "该抽查人员不在岗、不负责该班次所在地区，或与该机构有利害关系需回避")
+        pick = Pick(chosen.level, (only,))
+    else:
+        rounds = Counter(level for level, _ in {(Level(p.level), p.round) for p in history})
+        how_many = settings.dispatch_high_parallel if alert.severity == Severity.HIGH else 1
+        pick = next_page(inspectors, place, now, frozenset(p.staff_id for p in history), dict(rounds),
+                         settings.dispatch_tries_per_level, how_many, rng)
+    if pick.level is None:
+        if alert.state == AlertState.DISPATCHED:  # nobody on the ladder accepted: the operators' again
+            transition(session, alert, Action.RETURN, SYSTEM,
+                       "各级抽查人员均未在规定时间内接单，已退回监控中心人工派发", now=now)
+        return pick
+    action = Action.DISPATCH if alert.state == AlertState.OPEN else Action.ESCALATE
+    names = dict(session.execute(select(Staff.id, Staff.name).where(Staff.id.in_(pick.staff_ids))).all())
+    round_no = max((p.round for p in pages), default=0) + 1
+    deadline = now + timedelta(minutes=settings.dispatch_accept_minutes)
+    for staff_id in pick.staff_ids:
+        session.add(AlertPage(alert_id=alert.id, staff_id=staff_id, level=pick.level.value, round=round_no,
+                              paged_at=now, deadline=deadline, state="paged"))
+    who = "、".join(names[s] for s in pick.staff_ids)
+    transition(session, alert, action, actor, f"第 {round_no} 轮派发（{LEVEL_NAMES[pick.level]}）：{who}", now=now)
+    cls = session.get(TrainingClass, alert.class_id)
+    assert cls is not None
+    context = class_context(session, cls)
+    for staff_id in pick.staff_ids:
+        add_event(session, EventKind.PAGE, context, {
+            "alert_id": alert.id, "rule": alert.rule, "severity": alert.severity, "staff_id": staff_id,
+            "deadline": deadline.isoformat(), "level": pick.level.value, "at": now.isoformat()}, staff_id=staff_id)
+    return pick
+
+
+LEVEL_NAMES = {Level.COUNTY: "县区", Level.PREFECTURE: "州市", Level.PROVINCE: "省级"}
+
+
+def accept_alert(session: Session, alert: Alert, actor: Actor, now: datetime | None = None) -> None:
+    """The inspector takes the alert: their page accepted, the others' withdrawn."""
+    now = now or utc_now()
+    page = session.scalar(select(AlertPage).where(AlertPage.alert_id == alert.id, AlertPage.staff_id == actor.staff_id,
+                                                  AlertPage.state == "paged"))
+    if page is None:
+        raise ApiError(409, "NOT_PAGED", "该告警当前未派发给您，或已超时转派")
+    page.state, page.answered_at = "accepted", now
+    alert.assignee_staff_id = actor.staff_id
+    withdraw_pages(session, alert, now)
+    transition(session, alert, Action.ACCEPT, actor, now=now)
+
+
+def ensure_assignee(alert: Alert, principal: Principal) -> None:
+    """Only the inspector who accepted the alert works it (operators and admins may act for them)."""
+    if principal.role is Role.INSPECTOR and alert.assignee_staff_id != principal.staff_id:
+        raise ApiError(403, "NOT_ASSIGNEE", "只有接单的抽查人员可以处理该告警")
+
+
+class DispatchClock:
+    """Routes new alerts and escalates unanswered pages; safe to run repeatedly and in several workers."""
+
+    def __init__(self, settings: Settings, db: Database, rng: random.Random | None = None) -> None:
+        self.settings, self.db = settings, db
+        self.rng = rng or random.SystemRandom()
+
+    def run(self, now: datetime | None = None) -> dict[str, Any]:
+        """One pass: expired pages escalated, then never-dispatched alerts paged. Returns what it did."""
+        now = now or utc_now()
+        escalated = routed = 0
+        with self.db.session() as session:
+            expired = list(session.scalars(select(AlertPage).where(AlertPage.state == "paged",
+                                                                   AlertPage.deadline <= now)))
+            for page in expired:
+                page.state, page.answered_at = "expired", now
+            for alert_id in sorted({p.alert_id for p in expired}):
+                alert = session.get(Alert, alert_id)
+                if alert is not None and alert.state == AlertState.DISPATCHED and not session.scalar(
+                        select(AlertPage.id).where(AlertPage.alert_id == alert_id, AlertPage.state == "paged")):
+                    page_alert(session, alert, self.settings, self.rng, now)
+                    escalated += 1
+            if self.settings.dispatch_auto:
+                fresh = session.scalars(select(Alert).where(
+                    Alert.state == AlertState.OPEN, ~Alert.id.in_(select(AlertPage.alert_id))).order_by(Alert.id))
+                for alert in fresh:
+                    if page_alert(session, alert, self.settings, self.rng, now).staff_ids:
+                        routed += 1
+        return {"escalated": escalated, "routed": routed}

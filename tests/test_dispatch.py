@@ -1,0 +1,189 @@
+"""Dispatch: alerts paged to an on-duty, non-recused inspector drawn at random, escalated when nobody accepts, worked
+through their lifecycle with every step recorded; recused inspectors never see the alert."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.scope import Scope
+from monitor.adapters.storage import Database
+from monitor.adapters.tokens import resolve_token
+from monitor.decisions.dispatch import ClassPlace, Inspector, Level, eligible, is_recused, next_page
+from monitor.services.dispatch import DispatchClock
+from tests.crew import NOW, Crew
+from tests.helpers import auth, live_feed
+
+
+def test_a_new_alert_goes_to_the_county_inspector_who_is_not_recused(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    assert crew.detail(alert_id).json()["state"] == "open"
+    assert crew.clock().run(NOW) == {"escalated": 0, "routed": 1}
+    detail = crew.detail(alert_id).json()
+    assert detail["state"] == "dispatched"
+    assert [(p["staff_id"], p["level"], p["state"]) for p in detail["pages"]] == [
+        (crew.staff["county_a"], "county", "paged")]
+    step = detail["transitions"][-1]
+    assert (step["action"], step["from_state"], step["to_state"], step["actor"]) == (
+        "dispatch", "open", "dispatched", "调度系统")
+    # The recused inspector does not see the alert at all; the one paged sees it among theirs.
+    assert crew.detail(alert_id, "county_tied").status_code == 404
+    tied_list = crew.client.get("/api/v1/alerts", headers=auth(crew.tokens["county_tied"])).json()
+    assert alert_id not in {a["id"] for a in tied_list}
+    mine = crew.client.get("/api/v1/my/alerts", headers=auth(crew.tokens["county_a"])).json()
+    assert [a["id"] for a in mine] == [alert_id]
+    assert crew.client.get("/api/v1/my/alerts", headers=auth(crew.tokens["county_tied"])).json() == []
+
+
+def test_nobody_accepts_so_it_climbs_county_prefecture_province_then_returns(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    # A fresh clock object each time: deadlines live in the database, so a restarted worker carries on.
+    crew.clock(seed=1).run(NOW + timedelta(minutes=11))
+    crew.clock(seed=2).run(NOW + timedelta(minutes=22))
+    crew.clock(seed=3).run(NOW + timedelta(minutes=33))
+    detail = crew.detail(alert_id).json()
+    assert [(p["staff_id"], p["level"], p["state"]) for p in detail["pages"]] == [
+        (crew.staff["county_a"], "county", "expired"),
+        (crew.staff["prefecture"], "prefecture", "expired"),
+        (crew.staff["province"], "province", "expired")]
+    assert detail["state"] == "open"
+    assert [t["action"] for t in detail["transitions"]] == ["dispatch", "escalate", "escalate", "return"]
+    assert "退回监控中心" in detail["transitions"][-1]["note"]
+    assert crew.staff["county_tied"] not in {p["staff_id"] for p in detail["pages"]}
+    assert crew.staff["elsewhere"] not in {p["staff_id"] for p in detail["pages"]}
+
+
+def test_a_database_opened_anew_escalates_what_the_old_one_paged(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    settings_ = crew.client.app.state.settings
+    restarted = DispatchClock(settings_, Database(settings_.sqlalchemy_url), random.Random(5))
+    assert restarted.run(NOW + timedelta(minutes=5)) == {"escalated": 0, "routed": 0}  # not due yet
+    assert restarted.run(NOW + timedelta(minutes=10, seconds=1)) == {"escalated": 1, "routed": 0}
+    assert crew.detail(alert_id).json()["pages"][-1]["staff_id"] == crew.staff["prefecture"]
+
+
+def test_the_inspector_accepts_works_and_closes_with_an_outcome(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    base = f"/api/v1/alerts/{alert_id}"
+    assert crew.post(f"{base}/accept", "prefecture").json()["code"] == "NOT_PAGED"
+    accepted = crew.post(f"{base}/accept", "county_a")
+    assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
+    assert accepted.json()["assignee_staff_id"] == crew.staff["county_a"]
+    assert crew.post(f"{base}/arrive", "prefecture").status_code in (403, 404)  # not theirs
+    assert crew.post(f"{base}/phone", "county_a").json()["state"] == "phoning"
+    assert crew.post(f"{base}/arrive", "county_a").json()["state"] == "on_site"
+    no_outcome = crew.post(f"{base}/close", "county_a", {"note": "现场核实"})
+    assert no_outcome.status_code == 422
+    closed = crew.post(f"{base}/close", "county_a", {"outcome": "violation_confirmed", "note": "学员本人不在场"})
+    assert closed.status_code == 200, closed.text
+    body = closed.json()
+    assert (body["state"], body["outcome"]) == ("closed", "violation_confirmed")
+    assert [t["action"] for t in body["transitions"]] == ["dispatch", "accept", "phone", "arrive", "close"]
+    assert body["transitions"][-1]["actor"] == "抽查员0" and body["transitions"][-1]["note"] == "学员本人不在场"
+    # An escalation deadline passing after acceptance changes nothing.
+    assert crew.clock().run(NOW + timedelta(hours=1)) == {"escalated": 0, "routed": 0}
+    assert crew.post(f"{base}/reopen", "operator", {"note": ""}).status_code == 422
+    reopened = crew.post(f"{base}/reopen", "operator", {"note": "复核发现需再次核查"})
+    assert reopened.json()["state"] == "open" and reopened.json()["outcome"] is None
+
+
+def test_operators_dispatch_by_hand_never_to_a_recused_inspector_and_dismiss_with_a_note(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    base = f"/api/v1/alerts/{alert_id}"
+    refused = crew.post(f"{base}/dispatch", "operator", {"staff_id": crew.staff["county_tied"]})
+    assert refused.status_code == 422 and refused.json()["code"] == "INSPECTOR_NOT_ELIGIBLE"
+    assert crew.post(f"{base}/dispatch", "county_a", {}).status_code == 403  # inspectors do not dispatch
+    sent = crew.post(f"{base}/dispatch", "operator", {"staff_id": crew.staff["prefecture"]})
+    assert sent.status_code == 200, sent.text
+    assert [p["staff_id"] for p in sent.json()["pages"]] == [crew.staff["prefecture"]]
+    assert sent.json()["transitions"][-1]["actor"] == "值班员"
+    assert crew.post(f"{base}/dismiss", "operator", {"note": "x"}).status_code == 422  # a note of substance
+    dismissed = crew.post(f"{base}/dismiss", "operator", {"note": "系统误报，照片光线问题"})
+    assert dismissed.json()["state"] == "closed" and dismissed.json()["outcome"] == "false_alarm"
+    assert [p["state"] for p in dismissed.json()["pages"]] == ["withdrawn"]
+    assert crew.post(f"{base}/accept", "prefecture").status_code == 409
+
+
+def test_sites_never_learn_of_a_dispatch(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    site = auth(crew.world.site)
+    assert crew.client.get(f"/api/v1/alerts/{alert_id}", headers=site).status_code == 403
+    assert crew.client.get("/api/v1/my/alerts", headers=site).status_code == 403
+    assert crew.client.get("/api/v1/staff", headers=site).status_code == 403
+
+
+# -- recusal as a property -----------------------------------------------------------------------------------------
+COUNTIES = ("530102", "530103", "532901")
+
+
+@st.composite
+def rosters(draw: st.DrawFn) -> tuple[list[Inspector], ClassPlace, int]:
+    institutions = list(range(1, 6))
+    people = []
+    for staff_id in range(1, draw(st.integers(1, 25)) + 1):
+        level = draw(st.sampled_from(list(Level)))
+        region = {Level.COUNTY: draw(st.sampled_from(COUNTIES)), Level.PREFECTURE: draw(st.sampled_from(
+            ("530100", "532900"))), Level.PROVINCE: "530000"}[level]
+        on = draw(st.booleans())
+        duty = ((NOW - timedelta(hours=1), NOW + timedelta(hours=1)),) if on else ()
+        ties = frozenset(draw(st.sets(st.sampled_from(institutions), max_size=3)))
+        people.append(Inspector(staff_id, level, region, duty, ties, draw(st.booleans()) or True))
+    place = ClassPlace(draw(st.sampled_from(COUNTIES)), draw(st.sampled_from(institutions)))
+    return people, place, draw(st.integers(0, 2**32))
+
+
+@settings(max_examples=300, deadline=None)
+@given(rosters())
+def test_a_recused_inspector_is_never_paged_at_any_rung(case: tuple[list[Inspector], ClassPlace, int]) -> None:
+    inspectors, place, seed = case
+    rng, paged, rounds = random.Random(seed), frozenset[int](), {}
+    for _ in range(8):  # climb the whole ladder
+        pick = next_page(inspectors, place, NOW, paged, rounds, 2, 3, rng)
+        if pick.level is None:
+            break
+        by_id = {i.staff_id: i for i in inspectors}
+        for staff_id in pick.staff_ids:
+            assert not is_recused(by_id[staff_id], place.institution_id)
+            assert by_id[staff_id] in eligible(inspectors, place, pick.level, NOW)
+        paged |= frozenset(pick.staff_ids)
+        rounds[pick.level] = rounds.get(pick.level, 0) + 1
+    tied = {i.staff_id for i in inspectors if place.institution_id in i.tied_institutions}
+    assert not tied & paged
+
+
+def test_the_page_is_pushed_to_its_inspector_and_nothing_of_the_class_to_the_recused_one(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    with live_feed(crew.client, crew.tokens["county_a"], since=0) as ws:
+        hello = ws.receive_json()
+        assert hello["type"] == "hello"
+        got = []
+        while not got or got[-1]["id"] < hello["last_id"]:
+            got.append(ws.receive_json())
+    pages = [e for e in got if e["type"] == "page"]
+    assert [(e["data"]["alert_id"], e["data"]["staff_id"]) for e in pages] == [(alert_id, crew.staff["county_a"])]
+    assert any(e["type"] == "anomaly" for e in got)
+    # What the recused inspector's feed would replay, and what it would pass live, from the same rows.
+    hub = crew.client.app.state.hub
+    with crew.client.app.state.db.session() as session:
+        tied = resolve_token(session, crew.tokens["county_tied"])
+        other = resolve_token(session, crew.tokens["prefecture"])
+    assert tied is not None and other is not None
+    tied_scope, other_scope = Scope.of(tied), Scope.of(other)
+    everything = hub.fetch_after(0, limit=1000)
+    assert everything and all(e.institution_id is not None or e.region_code == "" for e in everything)
+    assert hub.fetch_after(0, limit=1000, scope=tied_scope) == [
+        e for e in everything if e.institution_id != crew.world.ids["institution"]
+        and tied_scope.allows_event(e.region_code, e.institution_id, e.staff_id)]
+    assert not [e for e in everything if e.institution_id == crew.world.ids["institution"]
+                and tied_scope.allows_event(e.region_code, e.institution_id, e.staff_id)]
+    seen_by_other = hub.fetch_after(0, limit=1000, scope=other_scope)
+    assert any(e.institution_id == crew.world.ids["institution"] for e in seen_by_other)
+    assert not [e for e in seen_by_other if e.staff_id is not None]  # someone else's page
