@@ -19,6 +19,7 @@ from ingest.adapters.evidence import EvidenceStore
 from ingest.adapters.images import AcceptedImage, inspect_image
 from ingest.context import IngestContext
 from ingest.outbox import hand_to_bus, outbox_message
+from models.audit import append_audit, row_detail
 from models.clock import minutes_of
 from models.domain import CheckKind
 from models.errors import ApiError
@@ -220,6 +221,7 @@ def _store(session: Connection, image: AcceptedImage, row: CheckIn | Snapshot, t
     """Write the evidence row (its file is stored), the upload row and its outbox message; returns their ids."""
     insert_evidence_row(session, image, row.received_at)
     subject_id = insert_row(session, row)
+    append_audit(session, f"{row.__tablename__}.insert", row.__tablename__, subject_id, row_detail(row))
     # Recorded as published with this commit (the API hands it to the bus right after); should that fail, the
     # relay sends it again once `redeliver_after_seconds` pass without a verdict. One transaction per upload.
     outbox_id = insert_row(session, outbox_message(topic, subject_id, row.received_at, published=True))

@@ -10,12 +10,15 @@ from fastapi import Depends, Request, params
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from models.audit import AuditActor, current_actor
 from models.domain import ROLE_NAMES, Principal, Role
 from models.errors import ApiError
 from models.tables import (
     CheckIn,
     CheckInFrame,
     FaceTemplate,
+    Inspection,
+    InspectionPhoto,
     Institution,
     OnlineHeartbeat,
     OnlineSession,
@@ -174,15 +177,20 @@ def venue_clause(scope: Scope) -> ColumnElement[bool]:
 
 
 def evidence_visible(session: Session, scope: Scope, sha256: str) -> bool:
-    """Whether a photo belongs to an upload, frame, heartbeat or enrolment the caller may see."""
+    """Whether a photo belongs to an upload, frame, heartbeat, inspection or enrolment the caller may see."""
     if scope.unrestricted:
         return True
     frames = select(CheckIn.class_id).join(CheckInFrame, CheckInFrame.checkin_id == CheckIn.id).where(
         CheckInFrame.sha256 == sha256)
     beats = select(OnlineSession.class_id).join(OnlineHeartbeat, OnlineHeartbeat.session_id == OnlineSession.id).where(
         OnlineHeartbeat.photo_sha256 == sha256)
+    inspected = select(Inspection.class_id).where(or_(
+        Inspection.signature_sha256 == sha256, Inspection.pdf_sha256 == sha256,
+        Inspection.id.in_(select(InspectionPhoto.inspection_id).where(InspectionPhoto.sha256 == sha256))))
     owners = [select(CheckIn.class_id).where(CheckIn.photo_sha256 == sha256),
               select(Snapshot.class_id).where(Snapshot.photo_sha256 == sha256), frames, beats]
+    if scope.institution_id is None:
+        owners.append(inspected)  # inspection records are the center's, never the inspected site's
     for query in owners:
         if session.scalar(select(exists().where(TrainingClass.id.in_(query), scope.class_clause()))):
             return True
@@ -211,8 +219,13 @@ def access(*roles: Role) -> params.Depends:
             raise forbid_role(principal, allowed)
         return Scope.of(principal)
 
-    scope_of_caller.__scope_roles__ = allowed  # type: ignore[attr-defined]  # what the route matrix test reads
-    return Depends(scope_of_caller)  # type: ignore[no-any-return]
+    async def acting_caller(scope: Scope = Depends(scope_of_caller)) -> Scope:  # noqa: B008
+        # On the request's own task (not a worker thread), so the route and its threads see who acts.
+        current_actor.set(AuditActor(scope.principal.name, scope.role.value))
+        return scope
+
+    acting_caller.__scope_roles__ = allowed  # type: ignore[attr-defined]  # what the route matrix test reads
+    return Depends(acting_caller)  # type: ignore[no-any-return]
 
 
 # The declarations routes share: a training site's caller, and any caller with a valid token.

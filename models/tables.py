@@ -547,3 +547,82 @@ class PhoneCall(Base):
     answers: Mapped[str | None] = mapped_column(Text)
     duration_s: Mapped[int] = mapped_column(Integer)
     called_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------
+class AuditEntry(Base):
+    """One state change, written in the change's own transaction, then sealed into the chain (its `seq` and hash,
+    which covers the hash before it) by the worker within seconds: changing, deleting or reordering a sealed entry
+    breaks the chain at that entry (`monitor audit verify`)."""
+
+    __tablename__ = "audit_entries"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # None until sealed
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_role: Mapped[str] = mapped_column(String(12))
+    action: Mapped[str] = mapped_column(String(60))  # e.g. trainees.insert, alert_transitions.insert, export
+    subject_kind: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(80))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The chain's last sequence number and hash (one row): the sealer locks it, so entries are chained one at a
+    time, and a deleted last entry shows."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Inspection(Base):
+    """A filed 《职业技能培训班检查表》 (clause 十四): the checklist, findings, photos, the inspected unit's responsible
+    person and signature, and the PDF of the filled form with its SHA-256 (all in the evidence store)."""
+
+    __tablename__ = "inspections"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    inspector: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(12))  # on_site | phone
+    items: Mapped[dict[str, Any]] = mapped_column(JSON)  # checklist item -> {result, note}
+    headcount_registered: Mapped[int] = mapped_column(Integer)
+    headcount_present: Mapped[int | None] = mapped_column(Integer)
+    findings: Mapped[str] = mapped_column(Text)
+    responsible_name: Mapped[str] = mapped_column(String(50))
+    signature_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
+    photo_sha256s: Mapped[list[Any]] = mapped_column(JSON)  # also rows of inspection_photos (for authorisation)
+    pdf_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
+    inspected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InspectionPhoto(Base):
+    """A photo taken during an inspection (in the evidence store), so that its viewers can be authorised."""
+
+    __tablename__ = "inspection_photos"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspections.id"), index=True)
+    sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), index=True)
+
+
+class Draw(Base):
+    """A day's 双随机 draw: the candidates with their risk, the seed, the classes and inspectors drawn; kept from
+    sites and published (seed included, so anyone can redo it) once its inspection window has passed."""
+
+    __tablename__ = "draws"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date, unique=True)
+    seed: Mapped[str] = mapped_column(String(64))
+    candidates: Mapped[list[Any]] = mapped_column(JSON)
+    classes: Mapped[list[Any]] = mapped_column(JSON)  # drawn class ids, in drawn order
+    inspectors: Mapped[dict[str, Any]] = mapped_column(JSON)  # class id -> staff id (or null)
+    roster: Mapped[list[Any]] = mapped_column(JSON)  # the inspectors it drew from: id, level, region, ties
+    window_ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

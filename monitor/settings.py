@@ -125,6 +125,14 @@ class Settings(BaseSettings):
                                           "十四: not fewer than 5 per class)")
     phone_check_draw: int = Field(default=8, ge=5, le=60, description="trainees drawn for a phone check, so that "
                                   "some may be unreachable")
+    inspections_per_class_min: int = Field(default=2, ge=2, description="inspections each class must have over its "
+                                           "duration (clause 十四: 每期培训班至少进行2次检查)")
+    draw_auto: bool = Field(default=True, description="the worker makes the day's draw at draw_hour")
+    draw_classes: int = Field(default=10, ge=1, le=1000, description="classes drawn for inspection each day (双随机)")
+    draw_hour: int = Field(default=7, ge=0, le=23, description="the daily draw is made at this hour (Asia/Shanghai)")
+    draw_window_days: int = Field(default=3, ge=1, le=30, description="a draw is published (seed included) once "
+                                  "this many days have passed, after its inspections")
+    draw_lookback_days: int = Field(default=14, ge=1, le=365, description="anomalies of the last days weigh a class")
     dispatch_interval_seconds: float = Field(default=5.0, gt=0, description="how often the worker routes new "
                                              "alerts and escalates unanswered pages")
 

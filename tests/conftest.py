@@ -181,7 +181,8 @@ def settings_factory(tmp_path: Path, migrated_sqlite: Path) -> Callable[..., Set
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {"data_dir": tmp_path / "data", "faces_dir": FACES_DIR,
                                      "relay_interval_seconds": 0.5, "clock_interval_seconds": 1.0,
-                                     "face_processes": 0, "clock_rules": False}
+                                     "face_processes": 0, "clock_rules": False,
+                                     "draw_auto": False}
         values.update(overrides)
         settings = Settings(**values)
         target = settings.data_dir / "monitor.sqlite3"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +20,9 @@ from models.tables import (
     Alert,
     Anomaly,
     CheckIn,
+    Draw,
     FaceTemplate,
+    Inspection,
     LivenessChallenge,
     OnlineHeartbeat,
     OnlineSession,
@@ -48,7 +50,8 @@ def test_every_route_declares_its_scope(client: TestClient) -> None:
     undeclared = [f"{sorted(r.methods)} {r.path}" for r in api_routes(client) if declared_roles(r) is None]
     assert not undeclared, f"routes without an access() declaration: {undeclared}"
     public = [r.path for r in api_routes(client) if declared_roles(r) == ()]
-    assert sorted(public) == ["/public/notice.json", "/public/rules.json"]  # the notice and the rule catalogue
+    # the notice, the rule catalogue and the draws once published (一公开)
+    assert sorted(public) == ["/public/draws.json", "/public/notice.json", "/public/rules.json"]
 
 
 def tiny_png() -> bytes:
@@ -99,6 +102,17 @@ class Matrix:
                                      inspector="大理抽查员", seed="0" * 32, drawn=[world.stranger_id], state="open",
                                      created_at=datetime.now(UTC))
             s.add(phone_check)
+            inspection = Inspection(
+                class_id=world.other_class_id, alert_id=foreign_alert, staff_id=None, inspector="大理抽查员",
+                kind="on_site", items={}, headcount_registered=1, headcount_present=1, findings="",
+                responsible_name="李校长", signature_sha256=foreign_body["photo_sha256"], photo_sha256s=[],
+                pdf_sha256=foreign_body["photo_sha256"], inspected_at=datetime.now(UTC), created_at=datetime.now(UTC))
+            s.add(inspection)
+            draw = Draw(day=date(2026, 1, 5), seed="0" * 32, candidates=[], classes=[world.other_class_id],
+                        inspectors={str(world.other_class_id): dali_staff}, roster=[],
+                        window_ends_at=datetime.now(UTC) + timedelta(days=3), created_by="调度系统",
+                        created_at=datetime.now(UTC))
+            s.add(draw)
             s.flush()
             self.foreign = {
                 "class_id": world.other_class_id, "checkin_id": foreign_checkin.id,
@@ -106,6 +120,7 @@ class Matrix:
                 "sha256": foreign_body["photo_sha256"], "trainee_id": world.stranger_id,
                 "teacher_id": foreign_teacher.id, "institution_id": self.institution_of(world.other_class_id),
                 "alert_id": foreign_alert, "staff_id": dali_staff, "check_id": phone_check.id,
+                "inspection_id": inspection.id, "draw_id": draw.id,
             }
         self.own = {"class_id": world.class_id, "checkin_id": own["id"], "sha256": own["photo_sha256"],
                     "trainee_id": world.obama_id}

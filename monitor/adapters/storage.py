@@ -14,6 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from models.audit import record_flush, seal_audit
 from models.tables import Event
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,8 @@ class Database:
         self._write_lock: AbstractContextManager[object] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext())
 
+        event.listen(self.factory, "after_flush", record_flush)  # every audited change joins the chain
+
         @event.listens_for(self.factory, "after_flush")
         def _note_events(session: Session, _context: object) -> None:
             if any(isinstance(obj, Event) for obj in session.new):
@@ -111,6 +114,16 @@ class Database:
         tries; PostgreSQL needs no such lock."""
         with self._write_lock, self.engine.begin() as conn:
             yield conn
+
+    def seal_audit(self) -> int:
+        """Chain the audit entries committed since the last seal; returns how many (the worker calls it often)."""
+        sealed = 0
+        while True:
+            with self.writing() as conn:
+                batch = seal_audit(conn)
+            sealed += batch
+            if batch < 5000:
+                return sealed
 
     def migrate(self) -> None:
         migrate_database(self.engine)

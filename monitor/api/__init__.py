@@ -4,11 +4,14 @@ from fastapi import APIRouter
 
 from monitor.api import (
     alerts,
+    audit,
     classes,
     dispatch,
+    draws,
     enrolment,
     evidence,
     health,
+    inspections,
     institutions,
     occupations,
     overview,
@@ -26,5 +29,6 @@ from monitor.api import (
 ROUTERS: list[APIRouter] = [
     regions.router, institutions.router, venues.router, occupations.router, people.router, enrolment.router,
     classes.router, tokens.router, overview.router, alerts.router, dispatch.router, staff.router, phone_checks.router,
-    reviews.router, evidence.router, reports.router, reports.public, rules.router, health.router,
+    inspections.router, draws.router, draws.public,
+    reviews.router, evidence.router, reports.router, reports.public, rules.router, audit.router, health.router,
 ]

@@ -1,11 +1,13 @@
 """Ledger, daily reports and their Excel/CSV exports (auditors), and the public notice (公示)."""
 
+import hashlib
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 
+from models.audit import append_audit
 from models.clock import SHANGHAI, utc_now
 from models.domain import Role
 from models.errors import errors, file_response
@@ -31,7 +33,11 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV = "text/csv; charset=utf-8"
 
 
-def download(data: bytes, media_type: str, filename: str) -> Response:
+def download(db: Database, data: bytes, media_type: str, filename: str) -> Response:
+    """The export as a file, its digest recorded in the audit chain (who exported what, when)."""
+    with db.session() as session:
+        append_audit(session, "export", "export", filename,
+                     {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "media_type": media_type})
     return Response(data, media_type=media_type,
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}"})
 
@@ -57,38 +63,39 @@ def get_ledger(class_id: RecordIdPath, scope: Reader, db: Db, settings: Settings
             responses=file_response(XLSX, description="台账 Excel 文件"))
 def get_ledger_xlsx(class_id: RecordIdPath, scope: Reader, db: Db, settings: SettingsDep) -> Response:
     data = ledger(db, class_id, scope, settings)
-    return download(to_xlsx("台账", LEDGER_COLUMNS, data["rows"]), XLSX, f"台账_{data['class']['code']}.xlsx")
+    return download(db, to_xlsx("台账", LEDGER_COLUMNS, data["rows"]), XLSX, f"台账_{data['class']['code']}.xlsx")
 
 
 @router.get("/classes/{class_id}/ledger.csv", summary="The class ledger as CSV", response_class=Response,
             responses=file_response(CSV, description="台账 CSV 文件（UTF-8）"))
 def get_ledger_csv(class_id: RecordIdPath, scope: Reader, db: Db, settings: SettingsDep) -> Response:
     data = ledger(db, class_id, scope, settings)
-    return download(to_csv(LEDGER_COLUMNS, data["rows"]), CSV, f"台账_{data['class']['code']}.csv")
+    return download(db, to_csv(LEDGER_COLUMNS, data["rows"]), CSV, f"台账_{data['class']['code']}.csv")
 
 
-def daily(db: Database, day: date | None) -> dict[str, Any]:
+def daily(db: Database, day: date | None, settings: Settings) -> dict[str, Any]:
     with db.session() as session:
-        return build_daily_report(session, day or utc_now().astimezone(SHANGHAI).date())
+        return build_daily_report(session, day or utc_now().astimezone(SHANGHAI).date(),
+                                  settings.inspections_per_class_min)
 
 
 @router.get("/reports/daily", summary="Daily statistics per prefecture and county", response_model=DailyReportOut)
-def get_daily(scope: Reader, db: Db, day: DayQuery = None) -> dict[str, Any]:
-    return daily(db, day)
+def get_daily(scope: Reader, db: Db, settings: SettingsDep, day: DayQuery = None) -> dict[str, Any]:
+    return daily(db, day, settings)
 
 
 @router.get("/reports/daily.xlsx", summary="Daily statistics as Excel", response_class=Response,
             responses=file_response(XLSX, description="日报 Excel 文件"))
-def get_daily_xlsx(scope: Reader, db: Db, day: DayQuery = None) -> Response:
-    data = daily(db, day)
-    return download(to_xlsx("日报", DAILY_COLUMNS, data["rows"]), XLSX, f"日报_{data['day']}.xlsx")
+def get_daily_xlsx(scope: Reader, db: Db, settings: SettingsDep, day: DayQuery = None) -> Response:
+    data = daily(db, day, settings)
+    return download(db, to_xlsx("日报", DAILY_COLUMNS, data["rows"]), XLSX, f"日报_{data['day']}.xlsx")
 
 
 @router.get("/reports/daily.csv", summary="Daily statistics as CSV", response_class=Response,
             responses=file_response(CSV, description="日报 CSV 文件（UTF-8）"))
-def get_daily_csv(scope: Reader, db: Db, day: DayQuery = None) -> Response:
-    data = daily(db, day)
-    return download(to_csv(DAILY_COLUMNS, data["rows"]), CSV, f"日报_{data['day']}.csv")
+def get_daily_csv(scope: Reader, db: Db, settings: SettingsDep, day: DayQuery = None) -> Response:
+    data = daily(db, day, settings)
+    return download(db, to_csv(DAILY_COLUMNS, data["rows"]), CSV, f"日报_{data['day']}.csv")
 
 
 @router.get("/online/minutes", summary="Verified online study minutes per trainee for a day (8-hour cap)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from monitor.cli.admin import migrate, token_create
+from monitor.cli.audit import audit_verify
 from monitor.cli.config import data_dir_exports, token_command
 from monitor.cli.demo import run_demo
 from monitor.cli.errors import FriendlyGroup
@@ -17,9 +18,13 @@ app = typer.Typer(help="云南省职业技能培训监控调度中心 (dispatch 
 token_app = typer.Typer(help="Bearer tokens", no_args_is_help=True, cls=FriendlyGroup,
                         pretty_exceptions_enable=False)
 app.add_typer(token_app, name="token")
+audit_app = typer.Typer(help="The audit chain (全程留痕)", no_args_is_help=True, cls=FriendlyGroup,
+                        pretty_exceptions_enable=False)
+app.add_typer(audit_app, name="audit")
 
 app.command()(migrate)
 token_app.command("create")(token_create)
+audit_app.command("verify")(audit_verify)
 app.command()(serve)
 app.command("worker")(run_worker)
 app.command("demo")(run_demo)

@@ -19,6 +19,7 @@ from models.tables import (
     Anomaly,
     CheckIn,
     ClassSession,
+    Inspection,
     Institution,
     OnlineHeartbeat,
     OnlineSession,
@@ -31,6 +32,7 @@ from models.tables import (
 )
 from models.terms import SubjectKind, UploadStatus
 from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
+from monitor.decisions.inspection_form import ClassTerm, inspections_short
 from monitor.decisions.online import Beat, DailyStudy, daily_study, verified_minutes
 from monitor.services.events import prefecture_of
 
@@ -43,7 +45,8 @@ LEDGER_COLUMNS = [
 DAILY_COLUMNS = [
     ("level_name", "层级"), ("code", "行政区划代码"), ("name", "名称"), ("classes", "班次数"),
     ("checkins", "签到签退次数"), ("passed", "核验通过次数"), ("pass_rate_percent", "通过率（%）"),
-    ("anomalies", "异常数"), ("anomalies_by_rule_text", "异常分类"),
+    ("anomalies", "异常数"), ("anomalies_by_rule_text", "异常分类"), ("inspections", "当日检查次数"),
+    ("classes_short", "检查不足班次数"),
 ]
 
 
@@ -98,8 +101,9 @@ def build_class_ledger(session: Session, class_id: int, now: datetime, min_rate:
     }
 
 
-def build_daily_report(session: Session, day: date) -> dict[str, Any]:
-    """Per prefecture and county for one local day: classes running, check-ins, pass rate, anomalies by rule."""
+def build_daily_report(session: Session, day: date, min_inspections: int) -> dict[str, Any]:
+    """Per prefecture and county for one local day: classes running, check-ins, pass rate, anomalies by rule,
+    inspections filed, and the running classes short of `min_inspections` (clause 十四), listed too."""
     since = datetime.combine(day, time(0), SHANGHAI).astimezone(UTC)  # stored times are UTC
     until = datetime.combine(day, time(23, 59, 59, 999999), SHANGHAI).astimezone(UTC)
     names = dict(session.execute(select(Region.code, Region.name)).all())
@@ -128,6 +132,21 @@ def build_daily_report(session: Session, day: date) -> dict[str, Any]:
     ):
         if in_county := county_of.get(cls_id):
             by_rule[in_county][rule] += n
+    inspected: Counter[str] = Counter()
+    for cls_id, n in session.execute(
+        select(Inspection.class_id, func.count())
+        .where(Inspection.inspected_at >= since, Inspection.inspected_at <= until).group_by(Inspection.class_id)
+    ):
+        if in_county := county_of.get(cls_id):
+            inspected[in_county] += n
+    filed = {cls_id: int(n) for cls_id, n in session.execute(
+        select(Inspection.class_id, func.count()).where(Inspection.inspected_at <= until)
+        .group_by(Inspection.class_id))}
+    terms = [ClassTerm(cls_id, start, end) for cls_id, start, end in session.execute(
+        select(TrainingClass.id, TrainingClass.start_date, TrainingClass.end_date)
+        .where(TrainingClass.id.in_(list(county_of))))]
+    short = inspections_short(terms, filed, day, min_inspections)
+    short_in: Counter[str] = Counter(county_of[cls_id] for cls_id, _ in short)
 
     def row(level: str, code: str, counties: list[str]) -> dict[str, Any]:
         c = sum(checkins[k] for k in counties)
@@ -140,7 +159,9 @@ def build_daily_report(session: Session, day: date) -> dict[str, Any]:
                 "passed": p, "pass_rate": round(p / c, 4) if c else None,
                 "pass_rate_percent": round(100 * p / c, 1) if c else None,
                 "anomalies": sum(rules.values()), "anomalies_by_rule": dict(sorted(rules.items())),
-                "anomalies_by_rule_text": "，".join(f"{k} {v}" for k, v in sorted(rules.items()))}
+                "anomalies_by_rule_text": "，".join(f"{k} {v}" for k, v in sorted(rules.items())),
+                "inspections": sum(inspected[k] for k in counties),
+                "classes_short": sum(short_in[k] for k in counties)}
 
     counties = sorted(set(classes) | set(checkins))
     rows = []
@@ -148,7 +169,11 @@ def build_daily_report(session: Session, day: date) -> dict[str, Any]:
         mine = [c for c in counties if prefecture_of(c) == pref]
         rows.append(row("prefecture", pref, mine))
         rows.extend(row("county", c, [c]) for c in mine)
-    return {"day": day.isoformat(), "rows": rows}
+    codes = dict(session.execute(select(TrainingClass.id, TrainingClass.code).where(
+        TrainingClass.id.in_([cls_id for cls_id, _ in short]))).all())
+    return {"day": day.isoformat(), "rows": rows, "inspections_required": min_inspections,
+            "classes_short": [{"class_id": cls_id, "class_code": codes.get(cls_id, ""),
+                               "county_code": county_of[cls_id], "filed": n} for cls_id, n in short]}
 
 
 def public_notice(session: Session, now: datetime, min_rate: float) -> list[dict[str, Any]]:

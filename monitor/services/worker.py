@@ -7,6 +7,7 @@ import threading
 
 from ingest.adapters.evidence import EvidenceStore
 from ingest.outbox import CHECKIN_TOPIC, HEARTBEAT_TOPIC, SNAPSHOT_TOPIC, SUBJECT_KEYS
+from models.clock import utc_now
 from monitor.adapters.bus import Bus
 from monitor.adapters.face_dlib import FaceEngine
 from monitor.adapters.face_pool import ProcessFaceEngine
@@ -17,6 +18,7 @@ from monitor.services.class_status import tick_class_status
 from monitor.services.clock import PolicyClock
 from monitor.services.context import WorkerContext
 from monitor.services.dispatch import DispatchClock
+from monitor.services.draws import draw_due
 from monitor.services.failures import Handler, give_up, guard_handler
 from monitor.services.heartbeats import verify_heartbeat
 from monitor.services.relay import relay_outbox
@@ -84,13 +86,17 @@ class Worker:
         while not self._stop.wait(self.settings.relay_interval_seconds):
             try:
                 self.relay_outbox()
+                self.db.seal_audit()  # what was committed since is chained within seconds
             except Exception:  # noqa: BLE001 - keep relaying after a transient database/bus error
-                log.exception("outbox relay failed")
+                log.exception("outbox relay or audit sealing failed")
 
     def _dispatch_loop(self) -> None:
         while not self._stop.wait(self.settings.dispatch_interval_seconds):
             try:
                 self.dispatch.run()
+                if self.settings.draw_auto:
+                    with self.db.session() as session:
+                        draw_due(session, self.settings, utc_now())  # the day's 双随机 draw, once, at draw_hour
             except Exception:  # noqa: BLE001 - keep routing after a transient database error
                 log.exception("dispatch pass failed")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue
 
 
 class StaffOut(BaseModel):
@@ -119,3 +119,98 @@ class PhoneCheckOut(BaseModel):
     message: str
     trainees: list[DrawnTraineeOut]
     calls: list[CallOut]
+
+
+class AuditEntryOut(BaseModel):
+    """One entry of the audit chain."""
+
+    seq: int
+    at: str
+    actor: str
+    actor_role: str
+    action: str
+    subject_kind: str
+    subject_id: str
+    detail: dict[str, JsonValue]  # the row's recorded columns (ID numbers masked)
+    prev_hash: str
+    hash: str
+
+
+class AuditVerifyOut(BaseModel):
+    intact: bool
+    checked: int
+    pending: int = Field(description="entries written but not sealed into the chain yet (sealed within seconds)")
+    broken_seq: int | None
+    broken_kind: str | None = Field(description="changed | missing | out_of_order | head")
+    message: str
+
+
+class InspectionItemOut(BaseModel):
+    result: str = Field(description="ok | problem | not_checked")
+    note: str | None = None
+
+
+class InspectionOut(BaseModel):
+    """A filed inspection form (检查表) with its signature, photos and the PDF's digest."""
+
+    id: int
+    class_id: int
+    alert_id: int | None
+    staff_id: int | None
+    inspector: str
+    kind: str = Field(description="on_site | phone")
+    items: dict[str, InspectionItemOut]
+    headcount_registered: int
+    headcount_present: int | None
+    findings: str
+    responsible_name: str
+    signature_sha256: str
+    photo_sha256s: list[str]
+    pdf_sha256: str
+    pdf_url: str
+    inspected_at: str
+    created_at: str
+
+
+class ShortfallOut(BaseModel):
+    """A class with fewer inspections than each class must have (clause 十四: at least 2)."""
+
+    class_id: int
+    class_code: str
+    class_name: str
+    institution_name: str
+    filed: int
+    required: int
+
+
+class DrawOut(BaseModel):
+    """A day's 双随机 draw."""
+
+    id: int
+    day: str
+    seed: str
+    candidates: list[dict[str, int | str]]
+    classes: list[int]
+    inspectors: dict[str, int | None]
+    roster: list[dict[str, int | str | list[int]]]
+    window_ends_at: str
+    published: bool
+    created_by: str
+    created_at: str
+
+
+class DrawRedoOut(BaseModel):
+    classes: list[int]
+    inspectors: dict[str, int | None]
+    matches: bool = Field(description="the stored seed and inputs give exactly the stored draw")
+
+
+class DrawIn(BaseModel):
+    day: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="local day; default today")
+
+
+class MyDrawOut(BaseModel):
+    """The classes a draw gave this inspector."""
+
+    day: str
+    class_ids: list[int]

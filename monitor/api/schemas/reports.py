@@ -87,13 +87,24 @@ class DailyRowOut(BaseModel):
     anomalies: int
     anomalies_by_rule: dict[str, int]
     anomalies_by_rule_text: str
+    inspections: int = Field(description="inspection forms filed that day")
+    classes_short: int = Field(description="running classes with fewer inspections than required")
+
+
+class ShortClassOut(BaseModel):
+    class_id: int
+    class_code: str
+    county_code: str
+    filed: int
 
 
 class DailyReportOut(BaseModel):
-    """Daily statistics per prefecture and county."""
+    """Daily statistics per prefecture and county, and the classes short of inspections (clause 十四)."""
 
     day: str
     rows: list[DailyRowOut]
+    inspections_required: int
+    classes_short: list[ShortClassOut]
 
 
 class OnlineMinutesRowOut(BaseModel):

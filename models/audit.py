@@ -1,0 +1,103 @@
+"""Writing the audit chain: who is acting (set per request), each change's entry written in its own transaction
+without any lock (a global lock held while other rows are locked would deadlock writers), then sealed into the
+hash chain, one sealer at a time, under the head row's lock."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, inspect, select, update
+from sqlalchemy.orm import Session
+
+from models.audit_chain import canonical, entry_hash
+from models.clock import utc_now
+from models.identity import mask_id_number
+from models.tables import AuditEntry, AuditHead
+
+
+@dataclass(frozen=True)
+class AuditActor:
+    name: str
+    role: str  # a token's role, or "system"
+
+
+SYSTEM = AuditActor("系统", "system")
+current_actor: ContextVar[AuditActor] = ContextVar("audit_actor", default=SYSTEM)
+
+
+def append_audit(conn: Session | Connection, action: str, subject_kind: str, subject_id: object,
+                 detail: dict[str, Any], actor: AuditActor | None = None, at: datetime | None = None) -> None:
+    """Write one entry in the caller's transaction (so it exists exactly when the change does). It takes no lock:
+    `seal_audit` chains it moments later."""
+    who = actor or current_actor.get()
+    conn.execute(insert(AuditEntry).values(at=at or utc_now(), actor=who.name, actor_role=who.role, action=action,
+                                           subject_kind=subject_kind, subject_id=str(subject_id),
+                                           detail=canonical(detail)))
+
+
+def seal_audit(conn: Connection, limit: int = 5000) -> int:
+    """Chain the committed entries not sealed yet, oldest first, under the head's lock; returns how many."""
+    head = conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
+                        .returning(AuditHead.seq, AuditHead.hash)).one()  # the lock: one sealer at a time
+    seq, prev = int(head.seq), str(head.hash)
+    rows = conn.execute(select(AuditEntry).where(AuditEntry.seq.is_(None)).order_by(AuditEntry.id)
+                        .limit(limit)).all()
+    for e in rows:
+        seq += 1
+        digest = entry_hash(prev, seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind,
+                            e.subject_id, e.detail)
+        conn.execute(update(AuditEntry).where(AuditEntry.id == e.id).values(seq=seq, prev_hash=prev, hash=digest))
+        prev = digest
+    if rows:
+        conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+    return len(rows)
+
+
+# What the chain records of each table's rows: every table that holds a decision or a registration; not derived or
+# plumbing rows (live events, outbox, photo hashes, face vectors, rule keys) nor the chain itself.
+AUDITED = {
+    "institutions", "venues", "occupations", "trainees", "teachers", "classes", "class_sessions", "roster",
+    "face_templates", "api_tokens", "checkins", "snapshots", "verifications", "anomalies", "alerts",
+    "alert_transitions", "alert_pages", "review_items", "session_reviews", "staff", "staff_duty", "staff_ties",
+    "phone_checks", "phone_calls", "identity_matches", "liveness_challenges", "online_sessions",
+    "online_heartbeats", "class_status", "inspections", "draws",
+}
+LEFT_OUT = {"encoding", "face_encoding", "measured", "thresholds", "token_hash", "vector", "payload", "original",
+            "evidence"}  # large figures or secrets: the row they belong to is cited, not copied
+
+
+def row_detail(row: Any, only: set[str] | None = None) -> dict[str, Any]:
+    """A row's columns as the chain records them: ID numbers masked, large figures and secrets left out."""
+    detail: dict[str, Any] = {}
+    for column in type(row).__table__.columns:
+        key = column.key
+        if key in LEFT_OUT or (only is not None and key not in only):
+            continue
+        value = getattr(row, key, None)
+        detail[key] = mask_id_number(value) if key == "id_number" and isinstance(value, str) else value
+    return detail
+
+
+def _key_of(row: Any) -> str:
+    return "/".join(str(getattr(row, c.key)) for c in type(row).__table__.primary_key.columns)
+
+
+def record_flush(session: Session, _context: Any) -> None:
+    """After each ORM flush: one chain entry per audited row inserted, changed or deleted, in the same transaction."""
+    changes: list[tuple[str, Any, set[str] | None]] = []
+    for row in session.new:
+        changes.append(("insert", row, None))
+    for row in session.dirty:
+        if session.is_modified(row, include_collections=False):
+            changed = {attr.key for attr in inspect(row).attrs if attr.history.has_changes()}
+            changes.append(("update", row, changed))
+    for row in session.deleted:
+        changes.append(("delete", row, None))
+    conn = session.connection()
+    for verb, row, only in changes:
+        table = getattr(type(row), "__tablename__", None)
+        if table in AUDITED:
+            append_audit(conn, f"{table}.{verb}", table, _key_of(row), row_detail(row, only))

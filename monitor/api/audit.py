@@ -1,0 +1,48 @@
+"""The audit chain for auditors (全程留痕可追溯): browse entries by subject or sequence, and verify the whole chain."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from models.domain import Role
+from models.params import Limit
+from models.scope import Scope, access
+from models.tables import AuditEntry
+from monitor.api.deps import Db
+from monitor.api.schemas.dispatch import AuditEntryOut, AuditVerifyOut
+from monitor.services.audit import pending_audit, verify_audit
+
+router = APIRouter(prefix="/api/v1", tags=["audit"])
+
+Auditors = Annotated[Scope, access(Role.AUDITOR, Role.ADMIN)]
+
+
+@router.get("/audit", response_model=list[AuditEntryOut], summary="Audit chain entries, oldest first")
+def list_audit(scope: Auditors, db: Db, limit: Limit = 50,
+               after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
+               subject_kind: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
+               subject_id: Annotated[str | None, Query(max_length=80, pattern=r"^[0-9A-Za-z_/-]+$")] = None,
+               ) -> list[dict[str, Any]]:
+    with db.session() as session:
+        query = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq).limit(limit)
+        if subject_kind:
+            query = query.where(AuditEntry.subject_kind == subject_kind)
+        if subject_id:
+            query = query.where(AuditEntry.subject_id == subject_id)
+        return [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "actor_role": e.actor_role,
+                 "action": e.action, "subject_kind": e.subject_kind, "subject_id": e.subject_id, "detail": e.detail,
+                 "prev_hash": e.prev_hash, "hash": e.hash} for e in session.scalars(query)]
+
+
+@router.get("/audit/verify", response_model=AuditVerifyOut, summary="Verify the whole chain; name the first break")
+def verify(scope: Auditors, db: Db) -> dict[str, Any]:
+    checked, broken = verify_audit(db)
+    pending = pending_audit(db)
+    if broken is None:
+        return {"intact": True, "checked": checked, "pending": pending, "broken_seq": None, "broken_kind": None,
+                "message": f"审计链完整：{checked} 条记录" + (f"，另有 {pending} 条待封链" if pending else "")}
+    return {"intact": False, "checked": checked, "pending": pending, "broken_seq": broken.seq,
+            "broken_kind": broken.kind, "message": broken.message}

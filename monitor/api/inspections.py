@@ -1,0 +1,151 @@
+"""Inspection forms (《职业技能培训班检查表》) over HTTP: filed from the inspector's phone with photos and the
+responsible person's handwritten signature, listed per class, printed as PDF; classes short of inspections."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, Response, UploadFile
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from ingest.adapters.images import AcceptedImage, inspect_image
+from models.clock import SHANGHAI, utc_now
+from models.domain import MAX_RECORD_ID, MAX_UPLOAD_ID, Role
+from models.errors import ApiError, errors
+from models.params import Limit, RecordIdQuery, UploadIdPath
+from models.scope import Scope, access, ensure_class, refuse_missing
+from models.tables import Alert, Inspection, Institution, TrainingClass
+from monitor.api.deps import Center, Db, EvidenceDep, SettingsDep
+from monitor.api.schemas.dispatch import InspectionOut, ShortfallOut
+from monitor.decisions.inspection_form import CHECKLIST
+from monitor.services.dispatch import Actor, ensure_assignee
+from monitor.services.inspections import FormIn, file_inspection, inspection_out, shortfall
+
+router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+
+Inspector = Annotated[Scope, access(Role.INSPECTOR)]
+MAX_SIGNATURE_BYTES = 2 * 1024 * 1024
+MAX_PHOTOS = 10
+
+
+class ItemIn(BaseModel):
+    result: Literal["ok", "problem", "not_checked"]
+    note: Annotated[str, Field(max_length=1000)] | None = None
+
+
+def parse_items(text: str) -> dict[str, dict[str, str]]:
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("not an object")
+        items = {str(k): ItemIn.model_validate(v) for k, v in raw.items()}
+    except (ValueError, ValidationError) as exc:
+        message = f"检查项目须为 JSON 对象：{{项目: {{result, note}}}}（{exc}）"
+        raise ApiError(422, "ITEMS_INVALID", message[:300]) from exc
+    return {k: {"result": v.result, "note": v.note or ""} for k, v in items.items()}
+
+
+@router.post("/inspections", status_code=201, response_model=InspectionOut, responses=errors(404, 409, 413, 415),
+             summary="File an inspection form with photos and the on-site responsible person's signature")
+async def post_inspection(
+    scope: Inspector, db: Db, evidence: EvidenceDep, settings: SettingsDep,
+    class_id: Annotated[int, Form(ge=1, le=MAX_RECORD_ID)],
+    kind: Annotated[Literal["on_site", "phone"], Form()],
+    items: Annotated[str, Form(max_length=20_000, description=f"JSON: {', '.join(CHECKLIST)} → {{result, note}}")],
+    responsible_name: Annotated[str, Form(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")],
+    signature: Annotated[UploadFile, File(description="the handwritten signature drawn on the phone (PNG)")],
+    findings: Annotated[str, Form(max_length=4000, description="required when an item does not comply")] = "",
+    alert_id: Annotated[int | None, Form(ge=1, le=MAX_UPLOAD_ID)] = None,
+    headcount_present: Annotated[int | None, Form(ge=0, le=10_000)] = None,
+    inspected_at: Annotated[datetime | None, Form(description="when (with its zone); default now")] = None,
+    photos: Annotated[list[UploadFile] | None, File(description=f"up to {MAX_PHOTOS} photos")] = None,
+) -> dict[str, Any]:
+    photos = photos or []
+    if len(photos) > MAX_PHOTOS:
+        raise ApiError(422, "TOO_MANY_PHOTOS", f"一次最多上传 {MAX_PHOTOS} 张现场照片")
+    now = utc_now()
+    when = inspected_at or now
+    if when.tzinfo is None or not now - timedelta(days=7) <= when <= now + timedelta(minutes=5):
+        raise ApiError(422, "INSPECTED_AT_INVALID", "检查时间须带时区，且在过去 7 天内")
+    parsed = parse_items(items)
+    raw_signature = await signature.read()
+    if len(raw_signature) > MAX_SIGNATURE_BYTES:
+        raise ApiError(413, "SIGNATURE_TOO_LARGE", "签名图片过大")
+    signed = await run_in_threadpool(inspect_image, raw_signature, settings.max_image_pixels)
+    shots: list[AcceptedImage] = [await run_in_threadpool(inspect_image, await p.read(), settings.max_image_pixels)
+                                  for p in photos]
+    form = FormIn(class_id, alert_id, kind, parsed, headcount_present, findings.strip(), responsible_name.strip(),
+                  when)
+
+    def store() -> dict[str, Any]:
+        with db.session() as session:
+            ensure_class(session, scope, class_id)
+            if alert_id is not None:
+                alert = session.get(Alert, alert_id)
+                if alert is None:
+                    raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)
+                ensure_assignee(alert, scope.principal)
+            row = file_inspection(session, evidence, form, Actor.of(scope.principal), signed, shots)
+            return inspection_out(row)
+
+    return await run_in_threadpool(store)
+
+
+@router.get("/inspections", response_model=list[InspectionOut], summary="Filed inspection forms, newest first")
+def list_inspections(scope: Center, db: Db, class_id: RecordIdQuery | None = None,
+                     limit: Limit = 50) -> list[dict[str, Any]]:
+    with db.session() as session:
+        query = select(Inspection).where(scope.of_classes(Inspection.class_id)).order_by(Inspection.id.desc())
+        if class_id is not None:
+            query = query.where(Inspection.class_id == class_id)
+        return [inspection_out(r) for r in session.scalars(query.limit(limit))]
+
+
+@router.get("/inspections/shortfall", response_model=list[ShortfallOut],
+            summary="Classes with fewer inspections than each must have (at least 2, clause 十四)")
+def list_shortfall(scope: Center, db: Db, settings: SettingsDep) -> list[dict[str, Any]]:
+    today = utc_now().astimezone(SHANGHAI).date()
+    with db.session() as session:
+        short = shortfall(session, today, settings.inspections_per_class_min, scope.class_ids())
+        out = []
+        for class_id, filed in short:
+            cls = session.get(TrainingClass, class_id)
+            assert cls is not None
+            inst = session.get(Institution, cls.institution_id)
+            out.append({"class_id": class_id, "class_code": cls.code, "class_name": cls.name,
+                        "institution_name": inst.name if inst else "", "filed": filed,
+                        "required": settings.inspections_per_class_min})
+        return out
+
+
+def load_inspection(session: Session, scope: Scope, inspection_id: int) -> Inspection:
+    row = session.get(Inspection, inspection_id)
+    if row is None or not session.scalar(select(scope.of_classes(TrainingClass.id))
+                                         .where(TrainingClass.id == row.class_id)):
+        raise refuse_missing("UNKNOWN_INSPECTION", "检查记录", inspection_id)
+    return row
+
+
+@router.get("/inspections/{inspection_id}", response_model=InspectionOut, responses=errors(404),
+            summary="One filed inspection form")
+def get_inspection(inspection_id: UploadIdPath, scope: Center, db: Db) -> dict[str, Any]:
+    with db.session() as session:
+        return inspection_out(load_inspection(session, scope, inspection_id))
+
+
+@router.get("/inspections/{inspection_id}/form.pdf", response_class=Response, responses={
+    200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "检查表 PDF（响应头 X-Content-SHA256 为其摘要）"}, **errors(404)},
+    summary="The filled form as a printable PDF, with its SHA-256")
+def get_form_pdf(inspection_id: UploadIdPath, scope: Center, db: Db, evidence: EvidenceDep) -> Response:
+    with db.session() as session:
+        row = load_inspection(session, scope, inspection_id)
+        sha = row.pdf_sha256
+    return Response(evidence.get(sha), media_type="application/pdf",
+                    headers={"X-Content-SHA256": sha,
+                             "Content-Disposition": f'inline; filename="inspection-{inspection_id}.pdf"'})

@@ -1,0 +1,146 @@
+"""The audit chain (clause 十三, 全程留痕可追溯): every state change appended with who and when; changing, deleting
+or reordering a past entry, or dropping the last, is detected and the entry named, by the API and the CLI."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, select, update
+from typer.testing import CliRunner
+
+from models.audit import AuditActor, append_audit
+from models.tables import AuditEntry, Trainee
+from monitor.adapters.storage import Database
+from monitor.cli import app as cli
+from monitor.services.audit import verify_audit
+from tests.helpers import World, auth, face
+
+
+def entries(world: World) -> list[dict]:
+    world.client.app.state.db.seal_audit()  # what the worker does every few seconds
+    out, after = [], 0
+    while True:
+        page = world.client.get(f"/api/v1/audit?after_seq={after}&limit=500", headers=auth(world.admin)).json()
+        out += page
+        if len(page) < 500:
+            return out
+        after = page[-1]["seq"]
+
+
+def verify(world: World) -> dict:
+    world.client.app.state.db.seal_audit()
+    r = world.client.get("/api/v1/audit/verify", headers=auth(world.admin))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def cli_verify(data_dir: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["audit", "verify", "--data-dir", str(data_dir)])
+    return result.exit_code, result.output
+
+
+def test_registration_uploads_verdicts_dispatch_and_exports_are_in_the_chain(world: World) -> None:
+    r = world.checkin(face("people/obama/obama2.jpg"))
+    assert r.status_code == 201
+    world.client.get(f"/api/v1/classes/{world.class_id}/ledger.xlsx", headers=auth(world.admin))
+    chain = entries(world)
+    actions = [e["action"] for e in chain]
+    for expected in ("institutions.insert", "trainees.insert", "face_templates.insert", "classes.insert",
+                     "api_tokens.insert", "checkins.insert", "verifications.insert", "checkins.update", "export"):
+        assert expected in actions, expected
+    upload = next(e for e in chain if e["action"] == "checkins.insert")
+    assert (upload["actor"], upload["actor_role"]) == ("站点0", "site")
+    assert upload["detail"]["photo_sha256"] == r.json()["photo_sha256"]
+    verdict = next(e for e in chain if e["action"] == "checkins.update")
+    assert verdict["detail"] == {"status": "passed"} and verdict["actor_role"] == "system"
+    export = next(e for e in chain if e["action"] == "export")
+    assert export["actor"] == "测试管理员" and len(export["detail"]["sha256"]) == 64
+    token = next(e for e in chain if e["action"] == "api_tokens.insert")
+    assert "token_hash" not in token["detail"]
+    with world.client.app.state.db.session() as s:
+        id_numbers = list(s.scalars(select(Trainee.id_number)))
+    text = str(chain)
+    assert id_numbers and not any(number in text for number in id_numbers)  # masked, never whole
+    assert [e["seq"] for e in chain] == list(range(1, len(chain) + 1))
+    assert verify(world) == {"intact": True, "checked": len(chain), "pending": 0, "broken_seq": None,
+                             "broken_kind": None, "message": f"审计链完整：{len(chain)} 条记录"}
+    assert world.client.get("/api/v1/audit", headers=auth(world.site)).status_code == 403
+    assert world.client.get("/api/v1/audit", headers=auth(world.operator)).status_code == 403
+
+
+@pytest.mark.parametrize("tamper", ["changed", "deleted", "reordered", "last_deleted"])
+def test_tampering_with_one_row_is_detected_and_named(world: World, tamper: str) -> None:
+    chain = entries(world)
+    assert len(chain) > 20
+    target = len(chain) // 2
+    db = world.client.app.state.db
+    with db.session() as s:
+        if tamper == "changed":
+            row = s.scalar(select(AuditEntry).where(AuditEntry.seq == target))
+            assert row is not None
+            row.detail = {**row.detail, "name": "改过的名字"}
+        elif tamper == "deleted":
+            s.execute(delete(AuditEntry).where(AuditEntry.seq == target))
+        elif tamper == "reordered":
+            s.execute(update(AuditEntry).where(AuditEntry.seq == target).values(seq=-1))
+            s.execute(update(AuditEntry).where(AuditEntry.seq == target + 1).values(seq=target))
+            s.execute(update(AuditEntry).where(AuditEntry.seq == -1).values(seq=target + 1))
+        else:
+            target = len(chain) + 1
+            s.execute(delete(AuditEntry).where(AuditEntry.seq == len(chain)))
+    result = verify(world)
+    expected_kind = {"changed": "changed", "deleted": "missing", "reordered": "out_of_order",
+                     "last_deleted": "head"}[tamper]
+    expected_seq = target if tamper != "last_deleted" else len(chain)
+    assert (result["intact"], result["broken_kind"], result["broken_seq"]) == (False, expected_kind, expected_seq)
+    assert f"第 {expected_seq} 条" in result["message"]
+    code, output = cli_verify(world.client.app.state.settings.data_dir)
+    assert code == 1 and f"第 {expected_seq} 条" in output
+
+
+def test_an_intact_chain_passes_the_cli(world: World) -> None:
+    code, output = cli_verify(world.client.app.state.settings.data_dir)
+    assert code == 0 and "审计链完整" in output
+
+
+def append_in_parallel(db: Database, threads: int = 6, each: int = 25) -> None:
+    """Writers append while sealers seal, all at once; then whatever is left is sealed."""
+    def work(n: int) -> None:
+        for k in range(each):
+            with db.session() as s:
+                append_audit(s, "test.append", "test", f"{n}-{k}", {"n": n, "k": k}, AuditActor(f"线程{n}", "system"))
+            if k % 5 == 0:
+                db.seal_audit()
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    db.seal_audit()
+
+
+def test_concurrent_appends_keep_one_chain_on_sqlite(client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory()
+    db = client.app.state.db
+    append_in_parallel(db)
+    checked, broken = verify_audit(db)
+    assert broken is None and checked == 150
+
+
+def test_concurrent_appends_keep_one_chain_on_postgresql(postgres_url: str) -> None:
+    db = Database(postgres_url)
+    db.migrate()
+    try:
+        append_in_parallel(db)
+        checked, broken = verify_audit(db)
+        assert broken is None and checked == 150
+        with db.session() as s:
+            s.execute(update(AuditEntry).where(AuditEntry.seq == 77).values(actor="别人"))
+        assert verify_audit(db)[1].seq == 77  # type: ignore[union-attr]
+    finally:
+        db.dispose()

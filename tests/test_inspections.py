@@ -1,0 +1,125 @@
+"""Inspection forms (《职业技能培训班检查表》, clause 十四): the checklist filled, photos and a handwritten signature
+stored as evidence, a PDF whose digest is recorded; classes short of two inspections listed; sites see none of it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+from monitor.decisions.inspection_form import CHECKLIST
+from tests.crew import NOW, Crew
+from tests.helpers import auth, face
+
+
+def signature_png() -> bytes:
+    """A signature as the phone's canvas draws it: dark strokes on a transparent background."""
+    img = Image.new("RGBA", (600, 200), (0, 0, 0, 0))
+    pen = ImageDraw.Draw(img)
+    pen.line([(40, 150), (120, 40), (180, 160), (260, 60), (330, 150), (420, 70), (560, 120)], fill="black", width=6)
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+def items(problem: str | None = "headcount", note: str = "登记 3 人，实到 1 人") -> dict[str, Any]:
+    filled: dict[str, Any] = {key: {"result": "ok"} for key in CHECKLIST}
+    if problem:
+        filled[problem] = {"result": "problem", "note": note}
+    return filled
+
+
+def file_form(crew: Crew, who: str = "county_a", alert_id: int | None = None, **overrides: Any) -> Any:
+    form: dict[str, Any] = {"class_id": crew.world.class_id, "kind": "on_site", "items": json.dumps(items()),
+                            "findings": "在场学员少于签到人数，疑似代签", "responsible_name": "张校长",
+                            "headcount_present": 1}
+    if alert_id is not None:
+        form["alert_id"] = alert_id
+    form.update(overrides)
+    files = [("signature", ("sign.png", signature_png(), "image/png")),
+             ("photos", ("room.jpg", face("groups/two_people.jpg"), "image/jpeg")),
+             ("photos", ("board.jpg", face("people/obama/obama.jpg"), "image/jpeg"))]
+    return crew.client.post("/api/v1/inspections", headers=auth(crew.tokens[who]),
+                            data={k: str(v) for k, v in form.items()}, files=files)
+
+
+def test_an_on_site_inspection_is_filed_with_signature_photos_and_a_pdf(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a")
+    crew.post(f"/api/v1/alerts/{alert_id}/arrive", "county_a")
+    r = file_form(crew, alert_id=alert_id)
+    assert r.status_code == 201, r.text
+    filed = r.json()
+    assert (filed["inspector"], filed["responsible_name"], filed["headcount_registered"]) == ("抽查员0", "张校长", 2)
+    assert filed["items"]["headcount"] == {"result": "problem", "note": "登记 3 人，实到 1 人"}
+    assert len(filed["photo_sha256s"]) == 2
+    pdf = crew.client.get(filed["pdf_url"], headers=auth(crew.world.operator))
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and hashlib.sha256(pdf.content).hexdigest() == filed["pdf_sha256"]
+    assert pdf.headers["x-content-sha256"] == filed["pdf_sha256"]
+    assert b"/Subtype /Image" in pdf.content  # the handwritten signature is on the printed form
+    for sha in [filed["signature_sha256"], *filed["photo_sha256s"]]:
+        assert crew.client.get(f"/api/v1/evidence/{sha}", headers=auth(crew.world.operator)).status_code == 200
+        assert crew.client.get(f"/api/v1/evidence/{sha}", headers=auth(crew.world.site)).status_code == 404
+    listed = crew.client.get(f"/api/v1/inspections?class_id={crew.world.class_id}",
+                             headers=auth(crew.world.operator)).json()
+    assert [i["id"] for i in listed] == [filed["id"]]
+    assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.site)).status_code == 403
+    assert crew.client.get(f"/api/v1/inspections/{filed['id']}",
+                           headers=auth(crew.tokens["county_tied"])).status_code == 404  # recused
+    crew.client.app.state.db.seal_audit()
+    chain = crew.client.get("/api/v1/audit?subject_kind=inspections", headers=auth(crew.world.admin)).json()
+    assert [(e["action"], e["actor"]) for e in chain] == [("inspections.insert", "抽查员0"),
+                                                          ("inspections.update", "抽查员0")]
+    assert chain[-1]["detail"] == {"pdf_sha256": filed["pdf_sha256"]}
+    closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
+                       {"outcome": "violation_confirmed", "note": f"见检查表 {filed['id']}"})
+    assert closed.status_code == 200
+
+
+def test_an_incomplete_or_unsigned_form_is_refused_and_nothing_is_kept(crew: Crew) -> None:
+    missing = {k: v for k, v in items().items() if k != "teachers"}
+    r = file_form(crew, items=json.dumps(missing))
+    assert r.status_code == 422 and r.json()["code"] == "FORM_INCOMPLETE" and "教师资质" in r.json()["message"]
+    r = file_form(crew, items=json.dumps(items(note="")))
+    assert r.status_code == 422 and "须写明具体情况" in r.json()["message"]
+    r = file_form(crew, items="[1, 2]")
+    assert r.status_code == 422 and r.json()["code"] == "ITEMS_INVALID"
+    jpeg_signature = crew.client.post(
+        "/api/v1/inspections", headers=auth(crew.tokens["county_a"]),
+        data={"class_id": str(crew.world.class_id), "kind": "on_site", "items": json.dumps(items(None)),
+              "findings": "", "responsible_name": "张校长"},
+        files=[("signature", ("s.jpg", face("people/obama/obama.jpg"), "image/jpeg"))])
+    assert jpeg_signature.status_code == 422 and jpeg_signature.json()["code"] == "SIGNATURE_NOT_PNG"
+    assert file_form(crew, who="county_tied").status_code == 404  # recused: the class does not exist for them
+    assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.operator)).json() == []
+
+
+def test_classes_short_of_two_inspections_are_listed_until_they_have_them(crew: Crew) -> None:
+    def short() -> dict[int, int]:
+        rows = crew.client.get("/api/v1/inspections/shortfall", headers=auth(crew.world.operator)).json()
+        return {r["class_id"]: r["filed"] for r in rows}
+
+    assert short() == {crew.world.class_id: 0, crew.world.other_class_id: 0}
+    assert file_form(crew, items=json.dumps(items(None)), findings="").status_code == 201
+    assert short()[crew.world.class_id] == 1
+    assert file_form(crew, kind="phone", items=json.dumps(items(None)), findings="").status_code == 201
+    assert crew.world.class_id not in short()
+    county = crew.client.get("/api/v1/inspections/shortfall", headers=auth(crew.tokens["county_a"])).json()
+    assert [r["class_id"] for r in county] == [crew.world.other_class_id] or county == []  # in its region only
+
+
+def test_the_daily_report_counts_inspections_and_lists_classes_short(crew: Crew) -> None:
+    assert file_form(crew, items=json.dumps(items(None)), findings="").status_code == 201
+    report = crew.client.get("/api/v1/reports/daily", headers=auth(crew.world.admin)).json()
+    county = next(r for r in report["rows"] if r["code"] == "530102")
+    assert (county["inspections"], county["classes_short"]) == (1, 1)
+    assert report["inspections_required"] == 2
+    assert {(c["class_id"], c["filed"]) for c in report["classes_short"]} == {
+        (crew.world.class_id, 1), (crew.world.other_class_id, 0)}
+    csv = crew.client.get("/api/v1/reports/daily.csv", headers=auth(crew.world.admin)).content.decode("utf-8-sig")
+    assert "当日检查次数" in csv and "检查不足班次数" in csv
