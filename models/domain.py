@@ -179,6 +179,9 @@ class InstitutionIn(InputModel):
 class BlacklistIn(InputModel):
     blacklisted: StrictBool
     reason: Annotated[str, Field(max_length=500)] = ""
+    alert_ids: Annotated[list[Annotated[StrictInt, Field(ge=1, le=MAX_UPLOAD_ID)]], Field(max_length=50)] = []
+    inspection_ids: Annotated[list[Annotated[StrictInt, Field(ge=1, le=MAX_UPLOAD_ID)]], Field(max_length=50)] = []
+    for_fraud: StrictBool = Field(default=False, description="a teacher banned for fraud is banned for life")
 
 
 class VenueIn(InputModel):

@@ -626,3 +626,20 @@ class Draw(Base):
     window_ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class BlacklistDecision(Base):
+    """Who put an institution or teacher on the blacklist, or took it off, when, why and on what evidence (alerts,
+    inspections); a teacher banned for fraud is banned for life (clause 九)."""
+
+    __tablename__ = "blacklist_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject_kind: Mapped[str] = mapped_column(String(12))  # institution | teacher
+    subject_id: Mapped[int] = mapped_column(Integer, index=True)
+    blacklisted: Mapped[bool] = mapped_column(Boolean)
+    lifetime: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(String(500))
+    alert_ids: Mapped[list[Any]] = mapped_column(JSON)
+    inspection_ids: Mapped[list[Any]] = mapped_column(JSON)
+    decided_by: Mapped[str] = mapped_column(String(100))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -123,3 +123,10 @@ def test_the_daily_report_counts_inspections_and_lists_classes_short(crew: Crew)
         (crew.world.class_id, 1), (crew.world.other_class_id, 0)}
     csv = crew.client.get("/api/v1/reports/daily.csv", headers=auth(crew.world.admin)).content.decode("utf-8-sig")
     assert "当日检查次数" in csv and "检查不足班次数" in csv
+
+
+def test_the_class_ledger_lists_its_inspections_with_their_pdfs(crew: Crew) -> None:
+    filed = file_form(crew, items=json.dumps(items(None)), findings="").json()
+    ledger = crew.client.get(f"/api/v1/classes/{crew.world.class_id}/ledger", headers=auth(crew.world.admin)).json()
+    assert [(i["id"], i["pdf_url"], i["pdf_sha256"]) for i in ledger["inspections"]] == [
+        (filed["id"], filed["pdf_url"], filed["pdf_sha256"])]

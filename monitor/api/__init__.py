@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from monitor.api import (
     alerts,
     audit,
+    blacklist,
     classes,
     dispatch,
     draws,
@@ -29,6 +30,6 @@ from monitor.api import (
 ROUTERS: list[APIRouter] = [
     regions.router, institutions.router, venues.router, occupations.router, people.router, enrolment.router,
     classes.router, tokens.router, overview.router, alerts.router, dispatch.router, staff.router, phone_checks.router,
-    inspections.router, draws.router, draws.public,
-    reviews.router, evidence.router, reports.router, reports.public, rules.router, audit.router, health.router,
+    inspections.router, draws.router, draws.public, reviews.router, evidence.router, reports.router, reports.public,
+    rules.router, audit.router, blacklist.router, health.router,
 ]

@@ -22,6 +22,7 @@ from models.tables import (
 from monitor.api.common import check_region, get_or_404, insert
 from monitor.api.deps import Admin, Db, Reader
 from monitor.api.schemas.registration import InstitutionBlacklistOut, InstitutionCreatedOut, InstitutionOut
+from monitor.services.blacklist import decide_blacklist
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
 
@@ -49,5 +50,5 @@ def list_institutions(scope: Reader, db: Db) -> list[dict[str, Any]]:
 def set_institution_blacklist(institution_id: RecordIdPath, body: BlacklistIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         row = get_or_404(session, Institution, institution_id, "UNKNOWN_INSTITUTION", "培训机构")
-        row.blacklisted, row.blacklist_reason = body.blacklisted, body.reason
+        decide_blacklist(session, row, body, scope.principal.name)
         return {"id": row.id, "blacklisted": row.blacklisted, "blacklist_reason": row.blacklist_reason}

@@ -25,6 +25,7 @@ from models.tables import (
 from monitor.api.common import get_or_404, insert
 from monitor.api.deps import Admin, Db, Reader
 from monitor.api.schemas.registration import TeacherOut, TraineeOut
+from monitor.services.blacklist import decide_blacklist
 from monitor.services.identity import (
     count_templates,
 )
@@ -80,5 +81,5 @@ def create_teacher(body: TeacherIn, scope: Admin, db: Db) -> dict[str, Any]:
 def set_teacher_blacklist(teacher_id: RecordIdPath, body: BlacklistIn, scope: Admin, db: Db) -> dict[str, Any]:
     with db.session() as session:
         row = get_or_404(session, Teacher, teacher_id, "UNKNOWN_TEACHER", "教师")
-        row.blacklisted = body.blacklisted
+        decide_blacklist(session, row, body, scope.principal.name)
         return person_out(row, count_templates(session, "teacher", row.id))

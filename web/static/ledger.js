@@ -25,6 +25,27 @@
       return tr;
     }));
     $("table").classList.remove("hidden");
+    showInspections(data.inspections || []);
+  }
+
+  // Each filed form opens as its PDF (fetched with the token: the PDF is evidence behind authorisation).
+  function showInspections(list) {
+    $("inspections-summary").textContent = list.length >= 2
+      ? `已检查 ${list.length} 次` : `已检查 ${list.length} 次，不足 2 次（通知第十四条）`;
+    $("inspection-list").replaceChildren(...list.map(i => {
+      const li = M.el("li");
+      const link = M.el("a", "", `${M.dateTime(i.inspected_at)} ${i.kind === "on_site" ? "现场检查" : "电话抽查"}（${i.inspector}，负责人 ${i.responsible_name}）`);
+      link.href = "#";
+      link.addEventListener("click", async ev => {
+        ev.preventDefault();
+        const res = await fetch(i.pdf_url, { headers: { Authorization: `Bearer ${token}` } });
+        if (!res.ok) { $("error").textContent = `检查表下载失败（${res.status}）`; return; }
+        window.open(URL.createObjectURL(await res.blob()), "_blank");
+      });
+      li.append(link, M.el("small", "", ` SHA-256 ${i.pdf_sha256.slice(0, 16)}…`));
+      return li;
+    }));
+    $("inspections").classList.remove("hidden");
   }
 
   async function start() {

@@ -214,3 +214,18 @@ class MyDrawOut(BaseModel):
 
     day: str
     class_ids: list[int]
+
+
+class BlacklistDecisionOut(BaseModel):
+    """A blacklist decision with its evidence, author and time."""
+
+    id: int
+    subject_kind: str = Field(description="institution | teacher")
+    subject_id: int
+    blacklisted: bool
+    lifetime: bool
+    reason: str
+    alert_ids: list[int]
+    inspection_ids: list[int]
+    decided_by: str
+    decided_at: str

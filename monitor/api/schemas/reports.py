@@ -61,6 +61,18 @@ class LedgerRowOut(BaseModel):
     photo_sha256s: str = Field(description="the photo hashes, space-separated (as exported)")
 
 
+class LedgerInspectionOut(BaseModel):
+    """A filed inspection form of the class, with its PDF."""
+
+    id: int
+    kind: str = Field(description="on_site | phone")
+    inspected_at: str
+    inspector: str
+    responsible_name: str
+    pdf_sha256: str
+    pdf_url: str
+
+
 class LedgerOut(BaseModel):
     """The class ledger."""
 
@@ -70,6 +82,7 @@ class LedgerOut(BaseModel):
     trainees: int
     eligible: int
     rows: list[LedgerRowOut]
+    inspections: list[LedgerInspectionOut]
 
 
 class DailyRowOut(BaseModel):

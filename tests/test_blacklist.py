@@ -1,0 +1,54 @@
+"""The blacklist with evidence (clauses 九, 十九): decisions recorded with the alerts and inspections they rest on,
+who decided and when; blacklisted institutions and teachers cannot open classes and running ones raise BLACKLISTED;
+a teacher banned for fraud stays banned."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from models.clock import SHANGHAI
+from models.tables import Anomaly
+from monitor.services.clock import PolicyClock
+from tests.crew import Crew
+from tests.helpers import auth
+
+
+def test_an_institution_is_blacklisted_on_evidence_and_its_running_class_alarms(crew: Crew) -> None:
+    w, client = crew.world, crew.client
+    alert_id = crew.alert_id()
+    r = client.put(f"/api/v1/institutions/{w.ids['institution']}/blacklist", headers=auth(w.admin),
+                   json={"blacklisted": True, "reason": "现场核查确认代签", "alert_ids": [alert_id]})
+    assert r.status_code == 200, r.text
+    history = client.get("/api/v1/blacklist", headers=auth(w.operator)).json()
+    assert [(d["subject_kind"], d["subject_id"], d["alert_ids"], d["decided_by"]) for d in history] == [
+        ("institution", w.ids["institution"], [alert_id], "测试管理员")]
+    clock = PolicyClock(client.app.state.settings, client.app.state.db)
+    assert clock.audit_classes(datetime.now(UTC).astimezone(SHANGHAI)) >= 1
+    with client.app.state.db.session() as s:
+        rules = set(s.scalars(select(Anomaly.rule).where(Anomaly.class_id == w.class_id)))
+    assert "BLACKLISTED" in rules
+    unknown = client.put(f"/api/v1/institutions/{w.ids['institution']}/blacklist", headers=auth(w.admin),
+                         json={"blacklisted": True, "reason": "再次确认", "inspection_ids": [999]})
+    assert unknown.status_code == 422 and unknown.json()["code"] == "UNKNOWN_EVIDENCE"
+    assert client.put(f"/api/v1/institutions/{w.ids['institution']}/blacklist", headers=auth(w.admin),
+                      json={"blacklisted": True, "reason": ""}).json()["code"] == "REASON_REQUIRED"
+    assert client.get("/api/v1/blacklist", headers=auth(w.site)).status_code == 403
+
+
+def test_a_teacher_banned_for_fraud_is_banned_for_life(crew: Crew) -> None:
+    w, client = crew.world, crew.client
+    teacher = w.ids["teachers"][0]
+    url = f"/api/v1/teachers/{teacher}/blacklist"
+    banned = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "伪造考勤", "for_fraud": True})
+    assert banned.status_code == 200 and banned.json()["blacklisted"] is True
+    lifted = client.put(url, headers=auth(w.admin), json={"blacklisted": False, "reason": "申诉"})
+    assert lifted.status_code == 409 and lifted.json()["code"] == "LIFETIME_BAN"
+    again = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "再次记录"})
+    assert again.status_code == 200
+    history = client.get("/api/v1/blacklist?subject_kind=teacher", headers=auth(w.admin)).json()
+    assert [d["lifetime"] for d in history] == [True, True]  # a later decision keeps the lifetime ban
+    institution = client.put(f"/api/v1/institutions/{w.ids['institution']}/blacklist", headers=auth(w.admin),
+                             json={"blacklisted": True, "reason": "x", "for_fraud": True})
+    assert institution.status_code == 422 and institution.json()["code"] == "LIFETIME_FOR_TEACHERS"
