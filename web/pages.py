@@ -38,5 +38,9 @@ def mount_pages(app: FastAPI) -> None:
     def site() -> FileResponse:
         return FileResponse(STATIC / "site.html", media_type="text/html; charset=utf-8")
 
+    @router.get("/inspector")
+    def inspector() -> FileResponse:
+        return FileResponse(STATIC / "inspector.html", media_type="text/html; charset=utf-8")
+
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -11,6 +11,7 @@
   const feed = document.getElementById("feed");
   const verdicts = document.getElementById("verdicts");
   let feedCount = 0;
+  let role = null; // the token's role, from the live feed's hello: only operators and admins see the dispatch buttons
 
   function setConn(on, text) {
     const c = document.getElementById("conn");
@@ -132,7 +133,7 @@
     const img = M.el("img"); img.alt = "现场照片";
     const text = M.el("div");
     const title = M.el("div", "rule", `${M.ruleName(d.rule)} · ${M.SEVERITY[d.severity] || ""} `);
-    title.append(M.el("span", "count", d.alert_count > 1 ? `×${d.alert_count}` : ""));
+    title.append(M.el("span", "count", d.alert_count > 1 ? `×${d.alert_count}` : ""), M.el("span", "state-badge"));
     text.append(title,
       M.el("div", "where", `${d.prefecture_name} ${d.county_name} · ${d.class_name}`),
       M.el("div", "msg", `${d.trainee_name ? d.trainee_name + "：" : ""}${d.message}`),
@@ -143,7 +144,151 @@
     while (feed.children.length > 60) feed.lastChild.remove();
     feedCount += 1;
     document.getElementById("feed-count").textContent = `（本次已接收 ${feedCount} 条）`;
+    if (d.alert_id) loadState(li, d.alert_id);
     await showPhoto(li, d.photo_sha256);
+  }
+
+  // -- dispatch: each feed item shows its alert's state; the detail shows pages, history and the operator's buttons --
+  const ACTIONS = { dispatch: "派发", escalate: "升级派发", accept: "接单", arrive: "到达现场", phone: "开始电话抽查",
+    close: "办结", dismiss: "不予派发", reopen: "重新打开", return: "退回监控中心" };
+  const OUTCOMES = { violation_confirmed: "确认违规", false_alarm: "误报", could_not_verify: "无法核实" };
+  const PAGE_STATES = { paged: "待接单", accepted: "已接单", expired: "超时未接", withdrawn: "已撤回" };
+  const LEVELS = { county: "县区", prefecture: "州市", province: "省级" };
+  const detailBox = document.getElementById("detail");
+  let staffList = [];
+
+  function setBadge(li, state, stateName) {
+    const badge = li.querySelector(".state-badge");
+    badge.textContent = stateName || "";
+    badge.className = `state-badge ${state || ""}`;
+  }
+  // A new item asks for its alert's state once; an "alert" event that arrived meanwhile is newer and wins.
+  async function loadState(li, alertId, force = false) {
+    try {
+      const a = await M.api(token, `/api/v1/alerts/${alertId}`);
+      if (force || !li.dataset.stateEvent) setBadge(li, a.state, a.state_name);
+    } catch { /* the badge stays empty until the next alert event */ }
+  }
+  function onAlertEvent(ev) {
+    const d = ev.data;
+    const li = feed.querySelector(`li[data-alert-id="${d.alert_id}"]`);
+    if (li && Number(li.dataset.stateEvent || 0) < ev.id) {
+      li.dataset.stateEvent = ev.id;
+      setBadge(li, d.state, d.state_name);
+    }
+    if (!detailBox.classList.contains("hidden") && detailBox.dataset.alertId === String(d.alert_id)) refreshDispatch();
+  }
+
+  const covers = (s, county) => s.level === "province" || (s.level === "prefecture"
+    ? county.startsWith(s.region_code.slice(0, 4)) : s.region_code === county);
+
+  function dispatchMsg(text, ok) {
+    const p = document.getElementById("dispatch-msg");
+    p.textContent = text || "";
+    p.className = `dispatch-msg${ok ? " ok" : ""}`;
+  }
+
+  function renderDispatch(a, anomaly) {
+    const badge = document.getElementById("dispatch-state");
+    badge.textContent = a.state_name;
+    badge.className = `state-badge ${a.state}`;
+    const accepted = a.pages.filter(p => p.state === "accepted").at(-1);
+    const assignee = accepted ? accepted.staff_name
+      : (staffList.find(s => s.id === a.assignee_staff_id) || {}).name;
+    const rows = [["状态", a.state_name], ["处置结果", a.outcome ? OUTCOMES[a.outcome] || a.outcome : "—"],
+      ["接单人", a.assignee_staff_id ? assignee || `抽查人员 ${a.assignee_staff_id}` : "—"],
+      ["告警次数", `${a.count} 次（未消除 ${a.open_count}）`], ["首次发生", M.dateTime(a.first_at)]];
+    document.getElementById("dispatch-facts").replaceChildren(
+      ...rows.flatMap(([k, v]) => [M.el("dt", "", k), M.el("dd", "", v)]));
+    const pages = document.getElementById("dispatch-pages");
+    pages.replaceChildren(...a.pages.map(p => {
+      const tr = M.el("tr");
+      for (const v of [p.staff_name, LEVELS[p.level] || p.level, String(p.round), M.time(p.paged_at), M.time(p.deadline),
+        PAGE_STATES[p.state] || p.state]) tr.append(M.el("td", "", v));
+      return tr;
+    }));
+    if (!a.pages.length) {
+      const tr = M.el("tr"); const td = M.el("td", "", "尚未派发"); td.colSpan = 6; tr.append(td); pages.append(tr);
+    }
+    const steps = document.getElementById("dispatch-history");
+    steps.replaceChildren(...a.transitions.map(t => {
+      const li = M.el("li");
+      li.append(M.el("span", "at", M.dateTime(t.at)), M.el("span", "", `${ACTIONS[t.action] || t.action} · ${t.actor}`
+        + `${t.outcome ? "（" + (OUTCOMES[t.outcome] || t.outcome) + "）" : ""}${t.note ? "：" + t.note : ""}`));
+      return li;
+    }));
+    if (!a.transitions.length) steps.append(M.el("li", "", "暂无处置记录"));
+    const operator = role === "operator" || role === "admin";
+    document.getElementById("dispatch-actions").classList.toggle("hidden", !operator);
+    const open = a.state === "open";
+    const finished = a.state === "closed" || a.state === "resolved";
+    document.getElementById("dispatch-send").classList.toggle("hidden", !open);
+    document.getElementById("btn-dismiss").classList.toggle("hidden", !(open || a.state === "dispatched"));
+    document.getElementById("btn-reopen").classList.toggle("hidden", !finished);
+    document.getElementById("dispatch-note").classList.toggle("hidden", !(open || a.state === "dispatched" || finished));
+    const select = document.getElementById("dispatch-staff");
+    const chosen = select.value;
+    const eligible = staffList.filter(s => s.active && s.on_duty && covers(s, a.county_code)
+      && !(anomaly.institution_id && s.tied_institution_ids.includes(anomaly.institution_id)));
+    const auto = M.el("option", "", "系统随机抽取（在岗、无需回避的抽查人员）"); auto.value = "";
+    select.replaceChildren(auto, ...eligible.map(s => {
+      const o = M.el("option", "", `${s.name}（${LEVELS[s.level] || s.level} · ${s.region_code}）`);
+      o.value = s.id;
+      return o;
+    }));
+    if ([...select.options].some(o => o.value === chosen)) select.value = chosen;
+  }
+
+  async function refreshDispatch() {
+    const id = detailBox.dataset.alertId;
+    const anomaly = detailBox.anomaly;
+    if (!id || !anomaly) return;
+    try {
+      const a = await M.api(token, `/api/v1/alerts/${id}`);
+      if (detailBox.dataset.alertId === id) renderDispatch(a, anomaly);
+    } catch (e) { dispatchMsg(e.message || "网络异常，未能读取处置信息"); }
+  }
+
+  async function showDispatch(d) {
+    const box = document.getElementById("dispatch");
+    dispatchMsg("");
+    document.getElementById("dispatch-note").value = "";
+    if (!d.alert_id) { box.classList.add("hidden"); return; }
+    if (role === "operator" || role === "admin") {
+      try { staffList = await M.api(token, "/api/v1/staff"); } catch { staffList = []; }
+    }
+    box.classList.remove("hidden");
+    await refreshDispatch();
+  }
+
+  async function operate(action, body, done) {
+    const id = detailBox.dataset.alertId;
+    const buttons = document.querySelectorAll("#dispatch-actions button");
+    buttons.forEach(b => { b.disabled = true; });
+    dispatchMsg("正在提交…", true);
+    try {
+      const a = await M.api(token, `/api/v1/alerts/${id}/${action}`, { method: "POST",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      document.getElementById("dispatch-note").value = "";
+      if (detailBox.dataset.alertId === id) renderDispatch(a, detailBox.anomaly);
+      const li = feed.querySelector(`li[data-alert-id="${id}"]`);
+      if (li) setBadge(li, a.state, a.state_name);
+      dispatchMsg(done(a), true);
+    } catch (e) {
+      dispatchMsg(e.status == null ? "网络异常，未能提交，请重试" : e.message);
+    } finally { buttons.forEach(b => { b.disabled = false; }); }
+  }
+  document.getElementById("btn-dispatch").addEventListener("click", () => {
+    const staffId = document.getElementById("dispatch-staff").value;
+    operate("dispatch", staffId ? { staff_id: Number(staffId) } : {},
+      a => `已派发：${a.pages.filter(p => p.state === "paged").map(p => p.staff_name).join("、")}`);
+  });
+  for (const [id, action, word] of [["btn-dismiss", "dismiss", "不予派发"], ["btn-reopen", "reopen", "重新打开"]]) {
+    document.getElementById(id).addEventListener("click", () => {
+      const note = document.getElementById("dispatch-note").value.trim();
+      if (note.length < 2) { dispatchMsg(`${word}必须填写说明（至少 2 个字）`); document.getElementById("dispatch-note").focus(); return; }
+      operate(action, { note }, a => `已${word}，当前状态：${a.state_name}`);
+    });
   }
 
   function addVerdict(ev) {
@@ -160,6 +305,8 @@
   async function openDetail(ev) {
     const d = ev.data;
     document.getElementById("detail").dataset.anomalyId = d.anomaly_id;
+    detailBox.dataset.alertId = d.alert_id || "";
+    detailBox.anomaly = d;
     document.getElementById("detail-title").textContent = `${M.ruleName(d.rule)}（${d.rule}）`;
     document.getElementById("detail-message").textContent = d.message;
     const facts = document.getElementById("detail-facts");
@@ -169,6 +316,7 @@
     if (d.fix) rows.push(["定位", `${d.fix.lat.toFixed(5)}, ${d.fix.lon.toFixed(5)}（精度 ${Math.round(d.fix.accuracy_m)} 米）`]);
     for (const [k, v] of rows) facts.append(M.el("dt", "", k), M.el("dd", "", v));
     document.getElementById("detail").classList.remove("hidden");
+    showDispatch(d);
     document.getElementById("detail-photo").src = await M.photoUrl(token, d.photo_sha256);
     document.getElementById("detail-enrolled").src = await M.photoUrl(token, d.enrolled_photo_sha256);
   }
@@ -195,7 +343,7 @@
         }
         return;
       }
-      if (ev.type === "hello") return;
+      if (ev.type === "hello") { role = ev.role; return; }
       if (ev.type === "reset") {  // missed too much while away: start the feed afresh and reload the counters
         feed.replaceChildren(); lastId = ev.last_id; refreshOverview(); return;
       }
@@ -203,9 +351,13 @@
       if (ev.type === "anomaly") { addAnomaly(ev, true); scheduleRefresh(); }
       else if (ev.type === "anomaly_resolved") {
         const li = ev.data.alert_state === "resolved" && feed.querySelector(`li[data-alert-id="${ev.data.alert_id}"]`);
-        if (li) { li.classList.add("resolved"); li.querySelector(".msg").textContent = `已消除：${ev.data.note}`; }
+        if (li) {
+          li.classList.add("resolved"); li.querySelector(".msg").textContent = `已消除：${ev.data.note}`;
+          loadState(li, ev.data.alert_id, true);  // resolved by itself: no "alert" event says so
+        }
         scheduleRefresh();
       }
+      else if (ev.type === "alert") onAlertEvent(ev);
       else if (ev.type === "verdict") { addVerdict(ev); scheduleRefresh(); }
       else if (ev.type === "class_status") scheduleRefresh();
     };

@@ -1,0 +1,330 @@
+"""The spot-check inspector's phone page (/inspector) and the wall screen's dispatch controls, in Debian's Chromium
+driven by Playwright: a page pushed live, accepted, a phone check of 5 reached trainees, closed with an outcome;
+drafts that survive a reload and a dropped network; the operator dispatching and dismissing from the wall."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, Page, Route, ViewportSize, expect
+
+from monitor.app import create_app
+from monitor.decisions.geodesy import wgs84_to_gcj02
+from monitor.settings import Settings
+from tests.crew import NOW, Crew
+from tests.helpers import FACES_DIR, REPO, VENUE, World, auth, running_server
+from tests.helpers import live_world as running
+from tests.test_pages import browser, wait_until  # noqa: F401 - the module-scoped Chromium fixture
+from tests.test_phone_checks import sign_in_verified
+
+PHONE: ViewportSize = {"width": 360, "height": 740}
+# MONITOR_DOCS_SCREENSHOTS=1 writes the README's screenshots into docs/ (otherwise into the test's tmp_path).
+DOCS = REPO / "docs" if os.environ.get("MONITOR_DOCS_SCREENSHOTS") else None
+
+
+def settings_for(tmp_path: Path) -> Settings:
+    # The dispatch clock is driven by the test (as tests/crew.py does), not by the worker's loop.
+    return Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR, clock_interval_seconds=1.0, face_processes=0,
+                    clock_rules=False, dispatch_interval_seconds=3600, dispatch_accept_minutes=10)
+
+
+def enlist(world: World) -> tuple[dict[str, int], dict[str, str]]:
+    """Inspectors on duty, each with a token naming them: two of the class's county (one tied to its school, so
+    recused), one of its prefecture."""
+    c = world.client
+    staff, tokens = {}, {}
+    roster = {"county_a": ("县区抽查员甲", "county", "530102"), "county_tied": ("县区抽查员乙", "county", "530102"),
+              "prefecture": ("州市抽查员丙", "prefecture", "530100")}
+    for n, (key, (name, level, region)) in enumerate(roster.items()):
+        r = c.post("/api/v1/staff", headers=auth(world.admin), json={
+            "name": name, "phone": f"1390000000{n}", "level": level, "region_code": region})
+        assert r.status_code == 201, r.text
+        staff[key] = r.json()["id"]
+        duty = c.post(f"/api/v1/staff/{staff[key]}/duty", headers=auth(world.operator), json={
+            "starts_at": (NOW - timedelta(hours=1)).isoformat(), "ends_at": (NOW + timedelta(hours=8)).isoformat()})
+        assert duty.status_code == 201, duty.text
+        r = c.post("/api/v1/tokens", headers=auth(world.admin), json={"role": "inspector", "name": name,
+                                                                       "staff_id": staff[key]})
+        assert r.status_code == 201, r.text
+        tokens[key] = r.json()["token"]
+    tie = c.post(f"/api/v1/staff/{staff['county_tied']}/ties", headers=auth(tokens["county_tied"]),
+                 json={"institution_id": world.ids["institution"], "relation": "spouse", "note": "配偶任该校校长"})
+    assert tie.status_code == 201, tie.text
+    return staff, tokens
+
+
+@pytest.fixture
+def crew_live(tmp_path: Path) -> Iterator[Crew]:
+    """The app behind a real server with the test world and its inspectors."""
+    with running(create_app(settings_for(tmp_path))) as world:
+        staff, tokens = enlist(world)
+        yield Crew(world, staff, tokens)
+
+
+def server_only(context: BrowserContext, base: str) -> tuple[list[str], list[str]]:
+    """Every request the pages make (and any aimed elsewhere, refused): nothing may leave the server."""
+    server = urlsplit(base).netloc
+    requested: list[str] = []
+    outside: list[str] = []
+
+    def route(r: Route) -> None:
+        url = r.request.url
+        requested.append(url)
+        if url.startswith(("data:", "blob:")) or urlsplit(url).netloc == server:
+            r.continue_()
+        else:
+            outside.append(url)
+            r.abort()
+
+    context.route("**/*", route)
+    return requested, outside
+
+
+def fits(page: Page, width: int = PHONE["width"]) -> None:
+    scroll = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll <= width, f"the page is {scroll} px wide at {width} px"
+
+
+def save_png(path: Path, png: bytes, limit: int = 300_000) -> None:
+    """A screenshot, as a palette PNG when the full-colour one is larger than `limit` bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if len(png) > limit:
+        out = io.BytesIO()
+        Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=128).save(out, "PNG", optimize=True)
+        png = out.getvalue()
+    path.write_bytes(png)
+
+
+def test_the_page_converts_to_gcj02_as_the_center_does(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+    rng = random.Random(14)
+    points = [VENUE, (25.6065, 100.2676), (22.0080, 100.7970), (27.8, 99.7), (39.9087, 116.3975), (0.83, 72.01),
+              (55.82, 137.83), (35.68, 139.69), (-33.86, 151.21), (51.5, -0.12)]
+    points += [(rng.uniform(21.1, 29.3), rng.uniform(97.5, 106.2)) for _ in range(200)]  # across Yunnan
+    with running_server(create_app(settings_for(tmp_path))) as base:
+        page = browser.new_page()
+        page.goto(f"{base}/inspector")
+        expect(page.locator("#login")).to_be_visible()  # no token: it asks for one
+        got = page.evaluate("points => points.map(([lat, lon]) => Gcj02.fromWgs84(lat, lon))", points)
+        page.close()
+    for (lat, lon), (jlat, jlon) in zip(points, got, strict=True):
+        plat, plon = wgs84_to_gcj02(lat, lon)
+        assert abs(jlat - plat) < 1e-10 and abs(jlon - plon) < 1e-10, ((lat, lon), (jlat, jlon), (plat, plon))
+    assert got[0] != list(VENUE) and got[7] == [35.68, 139.69]  # Kunming moves; Tokyo is outside China
+
+
+def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, browser: Browser) -> None:  # noqa: F811
+    crew = crew_live
+    base = str(crew.client.base_url).rstrip("/")
+    signed = sign_in_verified(crew, 6)  # with Obama, 7 trainees signed in today: 6 of them have a phone
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True)
+    requested, outside = server_only(context, base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/inspector#token={crew.tokens['county_a']}")
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    expect(page.locator("#me")).to_contain_text("县区抽查员甲")
+    expect(page.locator("#tasks-empty")).to_be_visible()
+    assert "token" not in page.url
+    page.locator("header").tap()  # a user gesture: sound and vibration may now be used
+    expect(page.locator("#sound")).to_contain_text("已开启")
+
+    # An anomaly, the dispatch clock pages the county inspector: the page shows it live, with a countdown.
+    alert_id = crew.alert_id()
+    assert crew.clock().run() == {"escalated": 0, "routed": 1}
+    card = page.locator(f"#tasks li[data-alert-id='{alert_id}']")
+    expect(card).to_be_visible(timeout=5_000)
+    expect(card).to_contain_text("人脸不符")
+    expect(card).to_contain_text("测试班0")
+    expect(card.locator(".badge")).to_have_text("已派发")
+    expect(card.locator(".due")).to_contain_text("剩余 9 分")
+    wait_until(page, "document.body.dataset.paged === '1'")
+    wait_until(page, "document.body.dataset.sounded === '1'")
+    fits(page)
+
+    card.locator("button.accept").tap()
+    expect(page.locator("#task-view")).to_be_visible(timeout=5_000)
+    expect(page.locator("#t-state")).to_have_text("已接单")
+    facts = page.locator("#t-facts")
+    for text in ("测试班0", "测试培训学校0", "人脸不符", "FACE_MISMATCH"):
+        expect(facts).to_contain_text(text)
+    glat, glon = wgs84_to_gcj02(*VENUE)
+    amap = urlsplit(page.locator("#nav-amap").get_attribute("href") or "")
+    assert (amap.scheme, amap.netloc, amap.path) == ("https", "uri.amap.com", "/marker")
+    query = parse_qs(amap.query)
+    lon, lat = (float(v) for v in query["position"][0].split(","))
+    assert abs(lat - glat) < 1e-6 and abs(lon - glon) < 1e-6 and query["coordinate"] == ["gaode"]
+    assert abs(glat - VENUE[0]) + abs(glon - VENUE[1]) > 1e-3  # GCJ-02 really differs from the GPS fix
+    assert (page.locator("#nav-geo").get_attribute("href") or "").startswith(f"geo:{VENUE[0]:.6f},{VENUE[1]:.6f}")
+
+    page.locator("#phone").tap()
+    rows = page.locator("#check-list li.trainee")
+    expect(rows).to_have_count(7, timeout=5_000)
+    expect(page.locator("#t-state")).to_have_text("电话抽查中")
+    check_id = page.evaluate(f"JSON.parse(localStorage.getItem('monitor.inspector.check.{alert_id}'))")
+    check = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(crew.tokens["county_a"])).json()
+    phones = {t["trainee_id"]: t["phone"] for t in check["trainees"]}
+    assert set(phones) == set(signed) | {crew.world.obama_id}
+    for trainee_id, phone in phones.items():
+        tel = page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] a.tel")
+        if phone:
+            expect(tel).to_have_attribute("href", f"tel:{phone}")
+        else:
+            expect(tel).to_have_count(0)
+    fits(page)
+    callees = [t for t in signed if phones[t]]
+
+    def record(trainee_id: int, answers: str, seconds: str) -> None:
+        row = page.locator(f"#check-list li[data-trainee-id='{trainee_id}']")
+        row.locator("input[name=reached][value=yes]").check()
+        row.locator("input[name=present]").check()
+        row.locator("textarea[name=answers]").fill(answers)
+        row.locator("input[name=duration]").fill(seconds)
+        row.locator("button[type=submit]").tap()
+        expect(page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] .last")).to_contain_text(
+            "已接通 · 确认在班", timeout=5_000)
+
+    for n, trainee_id in enumerate(callees[:4]):
+        record(trainee_id, f"在教室上课，今天讲刀工（第 {n + 1} 位）", "95")
+    expect(page.locator("#check-summary")).to_contain_text("已接通 4 人")
+    if DOCS:  # the top of the task: the alert, its navigation links and the first trainees to call
+        page.set_viewport_size({"width": PHONE["width"], "height": 1500})
+        page.evaluate("window.scrollTo(0, 0)")
+        save_png(DOCS / "inspector-360.png", page.screenshot())
+        page.set_viewport_size(PHONE)
+    page.locator("#complete").tap()  # 4 reached: the server refuses, and says why
+    expect(page.locator("#check-msg")).to_contain_text("还需接通 1 人", timeout=5_000)
+
+    # A call note being typed survives a reload.
+    fifth = page.locator(f"#check-list li[data-trainee-id='{callees[4]}']")
+    fifth.locator("input[name=reached][value=yes]").check()
+    fifth.locator("textarea[name=answers]").fill("学员说正在实操间练习")
+    page.reload()
+    fifth = page.locator(f"#check-list li[data-trainee-id='{callees[4]}']")
+    expect(fifth.locator("textarea[name=answers]")).to_have_value("学员说正在实操间练习", timeout=10_000)
+    expect(fifth.locator("input[name=reached][value=yes]")).to_be_checked()
+    expect(fifth).to_contain_text("已恢复本机保存的草稿")
+    record(callees[4], "学员说正在实操间练习", "61")
+    page.locator("#complete").tap()
+    expect(page.locator("#check-summary")).to_contain_text("抽查已完成", timeout=5_000)
+    expect(page.locator("#check-summary")).to_contain_text("接通 5 人")
+
+    # The close note survives a dropped network (a clear message, nothing lost) and a reload.
+    page.locator("#close-form input[value=false_alarm]").check()
+    page.locator("#close-note").fill("电话抽查 5 人均在班，系照片误判")
+    context.set_offline(True)
+    page.locator("#close-submit").tap()
+    expect(page.locator("#close-msg")).to_contain_text("网络异常", timeout=5_000)
+    expect(page.locator("#net")).to_be_visible()
+    context.set_offline(False)
+    page.reload()
+    expect(page.locator("#close-note")).to_have_value("电话抽查 5 人均在班，系照片误判", timeout=10_000)
+    expect(page.locator("#close-form input[value=false_alarm]")).to_be_checked()
+    expect(page.locator("#check-summary")).to_contain_text("抽查已完成", timeout=5_000)
+    assert crew.detail(alert_id).json()["state"] == "phoning"  # nothing was sent while offline
+    page.locator("#close-submit").tap()
+
+    done = page.locator(f"#history li[data-alert-id='{alert_id}']")
+    expect(done).to_be_visible(timeout=5_000)
+    expect(done).to_contain_text("处置结果：误报")
+    expect(done).to_contain_text("电话抽查 5 人均在班")
+    expect(page.locator("#tasks-empty")).to_be_visible()
+    fits(page)
+    detail = crew.detail(alert_id).json()
+    assert (detail["state"], detail["outcome"]) == ("closed", "false_alarm")
+    assert [t["action"] for t in detail["transitions"]] == ["dispatch", "accept", "phone", "close"]
+    assert detail["transitions"][-1]["actor"] == "县区抽查员甲"
+    calls = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(crew.world.operator)).json()
+    assert (calls["state"], calls["reached"], calls["confirmed_present"]) == ("done", 5, 5)
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.includes('draft'))") == []  # sent: drafts gone
+    page.wait_for_load_state("networkidle")
+    assert not outside, outside
+    assert requested and all(u.startswith((base, "data:", "blob:")) for u in requested), requested
+    assert not errors, errors
+    context.close()
+
+
+def test_the_operator_dispatches_and_dismisses_from_the_wall(crew_live: Crew, browser: Browser,  # noqa: F811
+                                                            tmp_path: Path) -> None:
+    crew = crew_live
+    base = str(crew.client.base_url).rstrip("/")
+    alert_id = crew.alert_id()
+    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    requested, outside = server_only(context, base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/wall#token={crew.world.operator}")
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    item = page.locator(f"#feed li[data-alert-id='{alert_id}']")
+    expect(item.locator(".state-badge")).to_have_text("待处置", timeout=10_000)
+    item.click()
+    expect(page.locator("#dispatch")).to_be_visible()
+    expect(page.locator("#dispatch-state")).to_have_text("待处置", timeout=5_000)
+    expect(page.locator("#dispatch-pages")).to_contain_text("尚未派发")
+    expect(page.locator("#dispatch-history")).to_contain_text("暂无处置记录")
+    options = page.locator("#dispatch-staff option")
+    expect(options).to_have_count(3)  # the router's draw, the county inspector and the prefecture's; not the recused
+    assert page.locator(f"#dispatch-staff option[value='{crew.staff['county_tied']}']").count() == 0
+    page.select_option("#dispatch-staff", str(crew.staff["county_a"]))
+    page.click("#btn-dispatch")
+    expect(page.locator("#dispatch-state")).to_have_text("已派发", timeout=5_000)
+    expect(page.locator("#dispatch-msg")).to_contain_text("已派发：县区抽查员甲")
+    expect(page.locator("#dispatch-pages")).to_contain_text("县区抽查员甲")
+    expect(page.locator("#dispatch-pages")).to_contain_text("待接单")
+    expect(page.locator("#dispatch-history")).to_contain_text("派发 · 值班员")
+    expect(item.locator(".state-badge")).to_have_text("已派发")
+    expect(page.locator("#btn-dispatch")).to_be_hidden()
+
+    page.locator("#dispatch").scroll_into_view_if_needed()
+    page.fill("#dispatch-note", "同一学员刚在另一班次核验通过，系照片光线问题")
+    png = page.locator(".detail-box").screenshot()
+    save_png((DOCS or tmp_path) / "wall-dispatch.png", png)
+    page.fill("#dispatch-note", "")
+    page.click("#btn-dismiss")
+    expect(page.locator("#dispatch-msg")).to_contain_text("不予派发必须填写说明")
+    assert crew.detail(alert_id).json()["state"] == "dispatched"
+    page.fill("#dispatch-note", "同一学员刚在另一班次核验通过，系照片光线问题")
+    page.click("#btn-dismiss")
+    expect(page.locator("#dispatch-state")).to_have_text("已办结", timeout=5_000)
+    expect(page.locator("#dispatch-history")).to_contain_text("不予派发 · 值班员：同一学员刚在另一班次核验通过")
+    expect(page.locator("#dispatch-facts")).to_contain_text("误报")
+    expect(page.locator("#dispatch-pages")).to_contain_text("已撤回")
+    expect(item.locator(".state-badge")).to_have_text("已办结")
+    expect(page.locator("#btn-reopen")).to_be_visible()
+    expect(page.locator("#btn-dismiss")).to_be_hidden()
+    detail = crew.detail(alert_id).json()
+    assert (detail["state"], detail["outcome"]) == ("closed", "false_alarm")
+    assert detail["transitions"][-1]["note"] == "同一学员刚在另一班次核验通过，系照片光线问题"
+
+    # A reloaded wall shows the state again.
+    page.goto(f"{base}/wall#token={crew.world.operator}")
+    expect(page.locator(f"#feed li[data-alert-id='{alert_id}'] .state-badge")).to_have_text("已办结", timeout=10_000)
+    page.wait_for_load_state("networkidle")
+    assert not outside, outside
+    assert all(u.startswith((base, "data:", "blob:")) for u in requested), requested
+    assert not errors, errors
+    context.close()
+
+
+def test_the_inspector_page_is_served_with_the_strict_policy(client: TestClient) -> None:
+    r = client.get("/inspector")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-eval" not in csp and r.headers["x-frame-options"] == "DENY"
+    for tag in r.text.split("<script")[1:]:
+        assert tag.lstrip().startswith("src="), tag[:80]
+    assert not re.search(r"<[^>]*\son[a-z]+\s*=", r.text), "an inline event handler (the CSP refuses it)"
+    for asset in ("inspector.js", "inspector.css", "common.js"):
+        assert client.get(f"/static/{asset}").status_code == 200

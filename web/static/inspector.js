@@ -1,0 +1,645 @@
+// The spot-check inspector's phone page: alerts paged to me (pushed live), accept, navigate, phone check, close.
+"use strict";
+
+// WGS-84 (GPS, how venues are stored) → GCJ-02 (the datum of AMap and Tencent maps): the same arithmetic as
+// monitor/decisions/geodesy.py wgs84_to_gcj02 (tests/test_inspector_page.py compares the two).
+const Gcj02 = (() => {
+  const A = 6378245.0;
+  const EE = 0.00669342162296594323;
+  const outsideChina = (lat, lon) => !(lon >= 72.004 && lon <= 137.8347 && lat >= 0.8293 && lat <= 55.8271);
+  function transformLat(x, y) {
+    let ret = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * Math.sqrt(Math.abs(x));
+    ret += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
+    ret += (20.0 * Math.sin(y * Math.PI) + 40.0 * Math.sin(y / 3.0 * Math.PI)) * 2.0 / 3.0;
+    ret += (160.0 * Math.sin(y / 12.0 * Math.PI) + 320 * Math.sin(y * Math.PI / 30.0)) * 2.0 / 3.0;
+    return ret;
+  }
+  function transformLon(x, y) {
+    let ret = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * Math.sqrt(Math.abs(x));
+    ret += (20.0 * Math.sin(6.0 * x * Math.PI) + 20.0 * Math.sin(2.0 * x * Math.PI)) * 2.0 / 3.0;
+    ret += (20.0 * Math.sin(x * Math.PI) + 40.0 * Math.sin(x / 3.0 * Math.PI)) * 2.0 / 3.0;
+    ret += (150.0 * Math.sin(x / 12.0 * Math.PI) + 300.0 * Math.sin(x / 30.0 * Math.PI)) * 2.0 / 3.0;
+    return ret;
+  }
+  function fromWgs84(lat, lon) {
+    if (outsideChina(lat, lon)) return [lat, lon];
+    let dlat = transformLat(lon - 105.0, lat - 35.0);
+    let dlon = transformLon(lon - 105.0, lat - 35.0);
+    const radlat = lat / 180.0 * Math.PI;
+    const magic = 1 - EE * Math.sin(radlat) ** 2;
+    const sqrtmagic = Math.sqrt(magic);
+    dlat = (dlat * 180.0) / ((A * (1 - EE)) / (magic * sqrtmagic) * Math.PI);
+    dlon = (dlon * 180.0) / (A / sqrtmagic * Math.cos(radlat) * Math.PI);
+    return [lat + dlat, lon + dlon];
+  }
+  return { fromWgs84, outsideChina };
+})();
+
+(() => {
+  const M = Monitor;
+  const TOKEN_KEY = "monitor.inspector.token";
+  // localStorage keeps what the inspector typed until the server has it (drafts), and which phone check belongs to
+  // which alert; sessionStorage keeps the last answers (they hold trainees' numbers) only for this tab, so a reload
+  // while the network is down still shows the forms.
+  const DRAFT = "monitor.inspector.draft.";
+  const CHECK_OF = "monitor.inspector.check.";
+  const CACHE = "monitor.inspector.cache.";
+  const OUTCOMES = { violation_confirmed: "确认违规", false_alarm: "误报", could_not_verify: "无法核实" };
+  const ACTIONS = { dispatch: "派发", escalate: "升级派发", accept: "接单", arrive: "到达现场", phone: "开始电话抽查",
+    close: "办结", dismiss: "不予派发", reopen: "重新打开", return: "退回监控中心" };
+  const WORKING = ["accepted", "on_site", "phoning"];
+  const FINISHED = ["closed", "resolved"];
+  const NET_DOWN = "网络异常：未能连接服务器。已填写的内容已保存在本机，网络恢复后请重新提交。";
+  const $ = id => document.getElementById(id);
+
+  let token = M.takeToken(TOKEN_KEY);
+  let me = null;
+  let alerts = [];
+  let current = null; // the alert the task view shows
+  let check = null; // its phone check
+  let lastId = null; // the last live event seen, so a reconnect resumes where it stopped
+  let announceAfter = null; // events up to the first hello are history: no sound for them
+  let started = false;
+
+  // -- storage (full or disabled storage never stops the page) -------------------------------------------------------
+  const store = {
+    get(area, key) { try { return JSON.parse(area.getItem(key)); } catch { return null; } },
+    set(area, key, value) { try { area.setItem(key, JSON.stringify(value)); } catch { /* the form still works */ } },
+    drop(area, key) { try { area.removeItem(key); } catch { /* nothing to drop */ } },
+    keys(area) { try { return Object.keys(area); } catch { return []; } },
+  };
+
+  // -- messages ------------------------------------------------------------------------------------------------------
+  function say(id, text, kind) {
+    const el = typeof id === "string" ? $(id) : id;
+    el.textContent = text || "";
+    el.className = `msg${kind ? " " + kind : ""}`;
+  }
+  function setNet(text) { $("net").classList.toggle("hidden", !text); $("net").textContent = text || ""; }
+  function setConn(on, text) { $("conn").className = "conn " + (on ? "on" : "off"); $("conn").textContent = text; }
+  let flashTimer = null;
+  function flash(text) {
+    const f = $("flash"); f.textContent = text; f.classList.remove("hidden");
+    clearTimeout(flashTimer); flashTimer = setTimeout(() => f.classList.add("hidden"), 6000);
+  }
+  const why = e => e.network ? NET_DOWN : (e.message || "操作未成功");
+
+  // -- the API: a network failure is told apart from a refusal, and named once at the top of the page ---------------
+  async function call(path, options) {
+    try {
+      const body = await M.api(token, path, options);
+      setNet(null);
+      return body;
+    } catch (e) {
+      if (e.status == null) { e.network = true; setNet(NET_DOWN); }
+      else if (e.status === 401) showLogin(e.message);
+      throw e;
+    }
+  }
+  const post = (path, body) => call(path, { method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body || {}) });
+  window.addEventListener("offline", () => setNet("网络已断开：可以继续填写，内容保存在本机，恢复后再提交。"));
+  window.addEventListener("online", () => { setNet(null); scheduleReload(); });
+
+  // -- sound and vibration for a new page: only once the inspector has touched the page (browsers require it) --------
+  let audio = null;
+  function unlock() {
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!audio && Ctx) audio = new Ctx();
+      if (audio && audio.state === "suspended") audio.resume().catch(() => {});
+    } catch { audio = null; }
+    $("sound").textContent = "新任务提示音和振动已开启";
+    $("sound").classList.add("on");
+  }
+  for (const type of ["pointerdown", "keydown", "touchstart"]) document.addEventListener(type, unlock, { passive: true });
+  function beep() {
+    if (!audio || audio.state !== "running") return false;
+    try {
+      const t = audio.currentTime;
+      for (const [at, freq] of [[0, 880], [0.25, 1175]]) {
+        const osc = audio.createOscillator();
+        const gain = audio.createGain();
+        osc.type = "sine"; osc.frequency.value = freq;
+        gain.gain.setValueAtTime(0.0001, t + at);
+        gain.gain.exponentialRampToValueAtTime(0.3, t + at + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, t + at + 0.2);
+        osc.connect(gain).connect(audio.destination);
+        osc.start(t + at); osc.stop(t + at + 0.22);
+      }
+      return true;
+    } catch { return false; }
+  }
+  function buzz() {
+    try {
+      const active = !navigator.userActivation || navigator.userActivation.hasBeenActive;
+      if (active && typeof navigator.vibrate === "function") navigator.vibrate([200, 100, 200]);
+    } catch { /* no vibration on this device */ }
+  }
+  function announce(data) {
+    const b = document.body.dataset;
+    b.paged = String(Number(b.paged || 0) + 1);
+    if (beep()) b.sounded = String(Number(b.sounded || 0) + 1);
+    buzz();
+    flash(`新任务：${M.ruleName(data.rule)} · ${data.class_name || ""}`);
+  }
+
+  // -- my alerts -----------------------------------------------------------------------------------------------------
+  const myOpenPage = a => a.pages.filter(p => p.staff_id === me.id && p.state === "paged").at(-1);
+  function kindOf(a) {
+    if (a.state === "dispatched" && myOpenPage(a)) return "paged";
+    if (a.assignee_staff_id === me.id && WORKING.includes(a.state)) return "working";
+    if (FINISHED.includes(a.state) && (a.assignee_staff_id === me.id
+        || a.transitions.some(t => t.staff_id === me.id && t.action === "close"))) return "history";
+    return null;
+  }
+  const closing = a => [...a.transitions].reverse().find(t => t.action === "close" || t.action === "dismiss");
+
+  function card(a, kind) {
+    const li = M.el("li", `card ${kind} ${a.severity}`);
+    li.dataset.alertId = a.id;
+    const title = M.el("div", "title");
+    title.append(M.el("b", "", M.ruleName(a.rule)), M.el("span", `badge ${a.state}`, a.state_name));
+    li.append(title, M.el("div", "where", a.class_name), M.el("div", "sub", a.institution_name),
+      M.el("div", "sub", `${M.SEVERITY[a.severity] || a.severity} · 共 ${a.count} 次 · 最近 ${M.dateTime(a.last_at)}`));
+    if (kind === "paged") {
+      const due = M.el("div", "due");
+      due.dataset.deadline = myOpenPage(a).deadline;
+      const btn = M.el("button", "accept", "接单");
+      btn.type = "button";
+      const msg = M.el("p", "msg");
+      btn.addEventListener("click", ev => { ev.stopPropagation(); accept(a.id, btn, msg); });
+      li.append(due, btn, msg);
+    } else if (kind === "working") {
+      const btn = M.el("button", "open", "处理");
+      btn.type = "button";
+      li.append(btn);
+    } else {
+      const step = closing(a);
+      li.append(M.el("div", "outcome", `处置结果：${OUTCOMES[a.outcome] || a.state_name}`));
+      if (step) li.append(M.el("div", "sub", `${M.dateTime(step.at)} ${step.actor}${step.note ? "：" + step.note : ""}`));
+    }
+    li.addEventListener("click", () => openTask(a.id));
+    return li;
+  }
+
+  function renderLists() {
+    const tasks = [], done = [];
+    for (const a of alerts) {
+      const kind = kindOf(a);
+      if (kind === "paged" || kind === "working") tasks.push([a, kind]);
+      else if (kind === "history") done.push([a, kind]);
+    }
+    tasks.sort((x, y) => (x[1] === "paged" ? 0 : 1) - (y[1] === "paged" ? 0 : 1));
+    $("tasks").replaceChildren(...tasks.map(([a, k]) => card(a, k)));
+    $("history").replaceChildren(...done.map(([a, k]) => card(a, k)));
+    $("tasks-empty").classList.toggle("hidden", tasks.length > 0);
+    $("history-empty").classList.toggle("hidden", done.length > 0);
+    const paged = tasks.filter(([, k]) => k === "paged").length;
+    $("task-count").textContent = tasks.length ? `（待接单 ${paged}，处理中 ${tasks.length - paged}）` : "";
+    document.title = (paged ? `(${paged}) ` : "") + "抽查任务 · 云南省职业技能培训监控调度中心";
+    tick();
+  }
+
+  function tick() {
+    for (const due of document.querySelectorAll("[data-deadline]")) {
+      const left = Math.round((Date.parse(due.dataset.deadline) - Date.now()) / 1000);
+      due.classList.toggle("late", left <= 0);
+      due.textContent = left > 0
+        ? `请在 ${M.time(due.dataset.deadline)} 前接单（剩余 ${Math.floor(left / 60)} 分 ${String(left % 60).padStart(2, "0")} 秒）`
+        : `接单时限 ${M.time(due.dataset.deadline)} 已过，可能已转派他人`;
+    }
+  }
+  setInterval(tick, 1000);
+
+  function pruneDrafts() {  // drafts of finished alerts are no longer needed on this phone
+    for (const a of alerts.filter(x => FINISHED.includes(x.state))) {
+      store.drop(localStorage, `${DRAFT}close.${a.id}`);
+      const checkId = store.get(localStorage, CHECK_OF + a.id);
+      if (checkId != null) {
+        for (const k of store.keys(localStorage)) if (k.startsWith(`${DRAFT}call.${checkId}.`)) store.drop(localStorage, k);
+        store.drop(localStorage, CHECK_OF + a.id);
+      }
+    }
+  }
+
+  async function loadAlerts() {
+    try {
+      alerts = await call("/api/v1/my/alerts");
+      store.set(sessionStorage, CACHE + "alerts", alerts);
+      pruneDrafts();
+    } catch (e) {
+      if (!e.network) flash(why(e));
+      if (!alerts.length) alerts = store.get(sessionStorage, CACHE + "alerts") || [];
+    }
+    renderLists();
+    if (current != null) renderTask();
+  }
+  let reloadTimer = null;
+  function scheduleReload() { clearTimeout(reloadTimer); reloadTimer = setTimeout(loadAlerts, 250); }
+
+  function upsert(a) {
+    const i = alerts.findIndex(x => x.id === a.id);
+    if (i >= 0) alerts[i] = a; else alerts.unshift(a);
+    store.set(sessionStorage, CACHE + "alerts", alerts);
+    renderLists();
+    if (current === a.id) renderTask();
+  }
+
+  async function accept(id, button, msg) {
+    button.disabled = true;
+    say(msg, "正在接单…", "wait");
+    try {
+      upsert(await post(`/api/v1/alerts/${id}/accept`));
+      say(msg, "");
+      openTask(id);
+    } catch (e) {
+      say(msg, why(e), "bad");
+      if (e.status === 409) scheduleReload();
+    } finally { button.disabled = false; }
+  }
+
+  // -- one task ------------------------------------------------------------------------------------------------------
+  function openTask(id) {
+    const hash = `#alert=${id}`;
+    if (location.hash !== hash) location.hash = hash; else route();
+  }
+  function route() {
+    const m = location.hash.match(/^#alert=(\d+)$/);
+    const id = m ? Number(m[1]) : null;
+    if (id !== current) {
+      current = id; check = null;
+      $("check").classList.add("hidden"); $("check-list").replaceChildren();
+      for (const msg of ["t-msg", "check-msg", "close-msg"]) say(msg, "");
+      if (id != null) { restoreClose(); const checkId = store.get(localStorage, CHECK_OF + id); if (checkId != null) loadCheck(checkId); }
+      window.scrollTo(0, 0);
+    }
+    $("list-view").classList.toggle("hidden", id != null);
+    $("task-view").classList.toggle("hidden", id == null);
+    if (id != null) renderTask();
+  }
+  window.addEventListener("hashchange", route);
+  $("back").addEventListener("click", () => { location.hash = ""; });
+
+  function navLinks(a) {
+    const { lat, lon } = a.venue || {};
+    const ok = Number.isFinite(lat) && Number.isFinite(lon);
+    $("t-nav").classList.toggle("hidden", !ok);
+    if (!ok) { $("t-coords").textContent = "该场地未登记坐标"; return; }
+    const [glat, glon] = Gcj02.fromWgs84(lat, lon);
+    const name = encodeURIComponent(`${a.institution_name} ${a.class_name}`);
+    $("nav-amap").href = `https://uri.amap.com/marker?position=${glon.toFixed(6)},${glat.toFixed(6)}`
+      + `&name=${name}&src=yunnan-monitor&coordinate=gaode&callnative=1`;
+    // geo: URIs (RFC 5870) are WGS-84 by definition: the phone's map app converts them itself.
+    $("nav-geo").href = `geo:${lat.toFixed(6)},${lon.toFixed(6)}?q=${lat.toFixed(6)},${lon.toFixed(6)}(${name})`;
+    $("t-coords").textContent = `场地坐标（GCJ-02）${glat.toFixed(6)}, ${glon.toFixed(6)}；围栏半径 ${Math.round(a.venue.radius_m || 0)} 米`;
+  }
+
+  function renderTask() {
+    const a = alerts.find(x => x.id === current);
+    const kind = a && kindOf(a);
+    const mine = kind === "working";
+    $("t-actions").classList.toggle("hidden", !mine && kind !== "paged");
+    $("close-form").classList.toggle("hidden", !mine);
+    if (!a) {
+      $("t-rule").textContent = "任务";
+      $("t-state").textContent = "";
+      $("t-facts").replaceChildren();
+      $("t-history").replaceChildren();
+      $("t-nav").classList.add("hidden");
+      $("t-coords").textContent = "";
+      say("t-msg", "该任务不在您的任务列表中（可能已转派他人或被撤回）", "bad");
+      return;
+    }
+    $("t-rule").textContent = M.ruleName(a.rule);
+    $("t-state").textContent = a.state_name;
+    $("t-state").className = `badge ${a.state}`;
+    const rows = [["班次", a.class_name], ["培训机构", a.institution_name], ["异常规则", `${M.ruleName(a.rule)}（${a.rule}）`],
+      ["严重程度", M.SEVERITY[a.severity] || a.severity], ["告警次数", `${a.count} 次（未消除 ${a.open_count}）`],
+      ["首次发生", M.dateTime(a.first_at)], ["最近发生", M.dateTime(a.last_at)], ["当前状态", a.state_name]];
+    if (a.outcome) rows.push(["处置结果", OUTCOMES[a.outcome] || a.outcome]);
+    if (kind === "paged") rows.push(["接单时限", M.dateTime(myOpenPage(a).deadline)]);
+    $("t-facts").replaceChildren(...rows.flatMap(([k, v]) => [M.el("dt", "", k), M.el("dd", "", v)]));
+    navLinks(a);
+    const acceptBtn = $("t-accept");
+    if (kind === "paged") {
+      if (!acceptBtn) {
+        const b = M.el("button", "accept", "接单"); b.id = "t-accept"; b.type = "button";
+        b.addEventListener("click", () => accept(current, b, $("t-msg")));
+        $("t-actions").prepend(b);
+      }
+    } else if (acceptBtn) acceptBtn.remove();
+    $("arrive").classList.toggle("hidden", !mine);
+    $("phone").classList.toggle("hidden", !mine || Boolean(check && check.alert_id === a.id));
+    $("arrive").disabled = !["accepted", "phoning"].includes(a.state);
+    $("arrive").textContent = a.state === "on_site" ? "已到达现场" : "到达现场";
+    $("phone").disabled = !WORKING.includes(a.state);
+    $("t-history").replaceChildren(...a.transitions.map(t => {
+      const li = M.el("li");
+      li.append(M.el("span", "at", M.dateTime(t.at)),
+        M.el("span", "", ` ${ACTIONS[t.action] || t.action} · ${t.actor}`
+          + `${t.outcome ? "（" + (OUTCOMES[t.outcome] || t.outcome) + "）" : ""}${t.note ? "：" + t.note : ""}`));
+      return li;
+    }));
+  }
+
+  async function refreshAlert(id) {
+    try { upsert(await call(`/api/v1/alerts/${id}`)); } catch { scheduleReload(); }
+  }
+
+  async function step(action, button, done) {
+    const id = current;
+    button.disabled = true;
+    say("t-msg", "正在提交…", "wait");
+    try {
+      upsert(await post(`/api/v1/alerts/${id}/${action}`));
+      say("t-msg", done, "ok");
+    } catch (e) { say("t-msg", why(e), "bad"); button.disabled = false; }
+  }
+  $("arrive").addEventListener("click", () => step("arrive", $("arrive"), "已记录：到达现场"));
+
+  // -- the phone check -----------------------------------------------------------------------------------------------
+  $("phone").addEventListener("click", async () => {
+    const id = current;
+    const button = $("phone");
+    button.disabled = true;
+    say("t-msg", "正在抽取学员…", "wait");
+    try {
+      const c = await post(`/api/v1/alerts/${id}/phone-checks`);
+      store.set(localStorage, CHECK_OF + id, c.id);
+      say("t-msg", `已随机抽取 ${c.trainees.length} 名今日已签到学员，请逐一电话核实`, "ok");
+      showCheck(c);
+      await refreshAlert(id);
+    } catch (e) { say("t-msg", why(e), "bad"); button.disabled = false; }
+  });
+
+  async function loadCheck(checkId) {
+    const forAlert = current;
+    let c = null;
+    try {
+      c = await call(`/api/v1/phone-checks/${checkId}`);
+    } catch (e) {
+      c = store.get(sessionStorage, `${CACHE}check.${checkId}`);
+      if (!c && !e.network) store.drop(localStorage, CHECK_OF + forAlert);
+    }
+    if (c && current === forAlert) showCheck(c);
+  }
+
+  function showCheck(c) {
+    check = c;
+    store.set(sessionStorage, `${CACHE}check.${c.id}`, c);
+    $("check").classList.remove("hidden");
+    const done = c.state === "done";
+    $("check-summary").textContent = done
+      ? `抽查已完成：抽取 ${c.trainees.length} 人，接通 ${c.reached} 人，确认在班 ${c.confirmed_present} 人（${M.dateTime(c.completed_at)}）`
+      : c.done ? `抽取 ${c.trainees.length} 人。${c.message}，可以点「完成抽查」`
+        : `抽取 ${c.trainees.length} 人，确认在班 ${c.confirmed_present} 人。${c.message}`;
+    $("check-summary").className = `summary ${done ? "ok" : ""}`;
+    $("check-list").replaceChildren(...c.trainees.map(t => traineeItem(c, t)));
+    $("complete").classList.toggle("hidden", done);
+    renderTask();
+  }
+
+  function lastCall(c, traineeId) { return c.calls.filter(x => x.trainee_id === traineeId).at(-1); }
+  function callText(k) {
+    if (!k) return "尚未记录通话";
+    const how = k.reached ? `已接通${k.present === true ? " · 确认在班" : k.present === false ? " · 不在班" : ""}` : "未接通";
+    return `${how} · ${k.duration_s} 秒 · ${M.time(k.called_at)}${k.answers ? "：" + k.answers : ""}`;
+  }
+
+  function traineeItem(c, t) {
+    const li = M.el("li", "trainee");
+    li.dataset.traineeId = t.trainee_id;
+    const who = M.el("div", "who");
+    who.append(M.el("b", "", t.name), M.el("span", "idno", t.id_number_masked));
+    li.append(who);
+    if (t.phone) {
+      const tel = M.el("a", "tel button", `拨打 ${t.phone}`);
+      tel.href = `tel:${t.phone}`;
+      tel.addEventListener("click", () => callStarted(c.id, t.trainee_id));
+      li.append(tel);
+    } else li.append(M.el("p", "hint", "未登记电话，无法拨打"));
+    const k = lastCall(c, t.trainee_id);
+    li.append(M.el("div", `last ${k ? (k.reached ? "reached" : "missed") : ""}`, callText(k)));
+    if (c.state === "open") li.append(callForm(c, t, Boolean(k)));
+    return li;
+  }
+
+  const draftKey = (checkId, traineeId) => `${DRAFT}call.${checkId}.${traineeId}`;
+  function readCall(form) {
+    return { reached: form.elements.reached.value, present: form.elements.present.checked,
+      answers: form.elements.answers.value, duration: form.elements.duration.value,
+      started: form.dataset.started ? Number(form.dataset.started) : null };
+  }
+  function syncPresent(form) {
+    const reached = form.elements.reached.value === "yes";
+    form.elements.present.disabled = !reached;
+    if (!reached) form.elements.present.checked = false;
+  }
+
+  function callForm(c, t, called) {
+    const key = draftKey(c.id, t.trainee_id);
+    const details = M.el("details", "call");
+    details.append(M.el("summary", "", called ? "重新记录通话" : "记录通话"));
+    const form = M.el("form");
+    form.noValidate = true;
+    const choices = M.el("div", "choices");
+    for (const [value, label] of [["yes", "接通"], ["no", "未接通"]]) {
+      const l = M.el("label", "choice");
+      const input = M.el("input"); input.type = "radio"; input.name = "reached"; input.value = value;
+      l.append(input, ` ${label}`);
+      choices.append(l);
+    }
+    const presentLabel = M.el("label", "choice");
+    const present = M.el("input"); present.type = "checkbox"; present.name = "present";
+    presentLabel.append(present, " 确认在班");
+    choices.append(presentLabel);
+    const answersLabel = M.el("label", "", "通话内容");
+    const answers = M.el("textarea"); answers.name = "answers"; answers.rows = 2; answers.maxLength = 2000;
+    answers.placeholder = "学员所述：是否在班、今日所学内容等";
+    answersLabel.append(answers);
+    const durationLabel = M.el("label", "", "通话时长（秒）");
+    const duration = M.el("input"); duration.type = "number"; duration.name = "duration"; duration.min = "0";
+    duration.max = "14400"; duration.step = "1"; duration.inputMode = "numeric";
+    durationLabel.append(duration);
+    const submit = M.el("button", "", "保存通话记录"); submit.type = "submit";
+    const saved = M.el("p", "hint draft");
+    const msg = M.el("p", "msg");
+    form.append(choices, answersLabel, durationLabel, saved, submit, msg);
+    details.append(form);
+    const draft = store.get(localStorage, key);
+    if (draft) {
+      if (draft.reached) for (const r of form.elements.reached) r.checked = r.value === draft.reached;
+      present.checked = Boolean(draft.present);
+      answers.value = draft.answers || "";
+      duration.value = draft.duration || "";
+      if (draft.started) form.dataset.started = draft.started;
+      saved.textContent = "已恢复本机保存的草稿";
+    }
+    syncPresent(form);
+    details.open = !called || Boolean(draft);
+    form.addEventListener("input", () => {
+      syncPresent(form);
+      store.set(localStorage, key, readCall(form));
+      saved.textContent = "草稿已保存在本机";
+    });
+    form.addEventListener("submit", ev => { ev.preventDefault(); recordCall(c.id, t.trainee_id, form, submit, msg); });
+    return details;
+  }
+
+  // Tapping a number starts a stopwatch; back on the page, an empty duration is filled with the time away.
+  function callStarted(checkId, traineeId) {
+    const form = document.querySelector(`#check-list li[data-trainee-id="${traineeId}"] form`);
+    if (!form) return;
+    form.dataset.started = String(Date.now());
+    store.set(localStorage, draftKey(checkId, traineeId), readCall(form));
+  }
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible" || !check) return;
+    for (const form of document.querySelectorAll("#check-list form[data-started]")) {
+      if (form.elements.duration.value === "") {
+        form.elements.duration.value = String(Math.max(0, Math.round((Date.now() - Number(form.dataset.started)) / 1000)));
+        form.dispatchEvent(new Event("input"));
+      }
+    }
+  });
+
+  async function recordCall(checkId, traineeId, form, submit, msg) {
+    const f = readCall(form);
+    if (!f.reached) { say(msg, "请选择接通或未接通", "bad"); return; }
+    const reached = f.reached === "yes";
+    const seconds = f.duration === "" ? (reached ? null : 0) : Number(f.duration);
+    if (seconds == null || !Number.isInteger(seconds) || seconds < 0 || seconds > 14400) {
+      say(msg, "请填写通话时长（0 到 14400 之间的整数秒）", "bad"); return;
+    }
+    submit.disabled = true;
+    say(msg, "正在保存…", "wait");
+    try {
+      const c = await post(`/api/v1/phone-checks/${checkId}/calls`, { trainee_id: traineeId, reached,
+        present: reached ? f.present : null, answers: f.answers.trim() || null, duration_s: seconds });
+      store.drop(localStorage, draftKey(checkId, traineeId));
+      showCheck(c);
+      say("check-msg", "通话记录已保存", "ok");
+    } catch (e) {
+      say(msg, why(e), "bad");
+      submit.disabled = false;
+    }
+  }
+
+  $("complete").addEventListener("click", async () => {
+    if (!check) return;
+    const button = $("complete");
+    button.disabled = true;
+    say("check-msg", "正在提交…", "wait");
+    try {
+      showCheck(await post(`/api/v1/phone-checks/${check.id}/complete`));
+      say("check-msg", "电话抽查已完成，请填写办结", "ok");
+    } catch (e) { say("check-msg", why(e), "bad"); } finally { button.disabled = false; }
+  });
+
+  // -- closing, with its draft ---------------------------------------------------------------------------------------
+  const closeKey = () => `${DRAFT}close.${current}`;
+  function restoreClose() {
+    const form = $("close-form");
+    const draft = store.get(localStorage, closeKey());
+    for (const r of form.elements.outcome) r.checked = Boolean(draft && r.value === draft.outcome);
+    $("close-note").value = (draft && draft.note) || "";
+    $("close-draft").textContent = draft ? "已恢复本机保存的草稿" : "";
+  }
+  $("close-form").addEventListener("input", () => {
+    if (current == null) return;
+    store.set(localStorage, closeKey(), { outcome: $("close-form").elements.outcome.value, note: $("close-note").value });
+    $("close-draft").textContent = "草稿已保存在本机";
+  });
+  $("close-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const id = current;
+    const outcome = $("close-form").elements.outcome.value;
+    const note = $("close-note").value.trim();
+    if (!outcome) { say("close-msg", "请选择处置结果", "bad"); return; }
+    if (note.length < 2) { say("close-msg", "请填写处置说明（至少 2 个字）", "bad"); return; }
+    $("close-submit").disabled = true;
+    say("close-msg", "正在提交…", "wait");
+    try {
+      const a = await post(`/api/v1/alerts/${id}/close`, { outcome, note });
+      store.drop(localStorage, `${DRAFT}close.${id}`);
+      upsert(a);
+      say("close-msg", "");
+      flash(`已办结（${OUTCOMES[a.outcome] || a.outcome}），已移入我的历史`);
+      location.hash = "";
+    } catch (e) { say("close-msg", why(e), "bad"); } finally { $("close-submit").disabled = false; }
+  });
+
+  // -- the live feed -------------------------------------------------------------------------------------------------
+  function connect() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${proto}://${location.host}/api/v1/live`);  // the token goes in the first message
+    ws.onopen = () => {
+      const auth = { type: "auth", token };
+      if (lastId != null) auth.since = lastId;
+      ws.send(JSON.stringify(auth));
+    };
+    ws.onmessage = msg => {
+      const ev = JSON.parse(msg.data);
+      if (ev.type === "error") {
+        if (["AUTH_INVALID", "FORBIDDEN_ROLE", "AUTH_REQUIRED"].includes(ev.code)) { ws.onclose = null; ws.close(); showLogin(ev.message); }
+        return;
+      }
+      if (ev.type === "hello") {
+        setConn(true, "实时连接正常");
+        if (announceAfter == null) announceAfter = ev.last_id;
+        if (lastId == null) lastId = ev.last_id;
+        return;
+      }
+      if (ev.type === "reset") { lastId = ev.last_id; scheduleReload(); return; }
+      lastId = Math.max(lastId || 0, ev.id);
+      const d = ev.data || {};
+      if (ev.type === "page") {
+        if (d.staff_id !== me.id) return;
+        scheduleReload();
+        if (ev.id > announceAfter) announce(d);
+      } else if (["alert", "anomaly", "anomaly_resolved"].includes(ev.type)) {
+        if (alerts.some(a => a.id === d.alert_id) || (me && d.assignee_staff_id === me.id)) scheduleReload();
+      }
+    };
+    ws.onclose = () => { setConn(false, "连接中断，正在重连…"); setTimeout(connect, 2000); };
+  }
+
+  // -- sign-in -------------------------------------------------------------------------------------------------------
+  function showLogin(message) {
+    $("login").classList.remove("hidden");
+    $("login-error").textContent = message || "";
+  }
+  $("login-form").addEventListener("submit", ev => {
+    ev.preventDefault();
+    token = $("login-token").value.trim();
+    for (const k of store.keys(sessionStorage)) if (k.startsWith(CACHE)) store.drop(sessionStorage, k);  // another person's
+    try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* kept in memory */ }
+    $("login").classList.add("hidden");
+    start();
+  });
+
+  async function start() {
+    if (!token) { showLogin(); return; }
+    try {
+      me = await call("/api/v1/staff/me");
+      store.set(sessionStorage, CACHE + "me", me);
+    } catch (e) {
+      me = e.network ? store.get(sessionStorage, CACHE + "me") : null;
+      if (!me) {
+        if (e.network) setTimeout(start, 5000);
+        else showLogin(e.status === 404 ? "该令牌未绑定抽查人员，请向管理员索取本人的令牌" : e.message);
+        return;
+      }
+    }
+    $("me").textContent = `${me.name}${me.on_duty ? " · 在岗" : " · 不在岗"}`;
+    if (started) return;
+    started = true;
+    await M.catalogue;
+    await loadAlerts();
+    route();
+    connect();
+    setInterval(loadAlerts, 60000);  // a safety net: deadlines and pages even if an event was missed
+  }
+  start();
+})();
