@@ -59,6 +59,9 @@ def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> 
     assert "*" in check["trainees"][0]["id_number_masked"]
     assert drawn == draw_trainees(drawn, 8, check["seed"])  # the recorded seed gives the same draw
     assert crew.detail(alert_id).json()["state"] == "phoning"
+    assert crew.detail(alert_id).json()["phone_check_ids"] == [check["id"]]
+    again = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a")  # no redraw until the list suits
+    assert again.status_code == 200 and again.json()["id"] == check["id"] and again.json()["seed"] == check["seed"]
     # The operator sees the check, not the numbers.
     seen = crew.client.get(f"/api/v1/phone-checks/{check['id']}", headers=auth(crew.world.operator)).json()
     assert all(t["phone"] is None for t in seen["trainees"])

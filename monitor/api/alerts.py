@@ -15,11 +15,12 @@ from models.tables import (
 )
 from monitor.api.deps import Center, Db
 from monitor.api.schemas.center import AlertOut, AnomalyOut
+from monitor.services.alerts import ACTIVE
 
 router = APIRouter(prefix="/api/v1", tags=["center"])
 
 
-AlertState = Literal["open", "resolved"]
+StateFilter = Literal["open", "dispatched", "accepted", "on_site", "phoning", "closed", "resolved", "active"]
 
 
 @router.get("/anomalies", summary="Recent anomalies, newest first", response_model=list[AnomalyOut])
@@ -39,9 +40,11 @@ def list_anomalies(scope: Center, db: Db, limit: Limit = 50, rule: AnomalyCode |
 
 @router.get("/alerts", summary="Alerts (repeats of one rule on one class grouped), newest first, with evidence",
             response_model=list[AlertOut])
-def list_alerts(scope: Center, db: Db, state: AlertState = "open", limit: Limit = 50) -> list[dict[str, Any]]:
+def list_alerts(scope: Center, db: Db, state: StateFilter = "open", limit: Limit = 50) -> list[dict[str, Any]]:
+    """`state=active`: every alert still being handled (open, dispatched, accepted, on site, phoning)."""
+    wanted = [s.value for s in ACTIVE] if state == "active" else [state]
     with db.session() as session:
-        alerts = session.scalars(select(Alert).where(Alert.state == state, scope.of_classes(Alert.class_id))
+        alerts = session.scalars(select(Alert).where(Alert.state.in_(wanted), scope.of_classes(Alert.class_id))
                                  .order_by(Alert.last_at.desc()).limit(limit)).all()
         out = []
         for a in alerts:

@@ -16,7 +16,7 @@ from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import Limit, UploadIdPath
 from models.scope import Scope, access, refuse_missing
-from models.tables import Alert, AlertPage, AlertTransition, PhoneCheck, Staff, TrainingClass
+from models.tables import Alert, AlertPage, AlertTransition, Inspection, PhoneCheck, Staff, TrainingClass
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.dispatch import AlertDetailOut
 from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, Outcome
@@ -60,6 +60,10 @@ def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
         "transitions": [{"id": t.id, "action": t.action, "from_state": t.from_state, "to_state": t.to_state,
                          "actor": t.actor, "actor_role": t.actor_role, "staff_id": t.staff_id, "outcome": t.outcome,
                          "note": t.note, "at": t.created_at.isoformat()} for t in steps],
+        "phone_check_ids": list(session.scalars(select(PhoneCheck.id).where(PhoneCheck.alert_id == alert.id)
+                                                .order_by(PhoneCheck.id))),
+        "inspection_ids": list(session.scalars(select(Inspection.id).where(Inspection.alert_id == alert.id)
+                                               .order_by(Inspection.id))),
         "pages": [{"id": p.id, "staff_id": p.staff_id, "staff_name": names.get(p.staff_id, ""), "level": p.level,
                    "round": p.round, "paged_at": p.paged_at.isoformat(), "deadline": p.deadline.isoformat(),
                    "state": p.state, "answered_at": p.answered_at.isoformat() if p.answered_at else None}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
@@ -42,12 +43,20 @@ def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
         raise ApiError(409, "PHONE_CHECK_DONE", "该电话抽查已完成")
 
 
-@router.post("/alerts/{alert_id}/phone-checks", status_code=201, response_model=PhoneCheckOut, responses=ERRORS,
-             summary="Draw trainees to phone for the alert's class (from those signed in today)")
-def start(alert_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep) -> dict[str, Any]:
+@router.post("/alerts/{alert_id}/phone-checks", status_code=201, response_model=PhoneCheckOut,
+             responses={200: {"model": PhoneCheckOut, "description": "the alert's open phone check (never redrawn)"},
+                        **ERRORS},
+             summary="Draw trainees to phone for the alert's class (from those signed in today), once per alert")
+def start(alert_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep, response: Response) -> dict[str, Any]:
     with db.session() as session:
         alert = load_alert(session, scope, alert_id)
         ensure_assignee(alert, scope.principal)
+        open_check = session.scalar(select(PhoneCheck).where(PhoneCheck.alert_id == alert.id,
+                                                             PhoneCheck.state == "open"))
+        if open_check is not None:  # drawing again until the list suits would defeat the draw
+            response.status_code = 200
+            return phone_check_out(session, open_check, settings.phone_check_min_trainees,
+                                   with_phones=scope.role is Role.INSPECTOR)
         actor = Actor.of(scope.principal)
         if alert.state in (AlertState.ACCEPTED, AlertState.ON_SITE):
             transition(session, alert, Action.PHONE, actor)

@@ -36,6 +36,7 @@ def run_demo(
     from models.tables import PhotoHash
     from monitor.adapters.server import server_config
     from monitor.app import create_app
+    from monitor.demo.inspectors import InspectorCrew
     from monitor.demo.simulator import ProvinceSimulator
     from monitor.demo.world import DemoClass
 
@@ -45,6 +46,8 @@ def run_demo(
     settings = Settings()
     if "data_dir" not in settings.model_fields_set:
         settings.data_dir = settings.data_dir / "demo"
+    if "dispatch_accept_minutes" not in settings.model_fields_set:
+        settings.dispatch_accept_minutes = 1.0  # so that a lapsed page escalates while you watch
     if not settings.faces_dir.is_dir():
         raise typer.BadParameter(f"sample faces not found at {settings.faces_dir} (set MONITOR_FACES_DIR)")
     if not keep and settings.data_dir.exists() and not settings.database_url:
@@ -120,6 +123,8 @@ def run_demo(
             f"its token and {env_file} follow when class 1 is ready\n{bar}\n"
         )
         threading.Thread(target=register, name="simulator-registration", daemon=True).start()
+        crew = InspectorCrew(httpx.Client(base_url=base, timeout=60), admin_token, seed)
+        threading.Thread(target=crew.run, args=(stop,), name="simulated-inspectors", daemon=True).start()
         sim.run(stop, interval)
 
     threading.Thread(target=simulate, name="simulator", daemon=True).start()

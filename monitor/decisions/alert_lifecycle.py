@@ -49,6 +49,8 @@ ACTION_NAMES = {
     Action.RETURN: "退回监控中心",
 }
 
+PAGE_STATE_NAMES = {"paged": "待接单", "accepted": "已接单", "expired": "超时未接", "withdrawn": "已撤回"}
+
 WORKING = (AlertState.ACCEPTED, AlertState.ON_SITE, AlertState.PHONING)
 _MOVES: dict[Action, tuple[tuple[AlertState, ...], AlertState | None]] = {
     Action.DISPATCH: ((AlertState.OPEN,), AlertState.DISPATCHED),

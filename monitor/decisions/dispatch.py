@@ -18,6 +18,7 @@ class Level(StrEnum):
 
 
 LADDER = (Level.COUNTY, Level.PREFECTURE, Level.PROVINCE)
+LEVEL_NAMES = {Level.COUNTY: "县区", Level.PREFECTURE: "州市", Level.PROVINCE: "省级"}
 PROVINCE_CODE = "530000"
 
 

@@ -21,7 +21,7 @@ from models.tables import Alert, AlertPage, AlertTransition, Staff, StaffDuty, S
 from models.terms import EventKind
 from monitor.adapters.storage import Database
 from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, Outcome, Refusal, next_state
-from monitor.decisions.dispatch import ClassPlace, Inspector, Level, Pick, next_page
+from monitor.decisions.dispatch import LEVEL_NAMES, ClassPlace, Inspector, Level, Pick, next_page
 from monitor.services.events import add_event, class_context
 from monitor.settings import Settings
 
@@ -145,7 +145,6 @@ def page_alert(session: Session, alert: Alert, settings: Settings, rng: random.R
     return pick
 
 
-LEVEL_NAMES = {Level.COUNTY: "县区", Level.PREFECTURE: "州市", Level.PROVINCE: "省级"}
 
 
 def accept_alert(session: Session, alert: Alert, actor: Actor, now: datetime | None = None) -> None:

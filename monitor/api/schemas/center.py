@@ -93,7 +93,7 @@ class AlertOut(BaseModel):
     severity: str
     count: int
     open_count: int
-    state: str = Field(description="open | resolved")
+    state: str = Field(description="open | dispatched | accepted | on_site | phoning | closed | resolved")
     first_at: str
     last_at: str
     resolved_note: str | None

@@ -82,6 +82,8 @@ class AlertDetailOut(BaseModel):
     last_at: str
     transitions: list[TransitionOut]
     pages: list[PageOut]
+    phone_check_ids: list[int]
+    inspection_ids: list[int]
 
 
 class DrawnTraineeOut(BaseModel):
