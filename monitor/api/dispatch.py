@@ -15,7 +15,7 @@ from models.dispatch import CloseIn, DispatchIn, NoteIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import Limit, UploadIdPath
-from models.scope import Scope, access, refuse_missing
+from models.scope import Scope, access, ensure_in_class, refuse_missing
 from models.tables import Alert, AlertPage, AlertTransition, Inspection, PhoneCheck, Staff, TrainingClass
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.dispatch import AlertDetailOut
@@ -34,9 +34,9 @@ ERRORS = errors(404, 409)
 def load_alert(session: Session, scope: Scope, alert_id: int) -> Alert:
     """The alert, if the caller may see its class (never a recused inspector); else 404."""
     alert = session.get(Alert, alert_id)
-    if alert is None or not session.scalar(select(scope.of_classes(TrainingClass.id))
-                                           .where(TrainingClass.id == alert.class_id)):
+    if alert is None:
         raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)
+    ensure_in_class(session, scope, alert.class_id, "UNKNOWN_ALERT", "告警", alert_id)
     return alert
 
 
