@@ -4,25 +4,27 @@ drafts that survive a reload and a dropped network; the operator dispatching and
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import random
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, Route, ViewportSize, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, ViewportSize, expect
 
 from monitor.app import create_app
 from monitor.decisions.geodesy import wgs84_to_gcj02
+from monitor.decisions.inspection_form import CHECKLIST, RESULTS
 from monitor.settings import Settings
 from tests.crew import NOW, Crew
-from tests.helpers import FACES_DIR, REPO, VENUE, World, auth, running_server
+from tests.helpers import FACES_DIR, REPO, VENUE, World, auth, face, running_server
 from tests.helpers import live_world as running
 from tests.test_pages import browser, wait_until  # noqa: F401 - the module-scoped Chromium fixture
 from tests.test_phone_checks import sign_in_verified
@@ -255,6 +257,192 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     context.close()
 
 
+def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew,  # noqa: F811
+                                                                 browser: Browser) -> None:  # noqa: F811
+    """The whole story at 360 px: the county inspector lets the page lapse, the prefecture's inspector gets it live,
+    phones 5 trainees, fills the inspection form with two photos and a finger-drawn signature, opens its PDF,
+    closes the alert, and finds it in the history."""
+    crew = crew_live
+    base = str(crew.client.base_url).rstrip("/")
+    settings = crew.client.app.state.settings
+    signed = sign_in_verified(crew, 6)
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True)
+    requested, outside = server_only(context, base)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/inspector#token={crew.tokens['prefecture']}")
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    expect(page.locator("#me")).to_contain_text("州市抽查员丙")
+    page.locator("header").tap()
+
+    # The anomaly is paged to the county's inspector, who does not answer: the deadline passing escalates it.
+    alert_id = crew.alert_id()
+    now = datetime.now(UTC)
+    assert crew.clock().run(now) == {"escalated": 0, "routed": 1}
+    assert [(p["staff_id"], p["state"]) for p in crew.detail(alert_id).json()["pages"]] == [
+        (crew.staff["county_a"], "paged")]
+    late = now + timedelta(minutes=settings.dispatch_accept_minutes, seconds=1)
+    assert crew.clock().run(late) == {"escalated": 1, "routed": 0}
+    pages = crew.detail(alert_id).json()["pages"]
+    assert [(p["staff_id"], p["level"], p["state"]) for p in pages] == [
+        (crew.staff["county_a"], "county", "expired"), (crew.staff["prefecture"], "prefecture", "paged")]
+
+    card = page.locator(f"#tasks li[data-alert-id='{alert_id}']")
+    expect(card).to_be_visible(timeout=5_000)
+    expect(card.locator(".badge")).to_have_text("已派发")
+    expect(card.locator(".due")).to_contain_text("剩余")
+    wait_until(page, "document.body.dataset.paged === '1'")
+    card.locator("button.accept").tap()
+    expect(page.locator("#task-view")).to_be_visible(timeout=5_000)
+    expect(page.locator("#t-state")).to_have_text("已接单")
+    form = page.locator("#insp-form")
+    expect(form).to_be_visible()
+    expect(form.locator("input[name=kind][value=on_site]")).to_be_checked()  # accepted: on site by default
+
+    # The phone check: 5 reached, then done.
+    page.locator("#phone").tap()
+    expect(page.locator("#check-list li.trainee")).to_have_count(7, timeout=5_000)
+    expect(page.locator("#t-state")).to_have_text("电话抽查中")
+    expect(form.locator("input[name=kind][value=phone]")).to_be_checked()  # the kind follows the state
+    check_id = page.evaluate(f"JSON.parse(localStorage.getItem('monitor.inspector.check.{alert_id}'))")
+    check = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(crew.tokens["prefecture"])).json()
+    callees = [t["trainee_id"] for t in check["trainees"] if t["phone"] and t["trainee_id"] in signed]
+    for n, trainee_id in enumerate(callees[:5]):
+        row = page.locator(f"#check-list li[data-trainee-id='{trainee_id}']")
+        row.locator("input[name=reached][value=yes]").check()
+        row.locator("input[name=present]").check()
+        row.locator("textarea[name=answers]").fill(f"在教室上课（第 {n + 1} 位）")
+        row.locator("input[name=duration]").fill("70")
+        row.locator("button[type=submit]").tap()
+        expect(page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] .last")).to_contain_text(
+            "已接通 · 确认在班", timeout=5_000)
+    page.locator("#complete").tap()
+    expect(page.locator("#check-summary")).to_contain_text("抽查已完成", timeout=5_000)
+    expect(page.locator("#check-summary")).to_contain_text("接通 5 人")
+
+    # The form: its eight items come from the catalogue the server serves.
+    items = form.locator("#insp-items li.item")
+    expect(items).to_have_count(len(CHECKLIST))
+    for n, (key, label) in enumerate(CHECKLIST.items()):
+        expect(items.nth(n)).to_have_attribute("data-key", key)
+        expect(items.nth(n)).to_contain_text(label)
+        expect(items.nth(n)).to_contain_text("不符合")
+
+    def item(key: str) -> Locator:
+        return form.locator(f"#insp-items li[data-key='{key}']")
+
+    for key in CHECKLIST:
+        item(key).locator("input[value=ok]").check()
+    item("headcount").locator("input[value=problem]").check()
+    item("quality").locator("input[value=not_checked]").check()
+    page.fill("#insp-responsible", "张校长")
+    # A problem without its note, no findings and no signature: the page says what is missing and sends nothing.
+    page.locator("#insp-submit").tap()
+    msg = page.locator("#insp-msg")
+    expect(msg).to_contain_text("须写明具体情况")
+    expect(msg).to_contain_text("须填写检查发现")
+    expect(msg).to_contain_text("签名为空")
+    item("headcount").locator("textarea").fill("签到 7 人，在场 5 人")
+    page.fill("#insp-findings", "在场学员少于签到人数，2 人疑似代签")
+    page.fill("#insp-headcount", "5")
+    page.locator("#insp-submit").tap()
+    expect(msg).to_have_text("签名为空：请现场负责人在签名框内签名")
+    assert crew.client.get(f"/api/v1/inspections?class_id={crew.world.class_id}",
+                           headers=auth(crew.world.operator)).json() == []
+
+    # What was typed survives a reload (the photos and the signature are taken again).
+    page.reload()
+    form = page.locator("#insp-form")
+    expect(item("headcount").locator("textarea")).to_have_value("签到 7 人，在场 5 人", timeout=10_000)
+    expect(item("headcount").locator("input[value=problem]")).to_be_checked()
+    expect(item("quality").locator("input[value=not_checked]")).to_be_checked()
+    expect(item("venue").locator("input[value=ok]")).to_be_checked()
+    expect(page.locator("#insp-findings")).to_have_value("在场学员少于签到人数，2 人疑似代签")
+    expect(page.locator("#insp-headcount")).to_have_value("5")
+    expect(page.locator("#insp-responsible")).to_have_value("张校长")
+    expect(page.locator("#insp-draft")).to_contain_text("已恢复本机保存的草稿")
+    expect(form.locator("input[name=kind][value=phone]")).to_be_checked()
+
+    # Two photos from the camera, shown as thumbnails.
+    page.set_input_files("#insp-photos", [FACES_DIR / "groups/two_people.jpg", FACES_DIR / "people/obama/obama.jpg"])
+    thumbs = page.locator("#insp-thumbs img")
+    expect(thumbs).to_have_count(2)
+    wait_until(page, "[...document.querySelectorAll('#insp-thumbs img')].every(i => i.complete && i.naturalWidth > 0)")
+    expect(page.locator("#insp-photo-count")).to_contain_text("已拍 2 张")
+
+    # The responsible person signs with a finger (here the mouse: the same pointer events).
+    pad = page.locator("#insp-sign")
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    assert box is not None and box["width"] <= PHONE["width"]
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x0 + 0.1 * w, y0 + 0.7 * h)
+    page.mouse.down()
+    for fx, fy in [(0.25, 0.25), (0.4, 0.75), (0.55, 0.3), (0.7, 0.7), (0.9, 0.4)]:
+        page.mouse.move(x0 + fx * w, y0 + fy * h, steps=6)
+    page.mouse.up()
+    expect(pad).to_have_class(re.compile(r"\bsigned\b"))
+    fits(page)
+    page.locator("#insp-submit").tap()
+
+    done = page.locator("#insp-done")
+    expect(done).to_be_visible(timeout=10_000)
+    expect(done).to_contain_text("检查表已归档")
+    expect(form).to_be_hidden()
+    filed = crew.client.get(f"/api/v1/inspections?class_id={crew.world.class_id}",
+                            headers=auth(crew.world.operator)).json()
+    assert len(filed) == 1
+    form_row = filed[0]
+    assert (form_row["alert_id"], form_row["kind"], form_row["inspector"], form_row["responsible_name"],
+            form_row["headcount_present"]) == (alert_id, "phone", "州市抽查员丙", "张校长", 5)
+    assert form_row["items"]["headcount"] == {"result": "problem", "note": "签到 7 人，在场 5 人"}
+    assert form_row["items"]["quality"]["result"] == "not_checked"
+    assert {k for k, v in form_row["items"].items() if v["result"] == "ok"} == set(CHECKLIST) - {"headcount", "quality"}
+    assert len(form_row["photo_sha256s"]) == 2
+    sent = {hashlib.sha256(face(p)).hexdigest() for p in ("groups/two_people.jpg", "people/obama/obama.jpg")}
+    assert set(form_row["photo_sha256s"]) == sent
+    signature = crew.client.get(f"/api/v1/evidence/{form_row['signature_sha256']}", headers=auth(crew.world.operator))
+    ink = Image.open(io.BytesIO(signature.content))
+    assert ink.format == "PNG" and ink.mode == "RGBA" and ink.getchannel("A").getbbox() is not None  # strokes
+
+    # The PDF link: the shown digest is the PDF's, and the page opens it from a blob: URL fetched with the token.
+    link = page.locator(f"#insp-filed li[data-inspection-id='{form_row['id']}'] a.pdf")
+    expect(link).to_have_attribute("href", form_row["pdf_url"])
+    pdf = crew.client.get(form_row["pdf_url"], headers=auth(crew.tokens["prefecture"]))
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    digest = hashlib.sha256(pdf.content).hexdigest()
+    assert digest == form_row["pdf_sha256"]
+    expect(page.locator(f"#insp-filed li[data-inspection-id='{form_row['id']}'] .sha")).to_contain_text(digest[:16])
+    with context.expect_page() as opened:
+        link.tap()
+    viewer = opened.value
+    assert viewer.url.startswith("blob:"), viewer.url
+    expect(page.locator("#insp-done-msg")).to_contain_text("摘要已核对", timeout=5_000)
+    expect(page.locator("#insp-done-msg")).to_contain_text(digest[:16])
+    viewer.close()
+    fits(page)
+
+    # Closed with an outcome: it moves to the history, with its form.
+    page.locator("#close-form input[value=violation_confirmed]").check()
+    page.locator("#close-note").fill(f"电话抽查在场 5 人，2 人疑似代签，见检查表第 {form_row['id']} 号")
+    page.locator("#close-submit").tap()
+    history = page.locator(f"#history li[data-alert-id='{alert_id}']")
+    expect(history).to_be_visible(timeout=5_000)
+    expect(history).to_contain_text("处置结果：确认违规")
+    expect(history).to_contain_text("已归档检查表 1 份")
+    fits(page)
+    detail = crew.detail(alert_id).json()
+    assert (detail["state"], detail["outcome"], detail["inspection_ids"]) == (
+        "closed", "violation_confirmed", [form_row["id"]])
+    assert [t["action"] for t in detail["transitions"]] == ["dispatch", "escalate", "accept", "phone", "close"]
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.includes('draft'))") == []
+    page.wait_for_load_state("networkidle")
+    assert not outside, outside
+    assert not errors, errors
+    context.close()
+
+
 def test_the_operator_dispatches_and_dismisses_from_the_wall(crew_live: Crew, browser: Browser,  # noqa: F811
                                                             tmp_path: Path) -> None:
     crew = crew_live
@@ -328,3 +516,13 @@ def test_the_inspector_page_is_served_with_the_strict_policy(client: TestClient)
     assert not re.search(r"<[^>]*\son[a-z]+\s*=", r.text), "an inline event handler (the CSP refuses it)"
     for asset in ("inspector.js", "inspector.css", "common.js"):
         assert client.get(f"/static/{asset}").status_code == 200
+
+
+def test_the_checklist_is_served_not_copied_into_the_page(client: TestClient) -> None:
+    dispatch = client.get("/public/rules.json").json()["dispatch"]
+    assert list(dispatch["checklist"].items()) == list(CHECKLIST.items())  # in the form's order
+    assert dispatch["results"] == RESULTS
+    static = REPO / "web" / "static"
+    scripts = {p.name: p.read_text(encoding="utf-8") for p in static.glob("*.js")}
+    copied = [(name, label) for name, text in scripts.items() for label in CHECKLIST.values() if label in text]
+    assert copied == []

@@ -4,10 +4,12 @@ const Monitor = (() => {
   // The rule catalogue (zh-CN names) comes from the server (/public/rules.json), never copied here.
   const RULES = {};
   const SEVERITY = {};
+  const DISPATCH = { states: {}, actions: {}, outcomes: {}, page_states: {}, levels: {}, checklist: {}, results: {} };
   const catalogue = fetch("/public/rules.json").then(r => r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`)))
     .then(body => {
       for (const rule of body.rules) RULES[rule.code] = rule.name;
       Object.assign(SEVERITY, body.severities);
+      for (const key of Object.keys(DISPATCH)) Object.assign(DISPATCH[key], body.dispatch[key]);
     }).catch(() => {});  // without it the pages show rule codes instead of names
   const timeFmt = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
   const dateTimeFmt = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
@@ -39,7 +41,7 @@ const Monitor = (() => {
   }
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; };
   return {
-    RULES, SEVERITY, catalogue, takeToken, api, photoUrl, el,
+    RULES, SEVERITY, DISPATCH, catalogue, takeToken, api, photoUrl, el,
     ruleName: c => RULES[c] || c,
     time: iso => timeFmt.format(new Date(iso)),
     dateTime: iso => dateTimeFmt.format(new Date(iso)),
