@@ -149,11 +149,7 @@
   }
 
   // -- dispatch: each feed item shows its alert's state; the detail shows pages, history and the operator's buttons --
-  const ACTIONS = { dispatch: "派发", escalate: "升级派发", accept: "接单", arrive: "到达现场", phone: "开始电话抽查",
-    close: "办结", dismiss: "不予派发", reopen: "重新打开", return: "退回监控中心" };
-  const OUTCOMES = { violation_confirmed: "确认违规", false_alarm: "误报", could_not_verify: "无法核实" };
-  const PAGE_STATES = { paged: "待接单", accepted: "已接单", expired: "超时未接", withdrawn: "已撤回" };
-  const LEVELS = { county: "县区", prefecture: "州市", province: "省级" };
+  const { actions: ACTIONS, outcomes: OUTCOMES, page_states: PAGE_STATES, levels: LEVELS } = M.DISPATCH;  // served
   const detailBox = document.getElementById("detail");
   let staffList = [];
 
