@@ -52,6 +52,9 @@ def test_wall_screen_shows_the_province_and_live_anomalies(live_world: World, br
     expect(page.locator("#c-classes")).to_have_text("2", timeout=10_000)
     assert page.locator("#map canvas").count() >= 1
     assert "token" not in page.url  # the token leaves the address bar
+    expect(page.locator("#short-count")).to_have_text("2 个", timeout=10_000)  # no class inspected yet
+    expect(page.locator("#shortfall li").first).to_contain_text("0/2")
+    assert page.evaluate("() => document.documentElement.scrollHeight") <= 1080  # the wall still fits its screen
 
     live_world.checkin(face("people/kit_harington/john2.jpeg"))  # a face from outside the class
     item = page.locator("#feed li[data-rule=FACE_MISMATCH]").first

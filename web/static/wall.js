@@ -96,9 +96,21 @@
     try {
       overview = await M.api(token, "/api/v1/overview");
       renderOverview();
+      renderShortfall(await M.api(token, "/api/v1/inspections/shortfall"));
     } catch (e) {
       if (e.status === 401 || e.status === 403) showLogin(e.message);
     }
+  }
+
+  // Classes short of the two inspections each must have (clause 十四), fewest first.
+  function renderShortfall(list) {
+    const top = [...list].sort((a, b) => a.filed - b.filed).slice(0, 8);
+    document.getElementById("short-count").textContent = `${list.length} 个`;
+    document.getElementById("shortfall").replaceChildren(...top.map(c => {
+      const li = M.el("li");
+      li.append(M.el("span", "", `${c.class_name}（${c.institution_name}）`), M.el("b", "", `${c.filed}/${c.required}`));
+      return li;
+    }));
   }
 
   // A feed item shows, and opens, the latest anomaly of its alert; a photo that loads late never overwrites a newer one.
