@@ -31,12 +31,15 @@ Inspector = Annotated[Scope, access(Role.INSPECTOR)]
 ERRORS = errors(404, 409)
 
 
-def load_alert(session: Session, scope: Scope, alert_id: int) -> Alert:
-    """The alert, if the caller may see its class (never a recused inspector); else 404."""
+def load_alert(session: Session, scope: Scope, alert_id: int, lock: bool = False) -> Alert:
+    """The alert, if the caller may see its class (never a recused inspector); else 404. `lock`: for a change, the
+    row is locked first (one writer at a time per alert: two accepts cannot both win)."""
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)
     ensure_in_class(session, scope, alert.class_id, "UNKNOWN_ALERT", "告警", alert_id)
+    if lock:
+        session.refresh(alert, with_for_update=True)
     return alert
 
 
@@ -83,7 +86,7 @@ def get_alert(alert_id: UploadIdPath, scope: Center, db: Db) -> dict[str, Any]:
 def dispatch_alert(alert_id: UploadIdPath, body: DispatchIn, scope: Operators, db: Db,
                    settings: SettingsDep) -> dict[str, Any]:
     with db.session() as session:
-        alert = load_alert(session, scope, alert_id)
+        alert = load_alert(session, scope, alert_id, lock=True)
         if alert.state != AlertState.OPEN:
             raise ApiError(409, "ALERT_STATE", f"告警当前为「{STATE_NAMES[AlertState(alert.state)]}」，不能派发")
         pick = page_alert(session, alert, settings, random.SystemRandom(), utc_now(), Actor.of(scope.principal),
@@ -96,7 +99,7 @@ def dispatch_alert(alert_id: UploadIdPath, body: DispatchIn, scope: Operators, d
 def act(db: Any, scope: Scope, alert_id: int, action: Action, note: str | None = None,
         outcome: Outcome | None = None) -> dict[str, Any]:
     with db.session() as session:
-        alert = load_alert(session, scope, alert_id)
+        alert = load_alert(session, scope, alert_id, lock=True)
         if action in (Action.ARRIVE, Action.PHONE, Action.CLOSE):
             ensure_assignee(alert, scope.principal)
         transition(session, alert, action, Actor.of(scope.principal), note, outcome)
@@ -119,7 +122,7 @@ def reopen_alert(alert_id: UploadIdPath, body: NoteIn, scope: Operators, db: Db)
              summary="The inspector paged accepts the alert")
 def accept(alert_id: UploadIdPath, scope: Inspector, db: Db) -> dict[str, Any]:
     with db.session() as session:
-        alert = load_alert(session, scope, alert_id)
+        alert = load_alert(session, scope, alert_id, lock=True)
         accept_alert(session, alert, Actor.of(scope.principal))
         return alert_detail(session, alert)
 

@@ -49,7 +49,7 @@ def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
              summary="Draw trainees to phone for the alert's class (from those signed in today), once per alert")
 def start(alert_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep, response: Response) -> dict[str, Any]:
     with db.session() as session:
-        alert = load_alert(session, scope, alert_id)
+        alert = load_alert(session, scope, alert_id, lock=True)
         ensure_assignee(alert, scope.principal)
         open_check = session.scalar(select(PhoneCheck).where(PhoneCheck.alert_id == alert.id,
                                                              PhoneCheck.state == "open"))

@@ -174,24 +174,33 @@ class DispatchClock:
         self.rng = rng or random.SystemRandom()
 
     def run(self, now: datetime | None = None) -> dict[str, Any]:
-        """One pass: expired pages escalated, then never-dispatched alerts paged. Returns what it did."""
+        """One pass: expired pages escalated, then never-dispatched alerts paged, one alert per transaction (each
+        locks its alert row before its pages, the order the requests use, so no two writers wait on each other).
+        Returns what it did."""
         now = now or utc_now()
         escalated = routed = 0
         with self.db.session() as session:
-            expired = list(session.scalars(select(AlertPage).where(AlertPage.state == "paged",
-                                                                   AlertPage.deadline <= now)))
-            for page in expired:
-                page.state, page.answered_at = "expired", now
-            for alert_id in sorted({p.alert_id for p in expired}):
-                alert = session.get(Alert, alert_id)
+            due = sorted(set(session.scalars(select(AlertPage.alert_id).where(AlertPage.state == "paged",
+                                                                              AlertPage.deadline <= now))))
+            fresh = list(session.scalars(select(Alert.id).where(
+                Alert.state == AlertState.OPEN, ~Alert.id.in_(select(AlertPage.alert_id))).order_by(Alert.id))) \
+                if self.settings.dispatch_auto else []
+        for alert_id in due:
+            with self.db.session() as session:
+                alert = session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
+                for page in session.scalars(select(AlertPage).where(
+                        AlertPage.alert_id == alert_id, AlertPage.state == "paged", AlertPage.deadline <= now)):
+                    page.state, page.answered_at = "expired", now
                 if alert is not None and alert.state == AlertState.DISPATCHED and not session.scalar(
                         select(AlertPage.id).where(AlertPage.alert_id == alert_id, AlertPage.state == "paged")):
                     page_alert(session, alert, self.settings, self.rng, now)
                     escalated += 1
-            if self.settings.dispatch_auto:
-                fresh = session.scalars(select(Alert).where(
-                    Alert.state == AlertState.OPEN, ~Alert.id.in_(select(AlertPage.alert_id))).order_by(Alert.id))
-                for alert in fresh:
-                    if page_alert(session, alert, self.settings, self.rng, now).staff_ids:
-                        routed += 1
+        for alert_id in fresh:
+            with self.db.session() as session:
+                alert = session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
+                if alert is None or alert.state != AlertState.OPEN or session.scalar(
+                        select(AlertPage.id).where(AlertPage.alert_id == alert_id).limit(1)):
+                    continue  # an operator or another worker got there first
+                if page_alert(session, alert, self.settings, self.rng, now).staff_ids:
+                    routed += 1
         return {"escalated": escalated, "routed": routed}
