@@ -123,7 +123,11 @@ def run_demo(
             f"its token and {env_file} follow when class 1 is ready\n{bar}\n"
         )
         threading.Thread(target=register, name="simulator-registration", daemon=True).start()
-        crew = InspectorCrew(httpx.Client(base_url=base, timeout=60), admin_token, seed)
+        def hired(name: str, region: str, token: str) -> None:
+            typer.echo(f" 抽查员手机页 inspector: {base}/inspector#token={token}   ({name}, {region}; simulated, "
+                       f"it answers its own pages)")
+
+        crew = InspectorCrew(httpx.Client(base_url=base, timeout=60), admin_token, seed, on_hired=hired)
         threading.Thread(target=crew.run, args=(stop,), name="simulated-inspectors", daemon=True).start()
         sim.run(stop, interval)
 

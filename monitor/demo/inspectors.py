@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,8 +43,10 @@ def signature_png(rng: random.Random) -> bytes:
 class InspectorCrew:
     """The demo's inspectors and what each does on one round."""
 
-    def __init__(self, http: httpx.Client, admin_token: str, seed: int) -> None:
+    def __init__(self, http: httpx.Client, admin_token: str, seed: int,
+                 on_hired: Callable[[str, str, str], None] | None = None) -> None:
         self.http = http
+        self.on_hired = on_hired  # (name, region, token): the demo prints where their phone page is
         self.admin = {"Authorization": f"Bearer {admin_token}"}
         self.rng = random.Random(seed)
         self.tokens: dict[int, str] = {}  # staff id -> token
@@ -78,6 +81,8 @@ class InspectorCrew:
             self.tokens[staff_id] = token.json()["token"]
             self.regions.add(region)
             hired += 1
+            if self.on_hired is not None:
+                self.on_hired(name, region, self.tokens[staff_id])
         return hired
 
     def run(self, stop: Any, interval_s: float = 4.0) -> None:
