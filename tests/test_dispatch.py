@@ -4,8 +4,11 @@ through their lifecycle with every step recorded; recused inspectors never see t
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Callable
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,7 +18,7 @@ from monitor.adapters.tokens import resolve_token
 from monitor.decisions.dispatch import ClassPlace, Inspector, Level, eligible, is_recused, next_page
 from monitor.services.dispatch import DispatchClock
 from tests.crew import NOW, Crew
-from tests.helpers import auth, live_feed
+from tests.helpers import World, auth, face, live_feed
 
 
 def test_a_new_alert_goes_to_the_county_inspector_who_is_not_recused(crew: Crew) -> None:
@@ -187,3 +190,39 @@ def test_the_page_is_pushed_to_its_inspector_and_nothing_of_the_class_to_the_rec
     seen_by_other = hub.fetch_after(0, limit=1000, scope=other_scope)
     assert any(e.institution_id == crew.world.ids["institution"] for e in seen_by_other)
     assert not [e for e in seen_by_other if e.staff_id is not None]  # someone else's page
+
+
+def test_two_inspectors_accepting_one_alert_at_once_on_postgresql(client_factory: Callable[..., TestClient],
+                                                                     postgres_url: str) -> None:
+    """A high-severity alert is paged to two inspectors; both tap 接单 at the same moment: one wins, the other is
+    told it is taken, and the history has one acceptance."""
+    client = client_factory(database_url=postgres_url, dispatch_interval_seconds=3600, dispatch_high_parallel=2)
+    world = World.build(client)
+    tokens = {}
+    for n in range(2):
+        staff = client.post("/api/v1/staff", headers=auth(world.admin), json={
+            "name": f"并发抽查员{n}", "phone": f"1391111000{n}", "level": "county", "region_code": "530102"}).json()
+        client.post(f"/api/v1/staff/{staff['id']}/duty", headers=auth(world.admin), json={
+            "starts_at": (NOW - timedelta(hours=1)).isoformat(), "ends_at": (NOW + timedelta(hours=2)).isoformat()})
+        tokens[staff["id"]] = client.post("/api/v1/tokens", headers=auth(world.admin), json={
+            "role": "inspector", "name": f"并发抽查员{n}", "staff_id": staff["id"]}).json()["token"]
+    assert world.checkin(face("people/kit_harington/john1.jpeg")).json()["status"] == "failed"
+    alert_id = client.get("/api/v1/alerts", headers=auth(world.operator)).json()[0]["id"]
+    DispatchClock(client.app.state.settings, client.app.state.db, random.Random(1)).run(NOW)
+    assert len(client.get(f"/api/v1/alerts/{alert_id}", headers=auth(world.operator)).json()["pages"]) == 2
+    barrier = threading.Barrier(2)
+    answers: list[int] = []
+
+    def accept(token: str) -> None:
+        barrier.wait()
+        answers.append(client.post(f"/api/v1/alerts/{alert_id}/accept", headers=auth(token)).status_code)
+
+    threads = [threading.Thread(target=accept, args=(t,)) for t in tokens.values()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers) == [200, 409]
+    detail = client.get(f"/api/v1/alerts/{alert_id}", headers=auth(world.operator)).json()
+    assert [t["action"] for t in detail["transitions"]].count("accept") == 1
+    assert sorted(p["state"] for p in detail["pages"]) == ["accepted", "withdrawn"]
