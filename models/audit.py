@@ -22,6 +22,7 @@ from models.tables import AuditEntry, AuditHead
 class AuditActor:
     name: str
     role: str  # a token's role, or "system"
+    token_id: int | None = None  # the token the write was made with
 
 
 SYSTEM = AuditActor("系统", "system")
@@ -33,7 +34,8 @@ def append_audit(conn: Session | Connection, action: str, subject_kind: str, sub
     """Write one entry in the caller's transaction (so it exists exactly when the change does). It takes no lock:
     `seal_audit` chains it moments later."""
     who = actor or current_actor.get()
-    conn.execute(insert(AuditEntry).values(at=at or utc_now(), actor=who.name, actor_role=who.role, action=action,
+    conn.execute(insert(AuditEntry).values(at=at or utc_now(), actor=who.name, actor_role=who.role,
+                                           token_id=who.token_id, action=action,
                                            subject_kind=subject_kind, subject_id=str(subject_id),
                                            detail=canonical(detail)))
 
@@ -48,7 +50,7 @@ def seal_audit(conn: Connection, limit: int = 5000) -> int:
     for e in rows:
         seq += 1
         digest = entry_hash(prev, seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind,
-                            e.subject_id, e.detail)
+                            e.subject_id, e.detail, e.token_id)
         conn.execute(update(AuditEntry).where(AuditEntry.id == e.id).values(seq=seq, prev_hash=prev, hash=digest))
         prev = digest
     if rows:

@@ -18,10 +18,13 @@ def canonical(value: Any) -> Any:
 
 
 def entry_hash(prev_hash: str, seq: int, at_iso: str, actor: str, actor_role: str, action: str, subject_kind: str,
-               subject_id: str, detail: Any) -> str:
-    """SHA-256 over the previous hash and this entry's every field."""
-    body = json.dumps([prev_hash, seq, at_iso, actor, actor_role, action, subject_kind, subject_id, canonical(detail)],
-                      ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+               subject_id: str, detail: Any, token_id: int | None = None) -> str:
+    """SHA-256 over the previous hash and this entry's every field (the acting token's id when there is one, so
+    entries written before tokens were recorded keep their digests)."""
+    fields = [prev_hash, seq, at_iso, actor, actor_role, action, subject_kind, subject_id, canonical(detail)]
+    if token_id is not None:
+        fields.append(token_id)
+    body = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
@@ -39,6 +42,7 @@ class Link:
     detail: Any
     prev_hash: str
     hash: str
+    token_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def verify_chain(links: Iterable[Link], head_seq: int, head_hash: str) -> tuple[
         if link.prev_hash != prev:
             return checked, Break(link.seq, "out_of_order", f"第 {link.seq} 条记录与前一条的链接不符（被调换或插入）")
         digest = entry_hash(link.prev_hash, link.seq, link.at_iso, link.actor, link.actor_role, link.action,
-                            link.subject_kind, link.subject_id, link.detail)
+                            link.subject_kind, link.subject_id, link.detail, link.token_id)
         if digest != link.hash:
             return checked, Break(link.seq, "changed", f"第 {link.seq} 条记录的内容已被改动（哈希不符）")
         checked += 1

@@ -221,7 +221,7 @@ def access(*roles: Role) -> params.Depends:
 
     async def acting_caller(scope: Scope = Depends(scope_of_caller)) -> Scope:  # noqa: B008
         # On the request's own task (not a worker thread), so the route and its threads see who acts.
-        current_actor.set(AuditActor(scope.principal.name, scope.role.value))
+        current_actor.set(AuditActor(scope.principal.name, scope.role.value, scope.principal.token_id))
         return scope
 
     acting_caller.__scope_roles__ = allowed  # type: ignore[attr-defined]  # what the route matrix test reads

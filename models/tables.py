@@ -561,6 +561,7 @@ class AuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(String(100))
     actor_role: Mapped[str] = mapped_column(String(12))
+    token_id: Mapped[int | None] = mapped_column(Integer)  # the token a write was made with (None: the system)
     action: Mapped[str] = mapped_column(String(60))  # e.g. trainees.insert, alert_transitions.insert, export
     subject_kind: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[str] = mapped_column(String(80))

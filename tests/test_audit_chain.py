@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 from models.audit import AuditActor, append_audit
-from models.tables import AuditEntry, Trainee
+from models.tables import ApiToken, AuditEntry, Trainee
 from monitor.adapters.storage import Database
 from monitor.cli import app as cli
 from monitor.services.audit import verify_audit
@@ -54,9 +54,13 @@ def test_registration_uploads_verdicts_dispatch_and_exports_are_in_the_chain(wor
         assert expected in actions, expected
     upload = next(e for e in chain if e["action"] == "checkins.insert")
     assert (upload["actor"], upload["actor_role"]) == ("站点0", "site")
+    with world.client.app.state.db.session() as s:
+        site_token_id = s.scalar(select(ApiToken.id).where(ApiToken.name == "站点0"))
+    assert upload["token_id"] == site_token_id is not None  # which token made the write
     assert upload["detail"]["photo_sha256"] == r.json()["photo_sha256"]
     verdict = next(e for e in chain if e["action"] == "checkins.update")
     assert verdict["detail"] == {"status": "passed"} and verdict["actor_role"] == "system"
+    assert verdict["token_id"] is None
     export = next(e for e in chain if e["action"] == "export")
     assert export["actor"] == "测试管理员" and len(export["detail"]["sha256"]) == 64
     token = next(e for e in chain if e["action"] == "api_tokens.insert")
@@ -72,14 +76,16 @@ def test_registration_uploads_verdicts_dispatch_and_exports_are_in_the_chain(wor
     assert world.client.get("/api/v1/audit", headers=auth(world.operator)).status_code == 403
 
 
-@pytest.mark.parametrize("tamper", ["changed", "deleted", "reordered", "last_deleted"])
+@pytest.mark.parametrize("tamper", ["changed", "token", "deleted", "reordered", "last_deleted"])
 def test_tampering_with_one_row_is_detected_and_named(world: World, tamper: str) -> None:
     chain = entries(world)
     assert len(chain) > 20
     target = len(chain) // 2
     db = world.client.app.state.db
     with db.session() as s:
-        if tamper == "changed":
+        if tamper == "token":
+            s.execute(update(AuditEntry).where(AuditEntry.seq == target).values(token_id=424242))
+        elif tamper == "changed":
             row = s.scalar(select(AuditEntry).where(AuditEntry.seq == target))
             assert row is not None
             row.detail = {**row.detail, "name": "改过的名字"}
@@ -93,7 +99,7 @@ def test_tampering_with_one_row_is_detected_and_named(world: World, tamper: str)
             target = len(chain) + 1
             s.execute(delete(AuditEntry).where(AuditEntry.seq == len(chain)))
     result = verify(world)
-    expected_kind = {"changed": "changed", "deleted": "missing", "reordered": "out_of_order",
+    expected_kind = {"changed": "changed", "token": "changed", "deleted": "missing", "reordered": "out_of_order",
                      "last_deleted": "head"}[tamper]
     expected_seq = target if tamper != "last_deleted" else len(chain)
     assert (result["intact"], result["broken_kind"], result["broken_seq"]) == (False, expected_kind, expected_seq)

@@ -33,8 +33,9 @@ def list_audit(scope: Auditors, db: Db, limit: Limit = 50,
         if subject_id:
             query = query.where(AuditEntry.subject_id == subject_id)
         return [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "actor_role": e.actor_role,
-                 "action": e.action, "subject_kind": e.subject_kind, "subject_id": e.subject_id, "detail": e.detail,
-                 "prev_hash": e.prev_hash, "hash": e.hash} for e in session.scalars(query)]
+                 "token_id": e.token_id, "action": e.action, "subject_kind": e.subject_kind,
+                 "subject_id": e.subject_id, "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash}
+                for e in session.scalars(query)]
 
 
 @router.get("/audit/verify", response_model=AuditVerifyOut, summary="Verify the whole chain; name the first break")

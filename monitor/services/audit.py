@@ -23,7 +23,7 @@ def iter_links(db: Database) -> Iterator[Link]:
         for e in rows:
             assert e.seq is not None
             yield Link(e.seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind, e.subject_id,
-                       e.detail, e.prev_hash or "", e.hash or "")
+                       e.detail, e.prev_hash or "", e.hash or "", e.token_id)
         if len(rows) < PAGE:
             return
         after = rows[-1].seq or after

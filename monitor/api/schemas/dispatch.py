@@ -130,6 +130,7 @@ class AuditEntryOut(BaseModel):
     at: str
     actor: str
     actor_role: str
+    token_id: int | None = Field(description="the token the write was made with (null: the system)")
     action: str
     subject_kind: str
     subject_id: str
