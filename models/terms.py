@@ -69,10 +69,3 @@ RULE_CATALOGUE: dict[AnomalyCode, tuple[str, str]] = {
 
 SEVERITY_LABELS: dict[Severity, str] = {Severity.HIGH: "高", Severity.MEDIUM: "中", Severity.LOW: "低"}
 
-
-def rule_label(code: str) -> str:
-    """The rule's zh-CN name (the code itself for one the catalogue does not know)."""
-    try:
-        return RULE_CATALOGUE[AnomalyCode(code)][0]
-    except ValueError:
-        return code

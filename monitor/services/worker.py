@@ -11,7 +11,6 @@ from models.clock import utc_now
 from monitor.adapters.bus import Bus
 from monitor.adapters.face_dlib import FaceEngine
 from monitor.adapters.face_pool import ProcessFaceEngine
-from monitor.adapters.photo_index import PhotoHashIndex
 from monitor.adapters.storage import Database
 from monitor.services.checkins import verify_checkin
 from monitor.services.class_status import tick_class_status
@@ -19,7 +18,7 @@ from monitor.services.clock import PolicyClock
 from monitor.services.context import WorkerContext
 from monitor.services.dispatch import DispatchClock
 from monitor.services.draws import draw_due
-from monitor.services.failures import Handler, give_up, guard_handler
+from monitor.services.failures import Handler, guard_handler
 from monitor.services.heartbeats import verify_heartbeat
 from monitor.services.relay import relay_outbox
 from monitor.services.snapshots import verify_snapshot
@@ -45,10 +44,6 @@ class Worker:
         self.dispatch = DispatchClock(settings, db)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-
-    @property
-    def photo_index(self) -> PhotoHashIndex:
-        return self.ctx.photo_index
 
     def start(self) -> None:
         for topic, pipeline in PIPELINES.items():
@@ -78,9 +73,6 @@ class Worker:
 
     def tick_clock(self) -> int:
         return tick_class_status(self.db)
-
-    def give_up(self, topic: str, subject_id: int, reason: str) -> None:
-        give_up(self.ctx, topic, subject_id, reason)
 
     def _relay_loop(self) -> None:
         while not self._stop.wait(self.settings.relay_interval_seconds):
