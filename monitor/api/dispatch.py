@@ -47,10 +47,10 @@ def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
     cls = session.get(TrainingClass, alert.class_id)
     assert cls is not None
     context = class_context(session, cls)
-    names = dict(session.execute(select(Staff.id, Staff.name)).all())
+    pages = list(session.scalars(select(AlertPage).where(AlertPage.alert_id == alert.id).order_by(AlertPage.id)))
+    names = dict(session.execute(select(Staff.id, Staff.name).where(Staff.id.in_({p.staff_id for p in pages}))).all())
     steps = session.scalars(select(AlertTransition).where(AlertTransition.alert_id == alert.id)
                             .order_by(AlertTransition.id))
-    pages = session.scalars(select(AlertPage).where(AlertPage.alert_id == alert.id).order_by(AlertPage.id))
     return {
         "id": alert.id, "rule": alert.rule, "severity": alert.severity, "class_id": alert.class_id,
         "class_name": context["class_name"], "institution_name": context["institution_name"],

@@ -102,14 +102,16 @@ def place_of(session: Session, alert: Alert) -> ClassPlace:
 
 
 def page_alert(session: Session, alert: Alert, settings: Settings, rng: random.Random, now: datetime,
-               actor: Actor = SYSTEM, only: int | None = None, restart: bool = False) -> Pick:
+               actor: Actor = SYSTEM, only: int | None = None, restart: bool = False,
+               inspectors: list[Inspector] | None = None) -> Pick:
     """Page the next inspector(s) of the alert (or `only`, an inspector an operator chose); dispatched or escalated.
     With nobody left on the ladder the alert goes back to the center (open) with a note. `restart` (an operator
     sends it again) climbs the ladder from the bottom."""
     pages = list(session.scalars(select(AlertPage).where(AlertPage.alert_id == alert.id)))
     history = [] if restart else pages
     place = place_of(session, alert)
-    inspectors = load_inspectors(session, now)
+    if inspectors is None:  # the clock loads the roster once per pass and hands it in
+        inspectors = load_inspectors(session, now)
     if only is not None:
         chosen = next((i for i in inspectors if i.staff_id == only), None)
         if chosen is None or not next_page([chosen], place, now, frozenset(), {}, 1, 1, rng).staff_ids:
@@ -182,6 +184,7 @@ class DispatchClock:
         with self.db.session() as session:
             due = sorted(set(session.scalars(select(AlertPage.alert_id).where(AlertPage.state == "paged",
                                                                               AlertPage.deadline <= now))))
+            roster = load_inspectors(session, now) if due or self.settings.dispatch_auto else []
             fresh = list(session.scalars(select(Alert.id).where(
                 Alert.state == AlertState.OPEN, ~Alert.id.in_(select(AlertPage.alert_id))).order_by(Alert.id))) \
                 if self.settings.dispatch_auto else []
@@ -193,7 +196,7 @@ class DispatchClock:
                     page.state, page.answered_at = "expired", now
                 if alert is not None and alert.state == AlertState.DISPATCHED and not session.scalar(
                         select(AlertPage.id).where(AlertPage.alert_id == alert_id, AlertPage.state == "paged")):
-                    page_alert(session, alert, self.settings, self.rng, now)
+                    page_alert(session, alert, self.settings, self.rng, now, inspectors=roster)
                     escalated += 1
         for alert_id in fresh:
             with self.db.session() as session:
@@ -201,6 +204,6 @@ class DispatchClock:
                 if alert is None or alert.state != AlertState.OPEN or session.scalar(
                         select(AlertPage.id).where(AlertPage.alert_id == alert_id).limit(1)):
                     continue  # an operator or another worker got there first
-                if page_alert(session, alert, self.settings, self.rng, now).staff_ids:
+                if page_alert(session, alert, self.settings, self.rng, now, inspectors=roster).staff_ids:
                     routed += 1
         return {"escalated": escalated, "routed": routed}
