@@ -130,3 +130,17 @@ def test_the_class_ledger_lists_its_inspections_with_their_pdfs(crew: Crew) -> N
     ledger = crew.client.get(f"/api/v1/classes/{crew.world.class_id}/ledger", headers=auth(crew.world.admin)).json()
     assert [(i["id"], i["pdf_url"], i["pdf_sha256"]) for i in ledger["inspections"]] == [
         (filed["id"], filed["pdf_url"], filed["pdf_sha256"])]
+
+
+def test_a_signature_whose_image_stream_is_broken_is_refused_and_nothing_is_kept(crew: Crew) -> None:
+    broken = bytearray(signature_png())
+    start = broken.index(b"IDAT") + 8
+    for k in range(start, start + 24):
+        broken[k] ^= 0xFF  # the header and IEND are intact: only decoding finds it
+    r = crew.client.post(
+        "/api/v1/inspections", headers=auth(crew.tokens["county_a"]),
+        data={"class_id": str(crew.world.class_id), "kind": "on_site", "items": json.dumps(items(None)),
+              "responsible_name": "张校长"},
+        files=[("signature", ("s.png", bytes(broken), "image/png"))])
+    assert r.status_code == 422 and r.json()["code"] == "SIGNATURE_UNREADABLE", r.text
+    assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.operator)).json() == []

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from PIL import Image
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
@@ -15,6 +16,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
 from models.clock import SHANGHAI
+from models.errors import ApiError
 from monitor.decisions.inspection_form import CHECKLIST, RESULTS
 
 FONT = "STSong-Light"
@@ -39,6 +41,21 @@ class FormContent:
     findings: str
     responsible_name: str
     photo_sha256s: Sequence[str]
+
+
+MAX_SIGNATURE_PIXELS = 4_000_000  # a phone screen's canvas at full pixel density is well under this
+
+
+def check_signature(png: bytes) -> None:
+    """422 unless the signature decodes whole and is no larger than a phone's canvas: the form prints it, and a PNG
+    whose header is sound can still carry a broken image stream."""
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            if image.width * image.height > MAX_SIGNATURE_PIXELS:
+                raise ApiError(422, "SIGNATURE_TOO_LARGE", "签名图片尺寸过大，请在手机上重新签名")
+            image.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ApiError(422, "SIGNATURE_UNREADABLE", "签名图片已损坏，无法读取，请重新签名") from exc
 
 
 def wrap(text: str, width: int) -> list[str]:

@@ -20,6 +20,7 @@ from models.errors import ApiError, errors
 from models.params import Limit, RecordIdQuery, UploadIdPath
 from models.scope import Scope, access, ensure_class, ensure_in_class, refuse_missing
 from models.tables import Alert, Inspection, Institution, TrainingClass
+from monitor.adapters.inspection_pdf import check_signature
 from monitor.api.deps import Center, Db, EvidenceDep, SettingsDep
 from monitor.api.schemas.dispatch import InspectionOut, ShortfallOut
 from monitor.decisions.inspection_form import CHECKLIST
@@ -77,6 +78,7 @@ async def post_inspection(
     if len(raw_signature) > MAX_SIGNATURE_BYTES:
         raise ApiError(413, "SIGNATURE_TOO_LARGE", "签名图片过大")
     signed = await run_in_threadpool(inspect_image, raw_signature, settings.max_image_pixels)
+    await run_in_threadpool(check_signature, signed.data)
     shots: list[AcceptedImage] = [await run_in_threadpool(inspect_image, await p.read(), settings.max_image_pixels)
                                   for p in photos]
     form = FormIn(class_id, alert_id, kind, parsed, headcount_present, findings.strip(), responsible_name.strip(),
