@@ -78,7 +78,7 @@ def test_the_inspector_accepts_works_and_closes_with_an_outcome(crew: Crew) -> N
     accepted = crew.post(f"{base}/accept", "county_a")
     assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
     assert accepted.json()["assignee_staff_id"] == crew.staff["county_a"]
-    assert crew.post(f"{base}/arrive", "prefecture").status_code in (403, 404)  # not theirs
+    assert crew.post(f"{base}/arrive", "prefecture").status_code == 403  # not theirs: NOT_ASSIGNEE
     assert crew.post(f"{base}/phone", "county_a").json()["state"] == "phoning"
     assert crew.post(f"{base}/arrive", "county_a").json()["state"] == "on_site"
     no_outcome = crew.post(f"{base}/close", "county_a", {"note": "现场核实"})
