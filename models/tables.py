@@ -530,7 +530,7 @@ class PhoneCheck(Base):
     inspector: Mapped[str] = mapped_column(String(100))
     seed: Mapped[str] = mapped_column(String(64))
     drawn: Mapped[list[Any]] = mapped_column(JSON)  # trainee ids in call order
-    state: Mapped[str] = mapped_column(String(12))  # open | done
+    state: Mapped[str] = mapped_column(String(12))  # open | done | abandoned (its alert ended first)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -108,6 +108,8 @@ def test_a_class_with_fewer_than_five_signed_in_cannot_finish_a_phone_check(crew
     closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
                        {"outcome": "could_not_verify", "note": "签到人数不足，改日现场核查"})
     assert closed.status_code == 200 and closed.json()["outcome"] == "could_not_verify"
+    ended = crew.client.get(f"/api/v1/phone-checks/{check['id']}", headers=auth(crew.world.operator)).json()
+    assert ended["state"] == "abandoned"  # nothing is left open once its alert is closed
 
 
 def test_nobody_signed_in_means_no_phone_check(crew: Crew) -> None:

@@ -40,7 +40,7 @@ def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
     if scope.role is Role.INSPECTOR and check.staff_id != scope.principal.staff_id:
         raise ApiError(403, "NOT_CALLER", "只有发起该电话抽查的抽查人员可以记录通话")
     if check.state != "open":
-        raise ApiError(409, "PHONE_CHECK_DONE", "该电话抽查已完成")
+        raise ApiError(409, "PHONE_CHECK_DONE", "该电话抽查已完成或已随告警办结")
 
 
 @router.post("/alerts/{alert_id}/phone-checks", status_code=201, response_model=PhoneCheckOut,

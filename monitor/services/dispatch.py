@@ -17,7 +17,17 @@ from sqlalchemy.orm import Session
 from models.clock import utc_now
 from models.domain import Principal, Role, Severity
 from models.errors import ApiError
-from models.tables import Alert, AlertPage, AlertTransition, Staff, StaffDuty, StaffTie, TrainingClass, Venue
+from models.tables import (
+    Alert,
+    AlertPage,
+    AlertTransition,
+    PhoneCheck,
+    Staff,
+    StaffDuty,
+    StaffTie,
+    TrainingClass,
+    Venue,
+)
 from models.terms import EventKind
 from monitor.adapters.storage import Database
 from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, Outcome, Refusal, next_state
@@ -65,6 +75,11 @@ def transition(session: Session, alert: Alert, action: Action, actor: Actor, not
         alert.outcome, alert.assignee_staff_id = None, None
     if action in (Action.CLOSE, Action.DISMISS, Action.REOPEN, Action.RETURN):
         withdraw_pages(session, alert, now)
+        # A phone check left unfinished ends with its alert: nothing stays open once nobody will finish it.
+        # (row by row, so that the audit chain records each)
+        for check in session.scalars(select(PhoneCheck).where(PhoneCheck.alert_id == alert.id,
+                                                              PhoneCheck.state == "open")):
+            check.state, check.completed_at = "abandoned", now
     cls = session.get(TrainingClass, alert.class_id)
     assert cls is not None
     add_event(session, EventKind.ALERT, class_context(session, cls), {

@@ -111,7 +111,7 @@ class PhoneCheckOut(BaseModel):
     class_id: int
     inspector: str
     seed: str
-    state: str = Field(description="open | done")
+    state: str = Field(description="open | done | abandoned (its alert ended before it was done)")
     created_at: str
     completed_at: str | None
     min_reached: int
