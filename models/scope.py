@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request, params
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
@@ -28,6 +28,15 @@ from models.tables import (
     Venue,
 )
 
+
+class OfAClass(Protocol):
+    """A row that belongs to a class (alerts, inspections, phone checks, online sessions…)."""
+
+    @property
+    def class_id(self) -> int: ...
+
+
+T = TypeVar("T", bound=OfAClass)
 ALL_ROLES = tuple(Role)
 CENTER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
 
@@ -145,6 +154,16 @@ def ensure_in_class(session: Session, scope: Scope, class_id: int, code: str, wh
         return
     if not session.scalar(select(scope.of_classes(TrainingClass.id)).where(TrainingClass.id == class_id)):
         raise refuse_missing(code, what, ident)
+
+
+def get_in_scope(session: Session, scope: Scope, model: type[T], ident: int, code: str, what: str) -> T:
+    """The row of `model` (anything with a `class_id`) with id `ident`, if the caller may see its class; else the
+    404 `code` (a missing row and one outside the scope look the same)."""
+    row = session.get(model, ident)
+    if row is None:
+        raise refuse_missing(code, what, ident)
+    ensure_in_class(session, scope, row.class_id, code, what, ident)
+    return row
 
 
 def trainee_visible(session: Session, scope: Scope, trainee_id: int) -> bool:

@@ -21,7 +21,7 @@ from models.clock import SHANGHAI, utc_now
 from models.domain import TraineeInClassIn
 from models.errors import ApiError, errors
 from models.params import UploadIdPath
-from models.scope import AnyCaller, Scope, SiteCaller, ensure_in_class, refuse_missing
+from models.scope import AnyCaller, Scope, SiteCaller, get_in_scope
 from models.tables import OnlineHeartbeat, OnlineSession
 from models.terms import UploadStatus
 
@@ -56,11 +56,7 @@ def session_body(s: OnlineSession, beats: list[OnlineHeartbeat]) -> dict[str, An
 
 
 def visible_session(session: Session, session_id: int, scope: Scope) -> OnlineSession:
-    row = session.get(OnlineSession, session_id)
-    if row is None:
-        raise refuse_missing("UNKNOWN_ONLINE_SESSION", "线上学习会话", session_id)
-    ensure_in_class(session, scope, row.class_id, "UNKNOWN_ONLINE_SESSION", "线上学习会话", session_id)
-    return row
+    return get_in_scope(session, scope, OnlineSession, session_id, "UNKNOWN_ONLINE_SESSION", "线上学习会话")
 
 @router.post("/sessions", status_code=201, summary="Start an online study session", responses=errors(404, 409, 429),
              response_model=OnlineSessionStartedOut)

@@ -15,7 +15,7 @@ from models.dispatch import CloseIn, DispatchIn, NoteIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import Limit, UploadIdPath
-from models.scope import Scope, access, ensure_in_class, refuse_missing
+from models.scope import Scope, access, get_in_scope
 from models.tables import Alert, AlertPage, AlertTransition, Inspection, PhoneCheck, Staff, TrainingClass
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.dispatch import AlertDetailOut
@@ -34,10 +34,7 @@ ERRORS = errors(404, 409)
 def load_alert(session: Session, scope: Scope, alert_id: int, lock: bool = False) -> Alert:
     """The alert, if the caller may see its class (never a recused inspector); else 404. `lock`: for a change, the
     row is locked first (one writer at a time per alert: two accepts cannot both win)."""
-    alert = session.get(Alert, alert_id)
-    if alert is None:
-        raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)
-    ensure_in_class(session, scope, alert.class_id, "UNKNOWN_ALERT", "告警", alert_id)
+    alert = get_in_scope(session, scope, Alert, alert_id, "UNKNOWN_ALERT", "告警")
     if lock:
         session.refresh(alert, with_for_update=True)
     return alert

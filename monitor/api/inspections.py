@@ -18,7 +18,7 @@ from models.clock import SHANGHAI, utc_now
 from models.domain import MAX_RECORD_ID, MAX_UPLOAD_ID, Role
 from models.errors import ApiError, errors
 from models.params import Limit, RecordIdQuery, UploadIdPath
-from models.scope import Scope, access, ensure_class, ensure_in_class, refuse_missing
+from models.scope import Scope, access, ensure_class, get_in_scope, refuse_missing
 from models.tables import Alert, Inspection, Institution, TrainingClass
 from monitor.adapters.inspection_pdf import check_signature
 from monitor.api.deps import Center, Db, EvidenceDep, SettingsDep
@@ -126,11 +126,7 @@ def list_shortfall(scope: Center, db: Db, settings: SettingsDep) -> list[dict[st
 
 
 def load_inspection(session: Session, scope: Scope, inspection_id: int) -> Inspection:
-    row = session.get(Inspection, inspection_id)
-    if row is None:
-        raise refuse_missing("UNKNOWN_INSPECTION", "检查记录", inspection_id)
-    ensure_in_class(session, scope, row.class_id, "UNKNOWN_INSPECTION", "检查记录", inspection_id)
-    return row
+    return get_in_scope(session, scope, Inspection, inspection_id, "UNKNOWN_INSPECTION", "检查记录")
 
 
 @router.get("/inspections/{inspection_id}", response_model=InspectionOut, responses=errors(404),

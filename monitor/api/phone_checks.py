@@ -13,7 +13,7 @@ from models.dispatch import CallIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import UploadIdPath
-from models.scope import Scope, access, ensure_in_class, refuse_missing
+from models.scope import Scope, access, get_in_scope
 from models.tables import PhoneCall, PhoneCheck
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.dispatch import load_alert
@@ -29,11 +29,7 @@ ERRORS = errors(404, 409)
 
 
 def load_check(session: Session, scope: Scope, check_id: int) -> PhoneCheck:
-    check = session.get(PhoneCheck, check_id)
-    if check is None:
-        raise refuse_missing("UNKNOWN_PHONE_CHECK", "电话抽查", check_id)
-    ensure_in_class(session, scope, check.class_id, "UNKNOWN_PHONE_CHECK", "电话抽查", check_id)
-    return check
+    return get_in_scope(session, scope, PhoneCheck, check_id, "UNKNOWN_PHONE_CHECK", "电话抽查")
 
 
 def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
