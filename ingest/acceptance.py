@@ -76,6 +76,10 @@ def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None)
     body["notes"] = (verification.measured or {}).get("exif_notes") or []  # unreadable photo parts, ignored
     body["verification_id"] = verification.id
     body["face_distance"] = verification.face_distance
+    limits = verification.thresholds or {}
+    body["face_engine"] = limits.get("face_engine") or verification.model_version.split("@")[0]
+    body["face_model_sha256"] = limits.get("face_model_sha256")
+    body["face_threshold"] = limits.get("face_match")
     body["fence_result"] = verification.fence_result
     if subject.status == UploadStatus.REVIEW:
         review = (verification.measured or {}).get("review") or {}

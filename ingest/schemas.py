@@ -17,8 +17,9 @@ class ReasonOut(BaseModel):
 
 
 class CheckInVerdictOut(BaseModel):
-    """A check-in and its verdict. `notes`, `verification_id`, `face_distance` and `fence_result` are present
-    once the check-in is verified (not while status is pending)."""
+    """A check-in and its verdict. `notes`, `verification_id`, `face_distance`, the face model (`face_engine`,
+    `face_model_sha256`, `face_threshold`) and `fence_result` are present once the check-in is verified (not while
+    status is pending)."""
 
     id: int
     status: str = Field(description="pending | passed | failed | review")
@@ -29,6 +30,9 @@ class CheckInVerdictOut(BaseModel):
     notes: list[str] = Field(default_factory=list, description="unreadable parts of the photo, ignored")
     verification_id: int | None = None
     face_distance: float | None = None
+    face_engine: str | None = Field(default=None, description="the face model that judged it (manifest name)")
+    face_model_sha256: str | None = Field(default=None, description="SHA-256 of that model's weights")
+    face_threshold: float | None = Field(default=None, description="the 1:1 pass threshold, in the model's metric")
     fence_result: str | None = Field(default=None, description="inside | outside | uncertain")
     message: str = Field(description="what happened, in zh-CN, for the site")
 
@@ -40,8 +44,9 @@ class CheckInUploadOut(CheckInVerdictOut):
 
 
 class SnapshotVerdictOut(BaseModel):
-    """A classroom snapshot and its verdict. `notes`, `verification_id`, `face_distance` and `fence_result` are
-    present once the snapshot is verified (not while status is pending)."""
+    """A classroom snapshot and its verdict. `notes`, `verification_id`, `face_distance`, the face model
+    (`face_engine`, `face_model_sha256`, `face_threshold`) and `fence_result` are present once the snapshot is
+    verified (not while status is pending)."""
 
     id: int
     status: str = Field(description="pending | passed | failed")
@@ -51,6 +56,9 @@ class SnapshotVerdictOut(BaseModel):
     notes: list[str] = Field(default_factory=list, description="unreadable parts of the photo, ignored")
     verification_id: int | None = None
     face_distance: float | None = None
+    face_engine: str | None = Field(default=None, description="the face model that judged it (manifest name)")
+    face_model_sha256: str | None = Field(default=None, description="SHA-256 of that model's weights")
+    face_threshold: float | None = Field(default=None, description="the 1:1 pass threshold, in the model's metric")
     fence_result: str | None = None
     message: str = Field(description="what happened, in zh-CN, for the site")
 

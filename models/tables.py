@@ -123,7 +123,7 @@ class Trainee(Base):
 
 
 class FaceTemplate(Base):
-    """One enrolled face encoding (128 floats) of a trainee or teacher, from one enrolment photo."""
+    """One enrolled face vector of a trainee or teacher, from one enrolment photo, made with one face model."""
 
     __tablename__ = "face_templates"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -131,8 +131,10 @@ class FaceTemplate(Base):
     person_id: Mapped[int] = mapped_column(Integer, index=True)
     encoding: Mapped[list[Any]] = mapped_column(JSON)
     photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
-    model_version: Mapped[str] = mapped_column(String(64))
+    model_version: Mapped[str] = mapped_column(String(64))  # manifest name @ weights' SHA-256 prefix
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index("ix_face_templates_person_model", "person_kind", "person_id", "model_version"),)
 
 
 class TrainingClass(Base):

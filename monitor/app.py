@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     evidence = EvidenceStore(settings.evidence_dir)
-    engine = create_face_engine(settings.face_processes)
+    engine = create_face_engine(settings.face_processes, settings.load_face_model())
     bus = create_bus(settings.redis_url)
     hub = EventHub(db, ring_size=settings.live_ring_events, max_backlog=settings.live_max_backlog,
                    send_timeout_s=settings.live_send_timeout_seconds)

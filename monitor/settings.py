@@ -5,6 +5,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.adapters.face_models import (
+    DEFAULT_FACE_MODEL,
+    DEFAULT_MODELS_DIR,
+    FaceModel,
+    Manifest,
+    load_face_model,
+    load_manifest,
+)
 from monitor.decisions.identity_match import DuplicateThresholds
 from monitor.decisions.verdicts import Thresholds
 
@@ -35,17 +43,22 @@ class Settings(BaseSettings):
     api_threads: int = Field(default=8, ge=2, le=200, description="threads of an API process for blocking work "
                              "(database, evidence files); more only fight over the GIL (scripts/bench_ingest.py)")
 
-    # Face matching (face_recognition distances). Calibrated for East Asian trainees, where this model is weak
-    # (README "Face thresholds"; re-measure a deployment's own people with scripts/calibrate_faces.py):
-    # at or below face_match_threshold and no classmate nearer: the trainee; above face_mismatch_threshold:
-    # FACE_MISMATCH; in between, or a classmate nearer: a review item for an operator.
-    face_match_threshold: float = Field(default=0.40, description="1:1 pass; about 0.1-0.3 % false matches "
-                                        "between East Asian strangers")
-    face_mismatch_threshold: float = Field(default=0.64, description="FACE_MISMATCH above; genuine faces "
-                                           "almost never score this far")
-    # PROXY_SIGNIN by face: the face is clearly a classmate's (one-to-many over the class: stricter).
-    proxy_face_max_distance: float = Field(default=0.34, description="classmate's median distance at most this")
-    proxy_face_margin: float = Field(default=0.12, description="classmate nearer than the trainee by this much")
+    # Face matching. The embedding model is a manifest (monitor/data/face_models/, README "Face models"): its
+    # weights are fetched by scripts/setup.sh and checked by SHA-256; its calibrated operating points are the
+    # defaults of the thresholds below, each overridable here (None: the manifest's). All in the model's metric.
+    face_model: str = Field(default=DEFAULT_FACE_MODEL, description="manifest name, or the path of a deployment's "
+                            "own manifest .json; switching needs `monitor faces re-enrol`")
+    face_models_dir: Path = Field(default=DEFAULT_MODELS_DIR, description="where setup puts registry model files")
+    face_match_threshold: float | None = Field(default=None, description="1:1 pass (and the trainee the nearest "
+                                               "of the roster by cohort_margin)")
+    face_mismatch_threshold: float | None = Field(default=None, description="FACE_MISMATCH above")
+    proxy_face_max_distance: float | None = Field(default=None, description="PROXY_SIGNIN: classmate's median "
+                                                  "distance at most this")
+    proxy_face_margin: float | None = Field(default=None, description="PROXY_SIGNIN: classmate nearer by this")
+    cohort_margin: float | None = Field(default=None, description="a pass needs every classmate this much farther "
+                                        "than the trainee")
+    review_sla_minutes: float = Field(default=120.0, gt=0, description="an operator decides each review item within "
+                                      "this; older ones are overdue (first in the queue, counted on the wall)")
     face_processes: int = Field(default=-1, description="face worker processes; -1 one per core, 0 in-process")
     enrol_min_face_px: int = 80
     face_min_side_px: int = 60
@@ -54,11 +67,13 @@ class Settings(BaseSettings):
 
     # 1:N duplicate identity (one face under two ID numbers, checked at every enrolment; see
     # monitor/identity_match.py for why these are far stricter than face_match_threshold).
-    duplicate_max_distance: float = Field(default=0.20, description="median distance of all photos to one other "
-                                          "person at or below which the enrolment is refused as DUPLICATE_IDENTITY")
-    duplicate_review_distance: float = Field(default=0.22, description="a photo this close to another person, "
-                                             "short of a clear duplicate, raises a look-alike anomaly to review")
-    duplicate_margin: float = Field(default=0.05, description="the next other person must be this much farther")
+    duplicate_max_distance: float | None = Field(default=None, description="median distance of all photos to one "
+                                                 "other person at or below which the enrolment is refused as "
+                                                 "DUPLICATE_IDENTITY (the same photo or sitting re-used)")
+    duplicate_review_distance: float | None = Field(default=None, description="a photo this close to another "
+                                                    "person, short of a clear duplicate, goes to review")
+    duplicate_margin: float | None = Field(default=None, description="the next other person must be this much "
+                                           "farther")
     duplicate_neighbours: int = Field(default=10, description="k: only the k nearest people per photo are judged")
 
     # Photo forensics and location plausibility.
@@ -87,9 +102,8 @@ class Settings(BaseSettings):
                                                 "the eyes, as a share of their distance")
     liveness_still_max_phash_distance: int = Field(default=2, description="a burst whose frames differ by at most "
                                                    "this many pHash bits is one still photo")
-    liveness_frame_max_distance: float = Field(
-        default=0.5, description="burst frames against the selfie taken the same second: tighter than a day apart "
-        "would be (a closed-eye or turned frame drifts to ~0.45), so a swapped face shows")
+    liveness_frame_max_distance: float | None = Field(
+        default=None, description="burst frames against the selfie taken the same second: a swapped face shows")
 
     # Policy rules (clause 十四 and the rule catalogue).
     session_grace_minutes: int = Field(default=30, description="sign-in allowed this early, sign-out this late")
@@ -145,11 +159,26 @@ class Settings(BaseSettings):
     relay_interval_seconds: float = 2.0
     clock_interval_seconds: float = 15.0
 
-    def thresholds(self) -> Thresholds:
-        """The verdict thresholds, recorded with every verification."""
+    def manifest(self) -> Manifest:
+        """The configured face model's manifest (the weights are checked when an engine is built)."""
+        return load_manifest(self.face_model)
+
+    def load_face_model(self) -> FaceModel:
+        """The configured face model with its weights found and checked by SHA-256."""
+        return load_face_model(self.face_model, self.face_models_dir)
+
+    def _point(self, name: str, manifest: Manifest) -> float:
+        value = getattr(self, name)
+        return float(value if value is not None else getattr(manifest.operating_points, name))
+
+    def thresholds(self, manifest: Manifest | None = None) -> Thresholds:
+        """The verdict thresholds for `manifest`'s model (the configured one by default), recorded with every
+        verification."""
+        m = manifest or self.manifest()
         return Thresholds(
-            face_match=self.face_match_threshold, face_mismatch=self.face_mismatch_threshold,
-            proxy_face_max=self.proxy_face_max_distance, proxy_face_margin=self.proxy_face_margin,
+            face_match=self._point("face_match_threshold", m), face_mismatch=self._point("face_mismatch_threshold", m),
+            proxy_face_max=self._point("proxy_face_max_distance", m),
+            proxy_face_margin=self._point("proxy_face_margin", m), cohort_margin=self._point("cohort_margin", m),
             face_min_side_px=self.face_min_side_px, face_min_sharpness=self.face_min_sharpness,
             face_min_brightness=self.face_min_brightness, replay_phash_max_distance=self.replay_phash_max_distance,
             exif_max_age_s=self.exif_max_age_seconds, exif_gps_max_distance_m=self.exif_gps_max_distance_m,
@@ -160,17 +189,20 @@ class Settings(BaseSettings):
             session_grace_min=self.session_grace_minutes, two_places_max_min=self.two_places_max_minutes,
             two_places_min_distance_m=self.two_places_min_distance_m, headcount_min_ratio=self.headcount_min_ratio,
             headcount_min_signed_in=self.headcount_min_signed_in,
-            liveness_frame_max_distance=self.liveness_frame_max_distance,
+            liveness_frame_max_distance=self._point("liveness_frame_max_distance", m),
             liveness_blink_min_ear_drop=self.liveness_blink_min_ear_drop,
             liveness_turn_min_yaw_change=self.liveness_turn_min_yaw_change,
             liveness_still_max_phash_distance=self.liveness_still_max_phash_distance,
+            face_engine=m.name, face_model_sha256=m.source.sha256, metric=m.metric,
         )
 
-    def duplicate_thresholds(self) -> DuplicateThresholds:
-        """The 1:N duplicate-identity limits, recorded with every identity decision."""
-        return DuplicateThresholds(max_distance=self.duplicate_max_distance,
-                                   review_distance=self.duplicate_review_distance,
-                                   margin=self.duplicate_margin, neighbours=self.duplicate_neighbours)
+    def duplicate_thresholds(self, manifest: Manifest | None = None) -> DuplicateThresholds:
+        """The 1:N duplicate-identity limits for `manifest`'s model, recorded with every identity decision."""
+        m = manifest or self.manifest()
+        return DuplicateThresholds(max_distance=self._point("duplicate_max_distance", m),
+                                   review_distance=self._point("duplicate_review_distance", m),
+                                   margin=self._point("duplicate_margin", m), neighbours=self.duplicate_neighbours,
+                                   metric=m.metric)
 
     @property
     def sqlalchemy_url(self) -> str:

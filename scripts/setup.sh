@@ -31,3 +31,5 @@ PYEOF
   .venv/bin/python -c "import face_recognition, dlib"
   rm -f .venv/.installed-* && touch "$stamp"
 fi
+# The face models' weights from their registry, pinned by SHA-256 in their manifests (fast when present).
+.venv/bin/python scripts/fetch_face_models.py

@@ -40,11 +40,11 @@ def remember_face_scans() -> Iterator[None]:
     Every test registers people from the same sample photos: dlib gives the same answer for the same bytes,
     so the second registration reuses the first one's scan (a third of the suite's time was enrolments).
     Tests that replace an engine's `scan` (to make it fail) still replace it: this wraps the class method."""
-    cache: dict[tuple[bytes, str], FaceScan] = {}
+    cache: dict[tuple[bytes, str, str], FaceScan] = {}
     real = FaceEngine.scan
 
     def scan(self: FaceEngine, data: bytes, purpose: Purpose = "selfie") -> FaceScan:
-        key = (hashlib.sha256(data).digest(), purpose)
+        key = (hashlib.sha256(data).digest(), purpose, self.model_version)
         if key not in cache:
             cache[key] = real(self, data, purpose)
         return cache[key]

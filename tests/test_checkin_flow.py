@@ -18,9 +18,10 @@ def test_same_person_is_verified(world: World) -> None:
     assert body["fence_result"] == "inside"
     with world.client.app.state.db.session() as s:
         v = s.scalar(select(Verification).where(Verification.subject_id == body["id"]))
-        assert v.thresholds["face_match"] == 0.40 and v.thresholds["face_mismatch"] == 0.64
-        assert v.measured["phash"] and v.face_encoding and len(v.face_encoding) == 128
-        assert v.model_version.startswith("face_recognition-1.3.0/dlib-")
+        assert v.thresholds["face_match"] == 0.60 and v.thresholds["face_mismatch"] == 0.72
+        assert v.thresholds["face_engine"] == "faceplugin-arcface" and v.thresholds["metric"] == "cosine"
+        assert v.measured["phash"] and v.face_encoding and len(v.face_encoding) == 512
+        assert v.model_version == "faceplugin-arcface@87aacdfe57510db2"
         assert s.scalar(select(OutboxMessage.processed_at).where(OutboxMessage.subject_id == body["id"])) is not None
 
 
@@ -31,13 +32,15 @@ def test_other_person_is_face_mismatch(world: World) -> None:
     assert body["status"] == "failed"
     assert [x["code"] for x in body["reasons"]] == ["FACE_MISMATCH"]
     assert body["message"].startswith("签到未通过：人脸与登记照片不符")
-    assert body["face_distance"] > 0.64
+    assert body["face_distance"] > 0.72 and body["face_threshold"] == 0.60
     with world.client.app.state.db.session() as s:
         anomaly = s.scalar(select(Anomaly).where(Anomaly.subject_id == body["id"]))
         assert anomaly.rule == "FACE_MISMATCH" and anomaly.severity == "high"
-        assert anomaly.evidence["face_distance"] > 0.64
-        assert anomaly.thresholds == {"face_match_threshold": 0.40, "face_mismatch_threshold": 0.64,
-                                      "proxy_face_max_distance": 0.34, "proxy_face_margin": 0.12}
+        assert anomaly.evidence["face_distance"] > 0.72
+        assert anomaly.thresholds == {"face_match_threshold": 0.60, "face_mismatch_threshold": 0.72,
+                                      "proxy_face_max_distance": 0.56, "proxy_face_margin": 0.10,
+                                      "cohort_margin": 0.03, "face_engine": "faceplugin-arcface",
+                                      "face_metric": "cosine", "face_model_sha256": body["face_model_sha256"]}
         assert anomaly.region_code == "530100"
 
 
@@ -48,7 +51,7 @@ def test_classmates_face_is_face_mismatch_and_proxy_signin(world: World) -> None
     with world.client.app.state.db.session() as s:
         proxy = s.scalar(select(Anomaly).where(Anomaly.rule == "PROXY_SIGNIN"))
         assert proxy.evidence["other_trainee_id"] == world.biden_id
-        assert proxy.evidence["nearest_other_distance"] + 0.12 <= proxy.evidence["face_distance"]
+        assert proxy.evidence["nearest_other_distance"] + 0.10 <= proxy.evidence["face_distance"]
 
 
 def test_fix_five_km_away_is_out_of_fence(world: World) -> None:

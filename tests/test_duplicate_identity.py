@@ -132,15 +132,15 @@ def test_one_face_under_another_id_number_is_refused_citing_the_other(world: Wor
     assert detail["other"]["id"] == world.obama_id and detail["other"]["kind"] == "trainee"
     assert detail["other"]["name"] == "欧建国" and "*" in detail["other"]["id_number_masked"]
     assert detail["other"]["id_number_masked"] in body["message"] and "欧建国" in body["message"]
-    assert detail["distance"] <= 0.20 and detail["measured"]["photos_agree"] is True
-    assert detail["thresholds"]["max_distance"] == 0.20
+    assert detail["distance"] <= 0.10 and detail["measured"]["photos_agree"] is True
+    assert detail["thresholds"]["max_distance"] == 0.10 and detail["thresholds"]["metric"] == "cosine"
     assert templates_of(client, "trainee", fake) == 0  # refused: no template to sign in with
 
     with client.app.state.db.session() as session:
         anomaly = session.scalars(select(Anomaly).where(Anomaly.rule == "DUPLICATE_IDENTITY")).one()
         assert anomaly.severity == "high" and anomaly.class_id == world.class_id  # the real obama's class
         assert anomaly.subject_kind == "identity" and anomaly.subject_id == detail["identity_match_id"]
-        assert anomaly.evidence["other"]["id"] == world.obama_id and anomaly.thresholds["max_distance"] == 0.20
+        assert anomaly.evidence["other"]["id"] == world.obama_id and anomaly.thresholds["max_distance"] == 0.10
         event = session.scalars(select(Event).where(Event.kind == "anomaly")).all()[-1]
         assert event.payload["rule"] == "DUPLICATE_IDENTITY" and event.payload["photo_sha256"]
         assert event.payload["enrolled_photo_sha256"] and event.payload["class_name"] == "测试班0"
@@ -211,9 +211,15 @@ def test_one_id_number_as_teacher_and_trainee_is_one_person(world: World) -> Non
         assert match is not None and match.anomaly_id == anomaly.id
 
 
+def index_for(client: TestClient) -> FaceIndex:
+    """A 1:N index over the templates of the app's face model, as an API process holds it."""
+    engine = client.app.state.engine
+    return FaceIndex(model_version=engine.model_version, dim=engine.model.manifest.dimension)
+
+
 def test_index_is_kept_in_step_and_rebuilt_from_the_database(world: World) -> None:
     client, admin, db = world.client, world.admin, world.client.app.state.db
-    first, second = FaceIndex(), FaceIndex()  # as two processes would hold them
+    first, second = index_for(client), index_for(client)  # as two processes would hold them
     with db.session() as session:
         assert first.refresh(session) == 3 and second.refresh(session) == 3
     someone = new_person(client, admin, "trainee", make_id_number("530102", date(1992, 2, 2), 9), "柳新")
@@ -222,26 +228,27 @@ def test_index_is_kept_in_step_and_rebuilt_from_the_database(world: World) -> No
         assert first.refresh(session) == 1 and first.refresh(session) == 0
         newest = session.scalars(select(FaceTemplate).order_by(FaceTemplate.id.desc()).limit(1)).one()
         probe = PersonRef("trainee", 10_000, "530102199901010000")
-        hits = nearest_templates(session, second, [newest.encoding], probe, k=3)[0]
+        hits = nearest_templates(session, second, [newest.encoding], probe, k=3, metric="cosine")[0]
         assert hits[0].template_id == newest.id and hits[0].distance == pytest.approx(0.0, abs=1e-5)
         assert hits[0].person.id == someone and len(hits) == 4
         # The person themselves never comes back as a neighbour.
-        mine = nearest_templates(session, second, [newest.encoding], PersonRef("trainee", someone, "x"), k=3)[0]
+        mine = nearest_templates(session, second, [newest.encoding], PersonRef("trainee", someone, "x"), k=3,
+                                 metric="cosine")[0]
         assert all(h.person.id != someone for h in mine)
         assert second.stats().templates == 4 and second.stats().last_id == newest.id
         assert second.rebuild(session) == 4
-        assert [h.template_id for h in nearest_templates(session, second, [newest.encoding], probe, k=3)[0]] == [
-            h.template_id for h in hits]
+        assert [h.template_id for h in nearest_templates(session, second, [newest.encoding], probe, k=3,
+                                                         metric="cosine")[0]] == [h.template_id for h in hits]
 
 
 def test_templates_without_a_float32_copy_load_from_their_json_and_the_migration_fills_copies(world: World) -> None:
     db = world.client.app.state.db
     with db.session() as session:
-        expected = FaceIndex()
+        expected = index_for(world.client)
         expected.refresh(session)
         session.query(FaceVector).delete()
     with db.session() as session:
-        from_json = FaceIndex()
+        from_json = index_for(world.client)
         assert from_json.refresh(session) == 3
         probe = session.scalars(select(FaceTemplate).order_by(FaceTemplate.id)).first()
         assert from_json.search([probe.encoding], 3) == expected.search([probe.encoding], 3)

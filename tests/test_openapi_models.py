@@ -116,7 +116,8 @@ def wait_verified(client: TestClient, url: str, token: str) -> dict[str, Any]:
 
 
 PENDING_KEYS = ["id", "status", "status_url", "photo_sha256", "reasons"]
-VERIFIED_KEYS = ["notes", "verification_id", "face_distance", "fence_result", "message"]
+VERIFIED_KEYS = ["notes", "verification_id", "face_distance", "face_engine", "face_model_sha256", "face_threshold",
+                 "fence_result", "message"]
 
 
 def test_verdicts_keep_exactly_their_keys(client_factory: Callable[..., TestClient]) -> None:
@@ -129,6 +130,8 @@ def test_verdicts_keep_exactly_their_keys(client_factory: Callable[..., TestClie
     verified = wait_verified(client, r.json()["status_url"], world.site)
     assert list(verified) == [*PENDING_KEYS, "kind", *VERIFIED_KEYS]
     assert verified["status"] == "passed" and verified["fence_result"] == "inside"
+    assert verified["face_engine"] == "faceplugin-arcface" and verified["face_threshold"] == 0.60
+    assert verified["face_model_sha256"] == "87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581"
     s = world.snapshot(face("groups/two_people.jpg"))
     assert s.status_code == 202
     assert list(s.json()) == [*PENDING_KEYS, "message", "duplicate"]

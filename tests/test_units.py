@@ -12,6 +12,7 @@ from models.errors import ApiError
 from models.identity import compute_check_char, explain_id_number_problem, mask_id_number, mask_name
 from models.scope import region_prefix
 from models.tables import ClassSession
+from monitor.adapters.face_models import load_manifest
 from monitor.adapters.tokens import hash_token
 from monitor.decisions.calibration import calibrate, error_curve, pair_distances
 from monitor.decisions.faces import (
@@ -35,7 +36,7 @@ from monitor.decisions.geodesy import (
     wgs84_to_gcj02,
 )
 from monitor.decisions.schedule import class_status_at
-from monitor.decisions.verdicts import judge_checkin_face, judge_fence
+from monitor.decisions.verdicts import Thresholds, judge_checkin_face, judge_fence
 from monitor.settings import Settings
 
 
@@ -119,14 +120,21 @@ def test_match_takes_the_nearest_template_and_honours_the_threshold() -> None:
     assert match_face(probe, [[0.0] * 127 + [0.6]], 0.6).matched  # the boundary counts as a match
 
 
+DLIB = Settings().thresholds(load_manifest("dlib-resnet"))
+ARCFACE = Settings().thresholds(load_manifest("faceplugin-arcface"))
+
+
 def test_face_findings() -> None:
-    t = Settings().thresholds()
+    t = DLIB
     assert judge_checkin_face(0, None, None, t)[0][0].code.value == "FACE_MISSING"
     assert judge_checkin_face(3, None, None, t)[0][0].code.value == "FACE_MULTIPLE"
     [mismatch], review = judge_checkin_face(1, None, match_face([0.0] * 128, [[0.07] * 128], 0.6), t)
     assert mismatch.code.value == "FACE_MISMATCH" and review is None
     assert mismatch.thresholds == {"face_match_threshold": 0.40, "face_mismatch_threshold": 0.64,
-                                   "proxy_face_max_distance": 0.34, "proxy_face_margin": 0.12}
+                                   "proxy_face_max_distance": 0.34, "proxy_face_margin": 0.12, "cohort_margin": 0.0,
+                                   "face_engine": "dlib-resnet", "face_metric": "euclidean",
+                                   "face_model_sha256": load_manifest("dlib-resnet").source.sha256}
+    assert judge_checkin_face(1, None, None, ARCFACE)[1].code == "FACE_NOT_ENROLLED"  # no template of this model
 
 
 def test_enrolment_problems() -> None:
@@ -195,9 +203,9 @@ def _neighbour(person_id: int, median: float, nearest: float | None = None) -> N
                      evidence_count=2)
 
 
-def _judge(own: float, others: list[Neighbour]) -> tuple[list[str], str | None]:
-    match = FaceMatch(distance=own, threshold=0.40, matched=own <= 0.40, template_index=0)
-    findings, review = judge_checkin_face(1, None, match, Settings().thresholds(), others)
+def _judge(own: float, others: list[Neighbour], t: Thresholds = DLIB) -> tuple[list[str], str | None]:
+    match = FaceMatch(distance=own, threshold=t.face_match, matched=own <= t.face_match, template_index=0)
+    findings, review = judge_checkin_face(1, None, match, t, others)
     return [f.code.value for f in findings], review.code if review else None
 
 
@@ -218,6 +226,28 @@ def _judge(own: float, others: list[Neighbour]) -> tuple[list[str], str | None]:
 def test_face_identity_against_the_class(own: float, others: list[Neighbour],
                                          expected: tuple[list[str], str | None]) -> None:
     assert _judge(own, others) == expected
+
+
+@pytest.mark.parametrize(("own", "others", "expected"), [
+    (0.35, [], ([], None)),
+    (0.60, [_neighbour(2, 0.64)], ([], None)),                    # the boundary passes, the roster 0.04 farther
+    (0.61, [], ([], "FACE_GREY_ZONE")),
+    (0.35, [_neighbour(2, 0.37)], ([], "FACE_AMBIGUOUS")),        # the cohort: nearest of the roster by 0.03
+    (0.35, [_neighbour(2, 0.38)], ([], None)),
+    (0.35, [_neighbour(2, 0.37, nearest=0.20), _neighbour(3, 0.90)], ([], "FACE_AMBIGUOUS")),
+    (0.72, [], ([], "FACE_GREY_ZONE")),
+    (0.73, [], (["FACE_MISMATCH"], None)),
+    (0.67, [_neighbour(2, 0.56)], (["PROXY_SIGNIN"], None)),      # a classmate's face: within 0.56, 0.11 nearer
+    (0.65, [_neighbour(2, 0.56)], ([], "FACE_AMBIGUOUS")),        # margin 0.09: not an accusation
+    (0.67, [_neighbour(2, 0.57)], ([], "FACE_AMBIGUOUS")),        # beyond the one-to-many limit
+    (0.95, [_neighbour(2, 0.30)], (["FACE_MISMATCH", "PROXY_SIGNIN"], None)),
+    (0.95, [_neighbour(2, 0.62)], (["FACE_MISMATCH"], None)),     # mismatch: a classmate within the 1:1 pass is named
+    (0.95, [_neighbour(2, 0.59)], (["FACE_MISMATCH", "PROXY_SIGNIN"], None)),
+])
+def test_the_arcface_cohort_rule(own: float, others: list[Neighbour], expected: tuple[list[str], str | None]) -> None:
+    """The stronger model's decisions (cosine distance): pass at 0.60 only as the roster's nearest by 0.03;
+    PROXY_SIGNIN when a classmate is within 0.56 and 0.10 nearer; FACE_MISMATCH beyond 0.72."""
+    assert _judge(own, others, ARCFACE) == expected
 
 
 def test_classmates_are_ranked_by_median_distance() -> None:

@@ -1,4 +1,5 @@
-"""The in-process face engine: detect faces small, encode and measure them with face_recognition (dlib)."""
+"""The in-process face engine: detect faces small with face_recognition (dlib HOG), measure them, and embed them
+with the model its manifest names (dlib's encoder or an aligned-crop network, `face_embedders`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageFile
 
-from monitor.adapters.face_scan import MODEL_VERSION, PLANS, FaceFound, FaceScan, Purpose
+from monitor.adapters.face_embedders import create_embedder
+from monitor.adapters.face_models import FaceModel, load_face_model
+from monitor.adapters.face_scan import PLANS, FaceFound, FaceScan, Purpose
 from monitor.adapters.photo_decode import UnreadablePhoto, decode_upright_rgb, read_exif_facts
 from monitor.decisions.faces import contender_order, measure_face_quality
 
@@ -39,12 +42,16 @@ def _resize(array: np.ndarray, factor: float) -> np.ndarray:
 
 
 class FaceEngine:
-    """Face detection, encoding and measurement with face_recognition (dlib HOG + ResNet), in this process."""
+    """Face detection and measurement with face_recognition (dlib HOG), embedding with the manifest's model,
+    in this process."""
 
-    model_version = MODEL_VERSION
     processes = 1
 
-    def __init__(self) -> None:
+    def __init__(self, model: FaceModel | None = None) -> None:
+        self.model = model or load_face_model()
+        self.model_version = self.model.model_version
+        self.metric = self.model.metric
+        self._embedder = create_embedder(self.model)
         self._lock = threading.Lock()
 
     def scan(self, data: bytes, purpose: Purpose = "selfie") -> FaceScan:
@@ -68,7 +75,7 @@ class FaceEngine:
                 for (t, r, b, lft), _ in (found[i] for i in keep)
             ]
             scores = [found[i][1] for i in keep]
-            encodings = face_recognition.face_encodings(img, boxes, num_jitters=1) if boxes else []
+            encodings = self._embedder.embed(img, boxes)
             landmarks = face_recognition.face_landmarks(img, boxes, model="large") if plan.landmarks and boxes else None
         grey = np.asarray(Image.fromarray(img).convert("L"))
         faces = []

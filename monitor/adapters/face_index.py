@@ -38,22 +38,23 @@ from sqlalchemy.orm import Session
 from models.tables import FaceTemplate, Teacher, Trainee
 from monitor.adapters.face_tables import FaceVector
 from monitor.adapters.vector_index import DIM, FLAT_LIMIT, VectorIndex, parse_encodings
+from monitor.decisions.faces import Metric, face_distance
 from monitor.decisions.identity_match import NeighbourHit, PersonRef
 
 KINDS = ("trainee", "teacher")
 
 
-def _vectors_of(batch: Sequence[Any]) -> np.ndarray:
-    """(n, 128) float32 from rows of (id, kind, person, float32 copy, encoding JSON when the copy is missing)."""
+def _vectors_of(batch: Sequence[Any], dim: int) -> np.ndarray:
+    """(n, dim) float32 from rows of (id, kind, person, float32 copy, encoding JSON when the copy is missing)."""
     missing = [i for i, r in enumerate(batch) if r[4] is not None]
     if not missing:
-        return np.frombuffer(b"".join(r[3] for r in batch), dtype="<f4").reshape(len(batch), DIM).astype(np.float32)
-    out = np.zeros((len(batch), DIM), np.float32)
+        return np.frombuffer(b"".join(r[3] for r in batch), dtype="<f4").reshape(len(batch), dim).astype(np.float32)
+    out = np.zeros((len(batch), dim), np.float32)
     absent = set(missing)
     present = [i for i in range(len(batch)) if i not in absent]
     if present:
-        out[present] = np.frombuffer(b"".join(batch[i][3] for i in present), dtype="<f4").reshape(-1, DIM)
-    out[missing] = parse_encodings([batch[i][4] for i in missing])
+        out[present] = np.frombuffer(b"".join(batch[i][3] for i in present), dtype="<f4").reshape(-1, dim)
+    out[missing] = parse_encodings([batch[i][4] for i in missing], dim)
     return out
 
 
@@ -66,16 +67,21 @@ class IndexStats:
 
 
 class FaceIndex:
-    """Every face template of the province, searchable by k nearest; refreshed from the table by id."""
+    """Every face template of the province made with one model (`model_version`, `dim`-d vectors), searchable by
+    k nearest; refreshed from the table by id. Templates of another model are never loaded: old and new vectors
+    never meet in one comparison."""
 
-    def __init__(self, batch: int = 50_000, flat_limit: int = FLAT_LIMIT) -> None:
+    def __init__(self, batch: int = 50_000, flat_limit: int = FLAT_LIMIT, model_version: str | None = None,
+                 dim: int = DIM) -> None:
         self.batch = batch
         self.flat_limit = flat_limit
+        self.model_version = model_version
+        self.dim = dim
         self._lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
-        self._core = VectorIndex(flat_limit=self.flat_limit)
+        self._core = VectorIndex(flat_limit=self.flat_limit, dim=self.dim)
         self._template_ids = array("q")
         self._kinds = array("b")
         self._person_ids = array("q")
@@ -87,19 +93,22 @@ class FaceIndex:
         while True:
             batch = session.execute(
                 select(FaceTemplate.id, FaceTemplate.person_kind, FaceTemplate.person_id, FaceVector.vector,
-                       case((or_(FaceVector.vector.is_(None), func.length(FaceVector.vector) != DIM * 4),
+                       case((or_(FaceVector.vector.is_(None), func.length(FaceVector.vector) != self.dim * 4),
                              cast(FaceTemplate.encoding, Text)), else_=None))
                 .outerjoin(FaceVector, FaceVector.template_id == FaceTemplate.id)
-                .where(FaceTemplate.id > last_id).order_by(FaceTemplate.id).limit(self.batch)
+                .where(FaceTemplate.id > last_id, *self._of_model()).order_by(FaceTemplate.id).limit(self.batch)
             ).all()
             if not batch:
                 break
             rows.extend((r[0], r[1], r[2]) for r in batch)
-            chunks.append(_vectors_of(batch))
+            chunks.append(_vectors_of(batch, self.dim))
             last_id = batch[-1][0]
             if len(batch) < self.batch:
                 break
-        return rows, (np.concatenate(chunks) if chunks else np.zeros((0, DIM), np.float32))
+        return rows, (np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32))
+
+    def _of_model(self) -> list[Any]:
+        return [FaceTemplate.model_version == self.model_version] if self.model_version is not None else []
 
     def refresh(self, session: Session) -> int:
         """Load templates added since the last refresh (a full rebuild when the index must be retrained)."""
@@ -149,28 +158,29 @@ def lock_enrolments(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('face_templates'))"))
 
 
-def own_template_count(session: Session, own: PersonRef) -> int:
+def own_template_count(session: Session, own: PersonRef, model_version: str | None = None) -> int:
     """Templates of the person themselves: their own rows, and those of a trainee/teacher with the same ID number."""
+    of_model = [FaceTemplate.model_version == model_version] if model_version is not None else []
     count = int(session.scalar(select(func.count()).select_from(FaceTemplate).where(
-        FaceTemplate.person_kind == own.kind, FaceTemplate.person_id == own.id)) or 0)
+        FaceTemplate.person_kind == own.kind, FaceTemplate.person_id == own.id, *of_model)) or 0)
     other_model = Teacher if own.kind == "trainee" else Trainee
     twin = session.scalar(select(other_model.id).where(other_model.id_number == own.id_number))
     if twin is not None:
         count += int(session.scalar(select(func.count()).select_from(FaceTemplate).where(
             FaceTemplate.person_kind == ("teacher" if own.kind == "trainee" else "trainee"),
-            FaceTemplate.person_id == twin)) or 0)
+            FaceTemplate.person_id == twin, *of_model)) or 0)
     return count
 
 
 def nearest_templates(session: Session, index: FaceIndex, encodings: Sequence[Sequence[float]], own: PersonRef,
-                      k: int) -> list[list[NeighbourHit]]:
+                      k: int, metric: Metric = "euclidean") -> list[list[NeighbourHit]]:
     """Per encoding, the nearest templates of *other* people (about k of them), with exact distances.
 
     The index proposes candidates (4k plus the person's own templates, which are skipped); their stored
     encodings give the exact distances, and their people's ID numbers let same-ID records be told apart.
     """
     index.refresh(session)
-    wanted = 4 * k + own_template_count(session, own)
+    wanted = 4 * k + own_template_count(session, own, index.model_version)
     proposals = index.search(encodings, wanted)
     ids = sorted({p[0] for per in proposals for p in per})
     if not ids:
@@ -186,7 +196,6 @@ def nearest_templates(session: Session, index: FaceIndex, encodings: Sequence[Se
                 select(model.id, model.id_number).where(model.id.in_(people)))}
     out = []
     for encoding, per in zip(encodings, proposals, strict=True):
-        query = np.asarray(encoding, dtype=np.float64)
         hits = []
         for template_id, kind, person_id, _approx in per:
             row = rows.get(template_id)
@@ -195,7 +204,7 @@ def nearest_templates(session: Session, index: FaceIndex, encodings: Sequence[Se
             person = PersonRef(kind, person_id, id_numbers[(kind, person_id)])
             if person.key == own.key or person.id_number == own.id_number:
                 continue  # never oneself, nor one's record under the other kind with the same ID number
-            distance = float(np.linalg.norm(np.asarray(row.encoding, dtype=np.float64) - query))
+            distance = face_distance(encoding, row.encoding, metric)
             hits.append(NeighbourHit(template_id, person, distance, row.photo_sha256))
         out.append(sorted(hits, key=lambda h: h.distance))
     return out

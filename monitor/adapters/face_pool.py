@@ -9,7 +9,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 from monitor.adapters.face_dlib import FaceEngine
-from monitor.adapters.face_scan import MODEL_VERSION, FaceScan, Purpose
+from monitor.adapters.face_models import FaceModel, load_face_model
+from monitor.adapters.face_scan import FaceScan, Purpose
 
 _CHILD_ENGINE: FaceEngine | None = None
 
@@ -26,10 +27,10 @@ def _exit_with_parent(parent_pid: int) -> None:
             pass  # alive, owned by someone else: cannot be ours, but do not guess
 
 
-def _init_child(parent_pid: int) -> None:
+def _init_child(parent_pid: int, model: FaceModel) -> None:
     global _CHILD_ENGINE  # noqa: PLW0603 - one engine per worker process
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
-    _CHILD_ENGINE = FaceEngine()
+    _CHILD_ENGINE = FaceEngine(model)
 
 
 def _warm_child() -> int:
@@ -47,9 +48,10 @@ class ProcessFaceEngine:
     """The same engine in a pool of worker processes (one per core by default), so that face work
     never holds the API process's GIL; started on first use."""
 
-    model_version = MODEL_VERSION
-
-    def __init__(self, processes: int | None = None) -> None:
+    def __init__(self, processes: int | None = None, model: FaceModel | None = None) -> None:
+        self.model = model or load_face_model()  # checked here, so that a bad weights file stops the parent
+        self.model_version = self.model.model_version
+        self.metric = self.model.metric
         self.processes = processes or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -59,7 +61,7 @@ class ProcessFaceEngine:
             if self._pool is None:
                 ctx = multiprocessing.get_context("forkserver")
                 self._pool = ProcessPoolExecutor(self.processes, mp_context=ctx, initializer=_init_child,
-                                                 initargs=(os.getpid(),))
+                                                 initargs=(os.getpid(), self.model))
             return self._pool
 
     def warm_up(self) -> None:

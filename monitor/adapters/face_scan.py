@@ -5,11 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-import dlib
-
 from monitor.decisions.faces import Box
-
-MODEL_VERSION = f"face_recognition-1.3.0/dlib-{dlib.__version__}/hog/resnet-5pt"
 
 Purpose = Literal["selfie", "enrolment", "classroom", "frame"]
 

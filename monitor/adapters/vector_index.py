@@ -1,4 +1,5 @@
-"""k-nearest search over 128-d float32 vectors with faiss: exact when small, IVF with 8-bit codes when large."""
+"""k-nearest search over float32 vectors (128-d by default) with faiss: exact when small, IVF with 8-bit codes
+when large."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ faiss.omp_set_num_threads(1)
 
 
 class VectorIndex:
-    """k-nearest search over 128-d float32 vectors by position (exact when small, IVF-SQ8 when large)."""
+    """k-nearest search over `dim`-d float32 vectors by position (exact when small, IVF-SQ8 when large)."""
 
-    def __init__(self, flat_limit: int = FLAT_LIMIT, nprobe: int = 96, seed: int = 1234) -> None:
+    def __init__(self, flat_limit: int = FLAT_LIMIT, nprobe: int = 96, seed: int = 1234, dim: int = DIM) -> None:
+        self.dim = dim
         self.flat_limit = flat_limit
         self.nprobe = nprobe
         self.seed = seed
-        self.index: faiss.Index = faiss.IndexFlatL2(DIM)
+        self.index: faiss.Index = faiss.IndexFlatL2(dim)
         self.trained_at = 0
 
     @property
@@ -42,11 +44,11 @@ class VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         n = len(vectors)
         if n <= self.flat_limit:
-            index: faiss.Index = faiss.IndexFlatL2(DIM)
+            index: faiss.Index = faiss.IndexFlatL2(self.dim)
         else:
             nlist = int(min(8192, max(64, round(math.sqrt(n)))))
-            quantizer = faiss.IndexFlatL2(DIM)
-            index = faiss.IndexIVFScalarQuantizer(quantizer, DIM, nlist, faiss.ScalarQuantizer.QT_8bit)
+            quantizer = faiss.IndexFlatL2(self.dim)
+            index = faiss.IndexIVFScalarQuantizer(quantizer, self.dim, nlist, faiss.ScalarQuantizer.QT_8bit)
             index.cp.seed = self.seed
             sample = vectors[:: max(1, n // (nlist * 50))]  # strided: the same sample in every process
             index.train(sample)
@@ -61,7 +63,7 @@ class VectorIndex:
         if not len(vectors):
             return
         if self.kind == "flat" and self.size + len(vectors) > self.flat_limit:
-            old = self.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, DIM), np.float32)
+            old = self.index.reconstruct_n(0, self.size) if self.size else np.zeros((0, self.dim), np.float32)
             self.build(np.concatenate([old, vectors]))
             return
         self.index.add(vectors)
@@ -79,12 +81,12 @@ class VectorIndex:
         return int(faiss.serialize_index(self.index).nbytes) if self.size else 0
 
 
-def parse_encodings(texts: Sequence[str]) -> np.ndarray:
-    """JSON float lists (as stored) to an (n, 128) float32 array, parsed in C in one pass."""
+def parse_encodings(texts: Sequence[str], dim: int = DIM) -> np.ndarray:
+    """JSON float lists (as stored) to an (n, dim) float32 array, parsed in C in one pass."""
     if not texts:
-        return np.zeros((0, DIM), np.float32)
+        return np.zeros((0, dim), np.float32)
     joined = ",".join(t.strip()[1:-1] for t in texts)
     values = np.fromstring(joined, dtype=np.float64, sep=",")
-    if values.size != len(texts) * DIM:  # an odd row: parse one by one
+    if values.size != len(texts) * dim:  # an odd row: parse one by one
         values = np.array([json.loads(t) for t in texts], dtype=np.float64)
-    return values.reshape(len(texts), DIM).astype(np.float32)
+    return values.reshape(len(texts), dim).astype(np.float32)

@@ -1,4 +1,4 @@
-"""The `monitor` command: serve, worker, demo, migrate and token management."""
+"""The `monitor` command: serve, worker, demo, migrate, token management, audit and face models."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from monitor.cli.audit import audit_verify
 from monitor.cli.config import data_dir_exports, token_command
 from monitor.cli.demo import run_demo
 from monitor.cli.errors import FriendlyGroup
+from monitor.cli.faces import faces_models, faces_reenrol
 from monitor.cli.serving import run_worker, serve
 
 __all__ = ["app", "data_dir_exports", "token_command"]
@@ -22,7 +23,13 @@ audit_app = typer.Typer(help="The audit chain (全程留痕)", no_args_is_help=T
                         pretty_exceptions_enable=False)
 app.add_typer(audit_app, name="audit")
 
+faces_app = typer.Typer(help="Face models and re-enrolment", no_args_is_help=True, cls=FriendlyGroup,
+                        pretty_exceptions_enable=False)
+app.add_typer(faces_app, name="faces")
+
 app.command()(migrate)
+faces_app.command("models")(faces_models)
+faces_app.command("re-enrol")(faces_reenrol)
 token_app.command("create")(token_create)
 audit_app.command("verify")(audit_verify)
 app.command()(serve)

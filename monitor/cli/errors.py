@@ -11,6 +11,7 @@ import typer
 from typer.core import TyperGroup
 
 from models.errors import ApiError
+from monitor.adapters.face_models import ModelFileError
 from monitor.cli.config import describe_database, loaded_settings
 
 
@@ -65,3 +66,6 @@ class FriendlyGroup(TyperGroup):
                  "is redis-server running and MONITOR_REDIS_URL right?", exit_code=1)
         except PermissionError as e:
             fail(f"没有权限访问 {e.filename}：{e.strerror}", "choose another --data-dir / MONITOR_DATA_DIR")
+        except ModelFileError as e:
+            fail(f"人脸模型不可用：{e}", "run ./scripts/setup.sh (it fetches the model from its registry and checks "
+                 "its SHA-256), or set MONITOR_FACE_MODEL / MONITOR_FACE_MODELS_DIR", exit_code=1)

@@ -52,7 +52,7 @@ def run_worker(data_dir: DataDir = None) -> None:
     bus = create_bus(settings.redis_url)
     db.on_events_committed.append(bus.announce_events)  # the API processes' live feeds wake on it
     worker = Worker(settings, db, bus, EvidenceStore(settings.evidence_dir),
-                    create_face_engine(settings.face_processes))
+                    create_face_engine(settings.face_processes, settings.load_face_model()))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

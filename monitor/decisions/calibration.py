@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from monitor.decisions.faces import Metric, face_distance, face_distances
+
 
 @dataclass(frozen=True)
 class CurvePoint:
@@ -38,13 +40,15 @@ class Calibration:
     fmr_resolution: float  # with no false match among N pairs, the true FMR is below 3/N (95 %)
 
 
-def pair_distances(encodings: Mapping[str, Sequence[Sequence[float]]]) -> tuple[np.ndarray, np.ndarray]:
-    """Euclidean distances of every same-person pair and every different-person pair (sorted ascending)."""
+def pair_distances(encodings: Mapping[str, Sequence[Sequence[float]]],
+                   metric: Metric = "euclidean") -> tuple[np.ndarray, np.ndarray]:
+    """Distances (model's metric) of every same-person pair and every different-person pair, sorted ascending."""
     people = [(name, np.asarray(v, dtype=np.float64)) for name, v in encodings.items() if len(v)]
-    genuine = [float(np.linalg.norm(a - b)) for _, enc in people for a, b in itertools.combinations(enc, 2)]
+    genuine = [face_distance(a, b, metric) for _, enc in people for a, b in itertools.combinations(enc, 2)]
     impostor: list[float] = []
     for (_, ea), (_, eb) in itertools.combinations(people, 2):
-        impostor.extend(np.linalg.norm(ea[:, None, :] - eb[None, :, :], axis=2).ravel().tolist())
+        for a in ea:
+            impostor.extend(face_distances(a, eb, metric).tolist())
     return np.sort(np.asarray(genuine)), np.sort(np.asarray(impostor))
 
 
@@ -91,3 +95,19 @@ def calibrate(genuine: np.ndarray, impostor: np.ndarray, target_fmr: float = 0.0
         proxy_face_max=min(proxy, match), target_fmr=target_fmr, target_fnmr=target_fnmr,
         class_size=class_size, fmr_resolution=3 / max(len(impostor), 1),
     )
+
+
+def rank_one_rate(encodings: Mapping[str, Sequence[Sequence[float]]], metric: Metric = "euclidean") -> float:
+    """Share of photos (of people with two or more) whose nearest other photo is the same person's: how often the
+    right person is the nearest of a roster made of everyone in the folder."""
+    flat = [(name, np.asarray(e, dtype=np.float64)) for name, v in encodings.items() for e in v]
+    hits = total = 0
+    for i, (name, probe) in enumerate(flat):
+        if len(encodings[name]) < 2:
+            continue
+        others = [e for j, (_, e) in enumerate(flat) if j != i]
+        names = [n for j, (n, _) in enumerate(flat) if j != i]
+        nearest = int(np.argmin(face_distances(probe, others, metric)))
+        hits += names[nearest] == name
+        total += 1
+    return hits / total if total else 0.0

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.domain import AnomalyCode, Severity
+from monitor.decisions.faces import Metric, face_distances
 from monitor.decisions.verdicts import Finding
 
 
@@ -28,14 +29,14 @@ class Identified:
 
 
 def identify_faces(encodings: Sequence[Sequence[float]], candidates: Sequence[Candidate],
-                   threshold: float) -> list[Identified | None]:
+                   threshold: float, metric: Metric = "euclidean") -> list[Identified | None]:
     """For each face the nearest candidate within `threshold`, else None (an unknown face)."""
     if not candidates or not encodings:
         return [None] * len(encodings)
     known = np.asarray([c.encoding for c in candidates], dtype=np.float64)
     out: list[Identified | None] = []
     for enc in encodings:
-        distances = np.linalg.norm(known - np.asarray(enc, dtype=np.float64), axis=1)
+        distances = face_distances(enc, known, metric)
         best = int(np.argmin(distances))
         c = candidates[best]
         out.append(Identified(c.kind, c.person_id, float(distances[best])) if distances[best] <= threshold else None)

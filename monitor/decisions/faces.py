@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+
+# How an embedding model's vectors are compared: Euclidean distance (dlib, 0 to ~1.2) or cosine distance
+# (1 - cosine similarity, 0 to 2; ArcFace-type models). Every threshold is in its model's metric.
+Metric = Literal["euclidean", "cosine"]
 
 # (top, right, bottom, left) in pixels of the original (EXIF-upright) photo.
 Box = tuple[int, int, int, int]
@@ -110,7 +115,7 @@ def explain_enrolment_problem(boxes: Sequence[Box], min_face_px: int) -> str | N
 
 @dataclass(frozen=True)
 class Neighbour:
-    """The other person of a class whose evidence lies nearest to a check-in face (distances Euclidean).
+    """The other person of a class whose evidence lies nearest to a check-in face (model's metric).
 
     `distance` is the median distance to that person's evidence (enrolled templates and today's passed
     check-ins), robust to one look-alike photo; `nearest` is the smallest of them.
@@ -123,30 +128,53 @@ class Neighbour:
     checkin_ids: tuple[int, ...] = ()
 
 
+Vector = Sequence[float] | np.ndarray
+
+
+def face_distances(probe: Vector, known: Sequence[Vector] | np.ndarray, metric: Metric = "euclidean") -> np.ndarray:
+    """Distances from one encoding to each of `known`, in the model's metric (see `Metric`)."""
+    p = np.asarray(probe, dtype=np.float64)
+    k = np.asarray(known, dtype=np.float64).reshape(-1, p.shape[0])
+    if metric == "euclidean":
+        out: np.ndarray = np.linalg.norm(k - p, axis=1)
+        return out
+    if metric == "cosine":
+        norms = np.linalg.norm(k, axis=1) * np.linalg.norm(p)
+        cos = (k @ p) / np.where(norms > 0, norms, 1.0)
+        out = np.clip(1.0 - cos, 0.0, 2.0)
+        return out
+    raise ValueError(f"unknown face metric {metric!r}")
+
+
+def face_distance(a: Vector, b: Vector, metric: Metric = "euclidean") -> float:
+    """The distance between two encodings in the model's metric."""
+    return float(face_distances(a, [b], metric)[0])
+
+
 def rank_other_people(encoding: Sequence[float],
-                      evidence: Mapping[int, Sequence[tuple[Sequence[float], int | None]]]) -> list[Neighbour]:
+                      evidence: Mapping[int, Sequence[tuple[Sequence[float], int | None]]],
+                      metric: Metric = "euclidean") -> list[Neighbour]:
     """Every other person with evidence, nearest first by median distance to `encoding`.
 
     `evidence` maps a person id to (encoding, check-in id or None for an enrolled template) pairs.
     """
-    probe = np.asarray(encoding, dtype=np.float64)
     ranked = []
     for person_id, items in evidence.items():
         if not items:
             continue
-        distances = np.linalg.norm(np.asarray([e for e, _ in items], dtype=np.float64) - probe, axis=1)
+        distances = face_distances(encoding, [e for e, _ in items], metric)
         ranked.append(Neighbour(person_id=person_id, distance=float(np.median(distances)),
                                 nearest=float(distances.min()), evidence_count=len(items),
                                 checkin_ids=tuple(c for _, c in items if c is not None)))
     return sorted(ranked, key=lambda n: (n.distance, n.nearest))
 
 
-def match_face(encoding: Sequence[float], templates: Sequence[Sequence[float]], threshold: float) -> FaceMatch:
-    """Compare one face encoding with every enrolled template; the smallest Euclidean distance decides."""
+def match_face(encoding: Sequence[float], templates: Sequence[Sequence[float]], threshold: float,
+               metric: Metric = "euclidean") -> FaceMatch:
+    """Compare one face encoding with every enrolled template; the smallest distance (model's metric) decides."""
     if not templates:
         raise ValueError("no enrolled templates to compare with")
-    known = np.asarray(templates, dtype=np.float64)
-    distances = np.linalg.norm(known - np.asarray(encoding, dtype=np.float64), axis=1)
+    distances = face_distances(encoding, templates, metric)
     best = int(np.argmin(distances))
     distance = float(distances[best])
     return FaceMatch(distance=distance, threshold=threshold, matched=distance <= threshold, template_index=best)

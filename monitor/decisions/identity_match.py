@@ -52,11 +52,20 @@ _Z_LOW = _N.inv_cdf(MEASURED_FMR[0.45])
 _SLOPE = (_N.inv_cdf(MEASURED_FMR[0.50]) - _Z_LOW) / 0.05  # probit units per unit of distance
 
 
-def assumed_false_match_rate(threshold: float) -> float:
+# The ArcFace-type model (cosine distance) on the same population: FMR 0.1 % at 0.56, different-person
+# distances centred near 0.95 (issue 17's measurement); a normal fit through those two facts.
+COSINE_IMPOSTOR_MEAN = 0.95
+COSINE_IMPOSTOR_SD = (COSINE_IMPOSTOR_MEAN - 0.56) / -_N.inv_cdf(0.001)
+
+
+def assumed_false_match_rate(threshold: float, metric: str = "euclidean") -> float:
     """The assumed share of different-person pairs scoring <= `threshold` (measured at >= 0.45, extrapolated below).
 
-    Below 0.45: Phi(z(0.45) + slope * (t - 0.45)), slope the probit's from 0.50 to 0.45 (pessimistic).
+    Euclidean (dlib), below 0.45: Phi(z(0.45) + slope * (t - 0.45)), slope the probit's from 0.50 to 0.45
+    (pessimistic). Cosine (ArcFace-type): the normal fit of `COSINE_IMPOSTOR_MEAN` and `COSINE_IMPOSTOR_SD`.
     """
+    if metric == "cosine":
+        return _N.cdf((threshold - COSINE_IMPOSTOR_MEAN) / COSINE_IMPOSTOR_SD)
     if threshold >= 0.45:
         points = sorted(MEASURED_FMR.items())
         for (t0, p0), (t1, p1) in zip(points, points[1:], strict=False):
@@ -67,9 +76,9 @@ def assumed_false_match_rate(threshold: float) -> float:
     return _N.cdf(_Z_LOW + _SLOPE * (threshold - 0.45))
 
 
-def expected_false_hits(gallery_size: int, threshold: float) -> float:
+def expected_false_hits(gallery_size: int, threshold: float, metric: str = "euclidean") -> float:
     """Strangers expected under `threshold` in one 1:N search of `gallery_size` templates."""
-    return gallery_size * assumed_false_match_rate(threshold)
+    return gallery_size * assumed_false_match_rate(threshold, metric)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,7 @@ class DuplicateThresholds:
     review_distance: float
     margin: float
     neighbours: int
+    metric: str = "euclidean"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,16 +232,16 @@ def decide(own: PersonRef, per_photo_hits: Sequence[Sequence[NeighbourHit]], thr
     """DUPLICATE_IDENTITY, review or nothing for one enrolment (see the module text for the rule)."""
     t = thresholds
     base_thresholds = t.as_dict() | {
-        "assumed_fmr_at_max_distance": assumed_false_match_rate(t.max_distance),
-        "assumed_fmr_at_review_distance": assumed_false_match_rate(t.review_distance),
+        "assumed_fmr_at_max_distance": assumed_false_match_rate(t.max_distance, t.metric),
+        "assumed_fmr_at_review_distance": assumed_false_match_rate(t.review_distance, t.metric),
     }
     if not per_photo_hits:
         return IdentityDecision("none", thresholds=base_thresholds)
     best = nearest_other_people(own, per_photo_hits, t.neighbours)
     measured: dict[str, Any] = {
         "photos": len(per_photo_hits), "gallery_size": gallery_size,
-        "expected_false_hits_at_max_distance": expected_false_hits(gallery_size, t.max_distance),
-        "expected_false_hits_at_review_distance": expected_false_hits(gallery_size, t.review_distance),
+        "expected_false_hits_at_max_distance": expected_false_hits(gallery_size, t.max_distance, t.metric),
+        "expected_false_hits_at_review_distance": expected_false_hits(gallery_size, t.review_distance, t.metric),
     }
     if not any(best):
         return IdentityDecision("none", measured=measured, thresholds=base_thresholds)

@@ -10,6 +10,7 @@ from datetime import datetime
 import numpy as np
 
 from models.domain import LIVENESS_ACTIONS, AnomalyCode, Severity
+from monitor.decisions.faces import face_distance
 from monitor.decisions.verdicts import Finding, LivenessThresholds
 
 ACTIONS = LIVENESS_ACTIONS
@@ -80,8 +81,9 @@ def judge_liveness(challenge: ChallengeFacts, trainee_id: int, class_id: int, re
     if len(single) != len(frames):
         problems.append("连拍中有画面未检出唯一人脸")
     if single:
-        reference = np.asarray(selfie_encoding if selfie_encoding is not None else single[0].encoding)
-        distances = [float(np.linalg.norm(np.asarray(f.encoding) - reference)) for f in single]
+        reference = selfie_encoding if selfie_encoding is not None else single[0].encoding
+        assert reference is not None
+        distances = [face_distance(f.encoding, reference, t.metric) for f in single if f.encoding is not None]
         measured["max_face_distance"] = round(max(distances), 4)
         if max(distances) > t.face_match:
             problems.append("连拍中的人脸与签到照片不是同一人")

@@ -9,7 +9,14 @@ from typing import Any
 
 from models.domain import AnomalyCode, FenceResult, Severity
 from models.timefmt import format_duration_zh
-from monitor.decisions.faces import FaceMatch, FaceQuality, Neighbour, QualityThresholds, explain_poor_quality
+from monitor.decisions.faces import (
+    FaceMatch,
+    FaceQuality,
+    Metric,
+    Neighbour,
+    QualityThresholds,
+    explain_poor_quality,
+)
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,7 @@ class LivenessThresholds:
     turn_min_yaw_change: float
     still_max_phash_distance: int
     face_match: float
+    metric: Metric = "euclidean"
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,7 @@ class Thresholds:
     face_mismatch: float
     proxy_face_max: float
     proxy_face_margin: float
+    cohort_margin: float
     face_min_side_px: int
     face_min_sharpness: float
     face_min_brightness: float
@@ -51,6 +60,10 @@ class Thresholds:
     liveness_blink_min_ear_drop: float
     liveness_turn_min_yaw_change: float
     liveness_still_max_phash_distance: int
+    # The embedding model the face distances come from: its manifest name, weights' SHA-256 and metric.
+    face_engine: str = "dlib-resnet"
+    face_model_sha256: str = ""
+    metric: Metric = "euclidean"
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,7 +75,8 @@ class Thresholds:
     @property
     def liveness(self) -> LivenessThresholds:
         return LivenessThresholds(self.liveness_blink_min_ear_drop, self.liveness_turn_min_yaw_change,
-                                  self.liveness_still_max_phash_distance, self.liveness_frame_max_distance)
+                                  self.liveness_still_max_phash_distance, self.liveness_frame_max_distance,
+                                  self.metric)
 
 
 @dataclass(frozen=True)
@@ -116,10 +130,12 @@ def merge_findings(findings: Sequence[Finding]) -> list[Finding]:
 
 
 
-def face_limits(t: Thresholds) -> dict[str, float]:
+def face_limits(t: Thresholds) -> dict[str, float | str]:
     """The face thresholds a face verdict depends on, as recorded with it."""
     return {"face_match_threshold": t.face_match, "face_mismatch_threshold": t.face_mismatch,
-            "proxy_face_max_distance": t.proxy_face_max, "proxy_face_margin": t.proxy_face_margin}
+            "proxy_face_max_distance": t.proxy_face_max, "proxy_face_margin": t.proxy_face_margin,
+            "cohort_margin": t.cohort_margin, "face_engine": t.face_engine, "face_model_sha256": t.face_model_sha256,
+            "face_metric": t.metric}
 
 
 def judge_checkin_face(
@@ -145,7 +161,10 @@ def judge_checkin_face(
         return [Finding(AnomalyCode.FACE_POOR, Severity.LOW, f"人脸质量不足以核验：{message}", poor_measured,
                         poor_limits)], None
     if match is None:
-        raise ValueError("one face found but no match computed")
+        # Enrolled, but not with the model in use (a switch of model before `monitor faces re-enrol` reached this
+        # trainee): nothing to compare with, and old and new vectors are never compared.
+        return [], Review("FACE_NOT_ENROLLED", f"学员尚无当前人脸模型（{t.face_engine}）的登记模板，"
+                                               "需重新登记或人工复核", {"face_count": 1}, face_limits(t))
     d = match.distance
     limits = face_limits(t)
     measured: dict[str, Any] = {"face_distance": round(d, 4), "template_index": match.template_index}
@@ -167,17 +186,35 @@ def judge_checkin_face(
             measured | {"other_trainee_id": top.person_id, "other_checkin_ids": list(top.checkin_ids)}, limits))
     if findings:
         return findings, None
-    nearer = [o for o in others if o.distance < d]  # median: one look-alike photo is not enough
+    # The class cohort: the trainee must be the nearest of the roster by `cohort_margin` (median distance to each
+    # classmate's evidence, so one look-alike photo is not enough).
+    nearer = [o for o in others if o.distance < d + t.cohort_margin]
     if d <= t.face_match and not nearer:
         return [], None
     if nearer:
         who = nearer[0]
+        closer = "更接近" if who.distance < d else "几乎同样接近"
         return [], Review("FACE_AMBIGUOUS",
-                          f"人脸与签到学员的相似距离 {d:.2f}，但与本班学员（编号 {who.person_id}）更接近"
+                          f"人脸与签到学员的相似距离 {d:.2f}，但与本班学员（编号 {who.person_id}）{closer}"
                           f"（{who.distance:.2f}），需人工复核是否代签",
                           measured | {"closer_trainee_ids": [o.person_id for o in nearer[:5]]}, limits)
     return [], Review("FACE_GREY_ZONE", f"人脸相似距离 {d:.2f} 处于复核区间（{t.face_match:.2f}–"
                                         f"{t.face_mismatch:.2f}），需人工复核", measured, limits)
+
+
+def judge_heartbeat_face(face_count: int, match: FaceMatch | None, t: Thresholds) -> tuple[str, Review | None]:
+    """An online-study heartbeat's face: passed within `face_match`, failed beyond `face_mismatch` or with no single
+    face to compare, and between the two left to an operator (status `review`, not counted until confirmed)."""
+    if face_count != 1 or match is None:
+        return "failed", None
+    d = match.distance
+    if d <= t.face_match:
+        return "passed", None
+    if d > t.face_mismatch:
+        return "failed", None
+    return "review", Review("FACE_GREY_ZONE", f"在线学习抽拍人脸相似距离 {d:.2f} 处于复核区间（{t.face_match:.2f}–"
+                                              f"{t.face_mismatch:.2f}），需人工复核；复核确认前不计入学时",
+                            {"face_distance": round(d, 4), "template_index": match.template_index}, face_limits(t))
 
 
 def judge_fence(result: FenceResult, signed_distance_m: float, accuracy_m: float,

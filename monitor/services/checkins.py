@@ -71,8 +71,8 @@ def load_checkin(ctx: WorkerContext, checkin_id: int) -> CheckInCase | None:
             mark_processed(session, SubjectKind.CHECKIN, checkin_id)
             return None
         templates = session.scalars(select(FaceTemplate).where(
-            FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == checkin.trainee_id)
-            .order_by(FaceTemplate.id)).all()
+            FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == checkin.trainee_id,
+            FaceTemplate.model_version == ctx.engine.model_version).order_by(FaceTemplate.id)).all()
         cls = session.get(TrainingClass, checkin.class_id)
         venue = session.get(Venue, cls.venue_id) if cls else None
         assert cls is not None and venue is not None
@@ -85,7 +85,8 @@ def load_checkin(ctx: WorkerContext, checkin_id: int) -> CheckInCase | None:
     fix = (checkin.lat, checkin.lon)
     scan = ctx.engine.scan(ctx.evidence.get(checkin.photo_sha256), "selfie")
     face = scan.faces[0] if len(scan.faces) == 1 else None
-    match = match_face(face.encoding, [tp.encoding for tp in templates], t.face_match) if face and templates else None
+    match = match_face(face.encoding, [tp.encoding for tp in templates], t.face_match, t.metric) \
+        if face and templates else None
     signed = venue_signed_distance_m(venue, *fix)
     fence = classify_fix(signed, checkin.accuracy_m)
     day_start = local_day_start(checkin.received_at)
@@ -94,7 +95,7 @@ def load_checkin(ctx: WorkerContext, checkin_id: int) -> CheckInCase | None:
             fence is FenceResult.UNCERTAIN)
         previous = prior_checkin_of_trainee(session, checkin)
         same_coords = same_coordinates_other_devices(session, checkin)
-        classmates = classmates_evidence(session, checkin, day_start) if match else {}
+        classmates = classmates_evidence(session, checkin, day_start, ctx.engine.model_version) if match else {}
         elsewhere = checkin_elsewhere(session, checkin, timedelta(minutes=t.two_places_max_min))
         device_recent = device_checkins_since(
             session, checkin.device_id, checkin.received_at - timedelta(seconds=t.proxy_device_window_s), checkin.id)
@@ -105,7 +106,7 @@ def load_checkin(ctx: WorkerContext, checkin_id: int) -> CheckInCase | None:
         captured_at=checkin.captured_at, received_at=checkin.received_at, fix=fix, accuracy_m=checkin.accuracy_m,
         mock_location=checkin.mock_location, face_count=len(scan.faces), face_quality=quality_of(face),
         face_encoding=face.encoding if face else None, match=match,
-        classmates=rank_other_people(face.encoding, classmates) if face and match else [],
+        classmates=rank_other_people(face.encoding, classmates, t.metric) if face and match else [],
         fence=fence, fence_signed_m=signed, uncertain_fixes_today=uncertain_today, previous=previous,
         same_coordinates=same_coords, near_copies=ctx.photo_index.find_near(scan.phash, t.replay_phash_max_distance),
         exif_time=exif_time_utc(scan.exif_time), exif_gps=scan.exif_gps, device_recent=device_recent,
@@ -186,9 +187,10 @@ def same_coordinates_other_devices(session: Session, checkin: CheckIn, limit: in
         .order_by(CheckIn.id.desc()).limit(limit)))
 
 
-def classmates_evidence(session: Session, checkin: CheckIn, since: datetime
+def classmates_evidence(session: Session, checkin: CheckIn, since: datetime, model_version: str
                         ) -> dict[int, list[tuple[list[float], int | None]]]:
-    """Each other rostered trainee's face evidence: enrolled templates and check-ins passed since `since`.
+    """Each other rostered trainee's face evidence: enrolled templates and check-ins passed since `since`, as
+    vectors of the engine's model (`model_version`) only.
 
     Failed or doubtful check-ins are not evidence of whose face is whose.
     """
@@ -197,7 +199,8 @@ def classmates_evidence(session: Session, checkin: CheckIn, since: datetime
                                                   RosterEntry.trainee_id != checkin.trainee_id)
     for person_id, encoding in session.execute(
             select(FaceTemplate.person_id, FaceTemplate.encoding)
-            .where(FaceTemplate.person_kind == "trainee", FaceTemplate.person_id.in_(roster))):
+            .where(FaceTemplate.person_kind == "trainee", FaceTemplate.person_id.in_(roster),
+                   FaceTemplate.model_version == model_version)):
         evidence.setdefault(person_id, []).append((encoding, None))
     for checkin_id, trainee_id, encoding in session.execute(
             select(CheckIn.id, CheckIn.trainee_id, Verification.face_encoding)
@@ -205,7 +208,7 @@ def classmates_evidence(session: Session, checkin: CheckIn, since: datetime
                   & (Verification.subject_id == CheckIn.id))
             .where(CheckIn.class_id == checkin.class_id, CheckIn.received_at >= since, CheckIn.id != checkin.id,
                    CheckIn.trainee_id != checkin.trainee_id, CheckIn.status == UploadStatus.PASSED,
-                   Verification.face_encoding.is_not(None))):
+                   Verification.face_encoding.is_not(None), Verification.model_version == model_version)):
         evidence.setdefault(trainee_id, []).append((encoding, checkin_id))
     return evidence
 
@@ -268,4 +271,8 @@ def checkin_outcome(ctx: WorkerContext, case: CheckInCase, judged: Judgement) ->
         kind=SubjectKind.CHECKIN, subject_id=f.checkin_id, findings=judged.findings, review=review,
         verification=verification, photo=(case.checkin.photo_sha256, scan.phash), frames=case.frame_hashes,
         extra={"photo_sha256": case.checkin.photo_sha256, "enrolled_photo_sha256": case.enrolled_sha,
-               "fix": {"lat": f.fix[0], "lon": f.fix[1], "accuracy_m": f.accuracy_m}, "fence_result": f.fence.value})
+               "fix": {"lat": f.fix[0], "lon": f.fix[1], "accuracy_m": f.accuracy_m}, "fence_result": f.fence.value,
+               "face": {"engine": ctx.thresholds.face_engine, "model_sha256": ctx.thresholds.face_model_sha256,
+                        "metric": ctx.thresholds.metric, "threshold": ctx.thresholds.face_match,
+                        "mismatch_threshold": ctx.thresholds.face_mismatch,
+                        "distance": round(match.distance, 4) if match else None}})

@@ -24,4 +24,4 @@ class WorkerContext:
     thresholds: Thresholds = field(init=False)
 
     def __post_init__(self) -> None:
-        self.thresholds = self.settings.thresholds()
+        self.thresholds = self.settings.thresholds(self.engine.model.manifest)

@@ -132,9 +132,11 @@ def identity_match_out(session: Session, m: IdentityMatch) -> dict[str, Any]:
             "anomaly_id": m.anomaly_id, "decided_by": m.decided_by, "created_at": m.created_at.isoformat()}
 
 
-def count_templates(session: Session, kind: str, person_id: int) -> int:
+def count_templates(session: Session, kind: str, person_id: int, model_version: str | None = None) -> int:
+    """A person's face templates (of one model when `model_version` is given)."""
+    of_model = [FaceTemplate.model_version == model_version] if model_version is not None else []
     return len(session.scalars(select(FaceTemplate.id).where(
-        FaceTemplate.person_kind == kind, FaceTemplate.person_id == person_id)).all())
+        FaceTemplate.person_kind == kind, FaceTemplate.person_id == person_id, *of_model)).all())
 
 
 class Enrolment:
@@ -144,9 +146,9 @@ class Enrolment:
     def __init__(self, settings: Settings, db: Database, evidence: EvidenceStore,
                  engine: FaceEngine | ProcessFaceEngine) -> None:
         self.settings, self.db, self.evidence, self.engine = settings, db, evidence, engine
-        self.face_index = FaceIndex()
+        self.face_index = FaceIndex(model_version=engine.model_version, dim=engine.model.manifest.dimension)
         self.lock = threading.Lock()
-        self.thresholds = settings.duplicate_thresholds()
+        self.thresholds = settings.duplicate_thresholds(engine.model.manifest)
 
     def start(self) -> None:
         threading.Thread(target=self.warm_up, name="face-index-warm-up", daemon=True).start()
@@ -209,7 +211,8 @@ class Enrolment:
         refusal: ApiError | None = None
         with self.lock, self.db.session() as session:
             lock_enrolments(session)  # from search to commit: no two enrolments miss each other
-            hits = nearest_templates(session, self.face_index, encodings, own, self.thresholds.neighbours)
+            hits = nearest_templates(session, self.face_index, encodings, own, self.thresholds.neighbours,
+                                     self.engine.metric)
             decision = decide(own, hits, self.thresholds, self.face_index.stats().templates)
             for image, _scan in accepted:
                 store_evidence(session, self.evidence, image, utc_now())
@@ -240,7 +243,7 @@ class Enrolment:
                                           subject_id=template.id, created_at=utc_now()))
                 session.flush()
                 result = {"person_id": person_id, "added": len(accepted),
-                          "face_templates": count_templates(session, kind, person_id),
+                          "face_templates": count_templates(session, kind, person_id, self.engine.model_version),
                           "model_version": self.engine.model_version, "identity_check": identity}
         if refusal is not None:  # the match, the photos and the anomaly are kept; the templates are not
             raise refusal

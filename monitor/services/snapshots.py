@@ -38,8 +38,9 @@ def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
         assert cls is not None
         class_id, teachers = cls.id, [cls.theory_teacher_id, cls.practical_teacher_id]
         roster = list(session.scalars(select(RosterEntry.trainee_id).where(RosterEntry.class_id == cls.id)))
-        candidates = (templates_of(session, "trainee", roster) + templates_of(session, "teacher", teachers)
-                      + other_teacher_templates(session, teachers))
+        mv = ctx.engine.model_version
+        candidates = (templates_of(session, "trainee", roster, mv) + templates_of(session, "teacher", teachers, mv)
+                      + other_teacher_templates(session, teachers, mv))
         signed_in = count_signed_in(session, cls.id, local_day_start(received_at))
         ctx.photo_index.refresh(session)
     scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "classroom")
@@ -47,7 +48,7 @@ def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
     facts = SnapshotFacts(snapshot_id, class_id, received_at, len(scan.faces), signed_in, near,
                           exif_time_utc(scan.exif_time))
     findings = judge_snapshot(facts, t)
-    who = identify_faces(scan.encodings, candidates, t.face_match)
+    who = identify_faces(scan.encodings, candidates, t.face_match, t.metric)
     seen = {kind: sorted({w.person_id for w in who if w and w.kind == kind})
             for kind in ("trainee", "teacher", "other_teacher")}
     unknown = sum(1 for w in who if w is None)
@@ -70,16 +71,19 @@ def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
     ))
 
 
-def templates_of(session: Session, kind: str, person_ids: Sequence[int]) -> list[Candidate]:
+def templates_of(session: Session, kind: str, person_ids: Sequence[int], model_version: str) -> list[Candidate]:
+    """The people's templates made with the engine's model (never another model's vectors)."""
     if not person_ids:
         return []
     return [Candidate(kind, t.person_id, t.encoding) for t in session.scalars(
-        select(FaceTemplate).where(FaceTemplate.person_kind == kind, FaceTemplate.person_id.in_(person_ids)))]
+        select(FaceTemplate).where(FaceTemplate.person_kind == kind, FaceTemplate.person_id.in_(person_ids),
+                                   FaceTemplate.model_version == model_version))]
 
 
-def other_teacher_templates(session: Session, exclude: Sequence[int]) -> list[Candidate]:
+def other_teacher_templates(session: Session, exclude: Sequence[int], model_version: str) -> list[Candidate]:
     return [Candidate("other_teacher", t.person_id, t.encoding) for t in session.scalars(
-        select(FaceTemplate).where(FaceTemplate.person_kind == "teacher", FaceTemplate.person_id.not_in(exclude)))]
+        select(FaceTemplate).where(FaceTemplate.person_kind == "teacher", FaceTemplate.person_id.not_in(exclude),
+                                   FaceTemplate.model_version == model_version))]
 
 
 def count_signed_in(session: Session, class_id: int, since: datetime) -> int:

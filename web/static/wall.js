@@ -322,6 +322,11 @@
     const rows = [["时间", M.dateTime(ev.at)], ["地区", `${d.prefecture_name} ${d.county_name}`], ["班次", `${d.class_name}（${d.class_code}）`],
       ["培训机构", d.institution_name], ["场地", d.venue_name], ["学员", d.trainee_name || "—"]];
     if (d.fix) rows.push(["定位", `${d.fix.lat.toFixed(5)}, ${d.fix.lon.toFixed(5)}（精度 ${Math.round(d.fix.accuracy_m)} 米）`]);
+    if (d.face) {
+      const dist = d.face.distance === null ? "未比对" : `距离 ${d.face.distance.toFixed(2)}`;
+      rows.push(["人脸比对", `${dist}（通过阈值 ≤ ${d.face.threshold.toFixed(2)}，不符阈值 > ${d.face.mismatch_threshold.toFixed(2)}）`]);
+      rows.push(["比对模型", `${d.face.engine}（权重 SHA-256 ${d.face.model_sha256.slice(0, 16)}…）`]);
+    }
     for (const [k, v] of rows) facts.append(M.el("dt", "", k), M.el("dd", "", v));
     document.getElementById("detail").classList.remove("hidden");
     showDispatch(d);
