@@ -275,6 +275,23 @@ class ReviewDecisionIn(InputModel):
     note: Annotated[str, Field(min_length=2, max_length=1000)]
 
 
+class ReviewBatchIn(InputModel):
+    """One decision for several check-in or heartbeat reviews (each decided on its own)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    review_ids: Annotated[list[RecordId], Field(min_length=1, max_length=200)]
+    decision: Literal["confirmed", "rejected"]
+    note: Annotated[str, Field(min_length=2, max_length=1000)]
+
+
+class IdentityReviewIn(InputModel):
+    """An operator's finding on a look-alike found at enrolment: distinct people, or the same person."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    decision: Literal["distinct", "same_person"]
+    note: Annotated[str, Field(min_length=2, max_length=1000)]
+
+
 class RosterIn(InputModel):
     trainee_ids: Annotated[list[RecordId], Field(min_length=1, max_length=500)]
 

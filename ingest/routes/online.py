@@ -120,7 +120,8 @@ async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, re
         assert beat is not None
         status = beat.status
     response.status_code = 202 if status == UploadStatus.PENDING else 201
-    messages = {"passed": "人脸核验通过", "failed": "人脸核验未通过，本段学时不计", "pending": "已受理，正在核验"}
+    messages = {"passed": "人脸核验通过", "failed": "人脸核验未通过，本段学时不计", "pending": "已受理，正在核验",
+                "review": "人脸待人工复核，确认后计入学时"}
     return {"id": beat_id, "status": status, "message": messages[status], "next_heartbeat_in_s": next_heartbeat_s()}
 
 @router.post("/sessions/{session_id}/end", summary="End an online study session", response_model=OnlineSessionOut)

@@ -57,8 +57,10 @@ class EnrolmentFacts:
 
 
 def judge_slot(facts: SessionAttendance, limits: ClockLimits) -> list[Finding]:
-    """NO_SHOW / MISSING_SIGNOUT for one trainee in one ended session."""
-    return judge_slot_attendance(facts.signed_in, facts.signed_out, facts.slot.name, facts.slot.day)
+    """NO_SHOW / MISSING_SIGNOUT for one trainee in one ended session; a check-in awaiting an operator's review
+    holds the rule until the review decides (a confirmed one counts, a rejected one lets the rule fire)."""
+    return judge_slot_attendance(facts.signed_in or facts.sign_in_pending,
+                                 facts.signed_out or facts.sign_out_pending, facts.slot.name, facts.slot.day)
 
 
 def judge_quiet(facts: QuietFacts, limits: ClockLimits) -> list[Finding]:

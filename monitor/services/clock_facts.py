@@ -74,12 +74,13 @@ def sessions_of(session: Session, class_id: int) -> list[ClassSession]:
 
 
 def marks_of(session: Session, class_id: int, since: datetime) -> dict[int, list[Mark]]:
-    """Each trainee's verified sign-ins and sign-outs since `since`."""
+    """Each trainee's verified sign-ins and sign-outs since `since`, and those awaiting review (pending)."""
     marks: dict[int, list[Mark]] = defaultdict(list)
     for c in session.scalars(select(CheckIn).where(
-            CheckIn.class_id == class_id, CheckIn.status == UploadStatus.PASSED,
+            CheckIn.class_id == class_id, CheckIn.status.in_([UploadStatus.PASSED, UploadStatus.REVIEW]),
             CheckIn.captured_at >= since.astimezone(UTC)).order_by(CheckIn.captured_at)):
-        marks[c.trainee_id].append(Mark(c.kind, c.captured_at, c.session_id, c.id, c.photo_sha256))
+        marks[c.trainee_id].append(Mark(c.kind, c.captured_at, c.session_id, c.id, c.photo_sha256,
+                                        pending=c.status == UploadStatus.REVIEW))
     return marks
 
 

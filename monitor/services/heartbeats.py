@@ -8,10 +8,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models.clock import SHANGHAI, utc_now
-from models.tables import FaceTemplate, OnlineHeartbeat, OnlineSession, PhotoHash, TrainingClass
+from models.tables import FaceTemplate, OnlineHeartbeat, OnlineSession, PhotoHash, ReviewItem, TrainingClass
 from models.terms import SubjectKind, UploadStatus
 from monitor.decisions.faces import match_face
 from monitor.decisions.online import judge_online_day
+from monitor.decisions.verdicts import judge_heartbeat_face
 from monitor.services.alerts import add_anomaly
 from monitor.services.clock import claim_subject
 from monitor.services.context import WorkerContext
@@ -23,7 +24,8 @@ log = logging.getLogger(__name__)
 
 
 def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
-    """Verify one heartbeat's face; fire ONLINE_OVER_8H (once a trainee-day) when the day's study exceeds the cap."""
+    """Verify one heartbeat's face (a doubtful one goes to review); fire ONLINE_OVER_8H (once a trainee-day) when the
+    day's study exceeds the cap."""
     settings = ctx.settings
     with ctx.db.session() as session:
         beat = session.get(OnlineHeartbeat, beat_id)
@@ -33,12 +35,14 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
         online = session.get(OnlineSession, beat.session_id)
         assert online is not None
         templates = [tp.encoding for tp in session.scalars(select(FaceTemplate).where(
-            FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == online.trainee_id))]
+            FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == online.trainee_id,
+            FaceTemplate.model_version == ctx.engine.model_version))]
         photo_sha = beat.photo_sha256
     scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "selfie")
-    match = match_face(scan.faces[0].encoding, templates, ctx.thresholds.face_match) \
+    match = match_face(scan.faces[0].encoding, templates, ctx.thresholds.face_match, ctx.thresholds.metric) \
         if len(scan.faces) == 1 and templates else None
-    status = UploadStatus.PASSED if match and match.matched else UploadStatus.FAILED
+    verdict, review = judge_heartbeat_face(len(scan.faces), match, ctx.thresholds)
+    status = UploadStatus(verdict)
     try:
         with ctx.db.session() as session:
             beat = session.get(OnlineHeartbeat, beat_id)
@@ -50,6 +54,12 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
                                   subject_id=beat_id, created_at=utc_now()))
             cls = session.get(TrainingClass, online.class_id)
             assert cls is not None
+            if review is not None:
+                session.add(ReviewItem(
+                    subject_kind=SubjectKind.HEARTBEAT, subject_id=beat_id, class_id=cls.id,
+                    trainee_id=online.trainee_id, reason_code=review.code, message=review.message,
+                    measured=review.measured | {"online_session_id": online.id}, thresholds=review.thresholds,
+                    state="open", created_at=utc_now()))
             context = class_context(session, cls)
             people = people_of(session, online.trainee_id)
             session.flush()

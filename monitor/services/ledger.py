@@ -38,7 +38,8 @@ from monitor.services.events import prefecture_of
 
 LEDGER_COLUMNS = [
     ("index", "序号"), ("name", "姓名"), ("id_number_masked", "身份证号（脱敏）"), ("scheduled", "应到课时数"),
-    ("attended", "实到课时数"), ("rate_percent", "出勤率（%）"), ("valid_hours", "有效学时（小时）"),
+    ("attended", "实到课时数"), ("pending_review", "待复核课时数"), ("rate_percent", "出勤率（%）"),
+    ("valid_hours", "有效学时（小时）"),
     ("eligible_text", "补贴资格"), ("reason", "说明"), ("verification_ids", "核验记录编号"),
     ("photo_sha256s", "照片哈希（SHA-256）"),
 ]
@@ -64,10 +65,12 @@ def build_class_ledger(session: Session, class_id: int, now: datetime, min_rate:
         select(CheckIn, Verification.id)
         .join(Verification,
               (Verification.subject_kind == SubjectKind.CHECKIN) & (Verification.subject_id == CheckIn.id))
-        .where(CheckIn.class_id == class_id, CheckIn.status == UploadStatus.PASSED).order_by(CheckIn.captured_at)
+        .where(CheckIn.class_id == class_id, CheckIn.status.in_([UploadStatus.PASSED, UploadStatus.REVIEW]))
+        .order_by(CheckIn.captured_at)
     ):
         marks[checkin.trainee_id].append(Mark(checkin.kind, checkin.captured_at, checkin.session_id,
-                                              checkin.id, checkin.photo_sha256, verification_id))
+                                              checkin.id, checkin.photo_sha256, verification_id,
+                                              pending=checkin.status == UploadStatus.REVIEW))
     trainees = session.scalars(
         select(Trainee).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
         .where(RosterEntry.class_id == class_id).order_by(Trainee.id)).all()
@@ -80,8 +83,9 @@ def build_class_ledger(session: Session, class_id: int, now: datetime, min_rate:
             "id_number_masked": mask_id_number(trainee.id_number), "scheduled": a.scheduled,
             "attended": a.attended, "rate": a.rate,
             "rate_percent": round(a.rate * 100, 1) if a.rate is not None else None,
-            "valid_hours": a.valid_hours, "eligible": a.eligible, "eligible_text": "符合" if a.eligible else "不符合",
-            "reason": a.reason,
+            "valid_hours": a.valid_hours, "eligible": a.eligible,
+            "eligible_text": "符合" if a.eligible else "待复核" if a.undecided else "不符合",
+            "reason": a.reason, "pending_review": a.pending,
             "sessions": [{"day": s.slot.day.isoformat(), "session": s.slot.name, "signed_in": s.signed_in,
                           "signed_out": s.signed_out, "minutes": s.minutes, "attended": s.attended}
                          for s in a.sessions],

@@ -132,7 +132,9 @@ def record_outcome(db: Database, outcome: Outcome) -> None:
             if (review := outcome.review) is not None:
                 session.add(ReviewItem(
                     subject_kind=kind, subject_id=subject_id, class_id=cls.id, trainee_id=trainee_id,
-                    reason_code=review.code, message=review.message, measured=review.measured,
+                    reason_code=review.code, message=review.message,
+                    measured=review.measured | {k: outcome.extra[k] for k in ("enrolled_photo_sha256",)
+                                                if outcome.extra.get(k)},
                     thresholds=review.thresholds, state="open", created_at=utc_now()))
                 reasons.append({"code": review.code, "message": review.message})
             add_verdict(session, context, Verdict(

@@ -20,8 +20,8 @@
     $("summary").textContent = `${data.class.name}（${data.class.code}），${data.class.institution}；已结束课时 ${data.sessions_scheduled} 个，学员 ${data.trainees} 人，符合补贴条件 ${data.eligible} 人`;
     $("rows").replaceChildren(...data.rows.map(r => {
       const tr = M.el("tr");
-      const cells = [r.index, r.name, r.id_number_masked, r.scheduled, r.attended, r.rate_percent ?? "—", r.valid_hours, r.eligible_text, r.reason, r.verification_ids];
-      cells.forEach((v, i) => tr.append(M.el("td", i === 7 ? (r.eligible ? "yes" : "no") : "", String(v))));
+      const cells = [r.index, r.name, r.id_number_masked, r.scheduled, r.attended, r.pending_review, r.rate_percent ?? "—", r.valid_hours, r.eligible_text, r.reason, r.verification_ids];
+      cells.forEach((v, i) => tr.append(M.el("td", i === 8 ? (r.eligible ? "yes" : r.eligible_text === "待复核" ? "pending" : "no") : "", String(v))));
       return tr;
     }));
     $("table").classList.remove("hidden");

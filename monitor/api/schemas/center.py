@@ -101,27 +101,50 @@ class AlertOut(BaseModel):
 
 
 class ReviewOut(BaseModel):
-    """A check-in verdict left to an operator, with what was measured and the thresholds."""
+    """A verdict left to an operator (a check-in's or an online-study heartbeat's face, or a look-alike found at
+    enrolment), with both photos, what was measured, the thresholds and its service level."""
 
     id: int
-    checkin_id: int
-    class_id: int
+    kind: str = Field(description="checkin | heartbeat | identity (ids are unique within a kind)")
+    subject_id: int
+    checkin_id: int | None = Field(description="the check-in (kind checkin)")
+    class_id: int | None
+    class_name: str | None
     trainee_id: int | None
-    reason_code: str
+    trainee_name: str | None
+    reason_code: str = Field(description="FACE_GREY_ZONE | FACE_AMBIGUOUS | FACE_NOT_ENROLLED | IDENTITY_LOOKALIKE")
     message: str
     measured: dict[str, Any]
     thresholds: dict[str, Any]
     state: str = Field(description="open | confirmed | rejected")
-    photo_sha256: str
+    photo_sha256: str = Field(description="the photo being judged")
+    reference_photo_sha256: str | None = Field(description="the enrolment photo it is compared with")
+    captured_at: str
     created_at: str
+    due_at: str = Field(description="when the service level (MONITOR_REVIEW_SLA_MINUTES) runs out")
+    overdue: bool
+    age_minutes: int
     decided_by: str | None
     note: str | None
 
 
 class ReviewDecisionOut(BaseModel):
-    """The review after the operator's decision, and the check-in's resulting status."""
+    """The review after the operator's decision, and the upload's (or match's) resulting status."""
 
     id: int
+    kind: str
     state: str
-    checkin_status: str
+    checkin_status: str | None
+    subject_status: str
     decided_by: str
+
+
+class ReviewSkippedOut(BaseModel):
+    id: int
+    code: str
+    message: str
+
+
+class ReviewBatchOut(BaseModel):
+    decided: list[ReviewDecisionOut]
+    skipped: list[ReviewSkippedOut]

@@ -53,8 +53,10 @@ class LedgerRowOut(BaseModel):
     rate_percent: float | None
     valid_hours: float
     eligible: bool
-    eligible_text: str
+    eligible_text: str = Field(description="符合 | 不符合 | 待复核 (eligibility depends on check-ins awaiting review: "
+                               "not payable until they are decided)")
     reason: str
+    pending_review: int = Field(description="sessions whose check-ins await an operator's review; not counted")
     sessions: list[LedgerSessionOut]
     evidence: list[LedgerEvidenceOut]
     verification_ids: str = Field(description="the verification ids, space-separated (as exported)")
