@@ -1,6 +1,14 @@
 """Benchmark of the 1:N face index (monitor/face_index.py): build time, memory, search time and recall.
 
-Usage: .venv/bin/python scripts/bench_face_index.py [--sizes 10000,100000,1000000] [--queries 200]
+Usage: .venv/bin/python scripts/bench_face_index.py [--model faceplugin-arcface] [--sizes 10000,100000,1000000]
+                                                    [--queries 200]
+
+With the default model (faceplugin-arcface, 512-d, cosine) the templates are synthetic unit vectors fitted to
+its East Asian figures (the same people as scripts/bench_trust.py); the script prints, per gallery size, build,
+memory, search time, recall, and per enrolment of a new person the false candidates (strangers within the
+review and duplicate distances, exact distances over the index's candidates), and how often a re-photographed
+person enrolled under another ID number is found (top candidate within the review distance). The rest of this
+text is the dlib model's (--model dlib-resnet).
 
 Templates are synthetic 128-d face encodings (one per person): an identity in a 16-dimensional subspace
 with a spread per person, plus photo variation, fitted to what face_recognition measures on East Asian
@@ -42,6 +50,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from monitor.adapters.face_models import load_manifest  # noqa: E402
 from monitor.adapters.vector_index import DIM, VectorIndex, parse_encodings  # noqa: E402
 from monitor.decisions.identity_match import (  # noqa: E402
     MEASURED_FMR,
@@ -108,7 +117,7 @@ def measure_index(n: int, queries: int = 200, seed: int = 1) -> dict[str, float 
     faces = SyntheticFaces(seed)
     identities = faces.people(n)
     gallery = np.ascontiguousarray(faces.photos(identities), dtype=np.float32)
-    thresholds = Settings().duplicate_thresholds()
+    thresholds = Settings().duplicate_thresholds(load_manifest("dlib-resnet"))
 
     before = rss_bytes()
     start = time.perf_counter()
@@ -182,13 +191,110 @@ def measure_index(n: int, queries: int = 200, seed: int = 1) -> dict[str, float 
     }
 
 
+ARC_DIM, ARC_K, ARC_NOISE, ARC_PHOTO_SPREAD, ARC_PERSON_SPREAD = 512, 20, 0.75, 0.25, 0.2  # as bench_trust.py
+
+
+def cosine_people(rng: np.random.Generator, basis: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n unit identities in the basis's subspace, and each person's photo-noise scale."""
+    ids = rng.standard_normal((n, basis.shape[1]), dtype=np.float32) @ basis.T
+    ids /= np.linalg.norm(ids, axis=1, keepdims=True)
+    return ids, np.exp(rng.normal(0, ARC_PERSON_SPREAD, size=(n, 1))).astype(np.float32)
+
+
+def cosine_photos(rng: np.random.Generator, ids: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    noise = rng.standard_normal(ids.shape, dtype=np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    r = ARC_NOISE * scale * np.exp(rng.normal(0, ARC_PHOTO_SPREAD, size=(len(ids), 1))).astype(np.float32)
+    out = ids + r * noise
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def measure_cosine_index(n: int, queries: int = 200, seed: int = 1) -> dict[str, float | int | str]:
+    """The index over n synthetic ArcFace templates: timings, recall, false candidates per enrolment, and how often
+    a re-photographed person is found (see the module text)."""
+    t = Settings().duplicate_thresholds(load_manifest("faceplugin-arcface"))
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(ARC_DIM, ARC_K)))[0].astype(np.float32)
+    gallery = np.empty((n, ARC_DIM), np.float32)
+    ids_kept = np.empty((queries, ARC_DIM), np.float32)
+    scale_kept = np.empty((queries, 1), np.float32)
+    planted = np.sort(rng.choice(n, size=queries, replace=False))
+    for start in range(0, n, 100_000):  # in chunks: 1 M x 512 float32 is 2 GB already
+        ids, scale = cosine_people(rng, basis, min(100_000, n - start))
+        gallery[start:start + len(ids)] = cosine_photos(rng, ids, scale)
+        inside = (planted >= start) & (planted < start + len(ids))
+        ids_kept[inside] = ids[planted[inside] - start]
+        scale_kept[inside] = scale[planted[inside] - start]
+    before = rss_bytes()
+    began = time.perf_counter()
+    index = VectorIndex(dim=ARC_DIM)
+    index.build(gallery)
+    build_s = time.perf_counter() - began
+    rss_delta = rss_bytes() - before
+    strangers = cosine_photos(rng, *cosine_people(rng, basis, queries))
+    rephotographed = cosine_photos(rng, ids_kept, scale_kept)
+    exact_d, exact_i = faiss.knn(strangers, gallery, K)
+    timings, found, review_hits, duplicate_hits = [], [], [], []
+    for q in strangers:
+        began = time.perf_counter()
+        _, positions = index.search(q[None, :], 4 * K)
+        candidates = positions[0][positions[0] >= 0]
+        exact = 1.0 - gallery[candidates] @ q  # the exact re-rank (cosine distance)
+        order = np.argsort(exact)
+        timings.append(time.perf_counter() - began)
+        found.append(candidates[order[:K]])
+        review_hits.append(int(np.sum(exact <= t.review_distance)))
+        duplicate_hits.append(int(np.sum(exact <= t.max_distance)))
+    recall = float(np.mean([len(set(f) & set(e)) / K for f, e in zip(found, exact_i, strict=True)]))
+    found_again = 0
+    for q, want in zip(rephotographed, planted, strict=True):
+        _, positions = index.search(q[None, :], 4 * K)
+        candidates = positions[0][positions[0] >= 0]
+        exact = 1.0 - gallery[candidates] @ q
+        best = int(np.argmin(exact))
+        found_again += int(candidates[best] == want and exact[best] <= t.review_distance)
+    ms = np.array(timings) * 1000
+    return {
+        "n": n, "kind": index.kind, "build_s": round(build_s, 1), "rss_delta_mb": round(rss_delta / 2**20, 1),
+        "index_mb": round(index.nbytes() / 2**20, 1), "search_p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "search_p99_ms": round(float(np.percentile(ms, 99)), 2), "recall_at_10": round(recall, 4),
+        "false_candidates_per_enrolment": round(float(np.mean(review_hits)), 4),
+        "enrolments_with_a_false_candidate": round(float(np.mean(np.array(review_hits) > 0)), 4),
+        "false_duplicates_per_enrolment": round(float(np.mean(duplicate_hits)), 4),
+        "rephotographed_found": round(found_again / queries, 4),
+        "expected_false_candidates": float(f"{expected_false_hits(n, t.review_distance, 'cosine'):.3g}"),
+    }
+
+
+def main_cosine(sizes: list[int], queries: int) -> None:
+    t = Settings().duplicate_thresholds(load_manifest("faceplugin-arcface"))
+    print(f"faceplugin-arcface (512-d, cosine): faiss {faiss.__version__}; review (look-alike, to an operator) at "
+          f"<= {t.review_distance}, refusal (same photo or sitting) at <= {t.max_distance}; 40 candidates re-ranked")
+    columns = ["n", "kind", "build_s", "rss_delta_mb", "index_mb", "search_p50_ms", "search_p99_ms", "recall_at_10",
+               "false_candidates_per_enrolment", "enrolments_with_a_false_candidate",
+               "false_duplicates_per_enrolment", "rephotographed_found", "expected_false_candidates"]
+    print(" | ".join(f"{c:>{max(9, len(c))}}" for c in columns))
+    for n in sizes:
+        row = measure_cosine_index(n, queries)
+        print(" | ".join(f"{row[c]!s:>{max(9, len(c))}}" for c in columns), flush=True)
+    print("\nExpected strangers within the review distance per search at 2 M templates (normal fit of FMR 0.1 % at "
+          f"0.56): {expected_false_hits(PROVINCE, t.review_distance, 'cosine'):.3g}; within the refusal distance "
+          f"{expected_false_hits(PROVINCE, t.max_distance, 'cosine'):.3g}. Candidates go to review, never to an "
+          "automatic refusal; only a re-used photo or sitting (<= the refusal distance, all photos agreeing) is "
+          "refused.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="faceplugin-arcface", choices=["faceplugin-arcface", "dlib-resnet"])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    t = Settings().duplicate_thresholds()
+    if args.model == "faceplugin-arcface":
+        main_cosine(sizes, args.queries)
+        return
+    t = Settings().duplicate_thresholds(load_manifest("dlib-resnet"))
     print(f"faiss {faiss.__version__}, {faiss.omp_get_max_threads()} threads; index: exact up to 20,000 templates, "
           f"then IVF (sqrt(n) cells, nprobe 96) with 8-bit scalar quantisation; 40 candidates re-ranked exactly")
     figures = distance_figures(SyntheticFaces(99))

@@ -18,7 +18,7 @@ def test_same_person_is_verified(world: World) -> None:
     assert body["fence_result"] == "inside"
     with world.client.app.state.db.session() as s:
         v = s.scalar(select(Verification).where(Verification.subject_id == body["id"]))
-        assert v.thresholds["face_match"] == 0.60 and v.thresholds["face_mismatch"] == 0.72
+        assert v.thresholds["face_match"] == 0.60 and v.thresholds["face_mismatch"] == 0.80
         assert v.thresholds["face_engine"] == "faceplugin-arcface" and v.thresholds["metric"] == "cosine"
         assert v.measured["phash"] and v.face_encoding and len(v.face_encoding) == 512
         assert v.model_version == "faceplugin-arcface@87aacdfe57510db2"
@@ -32,12 +32,12 @@ def test_other_person_is_face_mismatch(world: World) -> None:
     assert body["status"] == "failed"
     assert [x["code"] for x in body["reasons"]] == ["FACE_MISMATCH"]
     assert body["message"].startswith("签到未通过：人脸与登记照片不符")
-    assert body["face_distance"] > 0.72 and body["face_threshold"] == 0.60
+    assert body["face_distance"] > 0.80 and body["face_threshold"] == 0.60
     with world.client.app.state.db.session() as s:
         anomaly = s.scalar(select(Anomaly).where(Anomaly.subject_id == body["id"]))
         assert anomaly.rule == "FACE_MISMATCH" and anomaly.severity == "high"
-        assert anomaly.evidence["face_distance"] > 0.72
-        assert anomaly.thresholds == {"face_match_threshold": 0.60, "face_mismatch_threshold": 0.72,
+        assert anomaly.evidence["face_distance"] > 0.80
+        assert anomaly.thresholds == {"face_match_threshold": 0.60, "face_mismatch_threshold": 0.80,
                                       "proxy_face_max_distance": 0.56, "proxy_face_margin": 0.10,
                                       "cohort_margin": 0.03, "face_engine": "faceplugin-arcface",
                                       "face_metric": "cosine", "face_model_sha256": body["face_model_sha256"]}

@@ -82,7 +82,9 @@ def server_only(context: BrowserContext, base: str) -> tuple[list[str], list[str
     def route(r: Route) -> None:
         url = r.request.url
         requested.append(url)
-        if url.startswith(("data:", "blob:")) or urlsplit(url).netloc == server:
+        # data:/blob: are the page's own bytes; chrome:// and chrome-extension:// are the browser's built-in PDF
+        # viewer loading its own files: none of them is a request over the network.
+        if url.startswith(("data:", "blob:", "chrome:", "chrome-extension:")) or urlsplit(url).netloc == server:
             r.continue_()
         else:
             outside.append(url)

@@ -50,15 +50,16 @@ def test_excel_and_csv_exports_equal_the_api(attended: World) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/vnd.openxmlformats")
     sheet = load_workbook(io.BytesIO(r.content)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:8] == ("序号", "姓名", "身份证号（脱敏）", "应到课时数", "实到课时数", "出勤率（%）",
-                           "有效学时（小时）", "补贴资格")
+    assert rows[0][:9] == ("序号", "姓名", "身份证号（脱敏）", "应到课时数", "实到课时数", "待复核课时数",
+                           "出勤率（%）", "有效学时（小时）", "补贴资格")
     by_name = {row[1]: row for row in rows[1:]}
     for api_row in ledger["rows"]:
         x = by_name[api_row["name"]]
         assert x[2] == api_row["id_number_masked"]
-        assert (x[3], x[4], x[5], x[6]) == (api_row["scheduled"], api_row["attended"], api_row["rate_percent"],
-                                            api_row["valid_hours"])
-        assert x[7] == ("符合" if api_row["eligible"] else "不符合")
+        assert (x[3], x[4], x[5], x[6], x[7]) == (api_row["scheduled"], api_row["attended"],
+                                                  api_row["pending_review"], api_row["rate_percent"],
+                                                  api_row["valid_hours"])
+        assert x[8] == ("符合" if api_row["eligible"] else "不符合")
     r = w.client.get(f"/api/v1/classes/{w.class_id}/ledger.csv", headers=auth(w.ids["auditor"]))
     table = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert table[0][0] == "序号" and len(table) == 1 + len(ledger["rows"])

@@ -120,7 +120,7 @@ class Matrix:
                 "sha256": foreign_body["photo_sha256"], "trainee_id": world.stranger_id,
                 "teacher_id": foreign_teacher.id, "institution_id": self.institution_of(world.other_class_id),
                 "alert_id": foreign_alert, "staff_id": dali_staff, "check_id": phone_check.id,
-                "inspection_id": inspection.id, "draw_id": draw.id,
+                "inspection_id": inspection.id, "draw_id": draw.id, "match_id": 1,
             }
         self.own = {"class_id": world.class_id, "checkin_id": own["id"], "sha256": own["photo_sha256"],
                     "trainee_id": world.obama_id}

@@ -235,8 +235,8 @@ def test_face_identity_against_the_class(own: float, others: list[Neighbour],
     (0.35, [_neighbour(2, 0.37)], ([], "FACE_AMBIGUOUS")),        # the cohort: nearest of the roster by 0.03
     (0.35, [_neighbour(2, 0.38)], ([], None)),
     (0.35, [_neighbour(2, 0.37, nearest=0.20), _neighbour(3, 0.90)], ([], "FACE_AMBIGUOUS")),
-    (0.72, [], ([], "FACE_GREY_ZONE")),
-    (0.73, [], (["FACE_MISMATCH"], None)),
+    (0.80, [], ([], "FACE_GREY_ZONE")),
+    (0.81, [], (["FACE_MISMATCH"], None)),
     (0.67, [_neighbour(2, 0.56)], (["PROXY_SIGNIN"], None)),      # a classmate's face: within 0.56, 0.11 nearer
     (0.65, [_neighbour(2, 0.56)], ([], "FACE_AMBIGUOUS")),        # margin 0.09: not an accusation
     (0.67, [_neighbour(2, 0.57)], ([], "FACE_AMBIGUOUS")),        # beyond the one-to-many limit
@@ -246,7 +246,7 @@ def test_face_identity_against_the_class(own: float, others: list[Neighbour],
 ])
 def test_the_arcface_cohort_rule(own: float, others: list[Neighbour], expected: tuple[list[str], str | None]) -> None:
     """The stronger model's decisions (cosine distance): pass at 0.60 only as the roster's nearest by 0.03;
-    PROXY_SIGNIN when a classmate is within 0.56 and 0.10 nearer; FACE_MISMATCH beyond 0.72."""
+    PROXY_SIGNIN when a classmate is within 0.56 and 0.10 nearer; FACE_MISMATCH beyond 0.80."""
     assert _judge(own, others, ARCFACE) == expected
 
 

@@ -115,6 +115,7 @@ def run_demo(
             f"\n{bar}\n 监控调度中心演示已启动 (dispatch center demo is running, "
             f"{time.monotonic() - started:.1f} s)\n"
             f" 大屏 wall screen:   {base}/wall#token={operator_token}\n"
+            f" 人工复核 reviews:   {base}/review#token={operator_token}\n"
             f" API docs:          {base}/docs\n"
             f" admin token:       {admin_token}\n operator token:    {operator_token}\n"
             f" inspector token:   {inspector_token} (昆明市)\n"
