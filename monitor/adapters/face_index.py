@@ -108,7 +108,7 @@ class FaceIndex:
         return rows, (np.concatenate(chunks) if chunks else np.zeros((0, self.dim), np.float32))
 
     def _of_model(self) -> list[Any]:
-        return [FaceTemplate.model_version == self.model_version] if self.model_version is not None else []
+        return of_model(self.model_version)
 
     def refresh(self, session: Session) -> int:
         """Load templates added since the last refresh (a full rebuild when the index must be retrained)."""
@@ -152,6 +152,11 @@ class FaceIndex:
             return IndexStats(self._core.size, self._core.kind, self._core.nbytes(), self._last_id)
 
 
+def of_model(model_version: str | None) -> list[Any]:
+    """The clause keeping a query to one model's templates (none: every model's, for tools that count them all)."""
+    return [FaceTemplate.model_version == model_version] if model_version is not None else []
+
+
 def lock_enrolments(session: Session) -> None:
     """Serialise enrolments across processes (PostgreSQL) from 1:N search to commit; SQLite serialises writes."""
     if session.get_bind().dialect.name == "postgresql":
@@ -160,15 +165,14 @@ def lock_enrolments(session: Session) -> None:
 
 def own_template_count(session: Session, own: PersonRef, model_version: str | None = None) -> int:
     """Templates of the person themselves: their own rows, and those of a trainee/teacher with the same ID number."""
-    of_model = [FaceTemplate.model_version == model_version] if model_version is not None else []
     count = int(session.scalar(select(func.count()).select_from(FaceTemplate).where(
-        FaceTemplate.person_kind == own.kind, FaceTemplate.person_id == own.id, *of_model)) or 0)
+        FaceTemplate.person_kind == own.kind, FaceTemplate.person_id == own.id, *of_model(model_version))) or 0)
     other_model = Teacher if own.kind == "trainee" else Trainee
     twin = session.scalar(select(other_model.id).where(other_model.id_number == own.id_number))
     if twin is not None:
         count += int(session.scalar(select(func.count()).select_from(FaceTemplate).where(
             FaceTemplate.person_kind == ("teacher" if own.kind == "trainee" else "trainee"),
-            FaceTemplate.person_id == twin, *of_model)) or 0)
+            FaceTemplate.person_id == twin, *of_model(model_version))) or 0)
     return count
 
 

@@ -22,7 +22,7 @@ from models.identity import mask_id_number
 from models.tables import FaceTemplate, PhotoHash, RosterEntry, Teacher, Trainee, TrainingClass
 from models.terms import SubjectKind
 from monitor.adapters.face_dlib import FaceEngine
-from monitor.adapters.face_index import FaceIndex, lock_enrolments, nearest_templates
+from monitor.adapters.face_index import FaceIndex, lock_enrolments, nearest_templates, of_model
 from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.face_tables import FaceVector, IdentityMatch, vector_bytes
 from monitor.adapters.storage import Database
@@ -134,9 +134,8 @@ def identity_match_out(session: Session, m: IdentityMatch) -> dict[str, Any]:
 
 def count_templates(session: Session, kind: str, person_id: int, model_version: str | None = None) -> int:
     """A person's face templates (of one model when `model_version` is given)."""
-    of_model = [FaceTemplate.model_version == model_version] if model_version is not None else []
     return len(session.scalars(select(FaceTemplate.id).where(
-        FaceTemplate.person_kind == kind, FaceTemplate.person_id == person_id, *of_model)).all())
+        FaceTemplate.person_kind == kind, FaceTemplate.person_id == person_id, *of_model(model_version))).all())
 
 
 class Enrolment:
