@@ -88,7 +88,8 @@ class ChallengeOut(BaseModel):
 class HeartbeatOut(BaseModel):
     id: int
     captured_at: str
-    status: str = Field(description="pending | passed | failed")
+    status: str = Field(description="pending | passed | failed | review (an operator decides; not counted until "
+                        "confirmed)")
     face_distance: float | None
 
 
@@ -113,7 +114,8 @@ class HeartbeatAcceptedOut(BaseModel):
     """A heartbeat's answer, and when to send the next one."""
 
     id: int
-    status: str = Field(description="pending | passed | failed")
+    status: str = Field(description="pending | passed | failed | review (an operator decides; not counted until "
+                        "confirmed)")
     message: str
     next_heartbeat_in_s: int
 

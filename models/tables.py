@@ -257,7 +257,7 @@ class OnlineHeartbeat(Base):
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), unique=True)
-    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | passed | failed
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | passed | failed | review
     face_distance: Mapped[float | None] = mapped_column(Float)
 
 

@@ -20,6 +20,7 @@ from monitor.adapters.tokens import build_authenticator
 from monitor.api import ROUTERS as CENTER_ROUTERS
 from monitor.api.http import BodySizeLimit, SecurityHeaders, install_error_handlers, install_openapi
 from monitor.services.identity import Enrolment
+from monitor.services.reenrol import template_counts
 from monitor.services.worker import Worker
 from monitor.settings import Settings
 from web.hub import EventHub
@@ -29,6 +30,17 @@ from web.pages import mount_pages
 log = logging.getLogger(__name__)
 install_redaction()  # before anything logs: no token or whole ID number reaches a log line
 
+def report_templates(db: Database, model_version: str) -> None:
+    """Say at start-up which model decides and whether enrolments still wait for `monitor faces re-enrol`."""
+    counts = template_counts(db)
+    mine = counts.get(model_version, 0)
+    others = {mv: n for mv, n in counts.items() if mv != model_version}
+    log.info("face model %s: %d enrolment templates of it", model_version, mine)
+    if sum(others.values()) > mine:
+        log.warning("face model %s: %s templates of other models have no counterpart yet; trainees enrolled only "
+                    "with them go to review until `monitor faces re-enrol` has run", model_version, others)
+
+
 def create_app(settings: Settings | None = None, run_worker: bool = True) -> FastAPI:
     """The FastAPI app with storage migrated, the bus, the live hub and (by default) the worker."""
     settings = settings or Settings()
@@ -37,6 +49,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     db.migrate()
     evidence = EvidenceStore(settings.evidence_dir)
     engine = create_face_engine(settings.face_processes, settings.load_face_model())
+    report_templates(db, engine.model_version)
     bus = create_bus(settings.redis_url)
     hub = EventHub(db, ring_size=settings.live_ring_events, max_backlog=settings.live_max_backlog,
                    send_timeout_s=settings.live_send_timeout_seconds)
