@@ -6,6 +6,7 @@ import io
 import logging
 import random
 import threading
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,10 @@ from typing import Any
 import imagehash
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageOps
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # face_recognition_models imports pkg_resources
+    import face_recognition
 
 from monitor.demo.world import CHECKIN_PHOTOS, GROUPS, SAME_SITTING, DemoTrainee
 
@@ -83,6 +88,19 @@ def vary_image(image: Image.Image, rng: random.Random, max_side: int = 1000) -> 
     return ImageEnhance.Brightness(canvas).enhance(rng.uniform(1.05, 1.25))
 
 
+def face_is_whole(data: bytes, detect_px: int = 400, margin_px: int = 4) -> bool:
+    """Whether the photo's largest face (HOG on a `detect_px` copy) stands at least `margin_px` from every edge."""
+    image = _upright(data)
+    factor = max(image.size) / detect_px
+    small = image.resize((max(1, round(image.width / factor)), max(1, round(image.height / factor))))
+    boxes = face_recognition.face_locations(np.asarray(small.convert("RGB")))
+    if not boxes:
+        return False
+    top, right, bottom, left = (int(v) for v in max(boxes, key=lambda b: (b[2] - b[0]) * (b[1] - b[3])))
+    return bool(top >= margin_px and left >= margin_px and small.height - bottom >= margin_px
+            and small.width - right >= margin_px)
+
+
 def vary_photo(data: bytes, rng: random.Random) -> bytes:
     """`vary_image` of the photo `data`, as JPEG bytes (no EXIF)."""
     return _jpeg(vary_image(_upright(data), rng), rng.randint(85, 94))
@@ -139,18 +157,24 @@ class PhotoMaker:
         with self._known_lock:
             self._known = np.append(self._known, phash)
 
-    def make_fresh(self, make: Callable[[], bytes], what: str = "checkin", tries: int = 60) -> bytes | None:
-        """A photo from `make` at least MIN_PHASH_DISTANCE bits from every photo the server holds."""
+    def make_fresh(self, make: Callable[[], bytes], what: str = "checkin", tries: int = 60,
+                   accept: Callable[[bytes], bool] | None = None) -> bytes | None:
+        """A photo from `make` at least MIN_PHASH_DISTANCE bits from every photo the server holds (and that
+        `accept` takes, when given)."""
         for _ in range(tries):
             data = make()
+            if accept is not None and not accept(data):
+                continue
             if self.measure_distance(server_phash(data, DETECT_PX[what])) >= MIN_PHASH_DISTANCE:
                 return data
         log.warning("no %s photo far enough from the %d stored ones after %d tries", what, len(self._known), tries)
         return None
 
     def make_selfie(self, person: str, photo: str) -> bytes | None:
+        """A fresh variant of a sample photo whose face the framing left whole: a genuine selfie a phone would
+        take, never one the server must refuse as FACE_POOR (cut off by the edge)."""
         return self.make_fresh(lambda: _jpeg(vary_image(self.load_source("people", person, photo), self.rng),
-                                             self.rng.randint(85, 94)))
+                                             self.rng.randint(85, 94)), accept=face_is_whole)
 
     def make_genuine_photo(self, t: DemoTrainee, reliable: bool = False) -> bytes | None:
         """A fresh selfie of the trainee: any photo of the person; `reliable` keeps to the enrolled sitting."""
