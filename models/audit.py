@@ -40,8 +40,11 @@ def append_audit(conn: Session | Connection, action: str, subject_kind: str, sub
                                            detail=canonical(detail)))
 
 
-def seal_audit(conn: Connection, limit: int = 5000) -> int:
-    """Chain the committed entries not sealed yet, oldest first, under the head's lock; returns how many."""
+def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | None = None) -> int:
+    """Chain the committed entries not sealed yet, oldest first, under the head's lock; returns how many. `key`
+    (its id and bytes, kept outside the database) makes each digest an HMAC; without one (tools on a bare
+    database) the digest is plain SHA-256, as before keys."""
+    key_id, secret = key if key is not None else (None, None)
     head = conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
                         .returning(AuditHead.seq, AuditHead.hash)).one()  # the lock: one sealer at a time
     seq, prev = int(head.seq), str(head.hash)
@@ -50,8 +53,9 @@ def seal_audit(conn: Connection, limit: int = 5000) -> int:
     for e in rows:
         seq += 1
         digest = entry_hash(prev, seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind,
-                            e.subject_id, e.detail, e.token_id)
-        conn.execute(update(AuditEntry).where(AuditEntry.id == e.id).values(seq=seq, prev_hash=prev, hash=digest))
+                            e.subject_id, e.detail, e.token_id, secret, key_id)
+        conn.execute(update(AuditEntry).where(AuditEntry.id == e.id).values(seq=seq, prev_hash=prev, hash=digest,
+                                                                           key_id=key_id))
         prev = digest
     if rows:
         conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))

@@ -570,6 +570,7 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32))  # the audit key its HMAC was made with (None: SHA-256)
 
 
 class AuditHead(Base):

@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.sqlalchemy_url)
     db.migrate()
+    db.audit_key = settings.audit_keyring().current  # the chain's HMAC key lives outside the database
     evidence = EvidenceStore(settings.evidence_dir)
     engine = create_face_engine(settings.face_processes, settings.load_face_model())
     report_templates(db, engine.model_version)

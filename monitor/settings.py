@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.adapters.audit_keys import AuditKeyring, load_keyring
 from monitor.adapters.face_models import (
     DEFAULT_FACE_MODEL,
     DEFAULT_MODELS_DIR,
@@ -150,6 +151,16 @@ class Settings(BaseSettings):
     dispatch_interval_seconds: float = Field(default=5.0, gt=0, description="how often the worker routes new "
                                              "alerts and escalates unanswered pages")
 
+    # The audit chain's key and anchors, kept outside the database (README "The audit chain").
+    audit_keys_file: Path | None = Field(default=None, description="HMAC key file (JSON, owner-only); default "
+                                         "data_dir/audit-keys.json, made with a fresh key on first start")
+    audit_key: str = Field(default="", description="a 256-bit key in hex from the environment (id `env`), used "
+                           "instead of the key file's current key")
+    audit_anchor_file: Path | None = Field(default=None, description="append-only file of the chain's head (put it "
+                                           "on another volume); default data_dir/audit-anchors.jsonl")
+    audit_anchor_interval_seconds: float = Field(default=600.0, gt=0, description="how often the worker anchors "
+                                                 "the chain's head when it moved")
+
     # Worker.
     max_verification_attempts: int = Field(default=3, ge=1, description="a message whose verification raised this "
                                            "many times ends as VERIFICATION_FAILED instead of being retried")
@@ -210,6 +221,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'monitor.sqlite3').as_posix()}"
+
+    @property
+    def audit_keys_path(self) -> Path:
+        return self.audit_keys_file or self.data_dir / "audit-keys.json"
+
+    @property
+    def audit_anchor_path(self) -> Path:
+        return self.audit_anchor_file or self.data_dir / "audit-anchors.jsonl"
+
+    def audit_keyring(self, create: bool = True) -> AuditKeyring:
+        """The audit HMAC keys (the key file, made on first use, and the environment's key)."""
+        return load_keyring(self.audit_keys_path, self.audit_key, create)
 
     @property
     def evidence_dir(self) -> Path:

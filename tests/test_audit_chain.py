@@ -13,10 +13,11 @@ from sqlalchemy import delete, select, update
 from typer.testing import CliRunner
 
 from models.audit import AuditActor, append_audit
+from models.clock import utc_now
 from models.tables import ApiToken, AuditEntry, Trainee
 from monitor.adapters.storage import Database
 from monitor.cli import app as cli
-from monitor.services.audit import verify_audit
+from monitor.services.audit import anchor_head, verify_audit
 from tests.helpers import World, auth, face
 
 
@@ -70,8 +71,10 @@ def test_registration_uploads_verdicts_dispatch_and_exports_are_in_the_chain(wor
     text = str(chain)
     assert id_numbers and not any(number in text for number in id_numbers)  # masked, never whole
     assert [e["seq"] for e in chain] == list(range(1, len(chain) + 1))
-    assert verify(world) == {"intact": True, "checked": len(chain), "pending": 0, "broken_seq": None,
-                             "broken_kind": None, "message": f"审计链完整：{len(chain)} 条记录"}
+    result = verify(world)
+    assert result == {"intact": True, "checked": len(chain), "pending": 0, "broken_seq": None, "broken_kind": None,
+                      "message": f"审计链完整：{len(chain)} 条记录，链头第 {len(chain)} 条 {chain[-1]['hash']}",
+                      "head_seq": len(chain), "head_hash": chain[-1]["hash"], "anchors_checked": 0}
     assert world.client.get("/api/v1/audit", headers=auth(world.site)).status_code == 403
     assert world.client.get("/api/v1/audit", headers=auth(world.operator)).status_code == 403
 
@@ -134,7 +137,7 @@ def test_concurrent_appends_keep_one_chain_on_sqlite(client_factory: Callable[..
     client = client_factory()
     db = client.app.state.db
     append_in_parallel(db)
-    checked, broken = verify_audit(db)
+    checked, broken = verify_audit(db, client.app.state.settings.audit_keyring().keys)
     assert broken is None and checked == 150
 
 
@@ -150,3 +153,80 @@ def test_concurrent_appends_keep_one_chain_on_postgresql(postgres_url: str) -> N
         assert verify_audit(db)[1].seq == 77  # type: ignore[union-attr]
     finally:
         db.dispose()
+
+
+def rewrite_from(db: Database, target: int, key: tuple[str, bytes] | None) -> None:
+    """What an administrator with database access could do: change entry `target` (who blacklisted, say) and
+    re-compute every digest from there on, and the head, so that the links hold again. With `key` the digests are
+    HMACs made with it (a stolen key); without, plain SHA-256 (the key stayed outside the database)."""
+    from models.audit_chain import entry_hash
+    from models.tables import AuditHead
+
+    with db.session() as s:
+        rows = s.scalars(select(AuditEntry).where(AuditEntry.seq >= target).order_by(AuditEntry.seq)).all()
+        prev = rows[0].prev_hash or ""
+        rows[0].actor = "另一个人"
+        for e in rows:
+            assert e.seq is not None
+            key_id, secret = key if key is not None else (e.key_id, None)
+            e.key_id = key_id
+            e.prev_hash = prev
+            e.hash = entry_hash(prev, e.seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind,
+                                e.subject_id, e.detail, e.token_id, secret, key_id)
+            prev = e.hash
+        head = s.get(AuditHead, 1)
+        assert head is not None
+        head.hash = prev
+
+
+def test_a_rewritten_and_re_hashed_chain_fails_without_the_key_and_against_the_anchors(world: World) -> None:
+    """The key lives outside the database: re-hashing without it breaks at the rewritten entry. With the key
+    stolen too, the chain verifies alone, but the anchors noted before contradict it (CLI and API)."""
+    db = world.client.app.state.db
+    settings = world.client.app.state.settings
+    chain = entries(world)
+    assert {e["action"] for e in chain} and all(len(e["hash"]) == 64 for e in chain)
+    with db.session() as s:
+        assert set(s.scalars(select(AuditEntry.key_id))) == {"k1"}  # every entry sealed with the key file's key
+    assert oct(settings.audit_keys_path.stat().st_mode & 0o777) == "0o600"
+    assert settings.audit_keys_path.read_text() not in str(chain)
+    anchor = anchor_head(db, settings.audit_anchor_path, utc_now())  # what the worker does on its schedule
+    assert anchor is not None and (anchor.seq, anchor.hash) == (len(chain), chain[-1]["hash"])
+    assert anchor_head(db, settings.audit_anchor_path, utc_now()) is None  # the head did not move: no new line
+    assert len(settings.audit_anchor_path.read_text().splitlines()) == 1
+    published = world.client.get("/public/audit-anchors.json").json()["anchors"]  # no token: public
+    assert published[0]["seq"] == len(chain) and published[0]["hash"] == chain[-1]["hash"]
+
+    target = len(chain) // 2
+    rewrite_from(db, target, key=None)
+    result = verify(world)
+    assert (result["intact"], result["broken_kind"], result["broken_seq"]) == (False, "changed", target)
+
+    rewrite_from(db, target, key=settings.audit_keyring().current)  # the key stolen as well
+    code, output = cli_verify(settings.data_dir)
+    assert code == 0 and "审计链完整" in output  # alone, the chain cannot tell
+    outside = settings.data_dir.parent / "anchors-copy.jsonl"
+    outside.write_text(settings.audit_anchor_path.read_text())
+    result = CliRunner().invoke(cli, ["audit", "verify", "--data-dir", str(settings.data_dir), "--against",
+                                      str(outside)])
+    assert result.exit_code == 1 and f"第 {len(chain)} 条记录与" in result.output and "锚点不符" in result.output
+    api = verify(world)  # the API holds the chain against the anchors file too
+    assert (api["intact"], api["broken_kind"], api["broken_seq"], api["anchors_checked"]) == (
+        False, "anchor", len(chain), 1)
+
+
+def test_a_rotated_key_seals_new_entries_and_old_ones_still_verify(world: World) -> None:
+    settings = world.client.app.state.settings
+    db = world.client.app.state.db
+    entries(world)
+    result = CliRunner().invoke(cli, ["audit", "rotate-key", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0 and "k2" in result.output
+    db.audit_key = settings.audit_keyring().current  # what a restart does
+    with db.session() as s:
+        append_audit(s, "test.append", "test", "after-rotation", {"n": 1}, AuditActor("测试", "system"))
+    db.seal_audit()
+    with db.session() as s:
+        assert set(s.scalars(select(AuditEntry.key_id))) == {"k1", "k2"}
+    assert verify(world)["intact"] is True
+    keys = settings.audit_keyring().keys
+    assert verify_audit(db, {"k2": keys["k2"]})[1].kind == "key"  # type: ignore[union-attr]

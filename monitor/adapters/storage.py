@@ -68,6 +68,8 @@ class Database:
         self.engine = create_db_engine(url)
         self.factory = sessionmaker(self.engine, expire_on_commit=False)
         self.on_events_committed: list[Callable[[], None]] = []
+        # The audit HMAC key (id, bytes) entries are sealed with; set by the composition root from the key file.
+        self.audit_key: tuple[str, bytes] | None = None
         self._write_lock: AbstractContextManager[object] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext())
 
@@ -116,11 +118,12 @@ class Database:
             yield conn
 
     def seal_audit(self) -> int:
-        """Chain the audit entries committed since the last seal; returns how many (the worker calls it often)."""
+        """Chain the audit entries committed since the last seal with the audit key (`audit_key`, set where the
+        process is composed); returns how many (the worker calls it often)."""
         sealed = 0
         while True:
             with self.writing() as conn:
-                batch = seal_audit(conn)
+                batch = seal_audit(conn, key=self.audit_key)
             sealed += batch
             if batch < 5000:
                 return sealed

@@ -1,26 +1,69 @@
-"""`monitor audit verify`: walk the audit chain and name the first entry that was changed, removed or reordered."""
+"""`monitor audit`: verify the chain with its keys and against anchors noted outside the database (naming the first
+entry that was changed, removed, reordered or re-hashed), anchor its head now, and rotate its key."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from models.clock import utc_now
+from monitor.adapters.audit_keys import read_anchors, rotate_key
 from monitor.cli.admin import open_existing_database
 from monitor.cli.config import DataDir, describe_database, load_settings
-from monitor.services.audit import pending_audit, verify_audit
+from monitor.cli.errors import CliError
+from monitor.services.audit import anchor_head, chain_head, pending_audit, verify_audit
 
 
-def audit_verify(data_dir: DataDir = None) -> None:
-    """Check every entry's hash and link; exit 1 naming the first break."""
+def audit_verify(
+    data_dir: DataDir = None,
+    against: Annotated[Path | None, typer.Option("--against", help="an anchors file (JSON lines of seq, hash, at) "
+                                                 "kept outside the database: every anchor must match the chain",
+                                                 dir_okay=False)] = None,
+) -> None:
+    """Check every entry's HMAC and link (and the anchors); print the head; exit 1 naming the first break."""
     settings = load_settings(data_dir)
+    if against is not None and not against.is_file():
+        raise CliError(f"锚点文件 {against} 不存在", "give the anchors file the worker appends to "
+                       "(MONITOR_AUDIT_ANCHOR_FILE, default <data dir>/audit-anchors.jsonl) or a copy of it")
+    anchors = read_anchors(against) if against is not None else []
     db = open_existing_database(settings)
     try:
-        checked, broken = verify_audit(db)
+        checked, broken = verify_audit(db, settings.audit_keyring(create=False).keys, anchors)
         pending = pending_audit(db)
+        head_seq, head_hash = chain_head(db)
     finally:
         db.dispose()
+    typer.echo(f"链头 head: 第 {head_seq} 条 {head_hash}")
     if broken is None:
         waiting = f"；另有 {pending} 条待封链（工作进程数秒内封入）" if pending else ""
-        typer.echo(f"审计链完整：{checked} 条记录，哈希与链接均一致{waiting}（{describe_database(settings)}）")
+        held = f"，与 {len(anchors)} 个库外锚点一致" if anchors else ""
+        typer.echo(f"审计链完整：{checked} 条记录，哈希与链接均一致{held}{waiting}（{describe_database(settings)}）")
         return
     typer.echo(f"审计链断裂：{broken.message}（第 {broken.seq} 条；此前 {checked} 条完好）", err=True)
     raise typer.Exit(1)
+
+
+def audit_anchor(data_dir: DataDir = None) -> None:
+    """Append the chain's head to the anchors file now (the worker does it on a schedule)."""
+    settings = load_settings(data_dir)
+    db = open_existing_database(settings)
+    try:
+        db.audit_key = settings.audit_keyring().current
+        db.seal_audit()
+        written = anchor_head(db, settings.audit_anchor_path, utc_now())
+        seq, digest = chain_head(db)
+    finally:
+        db.dispose()
+    what = "已记入" if written else "链头未变，无需重复记入"
+    typer.echo(f"锚点 {what}：第 {seq} 条 {digest} → {settings.audit_anchor_path}")
+
+
+def audit_rotate_key(data_dir: DataDir = None) -> None:
+    """Add a fresh audit key and seal new entries with it (old keys stay, to verify what they sealed); restart the
+    center afterwards."""
+    settings = load_settings(data_dir)
+    ring = rotate_key(settings.audit_keys_path)
+    typer.echo(f"新密钥 {ring.current_id} 已启用（{settings.audit_keys_path}，共 {len(ring.keys)} 把）；"
+               "重启调度中心后生效")

@@ -48,6 +48,7 @@ def run_worker(data_dir: DataDir = None) -> None:
         raise CliError("单独运行的 worker 需要 MONITOR_REDIS_URL（进程内总线只在 `monitor serve` 里）",
                        "a separate worker needs MONITOR_REDIS_URL; without Redis `monitor serve` runs the worker")
     db = Database(settings.sqlalchemy_url)
+    db.audit_key = settings.audit_keyring().current  # the chain's HMAC key lives outside the database
     db.migrate()
     bus = create_bus(settings.redis_url)
     db.on_events_committed.append(bus.announce_events)  # the API processes' live feeds wake on it

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 
-from models.audit_chain import Break, Link, verify_chain
+from models.audit_chain import Anchor, Break, Link, verify_chain
 from models.tables import AuditEntry, AuditHead
+from monitor.adapters.audit_keys import append_anchor, read_anchors
 from monitor.adapters.storage import Database
 
 PAGE = 2000
@@ -23,7 +26,7 @@ def iter_links(db: Database) -> Iterator[Link]:
         for e in rows:
             assert e.seq is not None
             yield Link(e.seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind, e.subject_id,
-                       e.detail, e.prev_hash or "", e.hash or "", e.token_id)
+                       e.detail, e.prev_hash or "", e.hash or "", e.token_id, e.key_id)
         if len(rows) < PAGE:
             return
         after = rows[-1].seq or after
@@ -35,9 +38,38 @@ def pending_audit(db: Database) -> int:
         return int(session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.seq.is_(None))) or 0)
 
 
-def verify_audit(db: Database) -> tuple[int, Break | None]:
-    """(sealed entries checked, the first break or None), the head included."""
+def chain_head(db: Database) -> tuple[int, str]:
+    """The chain's head: (last sealed seq, its hash); (0, "") before anything is sealed."""
     with db.session() as session:
         head = session.get(AuditHead, 1)
-        head_seq, head_hash = (head.seq, head.hash) if head else (0, "")
-    return verify_chain(iter_links(db), head_seq, head_hash)
+        return (head.seq, head.hash) if head else (0, "")
+
+
+def verify_audit(db: Database, keys: Mapping[str, bytes] | None = None,
+                 anchors: Iterable[Anchor] = ()) -> tuple[int, Break | None]:
+    """(sealed entries checked, the first break or None), the head included; keyed entries with `keys`, and
+    every anchor noted outside the database held against the entry it names."""
+    head_seq, head_hash = chain_head(db)
+    return verify_chain(iter_links(db), head_seq, head_hash, keys, anchors)
+
+
+def anchor_head(db: Database, path: Path, now: datetime) -> Anchor | None:
+    """Append the chain's head to the anchors file when it moved since the last anchor; returns what was written."""
+    seq, digest = chain_head(db)
+    if seq == 0:
+        return None
+    anchors = read_anchors(path)
+    if anchors and anchors[-1].seq == seq and anchors[-1].hash == digest:
+        return None
+    with db.session() as session:
+        key_id = session.scalar(select(AuditEntry.key_id).where(AuditEntry.seq == seq))
+    append_anchor(path, seq, digest, now, key_id)
+    return Anchor(seq, digest, now.isoformat())
+
+
+def daily_anchors(path: Path, days: int = 30) -> list[Anchor]:
+    """The last anchor of each of the latest `days` days (UTC dates), newest first: what is published."""
+    by_day: dict[str, Anchor] = {}
+    for anchor in read_anchors(path):
+        by_day[anchor.at_iso[:10]] = anchor
+    return [by_day[d] for d in sorted(by_day, reverse=True)[:days]]

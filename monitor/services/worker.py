@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from ingest.adapters.evidence import EvidenceStore
 from ingest.outbox import CHECKIN_TOPIC, HEARTBEAT_TOPIC, SNAPSHOT_TOPIC, SUBJECT_KEYS
@@ -12,6 +13,7 @@ from monitor.adapters.bus import Bus
 from monitor.adapters.face_dlib import FaceEngine
 from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.storage import Database
+from monitor.services.audit import anchor_head
 from monitor.services.checkins import verify_checkin
 from monitor.services.class_status import tick_class_status
 from monitor.services.clock import PolicyClock
@@ -74,13 +76,26 @@ class Worker:
     def tick_clock(self) -> int:
         return tick_class_status(self.db)
 
+    def anchor_audit(self) -> None:
+        """Note the chain's head in the anchors file outside the database (when it moved)."""
+        anchor_head(self.db, self.settings.audit_anchor_path, utc_now())
+
     def _relay_loop(self) -> None:
+        anchored = time.monotonic()
         while not self._stop.wait(self.settings.relay_interval_seconds):
             try:
                 self.relay_outbox()
                 self.db.seal_audit()  # what was committed since is chained within seconds
+                if time.monotonic() - anchored >= self.settings.audit_anchor_interval_seconds:
+                    self.anchor_audit()
+                    anchored = time.monotonic()
             except Exception:  # noqa: BLE001 - keep relaying after a transient database/bus error
-                log.exception("outbox relay or audit sealing failed")
+                log.exception("outbox relay, audit sealing or anchoring failed")
+        try:  # a last seal and anchor on the way out
+            self.db.seal_audit()
+            self.anchor_audit()
+        except Exception:  # noqa: BLE001
+            log.exception("final audit seal or anchor failed")
 
     def _dispatch_loop(self) -> None:
         while not self._stop.wait(self.settings.dispatch_interval_seconds):

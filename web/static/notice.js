@@ -12,3 +12,16 @@ fetch("/public/notice.json").then(r => r.json()).then(data => {
     body.append(tr);
   }
 });
+
+// The audit chain's head as anchored outside the database, one per day: noted by anyone, compared later.
+fetch("/public/audit-anchors.json").then(r => r.json()).then(data => {
+  const fmt = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", dateStyle: "medium", timeStyle: "short" });
+  const body = document.getElementById("anchors");
+  for (const a of data.anchors) {
+    const tr = document.createElement("tr");
+    [fmt.format(new Date(a.at)), String(a.seq), a.hash].forEach((v, i) => {
+      const td = document.createElement("td"); td.textContent = v; if (i === 2) td.className = "hash"; tr.append(td);
+    });
+    body.append(tr);
+  }
+});

@@ -137,6 +137,7 @@ class AuditEntryOut(BaseModel):
     detail: dict[str, JsonValue]  # the row's recorded columns (ID numbers masked)
     prev_hash: str
     hash: str
+    key_id: str | None = Field(description="the audit key its HMAC was made with (null: sealed before keys, SHA-256)")
 
 
 class AuditVerifyOut(BaseModel):
@@ -144,8 +145,23 @@ class AuditVerifyOut(BaseModel):
     checked: int
     pending: int = Field(description="entries written but not sealed into the chain yet (sealed within seconds)")
     broken_seq: int | None
-    broken_kind: str | None = Field(description="changed | missing | out_of_order | head")
+    broken_kind: str | None = Field(description="changed | missing | out_of_order | head | key | anchor")
     message: str
+    head_seq: int = Field(description="the chain's head: note it (with head_hash) to compare later")
+    head_hash: str
+    anchors_checked: int = Field(description="anchors from the anchors file held against the chain")
+
+
+class AuditAnchorOut(BaseModel):
+    seq: int
+    hash: str
+    at: str
+
+
+class AuditAnchorsOut(BaseModel):
+    """The audit chain's head as anchored outside the database, the last anchor of each day (newest first)."""
+
+    anchors: list[AuditAnchorOut]
 
 
 class InspectionItemOut(BaseModel):
