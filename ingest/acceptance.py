@@ -104,10 +104,9 @@ class ClassFacts:
 
 
 def _check_class(facts: ClassFacts | None, class_id: int, institution_id: int, today: date) -> ClassFacts:
-    if facts is None:
+    if facts is None or facts.institution_id != institution_id:
+        # Another institution's class answers exactly as a missing one: no oracle of which classes exist.
         raise ApiError(404, "UNKNOWN_CLASS", f"班次 {class_id} 不存在")
-    if facts.institution_id != institution_id:
-        raise ApiError(403, "CLASS_NOT_IN_SCOPE", "该班次不属于本培训机构，不能为其上传")
     if not facts.start_date <= today <= facts.end_date:
         raise ApiError(
             422, "CLASS_NOT_IN_PROGRESS", f"该班次培训期为 {facts.start_date} 至 {facts.end_date}，今天不在培训期内"

@@ -182,7 +182,9 @@ def institution_clause(scope: Scope) -> ColumnElement[bool]:
     if scope.region_prefixes is not None:
         clauses.append(or_(scope.region_clause(Institution.region_code),
                            Institution.id.in_(select(TrainingClass.institution_id).where(scope.class_clause()))))
-    return true() if not clauses else clauses[0] if len(clauses) == 1 else clauses[0] & clauses[1]
+    if scope.recused:  # an inspector's declared ties: the institution does not exist for them
+        clauses.append(Institution.id.not_in(sorted(scope.recused)))
+    return true() if not clauses else and_(*clauses)
 
 
 def venue_clause(scope: Scope) -> ColumnElement[bool]:
@@ -192,7 +194,9 @@ def venue_clause(scope: Scope) -> ColumnElement[bool]:
         clauses.append(Venue.institution_id == scope.institution_id)
     if scope.region_prefixes is not None:
         clauses.append(scope.region_clause(Venue.region_code))
-    return true() if not clauses else clauses[0] if len(clauses) == 1 else clauses[0] & clauses[1]
+    if scope.recused:
+        clauses.append(Venue.institution_id.not_in(sorted(scope.recused)))
+    return true() if not clauses else and_(*clauses)
 
 
 def evidence_visible(session: Session, scope: Scope, sha256: str) -> bool:

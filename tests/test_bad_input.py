@@ -53,7 +53,7 @@ CASES: list[tuple[str, Callable[[World], dict], int, str]] = [
     ("unknown trainee", lambda w: {"trainee_id": 99_999}, 404, "UNKNOWN_TRAINEE"),
     ("unknown class", lambda w: {"class_id": 99_999}, 404, "UNKNOWN_CLASS"),
     ("not on roster", lambda w: {"trainee_id": w.stranger_id}, 422, "NOT_ON_ROSTER"),
-    ("another institution's class", lambda w: {"class_id": w.other_class_id}, 403, "CLASS_NOT_IN_SCOPE"),
+    ("another institution's class", lambda w: {"class_id": w.other_class_id}, 404, "UNKNOWN_CLASS"),
     ("operator token uploading", lambda w: {"token": w.operator}, 403, "FORBIDDEN_ROLE"),
     ("no token", lambda w: {"token": ""}, 401, "AUTH_REQUIRED"),
     ("forged token", lambda w: {"token": "mon_forged"}, 401, "AUTH_INVALID"),
@@ -136,7 +136,9 @@ def test_bad_snapshots_are_refused(world: World) -> None:
     r = world.snapshot(b"GIF89a not really")
     assert r.status_code == 415 and r.json()["code"] == "NOT_AN_IMAGE"
     r = world.snapshot(face("groups/two_people.jpg"), class_id=world.other_class_id)
-    assert r.status_code == 403 and r.json()["code"] == "CLASS_NOT_IN_SCOPE"
+    missing = world.snapshot(face("groups/two_people.jpg"), class_id=999_999)
+    assert (r.status_code, r.json()) == (missing.status_code, {**missing.json(), "message": r.json()["message"]})
+    assert r.status_code == 404 and r.json()["code"] == "UNKNOWN_CLASS"  # no oracle: as if it did not exist
     r = world.snapshot(face("groups/two_people.jpg"), captured_at="2020-01-01T08:00:00+08:00")
     assert r.status_code == 422 and r.json()["code"] == "CAPTURED_AT_TOO_OLD"
     assert world.stored() == before

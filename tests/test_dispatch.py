@@ -226,3 +226,16 @@ def test_two_inspectors_accepting_one_alert_at_once_on_postgresql(client_factory
     detail = client.get(f"/api/v1/alerts/{alert_id}", headers=auth(world.operator)).json()
     assert [t["action"] for t in detail["transitions"]].count("accept") == 1
     assert sorted(p["state"] for p in detail["pages"]) == ["accepted", "withdrawn"]
+
+
+def test_a_recused_inspector_sees_nothing_of_the_institution_and_a_tie_is_declared_once(crew: Crew) -> None:
+    tied = auth(crew.tokens["county_tied"])
+    institution = crew.world.ids["institution"]
+    assert institution not in {i["id"] for i in crew.client.get("/api/v1/institutions", headers=tied).json()}
+    assert all(v["institution_id"] != institution
+               for v in crew.client.get("/api/v1/venues", headers=tied).json())
+    other = auth(crew.tokens["county_a"])  # an inspector of the same county without the tie sees both
+    assert institution in {i["id"] for i in crew.client.get("/api/v1/institutions", headers=other).json()}
+    again = crew.client.post(f"/api/v1/staff/{crew.staff['county_tied']}/ties", headers=tied,
+                             json={"institution_id": institution, "relation": "spouse"})
+    assert again.status_code == 409 and again.json()["code"] == "TIE_ALREADY_DECLARED"

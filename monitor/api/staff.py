@@ -92,7 +92,7 @@ def list_duty(staff_id: RecordIdPath, scope: Viewers, db: Db) -> list[dict[str, 
                  "ends_at": d.ends_at.isoformat()} for d in rows]
 
 
-@router.post("/staff/{staff_id}/ties", status_code=201, response_model=TieOut, responses=errors(404),
+@router.post("/staff/{staff_id}/ties", status_code=201, response_model=TieOut, responses=errors(404, 409),
              summary="Declare a tie to an institution (own, spouse's, child's): recusal from its classes")
 def declare_tie(staff_id: RecordIdPath, body: TieIn, scope: Declarers, db: Db) -> dict[str, Any]:
     if scope.role is Role.INSPECTOR and scope.principal.staff_id != staff_id:
@@ -100,6 +100,11 @@ def declare_tie(staff_id: RecordIdPath, body: TieIn, scope: Declarers, db: Db) -
     with db.session() as session:
         get_or_404(session, Staff, staff_id, "UNKNOWN_STAFF", "抽查人员")
         get_or_404(session, Institution, body.institution_id, "UNKNOWN_INSTITUTION", "培训机构")
+        same = session.scalar(select(StaffTie.id).where(StaffTie.staff_id == staff_id,
+                                                        StaffTie.institution_id == body.institution_id,
+                                                        StaffTie.relation == body.relation))
+        if same is not None:
+            raise ApiError(409, "TIE_ALREADY_DECLARED", f"该关联关系已于此前申报（编号 {same}），无需重复申报")
         tie = StaffTie(staff_id=staff_id, institution_id=body.institution_id, relation=body.relation, note=body.note,
                        declared_at=utc_now())
         session.add(tie)
