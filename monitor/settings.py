@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     draw_window_days: int = Field(default=3, ge=1, le=30, description="a draw is published (seed included) once "
                                   "this many days have passed, after its inspections")
     draw_lookback_days: int = Field(default=14, ge=1, le=365, description="anomalies of the last days weigh a class")
+    alert_overdue_minutes: float = Field(default=120.0, gt=0, description="an active alert with no step for this long "
+                                         "is counted overdue on the wall")
     dispatch_interval_seconds: float = Field(default=5.0, gt=0, description="how often the worker routes new "
                                              "alerts and escalates unanswered pages")
 

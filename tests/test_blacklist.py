@@ -11,13 +11,40 @@ from sqlalchemy import select
 from models.clock import SHANGHAI
 from models.tables import Anomaly
 from monitor.services.clock import PolicyClock
-from tests.crew import Crew
+from tests.crew import NOW, Crew
 from tests.helpers import auth
+
+
+def confirmed_alert(crew: Crew, alert_id: int | None = None) -> int:
+    """An alert of the crew's class accepted by the county inspector and closed by the center as a confirmed
+    violation, on its decision with a note of substance."""
+    alert_id = alert_id or crew.alert_id()
+    crew.clock().run(NOW)
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "operator", {
+        "outcome": "violation_confirmed", "note": "比对签到照片与登记照片，3 名学员系同一人代签，证据见告警照片"})
+    assert closed.status_code == 200, closed.text
+    return alert_id
+
+
+def test_a_blacklisting_stands_on_confirmed_evidence_of_that_institution(crew: Crew) -> None:
+    w, client = crew.world, crew.client
+    url = f"/api/v1/institutions/{w.ids['institution']}/blacklist"
+    none = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "群众举报"})
+    assert none.status_code == 422 and none.json()["code"] == "EVIDENCE_REQUIRED"
+    still_open = crew.alert_id()
+    r = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "代签", "alert_ids": [still_open]})
+    assert r.status_code == 422 and r.json()["code"] == "EVIDENCE_NOT_CONFIRMED"
+    other = client.put(f"/api/v1/institutions/{w.ids['institution'] + 1}/blacklist", headers=auth(w.admin),
+                       json={"blacklisted": True, "reason": "代签", "alert_ids": [confirmed_alert(crew, still_open)]})
+    assert other.status_code == 422 and other.json()["code"] == "EVIDENCE_NOT_OF_SUBJECT"
+    lifted = client.put(url, headers=auth(w.admin), json={"blacklisted": False, "reason": "整改完毕"})
+    assert lifted.status_code == 200  # lifting needs no evidence
 
 
 def test_an_institution_is_blacklisted_on_evidence_and_its_running_class_alarms(crew: Crew) -> None:
     w, client = crew.world, crew.client
-    alert_id = crew.alert_id()
+    alert_id = confirmed_alert(crew)
     r = client.put(f"/api/v1/institutions/{w.ids['institution']}/blacklist", headers=auth(w.admin),
                    json={"blacklisted": True, "reason": "现场核查确认代签", "alert_ids": [alert_id]})
     assert r.status_code == 200, r.text
@@ -41,11 +68,14 @@ def test_a_teacher_banned_for_fraud_is_banned_for_life(crew: Crew) -> None:
     w, client = crew.world, crew.client
     teacher = w.ids["teachers"][0]
     url = f"/api/v1/teachers/{teacher}/blacklist"
-    banned = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "伪造考勤", "for_fraud": True})
+    evidence = [confirmed_alert(crew)]  # the class this teacher teaches
+    banned = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "伪造考勤", "for_fraud": True,
+                                                          "alert_ids": evidence})
     assert banned.status_code == 200 and banned.json()["blacklisted"] is True
     lifted = client.put(url, headers=auth(w.admin), json={"blacklisted": False, "reason": "申诉"})
     assert lifted.status_code == 409 and lifted.json()["code"] == "LIFETIME_BAN"
-    again = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "再次记录"})
+    again = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "再次记录",
+                                                         "alert_ids": evidence})
     assert again.status_code == 200
     history = client.get("/api/v1/blacklist?subject_kind=teacher", headers=auth(w.admin)).json()
     assert [d["lifetime"] for d in history] == [True, True]  # a later decision keeps the lifetime ban

@@ -11,14 +11,17 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from models.scope import Scope
+from models.tables import Anomaly
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import resolve_token
 from monitor.decisions.dispatch import ClassPlace, Inspector, Level, eligible, is_recused, next_page
 from monitor.services.dispatch import DispatchClock
 from tests.crew import NOW, Crew
 from tests.helpers import World, auth, face, live_feed
+from tests.test_phone_checks import sign_in_verified
 
 
 def test_a_new_alert_goes_to_the_county_inspector_who_is_not_recused(crew: Crew) -> None:
@@ -83,12 +86,22 @@ def test_the_inspector_accepts_works_and_closes_with_an_outcome(crew: Crew) -> N
     assert crew.post(f"{base}/arrive", "county_a").json()["state"] == "on_site"
     no_outcome = crew.post(f"{base}/close", "county_a", {"note": "现场核实"})
     assert no_outcome.status_code == 422
-    closed = crew.post(f"{base}/close", "county_a", {"outcome": "violation_confirmed", "note": "学员本人不在场"})
+    # An outcome carries its evidence: no phone check done and no form filed, so no confirmed violation; and
+    # "could not verify" needs a reason of substance.
+    bare = crew.post(f"{base}/close", "county_a", {"outcome": "violation_confirmed", "note": "学员本人不在场"})
+    assert bare.status_code == 422 and bare.json()["code"] == "EVIDENCE_REQUIRED"
+    vague = crew.post(f"{base}/close", "county_a", {"outcome": "could_not_verify", "note": "无法核实。。。"})
+    assert vague.status_code == 422 and vague.json()["code"] == "REASON_REQUIRED"
+    closed = crew.post(f"{base}/close", "county_a", {"outcome": "false_alarm", "note": "学员本人在场"})
     assert closed.status_code == 200, closed.text
     body = closed.json()
-    assert (body["state"], body["outcome"]) == ("closed", "violation_confirmed")
+    assert (body["state"], body["outcome"]) == ("closed", "false_alarm")
     assert [t["action"] for t in body["transitions"]] == ["dispatch", "accept", "phone", "arrive", "close"]
-    assert body["transitions"][-1]["actor"] == "抽查员0" and body["transitions"][-1]["note"] == "学员本人不在场"
+    assert body["transitions"][-1]["actor"] == "抽查员0" and body["transitions"][-1]["note"] == "学员本人在场"
+    with crew.world.client.app.state.db.session() as s:  # closing resolves the alert's anomalies
+        states = [(a.state, a.resolved_note) for a in s.scalars(select(Anomaly).where(Anomaly.alert_id == alert_id))]
+    assert states and all(state == "resolved" and "告警已办结（误报，抽查员0）" in (note or "")
+                          for state, note in states)
     # An escalation deadline passing after acceptance changes nothing.
     assert crew.clock().run(NOW + timedelta(hours=1)) == {"escalated": 0, "routed": 0}
     assert crew.post(f"{base}/reopen", "operator", {"note": ""}).status_code == 422
@@ -164,11 +177,17 @@ def test_a_recused_inspector_is_never_paged_at_any_rung(case: tuple[list[Inspect
 def test_the_page_is_pushed_to_its_inspector_and_nothing_of_the_class_to_the_recused_one(crew: Crew) -> None:
     alert_id = crew.alert_id()
     crew.clock().run(NOW)
+    with crew.client.app.state.db.session() as session:
+        county_a = resolve_token(session, crew.tokens["county_a"])
+    assert county_a is not None
+    # Read up to the last event this inspector may see (the feed's last event overall may be another county's,
+    # which never reaches them: waiting for it would wait forever).
+    last_visible = crew.client.app.state.hub.fetch_after(0, limit=1000, scope=Scope.of(county_a))[-1].id
     with live_feed(crew.client, crew.tokens["county_a"], since=0) as ws:
         hello = ws.receive_json()
         assert hello["type"] == "hello"
         got = []
-        while not got or got[-1]["id"] < hello["last_id"]:
+        while not got or got[-1]["id"] < last_visible:
             got.append(ws.receive_json())
     pages = [e for e in got if e["type"] == "page"]
     assert [(e["data"]["alert_id"], e["data"]["staff_id"]) for e in pages] == [(alert_id, crew.staff["county_a"])]
@@ -239,3 +258,50 @@ def test_a_recused_inspector_sees_nothing_of_the_institution_and_a_tie_is_declar
     again = crew.client.post(f"/api/v1/staff/{crew.staff['county_tied']}/ties", headers=tied,
                              json={"institution_id": institution, "relation": "spouse"})
     assert again.status_code == 409 and again.json()["code"] == "TIE_ALREADY_DECLARED"
+
+
+def test_a_tie_declared_during_a_task_hands_it_back_and_the_wall_counts_it(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    base = f"/api/v1/alerts/{alert_id}"
+    assert crew.post(f"{base}/accept", "county_a").status_code == 200
+    sign_in_verified(crew, 3)
+    check = crew.post(f"{base}/phone-checks", "county_a")
+    assert check.status_code == 201, check.text
+    tie = crew.post(f"/api/v1/staff/{crew.staff['county_a']}/ties", "county_a",
+                    {"institution_id": crew.world.ids["institution"], "relation": "child"})
+    assert tie.status_code == 201, tie.text
+    detail = crew.detail(alert_id, "operator").json()
+    assert (detail["state"], detail["assignee_staff_id"]) == ("open", None)
+    step = detail["transitions"][-1]
+    assert step["action"] == "return" and "回避" in step["note"] and step["from_state"] == "phoning"
+    assert crew.client.get(f"/api/v1/phone-checks/{check.json()['id']}",
+                           headers=auth(crew.world.operator)).json()["state"] == "abandoned"
+    assert crew.detail(alert_id, "county_a").status_code == 404  # recused now: the alert does not exist for them
+    counters = crew.client.get("/api/v1/overview", headers=auth(crew.world.operator)).json()["counters"]
+    assert counters["alerts_returned"] == 1 and counters["alerts_by_state"]["open"] >= 1
+    assert counters["alerts_active"] == sum(counters["alerts_by_state"].values())
+
+
+def test_a_token_bound_only_to_regions_reads_but_does_not_work_alerts(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    region_only = crew.client.post("/api/v1/tokens", headers=auth(crew.world.admin), json={
+        "role": "inspector", "name": "区域值守", "region_codes": ["530102"]}).json()["token"]
+    crew.tokens["region_only"] = region_only
+    assert crew.detail(alert_id, "region_only").status_code == 200
+    refused = crew.post(f"/api/v1/alerts/{alert_id}/accept", "region_only")
+    assert refused.status_code == 403 and refused.json()["code"] == "STAFF_TOKEN_REQUIRED"
+
+
+def test_could_not_verify_needs_a_reason_and_is_counted_per_inspector(crew: Crew) -> None:
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
+                       {"outcome": "could_not_verify", "note": "机构大门紧锁，电话无人接听，负责人联系不上"})
+    assert closed.status_code == 200, closed.text
+    rows = crew.client.get("/api/v1/reports/inspectors?days=7", headers=auth(crew.world.operator)).json()
+    assert rows == [{"staff_id": crew.staff["county_a"], "inspector": "抽查员0", "closed": 1, "violation_confirmed": 0,
+                     "false_alarm": 0, "could_not_verify": 1, "could_not_verify_share": 1.0}]
+    assert crew.client.get("/api/v1/reports/inspectors", headers=auth(crew.world.site)).status_code == 403

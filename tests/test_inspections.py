@@ -6,13 +6,15 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 from PIL import Image, ImageDraw
 
+from models.clock import SHANGHAI
 from monitor.decisions.inspection_form import CHECKLIST
 from tests.crew import NOW, Crew
-from tests.helpers import auth, face
+from tests.helpers import auth, face, issue_token_via_api
 
 
 def signature_png() -> bytes:
@@ -112,9 +114,27 @@ def test_classes_short_of_two_inspections_are_listed_until_they_have_them(crew: 
     assert short_for_county() == [crew.world.class_id]  # its own county's class only
     assert file_form(crew, items=json.dumps(items(None)), findings="").status_code == 201
     assert short()[crew.world.class_id] == 1
+    # A second form the same day is the same visit: clause 十四's two inspections are visits on different days.
     assert file_form(crew, kind="phone", items=json.dumps(items(None)), findings="").status_code == 201
+    assert short()[crew.world.class_id] == 1
+    yesterday = datetime.now(SHANGHAI).replace(hour=10, minute=0) - timedelta(days=1)
+    assert file_form(crew, kind="phone", items=json.dumps(items(None)), findings="",
+                     inspected_at=yesterday.isoformat()).status_code == 201
     assert crew.world.class_id not in short()
     assert short_for_county() == []
+
+
+def test_a_visit_lies_within_the_class_and_has_a_person_behind_it(crew: Crew) -> None:
+    before = datetime.now(SHANGHAI).replace(hour=10, minute=0) - timedelta(days=3)  # the class began yesterday
+    r = file_form(crew, inspected_at=before.isoformat())
+    assert r.status_code == 422 and r.json()["code"] == "INSPECTED_AT_OUTSIDE_CLASS" and "培训期" in r.json()["message"]
+    later = datetime.now(SHANGHAI) + timedelta(hours=2)
+    assert file_form(crew, inspected_at=later.isoformat()).status_code == 422
+    region_only = issue_token_via_api(crew.client, crew.world.admin, "inspector", "区域令牌", regions=["530102"])
+    crew.tokens["region_only"] = region_only
+    r = file_form(crew, who="region_only")
+    assert r.status_code == 403 and r.json()["code"] == "STAFF_TOKEN_REQUIRED"
+    assert crew.client.get("/api/v1/inspections", headers=auth(region_only)).status_code == 200  # it reads
 
 
 def test_the_daily_report_counts_inspections_and_lists_classes_short(crew: Crew) -> None:

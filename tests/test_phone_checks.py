@@ -14,6 +14,7 @@ from monitor.decisions.phone_check import Call, draw_trainees, judge_phone_check
 from monitor.demo.world import make_id_number
 from tests.crew import NOW, Crew
 from tests.helpers import VENUE, auth
+from tests.test_inspections import file_form
 
 
 def sign_in_verified(crew: Crew, how_many: int) -> list[int]:
@@ -89,6 +90,12 @@ def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> 
     assert (done.json()["state"], done.json()["reached"], done.json()["confirmed_present"]) == ("done", 5, 4)
     assert crew.post(f"{base}/calls", "county_a", {"trainee_id": drawn[6], "reached": True,
                                                    "duration_s": 9}).status_code == 409
+    # A form of the same alert counting fewer present than the phone check confirmed: flagged on both.
+    form = file_form(crew, alert_id=alert_id, headcount_present=2)
+    assert form.status_code == 201, form.text
+    assert form.json()["contradictions"] == [f"电话抽查 {check['id']} 中有 4 名学员确认在班，而检查表 "
+                                             f"{form.json()['id']} 记录实到仅 2 人，两者矛盾，须核实"]
+    assert crew.detail(alert_id).json()["contradictions"] == form.json()["contradictions"]
     closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
                        {"outcome": "violation_confirmed", "note": "1 名学员电话确认未到班"})
     assert closed.status_code == 200 and closed.json()["state"] == "closed"

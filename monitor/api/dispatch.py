@@ -19,9 +19,10 @@ from models.scope import Scope, access, get_in_scope
 from models.tables import Alert, AlertPage, AlertTransition, Inspection, PhoneCheck, Staff, TrainingClass
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.dispatch import AlertDetailOut
-from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, Outcome
+from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, CloseEvidence, Outcome, judge_close
 from monitor.services.dispatch import Actor, accept_alert, ensure_assignee, page_alert, transition
 from monitor.services.events import class_context
+from monitor.services.inspections import alert_contradictions
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
@@ -64,6 +65,7 @@ def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
                                                 .order_by(PhoneCheck.id))),
         "inspection_ids": list(session.scalars(select(Inspection.id).where(Inspection.alert_id == alert.id)
                                                .order_by(Inspection.id))),
+        "contradictions": alert_contradictions(session, alert.id),
         "pages": [{"id": p.id, "staff_id": p.staff_id, "staff_name": names.get(p.staff_id, ""), "level": p.level,
                    "round": p.round, "paged_at": p.paged_at.isoformat(), "deadline": p.deadline.isoformat(),
                    "state": p.state, "answered_at": p.answered_at.isoformat() if p.answered_at else None}
@@ -136,17 +138,23 @@ def phone(alert_id: UploadIdPath, scope: Workers, db: Db) -> dict[str, Any]:
     return act(db, scope, alert_id, Action.PHONE)
 
 
-@router.post("/alerts/{alert_id}/close", response_model=AlertDetailOut, responses=ERRORS,
-             summary="Close the alert with its outcome and a note (a phone check must be done first, unless the "
-                     "outcome is that it could not be verified)")
+@router.post("/alerts/{alert_id}/close", response_model=AlertDetailOut, responses=errors(403, 404, 409, 422),
+             summary="Close the alert with its outcome and a note: a confirmed violation needs a done phone check, "
+                     "a filed form, or the center's decision with a note of substance; could-not-verify a reason")
 def close(alert_id: UploadIdPath, body: CloseIn, scope: Workers, db: Db) -> dict[str, Any]:
     outcome = Outcome(body.outcome)
     with db.session() as session:
         alert = load_alert(session, scope, alert_id)
-        if alert.state == AlertState.PHONING and outcome is not Outcome.COULD_NOT_VERIFY and session.scalar(
-                select(PhoneCheck.id).where(PhoneCheck.alert_id == alert.id, PhoneCheck.state == "done")) is None:
+        done = len(session.scalars(select(PhoneCheck.id).where(PhoneCheck.alert_id == alert.id,
+                                                               PhoneCheck.state == "done")).all())
+        if alert.state == AlertState.PHONING and outcome is not Outcome.COULD_NOT_VERIFY and not done:
             raise ApiError(409, "PHONE_CHECK_NOT_DONE", "电话抽查尚未完成（须接通不少于规定人数），不能以该结果办结；"
                            "可继续抽查，或以「无法核实」办结")
+        filed = len(session.scalars(select(Inspection.id).where(Inspection.alert_id == alert.id)).all())
+        refusal = judge_close(outcome, body.note, CloseEvidence(done, filed, scope.role in (Role.OPERATOR,
+                                                                                            Role.ADMIN)))
+        if refusal is not None:
+            raise ApiError(422, refusal.code, refusal.message)
     return act(db, scope, alert_id, Action.CLOSE, body.note, outcome)
 
 

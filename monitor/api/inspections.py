@@ -24,8 +24,8 @@ from monitor.adapters.inspection_pdf import check_signature
 from monitor.api.deps import Center, Db, EvidenceDep, SettingsDep
 from monitor.api.schemas.dispatch import InspectionOut, ShortfallOut
 from monitor.decisions.inspection_form import CHECKLIST
-from monitor.services.dispatch import Actor, ensure_assignee
-from monitor.services.inspections import FormIn, file_inspection, inspection_out, shortfall
+from monitor.services.dispatch import Actor, ensure_assignee, ensure_staff
+from monitor.services.inspections import FormIn, alert_contradictions, file_inspection, inspection_out, shortfall
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
@@ -66,6 +66,7 @@ async def post_inspection(
     inspected_at: Annotated[datetime | None, Form(description="when (with its zone); default now")] = None,
     photos: Annotated[list[UploadFile] | None, File(description=f"up to {MAX_PHOTOS} photos")] = None,
 ) -> dict[str, Any]:
+    ensure_staff(scope.principal)  # a form counts toward clause 十四 only with a person (who can be recused) behind it
     photos = photos or []
     if len(photos) > MAX_PHOTOS:
         raise ApiError(422, "TOO_MANY_PHOTOS", f"一次最多上传 {MAX_PHOTOS} 张现场照片")
@@ -92,8 +93,9 @@ async def post_inspection(
                 if alert is None:
                     raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)
                 ensure_assignee(alert, scope.principal)
-            row = file_inspection(session, evidence, form, Actor.of(scope.principal), signed, shots)
-            return inspection_out(row)
+            row = file_inspection(session, evidence, form, Actor.of(scope.principal), signed, shots,
+                                  settings.session_grace_minutes)
+            return inspection_out(row, alert_contradictions(session, row.alert_id))
 
     return await run_in_threadpool(store)
 
@@ -105,7 +107,8 @@ def list_inspections(scope: Center, db: Db, class_id: RecordIdQuery | None = Non
         query = select(Inspection).where(scope.of_classes(Inspection.class_id)).order_by(Inspection.id.desc())
         if class_id is not None:
             query = query.where(Inspection.class_id == class_id)
-        return [inspection_out(r) for r in session.scalars(query.limit(limit))]
+        rows = session.scalars(query.limit(limit)).all()
+        return [inspection_out(r, alert_contradictions(session, r.alert_id)) for r in rows]
 
 
 @router.get("/inspections/shortfall", response_model=list[ShortfallOut],
@@ -133,7 +136,8 @@ def load_inspection(session: Session, scope: Scope, inspection_id: int) -> Inspe
             summary="One filed inspection form")
 def get_inspection(inspection_id: UploadIdPath, scope: Center, db: Db) -> dict[str, Any]:
     with db.session() as session:
-        return inspection_out(load_inspection(session, scope, inspection_id))
+        row = load_inspection(session, scope, inspection_id)
+        return inspection_out(row, alert_contradictions(session, row.alert_id))
 
 
 @router.get("/inspections/{inspection_id}/form.pdf", response_class=Response, responses={

@@ -3,14 +3,18 @@
 
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from models.clock import SHANGHAI, local_day_start, utc_now
+from models.scope import Scope
 from models.tables import (
+    Alert,
+    AlertPage,
     Anomaly,
     CheckIn,
     ClassStatus,
@@ -20,17 +24,36 @@ from models.tables import (
     Venue,
 )
 from models.terms import UploadStatus
-from monitor.api.deps import Center, Db
+from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.center import OverviewOut
+from monitor.decisions.alert_lifecycle import WORKING, AlertState
 from monitor.services.events import prefecture_of
 
 router = APIRouter(prefix="/api/v1", tags=["center"])
 
 
+def alert_counters(session: Session, scope: Scope, stale_before: datetime) -> dict[str, Any]:
+    """What is actually waiting: active alerts by state, those returned to the center, those with no step since
+    `stale_before`."""
+    active = [AlertState.OPEN, AlertState.DISPATCHED, *WORKING]
+    by_state = {state.value: 0 for state in active}
+    for state, n in session.execute(select(Alert.state, func.count()).where(
+            Alert.state.in_(active), scope.of_classes(Alert.class_id)).group_by(Alert.state)):
+        by_state[state] = int(n)
+    returned = int(session.scalar(select(func.count()).select_from(Alert).where(
+        Alert.state == AlertState.OPEN, scope.of_classes(Alert.class_id),
+        Alert.id.in_(select(AlertPage.alert_id)))) or 0)
+    overdue = int(session.scalar(select(func.count()).select_from(Alert).where(
+        Alert.state.in_(active), scope.of_classes(Alert.class_id), Alert.updated_at < stale_before)) or 0)
+    return {"alerts_active": sum(by_state.values()), "alerts_by_state": by_state, "alerts_returned": returned,
+            "alerts_overdue": overdue}
+
+
 @router.get("/overview", summary="The province at a glance for the wall screen", response_model=OverviewOut)
-def overview(scope: Center, db: Db) -> dict[str, Any]:
+def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
     since = local_day_start(utc_now())
     with db.session() as session:
+        alerts = alert_counters(session, scope, utc_now() - timedelta(minutes=settings.alert_overdue_minutes))
         prefectures = session.scalars(select(Region).where(Region.level == "prefecture").order_by(Region.code))
         stats: dict[str, dict[str, Any]] = {
             p.code: {"code": p.code, "name": p.name, "classes": 0, "in_session": 0, "checkins": 0, "passed": 0,
@@ -83,6 +106,7 @@ def overview(scope: Center, db: Db) -> dict[str, Any]:
             "pass_rate": round(passed / checkins, 4) if checkins else None,
             "anomalies_today": sum(by_rule.values()),
             "anomalies_open": open_anomalies,
+            **alerts,
         },
         "anomalies_by_rule": dict(by_rule),
         "prefectures": list(stats.values()),

@@ -19,7 +19,7 @@ from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.dispatch import load_alert
 from monitor.api.schemas.dispatch import PhoneCheckOut
 from monitor.decisions.alert_lifecycle import Action, AlertState
-from monitor.services.dispatch import Actor, ensure_assignee, transition
+from monitor.services.dispatch import Actor, ensure_assignee, ensure_staff, transition
 from monitor.services.phone_checks import complete_phone_check, phone_check_out, start_phone_check
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
@@ -33,6 +33,7 @@ def load_check(session: Session, scope: Scope, check_id: int) -> PhoneCheck:
 
 
 def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
+    ensure_staff(scope.principal)
     if scope.role is Role.INSPECTOR and check.staff_id != scope.principal.staff_id:
         raise ApiError(403, "NOT_CALLER", "只有发起该电话抽查的抽查人员可以记录通话")
     if check.state != "open":

@@ -1,11 +1,13 @@
 """Ledger, daily reports and their Excel/CSV exports (auditors), and the public notice (公示)."""
 
 import hashlib
-from datetime import date
+from collections import Counter
+from datetime import date, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import func, select
 
 from models.audit import append_audit
 from models.clock import SHANGHAI, utc_now
@@ -13,9 +15,16 @@ from models.domain import Role
 from models.errors import errors, file_response
 from models.params import DayQuery, RecordIdPath, RecordIdQuery
 from models.scope import Scope, access, ensure_class, public_route
+from models.tables import Alert, AlertTransition
 from monitor.adapters.storage import Database
 from monitor.api.deps import Db, SettingsDep
-from monitor.api.schemas.reports import DailyReportOut, LedgerOut, OnlineMinutesOut, PublicNoticeOut
+from monitor.api.schemas.reports import (
+    DailyReportOut,
+    InspectorOutcomesOut,
+    LedgerOut,
+    OnlineMinutesOut,
+    PublicNoticeOut,
+)
 from monitor.services.ledger import (
     DAILY_COLUMNS,
     LEDGER_COLUMNS,
@@ -116,3 +125,26 @@ def notice(db: Db, settings: SettingsDep) -> dict[str, Any]:
     with db.session() as session:
         classes = public_notice(session, utc_now(), settings.min_attendance_rate)
         return {"generated_at": utc_now().isoformat(), "classes": classes}
+
+
+@router.get("/reports/inspectors", response_model=list[InspectorOutcomesOut],
+            summary="Alerts closed per inspector over the last days, by outcome (无法核实 counted, as a share)")
+def inspector_outcomes(scope: Reader, db: Db, days: Annotated[int, Query(ge=1, le=366)] = 30) -> list[dict[str, Any]]:
+    since = utc_now() - timedelta(days=days)
+    with db.session() as session:
+        counts: dict[tuple[int | None, str], Counter[str]] = {}
+        for staff_id, actor, outcome, n in session.execute(
+                select(AlertTransition.staff_id, AlertTransition.actor, AlertTransition.outcome, func.count())
+                .join(Alert, Alert.id == AlertTransition.alert_id)
+                .where(AlertTransition.action == "close", AlertTransition.created_at >= since,
+                       scope.of_classes(Alert.class_id))
+                .group_by(AlertTransition.staff_id, AlertTransition.actor, AlertTransition.outcome)):
+            counts.setdefault((staff_id, actor), Counter())[outcome or ""] += int(n)
+    rows = []
+    for (staff_id, actor), c in sorted(counts.items(), key=lambda kv: (-sum(kv[1].values()), kv[0][1])):
+        closed = sum(c.values())
+        rows.append({"staff_id": staff_id, "inspector": actor, "closed": closed,
+                     "violation_confirmed": c["violation_confirmed"], "false_alarm": c["false_alarm"],
+                     "could_not_verify": c["could_not_verify"],
+                     "could_not_verify_share": round(c["could_not_verify"] / closed, 4) if closed else 0.0})
+    return rows

@@ -18,6 +18,7 @@ from models.tables import Institution, Staff, StaffDuty, StaffTie
 from monitor.api.common import check_region, get_or_404
 from monitor.api.deps import Admin, Db
 from monitor.api.schemas.dispatch import DutyOut, StaffOut, TieOut
+from monitor.services.dispatch import Actor, hand_back_on_tie
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
@@ -109,5 +110,6 @@ def declare_tie(staff_id: RecordIdPath, body: TieIn, scope: Declarers, db: Db) -
                        declared_at=utc_now())
         session.add(tie)
         session.flush()
+        hand_back_on_tie(session, staff_id, body.institution_id, Actor.of(scope.principal))
         return {"id": tie.id, "staff_id": staff_id, "institution_id": tie.institution_id, "relation": tie.relation,
                 "note": tie.note, "declared_at": tie.declared_at.isoformat()}

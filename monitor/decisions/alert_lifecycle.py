@@ -61,7 +61,8 @@ _MOVES: dict[Action, tuple[tuple[AlertState, ...], AlertState | None]] = {
     Action.CLOSE: (WORKING, AlertState.CLOSED),
     Action.DISMISS: ((AlertState.OPEN, AlertState.DISPATCHED), AlertState.CLOSED),
     Action.REOPEN: ((AlertState.CLOSED, AlertState.RESOLVED), AlertState.OPEN),
-    Action.RETURN: ((AlertState.DISPATCHED,), AlertState.OPEN),
+    # Back to the center: nobody accepted, or the inspector at work declared a tie to the institution (recusal).
+    Action.RETURN: ((AlertState.DISPATCHED, *WORKING), AlertState.OPEN),
 }
 _NEEDS_NOTE = {Action.CLOSE, Action.DISMISS, Action.REOPEN}
 
@@ -86,3 +87,39 @@ def next_state(state: AlertState, action: Action, note: str | None, outcome: Out
         return Refusal("OUTCOME_REQUIRED", "办结必须选择处置结果（确认违规、误报或无法核实）")
     assert target is not None
     return target
+
+
+CENTER_NOTE_MIN_CHARS = 20  # the center's decision on the evidence, in place of a check or a form
+REASON_MIN_CHARS = 10  # why an alert could not be verified
+
+
+def substantive(note: str | None, min_chars: int) -> bool:
+    """A note of substance: at least `min_chars` letters or digits (punctuation and spaces not counted), and not one
+    character repeated (at least half as many distinct ones, up to 5)."""
+    text = [c for c in (note or "") if c.isalnum()]
+    return len(text) >= min_chars and len(set(text)) >= min(5, min_chars // 2)
+
+
+@dataclass(frozen=True)
+class CloseEvidence:
+    """What an alert's records show when it is closed."""
+
+    phone_checks_done: int
+    inspections_filed: int
+    by_center: bool  # an operator or admin closes it (the center's decision), not the inspector
+
+
+def judge_close(outcome: Outcome, note: str | None, evidence: CloseEvidence) -> Refusal | None:
+    """Whether the outcome stands on the alert's evidence (clause 十四: the records ground withholding subsidies and
+    blacklisting): a confirmed violation needs a done phone check, a filed inspection form, or the center's
+    decision on the evidence with a note of substance; "could not verify" needs a reason of substance."""
+    if outcome is Outcome.VIOLATION_CONFIRMED and not (
+            evidence.phone_checks_done or evidence.inspections_filed
+            or (evidence.by_center and substantive(note, CENTER_NOTE_MIN_CHARS))):
+        return Refusal("EVIDENCE_REQUIRED",
+                       "「确认违规」须有已完成的电话抽查或已归档的检查表；没有时只能由监控中心依据证据作出决定，"
+                       f"并写明所依据的证据（不少于 {CENTER_NOTE_MIN_CHARS} 字）")
+    if outcome is Outcome.COULD_NOT_VERIFY and not substantive(note, REASON_MIN_CHARS):
+        return Refusal("REASON_REQUIRED", f"以「无法核实」办结须写明具体原因（不少于 {REASON_MIN_CHARS} 字），"
+                                          "例如联系不上机构、现场无人")
+    return None

@@ -3,9 +3,11 @@ which classes are short of the two inspections each must have; pure functions.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+
+from models.clock import SHANGHAI, local_at
 
 # What clause 十四 says to check, in the form's order: item key -> zh-CN label.
 CHECKLIST: dict[str, str] = {
@@ -44,8 +46,49 @@ class ClassTerm:
     end: date
 
 
+def explain_inspection_time(at: datetime, now: datetime, term: ClassTerm, sessions: Sequence[tuple[str, str]],
+                            grace_min: int, future_skew_s: float = 300.0) -> str | None:
+    """Why a visit cannot have happened then (zh-CN), or None: not in the future, within the class's dates, and
+    within one of its daily sessions (HH:MM local) give or take `grace_min` minutes."""
+    if at > now + timedelta(seconds=future_skew_s):
+        return "检查时间晚于当前时间"
+    local = at.astimezone(SHANGHAI)
+    if not term.start <= local.date() <= term.end:
+        return f"检查时间 {local:%Y-%m-%d %H:%M} 不在该班次培训期（{term.start} 至 {term.end}）内"
+    grace = timedelta(minutes=grace_min)
+    if sessions and not any(local_at(local.date(), s) - grace <= local <= local_at(local.date(), e) + grace
+                            for s, e in sessions):
+        times = "、".join(f"{s}–{e}" for s, e in sessions)
+        return f"检查时间 {local:%H:%M} 不在该班次上课时段（{times}，前后 {grace_min} 分钟）内"
+    return None
+
+
+def visits_per_class(inspections: Iterable[tuple[int, datetime]]) -> dict[int, int]:
+    """Inspections that count toward clause 十四's minimum: one per class per local day (two forms filed the same day
+    are one visit)."""
+    days: dict[int, set[date]] = {}
+    for class_id, at in inspections:
+        days.setdefault(class_id, set()).add(at.astimezone(SHANGHAI).date())
+    return {class_id: len(d) for class_id, d in days.items()}
+
+
 def inspections_short(classes: Sequence[ClassTerm], filed: Mapping[int, int], today: date,
                       minimum: int) -> list[tuple[int, int]]:
-    """(class id, inspections filed) of every class that started by `today` and has fewer than `minimum`."""
+    """(class id, inspection days counted) of every class that started by `today` and has fewer than `minimum`."""
     return [(c.class_id, filed.get(c.class_id, 0)) for c in classes
             if c.start <= today and filed.get(c.class_id, 0) < minimum]
+
+
+def find_contradictions(present_by_check: Mapping[int, int], present_by_form: Mapping[int, int | None]
+                        ) -> list[str]:
+    """Records of one alert that cannot both be true (zh-CN): a phone check in which N drawn trainees confirmed
+    being in class, and a form counting fewer present."""
+    out = []
+    for form_id, counted in sorted(present_by_form.items()):
+        if counted is None:
+            continue
+        for check_id, confirmed in sorted(present_by_check.items()):
+            if confirmed > counted:
+                out.append(f"电话抽查 {check_id} 中有 {confirmed} 名学员确认在班，而检查表 {form_id} 记录实到仅 "
+                           f"{counted} 人，两者矛盾，须核实")
+    return out

@@ -139,7 +139,8 @@ class InspectorCrew:
     def phone(self, base: str, auth: dict[str, str], alert: dict[str, Any]) -> int:
         check = self.checks.get(alert["id"])
         if check is None:
-            return self.post(f"{base}/close", auth, {"outcome": "could_not_verify", "note": "电话抽查记录缺失"})
+            return self.post(f"{base}/close", auth, {"outcome": "could_not_verify",
+                                                      "note": "电话抽查记录缺失，无法判断学员是否在班"})
         for trainee in check["trainees"]:
             reached = self.rng.random() < 0.85
             self.http.post(f"/api/v1/phone-checks/{check['id']}/calls", headers=auth, json={
@@ -170,4 +171,6 @@ class InspectorCrew:
         outcome, note = OUTCOMES[0] if problem else self.rng.choice(OUTCOMES[1:])
         if filed.status_code == 201:
             note += f"（检查表 {filed.json()['id']}）"
+        elif outcome == OUTCOMES[0][0]:  # a confirmed violation stands on a filed form: without one, it is not
+            outcome, note = OUTCOMES[2]
         return self.post(f"{base}/close", auth, {"outcome": outcome, "note": note})

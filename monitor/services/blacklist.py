@@ -4,13 +4,51 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
 from models.domain import BlacklistIn
 from models.errors import ApiError
-from models.tables import Alert, BlacklistDecision, Inspection, Institution, Teacher
+from models.tables import Alert, BlacklistDecision, Inspection, Institution, Teacher, TrainingClass
+from monitor.decisions.alert_lifecycle import AlertState, Outcome
+
+
+def classes_of_subject(session: Session, kind: str, subject_id: int) -> set[int]:
+    """The classes an institution ran, or a teacher taught."""
+    if kind == "institution":
+        query = select(TrainingClass.id).where(TrainingClass.institution_id == subject_id)
+    else:
+        query = select(TrainingClass.id).where(or_(TrainingClass.theory_teacher_id == subject_id,
+                                                   TrainingClass.practical_teacher_id == subject_id))
+    return set(session.scalars(query))
+
+
+def check_evidence(session: Session, kind: str, subject_id: int, alert_ids: list[int],
+                   inspection_ids: list[int]) -> None:
+    """A blacklisting stands on evidence of that institution or teacher (clauses 九, 十九): at least one cited alert
+    closed as a confirmed violation, or a filed inspection form that found a problem; every citation of theirs."""
+    classes = classes_of_subject(session, kind, subject_id)
+    who = "该机构" if kind == "institution" else "该教师"
+    grounds = 0
+    for alert_id in alert_ids:
+        alert = session.get(Alert, alert_id)
+        assert alert is not None
+        if alert.class_id not in classes:
+            raise ApiError(422, "EVIDENCE_NOT_OF_SUBJECT", f"告警 {alert_id} 不属于{who}的班次，不能作为证据")
+        if alert.state != AlertState.CLOSED or alert.outcome != Outcome.VIOLATION_CONFIRMED:
+            raise ApiError(422, "EVIDENCE_NOT_CONFIRMED",
+                           f"告警 {alert_id} 尚未以「确认违规」办结，不能作为列入黑名单的证据")
+        grounds += 1
+    for inspection_id in inspection_ids:
+        inspection = session.get(Inspection, inspection_id)
+        assert inspection is not None
+        if inspection.class_id not in classes:
+            raise ApiError(422, "EVIDENCE_NOT_OF_SUBJECT", f"检查记录 {inspection_id} 不属于{who}的班次，不能作为证据")
+        grounds += any(v.get("result") == "problem" for v in (inspection.items or {}).values())
+    if not grounds:
+        raise ApiError(422, "EVIDENCE_REQUIRED", f"列入黑名单须引用{who}至少一条以「确认违规」办结的告警，或一份"
+                                                 "发现不符合项的检查表（通知第九条、第十九条）")
 
 
 def decide_blacklist(session: Session, subject: Institution | Teacher, body: BlacklistIn, by: str) -> BlacklistDecision:
@@ -31,6 +69,8 @@ def decide_blacklist(session: Session, subject: Institution | Teacher, body: Bla
             (i, Inspection, "检查记录") for i in body.inspection_ids]:
         if session.get(model, ident) is None:
             raise ApiError(422, "UNKNOWN_EVIDENCE", f"作为证据的{label} {ident} 不存在")
+    if body.blacklisted:
+        check_evidence(session, kind, subject.id, body.alert_ids, body.inspection_ids)
     subject.blacklisted = body.blacklisted
     if isinstance(subject, Institution):
         subject.blacklist_reason = body.reason

@@ -21,6 +21,8 @@ from models.tables import (
     Alert,
     AlertPage,
     AlertTransition,
+    Anomaly,
+    Institution,
     PhoneCheck,
     Staff,
     StaffDuty,
@@ -30,8 +32,18 @@ from models.tables import (
 )
 from models.terms import EventKind
 from monitor.adapters.storage import Database
-from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, Outcome, Refusal, next_state
+from monitor.decisions.alert_lifecycle import (
+    OUTCOME_NAMES,
+    STATE_NAMES,
+    WORKING,
+    Action,
+    AlertState,
+    Outcome,
+    Refusal,
+    next_state,
+)
 from monitor.decisions.dispatch import LEVEL_NAMES, ClassPlace, Inspector, Level, Pick, next_page
+from monitor.services.alerts import resolve_anomaly
 from monitor.services.events import add_event, class_context
 from monitor.settings import Settings
 
@@ -71,8 +83,14 @@ def transition(session: Session, alert: Alert, action: Action, actor: Actor, not
     alert.state, alert.updated_at = target, now
     if action is Action.CLOSE or action is Action.DISMISS:
         alert.outcome = (outcome or Outcome.FALSE_ALARM).value
-    if action is Action.REOPEN:
+    if action in (Action.REOPEN, Action.RETURN):
         alert.outcome, alert.assignee_staff_id = None, None
+    if action in (Action.CLOSE, Action.DISMISS):
+        # Handled: its anomalies no longer wait (the wall's counters say what is actually waiting).
+        outcome_name = OUTCOME_NAMES[Outcome(alert.outcome or Outcome.FALSE_ALARM)]
+        handled = f"告警已办结（{outcome_name}，{actor.name}）：{step.note or ''}"
+        for anomaly in session.scalars(select(Anomaly).where(Anomaly.alert_id == alert.id, Anomaly.state == "open")):
+            resolve_anomaly(session, anomaly, handled[:500])
     if action in (Action.CLOSE, Action.DISMISS, Action.REOPEN, Action.RETURN):
         withdraw_pages(session, alert, now)
         # A phone check left unfinished ends with its alert: nothing stays open once nobody will finish it.
@@ -166,6 +184,8 @@ def page_alert(session: Session, alert: Alert, settings: Settings, rng: random.R
 
 def accept_alert(session: Session, alert: Alert, actor: Actor, now: datetime | None = None) -> None:
     """The inspector takes the alert: their page accepted, the others' withdrawn."""
+    if actor.staff_id is None:
+        raise ApiError(403, "STAFF_TOKEN_REQUIRED", "区域令牌只能查看；接单须使用绑定到抽查人员本人的令牌")
     now = now or utc_now()
     page = session.scalar(select(AlertPage).where(AlertPage.alert_id == alert.id, AlertPage.staff_id == actor.staff_id,
                                                   AlertPage.state == "paged"))
@@ -177,8 +197,46 @@ def accept_alert(session: Session, alert: Alert, actor: Actor, now: datetime | N
     transition(session, alert, Action.ACCEPT, actor, now=now)
 
 
+def hand_back_on_tie(session: Session, staff_id: int, institution_id: int, actor: Actor,
+                     now: datetime | None = None) -> list[int]:
+    """A tie declared while the inspector holds a task of that institution hands it back (clause 十六): an alert
+    they work returns to the center with a transition saying why (its open phone check abandoned), and a page they
+    hold is withdrawn (the alert returns too when no other page is live). Returns the alerts handed back."""
+    now = now or utc_now()
+    institution = session.get(Institution, institution_id)
+    why = f"抽查人员申报与「{institution.name if institution else institution_id}」存在关联，依规回避，任务退回监控中心"
+    of_institution = select(TrainingClass.id).where(TrainingClass.institution_id == institution_id)
+    working = select(Alert.id).where(Alert.assignee_staff_id == staff_id, Alert.state.in_(WORKING),
+                                     Alert.class_id.in_(of_institution))
+    paged = select(AlertPage.alert_id).where(AlertPage.staff_id == staff_id, AlertPage.state == "paged")
+    handed = []
+    for alert_id in sorted(set(session.scalars(working)) | set(session.scalars(
+            select(Alert.id).where(Alert.id.in_(paged), Alert.class_id.in_(of_institution))))):
+        alert = session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
+        assert alert is not None
+        for page in session.scalars(select(AlertPage).where(AlertPage.alert_id == alert_id,
+                                                            AlertPage.staff_id == staff_id,
+                                                            AlertPage.state == "paged")):
+            page.state, page.answered_at = "withdrawn", now
+        others = session.scalar(select(AlertPage.id).where(AlertPage.alert_id == alert_id,
+                                                           AlertPage.state == "paged").limit(1))
+        if alert.state in WORKING or (alert.state == AlertState.DISPATCHED and others is None):
+            transition(session, alert, Action.RETURN, actor, why, now=now)
+            handed.append(alert_id)
+    return handed
+
+
+def ensure_staff(principal: Principal) -> None:
+    """Only a token bound to a staff member (a person, who can be recused) may accept, phone or inspect; a token
+    bound only to regions reads."""
+    if principal.role is Role.INSPECTOR and principal.staff_id is None:
+        raise ApiError(403, "STAFF_TOKEN_REQUIRED", "区域令牌只能查看；接单、到场、电话抽查和填写检查表须使用绑定到"
+                                                    "抽查人员本人的令牌")
+
+
 def ensure_assignee(alert: Alert, principal: Principal) -> None:
     """Only the inspector who accepted the alert works it (operators and admins may act for them)."""
+    ensure_staff(principal)
     if principal.role is Role.INSPECTOR and alert.assignee_staff_id != principal.staff_id:
         raise ApiError(403, "NOT_ASSIGNEE", "只有接单的抽查人员可以处理该告警")
 

@@ -4,7 +4,6 @@ stored with its digest; and which classes are short of their inspections."""
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,9 +16,27 @@ from ingest.adapters.evidence import EvidenceStore
 from ingest.adapters.images import AcceptedImage
 from models.clock import utc_now
 from models.errors import ApiError
-from models.tables import Alert, Inspection, InspectionPhoto, Institution, RosterEntry, TrainingClass, Venue
+from models.tables import (
+    Alert,
+    ClassSession,
+    Inspection,
+    InspectionPhoto,
+    Institution,
+    PhoneCall,
+    PhoneCheck,
+    RosterEntry,
+    TrainingClass,
+    Venue,
+)
 from monitor.adapters.inspection_pdf import FormContent, render_form
-from monitor.decisions.inspection_form import ClassTerm, check_form, inspections_short
+from monitor.decisions.inspection_form import (
+    ClassTerm,
+    check_form,
+    explain_inspection_time,
+    find_contradictions,
+    inspections_short,
+    visits_per_class,
+)
 from monitor.services.dispatch import Actor
 
 
@@ -43,7 +60,7 @@ def document(data: bytes, media_type: str) -> AcceptedImage:
 
 
 def file_inspection(session: Session, evidence: EvidenceStore, form: FormIn, actor: Actor, signature: AcceptedImage,
-                    photos: list[AcceptedImage]) -> Inspection:
+                    photos: list[AcceptedImage], grace_min: int = 30) -> Inspection:
     """Store the filed form, its signature, photos and PDF, in the caller's transaction."""
     if problems := check_form(form.items, form.findings):
         raise ApiError(422, "FORM_INCOMPLETE", "检查表未填写完整：" + "；".join(problems))
@@ -51,6 +68,11 @@ def file_inspection(session: Session, evidence: EvidenceStore, form: FormIn, act
         raise ApiError(422, "SIGNATURE_NOT_PNG", "现场负责人签名须为手机上手写生成的 PNG 图片")
     cls = session.get(TrainingClass, form.class_id)
     assert cls is not None
+    sessions = [(cs.start_local, cs.end_local) for cs in session.scalars(
+        select(ClassSession).where(ClassSession.class_id == cls.id).order_by(ClassSession.start_local))]
+    if why := explain_inspection_time(form.inspected_at, utc_now(), ClassTerm(cls.id, cls.start_date, cls.end_date),
+                                      sessions, grace_min):
+        raise ApiError(422, "INSPECTED_AT_OUTSIDE_CLASS", why)
     if form.alert_id is not None:
         alert = session.get(Alert, form.alert_id)
         if alert is None or alert.class_id != cls.id:
@@ -83,14 +105,27 @@ def file_inspection(session: Session, evidence: EvidenceStore, form: FormIn, act
     return row
 
 
-def inspection_out(row: Inspection) -> dict[str, Any]:
+def alert_contradictions(session: Session, alert_id: int | None) -> list[str]:
+    """Contradictions between an alert's records: its done phone checks' confirmed presences and its forms' counts."""
+    if alert_id is None:
+        return []
+    present = {check_id: int(n) for check_id, n in session.execute(
+        select(PhoneCheck.id, func.count(PhoneCall.id)).join(PhoneCall, PhoneCall.check_id == PhoneCheck.id)
+        .where(PhoneCheck.alert_id == alert_id, PhoneCall.present.is_(True)).group_by(PhoneCheck.id))}
+    forms = {form_id: counted for form_id, counted in session.execute(
+        select(Inspection.id, Inspection.headcount_present).where(Inspection.alert_id == alert_id))} if present else {}
+    return find_contradictions(present, forms)
+
+
+def inspection_out(row: Inspection, contradictions: list[str] | None = None) -> dict[str, Any]:
     return {"id": row.id, "class_id": row.class_id, "alert_id": row.alert_id, "staff_id": row.staff_id,
             "inspector": row.inspector, "kind": row.kind, "items": row.items,
             "headcount_registered": row.headcount_registered, "headcount_present": row.headcount_present,
             "findings": row.findings, "responsible_name": row.responsible_name,
             "signature_sha256": row.signature_sha256, "photo_sha256s": list(row.photo_sha256s),
             "pdf_sha256": row.pdf_sha256, "pdf_url": f"/api/v1/inspections/{row.id}/form.pdf",
-            "inspected_at": row.inspected_at.isoformat(), "created_at": row.created_at.isoformat()}
+            "inspected_at": row.inspected_at.isoformat(), "created_at": row.created_at.isoformat(),
+            "contradictions": contradictions or []}
 
 
 def shortfall(session: Session, today: date, minimum: int, class_ids: Any = None) -> list[tuple[int, int]]:
@@ -99,6 +134,6 @@ def shortfall(session: Session, today: date, minimum: int, class_ids: Any = None
     if class_ids is not None:
         query = query.where(TrainingClass.id.in_(class_ids))
     terms = [ClassTerm(i, s, e) for i, s, e in session.execute(query)]
-    filed = Counter({class_id: int(n) for class_id, n in session.execute(
-        select(Inspection.class_id, func.count()).group_by(Inspection.class_id))})
-    return inspections_short(terms, filed, today, minimum)
+    rows = session.execute(select(Inspection.class_id, Inspection.inspected_at))
+    visits = visits_per_class((class_id, at) for class_id, at in rows)
+    return inspections_short(terms, visits, today, minimum)

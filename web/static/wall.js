@@ -72,7 +72,12 @@
     document.getElementById("c-checkins").textContent = c.checkins_today;
     document.getElementById("c-passrate").textContent = c.pass_rate == null ? "–" : (c.pass_rate * 100).toFixed(1) + "%";
     document.getElementById("c-anomalies").textContent = c.anomalies_today;
-    document.getElementById("c-open").textContent = c.anomalies_open;
+    // What is actually waiting: active alerts (anomalies handled by a closed alert no longer count).
+    document.getElementById("c-open").textContent = c.alerts_active;
+    const waiting = [];
+    if (c.alerts_returned) waiting.push(`退回 ${c.alerts_returned}`);
+    if (c.alerts_overdue) waiting.push(`超时 ${c.alerts_overdue}`);
+    document.getElementById("c-open-label").textContent = waiting.length ? `待处置告警（${waiting.join("，")}）` : "待处置告警";
     const ranking = document.getElementById("ranking");
     ranking.replaceChildren();
     const prefs = [...overview.prefectures].sort((a, b) => b.anomalies - a.anomalies || b.classes - a.classes);

@@ -14,6 +14,11 @@ class OverviewCountersOut(BaseModel):
     pass_rate: float | None = Field(description="passed / check-ins today; null without check-ins")
     anomalies_today: int
     anomalies_open: int
+    alerts_active: int = Field(description="alerts waiting for someone: open, dispatched, accepted, on site, phoning")
+    alerts_by_state: dict[str, int] = Field(description="active alerts per state")
+    alerts_returned: int = Field(description="open alerts that were paged and came back to the center (nobody "
+                                 "accepted, or the inspector was recused)")
+    alerts_overdue: int = Field(description="active alerts with no step for MONITOR_ALERT_OVERDUE_MINUTES")
 
 
 class PrefectureStatsOut(BaseModel):

@@ -84,6 +84,8 @@ class AlertDetailOut(BaseModel):
     pages: list[PageOut]
     phone_check_ids: list[int]
     inspection_ids: list[int]
+    contradictions: list[str] = Field(default_factory=list, description="records of this alert that cannot both "
+                                      "be true, flagged for the center")
 
 
 class DrawnTraineeOut(BaseModel):
@@ -189,6 +191,8 @@ class InspectionOut(BaseModel):
     pdf_url: str
     inspected_at: str
     created_at: str
+    contradictions: list[str] = Field(default_factory=list, description="what contradicts this form among its "
+                                      "alert's records (e.g. a phone check confirming more trainees present)")
 
 
 class ShortfallOut(BaseModel):

@@ -158,3 +158,15 @@ class PublicNoticeOut(BaseModel):
 
     generated_at: str
     classes: list[NoticeClassOut]
+
+
+class InspectorOutcomesOut(BaseModel):
+    """One inspector's closed alerts over the period, by outcome."""
+
+    staff_id: int | None = Field(description="null when the center closed it")
+    inspector: str
+    closed: int
+    violation_confirmed: int
+    false_alarm: int
+    could_not_verify: int = Field(description="无法核实: each with a reason of substance")
+    could_not_verify_share: float
