@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from models.domain import Role
 from monitor.adapters.tokens import issue_token
+from monitor.cli.demo import hold_data_dir
+from monitor.cli.errors import CliError
 from monitor.demo.photos import server_phash
 from monitor.demo.scenarios import INTENDED
 from monitor.demo.simulator import ProvinceSimulator
@@ -81,3 +85,14 @@ def test_server_phash_is_what_the_server_stores(client_factory: Callable[..., Te
         from models.tables import PhotoHash
         stored = session.query(PhotoHash).filter(PhotoHash.subject_kind == "checkin").one()
     assert int(stored.phash, 16) == server_phash(trainee.last_sent)
+
+
+def test_a_second_demo_on_the_same_data_directory_is_refused_before_anything_is_wiped(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    first = hold_data_dir(data)
+    (data / "monitor.sqlite3").write_text("the running demo's data")
+    with pytest.raises(CliError, match="正被另一个运行中的演示使用"):
+        hold_data_dir(data)
+    assert (data / "monitor.sqlite3").read_text() == "the running demo's data"
+    first.close()  # the first demo exits: the directory is free again
+    hold_data_dir(data).close()

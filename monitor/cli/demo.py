@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -17,7 +19,31 @@ from models.domain import Role
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import issue_token
 from monitor.cli.config import configure_logging, data_dir_exports, token_command
+from monitor.cli.errors import CliError
 from monitor.settings import Settings
+
+LOCK_NAME = "demo.lock"
+
+
+def hold_data_dir(data_dir: Path) -> Any:
+    """An exclusive lock on the data directory for this process's life (released when it exits, however it
+    exits); a second demo on the same directory is refused with a clear message instead of wiping its data."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / LOCK_NAME).open("a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise CliError(f"数据目录 {data_dir.resolve()} 正被另一个运行中的演示使用（进程 {holder}）",
+                       "stop that demo first, or give this one another directory: MONITOR_DATA_DIR=… or --port "
+                       "with a different MONITOR_DATA_DIR") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def run_demo(
@@ -50,9 +76,11 @@ def run_demo(
         settings.dispatch_accept_minutes = 1.0  # so that a lapsed page escalates while you watch
     if not settings.faces_dir.is_dir():
         raise typer.BadParameter(f"sample faces not found at {settings.faces_dir} (set MONITOR_FACES_DIR)")
-    if not keep and settings.data_dir.exists() and not settings.database_url:
-        shutil.rmtree(settings.data_dir)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _held = hold_data_dir(settings.data_dir)  # before anything is wiped: one demo per data directory
+    if not keep and not settings.database_url:
+        for child in settings.data_dir.iterdir():
+            if child.name != LOCK_NAME:
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
     seed = secrets.randbelow(1_000_000) if seed is None else seed
     db = Database(settings.sqlalchemy_url)
     db.migrate()
@@ -99,10 +127,12 @@ def run_demo(
     def register() -> None:
         try:
             sim.register(classes, on_class=first_class_ready)
-        except (httpx.HTTPError, RuntimeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed registration must never take the center down
+            if stop.is_set() or server.should_exit:
+                return  # the demo is stopping: an interrupted registration resumes on the next --keep
             logging.getLogger(__name__).error("demo registration failed: %s", exc)
-            stop.set()
-            server.should_exit = True
+            typer.echo(f"\n 演示数据登记失败（{str(exc)[:200]}）；调度中心仍在运行，可用上面的令牌继续使用，"
+                       f"或以 --keep 重新启动以续登（registration failed; the center keeps running）\n", err=True)
 
     def simulate() -> None:
         for _ in range(600):

@@ -75,7 +75,8 @@ class WorldRegistrar:
         response = self._request("POST", f"/api/v1/trainees/{trainee_id}/faces", self.world.admin_token,
                                  ok=(201, 409), files=[("photos", (photo, data, media))])
         if response.status_code == 409:
-            other = response.json().get("other") or {}
+            body = response.json()
+            other = (body.get("detail") or {}).get("other") or body.get("other") or {}
             if other.get("kind") == "trainee" and other.get("id"):
                 return int(other["id"])
             raise RuntimeError(f"enrolment of {person}/{photo} refused: {response.text}")
