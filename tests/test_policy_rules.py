@@ -20,7 +20,7 @@ from monitor.decisions.rules import (
     judge_two_places,
 )
 from monitor.services.clock import PolicyClock, resolve_attendance
-from tests.helpers import VENUE, World, auth
+from tests.helpers import VENUE, World, auth, confirmed_violation
 
 D = date(2026, 11, 23)
 
@@ -188,7 +188,8 @@ def test_class_audit_and_double_enrolment_on_the_clock(world: World) -> None:
     now = utc_now()
     assert clock.audit_classes(now.astimezone(SHANGHAI)) == 0
     world.client.put(f"/api/v1/institutions/{world.ids['institution']}/blacklist",
-                     json={"blacklisted": True, "reason": "骗取补贴"}, headers=auth(world.admin))
+                     json={"blacklisted": True, "reason": "骗取补贴", "alert_ids": [confirmed_violation(world)]},
+                     headers=auth(world.admin))
     world.client.post(f"/api/v1/classes/{world.other_class_id}/roster", json={"trainee_ids": [world.biden_id]},
                       headers=auth(world.admin))
     assert clock.audit_classes(now.astimezone(SHANGHAI)) == 2

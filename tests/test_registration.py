@@ -10,7 +10,7 @@ from PIL import Image
 from models.domain import Datum
 from monitor.decisions.geodesy import convert_from_wgs84, distance_m
 from monitor.demo.world import make_id_number
-from tests.helpers import World, auth, face, issue_token_via_api, jpeg, local_today
+from tests.helpers import World, auth, confirmed_violation, face, issue_token_via_api, jpeg, local_today
 
 
 def test_all_prefectures_and_counties_exist_from_the_first_start(world: World) -> None:
@@ -81,7 +81,8 @@ def test_class_with_same_theory_and_practical_teacher_is_refused(world: World) -
 
 def test_class_of_blacklisted_institution_is_refused(world: World) -> None:
     r = world.client.put(f"/api/v1/institutions/{world.ids['institution']}/blacklist",
-                         json={"blacklisted": True, "reason": "虚假培训"}, headers=auth(world.admin))
+                         json={"blacklisted": True, "reason": "虚假培训", "alert_ids": [confirmed_violation(world)]},
+                         headers=auth(world.admin))
     assert r.status_code == 200
     r = world.client.post("/api/v1/classes", json=class_body(world), headers=auth(world.admin))
     assert r.status_code == 422 and r.json()["code"] == "INSTITUTION_BLACKLISTED"
@@ -94,7 +95,8 @@ def test_class_with_blacklisted_teacher_or_unapproved_occupation_is_refused(worl
                           headers=auth(world.admin))
     assert r.status_code == 422 and r.json()["code"] == "CLASS_NOT_ALLOWED" and "评价考核机构" in r.json()["message"]
     banned = world.client.put(f"/api/v1/teachers/{world.ids['teachers'][1]}/blacklist",
-                              json={"blacklisted": True, "reason": "伪造学历证书"}, headers=auth(world.admin))
+                              json={"blacklisted": True, "reason": "伪造学历证书",
+                                    "alert_ids": [confirmed_violation(world)]}, headers=auth(world.admin))
     assert banned.status_code == 200  # a blacklisting states its reason
     r = world.client.post("/api/v1/classes", json=class_body(world), headers=auth(world.admin))
     assert r.status_code == 422 and r.json()["code"] == "TEACHER_BLACKLISTED"
