@@ -127,32 +127,29 @@ def main(
     if len(people) < 2:
         raise typer.BadParameter("need at least two people with two photos each")
     rng = random.Random(seed)
-    genuine: Counter[str] = Counter()
-    proxies: Counter[str] = Counter()
-    outright = genuine_face_refusals = 0
     reasons: Counter[str] = Counter()
+
+    def run(center: Center, label: str, victim_of: dict[str, str]) -> tuple[Counter[str], int]:
+        """Each person's photos but the enrolled one, signed in for `victim_of[person]`: outcomes, face refusals."""
+        outcomes: Counter[str] = Counter()
+        by_face = 0
+        for name, victim in victim_of.items():
+            for photo in people[name][1:]:
+                v = center.sign_in(photo, victim, f"phone-{victim}", rng)
+                outcomes[outcome(v)] += 1
+                codes = {r["code"] for r in v.get("reasons", [])}
+                by_face += bool(codes & FACE_RULES)
+                reasons.update(f"{label} {c}" for c in codes)
+        center.close()
+        return outcomes, by_face
+
     with tempfile.TemporaryDirectory(prefix="heldout-") as tmp:
         center = Center(Path(tmp) / "genuine", model, processes, people)
         enrolled = [n for n in people if n in center.trainees]
-        for name in enrolled:
-            for photo in people[name][1:]:
-                v = center.sign_in(photo, name, f"phone-{name}", rng)
-                genuine[outcome(v)] += 1
-                codes = {r["code"] for r in v.get("reasons", [])}
-                genuine_face_refusals += bool(codes & FACE_RULES)
-                reasons.update(f"genuine {c}" for c in codes)
         refused_at_enrolment = dict(center.refused)
-        center.close()
-        center = Center(Path(tmp) / "proxies", model, processes, people)
-        for i, name in enumerate(enrolled):
-            victim = enrolled[(i + 1) % len(enrolled)]
-            for photo in people[name][1:]:
-                v = center.sign_in(photo, victim, f"phone-{victim}", rng)
-                proxies[outcome(v)] += 1
-                codes = {r["code"] for r in v.get("reasons", [])}
-                outright += bool(codes & FACE_RULES)
-                reasons.update(f"proxy {c}" for c in codes)
-        center.close()
+        genuine, genuine_face_refusals = run(center, "genuine", {n: n for n in enrolled})
+        proxies, outright = run(Center(Path(tmp) / "proxies", model, processes, people), "proxy",
+                                {n: enrolled[(i + 1) % len(enrolled)] for i, n in enumerate(enrolled)})
 
     def line(counter: Counter[str]) -> str:
         n = sum(counter.values())
