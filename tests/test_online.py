@@ -7,6 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from models.clock import SHANGHAI
 from models.tables import Anomaly, OnlineSession, OutboxMessage
 from monitor.decisions.online import Beat, daily_study, judge_online_day, verified_minutes
 from tests.helpers import World, auth, face
@@ -56,7 +57,9 @@ def test_online_session_through_the_api(client_factory: Callable[..., TestClient
     assert statuses == ["passed", "failed", "passed"]
     r = world.client.post(f"/api/v1/online/sessions/{session['id']}/end", headers=auth(world.site))
     assert r.status_code == 200
-    summary = world.client.get(f"/api/v1/online/minutes?class_id={world.class_id}", headers=auth(world.admin)).json()
+    day = start.astimezone(SHANGHAI).date()  # study counts for the day its session began (near midnight too)
+    summary = world.client.get(f"/api/v1/online/minutes?class_id={world.class_id}&day={day}",
+                               headers=auth(world.admin)).json()
     row = next(x for x in summary["rows"] if x["trainee_id"] == world.obama_id)
     assert row["verified_minutes"] >= 6 + 5  # the stretch ending at the failed heartbeat is not counted
     assert row["counted_minutes"] == 10 and row["over_cap"] is True

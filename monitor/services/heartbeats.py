@@ -63,7 +63,7 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
             context = class_context(session, cls)
             people = people_of(session, online.trainee_id)
             session.flush()
-            day = beat.captured_at.astimezone(SHANGHAI).date()
+            day = online.started_at.astimezone(SHANGHAI).date()  # study counts for the day its session began
             study = online_day(session, online.trainee_id, day, settings.online_max_gap_minutes,
                                settings.online_daily_cap_minutes, utc_now())
             findings = judge_online_day(study, settings.online_daily_cap_minutes)
