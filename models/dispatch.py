@@ -81,3 +81,25 @@ class CallIn(InputModel):
         if not self.reached and self.present is not None:
             raise ValueError("未接通的电话不能记录是否在班")
         return self
+
+
+class FixIn(InputModel):
+    """The inspector's position as the phone measured it when arriving: judged against the venue's fence with the
+    same accuracy-aware rule as trainees' fixes (a visit from outside is marked, never refused)."""
+
+    latitude: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+    longitude: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+    accuracy_m: Annotated[float, Field(gt=0, le=5000, allow_inf_nan=False, description="radius, metres")]
+    datum: Literal["WGS-84", "GCJ-02", "BD-09"] = "WGS-84"
+    captured_at: AwareDatetime = Field(description="when the phone took the fix (with its zone)")
+
+    @model_validator(mode="after")
+    def _sane(self) -> FixIn:
+        if self.latitude == 0 and self.longitude == 0:
+            raise ValueError("定位为 (0,0)，说明手机未取得有效定位")
+        return self
+
+
+class ArriveIn(InputModel):
+    fix: FixIn | None = Field(default=None, description="the inspector's fix; without one the arrival is recorded "
+                              "as unproven (未提供定位)")

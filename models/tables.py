@@ -503,6 +503,8 @@ class AlertTransition(Base):
     outcome: Mapped[str | None] = mapped_column(String(24))
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The inspector's fix at arrival and how it lies against the venue's fence (inside | outside | uncertain).
+    fix: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AlertPage(Base):

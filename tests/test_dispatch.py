@@ -13,14 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from models.domain import Datum
 from models.scope import Scope
 from models.tables import Anomaly
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import resolve_token
 from monitor.decisions.dispatch import ClassPlace, Inspector, Level, eligible, is_recused, next_page
+from monitor.decisions.geodesy import convert_from_wgs84
 from monitor.services.dispatch import DispatchClock
 from tests.crew import NOW, Crew
-from tests.helpers import World, auth, face, live_feed
+from tests.helpers import VENUE, World, auth, face, far_fix, live_feed
 from tests.test_phone_checks import sign_in_verified
 
 
@@ -305,3 +307,35 @@ def test_could_not_verify_needs_a_reason_and_is_counted_per_inspector(crew: Crew
     assert rows == [{"staff_id": crew.staff["county_a"], "inspector": "抽查员0", "closed": 1, "violation_confirmed": 0,
                      "false_alarm": 0, "could_not_verify": 1, "could_not_verify_share": 1.0}]
     assert crew.client.get("/api/v1/reports/inspectors", headers=auth(crew.world.site)).status_code == 403
+
+
+def test_arrival_carries_the_inspectors_fix_judged_against_the_fence(crew: Crew) -> None:
+    """Inside the fence, outside it (marked, not refused: they may be at the door), in GCJ-02, or with no fix."""
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    base = f"/api/v1/alerts/{alert_id}"
+    assert crew.post(f"{base}/accept", "county_a").status_code == 200
+    at = NOW.isoformat()
+    inside = crew.post(f"{base}/arrive", "county_a", {"fix": {"latitude": VENUE[0], "longitude": VENUE[1],
+                                                              "accuracy_m": 12, "captured_at": at}})
+    assert inside.status_code == 200, inside.text
+    assert inside.json()["arrival"] == "inside"
+    fix = inside.json()["transitions"][-1]["fix"]
+    assert (fix["fence_result"], fix["accuracy_m"], fix["datum"]) == ("inside", 12, "WGS-84")
+    assert crew.post(f"{base}/phone", "county_a").status_code == 200
+    far = far_fix(3000)
+    outside = crew.post(f"{base}/arrive", "county_a", {"fix": {**far, "accuracy_m": 20, "captured_at": at}})
+    assert outside.status_code == 200 and outside.json()["state"] == "on_site"  # recorded, not refused
+    assert outside.json()["arrival"] == "outside"
+    assert outside.json()["transitions"][-1]["fix"]["fence_signed_distance_m"] > 2500
+    crew.post(f"{base}/phone", "county_a")
+    lat, lon = convert_from_wgs84(VENUE[0], VENUE[1], Datum.GCJ02)  # as a Chinese map app reports it
+    gcj = crew.post(f"{base}/arrive", "county_a", {"fix": {"latitude": lat, "longitude": lon, "accuracy_m": 10,
+                                                           "datum": "GCJ-02", "captured_at": at}})
+    assert gcj.json()["arrival"] == "inside"  # converted before any comparison
+    crew.post(f"{base}/phone", "county_a")
+    bare = crew.post(f"{base}/arrive", "county_a")
+    assert bare.status_code == 200 and bare.json()["arrival"] == "unproven"
+    bad = crew.post(f"{base}/arrive", "county_a", {"fix": {"latitude": 0, "longitude": 0, "accuracy_m": 5,
+                                                           "captured_at": at}})
+    assert bad.status_code == 422

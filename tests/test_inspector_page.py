@@ -24,7 +24,7 @@ from monitor.decisions.geodesy import wgs84_to_gcj02
 from monitor.decisions.inspection_form import CHECKLIST, RESULTS
 from monitor.settings import Settings
 from tests.crew import NOW, Crew
-from tests.helpers import FACES_DIR, REPO, VENUE, World, auth, face, running_server
+from tests.helpers import FACES_DIR, REPO, VENUE, World, auth, face, far_fix, running_server
 from tests.helpers import live_world as running
 from tests.test_pages import browser, wait_until  # noqa: F401 - the module-scoped Chromium fixture
 from tests.test_phone_checks import sign_in_verified
@@ -528,3 +528,31 @@ def test_the_checklist_is_served_not_copied_into_the_page(client: TestClient) ->
     scripts = {p.name: p.read_text(encoding="utf-8") for p in static.glob("*.js")}
     copied = [(name, label) for name, text in scripts.items() for label in CHECKLIST.values() if label in text]
     assert copied == []
+
+
+@pytest.mark.parametrize(("where", "said", "fence"), [("venue", "定位在培训场地围栏内", "inside"),
+                                                     ("far", "定位在培训场地围栏外（已标记，可继续核查）", "outside")])
+def test_arrival_from_the_phone_carries_its_fix(crew_live: Crew, browser: Browser,  # noqa: F811
+                                                where: str, said: str, fence: str) -> None:
+    """The page reads the phone's position when the inspector taps 到达现场; the center judges it against the
+    venue's fence and the page says where they stand (outside is marked, not refused)."""
+    crew = crew_live
+    base = str(crew.client.base_url).rstrip("/")
+    alert_id = crew.alert_id()
+    crew.clock().run(datetime.now(UTC))
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    spot = VENUE if where == "venue" else (far_fix(3000)["latitude"], far_fix(3000)["longitude"])
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True,
+                                  geolocation={"latitude": spot[0], "longitude": spot[1], "accuracy": 15},
+                                  permissions=["geolocation"])
+    page = context.new_page()
+    page.goto(f"{base}/inspector#token={crew.tokens['county_a']}")
+    page.locator(f"#tasks li[data-alert-id='{alert_id}']").tap()
+    expect(page.locator("#task-view")).to_be_visible(timeout=5_000)
+    page.locator("#arrive").tap()
+    expect(page.locator("#t-msg")).to_contain_text(said, timeout=10_000)
+    detail = crew.detail(alert_id).json()
+    assert (detail["state"], detail["arrival"]) == ("on_site", fence)
+    fix = detail["transitions"][-1]["fix"]
+    assert fix["accuracy_m"] == 15 and abs(fix["lat"] - spot[0]) < 1e-6
+    context.close()

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
-from models.dispatch import CloseIn, DispatchIn, NoteIn
+from models.dispatch import ArriveIn, CloseIn, DispatchIn, FixIn, NoteIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import Limit, UploadIdPath
@@ -20,7 +20,7 @@ from models.tables import Alert, AlertPage, AlertTransition, Inspection, PhoneCh
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.dispatch import AlertDetailOut
 from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, CloseEvidence, Outcome, judge_close
-from monitor.services.dispatch import Actor, accept_alert, ensure_assignee, page_alert, transition
+from monitor.services.dispatch import Actor, accept_alert, ensure_assignee, judge_arrival, page_alert, transition
 from monitor.services.events import class_context
 from monitor.services.inspections import alert_contradictions
 
@@ -39,6 +39,18 @@ def load_alert(session: Session, scope: Scope, alert_id: int, lock: bool = False
     if lock:
         session.refresh(alert, with_for_update=True)
     return alert
+
+
+def arrival_of(session: Session, alert_id: int) -> str | None:
+    """How the alert's last arrival lies against the fence (None before any arrival)."""
+    fix = session.scalar(select(AlertTransition.fix).where(AlertTransition.alert_id == alert_id,
+                                                           AlertTransition.action == Action.ARRIVE.value)
+                         .order_by(AlertTransition.id.desc()).limit(1))
+    if fix is None:
+        arrived = session.scalar(select(AlertTransition.id).where(AlertTransition.alert_id == alert_id,
+                                                                  AlertTransition.action == Action.ARRIVE.value))
+        return "unproven" if arrived else None
+    return str(fix.get("fence_result", "unproven"))
 
 
 def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
@@ -60,12 +72,13 @@ def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
         "first_at": alert.first_at.isoformat(), "last_at": alert.last_at.isoformat(),
         "transitions": [{"id": t.id, "action": t.action, "from_state": t.from_state, "to_state": t.to_state,
                          "actor": t.actor, "actor_role": t.actor_role, "staff_id": t.staff_id, "outcome": t.outcome,
-                         "note": t.note, "at": t.created_at.isoformat()} for t in steps],
+                         "note": t.note, "at": t.created_at.isoformat(), "fix": t.fix} for t in steps],
         "phone_check_ids": list(session.scalars(select(PhoneCheck.id).where(PhoneCheck.alert_id == alert.id)
                                                 .order_by(PhoneCheck.id))),
         "inspection_ids": list(session.scalars(select(Inspection.id).where(Inspection.alert_id == alert.id)
                                                .order_by(Inspection.id))),
         "contradictions": alert_contradictions(session, alert.id),
+        "arrival": arrival_of(session, alert.id),
         "pages": [{"id": p.id, "staff_id": p.staff_id, "staff_name": names.get(p.staff_id, ""), "level": p.level,
                    "round": p.round, "paged_at": p.paged_at.isoformat(), "deadline": p.deadline.isoformat(),
                    "state": p.state, "answered_at": p.answered_at.isoformat() if p.answered_at else None}
@@ -96,12 +109,13 @@ def dispatch_alert(alert_id: UploadIdPath, body: DispatchIn, scope: Operators, d
 
 
 def act(db: Any, scope: Scope, alert_id: int, action: Action, note: str | None = None,
-        outcome: Outcome | None = None) -> dict[str, Any]:
+        outcome: Outcome | None = None, fix: FixIn | None = None) -> dict[str, Any]:
     with db.session() as session:
         alert = load_alert(session, scope, alert_id, lock=True)
         if action in (Action.ARRIVE, Action.PHONE, Action.CLOSE):
             ensure_assignee(alert, scope.principal)
-        transition(session, alert, action, Actor.of(scope.principal), note, outcome)
+        arrival = judge_arrival(session, alert, fix) if action is Action.ARRIVE else None
+        transition(session, alert, action, Actor.of(scope.principal), note, outcome, fix=arrival)
         return alert_detail(session, alert)
 
 
@@ -127,9 +141,10 @@ def accept(alert_id: UploadIdPath, scope: Inspector, db: Db) -> dict[str, Any]:
 
 
 @router.post("/alerts/{alert_id}/arrive", response_model=AlertDetailOut, responses=ERRORS,
-             summary="The inspector is on site")
-def arrive(alert_id: UploadIdPath, scope: Workers, db: Db) -> dict[str, Any]:
-    return act(db, scope, alert_id, Action.ARRIVE)
+             summary="The inspector is on site, with the phone's fix: judged against the venue's fence (a visit "
+                     "from outside is marked on the alert, not refused; without a fix it is recorded as unproven)")
+def arrive(alert_id: UploadIdPath, scope: Workers, db: Db, body: ArriveIn | None = None) -> dict[str, Any]:
+    return act(db, scope, alert_id, Action.ARRIVE, fix=body.fix if body else None)
 
 
 @router.post("/alerts/{alert_id}/phone", response_model=AlertDetailOut, responses=ERRORS,

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
-from models.domain import Principal, Role, Severity
+from models.dispatch import FixIn
+from models.domain import Datum, Principal, Role, Severity
 from models.errors import ApiError
 from models.tables import (
     Alert,
@@ -43,7 +44,9 @@ from monitor.decisions.alert_lifecycle import (
     next_state,
 )
 from monitor.decisions.dispatch import LEVEL_NAMES, ClassPlace, Inspector, Level, Pick, next_page
+from monitor.decisions.geodesy import classify_fix, convert_to_wgs84
 from monitor.services.alerts import resolve_anomaly
+from monitor.services.checkins import venue_signed_distance_m
 from monitor.services.events import add_event, class_context
 from monitor.settings import Settings
 
@@ -69,7 +72,8 @@ SYSTEM = Actor(ROUTER, "system")
 
 
 def transition(session: Session, alert: Alert, action: Action, actor: Actor, note: str | None = None,
-               outcome: Outcome | None = None, now: datetime | None = None) -> AlertTransition:
+               outcome: Outcome | None = None, now: datetime | None = None,
+               fix: dict[str, Any] | None = None) -> AlertTransition:
     """Move the alert by `action` and record the step; 409 with the reason when the lifecycle does not allow it."""
     now = now or utc_now()
     target = next_state(AlertState(alert.state), action, note, outcome)
@@ -78,7 +82,7 @@ def transition(session: Session, alert: Alert, action: Action, actor: Actor, not
     step = AlertTransition(alert_id=alert.id, action=action.value, from_state=alert.state, to_state=target.value,
                            actor=actor.name, actor_role=actor.role, staff_id=actor.staff_id,
                            outcome=outcome.value if outcome else None, note=(note or "").strip() or None,
-                           created_at=now)
+                           created_at=now, fix=fix)
     session.add(step)
     alert.state, alert.updated_at = target, now
     if action is Action.CLOSE or action is Action.DISMISS:
@@ -224,6 +228,23 @@ def hand_back_on_tie(session: Session, staff_id: int, institution_id: int, actor
             transition(session, alert, Action.RETURN, actor, why, now=now)
             handed.append(alert_id)
     return handed
+
+
+def judge_arrival(session: Session, alert: Alert, fix: FixIn | None) -> dict[str, Any]:
+    """Where the inspector's fix lies against the class's venue fence, with the same accuracy-aware rule as trainees'
+    fixes: inside, outside (marked on the alert, never refused: they may be at the door) or uncertain; an arrival
+    without a fix is recorded as unproven."""
+    if fix is None:
+        return {"fence_result": "unproven"}
+    cls = session.get(TrainingClass, alert.class_id)
+    venue = session.get(Venue, cls.venue_id) if cls else None
+    assert venue is not None
+    lat, lon = convert_to_wgs84(fix.latitude, fix.longitude, Datum(fix.datum))
+    signed = venue_signed_distance_m(venue, lat, lon)
+    result = classify_fix(signed, fix.accuracy_m)
+    return {"lat": round(lat, 7), "lon": round(lon, 7), "accuracy_m": fix.accuracy_m, "datum": fix.datum,
+            "captured_at": fix.captured_at.isoformat(), "fence_result": result.value,
+            "fence_signed_distance_m": round(signed, 1)}
 
 
 def ensure_staff(principal: Principal) -> None:

@@ -357,16 +357,37 @@ const Gcj02 = (() => {
     try { upsert(await call(`/api/v1/alerts/${id}`)); } catch { scheduleReload(); }
   }
 
-  async function step(action, button, done) {
+  async function step(action, button, done, body) {
     const id = current;
     button.disabled = true;
     say("t-msg", "正在提交…", "wait");
     try {
-      upsert(await post(`/api/v1/alerts/${id}/${action}`));
+      upsert(await post(`/api/v1/alerts/${id}/${action}`, body));
       say("t-msg", done, "ok");
     } catch (e) { say("t-msg", why(e), "bad"); button.disabled = false; }
   }
-  $("arrive").addEventListener("click", () => step("arrive", $("arrive"), "已记录：到达现场"));
+
+  // Arrival carries the phone's fix (WGS-84 from the browser): the center judges it against the venue's fence.
+  function currentFix(timeoutMs = 10000) {
+    return new Promise(resolve => {
+      if (!navigator.geolocation) { resolve(null); return; }
+      navigator.geolocation.getCurrentPosition(
+        p => resolve({ latitude: p.coords.latitude, longitude: p.coords.longitude,
+                       accuracy_m: Math.max(1, Math.round(p.coords.accuracy)), datum: "WGS-84",
+                       captured_at: new Date(p.timestamp || Date.now()).toISOString() }),
+        () => resolve(null), { enableHighAccuracy: true, timeout: timeoutMs, maximumAge: 30000 });
+    });
+  }
+  const FENCE = { inside: "定位在培训场地围栏内", outside: "定位在培训场地围栏外（已标记，可继续核查）",
+                  uncertain: "定位在围栏边缘，无法确认", unproven: "未取得定位，到场未经定位证明" };
+  $("arrive").addEventListener("click", async () => {
+    say("t-msg", "正在获取定位…", "wait");
+    const fix = await currentFix();
+    const where = fix ? `（精度 ${fix.accuracy_m} 米）` : "";
+    await step("arrive", $("arrive"), `已记录：到达现场。${fix ? "" : FENCE.unproven}${where}`, fix ? { fix } : {});
+    const a = alerts.find(x => x.id === current);
+    if (a && a.arrival) say("t-msg", `已记录：到达现场。${FENCE[a.arrival] || ""}${where}`, a.arrival === "inside" ? "ok" : "bad");
+  });
 
   // -- the phone check -----------------------------------------------------------------------------------------------
   $("phone").addEventListener("click", async () => {

@@ -32,6 +32,18 @@ class TieOut(BaseModel):
     declared_at: str
 
 
+class ArrivalFixOut(BaseModel):
+    """The inspector's fix at arrival (converted to WGS-84) judged against the venue's fence."""
+
+    fence_result: str = Field(description="inside | outside | uncertain | unproven (no fix given)")
+    lat: float | None = None
+    lon: float | None = None
+    accuracy_m: float | None = None
+    datum: str | None = Field(default=None, description="the datum the phone reported it in")
+    captured_at: str | None = None
+    fence_signed_distance_m: float | None = Field(default=None, description="metres to the fence, negative inside")
+
+
 class TransitionOut(BaseModel):
     """One step of an alert's life: who, when, why."""
 
@@ -45,6 +57,8 @@ class TransitionOut(BaseModel):
     outcome: str | None
     note: str | None
     at: str
+    fix: ArrivalFixOut | None = Field(default=None, description="at arrival: the inspector's fix and how it lies "
+                                      "against the venue's fence")
 
 
 class PageOut(BaseModel):
@@ -86,6 +100,8 @@ class AlertDetailOut(BaseModel):
     inspection_ids: list[int]
     contradictions: list[str] = Field(default_factory=list, description="records of this alert that cannot both "
                                       "be true, flagged for the center")
+    arrival: str | None = Field(default=None, description="how the last arrival lies against the venue's fence: "
+                                "inside | outside | uncertain | unproven; null before any arrival")
 
 
 class DrawnTraineeOut(BaseModel):
