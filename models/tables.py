@@ -606,6 +606,8 @@ class Inspection(Base):
     pdf_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
     inspected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The inspector's fix when filing, judged against the venue's fence (fence_result unproven without one).
+    fix: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class InspectionPhoto(Base):

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from models.clock import SHANGHAI
 from monitor.decisions.inspection_form import CHECKLIST
 from tests.crew import NOW, Crew
-from tests.helpers import auth, face, issue_token_via_api
+from tests.helpers import VENUE, auth, face, far_fix, issue_token_via_api
 
 
 def signature_png() -> bytes:
@@ -168,3 +168,19 @@ def test_a_signature_whose_image_stream_is_broken_is_refused_and_nothing_is_kept
         files=[("signature", ("s.png", bytes(broken), "image/png"))])
     assert r.status_code == 422 and r.json()["code"] == "SIGNATURE_UNREADABLE", r.text
     assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.operator)).json() == []
+
+
+def test_a_form_carries_the_inspectors_fix_marked_when_outside_the_fence(crew: Crew) -> None:
+    far = far_fix(2000)
+    outside = file_form(crew, fix=json.dumps({**far, "accuracy_m": 15, "captured_at": datetime.now(SHANGHAI)
+                                              .isoformat()}))
+    assert outside.status_code == 201, outside.text  # filed, not refused: the inspector may be at the door
+    assert outside.json()["fix"]["fence_result"] == "outside"
+    inside = file_form(crew, fix=json.dumps({"latitude": VENUE[0], "longitude": VENUE[1], "accuracy_m": 10,
+                                             "captured_at": datetime.now(SHANGHAI).isoformat()}))
+    assert inside.json()["fix"]["fence_result"] == "inside"
+    bare = file_form(crew)
+    assert bare.json()["fix"]["fence_result"] == "unproven"
+    assert file_form(crew, fix="{not json").json()["code"] == "FIX_INVALID"
+    ledger = crew.client.get(f"/api/v1/classes/{crew.world.class_id}/ledger", headers=auth(crew.world.admin)).json()
+    assert [i["fence_result"] for i in ledger["inspections"]] == ["outside", "inside", "unproven"]

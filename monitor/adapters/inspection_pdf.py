@@ -7,6 +7,7 @@ import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from PIL import Image
 from reportlab.lib.pagesizes import A4
@@ -41,6 +42,11 @@ class FormContent:
     findings: str
     responsible_name: str
     photo_sha256s: Sequence[str]
+    fix: Mapping[str, Any] | None = None  # the inspector's fix and its fence result
+
+
+FENCE_WORDS = {"inside": "在培训场地围栏内", "outside": "在培训场地围栏外", "uncertain": "处于围栏边缘，无法确认",
+               "unproven": "未提供定位"}
 
 
 MAX_SIGNATURE_PIXELS = 4_000_000  # a phone screen's canvas at full pixel density is well under this
@@ -89,6 +95,11 @@ def render_form(form: FormContent, signature_png: bytes) -> bytes:
          f"　　检查时间：{local:%Y年%m月%d日 %H:%M}（北京时间）")
     line(f"培训班次：{form.class_name}（{form.class_code}）")
     line(f"培训机构：{form.institution_name}　　培训场地：{form.venue_name}")
+    fix = form.fix or {"fence_result": "unproven"}
+    where = FENCE_WORDS.get(str(fix.get("fence_result")), "未提供定位")
+    if fix.get("lat") is not None:
+        where = (f"{fix['lat']:.5f}, {fix['lon']:.5f}（WGS-84，精度 {fix['accuracy_m']:.0f} 米），{where}")
+    line(f"检查人员定位：{where}")
     present = "—" if form.headcount_present is None else str(form.headcount_present)
     line(f"登记人数：{form.headcount_registered}　　实到人数：{present}　　检查人员：{form.inspector}", step=24)
     for key, label in CHECKLIST.items():

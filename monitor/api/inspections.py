@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ingest.adapters.images import AcceptedImage, inspect_image
 from models.clock import SHANGHAI, utc_now
+from models.dispatch import FixIn
 from models.domain import MAX_RECORD_ID, MAX_UPLOAD_ID, Role
 from models.errors import ApiError, errors
 from models.params import Limit, RecordIdQuery, UploadIdPath
@@ -37,6 +38,16 @@ MAX_PHOTOS = 10
 class ItemIn(BaseModel):
     result: Literal["ok", "problem", "not_checked"]
     note: Annotated[str, Field(max_length=1000)] | None = None
+
+
+def parse_fix(text: str | None) -> FixIn | None:
+    if not text:
+        return None
+    try:
+        return FixIn.model_validate_json(text)
+    except ValidationError as exc:
+        raise ApiError(422, "FIX_INVALID", f"定位须为 JSON：{{latitude, longitude, accuracy_m, datum, captured_at}}"
+                       f"（{exc.errors()[0].get('msg', '')}）"[:300]) from None
 
 
 def parse_items(text: str) -> dict[str, dict[str, str]]:
@@ -64,6 +75,9 @@ async def post_inspection(
     alert_id: Annotated[int | None, Form(ge=1, le=MAX_UPLOAD_ID)] = None,
     headcount_present: Annotated[int | None, Form(ge=0, le=10_000)] = None,
     inspected_at: Annotated[datetime | None, Form(description="when (with its zone); default now")] = None,
+    fix: Annotated[str | None, Form(max_length=1000, description="JSON: the phone's fix when filing "
+                                    "{latitude, longitude, accuracy_m, datum, captured_at}; judged against the "
+                                    "venue's fence (outside is marked, not refused)")] = None,
     photos: Annotated[list[UploadFile] | None, File(description=f"up to {MAX_PHOTOS} photos")] = None,
 ) -> dict[str, Any]:
     ensure_staff(scope.principal)  # a form counts toward clause 十四 only with a person (who can be recused) behind it
@@ -83,7 +97,7 @@ async def post_inspection(
     shots: list[AcceptedImage] = [await run_in_threadpool(inspect_image, await p.read(), settings.max_image_pixels)
                                   for p in photos]
     form = FormIn(class_id, alert_id, kind, parsed, headcount_present, findings.strip(), responsible_name.strip(),
-                  when)
+                  when, parse_fix(fix))
 
     def store() -> dict[str, Any]:
         with db.session() as session:

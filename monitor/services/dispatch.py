@@ -234,9 +234,14 @@ def judge_arrival(session: Session, alert: Alert, fix: FixIn | None) -> dict[str
     """Where the inspector's fix lies against the class's venue fence, with the same accuracy-aware rule as trainees'
     fixes: inside, outside (marked on the alert, never refused: they may be at the door) or uncertain; an arrival
     without a fix is recorded as unproven."""
+    return judge_fix_at_class(session, alert.class_id, fix)
+
+
+def judge_fix_at_class(session: Session, class_id: int, fix: FixIn | None) -> dict[str, Any]:
+    """An inspector's fix judged against the class's venue fence (see `judge_arrival`)."""
     if fix is None:
         return {"fence_result": "unproven"}
-    cls = session.get(TrainingClass, alert.class_id)
+    cls = session.get(TrainingClass, class_id)
     venue = session.get(Venue, cls.venue_id) if cls else None
     assert venue is not None
     lat, lon = convert_to_wgs84(fix.latitude, fix.longitude, Datum(fix.datum))

@@ -15,6 +15,7 @@ from ingest.acceptance import store_evidence
 from ingest.adapters.evidence import EvidenceStore
 from ingest.adapters.images import AcceptedImage
 from models.clock import utc_now
+from models.dispatch import FixIn
 from models.errors import ApiError
 from models.tables import (
     Alert,
@@ -37,7 +38,7 @@ from monitor.decisions.inspection_form import (
     inspections_short,
     visits_per_class,
 )
-from monitor.services.dispatch import Actor
+from monitor.services.dispatch import Actor, judge_fix_at_class
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class FormIn:
     findings: str
     responsible_name: str
     inspected_at: datetime
+    fix: FixIn | None = None  # the phone's position when filing
 
 
 def document(data: bytes, media_type: str) -> AcceptedImage:
@@ -82,13 +84,14 @@ def file_inspection(session: Session, evidence: EvidenceStore, form: FormIn, act
         store_evidence(session, evidence, image, now)
     registered = int(session.scalar(select(func.count()).select_from(RosterEntry)
                                     .where(RosterEntry.class_id == cls.id)) or 0)
+    fix = judge_fix_at_class(session, cls.id, form.fix)
     row = Inspection(class_id=cls.id, alert_id=form.alert_id, staff_id=actor.staff_id, inspector=actor.name,
                      kind=form.kind, items=form.items, headcount_registered=registered,
                      headcount_present=form.headcount_present, findings=form.findings,
                      responsible_name=form.responsible_name, signature_sha256=signature.sha256,
                      photo_sha256s=[p.sha256 for p in photos],
                      pdf_sha256=signature.sha256,  # replaced below by the PDF's, which prints this row's id
-                     inspected_at=form.inspected_at, created_at=now)
+                     inspected_at=form.inspected_at, created_at=now, fix=fix)
     session.add(row)
     session.flush()  # the id goes on the printed form
     institution = session.get(Institution, cls.institution_id)
@@ -96,7 +99,7 @@ def file_inspection(session: Session, evidence: EvidenceStore, form: FormIn, act
     pdf = document(render_form(FormContent(
         row.id, cls.code, cls.name, institution.name if institution else "", venue.name if venue else "", form.kind,
         actor.name, form.inspected_at, registered, form.headcount_present, form.items, form.findings,
-        form.responsible_name, row.photo_sha256s), signature.data), "application/pdf")
+        form.responsible_name, row.photo_sha256s, fix), signature.data), "application/pdf")
     store_evidence(session, evidence, pdf, now)
     row.pdf_sha256 = pdf.sha256
     for photo in photos:
@@ -125,7 +128,7 @@ def inspection_out(row: Inspection, contradictions: list[str] | None = None) -> 
             "signature_sha256": row.signature_sha256, "photo_sha256s": list(row.photo_sha256s),
             "pdf_sha256": row.pdf_sha256, "pdf_url": f"/api/v1/inspections/{row.id}/form.pdf",
             "inspected_at": row.inspected_at.isoformat(), "created_at": row.created_at.isoformat(),
-            "contradictions": contradictions or []}
+            "contradictions": contradictions or [], "fix": row.fix}
 
 
 def shortfall(session: Session, today: date, minimum: int, class_ids: Any = None) -> list[tuple[int, int]]:

@@ -105,7 +105,8 @@ def build_class_ledger(session: Session, class_id: int, now: datetime, min_rate:
         # The spot checks filed for the class (clause 十四: at least two; their signed forms are subsidy evidence).
         "inspections": [{"id": i.id, "kind": i.kind, "inspected_at": i.inspected_at.isoformat(),
                          "inspector": i.inspector, "responsible_name": i.responsible_name,
-                         "pdf_sha256": i.pdf_sha256, "pdf_url": f"/api/v1/inspections/{i.id}/form.pdf"}
+                         "pdf_sha256": i.pdf_sha256, "pdf_url": f"/api/v1/inspections/{i.id}/form.pdf",
+                         "fence_result": str((i.fix or {}).get("fence_result", "unproven"))}
                         for i in session.scalars(select(Inspection).where(Inspection.class_id == class_id)
                                                  .order_by(Inspection.inspected_at))],
     }

@@ -816,6 +816,8 @@ const Gcj02 = (() => {
       if (f.headcount !== "") body.append("headcount_present", String(Number(f.headcount)));
       body.append("signature", signature, "signature.png");
       photos.forEach((p, n) => body.append("photos", p.file, p.file.name || `photo-${n + 1}.jpg`));
+      const fix = await currentFix(8000);  // where the form is signed: judged against the venue's fence
+      if (fix) body.append("fix", JSON.stringify(fix));
       const filed = await call("/api/v1/inspections", { method: "POST", body });
       filedForms.set(filed.id, filed);
       store.drop(localStorage, inspectKey(a.id));

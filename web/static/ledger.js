@@ -42,7 +42,8 @@
         if (!res.ok) { $("error").textContent = `检查表下载失败（${res.status}）`; return; }
         window.open(URL.createObjectURL(await res.blob()), "_blank");
       });
-      li.append(link, M.el("small", "", ` SHA-256 ${i.pdf_sha256.slice(0, 16)}…`));
+      const where = { outside: "（检查人员定位在场地围栏外）", uncertain: "（检查人员定位在围栏边缘）", unproven: "（未提供定位）" }[i.fence_result] || "";
+      li.append(link, M.el("small", where ? "no" : "", where), M.el("small", "", ` SHA-256 ${i.pdf_sha256.slice(0, 16)}…`));
       return li;
     }));
     $("inspections").classList.remove("hidden");

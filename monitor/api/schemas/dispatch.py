@@ -209,6 +209,7 @@ class InspectionOut(BaseModel):
     created_at: str
     contradictions: list[str] = Field(default_factory=list, description="what contradicts this form among its "
                                       "alert's records (e.g. a phone check confirming more trainees present)")
+    fix: ArrivalFixOut | None = Field(default=None, description="the inspector's fix when filing, against the fence")
 
 
 class ShortfallOut(BaseModel):

@@ -73,6 +73,8 @@ class LedgerInspectionOut(BaseModel):
     responsible_name: str
     pdf_sha256: str
     pdf_url: str
+    fence_result: str = Field(default="unproven", description="where the inspector's fix lay when filing: inside | "
+                              "outside | uncertain | unproven (no fix)")
 
 
 class LedgerOut(BaseModel):
