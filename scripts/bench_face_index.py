@@ -112,6 +112,11 @@ def distance_figures(faces: SyntheticFaces, pairs: int = 20_000) -> dict[str, fl
     return figures
 
 
+def round_3(x: float) -> float:
+    """Three significant figures."""
+    return float(f"{x:.3g}")
+
+
 def measure_index(n: int, queries: int = 200, seed: int = 1) -> dict[str, float | int | str]:
     """Build the index over n synthetic templates and measure it (see the module text)."""
     faces = SyntheticFaces(seed)
@@ -187,7 +192,7 @@ def measure_index(n: int, queries: int = 200, seed: int = 1) -> dict[str, float 
         "dup_nearest_is_same_person": round(planted_first / queries, 4),
         "near_copy_recall": round(copy_found / queries, 4),
         "synthetic_strangers_under_review_distance": round(under_review, 4),
-        "expected_false_hits_at_max_distance": float(f"{expected_false_hits(n, thresholds.max_distance):.3g}"),
+        "expected_false_hits_at_max_distance": round_3(expected_false_hits(n, thresholds.max_distance, "euclidean")),
     }
 
 
@@ -313,13 +318,15 @@ def main() -> None:
     print("Expected strangers under a threshold per 1:N search, N x FMR(t), FMR assumed: measured rates down to "
           "0.45 (1.1 %), below that the probit extrapolated linearly from 0.50 -> 0.45 (pessimistic):")
     thresholds = [0.35, 0.30, 0.25, t.review_distance, t.max_distance]
-    print(f"{'N':>10} | " + " | ".join(f"t={x:.2f} (FMR {assumed_false_match_rate(x):.1e})" for x in thresholds))
+    print(f"{'N':>10} | " + " | ".join(f"t={x:.2f} (FMR {assumed_false_match_rate(x, 'euclidean'):.1e})"
+                                       for x in thresholds))
     for n in [*sizes, PROVINCE]:
-        print(f"{n:>10,} | " + " | ".join(f"{expected_false_hits(n, x):>22.3g}" for x in thresholds))
+        print(f"{n:>10,} | " + " | ".join(f"{expected_false_hits(n, x, 'euclidean'):>22.3g}" for x in thresholds))
     print(f"Chosen: duplicate at median <= {t.max_distance:.2f} with margin {t.margin:.2f} and all photos agreeing "
           f"(refused), look-alike review up to {t.review_distance:.2f}; k = {t.neighbours}. At 2 M templates: "
-          f"{expected_false_hits(PROVINCE, t.max_distance):.3g} strangers under {t.max_distance:.2f} and "
-          f"{expected_false_hits(PROVINCE, t.review_distance):.3g} under {t.review_distance:.2f} per search.")
+          f"{expected_false_hits(PROVINCE, t.max_distance, 'euclidean'):.3g} strangers under {t.max_distance:.2f} and "
+          f"{expected_false_hits(PROVINCE, t.review_distance, 'euclidean'):.3g} under {t.review_distance:.2f} "
+          "per search.")
 
 
 if __name__ == "__main__":

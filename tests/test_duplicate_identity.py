@@ -30,7 +30,7 @@ from monitor.demo.world import make_id_number
 from tests.helpers import World, auth, face
 
 # -- the pure decision -------------------------------------------------------------------------
-T = DuplicateThresholds(max_distance=0.20, review_distance=0.22, margin=0.05, neighbours=10)
+T = DuplicateThresholds(max_distance=0.20, review_distance=0.22, margin=0.05, neighbours=10, metric="euclidean")
 ME = PersonRef("trainee", 1, "530102199503010011")
 A = PersonRef("trainee", 2, "530102199503020022")
 B = PersonRef("trainee", 3, "530102199503030033")
@@ -48,7 +48,7 @@ def test_decision_one_clear_other_person_is_a_duplicate() -> None:
     assert d.distance == pytest.approx(0.085)
     assert d.measured["photos_agree"] is True and d.measured["margin"] == pytest.approx(0.66 - 0.085, abs=1e-3)
     assert d.measured["expected_false_hits_at_max_distance"] == pytest.approx(
-        2_000_000 * assumed_false_match_rate(0.20))
+        2_000_000 * assumed_false_match_rate(0.20, "euclidean"))
     assert d.thresholds["max_distance"] == 0.20 and d.thresholds["margin"] == 0.05
 
 
@@ -84,10 +84,10 @@ def test_decision_strangers_and_empty_searches_are_nothing() -> None:
 
 def test_assumed_false_match_rate_meets_the_measured_points_and_falls_below() -> None:
     for threshold, rate in ((0.60, 0.345), (0.55, 0.176), (0.50, 0.061), (0.45, 0.011)):
-        assert assumed_false_match_rate(threshold) == pytest.approx(rate, rel=1e-6)
-    rates = [assumed_false_match_rate(t) for t in (0.45, 0.40, 0.35, 0.30, 0.25, 0.20)]
+        assert assumed_false_match_rate(threshold, "euclidean") == pytest.approx(rate, rel=1e-6)
+    rates = [assumed_false_match_rate(t, "euclidean") for t in (0.45, 0.40, 0.35, 0.30, 0.25, 0.20)]
     assert rates == sorted(rates, reverse=True)
-    assert expected_false_hits(2_000_000, 0.20) < 0.01 < expected_false_hits(2_000_000, 0.25)
+    assert expected_false_hits(2_000_000, 0.20, "euclidean") < 0.01 < expected_false_hits(2_000_000, 0.25, "euclidean")
 
 
 def test_vector_index_turns_ivf_past_the_flat_limit_and_finds_planted_duplicates() -> None:

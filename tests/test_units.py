@@ -114,10 +114,10 @@ def test_only_outside_fixes_are_alarmed() -> None:
 def test_match_takes_the_nearest_template_and_honours_the_threshold() -> None:
     probe = [0.0] * 128
     far, near = [0.1] * 128, [0.0] * 127 + [0.59]
-    m = match_face(probe, [far, near], 0.6)
+    m = match_face(probe, [far, near], 0.6, "euclidean")
     assert m.template_index == 1 and m.distance == pytest.approx(0.59) and m.matched
-    assert not match_face(probe, [[0.0] * 127 + [0.61]], 0.6).matched
-    assert match_face(probe, [[0.0] * 127 + [0.6]], 0.6).matched  # the boundary counts as a match
+    assert not match_face(probe, [[0.0] * 127 + [0.61]], 0.6, "euclidean").matched
+    assert match_face(probe, [[0.0] * 127 + [0.6]], 0.6, "euclidean").matched  # the boundary counts as a match
 
 
 DLIB = Settings().thresholds(load_manifest("dlib-resnet"))
@@ -128,7 +128,7 @@ def test_face_findings() -> None:
     t = DLIB
     assert judge_checkin_face(0, None, None, t)[0][0].code.value == "FACE_MISSING"
     assert judge_checkin_face(3, None, None, t)[0][0].code.value == "FACE_MULTIPLE"
-    [mismatch], review = judge_checkin_face(1, None, match_face([0.0] * 128, [[0.07] * 128], 0.6), t)
+    [mismatch], review = judge_checkin_face(1, None, match_face([0.0] * 128, [[0.07] * 128], 0.6, "euclidean"), t)
     assert mismatch.code.value == "FACE_MISMATCH" and review is None
     assert mismatch.thresholds == {"face_match_threshold": 0.40, "face_mismatch_threshold": 0.64,
                                    "proxy_face_max_distance": 0.34, "proxy_face_margin": 0.12, "cohort_margin": 0.0,
@@ -253,7 +253,8 @@ def test_the_arcface_cohort_rule(own: float, others: list[Neighbour], expected: 
 def test_classmates_are_ranked_by_median_distance() -> None:
     probe = [0.0] * 128
     at = lambda d: [d] + [0.0] * 127  # noqa: E731
-    ranked = rank_other_people(probe, {7: [(at(0.2), None), (at(0.6), 11), (at(0.7), 12)], 8: [(at(0.4), None)]})
+    ranked = rank_other_people(probe, {7: [(at(0.2), None), (at(0.6), 11), (at(0.7), 12)], 8: [(at(0.4), None)]},
+                               "euclidean")
     assert [n.person_id for n in ranked] == [8, 7]  # one look-alike photo of 7 does not make 7 the nearest
     assert ranked[1].nearest == pytest.approx(0.2) and ranked[1].distance == pytest.approx(0.6)
     assert ranked[1].checkin_ids == (11, 12)
@@ -278,7 +279,7 @@ def test_calibration_thresholds_meet_their_targets() -> None:
     assert (genuine > cal.face_mismatch).mean() <= 0.001
     assert cal.proxy_face_max < cal.face_match < cal.face_mismatch
     people = {"a": [[0.0] * 128, [0.1] + [0.0] * 127], "b": [[1.0] + [0.0] * 127]}
-    g, i = pair_distances(people)
+    g, i = pair_distances(people, "euclidean")
     assert g.tolist() == pytest.approx([0.1]) and i.tolist() == pytest.approx([0.9, 1.0])
 
 

@@ -177,7 +177,7 @@ def own_template_count(session: Session, own: PersonRef, model_version: str | No
 
 
 def nearest_templates(session: Session, index: FaceIndex, encodings: Sequence[Sequence[float]], own: PersonRef,
-                      k: int, metric: Metric = "euclidean") -> list[list[NeighbourHit]]:
+                      k: int, metric: Metric) -> list[list[NeighbourHit]]:
     """Per encoding, the nearest templates of *other* people (about k of them), with exact distances.
 
     The index proposes candidates (4k plus the person's own templates, which are skipped); their stored

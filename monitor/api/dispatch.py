@@ -41,16 +41,12 @@ def load_alert(session: Session, scope: Scope, alert_id: int, lock: bool = False
     return alert
 
 
-def arrival_of(session: Session, alert_id: int) -> str | None:
-    """How the alert's last arrival lies against the fence (None before any arrival)."""
-    fix = session.scalar(select(AlertTransition.fix).where(AlertTransition.alert_id == alert_id,
-                                                           AlertTransition.action == Action.ARRIVE.value)
-                         .order_by(AlertTransition.id.desc()).limit(1))
-    if fix is None:
-        arrived = session.scalar(select(AlertTransition.id).where(AlertTransition.alert_id == alert_id,
-                                                                  AlertTransition.action == Action.ARRIVE.value))
-        return "unproven" if arrived else None
-    return str(fix.get("fence_result", "unproven"))
+def arrival_of(steps: list[AlertTransition]) -> str | None:
+    """How the alert's last arrival lies against the fence (None before any arrival), from its loaded history."""
+    arrivals = [t for t in steps if t.action == Action.ARRIVE.value]
+    if not arrivals:
+        return None
+    return str((arrivals[-1].fix or {}).get("fence_result", "unproven"))
 
 
 def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
@@ -59,8 +55,12 @@ def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
     context = class_context(session, cls)
     pages = list(session.scalars(select(AlertPage).where(AlertPage.alert_id == alert.id).order_by(AlertPage.id)))
     names = dict(session.execute(select(Staff.id, Staff.name).where(Staff.id.in_({p.staff_id for p in pages}))).all())
-    steps = session.scalars(select(AlertTransition).where(AlertTransition.alert_id == alert.id)
-                            .order_by(AlertTransition.id))
+    steps = list(session.scalars(select(AlertTransition).where(AlertTransition.alert_id == alert.id)
+                                 .order_by(AlertTransition.id)))
+    check_ids = list(session.scalars(select(PhoneCheck.id).where(PhoneCheck.alert_id == alert.id)
+                                     .order_by(PhoneCheck.id)))
+    inspection_ids = list(session.scalars(select(Inspection.id).where(Inspection.alert_id == alert.id)
+                                          .order_by(Inspection.id)))
     return {
         "id": alert.id, "rule": alert.rule, "severity": alert.severity, "class_id": alert.class_id,
         "class_name": context["class_name"], "institution_name": context["institution_name"],
@@ -73,12 +73,11 @@ def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
         "transitions": [{"id": t.id, "action": t.action, "from_state": t.from_state, "to_state": t.to_state,
                          "actor": t.actor, "actor_role": t.actor_role, "staff_id": t.staff_id, "outcome": t.outcome,
                          "note": t.note, "at": t.created_at.isoformat(), "fix": t.fix} for t in steps],
-        "phone_check_ids": list(session.scalars(select(PhoneCheck.id).where(PhoneCheck.alert_id == alert.id)
-                                                .order_by(PhoneCheck.id))),
-        "inspection_ids": list(session.scalars(select(Inspection.id).where(Inspection.alert_id == alert.id)
-                                               .order_by(Inspection.id))),
-        "contradictions": alert_contradictions(session, alert.id),
-        "arrival": arrival_of(session, alert.id),
+        "phone_check_ids": check_ids,
+        "inspection_ids": inspection_ids,
+        # Only an alert with both a phone check and a form can contradict itself: no queries for the others.
+        "contradictions": alert_contradictions(session, alert.id) if check_ids and inspection_ids else [],
+        "arrival": arrival_of(steps),
         "pages": [{"id": p.id, "staff_id": p.staff_id, "staff_name": names.get(p.staff_id, ""), "level": p.level,
                    "round": p.round, "paged_at": p.paged_at.isoformat(), "deadline": p.deadline.isoformat(),
                    "state": p.state, "answered_at": p.answered_at.isoformat() if p.answered_at else None}

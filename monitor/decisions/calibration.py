@@ -41,7 +41,7 @@ class Calibration:
 
 
 def pair_distances(encodings: Mapping[str, Sequence[Sequence[float]]],
-                   metric: Metric = "euclidean") -> tuple[np.ndarray, np.ndarray]:
+                   metric: Metric) -> tuple[np.ndarray, np.ndarray]:
     """Distances (model's metric) of every same-person pair and every different-person pair, sorted ascending."""
     people = [(name, np.asarray(v, dtype=np.float64)) for name, v in encodings.items() if len(v)]
     genuine = [face_distance(a, b, metric) for _, enc in people for a, b in itertools.combinations(enc, 2)]
@@ -97,7 +97,7 @@ def calibrate(genuine: np.ndarray, impostor: np.ndarray, target_fmr: float = 0.0
     )
 
 
-def rank_one_rate(encodings: Mapping[str, Sequence[Sequence[float]]], metric: Metric = "euclidean") -> float:
+def rank_one_rate(encodings: Mapping[str, Sequence[Sequence[float]]], metric: Metric) -> float:
     """Share of photos (of people with two or more) whose nearest other photo is the same person's: how often the
     right person is the nearest of a roster made of everyone in the folder."""
     flat = [(name, np.asarray(e, dtype=np.float64)) for name, v in encodings.items() for e in v]

@@ -29,7 +29,7 @@ class Identified:
 
 
 def identify_faces(encodings: Sequence[Sequence[float]], candidates: Sequence[Candidate],
-                   threshold: float, metric: Metric = "euclidean") -> list[Identified | None]:
+                   threshold: float, metric: Metric) -> list[Identified | None]:
     """For each face the nearest candidate within `threshold`, else None (an unknown face)."""
     if not candidates or not encodings:
         return [None] * len(encodings)

@@ -131,7 +131,7 @@ class Neighbour:
 Vector = Sequence[float] | np.ndarray
 
 
-def face_distances(probe: Vector, known: Sequence[Vector] | np.ndarray, metric: Metric = "euclidean") -> np.ndarray:
+def face_distances(probe: Vector, known: Sequence[Vector] | np.ndarray, metric: Metric) -> np.ndarray:
     """Distances from one encoding to each of `known`, in the model's metric (see `Metric`)."""
     p = np.asarray(probe, dtype=np.float64)
     k = np.asarray(known, dtype=np.float64).reshape(-1, p.shape[0])
@@ -146,14 +146,14 @@ def face_distances(probe: Vector, known: Sequence[Vector] | np.ndarray, metric: 
     raise ValueError(f"unknown face metric {metric!r}")
 
 
-def face_distance(a: Vector, b: Vector, metric: Metric = "euclidean") -> float:
+def face_distance(a: Vector, b: Vector, metric: Metric) -> float:
     """The distance between two encodings in the model's metric."""
     return float(face_distances(a, [b], metric)[0])
 
 
 def rank_other_people(encoding: Sequence[float],
                       evidence: Mapping[int, Sequence[tuple[Sequence[float], int | None]]],
-                      metric: Metric = "euclidean") -> list[Neighbour]:
+                      metric: Metric) -> list[Neighbour]:
     """Every other person with evidence, nearest first by median distance to `encoding`.
 
     `evidence` maps a person id to (encoding, check-in id or None for an enrolled template) pairs.
@@ -170,7 +170,7 @@ def rank_other_people(encoding: Sequence[float],
 
 
 def match_face(encoding: Sequence[float], templates: Sequence[Sequence[float]], threshold: float,
-               metric: Metric = "euclidean") -> FaceMatch:
+               metric: Metric) -> FaceMatch:
     """Compare one face encoding with every enrolled template; the smallest distance (model's metric) decides."""
     if not templates:
         raise ValueError("no enrolled templates to compare with")

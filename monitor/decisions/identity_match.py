@@ -58,7 +58,7 @@ COSINE_IMPOSTOR_MEAN = 0.95
 COSINE_IMPOSTOR_SD = (COSINE_IMPOSTOR_MEAN - 0.56) / -_N.inv_cdf(0.001)
 
 
-def assumed_false_match_rate(threshold: float, metric: str = "euclidean") -> float:
+def assumed_false_match_rate(threshold: float, metric: str) -> float:
     """The assumed share of different-person pairs scoring <= `threshold` (measured at >= 0.45, extrapolated below).
 
     Euclidean (dlib), below 0.45: Phi(z(0.45) + slope * (t - 0.45)), slope the probit's from 0.50 to 0.45
@@ -76,7 +76,7 @@ def assumed_false_match_rate(threshold: float, metric: str = "euclidean") -> flo
     return _N.cdf(_Z_LOW + _SLOPE * (threshold - 0.45))
 
 
-def expected_false_hits(gallery_size: int, threshold: float, metric: str = "euclidean") -> float:
+def expected_false_hits(gallery_size: int, threshold: float, metric: str) -> float:
     """Strangers expected under `threshold` in one 1:N search of `gallery_size` templates."""
     return gallery_size * assumed_false_match_rate(threshold, metric)
 
@@ -89,7 +89,7 @@ class DuplicateThresholds:
     review_distance: float
     margin: float
     neighbours: int
-    metric: str = "euclidean"
+    metric: str
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

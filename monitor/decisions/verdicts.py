@@ -27,7 +27,7 @@ class LivenessThresholds:
     turn_min_yaw_change: float
     still_max_phash_distance: int
     face_match: float
-    metric: Metric = "euclidean"
+    metric: Metric
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,9 @@ class Thresholds:
     liveness_turn_min_yaw_change: float
     liveness_still_max_phash_distance: int
     # The embedding model the face distances come from: its manifest name, weights' SHA-256 and metric.
-    face_engine: str = "dlib-resnet"
-    face_model_sha256: str = ""
-    metric: Metric = "euclidean"
+    face_engine: str
+    face_model_sha256: str
+    metric: Metric
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
