@@ -3,9 +3,11 @@ and look-alikes at enrolment reviewed too, and what an item still open at the se
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -185,3 +187,42 @@ def test_a_look_alike_found_at_enrolment_is_reviewed(world: World) -> None:
     assert client.get("/api/v1/reviews?kind=identity", headers=auth(world.operator)).json() == []
     done = client.get("/api/v1/reviews?kind=identity&state=confirmed", headers=auth(world.operator)).json()
     assert [i["decided_by"] for i in done] == ["值班员"]
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_operators_deciding_one_review_at_once_make_one_decision(
+        client_factory: Callable[..., TestClient], database: str, request: pytest.FixtureRequest) -> None:
+    """Both press a key at the same moment, one to confirm and one to reject: one wins, the other is told it was
+    decided, and the check-in has one verdict and no FACE_MISMATCH from the loser."""
+    extra = {"database_url": request.getfixturevalue("postgres_url")} if database == "postgresql" else {}
+    client = client_factory(**GREY, **extra)
+    world = World.build(client)
+    checkin = world.checkin(face("people/obama/obama2.jpg")).json()
+    [item] = client.get("/api/v1/reviews", headers=auth(world.operator)).json()
+    second = issue_token_via_api(client, world.admin, "operator", "值班员二")
+    barrier = threading.Barrier(2)
+    answers: dict[str, int] = {}
+
+    def decide(token: str, decision: str) -> None:
+        barrier.wait()
+        answers[decision] = client.post(f"/api/v1/reviews/{item['id']}/decision", headers=auth(token),
+                                        json={"decision": decision, "note": "并发复核"}).status_code
+
+    threads = [threading.Thread(target=decide, args=a) for a in ((world.operator, "confirmed"), (second, "rejected"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers.values()) == [200, 409], answers
+    winner = next(d for d, code in answers.items() if code == 200)
+    status = client.get(checkin["status_url"], headers=auth(world.site)).json()["status"]
+    assert status == ("passed" if winner == "confirmed" else "failed")
+    with client.app.state.db.session() as s:
+        mismatches = s.scalars(select(Anomaly).where(Anomaly.rule == "FACE_MISMATCH")).all()
+        assert len(mismatches) == (1 if winner == "rejected" else 0)
+        decided = s.get(ReviewItem, item["id"])
+        assert decided is not None and decided.state == winner
+    client.app.state.db.seal_audit()
+    entries = client.get("/api/v1/audit?subject_kind=review_items&limit=500", headers=auth(world.admin)).json()
+    updates = [e for e in entries if e["action"] == "review_items.update"]
+    assert len(updates) == 1 and updates[0]["detail"]["state"] == winner  # the decision is in the chain, once

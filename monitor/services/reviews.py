@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Update, select, update
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
@@ -140,6 +140,14 @@ def review_queue(session: Session, scope: Scope, q: QueueQuery) -> list[dict[str
     return sorted(items, key=lambda i: (i["created_at"], i["kind"], i["id"]))[:q.limit]
 
 
+def claim(session: Session, statement: Update) -> bool:
+    """One winner for a decision, on SQLite as on PostgreSQL: a conditional UPDATE of the still-open row. Of two
+    deciders at once, the second's UPDATE waits for the first's commit and then matches no row. (The ORM change
+    made afterwards is what the audit chain records.)"""
+    result = session.execute(statement.execution_options(synchronize_session=False))
+    return bool(getattr(result, "rowcount", 0))
+
+
 def decide_upload_review(session: Session, scope: Scope, review_id: int, decision: str, note: str
                          ) -> dict[str, Any]:
     """Confirm the trainee, or reject as FACE_MISMATCH, for a check-in's or a heartbeat's review."""
@@ -148,8 +156,10 @@ def decide_upload_review(session: Session, scope: Scope, review_id: int, decisio
     if item is None or item.subject_kind not in UPLOAD_KINDS:
         raise refuse_missing("UNKNOWN_REVIEW", "复核事项", review_id)
     ensure_in_class(session, scope, item.class_id, "UNKNOWN_REVIEW", "复核事项", review_id)
-    if item.state != "open":
-        raise ApiError(409, "REVIEW_ALREADY_DECIDED", f"该复核事项已由 {item.decided_by} 处理")
+    if item.state != "open" or not claim(session, update(ReviewItem).where(
+            ReviewItem.id == item.id, ReviewItem.state == "open").values(state=decision)):
+        session.refresh(item)
+        raise ApiError(409, "REVIEW_ALREADY_DECIDED", f"该复核事项已由 {item.decided_by or '他人'} 处理")
     item.state, item.note = decision, note
     item.decided_by, item.decided_at = principal.name, utc_now()
     cls = session.get(TrainingClass, item.class_id)
@@ -194,6 +204,10 @@ def decide_identity_review(session: Session, principal: Principal, match_id: int
         raise ApiError(409, "REVIEW_ALREADY_DECIDED", f"该查重记录已由 {match.reviewed_by} 复核")
     if match is None or match.outcome != "review":
         raise refuse_missing("UNKNOWN_IDENTITY_MATCH", "人脸查重记录", match_id)
+    if not claim(session, update(IdentityMatch).where(IdentityMatch.id == match.id,
+                                                      IdentityMatch.review_state.is_(None))
+                 .values(review_state=decision)):
+        raise ApiError(409, "REVIEW_ALREADY_DECIDED", "该查重记录已由他人复核")
     match.review_state, match.review_note = decision, note
     match.reviewed_by, match.reviewed_at = principal.name, utc_now()
     earlier = session.get(Anomaly, match.anomaly_id) if match.anomaly_id else None
