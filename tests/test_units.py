@@ -36,7 +36,7 @@ from monitor.decisions.geodesy import (
     wgs84_to_gcj02,
 )
 from monitor.decisions.schedule import class_status_at
-from monitor.decisions.verdicts import Thresholds, judge_checkin_face, judge_fence
+from monitor.decisions.verdicts import Thresholds, judge_checkin_face, judge_fence, judge_heartbeat_face
 from monitor.settings import Settings
 
 
@@ -311,3 +311,14 @@ def test_durations_never_show_sixty_of_a_unit_or_a_trailing_zero() -> None:
         assert not number.endswith(".0"), text
         assert not (text.endswith((" 秒", " 分钟")) and float(number) >= 60), text
         assert not (text.endswith(" 小时") and float(number) >= 24), text
+
+
+def test_heartbeat_faces_pass_fail_or_go_to_review() -> None:
+    def verdict(d: float | None, faces: int = 1) -> tuple[str, str | None]:
+        match = None if d is None else FaceMatch(distance=d, threshold=0.60, matched=d <= 0.60, template_index=0)
+        status, review = judge_heartbeat_face(faces, match, ARCFACE)
+        return status, review.code if review else None
+
+    assert verdict(0.30) == ("passed", None) and verdict(0.95) == ("failed", None)
+    assert verdict(0.70) == ("review", "FACE_GREY_ZONE") and verdict(0.30, faces=0) == ("failed", None)
+    assert verdict(None) == ("review", "FACE_NOT_ENROLLED")  # no template of this model yet: not lost, reviewed

@@ -204,9 +204,14 @@ def judge_checkin_face(
 
 def judge_heartbeat_face(face_count: int, match: FaceMatch | None, t: Thresholds) -> tuple[str, Review | None]:
     """An online-study heartbeat's face: passed within `face_match`, failed beyond `face_mismatch` or with no single
-    face to compare, and between the two left to an operator (status `review`, not counted until confirmed)."""
-    if face_count != 1 or match is None:
+    face, and between the two — or with no template of the model in use — left to an operator (status `review`, not
+    counted until confirmed)."""
+    if face_count != 1:
         return "failed", None
+    if match is None:  # enrolled, but not with the model in use (before re-enrolment): as for a check-in
+        return "review", Review("FACE_NOT_ENROLLED", f"学员尚无当前人脸模型（{t.face_engine}）的登记模板，"
+                                                     "需重新登记或人工复核；复核确认前不计入学时",
+                                {"face_count": 1}, face_limits(t))
     d = match.distance
     if d <= t.face_match:
         return "passed", None
