@@ -70,6 +70,7 @@ class Institution(Base):
     region_code: Mapped[str] = mapped_column(String(6), ForeignKey("regions.code"))
     blacklisted: Mapped[bool] = mapped_column(Boolean, default=False)
     blacklist_reason: Mapped[str] = mapped_column(String(500), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")  # shown to the inspector sent there
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -449,6 +450,22 @@ class ApiToken(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # session tokens from a sign-in link
+
+
+class SignInLink(Base):
+    """A one-time sign-in link an admin issues to a staff member: stored as the code's SHA-256, valid once and
+    briefly; redeeming it issues a session token bound to that person that expires after a working day."""
+
+    __tablename__ = "sign_in_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    issued_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id"))
 
 
 # -- the dispatch wing: staff, their duty and ties, alert transitions and pages -------------------------------
@@ -549,8 +566,28 @@ class PhoneCall(Base):
     reached: Mapped[bool] = mapped_column(Boolean)
     present: Mapped[bool | None] = mapped_column(Boolean)
     answers: Mapped[str | None] = mapped_column(Text)
-    duration_s: Mapped[int] = mapped_column(Integer)
-    called_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_s: Mapped[int] = mapped_column(Integer)  # ended_at - started_at, from the page's own events
+    called_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the server recorded it
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the page opened the tel: link
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the page came back from the call
+    timing: Mapped[str] = mapped_column(String(12), default="page")  # page | typed (rows before 0019)
+    callee: Mapped[str] = mapped_column(String(20), default="")  # the number dialled (the roster's, at the time)
+    cdr_state: Mapped[str] = mapped_column(String(12), default="unchecked")  # unchecked | confirmed | unconfirmed
+    cdr_ref: Mapped[str | None] = mapped_column(String(200))  # the matching CDR row: import id, caller, start
+
+
+class CdrImport(Base):
+    """One call-detail-record file imported from a call center: its digest, format and what it confirmed."""
+
+    __tablename__ = "cdr_imports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(20))
+    rows: Mapped[int] = mapped_column(Integer)
+    confirmed: Mapped[int] = mapped_column(Integer)
+    unconfirmed: Mapped[int] = mapped_column(Integer)
+    imported_by: Mapped[str] = mapped_column(String(100))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------
