@@ -657,12 +657,18 @@ class InspectionPhoto(Base):
 
 
 class Draw(Base):
-    """A day's 双随机 draw: the candidates with their risk, the seed, the classes and inspectors drawn; kept from
-    sites and published (seed included, so anyone can redo it) once its inspection window has passed."""
+    """A day's 双随机 draw (the daily one, then supplementary ones for classes registered later): the candidates with
+    their risk, the seed, the classes and inspectors drawn; kept from sites and published (seed and algorithm
+    version included, so anyone can re-run it) once its inspection window has passed."""
 
     __tablename__ = "draws"
+    __table_args__ = (UniqueConstraint("day", "seq", name="uq_draws_day_seq"),)  # one winner per day and number
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    day: Mapped[date] = mapped_column(Date, unique=True)
+    day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(16), default="daily")  # daily (seq 1) | supplementary (seq 2, 3, …)
+    seq: Mapped[int] = mapped_column(Integer, default=1)
+    algorithm: Mapped[str] = mapped_column(String(40), default="yn-draw/1")  # the version a re-run must use
+    rule: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # how many it takes: rate, at_most, take_all
     seed: Mapped[str] = mapped_column(String(64))
     candidates: Mapped[list[Any]] = mapped_column(JSON)
     classes: Mapped[list[Any]] = mapped_column(JSON)  # drawn class ids, in drawn order
