@@ -142,9 +142,18 @@ class Settings(BaseSettings):
                                   "some may be unreachable")
     inspections_per_class_min: int = Field(default=2, ge=2, description="inspections each class must have over its "
                                            "duration (clause 十四: 每期培训班至少进行2次检查)")
-    draw_auto: bool = Field(default=True, description="the worker makes the day's draw at draw_hour")
-    draw_classes: int = Field(default=10, ge=1, le=1000, description="classes drawn for inspection each day (双随机)")
-    draw_hour: int = Field(default=7, ge=0, le=23, description="the daily draw is made at this hour (Asia/Shanghai)")
+    draw_auto: bool = Field(default=True, description="the worker makes the day's draw at draw_at (or at start-up "
+                            "when later), and supplementary draws for classes registered after it")
+    draw_at: str = Field(default="08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="the daily draw is "
+                         "made at this local time (HH:MM, Asia/Shanghai) on the classes in session that day")
+    draw_rate: float = Field(default=1 / 3, gt=0, le=1, description="share of the candidates a draw takes: "
+                             "⌈n·rate⌉, at least 1, never all of them unless draw_take_all (a lone candidate is "
+                             "drawn with this probability)")
+    draw_classes: int = Field(default=10, ge=1, le=1000, description="at most this many classes per draw (双随机)")
+    draw_take_all: bool = Field(default=False, description="take every candidate (up to draw_classes): no longer "
+                                "random, so off unless a region decides so")
+    draw_supplementary_minutes: float = Field(default=60.0, gt=0, description="classes in session that no draw of "
+                                              "the day had as candidates enter a supplementary draw this often")
     draw_window_days: int = Field(default=3, ge=1, le=30, description="a draw is published (seed included) once "
                                   "this many days have passed, after its inspections")
     draw_lookback_days: int = Field(default=14, ge=1, le=365, description="anomalies of the last days weigh a class")

@@ -1,5 +1,4 @@
-"""双随机一公开 over HTTP: the day's draw (operators), its redo from the seed, and its publication once the
-inspection window has passed (public, seed included); inspectors see only their own assignments; sites nothing."""
+"""双随机一公开 over HTTP: draws (center), redo, inspectors' assignments, publication after the window."""
 
 from __future__ import annotations
 
@@ -16,8 +15,9 @@ from models.params import RecordIdPath
 from models.scope import Scope, access, public_route
 from models.tables import Draw
 from monitor.api.deps import Db, SettingsDep
-from monitor.api.schemas.dispatch import DrawIn, DrawOut, DrawRedoOut, MyDrawOut
-from monitor.services.draws import draw_out, make_draw, redo_draw
+from monitor.api.schemas.draws import AssignmentOut, DrawIn, DrawOut, DrawRedoOut, MyDrawOut, PublicDrawOut
+from monitor.services.dispatch import ensure_staff
+from monitor.services.draws import assignments_for, draw_out, make_draw, public_draw, redo_draw
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 public = APIRouter(tags=["public"])
@@ -27,20 +27,22 @@ Viewers = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN, Role.AUDITOR)]
 
 
 @router.post("/draws", status_code=201, response_model=DrawOut, responses=errors(409),
-             summary="Draw a day's classes and inspectors (once a day; the clock draws at MONITOR_DRAW_HOUR)")
+             summary="Draw a day's classes and inspectors: the daily draw (once; the clock draws at MONITOR_DRAW_AT), "
+                     "or a supplementary draw over the classes in session that no earlier draw of the day had")
 def post_draw(body: DrawIn, scope: Operators, db: Db, settings: SettingsDep) -> dict[str, Any]:
     try:
         day = date.fromisoformat(body.day) if body.day else utc_now().astimezone(SHANGHAI).date()
     except ValueError as exc:
         raise ApiError(422, "INVALID_DAY", f"日期无效：{body.day}") from exc
     with db.session() as session:
-        return draw_out(make_draw(session, settings, day, scope.principal.name))
+        return draw_out(make_draw(session, settings, day, scope.principal.name, kind=body.kind))
 
 
 @router.get("/draws", response_model=list[DrawOut], summary="The draws, newest first")
 def list_draws(scope: Viewers, db: Db) -> list[dict[str, Any]]:
     with db.session() as session:
-        return [draw_out(d) for d in session.scalars(select(Draw).order_by(Draw.day.desc()).limit(60))]
+        return [draw_out(d) for d in session.scalars(select(Draw).order_by(Draw.day.desc(), Draw.seq)
+                                                        .limit(60))]
 
 
 @router.get("/draws/{draw_id}/redo", response_model=DrawRedoOut, responses=errors(404),
@@ -58,16 +60,28 @@ def my_draws(scope: Annotated[Scope, access(Role.INSPECTOR)], db: Db) -> list[di
     staff_id = scope.principal.staff_id
     with db.session() as session:
         out = []
-        for d in session.scalars(select(Draw).order_by(Draw.day.desc()).limit(14)):
+        for d in session.scalars(select(Draw).order_by(Draw.day.desc(), Draw.seq).limit(14)):
             mine = [int(c) for c, s in d.inspectors.items() if s is not None and s == staff_id]
             if mine:
                 out.append({"day": d.day.isoformat(), "class_ids": mine})
         return out
 
 
-@public.get("/public/draws.json", response_model=list[DrawOut], dependencies=[public_route()],
-            summary="双随机 draws whose inspection window has passed, with their seeds (public)")
+@router.get("/my/assignments", response_model=list[AssignmentOut], responses=errors(403),
+            summary="The inspector's 双随机 assignments still open: class, institution, venue, until when, what to do")
+def my_assignments(scope: Annotated[Scope, access(Role.INSPECTOR)], db: Db) -> list[dict[str, Any]]:
+    ensure_staff(scope.principal)  # a draw names a person; a region token has none
+    staff_id = scope.principal.staff_id
+    assert staff_id is not None
+    with db.session() as session:
+        return assignments_for(session, staff_id, scope.recused, utc_now())
+
+
+@public.get("/public/draws.json", response_model=list[PublicDrawOut], dependencies=[public_route()],
+            summary="双随机 draws whose inspection window has passed (public): classes and institutions drawn, "
+                    "the forms filed on them, seed, candidates and algorithm version to re-run them "
+                    "(scripts/rerun_draw.py)")
 def published_draws(db: Db) -> list[dict[str, Any]]:
     with db.session() as session:
-        return [draw_out(d) for d in session.scalars(select(Draw).where(Draw.window_ends_at <= utc_now())
-                                                     .order_by(Draw.day.desc()).limit(60))]
+        return [public_draw(session, d) for d in session.scalars(
+            select(Draw).where(Draw.window_ends_at <= utc_now()).order_by(Draw.day.desc(), Draw.seq).limit(60))]

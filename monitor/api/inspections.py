@@ -19,13 +19,14 @@ from models.dispatch import FixIn
 from models.domain import MAX_RECORD_ID, MAX_UPLOAD_ID, Role
 from models.errors import ApiError, errors
 from models.params import Limit, RecordIdQuery, UploadIdPath
-from models.scope import Scope, access, ensure_class, get_in_scope, refuse_missing
+from models.scope import Scope, access, get_in_scope, refuse_missing
 from models.tables import Alert, Inspection, Institution, TrainingClass
 from monitor.adapters.inspection_pdf import check_signature
 from monitor.api.deps import Center, Db, EvidenceDep, SettingsDep
 from monitor.api.schemas.dispatch import InspectionOut, ShortfallOut
 from monitor.decisions.inspection_form import CHECKLIST
 from monitor.services.dispatch import Actor, ensure_assignee, ensure_staff
+from monitor.services.draws import ensure_class_or_drawn
 from monitor.services.inspections import FormIn, alert_contradictions, file_inspection, inspection_out, shortfall
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
@@ -101,7 +102,7 @@ async def post_inspection(
 
     def store() -> dict[str, Any]:
         with db.session() as session:
-            ensure_class(session, scope, class_id)
+            ensure_class_or_drawn(session, scope, class_id, now)  # a drawn cross-county inspector may file it
             if alert_id is not None:
                 alert = session.get(Alert, alert_id)
                 if alert is None:

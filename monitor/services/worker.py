@@ -103,7 +103,7 @@ class Worker:
                 self.dispatch.run()
                 if self.settings.draw_auto:
                     with self.db.session() as session:
-                        draw_due(session, self.settings, utc_now())  # the day's 双随机 draw, once, at draw_hour
+                        draw_due(session, self.settings, utc_now())  # 双随机: daily at draw_at, then supplementary
             except Exception:  # noqa: BLE001 - keep routing after a transient database error
                 log.exception("dispatch pass failed")
 
