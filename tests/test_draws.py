@@ -14,7 +14,7 @@ from sqlalchemy import update
 from models.clock import SHANGHAI
 from models.tables import Draw
 from monitor.decisions.dispatch import ClassPlace, Inspector, Level
-from monitor.decisions.draws import Candidate, draw_classes, draw_inspectors
+from monitor.decisions.draws import ALGORITHM, Candidate, DrawRule, draw_classes, draw_day, draw_inspectors
 from monitor.services.draws import draw_due
 from tests.crew import NOW, Crew
 from tests.helpers import auth
@@ -25,37 +25,39 @@ def test_a_draw_is_redone_exactly_from_its_seed_and_published_only_after_its_win
     r = crew.post("/api/v1/draws", "operator", {})
     assert r.status_code == 201, r.text
     draw = r.json()
-    assert sorted(draw["classes"]) == sorted([crew.world.class_id, crew.world.other_class_id])  # 10 asked, 2 run
-    assert draw["inspectors"][str(crew.world.class_id)] == crew.staff["county_a"]  # the tied one never
-    assert draw["inspectors"][str(crew.world.other_class_id)] == crew.staff["elsewhere"]
-    assert not draw["published"] and len(draw["seed"]) == 32
+    assert len(draw["classes"]) == 1  # 1 in 3 of the 2 classes in session, at least 1: never both
+    assert set(draw["classes"]) <= {crew.world.class_id, crew.world.other_class_id}
+    staff = draw["inspectors"][str(draw["classes"][0])]
+    assert staff != crew.staff["county_tied"] and staff is not None  # the tied one never
+    assert not draw["published"] and len(draw["seed"]) == 32 and draw["algorithm"] == ALGORITHM
     assert crew.post("/api/v1/draws", "operator", {}).status_code == 409  # once a day
     redo = crew.client.get(f"/api/v1/draws/{draw['id']}/redo", headers=auth(crew.world.operator)).json()
     assert redo == {"classes": draw["classes"], "inspectors": draw["inspectors"], "matches": True}
     # Kept from sites and from the public until the window has passed; inspectors see their own.
     assert crew.client.get("/api/v1/draws", headers=auth(crew.world.site)).status_code == 403
     assert crew.client.get("/api/v1/draws", headers=auth(crew.tokens["county_a"])).status_code == 403
-    mine = crew.client.get("/api/v1/my/draws", headers=auth(crew.tokens["county_a"])).json()
-    assert mine == [{"day": draw["day"], "class_ids": [crew.world.class_id]}]
+    drawn_token = next(crew.tokens[k] for k, v in crew.staff.items() if v == staff)
+    mine = crew.client.get("/api/v1/my/draws", headers=auth(drawn_token)).json()
+    assert mine == [{"day": draw["day"], "class_ids": draw["classes"]}]
     assert crew.client.get("/public/draws.json").json() == []
     with crew.client.app.state.db.session() as s:
         s.execute(update(Draw).values(window_ends_at=NOW - timedelta(minutes=1)))
     published = crew.client.get("/public/draws.json").json()
-    assert [(d["id"], d["seed"], d["classes"]) for d in published] == [(draw["id"], draw["seed"], draw["classes"])]
+    assert [(d["id"], d["seed"], d["drawn"]) for d in published] == [(draw["id"], draw["seed"], draw["classes"])]
     # Anyone can redo it from what was published.
     candidates = [Candidate(c["class_id"], ClassPlace(c["county_code"], c["institution_id"]), c["anomalies"],
                             c["violations"]) for c in published[0]["candidates"]]
-    assert draw_classes(candidates, len(draw["classes"]), draw["seed"]) == draw["classes"]
+    assert draw_day(candidates, DrawRule.of(published[0]["rule"]), draw["seed"]) == draw["classes"]
 
 
-def test_the_clock_draws_once_a_day_at_the_draw_hour(crew: Crew) -> None:
+def test_the_clock_draws_once_a_day_at_the_draw_time(crew: Crew) -> None:
     db, settings = crew.client.app.state.db, crew.client.app.state.settings
     local = NOW.astimezone(SHANGHAI)
-    early = local.replace(hour=max(settings.draw_hour - 1, 0), minute=0)
-    late = local.replace(hour=settings.draw_hour, minute=30)
+    hour, minute = map(int, settings.draw_at.split(":"))
+    early = local.replace(hour=hour, minute=minute) - timedelta(minutes=1)
+    late = local.replace(hour=hour, minute=minute) + timedelta(minutes=30)
     with db.session() as s:
-        if settings.draw_hour > 0:
-            assert draw_due(s, settings, early) is None
+        assert draw_due(s, settings, early) is None
         assert draw_due(s, settings, late) is not None
         assert draw_due(s, settings, late + timedelta(hours=1)) is None
 
@@ -88,7 +90,7 @@ def test_drawn_inspectors_are_never_tied_to_the_class(seed: str, ties: list[set[
     chosen = draw_inspectors(CLASSES, roster, seed)
     by_id = {i.staff_id: i for i in roster}
     for c in CLASSES:
-        staff = chosen[c.class_id]
+        staff = chosen[c.class_id].staff_id
         if staff is not None:
             assert c.place.institution_id not in by_id[staff].tied_institutions
         else:
