@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, model_validator
 
 from models.domain import InputModel, RecordId
 
@@ -74,7 +74,10 @@ class CallIn(InputModel):
     reached: StrictBool
     present: StrictBool | None = Field(default=None, description="the trainee confirmed being in class")
     answers: Annotated[str, Field(max_length=2000)] | None = None
-    duration_s: Annotated[StrictInt, Field(ge=0, le=4 * 3600)]
+    started_at: AwareDatetime = Field(description="when the page opened the tel: link (the page's clock, with zone)")
+    ended_at: AwareDatetime = Field(description="when the page was shown again after the call (the page's clock)")
+    page_now: AwareDatetime = Field(description="the page's clock when it sent this: the server moves the call's "
+                                    "times onto its own clock by the difference")
 
     @model_validator(mode="after")
     def _present_only_if_reached(self) -> CallIn:

@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 
+from models.identity import normalise_mobile
+
 MAX_RECORD_ID = 2**31 - 1  # registration records (institutions, people, classes…) have 32-bit ids
 MAX_UPLOAD_ID = 2**63 - 1  # uploads, anomalies, reviews and events have 64-bit ids
 RecordId = Annotated[StrictInt, Field(ge=1, le=MAX_RECORD_ID, description="a record id (1 to 2^31-1)")]
@@ -208,6 +210,23 @@ class PersonIn(InputModel):
     id_number: Annotated[str, Field(min_length=15, max_length=18)]
     name: Annotated[str, Field(min_length=1, max_length=50)]
     phone: Annotated[str, Field(max_length=20)] = ""
+
+
+class TraineeIn(PersonIn):
+    """A trainee: the phone check calls the mobile number on the roster, so one given must be a mainland mobile."""
+
+    phone: Annotated[str, Field(max_length=20, description="mainland mobile number (11 digits, +86 allowed); "
+                                "empty if the trainee has none: a phone check cannot reach them")] = ""
+
+    @field_validator("phone")
+    @classmethod
+    def _mobile(cls, value: str) -> str:
+        if value == "":
+            return value
+        mobile = normalise_mobile(value)
+        if mobile is None:
+            raise ValueError("学员手机号须为有效的大陆手机号码（11 位，以 13–19 开头）")
+        return mobile
 
 
 class TeacherIn(PersonIn):

@@ -1,5 +1,7 @@
-"""Chinese resident ID numbers (GB 11643): check digit, validation and masking; pure functions."""
+"""Chinese resident ID numbers (GB 11643) and mainland mobile numbers: validation, normal form and masking; pure
+functions."""
 
+import re
 from datetime import date
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -44,3 +46,25 @@ def mask_id_number(id_number: str) -> str:
 def mask_name(name: str) -> str:
     """A person's name for public lists: the family name followed by '*' for each other character."""
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+# A mainland mobile number: 11 digits starting 13-19 (MIIT numbering plan); written with +86/0086, spaces or dashes.
+_MOBILE = re.compile(r"1[3-9]\d{9}")
+_MOBILE_NOISE = re.compile(r"[\s\-()]")
+
+
+def normalise_mobile(raw: str) -> str | None:
+    """The 11-digit form of a mainland mobile number, or None if `raw` is not one (a landline, too short, letters)."""
+    value = _MOBILE_NOISE.sub("", raw.strip())
+    for prefix in ("+86", "0086", "86"):
+        if value.startswith(prefix) and len(value) == len(prefix) + 11:
+            value = value[len(prefix):]
+            break
+    return value if _MOBILE.fullmatch(value) else None
+
+
+def mask_phone(phone: str) -> str:
+    """A phone number safe to show: the first 3 and last 4 digits, the rest as '*' ("" stays "")."""
+    if len(phone) <= 7:
+        return "*" * len(phone)
+    return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]

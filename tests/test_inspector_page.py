@@ -109,6 +109,13 @@ def save_png(path: Path, png: bytes, limit: int = 300_000) -> None:
     path.write_bytes(png)
 
 
+def no_dialler(page: Page) -> None:
+    """The test browser has no dialler: a tap on a tel: link must not leave the page (the page's own handler, which
+    starts timing the call, still runs)."""
+    page.evaluate("document.addEventListener('click', e => { if (e.target.closest('a.tel')) e.preventDefault(); },"
+                  " true)")
+
+
 def test_the_page_converts_to_gcj02_as_the_center_does(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
     rng = random.Random(14)
     points = [VENUE, (25.6065, 100.2676), (22.0080, 100.7970), (27.8, 99.7), (39.9087, 116.3975), (0.83, 72.01),
@@ -174,33 +181,44 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
 
     page.locator("#phone").tap()
     rows = page.locator("#check-list li.trainee")
-    expect(rows).to_have_count(7, timeout=5_000)
+    expect(rows).to_have_count(8, timeout=5_000)  # the whole roster: 6 signed in, Obama, and Biden (absent)
     expect(page.locator("#t-state")).to_have_text("电话抽查中")
     check_id = page.evaluate(f"JSON.parse(localStorage.getItem('monitor.inspector.check.{alert_id}'))")
     check = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(crew.tokens["county_a"])).json()
     phones = {t["trainee_id"]: t["phone"] for t in check["trainees"]}
-    assert set(phones) == set(signed) | {crew.world.obama_id}
+    assert set(phones) == set(signed) | {crew.world.obama_id, crew.world.biden_id}
     for trainee_id, phone in phones.items():
         tel = page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] a.tel")
         if phone:
             expect(tel).to_have_attribute("href", f"tel:{phone}")
         else:
-            expect(tel).to_have_count(0)
+            expect(tel).to_have_count(0)  # and it cannot be marked reached
+            expect(page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] input[name=reached][value=yes]")
+                   ).to_be_disabled()
+    expect(page.locator(f"#check-list li[data-trainee-id='{crew.world.biden_id}'] .state")).to_have_text("今日未签到")
     fits(page)
     callees = [t for t in signed if phones[t]]
+    no_dialler(page)
 
-    def record(trainee_id: int, answers: str, seconds: str) -> None:
+    def record(trainee_id: int, answers: str, seconds: int) -> None:
         row = page.locator(f"#check-list li[data-trainee-id='{trainee_id}']")
+        row.locator("a.tel").tap()  # the page starts timing the call
+        expect(row.locator(".timing")).to_contain_text("通话中")
+        # The call lasts `seconds`: the page's own start moved back, as if the dialler had been open that long.
+        row.locator("form").evaluate("(f, s) => { f.dataset.started = String(Number(f.dataset.started) - s * 1000); }",
+                                     seconds)
+        row.locator("button.stop").tap()  # back on the page (a real phone ends it on visibilitychange)
+        expect(row.locator(".timing")).to_contain_text(f"通话 {seconds // 60} 分 {seconds % 60} 秒")
         row.locator("input[name=reached][value=yes]").check()
         row.locator("input[name=present]").check()
         row.locator("textarea[name=answers]").fill(answers)
-        row.locator("input[name=duration]").fill(seconds)
         row.locator("button[type=submit]").tap()
         expect(page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] .last")).to_contain_text(
             "已接通 · 确认在班", timeout=5_000)
+        expect(page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] .last")).to_contain_text("本页计时")
 
     for n, trainee_id in enumerate(callees[:4]):
-        record(trainee_id, f"在教室上课，今天讲刀工（第 {n + 1} 位）", "95")
+        record(trainee_id, f"在教室上课，今天讲刀工（第 {n + 1} 位）", 95)
     expect(page.locator("#check-summary")).to_contain_text("已接通 4 人")
     if DOCS:  # the top of the task: the alert, its navigation links and the first trainees to call
         page.set_viewport_size({"width": PHONE["width"], "height": 1500})
@@ -219,7 +237,8 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     expect(fifth.locator("textarea[name=answers]")).to_have_value("学员说正在实操间练习", timeout=10_000)
     expect(fifth.locator("input[name=reached][value=yes]")).to_be_checked()
     expect(fifth).to_contain_text("已恢复本机保存的草稿")
-    record(callees[4], "学员说正在实操间练习", "61")
+    no_dialler(page)
+    record(callees[4], "学员说正在实操间练习", 61)
     page.locator("#complete").tap()
     expect(page.locator("#check-summary")).to_contain_text("抽查已完成", timeout=5_000)
     expect(page.locator("#check-summary")).to_contain_text("接通 5 人")
@@ -304,19 +323,21 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
 
     # The phone check: 5 reached, then done.
     page.locator("#phone").tap()
-    expect(page.locator("#check-list li.trainee")).to_have_count(7, timeout=5_000)
+    expect(page.locator("#check-list li.trainee")).to_have_count(8, timeout=5_000)
     expect(page.locator("#t-state")).to_have_text("电话抽查中")
     expect(form.locator("input[name=kind][value=phone]")).to_be_checked()  # the kind follows the state
+    no_dialler(page)
     check_id = page.evaluate(f"JSON.parse(localStorage.getItem('monitor.inspector.check.{alert_id}'))")
     check = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(crew.tokens["prefecture"])).json()
     callees = [t["trainee_id"] for t in check["trainees"] if t["phone"] and t["trainee_id"] in signed]
     for n, trainee_id in enumerate(callees[:5]):
         row = page.locator(f"#check-list li[data-trainee-id='{trainee_id}']")
+        row.locator("a.tel").tap()
+        row.locator("form").evaluate("f => { f.dataset.started = String(Number(f.dataset.started) - 70000); }")
         row.locator("input[name=reached][value=yes]").check()
         row.locator("input[name=present]").check()
         row.locator("textarea[name=answers]").fill(f"在教室上课（第 {n + 1} 位）")
-        row.locator("input[name=duration]").fill("70")
-        row.locator("button[type=submit]").tap()
+        row.locator("button[type=submit]").tap()  # saving ends the call's timing
         expect(page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] .last")).to_contain_text(
             "已接通 · 确认在班", timeout=5_000)
     page.locator("#complete").tap()

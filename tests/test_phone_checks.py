@@ -1,16 +1,22 @@
-"""Phone spot checks (clause 十四): at least 5 trainees drawn at random from those signed in today, reproducible from
-the recorded seed, each call recorded, not done (and the alert not closed as checked) with fewer than 5 reached."""
+"""Phone spot checks (clause 十四): at least 5 trainees drawn at random from the class's whole roster (each shown with
+today's state), reproducible from the recorded seed, each call timed by the page, nobody reached without a number,
+not done (and the alert not closed as checked) with fewer than 5 reached; calls confirmed by call detail records."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.tables import CheckIn, Evidence
-from monitor.decisions.phone_check import Call, draw_trainees, judge_phone_check
+from models.errors import ApiError
+from models.tables import CheckIn, Evidence, Trainee
+from monitor.adapters.cdr import read_cdrs
+from monitor.decisions.phone_check import Call, CdrRecord, RecordedCall, draw_trainees, judge_phone_check, match_cdrs
 from monitor.demo.world import make_id_number
 from tests.crew import NOW, Crew
 from tests.helpers import VENUE, auth
@@ -48,48 +54,67 @@ def accepted_alert(crew: Crew) -> int:
     return alert_id
 
 
+def call(trainee_id: int, reached: bool, present: bool | None = None, seconds: int = 60,
+         answers: str | None = None, page_skew_s: int = 0) -> dict[str, Any]:
+    """A call as the page sends it: its own timestamps for the tel: link and the return, and its clock now (which
+    may run `page_skew_s` seconds ahead of the server's)."""
+    page_now = datetime.now(UTC) + timedelta(seconds=page_skew_s)
+    ended = page_now - timedelta(seconds=1)
+    return {"trainee_id": trainee_id, "reached": reached, "present": present, "answers": answers,
+            "started_at": (ended - timedelta(seconds=seconds)).isoformat(), "ended_at": ended.isoformat(),
+            "page_now": page_now.isoformat()}
+
+
 def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> None:
     signed = sign_in_verified(crew, 6)
+    w = crew.world
     alert_id = accepted_alert(crew)
     started = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a")
     assert started.status_code == 201, started.text
     check = started.json()
     drawn = [t["trainee_id"] for t in check["trainees"]]
-    assert len(drawn) == 7 and set(drawn) == set(signed) | {crew.world.obama_id}  # 8 asked, 7 signed in
+    # Drawn from the whole roster (8 asked, 8 on it), not only from those signed in: biden never signed in today.
+    assert len(drawn) == 8 and set(drawn) == set(signed) | {w.obama_id, w.biden_id}
+    states = {t["trainee_id"]: t["state"] for t in check["trainees"]}
+    assert states[w.biden_id] == "absent" and all(states[t] == "passed" for t in signed)
     assert all(t["phone"] for t in check["trainees"] if t["trainee_id"] in signed)  # tap-to-call numbers
+    assert not any(t["has_phone"] for t in check["trainees"] if t["trainee_id"] in (w.obama_id, w.biden_id))
     assert "*" in check["trainees"][0]["id_number_masked"]
     assert drawn == draw_trainees(drawn, 8, check["seed"])  # the recorded seed gives the same draw
     assert crew.detail(alert_id).json()["state"] == "phoning"
     assert crew.detail(alert_id).json()["phone_check_ids"] == [check["id"]]
     again = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a")  # no redraw until the list suits
     assert again.status_code == 200 and again.json()["id"] == check["id"] and again.json()["seed"] == check["seed"]
-    # The operator sees the check, not the numbers.
-    seen = crew.client.get(f"/api/v1/phone-checks/{check['id']}", headers=auth(crew.world.operator)).json()
+    # The operator sees the check and masked numbers, never whole ones.
+    seen = crew.client.get(f"/api/v1/phone-checks/{check['id']}", headers=auth(w.operator)).json()
     assert all(t["phone"] is None for t in seen["trainees"])
+    masked = [t["phone_masked"] for t in seen["trainees"] if t["trainee_id"] in signed]
+    assert all(m and m[3:7] == "****" and len(m) == 11 for m in masked)
     base = f"/api/v1/phone-checks/{check['id']}"
-    outsider = crew.post(f"{base}/calls", "county_a", {"trainee_id": crew.world.stranger_id, "reached": True,
-                                                       "duration_s": 30})
+    outsider = crew.post(f"{base}/calls", "county_a", call(w.stranger_id, True, seconds=30))
     assert outsider.status_code == 422 and outsider.json()["code"] == "NOT_DRAWN"
-    assert crew.post(f"{base}/calls", "prefecture", {"trainee_id": drawn[0], "reached": True,
-                                                     "duration_s": 30}).status_code == 403
-    crew.post(f"{base}/calls", "county_a", {"trainee_id": drawn[0], "reached": False, "duration_s": 0})
-    for trainee_id in drawn[1:5]:
-        r = crew.post(f"{base}/calls", "county_a", {"trainee_id": trainee_id, "reached": True, "present": True,
-                                                    "answers": "在教室上课，今天讲刀工", "duration_s": 95})
+    assert crew.post(f"{base}/calls", "prefecture", call(signed[0], True, seconds=30)).status_code == 403
+    # Nobody is reached on a number that is not on file.
+    nobody = crew.post(f"{base}/calls", "county_a", call(w.biden_id, True, True, seconds=80))
+    assert nobody.status_code == 422 and nobody.json()["code"] == "NOT_REACHABLE"
+    assert "没有登记手机号" in nobody.json()["message"]
+    crew.post(f"{base}/calls", "county_a", call(signed[0], False, seconds=0))
+    for trainee_id in signed[1:5]:
+        r = crew.post(f"{base}/calls", "county_a", call(trainee_id, True, True, 95, "在教室上课，今天讲刀工"))
         assert r.status_code == 201, r.text
+    timed = [c for c in r.json()["calls"] if c["trainee_id"] == signed[4]][0]
+    assert timed["duration_s"] == 95 and timed["timing"] == "page" and timed["cdr_state"] == "unchecked"
     early = crew.post(f"{base}/complete", "county_a")
     assert early.status_code == 409 and early.json()["code"] == "TOO_FEW_REACHED"
     assert "还需接通 1 人" in early.json()["message"]
     closing = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
                         {"outcome": "false_alarm", "note": "电话核实在班"})
     assert closing.status_code == 409 and closing.json()["code"] == "PHONE_CHECK_NOT_DONE"
-    crew.post(f"{base}/calls", "county_a", {"trainee_id": drawn[5], "reached": True, "present": False,
-                                            "answers": "今天请假没去", "duration_s": 40})
+    crew.post(f"{base}/calls", "county_a", call(signed[5], True, False, 40, "今天请假没去"))
     done = crew.post(f"{base}/complete", "county_a")
     assert done.status_code == 200, done.text
     assert (done.json()["state"], done.json()["reached"], done.json()["confirmed_present"]) == ("done", 5, 4)
-    assert crew.post(f"{base}/calls", "county_a", {"trainee_id": drawn[6], "reached": True,
-                                                   "duration_s": 9}).status_code == 409
+    assert crew.post(f"{base}/calls", "county_a", call(signed[0], True, seconds=9)).status_code == 409
     # A form of the same alert counting fewer present than the phone check confirmed: flagged on both.
     form = file_form(crew, alert_id=alert_id, headcount_present=2)
     assert form.status_code == 201, form.text
@@ -101,36 +126,68 @@ def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> 
     assert closed.status_code == 200 and closed.json()["state"] == "closed"
 
 
-def test_a_class_with_fewer_than_five_signed_in_cannot_finish_a_phone_check(crew: Crew) -> None:
+def test_a_call_is_timed_by_the_page_and_times_that_cannot_be_true_are_refused(crew: Crew) -> None:
+    signed = sign_in_verified(crew, 5)
+    alert_id = accepted_alert(crew)
+    check = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a").json()
+    base = f"/api/v1/phone-checks/{check['id']}/calls"
+    # A phone whose clock runs 10 minutes fast: its times are moved onto the server's clock.
+    r = crew.post(base, "county_a", call(signed[0], True, True, 70, page_skew_s=600))
+    assert r.status_code == 201, r.text
+    recorded = r.json()["calls"][-1]
+    started = datetime.fromisoformat(recorded["started_at"])
+    assert abs((datetime.now(UTC) - started).total_seconds() - 71) < 30 and recorded["duration_s"] == 70
+    body = call(signed[1], True, True, 60)
+    backwards = {**body, "ended_at": body["started_at"], "started_at": body["ended_at"]}
+    future = {**body, "ended_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()}
+    before_draw = call(signed[1], True, True, 3000)  # started 50 minutes before the draw
+    for bad in (backwards, future, before_draw, call(signed[1], True, True, 5 * 3600)):
+        refused = crew.post(base, "county_a", bad)
+        assert refused.status_code == 422 and refused.json()["code"] == "CALL_TIMES", refused.text
+    # Two seconds cannot have asked anything; an unanswered call may be that short.
+    short = crew.post(base, "county_a", call(signed[1], True, True, 2))
+    assert short.status_code == 422 and short.json()["code"] == "NOT_REACHABLE"
+    assert crew.post(base, "county_a", call(signed[1], False, seconds=2)).status_code == 201
+    wrong_zone = crew.post(base, "county_a", {**body, "page_now": "2026-01-01T00:00:00"})  # no zone: ambiguous
+    assert wrong_zone.status_code == 422
+
+
+def test_a_small_class_calls_everyone_and_must_reach_everyone(crew: Crew) -> None:
+    w = crew.world
+    check = crew.post(f"/api/v1/alerts/{accepted_alert(crew)}/phone-checks", "county_a").json()
+    assert sorted(t["trainee_id"] for t in check["trainees"]) == sorted([w.obama_id, w.biden_id])
+    assert check["required"] == 2 and "须全部接通" in check["message"]
+    # Neither has a number on file: the check cannot be done, and says why.
+    for t in check["trainees"]:
+        crew.post(f"/api/v1/phone-checks/{check['id']}/calls", "county_a", call(t["trainee_id"], False, seconds=0))
+    refused = crew.post(f"/api/v1/phone-checks/{check['id']}/complete", "county_a")
+    assert refused.status_code == 409 and "名册仅 2 人" in refused.json()["message"]
+
+
+def test_a_class_with_fewer_than_five_reachable_cannot_finish_a_phone_check(crew: Crew) -> None:
     sign_in_verified(crew, 2)
     alert_id = accepted_alert(crew)
     check = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a").json()
-    assert len(check["trainees"]) == 3
+    assert len(check["trainees"]) == 4 and check["required"] == 4
     for t in check["trainees"]:
         crew.post(f"/api/v1/phone-checks/{check['id']}/calls", "county_a",
-                  {"trainee_id": t["trainee_id"], "reached": True, "present": True, "duration_s": 60})
+                  call(t["trainee_id"], t["has_phone"], True if t["has_phone"] else None))
     refused = crew.post(f"/api/v1/phone-checks/{check['id']}/complete", "county_a")
-    assert refused.status_code == 409 and "不足 5 人" in refused.json()["message"]
+    assert refused.status_code == 409 and "还需接通 2 人" in refused.json()["message"]
     # It can still be closed, honestly, as not verifiable.
     closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
-                       {"outcome": "could_not_verify", "note": "签到人数不足，改日现场核查"})
+                       {"outcome": "could_not_verify", "note": "两名学员未登记电话，改日现场核查"})
     assert closed.status_code == 200 and closed.json()["outcome"] == "could_not_verify"
     ended = crew.client.get(f"/api/v1/phone-checks/{check['id']}", headers=auth(crew.world.operator)).json()
     assert ended["state"] == "abandoned"  # nothing is left open once its alert is closed
 
 
-def test_nobody_signed_in_means_no_phone_check(crew: Crew) -> None:
-    alert_id = accepted_alert(crew)
-    r = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a")
-    assert r.status_code == 409 and r.json()["code"] == "NOBODY_SIGNED_IN"
-
-
 @given(st.sets(st.integers(1, 10_000), max_size=80), st.integers(5, 12), st.text(min_size=1, max_size=32))
-def test_a_draw_is_a_reproducible_random_subset(signed_in: set[int], how_many: int, seed: str) -> None:
-    drawn = draw_trainees(sorted(signed_in), how_many, seed)
-    assert drawn == draw_trainees(list(reversed(sorted(signed_in))), how_many, seed)
-    assert len(drawn) == min(how_many, len(signed_in)) and len(set(drawn)) == len(drawn)
-    assert set(drawn) <= signed_in
+def test_a_draw_is_a_reproducible_random_subset(roster: set[int], how_many: int, seed: str) -> None:
+    drawn = draw_trainees(sorted(roster), how_many, seed)
+    assert drawn == draw_trainees(list(reversed(sorted(roster))), how_many, seed)
+    assert len(drawn) == min(how_many, len(roster)) and len(set(drawn)) == len(drawn)
+    assert set(drawn) <= roster
 
 
 def test_only_the_latest_call_to_each_drawn_trainee_counts() -> None:
@@ -141,3 +198,83 @@ def test_only_the_latest_call_to_each_drawn_trainee_counts() -> None:
     assert (verdict.done, verdict.reached, verdict.confirmed_present) == (True, 5, 3)
     assert not judge_phone_check(drawn, calls[:-2], 5).done
     assert judge_phone_check(drawn, calls[:-2] + [Call(5, False, None)], 5).reached == 4
+
+
+def test_a_trainee_phone_is_a_mainland_mobile_in_its_normal_form(crew: Crew) -> None:
+    w = crew.world
+    base = {"name": "测试", "id_number": make_id_number("530102", date(1991, 2, 3), 777)}
+    for bad in ("0871-65551234", "12345678901", "1380013800", "1380013800x"):
+        r = crew.client.post("/api/v1/trainees", headers=auth(w.admin), json={**base, "phone": bad})
+        assert r.status_code == 422 and "手机号" in r.text, bad
+    r = crew.client.post("/api/v1/trainees", headers=auth(w.admin), json={**base, "phone": "+86 138-0013-8000"})
+    assert r.status_code == 201 and r.json()["phone_masked"] == "138****8000"
+    with crew.client.app.state.db.session() as s:
+        assert s.get(Trainee, r.json()["id"]).phone == "13800138000"
+
+
+def asterisk_row(src: str, dst: str, start: datetime, talk: int, disposition: str = "ANSWERED") -> str:
+    local = start.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+    return (f'"","{src}","{dst}","from-internal","""中心"" <{src}>","SIP/100-0001","SIP/trunk-0002","Dial",'
+            f'"SIP/trunk/{dst}","{local}","{local}","{local}",{talk + 8},{talk},"{disposition}","DOCUMENTATION",'
+            f'"1700000000.1",""')
+
+
+def test_call_detail_records_confirm_the_calls_they_show_and_only_those(crew: Crew) -> None:
+    signed = sign_in_verified(crew, 5)
+    alert_id = accepted_alert(crew)
+    check = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a").json()
+    base = f"/api/v1/phone-checks/{check['id']}/calls"
+    phones = {t["trainee_id"]: t["phone"] for t in check["trainees"]}
+    for trainee_id in signed[:3]:
+        assert crew.post(base, "county_a", call(trainee_id, True, True, 90)).status_code == 201
+    calls = crew.client.get(f"/api/v1/phone-checks/{check['id']}", headers=auth(crew.world.operator)).json()["calls"]
+    started = {c["trainee_id"]: datetime.fromisoformat(c["started_at"]) for c in calls}
+    # The PBX shows the first call as made (its clock 20 s off), the second as never answered, the third not at all.
+    csv_text = "\n".join([
+        asterisk_row("4008123456", phones[signed[0]], started[signed[0]] + timedelta(seconds=20), 88),
+        asterisk_row("4008123456", phones[signed[1]], started[signed[1]], 0, "NO ANSWER"),
+        asterisk_row("4008123456", "13999999999", started[signed[2]], 90),  # someone else's number
+    ]) + "\n"
+    denied = crew.client.post("/api/v1/phone-checks/cdr-imports", headers=auth(crew.tokens["county_a"]),
+                              files={"file": ("Master.csv", csv_text.encode(), "text/csv")},
+                              data={"format": "asterisk"})
+    assert denied.status_code == 403  # the center imports, not the inspector whose calls it checks
+    r = crew.client.post("/api/v1/phone-checks/cdr-imports", headers=auth(crew.world.operator),
+                         files={"file": ("Master.csv", csv_text.encode(), "text/csv")}, data={"format": "asterisk"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["rows"], r.json()["confirmed"], r.json()["unconfirmed"]) == (3, 1, 2)
+    after = crew.client.get(f"/api/v1/phone-checks/{check['id']}", headers=auth(crew.world.operator)).json()["calls"]
+    assert {c["trainee_id"]: c["cdr_state"] for c in after} == {
+        signed[0]: "confirmed", signed[1]: "unconfirmed", signed[2]: "unconfirmed"}
+    bad = crew.client.post("/api/v1/phone-checks/cdr-imports", headers=auth(crew.world.operator),
+                           files={"file": ("x.csv", b'"a","b"\n', "text/csv")}, data={"format": "asterisk"})
+    assert bad.status_code == 422 and "第 1 行" in bad.json()["message"]
+
+
+def test_cdr_files_are_read_in_the_formats_call_centers_export() -> None:
+    start = datetime(2026, 12, 4, 1, 30, tzinfo=UTC)  # 09:30 in Shanghai
+    generic = "主叫号码,被叫号码,开始时间,通话时长(秒)\n4008123456,+86 138 0013 8000,2026-12-04 09:30:00,75\n"
+    [g] = read_cdrs(generic.encode("gb18030"), "generic")
+    assert (g.caller, g.callee, g.start, g.duration_s) == ("4008123456", "13800138000", start, 75)
+    freeswitch = ('"中心","4008123456","13800138000","default","2026-12-04 09:30:00","2026-12-04 09:30:05",'
+                  '"2026-12-04 09:31:20","80","75","NORMAL_CLEARING","uuid-a","uuid-b","","PCMA","PCMA"\n')
+    [f] = read_cdrs(freeswitch.encode(), "freeswitch")
+    assert (f.callee, f.start, f.duration_s) == ("13800138000", start, 75)
+    [a] = read_cdrs(asterisk_row("100", "13800138000", start, 60, "BUSY").encode(), "asterisk")
+    assert a.duration_s == 0 and a.start == start  # a busy line talked for nothing
+    with pytest.raises(ApiError, match="通话时长"):
+        read_cdrs(b"caller,callee,start,duration\n1,2,2026-12-04 09:30:00,abc\n", "generic")
+    with pytest.raises(ApiError, match="表头缺少"):
+        read_cdrs(b"who,when\n1,2\n", "generic")
+
+
+def test_a_record_confirms_one_call_at_most_and_calls_outside_the_file_are_left_alone() -> None:
+    t0 = datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
+    calls = [RecordedCall(1, "13800138000", True, t0, 60), RecordedCall(2, "13800138000", True,
+                                                                         t0 + timedelta(seconds=30), 60),
+             RecordedCall(3, "13800138000", True, t0 + timedelta(days=1), 60)]
+    records = [CdrRecord(1, "400", "13800138000", t0 + timedelta(seconds=5), 58)]
+    result = match_cdrs(calls, records)
+    assert result[1][0] == "confirmed" and result[2] == ("unconfirmed", None) and 3 not in result
+    # A reached call whose talk time the PBX contradicts is not confirmed by it.
+    assert match_cdrs([RecordedCall(1, "13800138000", True, t0, 600)], records)[1][0] == "unconfirmed"

@@ -8,11 +8,11 @@ from fastapi import APIRouter
 from models.clock import utc_now
 from models.domain import (
     BlacklistIn,
-    PersonIn,
     TeacherIn,
+    TraineeIn,
 )
 from models.errors import ApiError, errors
-from models.identity import explain_id_number_problem, mask_id_number, normalise_id_number
+from models.identity import explain_id_number_problem, mask_id_number, mask_phone, normalise_id_number
 from models.params import RecordIdPath
 from models.scope import (
     refuse_missing,
@@ -44,11 +44,13 @@ def person_out(p: Trainee | Teacher, templates: int) -> dict[str, Any]:
     out = {"id": p.id, "name": p.name, "id_number_masked": mask_id_number(p.id_number), "face_templates": templates}
     if isinstance(p, Teacher):
         out |= {"qualifications": p.qualifications, "blacklisted": p.blacklisted}
+    else:
+        out["phone_masked"] = mask_phone(p.phone) if p.phone else None
     return out
 
 
 @router.post("/trainees", status_code=201, responses=errors(409), response_model=TraineeOut)
-def create_trainee(body: PersonIn, scope: Admin, db: Db) -> dict[str, Any]:
+def create_trainee(body: TraineeIn, scope: Admin, db: Db) -> dict[str, Any]:
     id_number = validated_id_number(body.id_number)
     with db.session() as session:
         row = insert(session, Trainee(id_number=id_number, name=body.name, phone=body.phone,

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, File, Form, Response, UploadFile
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.clock import utc_now
 from models.dispatch import CallIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import UploadIdPath
 from models.scope import Scope, access, get_in_scope
-from models.tables import PhoneCall, PhoneCheck
+from models.tables import PhoneCheck
+from monitor.adapters.cdr import read_cdrs
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.dispatch import load_alert
-from monitor.api.schemas.dispatch import PhoneCheckOut
+from monitor.api.schemas.dispatch import CdrImportOut, PhoneCheckOut
 from monitor.decisions.alert_lifecycle import Action, AlertState
 from monitor.services.dispatch import Actor, ensure_assignee, ensure_staff, transition
-from monitor.services.phone_checks import complete_phone_check, phone_check_out, start_phone_check
+from monitor.services.phone_checks import (
+    complete_phone_check,
+    import_cdrs,
+    phone_check_out,
+    record_call,
+    start_phone_check,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
 Workers = Annotated[Scope, access(Role.INSPECTOR, Role.OPERATOR, Role.ADMIN)]
+CdrImporters = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN)]
 ERRORS = errors(404, 409)
 
 
@@ -43,7 +51,7 @@ def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
 @router.post("/alerts/{alert_id}/phone-checks", status_code=201, response_model=PhoneCheckOut,
              responses={200: {"model": PhoneCheckOut, "description": "the alert's open phone check (never redrawn)"},
                         **ERRORS},
-             summary="Draw trainees to phone for the alert's class (from those signed in today), once per alert")
+             summary="Draw trainees to phone from the class roster (with their state today), once per alert")
 def start(alert_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep, response: Response) -> dict[str, Any]:
     with db.session() as session:
         alert = load_alert(session, scope, alert_id, lock=True)
@@ -73,17 +81,12 @@ def get_check(check_id: UploadIdPath, scope: Center, db: Db, settings: SettingsD
 
 
 @router.post("/phone-checks/{check_id}/calls", status_code=201, response_model=PhoneCheckOut, responses=ERRORS,
-             summary="Record one call: reached or not, present or not, what was said, how long")
-def record_call(check_id: UploadIdPath, body: CallIn, scope: Workers, db: Db, settings: SettingsDep) -> dict[str, Any]:
+             summary="Record one call, timed by the page: reached or not, present or not, what was said")
+def add_call(check_id: UploadIdPath, body: CallIn, scope: Workers, db: Db, settings: SettingsDep) -> dict[str, Any]:
     with db.session() as session:
         check = load_check(session, scope, check_id)
         ensure_caller(check, scope)
-        if body.trainee_id not in check.drawn:
-            raise ApiError(422, "NOT_DRAWN", "只能记录抽取名单中学员的通话（抽取结果不可更改）")
-        session.add(PhoneCall(check_id=check.id, trainee_id=body.trainee_id, reached=body.reached,
-                              present=body.present, answers=body.answers, duration_s=body.duration_s,
-                              called_at=utc_now()))
-        session.flush()
+        record_call(session, check, body)
         return phone_check_out(session, check, settings.phone_check_min_trainees,
                                with_phones=scope.role is Role.INSPECTOR)
 
@@ -97,3 +100,22 @@ def complete(check_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsD
         complete_phone_check(session, check, settings.phone_check_min_trainees)
         return phone_check_out(session, check, settings.phone_check_min_trainees,
                                with_phones=scope.role is Role.INSPECTOR)
+
+
+@router.post("/phone-checks/cdr-imports", status_code=201, response_model=CdrImportOut, responses=errors(413, 422),
+             summary="Import a call center's call detail records (CSV) and mark recorded calls confirmed or not")
+def import_cdr_file(scope: CdrImporters, db: Db,
+                    file: Annotated[UploadFile, File(description="the CDR export (CSV, UTF-8 or GB18030)")],
+                    fmt: Annotated[Literal["asterisk", "freeswitch", "generic"],
+                                   Form(alias="format", description="asterisk | freeswitch | generic")] = "generic",
+                    zone: Annotated[str, Form(max_length=40, description="the PBX's time zone, for times "
+                                              "written without one")] = "Asia/Shanghai") -> dict[str, Any]:
+    if zone not in available_timezones():
+        raise ApiError(422, "UNKNOWN_ZONE", f"未知的时区 {zone}")
+    data = file.file.read()
+    records = read_cdrs(data, fmt, zone)
+    with db.session() as session:
+        entry = import_cdrs(session, data, fmt, records, scope.principal.name)
+        return {"id": entry.id, "sha256": entry.sha256, "format": entry.format, "rows": entry.rows,
+                "confirmed": entry.confirmed, "unconfirmed": entry.unconfirmed,
+                "imported_at": entry.imported_at.isoformat()}

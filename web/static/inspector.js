@@ -398,7 +398,7 @@ const Gcj02 = (() => {
     try {
       const c = await post(`/api/v1/alerts/${id}/phone-checks`);
       store.set(localStorage, CHECK_OF + id, c.id);
-      say("t-msg", `已随机抽取 ${c.trainees.length} 名今日已签到学员，请逐一电话核实`, "ok");
+      say("t-msg", `已从班级名册随机抽取 ${c.trainees.length} 名学员，请逐一电话核实（点号码拨出，本页自动计时）`, "ok");
       showCheck(c);
       await refreshAlert(id);
     } catch (e) { say("t-msg", why(e), "bad"); button.disabled = false; }
@@ -432,40 +432,57 @@ const Gcj02 = (() => {
   }
 
   function lastCall(c, traineeId) { return c.calls.filter(x => x.trainee_id === traineeId).at(-1); }
+  const CDR = { confirmed: " · 话单已印证", unconfirmed: " · 话单未印证" };
+  function seconds(s) { return s >= 60 ? `${Math.floor(s / 60)} 分 ${s % 60} 秒` : `${s} 秒`; }
   function callText(k) {
     if (!k) return "尚未记录通话";
     const how = k.reached ? `已接通${k.present === true ? " · 确认在班" : k.present === false ? " · 不在班" : ""}` : "未接通";
-    return `${how} · ${k.duration_s} 秒 · ${M.time(k.called_at)}${k.answers ? "：" + k.answers : ""}`;
+    const when = k.started_at ? `${M.time(k.started_at)} 起 ${seconds(k.duration_s)}` : `${seconds(k.duration_s)}`;
+    return `${how} · ${when}${k.timing === "page" ? "（本页计时）" : ""}${CDR[k.cdr_state] || ""}${k.answers ? "：" + k.answers : ""}`;
   }
 
   function traineeItem(c, t) {
     const li = M.el("li", "trainee");
     li.dataset.traineeId = t.trainee_id;
     const who = M.el("div", "who");
-    who.append(M.el("b", "", t.name), M.el("span", "idno", t.id_number_masked));
+    who.append(M.el("b", "", t.name), M.el("span", "idno", t.id_number_masked),
+      M.el("span", `state ${t.state}`, t.state_text || ""));
     li.append(who);
     if (t.phone) {
       const tel = M.el("a", "tel button", `拨打 ${t.phone}`);
       tel.href = `tel:${t.phone}`;
       tel.addEventListener("click", () => callStarted(c.id, t.trainee_id));
       li.append(tel);
-    } else li.append(M.el("p", "hint", "未登记电话，无法拨打"));
+    } else li.append(M.el("p", "hint", t.has_phone ? `电话 ${t.phone_masked}` : "未登记手机号：无法拨打，不能记为接通"));
     const k = lastCall(c, t.trainee_id);
     li.append(M.el("div", `last ${k ? (k.reached ? "reached" : "missed") : ""}`, callText(k)));
     if (c.state === "open") li.append(callForm(c, t, Boolean(k)));
     return li;
   }
 
+  // A call's times are the page's own: tapping the number starts it, coming back to the page (or 「结束通话」)
+  // ends it. Nothing is typed: the server moves them onto its clock and refuses times that cannot be true.
   const draftKey = (checkId, traineeId) => `${DRAFT}call.${checkId}.${traineeId}`;
   function readCall(form) {
     return { reached: form.elements.reached.value, present: form.elements.present.checked,
-      answers: form.elements.answers.value, duration: form.elements.duration.value,
-      started: form.dataset.started ? Number(form.dataset.started) : null };
+      answers: form.elements.answers.value,
+      started: form.dataset.started ? Number(form.dataset.started) : null,
+      ended: form.dataset.ended ? Number(form.dataset.ended) : null };
   }
   function syncPresent(form) {
     const reached = form.elements.reached.value === "yes";
     form.elements.present.disabled = !reached;
     if (!reached) form.elements.present.checked = false;
+  }
+  function showTiming(form) {
+    const started = Number(form.dataset.started || 0), ended = Number(form.dataset.ended || 0);
+    const line = form.querySelector(".timing");
+    const stop = form.querySelector(".stop");
+    stop.classList.toggle("hidden", !started || Boolean(ended));
+    if (!started) line.textContent = form.dataset.phone ? "通话计时：点上方号码拨出后自动开始" : "通话计时：无号码，可直接记为未接通";
+    else if (!ended) line.textContent = `通话中：${new Date(started).toLocaleTimeString("zh-CN", { hour12: false })} 拨出`;
+    else line.textContent = `本页计时：${new Date(started).toLocaleTimeString("zh-CN", { hour12: false })} 拨出，`
+      + `通话 ${seconds(Math.round((ended - started) / 1000))}`;
   }
 
   function callForm(c, t, called) {
@@ -474,10 +491,15 @@ const Gcj02 = (() => {
     details.append(M.el("summary", "", called ? "重新记录通话" : "记录通话"));
     const form = M.el("form");
     form.noValidate = true;
+    if (t.phone) form.dataset.phone = t.phone;
+    const timing = M.el("p", "timing hint");
+    const stop = M.el("button", "stop secondary hidden", "结束通话"); stop.type = "button";
+    stop.addEventListener("click", () => { callEnded(form); });
     const choices = M.el("div", "choices");
     for (const [value, label] of [["yes", "接通"], ["no", "未接通"]]) {
       const l = M.el("label", "choice");
       const input = M.el("input"); input.type = "radio"; input.name = "reached"; input.value = value;
+      if (value === "yes" && !t.has_phone) input.disabled = true;  // nobody is reached on a number not on file
       l.append(input, ` ${label}`);
       choices.append(l);
     }
@@ -489,25 +511,22 @@ const Gcj02 = (() => {
     const answers = M.el("textarea"); answers.name = "answers"; answers.rows = 2; answers.maxLength = 2000;
     answers.placeholder = "学员所述：是否在班、今日所学内容等";
     answersLabel.append(answers);
-    const durationLabel = M.el("label", "", "通话时长（秒）");
-    const duration = M.el("input"); duration.type = "number"; duration.name = "duration"; duration.min = "0";
-    duration.max = "14400"; duration.step = "1"; duration.inputMode = "numeric";
-    durationLabel.append(duration);
     const submit = M.el("button", "", "保存通话记录"); submit.type = "submit";
     const saved = M.el("p", "hint draft");
     const msg = M.el("p", "msg");
-    form.append(choices, answersLabel, durationLabel, saved, submit, msg);
+    form.append(timing, stop, choices, answersLabel, saved, submit, msg);
     details.append(form);
     const draft = store.get(localStorage, key);
     if (draft) {
       if (draft.reached) for (const r of form.elements.reached) r.checked = r.value === draft.reached;
       present.checked = Boolean(draft.present);
       answers.value = draft.answers || "";
-      duration.value = draft.duration || "";
       if (draft.started) form.dataset.started = draft.started;
+      if (draft.ended) form.dataset.ended = draft.ended;
       saved.textContent = "已恢复本机保存的草稿";
     }
     syncPresent(form);
+    showTiming(form);
     details.open = !called || Boolean(draft);
     form.addEventListener("input", () => {
       syncPresent(form);
@@ -518,36 +537,43 @@ const Gcj02 = (() => {
     return details;
   }
 
-  // Tapping a number starts a stopwatch; back on the page, an empty duration is filled with the time away.
+  function formOf(traineeId) { return document.querySelector(`#check-list li[data-trainee-id="${traineeId}"] form`); }
   function callStarted(checkId, traineeId) {
-    const form = document.querySelector(`#check-list li[data-trainee-id="${traineeId}"] form`);
+    const form = formOf(traineeId);
     if (!form) return;
     form.dataset.started = String(Date.now());
+    delete form.dataset.ended;
+    form.closest("details").open = true;
+    showTiming(form);
     store.set(localStorage, draftKey(checkId, traineeId), readCall(form));
   }
+  function callEnded(form) {
+    if (!form.dataset.started || form.dataset.ended) return;
+    form.dataset.ended = String(Date.now());
+    showTiming(form);
+    form.dispatchEvent(new Event("input"));
+  }
+  // Back on the page after the dialler: the call has ended.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState !== "visible" || !check) return;
-    for (const form of document.querySelectorAll("#check-list form[data-started]")) {
-      if (form.elements.duration.value === "") {
-        form.elements.duration.value = String(Math.max(0, Math.round((Date.now() - Number(form.dataset.started)) / 1000)));
-        form.dispatchEvent(new Event("input"));
-      }
-    }
+    for (const form of document.querySelectorAll("#check-list form[data-started]")) callEnded(form);
   });
 
   async function recordCall(checkId, traineeId, form, submit, msg) {
     const f = readCall(form);
     if (!f.reached) { say(msg, "请选择接通或未接通", "bad"); return; }
     const reached = f.reached === "yes";
-    const seconds = f.duration === "" ? (reached ? null : 0) : Number(f.duration);
-    if (seconds == null || !Number.isInteger(seconds) || seconds < 0 || seconds > 14400) {
-      say(msg, "请填写通话时长（0 到 14400 之间的整数秒）", "bad"); return;
-    }
+    let { started, ended } = f;
+    if (form.dataset.phone && !started) { say(msg, "请先点上方号码拨出，本页会为通话计时", "bad"); return; }
+    if (started && !ended) { callEnded(form); ended = Number(form.dataset.ended); }
+    if (!started) started = ended = Date.now();  // no number on file: nothing was dialled
     submit.disabled = true;
     say(msg, "正在保存…", "wait");
     try {
       const c = await post(`/api/v1/phone-checks/${checkId}/calls`, { trainee_id: traineeId, reached,
-        present: reached ? f.present : null, answers: f.answers.trim() || null, duration_s: seconds });
+        present: reached ? f.present : null, answers: f.answers.trim() || null,
+        started_at: new Date(started).toISOString(), ended_at: new Date(ended).toISOString(),
+        page_now: new Date().toISOString() });
       store.drop(localStorage, draftKey(checkId, traineeId));
       showCheck(c);
       say("check-msg", "通话记录已保存", "ok");

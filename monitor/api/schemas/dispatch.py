@@ -109,6 +109,10 @@ class DrawnTraineeOut(BaseModel):
     name: str
     id_number_masked: str
     phone: str | None = Field(description="only for the inspector who makes the calls")
+    phone_masked: str | None = Field(description="the number masked (138****5678), null when none is on file")
+    has_phone: bool = Field(description="a number is on file: without one the trainee cannot be reached")
+    state: str = Field(description="today's sign-in: passed | review | pending | refused | absent")
+    state_text: str
 
 
 class CallOut(BaseModel):
@@ -117,8 +121,12 @@ class CallOut(BaseModel):
     reached: bool
     present: bool | None
     answers: str | None
-    duration_s: int
-    called_at: str
+    duration_s: int = Field(description="ended_at - started_at, measured by the page")
+    called_at: str = Field(description="when the server recorded the call")
+    started_at: str | None = Field(description="the page opened the tel: link (server clock)")
+    ended_at: str | None = Field(description="the page was shown again after the call (server clock)")
+    timing: str = Field(description="page (timed by the page's events) | typed (recorded before page timing)")
+    cdr_state: str = Field(description="unchecked | confirmed | unconfirmed by a call center's detail records")
 
 
 class PhoneCheckOut(BaseModel):
@@ -133,12 +141,25 @@ class PhoneCheckOut(BaseModel):
     created_at: str
     completed_at: str | None
     min_reached: int
+    required: int = Field(description="trainees to reach: min_reached, or all drawn when the roster is smaller")
     reached: int
     confirmed_present: int
     done: bool
     message: str
     trainees: list[DrawnTraineeOut]
     calls: list[CallOut]
+
+
+class CdrImportOut(BaseModel):
+    """One imported file of call detail records and what it confirmed."""
+
+    id: int
+    sha256: str
+    format: str
+    rows: int
+    confirmed: int
+    unconfirmed: int
+    imported_at: str
 
 
 class AuditEntryOut(BaseModel):
@@ -187,8 +208,17 @@ class InspectionItemOut(BaseModel):
     note: str | None = None
 
 
+class InspectionPhotoOut(BaseModel):
+    """A form photo: its digest, when the page took it, the phone's fix then, and its EXIF time."""
+
+    sha256: str
+    captured_at: str | None = Field(description="when the inspector's page took it (with its zone)")
+    fix: ArrivalFixOut | None = Field(description="the phone's fix when it was taken, against the venue's fence")
+    exif_taken_at: str | None = Field(description="the photo's EXIF DateTimeOriginal (camera local time, no zone)")
+
+
 class InspectionOut(BaseModel):
-    """A filed inspection form (检查表) with its signature, photos and the PDF's digest."""
+    """A filed inspection form (检查表) with both signatures, photos, the record's and the signed PDF's digests."""
 
     id: int
     class_id: int
@@ -202,8 +232,13 @@ class InspectionOut(BaseModel):
     findings: str
     responsible_name: str
     signature_sha256: str
+    inspector_signature_sha256: str | None = Field(description="the inspector's own signature (null on forms filed "
+                                                   "before it was asked for)")
     photo_sha256s: list[str]
-    pdf_sha256: str
+    photos: list[InspectionPhotoOut] = Field(default_factory=list)
+    record_sha256: str | None = Field(description="SHA-256 of the form's record (canonical JSON), printed as the "
+                                      "QR code: /verify/{record_sha256}")
+    pdf_sha256: str = Field(description="SHA-256 of the PDF signed by the center (also accepted by /verify)")
     pdf_url: str
     inspected_at: str
     created_at: str

@@ -83,6 +83,8 @@ class TraineeOut(BaseModel):
     name: str
     id_number_masked: str
     face_templates: int = Field(description="enrolled face templates")
+    phone_masked: str | None = Field(default=None, description="the trainee's mobile, masked (138****5678); null "
+                                     "when none is on file")
 
 
 class TeacherOut(TraineeOut):
