@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from playwright.sync_api import Browser, expect
 from sqlalchemy import select, update
 
 from models.clock import SHANGHAI
 from models.tables import Draw
+from monitor.app import create_app
 from monitor.decisions.dispatch import ClassPlace, Inspector, Level
 from monitor.decisions.draws import (
     ALGORITHM,
@@ -32,9 +34,11 @@ from monitor.decisions.draws import (
 )
 from monitor.services import draws as draw_service
 from monitor.services.draws import draw_due, make_draw
+from monitor.settings import Settings
 from tests.crew import NOW, Crew
-from tests.helpers import auth, local_today
+from tests.helpers import FACES_DIR, auth, live_world, local_today
 from tests.test_inspections import items, signature_png
+from tests.test_pages import browser  # noqa: F401 - the module-scoped Chromium fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -307,3 +311,32 @@ def test_a_recused_inspector_is_never_drawn(seed: str, ties: list[set[int]]) -> 
         assert 7 not in chosen.tied_institutions
         best = min(list(Tier).index(t) for t in (tier_of(i, PLACE) for i in reachable) if t is not None)
         assert pick.tier is list(Tier)[best]
+
+
+def test_the_inspector_page_shows_the_days_draw_assignment(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+    settings = Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR, clock_interval_seconds=1.0, face_processes=0,
+                        clock_rules=False, dispatch_interval_seconds=3600, draw_auto=False, draw_take_all=True)
+    with live_world(create_app(settings)) as world:
+        crew = Crew(world, {}, {})
+        add_inspector(crew, "cross", "county", "530103")
+        add_inspector(crew, "other", "county", "532901")
+        add_inspector(crew, "province", "province", "530000")
+        assert crew.post("/api/v1/draws", "operator", {}).status_code == 201
+        base = str(world.client.base_url)
+        context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
+        page = context.new_page()
+        page.goto(f"{base}/inspector#token={crew.tokens['cross']}")
+        section = page.locator("#draws")
+        expect(section).to_contain_text("今日抽查任务（双随机）")
+        expect(section.locator(".draw-task")).to_have_count(1)
+        expect(section).to_contain_text("测试班0（TEST-0）")
+        expect(section).to_contain_text("测试培训学校0")
+        expect(section).to_contain_text("异地交叉")
+        expect(section).to_contain_text("检查表")
+        context.close()
+        context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
+        page = context.new_page()
+        page.goto(f"{base}/inspector#token={crew.tokens['other']}")  # drawn for nothing (the province took Dali's)
+        expect(page.locator("#draws-empty")).to_be_visible()
+        expect(page.locator("#draws .draw-task")).to_have_count(0)
+        context.close()
