@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, model_validator
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from models.domain import InputModel, RecordId
 
@@ -45,6 +45,18 @@ class TieIn(InputModel):
     institution_id: RecordId
     relation: Literal["self", "spouse", "child", "child_spouse"]
     note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class SignInLinkIn(InputModel):
+    """How long a one-time sign-in link stays valid (default: the center's setting)."""
+
+    valid_minutes: Annotated[StrictInt, Field(ge=1, le=7 * 24 * 60)] | None = None
+
+
+class SignInIn(InputModel):
+    """The code of a one-time sign-in link (the part after `#signin=`)."""
+
+    code: Annotated[str, Field(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class DispatchIn(InputModel):

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
                                           "十四: not fewer than 5 per class)")
     phone_check_draw: int = Field(default=8, ge=5, le=60, description="trainees drawn for a phone check, so that "
                                   "some may be unreachable")
+    sign_in_link_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60, description="how long a one-time sign-in "
+                                      "link an admin issues to a staff member stays valid")
+    staff_session_hours: float = Field(default=12, gt=0, le=24 * 7, description="how long the session a sign-in link "
+                                       "opens lasts (a working day)")
     inspections_per_class_min: int = Field(default=2, ge=2, description="inspections each class must have over its "
                                            "duration (clause 十四: 每期培训班至少进行2次检查)")
     draw_auto: bool = Field(default=True, description="the worker makes the day's draw at draw_at (or at start-up "
@@ -161,6 +165,19 @@ class Settings(BaseSettings):
                                          "is counted overdue on the wall")
     dispatch_interval_seconds: float = Field(default=5.0, gt=0, description="how often the worker routes new "
                                              "alerts and escalates unanswered pages")
+
+    # The filed form as an archival record (README "The inspection form as an archival record").
+    form_font_file: Path = Field(default=Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"), description="a "
+                                 "TrueType-outline CJK font embedded (subset) in the form's PDF; Debian's "
+                                 "fonts-wqy-microhei by default (scripts/setup.sh installs it)")
+    form_font_index: int = Field(default=0, ge=0, description="the font's index within a .ttc collection")
+    form_signing_key_file: Path | None = Field(default=None, description="the center's private key (PEM) that signs "
+                                               "every form PDF (PAdES); default data_dir/form-signing/key.pem, a "
+                                               "self-signed development key made at first use")
+    form_signing_cert_file: Path | None = Field(default=None, description="its certificate (PEM), then the chain "
+                                                "up to the root; default data_dir/form-signing/cert.pem")
+    public_url: str = Field(default="http://localhost:8000", description="the center's address as printed on forms: "
+                            "their QR code and verify link are PUBLIC_URL/verify/<sha256>")
 
     # The audit chain's key and anchors, kept outside the database (README "The audit chain").
     audit_keys_file: Path | None = Field(default=None, description="HMAC key file (JSON, owner-only); default "
@@ -248,3 +265,12 @@ class Settings(BaseSettings):
     @property
     def evidence_dir(self) -> Path:
         return self.data_dir / "evidence"
+
+    @property
+    def form_signing_paths(self) -> tuple[Path, Path, bool]:
+        """The form-signing key and certificate files, and whether a development pair may be made there when missing
+        (only at the default place: a configured key that is missing is an error, never silently replaced)."""
+        default = self.data_dir / "form-signing"
+        key = self.form_signing_key_file or default / "key.pem"
+        cert = self.form_signing_cert_file or default / "cert.pem"
+        return key, cert, self.form_signing_key_file is None and self.form_signing_cert_file is None

@@ -49,7 +49,7 @@ async def read_auth(websocket: WebSocket) -> tuple[str | None, int | None, str |
 
 ERRORS = {
     "AUTH_REQUIRED": (4401, "请在连接后 10 秒内以首条消息发送令牌：{\"type\": \"auth\", \"token\": \"mon_…\"}"),
-    "AUTH_INVALID": (4401, "访问令牌无效或已被吊销"),
+    "AUTH_INVALID": (4401, "访问令牌无效、已过期或已被吊销"),
     "FORBIDDEN_ROLE": (4403, "当前身份无权订阅实时事件"),
     "INVALID_SINCE": (4400, "since 必须是 0 到 2^63-1 之间的整数（上次收到的事件编号）"),
     "TOKEN_IN_URL": (4400, "令牌不得放在地址中（会进入访问日志）：请在连接后以首条消息发送"),

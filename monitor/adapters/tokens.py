@@ -5,15 +5,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
 from fastapi import Request
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
 from models.domain import Principal, Role
 from models.errors import ApiError
-from models.tables import ApiToken, Institution, Region, Staff, StaffTie
+from models.tables import ApiToken, Institution, Region, SignInLink, Staff, StaffTie
 from monitor.adapters.storage import Database
 
 
@@ -29,6 +30,7 @@ def issue_token(
     institution_id: int | None = None,
     region_codes: Iterable[str] = (),
     staff_id: int | None = None,
+    expires_at: datetime | None = None,
 ) -> str:
     """Create a token with its scope and return it in plain text (the only time it is seen).
 
@@ -60,6 +62,7 @@ def issue_token(
             region_codes=codes,
             staff_id=staff_id,
             created_at=utc_now(),
+            expires_at=expires_at,
         )
     )
     session.flush()
@@ -67,7 +70,7 @@ def issue_token(
 
 
 TOKEN_BY_HASH = select(ApiToken.id, ApiToken.role, ApiToken.name, ApiToken.institution_id, ApiToken.region_codes,
-                       ApiToken.staff_id, ApiToken.revoked_at).where(
+                       ApiToken.staff_id, ApiToken.revoked_at, ApiToken.expires_at).where(
     ApiToken.token_hash == bindparam("token_hash"))  # every request
 TIES_OF_STAFF = select(StaffTie.institution_id).where(StaffTie.staff_id == bindparam("staff_id"))
 
@@ -75,7 +78,7 @@ TIES_OF_STAFF = select(StaffTie.institution_id).where(StaffTie.staff_id == bindp
 def resolve_token(session: Session | Connection, token: str) -> Principal | None:
     """The principal a token stands for, or None if it is unknown or revoked."""
     row = session.execute(TOKEN_BY_HASH, {"token_hash": hash_token(token)}).first()
-    if row is None or row.revoked_at is not None:
+    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= utc_now()):
         return None
     return Principal(
         token_id=row.id,
@@ -87,6 +90,47 @@ def resolve_token(session: Session | Connection, token: str) -> Principal | None
         recused_institutions=frozenset(session.scalars(TIES_OF_STAFF, {"staff_id": row.staff_id}))
         if row.staff_id is not None else frozenset(),
     )
+
+
+SIGN_IN_REFUSED = ApiError(401, "SIGN_IN_LINK_INVALID", "登录链接无效、已使用或已过期，请联系管理员重新发放")
+
+
+def issue_sign_in_link(session: Session, staff_id: int, issued_by: str, valid_for: timedelta) -> tuple[str, SignInLink]:
+    """A one-time sign-in code for a staff member (128 random bits, stored as its SHA-256), valid for `valid_for`."""
+    staff = session.get(Staff, staff_id)
+    if staff is None:
+        raise ApiError(404, "UNKNOWN_STAFF", f"抽查人员 {staff_id} 不存在")
+    if not staff.active:
+        raise ApiError(409, "STAFF_INACTIVE", "该抽查人员已停用，不能发放登录链接")
+    code = secrets.token_urlsafe(16)
+    now = utc_now()
+    link = SignInLink(code_hash=hash_token(code), staff_id=staff_id, issued_by=issued_by, created_at=now,
+                      expires_at=now + valid_for)
+    session.add(link)
+    session.flush()
+    return code, link
+
+
+def redeem_sign_in_link(session: Session, code: str, session_for: timedelta) -> tuple[str, Staff, datetime]:
+    """Exchange a one-time code for a session token bound to its staff member, expiring after `session_for`; the
+    code is claimed by a conditional UPDATE, so two phones racing with one link get one session between them."""
+    now = utc_now()
+    claimed = session.execute(
+        update(SignInLink).where(SignInLink.code_hash == hash_token(code), SignInLink.used_at.is_(None),
+                                 SignInLink.expires_at > now).values(used_at=now)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        raise SIGN_IN_REFUSED
+    link = session.scalars(select(SignInLink).where(SignInLink.code_hash == hash_token(code))).one()
+    staff = session.get(Staff, link.staff_id)
+    if staff is None or not staff.active:
+        raise SIGN_IN_REFUSED
+    expires_at = now + session_for
+    token = issue_token(session, Role.INSPECTOR, staff.name, staff_id=staff.id, expires_at=expires_at)
+    link.used_at = now  # through the ORM too, so the audit chain records the redemption
+    link.token_id = session.scalars(select(ApiToken.id).where(ApiToken.token_hash == hash_token(token))).one()
+    session.flush()
+    return token, staff, expires_at
 
 
 def bearer_from_header(value: str | None) -> str | None:
@@ -107,7 +151,7 @@ def build_authenticator(db: Database) -> Callable[..., Principal]:
         with db.connection() as connection:  # every request: a Core read, no ORM session
             principal = resolve_token(connection, token)
         if principal is None:
-            raise ApiError(401, "AUTH_INVALID", "访问令牌无效或已被吊销")
+            raise ApiError(401, "AUTH_INVALID", "访问令牌无效、已过期或已被吊销")
         return principal
 
     return authenticate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -9,15 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
-from models.dispatch import DutyIn, StaffIn, TieIn
+from models.dispatch import DutyIn, SignInIn, SignInLinkIn, StaffIn, TieIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import RecordIdPath
 from models.scope import Scope, access
 from models.tables import Institution, Staff, StaffDuty, StaffTie
+from monitor.adapters.qr import qr_svg
+from monitor.adapters.tokens import issue_sign_in_link, redeem_sign_in_link
 from monitor.api.common import check_region, get_or_404
-from monitor.api.deps import Admin, Db
-from monitor.api.schemas.dispatch import DutyOut, StaffOut, TieOut
+from monitor.api.deps import Admin, Db, SettingsDep
+from monitor.api.schemas.dispatch import DutyOut, SessionOut, SignInLinkOut, StaffOut, TieOut
 from monitor.services.dispatch import Actor, hand_back_on_tie
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
@@ -113,3 +116,27 @@ def declare_tie(staff_id: RecordIdPath, body: TieIn, scope: Declarers, db: Db) -
         hand_back_on_tie(session, staff_id, body.institution_id, Actor.of(scope.principal))
         return {"id": tie.id, "staff_id": staff_id, "institution_id": tie.institution_id, "relation": tie.relation,
                 "note": tie.note, "declared_at": tie.declared_at.isoformat()}
+
+
+@router.post("/staff/{staff_id}/sign-in-links", status_code=201, response_model=SignInLinkOut,
+             responses=errors(404, 409),
+             summary="Issue a one-time sign-in link (and its QR code) for a staff member's phone: no token to paste")
+def create_sign_in_link(staff_id: RecordIdPath, scope: Admin, db: Db, settings: SettingsDep,
+                        body: SignInLinkIn | None = None) -> dict[str, Any]:
+    minutes = body.valid_minutes if body and body.valid_minutes else settings.sign_in_link_minutes
+    with db.session() as session:
+        code, link = issue_sign_in_link(session, staff_id, scope.principal.name, timedelta(minutes=minutes))
+        staff = session.get(Staff, staff_id)
+        assert staff is not None
+        url = f"{settings.public_url.rstrip('/')}/inspector#signin={code}"
+        return {"staff_id": staff_id, "name": staff.name, "url": url, "code": code,
+                "expires_at": link.expires_at.isoformat(), "qr_svg": qr_svg(url)}
+
+
+@router.post("/sign-in", response_model=SessionOut, responses=errors(401),
+             summary="Open a session with a one-time sign-in link's code (no token needed; the code works once)")
+def sign_in(body: SignInIn, db: Db, settings: SettingsDep) -> dict[str, Any]:
+    with db.session() as session:
+        token, staff, expires_at = redeem_sign_in_link(session, body.code,
+                                                       timedelta(hours=settings.staff_session_hours))
+        return {"token": token, "staff_id": staff.id, "name": staff.name, "expires_at": expires_at.isoformat()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from monitor.cli.admin import migrate, token_create
+from monitor.cli.admin import migrate, token_create, token_sign_in_link
 from monitor.cli.audit import audit_anchor, audit_rotate_key, audit_verify
 from monitor.cli.config import data_dir_exports, token_command
 from monitor.cli.demo import run_demo
@@ -31,6 +31,7 @@ app.command()(migrate)
 faces_app.command("models")(faces_models)
 faces_app.command("re-enrol")(faces_reenrol)
 token_app.command("create")(token_create)
+token_app.command("sign-in-link")(token_sign_in_link)
 audit_app.command("verify")(audit_verify)
 audit_app.command("anchor")(audit_anchor)
 audit_app.command("rotate-key")(audit_rotate_key)

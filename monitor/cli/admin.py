@@ -1,17 +1,21 @@
-"""The administrator's commands: create or upgrade the schema, and issue tokens into an existing database."""
+"""The administrator's commands: create or upgrade the schema, issue tokens and one-time sign-in links into an
+existing database."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 from sqlalchemy import inspect
 
+from models.clock import SHANGHAI
 from models.domain import ROLE_NAMES, Role
+from models.errors import ApiError
 from models.tables import Institution
 from monitor.adapters.storage import Database
-from monitor.adapters.tokens import issue_token
+from monitor.adapters.tokens import issue_sign_in_link, issue_token
 from monitor.cli.config import DataDir, describe_database, load_settings, token_command
 from monitor.cli.errors import CliError
 from monitor.settings import Settings
@@ -90,3 +94,27 @@ def token_create(
     finally:
         db.dispose()
     typer.echo(token)
+
+
+def token_sign_in_link(
+    staff_id: Annotated[int, typer.Option(help="the staff member (抽查人员) the link signs in")],
+    minutes: Annotated[int | None, typer.Option(min=1, max=7 * 24 * 60, help="how long the link stays valid")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Print a one-time sign-in link for a staff member's phone (valid once, briefly; opens a working-day session).
+
+    With the demo running: --data-dir var/demo.
+    """
+    settings = load_settings(data_dir)
+    db = open_existing_database(settings)
+    try:
+        with db.session() as session:
+            try:
+                code, link = issue_sign_in_link(session, staff_id, "命令行管理员",
+                                                timedelta(minutes=minutes or settings.sign_in_link_minutes))
+            except ApiError as e:
+                raise CliError(e.message, "list staff with GET /api/v1/staff, then pass --staff-id <id>") from None
+    finally:
+        db.dispose()
+    typer.echo(f"{settings.public_url.rstrip('/')}/inspector#signin={code}")
+    typer.echo(f"有效至 {link.expires_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}（北京时间），仅可使用一次", err=True)

@@ -104,6 +104,26 @@ class AlertDetailOut(BaseModel):
                                 "inside | outside | uncertain | unproven; null before any arrival")
 
 
+class SignInLinkOut(BaseModel):
+    """A one-time sign-in link for one staff member: shown this once (only the code's hash is stored)."""
+
+    staff_id: int
+    name: str
+    url: str = Field(description="open on the inspector's phone (or scan its QR code): signs them in once")
+    code: str
+    expires_at: str
+    qr_svg: str = Field(description="the URL as a QR code (SVG) to show on the admin's screen")
+
+
+class SessionOut(BaseModel):
+    """The session a sign-in link opened: a token bound to the staff member, expiring after a working day."""
+
+    token: str
+    staff_id: int
+    name: str
+    expires_at: str
+
+
 class DrawnTraineeOut(BaseModel):
     trainee_id: int
     name: str
