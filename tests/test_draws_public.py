@@ -340,3 +340,16 @@ def test_the_inspector_page_shows_the_days_draw_assignment(tmp_path: Path, brows
         expect(page.locator("#draws-empty")).to_be_visible()
         expect(page.locator("#draws .draw-task")).to_have_count(0)
         context.close()
+        # Once the window has passed, the public notice page lists the draw (no token).
+        with world.client.app.state.db.session() as s:
+            s.execute(update(Draw).values(window_ends_at=datetime.now(UTC)))
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+        page = context.new_page()
+        page.goto(f"{base}/public/notice")
+        draws = page.locator("#draws")
+        expect(draws).to_contain_text("TEST-0 测试班0")
+        expect(draws).to_contain_text("测试培训学校1")
+        expect(draws).to_contain_text(ALGORITHM)
+        expect(draws).to_contain_text("检查期内未提交检查表")
+        assert "抽查员" not in draws.inner_text()
+        context.close()

@@ -25,3 +25,31 @@ fetch("/public/audit-anchors.json").then(r => r.json()).then(data => {
     body.append(tr);
   }
 });
+
+// 双随机一公开: draws whose inspection window has passed, with their results, seed and algorithm version.
+fetch("/public/draws.json").then(r => r.json()).then(draws => {
+  const body = document.getElementById("draws");
+  const cell = (text, cls) => { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; };
+  const results = c => c.inspections.length
+    ? c.inspections.map(i => `${i.kind_name}：${i.conclusion}${i.nonconforming.length ? "（" + i.nonconforming.join("；") + "）" : ""}`).join("；")
+    : "检查期内未提交检查表";
+  for (const d of draws) {
+    const head = `${d.day} ${d.kind_name}（第 ${d.seq} 次）`;
+    const counts = `${d.candidates.length} / ${d.drawn.length}`;
+    const rows = d.classes.length ? d.classes : [null];
+    rows.forEach((c, n) => {
+      const tr = document.createElement("tr");
+      if (n === 0) {
+        for (const td of [cell(head), cell(counts)]) { td.rowSpan = rows.length; tr.append(td); }
+      }
+      if (c) {
+        tr.append(cell(`${c.class_code} ${c.class_name}`), cell(`${c.institution_name}（${c.county_name}）`),
+          cell(c.inspector_tier_name || "无可选派人员"), cell(results(c)));
+      } else {
+        const td = cell("本次未抽中班次"); td.colSpan = 4; tr.append(td);
+      }
+      if (n === 0) { const td = cell(`${d.seed} · ${d.algorithm}`, "hash"); td.rowSpan = rows.length; tr.append(td); }
+      body.append(tr);
+    });
+  }
+});
