@@ -640,11 +640,15 @@ class Inspection(Base):
     responsible_name: Mapped[str] = mapped_column(String(50))
     signature_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
     photo_sha256s: Mapped[list[Any]] = mapped_column(JSON)  # also rows of inspection_photos (for authorisation)
-    pdf_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"))
+    pdf_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), index=True)
     inspected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # The inspector's fix when filing, judged against the venue's fence (fence_result unproven without one).
     fix: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The inspector's own signature (forms filed before 0020 have none), and the SHA-256 of the form's record (its
+    # canonical JSON: monitor.decisions.form_record), which the printed QR code carries and /verify recomputes.
+    inspector_signature_sha256: Mapped[str | None] = mapped_column(String(64))
+    record_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class InspectionPhoto(Base):
@@ -654,6 +658,9 @@ class InspectionPhoto(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     inspection_id: Mapped[int] = mapped_column(ForeignKey("inspections.id"), index=True)
     sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), index=True)
+    captured_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # when the page took it (its own clock)
+    fix: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the phone's fix then, judged against the fence
+    exif_taken_at: Mapped[str | None] = mapped_column(String(19))  # EXIF DateTimeOriginal (camera local, no zone)
 
 
 class Draw(Base):

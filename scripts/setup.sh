@@ -40,4 +40,13 @@ if ! command -v npm >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
+# The inspection form's PDF embeds this TrueType CJK font (WenQuanYi Micro Hei, Apache-2.0; MONITOR_FORM_FONT_FILE
+# names another); Debian's package where the machine has none.
+if [ -z "${MONITOR_FORM_FONT_FILE:-}" ] && [ ! -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ]; then
+  echo "==> installing fonts-wqy-microhei (the CJK font embedded in the inspection form's PDF)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends fonts-wqy-microhei >/dev/null
+fi
 .venv/bin/python scripts/fetch_face_models.py

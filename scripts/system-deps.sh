@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Install the system packages the test suite needs (PostgreSQL, Redis, Chromium, CJK fonts) when missing.
+# Install the system packages the test suite needs (PostgreSQL, Redis, Chromium, CJK fonts, poppler) when missing.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v chromium >/dev/null || need+=(chromium)
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
+# The form PDF embeds a TrueType CJK font (Noto CJK's CFF outlines cannot be embedded by reportlab); its tests read
+# the PDF with poppler's pdffonts, pdftotext, pdfinfo and pdftoppm.
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
+command -v pdffonts >/dev/null || need+=(poppler-utils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing system packages: ${need[*]}"
   SUDO=""

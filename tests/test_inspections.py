@@ -42,6 +42,7 @@ def file_form(crew: Crew, who: str = "county_a", alert_id: int | None = None, **
         form["alert_id"] = alert_id
     form.update(overrides)
     files = [("signature", ("sign.png", signature_png(), "image/png")),
+             ("inspector_signature", ("mine.png", signature_png(), "image/png")),
              ("photos", ("room.jpg", face("groups/two_people.jpg"), "image/jpeg")),
              ("photos", ("board.jpg", face("people/obama/obama.jpg"), "image/jpeg"))]
     return crew.client.post("/api/v1/inspections", headers=auth(crew.tokens[who]),
@@ -77,7 +78,7 @@ def test_an_on_site_inspection_is_filed_with_signature_photos_and_a_pdf(crew: Cr
     chain = crew.client.get("/api/v1/audit?subject_kind=inspections", headers=auth(crew.world.admin)).json()
     assert [(e["action"], e["actor"]) for e in chain] == [("inspections.insert", "抽查员0"),
                                                           ("inspections.update", "抽查员0")]
-    assert chain[-1]["detail"] == {"pdf_sha256": filed["pdf_sha256"]}
+    assert chain[-1]["detail"] == {"pdf_sha256": filed["pdf_sha256"], "record_sha256": filed["record_sha256"]}
     closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
                        {"outcome": "violation_confirmed", "note": f"见检查表 {filed['id']}"})
     assert closed.status_code == 200
@@ -95,7 +96,8 @@ def test_an_incomplete_or_unsigned_form_is_refused_and_nothing_is_kept(crew: Cre
         "/api/v1/inspections", headers=auth(crew.tokens["county_a"]),
         data={"class_id": str(crew.world.class_id), "kind": "on_site", "items": json.dumps(items(None)),
               "findings": "", "responsible_name": "张校长"},
-        files=[("signature", ("s.jpg", face("people/obama/obama.jpg"), "image/jpeg"))])
+        files=[("signature", ("s.jpg", face("people/obama/obama.jpg"), "image/jpeg")),
+               ("inspector_signature", ("mine.png", signature_png(), "image/png"))])
     assert jpeg_signature.status_code == 422 and jpeg_signature.json()["code"] == "SIGNATURE_NOT_PNG"
     assert file_form(crew, who="county_tied").status_code == 404  # recused: the class does not exist for them
     assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.operator)).json() == []
@@ -165,7 +167,8 @@ def test_a_signature_whose_image_stream_is_broken_is_refused_and_nothing_is_kept
         "/api/v1/inspections", headers=auth(crew.tokens["county_a"]),
         data={"class_id": str(crew.world.class_id), "kind": "on_site", "items": json.dumps(items(None)),
               "responsible_name": "张校长"},
-        files=[("signature", ("s.png", bytes(broken), "image/png"))])
+        files=[("signature", ("s.png", bytes(broken), "image/png")),
+               ("inspector_signature", ("mine.png", signature_png(), "image/png"))])
     assert r.status_code == 422 and r.json()["code"] == "SIGNATURE_UNREADABLE", r.text
     assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.operator)).json() == []
 

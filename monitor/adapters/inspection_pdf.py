@@ -1,27 +1,78 @@
-"""The filled inspection form as a printable PDF (A4, Chinese drawn with reportlab's built-in STSong-Light CID font,
-so no font file is needed), with the responsible person's handwritten signature and the photos' digests."""
+"""The filled inspection form as a printable PDF (A4, with a subset of a TrueType CJK font embedded): the ticked
+checklist, both handwritten signatures, the alert and class numbers, the phone check's drawn and reached trainees,
+the visit's place, fix and time, the photos' capture times and digests, and a QR code with the verify link."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import reportlab
 from PIL import Image
+from reportlab.graphics import renderPDF
+from reportlab.graphics.barcode.qr import QrCodeWidget
+from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from models.clock import SHANGHAI
 from models.errors import ApiError
 from monitor.decisions.inspection_form import CHECKLIST, RESULTS
 
-FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+CENTER_NAME = "云南省职业技能培训监控调度中心"
+TICK = "√"
+
+
+class FormFontMissing(RuntimeError):
+    """The configured CJK font cannot be embedded: the form is not printed with a font the reader may lack."""
+
+
+@lru_cache(maxsize=4)
+def form_font(path: Path, index: int = 0) -> str:
+    """Register the TrueType-outline font at `path` (a .ttf, or face `index` of a .ttc) and return its name."""
+    if not path.is_file():
+        raise FormFontMissing(f"form font not found: {path}. Install Debian's fonts-wqy-microhei (scripts/setup.sh "
+                              f"does) or set MONITOR_FORM_FONT_FILE to a TrueType-outline CJK font")
+    name = f"FormCJK-{abs(hash((str(path), index))):x}"
+    try:
+        pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=index))
+    except Exception as exc:  # noqa: BLE001 - reportlab raises bare TTFError / struct errors for unusable fonts
+        raise FormFontMissing(f"form font {path} cannot be embedded ({exc}): it needs TrueType outlines (a CFF/OTF "
+                              f"font such as Noto CJK cannot be embedded by reportlab)") from exc
+    return name
+
+
+@dataclass(frozen=True)
+class CallLine:
+    """One drawn trainee of the alert's phone check, as printed: the name and masked ID, never the phone number."""
+
+    name: str
+    id_number_masked: str
+    reached: bool | None  # None: not called
+    present: bool | None
+
+
+@dataclass(frozen=True)
+class PhoneCheckLines:
+    check_id: int
+    state: str
+    calls: Sequence[CallLine]
+
+
+@dataclass(frozen=True)
+class PhotoLine:
+    sha256: str
+    captured_at: datetime | None = None
+    exif_taken_at: str | None = None
+    fix: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,12 +92,20 @@ class FormContent:
     items: Mapping[str, Mapping[str, str]]
     findings: str
     responsible_name: str
-    photo_sha256s: Sequence[str]
+    photos: Sequence[PhotoLine]
     fix: Mapping[str, Any] | None = None  # the inspector's fix and its fence result
+    class_id: int = 0
+    alert_id: int | None = None
+    venue_address: str = ""
+    phone_checks: Sequence[PhoneCheckLines] = field(default_factory=tuple)
+    filed_at: datetime | None = None  # the PDF's creation date
+    record_sha256: str = ""
+    verify_url: str = ""
 
 
 FENCE_WORDS = {"inside": "在培训场地围栏内", "outside": "在培训场地围栏外", "uncertain": "处于围栏边缘，无法确认",
                "unproven": "未提供定位"}
+CHECK_STATES = {"open": "进行中", "done": "已完成", "abandoned": "已中止"}
 
 
 MAX_SIGNATURE_PIXELS = 4_000_000  # a phone screen's canvas at full pixel density is well under this
@@ -72,60 +131,179 @@ def wrap(text: str, width: int) -> list[str]:
     return lines
 
 
-def render_form(form: FormContent, signature_png: bytes) -> bytes:
-    """The PDF bytes of the filled form."""
+def fix_text(fix: Mapping[str, Any] | None) -> str:
+    """A fix as printed: position, datum, accuracy, when, and how it lies against the fence."""
+    fix = fix or {"fence_result": "unproven"}
+    where = FENCE_WORDS.get(str(fix.get("fence_result")), "未提供定位")
+    if fix.get("lat") is None:
+        return where
+    taken = ""
+    if fix.get("captured_at"):
+        try:
+            taken = f"，定位时间 {datetime.fromisoformat(str(fix['captured_at'])).astimezone(SHANGHAI):%H:%M:%S}"
+        except ValueError:
+            taken = ""
+    return f"{fix['lat']:.5f}, {fix['lon']:.5f}（WGS-84，精度 {fix['accuracy_m']:.0f} 米{taken}），{where}"
+
+
+def pdf_date(at: datetime) -> str:
+    """A PDF date string in Beijing time."""
+    return at.astimezone(SHANGHAI).strftime("D:%Y%m%d%H%M%S+08'00'")
+
+
+QR_SIZE = 96.0  # points: about 34 mm, read by a phone from a printed page
+
+
+def verify_block(pdf: Canvas, font: str, url: str, record_sha256: str, width: float) -> None:
+    """At the foot of the first page: the QR code of the verify link, the link itself and the record's digest."""
+    pdf.setLineWidth(0.5)
+    pdf.line(50, 148, width - 50, 148)
+    widget = QrCodeWidget(url, barLevel="M")
+    x0, y0, x1, y1 = widget.getBounds()
+    drawing = Drawing(QR_SIZE, QR_SIZE, transform=[QR_SIZE / (x1 - x0), 0, 0, QR_SIZE / (y1 - y0), 0, 0])
+    drawing.initialFontName = font  # otherwise the drawing sets Helvetica, a font that is never embedded
+    drawing.add(widget)
+    renderPDF.draw(drawing, pdf, width - 50 - QR_SIZE, 44)
+    pdf.setFont(font, 10.5)
+    pdf.drawString(50, 128, "核验本表：扫描右侧二维码，或在浏览器中打开")
+    room = width - 50 - QR_SIZE - 10 - 50  # one unbroken line, so that it can be typed or copied whole
+    pdf.setFont(font, min(8.5, room / pdfmetrics.stringWidth(url, font, 1)))
+    pdf.drawString(50, 110, url)
+    pdf.setFont(font, 9)
+    pdf.drawString(50, 78, "检查记录摘要（SHA-256）：")
+    pdf.setFont(font, 8)
+    pdf.drawString(50, 66, record_sha256[:32])
+    pdf.drawString(50, 56, record_sha256[32:])
+    pdf.setFont(font, 7.5)
+    pdf.drawString(50, 44, "核验页只答复记录是否真实、未被改动，不显示任何个人信息。")
+
+
+def render_form(form: FormContent, signature_png: bytes, inspector_signature_png: bytes | None,
+                font_path: Path, font_index: int = 0) -> bytes:
+    """The PDF bytes of the filled form (unsigned: the center's signature is added over these bytes)."""
+    font = form_font(font_path, font_index)
     out = io.BytesIO()
-    pdf = Canvas(out, pagesize=A4, invariant=True)  # invariant: the same form gives the same bytes (and digest)
-    pdf.setTitle(f"职业技能培训班检查表 {form.class_code} #{form.inspection_id}")
+    # invariant: the same form gives the same bytes; the dates are set to the filing time below, not 2000-01-01.
+    pdf = Canvas(out, pagesize=A4, invariant=True, initialFontName=font, lang="zh-CN")
+    filed = form.filed_at or form.inspected_at
+    pdf.setDateFormatter(lambda *_: pdf_date(filed))
+    pdf.setTitle(f"职业技能培训班检查表 第 {form.inspection_id} 号（班次 {form.class_code}）")
+    pdf.setAuthor(f"{CENTER_NAME}；检查人员 {form.inspector}")
+    pdf.setSubject(f"云人社通〔2022〕50号 第十四条 培训班检查记录：班次 {form.class_code}（ID {form.class_id}）"
+                   f"{f'，告警 {form.alert_id}' if form.alert_id else ''}")
+    pdf.setCreator(f"{CENTER_NAME} 监控调度系统")
+    pdf.setProducer(f"ReportLab {reportlab.Version}")
+    if form.record_sha256:
+        pdf.setKeywords(f"record-sha256:{form.record_sha256}")
     width, height = A4
-    y = height - 60
+    first_page_bottom = 160  # the verify block (QR code and link) sits under it on the first page
+    page = 1
+    y = height - 56
+
+    def new_page() -> None:
+        nonlocal y, page
+        pdf.showPage()
+        page += 1
+        y = height - 56
 
     def line(text: str, size: float = 10.5, x: float = 50, step: float = 16) -> None:
         nonlocal y
-        if y < 70:
-            pdf.showPage()
-            y = height - 60
-        pdf.setFont(FONT, size)
+        if y < (first_page_bottom if page == 1 else 60):
+            new_page()
+        pdf.setFont(font, size)
         pdf.drawString(x, y, text)
         y -= step
 
-    line("职业技能培训班检查表", 18, x=width / 2 - 90, step=30)
+    def gap(points: float) -> None:
+        nonlocal y
+        y -= points
+
+    def heading(text: str) -> None:
+        gap(4)
+        line(text, 11.5, step=18)
+
+    if form.verify_url:
+        verify_block(pdf, font, form.verify_url, form.record_sha256, width)
+    line("职业技能培训班检查表", 18, x=width / 2 - 90, step=26)
     local = form.inspected_at.astimezone(SHANGHAI)
-    line(f"编号：{form.inspection_id}　　检查方式：{'现场检查' if form.kind == 'on_site' else '电话抽查'}"
+    line(f"检查表编号：{form.inspection_id}　　告警编号：{form.alert_id if form.alert_id else '无（例行抽查）'}"
+         f"　　班次编号：{form.class_code}（ID {form.class_id}）")
+    line(f"检查方式：{'现场检查' if form.kind == 'on_site' else '电话抽查'}"
          f"　　检查时间：{local:%Y年%m月%d日 %H:%M}（北京时间）")
-    line(f"培训班次：{form.class_name}（{form.class_code}）")
-    line(f"培训机构：{form.institution_name}　　培训场地：{form.venue_name}")
-    fix = form.fix or {"fence_result": "unproven"}
-    where = FENCE_WORDS.get(str(fix.get("fence_result")), "未提供定位")
-    if fix.get("lat") is not None:
-        where = (f"{fix['lat']:.5f}, {fix['lon']:.5f}（WGS-84，精度 {fix['accuracy_m']:.0f} 米），{where}")
-    line(f"检查人员定位：{where}")
+    line(f"培训班次：{form.class_name}")
+    line(f"培训机构：{form.institution_name}")
+    place = form.venue_name + (f"，{form.venue_address}" if form.venue_address else "")
+    for n, text in enumerate(wrap(f"检查地点：{place}", 44)):
+        line(text, x=50 if n == 0 else 110)
+    line(f"检查人员定位：{fix_text(form.fix)}", 10)
     present = "—" if form.headcount_present is None else str(form.headcount_present)
-    line(f"登记人数：{form.headcount_registered}　　实到人数：{present}　　检查人员：{form.inspector}", step=24)
+    line(f"登记人数：{form.headcount_registered}　　实到人数：{present}　　检查人员：{form.inspector}")
+
+    heading("一、检查项目（在相应方框内打 √）")
+    options = list(RESULTS.items())
     for key, label in CHECKLIST.items():
         answer = form.items.get(key, {})
-        line(f"□ {label}：{RESULTS.get(answer.get('result', ''), '未填写')}")
+        line(label, 10, x=58, step=0)
+        x = 370
+        for value, word in options:
+            pdf.rect(x, y - 1.5, 9, 9, stroke=1, fill=0)
+            if answer.get("result") == value:
+                pdf.setFont(font, 10)
+                pdf.drawString(x + 0.5, y - 0.5, TICK)
+            pdf.setFont(font, 10)
+            pdf.drawString(x + 12, y, word)
+            x += 12 + pdfmetrics.stringWidth(word, font, 10) + 14
+        y -= 15
         for text in wrap(answer.get("note") or "", 44):
             if text:
-                line(text, 9.5, x=70, step=14)
-    y -= 8
-    line("检查发现：")
+                line(f"说明：{text}", 9, x=72, step=13)
+
+    heading("二、检查发现")
     for text in wrap(form.findings or "无", 46):
         line(text, 10, x=60, step=15)
-    y -= 8
-    if form.photo_sha256s:
-        line(f"现场照片 {len(form.photo_sha256s)} 张（SHA-256）：", 10)
-        for sha in form.photo_sha256s:
-            line(sha, 8, x=60, step=12)
-    y -= 12
-    if y < 160:
-        pdf.showPage()
-        y = height - 60
-    line(f"被检查单位现场负责人：{form.responsible_name}　　签字：", 11, step=8)
-    pdf.drawImage(ImageReader(io.BytesIO(signature_png)), 300, y - 80, width=200, height=80, mask="auto",
+
+    if form.phone_checks:
+        heading("三、电话抽查（学员手机号不在本表打印）")
+        for check in form.phone_checks:
+            reached = sum(1 for c in check.calls if c.reached)
+            confirmed = sum(1 for c in check.calls if c.present)
+            line(f"电话抽查第 {check.check_id} 号（{CHECK_STATES.get(check.state, check.state)}）：抽取 "
+                 f"{len(check.calls)} 人，接通 {reached} 人，确认在班 {confirmed} 人", 10, x=58)
+            for n, call in enumerate(check.calls, 1):
+                state = ("未拨打" if call.reached is None else "未接通" if not call.reached else
+                         "接通，确认在班" if call.present else "接通，未确认在班")
+                line(f"{n:>2}. {call.name}　{call.id_number_masked}　{state}", 9.5, x=72, step=13.5)
+
+    photo_no = "四" if form.phone_checks else "三"
+    if form.photos:
+        heading(f"{photo_no}、现场照片 {len(form.photos)} 张（拍摄时间、拍摄定位、SHA-256）")
+        for n, photo in enumerate(form.photos, 1):
+            taken = (f"{photo.captured_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S}（手机记录）"
+                     if photo.captured_at else "拍摄时间未提供")
+            exif = f"，EXIF 拍摄时间 {photo.exif_taken_at.replace('T', ' ')}" if photo.exif_taken_at else ""
+            line(f"{n}. {taken}{exif}", 9.5, x=58, step=13)
+            line(f"拍摄定位：{fix_text(photo.fix)}", 9, x=72, step=12.5)
+            line(photo.sha256, 8, x=72, step=13)
+
+    gap(10)
+    if y < (first_page_bottom if page == 1 else 60) + 110:
+        new_page()
+    line(f"被检查单位现场负责人：{form.responsible_name}", 11, step=0)
+    line(f"检查人员：{form.inspector}", 11, x=320, step=8)
+    pdf.drawString(50, y - 4, "签字：")
+    pdf.drawImage(ImageReader(io.BytesIO(signature_png)), 86, y - 84, width=200, height=80, mask="auto",
                   preserveAspectRatio=True)
+    pdf.drawString(320, y - 4, "签字：")
+    if inspector_signature_png:
+        pdf.drawImage(ImageReader(io.BytesIO(inspector_signature_png)), 356, y - 84, width=200, height=80,
+                      mask="auto", preserveAspectRatio=True)
+    else:
+        pdf.drawString(356, y - 24, "（本表归档于检查人员签名启用之前）")
     y -= 100
-    line("本表由被检查单位现场负责人签字确认后归档，作为申领培训补贴的依据（云人社通〔2022〕50号 第十四条）。", 8.5)
+    line("本表经被检查单位现场负责人和检查人员签字确认后归档，作为申领培训补贴的依据（云人社通〔2022〕50号 第十四条），"
+         , 8.5, step=12)
+    line(f"并由{CENTER_NAME}加盖电子签章（PAdES），任何改动都会使签章失效。", 8.5)
+
     pdf.showPage()
     pdf.save()
     return out.getvalue()

@@ -25,11 +25,12 @@ from monitor.api import (
     staff,
     tokens,
     venues,
+    verify,
 )
 
 ROUTERS: list[APIRouter] = [
     regions.router, institutions.router, venues.router, occupations.router, people.router, enrolment.router,
     classes.router, tokens.router, overview.router, alerts.router, dispatch.router, staff.router, phone_checks.router,
     inspections.router, draws.router, draws.public, reviews.router, evidence.router, reports.router, reports.public,
-    rules.router, audit.router, audit.public, blacklist.router, health.router,
+    rules.router, audit.router, audit.public, blacklist.router, health.router, verify.router,
 ]

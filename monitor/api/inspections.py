@@ -1,14 +1,16 @@
-"""Inspection forms (《职业技能培训班检查表》) over HTTP: filed from the inspector's phone with photos and the
-responsible person's handwritten signature, listed per class, printed as PDF; classes short of inspections."""
+"""Inspection forms (《职业技能培训班检查表》) over HTTP: filed from the inspector's phone with photos (their capture
+time and fix), the responsible person's and the inspector's handwritten signatures, listed per class, printed as a
+PDF signed by the center; classes short of inspections."""
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Response, UploadFile
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -21,13 +23,26 @@ from models.errors import ApiError, errors
 from models.params import Limit, RecordIdQuery, UploadIdPath
 from models.scope import Scope, access, get_in_scope, refuse_missing
 from models.tables import Alert, Inspection, Institution, TrainingClass
-from monitor.adapters.inspection_pdf import check_signature
+from monitor.adapters.form_signing import FormSigningKeyMissing
+from monitor.adapters.inspection_pdf import FormFontMissing, check_signature
 from monitor.api.deps import Center, Db, EvidenceDep, SettingsDep
 from monitor.api.schemas.dispatch import InspectionOut, ShortfallOut
 from monitor.decisions.inspection_form import CHECKLIST
 from monitor.services.dispatch import Actor, ensure_assignee, ensure_staff
 from monitor.services.draws import ensure_class_or_drawn
-from monitor.services.inspections import FormIn, alert_contradictions, file_inspection, inspection_out, shortfall
+from monitor.services.inspections import (
+    FormArchive,
+    FormIn,
+    PhotoIn,
+    alert_contradictions,
+    file_inspection,
+    inspection_out,
+    photos_of,
+    shortfall,
+)
+from monitor.settings import Settings
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
@@ -51,6 +66,44 @@ def parse_fix(text: str | None) -> FixIn | None:
                        f"（{exc.errors()[0].get('msg', '')}）"[:300]) from None
 
 
+class PhotoMetaIn(BaseModel):
+    """What the page knows of one photo: when it was taken, and the phone's fix then."""
+
+    captured_at: AwareDatetime | None = None
+    fix: FixIn | None = None
+
+
+def parse_photo_meta(text: str | None, photos: int) -> list[PhotoMetaIn]:
+    """One entry per photo, in the photos' order (none given: nothing known of any)."""
+    if not text:
+        return [PhotoMetaIn() for _ in range(photos)]
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, list):
+            raise ValueError("not a list")
+        meta = [PhotoMetaIn.model_validate(m or {}) for m in raw]
+    except (ValueError, ValidationError) as exc:
+        raise ApiError(422, "PHOTO_META_INVALID", f"照片信息须为 JSON 数组：[{{captured_at, fix}}]（{exc}）"[:300]
+                       ) from None
+    if len(meta) != photos:
+        raise ApiError(422, "PHOTO_META_INVALID", f"照片信息 {len(meta)} 条，与照片 {photos} 张不符")
+    now = utc_now()
+    for m in meta:
+        if m.captured_at and not now - timedelta(days=7) <= m.captured_at <= now + timedelta(minutes=5):
+            raise ApiError(422, "PHOTO_META_INVALID", "照片拍摄时间须在过去 7 天内")
+    return meta
+
+
+def form_archive(settings: Settings) -> FormArchive:
+    """The font, key and link forms are sealed with; a deployment missing one cannot file (and says why)."""
+    try:
+        return FormArchive.of(settings)
+    except FormSigningKeyMissing as exc:
+        log.error("%s", exc)
+        raise ApiError(503, "FORM_SIGNING_KEY_MISSING", "检查表签章密钥未配置或无法读取，暂不能归档检查表，请联系管理员"
+                       ) from exc
+
+
 def parse_items(text: str) -> dict[str, dict[str, str]]:
     try:
         raw = json.loads(text)
@@ -71,7 +124,9 @@ async def post_inspection(
     kind: Annotated[Literal["on_site", "phone"], Form()],
     items: Annotated[str, Form(max_length=20_000, description=f"JSON: {', '.join(CHECKLIST)} → {{result, note}}")],
     responsible_name: Annotated[str, Form(min_length=1, max_length=50, pattern=r"^[^\x00-\x1f\x7f]+$")],
-    signature: Annotated[UploadFile, File(description="the handwritten signature drawn on the phone (PNG)")],
+    signature: Annotated[UploadFile, File(description="the responsible person's handwritten signature drawn on the "
+                                          "phone (PNG)")],
+    inspector_signature: Annotated[UploadFile, File(description="the inspector's own handwritten signature (PNG)")],
     findings: Annotated[str, Form(max_length=4000, description="required when an item does not comply")] = "",
     alert_id: Annotated[int | None, Form(ge=1, le=MAX_UPLOAD_ID)] = None,
     headcount_present: Annotated[int | None, Form(ge=0, le=10_000)] = None,
@@ -80,6 +135,9 @@ async def post_inspection(
                                     "{latitude, longitude, accuracy_m, datum, captured_at}; judged against the "
                                     "venue's fence (outside is marked, not refused)")] = None,
     photos: Annotated[list[UploadFile] | None, File(description=f"up to {MAX_PHOTOS} photos")] = None,
+    photo_meta: Annotated[str | None, Form(max_length=20_000, description="JSON list, one per photo in order: "
+                                           "{captured_at, fix} (when the page took it and the phone's fix then)")
+                          ] = None,
 ) -> dict[str, Any]:
     ensure_staff(scope.principal)  # a form counts toward clause 十四 only with a person (who can be recused) behind it
     photos = photos or []
@@ -90,13 +148,18 @@ async def post_inspection(
     if when.tzinfo is None or not now - timedelta(days=7) <= when <= now + timedelta(minutes=5):
         raise ApiError(422, "INSPECTED_AT_INVALID", "检查时间须带时区，且在过去 7 天内")
     parsed = parse_items(items)
-    raw_signature = await signature.read()
-    if len(raw_signature) > MAX_SIGNATURE_BYTES:
-        raise ApiError(413, "SIGNATURE_TOO_LARGE", "签名图片过大")
-    signed = await run_in_threadpool(inspect_image, raw_signature, settings.max_image_pixels)
-    await run_in_threadpool(check_signature, signed.data)
-    shots: list[AcceptedImage] = [await run_in_threadpool(inspect_image, await p.read(), settings.max_image_pixels)
-                                  for p in photos]
+    meta = parse_photo_meta(photo_meta, len(photos))
+    signatures: list[AcceptedImage] = []
+    for upload in (signature, inspector_signature):
+        raw_signature = await upload.read()
+        if len(raw_signature) > MAX_SIGNATURE_BYTES:
+            raise ApiError(413, "SIGNATURE_TOO_LARGE", "签名图片过大")
+        signatures.append(await run_in_threadpool(inspect_image, raw_signature, settings.max_image_pixels))
+        await run_in_threadpool(check_signature, signatures[-1].data)
+    signed, inspector_signed = signatures
+    shots = [PhotoIn(await run_in_threadpool(inspect_image, await p.read(), settings.max_image_pixels),
+                     m.captured_at, m.fix) for p, m in zip(photos, meta, strict=True)]
+    archive = await run_in_threadpool(form_archive, settings)
     form = FormIn(class_id, alert_id, kind, parsed, headcount_present, findings.strip(), responsible_name.strip(),
                   when, parse_fix(fix))
 
@@ -108,9 +171,13 @@ async def post_inspection(
                 if alert is None:
                     raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)
                 ensure_assignee(alert, scope.principal)
-            row = file_inspection(session, evidence, form, Actor.of(scope.principal), signed, shots,
-                                  settings.session_grace_minutes)
-            return inspection_out(row, alert_contradictions(session, row.alert_id))
+            try:
+                row = file_inspection(session, evidence, form, Actor.of(scope.principal), signed, inspector_signed,
+                                      shots, archive, settings.session_grace_minutes)
+            except FormFontMissing as exc:
+                log.error("%s", exc)
+                raise ApiError(503, "FORM_FONT_MISSING", "检查表字体未安装，暂不能归档检查表，请联系管理员") from exc
+            return inspection_out(row, alert_contradictions(session, row.alert_id), photos_of(session, row.id))
 
     return await run_in_threadpool(store)
 
@@ -123,7 +190,8 @@ def list_inspections(scope: Center, db: Db, class_id: RecordIdQuery | None = Non
         if class_id is not None:
             query = query.where(Inspection.class_id == class_id)
         rows = session.scalars(query.limit(limit)).all()
-        return [inspection_out(r, alert_contradictions(session, r.alert_id)) for r in rows]
+        return [inspection_out(r, alert_contradictions(session, r.alert_id), photos_of(session, r.id))
+                for r in rows]
 
 
 @router.get("/inspections/shortfall", response_model=list[ShortfallOut],
@@ -152,7 +220,7 @@ def load_inspection(session: Session, scope: Scope, inspection_id: int) -> Inspe
 def get_inspection(inspection_id: UploadIdPath, scope: Center, db: Db) -> dict[str, Any]:
     with db.session() as session:
         row = load_inspection(session, scope, inspection_id)
-        return inspection_out(row, alert_contradictions(session, row.alert_id))
+        return inspection_out(row, alert_contradictions(session, row.alert_id), photos_of(session, row.id))
 
 
 @router.get("/inspections/{inspection_id}/form.pdf", response_class=Response, responses={

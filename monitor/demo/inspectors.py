@@ -174,7 +174,8 @@ class InspectorCrew:
                 "findings": "在场人数少于签到人数，疑似代签" if problem else "",
                 "headcount_present": str(self.rng.randint(1, 5))}
         filed = self.http.post("/api/v1/inspections", headers=auth, data=form,
-                               files={"signature": ("sign.png", signature_png(self.rng), "image/png")})
+                               files={"signature": ("sign.png", signature_png(self.rng), "image/png"),
+                                      "inspector_signature": ("mine.png", signature_png(self.rng), "image/png")})
         outcome, note = OUTCOMES[0] if problem else self.rng.choice(OUTCOMES[1:])
         if filed.status_code == 201:
             note += f"（检查表 {filed.json()['id']}）"

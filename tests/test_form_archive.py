@@ -1,0 +1,270 @@
+"""The filed inspection form as an archival record (issue 18 item 4): an embedded CJK font, boxes ticked as the
+results say, both signatures, the alert, class, phone check, place, fix and time printed, a QR code whose verify
+link answers genuine (and unknown when changed), the center's PAdES signature, correct metadata; form photos keep
+their capture time, fix and EXIF time."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import pytest
+from asn1crypto import pem
+from asn1crypto import x509 as asn1_x509
+from PIL import Image
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+
+from models.clock import SHANGHAI
+from models.identity import mask_id_number
+from models.tables import Inspection, PhoneCall, PhoneCheck, Trainee, TrainingClass, Venue
+from monitor.adapters.inspection_pdf import FormContent, FormFontMissing, render_form
+from monitor.decisions.inspection_form import CHECKLIST, RESULTS
+from tests.crew import NOW, Crew
+from tests.helpers import VENUE, auth, face
+from tests.test_inspections import signature_png
+
+pytestmark = pytest.mark.skipif(not shutil.which("pdffonts") or not shutil.which("pdftoppm"),
+                                reason="poppler-utils (scripts/system-deps.sh installs it)")
+
+RESULT_OF = {"trainees": "ok", "headcount": "problem", "time": "not_checked", "content": "ok", "venue": "ok",
+             "attendance": "problem", "teachers": "not_checked", "quality": "ok"}
+
+
+def photo_with_exif(taken: str) -> bytes:
+    """A JPEG whose EXIF says when the camera took it (DateTimeOriginal, camera local time)."""
+    image = Image.open(io.BytesIO(face("groups/two_people.jpg"))).convert("RGB")
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = taken  # Exif IFD: DateTimeOriginal
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def phone_check_on(crew: Crew, alert_id: int) -> tuple[list[str], list[str]]:
+    """A done phone check of the alert (rows as the phone-check service leaves them): obama reached and present,
+    biden not reached. Returns the trainees' names and their whole ID numbers."""
+    w = crew.world
+    with crew.client.app.state.db.session() as s:
+        people = [s.get(Trainee, w.obama_id), s.get(Trainee, w.biden_id)]
+        assert all(people)
+        check = PhoneCheck(alert_id=alert_id, class_id=w.class_id, staff_id=crew.staff["county_a"],
+                           inspector="抽查员0", seed="0" * 64, drawn=[w.obama_id, w.biden_id], state="done",
+                           created_at=NOW, completed_at=NOW)
+        s.add(check)
+        s.flush()
+        for trainee_id, reached in ((w.obama_id, True), (w.biden_id, False)):
+            s.add(PhoneCall(check_id=check.id, trainee_id=trainee_id, reached=reached,
+                            present=True if reached else None, answers=None, duration_s=60 if reached else 0,
+                            called_at=NOW, callee="13700001111"))
+        return [p.name for p in people if p], [p.id_number for p in people if p]
+
+
+@pytest.fixture
+def filed(crew: Crew) -> dict[str, Any]:
+    """An on-site form of an alert with a phone check, two photos with their capture time and fix (one with EXIF)."""
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    assert crew.post(f"/api/v1/alerts/{alert_id}/arrive", "county_a").status_code == 200
+    names, id_numbers = phone_check_on(crew, alert_id)
+    items = {k: {"result": v, "note": "登记 3 人，实到 1 人" if v == "problem" else ""} for k, v in RESULT_OF.items()}
+    taken = datetime.now(UTC) - timedelta(minutes=3)
+    here = {"latitude": VENUE[0], "longitude": VENUE[1], "accuracy_m": 12, "datum": "WGS-84",
+            "captured_at": taken.isoformat()}
+    meta = [{"captured_at": taken.isoformat(), "fix": here}, {"captured_at": None, "fix": None}]
+    form = {"class_id": crew.world.class_id, "alert_id": alert_id, "kind": "on_site", "items": json.dumps(items),
+            "findings": "在场学员少于签到人数，疑似代签", "responsible_name": "张校长", "headcount_present": 1,
+            "fix": json.dumps(here), "photo_meta": json.dumps(meta)}
+    files = [("signature", ("sign.png", signature_png(), "image/png")),
+             ("inspector_signature", ("mine.png", signature_png(), "image/png")),
+             ("photos", ("room.jpg", photo_with_exif("2024:05:01 08:30:59"), "image/jpeg")),
+             ("photos", ("board.jpg", face("people/obama/obama.jpg"), "image/jpeg"))]
+    r = crew.client.post("/api/v1/inspections", headers=auth(crew.tokens["county_a"]),
+                         data={k: str(v) for k, v in form.items()}, files=files)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    pdf = crew.client.get(body["pdf_url"], headers=auth(crew.world.operator)).content
+    return {"crew": crew, "body": body, "pdf": pdf, "names": names, "id_numbers": id_numbers, "taken": taken,
+            "alert_id": alert_id}
+
+
+def run(*args: str, data: bytes) -> str:
+    """A poppler tool over the PDF given on stdin (through a file: poppler does not read stdin)."""
+    with subprocess.Popen(["sh", "-c", 'f=$(mktemp); cat > "$f"; "$@" "$f" -; rc=$?; rm -f "$f"; exit $rc', "sh",
+                           *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as proc:
+        out, _ = proc.communicate(data)
+    assert proc.returncode == 0
+    return out.decode()
+
+
+def text_of(pdf: bytes) -> str:
+    return run("pdftotext", "-layout", data=pdf)
+
+
+def test_every_font_is_embedded(filed: dict[str, Any], tmp_path: Path) -> None:
+    path = tmp_path / "form.pdf"
+    path.write_bytes(filed["pdf"])
+    rows = subprocess.run(["pdffonts", str(path)], check=True, capture_output=True, text=True).stdout.splitlines()[2:]
+    assert rows, "no fonts listed"
+    for row in rows:  # name type encoding emb sub uni object ID: emb is the 4th column from the right's 3rd…
+        cols = row.split()
+        assert cols[-5] == "yes", row  # emb
+
+
+def test_the_boxes_are_ticked_as_the_results_say(filed: dict[str, Any]) -> None:
+    text = text_of(filed["pdf"])
+    words = list(RESULTS.values())
+    for key, label in CHECKLIST.items():
+        line = next(ln for ln in text.splitlines() if label in ln)
+        ticked = [w for w in words if re.search(r"√\s*" + w + r"(\s|$)", line)]
+        assert ticked == [RESULTS[RESULT_OF[key]]], (key, line)
+        assert line.count("√") == 1, line
+
+
+def test_the_form_prints_the_alert_class_phone_check_place_fix_time_and_photos(filed: dict[str, Any]) -> None:
+    crew, body = filed["crew"], filed["body"]
+    text = text_of(filed["pdf"])
+    flat = re.sub(r"\s+", "", text)
+    assert f"告警编号：{filed['alert_id']}" in flat and f"检查表编号：{body['id']}" in flat
+    assert f"（ID{crew.world.class_id}）" in flat
+    with crew.client.app.state.db.session() as s:
+        row = s.get(Inspection, body["id"])
+        assert row is not None
+        cls = s.get(TrainingClass, row.class_id)
+        assert cls is not None
+        venue = s.get(Venue, cls.venue_id)
+        assert venue is not None
+        assert f"班次编号：{cls.code}" in flat
+        assert f"检查地点：{venue.name}" in flat and (venue.address or "") in flat
+    assert f"{VENUE[0]:.5f},{VENUE[1]:.5f}" in flat and "在培训场地围栏内" in flat
+    local = datetime.fromisoformat(body["inspected_at"]).astimezone(SHANGHAI)
+    assert f"检查时间：{local:%Y年%m月%d日%H:%M}（北京时间）" in flat
+    # The phone check: names with masked ID numbers, never a whole ID number nor a phone number.
+    assert "抽取2人，接通1人，确认在班1人" in flat
+    for name, id_number in zip(filed["names"], filed["id_numbers"], strict=True):
+        assert f"{name}{mask_id_number(id_number)}" in flat
+        assert id_number not in flat
+    assert "13700001111" not in flat
+    # Photos: the page's capture time, the EXIF time, the fix, the digest.
+    taken = filed["taken"].astimezone(SHANGHAI)
+    assert f"{taken:%Y-%m-%d%H:%M:%S}（手机记录），EXIF拍摄时间2024-05-0108:30:59" in flat
+    for sha in body["photo_sha256s"]:
+        assert sha in flat
+    assert "被检查单位现场负责人：张校长" in flat and "检查人员：抽查员0" in flat
+    # Both signatures are images on the page (and the inspector's is stored as evidence).
+    assert filed["pdf"].count(b"/Subtype /Image") >= 2
+    sig = crew.client.get(f"/api/v1/evidence/{body['inspector_signature_sha256']}", headers=auth(crew.world.operator))
+    assert sig.status_code == 200 and sig.content == signature_png()
+
+
+def test_photos_keep_their_capture_time_fix_and_exif_time_in_the_json(filed: dict[str, Any]) -> None:
+    body = filed["body"]
+    first, second = body["photos"]
+    assert [first["sha256"], second["sha256"]] == body["photo_sha256s"]
+    assert datetime.fromisoformat(first["captured_at"]) == filed["taken"]
+    assert first["fix"]["fence_result"] == "inside" and first["exif_taken_at"] == "2024-05-01T08:30:59"
+    assert second["captured_at"] is None and second["fix"] is None
+    again = filed["crew"].client.get(f"/api/v1/inspections/{body['id']}", headers=auth(filed["crew"].world.operator))
+    assert again.json()["photos"] == body["photos"]
+
+
+def test_the_qr_code_carries_the_verify_link_which_answers_genuine_and_unknown_when_changed(
+        filed: dict[str, Any], tmp_path: Path) -> None:
+    crew, body = filed["crew"], filed["body"]
+    (tmp_path / "form.pdf").write_bytes(filed["pdf"])
+    subprocess.run(["pdftoppm", "-r", "200", "-f", "1", "-l", "1", "-png", str(tmp_path / "form.pdf"),
+                    str(tmp_path / "page")], check=True)
+    page = cv2.imread(str(next(tmp_path.glob("page*.png"))))
+    url, _, _ = cv2.QRCodeDetector().detectAndDecode(page)
+    assert url == f"http://localhost:8000/verify/{body['record_sha256']}"
+    assert url in re.sub(r"\s+", "", text_of(filed["pdf"]))  # the link is printed too
+    path = url.removeprefix("http://localhost:8000")
+    genuine = crew.client.get(path)  # no token
+    assert genuine.status_code == 200, genuine.text
+    answer = genuine.json()
+    assert (answer["status"], answer["kind"], answer["id"], answer["matched"]) == (
+        "genuine", "inspection_form", body["id"], "record")
+    for personal in ["张校长", "抽查员0", *filed["names"], *filed["id_numbers"], "13700001111"]:
+        assert personal not in genuine.text
+    page_html = crew.client.get(path, headers={"Accept": "text/html"})
+    assert page_html.status_code == 200 and "核验通过" in page_html.text and "张校长" not in page_html.text
+    # The signed PDF's own digest verifies too.
+    by_pdf = crew.client.get(f"/verify/{body['pdf_sha256']}")
+    assert by_pdf.status_code == 200 and by_pdf.json()["matched"] == "pdf"
+    # One changed hex digit: unknown.
+    digest = body["record_sha256"]
+    changed = digest[:10] + ("0" if digest[10] != "0" else "1") + digest[11:]
+    unknown = crew.client.get(f"/verify/{changed}")
+    assert unknown.status_code == 404 and unknown.json()["code"] == "UNKNOWN_DIGEST"
+    assert crew.client.get(f"/verify/{changed}", headers={"Accept": "text/html"}).status_code == 404
+    assert crew.client.get("/verify/not-a-digest").status_code == 404
+    # The stored record changed after filing (one finding rewritten in the database): its digest no longer verifies.
+    with crew.client.app.state.db.session() as s:
+        row = s.get(Inspection, body["id"])
+        assert row is not None
+        row.findings = "未发现问题"
+    assert crew.client.get(path).status_code == 404
+
+
+def trust_root(crew: Crew) -> asn1_x509.Certificate:
+    _, cert_file, _ = crew.client.app.state.settings.form_signing_paths
+    _, _, der = pem.unarmor(Path(cert_file).read_bytes())
+    return asn1_x509.Certificate.load(der)
+
+
+def test_the_pdf_is_signed_by_the_center_and_a_changed_byte_breaks_the_signature(filed: dict[str, Any]) -> None:
+    context = ValidationContext(trust_roots=[trust_root(filed["crew"])])
+    pdf = filed["pdf"]
+    reader = PdfFileReader(io.BytesIO(pdf))
+    [signature] = reader.embedded_signatures
+    status = validate_pdf_signature(signature, context)
+    assert status.intact and status.valid and status.trusted and status.bottom_line, status.pretty_print_details()
+    assert status.coverage.name == "ENTIRE_FILE"
+    changed = bytearray(pdf)
+    at = pdf.index("职业".encode()) if "职业".encode() in pdf else len(pdf) // 3  # within the signed bytes
+    changed[at] ^= 0x01
+    broken = validate_pdf_signature(PdfFileReader(io.BytesIO(bytes(changed))).embedded_signatures[0], context)
+    assert not broken.intact and not broken.bottom_line
+
+
+def test_the_metadata_names_the_form_the_center_and_the_filing_time(filed: dict[str, Any], tmp_path: Path) -> None:
+    body = filed["body"]
+    path = tmp_path / "form.pdf"
+    path.write_bytes(filed["pdf"])
+    info = dict(line.split(":", 1) for line in subprocess.run(
+        ["pdfinfo", "-isodates", str(path)], check=True, capture_output=True, text=True).stdout.splitlines()
+        if ":" in line)
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    assert info["Title"] == f"职业技能培训班检查表 第 {body['id']} 号（班次 {info['Title'].split('班次 ')[1][:-1]}）"
+    assert "云南省职业技能培训监控调度中心" in info["Author"] and "抽查员0" in info["Author"]
+    assert "云人社通〔2022〕50号" in info["Subject"] and f"告警 {filed['alert_id']}" in info["Subject"]
+    assert "监控调度" in info["Creator"]
+    assert "ReportLab" in info["Producer"] and "pyHanko" in info["Producer"]
+    created = datetime.fromisoformat(info["CreationDate"])
+    filed_at = datetime.fromisoformat(body["created_at"])
+    assert abs((created - filed_at).total_seconds()) < 1 and created.year > 2000
+
+
+def test_a_form_without_the_inspectors_signature_is_refused(crew: Crew) -> None:
+    r = crew.client.post(
+        "/api/v1/inspections", headers=auth(crew.tokens["county_a"]),
+        data={"class_id": str(crew.world.class_id), "kind": "on_site",
+              "items": json.dumps({k: {"result": "ok"} for k in CHECKLIST}), "responsible_name": "张校长"},
+        files=[("signature", ("s.png", signature_png(), "image/png"))])
+    assert r.status_code == 422 and "inspector_signature" in r.text
+    assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.operator)).json() == []
+
+
+def test_a_missing_font_is_a_clear_error_not_a_form_without_its_font(tmp_path: Path) -> None:
+    form = FormContent(1, "C1", "班", "机构", "场地", "on_site", "检查员", NOW, 3, 3, {}, "", "张校长", [])
+    with pytest.raises(FormFontMissing, match="fonts-wqy-microhei"):
+        render_form(form, signature_png(), signature_png(), tmp_path / "none.ttc")
