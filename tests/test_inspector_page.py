@@ -370,7 +370,7 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
     page.fill("#insp-findings", "在场学员少于签到人数，2 人疑似代签")
     page.fill("#insp-headcount", "5")
     page.locator("#insp-submit").tap()
-    expect(msg).to_have_text("签名为空：请现场负责人在签名框内签名")
+    expect(msg).to_have_text("签名为空：请现场负责人在签名框内签名；检查人员签名为空：请您本人在检查人员签名框内签名")
     assert crew.client.get(f"/api/v1/inspections?class_id={crew.world.class_id}",
                            headers=auth(crew.world.operator)).json() == []
 
@@ -394,18 +394,19 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
     wait_until(page, "[...document.querySelectorAll('#insp-thumbs img')].every(i => i.complete && i.naturalWidth > 0)")
     expect(page.locator("#insp-photo-count")).to_contain_text("已拍 2 张")
 
-    # The responsible person signs with a finger (here the mouse: the same pointer events).
-    pad = page.locator("#insp-sign")
-    pad.scroll_into_view_if_needed()
-    box = pad.bounding_box()
-    assert box is not None and box["width"] <= PHONE["width"]
-    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-    page.mouse.move(x0 + 0.1 * w, y0 + 0.7 * h)
-    page.mouse.down()
-    for fx, fy in [(0.25, 0.25), (0.4, 0.75), (0.55, 0.3), (0.7, 0.7), (0.9, 0.4)]:
-        page.mouse.move(x0 + fx * w, y0 + fy * h, steps=6)
-    page.mouse.up()
-    expect(pad).to_have_class(re.compile(r"\bsigned\b"))
+    # The responsible person signs with a finger (here the mouse: the same pointer events), then the inspector.
+    for pad_id in ("#insp-sign", "#insp-sign-mine"):
+        pad = page.locator(pad_id)
+        pad.scroll_into_view_if_needed()
+        box = pad.bounding_box()
+        assert box is not None and box["width"] <= PHONE["width"]
+        x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+        page.mouse.move(x0 + 0.1 * w, y0 + 0.7 * h)
+        page.mouse.down()
+        for fx, fy in [(0.25, 0.25), (0.4, 0.75), (0.55, 0.3), (0.7, 0.7), (0.9, 0.4)]:
+            page.mouse.move(x0 + fx * w, y0 + fy * h, steps=6)
+        page.mouse.up()
+        expect(pad).to_have_class(re.compile(r"\bsigned\b"))
     fits(page)
     page.locator("#insp-submit").tap()
 
@@ -428,6 +429,11 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
     signature = crew.client.get(f"/api/v1/evidence/{form_row['signature_sha256']}", headers=auth(crew.world.operator))
     ink = Image.open(io.BytesIO(signature.content))
     assert ink.format == "PNG" and ink.mode == "RGBA" and ink.getchannel("A").getbbox() is not None  # strokes
+    mine = crew.client.get(f"/api/v1/evidence/{form_row['inspector_signature_sha256']}",
+                           headers=auth(crew.world.operator))
+    assert mine.status_code == 200 and Image.open(io.BytesIO(mine.content)).getchannel("A").getbbox() is not None
+    # Each photo carries the time the page took it (no fix: this phone gave none).
+    assert all(p["captured_at"] and p["fix"] is None for p in form_row["photos"])
 
     # The PDF link: the shown digest is the PDF's, and the page opens it from a blob: URL fetched with the token.
     link = page.locator(f"#insp-filed li[data-inspection-id='{form_row['id']}'] a.pdf")

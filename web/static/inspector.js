@@ -627,7 +627,7 @@ const Gcj02 = (() => {
     } catch (e) { say("close-msg", why(e), "bad"); } finally { $("close-submit").disabled = false; }
   });
 
-  // -- the inspection form (检查表): checklist, findings, photos from the camera, the responsible person's signature --
+  // -- the inspection form (检查表): checklist, findings, photos from the camera, both signatures -------------------
   // The items and their results come with the catalogue (/public/rules.json), in the form's order. The draft keeps
   // what was typed (not the photos nor the signature: a reload asks for those again).
   const MAX_PHOTOS = 10;
@@ -636,8 +636,7 @@ const Gcj02 = (() => {
   const filedForms = new Map(); // inspection id → what the server answered (its digest), fetched once
   const pdfUrls = new Map(); // inspection id → blob: URL of its PDF, fetched with the token
   const again = new Set(); // alerts whose inspector asked for another form after filing one
-  let photos = []; // {file, url}
-  let ink = 0;
+  let photos = []; // {file, url, capturedAt, fix (a promise of the phone's fix when it was taken)}
   const resultNames = () => M.DISPATCH.results;
   const checklist = () => Object.entries(M.DISPATCH.checklist);
 
@@ -753,68 +752,81 @@ const Gcj02 = (() => {
     const input = $("insp-photos");
     const chosen = [...input.files].filter(f => !f.type || f.type.startsWith("image/"));
     const room = MAX_PHOTOS - photos.length;
-    for (const file of chosen.slice(0, room)) photos.push({ file, url: URL.createObjectURL(file) });
+    const capturedAt = new Date().toISOString();
+    const fix = chosen.length ? currentFix(8000) : null; // where the photos were taken: one fix for the shot
+    for (const file of chosen.slice(0, room)) photos.push({ file, url: URL.createObjectURL(file), capturedAt, fix });
     say("insp-msg", chosen.length > room ? `最多 ${MAX_PHOTOS} 张照片，另外 ${chosen.length - room} 张未添加` : "",
       chosen.length > room ? "bad" : "");
     input.value = "";
     renderThumbs();
   });
 
-  // The signature pad: pointer events (finger, pen or mouse), drawn in the canvas's own pixels.
-  const pad = $("insp-sign");
-  const pen = pad.getContext("2d");
-  let drawing = null; // the pointer drawing, and where it last was
-  function sizePad() {
-    const rect = pad.getBoundingClientRect();
-    if (!rect.width || ink > 0) return; // hidden, or holding a signature that resizing would erase
-    const dpr = Math.min(window.devicePixelRatio || 1, 3);
-    const w = Math.round(rect.width * dpr), h = Math.round(rect.height * dpr);
-    if (pad.width !== w || pad.height !== h) { pad.width = w; pad.height = h; }
-  }
-  window.addEventListener("resize", sizePad);
-  function clearSignature() {
-    pen.clearRect(0, 0, pad.width, pad.height);
-    ink = 0;
-    pad.classList.remove("signed");
-    sizePad();
-  }
-  function padPoint(e) {
-    const rect = pad.getBoundingClientRect();
-    return { x: (e.clientX - rect.left) * pad.width / rect.width, y: (e.clientY - rect.top) * pad.height / rect.height,
-      scale: pad.width / rect.width };
-  }
-  function stroke(from, to) {
-    pen.strokeStyle = "#0b1a33";
-    pen.lineWidth = 2.6 * to.scale;
-    pen.lineCap = "round"; pen.lineJoin = "round";
-    pen.beginPath(); pen.moveTo(from.x, from.y); pen.lineTo(to.x, to.y); pen.stroke();
-    ink += Math.hypot(to.x - from.x, to.y - from.y) / to.scale;
-  }
-  pad.addEventListener("pointerdown", e => {
-    if (e.button > 0) return;
-    e.preventDefault();
-    sizePad();
-    try { pad.setPointerCapture(e.pointerId); } catch { /* drawing still works inside the box */ }
-    drawing = { id: e.pointerId, at: padPoint(e) };
-  });
-  pad.addEventListener("pointermove", e => {
-    if (!drawing || drawing.id !== e.pointerId) return;
-    e.preventDefault();
-    const points = typeof e.getCoalescedEvents === "function" ? e.getCoalescedEvents() : [];
-    for (const p of points.length ? points : [e]) {
-      const at = padPoint(p);
-      stroke(drawing.at, at);
-      drawing.at = at;
+  // The signature pads (the site's responsible person's and the inspector's own): pointer events (finger, pen or
+  // mouse), drawn in each canvas's own pixels.
+  function signaturePad(canvasId, clearId) {
+    const pad = $(canvasId);
+    const pen = pad.getContext("2d");
+    let ink = 0;
+    let drawing = null; // the pointer drawing, and where it last was
+    function size() {
+      const rect = pad.getBoundingClientRect();
+      if (!rect.width || ink > 0) return; // hidden, or holding a signature that resizing would erase
+      const dpr = Math.min(window.devicePixelRatio || 1, 3);
+      const w = Math.round(rect.width * dpr), h = Math.round(rect.height * dpr);
+      if (pad.width !== w || pad.height !== h) { pad.width = w; pad.height = h; }
     }
-  });
-  const penUp = e => {
-    if (!drawing || drawing.id !== e.pointerId) return;
-    drawing = null;
-    pad.classList.toggle("signed", ink >= MIN_INK);
-  };
-  pad.addEventListener("pointerup", penUp);
-  pad.addEventListener("pointercancel", penUp);
-  $("insp-sign-clear").addEventListener("click", clearSignature);
+    function clear() {
+      pen.clearRect(0, 0, pad.width, pad.height);
+      ink = 0;
+      pad.classList.remove("signed");
+      size();
+    }
+    function padPoint(e) {
+      const rect = pad.getBoundingClientRect();
+      return { x: (e.clientX - rect.left) * pad.width / rect.width, y: (e.clientY - rect.top) * pad.height / rect.height,
+        scale: pad.width / rect.width };
+    }
+    function stroke(from, to) {
+      pen.strokeStyle = "#0b1a33";
+      pen.lineWidth = 2.6 * to.scale;
+      pen.lineCap = "round"; pen.lineJoin = "round";
+      pen.beginPath(); pen.moveTo(from.x, from.y); pen.lineTo(to.x, to.y); pen.stroke();
+      ink += Math.hypot(to.x - from.x, to.y - from.y) / to.scale;
+    }
+    pad.addEventListener("pointerdown", e => {
+      if (e.button > 0) return;
+      e.preventDefault();
+      size();
+      try { pad.setPointerCapture(e.pointerId); } catch { /* drawing still works inside the box */ }
+      drawing = { id: e.pointerId, at: padPoint(e) };
+    });
+    pad.addEventListener("pointermove", e => {
+      if (!drawing || drawing.id !== e.pointerId) return;
+      e.preventDefault();
+      const points = typeof e.getCoalescedEvents === "function" ? e.getCoalescedEvents() : [];
+      for (const p of points.length ? points : [e]) {
+        const at = padPoint(p);
+        stroke(drawing.at, at);
+        drawing.at = at;
+      }
+    });
+    const penUp = e => {
+      if (!drawing || drawing.id !== e.pointerId) return;
+      drawing = null;
+      pad.classList.toggle("signed", ink >= MIN_INK);
+    };
+    pad.addEventListener("pointerup", penUp);
+    pad.addEventListener("pointercancel", penUp);
+    $(clearId).addEventListener("click", clear);
+    const png = () => new Promise((resolve, reject) => pad.toBlob(
+      b => b ? resolve(b) : reject(new Error("签名图片未能生成，请清除后重新签名")), "image/png"));
+    return { size, clear, png, signed: () => ink >= MIN_INK };
+  }
+  const pads = { responsible: signaturePad("insp-sign", "insp-sign-clear"),
+                 inspector: signaturePad("insp-sign-mine", "insp-sign-mine-clear") };
+  function sizePad() { pads.responsible.size(); pads.inspector.size(); }
+  window.addEventListener("resize", sizePad);
+  function clearSignature() { pads.responsible.clear(); pads.inspector.clear(); }
 
   $("insp-form").addEventListener("submit", async ev => {
     ev.preventDefault();
@@ -822,14 +834,15 @@ const Gcj02 = (() => {
     if (!a || !checklist().length) return;
     const f = readInspection();
     const problems = inspectionProblems(f);
-    if (ink < MIN_INK) problems.push("签名为空：请现场负责人在签名框内签名");
+    if (!pads.responsible.signed()) problems.push("签名为空：请现场负责人在签名框内签名");
+    if (!pads.inspector.signed()) problems.push("检查人员签名为空：请您本人在检查人员签名框内签名");
     if (problems.length) { say("insp-msg", problems.join("；"), "bad"); return; }
     const button = $("insp-submit");
     button.disabled = true;
     say("insp-msg", photos.length ? `正在上传检查表和 ${photos.length} 张照片…` : "正在上传检查表…", "wait");
     try {
-      const signature = await new Promise((resolve, reject) => pad.toBlob(
-        b => b ? resolve(b) : reject(new Error("签名图片未能生成，请清除后重新签名")), "image/png"));
+      const signature = await pads.responsible.png();
+      const mine = await pads.inspector.png();
       const body = new FormData();
       body.append("class_id", String(a.class_id));
       body.append("alert_id", String(a.id));
@@ -841,7 +854,11 @@ const Gcj02 = (() => {
       body.append("responsible_name", f.responsible.trim());
       if (f.headcount !== "") body.append("headcount_present", String(Number(f.headcount)));
       body.append("signature", signature, "signature.png");
+      body.append("inspector_signature", mine, "inspector-signature.png");
       photos.forEach((p, n) => body.append("photos", p.file, p.file.name || `photo-${n + 1}.jpg`));
+      // Each photo's capture time (when the page took it) and the phone's fix then, in the photos' order.
+      const meta = await Promise.all(photos.map(async p => ({ captured_at: p.capturedAt, fix: await p.fix })));
+      if (photos.length) body.append("photo_meta", JSON.stringify(meta));
       const fix = await currentFix(8000);  // where the form is signed: judged against the venue's fence
       if (fix) body.append("fix", JSON.stringify(fix));
       const filed = await call("/api/v1/inspections", { method: "POST", body });
