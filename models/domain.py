@@ -176,6 +176,9 @@ class InstitutionIn(InputModel):
     name: Annotated[str, Field(min_length=2, max_length=200)]
     licence_no: Annotated[str, Field(min_length=2, max_length=64)]
     region_code: Annotated[str, Field(pattern=r"^53\d{4}$")]
+    contact_phone: Annotated[str, Field(pattern=r"^(|1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$", description="the "
+                             "institution's contact phone (mobile, or landline with area code), shown to the "
+                             "inspector sent there")] = ""
 
 
 class BlacklistIn(InputModel):

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from models.domain import Datum
 from models.scope import Scope
-from models.tables import Anomaly
+from models.tables import Anomaly, Institution, Venue
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import resolve_token
 from monitor.decisions.dispatch import ClassPlace, Inspector, Level, eligible, is_recused, next_page
@@ -339,3 +339,23 @@ def test_arrival_carries_the_inspectors_fix_judged_against_the_fence(crew: Crew)
     bad = crew.post(f"{base}/arrive", "county_a", {"fix": {"latitude": 0, "longitude": 0, "accuracy_m": 5,
                                                            "captured_at": at}})
     assert bad.status_code == 422
+
+
+def test_a_task_says_who_and_where_with_the_photos_to_recognise_them_by(crew: Crew) -> None:
+    w = crew.world
+    with crew.client.app.state.db.session() as s:
+        s.get(Venue, w.ids["venue"]).address = "昆明市五华区职教路 12 号"
+        s.get(Institution, w.ids["institution"]).contact_phone = "0871-65551234"
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    detail = crew.detail(alert_id, "county_a").json()
+    assert detail["venue"]["address"] == "昆明市五华区职教路 12 号" and detail["venue"]["name"] == "教学楼0"
+    assert detail["institution_phone"] == "0871-65551234"
+    [subject] = detail["subjects"]
+    assert (subject["rule"], subject["trainee_id"], subject["trainee_name"]) == ("FACE_MISMATCH", w.obama_id, "欧建国")
+    assert "*" in subject["id_number_masked"]
+    # Both photos are served to the inspector paged, behind the same authorisation as every evidence photo.
+    for sha in (subject["photo_sha256"], subject["enrolled_sha256"]):
+        assert sha and crew.client.get(f"/api/v1/evidence/{sha}", headers=auth(crew.tokens["county_a"])).status_code \
+            == 200
+        assert crew.client.get(f"/api/v1/evidence/{sha}", headers=auth(crew.tokens["elsewhere"])).status_code == 404

@@ -168,8 +168,13 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     expect(page.locator("#task-view")).to_be_visible(timeout=5_000)
     expect(page.locator("#t-state")).to_have_text("已接单")
     facts = page.locator("#t-facts")
-    for text in ("测试班0", "测试培训学校0", "人脸不符", "FACE_MISMATCH"):
+    for text in ("测试班0", "测试培训学校0", "人脸不符", "FACE_MISMATCH", "教学楼0", "场地地址", "机构电话"):
         expect(facts).to_contain_text(text)
+    # Whom to look for: the trainee the anomaly names, with the check-in photo next to an enrolled one.
+    subject = page.locator("#t-subjects li.subject")
+    expect(subject).to_have_count(1)
+    expect(subject).to_contain_text("欧建国")
+    expect(subject.locator("img[src^='blob:']")).to_have_count(2, timeout=5_000)
     glat, glon = wgs84_to_gcj02(*VENUE)
     amap = urlsplit(page.locator("#nav-amap").get_attribute("href") or "")
     assert (amap.scheme, amap.netloc, amap.path) == ("https", "uri.amap.com", "/marker")

@@ -12,5 +12,5 @@ def qr_svg(text: str, size_px: int = 240) -> str:
     widget = QrCodeWidget(text, barLevel="M", barWidth=size_px, barHeight=size_px)
     drawing = Drawing(size_px, size_px)
     drawing.add(widget)
-    svg = drawToString(drawing)
+    svg = str(drawToString(drawing))
     return svg[svg.index("<svg"):]  # without the XML declaration and doctype, to embed in a page

@@ -16,10 +16,21 @@ from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import Limit, UploadIdPath
 from models.scope import Scope, access, get_in_scope
-from models.tables import Alert, AlertPage, AlertTransition, Inspection, PhoneCheck, Staff, TrainingClass
+from models.tables import (
+    Alert,
+    AlertPage,
+    AlertTransition,
+    Inspection,
+    Institution,
+    PhoneCheck,
+    Staff,
+    TrainingClass,
+    Venue,
+)
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.dispatch import AlertDetailOut
 from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, CloseEvidence, Outcome, judge_close
+from monitor.services.alerts import alert_subjects
 from monitor.services.dispatch import Actor, accept_alert, ensure_assignee, judge_arrival, page_alert, transition
 from monitor.services.events import class_context
 from monitor.services.inspections import alert_contradictions
@@ -53,6 +64,7 @@ def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
     cls = session.get(TrainingClass, alert.class_id)
     assert cls is not None
     context = class_context(session, cls)
+    venue, institution = session.get(Venue, cls.venue_id), session.get(Institution, cls.institution_id)
     pages = list(session.scalars(select(AlertPage).where(AlertPage.alert_id == alert.id).order_by(AlertPage.id)))
     names = dict(session.execute(select(Staff.id, Staff.name).where(Staff.id.in_({p.staff_id for p in pages}))).all())
     steps = list(session.scalars(select(AlertTransition).where(AlertTransition.alert_id == alert.id)
@@ -65,7 +77,10 @@ def alert_detail(session: Session, alert: Alert) -> dict[str, Any]:
         "id": alert.id, "rule": alert.rule, "severity": alert.severity, "class_id": alert.class_id,
         "class_name": context["class_name"], "institution_name": context["institution_name"],
         "venue": {"lat": context["venue"]["lat"], "lon": context["venue"]["lon"],
-                  "radius_m": context["venue"]["radius_m"]},
+                  "radius_m": context["venue"]["radius_m"], "name": context["venue_name"],
+                  "address": venue.address if venue else "", "county_name": context["county_name"]},
+        "institution_phone": institution.contact_phone if institution else "",
+        "subjects": alert_subjects(session, alert.id),
         "county_code": context["county_code"], "state": alert.state,
         "state_name": STATE_NAMES[AlertState(alert.state)], "outcome": alert.outcome,
         "assignee_staff_id": alert.assignee_staff_id, "count": alert.count, "open_count": alert.open_count,

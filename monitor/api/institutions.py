@@ -41,7 +41,7 @@ def create_institution(body: InstitutionIn, scope: Admin, db: Db) -> dict[str, A
 def list_institutions(scope: Reader, db: Db) -> list[dict[str, Any]]:
     with db.session() as session:
         return [{"id": i.id, "name": i.name, "licence_no": i.licence_no, "region_code": i.region_code,
-                 "blacklisted": i.blacklisted, "blacklist_reason": i.blacklist_reason}
+                 "contact_phone": i.contact_phone, "blacklisted": i.blacklisted, "blacklist_reason": i.blacklist_reason}
                 for i in session.scalars(select(Institution).where(institution_clause(scope))
                                          .order_by(Institution.id))]
 

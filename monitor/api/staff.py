@@ -14,7 +14,7 @@ from models.dispatch import DutyIn, SignInIn, SignInLinkIn, StaffIn, TieIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import RecordIdPath
-from models.scope import Scope, access
+from models.scope import Scope, access, public_route
 from models.tables import Institution, Staff, StaffDuty, StaffTie
 from monitor.adapters.qr import qr_svg
 from monitor.adapters.tokens import issue_sign_in_link, redeem_sign_in_link
@@ -133,7 +133,7 @@ def create_sign_in_link(staff_id: RecordIdPath, scope: Admin, db: Db, settings: 
                 "expires_at": link.expires_at.isoformat(), "qr_svg": qr_svg(url)}
 
 
-@router.post("/sign-in", response_model=SessionOut, responses=errors(401),
+@router.post("/sign-in", response_model=SessionOut, responses=errors(401), dependencies=[public_route()],
              summary="Open a session with a one-time sign-in link's code (no token needed; the code works once)")
 def sign_in(body: SignInIn, db: Db, settings: SettingsDep) -> dict[str, Any]:
     with db.session() as session:

@@ -8,21 +8,43 @@ import os
 import shutil
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 import typer
 import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from models.clock import utc_now
 from models.domain import Role
+from models.tables import Staff, StaffDuty
 from monitor.adapters.storage import Database
-from monitor.adapters.tokens import issue_token
+from monitor.adapters.tokens import issue_sign_in_link, issue_token
 from monitor.cli.config import configure_logging, data_dir_exports, token_command
 from monitor.cli.errors import CliError
 from monitor.settings import Settings
 
 LOCK_NAME = "demo.lock"
+# The demo's one human inspector (a county inspector of 五华区, where class 1 sits): the banner signs you in as them.
+HUMAN_INSPECTOR = ("演示抽查员（人工）", "17400009999", "county", "530102")  # a demo_phone() number
+
+
+def human_inspector_link(session: Session, base_url: str) -> str:
+    """Register (or find, on a kept database) the human inspector, on duty for the next 24 h, and a one-time sign-in
+    link for them, valid as long."""
+    name, phone, level, region = HUMAN_INSPECTOR
+    now = utc_now()
+    staff = session.scalars(select(Staff).where(Staff.name == name)).first()
+    if staff is None:
+        staff = Staff(name=name, phone=phone, level=level, region_code=region, active=True, created_at=now)
+        session.add(staff)
+        session.flush()
+    session.add(StaffDuty(staff_id=staff.id, starts_at=now - timedelta(minutes=5), ends_at=now + timedelta(hours=24)))
+    code, _ = issue_sign_in_link(session, staff.id, "演示管理员", timedelta(hours=24))
+    return f"{base_url}/inspector#signin={code}"
 
 
 def hold_data_dir(data_dir: Path) -> Any:
@@ -57,8 +79,6 @@ def run_demo(
     """Start the dispatch center on embedded defaults with a simulator of classes across Yunnan."""
     import secrets
 
-    from sqlalchemy import select
-
     from models.tables import PhotoHash
     from monitor.adapters.server import server_config
     from monitor.app import create_app
@@ -87,7 +107,8 @@ def run_demo(
     with db.session() as session:  # tokens straight into the database: the banner needs no API round trip
         admin_token = issue_token(session, Role.ADMIN, "演示管理员")
         operator_token = issue_token(session, Role.OPERATOR, "省监控调度中心值班员")
-        inspector_token = issue_token(session, Role.INSPECTOR, "昆明市抽查员", None, ["530100"])
+        inspector_token = issue_token(session, Role.INSPECTOR, "昆明市抽查员（只读）", None, ["530100"])
+        human_link = human_inspector_link(session, base_url=f"http://{host}:{port}")
         stored_phashes = list(session.scalars(select(PhotoHash.phash)))  # a kept database's photos
     db.dispose()
     base = f"http://{host}:{port}"
@@ -148,7 +169,10 @@ def run_demo(
             f" 人工复核 reviews:   {base}/review#token={operator_token}\n"
             f" API docs:          {base}/docs\n"
             f" admin token:       {admin_token}\n operator token:    {operator_token}\n"
-            f" inspector token:   {inspector_token} (昆明市)\n"
+            f" 抽查员登录 inspector (a person: you): {human_link}\n"
+            f"   ({HUMAN_INSPECTOR[0]}, 五华区, on duty for 24 h; opens once on a phone or a 360 px window; pages for "
+            f"class 1 come to you or to a simulated inspector)\n"
+            f" inspector token:   {inspector_token} (昆明市, read only: a region token cannot accept)\n"
             f" simulator seed:    {seed}   (replay this morning: --seed {seed}{' --keep' if keep else ''})\n"
             f" 正在登记班次 registering {classes} classes{'' if keep else ' (enrolling faces)'}: the site page, "
             f"its token and {env_file} follow when class 1 is ready\n{bar}\n"

@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from models.clock import utc_now
 from monitor.decisions.inspection_form import CHECKLIST
+from monitor.demo.world import demo_phone
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class InspectorCrew:
                 continue
             name = f"{'省级' if level == 'province' else '县区'}抽查员{len(self.tokens) + 1}"
             staff = self.http.post("/api/v1/staff", headers=self.admin, json={
-                "name": name, "phone": f"1385300{len(self.tokens):04d}", "level": level, "region_code": region})
+                "name": name, "phone": demo_phone(1000 + len(self.tokens)), "level": level, "region_code": region})
             staff.raise_for_status()
             staff_id = staff.json()["id"]
             self.http.post(f"/api/v1/staff/{staff_id}/duty", headers=self.admin, json={
@@ -149,11 +150,15 @@ class InspectorCrew:
             return self.post(f"{base}/close", auth, {"outcome": "could_not_verify",
                                                       "note": "电话抽查记录缺失，无法判断学员是否在班"})
         for trainee in check["trainees"]:
-            reached = self.rng.random() < 0.85
+            # Only a number on file can be reached; the call's times are the page's (here: just now).
+            reached = trainee["has_phone"] and self.rng.random() < 0.85
+            ended = utc_now() - timedelta(seconds=1)
+            talk = self.rng.randint(40, 100) if reached else self.rng.randint(0, 25)
             self.http.post(f"/api/v1/phone-checks/{check['id']}/calls", headers=auth, json={
                 "trainee_id": trainee["trainee_id"], "reached": reached, "present": (self.rng.random() < 0.9)
                 if reached else None, "answers": "本人接听，确认在班学习" if reached else None,
-                "duration_s": self.rng.randint(40, 180) if reached else 0})
+                "started_at": (ended - timedelta(seconds=talk)).isoformat(), "ended_at": ended.isoformat(),
+                "page_now": utc_now().isoformat()})
         complete = self.http.post(f"/api/v1/phone-checks/{check['id']}/complete", headers=auth)
         if complete.status_code == 200:
             present = complete.json()["confirmed_present"]

@@ -22,6 +22,7 @@ from monitor.demo.world import (
     DemoClass,
     DemoTrainee,
     DemoWorld,
+    demo_phone,
     make_id_number,
     roster_plan,
 )
@@ -106,13 +107,15 @@ class WorldRegistrar:
             county, (lat, lon), class_name, inst_name, datum = SITES[index]
             licence = f"YN-DEMO-{county}-{index}"
             inst = institutions.get(licence) or self._post("/api/v1/institutions", admin, json={
-                "name": inst_name, "licence_no": licence, "region_code": county})
+                "name": inst_name, "licence_no": licence, "region_code": county,
+                "contact_phone": demo_phone(9000 + index)})
             venue = next((v for v in venues if v["institution_id"] == inst["id"] and v["name"] == f"{inst_name}教学楼"),
                          None)
             if venue is None:
                 c_lat, c_lon = convert_from_wgs84(lat, lon, datum)
                 venue = self._post("/api/v1/venues", admin, json={
                     "institution_id": inst["id"], "name": f"{inst_name}教学楼", "region_code": county,
+                    "address": f"{inst_name}职教路 {10 + index} 号（演示地址）",
                     "datum": datum.value,
                     "fence": {"shape": "circle", "center": {"lat": c_lat, "lon": c_lon}, "radius_m": VENUE_RADIUS_M},
                 })
@@ -128,7 +131,7 @@ class WorldRegistrar:
             for k, (person, photo, name) in enumerate(sittings):
                 trainee_id = known.get(name) or self._create_person(
                     "trainees", county, date(1990, 1, 1) + timedelta(days=131 * (10 * index + k)),
-                    100 + 10 * index + k, {"name": name})
+                    100 + 10 * index + k, {"name": name, "phone": demo_phone(10 * index + k)})
                 trainee_id = self._enrol(trainee_id, person, photo)
                 self.photos.remember((self.faces_dir / "people" / person / photo).read_bytes(), "enrolment")
                 trainees[trainee_id] = DemoTrainee(trainee_id, person, photo, name)

@@ -35,6 +35,17 @@ STRANGER = ("lin_manuel_miranda", "lin-manuel-miranda.png")  # enrolled nowhere:
 GROUPS = ["two_people.jpg", "obama_and_biden.jpg"]  # kit_with_rose.jpg often shows one face at selfie size
 
 # (county code, county seat WGS-84, class name, institution, datum the venue was drawn in)
+# The demo's phone numbers. China reserves no block for fiction (nothing like the 555 of North America), so the demo
+# takes 1740 0xxx, the satellite (天通) block that ordinary mobile subscribers are never given: valid in form, and a
+# tap on one reaches no trainee. Trainees, institutions and inspectors all draw from it.
+DEMO_PHONE_PREFIX = "1740"
+
+
+def demo_phone(n: int) -> str:
+    """The demo's `n`-th fictional mobile number (11 digits, valid in form)."""
+    return f"{DEMO_PHONE_PREFIX}{n % 10_000_000:07d}"
+
+
 SITES = [
     ("530102", (25.0433, 102.7058), "中式烹调师（初级）第12期", "昆明五华职业技能培训学校", Datum.WGS84),
     ("532901", (25.6065, 100.2676), "电工（中级）第3期", "大理苍洱职业培训学校", Datum.GCJ02),

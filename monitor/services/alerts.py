@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
 from models.domain import Severity
-from models.tables import Alert, Anomaly, TrainingClass
-from models.terms import EventKind
+from models.identity import mask_id_number
+from models.tables import Alert, Anomaly, CheckIn, FaceTemplate, OnlineHeartbeat, Snapshot, Trainee, TrainingClass
+from models.terms import EventKind, SubjectKind
 from monitor.decisions.alert_lifecycle import WORKING, AlertState
 from monitor.decisions.verdicts import Finding
 from monitor.services.events import add_event, class_context
@@ -85,3 +86,33 @@ def resolve_anomaly(session: Session, anomaly: Anomaly, note: str) -> None:
         "alert_state": alert.state if alert else None, "at": utc_now().isoformat(),
         "trainee_id": anomaly.trainee_id,
     })
+
+
+SUBJECT_PHOTOS: dict[str, Any] = {SubjectKind.CHECKIN.value: (CheckIn.id, CheckIn.photo_sha256),
+                                  SubjectKind.SNAPSHOT.value: (Snapshot.id, Snapshot.photo_sha256),
+                                  SubjectKind.HEARTBEAT.value: (OnlineHeartbeat.id, OnlineHeartbeat.photo_sha256)}
+MAX_SUBJECTS = 12
+
+
+def alert_subjects(session: Session, alert_id: int) -> list[dict[str, Any]]:
+    """Who and what the alert is about, newest first: each anomaly's trainee (name, masked ID), its message, the
+    photo it was raised on and one enrolled photo of that trainee, so the inspector knows whom to look for."""
+    anomalies = list(session.scalars(select(Anomaly).where(Anomaly.alert_id == alert_id)
+                                     .order_by(Anomaly.id.desc()).limit(MAX_SUBJECTS)))
+    trainees = {t.id: t for t in session.scalars(select(Trainee).where(
+        Trainee.id.in_({a.trainee_id for a in anomalies if a.trainee_id})))}
+    enrolled = dict(session.execute(select(FaceTemplate.person_id, func.min(FaceTemplate.photo_sha256)).where(
+        FaceTemplate.person_kind == "trainee", FaceTemplate.person_id.in_(trainees)).group_by(FaceTemplate.person_id)
+    ).all())
+    out = []
+    for a in anomalies:
+        photo = None
+        if a.subject_kind in SUBJECT_PHOTOS:
+            key, column = SUBJECT_PHOTOS[a.subject_kind]
+            photo = session.scalar(select(column).where(key == a.subject_id))
+        person = trainees.get(a.trainee_id) if a.trainee_id else None
+        out.append({"anomaly_id": a.id, "rule": a.rule, "message": a.message, "at": a.created_at.isoformat(),
+                    "state": a.state, "trainee_id": a.trainee_id, "trainee_name": person.name if person else None,
+                    "id_number_masked": mask_id_number(person.id_number) if person else None,
+                    "photo_sha256": photo, "enrolled_sha256": enrolled.get(person.id) if person else None})
+    return out

@@ -282,6 +282,43 @@ const Gcj02 = (() => {
   window.addEventListener("hashchange", route);
   $("back").addEventListener("click", () => { location.hash = ""; });
 
+  function contactPhone(phone) {
+    const dd = M.el("dd");
+    if (!phone) { dd.textContent = "未登记"; return dd; }
+    const link = M.el("a", "inline-tel", phone);
+    link.href = `tel:${phone}`;
+    dd.append(link);
+    return dd;
+  }
+
+  // Whom the alert is about: each anomaly's trainee with the photo it was raised on next to an enrolled one.
+  let subjectsShown = "";
+  function renderSubjects(a) {
+    const subjects = a.subjects || [];
+    $("t-people").classList.toggle("hidden", !subjects.length);
+    const key = `${a.id}:${subjects.map(x => x.anomaly_id).join(",")}`;
+    if (key === subjectsShown) return;  // photos are not fetched again on every refresh
+    subjectsShown = key;
+    $("t-subjects").replaceChildren(...subjects.map(x => {
+      const li = M.el("li", "subject");
+      li.dataset.anomalyId = x.anomaly_id;
+      const who = x.trainee_name ? `${x.trainee_name}（${x.id_number_masked}）` : "未指明学员";
+      li.append(M.el("b", "", who), M.el("span", "sub", ` ${M.ruleName(x.rule)} · ${M.time(x.at)}`),
+        M.el("p", "hint", x.message));
+      const photos = M.el("div", "photos");
+      for (const [sha, label] of [[x.photo_sha256, "现场照片"], [x.enrolled_sha256, "登记照片"]]) {
+        if (!sha) continue;
+        const fig = M.el("figure");
+        const img = M.el("img"); img.alt = label; img.dataset.sha = sha;
+        fig.append(img, M.el("figcaption", "", label));
+        photos.append(fig);
+        M.photoUrl(token, sha).then(url => { if (url) img.src = url; });
+      }
+      if (photos.children.length) li.append(photos);
+      return li;
+    }));
+  }
+
   function navLinks(a) {
     const { lat, lon } = a.venue || {};
     const ok = Number.isFinite(lat) && Number.isFinite(lon);
@@ -324,8 +361,13 @@ const Gcj02 = (() => {
       ["首次发生", M.dateTime(a.first_at)], ["最近发生", M.dateTime(a.last_at)], ["当前状态", a.state_name]];
     if (a.outcome) rows.push(["处置结果", OUTCOMES[a.outcome] || a.outcome]);
     if (kind === "paged") rows.push(["接单时限", M.dateTime(myOpenPage(a).deadline)]);
-    $("t-facts").replaceChildren(...rows.flatMap(([k, v]) => [M.el("dt", "", k), M.el("dd", "", v)]));
+    const v = a.venue || {};
+    rows.splice(2, 0, ["培训场地", `${v.name || ""}${v.county_name ? "（" + v.county_name + "）" : ""}`],
+      ["场地地址", v.address || "未登记地址"]);
+    $("t-facts").replaceChildren(...rows.flatMap(([k, val]) => [M.el("dt", "", k), M.el("dd", "", val)]));
+    $("t-facts").append(M.el("dt", "", "机构电话"), contactPhone(a.institution_phone));
     navLinks(a);
+    renderSubjects(a);
     if (filed) renderFiled(a);
     if (mine && !$("insp-form").dataset.kindPicked) {  // until the inspector picks, the kind follows the alert's state
       for (const r of $("insp-form").elements.kind) r.checked = r.value === (a.state === "phoning" ? "phone" : "on_site");
@@ -984,8 +1026,26 @@ const Gcj02 = (() => {
     start();
   });
 
+  // A one-time sign-in link (#signin=…) an admin issued: exchanged once for a session of a working day.
+  async function redeemSignIn() {
+    const m = location.hash.match(/signin=([A-Za-z0-9_-]+)/);
+    if (!m) return;
+    history.replaceState(null, "", location.pathname);
+    try {
+      const res = await fetch("/api/v1/sign-in", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ code: m[1] }) });
+      const body = await res.json();
+      if (!res.ok) { token = null; showLogin(body.message || `登录失败（HTTP ${res.status}）`); return; }
+      for (const k of store.keys(sessionStorage)) if (k.startsWith(CACHE)) store.drop(sessionStorage, k);
+      token = body.token;
+      try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* kept in memory */ }
+      flash(`${body.name}，已登录，本次登录有效至 ${M.dateTime(body.expires_at)}`);
+    } catch { showLogin("网络异常：未能连接服务器，请联网后重新打开登录链接"); }
+  }
+
   async function start() {
-    if (!token) { showLogin(); return; }
+    if (location.hash.includes("signin=")) await redeemSignIn();
+    if (!token) { if ($("login").classList.contains("hidden")) showLogin(); return; }
     try {
       me = await call("/api/v1/staff/me");
       store.set(sessionStorage, CACHE + "me", me);

@@ -75,6 +75,32 @@ class PageOut(BaseModel):
     answered_at: str | None
 
 
+class VenueOut(BaseModel):
+    """Where the class is: the fence's centre (WGS-84) and radius, its name, street address and county."""
+
+    lat: float
+    lon: float
+    radius_m: float | None
+    name: str
+    address: str
+    county_name: str
+
+
+class SubjectOut(BaseModel):
+    """One anomaly of the alert: whom it names and the photos to recognise them by (both behind authorisation)."""
+
+    anomaly_id: int
+    rule: str
+    message: str
+    at: str
+    state: str
+    trainee_id: int | None
+    trainee_name: str | None
+    id_number_masked: str | None
+    photo_sha256: str | None = Field(description="the photo the anomaly was raised on (GET /api/v1/evidence/{sha})")
+    enrolled_sha256: str | None = Field(description="one enrolled photo of the trainee")
+
+
 class AlertDetailOut(BaseModel):
     """An alert with its class, state, outcome, assignee, full history and pages."""
 
@@ -84,7 +110,9 @@ class AlertDetailOut(BaseModel):
     class_id: int
     class_name: str
     institution_name: str
-    venue: dict[str, float | None] = Field(description="lat, lon (WGS-84) and radius_m of the venue")
+    venue: VenueOut
+    institution_phone: str = Field(description="the institution's contact phone, for the inspector sent there")
+    subjects: list[SubjectOut] = Field(description="whom and what the alert is about, newest first (up to 12)")
     county_code: str
     state: str
     state_name: str

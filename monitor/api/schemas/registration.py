@@ -27,6 +27,7 @@ class InstitutionCreatedOut(BaseModel):
     name: str
     licence_no: str
     region_code: str
+    contact_phone: str = ""
     blacklisted: bool
 
 
