@@ -325,6 +325,9 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
     form = page.locator("#insp-form")
     expect(form).to_be_visible()
     expect(form.locator("input[name=kind][value=on_site]")).to_be_checked()  # accepted: on site by default
+    # Folded until it is needed: here, until the phone check is done.
+    expect(form.locator("#insp-items")).to_be_hidden()
+    expect(page.locator("#insp-unfold")).to_be_visible()
 
     # The phone check: 5 reached, then done.
     page.locator("#phone").tap()
@@ -348,6 +351,8 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
     page.locator("#complete").tap()
     expect(page.locator("#check-summary")).to_contain_text("抽查已完成", timeout=5_000)
     expect(page.locator("#check-summary")).to_contain_text("接通 5 人")
+    expect(form.locator("#insp-items")).to_be_visible()  # the check is done: the form unfolds
+    expect(page.locator("#insp-unfold")).to_be_hidden()
 
     # The form: its eight items come from the catalogue the server serves.
     items = form.locator("#insp-items li.item")

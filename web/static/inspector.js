@@ -282,6 +282,13 @@ const Gcj02 = (() => {
   window.addEventListener("hashchange", route);
   $("back").addEventListener("click", () => { location.hash = ""; });
 
+  const unfolded = new Set();  // alerts whose form the inspector unfolded by hand
+  $("insp-unfold").addEventListener("click", () => {
+    unfolded.add(current);
+    $("insp-form").classList.remove("folded");
+    sizePad();
+  });
+
   function contactPhone(phone) {
     const dd = M.el("dd");
     if (!phone) { dd.textContent = "未登记"; return dd; }
@@ -341,6 +348,10 @@ const Gcj02 = (() => {
     $("close-form").classList.toggle("hidden", !mine);
     const filed = Boolean(a && a.inspection_ids && a.inspection_ids.length);
     $("insp-form").classList.toggle("hidden", !mine || (filed && !again.has(current)));
+    // Folded until needed: on site, a finished phone check, a draft on this phone, or the inspector's own tap.
+    const needed = unfolded.has(a && a.id) || (a && a.state === "on_site") || (check && check.alert_id === (a && a.id)
+      && check.state === "done") || Boolean(a && store.get(localStorage, `${DRAFT}inspect.${a.id}`));
+    $("insp-form").classList.toggle("folded", !needed);
     $("insp-done").classList.toggle("hidden", !filed);
     $("insp-again").classList.toggle("hidden", !mine || !$("insp-form").classList.contains("hidden"));
     if (!a) {
