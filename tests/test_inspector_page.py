@@ -137,7 +137,8 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     crew = crew_live
     base = str(crew.client.base_url).rstrip("/")
     signed = sign_in_verified(crew, 6)  # with Obama, 7 trainees signed in today: 6 of them have a phone
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True)
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True,
+                                  permissions=["notifications"])
     requested, outside = server_only(context, base)
     page = context.new_page()
     errors: list[str] = []
@@ -162,6 +163,7 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     expect(card.locator(".due")).to_contain_text("剩余 9 分")
     wait_until(page, "document.body.dataset.paged === '1'")
     wait_until(page, "document.body.dataset.sounded === '1'")
+    wait_until(page, "document.body.dataset.notified === '1'")  # and a system notification, the page open
     fits(page)
 
     card.locator("button.accept").tap()
@@ -592,4 +594,29 @@ def test_arrival_from_the_phone_carries_its_fix(crew_live: Crew, browser: Browse
     assert (detail["state"], detail["arrival"]) == ("on_site", fence)
     fix = detail["transitions"][-1]["fix"]
     assert fix["accuracy_m"] == 15 and abs(fix["lat"] - spot[0]) < 1e-6
+    context.close()
+
+
+def test_a_reload_without_network_shows_the_page_and_its_drafts(crew_live: Crew, browser: Browser) -> None:  # noqa: F811
+    crew = crew_live
+    base = str(crew.client.base_url).rstrip("/")
+    alert_id = crew.alert_id()
+    crew.clock().run()
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True,
+                                  permissions=["notifications"])
+    page = context.new_page()
+    page.goto(f"{base}/inspector#token={crew.tokens['county_a']}")
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    wait_until(page, "navigator.serviceWorker.controller !== null")  # the shell is kept and this page controlled
+    page.goto(f"{base}/inspector#alert={alert_id}")
+    expect(page.locator("#t-state")).to_have_text("已接单", timeout=5_000)
+    page.locator("#close-form input[value=could_not_verify]").check()
+    page.locator("#close-note").fill("学员已离校，改日复查")
+    context.set_offline(True)
+    page.reload()  # no network: the page comes from its shell, the task and the draft from this phone
+    expect(page.locator("#close-note")).to_have_value("学员已离校，改日复查", timeout=10_000)
+    expect(page.locator("#t-state")).to_have_text("已接单")
+    expect(page.locator("#net")).to_be_visible()
+    context.set_offline(False)
     context.close()

@@ -46,5 +46,12 @@ def mount_pages(app: FastAPI) -> None:
     def inspector() -> FileResponse:
         return FileResponse(STATIC / "inspector.html", media_type="text/html; charset=utf-8")
 
+    @router.get("/inspector-sw.js")
+    def inspector_service_worker() -> FileResponse:
+        # Served from the root so that its scope can cover /inspector; never cached by the browser's HTTP cache, so
+        # a new version of the shell is installed on the next visit.
+        return FileResponse(STATIC / "inspector-sw.js", media_type="text/javascript; charset=utf-8",
+                            headers={"Cache-Control": "no-cache"})
+
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -110,6 +110,10 @@ const Gcj02 = (() => {
     } catch { audio = null; }
     $("sound").textContent = "新任务提示音和振动已开启";
     $("sound").classList.add("on");
+    // A system notification too, when the phone allows it (asked once, on this first touch).
+    try {
+      if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
+    } catch { /* no notifications on this browser */ }
   }
   for (const type of ["pointerdown", "keydown", "touchstart"]) document.addEventListener(type, unlock, { passive: true });
   function beep() {
@@ -140,7 +144,20 @@ const Gcj02 = (() => {
     b.paged = String(Number(b.paged || 0) + 1);
     if (beep()) b.sounded = String(Number(b.sounded || 0) + 1);
     buzz();
-    flash(`新任务：${M.ruleName(data.rule)} · ${data.class_name || ""}`);
+    const text = `新任务：${M.ruleName(data.rule)} · ${data.class_name || ""}`;
+    flash(text);
+    notify(text, data);
+  }
+  // While the page is open (also in the background), a new page shows a system notification; a tap on it opens the task.
+  function notify(text, data) {
+    try {
+      if (!("Notification" in window) || Notification.permission !== "granted") return;
+      const n = new Notification("抽查任务", { body: text, tag: `alert-${data.alert_id || data.id || ""}`, renotify: true,
+        lang: "zh-CN", requireInteraction: true });
+      n.onclick = () => { window.focus(); if (data.alert_id) location.hash = `#alert=${data.alert_id}`; n.close(); };
+      const b = document.body.dataset;
+      b.notified = String(Number(b.notified || 0) + 1);
+    } catch { /* some phones allow notifications only from a service worker */ }
   }
 
   // -- my alerts -----------------------------------------------------------------------------------------------------
@@ -1052,6 +1069,13 @@ const Gcj02 = (() => {
       try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* kept in memory */ }
       flash(`${body.name}，已登录，本次登录有效至 ${M.dateTime(body.expires_at)}`);
     } catch { showLogin("网络异常：未能连接服务器，请联网后重新打开登录链接"); }
+  }
+
+  // The offline shell: a reload without network shows this page and its drafts (web/static/inspector-sw.js).
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/inspector-sw.js", { scope: "/inspector" })
+      .then(() => { document.body.dataset.offlineShell = "registered"; })
+      .catch(() => { document.body.dataset.offlineShell = "unavailable"; });
   }
 
   async function start() {
