@@ -9,6 +9,7 @@ import io
 import os
 import random
 import re
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,6 +178,11 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     expect(subject).to_have_count(1)
     expect(subject).to_contain_text("欧建国")
     expect(subject.locator("img[src^='blob:']")).to_have_count(2, timeout=5_000)
+    if DOCS:  # the task as it arrives: the alert, where, whom (with the photos), navigation
+        page.set_viewport_size({"width": PHONE["width"], "height": 1100})
+        page.evaluate("window.scrollTo(0, 0)")
+        save_png(DOCS / "inspector-task-360.png", page.screenshot())
+        page.set_viewport_size(PHONE)
     glat, glon = wgs84_to_gcj02(*VENUE)
     amap = urlsplit(page.locator("#nav-amap").get_attribute("href") or "")
     assert (amap.scheme, amap.netloc, amap.path) == ("https", "uri.amap.com", "/marker")
@@ -420,6 +426,8 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
         page.mouse.up()
         expect(pad).to_have_class(re.compile(r"\bsigned\b"))
     fits(page)
+    if DOCS:  # the filled form, signed by both, as the inspector sees it before sending
+        save_png(DOCS / "inspector-form-360.png", form.screenshot())
     page.locator("#insp-submit").tap()
 
     done = page.locator("#insp-done")
@@ -454,6 +462,12 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     digest = hashlib.sha256(pdf.content).hexdigest()
     assert digest == form_row["pdf_sha256"]
+    if DOCS:  # the PDF's first page as printed (poppler's pdftoppm, as the archival tests use)
+        (DOCS / "form.pdf").write_bytes(pdf.content)
+        subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(DOCS / "form.pdf"),
+                        str(DOCS / "form-pdf-page1")], check=True)
+        (DOCS / "form.pdf").unlink()
+        save_png(DOCS / "form-pdf-page1.png", (DOCS / "form-pdf-page1.png").read_bytes())
     expect(page.locator(f"#insp-filed li[data-inspection-id='{form_row['id']}'] .sha")).to_contain_text(digest[:16])
     with context.expect_page() as opened:
         link.tap()
