@@ -144,10 +144,14 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/inspector#token={crew.tokens['county_a']}")
+    # Signed in by the one-time link an admin issued (no token pasted anywhere).
+    link = crew.client.post(f"/api/v1/staff/{crew.staff['county_a']}/sign-in-links", headers=auth(crew.world.admin))
+    assert link.status_code == 201, link.text
+    page.goto(link.json()["url"].replace("http://localhost:8000", base))
     assert page.locator("html").get_attribute("lang") == "zh-CN"
     expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
     expect(page.locator("#me")).to_contain_text("县区抽查员甲")
+    assert "signin" not in page.url
     expect(page.locator("#tasks-empty")).to_be_visible()
     assert "token" not in page.url
     page.locator("header").tap()  # a user gesture: sound and vibration may now be used
