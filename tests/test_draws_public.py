@@ -167,6 +167,11 @@ def test_a_cross_county_inspector_is_drawn_sees_the_assignment_and_files_the_for
     filed = file_drawn_form(crew, "cross")
     assert filed.status_code == 201, filed.text
     assert crew.client.get("/api/v1/my/assignments", headers=auth(crew.tokens["cross"])).json()[0]["done"]
+    # They read back the form they signed, and its PDF; another county's inspector does not.
+    form_id = filed.json()["id"]
+    for path in (f"/api/v1/inspections/{form_id}", f"/api/v1/inspections/{form_id}/form.pdf"):
+        assert crew.client.get(path, headers=auth(crew.tokens["cross"])).status_code == 200
+        assert crew.client.get(path, headers=auth(crew.tokens["elsewhere"])).status_code == 404
     # Another county's inspector who was not drawn still cannot.
     add_inspector(crew, "cross2", "county", "530111")
     assert file_drawn_form(crew, "cross2").status_code == 404

@@ -212,6 +212,15 @@ def list_shortfall(scope: Center, db: Db, settings: SettingsDep) -> list[dict[st
 
 
 def load_inspection(session: Session, scope: Scope, inspection_id: int) -> Inspection:
+    """The form, if the caller may see its class; or if the caller filed it (an inspector drawn across counties
+    reads back the form they signed, whatever region the class lies in; recusal still hides it)."""
+    row = session.get(Inspection, inspection_id)
+    own = (row is not None and scope.role is Role.INSPECTOR and scope.principal.staff_id is not None
+           and row.staff_id == scope.principal.staff_id)
+    if own and row is not None:
+        institution = session.scalar(select(TrainingClass.institution_id).where(TrainingClass.id == row.class_id))
+        if institution not in scope.principal.recused_institutions:
+            return row
     return get_in_scope(session, scope, Inspection, inspection_id, "UNKNOWN_INSPECTION", "检查记录")
 
 

@@ -56,4 +56,5 @@
   loadDraws();
   setInterval(loadDraws, 60000);
   window.addEventListener("focus", loadDraws);
+  document.addEventListener("monitor:signed-in", loadDraws);  // signed in by a one-time link after this loaded
 })();

@@ -1068,6 +1068,7 @@ const Gcj02 = (() => {
       token = body.token;
       try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* kept in memory */ }
       flash(`${body.name}，已登录，本次登录有效至 ${M.dateTime(body.expires_at)}`);
+      document.dispatchEvent(new Event("monitor:signed-in"));  // other sections of the page may now load
     } catch { showLogin("网络异常：未能连接服务器，请联网后重新打开登录链接"); }
   }
 
