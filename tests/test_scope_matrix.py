@@ -51,8 +51,9 @@ def test_every_route_declares_its_scope(client: TestClient) -> None:
     assert not undeclared, f"routes without an access() declaration: {undeclared}"
     public = [r.path for r in api_routes(client) if declared_roles(r) == ()]
     # the notice, the rule catalogue and the draws once published (一公开); a one-time sign-in link's redemption
-    # (the code is the credential) and the printed forms' verification (nothing personal)
-    assert sorted(public) == ["/api/v1/sign-in", "/public/audit-anchors.json", "/public/draws.json",
+    # (the code is the credential, outside /api/ where every route needs a token) and the printed forms'
+    # verification (nothing personal)
+    assert sorted(public) == ["/auth/sign-in", "/public/audit-anchors.json", "/public/draws.json",
                               "/public/notice.json", "/public/rules.json", "/verify/{sha256}"]
 
 

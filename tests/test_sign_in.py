@@ -26,7 +26,7 @@ def issue(crew: Crew, who: str = "county_a", **body: int) -> dict[str, str]:
 
 
 def redeem(crew: Crew, code: str) -> tuple[int, dict[str, str]]:
-    r = crew.client.post("/api/v1/sign-in", json={"code": code})
+    r = crew.client.post("/auth/sign-in", json={"code": code})
     return r.status_code, r.json()
 
 
@@ -46,7 +46,7 @@ def test_a_link_signs_its_person_in_once_and_the_session_is_theirs(crew: Crew) -
         r = crew.client.post(f"/api/v1/staff/{crew.staff[who]}/sign-in-links", headers=auth(crew.tokens[who]))
         assert r.status_code == 403
     assert redeem(crew, "x" * 22)[0] == 401
-    assert crew.client.post("/api/v1/sign-in", json={"code": "short"}).status_code == 422
+    assert crew.client.post("/auth/sign-in", json={"code": "short"}).status_code == 422
 
 
 def test_links_and_sessions_expire(crew: Crew) -> None:

@@ -30,7 +30,8 @@ from monitor.api import (
 
 ROUTERS: list[APIRouter] = [
     regions.router, institutions.router, venues.router, occupations.router, people.router, enrolment.router,
-    classes.router, tokens.router, overview.router, alerts.router, dispatch.router, staff.router, phone_checks.router,
+    classes.router, tokens.router, overview.router, alerts.router, dispatch.router, staff.router, staff.auth_router,
+    phone_checks.router,
     inspections.router, draws.router, draws.public, reviews.router, evidence.router, reports.router, reports.public,
     rules.router, audit.router, audit.public, blacklist.router, health.router, verify.router,
 ]

@@ -133,7 +133,11 @@ def create_sign_in_link(staff_id: RecordIdPath, scope: Admin, db: Db, settings: 
                 "expires_at": link.expires_at.isoformat(), "qr_svg": qr_svg(url)}
 
 
-@router.post("/sign-in", response_model=SessionOut, responses=errors(401), dependencies=[public_route()],
+# Outside /api/v1, where every route needs a token: the one-time code is this route's credential.
+auth_router = APIRouter(tags=["dispatch"])
+
+
+@auth_router.post("/auth/sign-in", response_model=SessionOut, responses=errors(401), dependencies=[public_route()],
              summary="Open a session with a one-time sign-in link's code (no token needed; the code works once)")
 def sign_in(body: SignInIn, db: Db, settings: SettingsDep) -> dict[str, Any]:
     with db.session() as session:

@@ -1060,7 +1060,7 @@ const Gcj02 = (() => {
     if (!m) return;
     history.replaceState(null, "", location.pathname);
     try {
-      const res = await fetch("/api/v1/sign-in", { method: "POST", headers: { "Content-Type": "application/json" },
+      const res = await fetch("/auth/sign-in", { method: "POST", headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ code: m[1] }) });
       const body = await res.json();
       if (!res.ok) { token = null; showLogin(body.message || `登录失败（HTTP ${res.status}）`); return; }
