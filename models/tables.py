@@ -597,6 +597,8 @@ class AuditEntry(Base):
     breaks the chain at that entry (`monitor audit verify`)."""
 
     __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_actor_seq", "actor", "seq"),  # one actor's entries, a page at a time
+                      Index("ix_audit_entries_at", "at"))  # a time window (GET /audit?since=&until=)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # None until sealed
     at: Mapped[datetime] = mapped_column(UTCDateTime)

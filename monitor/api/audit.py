@@ -1,20 +1,24 @@
-"""The audit chain for auditors (全程留痕可追溯): browse entries by subject or sequence, and verify the whole chain."""
+"""The audit chain for auditors (全程留痕可追溯): browse entries by actor, role, action, subject or time, export them
+as Excel/CSV (the export itself recorded), and verify the whole chain."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import AwareDatetime
 
+from models.clock import utc_now
 from models.domain import Role
+from models.errors import errors, file_response
 from models.params import Limit
 from models.scope import Scope, access, public_route
-from models.tables import AuditEntry
 from monitor.adapters.audit_keys import read_anchors
 from monitor.api.deps import Db, SettingsDep
 from monitor.api.schemas.dispatch import AuditAnchorsOut, AuditEntryOut, AuditVerifyOut
 from monitor.services.audit import chain_head, daily_anchors, pending_audit, verify_audit
+from monitor.services.audit_export import CSV, XLSX, AuditFilter, check_window, export_audit, list_entries
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 public = APIRouter(tags=["public"])
@@ -22,23 +26,51 @@ public = APIRouter(tags=["public"])
 Auditors = Annotated[Scope, access(Role.AUDITOR, Role.ADMIN)]
 
 
-@router.get("/audit", response_model=list[AuditEntryOut], summary="Audit chain entries, oldest first")
-def list_audit(scope: Auditors, db: Db, limit: Limit = 50,
-               after_seq: Annotated[int, Query(ge=0, le=2**62)] = 0,
-               subject_kind: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$")] = None,
-               subject_id: Annotated[str | None, Query(max_length=80, pattern=r"^[0-9A-Za-z_/-]+$")] = None,
-               ) -> list[dict[str, Any]]:
+ActorQuery = Annotated[str | None, Query(min_length=1, max_length=100,
+                                         description="the actor's name exactly as recorded (e.g. 测试管理员, 系统)")]
+RoleQuery = Annotated[str | None, Query(max_length=12, pattern=r"^[a-z_]+$",
+                                        description="admin, operator, auditor, site, inspector or system")]
+ActionQuery = Annotated[str | None, Query(max_length=60, pattern=r"^[a-z_.]+$",
+                                          description="e.g. blacklist_decisions.insert, export")]
+KindQuery = Annotated[str | None, Query(max_length=40, pattern=r"^[a-z_]+$",
+                                        description="the table (entity kind), e.g. alerts, export")]
+SubjectQuery = Annotated[str | None, Query(max_length=80, pattern=r"^[0-9A-Za-z_/-]+$")]
+SinceQuery = Annotated[AwareDatetime | None, Query(description="from this time, inclusive (ISO 8601 with zone)")]
+UntilQuery = Annotated[AwareDatetime | None, Query(description="before this time, exclusive (ISO 8601 with zone)")]
+CursorQuery = Annotated[int, Query(ge=0, le=2**62, description="paging cursor: entries after this seq")]
+
+
+def audit_filter(after_seq: CursorQuery = 0, actor: ActorQuery = None, actor_role: RoleQuery = None,
+                 action: ActionQuery = None, subject_kind: KindQuery = None, subject_id: SubjectQuery = None,
+                 since: SinceQuery = None, until: UntilQuery = None) -> AuditFilter:
+    """The filters the listing and the export share; 422 on a time without zone, outside 2000-2099, or inverted."""
+    start, end = check_window(since, until)
+    return AuditFilter(actor=actor, actor_role=actor_role, action=action, subject_kind=subject_kind,
+                       subject_id=subject_id, since=start, until=end, after_seq=after_seq)
+
+
+Filters = Annotated[AuditFilter, Depends(audit_filter)]
+
+
+@router.get("/audit", response_model=list[AuditEntryOut], responses=errors(422),
+            summary="Audit chain entries, oldest first, filtered by actor (exact name), role, action, subject and "
+                    "time window [since, until); page with after_seq = the last seq")
+def list_audit(scope: Auditors, db: Db, where: Filters, limit: Limit = 50) -> list[dict[str, Any]]:
     with db.session() as session:
-        query = select(AuditEntry).where(AuditEntry.seq > after_seq).order_by(AuditEntry.seq).limit(limit)
-        if subject_kind:
-            query = query.where(AuditEntry.subject_kind == subject_kind)
-        if subject_id:
-            query = query.where(AuditEntry.subject_id == subject_id)
-        return [{"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "actor_role": e.actor_role,
-                 "token_id": e.token_id, "action": e.action, "subject_kind": e.subject_kind,
-                 "subject_id": e.subject_id, "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash,
-                 "key_id": e.key_id}
-                for e in session.scalars(query)]
+        return list_entries(session, where, limit)
+
+
+@router.get("/audit/export", response_class=Response, responses={**errors(422), **file_response(
+                XLSX, CSV, description="审计记录 Excel 或 CSV（UTF-8 带 BOM）文件，表头中文，时间为北京时间")},
+            summary="The filtered audit entries as an Excel or CSV file (at most 100,000 rows); the export itself "
+                    "is recorded in the chain: who, the filters, the row count and the file's SHA-256")
+def export(scope: Auditors, db: Db, where: Filters,
+           fmt: Annotated[Literal["xlsx", "csv"], Query(alias="format")] = "xlsx") -> Response:
+    out = export_audit(db, where, fmt, utc_now())
+    ascii_name = f"audit_{out.filename.split('_', 1)[1]}"
+    return Response(out.data, media_type=out.media_type, headers={
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(out.filename)}",
+        "X-Audit-Rows": str(out.rows), "X-Content-SHA256": out.sha256})
 
 
 @router.get("/audit/verify", response_model=AuditVerifyOut, summary="Verify the whole chain with its keys and "
