@@ -11,6 +11,7 @@ from models.domain import AnomalyCode
 from models.params import Limit
 from models.tables import (
     Alert,
+    AlertPage,
     Anomaly,
 )
 from monitor.api.deps import Center, Db
@@ -20,7 +21,8 @@ from monitor.services.alerts import ACTIVE
 router = APIRouter(prefix="/api/v1", tags=["center"])
 
 
-StateFilter = Literal["open", "dispatched", "accepted", "on_site", "phoning", "closed", "resolved", "active"]
+StateFilter = Literal["open", "dispatched", "accepted", "on_site", "phoning", "closed", "resolved", "active",
+                      "returned"]
 
 
 @router.get("/anomalies", summary="Recent anomalies, newest first", response_model=list[AnomalyOut])
@@ -41,11 +43,15 @@ def list_anomalies(scope: Center, db: Db, limit: Limit = 50, rule: AnomalyCode |
 @router.get("/alerts", summary="Alerts (repeats of one rule on one class grouped), newest first, with evidence",
             response_model=list[AlertOut])
 def list_alerts(scope: Center, db: Db, state: StateFilter = "open", limit: Limit = 50) -> list[dict[str, Any]]:
-    """`state=active`: every alert still being handled (open, dispatched, accepted, on site, phoning)."""
-    wanted = [s.value for s in ACTIVE] if state == "active" else [state]
+    """`state=active`: every alert still being handled (open, dispatched, accepted, on site, phoning).
+    `state=returned`: open alerts that were paged before, i.e. back at the center for a human to dispatch (nobody
+    accepted, or handed back); the overview's `alerts_returned` counts the same."""
+    wanted = [s.value for s in ACTIVE] if state == "active" else ["open"] if state == "returned" else [state]
     with db.session() as session:
-        alerts = session.scalars(select(Alert).where(Alert.state.in_(wanted), scope.of_classes(Alert.class_id))
-                                 .order_by(Alert.last_at.desc()).limit(limit)).all()
+        query = select(Alert).where(Alert.state.in_(wanted), scope.of_classes(Alert.class_id))
+        if state == "returned":
+            query = query.where(Alert.id.in_(select(AlertPage.alert_id)))
+        alerts = session.scalars(query.order_by(Alert.last_at.desc()).limit(limit)).all()
         out = []
         for a in alerts:
             anomalies = session.scalars(select(Anomaly).where(Anomaly.alert_id == a.id).order_by(Anomaly.id))

@@ -18,7 +18,10 @@
     c.className = "conn " + (on ? "on" : "off");
     c.textContent = text;
   }
-  function tickClock() { document.getElementById("clock").textContent = "北京时间 " + M.dateTime(new Date().toISOString()); }
+  function tickClock() {
+    document.getElementById("clock").textContent = "北京时间 " + M.dateTime(new Date().toISOString());
+    tickReturned();
+  }
 
   function showLogin(message) {
     document.getElementById("login").classList.remove("hidden");
@@ -78,6 +81,9 @@
     if (c.alerts_returned) waiting.push(`退回 ${c.alerts_returned}`);
     if (c.alerts_overdue) waiting.push(`超时 ${c.alerts_overdue}`);
     document.getElementById("c-open-label").textContent = waiting.length ? `待处置告警（${waiting.join("，")}）` : "待处置告警";
+    // The list of returned alerts is kept by the live feed; a count that disagrees (missed events, a reopened alert
+    // that had been paged) reloads it.
+    if (Math.min(c.alerts_returned || 0, RETURNED_MAX) !== returned.size) loadReturned();
     const ranking = document.getElementById("ranking");
     ranking.replaceChildren();
     const prefs = [...overview.prefectures].sort((a, b) => b.anomalies - a.anomalies || b.classes - a.classes);
@@ -184,6 +190,8 @@
   }
   function onAlertEvent(ev) {
     const d = ev.data;
+    onReturnedEvent(ev);
+    scheduleRefresh();  // the counters (待处置, 退回, 超时) follow every step
     const li = feed.querySelector(`li[data-alert-id="${d.alert_id}"]`);
     if (li && Number(li.dataset.stateEvent || 0) < ev.id) {
       li.dataset.stateEvent = ev.id;
@@ -286,6 +294,7 @@
       if (detailBox.dataset.alertId === id) renderDispatch(a, detailBox.anomaly);
       const li = feed.querySelector(`li[data-alert-id="${id}"]`);
       if (li) setBadge(li, a.state, a.state_name);
+      if (a.state !== "open" && returned.has(a.id)) { returnedLoad += 1; returned.delete(a.id); renderReturned(); }
       dispatchMsg(done(a), true);
     } catch (e) {
       dispatchMsg(e.status == null ? "网络异常，未能提交，请重试" : e.message);
@@ -302,6 +311,142 @@
       if (note.length < 2) { dispatchMsg(`${word}必须填写说明（至少 2 个字）`); document.getElementById("dispatch-note").focus(); return; }
       operate(action, { note }, a => `已${word}，当前状态：${a.state_name}`);
     });
+  }
+
+  // -- alerts returned to the center: nobody on the ladder accepted, or the inspector handed the task back (a tie). ----
+  // They stand out on top of the alerts, each with why it came back and how long it has waited, and a button that
+  // opens the dispatch controls; a new one sounds (once a gesture has allowed the page to play sound).
+  const RETURNED_MAX = 50;
+  const returned = new Map();  // alert id -> what the list shows
+  const returnedList = document.getElementById("returned");
+  let returnedLoad = 0;  // bumped by every change, so a list load that started before it never overwrites it
+  let announceAfter = null;  // events up to the first hello are history: no sound for them
+
+  let audio = null;
+  function unlock() {
+    try {
+      const Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!audio && Ctx) audio = new Ctx();
+      if (audio && audio.state === "suspended") audio.resume().catch(() => {});
+    } catch { audio = null; }
+    const sound = document.getElementById("sound");
+    sound.textContent = audio ? "声音提示已开启" : "本浏览器不支持声音提示";
+    sound.classList.toggle("on", !!audio); sound.classList.toggle("off", !audio);
+  }
+  for (const type of ["pointerdown", "keydown", "touchstart"]) document.addEventListener(type, unlock, { passive: true });
+  function beep() {  // three falling two-tone calls, louder than the inspector's page: a wall is heard across a room
+    if (!audio || audio.state !== "running") return false;
+    try {
+      const t = audio.currentTime;
+      for (let i = 0; i < 3; i++) {
+        for (const [at, freq] of [[0, 988], [0.22, 740]]) {
+          const osc = audio.createOscillator();
+          const gain = audio.createGain();
+          const start = t + i * 0.6 + at;
+          osc.type = "triangle"; osc.frequency.value = freq;
+          gain.gain.setValueAtTime(0.0001, start);
+          gain.gain.exponentialRampToValueAtTime(0.5, start + 0.02);
+          gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.2);
+          osc.connect(gain).connect(audio.destination);
+          osc.start(start); osc.stop(start + 0.22);
+        }
+      }
+      return true;
+    } catch { return false; }
+  }
+  function announceReturned() {
+    const b = document.body.dataset;
+    b.returnedAnnounced = String(Number(b.returnedAnnounced || 0) + 1);
+    if (beep()) b.sounded = String(Number(b.sounded || 0) + 1);
+  }
+
+  const prefectureName = county => ((overview?.prefectures || []).find(p => p.code === county.slice(0, 4) + "00") || {}).name || "";
+  function fromDetail(a) {
+    const back = [...a.transitions].reverse().find(t => t.to_state === "open");
+    return { id: a.id, rule: a.rule, severity: a.severity, class_name: a.class_name, institution_name: a.institution_name,
+      county_code: a.county_code, county_name: a.venue.county_name, prefecture_name: prefectureName(a.county_code),
+      action: back ? back.action : "return", note: back && back.note || "", since: back ? back.at : a.last_at };
+  }
+  function fromEvent(d) {
+    return { id: d.alert_id, rule: d.rule, severity: d.severity, class_name: d.class_name,
+      institution_name: d.institution_name, institution_id: d.institution_id, county_code: d.county_code,
+      county_name: d.county_name, prefecture_name: d.prefecture_name, action: d.action, note: d.note || "", since: d.at };
+  }
+
+  function waited(since) {
+    const minutes = Math.max(0, Math.floor((Date.now() - Date.parse(since)) / 60000));
+    if (minutes < 1) return "刚刚退回";
+    return minutes < 60 ? `已等待 ${minutes} 分钟` : `已等待 ${Math.floor(minutes / 60)} 小时 ${minutes % 60} 分`;
+  }
+  function tickReturned() {
+    for (const li of returnedList.children) {
+      const entry = returned.get(Number(li.dataset.alertId));
+      if (entry) li.querySelector(".waited").textContent = waited(entry.since);
+    }
+  }
+  function renderReturned() {
+    const entries = [...returned.values()].sort((a, b) => Date.parse(b.since) - Date.parse(a.since));  // newest on top
+    document.getElementById("returned-panel").classList.toggle("hidden", !entries.length);
+    document.getElementById("returned-count").textContent = entries.length ? `${entries.length} 条` : "";
+    const operator = role === "operator" || role === "admin";
+    returnedList.replaceChildren(...entries.map(e => {
+      const li = M.el("li", `${e.severity || ""}${e.fresh ? " fresh" : ""}`);
+      e.fresh = false;  // flashes once, when it arrives
+      li.dataset.alertId = e.id;
+      const button = M.el("button", "", operator ? "派发" : "查看");
+      button.type = "button";
+      button.addEventListener("click", () => openReturned(e.id));
+      li.append(M.el("div", "what", `${M.ruleName(e.rule)} · ${e.class_name}`), M.el("span", "waited", waited(e.since)),
+        M.el("div", "where", `${e.institution_name} · ${e.prefecture_name || ""}${e.county_name || ""}`), button,
+        M.el("div", "why", `退回原因：${e.note || ACTIONS[e.action] || "—"}`));
+      return li;
+    }));
+  }
+
+  async function loadReturned() {
+    const load = ++returnedLoad;
+    try {
+      const list = await M.api(token, `/api/v1/alerts?state=returned&limit=${RETURNED_MAX}`);
+      const details = await Promise.all(list.map(a => M.api(token, `/api/v1/alerts/${a.id}`).catch(() => null)));
+      if (load !== returnedLoad) return;  // a live event changed the list meanwhile: it is newer
+      returned.clear();
+      for (const a of details) if (a && a.state === "open") returned.set(a.id, fromDetail(a));
+      renderReturned();
+    } catch { /* the next overview refresh tries again */ }
+  }
+
+  function onReturnedEvent(ev) {
+    const d = ev.data;
+    if (d.state === "open" && d.action === "return") {
+      returnedLoad += 1;
+      const fresh = announceAfter != null && ev.id > announceAfter;
+      returned.set(d.alert_id, { ...fromEvent(d), fresh });
+      renderReturned();
+      if (fresh) announceReturned();
+    } else if (d.state !== "open" && returned.has(d.alert_id)) {
+      returnedLoad += 1;
+      returned.delete(d.alert_id);
+      renderReturned();
+    }
+  }
+
+  // The dispatch controls of a returned alert: from its feed item when the feed has one (photos, face check), else
+  // from the alert itself (its latest anomaly, and its class for the institution the recusal rule needs).
+  async function openReturned(id) {
+    const li = feed.querySelector(`li[data-alert-id="${id}"]`);
+    if (li && li.latest) { openDetail(li.latest); return; }
+    const entry = returned.get(id) || {};
+    try {
+      const a = await M.api(token, `/api/v1/alerts/${id}`);
+      const cls = await M.api(token, `/api/v1/classes/${a.class_id}`).catch(() => null);
+      const s = a.subjects[0] || {};
+      openDetail({ at: s.at || a.last_at, data: { alert_id: a.id, anomaly_id: s.anomaly_id || "", rule: a.rule,
+        message: s.message || "", prefecture_name: entry.prefecture_name || prefectureName(a.county_code),
+        county_name: a.venue.county_name, class_name: a.class_name, class_code: cls ? cls.code : "",
+        institution_name: a.institution_name, institution_id: cls ? cls.institution_id : entry.institution_id,
+        venue_name: a.venue.name, trainee_name: s.trainee_name, photo_sha256: s.photo_sha256,
+        enrolled_photo_sha256: s.enrolled_sha256 } });
+    } catch { /* the alert is gone from this token's scope: the next refresh drops it */ }
   }
 
   function addVerdict(ev) {
@@ -361,9 +506,13 @@
         }
         return;
       }
-      if (ev.type === "hello") { role = ev.role; return; }
+      if (ev.type === "hello") {
+        role = ev.role;
+        if (announceAfter == null) { announceAfter = ev.last_id; renderReturned(); }  // the buttons follow the role
+        return;
+      }
       if (ev.type === "reset") {  // missed too much while away: start the feed afresh and reload the counters
-        feed.replaceChildren(); lastId = ev.last_id; refreshOverview(); return;
+        feed.replaceChildren(); lastId = ev.last_id; refreshOverview(); loadReturned(); return;
       }
       lastId = Math.max(lastId || 0, ev.id);
       if (ev.type === "anomaly") { addAnomaly(ev, true); scheduleRefresh(); }
