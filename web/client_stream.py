@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import anyio
 from fastapi import WebSocket
 from starlette.concurrency import run_in_threadpool
 
 from models.scope import Scope
-
-if TYPE_CHECKING:
-    from web.hub import EventHub
+from web.events import LiveEvent
 
 FRESH_EVENTS = 50  # what a client without `since` (or after a reset) receives first
 
@@ -21,10 +19,32 @@ class ClientTooSlow(Exception):
     """A client that could not take one message within the send timeout: it is dropped."""
 
 
+class EventSource(Protocol):
+    """What a client stream reads from the hub (web/hub.py `EventHub`): named here, so that this module does not
+    import the hub that imports it."""
+
+    send_timeout_s: float
+    last_id: int
+    max_backlog: int
+    replay_page: int
+
+    @property
+    def floor(self) -> int: ...
+
+    def ring_after(self, cursor: int) -> list[LiveEvent] | None: ...
+
+    def fetch_after(self, after: int, limit: int = 500, upto: int | None = None,
+                    scope: Scope | None = None) -> list[LiveEvent]: ...
+
+    def fetch_latest(self, limit: int, upto: int, scope: Scope | None = None) -> list[LiveEvent]: ...
+
+    async def wait_for_change(self) -> None: ...
+
+
 class ClientStream:
     """Sends one client the hub's events: from the shared ring, or in pages from the database when behind it."""
 
-    def __init__(self, hub: EventHub, websocket: WebSocket, scope: Scope) -> None:
+    def __init__(self, hub: EventSource, websocket: WebSocket, scope: Scope) -> None:
         self.hub = hub
         self.websocket = websocket
         self.scope = scope
