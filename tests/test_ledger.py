@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from models.clock import SHANGHAI
+from monitor.adapters.spreadsheets import to_csv, to_xlsx
 from tests.helpers import World, auth, face, issue_token_via_api
 
 
@@ -93,3 +94,14 @@ def test_public_notice_masks_names_and_hides_id_numbers(attended: World) -> None
     assert "欧建国" not in r.text and "5301" not in r.text
     page = attended.client.get("/public/notice")
     assert page.status_code == 200 and "培训补贴公示" in page.text
+
+
+def test_no_cell_of_a_download_runs_as_a_formula() -> None:
+    """A class or trainee name typed as a formula stays text in the ledger's and reports' Excel and CSV files."""
+    columns = [("name", "名称"), ("count", "人数")]
+    rows = [{"name": '=HYPERLINK("http://x","点我")', "count": 3}, {"name": "+1", "count": -2}, {"name": "王五"}]
+    text = to_csv(columns, rows).decode("utf-8-sig")
+    assert text.splitlines()[1:] == ['"\'=HYPERLINK(""http://x"",""点我"")",3', "'+1,-2", "王五,"]
+    sheet = load_workbook(io.BytesIO(to_xlsx("台账", columns, rows))).active
+    assert [c.value for c in sheet[2]] == ['\'=HYPERLINK("http://x","点我")', 3]
+    assert sheet["A2"].data_type == "s" and sheet["B3"].value == -2

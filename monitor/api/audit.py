@@ -15,10 +15,11 @@ from models.errors import errors, file_response
 from models.params import Limit
 from models.scope import Scope, access, public_route
 from monitor.adapters.audit_keys import read_anchors
+from monitor.adapters.spreadsheets import CSV, XLSX
 from monitor.api.deps import Db, SettingsDep
 from monitor.api.schemas.dispatch import AuditAnchorsOut, AuditEntryOut, AuditVerifyOut
 from monitor.services.audit import chain_head, daily_anchors, pending_audit, verify_audit
-from monitor.services.audit_export import CSV, XLSX, AuditFilter, check_window, export_audit, list_entries
+from monitor.services.audit_export import AuditFilter, check_window, export_audit, list_entries
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 public = APIRouter(tags=["public"])

@@ -16,6 +16,7 @@ from models.errors import errors, file_response
 from models.params import DayQuery, RecordIdPath, RecordIdQuery
 from models.scope import Scope, access, ensure_class, public_route
 from models.tables import Alert, AlertTransition
+from monitor.adapters.spreadsheets import CSV, XLSX, to_csv, to_xlsx
 from monitor.adapters.storage import Database
 from monitor.api.deps import Db, SettingsDep
 from monitor.api.schemas.reports import (
@@ -32,14 +33,10 @@ from monitor.services.ledger import (
     build_daily_report,
     online_minutes_report,
     public_notice,
-    to_csv,
-    to_xlsx,
 )
 from monitor.settings import Settings
 
 REPORT_ROLES = (Role.AUDITOR, Role.ADMIN, Role.OPERATOR)
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV = "text/csv; charset=utf-8"
 
 
 def download(db: Database, data: bytes, media_type: str, filename: str) -> Response:

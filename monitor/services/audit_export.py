@@ -4,9 +4,7 @@ the chain (who exported, with which filters, how many rows, the file's SHA-256).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -14,10 +12,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +20,7 @@ from models.clock import SHANGHAI
 from models.errors import ApiError
 from models.identity import mask_id_number, mask_phone
 from models.tables import AuditEntry
+from monitor.adapters.spreadsheets import CSV, XLSX, to_csv, to_xlsx
 from monitor.adapters.storage import Database
 
 # Times an audit query may name: the platform holds nothing older, and both bounds stay far from datetime's year 1
@@ -41,8 +36,6 @@ EXPORT_COLUMNS = [
     ("action", "操作"), ("subject_kind", "对象类型"), ("subject_id", "对象编号"), ("detail", "详情（JSON）"),
     ("hash_prefix", f"哈希（前{HASH_PREFIX}位）"), ("key_id", "密钥编号"),
 ]
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-CSV = "text/csv; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -110,7 +103,7 @@ def entry_out(e: AuditEntry) -> dict[str, Any]:
     """One entry as the API lists it."""
     return {"seq": e.seq, "at": e.at.isoformat(), "actor": e.actor, "actor_role": e.actor_role,
             "token_id": e.token_id, "action": e.action, "subject_kind": e.subject_kind, "subject_id": e.subject_id,
-            "detail": e.detail, "prev_hash": e.prev_hash, "hash": e.hash, "key_id": e.key_id}
+            "detail": scrub(e.detail), "prev_hash": e.prev_hash, "hash": e.hash, "key_id": e.key_id}
 
 
 def list_entries(session: Session, where: AuditFilter, limit: int) -> list[dict[str, Any]]:
@@ -174,52 +167,6 @@ def export_row(e: AuditEntry) -> dict[str, Any]:
             "hash_prefix": (e.hash or "")[:HASH_PREFIX], "key_id": e.key_id or ""}
 
 
-def inert(value: Any) -> Any:
-    """A cell value no spreadsheet runs as a formula: text starting with = + - @ (or a tab or CR) gets a leading
-    apostrophe (OWASP's advice for CSV injection); numbers stay numbers."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
-def to_xlsx(rows: list[dict[str, Any]]) -> bytes:
-    """An Excel workbook (written row by row, so 100,000 rows stay small in memory) with Chinese headers."""
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("审计记录")
-    for i, (key, label) in enumerate(EXPORT_COLUMNS):
-        width = {"at": 20, "detail": 80, "actor": 16, "action": 26, "hash_prefix": 20}.get(key, max(10, len(label) * 2))
-        ws.column_dimensions[get_column_letter(i + 1)].width = width
-    ws.freeze_panes = "A2"
-    header = []
-    for _, label in EXPORT_COLUMNS:
-        cell = WriteOnlyCell(ws, value=label)
-        cell.font = Font(bold=True)
-        header.append(cell)
-    ws.append(header)
-    for r in rows:
-        cells = []
-        for key, _ in EXPORT_COLUMNS:
-            value = inert(r.get(key))
-            cell = WriteOnlyCell(ws, value=value)
-            if isinstance(value, str):
-                cell.data_type = "s"  # never a formula, whatever the text
-            cells.append(cell)
-        ws.append(cells)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-def to_csv(rows: list[dict[str, Any]]) -> bytes:
-    """CSV with Chinese headers, UTF-8 with BOM so that Excel (zh-CN) opens it correctly."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([label for _, label in EXPORT_COLUMNS])
-    for r in rows:
-        writer.writerow(["" if r.get(key) is None else inert(r.get(key)) for key, _ in EXPORT_COLUMNS])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
-
-
 @dataclass(frozen=True)
 class AuditExport:
     data: bytes
@@ -239,7 +186,9 @@ def export_audit(db: Database, where: AuditFilter, fmt: str, now: datetime, cap:
         raise ApiError(422, "EXPORT_TOO_LARGE", f"符合条件的审计记录有 {total} 条，超过单次导出上限 {limit} 条；"
                        "请缩小时间范围或按操作人等条件筛选后分批导出", rows=total, cap=limit)
     rows = [export_row(e) for e in iter_entries(db, where, limit)]
-    data, media_type = (to_xlsx(rows), XLSX) if fmt == "xlsx" else (to_csv(rows), CSV)
+    widths = {"at": 20, "detail": 80, "actor": 16, "action": 26, "hash_prefix": 20}
+    data, media_type = ((to_xlsx("审计记录", EXPORT_COLUMNS, rows, widths), XLSX) if fmt == "xlsx"
+                        else (to_csv(EXPORT_COLUMNS, rows), CSV))
     digest = hashlib.sha256(data).hexdigest()
     filename = f"审计记录_{now.astimezone(SHANGHAI):%Y%m%d-%H%M%S}.{fmt}"
     with db.session() as session:

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -199,33 +195,6 @@ def public_notice(session: Session, now: datetime, min_rate: float) -> list[dict
                     "subsidy_status": "待申领" if finished else "培训中",
                     "eligible_names": [mask_name(r["name"]) for r in ledger["rows"] if r["eligible"]]})
     return out
-
-
-def to_xlsx(title: str, columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> bytes:
-    """An Excel workbook with Chinese headers, the same values as the JSON rows."""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = title[:31]
-    ws.append([label for _, label in columns])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        ws.append([r.get(key) for key, _ in columns])
-    for i, (_, label) in enumerate(columns, start=1):
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, len(label) * 2 + 2)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
-def to_csv(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> bytes:
-    """CSV with Chinese headers, UTF-8 with BOM so that Excel opens it correctly."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([label for _, label in columns])
-    for r in rows:
-        writer.writerow(["" if r.get(key) is None else r.get(key) for key, _ in columns])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
 def online_day(session: Session, trainee_id: int, day: date, max_gap_min: float, cap_min: float,
