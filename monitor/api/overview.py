@@ -1,17 +1,20 @@
-"""The province at a glance for the wall screen: classes on the map, counters, prefectures."""
+"""The province at a glance for the wall screen: classes on the map, counters, prefectures, today's trend and what
+is due; the latest classroom frames of the classes in session; a trainee's day in a class (the evidence view)."""
 
-
+from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models.clock import SHANGHAI, local_day_start, utc_now
-from models.scope import Scope
+from models.errors import errors
+from models.params import DayQuery, RecordIdPath
+from models.scope import Scope, ensure_class, refuse_missing
 from models.tables import (
     Alert,
     AlertPage,
@@ -20,14 +23,17 @@ from models.tables import (
     ClassStatus,
     Institution,
     Region,
+    RosterEntry,
+    Trainee,
     TrainingClass,
     Venue,
 )
 from models.terms import UploadStatus
 from monitor.api.deps import Center, Db, SettingsDep
-from monitor.api.schemas.center import OverviewOut
+from monitor.api.schemas.wall import FramesOut, TraineeDayOut, WallOverviewOut
 from monitor.decisions.alert_lifecycle import WORKING, AlertState
 from monitor.services.events import prefecture_of
+from monitor.services.wall import latest_frames, today_trend, trainee_day, what_is_due
 
 router = APIRouter(prefix="/api/v1", tags=["center"])
 
@@ -49,10 +55,13 @@ def alert_counters(session: Session, scope: Scope, stale_before: datetime) -> di
             "alerts_overdue": overdue}
 
 
-@router.get("/overview", summary="The province at a glance for the wall screen", response_model=OverviewOut)
+@router.get("/overview", summary="The province at a glance for the wall screen", response_model=WallOverviewOut)
 def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
-    since = local_day_start(utc_now())
+    now = utc_now()
+    since = local_day_start(now)
     with db.session() as session:
+        trend = today_trend(session, scope, now)
+        due = what_is_due(session, scope, now, settings.inspections_per_class_min)
         alerts = alert_counters(session, scope, utc_now() - timedelta(minutes=settings.alert_overdue_minutes))
         prefectures = session.scalars(select(Region).where(Region.level == "prefecture").order_by(Region.code))
         stats: dict[str, dict[str, Any]] = {
@@ -111,4 +120,28 @@ def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
         "anomalies_by_rule": dict(by_rule),
         "prefectures": list(stats.values()),
         "classes": classes,
+        "trend": trend,
+        "due": due,
     }
+
+
+@router.get("/overview/frames", response_model=FramesOut,
+            summary="The latest classroom frame of each class in session (camera or phone), newest first")
+def frames(scope: Center, db: Db,
+           limit: int = Query(12, ge=1, le=100, description="at most this many frames")) -> dict[str, Any]:
+    with db.session() as session:
+        return latest_frames(session, scope, utc_now(), limit)
+
+
+@router.get("/classes/{class_id}/trainees/{trainee_id}/day", response_model=TraineeDayOut,
+            responses=errors(404, 422),
+            summary="A trainee's day in a class: sign-ins, sign-outs, online study and heartbeats, anomalies")
+def day_of_trainee(class_id: RecordIdPath, trainee_id: RecordIdPath, scope: Center, db: Db,
+                   day: DayQuery = None) -> dict[str, Any]:
+    with db.session() as session:
+        cls = ensure_class(session, scope, class_id)
+        trainee = session.get(Trainee, trainee_id)
+        on_roster = session.get(RosterEntry, (class_id, trainee_id)) is not None
+        if trainee is None or not on_roster:
+            raise refuse_missing("UNKNOWN_TRAINEE", "学员", trainee_id)
+        return trainee_day(session, cls, trainee, day or utc_now().astimezone(SHANGHAI).date())
