@@ -199,7 +199,7 @@ def test_site_phone_page_signs_in_and_says_why_not(live_world: World, browser: B
     page.select_option("#trainee", str(live_world.obama_id))
     page.set_input_files("#photo", str(FACES_DIR / "people/obama/obama2.jpg"))
     page.click("#submit")
-    expect(page.locator("#result")).to_have_text("签到成功", timeout=15_000)
+    expect(page.locator("#result .verdict")).to_have_text("签到成功", timeout=15_000)
     page.set_input_files("#photo", str(FACES_DIR / "people/biden/biden2.jpg"))
     page.click("#submit")
     expect(page.locator("#result")).to_contain_text("签到未通过：人脸与登记照片不符", timeout=15_000)

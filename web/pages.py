@@ -53,5 +53,11 @@ def mount_pages(app: FastAPI) -> None:
         return FileResponse(STATIC / "inspector-sw.js", media_type="text/javascript; charset=utf-8",
                             headers={"Cache-Control": "no-cache"})
 
+    @router.get("/site-sw.js")
+    def site_service_worker() -> FileResponse:
+        # The site page's offline shell, served from the root like the inspector's so that its scope covers /site.
+        return FileResponse(STATIC / "site-sw.js", media_type="text/javascript; charset=utf-8",
+                            headers={"Cache-Control": "no-cache"})
+
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
