@@ -3,9 +3,10 @@
 // browser's error. Fresh copies are fetched whenever the network answers; API data is never cached here (the page
 // keeps what it needs in sessionStorage and localStorage itself).
 "use strict";
-const SHELL = "inspector-shell-v1";
-const FILES = ["/inspector", "/static/common.js", "/static/inspector.js", "/static/inspector-draws.js",
-  "/static/inspector.css", "/public/rules.json"];
+const SHELL = "inspector-shell-v2";
+const FILES = ["/inspector", "/static/common.js", "/static/inspector-draws.js", "/static/inspector.css",
+  "/public/rules.json", ...["main", "state", "ui", "alerts", "task", "phone", "form", "gcj02"]
+    .map(name => `/static/inspector/${name}.js`)];
 
 self.addEventListener("install", event => {
   event.waitUntil(caches.open(SHELL).then(cache => cache.addAll(FILES)).then(() => self.skipWaiting()));

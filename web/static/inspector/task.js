@@ -1,0 +1,189 @@
+// One task: what, where and whom, navigation, arrival with the phone's fix.
+import { $, ACTIONS, CHECK_OF, DRAFT, M, OUTCOMES, S, WORKING, store } from "./state.js";
+import { call, post, say, why } from "./ui.js";
+import { accept, kindOf, myOpenPage, scheduleReload, upsert } from "./alerts.js";
+import { loadCheck } from "./phone.js";
+import { again, renderFiled, restoreClose, restoreInspection, sizePad } from "./form.js";
+import { Gcj02 } from "./gcj02.js";
+
+// -- one task ------------------------------------------------------------------------------------------------------
+export function openTask(id) {
+  const hash = `#alert=${id}`;
+  if (location.hash !== hash) location.hash = hash; else route();
+}
+export function route() {
+  const m = location.hash.match(/^#alert=(\d+)$/);
+  const id = m ? Number(m[1]) : null;
+  if (id !== S.current) {
+    S.current = id; S.check = null;
+    $("check").classList.add("hidden"); $("check-list").replaceChildren();
+    for (const msg of ["t-msg", "check-msg", "close-msg", "insp-msg", "insp-done-msg"]) say(msg, "");
+    if (id != null) { restoreClose(); restoreInspection(); const checkId = store.get(localStorage, CHECK_OF + id); if (checkId != null) loadCheck(checkId); }
+    window.scrollTo(0, 0);
+  }
+  $("list-view").classList.toggle("hidden", id != null);
+  $("task-view").classList.toggle("hidden", id == null);
+  if (id != null) renderTask();
+}
+window.addEventListener("hashchange", route);
+$("back").addEventListener("click", () => { location.hash = ""; });
+
+export const unfolded = new Set();  // alerts whose form the inspector unfolded by hand
+$("insp-unfold").addEventListener("click", () => {
+  unfolded.add(S.current);
+  $("insp-form").classList.remove("folded");
+  sizePad();
+});
+
+export function contactPhone(phone) {
+  const dd = M.el("dd");
+  if (!phone) { dd.textContent = "未登记"; return dd; }
+  const link = M.el("a", "inline-tel", phone);
+  link.href = `tel:${phone}`;
+  dd.append(link);
+  return dd;
+}
+
+// Whom the alert is about: each anomaly's trainee with the photo it was raised on next to an enrolled one.
+export let subjectsShown = "";
+export function renderSubjects(a) {
+  const subjects = a.subjects || [];
+  $("t-people").classList.toggle("hidden", !subjects.length);
+  const key = `${a.id}:${subjects.map(x => x.anomaly_id).join(",")}`;
+  if (key === subjectsShown) return;  // photos are not fetched again on every refresh
+  subjectsShown = key;
+  $("t-subjects").replaceChildren(...subjects.map(x => {
+    const li = M.el("li", "subject");
+    li.dataset.anomalyId = x.anomaly_id;
+    const who = x.trainee_name ? `${x.trainee_name}（${x.id_number_masked}）` : "未指明学员";
+    li.append(M.el("b", "", who), M.el("span", "sub", ` ${M.ruleName(x.rule)} · ${M.time(x.at)}`),
+      M.el("p", "hint", x.message));
+    const photos = M.el("div", "photos");
+    for (const [sha, label] of [[x.photo_sha256, "现场照片"], [x.enrolled_sha256, "登记照片"]]) {
+      if (!sha) continue;
+      const fig = M.el("figure");
+      const img = M.el("img"); img.alt = label; img.dataset.sha = sha;
+      fig.append(img, M.el("figcaption", "", label));
+      photos.append(fig);
+      M.photoUrl(S.token, sha).then(url => { if (url) img.src = url; });
+    }
+    if (photos.children.length) li.append(photos);
+    return li;
+  }));
+}
+
+export function navLinks(a) {
+  const { lat, lon } = a.venue || {};
+  const ok = Number.isFinite(lat) && Number.isFinite(lon);
+  $("t-nav").classList.toggle("hidden", !ok);
+  if (!ok) { $("t-coords").textContent = "该场地未登记坐标"; return; }
+  const [glat, glon] = Gcj02.fromWgs84(lat, lon);
+  const name = encodeURIComponent(`${a.institution_name} ${a.class_name}`);
+  $("nav-amap").href = `https://uri.amap.com/marker?position=${glon.toFixed(6)},${glat.toFixed(6)}`
+    + `&name=${name}&src=yunnan-monitor&coordinate=gaode&callnative=1`;
+  // geo: URIs (RFC 5870) are WGS-84 by definition: the phone's map app converts them itself.
+  $("nav-geo").href = `geo:${lat.toFixed(6)},${lon.toFixed(6)}?q=${lat.toFixed(6)},${lon.toFixed(6)}(${name})`;
+  $("t-coords").textContent = `场地坐标（GCJ-02）${glat.toFixed(6)}, ${glon.toFixed(6)}；围栏半径 ${Math.round(a.venue.radius_m || 0)} 米`;
+}
+
+export function renderTask() {
+  const a = S.alerts.find(x => x.id === S.current);
+  const kind = a && kindOf(a);
+  const mine = kind === "working";
+  $("t-actions").classList.toggle("hidden", !mine && kind !== "paged");
+  $("close-form").classList.toggle("hidden", !mine);
+  const filed = Boolean(a && a.inspection_ids && a.inspection_ids.length);
+  $("insp-form").classList.toggle("hidden", !mine || (filed && !again.has(S.current)));
+  // Folded until needed: on site, a finished phone check, a draft on this phone, or the inspector's own tap.
+  const needed = unfolded.has(a && a.id) || (a && a.state === "on_site") || (S.check && S.check.alert_id === (a && a.id)
+    && S.check.state === "done") || Boolean(a && store.get(localStorage, `${DRAFT}inspect.${a.id}`));
+  $("insp-form").classList.toggle("folded", !needed);
+  $("insp-done").classList.toggle("hidden", !filed);
+  $("insp-again").classList.toggle("hidden", !mine || !$("insp-form").classList.contains("hidden"));
+  if (!a) {
+    $("t-rule").textContent = "任务";
+    $("t-state").textContent = "";
+    $("t-facts").replaceChildren();
+    $("t-history").replaceChildren();
+    $("t-nav").classList.add("hidden");
+    $("t-coords").textContent = "";
+    say("t-msg", "该任务不在您的任务列表中（可能已转派他人或被撤回）", "bad");
+    return;
+  }
+  $("t-rule").textContent = M.ruleName(a.rule);
+  $("t-state").textContent = a.state_name;
+  $("t-state").className = `badge ${a.state}`;
+  const rows = [["班次", a.class_name], ["培训机构", a.institution_name], ["异常规则", `${M.ruleName(a.rule)}（${a.rule}）`],
+    ["严重程度", M.SEVERITY[a.severity] || a.severity], ["告警次数", `${a.count} 次（未消除 ${a.open_count}）`],
+    ["首次发生", M.dateTime(a.first_at)], ["最近发生", M.dateTime(a.last_at)], ["当前状态", a.state_name]];
+  if (a.outcome) rows.push(["处置结果", OUTCOMES[a.outcome] || a.outcome]);
+  if (kind === "paged") rows.push(["接单时限", M.dateTime(myOpenPage(a).deadline)]);
+  const v = a.venue || {};
+  rows.splice(2, 0, ["培训场地", `${v.name || ""}${v.county_name ? "（" + v.county_name + "）" : ""}`],
+    ["场地地址", v.address || "未登记地址"]);
+  $("t-facts").replaceChildren(...rows.flatMap(([k, val]) => [M.el("dt", "", k), M.el("dd", "", val)]));
+  $("t-facts").append(M.el("dt", "", "机构电话"), contactPhone(a.institution_phone));
+  navLinks(a);
+  renderSubjects(a);
+  if (filed) renderFiled(a);
+  if (mine && !$("insp-form").dataset.kindPicked) {  // until the inspector picks, the kind follows the alert's state
+    for (const r of $("insp-form").elements.kind) r.checked = r.value === (a.state === "phoning" ? "phone" : "on_site");
+  }
+  if (mine) sizePad();
+  const acceptBtn = $("t-accept");
+  if (kind === "paged") {
+    if (!acceptBtn) {
+      const b = M.el("button", "accept", "接单"); b.id = "t-accept"; b.type = "button";
+      b.addEventListener("click", () => accept(S.current, b, $("t-msg")));
+      $("t-actions").prepend(b);
+    }
+  } else if (acceptBtn) acceptBtn.remove();
+  $("arrive").classList.toggle("hidden", !mine);
+  $("phone").classList.toggle("hidden", !mine || Boolean(S.check && S.check.alert_id === a.id));
+  $("arrive").disabled = !["accepted", "phoning"].includes(a.state);
+  $("arrive").textContent = a.state === "on_site" ? "已到达现场" : "到达现场";
+  $("phone").disabled = !WORKING.includes(a.state);
+  $("t-history").replaceChildren(...a.transitions.map(t => {
+    const li = M.el("li");
+    li.append(M.el("span", "at", M.dateTime(t.at)),
+      M.el("span", "", ` ${ACTIONS[t.action] || t.action} · ${t.actor}`
+        + `${t.outcome ? "（" + (OUTCOMES[t.outcome] || t.outcome) + "）" : ""}${t.note ? "：" + t.note : ""}`));
+    return li;
+  }));
+}
+
+export async function refreshAlert(id) {
+  try { upsert(await call(`/api/v1/alerts/${id}`)); } catch { scheduleReload(); }
+}
+
+export async function step(action, button, done, body) {
+  const id = S.current;
+  button.disabled = true;
+  say("t-msg", "正在提交…", "wait");
+  try {
+    upsert(await post(`/api/v1/alerts/${id}/${action}`, body));
+    say("t-msg", done, "ok");
+  } catch (e) { say("t-msg", why(e), "bad"); button.disabled = false; }
+}
+
+// Arrival carries the phone's fix (WGS-84 from the browser): the center judges it against the venue's fence.
+export function currentFix(timeoutMs = 10000) {
+  return new Promise(resolve => {
+    if (!navigator.geolocation) { resolve(null); return; }
+    navigator.geolocation.getCurrentPosition(
+      p => resolve({ latitude: p.coords.latitude, longitude: p.coords.longitude,
+                     accuracy_m: Math.max(1, Math.round(p.coords.accuracy)), datum: "WGS-84",
+                     captured_at: new Date(p.timestamp || Date.now()).toISOString() }),
+      () => resolve(null), { enableHighAccuracy: true, timeout: timeoutMs, maximumAge: 30000 });
+  });
+}
+export const FENCE = { inside: "定位在培训场地围栏内", outside: "定位在培训场地围栏外（已标记，可继续核查）",
+                uncertain: "定位在围栏边缘，无法确认", unproven: "未取得定位，到场未经定位证明" };
+$("arrive").addEventListener("click", async () => {
+  say("t-msg", "正在获取定位…", "wait");
+  const fix = await currentFix();
+  const where = fix ? `（精度 ${fix.accuracy_m} 米）` : "";
+  await step("arrive", $("arrive"), `已记录：到达现场。${fix ? "" : FENCE.unproven}${where}`, fix ? { fix } : {});
+  const a = S.alerts.find(x => x.id === S.current);
+  if (a && a.arrival) say("t-msg", `已记录：到达现场。${FENCE[a.arrival] || ""}${where}`, a.arrival === "inside" ? "ok" : "bad");
+});

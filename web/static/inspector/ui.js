@@ -1,0 +1,36 @@
+// Messages on the inspector page, and its API calls: a network failure told apart from a refusal.
+import { $, M, NET_DOWN, S } from "./state.js";
+import { scheduleReload } from "./alerts.js";
+import { showLogin } from "./main.js";
+
+// -- messages ------------------------------------------------------------------------------------------------------
+export function say(id, text, kind) {
+  const el = typeof id === "string" ? $(id) : id;
+  el.textContent = text || "";
+  el.className = `msg${kind ? " " + kind : ""}`;
+}
+export function setNet(text) { $("net").classList.toggle("hidden", !text); $("net").textContent = text || ""; }
+export function setConn(on, text) { $("conn").className = "conn " + (on ? "on" : "off"); $("conn").textContent = text; }
+export let flashTimer = null;
+export function flash(text) {
+  const f = $("flash"); f.textContent = text; f.classList.remove("hidden");
+  clearTimeout(flashTimer); flashTimer = setTimeout(() => f.classList.add("hidden"), 6000);
+}
+export const why = e => e.network ? NET_DOWN : (e.message || "操作未成功");
+
+// -- the API: a network failure is told apart from a refusal, and named once at the top of the page ---------------
+export async function call(path, options) {
+  try {
+    const body = await M.api(S.token, path, options);
+    setNet(null);
+    return body;
+  } catch (e) {
+    if (e.status == null) { e.network = true; setNet(NET_DOWN); }
+    else if (e.status === 401) showLogin(e.message);
+    throw e;
+  }
+}
+export const post = (path, body) => call(path, { method: "POST", headers: { "Content-Type": "application/json" },
+  body: JSON.stringify(body || {}) });
+window.addEventListener("offline", () => setNet("网络已断开：可以继续填写，内容保存在本机，恢复后再提交。"));
+window.addEventListener("online", () => { setNet(null); scheduleReload(); });
