@@ -70,10 +70,11 @@ AUDITED = {
     "alert_transitions", "alert_pages", "review_items", "session_reviews", "staff", "staff_duty", "staff_ties",
     "phone_checks", "phone_calls", "identity_matches", "liveness_challenges", "online_sessions",
     "online_heartbeats", "class_status", "inspections", "draws", "blacklist_decisions", "sign_in_links",
-    "cdr_imports",
+    "cdr_imports", "cameras",
 }
 LEFT_OUT = {"encoding", "face_encoding", "measured", "thresholds", "token_hash", "vector", "payload", "original",
-            "evidence", "code_hash"}  # large figures or secrets: the row they belong to is cited, not copied
+            "evidence", "code_hash",
+            "credentials_encrypted"}  # large figures or secrets: the row they belong to is cited, not copied
 
 
 def row_detail(row: Any, only: set[str] | None = None) -> dict[str, Any]:

@@ -703,3 +703,40 @@ class BlacklistDecision(Base):
     inspection_ids: Mapped[list[Any]] = mapped_column(JSON)
     decided_by: Mapped[str] = mapped_column(String(100))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Camera(Base):
+    """A classroom camera of a venue (issue 19): its stream without credentials, the credentials encrypted with a
+    key kept outside the database (monitor/adapters/camera_keys.py), and how often a frame is taken."""
+
+    __tablename__ = "cameras"
+    __table_args__ = (UniqueConstraint("venue_id", "name", name="uq_cameras_venue_name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    venue_id: Mapped[int] = mapped_column(ForeignKey("venues.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    stream_url: Mapped[str] = mapped_column(String(500))  # never with a user or password in it
+    kind: Mapped[str] = mapped_column(String(8))  # rtsp | http | hls | file
+    credentials_encrypted: Mapped[str | None] = mapped_column(Text)  # Fernet token of {"username", "password"}
+    key_id: Mapped[str | None] = mapped_column(String(40))  # which camera key encrypted them
+    interval_seconds: Mapped[int] = mapped_column(Integer, default=300)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class CameraHealth(Base):
+    """What the pullers know of one camera: its state (ok | offline | frozen | idle) since when, its last frame and
+    error, and the lease that lets one puller at a time take it (not audited: it changes with every pull)."""
+
+    __tablename__ = "camera_health"
+    camera_id: Mapped[int] = mapped_column(ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(8), default="idle")
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_frame_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    failures: Mapped[int] = mapped_column(Integer, default=0)  # consecutive pulls that gave no usable frame
+    same_frames: Mapped[int] = mapped_column(Integer, default=0)  # consecutive pulls showing the previous frame
+    last_snapshot_id: Mapped[int | None] = mapped_column(BigInteger)
+    lease_owner: Mapped[str | None] = mapped_column(String(80))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    next_pull_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -17,6 +17,7 @@ class SubjectKind(StrEnum):
     ENROLMENT = "enrolment"
     CLOCK = "clock"  # a clock rule's subject (RuleSubject)
     SESSION = "session"  # one session of one day (SessionReview)
+    CAMERA = "camera"  # a classroom camera (CAMERA_OFFLINE, FROZEN_FEED)
 
 
 class UploadStatus(StrEnum):
@@ -65,6 +66,8 @@ RULE_CATALOGUE: dict[AnomalyCode, tuple[str, str]] = {
     AnomalyCode.SAME_TEACHER_BOTH: ("理论实操同一教师", "九"),
     AnomalyCode.DUPLICATE_IDENTITY: ("一人多证/冒名", "八"),
     AnomalyCode.VERIFICATION_FAILED: ("无法核验", "十三"),
+    AnomalyCode.CAMERA_OFFLINE: ("摄像头离线", "七"),
+    AnomalyCode.FROZEN_FEED: ("摄像头画面静止", "七"),
 }
 
 SEVERITY_LABELS: dict[Severity, str] = {Severity.HIGH: "高", Severity.MEDIUM: "中", Severity.LOW: "低"}

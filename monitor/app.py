@@ -19,6 +19,7 @@ from monitor.adapters.storage import Database
 from monitor.adapters.tokens import build_authenticator
 from monitor.api import ROUTERS as CENTER_ROUTERS
 from monitor.api.http import BodySizeLimit, SecurityHeaders, install_error_handlers, install_openapi
+from monitor.services.cameras import CameraPuller
 from monitor.services.identity import Enrolment
 from monitor.services.reenrol import template_counts
 from monitor.services.worker import Worker
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     db = Database(settings.sqlalchemy_url)
     db.migrate()
     db.audit_key = settings.audit_keyring().current  # the chain's HMAC key lives outside the database
+    camera_keyring = settings.camera_keyring()  # cameras' credentials are encrypted with a key outside it too
     evidence = EvidenceStore(settings.evidence_dir)
     engine = create_face_engine(settings.face_processes, settings.load_face_model())
     report_templates(db, engine.model_version)
@@ -66,9 +68,13 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
         await hub.start()
         if worker:
             worker.start()
+        if puller:
+            puller.start()
         try:
             yield
         finally:
+            if puller:
+                puller.stop()
             if worker:
                 worker.stop()
             await hub.stop()
@@ -99,6 +105,11 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     app.state.authenticate = authenticate  # models.scope.access() asks it who holds a token
     app.state.ingest = IngestContext(db=db, evidence=evidence, limits=limits, publish=bus.publish,
                                      wait_for_verdict=hub.wait_for_verdict)
+    app.state.camera_keyring = camera_keyring
+    # The camera puller is a role of its own (start, stop): it runs with the worker, and several processes may run
+    # one (each camera is leased to one puller at a time).
+    puller = CameraPuller(settings, db, app.state.ingest, camera_keyring) if run_worker and settings.cameras_enabled \
+        else None
     for router in INGEST_ROUTERS:
         app.include_router(router)
     for router in CENTER_ROUTERS:
@@ -111,4 +122,5 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     enrolment.start()
     app.state.settings, app.state.db, app.state.bus, app.state.enrolment = settings, db, bus, enrolment
     app.state.worker, app.state.hub, app.state.evidence, app.state.engine = worker, hub, evidence, engine
+    app.state.camera_puller = puller
     return app

@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.adapters.audit_keys import AuditKeyring, load_keyring
+from monitor.adapters.camera_keys import CameraKeyring, load_camera_keyring
 from monitor.adapters.face_models import (
     DEFAULT_FACE_MODEL,
     DEFAULT_MODELS_DIR,
@@ -14,6 +15,7 @@ from monitor.adapters.face_models import (
     load_face_model,
     load_manifest,
 )
+from monitor.decisions.camera_health import CameraLimits
 from monitor.decisions.identity_match import DuplicateThresholds
 from monitor.decisions.verdicts import Thresholds
 
@@ -189,6 +191,33 @@ class Settings(BaseSettings):
     audit_anchor_interval_seconds: float = Field(default=600.0, gt=0, description="how often the worker anchors "
                                                  "the chain's head when it moved")
 
+    # Classroom cameras (issue 19; README "Classroom cameras").
+    cameras_enabled: bool = Field(default=True, description="this process runs a camera puller: frames from every "
+                                  "active camera of a class in session, submitted as classroom snapshots")
+    camera_key_file: Path | None = Field(default=None, description="the Fernet key file that encrypts cameras' "
+                                         "credentials (owner-only); default data_dir/camera-keys.json, made on "
+                                         "first use")
+    camera_key: str = Field(default="", description="a Fernet key (urlsafe base64) from the environment, used "
+                            "instead of the key file's")
+    camera_offline_seconds: float = Field(default=300.0, gt=0, description="CAMERA_OFFLINE: a camera of a class in "
+                                          "session gave no usable frame for this long")
+    camera_frozen_pulls: int = Field(default=3, ge=2, description="FROZEN_FEED: this many pulls in a row showed the "
+                                     "previous pull's picture")
+    camera_frozen_max_difference: float = Field(default=0.5, ge=0, description="mean absolute difference (grey levels "
+                                                "of a 64×36 grey copy) at or below which two pulls are the same "
+                                                "picture")
+    camera_burst_frames: int = Field(default=5, ge=1, le=50, description="frames read per pull; grey or broken "
+                                     "first frames are skipped")
+    camera_open_timeout_seconds: float = Field(default=10.0, gt=0, description="opening a stream gives up after this")
+    camera_read_timeout_seconds: float = Field(default=10.0, gt=0, description="reading a frame gives up after this")
+    camera_backoff_max_seconds: float = Field(default=300.0, gt=0, description="a failing camera is retried after "
+                                              "1, 2, 4 … seconds, at most this (and at most its interval)")
+    camera_threads: int = Field(default=8, ge=1, le=256, description="cameras pulled at once by one process; a slow "
+                                "camera holds one thread, never the others")
+    camera_lease_seconds: float = Field(default=120.0, gt=0, description="a puller's claim on a camera (renewed while "
+                                        "it pulls); another process takes the camera once it lapses")
+    camera_scan_seconds: float = Field(default=2.0, gt=0, description="how often a puller looks for cameras due")
+
     # Worker.
     max_verification_attempts: int = Field(default=3, ge=1, description="a message whose verification raised this "
                                            "many times ends as VERIFICATION_FAILED instead of being retried")
@@ -261,6 +290,14 @@ class Settings(BaseSettings):
     def audit_keyring(self, create: bool = True) -> AuditKeyring:
         """The audit HMAC keys (the key file, made on first use, and the environment's key)."""
         return load_keyring(self.audit_keys_path, self.audit_key, create)
+
+    def camera_keyring(self, create: bool = True) -> CameraKeyring:
+        """The key that encrypts cameras' credentials (the key file, made on first use, or the environment's key)."""
+        return load_camera_keyring(self.camera_key_file or self.data_dir / "camera-keys.json", self.camera_key, create)
+
+    def camera_limits(self) -> CameraLimits:
+        return CameraLimits(offline_seconds=self.camera_offline_seconds, frozen_pulls=self.camera_frozen_pulls,
+                            frozen_max_difference=self.camera_frozen_max_difference)
 
     @property
     def evidence_dir(self) -> Path:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install the system packages the test suite needs (PostgreSQL, Redis, Chromium, CJK fonts, poppler) when missing.
+# Install the system packages the test suite needs (PostgreSQL, Redis, Chromium, CJK fonts, poppler, ffmpeg) when missing.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
@@ -10,6 +10,8 @@ fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need+=(fonts-noto-cjk)
 # the PDF with poppler's pdffonts, pdftotext, pdfinfo and pdftoppm.
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 command -v pdffonts >/dev/null || need+=(poppler-utils)
+# The camera tests serve real local streams (MJPEG over HTTP) made by ffmpeg from the sample video.
+command -v ffmpeg >/dev/null || need+=(ffmpeg)
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing system packages: ${need[*]}"
   SUDO=""

@@ -87,6 +87,11 @@ class Matrix:
                         json={"class_id": world.other_class_id, "trainee_id": world.stranger_id})
         assert online.status_code == 201, online.text
         dali_staff = self.dali_inspector()
+        venues = c.get("/api/v1/venues", headers=auth(admin)).json()
+        foreign_venue = next(v["id"] for v in venues if v["name"] == "教学楼1")
+        camera = c.post(f"/api/v1/venues/{foreign_venue}/cameras", headers=auth(admin),
+                        json={"name": "大理教室", "stream_url": "rtsp://u:p@10.0.0.9/live", "active": False})
+        assert camera.status_code == 201, camera.text
         with c.app.state.db.session() as s:
             foreign_checkin = s.get(CheckIn, foreign_body["id"])
             assert foreign_checkin is not None
@@ -124,6 +129,7 @@ class Matrix:
                 "teacher_id": foreign_teacher.id, "institution_id": self.institution_of(world.other_class_id),
                 "alert_id": foreign_alert, "staff_id": dali_staff, "check_id": phone_check.id,
                 "inspection_id": inspection.id, "draw_id": draw.id, "match_id": 1,
+                "venue_id": foreign_venue, "camera_id": camera.json()["id"],
             }
         self.own = {"class_id": world.class_id, "checkin_id": own["id"], "sha256": own["photo_sha256"],
                     "trainee_id": world.obama_id}
@@ -172,6 +178,9 @@ class Matrix:
                                                                     "reached": False, "started_at": now,
                                                                     "ended_at": now, "page_now": now}},
             "POST /api/v1/staff/{staff_id}/duty": {"json": {"starts_at": now, "ends_at": "2099-01-01T00:00:00+08:00"}},
+            "POST /api/v1/venues/{venue_id}/cameras": {"json": {"name": "新摄像头", "stream_url": "rtsp://10.0.0.8/a",
+                                                               "active": False}},
+            "PATCH /api/v1/cameras/{camera_id}": {"json": {"interval_seconds": 60}},
             "POST /api/v1/staff/{staff_id}/ties": {"json": {"institution_id": ids.get("institution_id", 1),
                                                             "relation": "self"}},
         }

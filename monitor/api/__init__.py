@@ -6,6 +6,7 @@ from monitor.api import (
     alerts,
     audit,
     blacklist,
+    cameras,
     classes,
     dispatch,
     draws,
@@ -33,5 +34,5 @@ ROUTERS: list[APIRouter] = [
     classes.router, tokens.router, overview.router, alerts.router, dispatch.router, staff.router, staff.auth_router,
     phone_checks.router,
     inspections.router, draws.router, draws.public, reviews.router, evidence.router, reports.router, reports.public,
-    rules.router, audit.router, audit.public, blacklist.router, health.router, verify.router,
+    rules.router, audit.router, audit.public, blacklist.router, health.router, verify.router, cameras.router,
 ]
