@@ -87,6 +87,11 @@ const SiteQueue = (() => {
     sending.delete(item.key);
     if (r.outcome === "delivered" || r.outcome === "refused") {
       await drop(item.key);
+    } else if (r.outcome === "kept" && navigator.onLine === false) {
+      // The phone knows it is offline: not the server's fault, no back-off; the online event sends it.
+      item.next_at = 0;
+      item.last_error = "当前离线，联网后自动上传";
+      await put(item);
     } else {
       item.attempts = (item.attempts || 0) + 1;
       item.next_at = Date.now() + (r.outcome === "auth" ? 60000 : backoff(item.attempts));

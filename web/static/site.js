@@ -15,6 +15,7 @@
   let fix = null;
   let capture = null;  // { photo, frames, challenge, captured_at, fix, url }
   let lastKey = null;
+  const announced = new Set();  // keys whose first failed attempt was reported in the result box
   let cameraReady = false;
   const learned = JSON.parse(localStorage.getItem(LIVENESS) || "{}");  // class id → true, as the server said
   const livenessRequired = {};
@@ -272,27 +273,31 @@
       SiteVerdict.show(box, SiteVerdict.refusal(r.body, "checkin"));
       box.append(whoLine(item));
       box.dataset.code = r.body?.code || "";
-    } else if (item.key === lastKey && item.attempts === 1) {
+    } else if (item.key === lastKey && !announced.has(item.key)) {
+      announced.add(item.key);
       say("wait", `${r.outcome === "auth" ? r.body?.message || "令牌无效" : r.error}：记录已保存在本手机，联网后自动上传`);
       if (r.outcome === "auth") showLogin();
     }
   });
 
   // --- the queue on screen -----------------------------------------------------------------------------------
-  SiteQueue.on("change", (items, sending) => {
+  let shown = { items: [], sending: new Set() };
+  function renderQueue() {
+    const { items, sending } = shown;
     $("queue-box").classList.toggle("hidden", !items.length);
     $("queue-count").textContent = String(items.length);
     $("queue").replaceChildren(...items.map(item => {
       const li = M.el("li");
       li.dataset.key = item.key;
-      const state = sending.has(item.key) ? "正在上传…" : item.last_error
-        ? `${item.last_error}，${item.next_at > Date.now() ? `约 ${Math.ceil((item.next_at - Date.now()) / 1000)} 秒后重试` : "等待重试"}`
-        : "等待上传";
+      const wait = item.next_at > Date.now() ? `，约 ${Math.ceil((item.next_at - Date.now()) / 1000)} 秒后重试` : "";
+      const state = sending.has(item.key) ? "正在上传…" : item.last_error ? item.last_error + wait : "等待上传";
       li.append(M.el("span", "when", M.time(item.captured_at)), M.el("span", "what", item.label),
         M.el("span", "state", state));
       return li;
     }));
-  });
+  }
+  SiteQueue.on("change", (items, sending) => { shown = { items, sending }; renderQueue(); });
+  setInterval(() => { if (shown.items.some(i => i.next_at > Date.now() - 1000)) renderQueue(); }, 1000);
   $("queue-retry").addEventListener("click", () => SiteQueue.pump(true));
 
   // --- tabs: check-in and classroom snapshots ---------------------------------------------------------------
