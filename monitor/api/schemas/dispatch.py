@@ -306,39 +306,6 @@ class ShortfallOut(BaseModel):
     required: int
 
 
-class DrawOut(BaseModel):
-    """A day's 双随机 draw."""
-
-    id: int
-    day: str
-    seed: str
-    candidates: list[dict[str, int | str]]
-    classes: list[int]
-    inspectors: dict[str, int | None]
-    roster: list[dict[str, int | str | list[int]]]
-    window_ends_at: str
-    published: bool
-    created_by: str
-    created_at: str
-
-
-class DrawRedoOut(BaseModel):
-    classes: list[int]
-    inspectors: dict[str, int | None]
-    matches: bool = Field(description="the stored seed and inputs give exactly the stored draw")
-
-
-class DrawIn(BaseModel):
-    day: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="local day; default today")
-
-
-class MyDrawOut(BaseModel):
-    """The classes a draw gave this inspector."""
-
-    day: str
-    class_ids: list[int]
-
-
 class BlacklistDecisionOut(BaseModel):
     """A blacklist decision with its evidence, author and time."""
 
