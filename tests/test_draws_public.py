@@ -338,6 +338,37 @@ def test_the_inspector_page_shows_the_days_draw_assignment(tmp_path: Path, brows
         expect(section).to_contain_text("测试培训学校0")
         expect(section).to_contain_text("异地交叉")
         expect(section).to_contain_text("检查表")
+        # The form is filed from the page: the assignment opens as a task whose form is the thing to do.
+        section.locator(".draw-task a.button", has_text="填写检查表").click()
+        expect(page.locator("#t-rule")).to_have_text("双随机抽查")
+        expect(page.locator("#t-facts")).to_contain_text("教学楼0")
+        expect(page.locator("#t-actions")).to_be_hidden()  # no alert to accept, phone or close
+        expect(page.locator("#close-form")).to_be_hidden()
+        form = page.locator("#insp-form")
+        expect(form.locator("#insp-items")).to_be_visible()
+        for item in form.locator("#insp-items li.item").all():
+            item.locator("input[value=ok]").check()
+        page.locator("#insp-responsible").fill("李校长")
+        for pad_id in ("#insp-sign", "#insp-sign-mine"):
+            pad = page.locator(pad_id)
+            pad.scroll_into_view_if_needed()
+            box = pad.bounding_box()
+            assert box is not None
+            page.mouse.move(box["x"] + 0.1 * box["width"], box["y"] + 0.6 * box["height"])
+            page.mouse.down()
+            for fx, fy in [(0.3, 0.2), (0.5, 0.8), (0.7, 0.3), (0.9, 0.6)]:
+                page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"], steps=5)
+            page.mouse.up()
+        page.locator("#insp-submit").click()
+        expect(page.locator("#insp-done")).to_contain_text("检查表已归档", timeout=15_000)
+        expect(page.locator("#insp-done-msg")).to_contain_text("双随机抽查任务已完成")
+        [filed] = world.client.get("/api/v1/my/assignments", headers=auth(crew.tokens["cross"])).json()
+        assert filed["done"] and len(filed["inspection_ids"]) == 1
+        form_row = world.client.get(f"/api/v1/inspections/{filed['inspection_ids'][0]}",
+                                    headers=auth(crew.tokens["cross"])).json()
+        assert form_row["alert_id"] is None and form_row["responsible_name"] == "李校长"
+        page.locator("#back").click()
+        expect(section.locator(".draw-task")).to_contain_text("已提交检查表")
         context.close()
         context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
         page = context.new_page()

@@ -27,6 +27,11 @@
     if (a.done) rows.push(["已提交", `检查表 ${a.inspection_ids.length} 份`]);
     facts.append(...rows.flatMap(([k, v]) => [M.el("dt", "", k), M.el("dd", "", v)]));
     li.append(facts, M.el("p", "hint", a.todo));
+    if (!a.done) {  // the form opens in the task view (web/static/inspector/task.js, #draw=<class id>)
+      const go = M.el("a", "button", "填写检查表");
+      go.href = `#draw=${a.class_id}`;
+      li.append(go);
+    }
     if (Number.isFinite(a.latitude) && Number.isFinite(a.longitude)) {
       // geo: URIs (RFC 5870) are WGS-84 by definition: the phone's map app converts them itself.
       const nav = M.el("a", "button secondary", "地图打开场地");
@@ -38,6 +43,8 @@
   }
 
   function renderDraws(list) {
+    window.MonitorDraws = list;  // the task view builds a drawn class's task from it
+    document.dispatchEvent(new Event("monitor:draws"));
     $("draw-tasks").replaceChildren(...list.map(drawCard));
     $("draws-empty").classList.toggle("hidden", list.length > 0);
     const open = list.filter(a => !a.done).length;
@@ -56,5 +63,6 @@
   loadDraws();
   setInterval(loadDraws, 60000);
   window.addEventListener("focus", loadDraws);
-  document.addEventListener("monitor:signed-in", loadDraws);  // signed in by a one-time link after this loaded
+  document.addEventListener("monitor:signed-in", loadDraws);
+  document.addEventListener("monitor:filed", loadDraws);  // a form filed from the task view  // signed in by a one-time link after this loaded
 })();

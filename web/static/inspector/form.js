@@ -2,7 +2,7 @@
 import { $, DRAFT, M, NET_DOWN, OUTCOMES, S, store } from "./state.js";
 import { call, flash, post, say, setNet, why } from "./ui.js";
 import { upsert } from "./alerts.js";
-import { currentFix, refreshAlert, renderTask } from "./task.js";
+import { currentFix, refreshAlert, renderTask, taskOf } from "./task.js";
 
 // -- closing, with its draft ---------------------------------------------------------------------------------------
 export const closeKey = () => `${DRAFT}close.${S.current}`;
@@ -240,7 +240,7 @@ export function clearSignature() { pads.responsible.clear(); pads.inspector.clea
 
 $("insp-form").addEventListener("submit", async ev => {
   ev.preventDefault();
-  const a = S.alerts.find(x => x.id === S.current);
+  const a = taskOf(S.current);
   if (!a || !checklist().length) return;
   const f = readInspection();
   const problems = inspectionProblems(f);
@@ -255,7 +255,7 @@ $("insp-form").addEventListener("submit", async ev => {
     const mine = await pads.inspector.png();
     const body = new FormData();
     body.append("class_id", String(a.class_id));
-    body.append("alert_id", String(a.id));
+    if (!a.draw) body.append("alert_id", String(a.id));  // a drawn class's form answers the draw, not an alert
     body.append("kind", f.kind);
     const items = {};
     for (const [key, item] of Object.entries(f.items)) items[key] = { result: item.result, note: item.note.trim() || null };
@@ -281,10 +281,14 @@ $("insp-form").addEventListener("submit", async ev => {
     $("insp-draft").textContent = "";
     say("insp-msg", "");
     if (!a.inspection_ids.includes(filed.id)) a.inspection_ids = [...a.inspection_ids, filed.id];
+    if (a.draw) {  // the draw's list shows it done at once, and is reloaded from the server
+      a.draw.inspection_ids = a.inspection_ids; a.draw.done = true;
+      document.dispatchEvent(new Event("monitor:filed"));
+    }
     renderTask();
-    say("insp-done-msg", `检查表已归档（第 ${filed.id} 号），请核对后办结`, "ok");
+    say("insp-done-msg", `检查表已归档（第 ${filed.id} 号）${a.draw ? "，本次双随机抽查任务已完成" : "，请核对后办结"}`, "ok");
     $("insp-done").scrollIntoView({ block: "start" });
-    refreshAlert(a.id);
+    if (!a.draw) refreshAlert(a.id);
   } catch (e) { say("insp-msg", why(e), "bad"); } finally { button.disabled = false; }
 });
 $("insp-again").addEventListener("click", () => {

@@ -11,9 +11,11 @@ export function openTask(id) {
   const hash = `#alert=${id}`;
   if (location.hash !== hash) location.hash = hash; else route();
 }
+// A task is an alert (#alert=<id>) or a class a 双随机 draw gave this inspector (#draw=<class id>, held as the
+// negative class id so that drafts and state never mix with alerts').
 export function route() {
-  const m = location.hash.match(/^#alert=(\d+)$/);
-  const id = m ? Number(m[1]) : null;
+  const m = location.hash.match(/^#(alert|draw)=(\d+)$/);
+  const id = m ? (m[1] === "draw" ? -Number(m[2]) : Number(m[2])) : null;
   if (id !== S.current) {
     S.current = id; S.check = null;
     $("check").classList.add("hidden"); $("check-list").replaceChildren();
@@ -86,8 +88,21 @@ export function navLinks(a) {
   $("t-coords").textContent = `场地坐标（GCJ-02）${glat.toFixed(6)}, ${glon.toFixed(6)}；围栏半径 ${Math.round(a.venue.radius_m || 0)} 米`;
 }
 
+// The draw assignment (web/static/inspector-draws.js keeps the list in window.MonitorDraws) as a task: the form is
+// what it asks for; there is no alert to accept, phone or close.
+function drawTask(id) {
+  const d = (window.MonitorDraws || []).find(x => x.class_id === -id);
+  if (!d) return null;
+  return { id, draw: d, class_id: d.class_id, class_name: `${d.class_name}（${d.class_code}）`,
+    institution_name: d.institution_name, rule: "DRAW", state: "on_site", state_name: d.done ? "已提交检查表" : "双随机抽查",
+    assignee_staff_id: S.me && S.me.id, transitions: [], pages: [], subjects: [], inspection_ids: d.inspection_ids || [],
+    venue: { lat: d.latitude, lon: d.longitude, name: d.venue_name, address: d.venue_address, county_name: d.county_name } };
+}
+export function taskOf(id) { return id != null && id < 0 ? drawTask(id) : S.alerts.find(x => x.id === id); }
+document.addEventListener("monitor:draws", () => { if (S.current != null && S.current < 0) renderTask(); });
+
 export function renderTask() {
-  const a = S.alerts.find(x => x.id === S.current);
+  const a = taskOf(S.current);
   const kind = a && kindOf(a);
   const mine = kind === "working";
   $("t-actions").classList.toggle("hidden", !mine && kind !== "paged");
@@ -110,6 +125,7 @@ export function renderTask() {
     say("t-msg", "该任务不在您的任务列表中（可能已转派他人或被撤回）", "bad");
     return;
   }
+  if (a.draw) { renderDraw(a); return; }
   $("t-rule").textContent = M.ruleName(a.rule);
   $("t-state").textContent = a.state_name;
   $("t-state").className = `badge ${a.state}`;
@@ -187,3 +203,24 @@ $("arrive").addEventListener("click", async () => {
   const a = S.alerts.find(x => x.id === S.current);
   if (a && a.arrival) say("t-msg", `已记录：到达现场。${FENCE[a.arrival] || ""}${where}`, a.arrival === "inside" ? "ok" : "bad");
 });
+
+function renderDraw(a) {
+  const d = a.draw;
+  $("t-rule").textContent = "双随机抽查";
+  $("t-state").textContent = a.state_name;
+  $("t-state").className = `badge ${d.done ? "closed" : "accepted"}`;
+  const rows = [["班次", a.class_name], ["培训机构", d.institution_name],
+    ["培训场地", `${d.venue_name}${d.county_name ? "（" + d.county_name + "）" : ""}`], ["场地地址", d.venue_address || "未登记地址"],
+    ["上课时间", d.sessions.join("；") || "—"], ["抽取", `${d.day} ${d.kind_name}`], ["抽查人员来源", d.tier_name || "—"],
+    ["完成时限", `${M.dateTime(d.window_ends_at)} 前`], ["要做什么", d.todo]];
+  $("t-facts").replaceChildren(...rows.flatMap(([k, v]) => [M.el("dt", "", k), M.el("dd", "", v)]));
+  navLinks(a);
+  $("t-people").classList.add("hidden");
+  $("t-actions").classList.add("hidden");
+  $("close-form").classList.add("hidden");
+  $("insp-form").classList.remove("folded");
+  for (const r of $("insp-form").elements.kind) r.checked = r.value === "on_site";
+  if (a.inspection_ids.length) renderFiled(a);
+  $("t-history").replaceChildren();
+  sizePad();
+}
