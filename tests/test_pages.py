@@ -50,7 +50,7 @@ def test_wall_screen_shows_the_province_and_live_anomalies(live_world: World, br
     expect(page.locator("h1")).to_have_text("云南省职业技能培训监控调度中心")
     expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
     expect(page.locator("#c-classes")).to_have_text("2", timeout=10_000)
-    assert page.locator("#map canvas").count() >= 1
+    assert page.locator("#map svg").count() >= 1  # ECharts draws the map as SVG (its elements can be measured)
     assert "token" not in page.url  # the token leaves the address bar
     expect(page.locator("#short-count")).to_have_text("2 个", timeout=10_000)  # no class inspected yet
     expect(page.locator("#shortfall li").first).to_contain_text("0/2")

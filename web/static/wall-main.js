@@ -1,0 +1,72 @@
+// The wall screen (1920×1080): wires the state, the live feed and the views. Each view is a module; none talks to the
+// others except through the state's events.
+import { $, M, api, emit, on, setToken, state } from "./wall-state.js";
+import { connect, restart } from "./wall-live.js";
+import { initMap } from "./wall-map.js";
+import { initPanels } from "./wall-panels.js";
+import { initFeed } from "./wall-feed.js";
+import { initDispatch } from "./wall-dispatch.js";
+import { initReturned, tickReturned } from "./wall-returned.js";
+import { initDetail } from "./wall-detail.js";
+import { initFrames, refreshFrames } from "./wall-frames.js";
+
+function showLogin(message) {
+  $("login").classList.remove("hidden");
+  $("login-error").textContent = message || "";
+}
+
+async function refreshOverview() {
+  try {
+    state.overview = await api("/api/v1/overview");
+    emit("overview", state.overview);
+    emit("shortfall", await api("/api/v1/inspections/shortfall"));
+  } catch (e) {
+    if (e.status === 401 || e.status === 403) showLogin(e.message);
+  }
+}
+
+let refreshTimer = null;
+function scheduleRefresh() { clearTimeout(refreshTimer); refreshTimer = setTimeout(refreshOverview, 800); }
+
+function tickClock() {
+  $("clock").textContent = "北京时间 " + M.dateTime(new Date().toISOString());
+  tickReturned();
+}
+
+let started = false;
+async function start() {
+  if (!state.token) { showLogin(); return; }
+  if (!started) {
+    started = true;
+    await Promise.all([initMap(), M.catalogue]);
+    setInterval(refreshOverview, 15000);
+    connect();
+  } else {
+    restart();
+  }
+  await refreshOverview();
+}
+
+initPanels();
+initFeed();
+initDispatch();
+initReturned();
+initDetail();
+initFrames();
+on("event", ev => {
+  if (["anomaly", "anomaly_resolved", "alert", "verdict", "class_status"].includes(ev.type)) scheduleRefresh();
+});
+on("hello", (ev, resumed) => {
+  state.role = ev.role;
+  if (resumed) { refreshOverview(); refreshFrames(); }  // back after a drop: the events are replayed, the counts reread
+});
+on("reset", () => { refreshOverview(); });
+on("auth-error", showLogin);
+$("login-form").addEventListener("submit", ev => {
+  ev.preventDefault();
+  setToken($("login-token").value.trim());
+  $("login").classList.add("hidden");
+  start();
+});
+tickClock(); setInterval(tickClock, 1000);
+start();

@@ -1,0 +1,44 @@
+// The wall's state, apart from its views: the token, the latest overview, the live feed's cursor and role, classes
+// that alarmed lately, the returned alerts; a small event bus the views subscribe to.
+export const M = Monitor;  // common.js (classic script): token, authorised fetch, times, served rule names
+const TOKEN_KEY = "monitor.wall.token";
+
+export const state = {
+  token: M.takeToken(TOKEN_KEY),
+  overview: null,
+  lastId: null,        // the last event id seen: a reconnect resumes from it
+  role: null,          // from the live feed's hello: only operators and admins see the dispatch buttons
+  alarmed: new Map(),  // class id -> time (ms) of its latest anomaly
+  returned: new Map(), // alert id -> what the returned list shows
+  returnedLoad: 0,     // bumped by every change of `returned`, so a load that started before it never overwrites it
+  announceAfter: null, // events up to the first hello are history: no sound for them
+  live: false,
+};
+
+export function setToken(token) {
+  state.token = token;
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export const api = (path, options) => M.api(state.token, path, options);
+export const photo = sha => M.photoUrl(state.token, sha);
+export const isOperator = () => state.role === "operator" || state.role === "admin";
+
+const listeners = new Map();
+export function on(name, fn) {
+  if (!listeners.has(name)) listeners.set(name, []);
+  listeners.get(name).push(fn);
+}
+export function emit(name, ...args) {
+  for (const fn of listeners.get(name) || []) {
+    try { fn(...args); } catch (e) { console.error(name, e); }
+  }
+}
+
+export const $ = id => document.getElementById(id);
+export const el = M.el;
+
+// Prefecture names as the wall shows them: 红河哈尼族彝族自治州 -> 红河州, 昆明市 -> 昆明.
+export function shortName(name) {
+  return name.replace(/(彝族|哈尼族|壮族|苗族|傣族|景颇族|傈僳族|藏族|白族).*自治州$/, "州").replace(/市$/, "");
+}
