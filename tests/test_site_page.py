@@ -45,11 +45,13 @@ def write_y4m(path: Path, frames: list[Image.Image], fps: int) -> None:
 def blinking_clip(path: Path) -> Path:
     """One second of the trainee's face, 10 frames a second: seven with the eyes open, three shut, with the small
     shake and exposure changes of a hand-held phone; any 1.5 s burst sees a blink."""
-    box = landmarks_of(SELFIE)["box"]  # top, right, bottom, left
-    top, right, bottom, left = box
-    cx, cy, side = (left + right) / 2, (top + bottom) / 2, (right - left) * 2.2
-    crop = (int(cx - side / 2), int(cy - side * 0.62), int(cx + side / 2), int(cy + side * 0.71))
+    top, right, bottom, left = landmarks_of(SELFIE)["box"]
     opened = Image.open(FACES_DIR / SELFIE).convert("RGB")
+    width = min(opened.width, int((right - left) * 2.2), int(opened.height * 0.75))  # 3:4, inside the photo
+    height = width * 4 // 3
+    x0 = min(max(0, (left + right) // 2 - width // 2), opened.width - width)
+    y0 = min(max(0, (top + bottom) // 2 - height * 45 // 100), opened.height - height)
+    crop = (x0, y0, x0 + width, y0 + height)
     shut = close_eyes(SELFIE)
     frames = []
     for n in range(10):
