@@ -6,6 +6,7 @@ credentials encrypted at rest and never answered nor logged, and a slow camera t
 from __future__ import annotations
 
 import base64
+import random
 import shutil
 import socket
 import subprocess
@@ -45,6 +46,8 @@ STILL = FACES_DIR / "groups" / "obama_and_biden.jpg"
 CLIP_SECONDS = 9.0
 MOVING = ["-stream_loop", "-1", "-i", str(CLIP)]
 FROZEN = ["-loop", "1", "-framerate", "10", "-i", str(STILL)]
+# A still classroom: nobody moves, only the sensor's noise does.
+QUIET = [*FROZEN[:-2], "-i", str(STILL), "-vf", "noise=alls=40:allf=t:all_seed={seed}"]
 USER, PASSWORD = "admin", "Cam#Secret-7Qz"
 
 FAST = {"camera_scan_seconds": 0.3, "camera_offline_seconds": 4.0, "camera_frozen_pulls": 2,
@@ -107,7 +110,12 @@ class MjpegServer:
                 return
             if "-stream_loop" in source:  # a live camera: each viewer joins where the clock says, not at the start
                 source = ["-ss", f"{time.time() % CLIP_SECONDS:.2f}", *source]
-            proc = subprocess.Popen(["ffmpeg", "-loglevel", "error", "-re", *source, "-an", "-vf", "scale=640:-2",
+            filters = "scale=640:-2"
+            if "-vf" in source:
+                at = source.index("-vf")
+                seeded = source[at + 1].replace("{seed}", str(random.randrange(1 << 30)))  # noise differs per viewer
+                filters, source = f"{seeded},{filters}", source[:at] + source[at + 2:]
+            proc = subprocess.Popen(["ffmpeg", "-loglevel", "error", "-re", *source, "-an", "-vf", filters,
                                      "-q:v", "4", "-f", "mpjpeg", "-"], stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL)
             with self._lock:
@@ -283,8 +291,41 @@ def test_a_slow_camera_does_not_delay_another(
         elapsed = time.monotonic() - t0
         assert elapsed < 8, elapsed  # ~1 s apart, not held behind the slow camera's 2 s timeouts
         assert "超时" in (health(world, slow["id"])["last_error"] or "")
+        frames = [s.id for s in snapshots_of(world, good["id"])]
+
+        def reasons() -> list[list[dict[str, Any]]] | None:
+            with world.client.app.state.db.session() as session:
+                found = list(session.scalars(select(Verification.reasons).where(
+                    Verification.subject_kind == "snapshot", Verification.subject_id.in_(frames))))
+            return found if len(found) == len(frames) else None
+
+        # A fixed camera's frames are near copies of each other: not PHOTO_REPLAY (a still feed is FROZEN_FEED's)
+        assert all(r["code"] != "PHOTO_REPLAY" for found in wait_for(reasons, 60, "every frame verified")
+                   for r in found)
+        forged = world.snapshot(b"not even read", camera_id=camera_subject(good["id"]))  # sites may not use the prefix
+        assert forged.status_code == 422 and forged.json()["code"] == "RESERVED_CAMERA_ID"
     finally:
         silent.close()
+
+
+def test_a_quiet_classroom_is_neither_frozen_nor_a_replay(
+        camera_world: World, servers: Callable[[list[str] | None], MjpegServer]) -> None:
+    """Nobody moves, the sensor's noise does: each frame is a near copy of the last by pHash, yet no replay (the
+    camera's own earlier frames do not count) and not frozen (the frames differ)."""
+    world = camera_world
+    camera = register(world, servers(QUIET).url())
+    frames = wait_for(lambda: [s.id for s in snapshots_of(world, camera["id"])][:3] if len(
+        snapshots_of(world, camera["id"])) >= 3 else None, 30, "three frames")
+
+    def reasons() -> list[list[dict[str, Any]]] | None:
+        with world.client.app.state.db.session() as session:
+            found = list(session.scalars(select(Verification.reasons).where(
+                Verification.subject_kind == "snapshot", Verification.subject_id.in_(frames))))
+        return found if len(found) == len(frames) else None
+
+    assert [r["code"] for found in wait_for(reasons, 60, "three frames verified") for r in found
+            if r["code"] == "PHOTO_REPLAY"] == []
+    assert not camera_anomalies(world, camera["id"], "FROZEN_FEED") and health(world, camera["id"])["state"] == "ok"
 
 
 # -- credentials ---------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ingest.routes.uploads import get_upload, read_upload, respond, single_value
 from ingest.schemas import SnapshotUploadOut, SnapshotVerdictOut, upload_responses
 from models.clock import SHANGHAI
 from models.domain import MAX_RECORD_ID
-from models.errors import errors
+from models.errors import ApiError, errors
 from models.params import UploadIdPath
 from models.scope import AnyCaller, SiteCaller
 from models.tables import Snapshot
@@ -42,6 +42,8 @@ async def post_snapshot(
 ) -> dict[str, Any]:
     institution_id = site_institution(scope)
     camera = check_text(camera_id, "camera_id", "摄像头编号", 100)
+    if camera.lower().startswith("camera:"):  # reserved for the center's registered cameras (their frames' replay rule)
+        raise ApiError(422, "RESERVED_CAMERA_ID", "摄像头编号不能以 camera: 开头（该前缀留给监控中心登记的摄像头）")
     key, now, captured, data = await read_upload(ctx, idempotency_key, captured_at, photo)
 
     def build(session: Connection, image: AcceptedImage) -> Snapshot:

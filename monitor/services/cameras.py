@@ -51,6 +51,7 @@ from monitor.decisions.schedule import class_status_at
 from monitor.decisions.verdicts import Finding
 from monitor.services.alerts import add_anomaly, resolve_anomaly
 from monitor.services.events import class_context
+from monitor.services.snapshots import CAMERA_PREFIX
 from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 
 def camera_subject(camera_id: int) -> str:
     """The `camera_id` a camera's snapshots carry (a site's own snapshots name their camera freely)."""
-    return f"camera:{camera_id}"
+    return f"{CAMERA_PREFIX}{camera_id}"
 
 
 @dataclass(frozen=True)

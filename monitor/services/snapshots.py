@@ -33,7 +33,7 @@ def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
         if already_verified(session, SubjectKind.SNAPSHOT, snapshot_id):
             mark_processed(session, SubjectKind.SNAPSHOT, snapshot_id)
             return
-        photo_sha, received_at = snapshot.photo_sha256, snapshot.received_at
+        photo_sha, received_at, camera_id = snapshot.photo_sha256, snapshot.received_at, snapshot.camera_id
         cls = session.get(TrainingClass, snapshot.class_id)
         assert cls is not None
         class_id, teachers = cls.id, [cls.theory_teacher_id, cls.practical_teacher_id]
@@ -45,6 +45,9 @@ def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
         ctx.photo_index.refresh(session)
     scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "classroom")
     near = ctx.photo_index.find_near(scan.phash, t.replay_phash_max_distance)
+    if near and camera_id.startswith(CAMERA_PREFIX):
+        with ctx.db.session() as session:
+            near = not_from_same_camera(session, near, camera_id)
     facts = SnapshotFacts(snapshot_id, class_id, received_at, len(scan.faces), signed_in, near,
                           exif_time_utc(scan.exif_time))
     findings = judge_snapshot(facts, t)
@@ -69,6 +72,19 @@ def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
         extra={"photo_sha256": photo_sha, "face_count": len(scan.faces), "signed_in": signed_in,
                "teachers_seen": seen["teacher"], "unknown_faces": unknown},
     ))
+
+
+CAMERA_PREFIX = "camera:"  # a registered camera's frames (monitor/services/cameras.py); sites may not use it
+
+
+def not_from_same_camera(session: Session, near: list[tuple[str, int, int]], camera_id: str
+                         ) -> list[tuple[str, int, int]]:
+    """Near copies other than the same registered camera's earlier frames: a fixed camera's view of a classroom is
+    always close to its previous one (a feed that shows the very same picture is FROZEN_FEED's business)."""
+    ids = [ident for kind, ident, _ in near if kind == SubjectKind.SNAPSHOT]
+    same = set(session.scalars(select(Snapshot.id).where(Snapshot.id.in_(ids), Snapshot.camera_id == camera_id))
+               ) if ids else set()
+    return [n for n in near if not (n[0] == SubjectKind.SNAPSHOT and n[1] in same)]
 
 
 def templates_of(session: Session, kind: str, person_ids: Sequence[int], model_version: str) -> list[Candidate]:
