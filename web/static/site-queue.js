@@ -137,6 +137,7 @@ const SiteQueue = (() => {
   function start(getToken) {
     tokenOf = getToken;
     window.addEventListener("online", () => pump(true));
+    document.addEventListener("visibilitychange", () => { if (document.visibilityState === "visible") pump(true); });
     setInterval(() => { if (navigator.onLine !== false) pump(false); }, TICK_MS);
     changed().then(() => pump(true));
   }

@@ -273,10 +273,12 @@
       SiteVerdict.show(box, SiteVerdict.refusal(r.body, "checkin"));
       box.append(whoLine(item));
       box.dataset.code = r.body?.code || "";
+    } else if (r.outcome === "auth") {
+      say("bad", `${r.body?.message || "机构令牌无效或已停用"}：记录已保存在本手机，请输入有效的机构令牌后自动上传`);
+      showLogin();
     } else if (item.key === lastKey && !announced.has(item.key)) {
       announced.add(item.key);
-      say("wait", `${r.outcome === "auth" ? r.body?.message || "令牌无效" : r.error}：记录已保存在本手机，联网后自动上传`);
-      if (r.outcome === "auth") showLogin();
+      say("wait", `${r.error}：记录已保存在本手机，联网后自动上传`);
     }
   });
 
