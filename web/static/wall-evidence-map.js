@@ -54,6 +54,7 @@ export async function showEvidenceMap(d) {
   const padX = Math.max((x1 - x0) * 0.15, 0.0008), padY = Math.max((y1 - y0) * 0.15, 0.0008);
   const map = await mapFor(d.county_code || "");
   chart.setOption({
+    animation: false,
     geo: { map, roam: true, boundingCoords: [[x0 - padX, y1 + padY], [x1 + padX, y0 - padY]],
       aspectScale: Math.cos(venue.lat * Math.PI / 180), label: { show: false }, silent: true,
       itemStyle: { areaColor: "#0d2a5c", borderColor: "#3f7fd9", borderWidth: 2 } },
