@@ -30,7 +30,7 @@ from models.tables import (
 )
 from models.terms import UploadStatus
 from monitor.api.deps import Center, Db, SettingsDep
-from monitor.api.schemas.wall import FramesOut, TraineeDayOut, WallOverviewOut
+from monitor.api.schemas.wall import FramesOut, OverviewOut, TraineeDayOut
 from monitor.decisions.alert_lifecycle import WORKING, AlertState
 from monitor.services.events import prefecture_of
 from monitor.services.wall import latest_frames, today_trend, trainee_day, what_is_due
@@ -55,7 +55,7 @@ def alert_counters(session: Session, scope: Scope, stale_before: datetime) -> di
             "alerts_overdue": overdue}
 
 
-@router.get("/overview", summary="The province at a glance for the wall screen", response_model=WallOverviewOut)
+@router.get("/overview", summary="The province at a glance for the wall screen", response_model=OverviewOut)
 def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
     now = utc_now()
     since = local_day_start(now)

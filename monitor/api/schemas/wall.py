@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from monitor.api.schemas.center import OverviewOut
+from monitor.api.schemas import center
 
 
 class TrendOut(BaseModel):
@@ -35,8 +35,8 @@ class DueOut(BaseModel):
     starting: list[StartingSessionOut] = Field(description="those sessions, soonest first (at most 20)")
 
 
-class WallOverviewOut(OverviewOut):
-    """The overview the wall screen reads: the province at a glance, today's trend and what is due."""
+class OverviewOut(center.OverviewOut):
+    """The province at a glance for the wall screen (today, local time), with today's trend and what is due."""
 
     trend: TrendOut
     due: DueOut
