@@ -38,7 +38,7 @@ async function openClass(f) {
   $("class-photo").src = await photo(f.photo_sha256);
   const rows = [["培训机构", f.institution_name], ["地区", `${f.prefecture_name} ${f.county_name}`],
     ["画面时间", M.dateTime(f.captured_at)], ["摄像头/设备", f.camera_id],
-    ["画面人数", f.face_count == null ? "核验中" : `${f.face_count} 人`], ["已签到未签退", `${f.signed_in} 人`]];
+    ["画面人数", f.face_count == null ? "核验中" : `${f.face_count} 人`], ["签到在班", `${f.signed_in} 人`]];
   const render = extra => $("class-facts").replaceChildren(...[...rows, ...extra]
     .flatMap(([k, v]) => [el("dt", "", k), el("dd", "", v)]));
   render([]);
