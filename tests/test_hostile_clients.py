@@ -4,6 +4,7 @@ without end, slow headers and bodies, pages framed by others. Each gets a clear 
 from __future__ import annotations
 
 import io
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -101,10 +102,10 @@ def test_pages_and_answers_carry_security_headers(world: World, path: str) -> No
 
 def test_pages_have_no_inline_scripts(world: World) -> None:
     """The CSP allows only this server's script files: an inline script would be dead code in the browser."""
-    for path in ("/wall", "/site", "/ledger", "/public/notice", "/docs"):
+    for path in ("/wall", "/site", "/ledger", "/public/notice", "/docs", "/inspector", "/review"):
         html = world.client.get(path).text
         for tag in html.split("<script")[1:]:
-            assert tag.lstrip().startswith("src="), (path, tag[:80])
+            assert re.match(r'(type="module"\s+)?src="/static/[^"]+"></script>', tag.lstrip()), (path, tag[:80])
 
 
 @pytest.fixture

@@ -46,18 +46,15 @@ def mount_pages(app: FastAPI) -> None:
     def inspector() -> FileResponse:
         return FileResponse(STATIC / "inspector.html", media_type="text/html; charset=utf-8")
 
-    @router.get("/inspector-sw.js")
-    def inspector_service_worker() -> FileResponse:
-        # Served from the root so that its scope can cover /inspector; never cached by the browser's HTTP cache, so
-        # a new version of the shell is installed on the next visit.
-        return FileResponse(STATIC / "inspector-sw.js", media_type="text/javascript; charset=utf-8",
+    def service_worker() -> FileResponse:
+        # One offline shell for both phone pages (web/static/shell-sw.js picks the page's files by the name it was
+        # served under), from the root so that its scope can cover the page; never kept by the browser's HTTP
+        # cache, so a new version of the shell is installed on the next visit.
+        return FileResponse(STATIC / "shell-sw.js", media_type="text/javascript; charset=utf-8",
                             headers={"Cache-Control": "no-cache"})
 
-    @router.get("/site-sw.js")
-    def site_service_worker() -> FileResponse:
-        # The site page's offline shell, served from the root like the inspector's so that its scope covers /site.
-        return FileResponse(STATIC / "site-sw.js", media_type="text/javascript; charset=utf-8",
-                            headers={"Cache-Control": "no-cache"})
+    router.add_api_route("/inspector-sw.js", service_worker, methods=["GET"])
+    router.add_api_route("/site-sw.js", service_worker, methods=["GET"])
 
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -29,19 +29,28 @@ const Monitor = (() => {
     if (!res.ok) { const e = new Error(body?.message || `HTTP ${res.status}`); e.status = res.status; e.body = body; throw e; }
     return body;
   }
+  // A file the API serves behind the token (a photo, a PDF, a download): its blob and headers, or the API's error
+  // shape (status, zh-CN message); a network failure has no status.
+  async function fetchFile(token, path) {
+    const res = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+    if (!res.ok) {
+      const body = res.headers.get("content-type")?.includes("json") ? await res.json().catch(() => null) : null;
+      const e = new Error(body?.message || `HTTP ${res.status}`); e.status = res.status; e.body = body; throw e;
+    }
+    return { blob: await res.blob(), headers: res.headers };
+  }
   const photoCache = new Map();
   async function photoUrl(token, sha) {
     if (!sha) return "";
     if (!photoCache.has(sha)) {
-      photoCache.set(sha, fetch(`/api/v1/evidence/${sha}`, { headers: { Authorization: `Bearer ${token}` } })
-        .then(r => r.ok ? r.blob() : Promise.reject(new Error(r.status)))
-        .then(b => URL.createObjectURL(b)).catch(() => ""));
+      photoCache.set(sha, fetchFile(token, `/api/v1/evidence/${sha}`)
+        .then(f => URL.createObjectURL(f.blob)).catch(() => ""));
     }
     return photoCache.get(sha);
   }
   const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text != null) e.textContent = text; return e; };
   return {
-    RULES, SEVERITY, DISPATCH, catalogue, takeToken, api, photoUrl, el,
+    RULES, SEVERITY, DISPATCH, catalogue, takeToken, api, fetchFile, photoUrl, el,
     ruleName: c => RULES[c] || c,
     time: iso => timeFmt.format(new Date(iso)),
     dateTime: iso => dateTimeFmt.format(new Date(iso)),

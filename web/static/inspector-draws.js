@@ -1,5 +1,4 @@
 // The inspector page's 双随机 section: the classes a draw gave this inspector, where, until when and what to do.
-"use strict";
 (() => {
   const M = Monitor;
   const TOKEN_KEY = "monitor.inspector.token";  // the inspector page's own key (sessionStorage)
@@ -7,10 +6,8 @@
   const section = $("draws");
   if (!section) return;
 
-  function headers() {
-    let token = null;
-    try { token = sessionStorage.getItem(TOKEN_KEY); } catch { /* no storage: a session cookie may still sign in */ }
-    return token ? { Authorization: `Bearer ${token}` } : {};
+  function token() {
+    try { return sessionStorage.getItem(TOKEN_KEY) || ""; } catch { return ""; }
   }
 
   function drawCard(a) {
@@ -53,11 +50,12 @@
 
   async function loadDraws() {
     try {
-      const res = await fetch("/api/v1/my/assignments", { headers: headers(), credentials: "same-origin" });
-      if (!res.ok) { section.classList.toggle("hidden", res.status === 401 || res.status === 403); return; }
+      const list = await M.api(token(), "/api/v1/my/assignments");
       section.classList.remove("hidden");
-      renderDraws(await res.json());
-    } catch { /* offline: the section keeps what it showed */ }
+      renderDraws(list);
+    } catch (e) {  // refused: the section hides; offline: it keeps what it showed
+      if (e.status === 401 || e.status === 403) section.classList.add("hidden");
+    }
   }
 
   loadDraws();

@@ -1,5 +1,4 @@
 // The auditor's ledger page: pick a class, see attendance and eligibility, download the same numbers as Excel/CSV.
-"use strict";
 (() => {
   const M = Monitor;
   const KEY = "monitor.ledger.token";
@@ -7,11 +6,13 @@
   const $ = id => document.getElementById(id);
 
   async function download(ext) {
-    const res = await fetch(`/api/v1/classes/${$("class").value}/ledger.${ext}`, { headers: { Authorization: `Bearer ${token}` } });
-    if (!res.ok) { $("error").textContent = (await res.json()).message; return; }
+    let file;
+    try { file = await M.fetchFile(token, `/api/v1/classes/${$("class").value}/ledger.${ext}`); } catch (e) {
+      $("error").textContent = e.status ? e.message : "网络异常，未能下载"; return;
+    }
     const a = document.createElement("a");
-    a.href = URL.createObjectURL(await res.blob());
-    a.download = decodeURIComponent((res.headers.get("content-disposition") || "").split("''")[1] || `ledger.${ext}`);
+    a.href = URL.createObjectURL(file.blob);
+    a.download = decodeURIComponent((file.headers.get("content-disposition") || "").split("''")[1] || `ledger.${ext}`);
     a.click();
   }
 
@@ -38,9 +39,11 @@
       link.href = "#";
       link.addEventListener("click", async ev => {
         ev.preventDefault();
-        const res = await fetch(i.pdf_url, { headers: { Authorization: `Bearer ${token}` } });
-        if (!res.ok) { $("error").textContent = `检查表下载失败（${res.status}）`; return; }
-        window.open(URL.createObjectURL(await res.blob()), "_blank");
+        let file;
+        try { file = await M.fetchFile(token, i.pdf_url); } catch (e) {
+          $("error").textContent = `检查表下载失败（${e.status || "网络异常"}）`; return;
+        }
+        window.open(URL.createObjectURL(file.blob), "_blank");
       });
       const where = { outside: "（检查人员定位在场地围栏外）", uncertain: "（检查人员定位在围栏边缘）", unproven: "（未提供定位）" }[i.fence_result] || "";
       li.append(link, M.el("small", where ? "no" : "", where), M.el("small", "", ` SHA-256 ${i.pdf_sha256.slice(0, 16)}…`));

@@ -1,5 +1,4 @@
 // The public notice (公示): classes with their eligible trainees, names masked; no token.
-"use strict";
 fetch("/public/notice.json").then(r => r.json()).then(data => {
   const fmt = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", dateStyle: "medium", timeStyle: "short" });
   document.getElementById("generated").textContent = "更新时间：" + fmt.format(new Date(data.generated_at));

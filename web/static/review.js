@@ -1,5 +1,4 @@
 // The operator's review queue: oldest first, side by side, decided from the keyboard, one item or a selection.
-"use strict";
 (() => {
   const M = Monitor;
   const $ = id => document.getElementById(id);

@@ -1,8 +1,7 @@
 // The camera inside the site page: a live preview (front camera for a selfie, rear camera for the classroom),
 // JPEG captures through a canvas, and the liveness burst (a few frames at a fixed spacing). The captured
 // pictures are what the camera sees (not the mirrored preview), as the server's head-turn check expects.
-"use strict";
-const SiteCamera = (() => {
+export const SiteCamera = (() => {
   let stream = null;
   let video = null;
 

@@ -2,8 +2,7 @@
 // then sent; on a network failure it stays and is retried with back-off, when the network returns (online event)
 // and every 15 s, also after a reload. Each item carries one Idempotency-Key for all its attempts, so an attempt
 // the server stored but whose answer was lost comes back as `duplicate`, never as a second check-in.
-"use strict";
-const SiteQueue = (() => {
+export const SiteQueue = (() => {
   const DB = "monitor-site";
   const STORE = "uploads";
   const TICK_MS = 15000;

@@ -1,8 +1,10 @@
 // Classroom-snapshot mode for a phone fixed in the classroom: the rear camera takes a picture of the class at
 // the chosen interval and each goes through the same offline queue as the sign-ins (POST /api/v1/snapshots).
 // The schedule survives a reload (localStorage); the screen is kept on while it runs (Wake Lock, where offered).
-"use strict";
-const SiteSnapshot = (() => {
+import { SiteQueue } from "./site-queue.js";
+import { SiteCamera } from "./site-camera.js";
+import { SiteVerdict } from "./site-verdict.js";
+export const SiteSnapshot = (() => {
   const M = Monitor;
   const $ = id => document.getElementById(id);
   const SETTINGS = "monitor.site.snapshot";

@@ -1,7 +1,6 @@
 // The server's verdict in words a trainee understands, with what to do next. The rule names come from the
 // served catalogue (/public/rules.json, via Monitor.RULES); the advice for the common ones is written here.
-"use strict";
-const SiteVerdict = (() => {
+export const SiteVerdict = (() => {
   // What the trainee should do, by verdict rule (anomaly code).
   const ADVICE = {
     FACE_MISMATCH: ["人脸与登记照片不符", "请本人重新拍摄；若确是本人，请联系机构管理员核实登记照片"],

@@ -1,7 +1,10 @@
 // The training site's phone page: pick class and trainee, take the selfie with the camera in the page (with
 // the liveness burst when the class requires it or the server asks), read the GPS fix, and hand the capture to
 // the offline queue (site-queue.js), which sends it; the verdict is shown in words a trainee understands.
-"use strict";
+import { SiteQueue } from "./site-queue.js";
+import { SiteCamera } from "./site-camera.js";
+import { SiteVerdict } from "./site-verdict.js";
+import { SiteSnapshot } from "./site-snapshot.js";
 (() => {
   const M = Monitor;
   const $ = id => document.getElementById(id);
@@ -315,7 +318,7 @@
   $("tab-checkin").addEventListener("click", () => tab("checkin"));
   $("tab-snapshot").addEventListener("click", () => tab("snapshot"));
 
-  // The offline shell: a reload without network shows this page and its queue (web/static/site-sw.js).
+  // The offline shell: a reload without network shows this page and its queue (web/static/shell-sw.js, served as /site-sw.js).
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/site-sw.js", { scope: "/site" })
       .then(() => { document.body.dataset.offlineShell = "registered"; })

@@ -331,13 +331,15 @@ export async function openPdf(ev, id, link) {
   ev.preventDefault();
   say("insp-done-msg", "正在获取检查表 PDF…", "wait");
   try {
-    let res;
+    let file;
     try {
-      res = await fetch(link.dataset.pdfUrl, { headers: { Authorization: `Bearer ${S.token}` } });
-    } catch { setNet(NET_DOWN); say("insp-done-msg", NET_DOWN, "bad"); return; }
-    if (!res.ok) { const body = await res.json().catch(() => null); throw Object.assign(new Error(body?.message || `HTTP ${res.status}`), { status: res.status }); }
-    const blob = new Blob([await res.blob()], { type: "application/pdf" });
-    const declared = res.headers.get("X-Content-SHA256");
+      file = await M.fetchFile(S.token, link.dataset.pdfUrl);
+    } catch (e) {
+      if (e.status) throw e;
+      setNet(NET_DOWN); say("insp-done-msg", NET_DOWN, "bad"); return;
+    }
+    const blob = new Blob([file.blob], { type: "application/pdf" });
+    const declared = file.headers.get("X-Content-SHA256");
     const got = await sha256Hex(blob);
     if (got && declared && got !== declared) throw new Error("检查表 PDF 与其摘要不符，请重新获取");
     const url = URL.createObjectURL(blob);

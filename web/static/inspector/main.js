@@ -73,7 +73,7 @@ export async function redeemSignIn() {
   } catch { showLogin("网络异常：未能连接服务器，请联网后重新打开登录链接"); }
 }
 
-// The offline shell: a reload without network shows this page and its drafts (web/static/inspector-sw.js).
+// The offline shell: a reload without network shows this page and its drafts (web/static/shell-sw.js, served as /inspector-sw.js).
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/inspector-sw.js", { scope: "/inspector" })
     .then(() => { document.body.dataset.offlineShell = "registered"; })
