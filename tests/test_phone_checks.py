@@ -278,3 +278,10 @@ def test_a_record_confirms_one_call_at_most_and_calls_outside_the_file_are_left_
     assert result[1][0] == "confirmed" and result[2] == ("unconfirmed", None) and 3 not in result
     # A reached call whose talk time the PBX contradicts is not confirmed by it.
     assert match_cdrs([RecordedCall(1, "13800138000", True, t0, 600)], records)[1][0] == "unconfirmed"
+
+
+def test_a_file_that_is_not_csv_is_refused_with_a_reason() -> None:
+    for data in (b'a,"b\rc', b"caller,callee,start,duration\n1,2\r3,4\n\"unterminated"):
+        with pytest.raises(ApiError) as refused:
+            read_cdrs(data, "generic")
+        assert refused.value.status == 422

@@ -9,8 +9,10 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+import httpx
 from websockets.sync.client import connect
 
+from monitor.adapters.logsafe import install_redaction
 from monitor.app import create_app
 from monitor.demo.world import make_id_number
 from tests.conftest import LOG_LINES
@@ -34,6 +36,18 @@ def test_known_leaks_are_redacted(settings_factory: Callable[..., Any]) -> None:
         logging.getLogger("monitor.test").error("registration of %s with token %s failed", id_number, world.admin)
     assert any("/api/v1/live?token=***" in line for line in LOG_LINES)  # logged, with the token redacted
     assert any("monitor.test" in line and "530102" in line for line in LOG_LINES)
+
+
+def test_an_object_argument_is_redacted_as_it_would_print() -> None:
+    """A client library logs the request's URL object, not a string: a token or ID number in its query is redacted
+    too (the fuzzer's query strings once reached the log through httpx.URL)."""
+    install_redaction()
+    id_number = make_id_number("530102", date(1990, 1, 3), 78)
+    url = httpx.URL(f"http://testserver/api/v1/audit?subject_id={id_number}&t=mon_abcdefghijkl")
+    record = logging.getLogger("httpx").makeRecord("httpx", logging.INFO, __file__, 1, "HTTP Request: %s %s",
+                                                   ("GET", url), None)
+    message = record.getMessage()
+    assert id_number not in message and "mon_abcdefghijkl" not in message and "/api/v1/audit" in message
 
 
 def test_no_log_line_of_the_suite_holds_a_token_or_an_id_number() -> None:

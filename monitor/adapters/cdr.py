@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -81,7 +82,13 @@ def read_cdrs(data: bytes, fmt: str, zone_name: str = "Asia/Shanghai") -> list[C
     if fmt not in FORMATS:
         raise ApiError(422, "CDR_FORMAT", f"未知的话单格式 {fmt}，可选：{'、'.join(FORMATS)}")
     zone = ZoneInfo(zone_name)
-    rows = csv.reader(io.StringIO(decode_text(data)))
+    try:
+        return parse_rows(csv.reader(io.StringIO(decode_text(data), newline="")), fmt, zone)
+    except csv.Error as e:  # a stray quote or carriage return: the file is not CSV as exported
+        raise ApiError(422, "CDR_ROW", f"话单不是有效的 CSV 文件：{e}") from None
+
+
+def parse_rows(rows: Iterator[list[str]], fmt: str, zone: ZoneInfo) -> list[CdrRecord]:
     out: list[CdrRecord] = []
     columns: dict[str, int] | None = None
     for n, cells in enumerate(rows, start=1):

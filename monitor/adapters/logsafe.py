@@ -22,7 +22,18 @@ def redact(text: str) -> str:
 
 
 def _redact_value(value: Any) -> Any:
-    return redact(value) if isinstance(value, str) else value
+    """A log argument redacted: strings as themselves; another object (a URL, a request) as its redacted text when
+    its text holds something to redact (its str() is what the message would print)."""
+    if isinstance(value, str):
+        return redact(value)
+    if value is None or isinstance(value, (int, float, bool, bytes)):
+        return value
+    try:
+        text = str(value)
+    except Exception:  # noqa: BLE001 - an object that cannot print itself is left to the handler
+        return value
+    cleaned = redact(text)
+    return cleaned if cleaned != text else value
 
 
 _installed = False

@@ -55,8 +55,9 @@ def downgrade() -> None:
     op.drop_table('sign_in_links')
     with op.batch_alter_table('api_tokens', schema=None) as batch_op:
         batch_op.drop_column('expires_at')
-    with op.batch_alter_table('institutions', schema=None) as batch_op:
-        batch_op.drop_column('contact_phone')
+    # In place (SQLite >= 3.35 drops a column without rebuilding the table, which the foreign keys that point at
+    # institutions would forbid).
+    op.drop_column('institutions', 'contact_phone')
     with op.batch_alter_table('phone_calls', schema=None) as batch_op:
         for column in ('cdr_ref', 'cdr_state', 'callee', 'timing', 'ended_at', 'started_at'):
             batch_op.drop_column(column)
