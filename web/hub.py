@@ -67,10 +67,16 @@ class EventHub:
         self._task = asyncio.create_task(self._run(), name="event-hub")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop the reader. Only a task of this loop is awaited: when one app object is served from two loops (a
+        test client and a real server over the same app), the other loop's reader is cancelled from its own loop."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            if task.get_loop() is asyncio.get_running_loop():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            elif not task.get_loop().is_closed():
+                task.get_loop().call_soon_threadsafe(task.cancel)
         self._loop = None
 
     def notify(self) -> None:

@@ -32,6 +32,28 @@ LOCK_NAME = "demo.lock"
 HUMAN_INSPECTOR = ("演示抽查员（人工）", "17400009999", "county", "530102")  # a demo_phone() number
 
 
+DEMO_VIDEO = Path("video") / "short_hamilton_clip.mp4"  # in the faces folder (../shared/faces)
+DEMO_CAMERA = "演示摄像头（教室前）"
+
+
+def demo_camera(base: str, admin_token: str, class_id: int, faces_dir: Path) -> str:
+    """A classroom camera at the venue of the demo's last class, playing the sample video as a live feed (a `file`
+    camera): its frames reach the wall as the class's snapshots. Registered once (a kept database has it); "" when
+    the sample video is missing."""
+    video = faces_dir / DEMO_VIDEO
+    if not video.is_file():
+        return ""
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    with httpx.Client(base_url=base, headers=auth, timeout=30) as http:
+        venue_id = http.get(f"/api/v1/classes/{class_id}").raise_for_status().json()["venue_id"]
+        cameras = http.get(f"/api/v1/venues/{venue_id}/cameras").raise_for_status().json()
+        if not any(c["name"] == DEMO_CAMERA for c in cameras):
+            http.post(f"/api/v1/venues/{venue_id}/cameras", json={
+                "name": DEMO_CAMERA, "stream_url": str(video.resolve()), "kind": "file", "interval_seconds": 60,
+            }).raise_for_status()
+    return f"{DEMO_CAMERA} → {video.name}"
+
+
 def human_inspector_link(session: Session, base_url: str) -> str:
     """Register (or find, on a kept database) the human inspector, on duty for the next 24 h, and a one-time sign-in
     link for them, valid as long."""
@@ -148,6 +170,10 @@ def run_demo(
     def register() -> None:
         try:
             sim.register(classes, on_class=first_class_ready)
+            camera = demo_camera(base, admin_token, sim.world.classes[-1].id, Path(settings.faces_dir))
+            if camera:
+                typer.echo(f" 课堂摄像头 camera: {camera} (class {sim.world.classes[-1].id}; a frame a minute, "
+                           f"shown on the wall's frame grid)")
         except Exception as exc:  # noqa: BLE001 - a failed registration must never take the center down
             if stop.is_set() or server.should_exit:
                 return  # the demo is stopping: an interrupted registration resumes on the next --keep
