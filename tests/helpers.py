@@ -176,12 +176,14 @@ def live_feed(client: TestClient, token: str, since: int | None = None) -> Itera
 
 
 @contextmanager
-def running_server(app: Any, header_timeout_s: float = 10.0, log_level: str = "warning") -> Iterator[str]:
-    """The app behind the real HTTP server (uvicorn, configured as `monitor serve` does), in a thread; its URL."""
+def running_server(app: Any, header_timeout_s: float = 10.0, log_level: str = "warning",
+                   port: int | None = None) -> Iterator[str]:
+    """The app behind the real HTTP server (uvicorn, configured as `monitor serve` does), in a thread; its URL.
+    `port`: a given one (a second server can take the first's place), else a free one."""
     from monitor.adapters.server import server_config
     from tests.conftest import free_port
 
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level=log_level,
                                           header_timeout_s=header_timeout_s))
     thread = threading.Thread(target=server.run, daemon=True)

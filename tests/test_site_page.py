@@ -19,13 +19,10 @@ from playwright.sync_api import Browser, BrowserContext, Route, expect, sync_pla
 from sqlalchemy import func, select
 
 from models.tables import CheckIn, LivenessChallenge, Snapshot
-from monitor.app import create_app
-from monitor.settings import Settings
 from tests.frames import close_eyes, jitter, landmarks_of
 from tests.helpers import FACES_DIR, REPO, VENUE, World, auth, local_today
-from tests.helpers import live_world as running
 from tests.test_inspector_page import save_png
-from tests.test_pages import CHROMIUM, CHROMIUM_ARGS, wait_until
+from tests.test_pages import CHROMIUM, CHROMIUM_ARGS, live_world, wait_until  # noqa: F401 - live_world fixture
 
 PHONE = {"width": 360, "height": 740}
 DOCS = REPO / "docs" if os.environ.get("MONITOR_DOCS_SCREENSHOTS") else None
@@ -74,14 +71,6 @@ def camera_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser
         browser.close()
 
 
-@pytest.fixture
-def live_world(tmp_path: Path) -> Iterator[World]:
-    settings = Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR, clock_interval_seconds=1.0,
-                        face_processes=0, clock_rules=False)
-    with running(create_app(settings)) as world:
-        yield world
-
-
 def phone(browser: Browser) -> BrowserContext:
     return browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", has_touch=True,
                                is_mobile=True, permissions=["geolocation", "camera"],
@@ -95,7 +84,7 @@ def checkins(world: World) -> list[CheckIn]:
         return list(rows)
 
 
-def test_a_trainee_signs_in_through_the_burst_offline_and_is_counted_once(live_world: World,
+def test_a_trainee_signs_in_through_the_burst_offline_and_is_counted_once(live_world: World,  # noqa: F811
                                                                           camera_browser: Browser) -> None:
     world = live_world
     base = str(world.client.base_url).rstrip("/")
@@ -184,7 +173,7 @@ def test_a_trainee_signs_in_through_the_burst_offline_and_is_counted_once(live_w
     context.close()
 
 
-def test_refusals_and_verdicts_in_plain_words(live_world: World, camera_browser: Browser) -> None:
+def test_refusals_and_verdicts_in_plain_words(live_world: World, camera_browser: Browser) -> None:  # noqa: F811
     """A face that is not the trainee's: the verdict says what happened and what to do."""
     world = live_world
     context = phone(camera_browser)
@@ -201,7 +190,7 @@ def test_refusals_and_verdicts_in_plain_words(live_world: World, camera_browser:
     context.close()
 
 
-def test_classroom_snapshots_go_through_the_same_queue(live_world: World, camera_browser: Browser) -> None:
+def test_classroom_snapshots_go_through_the_same_queue(live_world: World, camera_browser: Browser) -> None:  # noqa: F811
     world = live_world
     context = phone(camera_browser)
     page = context.new_page()
@@ -229,7 +218,7 @@ def test_classroom_snapshots_go_through_the_same_queue(live_world: World, camera
     context.close()
 
 
-def test_installable_and_long_class_names_wrap_at_360_px(live_world: World, camera_browser: Browser) -> None:
+def test_installable_and_long_class_names_wrap_at_360_px(live_world: World, camera_browser: Browser) -> None:  # noqa: F811
     world = live_world
     base = str(world.client.base_url).rstrip("/")
     name = "云南省昆明市五华区高素质农民及农村实用人才职业技能提升暨中式烹调师（四级/中级工）脱产培训第三期晚间班"

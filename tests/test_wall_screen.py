@@ -7,7 +7,6 @@ reload; plus the read APIs behind them."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,17 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 from sqlalchemy import select
 
 from models.tables import ClassSession, ClassStatus, Institution, Region, TrainingClass, Venue
-from monitor.adapters.server import server_config
 from monitor.app import create_app
 from monitor.settings import Settings
 from tests.conftest import free_port
-from tests.helpers import FACES_DIR, REPO, LiveClient, World, auth, face, far_fix, local_today
+from tests.helpers import FACES_DIR, REPO, LiveClient, World, auth, face, far_fix, local_today, running_server
 from tests.test_inspector_page import DOCS, save_png, server_only
 from tests.test_pages import browser, wait_until  # noqa: F401 - the module-scoped Chromium fixture
 
@@ -39,23 +36,6 @@ VIEW: ViewportSize = {"width": 1920, "height": 1080}
 def settings_for(data: Path) -> Settings:
     return Settings(data_dir=data, faces_dir=FACES_DIR, clock_interval_seconds=2.0, face_processes=0,
                     clock_rules=False)
-
-
-@contextmanager
-def serve(app: Any, port: int) -> Iterator[str]:
-    """The app behind uvicorn (as `monitor serve` runs it) on a given port, so a second server can take its place."""
-    server = uvicorn.Server(server_config(app, "127.0.0.1", port, log_level="warning", header_timeout_s=10.0))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
 
 
 @dataclass
@@ -71,7 +51,7 @@ def wall_server(tmp_path: Path) -> Iterator[Wall]:
     port = free_port()
     data = tmp_path / "data"
     app = create_app(settings_for(data))
-    with serve(app, port) as base:
+    with running_server(app, port=port) as base:
         client = LiveClient(base_url=base, timeout=30)
         client.app = app
         try:
@@ -287,7 +267,7 @@ def test_the_wall_survives_a_server_restart(tmp_path: Path, browser: Browser) ->
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     app = create_app(settings_for(data))
-    with serve(app, port) as base:
+    with running_server(app, port=port) as base:
         client = LiveClient(base_url=base, timeout=30)
         client.app = app
         world = World.build(client)  # type: ignore[arg-type]
@@ -304,7 +284,7 @@ def test_the_wall_survives_a_server_restart(tmp_path: Path, browser: Browser) ->
     assert page.evaluate("() => document.body.dataset.live") == "off"
     time.sleep(2)
     app = create_app(settings_for(data))  # a new process would do the same: same port, same database
-    with serve(app, port) as base:
+    with running_server(app, port=port) as base:
         client = LiveClient(base_url=base, timeout=30)
         client.app = app
         expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=30_000)
