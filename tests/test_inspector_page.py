@@ -578,6 +578,11 @@ def test_the_inspector_page_is_served_with_the_strict_policy(client: TestClient)
     # The page's code is ES modules, none over 400 lines (issue 19: the front end shaped like the back end).
     modules = sorted((REPO / "web" / "static" / "inspector").glob("*.js"))
     assert len(modules) >= 6 and all(len(m.read_text(encoding="utf-8").splitlines()) <= 400 for m in modules)
+    # ...in layers, as the back end: state < ui < alerts < phone, form < task < main; none imports one above it.
+    layer = {"state": 0, "gcj02": 0, "ui": 1, "alerts": 2, "phone": 3, "form": 3, "task": 4, "main": 5}
+    for m in modules:
+        for imported in re.findall(r'^import .* from "\./([\w-]+)\.js";', m.read_text(encoding="utf-8"), re.M):
+            assert layer[imported] < layer[m.stem], f"{m.name} imports {imported}.js, which is not below it"
 
 
 def test_the_checklist_is_served_not_copied_into_the_page(client: TestClient) -> None:

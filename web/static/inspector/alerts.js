@@ -1,7 +1,6 @@
 // The inspector's alerts: a new page's sound, vibration and notification; the lists of my tasks and history.
-import { $, CACHE, CHECK_OF, DRAFT, FINISHED, M, OUTCOMES, S, WORKING, store } from "./state.js";
+import { $, CACHE, CHECK_OF, DRAFT, FINISHED, M, OUTCOMES, S, WORKING, hooks, store } from "./state.js";
 import { call, flash, post, say, why } from "./ui.js";
-import { openTask, renderTask } from "./task.js";
 
 // -- sound and vibration for a new page: only once the inspector has touched the page (browsers require it) --------
 export let audio = null;
@@ -99,7 +98,7 @@ export function card(a, kind) {
     if (step) li.append(M.el("div", "sub", `${M.dateTime(step.at)} ${step.actor}${step.note ? "：" + step.note : ""}`));
     if (a.inspection_ids && a.inspection_ids.length) li.append(M.el("div", "sub", `已归档检查表 ${a.inspection_ids.length} 份`));
   }
-  li.addEventListener("click", () => openTask(a.id));
+  li.addEventListener("click", () => hooks.openTask(a.id));
   return li;
 }
 
@@ -154,7 +153,7 @@ export async function loadAlerts() {
     if (!S.alerts.length) S.alerts = store.get(sessionStorage, CACHE + "alerts") || [];
   }
   renderLists();
-  if (S.current != null) renderTask();
+  if (S.current != null) hooks.renderTask();
 }
 export let reloadTimer = null;
 export function scheduleReload() { clearTimeout(reloadTimer); reloadTimer = setTimeout(loadAlerts, 250); }
@@ -164,7 +163,7 @@ export function upsert(a) {
   if (i >= 0) S.alerts[i] = a; else S.alerts.unshift(a);
   store.set(sessionStorage, CACHE + "alerts", S.alerts);
   renderLists();
-  if (S.current === a.id) renderTask();
+  if (S.current === a.id) hooks.renderTask();
 }
 
 export async function accept(id, button, msg) {
@@ -173,7 +172,7 @@ export async function accept(id, button, msg) {
   try {
     upsert(await post(`/api/v1/alerts/${id}/accept`));
     say(msg, "");
-    openTask(id);
+    hooks.openTask(id);
   } catch (e) {
     say(msg, why(e), "bad");
     if (e.status === 409) scheduleReload();

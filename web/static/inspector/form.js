@@ -1,8 +1,7 @@
 // Closing a task, and the inspection form (检查表): checklist, findings, photos, both signatures, the PDF.
-import { $, DRAFT, M, NET_DOWN, OUTCOMES, S, store } from "./state.js";
-import { call, flash, post, say, setNet, why } from "./ui.js";
+import { $, DRAFT, M, NET_DOWN, OUTCOMES, S, hooks, store } from "./state.js";
+import { call, currentFix, flash, post, say, setNet, why } from "./ui.js";
 import { upsert } from "./alerts.js";
-import { currentFix, refreshAlert, renderTask, taskOf } from "./task.js";
 
 // -- closing, with its draft ---------------------------------------------------------------------------------------
 export const closeKey = () => `${DRAFT}close.${S.current}`;
@@ -240,7 +239,7 @@ export function clearSignature() { pads.responsible.clear(); pads.inspector.clea
 
 $("insp-form").addEventListener("submit", async ev => {
   ev.preventDefault();
-  const a = taskOf(S.current);
+  const a = hooks.taskOf(S.current);
   if (!a || !checklist().length) return;
   const f = readInspection();
   const problems = inspectionProblems(f);
@@ -285,17 +284,17 @@ $("insp-form").addEventListener("submit", async ev => {
       a.draw.inspection_ids = a.inspection_ids; a.draw.done = true;
       document.dispatchEvent(new Event("monitor:filed"));
     }
-    renderTask();
+    hooks.renderTask();
     say("insp-done-msg", `检查表已归档（第 ${filed.id} 号）${a.draw ? "，本次双随机抽查任务已完成" : "，请核对后办结"}`, "ok");
     $("insp-done").scrollIntoView({ block: "start" });
-    if (!a.draw) refreshAlert(a.id);
+    if (!a.draw) hooks.refreshAlert(a.id);
   } catch (e) { say("insp-msg", why(e), "bad"); } finally { button.disabled = false; }
 });
 $("insp-again").addEventListener("click", () => {
   if (S.current == null) return;
   again.add(S.current);
   say("insp-done-msg", "");
-  renderTask();
+  hooks.renderTask();
   $("insp-form").scrollIntoView({ block: "start" });
 });
 

@@ -1,11 +1,12 @@
 // The inspector page's entry: the live feed, sign-in (a one-time link or a token), the offline shell, start.
-import { $, CACHE, M, S, TOKEN_KEY, store } from "./state.js";
+import { $, CACHE, M, S, TOKEN_KEY, hooks, store } from "./state.js";
 import { call, flash, setConn } from "./ui.js";
 import { announce, loadAlerts, scheduleReload } from "./alerts.js";
-import { route } from "./task.js";
+import { openTask, refreshAlert, renderTask, route, taskOf } from "./task.js";
 import { buildItems } from "./form.js";
 
 let started = false;
+Object.assign(hooks, { openTask, refreshAlert, renderTask, taskOf, scheduleReload, showLogin });
 
 // -- the live feed -------------------------------------------------------------------------------------------------
 export function connect() {

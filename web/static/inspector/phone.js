@@ -1,7 +1,6 @@
 // The phone check: trainees drawn from the roster, calls timed by the page, completion.
-import { $, CACHE, CHECK_OF, DRAFT, M, S, store } from "./state.js";
+import { $, CACHE, CHECK_OF, DRAFT, M, S, hooks, store } from "./state.js";
 import { call, post, say, why } from "./ui.js";
-import { refreshAlert, renderTask } from "./task.js";
 
 // -- the phone check -----------------------------------------------------------------------------------------------
 $("phone").addEventListener("click", async () => {
@@ -14,7 +13,7 @@ $("phone").addEventListener("click", async () => {
     store.set(localStorage, CHECK_OF + id, c.id);
     say("t-msg", `已从班级名册随机抽取 ${c.trainees.length} 名学员，请逐一电话核实（点号码拨出，本页自动计时）`, "ok");
     showCheck(c);
-    await refreshAlert(id);
+    await hooks.refreshAlert(id);
   } catch (e) { say("t-msg", why(e), "bad"); button.disabled = false; }
 });
 
@@ -42,7 +41,7 @@ export function showCheck(c) {
   $("check-summary").className = `summary ${done ? "ok" : ""}`;
   $("check-list").replaceChildren(...c.trainees.map(t => traineeItem(c, t)));
   $("complete").classList.toggle("hidden", done);
-  renderTask();
+  hooks.renderTask();
 }
 
 export function lastCall(c, traineeId) { return c.calls.filter(x => x.trainee_id === traineeId).at(-1); }

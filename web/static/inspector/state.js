@@ -31,3 +31,7 @@ export const store = {
   drop(area, key) { try { area.removeItem(key); } catch { /* nothing to drop */ } },
   keys(area) { try { return Object.keys(area); } catch { return []; } },
 };
+
+// Functions of the upper modules that the lower ones call back (set once by main.js): the modules form layers,
+// state < ui < alerts < phone, form < task < main, and never import upwards.
+export const hooks = {};

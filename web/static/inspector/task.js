@@ -1,6 +1,6 @@
 // One task: what, where and whom, navigation, arrival with the phone's fix.
 import { $, ACTIONS, CHECK_OF, DRAFT, M, OUTCOMES, S, WORKING, store } from "./state.js";
-import { call, post, say, why } from "./ui.js";
+import { call, currentFix, post, say, why } from "./ui.js";
 import { accept, kindOf, myOpenPage, scheduleReload, upsert } from "./alerts.js";
 import { loadCheck } from "./phone.js";
 import { again, renderFiled, restoreClose, restoreInspection, sizePad } from "./form.js";
@@ -183,16 +183,6 @@ export async function step(action, button, done, body) {
 }
 
 // Arrival carries the phone's fix (WGS-84 from the browser): the center judges it against the venue's fence.
-export function currentFix(timeoutMs = 10000) {
-  return new Promise(resolve => {
-    if (!navigator.geolocation) { resolve(null); return; }
-    navigator.geolocation.getCurrentPosition(
-      p => resolve({ latitude: p.coords.latitude, longitude: p.coords.longitude,
-                     accuracy_m: Math.max(1, Math.round(p.coords.accuracy)), datum: "WGS-84",
-                     captured_at: new Date(p.timestamp || Date.now()).toISOString() }),
-      () => resolve(null), { enableHighAccuracy: true, timeout: timeoutMs, maximumAge: 30000 });
-  });
-}
 export const FENCE = { inside: "定位在培训场地围栏内", outside: "定位在培训场地围栏外（已标记，可继续核查）",
                 uncertain: "定位在围栏边缘，无法确认", unproven: "未取得定位，到场未经定位证明" };
 $("arrive").addEventListener("click", async () => {

@@ -1,7 +1,5 @@
 // Messages on the inspector page, and its API calls: a network failure told apart from a refusal.
-import { $, M, NET_DOWN, S } from "./state.js";
-import { scheduleReload } from "./alerts.js";
-import { showLogin } from "./main.js";
+import { $, M, NET_DOWN, S, hooks } from "./state.js";
 
 // -- messages ------------------------------------------------------------------------------------------------------
 export function say(id, text, kind) {
@@ -26,11 +24,23 @@ export async function call(path, options) {
     return body;
   } catch (e) {
     if (e.status == null) { e.network = true; setNet(NET_DOWN); }
-    else if (e.status === 401) showLogin(e.message);
+    else if (e.status === 401) hooks.showLogin(e.message);
     throw e;
   }
 }
 export const post = (path, body) => call(path, { method: "POST", headers: { "Content-Type": "application/json" },
   body: JSON.stringify(body || {}) });
 window.addEventListener("offline", () => setNet("网络已断开：可以继续填写，内容保存在本机，恢复后再提交。"));
-window.addEventListener("online", () => { setNet(null); scheduleReload(); });
+window.addEventListener("online", () => { setNet(null); hooks.scheduleReload(); });
+
+// The phone's position (WGS-84 from the browser), or null when it gives none within the time.
+export function currentFix(timeoutMs = 10000) {
+  return new Promise(resolve => {
+    if (!navigator.geolocation) { resolve(null); return; }
+    navigator.geolocation.getCurrentPosition(
+      p => resolve({ latitude: p.coords.latitude, longitude: p.coords.longitude,
+                     accuracy_m: Math.max(1, Math.round(p.coords.accuracy)), datum: "WGS-84",
+                     captured_at: new Date(p.timestamp || Date.now()).toISOString() }),
+      () => resolve(null), { enableHighAccuracy: true, timeout: timeoutMs, maximumAge: 30000 });
+  });
+}
