@@ -1,5 +1,6 @@
 """Configuration from MONITOR_* environment variables, with embedded defaults for one machine."""
 
+import json
 from pathlib import Path
 
 from pydantic import Field
@@ -15,8 +16,10 @@ from monitor.adapters.face_models import (
     load_face_model,
     load_manifest,
 )
+from monitor.adapters.register_keys import RegisterKey, load_register_key
 from monitor.decisions.camera_health import CameraLimits
 from monitor.decisions.identity_match import DuplicateThresholds
+from monitor.decisions.registers import SourceSpec, parse_mapping
 from monitor.decisions.verdicts import Thresholds
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -123,6 +126,9 @@ class Settings(BaseSettings):
     online_daily_cap_minutes: float = Field(default=480.0, description="clause 六: at most 8 hours a day")
 
     # Live feed.
+    live_ping_seconds: float = Field(default=20.0, gt=0, le=300, description="an idle live feed sends a ping this "
+                                     "often; pages that hear nothing for three of these treat the link as dead and "
+                                     "reconnect (a half-open connection never closes by itself)")
     live_send_timeout_seconds: float = Field(default=10.0, gt=0, description="a WebSocket client that cannot take "
                                              "one message within this is dropped (it reconnects with its last id)")
     live_ring_events: int = Field(default=5000, ge=100, description="the newest events each API process keeps "
@@ -190,6 +196,15 @@ class Settings(BaseSettings):
                                            "on another volume); default data_dir/audit-anchors.jsonl")
     audit_anchor_interval_seconds: float = Field(default=600.0, gt=0, description="how often the worker anchors "
                                                  "the chain's head when it moved")
+
+    # Register extracts (issue 20 item 1; README "Register cross-checks (clause 八): imports").
+    register_mapping: Path | None = Field(default=None, description="the register column mapping (JSON: per source, "
+                                          "each field's Chinese header aliases); default monitor/data/registers.json")
+    register_key_file: Path | None = Field(default=None, description="the key file of the registers' ID hashes "
+                                           "(HMAC-SHA256, owner-only); default data_dir/register-key.json, made on "
+                                           "first use")
+    register_key: str = Field(default="", description="the registers' HMAC key from the environment (≥ 16 "
+                              "characters), used instead of the key file's")
 
     # Classroom cameras (issue 19; README "Classroom cameras").
     cameras_enabled: bool = Field(default=True, description="this process runs a camera puller: frames from every "
@@ -294,6 +309,16 @@ class Settings(BaseSettings):
     def camera_keyring(self, create: bool = True) -> CameraKeyring:
         """The key that encrypts cameras' credentials (the key file, made on first use, or the environment's key)."""
         return load_camera_keyring(self.camera_key_file or self.data_dir / "camera-keys.json", self.camera_key, create)
+
+    def register_hash_key(self, create: bool = True) -> RegisterKey:
+        """The key of the registers' ID hashes (the environment's, or the key file made on first use)."""
+        return load_register_key(self.register_key_file or self.data_dir / "register-key.json", self.register_key,
+                                 create)
+
+    def register_specs(self) -> dict[str, SourceSpec]:
+        """The register sources and their column mapping (MONITOR_REGISTER_MAPPING, or the shipped file)."""
+        path = self.register_mapping or _REPO / "monitor" / "data" / "registers.json"
+        return parse_mapping(json.loads(path.read_text(encoding="utf-8")))
 
     def camera_limits(self) -> CameraLimits:
         return CameraLimits(offline_seconds=self.camera_offline_seconds, frozen_pulls=self.camera_frozen_pulls,

@@ -2,8 +2,10 @@
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from monitor.adapters.storage import Database
@@ -108,3 +110,17 @@ def test_hub_waits_briefly_for_an_id_gap(tmp_path) -> None:
     hub.last_id = 11
     assert hub.take_contiguous(events[1:], now=101.0) == []  # 12 may still commit
     assert [e["id"] for e in hub.take_contiguous(events[1:], now=103.5)] == [13, 14]  # 12 was rolled back
+
+
+def test_an_idle_feed_pings_so_a_client_can_tell_a_dead_link_from_quiet(
+        client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory(live_ping_seconds=0.5)
+    world = World.build(client)
+    with live_feed(client, world.operator, since=None) as ws:
+        hello = ws.receive_json()
+        assert hello["type"] == "hello" and hello["ping_s"] == 0.5
+        started, pings = time.monotonic(), 0
+        while time.monotonic() - started < 3.0:  # the fresh events, the clock's, and between them pings
+            message = ws.receive_json()
+            pings += message == {"type": "ping"}
+        assert 3 <= pings <= 7  # about one per half second of quiet

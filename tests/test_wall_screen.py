@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, ViewportSize, expect
+from playwright.sync_api import Browser, Page, ViewportSize, WebSocketRoute, expect
 from sqlalchemy import select
 
 from models.tables import ClassSession, ClassStatus, Institution, Region, TrainingClass, Venue
@@ -332,3 +332,34 @@ def test_the_read_apis_behind_the_wall(world: World, client: TestClient) -> None
     assert client.get("/api/v1/overview/frames", headers=auth(dali)).json()["classes_in_session"] == 1
     assert client.get("/api/v1/overview/frames", headers=auth(world.site)).status_code == 403
     assert client.get("/api/v1/overview/frames?limit=0", headers=op).status_code == 422
+
+
+def test_a_link_that_goes_silent_is_shown_as_not_live_and_reconnected(tmp_path: Path,
+                                                                       browser: Browser) -> None:  # noqa: F811
+    """A half-open connection (a network cut that never closes the socket) looks like a quiet feed: the server's
+    pings tell them apart. Here the pings stop reaching the page while the socket stays open."""
+    data = tmp_path / "data"
+    app = create_app(settings_for(data).model_copy(update={"live_ping_seconds": 0.5}))
+    with running_server(app) as base:
+        client = LiveClient(base_url=base, timeout=30)
+        client.app = app
+        world = World.build(client)  # type: ignore[arg-type]
+        context = browser.new_context(viewport=VIEW, locale="zh-CN")
+        page = context.new_page()
+        cut = {"on": False}
+
+        def relay(ws: WebSocketRoute) -> None:
+            server = ws.connect_to_server()
+            ws.on_message(server.send)
+            server.on_message(lambda message: None if cut["on"] else ws.send(message))
+
+        page.route_web_socket("**/api/v1/live", relay)
+        open_wall(page, Wall(world, base, data, 0))
+        page.wait_for_timeout(1500)  # pings arrive and keep it live
+        expect(page.locator("#conn")).to_have_text("实时连接正常")
+        cut["on"] = True  # the socket stays open; nothing comes through any more
+        expect(page.locator("#conn")).to_contain_text("未连接", timeout=10_000)
+        cut["on"] = False
+        expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=20_000)  # a new socket, caught up
+        client.close()
+        context.close()

@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from models.scope import Scope
 from web.events import LiveEvent
 
+PING = json.dumps({"type": "ping"})
 FRESH_EVENTS = 50  # what a client without `since` (or after a reset) receives first
 
 
@@ -24,6 +25,7 @@ class EventSource(Protocol):
     import the hub that imports it."""
 
     send_timeout_s: float
+    ping_s: float
     last_id: int
     max_backlog: int
     replay_page: int
@@ -66,7 +68,8 @@ class ClientStream:
         """Send the client what it missed since `since` (bounded), then every new event in its scope."""
         hub, scope = self.hub, self.scope
         upto = hub.last_id
-        await self.send_text(json.dumps({"type": "hello", "last_id": upto, "role": scope.role.value}))
+        await self.send_text(json.dumps({"type": "hello", "last_id": upto, "role": scope.role.value,
+                                         "ping_s": hub.ping_s}))
         if since is None or since > upto:
             await self.send_fresh(upto)
             cursor = upto
@@ -89,7 +92,10 @@ class ClientStream:
                 cursor = page[-1].id if len(page) == hub.replay_page else floor
                 continue
             if not batch:
-                await hub.wait_for_change()
+                with anyio.move_on_after(hub.ping_s) as quiet:
+                    await hub.wait_for_change()
+                if quiet.cancelled_caught:  # nothing for a while: say so, so the client knows the link is alive
+                    await self.send_text(PING)
                 continue
             for event in batch:
                 if scope.allows_event(event.region_code, event.institution_id, event.staff_id):

@@ -37,7 +37,8 @@ class EventHub:
     """
 
     def __init__(self, db: Database, *, ring_size: int = 5_000, replay_page: int = 200, max_backlog: int = 2_000,
-                 fallback_poll_s: float = 1.0, gap_grace_s: float = 3.0, send_timeout_s: float = 10.0) -> None:
+                 fallback_poll_s: float = 1.0, gap_grace_s: float = 3.0, send_timeout_s: float = 10.0,
+                 ping_s: float = 20.0) -> None:
         self.db = db
         self.ring_size = ring_size
         self.replay_page = replay_page
@@ -45,6 +46,7 @@ class EventHub:
         self.fallback_poll_s = fallback_poll_s
         self.gap_grace_s = gap_grace_s
         self.send_timeout_s = send_timeout_s
+        self.ping_s = ping_s  # an idle client gets a ping this often, so that it can tell a dead link from quiet
         self.last_id = 0
         self._floor = 0  # events after this id and up to last_id are in the ring
         self._gap_since: float | None = None

@@ -10,6 +10,20 @@ let countdown = null;
 let socket = null;
 let downSince = null;
 let stopped = false;
+// A link that hears nothing for three of the server's pings (it sends one when idle: `ping_s` in hello) is dead
+// even if it never closed (a half-open connection after a network cut): it is dropped and the wall reconnects.
+let heardAt = 0;
+let silenceLimitMs = 60000;
+setInterval(() => {
+  if (socket && state.live && Date.now() - heardAt > silenceLimitMs) {
+    const dead = socket;
+    dead.onclose = null;
+    try { dead.close(); } catch { /* already gone */ }
+    downSince = downSince ?? heardAt;
+    socket = null;
+    scheduleRetry();
+  }
+}, 2000);
 
 function show(live, text, detail) {
   state.live = live;
@@ -50,7 +64,10 @@ export function connect() {
     ws.send(JSON.stringify(auth));
   };
   ws.onmessage = msg => {
+    if (socket !== ws) return;
+    heardAt = Date.now();
     const ev = JSON.parse(msg.data);
+    if (ev.type === "ping") return;
     if (ev.type === "error") {
       if (ev.code === "AUTH_INVALID" || ev.code === "FORBIDDEN_ROLE" || ev.code === "AUTH_REQUIRED") {
         stopped = true; ws.onclose = null; ws.close();
@@ -62,6 +79,7 @@ export function connect() {
     if (ev.type === "hello") {
       const resumed = downSince != null;
       attempt = 0; downSince = null;
+      if (ev.ping_s) silenceLimitMs = 3 * ev.ping_s * 1000;
       state.role = ev.role;
       show(true, "实时连接正常");
       emit("hello", ev, resumed);

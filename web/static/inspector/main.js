@@ -12,18 +12,23 @@ Object.assign(hooks, { openTask, refreshAlert, renderTask, taskOf, scheduleReloa
 export function connect() {
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${proto}://${location.host}/api/v1/live`);  // the token goes in the first message
+  liveSocket = ws; heardAt = Date.now();
   ws.onopen = () => {
     const auth = { type: "auth", token: S.token };
     if (S.lastId != null) auth.since = S.lastId;
     ws.send(JSON.stringify(auth));
   };
   ws.onmessage = msg => {
+    if (liveSocket !== ws) return;
+    heardAt = Date.now();
     const ev = JSON.parse(msg.data);
+    if (ev.type === "ping") return;
     if (ev.type === "error") {
       if (["AUTH_INVALID", "FORBIDDEN_ROLE", "AUTH_REQUIRED"].includes(ev.code)) { ws.onclose = null; ws.close(); showLogin(ev.message); }
       return;
     }
     if (ev.type === "hello") {
+      if (ev.ping_s) silenceLimitMs = 3 * ev.ping_s * 1000;
       setConn(true, "实时连接正常");
       if (S.announceAfter == null) S.announceAfter = ev.last_id;
       if (S.lastId == null) S.lastId = ev.last_id;
@@ -42,6 +47,21 @@ export function connect() {
   };
   ws.onclose = () => { setConn(false, "连接中断，正在重连…"); setTimeout(connect, 2000); };
 }
+// A link that hears nothing for three of the server's pings is dead even if it never closed (a half-open
+// connection after the phone changed networks): dropped, and the page reconnects and resumes from lastId.
+let liveSocket = null;
+let heardAt = 0;
+let silenceLimitMs = 60000;
+setInterval(() => {
+  if (liveSocket && liveSocket.readyState === WebSocket.OPEN && Date.now() - heardAt > silenceLimitMs) {
+    const dead = liveSocket;
+    liveSocket = null;
+    dead.onclose = null;
+    try { dead.close(); } catch { /* already gone */ }
+    setConn(false, "连接中断，正在重连…");
+    setTimeout(connect, 1000);
+  }
+}, 2000);
 
 // -- sign-in -------------------------------------------------------------------------------------------------------
 export function showLogin(message) {
