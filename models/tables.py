@@ -590,6 +590,105 @@ class CdrImport(Base):
     imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+# -- register extracts (issue 20 item 1, clause 八/九): imports and their rows, ID numbers as keyed hashes -------------
+class RegisterImport(Base):
+    """One register extract delivered by another department: its file's digest, source, period, counts, the first
+    row errors and a masked sample, its author and state. `preview` (rows staged, not counted), `committed` (the
+    source's active extract), `replaced` (a newer or corrected period of the same source was committed; its rows
+    are deleted), `refused` (a preview with bad rows: nothing staged). Audited: the row tables are not, row by
+    row; this record is."""
+
+    __tablename__ = "register_imports"
+    __table_args__ = (Index("ix_register_imports_source_state", "source", "state"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(200))
+    file_kind: Mapped[str] = mapped_column(String(8))  # xlsx | csv
+    rows_accepted: Mapped[int] = mapped_column(Integer)
+    rows_refused: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[list[Any]] = mapped_column(JSON)  # the first 50: {"row": n, "reason": "…"}
+    sample: Mapped[list[Any]] = mapped_column(JSON)  # the first accepted rows, ID numbers masked
+    key_id: Mapped[str] = mapped_column(String(40))  # the hashing key's id (a key change makes old hashes unusable)
+    state: Mapped[str] = mapped_column(String(10))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    committed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    replaced_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class RegisterInsurance(Base):
+    """社会保险参保缴费: who was insured by which employer, where, over which months."""
+
+    __tablename__ = "register_insurance"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
+    row_number: Mapped[int] = mapped_column(Integer)
+    id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    employer: Mapped[str] = mapped_column(String(200))
+    county_code: Mapped[str] = mapped_column(String(6))
+    month_from: Mapped[str] = mapped_column(String(7))
+    month_to: Mapped[str] = mapped_column(String(7))
+    kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class RegisterEmployment(Base):
+    """就业失业登记: a registration's state, date and place."""
+
+    __tablename__ = "register_employment"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
+    row_number: Mapped[int] = mapped_column(Integer)
+    id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    registered_on: Mapped[date] = mapped_column(Date)
+    county_code: Mapped[str] = mapped_column(String(6))
+
+
+class RegisterCertificate(Base):
+    """职业技能等级证书: occupation, level (1 = 一级/高级技师 … 5 = 五级/初级工), number and date."""
+
+    __tablename__ = "register_certificates"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
+    row_number: Mapped[int] = mapped_column(Integer)
+    id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    occupation_code: Mapped[str] = mapped_column(String(20))
+    level: Mapped[int] = mapped_column(Integer)
+    certificate_no: Mapped[str] = mapped_column(String(60))
+    issued_on: Mapped[date] = mapped_column(Date)
+
+
+class RegisterTeacher(Base):
+    """师资库: a teacher's qualifications and annual check (clause 九)."""
+
+    __tablename__ = "register_teachers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
+    row_number: Mapped[int] = mapped_column(Integer)
+    id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    qualifications: Mapped[str] = mapped_column(String(200))
+    check_result: Mapped[str] = mapped_column(String(20))
+    check_year: Mapped[int] = mapped_column(Integer)
+
+
+class RegisterVoucher(Base):
+    """培训券: a voucher, its holder, occupation, state and dates."""
+
+    __tablename__ = "register_vouchers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
+    row_number: Mapped[int] = mapped_column(Integer)
+    voucher_no: Mapped[str] = mapped_column(String(60), index=True)
+    id_hash: Mapped[str] = mapped_column(String(64), index=True)
+    occupation_code: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20))
+    issued_on: Mapped[date] = mapped_column(Date)
+    used_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
 # -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------
 class AuditEntry(Base):
     """One state change, written in the change's own transaction, then sealed into the chain (its `seq` and hash,

@@ -26,6 +26,10 @@ def mount_pages(app: FastAPI) -> None:
     def ledger() -> FileResponse:
         return FileResponse(STATIC / "ledger.html", media_type="text/html; charset=utf-8")
 
+    @router.get("/registers")
+    def registers() -> FileResponse:
+        return FileResponse(STATIC / "registers.html", media_type="text/html; charset=utf-8")
+
     @router.get("/review")
     def review() -> FileResponse:
         return FileResponse(STATIC / "review.html", media_type="text/html; charset=utf-8")

@@ -20,6 +20,7 @@ from monitor.api import (
     people,
     phone_checks,
     regions,
+    registers,
     reports,
     reviews,
     rules,
@@ -35,4 +36,5 @@ ROUTERS: list[APIRouter] = [
     phone_checks.router,
     inspections.router, draws.router, draws.public, reviews.router, evidence.router, reports.router, reports.public,
     rules.router, audit.router, audit.public, blacklist.router, health.router, verify.router, cameras.router,
+    registers.router,
 ]

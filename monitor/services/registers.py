@@ -1,0 +1,234 @@
+"""Register extracts in (issue 20 item 1, clause 八/九): a delivered file is previewed (every row validated,
+streamed; the valid rows staged with their ID numbers as keyed hashes, in batches), then committed in full or not at
+all.
+
+- A preview with any bad row stages nothing: its record (state `refused`) keeps the counts and the first 50 row
+  errors, and it cannot be committed.
+- A preview with only good rows stages them (state `preview`); they count for nothing until committed.
+- Committing makes the import its source's **active** extract: every earlier committed import and every other preview
+  of the same source whose period is the same or older is marked `replaced` (its rows deleted in the same
+  transaction), so a newer or corrected delivery replaces the old one and nothing is counted twice. A period older
+  than the active one is refused. Rules read only rows of committed imports (`active_imports`).
+
+Only the import record is audited (models/audit.py AUDITED): row tables of millions of rows are not, row by row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import IO, Any, cast
+
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from models.clock import utc_now
+from models.errors import ApiError
+from models.identity import mask_id_number
+from models.tables import (
+    Base,
+    RegisterCertificate,
+    RegisterEmployment,
+    RegisterImport,
+    RegisterInsurance,
+    RegisterTeacher,
+    RegisterVoucher,
+)
+from monitor.adapters.register_files import CHUNK, RegisterFileError, iter_rows, sniff_kind
+from monitor.adapters.register_keys import RegisterKey
+from monitor.adapters.storage import Database
+from monitor.decisions.registers import SourceSpec, is_blank, match_header, missing_headers, parse_row
+
+ROW_TABLES: dict[str, type[Base]] = {
+    "insurance": RegisterInsurance, "employment": RegisterEmployment, "certificates": RegisterCertificate,
+    "teachers": RegisterTeacher, "vouchers": RegisterVoucher,
+}
+BATCH = 5000
+MAX_ERRORS = 50
+SAMPLE_ROWS = 5
+HEADER_SEARCH_ROWS = 20  # title lines and merged group headers above the header row
+
+
+def row_table(source: str) -> Table:
+    return cast(Table, ROW_TABLES[source].__table__)
+
+
+class _Refused(Exception):
+    """Raised inside the staging transaction to roll it back when a row was bad."""
+
+
+@dataclass
+class Scan:
+    kind: str
+    sha256: str
+    accepted: int = 0
+    refused: int = 0
+    header_row: int = 0
+
+    def __post_init__(self) -> None:
+        self.errors: list[dict[str, Any]] = []
+        self.sample: list[dict[str, Any]] = []
+
+    def refuse(self, row: int, reason: str) -> None:
+        self.refused += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append({"row": row, "reason": reason})
+
+
+def file_digest(f: IO[bytes]) -> tuple[str, bytes]:
+    """The file's SHA-256 and its first bytes (read in chunks; rewound)."""
+    f.seek(0)
+    digest = hashlib.sha256()
+    head = b""
+    while chunk := f.read(CHUNK):
+        head = head or chunk[:8]
+        digest.update(chunk)
+    f.seek(0)
+    return digest.hexdigest(), head
+
+
+def db_row(source: str, record: dict[str, Any], row: int, import_id: int, key: RegisterKey) -> dict[str, Any]:
+    """A validated record as its row table's values: the ID number replaced by its keyed hash."""
+    values = {k: v for k, v in record.items() if k != "id_number"}
+    values["id_hash"] = key.hash_id(record["id_number"])
+    if source == "insurance":
+        values["month_from"], values["month_to"] = values.pop("months")
+    return {**values, "import_id": import_id, "row_number": row}
+
+
+def masked(record: dict[str, Any]) -> dict[str, str | None]:
+    """A sample row safe to show: the ID number masked, every value as text."""
+    out: dict[str, str | None] = {}
+    for k, v in record.items():
+        if k == "id_number":
+            out[k] = mask_id_number(v)
+        elif isinstance(v, tuple):
+            out[k] = v[0] if v[0] == v[1] else f"{v[0]}~{v[1]}"
+        elif isinstance(v, date | datetime):
+            out[k] = v.isoformat()
+        else:
+            out[k] = None if v is None else str(v)
+    return out
+
+
+def scan_rows(rows: Iterator[tuple[int, list[object]]], spec: SourceSpec, scan: Scan) -> Iterator[
+        tuple[int, dict[str, Any]]]:
+    """The valid records with their row numbers, counting and noting the bad ones in `scan`."""
+    columns: dict[str, int] | None = None
+    seen: list[list[object]] = []
+    for number, cells in rows:
+        if is_blank(cells):
+            continue
+        if columns is None:
+            columns = match_header(cells, spec)
+            if columns is not None:
+                scan.header_row = number
+                continue
+            seen.append(cells)
+            if len(seen) >= HEADER_SEARCH_ROWS:
+                break
+            continue
+        parsed = parse_row(spec, columns, cells)
+        if isinstance(parsed, str):
+            scan.refuse(number, parsed)
+            continue
+        scan.accepted += 1
+        if len(scan.sample) < SAMPLE_ROWS:
+            scan.sample.append({"row": number, **masked(parsed)})
+        yield number, parsed
+    if columns is None:
+        wanted = missing_headers(seen[0] if seen else [], spec)
+        raise RegisterFileError(f"未找到{spec.title}的表头行（应含列：{'、'.join(wanted)}）；"
+                                "列名不同时请在登记表映射文件中添加别名")
+    if scan.accepted == 0 and scan.refused == 0:
+        scan.refuse(scan.header_row, "表头之后没有数据行")
+
+
+def preview_import(db: Database, f: IO[bytes], filename: str, source: str, period: str, spec: SourceSpec,
+                   key: RegisterKey, author: str, now: datetime | None = None) -> int:
+    """Validate the whole file, row by row, and stage its rows when every one is good; the import's id."""
+    sha256, head = file_digest(f)
+    try:
+        kind = sniff_kind(head, filename)
+    except RegisterFileError as exc:
+        raise ApiError(422, "REGISTER_FILE_UNREADABLE", str(exc)) from None
+    scan = Scan(kind=kind, sha256=sha256)
+    table = row_table(source)
+    record = dict(source=source, period=period, sha256=sha256, filename=filename[:200], file_kind=kind,
+                  key_id=key.key_id, created_by=author, created_at=now or utc_now())
+    try:
+        with db.session() as session:
+            entry = RegisterImport(**record, rows_accepted=0, rows_refused=0, errors=[], sample=[], state="preview")
+            session.add(entry)
+            session.flush()
+            conn = session.connection()
+            batch: list[dict[str, Any]] = []
+            for number, parsed in scan_rows(iter_rows(f, kind), spec, scan):
+                if scan.refused:
+                    batch.clear()  # nothing more is staged: the transaction is rolled back at the end
+                    continue
+                batch.append(db_row(source, parsed, number, entry.id, key))
+                if len(batch) >= BATCH:
+                    conn.execute(insert(table), batch)
+                    batch.clear()
+            if scan.refused:
+                raise _Refused
+            if batch:
+                conn.execute(insert(table), batch)
+            entry.rows_accepted, entry.errors, entry.sample = scan.accepted, scan.errors, scan.sample
+            return entry.id
+    except RegisterFileError as exc:
+        raise ApiError(422, "REGISTER_FILE_UNREADABLE", str(exc)) from None
+    except _Refused:
+        pass
+    with db.session() as session:  # the refusal's record: counts and row errors, no row staged
+        entry = RegisterImport(**record, rows_accepted=scan.accepted, rows_refused=scan.refused, errors=scan.errors,
+                               sample=scan.sample, state="refused")
+        session.add(entry)
+        session.flush()
+        return entry.id
+
+
+def commit_import(db: Database, import_id: int, key: RegisterKey, author: str, now: datetime | None = None) -> None:
+    """Make a clean preview its source's active extract, replacing the same and older periods; in one
+    transaction."""
+    with db.session() as session:
+        entry = session.get(RegisterImport, import_id)
+        if entry is None:
+            raise ApiError(404, "UNKNOWN_REGISTER_IMPORT", f"登记表导入记录 {import_id} 不存在")
+        if entry.rows_refused:
+            first = entry.errors[0] if entry.errors else {"row": "?", "reason": ""}
+            raise ApiError(409, "REGISTER_ROWS_REFUSED",
+                           f"有 {entry.rows_refused} 行未通过校验，整个文件不予导入"
+                           f"（第 {first['row']} 行：{first['reason']}）；请更正后重新上传",
+                           rows_refused=entry.rows_refused, errors=entry.errors)
+        if entry.state != "preview":
+            raise ApiError(409, "REGISTER_NOT_PENDING", f"该导入的状态为 {entry.state}，不能再次提交")
+        if entry.key_id != key.key_id:
+            raise ApiError(409, "REGISTER_KEY_CHANGED", "预览之后身份证号散列密钥已更换，请重新上传文件")
+        newer = session.scalar(select(RegisterImport.period).where(
+            RegisterImport.source == entry.source, RegisterImport.state == "committed",
+            RegisterImport.period > entry.period))
+        if newer is not None:
+            raise ApiError(409, "REGISTER_PERIOD_OLDER", f"已导入更新的期间 {newer}，不能用较早的 {entry.period} 替换")
+        claimed = session.execute(update(RegisterImport).where(
+            RegisterImport.id == import_id, RegisterImport.state == "preview").values(state="committing"))
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            raise ApiError(409, "REGISTER_NOT_PENDING", "该导入正在或已经提交")
+        session.expire(entry)
+        table = row_table(entry.source)
+        old = session.scalars(select(RegisterImport).where(
+            RegisterImport.source == entry.source, RegisterImport.id != import_id,
+            RegisterImport.state.in_(("committed", "preview")), RegisterImport.period <= entry.period)).all()
+        for other in old:
+            session.execute(delete(table).where(table.c.import_id == other.id))
+            other.state, other.replaced_by = "replaced", import_id
+        entry.state, entry.committed_by, entry.committed_at = "committed", author, now or utc_now()
+
+
+def active_imports(session: Session) -> dict[str, RegisterImport]:
+    """Each source's committed import (the only rows rules may read)."""
+    rows = session.scalars(select(RegisterImport).where(RegisterImport.state == "committed")).all()
+    return {r.source: r for r in rows}

@@ -1,0 +1,122 @@
+// The admin's register import page (issue 20, clause 八): pick a register and period, upload an extract, see the
+// preview (counts, refused rows with their row numbers, a masked sample), commit it in full; the imports so far.
+const M = Monitor;
+const KEY = "monitor.registers.token";
+let token = M.takeToken(KEY);
+const $ = id => document.getElementById(id);
+const STATES = { preview: "待确认", refused: "未通过", committed: "已导入（生效）", replaced: "已被替换", committing: "导入中" };
+let sources = [];
+let current = null;
+
+const sourceName = code => (sources.find(s => s.source === code) || {}).name || code;
+
+function showColumns() {
+  const s = sources.find(x => x.source === $("source").value);
+  if (!s) return;
+  $("columns").textContent = "应含列：" + s.fields.map(f => `${f.headers[0]}${f.required ? "" : "（可选）"}`).join("、")
+    + "。列名不同时，由管理员在登记表映射文件中添加别名，无需改程序。";
+}
+
+function showPreview(imp) {
+  current = imp;
+  $("preview").classList.remove("hidden");
+  $("summary").textContent = `${sourceName(imp.source)} ${imp.period}：文件 ${imp.filename}，通过 ${imp.rows_accepted} 行，未通过 ${imp.rows_refused} 行。`
+    + (imp.rows_refused ? "有未通过的行，整个文件不予导入，请更正后重新上传。" : imp.state === "preview" ? "全部通过，确认后导入并替换同一期间及更早期间的数据。" : `状态：${STATES[imp.state] || imp.state}`);
+  $("errors").replaceChildren(...imp.errors.map(e => {
+    const tr = M.el("tr");
+    tr.append(M.el("td", "", String(e.row)), M.el("td", "", e.reason));
+    return tr;
+  }));
+  $("errors-box").classList.toggle("hidden", !imp.errors.length);
+  const keys = imp.sample.length ? Object.keys(imp.sample[0]) : [];
+  const head = M.el("tr");
+  keys.forEach(k => head.append(M.el("th", "", k === "row" ? "行号" : k)));
+  $("sample-head").replaceChildren(head);
+  $("sample").replaceChildren(...imp.sample.map(r => {
+    const tr = M.el("tr");
+    keys.forEach(k => tr.append(M.el("td", "", r[k] == null ? "" : String(r[k]))));
+    return tr;
+  }));
+  $("sample-box").classList.toggle("hidden", !imp.sample.length);
+  $("commit").classList.toggle("hidden", imp.state !== "preview" || imp.rows_refused > 0);
+}
+
+async function loadImports() {
+  const list = await M.api(token, "/api/v1/registers/imports");
+  $("imports").replaceChildren(...list.map(i => {
+    const tr = M.el("tr");
+    const cells = [i.id, sourceName(i.source), i.period, i.filename, i.sha256.slice(0, 16) + "…", i.rows_accepted, i.rows_refused,
+      STATES[i.state] || i.state, i.created_by, M.dateTime(i.created_at), i.committed_at ? M.dateTime(i.committed_at) : ""];
+    cells.forEach((v, n) => {
+      const td = M.el("td", n === 4 ? "sha" : n === 7 ? `state-${i.state}` : "", String(v));
+      if (n === 4) td.title = i.sha256;
+      tr.append(td);
+    });
+    if (i.state === "preview" || i.state === "refused") {
+      tr.style.cursor = "pointer";
+      tr.addEventListener("click", () => showPreview(i));
+    }
+    return tr;
+  }));
+  $("imports-box").classList.remove("hidden");
+}
+
+async function upload(ev) {
+  ev.preventDefault();
+  $("error").textContent = "";
+  const file = $("file").files[0];
+  if (!file) return;
+  const body = new FormData();
+  body.append("file", file);
+  const params = new URLSearchParams({ source: $("source").value, period: $("period").value });
+  $("send").disabled = true;
+  $("send").textContent = "正在校验…";
+  try {
+    showPreview(await M.api(token, `/api/v1/registers/imports?${params}`, { method: "POST", body }));
+    await loadImports();
+  } catch (e) {
+    $("error").textContent = e.status ? e.message : "网络异常，上传未完成";
+  } finally {
+    $("send").disabled = false;
+    $("send").textContent = "上传并预览";
+  }
+}
+
+async function commit() {
+  if (!current) return;
+  $("commit").disabled = true;
+  try {
+    showPreview(await M.api(token, "/api/v1/registers/commits", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ import_id: current.id }),
+    }));
+    await loadImports();
+  } catch (e) {
+    $("error").textContent = e.status ? e.message : "网络异常，导入未完成";
+  } finally {
+    $("commit").disabled = false;
+  }
+}
+
+async function start() {
+  if (!token) { $("login").classList.remove("hidden"); return; }
+  try {
+    sources = await M.api(token, "/api/v1/registers/sources");
+  } catch (e) {
+    $("error").textContent = e.status === 403 ? "仅管理员可导入登记表数据" : e.status === 401 ? "令牌无效或已过期" : "网络异常";
+    $("login").classList.remove("hidden");
+    return;
+  }
+  $("source").replaceChildren(...sources.map(s => { const o = M.el("option", "", s.name); o.value = s.source; return o; }));
+  const now = new Date(Date.now() + 8 * 3600 * 1000);
+  $("period").value = now.toISOString().slice(0, 7);
+  $("login").classList.add("hidden");
+  $("tools").classList.remove("hidden");
+  showColumns();
+  await loadImports();
+}
+
+$("source").addEventListener("change", showColumns);
+$("upload").addEventListener("submit", upload);
+$("commit").addEventListener("click", commit);
+$("go").addEventListener("click", () => { token = $("token").value.trim(); sessionStorage.setItem(KEY, token); start(); });
+start();
