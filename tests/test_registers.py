@@ -164,6 +164,26 @@ def test_a_renamed_header_needs_only_the_mapping_file(client_factory: Callable[.
         ("V001", "None"), ("V002", "2026-01-20")]
 
 
+def test_a_two_row_header_with_merged_cells_is_read_as_one(api: Api) -> None:
+    """证书编号 and 身份证号码 merged down over two header rows, 职业 over its two sub-columns."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["职业技能等级证书发放名册"])
+    sheet.append(["证书编号", "身份证号码", "职业", None, "发证日期"])
+    sheet.append([None, None, "职业编码", "等级", None])
+    for cell in ("A2:A3", "B2:B3", "C2:D2", "E2:E3"):
+        sheet.merge_cells(cell)
+    sheet.append(["Z-1", IDS[1], "6-02-01-01", "五级", date(2025, 12, 30)])
+    out = io.BytesIO()
+    book.save(out)
+    r = api.preview(out.getvalue(), "证书.xlsx", "certificates", "2026-01")
+    assert r.status_code == 201 and r.json()["rows_accepted"] == 1, r.text
+    assert r.json()["sample"][0] == {"row": 4, "id_number": IDS[1][:3] + "*" * 11 + IDS[1][-4:],
+                                     "occupation_code": "6-02-01-01", "level": "5", "certificate_no": "Z-1",
+                                     "issued_on": "2025-12-30"}
+
+
 def test_a_bad_row_refuses_the_whole_file_with_its_row_number_and_nothing_is_stored(api: Api) -> None:
     broken = IDS[2][:-1] + ("0" if IDS[2][-1] != "0" else "1")
     data = insurance_xlsx([IDS[0], IDS[1], broken, IDS[3]], bad={4: "2026-13"})
@@ -202,6 +222,21 @@ def test_a_newer_period_replaces_the_old_without_double_counting(api: Api) -> No
         states = dict(s.execute(select(RegisterImport.id, RegisterImport.state)).all())
     assert states == {first["id"]: "replaced", second["id"]: "replaced", older["id"]: "replaced",
                       corrected["id"]: "committed"}
+
+
+def test_preview_refusal_commit_and_replacement_on_postgresql(client_factory: Callable[..., TestClient],
+                                                               postgres_url: str) -> None:
+    api = Api(client_factory(database_url=postgres_url))
+    refused = api.preview(insurance_xlsx([IDS[0], "5301021990"]), "坏.xlsx", "insurance", "2026-01").json()
+    assert refused["state"] == "refused" and refused["errors"][0]["row"] == 5
+    assert api.commit(refused["id"]).json()["code"] == "REGISTER_ROWS_REFUSED"
+    assert api.rows("insurance") == []
+    first = api.preview(insurance_xlsx(IDS[:4]), "1月.xlsx", "insurance", "2026-01").json()
+    assert api.commit(first["id"]).status_code == 200
+    second = api.preview(insurance_xlsx(IDS[:2]), "2月.xlsx", "insurance", "2026-02").json()
+    assert api.commit(second["id"]).json()["state"] == "committed"
+    assert sorted(r.row_number for r in api.rows("insurance")) == [4, 5]
+    assert {r.import_id for r in api.rows("insurance")} == {second["id"]}
 
 
 def test_no_whole_id_number_in_the_database_or_any_answer(api: Api) -> None:
@@ -316,6 +351,7 @@ def test_the_admin_page_previews_row_errors_and_commits(tmp_path: Path) -> None:
         page.click("#send")
         expect(page.locator("#summary")).to_contain_text("通过 3 行，未通过 0 行")
         expect(page.locator("#sample")).to_contain_text("530***********")
+        expect(page.locator("#sample-head")).to_contain_text("参保地行政区划代码")
         page.click("#commit")
         expect(page.locator("#imports tr").first).to_contain_text("已导入（生效）")
         expect(page.locator("#imports tr")).to_have_count(2)

@@ -92,6 +92,18 @@ def match_header(cells: Sequence[object], spec: SourceSpec) -> dict[str, int] | 
     return None
 
 
+def stack_headers(upper: Sequence[object], lower: Sequence[object]) -> list[object]:
+    """A two-row header read as one: each column's lower cell, or the upper one where the lower is empty (a header
+    merged down over both rows leaves the lower cell empty; a group title merged across columns sits above)."""
+    width = max(len(upper), len(lower))
+    cells: list[object] = []
+    for i in range(width):
+        low = lower[i] if i < len(lower) else None
+        up = upper[i] if i < len(upper) else None
+        cells.append(up if low is None or (isinstance(low, str) and not low.strip()) else low)
+    return cells
+
+
 def missing_headers(cells: Sequence[object], spec: SourceSpec) -> list[str]:
     """The required fields' first aliases that `cells` lacks (for the refusal of a file without a header row)."""
     seen = {normalise_header(c) for c in cells}

@@ -39,7 +39,14 @@ from models.tables import (
 from monitor.adapters.register_files import CHUNK, RegisterFileError, iter_rows, sniff_kind
 from monitor.adapters.register_keys import RegisterKey
 from monitor.adapters.storage import Database
-from monitor.decisions.registers import SourceSpec, is_blank, match_header, missing_headers, parse_row
+from monitor.decisions.registers import (
+    SourceSpec,
+    is_blank,
+    match_header,
+    missing_headers,
+    parse_row,
+    stack_headers,
+)
 
 ROW_TABLES: dict[str, type[Base]] = {
     "insurance": RegisterInsurance, "employment": RegisterEmployment, "certificates": RegisterCertificate,
@@ -123,6 +130,8 @@ def scan_rows(rows: Iterator[tuple[int, list[object]]], spec: SourceSpec, scan: 
             continue
         if columns is None:
             columns = match_header(cells, spec)
+            if columns is None and seen:
+                columns = match_header(stack_headers(seen[-1], cells), spec)
             if columns is not None:
                 scan.header_row = number
                 continue

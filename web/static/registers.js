@@ -30,7 +30,9 @@ function showPreview(imp) {
   $("errors-box").classList.toggle("hidden", !imp.errors.length);
   const keys = imp.sample.length ? Object.keys(imp.sample[0]) : [];
   const head = M.el("tr");
-  keys.forEach(k => head.append(M.el("th", "", k === "row" ? "行号" : k)));
+  const fields = (sources.find(x => x.source === imp.source) || { fields: [] }).fields;
+  const title = k => k === "row" ? "行号" : (fields.find(f => f.name === k) || { headers: [k] }).headers[0];
+  keys.forEach(k => head.append(M.el("th", "", title(k))));
   $("sample-head").replaceChildren(head);
   $("sample").replaceChildren(...imp.sample.map(r => {
     const tr = M.el("tr");
