@@ -104,12 +104,14 @@ def alert_subjects(session: Session, alert_id: int) -> list[dict[str, Any]]:
     enrolled = dict(session.execute(select(FaceTemplate.person_id, func.min(FaceTemplate.photo_sha256)).where(
         FaceTemplate.person_kind == "trainee", FaceTemplate.person_id.in_(trainees)).group_by(FaceTemplate.person_id)
     ).all())
+    photos: dict[tuple[str, int], str] = {}  # one query per kind of subject, not one per anomaly
+    for kind, (key, column) in SUBJECT_PHOTOS.items():
+        ids = {a.subject_id for a in anomalies if a.subject_kind == kind}
+        if ids:
+            photos |= {(kind, int(i)): sha for i, sha in session.execute(select(key, column).where(key.in_(ids)))}
     out = []
     for a in anomalies:
-        photo = None
-        if a.subject_kind in SUBJECT_PHOTOS:
-            key, column = SUBJECT_PHOTOS[a.subject_kind]
-            photo = session.scalar(select(column).where(key == a.subject_id))
+        photo = photos.get((a.subject_kind, a.subject_id))
         person = trainees.get(a.trainee_id) if a.trainee_id else None
         out.append({"anomaly_id": a.id, "rule": a.rule, "message": a.message, "at": a.created_at.isoformat(),
                     "state": a.state, "trainee_id": a.trainee_id, "trainee_name": person.name if person else None,
