@@ -619,14 +619,20 @@ class RegisterImport(Base):
     replaced_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
-class RegisterInsurance(Base):
-    """社会保险参保缴费: who was insured by which employer, where, over which months."""
+class RegisterRow:
+    """What every register extract's row has: its import, its row number in the file (for the error report), and
+    the keyed hash of the person's ID number (monitor/adapters/register_keys.py; never the number)."""
 
-    __tablename__ = "register_insurance"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
     row_number: Mapped[int] = mapped_column(Integer)
     id_hash: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class RegisterInsurance(RegisterRow, Base):
+    """社会保险参保缴费: who was insured by which employer, where, over which months."""
+
+    __tablename__ = "register_insurance"
     employer: Mapped[str] = mapped_column(String(200))
     county_code: Mapped[str] = mapped_column(String(6))
     month_from: Mapped[str] = mapped_column(String(7))
@@ -634,55 +640,39 @@ class RegisterInsurance(Base):
     kind: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 
-class RegisterEmployment(Base):
+class RegisterEmployment(RegisterRow, Base):
     """就业失业登记: a registration's state, date and place."""
 
     __tablename__ = "register_employment"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
-    row_number: Mapped[int] = mapped_column(Integer)
-    id_hash: Mapped[str] = mapped_column(String(64), index=True)
     state: Mapped[str] = mapped_column(String(20))
     registered_on: Mapped[date] = mapped_column(Date)
     county_code: Mapped[str] = mapped_column(String(6))
 
 
-class RegisterCertificate(Base):
+class RegisterCertificate(RegisterRow, Base):
     """职业技能等级证书: occupation, level (1 = 一级/高级技师 … 5 = 五级/初级工), number and date."""
 
     __tablename__ = "register_certificates"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
-    row_number: Mapped[int] = mapped_column(Integer)
-    id_hash: Mapped[str] = mapped_column(String(64), index=True)
     occupation_code: Mapped[str] = mapped_column(String(20))
     level: Mapped[int] = mapped_column(Integer)
     certificate_no: Mapped[str] = mapped_column(String(60))
     issued_on: Mapped[date] = mapped_column(Date)
 
 
-class RegisterTeacher(Base):
+class RegisterTeacher(RegisterRow, Base):
     """师资库: a teacher's qualifications and annual check (clause 九)."""
 
     __tablename__ = "register_teachers"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
-    row_number: Mapped[int] = mapped_column(Integer)
-    id_hash: Mapped[str] = mapped_column(String(64), index=True)
     qualifications: Mapped[str] = mapped_column(String(200))
     check_result: Mapped[str] = mapped_column(String(20))
     check_year: Mapped[int] = mapped_column(Integer)
 
 
-class RegisterVoucher(Base):
+class RegisterVoucher(RegisterRow, Base):
     """培训券: a voucher, its holder, occupation, state and dates."""
 
     __tablename__ = "register_vouchers"
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    import_id: Mapped[int] = mapped_column(ForeignKey("register_imports.id", ondelete="CASCADE"), index=True)
-    row_number: Mapped[int] = mapped_column(Integer)
     voucher_no: Mapped[str] = mapped_column(String(60), index=True)
-    id_hash: Mapped[str] = mapped_column(String(64), index=True)
     occupation_code: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(20))
     issued_on: Mapped[date] = mapped_column(Date)
