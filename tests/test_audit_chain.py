@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from models.audit import AuditActor, append_audit
 from models.clock import utc_now
 from models.tables import ApiToken, AuditEntry, Trainee
+from monitor.adapters.audit_keys import create_private, load_keyring
 from monitor.adapters.storage import Database
 from monitor.cli import app as cli
 from monitor.services.audit import anchor_head, verify_audit
@@ -234,3 +235,26 @@ def test_a_rotated_key_seals_new_entries_and_old_ones_still_verify(world: World)
     assert verify(world)["intact"] is True
     keys = settings.audit_keyring().keys
     assert verify_audit(db, {"k2": keys["k2"]})[1].kind == "key"  # type: ignore[union-attr]
+
+
+def test_a_key_made_by_two_processes_at_once_is_the_first_writers_for_both(tmp_path: Path) -> None:
+    """Whoever loses the race to create a key file reads the winner's key instead of keeping its own (a chain sealed,
+    an ID number hashed or a password encrypted with a key that was then overwritten could never be read again)."""
+    path = tmp_path / "keys" / "k.json"
+    assert create_private(path, "first\n") == "first\n"
+    assert create_private(path, "second\n") == "first\n"
+    assert path.read_text() == "first\n" and oct(path.stat().st_mode & 0o777) == "0o600"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["k.json"]  # no temporary file left behind
+    rings = []
+    barrier = threading.Barrier(6)
+
+    def load() -> None:
+        barrier.wait()
+        rings.append(load_keyring(tmp_path / "race" / "audit-keys.json"))
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.keys["k1"] for r in rings}) == 1

@@ -8,9 +8,11 @@ written before the rewrite still contradict it (`monitor audit verify --against 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,31 +34,51 @@ class AuditKeyring:
         return self.current_id, self.keys[self.current_id]
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` with `text`, readable by its owner only, whole or not at all (a rotated keyring)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".part")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # owner-only, unique per writer
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-    partial.replace(path)
+    os.replace(partial, path)
 
 
-def _store(path: Path, ring: AuditKeyring) -> None:
-    _write_private(path, json.dumps({"current": ring.current_id,
-                                     "keys": {k: v.hex() for k, v in ring.keys.items()}}, indent=2) + "\n")
+def create_private(path: Path, text: str) -> str:
+    """Create `path` with `text`, owner-only, unless it exists; the text the file then holds. Two processes making
+    a key at once both end up with the one that was written first (a hard link cannot replace a file), never each
+    with its own: data sealed, hashed or encrypted with a lost key could never be read again."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(FileExistsError):
+            os.link(partial, path)
+    finally:
+        os.unlink(partial)
+    return path.read_text(encoding="utf-8")
+
+
+def _text(ring: AuditKeyring) -> str:
+    return json.dumps({"current": ring.current_id, "keys": {k: v.hex() for k, v in ring.keys.items()}}, indent=2) + "\n"
+
+
+def _parse(text: str) -> AuditKeyring:
+    data = json.loads(text)
+    return AuditKeyring(str(data["current"]), {str(k): bytes.fromhex(v) for k, v in data["keys"].items()})
 
 
 def load_keyring(path: Path, env_key: str = "", create: bool = True) -> AuditKeyring:
     """The key file at `path` (created with a fresh 256-bit key, readable by its owner only, when absent and
     `create`); a key given in the environment (hex) is added as id `env` and becomes current."""
     if path.is_file():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        ring = AuditKeyring(str(data["current"]), {str(k): bytes.fromhex(v) for k, v in data["keys"].items()})
+        ring = _parse(path.read_text(encoding="utf-8"))
     elif create:
-        ring = AuditKeyring("k1", {"k1": secrets.token_bytes(32)})
-        _store(path, ring)
+        ring = _parse(create_private(path, _text(AuditKeyring("k1", {"k1": secrets.token_bytes(32)}))))
     else:
         ring = AuditKeyring("", {})
     if env_key:
@@ -70,7 +92,7 @@ def rotate_key(path: Path) -> AuditKeyring:
     n = 1 + max((int(k[1:]) for k in ring.keys if k.startswith("k") and k[1:].isdigit()), default=0)
     new_id = f"k{n}"
     ring = AuditKeyring(new_id, {**ring.keys, new_id: secrets.token_bytes(32)})
-    _store(path, ring)
+    write_private(path, _text(ring))
     return ring
 
 

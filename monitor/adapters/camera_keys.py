@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from monitor.adapters.audit_keys import _write_private
+from monitor.adapters.audit_keys import create_private
 
 ENV_KEY_ID = "env"
 
@@ -48,16 +48,19 @@ class CameraKeyring:
         return str(data.get("username", "")), str(data.get("password", ""))
 
 
+def _parse(text: str) -> CameraKeyring:
+    data = json.loads(text)
+    return CameraKeyring(str(data["current"]), {str(k): str(v).encode("ascii") for k, v in data["keys"].items()})
+
+
 def load_camera_keyring(path: Path, env_key: str = "", create: bool = True) -> CameraKeyring:
     """The key file at `path` (created owner-only with a fresh key when absent and `create`); a key given in the
     environment (Fernet's urlsafe base64) is added as id `env` and becomes current."""
     if path.is_file():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        ring = CameraKeyring(str(data["current"]), {str(k): str(v).encode("ascii") for k, v in data["keys"].items()})
+        ring = _parse(path.read_text(encoding="utf-8"))
     elif create and not env_key:
-        ring = CameraKeyring("c1", {"c1": Fernet.generate_key()})
-        _write_private(path, json.dumps({"current": ring.current_id,
-                                         "keys": {k: v.decode("ascii") for k, v in ring.keys.items()}}) + "\n")
+        ring = _parse(create_private(path, json.dumps({"current": "c1", "keys": {"c1": Fernet.generate_key().decode(
+            "ascii")}}) + "\n"))
     else:
         ring = CameraKeyring("", {})
     if env_key:

@@ -18,7 +18,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from monitor.adapters.audit_keys import _write_private
+from models.identity import normalise_id_number
+from monitor.adapters.audit_keys import create_private
 
 ENV_KEY_ID = "env"
 
@@ -30,7 +31,7 @@ class RegisterKey:
 
     def hash_id(self, id_number: str) -> str:
         """The keyed hash (64 hex characters) of a normalised ID number (upper-case X, no spaces)."""
-        value = id_number.strip().upper().encode("ascii", "replace")
+        value = normalise_id_number(id_number).encode("ascii", "replace")
         return hmac.new(self.secret, value, hashlib.sha256).hexdigest()
 
 
@@ -42,10 +43,10 @@ def load_register_key(path: Path, env_key: str = "", create: bool = True) -> Reg
             raise ValueError("MONITOR_REGISTER_KEY must be at least 16 characters")
         return RegisterKey(ENV_KEY_ID, env_key.encode("utf-8"))
     if path.is_file():
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return RegisterKey(str(data["key_id"]), bytes.fromhex(str(data["key"])))
-    if not create:
+        text = path.read_text(encoding="utf-8")
+    elif not create:
         raise FileNotFoundError(f"register key file {path} is missing")
-    key = RegisterKey("r1", secrets.token_bytes(32))
-    _write_private(path, json.dumps({"key_id": key.key_id, "key": key.secret.hex()}) + "\n")
-    return key
+    else:  # the first writer's key, if another process made one at the same moment
+        text = create_private(path, json.dumps({"key_id": "r1", "key": secrets.token_bytes(32).hex()}) + "\n")
+    data = json.loads(text)
+    return RegisterKey(str(data["key_id"]), bytes.fromhex(str(data["key"])))
