@@ -502,18 +502,27 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
     context.close()
 
 
-def test_the_operator_dispatches_and_dismisses_from_the_wall(crew_live: Crew, browser: Browser,  # noqa: F811
-                                                            tmp_path: Path) -> None:
-    crew = crew_live
+def open_wall_as_operator(chromium: Browser, crew: Crew) -> tuple[BrowserContext, Page, list[str], list[str],
+                                                                    list[str]]:
+    """The wall at 1920x1080 as the operator, live: its context, page, the URLs it requested (all from this server,
+    `outside` lists any other) and the page errors seen."""
     base = str(crew.client.base_url).rstrip("/")
-    alert_id = crew.alert_id()
-    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    context = chromium.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
     requested, outside = server_only(context, base)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(f"{base}/wall#token={crew.world.operator}")
     expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    return context, page, requested, outside, errors
+
+
+def test_the_operator_dispatches_and_dismisses_from_the_wall(crew_live: Crew, browser: Browser,  # noqa: F811
+                                                            tmp_path: Path) -> None:
+    crew = crew_live
+    base = str(crew.client.base_url).rstrip("/")
+    alert_id = crew.alert_id()
+    context, page, requested, outside, errors = open_wall_as_operator(browser, crew)
     item = page.locator(f"#feed li[data-alert-id='{alert_id}']")
     expect(item.locator(".state-badge")).to_have_text("待处置", timeout=10_000)
     item.click()

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.crew import Crew
 from tests.helpers import auth
-from tests.test_inspector_page import crew_live, server_only  # noqa: F401 - the live crew fixture
+from tests.test_inspector_page import crew_live, open_wall_as_operator  # noqa: F401 - the live crew fixture
 from tests.test_pages import browser, wait_until  # noqa: F401 - the module-scoped Chromium fixture
 
 
@@ -60,17 +60,10 @@ def test_the_returned_list_filter_matches_the_wall_counter(crew_live: Crew) -> N
 def test_a_returned_alert_stands_out_on_the_wall_sounds_when_new_and_leaves_when_dispatched(
         crew_live: Crew, browser: Browser, tmp_path: Path) -> None:  # noqa: F811
     crew = crew_live
-    base = str(crew.client.base_url).rstrip("/")
     alert_id = crew.alert_id()
     exhaust_the_ladder(crew, alert_id)  # returned before the wall opens: listed, but history (no sound)
 
-    context = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
-    requested, outside = server_only(context, base)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/wall#token={crew.world.operator}")
-    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    context, page, requested, outside, errors = open_wall_as_operator(browser, crew)
     panel = page.locator("#returned-panel")
     item = page.locator(f"#returned li[data-alert-id='{alert_id}']")
     expect(panel).to_be_visible(timeout=10_000)
