@@ -3,6 +3,7 @@
 import os
 import re
 import shlex
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -10,11 +11,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from models.domain import Principal, Role
-from models.tables import ApiToken
+from models.tables import ApiToken, Staff
 from monitor.adapters.storage import Database
-from monitor.adapters.tokens import resolve_token
+from monitor.adapters.tokens import redeem_sign_in_link, resolve_token
 from monitor.cli import app as cli
 from monitor.cli import data_dir_exports, token_command
+from monitor.cli.demo import HUMAN_INSPECTOR, human_inspector_link
 from monitor.settings import Settings
 from tests.conftest import free_port
 from tests.helpers import World, auth
@@ -167,3 +169,26 @@ def test_cli_unreachable_database_and_bad_settings_are_one_clear_line(
 def test_cli_commands_needing_redis_say_so(cli_env: Path) -> None:
     assert_clear_error(run("serve", "--no-worker"), 2, "MONITOR_REDIS_URL")
     assert_clear_error(run("worker"), 2, "MONITOR_REDIS_URL")
+
+
+def test_cli_issues_a_one_time_sign_in_link_and_the_demo_signs_in_its_human_inspector(cli_env: Path) -> None:
+    assert run("migrate").exit_code == 0
+    db = Database(Settings(data_dir=cli_env).sqlalchemy_url)
+    try:
+        with db.session() as s:
+            first = human_inspector_link(s, "http://127.0.0.1:8000")
+        with db.session() as s:  # a kept database: the same person, on duty again, a new link
+            second = human_inspector_link(s, "http://127.0.0.1:8000")
+            staff = s.scalars(select(Staff).where(Staff.name == HUMAN_INSPECTOR[0])).all()
+            assert len(staff) == 1 and first != second
+            staff_id = staff[0].id
+        r = run("token", "sign-in-link", "--staff-id", str(staff_id), "--minutes", "5")
+        assert r.exit_code == 0, r.output
+        link = r.stdout.strip().splitlines()[0]
+        assert link.startswith("http://localhost:8000/inspector#signin=")
+        with db.session() as s:
+            token, person, _ = redeem_sign_in_link(s, link.split("signin=")[1], timedelta(hours=1))
+            assert person.id == staff_id and resolve_token(s, token).staff_id == staff_id
+        assert_clear_error(run("token", "sign-in-link", "--staff-id", "9999"), 2, "不存在")
+    finally:
+        db.dispose()

@@ -28,6 +28,7 @@ from models.tables import Anomaly, AuditEntry, Camera, CameraHealth, Snapshot, V
 from monitor.adapters.camera_keys import load_camera_keyring
 from monitor.adapters.camera_stream import split_credentials, with_credentials
 from monitor.adapters.storage import _MIGRATIONS, Database
+from monitor.cli.demo import DEMO_CAMERA, DEMO_VIDEO, demo_camera
 from monitor.decisions.camera_health import (
     CameraLimits,
     backoff_seconds,
@@ -40,6 +41,7 @@ from monitor.decisions.camera_health import (
 from monitor.services.cameras import CameraPuller, camera_subject, claim
 from tests.conftest import LOG_LINES
 from tests.helpers import FACES_DIR, World, auth
+from tests.test_pages import live_world  # noqa: F401 - the live world fixture
 
 CLIP = FACES_DIR / "video" / "short_hamilton_clip.mp4"
 STILL = FACES_DIR / "groups" / "obama_and_biden.jpg"
@@ -464,3 +466,16 @@ def test_migration_0023_goes_down_and_up(backend: str, tmp_path: Any, request: p
         command.upgrade(cfg, "head")
         assert db.engine.dialect.has_table(conn, "camera_health")
     db.dispose()
+
+
+def test_the_demo_registers_one_file_camera_playing_the_sample_clip(live_world: World) -> None:  # noqa: F811
+    world = live_world
+    base = str(world.client.base_url).rstrip("/")
+    said = demo_camera(base, world.admin, world.class_id, FACES_DIR)
+    assert said.endswith(DEMO_VIDEO.name)
+    assert demo_camera(base, world.admin, world.class_id, FACES_DIR) == said  # a kept database: not twice
+    venue = world.client.get(f"/api/v1/classes/{world.class_id}", headers=auth(world.admin)).json()["venue_id"]
+    [camera] = world.client.get(f"/api/v1/venues/{venue}/cameras", headers=auth(world.admin)).json()
+    assert (camera["name"], camera["kind"]) == (DEMO_CAMERA, "file")
+    assert camera["stream_url"].endswith(str(DEMO_VIDEO))
+    assert demo_camera(base, world.admin, world.class_id, FACES_DIR / "nowhere") == ""  # no clip: no camera
