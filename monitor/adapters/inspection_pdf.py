@@ -4,6 +4,7 @@ the visit's place, fix and time, the photos' capture times and digests, and a QR
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +42,8 @@ def form_font(path: Path, index: int = 0) -> str:
     if not path.is_file():
         raise FormFontMissing(f"form font not found: {path}. Install Debian's fonts-wqy-microhei (scripts/setup.sh "
                               f"does) or set MONITOR_FORM_FONT_FILE to a TrueType-outline CJK font")
-    name = f"FormCJK-{abs(hash((str(path), index))):x}"
+    # The same name in every process (str hashes are salted per process): the same form gives the same bytes.
+    name = f"FormCJK-{hashlib.sha256(f'{path}#{index}'.encode()).hexdigest()[:12]}"
     try:
         pdfmetrics.registerFont(TTFont(name, str(path), subfontIndex=index))
     except Exception as exc:  # noqa: BLE001 - reportlab raises bare TTFError / struct errors for unusable fonts
