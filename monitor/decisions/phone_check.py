@@ -154,14 +154,17 @@ def match_cdrs(calls: Sequence[RecordedCall], cdrs: Sequence[CdrRecord], toleran
     tolerance = timedelta(seconds=tolerance_s)
     first = min(r.start for r in cdrs) - tolerance
     last = max(r.start + timedelta(seconds=r.duration_s) for r in cdrs) + tolerance
+    by_callee: dict[str, list[CdrRecord]] = {}  # a call looks only at records of its own number
+    for record in cdrs:
+        by_callee.setdefault(record.callee, []).append(record)
     used: set[int] = set()
     out: dict[int, tuple[str, CdrRecord | None]] = {}
     for call in sorted(calls, key=lambda c: c.started_at):
         if not first <= call.started_at <= last:
             continue
         best: CdrRecord | None = None
-        for record in cdrs:
-            if record.row in used or record.callee != call.callee:
+        for record in by_callee.get(call.callee, ()):
+            if record.row in used:
                 continue
             gap = abs((record.start - call.started_at).total_seconds())
             if gap > tolerance_s:
