@@ -117,6 +117,28 @@ class AnomalyCode(StrEnum):
     VERIFICATION_FAILED = "VERIFICATION_FAILED"
     CAMERA_OFFLINE = "CAMERA_OFFLINE"
     FROZEN_FEED = "FROZEN_FEED"
+    CATEGORY_CONTRADICTED = "CATEGORY_CONTRADICTED"
+    REPEAT_SUBSIDY = "REPEAT_SUBSIDY"
+    TEACHER_NOT_IN_POOL = "TEACHER_NOT_IN_POOL"
+    TEACHER_CHECK_FAILED = "TEACHER_CHECK_FAILED"
+    VOUCHER_INVALID = "VOUCHER_INVALID"
+    EMPLOYED_ELSEWHERE = "EMPLOYED_ELSEWHERE"
+
+
+# The cross-check rules (clause 八/九): raised from the province's other registers, not from an upload or the clock.
+CROSSCHECK_RULES = frozenset({
+    AnomalyCode.CATEGORY_CONTRADICTED, AnomalyCode.REPEAT_SUBSIDY, AnomalyCode.TEACHER_NOT_IN_POOL,
+    AnomalyCode.TEACHER_CHECK_FAILED, AnomalyCode.VOUCHER_INVALID, AnomalyCode.EMPLOYED_ELSEWHERE})
+
+
+class TraineeCategory(StrEnum):
+    """The personnel category a trainee is enrolled under (人员类别), which decides the subsidy claimed."""
+
+    UNEMPLOYED = "unemployed"  # 登记失业人员
+    RURAL = "rural"  # 农村转移就业劳动者
+    GRADUATE = "graduate"  # 毕业年度高校毕业生
+    EMPLOYEE = "employee"  # 企业职工
+    OTHER = "other"
 
 
 class FenceResult(StrEnum):
@@ -250,6 +272,25 @@ class SessionIn(InputModel):
         return self
 
 
+class DeclarationIn(InputModel):
+    """What the site declares for one trainee's enrolment: the personnel category the subsidy is claimed under and
+    the training voucher used, both cross-checked against the registers (clause 八)."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    trainee_id: RecordId
+    category: TraineeCategory | None = None
+    voucher_no: Annotated[str, Field(min_length=4, max_length=60, pattern=r"^[0-9A-Za-z-]+$")] | None = None
+
+
+def check_declarations(trainee_ids: list[int], declarations: list[DeclarationIn]) -> None:
+    """Each declaration names a trainee of the roster, once."""
+    named = [d.trainee_id for d in declarations]
+    if len(set(named)) != len(named):
+        raise ValueError("同一学员的申报信息重复")
+    if stray := sorted(set(named) - set(trainee_ids)):
+        raise ValueError(f"申报信息中的学员不在花名册中：{', '.join(map(str, stray))}")
+
+
 class ClassIn(InputModel):
     model_config = ConfigDict(str_strip_whitespace=True)
     code: Annotated[str, Field(min_length=2, max_length=64)]
@@ -265,11 +306,15 @@ class ClassIn(InputModel):
     sessions: Annotated[list[SessionIn], Field(min_length=1, max_length=6)]
     trainee_ids: Annotated[list[RecordId], Field(max_length=500)] = []
     liveness_required: StrictBool = False
+    level: Annotated[int, Field(ge=1, le=5, description="the skill level trained for: 1 (一级/高级技师) … "
+                                "5 (五级/初级工); none for 专项能力 training")] | None = None
+    declarations: Annotated[list[DeclarationIn], Field(max_length=500)] = []
 
     @model_validator(mode="after")
     def _dates(self) -> ClassIn:
         if self.end_date < self.start_date:
             raise ValueError("结束日期不能早于开始日期")
+        check_declarations(self.trainee_ids, self.declarations)
         return self
 
     @field_validator("trainee_ids")
@@ -318,6 +363,12 @@ class IdentityReviewIn(InputModel):
 
 class RosterIn(InputModel):
     trainee_ids: Annotated[list[RecordId], Field(min_length=1, max_length=500)]
+    declarations: Annotated[list[DeclarationIn], Field(max_length=500)] = []
+
+    @model_validator(mode="after")
+    def _declared(self) -> RosterIn:
+        check_declarations(self.trainee_ids, self.declarations)
+        return self
 
 
 class TokenIn(InputModel):

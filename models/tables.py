@@ -153,6 +153,7 @@ class TrainingClass(Base):
     practical_teacher_id: Mapped[int] = mapped_column(ForeignKey("teachers.id"))
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     liveness_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    level: Mapped[int | None] = mapped_column(Integer, nullable=True)  # skill level trained for: 1 (一级) … 5 (五级)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -168,9 +169,14 @@ class ClassSession(Base):
 
 
 class RosterEntry(Base):
+    """A trainee on a class's roster, with what the site declared for the enrolment: the personnel category the
+    subsidy is claimed under and the training voucher used (both cross-checked against the registers, clause 八)."""
+
     __tablename__ = "roster"
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), primary_key=True)
     trainee_id: Mapped[int] = mapped_column(ForeignKey("trainees.id"), primary_key=True, index=True)
+    category: Mapped[str | None] = mapped_column(String(20), nullable=True)  # models.domain.TraineeCategory
+    voucher_no: Mapped[str | None] = mapped_column(String(60), nullable=True)
 
 
 class Evidence(Base):
@@ -677,6 +683,54 @@ class RegisterVoucher(RegisterRow, Base):
     state: Mapped[str] = mapped_column(String(20))
     issued_on: Mapped[date] = mapped_column(Date)
     used_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class CrossCheckRun(Base):
+    """One cross-check of one class against the registers (clause 八/九): when, which extracts (source → import id,
+    period, SHA-256) it relied on, and what it found, raised and resolved. The payment list cites the latest."""
+
+    __tablename__ = "crosscheck_runs"
+    __table_args__ = (Index("ix_crosscheck_runs_class_at", "class_id", "ran_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"))
+    ran_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    imports: Mapped[dict[str, Any]] = mapped_column(JSON)
+    trainees: Mapped[int] = mapped_column(Integer)
+    findings: Mapped[int] = mapped_column(Integer)
+    raised: Mapped[int] = mapped_column(Integer)
+    resolved: Mapped[int] = mapped_column(Integer)
+
+
+class ClassPayment(Base):
+    """A class marked payable (可拨付): by whom and when, the trainees found eligible, and the cross-check and
+    register periods the decision relied on (stated on the payment list). One per class; audited."""
+
+    __tablename__ = "class_payments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), unique=True)
+    marked_by: Mapped[str] = mapped_column(String(100))
+    marked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(String(500), default="")
+    eligible_trainee_ids: Mapped[list[Any]] = mapped_column(JSON)
+    crosscheck_run_id: Mapped[int] = mapped_column(BigInteger)
+    crosscheck_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    register_periods: Mapped[dict[str, Any]] = mapped_column(JSON)  # source → period of the extract relied on
+    ledger_sha256: Mapped[str] = mapped_column(String(64))  # the ledger rows the decision was made on
+
+
+class InstitutionEmployment(Base):
+    """An institution's post-training employment (clause 八): completed trainees whose six months after the class the
+    insurance extract covers, those insured as employees within them, against the provincial median; computed with
+    each cross-check and read by the draw's risk weight and the institution's figures."""
+
+    __tablename__ = "institution_employment"
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), primary_key=True)
+    insurance_period: Mapped[str] = mapped_column(String(7))
+    completed: Mapped[int] = mapped_column(Integer)
+    employed: Mapped[int] = mapped_column(Integer)
+    median_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    shortfall: Mapped[float] = mapped_column(Float)  # below the median as a share of it (0: at or above, or too few)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 # -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from models.domain import AnomalyCode, Severity
+from models.domain import AnomalyCode, Severity, TraineeCategory
 
 
 class SubjectKind(StrEnum):
@@ -18,6 +18,7 @@ class SubjectKind(StrEnum):
     CLOCK = "clock"  # a clock rule's subject (RuleSubject)
     SESSION = "session"  # one session of one day (SessionReview)
     CAMERA = "camera"  # a classroom camera (CAMERA_OFFLINE, FROZEN_FEED)
+    CROSSCHECK = "crosscheck"  # one finding of a cross-check against the registers (RuleSubject)
 
 
 class UploadStatus(StrEnum):
@@ -68,6 +69,17 @@ RULE_CATALOGUE: dict[AnomalyCode, tuple[str, str]] = {
     AnomalyCode.VERIFICATION_FAILED: ("无法核验", "十三"),
     AnomalyCode.CAMERA_OFFLINE: ("摄像头离线", "七"),
     AnomalyCode.FROZEN_FEED: ("摄像头画面静止", "七"),
+    AnomalyCode.CATEGORY_CONTRADICTED: ("人员类别不符", "八"),
+    AnomalyCode.REPEAT_SUBSIDY: ("重复享受补贴", "八"),
+    AnomalyCode.TEACHER_NOT_IN_POOL: ("教师不在师资库", "九"),
+    AnomalyCode.TEACHER_CHECK_FAILED: ("教师年审未通过", "九"),
+    AnomalyCode.VOUCHER_INVALID: ("培训券无效", "八"),
+    AnomalyCode.EMPLOYED_ELSEWHERE: ("异地参保在岗", "八"),
+}
+
+CATEGORY_LABELS: dict[TraineeCategory, str] = {
+    TraineeCategory.UNEMPLOYED: "登记失业人员", TraineeCategory.RURAL: "农村转移就业劳动者",
+    TraineeCategory.GRADUATE: "毕业年度高校毕业生", TraineeCategory.EMPLOYEE: "企业职工", TraineeCategory.OTHER: "其他",
 }
 
 SEVERITY_LABELS: dict[Severity, str] = {Severity.HIGH: "高", Severity.MEDIUM: "中", Severity.LOW: "低"}

@@ -205,6 +205,17 @@ class Settings(BaseSettings):
                                            "first use")
     register_key: str = Field(default="", description="the registers' HMAC key from the environment (≥ 16 "
                               "characters), used instead of the key file's")
+    crosscheck_repeat_window_days: int = Field(default=365, ge=1, le=3650, description="REPEAT_SUBSIDY: a "
+                                               "certificate or subsidised class in the same occupation and level "
+                                               "within this many days before a class (the policy window)")
+    crosscheck_far_km: float = Field(default=100.0, gt=0, description="EMPLOYED_ELSEWHERE: insured by an employer "
+                                     "this far (km, county centre to venue) from the venue during the class")
+    crosscheck_lookback_days: int = Field(default=180, ge=1, le=3650, description="classes ended within these days "
+                                          "and not yet marked payable are cross-checked again")
+    crosscheck_interval_minutes: float = Field(default=360.0, gt=0, description="how often the worker cross-checks "
+                                               "those classes against the registers (also after every commit)")
+    crosscheck_min_cohort: int = Field(default=10, ge=1, description="an institution's post-training employment "
+                                       "rate counts once this many completed trainees can be observed")
 
     # Classroom cameras (issue 19; README "Classroom cameras").
     cameras_enabled: bool = Field(default=True, description="this process runs a camera puller: frames from every "

@@ -11,7 +11,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing it
 
 from monitor.decisions.dispatch import ClassPlace  # noqa: E402 - pure: no database, no server code
-from monitor.decisions.draws import ALGORITHM, Candidate, DrawRule, replay, risk_weight  # noqa: E402
+from monitor.decisions.draws import ALGORITHM, Candidate, DrawRule, replay  # noqa: E402
 
 
 def check(draw: dict[str, Any]) -> tuple[bool, str]:
@@ -24,8 +24,8 @@ def check(draw: dict[str, Any]) -> tuple[bool, str]:
     candidates = []
     for raw in draw["candidates"]:
         c = Candidate(int(raw["class_id"]), ClassPlace(str(raw["county_code"]), int(raw["institution_id"])),
-                      int(raw["anomalies"]), int(raw["violations"]))
-        if "weight" in raw and abs(float(raw["weight"]) - risk_weight(c.anomalies, c.violations)) > 1e-9:
+                      int(raw["anomalies"]), int(raw["violations"]), float(raw.get("employment_shortfall", 0.0)))
+        if "weight" in raw and abs(float(raw["weight"]) - c.weight) > 1e-9:
             return False, f"{label}：班次 {c.class_id} 的权重 {raw['weight']} 与其异常数、违规数不符"
         candidates.append(c)
     published = [int(c) for c in draw["drawn"]]

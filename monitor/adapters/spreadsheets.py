@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from openpyxl import Workbook
@@ -26,14 +26,22 @@ def inert(value: Any) -> Any:
 
 
 def to_xlsx(title: str, columns: list[tuple[str, str]], rows: Iterable[Mapping[str, Any]],
-            widths: Mapping[str, int] | None = None) -> bytes:
-    """A workbook of one sheet: a bold Chinese header row, then one row per mapping (values by column key); text
-    cells are stored as text, never as formulas."""
+            widths: Mapping[str, int] | None = None, preamble: Sequence[tuple[str, str]] = ()) -> bytes:
+    """A workbook of one sheet: `preamble` lines (label, text) first, then a bold Chinese header row, then one row
+    per mapping (values by column key); text cells are stored as text, never as formulas."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title[:31])
     for i, (key, label) in enumerate(columns, start=1):
         ws.column_dimensions[get_column_letter(i)].width = (widths or {}).get(key, max(10, len(label) * 2 + 2))
-    ws.freeze_panes = "A2"
+    ws.freeze_panes = f"A{len(preamble) + 3}" if preamble else "A2"  # below the header (after a blank line)
+    for label, text in preamble:
+        first = WriteOnlyCell(ws, value=inert(label))
+        first.font = Font(bold=True)
+        second = WriteOnlyCell(ws, value=inert(text))
+        second.data_type = "s"
+        ws.append([first, second])
+    if preamble:
+        ws.append([])
     header = []
     for _, label in columns:
         cell = WriteOnlyCell(ws, value=label)

@@ -8,6 +8,7 @@ from monitor.api import (
     blacklist,
     cameras,
     classes,
+    crosschecks,
     dispatch,
     draws,
     enrolment,
@@ -36,5 +37,5 @@ ROUTERS: list[APIRouter] = [
     phone_checks.router,
     inspections.router, draws.router, draws.public, reviews.router, evidence.router, reports.router, reports.public,
     rules.router, audit.router, audit.public, blacklist.router, health.router, verify.router, cameras.router,
-    registers.router,
+    registers.router, crosschecks.router,
 ]

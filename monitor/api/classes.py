@@ -73,14 +73,16 @@ def check_class_rules(
 
 def class_out(session: Session, c: TrainingClass) -> dict[str, Any]:
     sessions = session.scalars(select(ClassSession).where(ClassSession.class_id == c.id)).all()
-    roster = session.scalars(select(RosterEntry.trainee_id).where(RosterEntry.class_id == c.id)).all()
+    roster = session.scalars(select(RosterEntry).where(RosterEntry.class_id == c.id)).all()
     return {"id": c.id, "code": c.code, "name": c.name, "institution_id": c.institution_id, "venue_id": c.venue_id,
             "occupation_id": c.occupation_id, "mode": c.mode, "start_date": c.start_date.isoformat(),
             "end_date": c.end_date.isoformat(), "theory_teacher_id": c.theory_teacher_id,
             "practical_teacher_id": c.practical_teacher_id, "status": c.status,
             "liveness_required": c.liveness_required,
             "sessions": [{"id": s.id, "name": s.name, "start": s.start_local, "end": s.end_local} for s in sessions],
-            "trainee_ids": sorted(roster)}
+            "level": c.level, "trainee_ids": sorted(r.trainee_id for r in roster),
+            "declarations": [{"trainee_id": r.trainee_id, "category": r.category, "voucher_no": r.voucher_no}
+                             for r in sorted(roster, key=lambda r: r.trainee_id) if r.category or r.voucher_no]}
 
 
 def check_trainees(session: Session, ids: list[int]) -> None:
@@ -109,13 +111,16 @@ def create_class(body: ClassIn, scope: Admin, db: Db) -> dict[str, Any]:
             occupation_id=body.occupation_id, mode=body.mode.value, start_date=body.start_date,
             end_date=body.end_date, theory_teacher_id=body.theory_teacher_id,
             practical_teacher_id=body.practical_teacher_id, status="scheduled",
-            liveness_required=body.liveness_required, created_at=utc_now(),
+            liveness_required=body.liveness_required, level=body.level, created_at=utc_now(),
         ), "DUPLICATE_CLASS", f"班次编号 {body.code} 已登记")
         for s in body.sessions:
             session.add(ClassSession(class_id=row.id, name=s.name, start_local=s.start.strftime("%H:%M"),
                                      end_local=s.end.strftime("%H:%M")))
+        declared = {d.trainee_id: d for d in body.declarations}
         for trainee_id in body.trainee_ids:
-            session.add(RosterEntry(class_id=row.id, trainee_id=trainee_id))
+            d = declared.get(trainee_id)
+            session.add(RosterEntry(class_id=row.id, trainee_id=trainee_id, category=d.category if d else None,
+                                    voucher_no=d.voucher_no if d else None))
         session.flush()
         raise_pending_identity_anomalies(session, [("teacher", body.theory_teacher_id),
                                                    ("teacher", body.practical_teacher_id)]
@@ -128,9 +133,14 @@ def add_to_roster(class_id: RecordIdPath, body: RosterIn, scope: Admin, db: Db) 
     with db.session() as session:
         row = get_or_404(session, TrainingClass, class_id, "UNKNOWN_CLASS", "班次")
         check_trainees(session, body.trainee_ids)
+        declared = {d.trainee_id: d for d in body.declarations}
         for trainee_id in body.trainee_ids:
-            if session.get(RosterEntry, (class_id, trainee_id)) is None:
-                session.add(RosterEntry(class_id=class_id, trainee_id=trainee_id))
+            entry = session.get(RosterEntry, (class_id, trainee_id))
+            if entry is None:
+                entry = RosterEntry(class_id=class_id, trainee_id=trainee_id)
+                session.add(entry)
+            if (d := declared.get(trainee_id)) is not None:  # a declaration given again corrects the earlier one
+                entry.category, entry.voucher_no = d.category, d.voucher_no
         session.flush()
         raise_pending_identity_anomalies(session, [("trainee", t) for t in body.trainee_ids])
         return class_out(session, row)

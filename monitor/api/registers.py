@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, BackgroundTasks, File, Query, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
@@ -16,6 +16,7 @@ from models.errors import ApiError, errors
 from models.tables import RegisterImport
 from monitor.api.deps import Admin, Db, SettingsDep
 from monitor.decisions.registers import SourceSpec, parse_period
+from monitor.services.crosscheck import crosscheck_all
 from monitor.services.registers import ROW_TABLES, commit_import, preview_import
 
 router = APIRouter(prefix="/api/v1", tags=["registers"])
@@ -103,8 +104,9 @@ def preview(scope: Admin, db: Db, settings: SettingsDep,
 @router.post("/registers/commits", response_model=RegisterImportOut, responses=errors(404, 409, 422),
              summary="Commit a previewed import in full (refused when any row was bad); it replaces the source's "
                      "imports of the same or an older period")
-def commit(body: CommitIn, scope: Admin, db: Db, settings: SettingsDep) -> dict[str, Any]:
+def commit(body: CommitIn, scope: Admin, db: Db, settings: SettingsDep, background: BackgroundTasks) -> dict[str, Any]:
     commit_import(db, body.import_id, settings.register_hash_key(), scope.principal.name)
+    background.add_task(crosscheck_all, db, settings)  # the classes against the new extract, after the answer
     with db.session() as session:
         entry = session.get(RegisterImport, body.import_id)
         assert entry is not None

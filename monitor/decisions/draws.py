@@ -27,6 +27,11 @@ class Candidate:
     place: ClassPlace
     anomalies: int  # the class's anomalies over the look-back window
     violations: int  # alerts of its institution closed as violations confirmed
+    employment_shortfall: float = 0.0  # its institution's post-training employment below the median, share of it
+
+    @property
+    def weight(self) -> float:
+        return risk_weight(self.anomalies, self.violations, self.employment_shortfall)
 
 
 @dataclass(frozen=True)
@@ -66,10 +71,11 @@ def unit(seed: str, *labels: object) -> float:
     return ((int.from_bytes(digest[:8], "big") >> 11) + 0.5) / 2.0**53
 
 
-def risk_weight(anomalies: int, violations: int) -> float:
+def risk_weight(anomalies: int, violations: int, employment_shortfall: float = 0.0) -> float:
     """Every class can be drawn; each recent anomaly adds half a chance, each confirmed violation of its
-    institution two."""
-    return 1.0 + 0.5 * anomalies + 2.0 * violations
+    institution two, and an institution whose trainees find work less often than the province's median up to two
+    more (2 × the shortfall, a share of the median: clause 八's post-training employment; 0 in draws before it)."""
+    return 1.0 + 0.5 * anomalies + 2.0 * violations + 2.0 * max(0.0, min(1.0, employment_shortfall))
 
 
 def draw_size(n: int, rule: DrawRule, seed: str) -> int:
@@ -86,8 +92,7 @@ def draw_size(n: int, rule: DrawRule, seed: str) -> int:
 def draw_classes(candidates: Sequence[Candidate], how_many: int, seed: str) -> list[int]:
     """`how_many` classes without replacement, each with probability in proportion to its weight (Efraimidis–
     Spirakis: the largest keys u^(1/w), u = unit(seed, "class", id)), in drawn order; independent of the order."""
-    keyed = [(unit(seed, "class", c.class_id) ** (1.0 / risk_weight(c.anomalies, c.violations)), c.class_id)
-             for c in candidates]
+    keyed = [(unit(seed, "class", c.class_id) ** (1.0 / c.weight), c.class_id) for c in candidates]
     return [class_id for _, class_id in sorted(keyed, reverse=True)[:how_many]]
 
 

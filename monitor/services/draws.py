@@ -30,10 +30,10 @@ from monitor.decisions.draws import (
     eligible_pool,
     legacy_draw_inspectors,
     replay,
-    risk_weight,
     tier_of,
 )
 from monitor.decisions.inspection_form import CHECKLIST, RESULTS
+from monitor.services.crosscheck import shortfalls
 from monitor.services.dispatch import load_inspectors
 from monitor.settings import Settings
 
@@ -63,7 +63,8 @@ def candidates_for(session: Session, day: date, lookback_days: int, exclude: fro
                            .where(TrainingClass.start_date <= day, TrainingClass.end_date >= day,
                                   TrainingClass.mode == "offline", has_sessions)
                            .order_by(TrainingClass.id))
-    return [Candidate(cid, ClassPlace(county, iid), anomalies[cid], violations[iid])
+    shortfall = shortfalls(session)
+    return [Candidate(cid, ClassPlace(county, iid), anomalies[cid], violations[iid], shortfall.get(iid, 0.0))
             for cid, iid, county in rows if cid not in exclude]
 
 
@@ -75,12 +76,13 @@ def pool_for(session: Session, day: date) -> list[Inspector]:
 
 def candidate_json(c: Candidate) -> dict[str, Any]:
     return {"class_id": c.class_id, "county_code": c.place.county_code, "institution_id": c.place.institution_id,
-            "anomalies": c.anomalies, "violations": c.violations, "weight": risk_weight(c.anomalies, c.violations)}
+            "anomalies": c.anomalies, "violations": c.violations, "employment_shortfall": c.employment_shortfall,
+            "weight": c.weight}
 
 
 def candidate_of(raw: dict[str, Any]) -> Candidate:
     return Candidate(int(raw["class_id"]), ClassPlace(str(raw["county_code"]), int(raw["institution_id"])),
-                     int(raw["anomalies"]), int(raw["violations"]))
+                     int(raw["anomalies"]), int(raw["violations"]), float(raw.get("employment_shortfall", 0.0)))
 
 
 def roster_json(i: Inspector) -> dict[str, Any]:
@@ -289,8 +291,8 @@ def public_draw(session: Session, draw: Draw) -> dict[str, Any]:
     return {"id": draw.id, "day": draw.day.isoformat(), "kind": draw.kind, "kind_name": KIND_NAMES.get(draw.kind, ""),
             "seq": draw.seq, "algorithm": draw.algorithm, "rule": draw.rule, "seed": draw.seed,
             "candidates": [{k: c[k] for k in ("class_id", "county_code", "institution_id", "anomalies", "violations")}
-                           | {"weight": risk_weight(int(c["anomalies"]), int(c["violations"]))}
-                           for c in draw.candidates],
+                           | {"employment_shortfall": candidate_of(c).employment_shortfall,
+                              "weight": candidate_of(c).weight} for c in draw.candidates],
             "drawn": [int(c) for c in draw.classes], "classes": classes,
             "window_starts_at": draw.created_at.isoformat(), "window_ends_at": draw.window_ends_at.isoformat()}
 

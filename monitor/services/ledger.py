@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -30,14 +31,15 @@ from models.terms import SubjectKind, UploadStatus
 from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
 from monitor.decisions.inspection_form import ClassTerm, inspections_short
 from monitor.decisions.online import Beat, DailyStudy, daily_study, verified_minutes
+from monitor.services.crosscheck import crosscheck_results, latest_run, open_crosscheck_alerts, payment_of
 from monitor.services.events import prefecture_of
 
 LEDGER_COLUMNS = [
     ("index", "序号"), ("name", "姓名"), ("id_number_masked", "身份证号（脱敏）"), ("scheduled", "应到课时数"),
     ("attended", "实到课时数"), ("pending_review", "待复核课时数"), ("rate_percent", "出勤率（%）"),
     ("valid_hours", "有效学时（小时）"),
-    ("eligible_text", "补贴资格"), ("reason", "说明"), ("verification_ids", "核验记录编号"),
-    ("photo_sha256s", "照片哈希（SHA-256）"),
+    ("eligible_text", "补贴资格"), ("reason", "说明"), ("crosscheck_text", "登记数据比对结果"),
+    ("verification_ids", "核验记录编号"), ("photo_sha256s", "照片哈希（SHA-256）"),
 ]
 DAILY_COLUMNS = [
     ("level_name", "层级"), ("code", "行政区划代码"), ("name", "名称"), ("classes", "班次数"),
@@ -45,6 +47,30 @@ DAILY_COLUMNS = [
     ("anomalies", "异常数"), ("anomalies_by_rule_text", "异常分类"), ("inspections", "当日检查次数"),
     ("classes_short", "检查不足班次数"),
 ]
+
+
+@dataclass(frozen=True)
+class CrossVerdict:
+    passes: bool
+    pending: bool
+    text: str
+    reason: str
+
+
+def crosscheck_verdict(found: list[dict[str, Any]], checked: bool) -> CrossVerdict:
+    """What a trainee's cross-check findings mean for the subsidy: a confirmed one excludes, an open one holds."""
+    confirmed = [f for f in found if f["state"] == "confirmed"]
+    pending = [f for f in found if f["state"] == "open"]
+    if confirmed:
+        text = "；".join(f"{f['message']}（已确认）" for f in confirmed)
+        return CrossVerdict(False, False, text, "登记数据比对确认违规")
+    if pending:
+        return CrossVerdict(False, True, "；".join(f"{f['message']}（待核查）" for f in pending),
+                            "登记数据比对异常待核查")
+    if not checked:
+        return CrossVerdict(True, False, "尚未比对", "")
+    cleared = len(found)
+    return CrossVerdict(True, False, "通过" + (f"（{cleared} 项异常已排除）" if cleared else ""), "")
 
 
 def build_class_ledger(session: Session, class_id: int, now: datetime, min_rate: float) -> dict[str, Any]:
@@ -70,18 +96,26 @@ def build_class_ledger(session: Session, class_id: int, now: datetime, min_rate:
     trainees = session.scalars(
         select(Trainee).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
         .where(RosterEntry.class_id == class_id).order_by(Trainee.id)).all()
+    cross = crosscheck_results(session, class_id)
+    run = latest_run(session, class_id)
     rows = []
     for index, trainee in enumerate(trainees, start=1):
         a = trainee_attendance(slots, marks[trainee.id], min_rate)
         evidence = [m for s in a.sessions for m in s.evidence]
+        found = cross.get(trainee.id, [])
+        verdict = crosscheck_verdict(found, run is not None)
+        eligible = a.eligible and verdict.passes
+        undecided = a.undecided or (a.eligible and verdict.pending)
+        reason = "；".join(r for r in (a.reason, verdict.reason) if r)
         rows.append({
             "index": index, "trainee_id": trainee.id, "name": trainee.name,
             "id_number_masked": mask_id_number(trainee.id_number), "scheduled": a.scheduled,
             "attended": a.attended, "rate": a.rate,
             "rate_percent": round(a.rate * 100, 1) if a.rate is not None else None,
-            "valid_hours": a.valid_hours, "eligible": a.eligible,
-            "eligible_text": "符合" if a.eligible else "待复核" if a.undecided else "不符合",
-            "reason": a.reason, "pending_review": a.pending,
+            "valid_hours": a.valid_hours, "eligible": eligible, "undecided": undecided,
+            "eligible_text": "符合" if eligible else "待复核" if undecided else "不符合",
+            "reason": reason, "pending_review": a.pending,
+            "crosscheck": found, "crosscheck_text": verdict.text,
             "sessions": [{"day": s.slot.day.isoformat(), "session": s.slot.name, "signed_in": s.signed_in,
                           "signed_out": s.signed_out, "minutes": s.minutes, "attended": s.attended}
                          for s in a.sessions],
@@ -98,6 +132,12 @@ def build_class_ledger(session: Session, class_id: int, now: datetime, min_rate:
         "trainees": len(rows),
         "eligible": sum(1 for r in rows if r["eligible"]),
         "rows": rows,
+        "crosscheck": {"ran_at": run.ran_at.isoformat() if run else None,
+                       "registers": run.imports if run else {},
+                       "open_alerts": [{"id": a.id, "rule": a.rule, "state": a.state}
+                                       for a in open_crosscheck_alerts(session, class_id)],
+                       "teachers": cross.get(None, [])},
+        "payment": payment_of(session, class_id),
         # The spot checks filed for the class (clause 十四: at least two; their signed forms are subsidy evidence).
         "inspections": [{"id": i.id, "kind": i.kind, "inspected_at": i.inspected_at.isoformat(),
                          "inspector": i.inspector, "responsible_name": i.responsible_name,

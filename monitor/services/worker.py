@@ -18,6 +18,7 @@ from monitor.services.checkins import verify_checkin
 from monitor.services.class_status import tick_class_status
 from monitor.services.clock import PolicyClock
 from monitor.services.context import WorkerContext
+from monitor.services.crosscheck import crosscheck_all
 from monitor.services.dispatch import DispatchClock
 from monitor.services.draws import draw_due
 from monitor.services.failures import Handler, guard_handler
@@ -108,6 +109,7 @@ class Worker:
                 log.exception("dispatch pass failed")
 
     def _clock_loop(self) -> None:
+        crosschecked: float | None = None
         while True:
             try:
                 self.tick_clock()
@@ -115,5 +117,10 @@ class Worker:
                     self.policy.run()
             except Exception:  # noqa: BLE001
                 log.exception("clock tick failed")
+            every_s = self.settings.crosscheck_interval_minutes * 60
+            due = crosschecked is None or time.monotonic() - crosschecked >= every_s
+            if self.settings.clock_rules and due:
+                crosscheck_all(self.db, self.settings)  # clause 八: classes against the registers, every few hours
+                crosschecked = time.monotonic()
             if self._stop.wait(self.settings.clock_interval_seconds):
                 return

@@ -104,6 +104,12 @@ class ClassSessionOut(BaseModel):
     end: str = Field(description="HH:MM")
 
 
+class DeclarationOut(BaseModel):
+    trainee_id: int
+    category: str | None = Field(description="unemployed | rural | graduate | employee | other")
+    voucher_no: str | None
+
+
 class ClassOut(BaseModel):
     """A class (培训班次) with its sessions and roster."""
 
@@ -121,7 +127,10 @@ class ClassOut(BaseModel):
     status: str
     liveness_required: bool
     sessions: list[ClassSessionOut]
+    level: int | None = Field(description="the skill level trained for (1–5), none for 专项能力")
     trainee_ids: list[int]
+    declarations: list[DeclarationOut] = Field(description="what the site declared per enrolment (category, "
+                                               "voucher), for those it declared anything")
 
 
 class TokenOut(BaseModel):

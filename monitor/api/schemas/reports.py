@@ -40,6 +40,42 @@ class LedgerEvidenceOut(BaseModel):
     photo_sha256: str
 
 
+class CrossFindingOut(BaseModel):
+    """One cross-check finding (clause 八/九) and where it stands."""
+
+    anomaly_id: int
+    alert_id: int | None
+    rule: str
+    message: str
+    state: str = Field(description="open (待核查) | confirmed (已确认) | cleared (已排除)")
+    state_text: str
+    source: str | None = Field(description="the register it rests on: insurance | certificates | teachers | vouchers")
+    register_period: str | None
+    at: str
+
+
+class PaymentOut(BaseModel):
+    """A class marked payable: by whom, when, whom it pays, and the cross-check and register periods relied on."""
+
+    id: int
+    marked_by: str
+    marked_at: str
+    note: str
+    eligible: int
+    eligible_trainee_ids: list[int]
+    crosscheck_run_id: int
+    crosscheck_at: str
+    register_periods: dict[str, str]
+    ledger_sha256: str = Field(description="SHA-256 of the ledger rows the decision was made on")
+
+
+class LedgerCrossOut(BaseModel):
+    ran_at: str | None = Field(description="the class's latest cross-check (none: never checked)")
+    registers: dict[str, dict[str, str | int]] = Field(description="source → the extract relied on")
+    open_alerts: list[dict[str, str | int]] = Field(description="cross-check alerts still active: they hold payment")
+    teachers: list[CrossFindingOut]
+
+
 class LedgerRowOut(BaseModel):
     """One trainee of the class: attendance, valid hours, subsidy eligibility and evidence."""
 
@@ -53,9 +89,12 @@ class LedgerRowOut(BaseModel):
     rate_percent: float | None
     valid_hours: float
     eligible: bool
-    eligible_text: str = Field(description="符合 | 不符合 | 待复核 (eligibility depends on check-ins awaiting review: "
-                               "not payable until they are decided)")
+    eligible_text: str = Field(description="符合 | 不符合 | 待复核 (eligibility depends on check-ins awaiting review "
+                               "or on open cross-check findings: not payable until they are decided)")
+    undecided: bool
     reason: str
+    crosscheck: list[CrossFindingOut] = Field(description="the trainee's cross-check findings against the registers")
+    crosscheck_text: str = Field(description="通过 | 尚未比对 | the findings and their state (as exported)")
     pending_review: int = Field(description="sessions whose check-ins await an operator's review; not counted")
     sessions: list[LedgerSessionOut]
     evidence: list[LedgerEvidenceOut]
@@ -87,6 +126,8 @@ class LedgerOut(BaseModel):
     eligible: int
     rows: list[LedgerRowOut]
     inspections: list[LedgerInspectionOut]
+    crosscheck: LedgerCrossOut
+    payment: PaymentOut | None = Field(description="the payment decision, once the class is marked payable")
 
 
 class DailyRowOut(BaseModel):
