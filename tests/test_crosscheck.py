@@ -390,3 +390,39 @@ def test_a_declaration_must_name_a_trainee_of_the_roster(province: Province) -> 
     assert {"trainee_id": p.trainee["clean"], "category": "unemployed", "voucher_no": "YN2026000009"} in \
         r.json()["declarations"]
     assert AnomalyCode.VOUCHER_INVALID.value == "VOUCHER_INVALID"
+
+
+def test_the_same_claims_and_payment_refusal_on_postgresql(client_factory: Callable[..., TestClient],
+                                                           postgres_url: str) -> None:
+    p = build_province(client_factory(database_url=postgres_url), ended=True)
+    import_registers(p)
+    assert p.anomalies() == EXPECTED
+    assert p.post("/api/v1/crosschecks", expect=200, json={})["raised"] == 0
+    refused = p.client.post(f"/api/v1/classes/{p.class_id}/payment", json={}, headers=auth(p.admin))
+    assert refused.status_code == 409 and refused.json()["code"] == "CROSSCHECK_OPEN"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_migration_0025_goes_down_and_up(backend: str, tmp_path: Any, request: pytest.FixtureRequest) -> None:
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from monitor.adapters.storage import Database
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/m.sqlite3"
+    db = Database(url)
+    db.migrate()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent.parent / "monitor" / "migrations"))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0024")
+        assert not db.engine.dialect.has_table(conn, "class_payments")
+        assert "category" not in {c["name"] for c in inspect(conn).get_columns("roster")}
+        command.upgrade(cfg, "head")
+        assert db.engine.dialect.has_table(conn, "crosscheck_runs")
+        assert "level" in {c["name"] for c in inspect(conn).get_columns("classes")}
+    db.dispose()

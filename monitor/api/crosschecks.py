@@ -49,8 +49,8 @@ class CrossCheckRunOut(BaseModel):
     findings: int
     raised: int = Field(description="new anomalies raised")
     resolved: int = Field(description="open anomalies a newer extract no longer shows, resolved")
-    registers: dict[str, dict[str, Any]] = Field(description="source → the committed extract relied on (import id, "
-                                                 "period, SHA-256)")
+    registers: dict[str, dict[str, str | int]] = Field(description="source → the committed extract relied on "
+                                                       "(import id, period, SHA-256)")
 
 
 class TraineeCrossOut(BaseModel):
@@ -61,7 +61,8 @@ class TraineeCrossOut(BaseModel):
 class ClassCrossOut(BaseModel):
     class_id: int
     ran_at: datetime | None = Field(description="the latest cross-check of the class (none yet: never checked)")
-    registers: dict[str, Any] = Field(description="source → the extract that run relied on")
+    registers: dict[str, dict[str, str | int]] = Field(description="source → the extract that run relied on (import "
+                                                       "id, period, SHA-256)")
     trainees: list[TraineeCrossOut] = Field(description="trainees with findings (all of them, or the one asked for)")
     teachers: list[CrossFindingOut]
     open_alerts: list[int] = Field(description="cross-check alerts on the class still active (they hold payment)")
