@@ -299,8 +299,8 @@ class ClassIn(InputModel):
     venue_id: RecordId
     occupation_id: RecordId
     mode: ClassMode = ClassMode.OFFLINE
-    start_date: date
-    end_date: date
+    start_date: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
+    end_date: Annotated[date, Field(ge=date(2000, 1, 1), le=date(2099, 12, 31))]
     theory_teacher_id: RecordId
     practical_teacher_id: RecordId
     sessions: Annotated[list[SessionIn], Field(min_length=1, max_length=6)]

@@ -155,3 +155,18 @@ def test_trainee_without_face_templates_is_refused(world: World) -> None:
     r = world.checkin(face(GOOD), trainee_id=trainee_id)
     assert r.status_code == 422 and r.json()["code"] == "NOT_ENROLLED"
     assert world.stored() == before
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31", "1999-12-31"])
+def test_a_draw_for_a_day_out_of_range_is_a_clear_422(world: World, day: str) -> None:
+    r = world.client.post("/api/v1/draws", json={"day": day}, headers=auth(world.operator))
+    assert r.status_code == 422 and r.json()["code"] == "INVALID_DAY" and "超出范围" in r.json()["message"]
+
+
+def test_a_class_dated_out_of_range_is_refused(world: World) -> None:
+    r = world.client.post("/api/v1/classes", headers=auth(world.admin), json={
+        "code": "OLD-1", "name": "远古班次", "institution_id": world.ids["institution"], "venue_id": world.ids["venue"],
+        "occupation_id": world.ids["occupation"], "start_date": "0001-01-01", "end_date": "0001-01-02",
+        "theory_teacher_id": world.ids["teachers"][0], "practical_teacher_id": world.ids["teachers"][1],
+        "sessions": [{"name": "上午", "start": "08:30", "end": "11:30"}]})
+    assert r.status_code == 422

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from models.clock import SHANGHAI, utc_now
 from models.domain import Role
 from models.errors import ApiError, errors
-from models.params import RecordIdPath
+from models.params import EARLIEST_DAY, LATEST_DAY, RecordIdPath
 from models.scope import Scope, access, public_route
 from models.tables import Draw
 from monitor.api.deps import Db, SettingsDep
@@ -34,6 +34,8 @@ def post_draw(body: DrawIn, scope: Operators, db: Db, settings: SettingsDep) -> 
         day = date.fromisoformat(body.day) if body.day else utc_now().astimezone(SHANGHAI).date()
     except ValueError as exc:
         raise ApiError(422, "INVALID_DAY", f"日期无效：{body.day}") from exc
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ApiError(422, "INVALID_DAY", f"日期 {day.isoformat()} 超出范围（{EARLIEST_DAY} 至 {LATEST_DAY}）")
     with db.session() as session:
         return draw_out(make_draw(session, settings, day, scope.principal.name, kind=body.kind))
 
