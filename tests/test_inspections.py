@@ -187,3 +187,9 @@ def test_a_form_carries_the_inspectors_fix_marked_when_outside_the_fence(crew: C
     assert file_form(crew, fix="{not json").json()["code"] == "FIX_INVALID"
     ledger = crew.client.get(f"/api/v1/classes/{crew.world.class_id}/ledger", headers=auth(crew.world.admin)).json()
     assert [i["fence_result"] for i in ledger["inspections"]] == ["outside", "inside", "unproven"]
+
+
+def test_findings_with_a_nul_character_are_a_clear_422_and_nothing_is_kept(crew: Crew) -> None:
+    r = file_form(crew, findings="在场学员\x00少于签到人数")
+    assert r.status_code == 422 and r.json()["code"] == "INVALID_TEXT", r.text
+    assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.admin)).json() == []

@@ -140,6 +140,8 @@ async def post_inspection(
                           ] = None,
 ) -> dict[str, Any]:
     ensure_staff(scope.principal)  # a form counts toward clause 十四 only with a person (who can be recused) behind it
+    if "\x00" in findings:  # PostgreSQL cannot store a NUL character in text
+        raise ApiError(422, "INVALID_TEXT", "检查发现中含有不可见的空字符（NUL），请删除后重新提交")
     photos = photos or []
     if len(photos) > MAX_PHOTOS:
         raise ApiError(422, "TOO_MANY_PHOTOS", f"一次最多上传 {MAX_PHOTOS} 张现场照片")
