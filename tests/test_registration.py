@@ -197,3 +197,28 @@ def test_registration_needs_admin_and_tokens_are_scoped(world: World, client: Te
     assert r.status_code == 422 and r.json()["code"] == "INSPECTOR_NEEDS_REGIONS"
     assert issue_token_via_api(client, world.admin, "inspector", "大理", regions=["532900"]).startswith("mon_")
     assert issue_token_via_api(client, world.admin, "auditor", "审计").startswith("mon_")
+
+
+def test_a_duplicate_registration_on_postgresql_leaves_no_id_number_in_its_log(client_factory, postgres_url: str
+                                                                                ) -> None:
+    from pathlib import Path
+
+    import psycopg
+
+    from models.domain import Role
+    from monitor.adapters.tokens import issue_token
+
+    client = client_factory(database_url=postgres_url)
+    with client.app.state.db.session() as session:
+        admin = issue_token(session, Role.ADMIN, "管理员")
+    number = make_id_number("530102", date(1991, 4, 5), 31)
+    with psycopg.connect(postgres_url) as conn:
+        data_dir = Path(str(conn.execute("SHOW data_directory").fetchone()[0]))  # type: ignore[index]
+    log = data_dir.parent / "log"
+    assert log.is_file(), "the test cluster's server log (tests/conftest.py postgres_server)"
+    for path, what in (("/api/v1/trainees", "学员"), ("/api/v1/teachers", "教师")):
+        first = client.post(path, json={"id_number": number, "name": "张三"}, headers=auth(admin))
+        assert first.status_code == 201
+        again = client.post(path, json={"id_number": number, "name": "张三"}, headers=auth(admin))
+        assert again.status_code == 409 and what in again.json()["message"] and number not in again.text
+    assert number not in log.read_text(encoding="utf-8", errors="replace")
