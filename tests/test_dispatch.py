@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -213,11 +214,13 @@ def test_the_page_is_pushed_to_its_inspector_and_nothing_of_the_class_to_the_rec
     assert not [e for e in seen_by_other if e.staff_id is not None]  # someone else's page
 
 
-def test_two_inspectors_accepting_one_alert_at_once_on_postgresql(client_factory: Callable[..., TestClient],
-                                                                     postgres_url: str) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_inspectors_accepting_one_alert_at_once(client_factory: Callable[..., TestClient], backend: str,
+                                                    request: pytest.FixtureRequest) -> None:
     """A high-severity alert is paged to two inspectors; both tap 接单 at the same moment: one wins, the other is
-    told it is taken, and the history has one acceptance."""
-    client = client_factory(database_url=postgres_url, dispatch_interval_seconds=3600, dispatch_high_parallel=2)
+    told it is taken, and the history has one acceptance (on SQLite too, where FOR UPDATE does nothing)."""
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else ""
+    client = client_factory(database_url=url, dispatch_interval_seconds=3600, dispatch_high_parallel=2)
     world = World.build(client)
     tokens = {}
     for n in range(2):

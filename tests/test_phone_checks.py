@@ -285,3 +285,39 @@ def test_a_file_that_is_not_csv_is_refused_with_a_reason() -> None:
         with pytest.raises(ApiError) as refused:
             read_cdrs(data, "generic")
         assert refused.value.status == 422
+
+
+def test_simultaneous_starts_and_closes_on_sqlite_make_one_draw_and_one_outcome(crew: Crew) -> None:
+    """The embedded default (SQLite, where FOR UPDATE does nothing): three phone-check starts at once make one draw;
+    three closes at once, one each outcome, are accepted once (the transaction takes the write lock first)."""
+    import threading
+
+    assert crew.client.app.state.db.engine.dialect.name == "sqlite"
+    alert_id = accepted_alert(crew)
+
+    def race(action: Any, n: int = 3) -> list[Any]:
+        barrier = threading.Barrier(n)
+        answers: list[Any] = [None] * n
+
+        def go(i: int) -> None:
+            barrier.wait()
+            answers[i] = action(i)
+
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return answers
+
+    started = race(lambda i: crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a"))
+    assert sorted(r.status_code for r in started) == [200, 200, 201]
+    assert len({r.json()["id"] for r in started}) == 1  # one draw, answered to all three
+    notes = ["多次拨打学员电话均无人接听，无法核实在班情况", "学员手机关机，机构负责人电话无人接听，无法核实",
+             "所拨号码均为空号或停机，无法核实学员是否在班"]
+    closed = race(lambda i: crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a", {
+        "outcome": "could_not_verify", "note": notes[i]}))
+    assert sorted(r.status_code for r in closed) == [200, 409, 409], [r.text for r in closed]
+    detail = crew.client.get(f"/api/v1/alerts/{alert_id}", headers=auth(crew.world.operator)).json()
+    assert [t["action"] for t in detail["transitions"]].count("close") == 1
+    assert [t["note"] for t in detail["transitions"] if t["action"] == "close"][0] in notes

@@ -48,6 +48,20 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
+def begin_write(target: Session | Connection) -> None:
+    """Take the database's write lock now, before the read a decision rests on. On SQLite, `SELECT … FOR UPDATE`
+    does nothing and a transaction starts deferred (reads take no lock), so two requests could both read "open" and
+    both accept: the transaction starts with `BEGIN IMMEDIATE` instead, and the other writer (in any process) waits
+    for it (busy timeout). On PostgreSQL nothing: the row locks (`with_for_update`) do it. No-op once the
+    transaction has begun (it then already holds what it wrote)."""
+    conn = target.connection() if isinstance(target, Session) else target
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def migrate_database(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (creates the regions on first start)."""
     cfg = Config()
@@ -115,6 +129,7 @@ class Database:
         process queue on a lock here instead of in SQLite's busy handler, which sleeps up to 100 ms between
         tries; PostgreSQL needs no such lock."""
         with self._write_lock, self.engine.begin() as conn:
+            begin_write(conn)  # other processes' writers wait for this one, rather than both reading then writing
             yield conn
 
     def seal_audit(self) -> int:

@@ -32,7 +32,7 @@ from models.tables import (
     Venue,
 )
 from models.terms import EventKind
-from monitor.adapters.storage import Database
+from monitor.adapters.storage import Database, begin_write
 from monitor.decisions.alert_lifecycle import (
     OUTCOME_NAMES,
     STATE_NAMES,
@@ -289,6 +289,7 @@ class DispatchClock:
                 if self.settings.dispatch_auto else []
         for alert_id in due:
             with self.db.session() as session:
+                begin_write(session)
                 alert = session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
                 for page in session.scalars(select(AlertPage).where(
                         AlertPage.alert_id == alert_id, AlertPage.state == "paged", AlertPage.deadline <= now)):
@@ -299,6 +300,7 @@ class DispatchClock:
                     escalated += 1
         for alert_id in fresh:
             with self.db.session() as session:
+                begin_write(session)
                 alert = session.scalar(select(Alert).where(Alert.id == alert_id).with_for_update())
                 if alert is None or alert.state != AlertState.OPEN or session.scalar(
                         select(AlertPage.id).where(AlertPage.alert_id == alert_id).limit(1)):
