@@ -105,6 +105,7 @@ def run_demo(
     from monitor.adapters.server import server_config
     from monitor.app import create_app
     from monitor.demo.inspectors import InspectorCrew
+    from monitor.demo.registers import seed_crosschecks
     from monitor.demo.simulator import ProvinceSimulator
     from monitor.demo.world import DemoClass
 
@@ -136,7 +137,8 @@ def run_demo(
     base = f"http://{host}:{port}"
     env_file = settings.data_dir / "demo-env.sh"
     env_file.unlink(missing_ok=True)  # written anew once the first class is registered
-    server = uvicorn.Server(server_config(create_app(settings), host, port, log_level="warning"))
+    app = create_app(settings)
+    server = uvicorn.Server(server_config(app, host, port, log_level="warning"))
     stop = threading.Event()
     sim = ProvinceSimulator(base, admin_token, settings.faces_dir, seed=seed, known_phashes=stored_phashes)
     sim.world.operator_token, sim.world.inspector_token = operator_token, inspector_token
@@ -174,6 +176,12 @@ def run_demo(
             if camera:
                 typer.echo(f" 课堂摄像头 camera: {camera} (class {sim.world.classes[-1].id}; a frame a minute, "
                            f"shown on the wall's frame grid)")
+            first = sim.world.classes[0]
+            seeded = seed_crosschecks(app.state.db, settings, first.id)
+            typer.echo(f" 登记数据比对 register cross-checks: class {first.id} against the demo's extracts "
+                       f"({', '.join(seeded.imported) or 'already imported'}); {seeded.crosscheck.findings} findings "
+                       f"on {seeded.crosscheck.classes} classes, {seeded.crosscheck.raised} new "
+                       f"(/api/v1/classes/{first.id}/crosscheck)")
         except Exception as exc:  # noqa: BLE001 - a failed registration must never take the center down
             if stop.is_set() or server.should_exit:
                 return  # the demo is stopping: an interrupted registration resumes on the next --keep

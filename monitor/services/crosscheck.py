@@ -102,14 +102,24 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[i:i + size]
 
 
+def rows_of_import(session: Session, table: Table, column: str, import_id: int, values: Iterable[str]
+                   ) -> dict[str, list[Any]]:
+    """The register rows of one extract whose `column` (id_hash, voucher_no: both indexed) is one of these values,
+    by value. The lookup names only the indexed column and the extract is picked here: with `import_id = ?` in the
+    query SQLite (no statistics) walks the import_id index instead — every row of the extract for each chunk, a
+    million rows per chunk for a province extract (scripts/bench_crosscheck.py)."""
+    found: dict[str, list[Any]] = defaultdict(list)
+    key = table.c[column]
+    for part in chunks(sorted(set(values))):
+        for row in session.execute(select(table).where(key.in_(part))):
+            if row.import_id == import_id:
+                found[getattr(row, column)].append(row)
+    return found
+
+
 def rows_by_hash(session: Session, table: Table, import_id: int, hashes: Iterable[str]) -> dict[str, list[Any]]:
     """The register rows of one extract for these ID hashes, by hash (index on id_hash)."""
-    found: dict[str, list[Any]] = defaultdict(list)
-    unique = sorted(set(hashes))
-    for part in chunks(unique):
-        for row in session.execute(select(table).where(table.c.id_hash.in_(part), table.c.import_id == import_id)):
-            found[row.id_hash].append(row)
-    return found
+    return rows_of_import(session, table, "id_hash", import_id, hashes)
 
 
 @dataclass(frozen=True)
@@ -203,14 +213,8 @@ def judge_batch(session: Session, classes: Sequence[TrainingClass], registers: R
         else {}
     certs = rows_by_hash(session, row_table(CERTIFICATES), imports[CERTIFICATES].id, hashes) \
         if CERTIFICATES in imports else {}
-    vouchers: dict[str, list[Any]] = defaultdict(list)
-    if VOUCHERS in imports:
-        table = row_table(VOUCHERS)
-        numbers = sorted({v for _, _, _, v, _ in roster if v})
-        for part in chunks(numbers):
-            for row in session.execute(select(table).where(table.c.voucher_no.in_(part),
-                                                           table.c.import_id == imports[VOUCHERS].id)):
-                vouchers[row.voucher_no].append(row)
+    vouchers = rows_of_import(session, row_table(VOUCHERS), "voucher_no", imports[VOUCHERS].id,
+                              (v for _, _, _, v, _ in roster if v)) if VOUCHERS in imports else {}
     since = min((t.start for t in terms.values()), default=date.today()) \
         - timedelta(days=limits.repeat_window_days)
     earlier = load_earlier(session, list(hash_of), since)
@@ -265,13 +269,16 @@ def record_class(session: Session, cls: TrainingClass, trainees: int,
     names = dict(session.execute(select(Trainee.id, Trainee.name).where(
         Trainee.id.in_({t for t, _, _ in findings if t is not None}))).all()) if findings else {}
     periods = registers.periods()
+    keys = [finding_key(cross.finding.code.value, cls.id, person, cross.basis) for _, person, cross in findings]
+    claimed: set[str] = set()  # raised by an earlier run: one lookup, not a claim attempt each (a rerun's common case)
+    for part in chunks(sorted(set(keys))):
+        claimed.update(session.scalars(select(RuleSubject.key).where(RuleSubject.key.in_(part))))
     current: set[str] = set()
     raised = 0
     context: dict[str, Any] | None = None
-    for trainee_id, person, cross in findings:
-        key = finding_key(cross.finding.code.value, cls.id, person, cross.basis)
+    for (trainee_id, _, cross), key in zip(findings, keys, strict=True):
         current.add(key)
-        subject_id = claim_subject(session, key)
+        subject_id = None if key in claimed else claim_subject(session, key)
         if subject_id is None:
             continue
         context = context or class_context(session, cls)
