@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from ingest.adapters.evidence import EvidenceStore
@@ -251,13 +251,31 @@ def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], instituti
             return subject_id, row
     except _Accepted as done:
         return done.subject_id, None
-    except IntegrityError:
-        log.info("acceptance raced with another upload", exc_info=True)
+    except DBAPIError as exc:
+        if isinstance(exc, IntegrityError):
+            log.info("acceptance raced with another upload", exc_info=True)
+        else:  # the connection failed, perhaps while committing: if the upload was stored, it is answered as such
+            log.warning("acceptance interrupted by the database (%s); looking for the upload", type(exc).__name__)
+            try:
+                with ctx.db.connection() as reading:
+                    prior = _find_previous(reading, model, institution_id, key, image.sha256)
+            except DBAPIError:
+                raise exc from None  # still unreachable: 503, and the phone retries with the same key
+            if prior is None:
+                raise
+            return prior, None
         with ctx.db.session() as session:
             prior = _find_previous(session, model, institution_id, key, image.sha256)
         if prior is not None:
             return prior, None
         raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用，请现场重新拍摄") from None
+
+
+def pending_body(model: type[CheckIn] | type[Snapshot], subject_id: int, photo_sha256: str) -> dict[str, Any]:
+    """What is known of a stored upload whose verdict cannot be read now: its id, pending, where to ask."""
+    kind = "check-ins" if model is CheckIn else "snapshots"
+    return {"id": subject_id, "status": "pending", "status_url": f"/api/v1/{kind}/{subject_id}",
+            "photo_sha256": photo_sha256, "reasons": [], "message": "已受理，核验结果稍后可查"}
 
 
 def find_upload(session: Session, model: type[CheckIn] | type[Snapshot], subject_id: int) -> CheckIn | Snapshot | None:
@@ -290,6 +308,10 @@ def accept_and_queue(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], 
     subject_id, row = _accept(ctx, model, institution_id, key, image, lambda session: build(session, image),
                               topic, (lambda session, sid: after(session, sid, burst)) if after else None)
     if row is None:
-        return subject_id, False, load_verdict(ctx, model, subject_id)
+        try:
+            return subject_id, False, load_verdict(ctx, model, subject_id)
+        except DBAPIError:  # it is stored: answer it pending (202 with its status URL), never as an error
+            log.warning("verdict of %s %s unreadable; answered pending", model.__tablename__, subject_id)
+            return subject_id, False, pending_body(model, subject_id, image.sha256)
     hand_to_bus(ctx, topic, subject_id)
     return subject_id, True, verdict_body(row, None)  # just stored: pending, nothing to read back

@@ -42,6 +42,8 @@ ERROR_DESCRIPTIONS = {
     415: "不支持的图片格式 (unsupported image format)",
     422: "字段无效 (invalid field)",
     429: "请求过于频繁 (rate limited)",
+    503: "服务暂时不可用，请按 Retry-After 稍后重试 (database or bus unavailable)",
+    507: "存储空间不足 (evidence storage full)",
 }
 
 

@@ -205,6 +205,10 @@ class Settings(BaseSettings):
                                            "first use")
     register_key: str = Field(default="", description="the registers' HMAC key from the environment (≥ 16 "
                               "characters), used instead of the key file's")
+    storage_low_free_mb: int = Field(default=2048, ge=0, description="STORAGE_LOW (health and the wall's alarm) when "
+                                     "the evidence store's filesystem has less free space than this (MiB)")
+    evidence_sweep_minutes: float = Field(default=60.0, gt=0, description="the worker removes evidence files no "
+                                          "record names (a rolled-back write) once they are this old, this often")
     crosscheck_repeat_window_days: int = Field(default=365, ge=1, le=3650, description="REPEAT_SUBSIDY: a "
                                                "certificate or subsidised class in the same occupation and level "
                                                "within this many days before a class (the policy window)")

@@ -3,10 +3,12 @@ answer (wait briefly for the verdict, else 202 with where to ask), and reading o
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, Request, Response, UploadFile
+from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 
 from ingest.acceptance import find_upload, load_verdict
@@ -18,6 +20,8 @@ from models.domain import ROLE_NAMES, Role
 from models.errors import ApiError
 from models.scope import Scope, ensure_in_class, refuse_missing
 from models.tables import CheckIn, Snapshot
+
+log = logging.getLogger(__name__)
 
 
 async def read_image(upload: UploadFile, max_pixels: int) -> AcceptedImage:
@@ -67,7 +71,11 @@ async def respond(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], top
                   body: dict[str, Any], response: Response) -> dict[str, Any]:
     if body["status"] == "pending" and ctx.limits.verdict_wait_s > 0:
         await ctx.wait_for_verdict(topic, subject_id, ctx.limits.verdict_wait_s)
-        body = await run_in_threadpool(load_verdict, ctx, model, subject_id)
+        try:
+            body = await run_in_threadpool(load_verdict, ctx, model, subject_id)
+        except DBAPIError:  # stored and committed: never answered as an error; the phone asks its status URL later
+            log.warning("verdict of %s %s unreadable after acceptance; answered pending", model.__tablename__,
+                        subject_id)
     body["duplicate"] = not created
     response.status_code = 202 if body["status"] == "pending" else (201 if created else 200)
     return body

@@ -10,6 +10,7 @@ from sqlalchemy import text
 from models.scope import Scope, access
 from monitor.api.deps import Db, SettingsDep
 from monitor.api.schemas.registration import HealthOut
+from monitor.services.evidence_health import storage_state
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
 
@@ -18,6 +19,7 @@ router = APIRouter(prefix="/api/v1", tags=["ops"])
 def health(scope: Annotated[Scope, access()], db: Db, settings: SettingsDep, request: Request) -> dict[str, object]:
     with db.session() as session:
         session.execute(text("SELECT 1"))
-    return {"status": "ok", "database": db.engine.dialect.name,
+    storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
+    return {"status": "degraded" if storage.low else "ok", "database": db.engine.dialect.name,
             "bus": "redis-streams" if settings.redis_url else "in-process",
-            "worker": request.app.state.worker is not None}
+            "worker": request.app.state.worker is not None, "storage": storage.as_json()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 from typing import Any
@@ -11,6 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -153,6 +157,17 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str, 
     return ("MISSING_FIELD" if missing else "INVALID_FIELD"), "；".join(parts), details
 
 
+RETRY_AFTER_S = 5  # seconds a client waits before retrying while the database or the bus is unavailable
+
+
+def is_unavailable(exc: DBAPIError) -> bool:
+    """Whether a database error means "not reachable now" (connection lost or refused, server shutting down, SQLite
+    locked past its busy timeout), not a mistake in the request or the code."""
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -172,6 +187,35 @@ def install_error_handlers(app: FastAPI) -> None:
         }
         code, message = names.get(exc.status_code, ("HTTP_ERROR", str(exc.detail)))
         return JSONResponse({"code": code, "message": message}, status_code=exc.status_code)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(_request: Request, exc: DBAPIError) -> JSONResponse:
+        if not is_unavailable(exc):
+            raise exc
+        log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__)
+        return JSONResponse({"code": "DATABASE_UNAVAILABLE",
+                             "message": "数据库暂时不可用，请稍后重试（已提交的内容不会丢失）"},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(SATimeoutError)
+    async def pool_timeout(_request: Request, _exc: SATimeoutError) -> JSONResponse:
+        return JSONResponse({"code": "DATABASE_BUSY", "message": "数据库连接繁忙，请稍后重试"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(RedisError)
+    async def bus_error(_request: Request, exc: RedisError) -> JSONResponse:
+        log.warning("bus unavailable: %s", type(exc).__name__)
+        return JSONResponse({"code": "BUS_UNAVAILABLE", "message": "消息总线暂时不可用，请稍后重试"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(OSError)
+    async def storage_error(_request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise exc
+        log.error("evidence storage full: %s", exc.strerror)
+        return JSONResponse({"code": "STORAGE_FULL",
+                             "message": "存储空间不足，本次上传未保存，请通知监控中心扩容后重试"},
+                            status_code=507, headers={"Retry-After": "60"})
 
     @app.exception_handler(json.JSONDecodeError)
     async def json_error(_request: Request, _exc: json.JSONDecodeError) -> JSONResponse:
@@ -208,6 +252,9 @@ def document_errors(schema: dict[str, Any], roles: dict[tuple[str, str], tuple[R
                 statuses.add(415)
             if operation.get("parameters") or body:
                 statuses.add(422)
+            statuses.add(503)  # the database or the bus unavailable (Retry-After)
+            if method in ("post", "put", "patch"):
+                statuses.add(507)  # evidence storage full
             for status in sorted(statuses):
                 responses[str(status)] = _error_response(status)
 

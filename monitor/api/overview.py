@@ -33,7 +33,9 @@ from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.wall import FramesOut, OverviewOut, TraineeDayOut
 from monitor.decisions.alert_lifecycle import WORKING, AlertState
 from monitor.services.events import prefecture_of
+from monitor.services.evidence_health import storage_state
 from monitor.services.wall import latest_frames, today_trend, trainee_day, what_is_due
+from monitor.settings import Settings
 
 router = APIRouter(prefix="/api/v1", tags=["center"])
 
@@ -53,6 +55,12 @@ def alert_counters(session: Session, scope: Scope, stale_before: datetime) -> di
         Alert.state.in_(active), scope.of_classes(Alert.class_id), Alert.updated_at < stale_before)) or 0)
     return {"alerts_active": sum(by_state.values()), "alerts_by_state": by_state, "alerts_returned": returned,
             "alerts_overdue": overdue}
+
+
+def system_alarms(settings: Settings) -> list[dict[str, str]]:
+    """What the wall must show about the center itself (e.g. STORAGE_LOW before the evidence disk is full)."""
+    storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
+    return [{"code": "STORAGE_LOW", "message": str(storage.as_json()["message"])}] if storage.low else []
 
 
 @router.get("/overview", summary="The province at a glance for the wall screen", response_model=OverviewOut)
@@ -122,6 +130,7 @@ def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
         "classes": classes,
         "trend": trend,
         "due": due,
+        "alarms": system_alarms(settings),
     }
 
 

@@ -21,6 +21,7 @@ from monitor.services.context import WorkerContext
 from monitor.services.crosscheck import crosscheck_all
 from monitor.services.dispatch import DispatchClock
 from monitor.services.draws import draw_due
+from monitor.services.evidence_health import sweep_orphans
 from monitor.services.failures import Handler, guard_handler
 from monitor.services.heartbeats import verify_heartbeat
 from monitor.services.relay import relay_outbox
@@ -110,6 +111,7 @@ class Worker:
 
     def _clock_loop(self) -> None:
         crosschecked: float | None = None
+        swept: float | None = None
         while True:
             try:
                 self.tick_clock()
@@ -117,6 +119,13 @@ class Worker:
                     self.policy.run()
             except Exception:  # noqa: BLE001
                 log.exception("clock tick failed")
+            sweep_s = self.settings.evidence_sweep_minutes * 60
+            if swept is None or time.monotonic() - swept >= sweep_s:
+                try:
+                    sweep_orphans(self.db, self.ctx.evidence, sweep_s)  # files of rolled-back writes
+                except Exception:  # noqa: BLE001
+                    log.exception("evidence sweep failed")
+                swept = time.monotonic()
             every_s = self.settings.crosscheck_interval_minutes * 60
             due = crosschecked is None or time.monotonic() - crosschecked >= every_s
             if self.settings.clock_rules and due:

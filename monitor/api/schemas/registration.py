@@ -141,10 +141,21 @@ class TokenOut(BaseModel):
     name: str
 
 
+class StorageOut(BaseModel):
+    """The evidence store's filesystem."""
+
+    state: str = Field(description="ok | STORAGE_LOW (free space under MONITOR_STORAGE_LOW_FREE_MB)")
+    free_bytes: int
+    total_bytes: int
+    low_below_bytes: int
+    message: str = Field(description="zh-CN, when low")
+
+
 class HealthOut(BaseModel):
     """Whether the center is up: the database answered, which bus, whether this process runs the worker."""
 
-    status: str
+    status: str = Field(description="ok | degraded (e.g. STORAGE_LOW)")
     database: str = Field(description="the database dialect, e.g. sqlite or postgresql")
     bus: str = Field(description="in-process | redis-streams")
     worker: bool
+    storage: StorageOut

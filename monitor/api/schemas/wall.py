@@ -35,11 +35,17 @@ class DueOut(BaseModel):
     starting: list[StartingSessionOut] = Field(description="those sessions, soonest first (at most 20)")
 
 
+class AlarmOut(BaseModel):
+    code: str
+    message: str
+
+
 class OverviewOut(center.OverviewOut):
     """The province at a glance for the wall screen (today, local time), with today's trend and what is due."""
 
     trend: TrendOut
     due: DueOut
+    alarms: list[AlarmOut] = Field(description="the center's own alarms for the wall (STORAGE_LOW …)")
 
 
 class FrameOut(BaseModel):

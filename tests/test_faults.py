@@ -1,0 +1,115 @@
+"""Faults answered truthfully (issue 21 item 2): the database unreachable is a 503 in the project's JSON shape with
+Retry-After, and the center answers again once it is back; a full evidence disk (a real 1 MiB-class tmpfs) is a 507
+that stores nothing half-written, with STORAGE_LOW on /health and the wall before it fills; the janitor removes
+files no record names (a rolled-back write) and nothing else."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from ingest.adapters.evidence import EvidenceStore
+from monitor.services.evidence_health import storage_state, sweep_orphans
+from tests.helpers import World, auth, face
+
+
+def set_connections(postgres_url: str, allowed: bool) -> None:
+    """Open or close the test database to new connections, dropping those it has (the server "down" for it)."""
+    base, name = postgres_url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+
+
+def test_the_database_unreachable_is_a_503_with_retry_after_and_the_center_recovers(
+        client_factory: Callable[..., TestClient], postgres_url: str) -> None:
+    client = client_factory(database_url=postgres_url, run_worker=False)
+    world = World.build(client)
+    assert client.get("/api/v1/institutions", headers=auth(world.admin)).status_code == 200
+    set_connections(postgres_url, allowed=False)
+    try:
+        for path in ("/api/v1/institutions", "/api/v1/overview", "/api/v1/health"):
+            r = client.get(path, headers=auth(world.admin))
+            assert r.status_code == 503, (path, r.status_code, r.text)
+            assert r.json()["code"] == "DATABASE_UNAVAILABLE" and "稍后重试" in r.json()["message"]
+            assert int(r.headers["Retry-After"]) > 0
+        r = world.checkin(face("people/obama/obama2.jpg"), key="down-1")
+        assert r.status_code == 503 and r.json()["code"] == "DATABASE_UNAVAILABLE"
+    finally:
+        set_connections(postgres_url, allowed=True)
+    again = world.checkin(face("people/obama/obama2.jpg"), key="down-1")  # the phone retries with its key
+    assert again.status_code in (200, 201, 202) and again.json()["id"]
+    assert client.get("/api/v1/institutions", headers=auth(world.admin)).status_code == 200
+
+
+@pytest.fixture
+def tiny_evidence_disk(tmp_path: Path) -> Iterator[Path]:
+    """The evidence directory on a real 3 MiB tmpfs (root can mount one; CI runs as root)."""
+    target = tmp_path / "data" / "evidence"
+    target.mkdir(parents=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(target)], capture_output=True)
+    assert done.returncode == 0, f"mounting a tmpfs needs root: {done.stderr.decode(errors='replace')}"
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], capture_output=True)
+
+
+def fill(disk: Path, leave_bytes: int) -> Path:
+    """A filler file that leaves about `leave_bytes` free."""
+    filler = disk / "filler.bin"
+    free = storage_state(disk, 0).free_bytes
+    with filler.open("wb") as f:
+        f.write(b"\0" * max(0, free - leave_bytes))
+    return filler
+
+
+def test_a_full_evidence_disk_is_a_507_and_leaves_nothing_half_written(
+        tiny_evidence_disk: Path, client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory(storage_low_free_mb=1)
+    world = World.build(client)
+    assert client.get("/api/v1/health", headers=auth(world.admin)).json()["storage"]["state"] == "ok"
+    filler = fill(tiny_evidence_disk, 16 * 1024)
+    health = client.get("/api/v1/health", headers=auth(world.admin)).json()
+    assert health["status"] == "degraded" and health["storage"]["state"] == "STORAGE_LOW"
+    assert "扩容" in health["storage"]["message"]
+    alarms = client.get("/api/v1/overview", headers=auth(world.operator)).json()["alarms"]
+    assert [a["code"] for a in alarms] == ["STORAGE_LOW"]
+    before = world.stored()
+    r = world.checkin(face("people/obama/obama2.jpg"), key="full-1")
+    assert r.status_code == 507, r.text
+    assert r.json()["code"] == "STORAGE_FULL" and "存储空间不足" in r.json()["message"]
+    assert world.stored() == before  # no row, no file
+    assert not [p for p in tiny_evidence_disk.rglob(".tmp-*")]  # nothing half-written
+    filler.unlink()
+    r = world.checkin(face("people/obama/obama2.jpg"), key="full-1")  # the same upload, once there is room
+    assert r.status_code in (201, 202), r.text
+    assert client.get("/api/v1/overview", headers=auth(world.operator)).json()["alarms"] == []
+
+
+def test_the_janitor_removes_only_old_files_no_record_names(world: World) -> None:
+    app = world.client.app
+    evidence: EvidenceStore = app.state.evidence
+    kept = world.checkin(face("people/obama/obama2.jpg")).json()["photo_sha256"]
+    orphan_old = "a" * 64
+    orphan_young = "b" * 64
+    for name in (orphan_old, orphan_young):
+        evidence.put(name, b"written before a transaction that rolled back")
+    stale_tmp = evidence.path_for(orphan_old).parent / ".tmp-cut-short"
+    stale_tmp.write_bytes(b"half")
+    hour_ago = time.time() - 3600
+    for path in (evidence.path_for(orphan_old), stale_tmp, evidence.path_for(kept)):
+        os.utime(path, (hour_ago, hour_ago))
+    removed = sweep_orphans(app.state.db, evidence, older_than_s=600)
+    assert removed == 2
+    assert not evidence.exists(orphan_old) and not stale_tmp.exists()
+    assert evidence.exists(orphan_young)  # may belong to a transaction still running
+    assert evidence.exists(kept)  # a record names it
