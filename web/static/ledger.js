@@ -1,9 +1,14 @@
-// The auditor's ledger page: pick a class, see attendance and eligibility, download the same numbers as Excel/CSV.
+// The auditor's ledger page: pick a class, see attendance, eligibility and the register cross-checks, download the
+// same numbers as Excel/CSV; the payment decision and list (ledger-checks.js).
+import { createChecks, crossCell } from "./ledger-checks.js";
+
 (() => {
   const M = Monitor;
   const KEY = "monitor.ledger.token";
   let token = M.takeToken(KEY);
+  let admin = false;  // only admins mark a class payable (the button is theirs)
   const $ = id => document.getElementById(id);
+  const checks = createChecks({ token: () => token, isAdmin: () => admin, reload: () => show() });
 
   async function download(ext) {
     let file;
@@ -21,11 +26,13 @@
     $("summary").textContent = `${data.class.name}（${data.class.code}），${data.class.institution}；已结束课时 ${data.sessions_scheduled} 个，学员 ${data.trainees} 人，符合补贴条件 ${data.eligible} 人`;
     $("rows").replaceChildren(...data.rows.map(r => {
       const tr = M.el("tr");
-      const cells = [r.index, r.name, r.id_number_masked, r.scheduled, r.attended, r.pending_review, r.rate_percent ?? "—", r.valid_hours, r.eligible_text, r.reason, r.verification_ids];
+      const cells = [r.index, r.name, r.id_number_masked, r.scheduled, r.attended, r.pending_review, r.rate_percent ?? "—", r.valid_hours, r.eligible_text, r.reason];
       cells.forEach((v, i) => tr.append(M.el("td", i === 8 ? (r.eligible ? "yes" : r.eligible_text === "待复核" ? "pending" : "no") : "", String(v))));
+      tr.append(crossCell(r), M.el("td", "", r.verification_ids));
       return tr;
     }));
     $("table").classList.remove("hidden");
+    checks.show(data);
     showInspections(data.inspections || []);
   }
 
@@ -56,12 +63,14 @@
     if (!token) { $("login").classList.remove("hidden"); return; }
     try {
       const classes = await M.api(token, "/api/v1/classes");
+      // An admin-only read tells an admin's token from an auditor's (no other way to ask for the token's role).
+      admin = await M.api(token, "/api/v1/registers/sources").then(() => true, () => false);
       $("class").replaceChildren(...classes.map(c => { const o = M.el("option", "", `${c.name}（${c.code}）`); o.value = c.id; return o; }));
       $("tools").classList.remove("hidden"); $("login").classList.add("hidden");
       if (classes.length) await show();
     } catch (e) { $("error").textContent = e.message; $("login").classList.remove("hidden"); }
   }
-  $("class").addEventListener("change", () => show().catch(e => { $("error").textContent = e.message; }));
+  $("class").addEventListener("change", () => { checks.clearMessage(); show().catch(e => { $("error").textContent = e.message; }); });
   $("xlsx").addEventListener("click", () => download("xlsx"));
   $("csv").addEventListener("click", () => download("csv"));
   $("go").addEventListener("click", () => { token = $("token").value.trim(); sessionStorage.setItem(KEY, token); start(); });

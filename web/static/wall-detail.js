@@ -1,9 +1,11 @@
 // The evidence view of one anomaly, side by side: the enrolled photo against the check-in photo with the distance and
-// its thresholds, the map with the fence, the fix and its accuracy, the trainee's day; and the dispatch controls.
+// its thresholds, the map with the fence, the fix and its accuracy, the trainee's day, the trainee's register
+// cross-checks; and the dispatch controls.
 import { $, M, el, on, photo } from "./wall-state.js";
 import { showDispatch } from "./wall-dispatch.js";
 import { showEvidenceMap } from "./wall-evidence-map.js";
 import { showTimeline } from "./wall-timeline.js";
+import { showCrosscheck } from "./wall-crosscheck.js";
 
 const detailBox = $("detail");
 
@@ -50,6 +52,7 @@ export async function openDetail(ev) {
   showDispatch(d);
   showEvidenceMap(d);
   showTimeline(d);
+  showCrosscheck(d);
   const [shot, enrolled] = await Promise.all([photo(d.photo_sha256), photo(d.enrolled_photo_sha256)]);
   if (detailBox.dataset.anomalyId !== String(d.anomaly_id)) return;  // another anomaly was opened meanwhile
   $("detail-photo").src = shot;

@@ -9,6 +9,7 @@ import { initDispatch } from "./wall-dispatch.js";
 import { initReturned, tickReturned } from "./wall-returned.js";
 import { initDetail } from "./wall-detail.js";
 import { initFrames, refreshFrames } from "./wall-frames.js";
+import { initCrosscheck } from "./wall-crosscheck.js";
 
 function showLogin(message) {
   $("login").classList.remove("hidden");
@@ -53,6 +54,7 @@ initDispatch();
 initReturned();
 initDetail();
 initFrames();
+initCrosscheck();
 on("event", ev => {
   if (["anomaly", "anomaly_resolved", "alert", "verdict", "class_status"].includes(ev.type)) scheduleRefresh();
 });
