@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -731,6 +732,25 @@ class InstitutionEmployment(Base):
     median_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     shortfall: Mapped[float] = mapped_column(Float)  # below the median as a share of it (0: at or above, or too few)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class IdempotentRequest(Base):
+    """A creating POST made with an `Idempotency-Key`: who (the SHA-256 of the caller's token), where, the key and the
+    request's SHA-256, and the first answer (kept once it succeeded), so a repeated submission gets the first record
+    back and never makes a second (monitor/api/idempotency.py). Kept for a day."""
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("caller_sha256", "path", "key"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    caller_sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(100))
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(10))  # running | done
+    status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 # -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------

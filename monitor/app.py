@@ -19,6 +19,7 @@ from monitor.adapters.storage import Database
 from monitor.adapters.tokens import build_authenticator
 from monitor.api import ROUTERS as CENTER_ROUTERS
 from monitor.api.http import BodySizeLimit, SecurityHeaders, install_error_handlers, install_openapi
+from monitor.api.idempotency import IdempotentPosts
 from monitor.services.cameras import CameraPuller
 from monitor.services.identity import Enrolment
 from monitor.services.reenrol import template_counts
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     # ReDoc (CDN-only) is off.
     app = FastAPI(title="云南省职业技能培训监控调度中心", version="0.1.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None)
+    app.add_middleware(IdempotentPosts)  # inside the size limit: it reads bounded bodies only
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
     install_error_handlers(app)

@@ -35,8 +35,8 @@ from monitor.decisions.crosscheck import (
     judge_teacher,
     provincial_median,
 )
-from monitor.decisions.draws import Candidate, risk_weight
 from monitor.decisions.dispatch import ClassPlace
+from monitor.decisions.draws import Candidate, risk_weight
 from monitor.demo.world import make_id_number
 from tests.helpers import auth, local_today
 
@@ -130,7 +130,8 @@ def test_a_teacher_outside_the_pool_or_without_a_passed_recent_check_is_flagged(
     assert judge([PoolEntry("高级技师", "合格", 2026)]) == []
     assert judge([PoolEntry("高级技师", "合格", 2025)]) == []  # the year before the class still counts
     assert judge([PoolEntry("高级技师", "合格", 2024)]) == ["TEACHER_CHECK_FAILED"]  # expired
-    assert judge([PoolEntry("高级技师", "合格", 2025), PoolEntry("高级技师", "不合格", 2026)]) == ["TEACHER_CHECK_FAILED"]
+    failed_last = [PoolEntry("高级技师", "合格", 2025), PoolEntry("高级技师", "不合格", 2026)]
+    assert judge(failed_last) == ["TEACHER_CHECK_FAILED"]
     assert judge_teacher(TeacherFacts(TERM, 7, "李老师", "理论", ALL - {"teachers"}, []), LIMITS) == []
 
 
@@ -217,7 +218,8 @@ def build_province(client: TestClient, ended: bool) -> Province:
         {"trainee_id": p.trainee["holder"], "category": "unemployed", "voucher_no": "YN2026000003"},
     ]
     c = p.post("/api/v1/classes", json={
-        "code": "KM-2026-101", "name": "中式烹调师（四级）培训班", "institution_id": inst["id"], "venue_id": venue["id"],
+        "code": "KM-2026-101", "name": "中式烹调师（四级）培训班", "institution_id": inst["id"],
+        "venue_id": venue["id"],
         "occupation_id": occupation["id"], "start_date": p.start.isoformat(), "end_date": p.end.isoformat(),
         "theory_teacher_id": p.teacher["pooled"], "practical_teacher_id": p.teacher["failed"], "level": 4,
         "sessions": [{"name": "上午", "start": "08:30", "end": "11:30"}],
@@ -361,7 +363,8 @@ def test_payment_waits_for_the_cross_check_alerts_and_the_list_states_what_it_re
     assert sheet is not None
     lines = {str(row[0]): str(row[1]) for row in sheet.iter_rows(values_only=True) if row and row[0] and row[1]}
     assert lines["登记数据比对时间"].endswith(f"比对记录 {paid['crosscheck_run_id']}")
-    assert "社会保险参保数据 2026-11" in lines["所依据的登记数据期间"] and "就业失业登记 未导入" in lines["所依据的登记数据期间"]
+    periods = lines["所依据的登记数据期间"]
+    assert "社会保险参保数据 2026-11" in periods and "就业失业登记 未导入" in periods
     assert lines["台账摘要（SHA-256）"] == paid["ledger_sha256"]
     with p.client.app.state.db.session() as session:
         assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "class_payments.insert"))
