@@ -45,6 +45,16 @@ export const inspectKey = id => `${DRAFT}inspect.${id}`;
 export const filedForms = new Map(); // inspection id → what the server answered (its digest), fetched once
 export const pdfUrls = new Map(); // inspection id → blob: URL of its PDF, fetched with the token
 export const again = new Set(); // alerts whose inspector asked for another form after filing one
+// One Idempotency-Key per form being filed: sending it again after a lost answer returns the form filed, never a
+// second one. Random hex from getRandomValues (randomUUID needs a secure context; the LAN may serve plain http).
+const formKeys = new Map();
+function formKey(alertId) {
+  if (!formKeys.has(alertId)) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    formKeys.set(alertId, "form-" + Array.from(bytes, b => b.toString(16).padStart(2, "0")).join(""));
+  }
+  return formKeys.get(alertId);
+}
 export let photos = []; // {file, url, capturedAt, fix (a promise of the phone's fix when it was taken)}
 export const resultNames = () => M.DISPATCH.results;
 export const checklist = () => Object.entries(M.DISPATCH.checklist);
@@ -270,7 +280,8 @@ $("insp-form").addEventListener("submit", async ev => {
     if (photos.length) body.append("photo_meta", JSON.stringify(meta));
     const fix = await currentFix(8000);  // where the form is signed: judged against the venue's fence
     if (fix) body.append("fix", JSON.stringify(fix));
-    const filed = await call("/api/v1/inspections", { method: "POST", body });
+    const filed = await call("/api/v1/inspections", { method: "POST", body, headers: { "Idempotency-Key": formKey(a.id) } });
+    formKeys.delete(a.id);  // the next form of this alert is another form
     filedForms.set(filed.id, filed);
     store.drop(localStorage, inspectKey(a.id));
     again.delete(a.id);
