@@ -16,6 +16,7 @@ from monitor.api import (
     health,
     inspections,
     institutions,
+    metrics,
     occupations,
     overview,
     people,
@@ -37,5 +38,5 @@ ROUTERS: list[APIRouter] = [
     phone_checks.router,
     inspections.router, draws.router, draws.public, reviews.router, evidence.router, reports.router, reports.public,
     rules.router, audit.router, audit.public, blacklist.router, health.router, verify.router, cameras.router,
-    registers.router, crosschecks.router,
+    registers.router, crosschecks.router, metrics.router,
 ]
