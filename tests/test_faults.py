@@ -113,3 +113,32 @@ def test_the_janitor_removes_only_old_files_no_record_names(world: World) -> Non
     assert not evidence.exists(orphan_old) and not stale_tmp.exists()
     assert evidence.exists(orphan_young)  # may belong to a transaction still running
     assert evidence.exists(kept)  # a record names it
+
+
+def test_the_wall_shows_storage_low_before_the_disk_is_full(tiny_evidence_disk: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from monitor.app import create_app
+    from monitor.settings import Settings
+    from tests.helpers import FACES_DIR, running_server
+    from tests.test_pages import CHROMIUM, CHROMIUM_ARGS
+
+    settings = Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR, face_processes=0, clock_rules=False,
+                        draw_auto=False, storage_low_free_mb=1)
+    from models.domain import Role
+    from monitor.adapters.tokens import issue_token
+
+    app = create_app(settings)
+    with running_server(app) as base, sync_playwright() as p:
+        with app.state.db.session() as session:
+            operator = issue_token(session, Role.OPERATOR, "值班员")
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+        page.goto(f"{base}/wall#token={operator}")
+        expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+        expect(page.locator("#alarms")).to_be_hidden()
+        fill(tiny_evidence_disk, 16 * 1024)
+        expect(page.locator("#alarms")).to_contain_text("系统告警：证据存储剩余空间", timeout=20_000)
+        box = page.locator("#alarms").bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 1080
+        browser.close()

@@ -20,10 +20,18 @@ async function refreshOverview() {
   try {
     state.overview = await api("/api/v1/overview");
     emit("overview", state.overview);
+    showAlarms(state.overview.alarms || []);
     emit("shortfall", await api("/api/v1/inspections/shortfall"));
   } catch (e) {
     if (e.status === 401 || e.status === 403) showLogin(e.message);
   }
+}
+
+// The center's own alarms (STORAGE_LOW before the evidence disk is full): a red bar along the bottom of the wall.
+function showAlarms(alarms) {
+  const bar = $("alarms");
+  bar.textContent = alarms.map(a => `系统告警：${a.message}`).join("　");
+  bar.classList.toggle("hidden", !alarms.length);
 }
 
 let refreshTimer = null;
