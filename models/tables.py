@@ -753,6 +753,16 @@ class IdempotentRequest(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class Lease(Base):
+    """A named lease one process holds at a time (the scheduler's: monitor/services/leader.py)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------
 class AuditEntry(Base):
     """One state change, written in the change's own transaction, then sealed into the chain (its `seq` and hash,

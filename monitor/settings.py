@@ -205,6 +205,11 @@ class Settings(BaseSettings):
                                            "first use")
     register_key: str = Field(default="", description="the registers' HMAC key from the environment (≥ 16 "
                               "characters), used instead of the key file's")
+    scheduler: bool = Field(default=True, description="this process may run the scheduler (clock rules, escalation, "
+                            "draws, cross-checks, audit sealing and anchors) when it holds the lease: one process at "
+                            "a time does")
+    scheduler_lease_seconds: float = Field(default=12.0, ge=3, le=300, description="the scheduler lease's term: "
+                                           "renewed every third of it; another process takes over once it runs out")
     storage_low_free_mb: int = Field(default=2048, ge=0, description="STORAGE_LOW (health and the wall's alarm) when "
                                      "the evidence store's filesystem has less free space than this (MiB)")
     evidence_sweep_minutes: float = Field(default=60.0, gt=0, description="the worker removes evidence files no "

@@ -10,7 +10,7 @@ from monitor.cli.config import data_dir_exports, token_command
 from monitor.cli.demo import run_demo
 from monitor.cli.errors import FriendlyGroup
 from monitor.cli.faces import faces_models, faces_reenrol
-from monitor.cli.serving import run_worker, serve
+from monitor.cli.serving import run_scheduler, run_worker, serve
 
 __all__ = ["app", "data_dir_exports", "token_command"]
 
@@ -37,4 +37,5 @@ audit_app.command("anchor")(audit_anchor)
 audit_app.command("rotate-key")(audit_rotate_key)
 app.command()(serve)
 app.command("worker")(run_worker)
+app.command("scheduler")(run_scheduler)
 app.command("demo")(run_demo)

@@ -35,15 +35,30 @@ def serve(
                                  port or settings.port)).run()
 
 
-def run_worker(data_dir: DataDir = None) -> None:
+def run_worker(
+    scheduler: Annotated[bool, typer.Option(help="also compete for the scheduler's lease (one process of the "
+                                                 "cluster runs the scheduler at a time)")] = True,
+    data_dir: DataDir = None,
+) -> None:
     """Run a verification worker alone (Redis Streams bus; scale with one per core)."""
+    run_role(data_dir, verify=True, scheduler=scheduler)
+
+
+def run_scheduler(data_dir: DataDir = None) -> None:
+    """Run the scheduler alone (clock rules, escalation, draws, cross-checks, audit sealing and anchors): it holds
+    the lease while alive; start two for a standby that takes over within seconds."""
+    run_role(data_dir, verify=False, scheduler=True)
+
+
+def run_role(data_dir: DataDir, verify: bool, scheduler: bool) -> None:
+    """A worker process: verification (the bus's consumers) and/or the scheduler."""
     from ingest.adapters.evidence import EvidenceStore
     from monitor.adapters.bus import create_bus
     from monitor.adapters.face_engine import create_face_engine
     from monitor.services.worker import Worker
 
     configure_logging()
-    settings = load_settings(data_dir)
+    settings = load_settings(data_dir).model_copy(update={"scheduler": scheduler})
     if not settings.redis_url:
         raise CliError("单独运行的 worker 需要 MONITOR_REDIS_URL（进程内总线只在 `monitor serve` 里）",
                        "a separate worker needs MONITOR_REDIS_URL; without Redis `monitor serve` runs the worker")
@@ -52,12 +67,12 @@ def run_worker(data_dir: DataDir = None) -> None:
     db.migrate()
     bus = create_bus(settings.redis_url)
     db.on_events_committed.append(bus.announce_events)  # the API processes' live feeds wake on it
-    worker = Worker(settings, db, bus, EvidenceStore(settings.evidence_dir),
-                    create_face_engine(settings.face_processes, settings.load_face_model()))
+    engine = create_face_engine(settings.face_processes if verify else 0, settings.load_face_model())
+    worker = Worker(settings, db, bus, EvidenceStore(settings.evidence_dir), engine, verify=verify)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     worker.start()
-    typer.echo("worker running; Ctrl-C to stop")
+    typer.echo(("worker" if verify else "scheduler") + " running; Ctrl-C to stop")
     stop.wait()
     worker.stop()

@@ -24,6 +24,7 @@ from monitor.services.draws import draw_due
 from monitor.services.evidence_health import sweep_orphans
 from monitor.services.failures import Handler, guard_handler
 from monitor.services.heartbeats import verify_heartbeat
+from monitor.services.leader import LeaderLease
 from monitor.services.relay import relay_outbox
 from monitor.services.snapshots import verify_snapshot
 from monitor.settings import Settings
@@ -38,22 +39,31 @@ PIPELINES: dict[str, Handler] = {
 
 
 class Worker:
-    """Subscribes each topic's pipeline to the bus, and runs three background loops (outbox relay, clock, dispatch)."""
+    """Subscribes each topic's pipeline to the bus (`verify`), and runs three background loops: the outbox relay,
+    and, while this process holds the scheduler's lease (`settings.scheduler`; one process of a cluster at a time),
+    the clock (class status, clock rules, cross-checks, the evidence janitor) and dispatch (routing, escalation,
+    draws), and the audit chain's sealing and anchors."""
 
     def __init__(self, settings: Settings, db: Database, bus: Bus, evidence: EvidenceStore,
-                 engine: FaceEngine | ProcessFaceEngine):
+                 engine: FaceEngine | ProcessFaceEngine, verify: bool = True):
         self.ctx = WorkerContext(settings, db, evidence, engine)
-        self.settings, self.db, self.bus, self.engine = settings, db, bus, engine
+        self.settings, self.db, self.bus, self.engine, self.verify = settings, db, bus, engine, verify
         self.policy = PolicyClock(settings, db)
         self.dispatch = DispatchClock(settings, db)
+        self.lease = LeaderLease(db, settings.scheduler_lease_seconds)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
+    def leads(self) -> bool:
+        """Whether this process runs the scheduler now (it may, and it holds the lease)."""
+        return self.settings.scheduler and self.lease.held()
+
     def start(self) -> None:
-        for topic, pipeline in PIPELINES.items():
-            self.bus.subscribe(topic, guard_handler(self.ctx, topic, SUBJECT_KEYS[topic], pipeline))
-        self.engine.warm_up()  # the first seconds' uploads must not wait for the face processes to start
-        self.bus.start(concurrency=self.engine.processes)
+        if self.verify:
+            for topic, pipeline in PIPELINES.items():
+                self.bus.subscribe(topic, guard_handler(self.ctx, topic, SUBJECT_KEYS[topic], pipeline))
+            self.engine.warm_up()  # the first seconds' uploads must not wait for the face processes to start
+            self.bus.start(concurrency=self.engine.processes)
         self._stop.clear()
         for name, target in (("relay", self._relay_loop), ("clock", self._clock_loop),
                              ("dispatch", self._dispatch_loop)):
@@ -63,10 +73,13 @@ class Worker:
 
     def stop(self) -> None:
         self._stop.set()
-        self.bus.stop()
+        if self.verify:
+            self.bus.stop()
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
+        if self.settings.scheduler:
+            self.lease.release()  # another process takes the scheduler over at once
 
     # What tests and the CLI drive directly.
     def handle_checkin(self, message: dict[str, int]) -> None:
@@ -87,20 +100,25 @@ class Worker:
         while not self._stop.wait(self.settings.relay_interval_seconds):
             try:
                 self.relay_outbox()
-                self.db.seal_audit()  # what was committed since is chained within seconds
+                if not self.leads():
+                    continue
+                self.db.seal_audit()  # what was committed since is chained within seconds (by the leader only)
                 if time.monotonic() - anchored >= self.settings.audit_anchor_interval_seconds:
                     self.anchor_audit()
                     anchored = time.monotonic()
             except Exception:  # noqa: BLE001 - keep relaying after a transient database/bus error
                 log.exception("outbox relay, audit sealing or anchoring failed")
         try:  # a last seal and anchor on the way out
-            self.db.seal_audit()
-            self.anchor_audit()
+            if self.leads():
+                self.db.seal_audit()
+                self.anchor_audit()
         except Exception:  # noqa: BLE001
             log.exception("final audit seal or anchor failed")
 
     def _dispatch_loop(self) -> None:
         while not self._stop.wait(self.settings.dispatch_interval_seconds):
+            if not self.leads():
+                continue
             try:
                 self.dispatch.run()
                 if self.settings.draw_auto:
@@ -113,6 +131,10 @@ class Worker:
         crosschecked: float | None = None
         swept: float | None = None
         while True:
+            if not self.leads():
+                if self._stop.wait(self.settings.clock_interval_seconds):
+                    return
+                continue
             try:
                 self.tick_clock()
                 if self.settings.clock_rules:
