@@ -3,9 +3,17 @@ whatever logger or handler writes it (uvicorn's access log included)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
+
+# The request a log record was written for (monitor/api/http.py RequestIds sets it per request; threads the request
+# runs in inherit it), so one request's lines can be found among all the processes' logs.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 TOKEN = re.compile(r"mon_[A-Za-z0-9_\-]{6,}")
 ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])|"
@@ -49,6 +57,7 @@ def install_redaction() -> None:
 
     def redacting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
+        record.request_id = REQUEST_ID.get()
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
         if isinstance(record.args, tuple):
@@ -61,3 +70,20 @@ def install_redaction() -> None:
 
     logging.setLogRecordFactory(redacting_factory)
     _installed = True
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: UTC time, level, logger, message (redacted like every record), the request id, the
+    process, and the exception's text when there is one; for log collectors (MONITOR_LOG_FORMAT=json)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "at": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None), "pid": os.getpid(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(self.formatException(record.exc_info))
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False)

@@ -108,4 +108,5 @@ def server_config(app: FastAPI, host: str, port: int, log_level: str = "info",
         ws_per_message_deflate=False,  # events are small JSON: compression cost more CPU than it saved
         ws_max_size=64 * 1024,  # clients send only their auth message
         timeout_keep_alive=5, limit_concurrency=4000, backlog=2048,
+        access_log=False,  # the app writes its own access line, with the request id and duration (RequestIds)
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import time
+import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,8 +23,44 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models.domain import Role
 from models.errors import ERROR_DESCRIPTIONS, ApiError, ErrorBody
 from models.scope import declared_roles
+from monitor.adapters.logsafe import REQUEST_ID
 
 log = logging.getLogger(__name__)
+access = logging.getLogger("monitor.access")
+
+
+class RequestIds:
+    """Every request gets an id: the client's `X-Request-ID` when it is 1 to 64 visible ASCII characters, else a new
+    one; it is on every log line written for the request (monitor/adapters/logsafe.py) and in the answer's
+    `X-Request-ID`, so a user's report can be found in the logs of every process."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers", [])).get(b"x-request-id", b"")
+        rid = given.decode("ascii", "replace") if 0 < len(given) <= 64 and all(33 <= c < 127 for c in given) \
+            else uuid.uuid4().hex[:16]
+        token = REQUEST_ID.set(rid)
+        started, status = time.monotonic(), 0
+
+        async def tagged(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", rid.encode())]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tagged)
+        finally:
+            if scope["type"] == "http":  # the access line (uvicorn's own is off: it knows no request id)
+                access.info("%s %s %d %.1f ms", scope["method"], scope["path"], status,
+                            (time.monotonic() - started) * 1000)
+            REQUEST_ID.reset(token)
 
 
 class _BodyTooLarge(Exception):

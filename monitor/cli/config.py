@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shlex
 import sys
@@ -13,7 +14,7 @@ import typer
 from sqlalchemy.engine import make_url
 
 from models.domain import Role
-from monitor.adapters.logsafe import install_redaction
+from monitor.adapters.logsafe import JsonLines, install_redaction
 from monitor.settings import Settings
 
 DataDir = Annotated[
@@ -40,10 +41,24 @@ def describe_database(settings: Settings) -> str:
 
 
 def configure_logging(verbose: bool = False) -> None:
-    """Log lines with time, level and logger, secrets redacted."""
+    """Log lines with time, level, logger and request id, secrets redacted; one JSON object per line when
+    MONITOR_LOG_FORMAT=json (read here: logging starts before the settings are loaded)."""
     install_redaction()
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    if os.environ.get("MONITOR_LOG_FORMAT", "text").lower() == "json":
+        handler.setFormatter(JsonLines())
+    else:
+        handler.setFormatter(RequestIdText("%(asctime)s %(levelname)s %(name)s%(rid)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+
+
+class RequestIdText(logging.Formatter):
+    """The text format, with ` [request id]` after the logger name for lines written for a request."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        rid = getattr(record, "request_id", None)
+        record.rid = f" [{rid}]" if rid else ""
+        return super().format(record)
 
 
 def _program() -> str:

@@ -111,7 +111,8 @@ def run_demo(
 
     configure_logging()
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    for quiet in ("uvicorn.access", "monitor.access"):  # the demo banner stays readable
+        logging.getLogger(quiet).setLevel(logging.WARNING)
     settings = Settings()
     if "data_dir" not in settings.model_fields_set:
         settings.data_dir = settings.data_dir / "demo"
