@@ -25,7 +25,7 @@ from monitor.adapters.face_scan import FaceScan, Purpose
 from monitor.adapters.storage import Database
 from monitor.app import create_app
 from monitor.settings import Settings
-from tests.crew import crew  # noqa: F401 - the dispatch tests' fixture, shared by their modules
+from tests.crew import crew, crew_pg  # noqa: F401 - the dispatch tests' fixtures, shared by their modules
 from tests.helpers import FACES_DIR, World
 
 _SERVICES_HINT = "run ./scripts/test.sh, which installs PostgreSQL, Redis and Chromium"

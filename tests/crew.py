@@ -53,7 +53,18 @@ class Crew:
 
 @pytest.fixture
 def crew(client_factory: Callable[..., TestClient]) -> Crew:
-    client = client_factory(dispatch_interval_seconds=3600, dispatch_accept_minutes=10, dispatch_tries_per_level=2)
+    return build_crew(client_factory(dispatch_interval_seconds=3600, dispatch_accept_minutes=10,
+                                     dispatch_tries_per_level=2))
+
+
+@pytest.fixture
+def crew_pg(client_factory: Callable[..., TestClient], postgres_url: str) -> Crew:
+    """The same crew on PostgreSQL."""
+    return build_crew(client_factory(database_url=postgres_url, dispatch_interval_seconds=3600,
+                                     dispatch_accept_minutes=10, dispatch_tries_per_level=2))
+
+
+def build_crew(client: TestClient) -> Crew:
     world = World.build(client)
     roster = {"county_a": ("county", "530102"), "county_tied": ("county", "530102"),
               "prefecture": ("prefecture", "530100"), "province": ("province", "530000"),

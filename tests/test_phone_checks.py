@@ -287,12 +287,15 @@ def test_a_file_that_is_not_csv_is_refused_with_a_reason() -> None:
         assert refused.value.status == 422
 
 
-def test_simultaneous_starts_and_closes_on_sqlite_make_one_draw_and_one_outcome(crew: Crew) -> None:
-    """The embedded default (SQLite, where FOR UPDATE does nothing): three phone-check starts at once make one draw;
-    three closes at once, one each outcome, are accepted once (the transaction takes the write lock first)."""
+@pytest.mark.parametrize("which", ["crew", "crew_pg"])
+def test_simultaneous_starts_and_closes_make_one_draw_and_one_outcome(which: str, request: pytest.FixtureRequest
+                                                                      ) -> None:
+    """On the embedded default (SQLite, where FOR UPDATE does nothing) and on PostgreSQL: three phone-check starts at
+    once make one draw; three closes at once are accepted once (the transaction takes the write lock first)."""
     import threading
 
-    assert crew.client.app.state.db.engine.dialect.name == "sqlite"
+    crew: Crew = request.getfixturevalue(which)
+    assert crew.client.app.state.db.engine.dialect.name == ("sqlite" if which == "crew" else "postgresql")
     alert_id = accepted_alert(crew)
 
     def race(action: Any, n: int = 3) -> list[Any]:
