@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, Request
@@ -22,4 +23,4 @@ def health(scope: Annotated[Scope, access()], db: Db, settings: SettingsDep, req
     storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
     return {"status": "degraded" if storage.low else "ok", "database": db.engine.dialect.name,
             "bus": "redis-streams" if settings.redis_url else "in-process",
-            "worker": request.app.state.worker is not None, "storage": storage.as_json()}
+            "worker": request.app.state.worker is not None, "storage": storage.as_json(), "pid": os.getpid()}

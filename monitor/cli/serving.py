@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from typing import Annotated
 
@@ -20,6 +21,9 @@ def serve(
     worker: Annotated[
         bool, typer.Option(help="run the worker in this process (required for the in-process bus)")
     ] = True,
+    reuse_port: Annotated[bool, typer.Option(help="bind with SO_REUSEPORT, so that several API processes share one "
+                                                  "port and the kernel spreads connections (scripts/cluster.sh)")
+                          ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Run the API, pages and live feed (and by default the worker)."""
@@ -31,8 +35,18 @@ def serve(
     if not worker and not settings.redis_url:
         raise CliError("--no-worker 需要 MONITOR_REDIS_URL：进程内总线没有别的消费者",
                        "--no-worker needs MONITOR_REDIS_URL (run `monitor worker` processes on the same Redis)")
-    uvicorn.Server(server_config(create_app(settings, run_worker=worker), host or settings.host,
-                                 port or settings.port)).run()
+    host, port = host or settings.host, port or settings.port
+    server = uvicorn.Server(server_config(create_app(settings, run_worker=worker), host, port))
+    if not reuse_port:
+        server.run()
+        return
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    server.run(sockets=[sock])
 
 
 def run_worker(

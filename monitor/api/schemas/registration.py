@@ -159,3 +159,4 @@ class HealthOut(BaseModel):
     bus: str = Field(description="in-process | redis-streams")
     worker: bool
     storage: StorageOut
+    pid: int = Field(description="the answering process (several API processes may share one port)")
