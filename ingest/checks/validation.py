@@ -66,3 +66,11 @@ def check_text(value: str, field: str, label: str, max_len: int) -> str:
     if len(value) > max_len:
         raise ApiError(422, "FIELD_TOO_LONG", f"{label}（{field}）过长，最多 {max_len} 个字符")
     return value
+
+
+def idempotency_key_of(raw: str) -> str | None:
+    """An `Idempotency-Key` as sent (stripped), or None when it is not 1 to 100 visible characters."""
+    key = raw.strip()
+    if not key or len(key) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return None
+    return key

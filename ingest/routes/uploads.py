@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ingest.acceptance import find_upload, load_verdict
 from ingest.adapters.images import AcceptedImage, inspect_image
-from ingest.checks.validation import check_capture_time, parse_client_time
+from ingest.checks.validation import check_capture_time, idempotency_key_of, parse_client_time
 from ingest.context import IngestContext
 from models.clock import utc_now
 from models.domain import ROLE_NAMES, Role
@@ -51,10 +51,10 @@ def site_institution(scope: Scope) -> int:
 def check_idempotency_key(key: str | None) -> str | None:
     if key is None:
         return None
-    key = key.strip()
-    if not key or len(key) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in key):
+    valid = idempotency_key_of(key)
+    if valid is None:
         raise ApiError(422, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key 须为 1 到 100 个可见字符")
-    return key
+    return valid
 
 
 async def read_upload(ctx: IngestContext, idempotency_key: str | None, captured_at: str,

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ingest.checks.validation import idempotency_key_of
 from models.clock import utc_now
 from models.tables import IdempotentRequest
 from monitor.adapters.storage import Database
@@ -37,14 +38,11 @@ def applies(method: str, path: str) -> bool:
 
 
 def check_key(raw: bytes) -> str | None:
-    """The key, or None when it is not 1 to 100 visible characters."""
+    """The key, or None when it is not 1 to 100 visible characters (the uploads' own rule)."""
     try:
-        key = raw.decode("utf-8").strip()
+        return idempotency_key_of(raw.decode("utf-8"))
     except UnicodeDecodeError:
         return None
-    if not key or len(key) > 100 or any(ord(c) < 32 or ord(c) == 127 for c in key):
-        return None
-    return key
 
 
 def request_digest(path: str, content_type: bytes, body: bytes) -> str:
