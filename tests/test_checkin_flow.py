@@ -129,3 +129,28 @@ def test_evidence_photo_needs_authorisation(world: World) -> None:
     r = world.client.get(url, headers=auth(world.operator))
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert r.content == face("people/biden/biden2.jpg")
+
+
+def test_a_classmates_evidence_is_their_templates_and_latest_three_passed_checkins(world: World) -> None:
+    """A check-in late in the day costs what an early one does: per classmate, the enrolled templates and only the
+    latest CLASSMATE_RECENT_CHECKINS passed check-ins of the day are compared."""
+    from models.clock import local_day_start
+    from monitor.services.checkins import CLASSMATE_RECENT_CHECKINS, classmates_evidence
+
+    passed = []
+    for photo in ("obama1.jpg", "obama2.jpg", "obama-480p.jpg", "obama-1080p.jpg", "obama_small.jpg"):
+        r = world.checkin(face(f"people/obama/{photo}"))
+        if r.json()["status"] == "passed":
+            passed.append(r.json()["id"])
+    assert len(passed) >= 4 > CLASSMATE_RECENT_CHECKINS == 3, passed
+    r = world.checkin(face("people/biden/biden2.jpg"), trainee_id=world.biden_id)
+    assert r.json()["status"] == "passed", r.text
+    with world.client.app.state.db.session() as s:
+        biden_checkin = s.get(CheckIn, r.json()["id"])
+        assert biden_checkin is not None
+        evidence = classmates_evidence(s, biden_checkin, local_day_start(biden_checkin.received_at),
+                                       "faceplugin-arcface@87aacdfe57510db2")
+    obama = evidence[world.obama_id]
+    assert sorted(c for _, c in obama if c is not None) == sorted(passed)[-3:]  # the latest three, not the first
+    assert sum(1 for _, c in obama if c is None) == 1  # the enrolled template
+    assert all(len(encoding) == 512 for encoding, _ in obama)

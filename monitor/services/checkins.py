@@ -36,6 +36,8 @@ from monitor.services.recorder import Outcome, already_verified, mark_processed,
 
 log = logging.getLogger(__name__)
 
+CLASSMATE_RECENT_CHECKINS = 3  # a classmate's passed check-ins of the day kept as evidence of their face
+
 
 @dataclass
 class CheckInCase:
@@ -189,8 +191,9 @@ def same_coordinates_other_devices(session: Session, checkin: CheckIn, limit: in
 
 def classmates_evidence(session: Session, checkin: CheckIn, since: datetime, model_version: str
                         ) -> dict[int, list[tuple[list[float], int | None]]]:
-    """Each other rostered trainee's face evidence: enrolled templates and check-ins passed since `since`, as
-    vectors of the engine's model (`model_version`) only.
+    """Each other rostered trainee's face evidence: enrolled templates and their latest
+    `CLASSMATE_RECENT_CHECKINS` check-ins passed since `since`, as vectors of the engine's model (`model_version`)
+    only. Bounded per classmate, so a check-in late in the day costs what an early one does.
 
     Failed or doubtful check-ins are not evidence of whose face is whose.
     """
@@ -202,13 +205,18 @@ def classmates_evidence(session: Session, checkin: CheckIn, since: datetime, mod
             .where(FaceTemplate.person_kind == "trainee", FaceTemplate.person_id.in_(roster),
                    FaceTemplate.model_version == model_version)):
         evidence.setdefault(person_id, []).append((encoding, None))
+    recent = (
+        select(CheckIn.id, CheckIn.trainee_id, Verification.face_encoding,
+               func.row_number().over(partition_by=CheckIn.trainee_id, order_by=CheckIn.id.desc()).label("nth"))
+        .join(Verification, (Verification.subject_kind == SubjectKind.CHECKIN)
+              & (Verification.subject_id == CheckIn.id))
+        .where(CheckIn.class_id == checkin.class_id, CheckIn.received_at >= since, CheckIn.id != checkin.id,
+               CheckIn.trainee_id != checkin.trainee_id, CheckIn.status == UploadStatus.PASSED,
+               Verification.face_encoding.is_not(None), Verification.model_version == model_version)
+        .subquery())
     for checkin_id, trainee_id, encoding in session.execute(
-            select(CheckIn.id, CheckIn.trainee_id, Verification.face_encoding)
-            .join(Verification, (Verification.subject_kind == SubjectKind.CHECKIN)
-                  & (Verification.subject_id == CheckIn.id))
-            .where(CheckIn.class_id == checkin.class_id, CheckIn.received_at >= since, CheckIn.id != checkin.id,
-                   CheckIn.trainee_id != checkin.trainee_id, CheckIn.status == UploadStatus.PASSED,
-                   Verification.face_encoding.is_not(None), Verification.model_version == model_version)):
+            select(recent.c.id, recent.c.trainee_id, recent.c.face_encoding)
+            .where(recent.c.nth <= CLASSMATE_RECENT_CHECKINS)):
         evidence.setdefault(trainee_id, []).append((encoding, checkin_id))
     return evidence
 
