@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     evidence = EvidenceStore(settings.evidence_dir)
     engine = create_face_engine(settings.face_processes, settings.load_face_model())
     report_templates(db, engine.model_version)
-    bus = create_bus(settings.redis_url)
+    bus = create_bus(settings.redis_url, settings.bus_claim_idle_seconds)
     hub = EventHub(db, ring_size=settings.live_ring_events, max_backlog=settings.live_max_backlog,
                    send_timeout_s=settings.live_send_timeout_seconds, ping_s=settings.live_ping_seconds)
     db.on_events_committed += [hub.notify, bus.announce_events]

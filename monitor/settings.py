@@ -259,6 +259,9 @@ class Settings(BaseSettings):
     max_publish_attempts: int = Field(default=8, ge=2, description="a message published this many times and never "
                                       "processed (e.g. it kills its worker) ends as VERIFICATION_FAILED")
     redeliver_after_seconds: float = 30.0
+    bus_claim_idle_seconds: float = Field(default=30.0, gt=0, description="a Redis Streams message a worker took "
+                                          "and left unacknowledged this long (it died mid-job) is taken over by a "
+                                          "live one")
     relay_interval_seconds: float = 2.0
     clock_interval_seconds: float = 15.0
 

@@ -191,7 +191,10 @@ class RedisStreamsBus(Bus):
                 for _stream, messages in batches or []:
                     for msg_id, fields in messages:
                         self._handle(topic, handler, msg_id, fields)
-            except redis.RedisError:
+            except redis.RedisError as exc:
+                if isinstance(exc, redis.ResponseError) and str(exc).startswith("NOGROUP"):
+                    ticks = 0  # Redis came back empty (restarted without persistence): make the group again now
+                    continue
                 log.warning("redis unavailable for %s; retrying", topic, exc_info=True)
                 backoff(1.0)
 
@@ -221,6 +224,7 @@ class RedisStreamsBus(Bus):
         self.client.close()
 
 
-def create_bus(redis_url: str) -> Bus:
-    """Redis Streams when a URL is configured, else the in-process bus."""
-    return RedisStreamsBus(redis_url) if redis_url else InProcessBus()
+def create_bus(redis_url: str, claim_idle_s: float = 30.0) -> Bus:
+    """Redis Streams when a URL is configured (a dead consumer's messages taken over after `claim_idle_s`), else the
+    in-process bus."""
+    return RedisStreamsBus(redis_url, claim_idle_ms=int(claim_idle_s * 1000)) if redis_url else InProcessBus()

@@ -79,7 +79,7 @@ def run_role(data_dir: DataDir, verify: bool, scheduler: bool) -> None:
     db = Database(settings.sqlalchemy_url)
     db.audit_key = settings.audit_keyring().current  # the chain's HMAC key lives outside the database
     db.migrate()
-    bus = create_bus(settings.redis_url)
+    bus = create_bus(settings.redis_url, settings.bus_claim_idle_seconds)
     db.on_events_committed.append(bus.announce_events)  # the API processes' live feeds wake on it
     engine = create_face_engine(settings.face_processes if verify else 0, settings.load_face_model())
     worker = Worker(settings, db, bus, EvidenceStore(settings.evidence_dir), engine, verify=verify)
