@@ -15,7 +15,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
@@ -33,6 +34,18 @@ from monitor.demo.scenarios import (
 from monitor.demo.world import STRANGER, DemoClass, DemoTrainee, DemoWorld, offset_point
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedCheckin:
+    """A check-in made and not sent yet: the form's fields (captured_at as of its making) and the photo."""
+    scenario: str
+    demo: DemoClass
+    trainee: DemoTrainee
+    kind: str
+    fields: dict[str, str]
+    photo: bytes
+    day: date
 
 
 class ProvinceSimulator:
@@ -56,6 +69,11 @@ class ProvinceSimulator:
         self._owed: list[str] = []
         self.photos = PhotoMaker(self.faces_dir, self.rng, known_phashes)
         self.registrar = WorldRegistrar(self.admin_http, self.world, self.faces_dir, self.photos, self.registered)
+        # A fix from outside the fence is this far from the venue (metres); the trainee's next fix waits this long,
+        # so that it is no impossible speed (GPS_IMPLAUSIBLE counts speed only over more than 1 km).
+        self.far_fix_m = (3000.0, 8000.0)
+        self.far_fix_cooldown_s = FAR_FIX_COOLDOWN_S
+        self.proxies_per_class_per_day = PROXIES_PER_CLASS_PER_DAY
 
     def remember(self, data: bytes, what: str) -> None:
         """Record the pHash of a photo the server now holds."""
@@ -86,8 +104,10 @@ class ProvinceSimulator:
         ready = [t for t in demo.trainees.values() if t.quiet_until <= now.timestamp() and want(t)]
         return self.rng.choice(ready) if ready else None
 
-    def upload_checkin(self, demo: DemoClass, scenario: str, now: datetime | None = None) -> Upload | None:
-        """One check-in of `scenario` (genuine or one kind of cheating); None when the class cannot play it now."""
+    def prepare_checkin(self, demo: DemoClass, scenario: str, now: datetime | None = None) -> PreparedCheckin | None:
+        """The photo and form of one check-in of `scenario` (genuine or one kind of cheating), not sent yet; None
+        when the class cannot play it now. What the choice itself changes (a far fix's quiet time, a proxy counted
+        for the day) is noted here; what depends on the verdict, in `note_verdict`."""
         now = now or self.clock()
         rng = self.rng
         today = now.astimezone(SHANGHAI).date()
@@ -115,7 +135,7 @@ class ProvinceSimulator:
             trainee = self._pick(demo, now, lambda t: bool(t.last_sent))
             photo = make_near_copy(trainee.last_sent) if trainee else None
         elif scenario == "proxy":  # 代签: classmate X signs in for an absent trainee, with X's own face and photo
-            if demo.proxies.get(today, 0) >= PROXIES_PER_CLASS_PER_DAY or len(demo.trainees) < 2:
+            if demo.proxies.get(today, 0) >= self.proxies_per_class_per_day or len(demo.trainees) < 2:
                 return None
             trainee = self._pick(demo, now, lambda t: not t.present)
             signers = [t for t in demo.trainees.values() if trainee and t.id != trainee.id]
@@ -130,33 +150,46 @@ class ProvinceSimulator:
             return None
         device = device_of or trainee
         if far:
-            bearing, distance = rng.uniform(0, 2 * math.pi), rng.uniform(3000, 8000)
+            bearing, distance = rng.uniform(0, 2 * math.pi), rng.uniform(*self.far_fix_m)
             lat, lon = offset_point(*demo.venue_wgs84, distance * math.cos(bearing), distance * math.sin(bearing))
-            trainee.quiet_until = now.timestamp() + FAR_FIX_COOLDOWN_S
+            trainee.quiet_until = now.timestamp() + self.far_fix_cooldown_s
         else:
             lat, lon = offset_point(*demo.venue_wgs84, rng.uniform(-50, 50), rng.uniform(-50, 50))
+        if scenario == "proxy":
+            demo.proxies[today] = demo.proxies.get(today, 0) + 1
         kind = "sign_in" if scenario == "proxy" else trainee.next_kind
-        data = {
+        fields = {
             "trainee_id": str(trainee.id), "class_id": str(demo.id), "kind": kind,
             "captured_at": now.isoformat(), "latitude": f"{lat:.6f}", "longitude": f"{lon:.6f}",
             "accuracy_m": f"{rng.uniform(8, 40):.1f}", "device_id": f"phone-{demo.id}-{device.id}",
             "mock_location": "true" if mock else "false",
         }
+        return PreparedCheckin(scenario, demo, trainee, kind, fields, photo, today)
+
+    def note_verdict(self, prepared: PreparedCheckin, status: str) -> None:
+        """What a check-in's verdict (`passed`, …) changes in the trainee's state: present after a passed sign-in;
+        a genuine photo is the one a later replay re-sends."""
+        trainee = prepared.trainee
+        if status == "passed":
+            trainee.last_passed_kind = prepared.kind
+            if prepared.kind == "sign_in":
+                trainee.signed_in_today = prepared.day
+        if prepared.scenario == "genuine":
+            trainee.last_sent = prepared.photo
+
+    def upload_checkin(self, demo: DemoClass, scenario: str, now: datetime | None = None) -> Upload | None:
+        """One check-in of `scenario` (genuine or one kind of cheating); None when the class cannot play it now."""
+        prepared = self.prepare_checkin(demo, scenario, now)
+        if prepared is None:
+            return None
         headers = {"Authorization": f"Bearer {demo.site_token}", "Idempotency-Key": f"sim-{self.seed}-{time.time_ns()}"}
-        response = self.http.post("/api/v1/check-ins", data=data, files={"photo": ("p.jpg", photo, "image/jpeg")},
-                                  headers=headers)
+        response = self.http.post("/api/v1/check-ins", data=prepared.fields,
+                                  files={"photo": ("p.jpg", prepared.photo, "image/jpeg")}, headers=headers)
         if response.status_code < 300:
-            self.remember(photo, "checkin")
-        if scenario == "proxy":
-            demo.proxies[today] = demo.proxies.get(today, 0) + 1
-        upload = self._record(Upload(self.rounds, "checkin", scenario, demo.id, trainee.id, response.status_code),
-                              response)
-        if upload.status == "passed":
-            trainee.last_passed_kind = kind
-            if kind == "sign_in":
-                trainee.signed_in_today = today
-        if scenario == "genuine":
-            trainee.last_sent = photo
+            self.remember(prepared.photo, "checkin")
+        upload = self._record(Upload(self.rounds, "checkin", scenario, demo.id, prepared.trainee.id,
+                                     response.status_code), response)
+        self.note_verdict(prepared, upload.status)
         return upload
 
     def upload_snapshot(self, demo: DemoClass, scenario: str = "snapshot", now: datetime | None = None
