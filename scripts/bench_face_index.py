@@ -34,6 +34,12 @@ FMR(t) the *assumed* different-person rate of monitor/identity_match.py (measure
 extrapolated below as a linear probit, which overstates the tail).
 
 `measure_index(n, queries)` returns one size's figures as a flat dict (scripts/bench_trust.py prints it).
+
+`--retrain` measures instead what a retrain costs the searches made meanwhile (monitor/adapters/face_index.py
+`FaceIndex`, its vectors held in memory rather than read from the table): an index of each size is made due for
+a retrain, then an enrolment (one new template, a refresh and a 40-candidate search, as `nearest_templates` does)
+runs every 20 ms until the new index has swapped in. It prints the longest and the p99 of those calls with the
+retrain in a background thread (now) and done in place (before: the enrolment that triggered it waited for it).
 """
 
 from __future__ import annotations
@@ -44,12 +50,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from monitor.adapters import vector_index  # noqa: E402
+from monitor.adapters.face_index import FaceIndex  # noqa: E402
 from monitor.adapters.face_models import load_manifest  # noqa: E402
 from monitor.adapters.vector_index import DIM, VectorIndex, parse_encodings  # noqa: E402
 from monitor.decisions.identity_match import (  # noqa: E402
@@ -289,13 +298,92 @@ def main_cosine(sizes: list[int], queries: int) -> None:
           "refused.")
 
 
+class MemoryFaceIndex(FaceIndex):
+    """`FaceIndex` over vectors held in memory: template id i is row i - 1, the first `visible` rows are enrolled."""
+
+    def __init__(self, vectors: np.ndarray, background: bool) -> None:
+        super().__init__(dim=vectors.shape[1], background=background)
+        self.source, self.visible = vectors, 0
+
+    def _load_since(self, session: Any, last_id: int, until: int | None = None) -> tuple[list[Any], np.ndarray]:
+        high = self.visible if until is None else min(until, self.visible)
+        return [(i, "trainee", i) for i in range(last_id + 1, high + 1)], self.source[last_id:high]
+
+    def _load_snapshot(self, bind: Any, upto: int) -> tuple[list[Any], np.ndarray]:
+        return self._load_since(None, 0, upto)
+
+
+def retrain_gallery(model: str, n: int) -> np.ndarray:
+    """n synthetic templates of the model (128-d dlib encodings or 512-d unit ArcFace vectors)."""
+    if model == "dlib-resnet":
+        faces = SyntheticFaces(1)
+        return np.ascontiguousarray(faces.photos(faces.people(n)), dtype=np.float32)
+    rng = np.random.default_rng(1)
+    basis = np.linalg.qr(rng.normal(size=(ARC_DIM, ARC_K)))[0].astype(np.float32)
+    gallery = np.empty((n, ARC_DIM), np.float32)
+    for start in range(0, n, 100_000):
+        ids, scale = cosine_people(rng, basis, min(100_000, n - start))
+        gallery[start:start + len(ids)] = cosine_photos(rng, ids, scale)
+    return gallery
+
+
+def measure_retrain(gallery: np.ndarray, background: bool, every_s: float = 0.02) -> dict[str, float | int | str]:
+    """Enrolments every `every_s` while the index over the gallery (all but 2,000 rows) retrains."""
+    n = len(gallery) - 2_000
+    index = MemoryFaceIndex(gallery, background)
+    index.visible = n
+    index.refresh(None)  # start-up: built in place (there is nothing to answer with before)
+    index._core.trained_at = n // vector_index.RETRAIN_GROWTH  # due: the next template retrains it
+    queries = gallery[np.random.default_rng(2).integers(0, n, size=len(gallery) - n)]
+    calls: list[float] = []
+    starts: list[float] = []
+    began = time.perf_counter()
+    while index.visible < len(gallery):
+        index.visible += 1
+        start = time.perf_counter()
+        index.refresh(None)
+        hits = index.search([queries[index.visible - n - 1]], 4 * K)
+        calls.append(time.perf_counter() - start)
+        starts.append(start - began)
+        assert hits and hits[0]
+        if index.rebuilds and index.visible - n > 25:
+            break
+        time.sleep(every_s)
+    swapped = time.perf_counter() - began
+    assert index.wait_for_rebuild(600) and index.rebuilds == 1 and index.size == index.visible
+    ms = np.array(calls) * 1000
+    return {"n": len(gallery), "retrain": "background" if background else "in place", "calls": len(calls),
+            "retrain_to_swap_s": round(swapped, 1), "longest_call_ms": round(float(ms.max()), 1),
+            "longest_at_s": round(starts[int(ms.argmax())], 2),
+            "p99_call_ms": round(float(np.percentile(ms, 99)), 1),
+            "p50_call_ms": round(float(np.percentile(ms, 50)), 2)}
+
+
+def main_retrain(model: str, sizes: list[int]) -> None:
+    print(f"{model}: a retrain at each size, enrolments (refresh + 40-candidate search) every 20 ms meanwhile; "
+          f"faiss {faiss.__version__}, one thread")
+    columns = ["n", "retrain", "calls", "retrain_to_swap_s", "longest_call_ms", "longest_at_s", "p99_call_ms",
+               "p50_call_ms"]
+    print(" | ".join(f"{c:>{max(10, len(c))}}" for c in columns))
+    for n in sizes:
+        gallery = retrain_gallery(model, n)
+        for background in (True, False):
+            row = measure_retrain(gallery, background)
+            print(" | ".join(f"{row[c]!s:>{max(10, len(c))}}" for c in columns), flush=True)
+        del gallery
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="faceplugin-arcface", choices=["faceplugin-arcface", "dlib-resnet"])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--retrain", action="store_true", help="the longest search pause during a retrain instead")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.retrain:
+        main_retrain(args.model, sizes)
+        return
     if args.model == "faceplugin-arcface":
         main_cosine(sizes, args.queries)
         return

@@ -36,8 +36,11 @@ class VectorIndex:
         return "flat" if isinstance(self.index, faiss.IndexFlatL2) else "ivf_sq8"
 
     def needs_rebuild(self, adding: int) -> bool:
-        """True when an IVF index would outgrow its training (`RETRAIN_GROWTH` x): rebuild from all vectors."""
-        return self.kind != "flat" and self.size + adding > self.trained_at * RETRAIN_GROWTH
+        """True when the index should be built again from all its vectors: an exact one would outgrow `flat_limit`,
+        an IVF one its training (`RETRAIN_GROWTH` x)."""
+        if self.kind == "flat":
+            return self.size + adding > self.flat_limit
+        return self.size + adding > self.trained_at * RETRAIN_GROWTH
 
     def build(self, vectors: np.ndarray) -> None:
         """Replace the index by one over `vectors` (rows in position order)."""
@@ -67,6 +70,12 @@ class VectorIndex:
             self.build(np.concatenate([old, vectors]))
             return
         self.index.add(vectors)
+
+    def append(self, vectors: np.ndarray) -> None:
+        """Append vectors as they are, never rebuilding (an exact index may grow past `flat_limit` meanwhile)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(vectors):
+            self.index.add(vectors)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(distances, positions) of the k nearest per query; distances Euclidean (approximate when IVF)."""

@@ -212,7 +212,7 @@ class Enrolment:
             lock_enrolments(session)  # from search to commit: no two enrolments miss each other
             hits = nearest_templates(session, self.face_index, encodings, own, self.thresholds.neighbours,
                                      self.engine.metric)
-            decision = decide(own, hits, self.thresholds, self.face_index.stats().templates)
+            decision = decide(own, hits, self.thresholds, self.face_index.size)
             for image, _scan in accepted:
                 store_evidence(session, self.evidence, image, utc_now())
             identity: dict[str, Any] = {"outcome": decision.outcome, "thresholds": decision.thresholds,
