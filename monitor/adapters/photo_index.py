@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 from sqlalchemy import select
@@ -10,31 +11,64 @@ from sqlalchemy.orm import Session
 
 from models.tables import PhotoHash
 
+GAP_SECONDS = 120.0  # how long an id skipped over is looked for again (a transaction still open when a later id showed)
+MAX_GAPS = 20_000
+
 
 class PhotoHashIndex:
     """All 64-bit pHashes as a numpy array; a query XORs and counts bits over all of them.
 
-    Two million photos take 16 MB and about 10 ms a query. New rows are loaded incrementally by id.
+    Two million photos take 16 MB and about 10 ms a query. New rows are loaded incrementally by id. Every worker
+    process writes hashes, and on PostgreSQL an id is handed out at insert but seen at commit: a row can appear
+    after a higher id was loaded. So the ids skipped over are remembered and looked for again on each refresh for
+    `GAP_SECONDS` (a rolled-back insert leaves a gap that never fills): the index holds what the table holds.
     """
 
     def __init__(self) -> None:
         self._hashes = np.zeros(0, dtype=np.uint64)
         self._refs: list[tuple[str, int, str]] = []  # (subject kind, subject id, sha256)
         self._last_id = 0
+        self._gaps: dict[int, float] = {}  # id skipped over -> when it was first missed
         self._lock = threading.Lock()
 
     def refresh(self, session: Session) -> None:
         with self._lock:
-            rows = session.execute(
-                select(PhotoHash.id, PhotoHash.phash, PhotoHash.subject_kind, PhotoHash.subject_id, PhotoHash.sha256)
-                .where(PhotoHash.id > self._last_id).order_by(PhotoHash.id)
-            ).all()
+            columns = (PhotoHash.id, PhotoHash.phash, PhotoHash.subject_kind, PhotoHash.subject_id, PhotoHash.sha256)
+            rows = list(session.execute(select(*columns).where(PhotoHash.id > self._last_id)
+                                        .order_by(PhotoHash.id)).all())
+            now = time.monotonic()
+            if rows:
+                self._note_gaps([r.id for r in rows], now)
+            if self._gaps:
+                self._gaps = {i: t for i, t in self._gaps.items() if now - t < GAP_SECONDS}
+                wanted = sorted(i for i in self._gaps if i < (rows[0].id if rows else self._last_id + 1))
+                for start in range(0, len(wanted), 500):
+                    late = session.execute(select(*columns).where(PhotoHash.id.in_(wanted[start:start + 500]))).all()
+                    for r in late:
+                        del self._gaps[r.id]
+                    rows.extend(late)
             if not rows:
                 return
             new = np.array([int(r.phash, 16) for r in rows], dtype=np.uint64)
             self._hashes = np.concatenate([self._hashes, new])
             self._refs.extend((r.subject_kind, r.subject_id, r.sha256) for r in rows)
-            self._last_id = rows[-1].id
+            self._last_id = max(self._last_id, max(r.id for r in rows))
+
+    def _note_gaps(self, ids: list[int], now: float) -> None:
+        """Remember the ids skipped over by `ids` (new rows, ascending) above the last one loaded."""
+        expected = self._last_id + 1 if self._last_id else ids[0]  # nothing is missed before the very first row
+        if ids[-1] - expected + 1 == len(ids):
+            return  # no id skipped: the usual case, decided without a loop
+        for row_id in ids:
+            for missing in range(max(expected, row_id - MAX_GAPS), row_id):
+                self._gaps[missing] = now
+            expected = row_id + 1
+        if len(self._gaps) > MAX_GAPS:
+            self._gaps = dict(sorted(self._gaps.items())[-MAX_GAPS:])
+
+    @property
+    def size(self) -> int:
+        return len(self._hashes)
 
     def find_near(self, phash: str, max_distance: int, exclude_sha256: str | None = None) -> list[tuple[str, int, int]]:
         """(subject kind, subject id, Hamming distance) of stored photos within `max_distance` bits."""

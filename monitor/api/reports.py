@@ -1,6 +1,7 @@
 """Ledger, daily reports and their Excel/CSV exports (auditors), and the public notice (公示)."""
 
 import hashlib
+import weakref
 from collections import Counter
 from datetime import date, timedelta
 from typing import Annotated, Any
@@ -29,10 +30,10 @@ from monitor.api.schemas.reports import (
 from monitor.services.ledger import (
     DAILY_COLUMNS,
     LEDGER_COLUMNS,
+    NoticeCache,
     build_class_ledger,
     build_daily_report,
     online_minutes_report,
-    public_notice,
 )
 from monitor.settings import Settings
 
@@ -50,6 +51,7 @@ def download(db: Database, data: bytes, media_type: str, filename: str) -> Respo
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 public = APIRouter(tags=["public"])
+NOTICES: weakref.WeakKeyDictionary[Database, NoticeCache] = weakref.WeakKeyDictionary()  # one per database
 Reader = Annotated[Scope, access(*REPORT_ROLES)]
 
 
@@ -120,7 +122,8 @@ def online_minutes(class_id: RecordIdQuery, scope: Reader, db: Db, settings: Set
 def notice(db: Db, settings: SettingsDep) -> dict[str, Any]:
     """The public notice: no token, as the notice requires publication; names masked, no ID numbers."""
     with db.session() as session:
-        classes = public_notice(session, utc_now(), settings.min_attendance_rate)
+        cache = NOTICES.setdefault(db, NoticeCache())
+        classes = cache.get(session, utc_now(), settings.min_attendance_rate)
         return {"generated_at": utc_now().isoformat(), "classes": classes}
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.domain import AnomalyCode, Severity
-from monitor.decisions.faces import Metric, face_distances
+from monitor.decisions.faces import Metric, Vector, face_distances
 from monitor.decisions.verdicts import Finding
 
 
@@ -18,7 +18,7 @@ class Candidate:
 
     kind: str  # trainee | teacher
     person_id: int
-    encoding: Sequence[float]
+    encoding: Vector
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,25 @@
-"""Every query of the clock rules: for one moment, the subjects each rule judges, with their facts."""
+"""Every query of the clock rules: for one moment, the subjects each rule judges (what is due), with their facts."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
 
-from models.clock import SHANGHAI, local_at
+from models.clock import SHANGHAI, local_at, utc_now
 from models.tables import (
     CheckIn,
     ClassSession,
     Institution,
     Occupation,
     RosterEntry,
+    RuleSubject,
     SessionReview,
     Snapshot,
     Teacher,
@@ -26,7 +28,7 @@ from models.tables import (
     Verification,
 )
 from models.terms import SubjectKind, UploadStatus
-from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
+from monitor.decisions.attendance import Mark, SessionSlot, scheduled_slots, trainee_attendance
 from monitor.decisions.clock_rules import EnrolmentFacts, QuietFacts, TeacherFacts
 from monitor.decisions.rules import ClassFacts, Schedule
 from monitor.decisions.verdicts import Finding
@@ -64,8 +66,12 @@ def attendance_key(class_id: int, session_id: int, day: date, trainee_id: int) -
 
 
 def active_classes(session: Session, day: date) -> list[TrainingClass]:
-    return list(session.scalars(select(TrainingClass).where(
-        TrainingClass.start_date <= day, TrainingClass.end_date >= day, TrainingClass.mode == "offline")))
+    return list(session.scalars(select(TrainingClass).where(*running_on(day)).order_by(TrainingClass.id)))
+
+
+def running_on(day: date) -> list[Any]:
+    """The filter of the offline classes whose term includes `day` (the classes the clock rules look at)."""
+    return [TrainingClass.start_date <= day, TrainingClass.end_date >= day, TrainingClass.mode == "offline"]
 
 
 def sessions_of(session: Session, class_id: int) -> list[ClassSession]:
@@ -73,10 +79,43 @@ def sessions_of(session: Session, class_id: int) -> list[ClassSession]:
                                 .order_by(ClassSession.start_local)))
 
 
+def sessions_by_class(session: Session, day: date) -> dict[int, list[ClassSession]]:
+    """The sessions of every class running on `day`, in one query, each class's by start time."""
+    out: dict[int, list[ClassSession]] = defaultdict(list)
+    for s in session.scalars(select(ClassSession).join(TrainingClass, TrainingClass.id == ClassSession.class_id)
+                             .where(*running_on(day)).order_by(ClassSession.class_id, ClassSession.start_local)):
+        out[s.class_id].append(s)
+    return out
+
+
+def claim_subject(session: Session, key: str) -> int | None:
+    """The id for a newly judged subject, or None if it was judged before (by this or another worker)."""
+    if session.scalar(select(RuleSubject.id).where(RuleSubject.key == key)) is not None:
+        return None
+    try:
+        with session.begin_nested():
+            row = RuleSubject(key=key, created_at=utc_now())
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return None
+    return row.id
+
+
+def claimed_keys(session: Session, keys: Collection[str]) -> set[str]:
+    """Those of `keys` judged before (a RuleSubject row each), by the unique index, a thousand at a time."""
+    wanted, out = sorted(keys), set()
+    for start in range(0, len(wanted), 1000):
+        out |= set(session.scalars(select(RuleSubject.key).where(RuleSubject.key.in_(wanted[start:start + 1000]))))
+    return out
+
+
 def marks_of(session: Session, class_id: int, since: datetime) -> dict[int, list[Mark]]:
     """Each trainee's verified sign-ins and sign-outs since `since`, and those awaiting review (pending)."""
     marks: dict[int, list[Mark]] = defaultdict(list)
-    for c in session.scalars(select(CheckIn).where(
+    for c in session.execute(select(  # columns, not entities: no identity map of every check-in in the tick
+            CheckIn.id, CheckIn.trainee_id, CheckIn.kind, CheckIn.captured_at, CheckIn.session_id,
+            CheckIn.photo_sha256, CheckIn.status).where(
             CheckIn.class_id == class_id, CheckIn.status.in_([UploadStatus.PASSED, UploadStatus.REVIEW]),
             CheckIn.captured_at >= since.astimezone(UTC)).order_by(CheckIn.captured_at)):
         marks[c.trainee_id].append(Mark(c.kind, c.captured_at, c.session_id, c.id, c.photo_sha256,
@@ -84,74 +123,137 @@ def marks_of(session: Session, class_id: int, since: datetime) -> dict[int, list
     return marks
 
 
+def slot_settled_key(class_id: int, session_id: int, day: date) -> str:
+    """A (class, session, day) whose every rostered trainee was judged with no check-in awaiting review."""
+    return f"SLOT:{class_id}:{session_id}:{day.isoformat()}"
+
+
 def load_ended_slots(session: Session, local_now: datetime, settings: Settings) -> Iterator[ClockCase]:
-    """Every rostered trainee in every session that ended `attendance_grace_minutes` ago (today and yesterday)."""
+    """Every rostered trainee in every session that ended `attendance_grace_minutes` ago (today and yesterday) and
+    is not settled yet: a session is settled once all its trainees were judged with none held by a check-in
+    awaiting review (each finding is raised once anyway); later ticks look at what is new or still held only."""
     grace = timedelta(minutes=settings.attendance_grace_minutes)
-    for cls in active_classes(session, local_now.date()):
-        sessions = [(s.id, s.name, s.start_local, s.end_local) for s in sessions_of(session, cls.id)]
-        since = max(cls.start_date, local_now.date() - timedelta(days=1))
-        slots = scheduled_slots(since, cls.end_date, sessions, local_now - grace)
-        if not slots:
+    today = local_now.date()
+    sessions = sessions_by_class(session, today)
+    due: list[tuple[TrainingClass, date, list[SessionSlot]]] = []
+    for cls in active_classes(session, today):
+        spans = [(s.id, s.name, s.start_local, s.end_local) for s in sessions.get(cls.id, [])]
+        since = max(cls.start_date, today - timedelta(days=1))
+        slots = scheduled_slots(since, cls.end_date, spans, local_now - grace)
+        if slots:
+            due.append((cls, since, slots))
+    settled = claimed_keys(session, {slot_settled_key(cls.id, s.session_id, s.day) for cls, _, slots in due
+                                     for s in slots})
+    for cls, since, slots in due:
+        open_slots = [s for s in slots if slot_settled_key(cls.id, s.session_id, s.day) not in settled]
+        if not open_slots:
             continue
         marks = marks_of(session, cls.id, datetime.combine(since, time(0), SHANGHAI))
         roster = session.execute(
             select(Trainee.id, Trainee.name).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
             .where(RosterEntry.class_id == cls.id)).all()
+        held: set[tuple[int, date]] = set()
         for trainee_id, name in roster:
-            for s in trainee_attendance(slots, marks[trainee_id], settings.min_attendance_rate).sessions:
+            for s in trainee_attendance(open_slots, marks[trainee_id], settings.min_attendance_rate).sessions:
+                if s.sign_in_pending or s.sign_out_pending:
+                    held.add((s.slot.session_id, s.slot.day))
                 key = attendance_key(cls.id, s.slot.session_id, s.slot.day, trainee_id)
                 yield ClockCase(cls, s, fixed_key(key), trainee_id, name)
+        for slot in open_slots:  # reached once every case above was judged and recorded
+            if (slot.session_id, slot.day) not in held:
+                claim_subject(session, slot_settled_key(cls.id, slot.session_id, slot.day))
 
 
 def load_sessions_in_progress(session: Session, local_now: datetime, settings: Settings) -> Iterator[ClockCase]:
-    """Every session in progress, with the class's last check-in or snapshot."""
-    hhmm = local_now.strftime("%H:%M")
-    for cls in active_classes(session, local_now.date()):
-        for s in sessions_of(session, cls.id):
-            if not s.start_local <= hhmm < s.end_local:
-                continue
-            start = local_at(local_now.date(), s.start_local)
-            last = max(filter(None, [
-                session.scalar(select(func.max(CheckIn.received_at)).where(
-                    CheckIn.class_id == cls.id, CheckIn.received_at <= local_now)),
-                session.scalar(select(func.max(Snapshot.received_at)).where(
-                    Snapshot.class_id == cls.id, Snapshot.received_at <= local_now)),
-            ]), default=None)
-            key = f"SILENT:{cls.id}:{s.id}:{local_now.date().isoformat()}"
-            yield ClockCase(cls, QuietFacts(last, start, local_now), fixed_key(key))
+    """Every session in progress not yet found silent today, with the class's last check-in or snapshot (read
+    for all of them in two grouped queries over what arrived since the earliest of their starts)."""
+    today, hhmm = local_now.date(), local_now.strftime("%H:%M")
+    running = session.execute(
+        select(TrainingClass, ClassSession).join(ClassSession, ClassSession.class_id == TrainingClass.id)
+        .where(*running_on(today), ClassSession.start_local <= hhmm, ClassSession.end_local > hhmm)
+        .order_by(TrainingClass.id, ClassSession.start_local)).all()
+    keys = {cs.id: f"SILENT:{cls.id}:{cs.id}:{today.isoformat()}" for cls, cs in running}
+    fired = claimed_keys(session, set(keys.values()))
+    rows = [(cls, cs) for cls, cs in running if keys[cs.id] not in fired]
+    if not rows:
+        return
+    earliest = min(local_at(today, cs.start_local) for _, cs in rows)
+    class_ids = sorted({cls.id for cls, _ in rows})
+    latest: dict[int, datetime] = {}
+    for model in (CheckIn, Snapshot):
+        for first in range(0, len(class_ids), 1000):
+            for class_id, at in session.execute(
+                    select(model.class_id, func.max(model.received_at))
+                    .where(model.class_id.in_(class_ids[first:first + 1000]), model.received_at >= earliest,
+                           model.received_at <= local_now).group_by(model.class_id)):
+                if at is not None:
+                    latest[class_id] = max(latest.get(class_id, at), at)
+    quiet_after = timedelta(minutes=settings.silent_after_minutes)
+    for cls, cs in rows:
+        start = local_at(today, cs.start_local)
+        last = latest.get(cls.id)
+        if last is None or last < start:
+            if local_now - start >= quiet_after:  # it may fire: its finding cites the last upload ever
+                last = last_upload(session, cls.id, local_now)
+            else:
+                last = None  # nothing since the start and not quiet long enough: judged the same either way
+        yield ClockCase(cls, QuietFacts(last, start, local_now), fixed_key(keys[cs.id]))
+
+
+def last_upload(session: Session, class_id: int, until: datetime) -> datetime | None:
+    """The class's last check-in or snapshot received by `until`."""
+    return max(filter(None, [
+        session.scalar(select(func.max(CheckIn.received_at)).where(
+            CheckIn.class_id == class_id, CheckIn.received_at <= until)),
+        session.scalar(select(func.max(Snapshot.received_at)).where(
+            Snapshot.class_id == class_id, Snapshot.received_at <= until)),
+    ]), default=None)
+
+
+def rates_settled_key(class_id: int, day: date) -> str:
+    """A class whose trainees' attendance rates were judged for the day with none held by a pending review."""
+    return f"RATES:{class_id}:{day.isoformat()}"
 
 
 def load_attendance_rates(session: Session, local_now: datetime, settings: Settings) -> Iterator[ClockCase]:
-    """Every rostered trainee's attendance so far, once the day's last session ended (plus the grace)."""
+    """Every rostered trainee's attendance so far, once the day's last session ended (plus the grace), for the
+    classes not settled for the day yet (judged with no check-in awaiting review)."""
     grace = timedelta(minutes=settings.attendance_grace_minutes)
-    for cls in active_classes(session, local_now.date()):
-        sessions = [(s.id, s.name, s.start_local, s.end_local) for s in sessions_of(session, cls.id)]
-        if not sessions:
+    today = local_now.date()
+    sessions = sessions_by_class(session, today)
+    due = []
+    for cls in active_classes(session, today):
+        spans = [(s.id, s.name, s.start_local, s.end_local) for s in sessions.get(cls.id, [])]
+        if spans and local_now >= local_at(today, max(s[3] for s in spans)) + grace:
+            due.append((cls, spans))
+    settled = claimed_keys(session, {rates_settled_key(cls.id, today) for cls, _ in due})
+    for cls, spans in due:
+        if rates_settled_key(cls.id, today) in settled:
             continue
-        last_end = local_at(local_now.date(), max(s[3] for s in sessions))
-        if local_now < last_end + grace:
-            continue
-        slots = scheduled_slots(cls.start_date, cls.end_date, sessions, local_now)
+        slots = scheduled_slots(cls.start_date, cls.end_date, spans, local_now)
         marks = marks_of(session, cls.id, datetime.combine(cls.start_date, time(0), SHANGHAI))
+        held = False
         for (trainee_id,) in session.execute(select(RosterEntry.trainee_id)
                                              .where(RosterEntry.class_id == cls.id)).all():
-            key = f"LOWATT:{cls.id}:{trainee_id}:{local_now.date().isoformat()}"
-            yield ClockCase(cls, trainee_attendance(slots, marks[trainee_id], settings.min_attendance_rate),
-                            fixed_key(key), trainee_id)
+            key = f"LOWATT:{cls.id}:{trainee_id}:{today.isoformat()}"
+            attendance = trainee_attendance(slots, marks[trainee_id], settings.min_attendance_rate)
+            held = held or attendance.pending > 0
+            yield ClockCase(cls, attendance, fixed_key(key), trainee_id)
+        if not held:
+            claim_subject(session, rates_settled_key(cls.id, today))
 
 
 def load_ended_sessions(session: Session, local_now: datetime, settings: Settings) -> Iterator[ClockCase]:
     """Each session that ended today and was not reviewed yet, with the teachers its snapshots showed."""
     today, hhmm = local_now.date(), local_now.strftime("%H:%M")
+    reviewed = select(SessionReview.id).where(SessionReview.class_id == TrainingClass.id,
+                                              SessionReview.session_id == ClassSession.id, SessionReview.day == today)
     rows = session.execute(
         select(TrainingClass, ClassSession).join(ClassSession, ClassSession.class_id == TrainingClass.id)
-        .where(TrainingClass.start_date <= today, TrainingClass.end_date >= today, ClassSession.end_local <= hhmm)
+        .where(TrainingClass.start_date <= today, TrainingClass.end_date >= today, ClassSession.end_local <= hhmm,
+               ~reviewed.exists())
     ).all()
     for cls, cs in rows:
-        if session.scalar(select(SessionReview.id).where(
-                SessionReview.class_id == cls.id, SessionReview.session_id == cs.id,
-                SessionReview.day == today)) is not None:
-            continue
         start = local_at(today, cs.start_local).astimezone(UTC)
         end = local_at(today, cs.end_local).astimezone(UTC)
         measured = [m for (m,) in session.execute(
@@ -166,31 +268,44 @@ def load_ended_sessions(session: Session, local_now: datetime, settings: Setting
 
 
 def load_running_classes(session: Session, local_now: datetime, settings: Settings) -> Iterator[ClockCase]:
-    """Each running class's institution, teachers and occupation."""
-    for cls in active_classes(session, local_now.date()):
-        institution = session.get(Institution, cls.institution_id)
-        occupation = session.get(Occupation, cls.occupation_id)
-        teachers = [session.get(Teacher, cls.theory_teacher_id), session.get(Teacher, cls.practical_teacher_id)]
-        assert institution is not None and occupation is not None and all(teachers)
+    """Each running class's institution, teachers and occupation (one query for all of them)."""
+    theory, practical = aliased(Teacher), aliased(Teacher)
+    for cls, institution, occupation, *teachers in session.execute(
+            select(TrainingClass, Institution, Occupation, theory, practical)
+            .join(Institution, Institution.id == TrainingClass.institution_id)
+            .join(Occupation, Occupation.id == TrainingClass.occupation_id)
+            .join(theory, theory.id == TrainingClass.theory_teacher_id)
+            .join(practical, practical.id == TrainingClass.practical_teacher_id)
+            .where(*running_on(local_now.date())).order_by(TrainingClass.id)).all():
         facts = ClassFacts(
             institution.name, institution.blacklisted,
-            [(t.id, t.name, t.id_number, t.blacklisted) for t in teachers if t],
+            [(t.id, t.name, t.id_number, t.blacklisted) for t in teachers],
             occupation.name, (occupation.has_training_standard, occupation.has_evaluation_standard,
                               occupation.has_evaluation_body))
         yield ClockCase(cls, facts, audit_key(cls.id))
 
 
 def load_enrolments(session: Session, local_now: datetime, settings: Settings) -> Iterator[ClockCase]:
-    """Each trainee's rostered running classes, each with the trainee's later classes."""
-    active = active_classes(session, local_now.date())
-    by_id = {c.id: c for c in active}
-    schedules = {c.id: Schedule(c.id, c.start_date, c.end_date,
-                                [(s.start_local, s.end_local) for s in sessions_of(session, c.id)]) for c in active}
+    """Each rostered running class of a trainee on two or more of them, each with the trainee's later classes (a
+    trainee on one running class cannot clash: the database picks the others out, by the roster's index)."""
+    today = local_now.date()
+    running = select(TrainingClass.id).where(*running_on(today))
+    several = (select(RosterEntry.trainee_id).where(RosterEntry.class_id.in_(running))
+               .group_by(RosterEntry.trainee_id).having(func.count() > 1))
     classes_of: dict[int, list[int]] = defaultdict(list)
     for class_id, trainee_id in session.execute(
             select(RosterEntry.class_id, RosterEntry.trainee_id)
-            .where(RosterEntry.class_id.in_(list(schedules)))).all():
+            .where(RosterEntry.trainee_id.in_(several), RosterEntry.class_id.in_(running))
+            .order_by(RosterEntry.trainee_id, RosterEntry.class_id)).all():
         classes_of[trainee_id].append(class_id)
+    if not classes_of:
+        return
+    involved = sorted({c for ids in classes_of.values() for c in ids})
+    by_id = {c.id: c for c in session.scalars(select(TrainingClass).where(TrainingClass.id.in_(involved)))}
+    sessions = sessions_by_class(session, today)
+    schedules = {c.id: Schedule(c.id, c.start_date, c.end_date,
+                                [(s.start_local, s.end_local) for s in sessions.get(c.id, [])])
+                 for c in by_id.values()}
     for trainee_id, class_ids in classes_of.items():
         for class_id in class_ids:
             facts = EnrolmentFacts(schedules[class_id], [schedules[o] for o in class_ids if o > class_id])

@@ -10,6 +10,7 @@ from monitor.adapters.face_dlib import FaceEngine
 from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.photo_index import PhotoHashIndex
 from monitor.adapters.storage import Database
+from monitor.adapters.template_cache import TeacherTemplates
 from monitor.decisions.verdicts import Thresholds
 from monitor.settings import Settings
 
@@ -21,6 +22,7 @@ class WorkerContext:
     evidence: EvidenceStore
     engine: FaceEngine | ProcessFaceEngine
     photo_index: PhotoHashIndex = field(default_factory=PhotoHashIndex)
+    teacher_templates: TeacherTemplates = field(default_factory=TeacherTemplates)
     thresholds: Thresholds = field(init=False)
 
     def __post_init__(self) -> None:

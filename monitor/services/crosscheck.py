@@ -374,10 +374,17 @@ def crosscheck_results(session: Session, class_id: int) -> dict[int | None, list
     """The class's cross-check findings by trainee (None: about a teacher), each with its state: 待核查 (open, or its
     alert still active), 已确认 (its alert closed as a confirmed violation), 已排除 (cleared by an extract or closed
     otherwise)."""
-    out: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    return crosscheck_results_by_class(session, [class_id]).get(class_id, defaultdict(list))
+
+
+def crosscheck_results_by_class(session: Session, class_ids: Sequence[int] | None = None
+                                ) -> dict[int, dict[int | None, list[dict[str, Any]]]]:
+    """`crosscheck_results` of the classes given (of every class: None), in one query."""
+    out: dict[int, dict[int | None, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    which = [Anomaly.class_id.in_(list(class_ids))] if class_ids is not None else []
     for anomaly, alert in session.execute(
             select(Anomaly, Alert).outerjoin(Alert, Alert.id == Anomaly.alert_id)
-            .where(Anomaly.class_id == class_id, Anomaly.subject_kind == SubjectKind.CROSSCHECK)
+            .where(Anomaly.subject_kind == SubjectKind.CROSSCHECK, *which)
             .order_by(Anomaly.id)).all():
         if alert is not None and alert.state == "closed" and alert.outcome == "violation_confirmed":
             state, label = "confirmed", "已确认"
@@ -385,7 +392,7 @@ def crosscheck_results(session: Session, class_id: int) -> dict[int | None, list
             state, label = "open", "待核查"
         else:
             state, label = "cleared", "已排除"
-        out[anomaly.trainee_id].append({
+        out[anomaly.class_id][anomaly.trainee_id].append({
             "anomaly_id": anomaly.id, "alert_id": anomaly.alert_id, "rule": anomaly.rule, "message": anomaly.message,
             "state": state, "state_text": label, "source": anomaly.evidence.get("register"),
             "register_period": anomaly.evidence.get("register_period"), "at": anomaly.created_at.isoformat()})

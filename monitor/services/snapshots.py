@@ -7,12 +7,13 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from models.clock import local_day_start, utc_now
 from models.tables import CheckIn, FaceTemplate, RosterEntry, Snapshot, TrainingClass, Verification
 from models.terms import SubjectKind, UploadStatus
+from monitor.adapters.template_cache import TeacherTemplates, parse_vectors
 from monitor.decisions.classroom import Candidate, identify_faces
 from monitor.decisions.snapshot_rules import SnapshotFacts, judge_snapshot
 from monitor.services.checkins import exif_time_utc, face_measures
@@ -39,8 +40,8 @@ def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
         class_id, teachers = cls.id, [cls.theory_teacher_id, cls.practical_teacher_id]
         roster = list(session.scalars(select(RosterEntry.trainee_id).where(RosterEntry.class_id == cls.id)))
         mv = ctx.engine.model_version
-        candidates = (templates_of(session, "trainee", roster, mv) + templates_of(session, "teacher", teachers, mv)
-                      + other_teacher_templates(session, teachers, mv))
+        candidates = templates_of(session, "trainee", roster, mv) + teacher_candidates(
+            session, ctx.teacher_templates, teachers, mv)
         signed_in = count_signed_in(session, cls.id, local_day_start(received_at))
         ctx.photo_index.refresh(session)
     scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "classroom")
@@ -91,15 +92,21 @@ def templates_of(session: Session, kind: str, person_ids: Sequence[int], model_v
     """The people's templates made with the engine's model (never another model's vectors)."""
     if not person_ids:
         return []
-    return [Candidate(kind, t.person_id, t.encoding) for t in session.scalars(
-        select(FaceTemplate).where(FaceTemplate.person_kind == kind, FaceTemplate.person_id.in_(person_ids),
-                                   FaceTemplate.model_version == model_version))]
+    rows = session.execute(select(FaceTemplate.person_id, cast(FaceTemplate.encoding, Text)).where(
+        FaceTemplate.person_kind == kind, FaceTemplate.person_id.in_(person_ids),
+        FaceTemplate.model_version == model_version).order_by(FaceTemplate.id)).all()
+    return [Candidate(kind, person_id, encoding)
+            for (person_id, _), encoding in zip(rows, parse_vectors([text for _, text in rows]), strict=True)]
 
 
-def other_teacher_templates(session: Session, exclude: Sequence[int], model_version: str) -> list[Candidate]:
-    return [Candidate("other_teacher", t.person_id, t.encoding) for t in session.scalars(
-        select(FaceTemplate).where(FaceTemplate.person_kind == "teacher", FaceTemplate.person_id.not_in(exclude),
-                                   FaceTemplate.model_version == model_version))]
+def teacher_candidates(session: Session, cache: TeacherTemplates, teachers: Sequence[int], model_version: str
+                       ) -> list[Candidate]:
+    """The class's teachers' templates, then every other teacher's of the province (from the process's cache, which
+    reads the table's version first: one indexed count instead of every teacher's template parsed per snapshot)."""
+    people, encodings = cache.get(session, model_version)
+    mine = set(teachers)
+    return ([Candidate("teacher", p, encodings[i]) for i, p in enumerate(people) if p in mine]
+            + [Candidate("other_teacher", p, encodings[i]) for i, p in enumerate(people) if p not in mine])
 
 
 def count_signed_in(session: Session, class_id: int, since: datetime) -> int:

@@ -1,0 +1,197 @@
+"""Hot paths at province size: the clock rules settle what they judged and look again only at what is due or held,
+the teachers' templates come from a cache kept at the table's version, and the replay index misses no late row."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select
+
+from models.clock import SHANGHAI, utc_now
+from models.tables import Anomaly, CheckIn, ClassSession, Evidence, FaceTemplate, PhotoHash, RuleSubject, TrainingClass
+from monitor.adapters.photo_index import PhotoHashIndex
+from monitor.adapters.storage import Database
+from monitor.adapters.template_cache import TeacherTemplates
+from monitor.services import clock_facts
+from monitor.services.clock import PolicyClock
+from tests.helpers import World, auth
+from tests.test_policy_rules import add_checkin, local
+
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+
+
+# -- the clock rules ---------------------------------------------------------------------------------------------------
+def test_the_clock_settles_ended_sessions_and_looks_again_only_at_those_held_by_a_review(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = world.client.app.state.db
+    day = utc_now().astimezone(SHANGHAI).date() - timedelta(days=1)
+    with db.session() as s:
+        cls = s.get(TrainingClass, world.class_id)
+        cls.start_date, cls.end_date = day, day
+        for cs in s.scalars(select(ClassSession).where(ClassSession.class_id == world.class_id)):
+            s.delete(cs)
+        s.flush()
+        am = ClassSession(class_id=world.class_id, name="上午", start_local="08:30", end_local="12:00")
+        pm = ClassSession(class_id=world.class_id, name="下午", start_local="14:00", end_local="17:30")
+        s.add_all([am, pm])
+        s.flush()
+        am_id, pm_id = am.id, pm.id
+    for sid, start, end in ((am_id, "08:30", "12:00"), (pm_id, "14:00", "17:30")):
+        add_checkin(world, world.obama_id, "sign_in", local(start, day) + timedelta(minutes=3), sid)
+        add_checkin(world, world.obama_id, "sign_out", local(end, day) - timedelta(minutes=3), sid)
+    held = add_checkin(world, world.biden_id, "sign_in", local("14:02", day), pm_id)
+    add_checkin(world, world.biden_id, "sign_out", local("17:28", day), pm_id)
+    with db.session() as s:
+        s.get(CheckIn, held.id).status = "review"  # awaiting an operator: holds Biden's afternoon
+
+    loads: list[int] = []
+    real_marks_of = clock_facts.marks_of
+
+    def counting_marks_of(session: Any, class_id: int, since: datetime) -> Any:
+        loads.append(class_id)
+        return real_marks_of(session, class_id, since)
+
+    monkeypatch.setattr(clock_facts, "marks_of", counting_marks_of)
+    clock = PolicyClock(world.client.app.state.settings, db)
+
+    def no_shows() -> list[tuple[int | None, str]]:
+        with db.session() as s:
+            return sorted((a.trainee_id, a.rule) for a in s.scalars(select(Anomaly).where(
+                Anomaly.rule.in_(["NO_SHOW", "MISSING_SIGNOUT"]))))
+
+    clock.run(local("18:00", day))
+    assert no_shows() == [(world.biden_id, "NO_SHOW")]  # the morning; the afternoon waits for the review
+    with db.session() as s:
+        settled = set(s.scalars(select(RuleSubject.key).where(RuleSubject.key.like("SLOT:%"))))
+    assert settled == {clock_facts.slot_settled_key(world.class_id, am_id, day)}
+    loads.clear()
+    clock.run(local("18:00", day))
+    assert loads == [world.class_id, world.class_id]  # the held afternoon and the held day's rates, nothing else
+
+    with db.session() as s:
+        s.get(CheckIn, held.id).status = "failed"  # the operator rejected the sign-in
+    clock.run(local("18:01", day))
+    assert no_shows() == [(world.biden_id, "NO_SHOW"), (world.biden_id, "NO_SHOW")]
+    loads.clear()
+    clock.run(local("18:02", day))
+    assert loads == []  # every session and the day's rates settled: no class's check-ins are read again
+    assert len(no_shows()) == 2
+
+
+# -- the teachers' templates -------------------------------------------------------------------------------------------
+@pytest.fixture
+def db(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Database]:
+    shutil.copyfile(migrated_sqlite, tmp_path / "monitor.sqlite3")
+    database = Database(f"sqlite:///{tmp_path / 'monitor.sqlite3'}")
+    yield database
+    database.dispose()
+
+
+def add_template(db: Database, kind: str, person_id: int, value: float, model: str = "m@1") -> int:
+    with db.session() as s:
+        sha = f"{kind}{person_id}{value}{model}".encode().hex().ljust(64, "0")[:64]
+        s.add(Evidence(sha256=sha, size_bytes=1, media_type="image/jpeg", width=1, height=1, created_at=NOW))
+        row = FaceTemplate(person_kind=kind, person_id=person_id, encoding=[value, 1.0], photo_sha256=sha,
+                           model_version=model, created_at=NOW)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+def test_teacher_templates_are_cached_at_the_tables_version(db: Database) -> None:
+    add_template(db, "teacher", 1, 0.1)
+    add_template(db, "teacher", 2, 0.2)
+    add_template(db, "trainee", 3, 0.3)
+    add_template(db, "teacher", 4, 0.4, model="other@1")
+    cache, other_process = TeacherTemplates(), TeacherTemplates()
+    with db.session() as s:
+        people, rows = cache.get(s, "m@1")
+        assert people == [1, 2] and rows.tolist() == [[0.1, 1.0], [0.2, 1.0]]
+        assert cache.get(s, "m@1")[0] == [1, 2] and cache.loads == 1  # unchanged: one count, no rows read
+        other_process.get(s, "m@1")
+    newest = add_template(db, "teacher", 5, 0.5)  # enrolled by "another process"
+    with db.session() as s:
+        people, rows = cache.get(s, "m@1")
+        assert people == [1, 2, 5] and rows[-1].tolist() == [0.5, 1.0] and cache.loads == 2  # only the new row
+        assert other_process.get(s, "m@1")[0] == [1, 2, 5]
+        s.execute(delete(FaceTemplate).where(FaceTemplate.person_id == 1))
+    with db.session() as s:
+        assert cache.get(s, "m@1")[0] == [2, 5]  # a row gone: read again in full
+        assert cache.get(s, "other@1")[0] == [4]
+        assert s.scalar(select(func.max(FaceTemplate.id))) == newest
+
+
+# -- the replay index --------------------------------------------------------------------------------------------------
+def add_hash(db: Database, row_id: int, phash: str) -> None:
+    with db.session() as s:
+        sha = f"{row_id:064x}"
+        s.add(Evidence(sha256=sha, size_bytes=1, media_type="image/jpeg", width=1, height=1, created_at=NOW))
+        s.flush()
+        s.add(PhotoHash(id=row_id, sha256=sha, phash=phash, subject_kind="checkin", subject_id=row_id,
+                        created_at=NOW))
+
+
+def test_the_replay_index_finds_a_row_committed_after_a_higher_id(db: Database) -> None:
+    """On PostgreSQL an id is taken at insert and seen at commit: id 2 may appear after id 3 was loaded."""
+    index = PhotoHashIndex()
+    add_hash(db, 1, "00000000000000ff")
+    add_hash(db, 3, "ffffffff00000000")
+    with db.session() as s:
+        index.refresh(s)
+    assert index.size == 2 and index.find_near("0f0f0f0f0f0f0f0f", 0) == []
+    add_hash(db, 2, "0f0f0f0f0f0f0f0f")  # the late commit
+    add_hash(db, 4, "000000000000ffff")
+    with db.session() as s:
+        index.refresh(s)
+        index.refresh(s)  # nothing twice
+    assert index.size == 4
+    assert index.find_near("0f0f0f0f0f0f0f0f", 0) == [("checkin", 2, 0)]
+    assert [hit[1] for hit in index.find_near("000000000000ffff", 0)] == [4]
+
+
+# -- the public notice -------------------------------------------------------------------------------------------------
+def test_the_public_notice_is_built_again_only_after_a_change(world: World) -> None:
+    from monitor.api.reports import NOTICES
+
+    client = world.client
+    client.app.state.db.seal_audit()  # the worker's sealer has nothing left to move the version meanwhile
+    first = client.get("/public/notice.json").json()["classes"]
+    assert client.get("/public/notice.json").json()["classes"] == first
+    cache = NOTICES[client.app.state.db]
+    assert cache.builds == 1  # asked twice, built once
+    trainees = {c["class_code"]: c["trainees"] for c in first}
+    r = client.post(f"/api/v1/classes/{world.other_class_id}/roster", json={"trainee_ids": [world.biden_id]},
+                    headers=auth(world.admin))
+    assert r.status_code == 200, r.text
+    after = {c["class_code"]: c["trainees"] for c in client.get("/public/notice.json").json()["classes"]}
+    assert cache.builds == 2 and after["TEST-1"] == trainees["TEST-1"] + 1 and after["TEST-0"] == trainees["TEST-0"]
+
+
+def test_the_public_notice_says_what_each_class_ledger_says(world: World) -> None:
+    from monitor.services.ledger import build_class_ledger, public_notice
+
+    db = world.client.app.state.db
+    day = utc_now().astimezone(SHANGHAI).date() - timedelta(days=1)
+    with db.session() as s:
+        sessions = {cs.class_id: cs.id for cs in s.scalars(select(ClassSession))}
+    for trainee, class_id in ((world.obama_id, world.class_id), (world.stranger_id, world.other_class_id)):
+        add_checkin(world, trainee, "sign_in", local("00:10", day), sessions[class_id])
+        add_checkin(world, trainee, "sign_out", local("23:50", day), sessions[class_id])
+    with db.session() as s:
+        s.execute(CheckIn.__table__.update().where(CheckIn.trainee_id == world.stranger_id).values(
+            class_id=world.other_class_id))
+    now = utc_now()
+    with db.session() as s:
+        expected = []
+        for class_id in sorted(s.scalars(select(TrainingClass.id))):
+            ledger = build_class_ledger(s, class_id, now, 0.8)
+            expected.append((ledger["class"]["code"], ledger["trainees"], ledger["eligible"],
+                             sorted(r["trainee_id"] for r in ledger["rows"] if r["eligible"])))
+        notice = public_notice(s, now, 0.8, batch=1)
+    assert [(c["class_code"], c["trainees"], c["eligible"]) for c in notice] == [e[:3] for e in expected]
+    assert [c["eligible"] for c in notice] == [1, 1]  # yesterday attended, today's session not over: 1 of 1
