@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -37,8 +39,9 @@ class PhotoHashIndex:
             rows = list(session.execute(select(*columns).where(PhotoHash.id > self._last_id)
                                         .order_by(PhotoHash.id)).all())
             now = time.monotonic()
+            newest = rows[-1].id if rows else self._last_id
             if rows:
-                self._note_gaps([r.id for r in rows], now)
+                self._note_gaps(rows, now)
             if self._gaps:
                 self._gaps = {i: t for i, t in self._gaps.items() if now - t < GAP_SECONDS}
                 wanted = sorted(i for i in self._gaps if i < (rows[0].id if rows else self._last_id + 1))
@@ -52,14 +55,14 @@ class PhotoHashIndex:
             new = np.array([int(r.phash, 16) for r in rows], dtype=np.uint64)
             self._hashes = np.concatenate([self._hashes, new])
             self._refs.extend((r.subject_kind, r.subject_id, r.sha256) for r in rows)
-            self._last_id = max(self._last_id, max(r.id for r in rows))
+            self._last_id = max(self._last_id, newest)
 
-    def _note_gaps(self, ids: list[int], now: float) -> None:
-        """Remember the ids skipped over by `ids` (new rows, ascending) above the last one loaded."""
-        expected = self._last_id + 1 if self._last_id else ids[0]  # nothing is missed before the very first row
-        if ids[-1] - expected + 1 == len(ids):
+    def _note_gaps(self, rows: Sequence[Any], now: float) -> None:
+        """Remember the ids skipped over by `rows` (new rows, by id) above the last one loaded."""
+        expected = self._last_id + 1 if self._last_id else rows[0].id  # nothing is missed before the very first row
+        if rows[-1].id - expected + 1 == len(rows):
             return  # no id skipped: the usual case, decided without a loop
-        for row_id in ids:
+        for row_id in (r.id for r in rows):
             for missing in range(max(expected, row_id - MAX_GAPS), row_id):
                 self._gaps[missing] = now
             expected = row_id + 1
