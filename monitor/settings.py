@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -154,6 +155,9 @@ class Settings(BaseSettings):
                                        "opens lasts (a working day)")
     inspections_per_class_min: int = Field(default=2, ge=2, description="inspections each class must have over its "
                                            "duration (clause 十四: 每期培训班至少进行2次检查)")
+    inspection_visit_unit: Literal["day", "session"] = Field(default="day", description="what makes two forms two "
+                                                             "visits toward inspections_per_class_min: different "
+                                                             "days, or different sessions (of one day too)")
     draw_auto: bool = Field(default=True, description="the worker makes the day's draw at draw_at (or at start-up "
                             "when later), and supplementary draws for classes registered after it")
     draw_at: str = Field(default="08:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="the daily draw is "

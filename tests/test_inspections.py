@@ -6,14 +6,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
+from sqlalchemy import select
 
 from models.clock import SHANGHAI
-from monitor.decisions.inspection_form import CHECKLIST
-from tests.crew import NOW, Crew
+from models.tables import ClassSession
+from monitor.decisions.inspection_form import CHECKLIST, visits_per_class
+from tests.crew import NOW, Crew, build_crew
 from tests.helpers import VENUE, auth, face, far_fix, issue_token_via_api
 
 
@@ -124,6 +129,48 @@ def test_classes_short_of_two_inspections_are_listed_until_they_have_them(crew: 
                      inspected_at=yesterday.isoformat()).status_code == 201
     assert crew.world.class_id not in short()
     assert short_for_county() == []
+
+
+def test_visits_count_by_day_or_by_session_as_configured() -> None:
+    day = datetime(2026, 3, 2, tzinfo=SHANGHAI)
+    sessions = {1: [("08:30", "11:30"), ("14:00", "17:00")]}
+    morning, morning_late, grace, afternoon = (day.replace(hour=h, minute=m) for h, m in
+                                               ((9, 0), (11, 0), (11, 50), (15, 0)))
+    next_morning = morning + timedelta(days=1)
+    forms = [(1, morning), (1, morning_late), (1, afternoon), (1, next_morning), (2, morning), (2, afternoon)]
+    assert visits_per_class(forms) == visits_per_class(forms, "day", sessions) == {1: 2, 2: 1}
+    # By session: one day's morning and afternoon are two visits, two forms in one session (or its grace) one; a
+    # class with no sessions on record counts by day.
+    assert visits_per_class(forms, "session", sessions) == {1: 3, 2: 1}
+    assert visits_per_class([(1, morning), (1, grace)], "session", sessions) == {1: 1}
+    assert visits_per_class([(1, morning.astimezone(UTC)), (1, afternoon.astimezone(UTC))], "session",
+                            sessions) == {1: 2}
+    with pytest.raises(ValueError):
+        visits_per_class(forms, "week", sessions)
+
+
+def test_with_visits_by_session_a_morning_and_an_afternoon_form_are_two(
+        client_factory: Callable[..., TestClient]) -> None:
+    crew = build_crew(client_factory(dispatch_interval_seconds=3600, inspection_visit_unit="session"))
+    with crew.client.app.state.db.session() as session:  # the class's one all-day session split in two
+        whole = session.scalars(select(ClassSession).where(ClassSession.class_id == crew.world.class_id)).one()
+        whole.name, whole.end_local = "上午", "11:59"
+        session.add(ClassSession(class_id=crew.world.class_id, name="下午", start_local="12:00", end_local="23:59"))
+
+    def short() -> dict[int, int]:
+        rows = crew.client.get("/api/v1/inspections/shortfall", headers=auth(crew.world.operator)).json()
+        return {r["class_id"]: r["filed"] for r in rows}
+
+    yesterday = datetime.now(SHANGHAI).replace(hour=9, minute=0) - timedelta(days=1)
+    for at in (yesterday, yesterday.replace(hour=10)):  # one session: one visit
+        assert file_form(crew, items=json.dumps(items(None)), findings="",
+                         inspected_at=at.isoformat()).status_code == 201
+    assert short()[crew.world.class_id] == 1
+    assert file_form(crew, items=json.dumps(items(None)), findings="",
+                     inspected_at=yesterday.replace(hour=15).isoformat()).status_code == 201
+    assert crew.world.class_id not in short()  # the same day's afternoon is the second visit
+    report = crew.client.get("/api/v1/reports/daily", headers=auth(crew.world.admin)).json()
+    assert crew.world.class_id not in {c["class_id"] for c in report["classes_short"]}
 
 
 def test_a_visit_lies_within_the_class_and_has_a_person_behind_it(crew: Crew) -> None:

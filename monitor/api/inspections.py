@@ -201,7 +201,8 @@ def list_inspections(scope: Center, db: Db, class_id: RecordIdQuery | None = Non
 def list_shortfall(scope: Center, db: Db, settings: SettingsDep) -> list[dict[str, Any]]:
     today = utc_now().astimezone(SHANGHAI).date()
     with db.session() as session:
-        short = shortfall(session, today, settings.inspections_per_class_min, scope.class_ids())
+        short = shortfall(session, today, settings.inspections_per_class_min, scope.class_ids(),
+                          settings.inspection_visit_unit)
         out = []
         for class_id, filed in short:
             cls = session.get(TrainingClass, class_id)

@@ -69,7 +69,8 @@ def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
     since = local_day_start(now)
     with db.session() as session:
         trend = today_trend(session, scope, now)
-        due = what_is_due(session, scope, now, settings.inspections_per_class_min)
+        due = what_is_due(session, scope, now, settings.inspections_per_class_min,
+                          visit_unit=settings.inspection_visit_unit)
         alerts = alert_counters(session, scope, utc_now() - timedelta(minutes=settings.alert_overdue_minutes))
         prefectures = session.scalars(select(Region).where(Region.level == "prefecture").order_by(Region.code))
         stats: dict[str, dict[str, Any]] = {

@@ -84,7 +84,7 @@ def get_ledger_csv(class_id: RecordIdPath, scope: Reader, db: Db, settings: Sett
 def daily(db: Database, day: date | None, settings: Settings) -> dict[str, Any]:
     with db.session() as session:
         return build_daily_report(session, day or utc_now().astimezone(SHANGHAI).date(),
-                                  settings.inspections_per_class_min)
+                                  settings.inspections_per_class_min, settings.inspection_visit_unit)
 
 
 @router.get("/reports/daily", summary="Daily statistics per prefecture and county", response_model=DailyReportOut)

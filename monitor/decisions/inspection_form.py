@@ -63,18 +63,41 @@ def explain_inspection_time(at: datetime, now: datetime, term: ClassTerm, sessio
     return None
 
 
-def visits_per_class(inspections: Iterable[tuple[int, datetime]]) -> dict[int, int]:
-    """Inspections that count toward clause 十四's minimum: one per class per local day (two forms filed the same day
-    are one visit)."""
-    days: dict[int, set[date]] = {}
+VISIT_UNITS = ("day", "session")
+
+
+def visit_session(at: datetime, sessions: Sequence[tuple[str, str]]) -> int | None:
+    """Which of the class's daily sessions (HH:MM local, start to end) a visit at `at` belongs to: the one it lies in,
+    else the nearest (a visit within the grace before or after one), None for a class with no sessions."""
+    if not sessions:
+        return None
+    local = at.astimezone(SHANGHAI)
+
+    def distance(i: int) -> timedelta:
+        start, end = local_at(local.date(), sessions[i][0]), local_at(local.date(), sessions[i][1])
+        return max(start - local, local - end, timedelta(0))
+
+    return min(range(len(sessions)), key=lambda i: (distance(i), i))
+
+
+def visits_per_class(inspections: Iterable[tuple[int, datetime]], unit: str = "day",
+                     sessions: Mapping[int, Sequence[tuple[str, str]]] | None = None) -> dict[int, int]:
+    """Inspections that count toward clause 十四's minimum, per class: visits on different local days (`unit` "day":
+    two forms filed the same day are one visit), or in different sessions (`unit` "session": two forms in the
+    morning and the afternoon session of one day are two visits, two in one session are one; a class with no
+    sessions in `sessions` counts by day)."""
+    if unit not in VISIT_UNITS:
+        raise ValueError(f"visit unit must be one of {VISIT_UNITS}, not {unit!r}")
+    visits: dict[int, set[tuple[date, int | None]]] = {}
     for class_id, at in inspections:
-        days.setdefault(class_id, set()).add(at.astimezone(SHANGHAI).date())
-    return {class_id: len(d) for class_id, d in days.items()}
+        which = visit_session(at, (sessions or {}).get(class_id, ())) if unit == "session" else None
+        visits.setdefault(class_id, set()).add((at.astimezone(SHANGHAI).date(), which))
+    return {class_id: len(v) for class_id, v in visits.items()}
 
 
 def inspections_short(classes: Sequence[ClassTerm], filed: Mapping[int, int], today: date,
                       minimum: int) -> list[tuple[int, int]]:
-    """(class id, inspection days counted) of every class that started by `today` and has fewer than `minimum`."""
+    """(class id, visits counted) of every class that started by `today` and has fewer than `minimum`."""
     return [(c.class_id, filed.get(c.class_id, 0)) for c in classes
             if c.start <= today and filed.get(c.class_id, 0) < minimum]
 

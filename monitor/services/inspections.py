@@ -205,7 +205,8 @@ def file_inspection(session: Session, evidence: EvidenceStore, form: FormIn, act
         actor.name, form.inspected_at, registered, form.headcount_present, form.items, form.findings,
         form.responsible_name, [PhotoLine(s.sha256, s.captured_at, s.exif_taken_at, s.fix) for s in shots], fix,
         class_id=cls.id, alert_id=form.alert_id, venue_address=venue.address if venue else "",
-        phone_checks=phone_check_lines(session, form.alert_id), filed_at=now, record_sha256=record_sha256,
+        phone_checks=phone_check_lines(session, form.alert_id), filed_at=now,
+        contradictions=alert_contradictions(session, form.alert_id), record_sha256=record_sha256,
         verify_url=archive.verify_url(record_sha256))
     unsigned = render_form(content, signature.data, inspector_signature.data, archive.font_file, archive.font_index)
     pdf = document(sign_pdf(unsigned, archive.signing_key, reason=f"职业技能培训班检查表第 {row.id} 号归档"),
@@ -269,12 +270,36 @@ def inspection_out(row: Inspection, contradictions: list[str] | None = None,
             "contradictions": contradictions or [], "fix": row.fix}
 
 
-def shortfall(session: Session, today: date, minimum: int, class_ids: Any = None) -> list[tuple[int, int]]:
-    """(class id, inspections filed) of the classes under way or ended that have fewer than `minimum`."""
+def class_sessions(session: Session, class_ids: Any = None) -> dict[int, list[tuple[str, str]]]:
+    """Each class's daily sessions (HH:MM local start and end), in the order of their start."""
+    query = select(ClassSession.class_id, ClassSession.start_local, ClassSession.end_local)
+    if class_ids is not None:
+        query = query.where(ClassSession.class_id.in_(class_ids))
+    out: dict[int, list[tuple[str, str]]] = {}
+    for class_id, start, end in session.execute(query.order_by(ClassSession.class_id, ClassSession.start_local)):
+        out.setdefault(class_id, []).append((start, end))
+    return out
+
+
+def class_visits(session: Session, unit: str = "day", class_ids: Any = None,
+                 until: datetime | None = None) -> dict[int, int]:
+    """Visits counted toward each class's minimum (clause 十四): its forms on different days, or sessions (`unit`)."""
+    query = select(Inspection.class_id, Inspection.inspected_at)
+    if class_ids is not None:
+        query = query.where(Inspection.class_id.in_(class_ids))
+    if until is not None:
+        query = query.where(Inspection.inspected_at <= until)
+    rows = session.execute(query).all()
+    sessions = class_sessions(session, {c for c, _ in rows}) if unit == "session" else None
+    return visits_per_class(((class_id, at) for class_id, at in rows), unit, sessions)
+
+
+def shortfall(session: Session, today: date, minimum: int, class_ids: Any = None,
+              unit: str = "day") -> list[tuple[int, int]]:
+    """(class id, visits counted) of the classes under way or ended that have fewer than `minimum`; visits on
+    different days or sessions as `unit` says (MONITOR_INSPECTION_VISIT_UNIT)."""
     query = select(TrainingClass.id, TrainingClass.start_date, TrainingClass.end_date)
     if class_ids is not None:
         query = query.where(TrainingClass.id.in_(class_ids))
     terms = [ClassTerm(i, s, e) for i, s, e in session.execute(query)]
-    rows = session.execute(select(Inspection.class_id, Inspection.inspected_at))
-    visits = visits_per_class((class_id, at) for class_id, at in rows)
-    return inspections_short(terms, visits, today, minimum)
+    return inspections_short(terms, class_visits(session, unit, class_ids), today, minimum)

@@ -43,6 +43,7 @@ from monitor.services.crosscheck import (
     payment_of,
 )
 from monitor.services.events import prefecture_of
+from monitor.services.inspections import class_visits
 
 LEDGER_COLUMNS = [
     ("index", "序号"), ("name", "姓名"), ("id_number_masked", "身份证号（脱敏）"), ("scheduled", "应到课时数"),
@@ -159,9 +160,10 @@ def build_class_ledger(session: Session, class_id: int, now: datetime, min_rate:
     }
 
 
-def build_daily_report(session: Session, day: date, min_inspections: int) -> dict[str, Any]:
+def build_daily_report(session: Session, day: date, min_inspections: int, visit_unit: str = "day") -> dict[str, Any]:
     """Per prefecture and county for one local day: classes running, check-ins, pass rate, anomalies by rule,
-    inspections filed, and the running classes short of `min_inspections` (clause 十四), listed too."""
+    inspections filed, and the running classes short of `min_inspections` visits (clause 十四; on different days or
+    sessions as `visit_unit` says), listed too."""
     since = datetime.combine(day, time(0), SHANGHAI).astimezone(UTC)  # stored times are UTC
     until = datetime.combine(day, time(23, 59, 59, 999999), SHANGHAI).astimezone(UTC)
     names = dict(session.execute(select(Region.code, Region.name)).all())
@@ -197,9 +199,7 @@ def build_daily_report(session: Session, day: date, min_inspections: int) -> dic
     ):
         if in_county := county_of.get(cls_id):
             inspected[in_county] += n
-    filed = {cls_id: int(n) for cls_id, n in session.execute(
-        select(Inspection.class_id, func.count()).where(Inspection.inspected_at <= until)
-        .group_by(Inspection.class_id))}
+    filed = class_visits(session, visit_unit, list(county_of), until)
     terms = [ClassTerm(cls_id, start, end) for cls_id, start, end in session.execute(
         select(TrainingClass.id, TrainingClass.start_date, TrainingClass.end_date)
         .where(TrainingClass.id.in_(list(county_of))))]

@@ -61,12 +61,12 @@ def today_trend(session: Session, scope: Scope, now: datetime, bucket_minutes: i
 
 
 def what_is_due(session: Session, scope: Scope, now: datetime, minimum: int, within_minutes: int = 60,
-                limit: int = 20) -> dict[str, Any]:
+                limit: int = 20, visit_unit: str = "day") -> dict[str, Any]:
     """What needs doing, not what happened: classes short of their inspections (clause 十四) and sessions that start
     within the next `within_minutes` (local wall-clock; a window past midnight stops at 23:59)."""
     local = now.astimezone(SHANGHAI)
     today = local.date()
-    short = shortfall(session, today, minimum, scope.class_ids())
+    short = shortfall(session, today, minimum, scope.class_ids(), visit_unit)
     begin = local.hour * 60 + local.minute
     end = min(begin + within_minutes, 24 * 60 - 1)
     rows = session.execute(
