@@ -201,12 +201,16 @@ class FaceIndex:
             kinds = array("b", (KINDS.index(r[1]) if r[1] in KINDS else -1 for r in rows))
             people = array("q", (r[2] for r in rows))
             del rows
-            with self._lock:  # the swap: replay what came meanwhile (a few adds), no loop over the whole table
+            with self._lock:
+                early = list(job.pending)
+            if early:  # what was enrolled during the build, added to the new index before taking the lock
+                core.append(np.concatenate(early))
+            with self._lock:  # the swap: replay only what came since (usually nothing), no loop over the table
                 if self._rebuild is not job:
                     return  # superseded (rebuild() or a reset) meanwhile
                 tail = bisect.bisect_right(self._template_ids, job.upto)
-                for chunk in job.pending:
-                    core.append(chunk)
+                if len(job.pending) > len(early):
+                    core.append(np.concatenate(job.pending[len(early):]))
                 ids.extend(self._template_ids[tail:])
                 kinds.extend(self._kinds[tail:])
                 people.extend(self._person_ids[tail:])
