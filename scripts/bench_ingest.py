@@ -107,7 +107,12 @@ def multipart(fields: dict[str, str], photo: bytes, comment: str) -> tuple[list[
 
 
 async def load(base: str, token: str, class_id: int, trainee_ids: list[int], venue: tuple[float, float],
-               photos: list[bytes], seconds: float, concurrency: int) -> tuple[list[float], dict[int, int], int]:
+               photos: list[bytes], seconds: float, concurrency: int, run: str = ""
+               ) -> tuple[list[float], dict[int, int], int]:
+    """Distinct sign-ins from `concurrency` connections for `seconds`: answer times of the accepted ones, statuses
+    (0: the connection failed) and bytes sent. Idempotency-Keys carry `run` (default this pid): a second run on one
+    database needs its own, or it would be answered as repeats."""
+    run = run or str(os.getpid())
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     sent_bytes = 0
@@ -123,7 +128,7 @@ async def load(base: str, token: str, class_id: int, trainee_ids: list[int], ven
                       "kind": "sign_in", "captured_at": datetime.now(UTC).isoformat(),
                       "latitude": f"{venue[0] + (n % 97) * 1e-6:.7f}", "longitude": f"{venue[1]:.7f}",
                       "accuracy_m": "12", "device_id": f"bench-{n % 500}"}
-            pieces, ctype = multipart(fields, photos[n % len(photos)], f"bench {n} {uuid.uuid4()}")
+            pieces, ctype = multipart(fields, photos[n % len(photos)], f"bench {run} {n} {uuid.uuid4()}")
             size = sum(len(p) for p in pieces)
 
             async def body(pieces: list[bytes | memoryview] = pieces) -> Any:
@@ -131,12 +136,16 @@ async def load(base: str, token: str, class_id: int, trainee_ids: list[int], ven
                     yield bytes(piece) if isinstance(piece, memoryview) and len(piece) < 65536 else piece
 
             started = time.perf_counter()
-            r = await client.post("/api/v1/check-ins", content=body(), headers={
-                "Authorization": f"Bearer {token}", "Content-Type": ctype,
-                "Idempotency-Key": f"bench-{os.getpid()}-{n}", "Content-Length": str(size)})
-            if r.status_code in (201, 202):
+            try:
+                r = await client.post("/api/v1/check-ins", content=body(), headers={
+                    "Authorization": f"Bearer {token}", "Content-Type": ctype,
+                    "Idempotency-Key": f"bench-{run}-{n}", "Content-Length": str(size)})
+                code = r.status_code
+            except httpx.HTTPError:
+                code = 0
+            if code in (201, 202):
                 latencies.append(time.perf_counter() - started)
-            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+            statuses[code] = statuses.get(code, 0) + 1
             sent_bytes += size
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)

@@ -543,49 +543,11 @@ async def open_loop(world: World, photos: GenuinePhotos, rate: float, seconds: f
 # -- phase 3: acceptance -------------------------------------------------------------------------------------
 async def accept_load(world: World, photos: list[bytes], seconds: float, concurrency: int, run: str,
                       ) -> tuple[list[float], dict[int, int], int]:
-    """scripts/bench_ingest.py's load, with Idempotency-Keys unique to this run (its own repeat after a pid and
-    counter, so a second run in one process on one database would be answered as replays)."""
-    from bench_ingest import multipart
+    """scripts/bench_ingest.py's load against this world, with Idempotency-Keys unique to this run."""
+    from bench_ingest import load
 
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    sent_bytes, counter = 0, 0
-    stop_at = time.monotonic() + seconds
-    trainee_ids = [t.id for t in world.trainees]
-
-    async def one(client: httpx.AsyncClient) -> None:
-        nonlocal counter, sent_bytes
-        while time.monotonic() < stop_at:
-            counter += 1
-            n = counter
-            fields = {"trainee_id": str(trainee_ids[n % len(trainee_ids)]), "class_id": str(world.class_id),
-                      "kind": "sign_in", "captured_at": datetime.now(UTC).isoformat(),
-                      "latitude": f"{world.venue[0] + (n % 97) * 1e-6:.7f}", "longitude": f"{world.venue[1]:.7f}",
-                      "accuracy_m": "12", "device_id": f"bench-{n % 500}"}
-            pieces, ctype = multipart(fields, photos[n % len(photos)], f"bench {run} {n} {uuid.uuid4()}")
-            size = sum(len(p) for p in pieces)
-
-            async def body(pieces: list[bytes | memoryview] = pieces) -> Any:
-                for piece in pieces:
-                    yield bytes(piece) if isinstance(piece, memoryview) and len(piece) < 65536 else piece
-
-            started = time.perf_counter()
-            try:
-                r = await client.post("/api/v1/check-ins", content=body(), headers={
-                    "Authorization": f"Bearer {world.site_token}", "Content-Type": ctype,
-                    "Idempotency-Key": f"accept-{run}-{n}", "Content-Length": str(size)})
-                code = r.status_code
-            except httpx.HTTPError:
-                code = 0
-            if code in (201, 202):
-                latencies.append(time.perf_counter() - started)
-            statuses[code] = statuses.get(code, 0) + 1
-            sent_bytes += size
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=world.base, timeout=120, limits=limits) as client:
-        await asyncio.gather(*(one(client) for _ in range(concurrency)))
-    return latencies, statuses, sent_bytes
+    return await load(world.base, world.site_token, world.class_id, [t.id for t in world.trainees], world.venue,
+                      photos, seconds, concurrency, run=run)
 
 
 def acceptance(world: World, photos12: list[bytes], seconds: float, concurrency: int, client_cores: list[int],
