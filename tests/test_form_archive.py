@@ -67,22 +67,17 @@ def phone_check_on(crew: Crew, alert_id: int) -> tuple[list[str], list[str]]:
         return [p.name for p in people if p], [p.id_number for p in people if p]
 
 
-@pytest.fixture
-def filed(crew: Crew) -> dict[str, Any]:
-    """An on-site form of an alert with a phone check, two photos with their capture time and fix (one with EXIF)."""
-    alert_id = crew.alert_id()
-    crew.clock().run(NOW)
-    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
-    assert crew.post(f"/api/v1/alerts/{alert_id}/arrive", "county_a").status_code == 200
-    names, id_numbers = phone_check_on(crew, alert_id)
+def file_on(crew: Crew, alert_id: int, headcount_present: int) -> dict[str, Any]:
+    """An on-site form of the alert, two photos with their capture time and fix (one with EXIF): its JSON, its PDF
+    and the photos' capture time."""
     items = {k: {"result": v, "note": "登记 3 人，实到 1 人" if v == "problem" else ""} for k, v in RESULT_OF.items()}
     taken = datetime.now(UTC) - timedelta(minutes=3)
     here = {"latitude": VENUE[0], "longitude": VENUE[1], "accuracy_m": 12, "datum": "WGS-84",
             "captured_at": taken.isoformat()}
     meta = [{"captured_at": taken.isoformat(), "fix": here}, {"captured_at": None, "fix": None}]
     form = {"class_id": crew.world.class_id, "alert_id": alert_id, "kind": "on_site", "items": json.dumps(items),
-            "findings": "在场学员少于签到人数，疑似代签", "responsible_name": "张校长", "headcount_present": 1,
-            "fix": json.dumps(here), "photo_meta": json.dumps(meta)}
+            "findings": "在场学员少于签到人数，疑似代签", "responsible_name": "张校长",
+            "headcount_present": headcount_present, "fix": json.dumps(here), "photo_meta": json.dumps(meta)}
     files = [("signature", ("sign.png", signature_png(), "image/png")),
              ("inspector_signature", ("mine.png", signature_png(), "image/png")),
              ("photos", ("room.jpg", photo_with_exif("2024:05:01 08:30:59"), "image/jpeg")),
@@ -92,7 +87,18 @@ def filed(crew: Crew) -> dict[str, Any]:
     assert r.status_code == 201, r.text
     body = r.json()
     pdf = crew.client.get(body["pdf_url"], headers=auth(crew.world.operator)).content
-    return {"crew": crew, "body": body, "pdf": pdf, "names": names, "id_numbers": id_numbers, "taken": taken,
+    return {"body": body, "pdf": pdf, "taken": taken}
+
+
+@pytest.fixture
+def filed(crew: Crew) -> dict[str, Any]:
+    """An on-site form of an alert with a phone check (one trainee confirmed present, the form counts one)."""
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    assert crew.post(f"/api/v1/alerts/{alert_id}/arrive", "county_a").status_code == 200
+    names, id_numbers = phone_check_on(crew, alert_id)
+    return {"crew": crew, **file_on(crew, alert_id, 1), "names": names, "id_numbers": id_numbers,
             "alert_id": alert_id}
 
 
@@ -163,6 +169,20 @@ def test_the_form_prints_the_alert_class_phone_check_place_fix_time_and_photos(f
     assert filed["pdf"].count(b"/Subtype /Image") >= 2
     sig = crew.client.get(f"/api/v1/evidence/{body['inspector_signature_sha256']}", headers=auth(crew.world.operator))
     assert sig.status_code == 200 and sig.content == signature_png()
+
+
+def test_the_form_prints_the_contradictions_between_the_alerts_records_only_when_there_are_any(
+        filed: dict[str, Any]) -> None:
+    crew, alert_id = filed["crew"], filed["alert_id"]
+    assert filed["body"]["contradictions"] == []
+    assert "记录矛盾" not in text_of(filed["pdf"])  # the phone check confirmed 1 present, the form counts 1
+    second = file_on(crew, alert_id, 0)  # a later form of the same alert counting nobody present
+    said = second["body"]["contradictions"]
+    assert len(said) == 1 and "矛盾" in said[0]
+    flat = re.sub(r"\s+", "", text_of(second["pdf"]))
+    assert "四、记录矛盾" in flat and "五、现场照片2张" in flat
+    assert "1." + re.sub(r"\s+", "", said[0]) in flat  # as the API states it, wrapped over lines
+    assert crew.detail(alert_id).json()["contradictions"] == said
 
 
 def test_photos_keep_their_capture_time_fix_and_exif_time_in_the_json(filed: dict[str, Any]) -> None:

@@ -175,8 +175,9 @@ def test_the_wall_fits_1920x1080_and_reads_from_five_metres(tmp_path: Path, brow
         assert page.locator("#trend svg").count() == 1
         wait_until(page, "window.wallMap && window.wallMap.chart.wallLabels.length === 16", timeout=10_000)
         fits_the_screen(page)
+        expect(page.locator("#c-by-state li")).to_have_count(5)  # the waiting alerts by state, zero or not
         for selector in (".feed .rule", ".feed .where", ".feed .msg", ".feed .time", ".counter b", ".counter span",
-                         ".verdicts li", "#ranking li", ".frames .counts"):
+                         ".by-state li", ".by-state b", ".verdicts li", "#ranking li", ".frames .counts"):
             sizes = font_sizes(page, selector)
             assert sizes and min(sizes) >= 18, (selector, sizes)
         drawn = map_overlaps(page)

@@ -1,6 +1,7 @@
 """The filled inspection form as a printable PDF (A4, with a subset of a TrueType CJK font embedded): the ticked
 checklist, both handwritten signatures, the alert and class numbers, the phone check's drawn and reached trainees,
-the visit's place, fix and time, the photos' capture times and digests, and a QR code with the verify link."""
+the visit's place, fix and time, the contradictions between the alert's records (记录矛盾) when there are any,
+the photos' capture times and digests, and a QR code with the verify link."""
 
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ class FormContent:
     filed_at: datetime | None = None  # the PDF's creation date
     record_sha256: str = ""
     verify_url: str = ""
+    contradictions: Sequence[str] = field(default_factory=tuple)  # zh-CN, as the API states them, when filed
 
 
 FENCE_WORDS = {"inside": "在培训场地围栏内", "outside": "在培训场地围栏外", "uncertain": "处于围栏边缘，无法确认",
@@ -276,9 +278,17 @@ def render_form(form: FormContent, signature_png: bytes, inspector_signature_png
                          "接通，确认在班" if call.present else "接通，未确认在班")
                 line(f"{n:>2}. {call.name}　{call.id_number_masked}　{state}", 9.5, x=72, step=13.5)
 
-    photo_no = "四" if form.phone_checks else "三"
+    numbers = iter("三四五六")
+    if form.phone_checks:
+        next(numbers)
+    if form.contradictions:
+        heading(f"{next(numbers)}、记录矛盾（本告警的记录互相矛盾，须核实）")
+        for n, said in enumerate(form.contradictions, 1):
+            for k, text in enumerate(wrap(said, 42)):
+                line(f"{n}. {text}" if k == 0 else text, 10, x=58 if k == 0 else 72, step=15)
+
     if form.photos:
-        heading(f"{photo_no}、现场照片 {len(form.photos)} 张（拍摄时间、拍摄定位、SHA-256）")
+        heading(f"{next(numbers)}、现场照片 {len(form.photos)} 张（拍摄时间、拍摄定位、SHA-256）")
         for n, photo in enumerate(form.photos, 1):
             taken = (f"{photo.captured_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M:%S}（手机记录）"
                      if photo.captured_at else "拍摄时间未提供")

@@ -25,6 +25,10 @@ function renderDispatch(a, anomaly) {
     ["接单人", a.assignee_staff_id ? assignee || `抽查人员 ${a.assignee_staff_id}` : "—"],
     ["告警次数", `${a.count} 次（未消除 ${a.open_count}）`], ["首次发生", M.dateTime(a.first_at)]];
   $("dispatch-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", "", k), el("dd", "", v)]));
+  // Records of this alert that cannot both be true, as the API states them.
+  const contradictions = a.contradictions || [];
+  $("dispatch-contradictions").classList.toggle("hidden", !contradictions.length);
+  $("dispatch-contradiction-list").replaceChildren(...contradictions.map(text => el("li", "", text)));
   const pages = $("dispatch-pages");
   pages.replaceChildren(...a.pages.map(p => {
     const tr = el("tr");

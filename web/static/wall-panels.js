@@ -23,6 +23,7 @@ function render(overview) {
   if (c.alerts_returned) waiting.push(`退回 ${c.alerts_returned}`);
   if (c.alerts_overdue) waiting.push(`超时 ${c.alerts_overdue}`);
   $("c-open-label").textContent = waiting.length ? `待处置告警（${waiting.join("，")}）` : "待处置告警";
+  renderByState(c.alerts_by_state || {});
   // What is due: classes short of their inspections, sessions about to start.
   const due = overview.due;
   $("c-short").textContent = due.short_of_inspections;
@@ -34,6 +35,16 @@ function render(overview) {
   renderRanking(overview.prefectures);
   renderRules(overview.anomalies_by_rule);
   renderTrend(overview.trend);
+}
+
+// The waiting alerts split by state, in the server's order, named as /public/rules.json names the states.
+function renderByState(byState) {
+  $("c-by-state").replaceChildren(...Object.entries(byState).map(([state, n]) => {
+    const li = el("li", `state-${state}`, M.DISPATCH.states[state] || state);
+    li.dataset.state = state;
+    li.append(el("b", "", String(n)));
+    return li;
+  }));
 }
 
 // All 16 prefectures, most anomalies first, in two columns; a click shows its counties on the map.

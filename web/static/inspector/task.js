@@ -101,8 +101,16 @@ function drawTask(id) {
 export function taskOf(id) { return id != null && id < 0 ? drawTask(id) : S.alerts.find(x => x.id === id); }
 document.addEventListener("monitor:draws", () => { if (S.current != null && S.current < 0) renderTask(); });
 
+// Records of the alert that cannot both be true, as the API states them (none for a draw).
+function renderContradictions(a) {
+  const said = (a && a.contradictions) || [];
+  $("t-contradictions").classList.toggle("hidden", !said.length);
+  $("t-contradiction-list").replaceChildren(...said.map(text => M.el("li", "", text)));
+}
+
 export function renderTask() {
   const a = taskOf(S.current);
+  renderContradictions(a);
   const kind = a && kindOf(a);
   const mine = kind === "working";
   $("t-actions").classList.toggle("hidden", !mine && kind !== "paged");
