@@ -57,6 +57,7 @@ def test_wrong_check_digit_is_refused_and_ids_are_masked(world: World) -> None:
     assert good not in r.text and r.json()["id_number_masked"] == good[:3] + "*" * 11 + good[-4:]
     again = world.client.post("/api/v1/trainees", json={"id_number": good, "name": "张三"}, headers=auth(world.admin))
     assert again.status_code == 409 and again.json()["code"] == "DUPLICATE_ID_NUMBER" and good not in again.text
+    assert again.json()["detail"]["other"] == {"kind": "trainee", "id": r.json()["id"], "name": "张三"}
 
 
 def class_body(world: World, **overrides: object) -> dict:

@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, cast
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from models.domain import Role
+from models.tables import Teacher, Trainee
 from monitor.adapters.tokens import issue_token
 from monitor.cli.demo import hold_data_dir
 from monitor.cli.errors import CliError
@@ -72,6 +76,51 @@ def test_registering_twice_on_one_database_reuses_the_world(client_factory: Call
     upload = again.upload_checkin(second.classes[0], "genuine")
     assert upload is not None and upload.status_code == 201, upload
     assert upload.status in ("passed", "review") and not upload.codes, upload
+
+
+class Interrupted(Exception):
+    """The demo stopped (Ctrl-C) in the middle of its registration."""
+
+
+class CutBeforeClass:
+    """The registrar's HTTP client, cut just before it would create its `nth` class (its people already are)."""
+
+    def __init__(self, http: TestClient, nth: int) -> None:
+        self.http, self.left = http, nth
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        if (method, path) == ("POST", "/api/v1/classes"):
+            self.left -= 1
+            if self.left == 0:
+                raise Interrupted(path)
+        return self.http.request(method, path, **kwargs)
+
+
+def test_a_registration_interrupted_before_its_class_resumes_without_duplicates(
+        client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory()
+    start = datetime.now(UTC)
+    cut = simulator(client, seed=4, start=start)
+    cut.registrar.http = cast(httpx.Client, CutBeforeClass(client, nth=2))
+    with pytest.raises(Interrupted):
+        cut.register(2)  # the first class, and the second's trainees (faces enrolled) and teachers, but no class
+
+    def people() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        with client.app.state.db.session() as session:
+            return ([(t.name, t.id_number) for t in session.scalars(select(Trainee).order_by(Trainee.id))],
+                    [(t.name, t.id_number) for t in session.scalars(select(Teacher).order_by(Teacher.id))])
+
+    before = people()
+    assert len(before[0]) == 10 and len(before[1]) == 4
+    world = simulator(client, seed=5, start=start).register(2)  # `monitor demo --keep`: resumed by natural keys
+
+    assert people() == before  # nobody registered again under a new ID number
+    classes = client.get("/api/v1/classes", headers=auth(world.admin_token)).json()
+    assert sorted(c["id"] for c in classes) == sorted(c.id for c in world.classes) and len(classes) == 2
+    with client.app.state.db.session() as session:
+        all_trainees = set(session.scalars(select(Trainee.id)))
+    assert set().union(*(c.trainees for c in world.classes)) == all_trainees
+    assert {len(c["trainee_ids"]) for c in classes} == {5}
 
 
 def test_server_phash_is_what_the_server_stores(client_factory: Callable[..., TestClient]) -> None:

@@ -35,9 +35,16 @@ from monitor.services.identity import (
 
 def refuse_duplicate(session: Session, model: type[Trainee] | type[Teacher], id_number: str, what: str) -> None:
     """409 for a number already registered, asked before inserting: the unique constraint stays the guard against a
-    race, but a refused insert would put the whole number into PostgreSQL's log (`Key (id_number)=(…)`)."""
-    if session.scalar(select(model.id).where(model.id_number == id_number)) is not None:
-        raise ApiError(409, "DUPLICATE_ID_NUMBER", f"身份证号 {mask_id_number(id_number)} 的{what}已登记")
+    race, but a refused insert would put the whole number into PostgreSQL's log (`Key (id_number)=(…)`). The answer
+    names the record that holds the number (`detail.other`: kind, id, name), so that an administrator, or a resumed
+    registration, goes on with that person instead of registering him again under another number."""
+    row = session.execute(select(model.id, model.name).where(model.id_number == id_number)).first()
+    if row is not None:
+        held_by, name = row
+        kind = "trainee" if model is Trainee else "teacher"
+        raise ApiError(409, "DUPLICATE_ID_NUMBER",
+                       f"身份证号 {mask_id_number(id_number)} 的{what}已登记（编号 {held_by}）",
+                       other={"kind": kind, "id": held_by, "name": name})
 
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])

@@ -54,13 +54,18 @@ class WorldRegistrar:
         return self._request("GET", path, self.world.admin_token).json()
 
     def _create_person(self, kind: str, county: str, birth: date, seq: int, body: dict[str, Any]) -> int:
-        """Create a trainee or teacher; an ID number taken by a record this run cannot see gets a new sequence."""
+        """Create a trainee or teacher, or find him by his natural key (ID number and name): an interrupted earlier
+        run may have registered him without this run seeing it (no class yet names him). The 409 for a taken ID
+        number names its holder; only a holder of another name makes the person take the next sequence."""
         for attempt in range(20):
             body["id_number"] = make_id_number(county, birth, seq + 37 * attempt)
             response = self._request("POST", f"/api/v1/{kind}", self.world.admin_token, ok=(201, 409), json=body)
             if response.status_code == 201:
                 created: int = response.json()["id"]
                 return created
+            other = ((response.json().get("detail") or {}).get("other")) or {}
+            if other.get("id") and other.get("name") == body["name"]:
+                return int(other["id"])
         raise RuntimeError(f"no free ID number for {body['name']}")
 
     def _enrol(self, trainee_id: int, person: str, photo: str) -> int:
