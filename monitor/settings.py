@@ -122,6 +122,9 @@ class Settings(BaseSettings):
                                              "DOUBLE_ENROLMENT")
     clock_rules: bool = Field(default=True, description="run the clock rules in the worker (tests drive them)")
     min_attendance_rate: float = 0.8
+    public_notice_min_rebuild_seconds: float = Field(default=60.0, ge=0, le=3600, description="the public notice "
+                                                     "is built again at most this often (the last build answers "
+                                                     "meanwhile, with its time)")
     low_attendance_min_sessions: int = 2
     online_max_gap_minutes: float = Field(default=15.0, description="most study one heartbeat can vouch for")
     online_daily_cap_minutes: float = Field(default=480.0, description="clause 六: at most 8 hours a day")

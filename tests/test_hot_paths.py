@@ -164,12 +164,61 @@ def test_the_public_notice_is_built_again_only_after_a_change(world: World) -> N
     assert client.get("/public/notice.json").json()["classes"] == first
     cache = NOTICES[client.app.state.db]
     assert cache.builds == 1  # asked twice, built once
+    cache.min_interval_s = 0  # (60 s by default: a change within a minute of the last build waits for the next)
     trainees = {c["class_code"]: c["trainees"] for c in first}
     r = client.post(f"/api/v1/classes/{world.other_class_id}/roster", json={"trainee_ids": [world.biden_id]},
                     headers=auth(world.admin))
     assert r.status_code == 200, r.text
     after = {c["class_code"]: c["trainees"] for c in client.get("/public/notice.json").json()["classes"]}
     assert cache.builds == 2 and after["TEST-1"] == trainees["TEST-1"] + 1 and after["TEST-0"] == trainees["TEST-0"]
+
+
+def test_the_public_notice_is_built_by_one_request_at_a_time_and_at_most_once_a_minute(world: World) -> None:
+    """The route is public and a build at province size takes most of a minute: concurrent requests after a change
+    get the last build (with its own time) while one request builds, and a change within the minimum interval waits
+    for it."""
+    import threading
+    from datetime import datetime
+
+    from monitor.api.reports import NOTICES
+    from monitor.services import ledger
+
+    client = world.client
+    client.app.state.db.seal_audit()
+    first = client.get("/public/notice.json").json()
+    cache = NOTICES[client.app.state.db]
+    r = client.post(f"/api/v1/classes/{world.other_class_id}/roster", json={"trainee_ids": [world.biden_id]},
+                    headers=auth(world.admin))
+    assert r.status_code == 200, r.text
+    assert client.get("/public/notice.json").json() == first  # changed within the minute: the last build answers
+    assert cache.builds == 1
+    cache.min_interval_s = 0
+    started, release = threading.Event(), threading.Event()
+    real_build = ledger.public_notice
+
+    def slow_build(*args: object, **kwargs: object) -> list[dict[str, object]]:
+        started.set()
+        assert release.wait(30)
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    answers: list[dict[str, object]] = []
+    try:
+        ledger.public_notice = slow_build  # type: ignore[assignment]
+        builder = threading.Thread(target=lambda: answers.append(client.get("/public/notice.json").json()))
+        builder.start()
+        assert started.wait(30)
+        during = [client.get("/public/notice.json").json() for _ in range(3)]  # none of them starts a build
+        assert during == [first] * 3
+        release.set()
+        builder.join(30)
+    finally:
+        release.set()
+        ledger.public_notice = real_build
+    assert cache.builds == 2
+    rebuilt = answers[0]
+    assert datetime.fromisoformat(str(rebuilt["generated_at"])) > datetime.fromisoformat(first["generated_at"])
+    trainees = {c["class_code"]: c["trainees"] for c in rebuilt["classes"]}  # type: ignore[attr-defined]
+    assert trainees["TEST-1"] == {c["class_code"]: c["trainees"] for c in first["classes"]}["TEST-1"] + 1
 
 
 def test_the_public_notice_says_what_each_class_ledger_says(world: World) -> None:

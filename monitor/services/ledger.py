@@ -306,24 +306,44 @@ def notice_version(session: Session, now: datetime, min_rate: float) -> tuple[An
 class NoticeCache:
     """The public notice as last built in this process, with the database version it was built at
     (`notice_version`): asked again with nothing changed, it answers without reading a ledger; after any change,
-    in any process, it is built again."""
+    in any process, it is built again, but by one request at a time and at most once every `min_interval_s`
+    seconds. Meanwhile callers get the last build with its own time: the route is public, and a build at province
+    size takes most of a minute, so requests must not each start one."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, min_interval_s: float = 60.0) -> None:
+        self.min_interval_s = min_interval_s
+        self._lock = threading.Condition()
         self._key: tuple[Any, ...] | None = None
         self._classes: list[dict[str, Any]] = []
+        self._built_at: datetime | None = None
+        self._building = False
         self.builds = 0
 
-    def get(self, session: Session, now: datetime, min_rate: float) -> list[dict[str, Any]]:
+    def get(self, session: Session, now: datetime, min_rate: float) -> tuple[list[dict[str, Any]], datetime]:
+        """The notice's classes and when they were built."""
         key = notice_version(session, now, min_rate)  # read first: what is built is never older than its key
         with self._lock:
-            if key == self._key:
-                return self._classes
-        classes = public_notice(session, now, min_rate)
+            while True:
+                if self._built_at is not None and (key == self._key or self._building or (
+                        now - self._built_at).total_seconds() < self.min_interval_s):
+                    return self._classes, self._built_at
+                if not self._building:
+                    break
+                self._lock.wait(5.0)  # the first build ever: wait for it rather than start another
+            self._building = True
+        try:
+            classes = public_notice(session, now, min_rate)
+        except BaseException:
+            with self._lock:
+                self._building = False
+                self._lock.notify_all()
+            raise
         with self._lock:
-            self._key, self._classes = key, classes
+            self._key, self._classes, self._built_at = key, classes, now
+            self._building = False
             self.builds += 1
-        return classes
+            self._lock.notify_all()
+        return classes, now
 
 
 def online_day(session: Session, trainee_id: int, day: date, max_gap_min: float, cap_min: float,
