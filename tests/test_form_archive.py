@@ -9,6 +9,7 @@ import io
 import json
 import re
 import subprocess
+import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from PIL import Image
+from pyhanko.pdf_utils.generic import parse_pdf_date
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
@@ -275,6 +277,66 @@ def test_the_metadata_names_the_form_the_center_and_the_filing_time(filed: dict[
     created = datetime.fromisoformat(info["CreationDate"])
     filed_at = datetime.fromisoformat(body["created_at"])
     assert abs((created - filed_at).total_seconds()) < 1 and created.year > 2000
+
+
+XMP_NS = {"rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "dc": "http://purl.org/dc/elements/1.1/",
+          "xmp": "http://ns.adobe.com/xap/1.0/", "pdf": "http://ns.adobe.com/pdf/1.3/",
+          "pdfaid": "http://www.aiim.org/pdfa/ns/id/"}
+
+
+def xmp_property(packet: bytes, name: str) -> str:
+    """One XMP property ("prefix:name"), written as an attribute of rdf:Description or as an element (the first
+    rdf:li of an array)."""
+    prefix, local = name.split(":")
+    key = f"{{{XMP_NS[prefix]}}}{local}"
+    for description in ET.fromstring(packet).iter(f"{{{XMP_NS['rdf']}}}Description"):
+        if key in description.attrib:
+            return description.attrib[key]
+        element = description.find(key)
+        if element is not None:
+            item = element.find(f".//{{{XMP_NS['rdf']}}}li")
+            return ((item if item is not None else element).text or "").strip()
+    raise KeyError(name)
+
+
+def test_the_signed_pdf_is_a_pdfa_2b_candidate_whose_xmp_matches_its_info(filed: dict[str, Any]) -> None:
+    """PDF/A-2b as far as it can be checked here (no veraPDF): an sRGB output intent, XMP declaring part 2
+    conformance B equal to the Info dictionary after signing, a document ID, an EOL before every endstream, and the
+    signature an incremental update over the unchanged original."""
+    pdf = filed["pdf"]
+    reader = PdfFileReader(io.BytesIO(pdf), strict=True)
+    [intent] = reader.root["/OutputIntents"]
+    assert intent["/Type"] == "/OutputIntent" and intent["/S"] == "/GTS_PDFA1"
+    assert str(intent["/OutputConditionIdentifier"]) == "sRGB IEC61966-2.1"
+    profile = intent["/DestOutputProfile"]
+    icc = profile.data
+    assert profile["/N"] == 3 and len(icc) == int.from_bytes(icc[:4], "big")
+    assert icc[36:40] == b"acsp" and icc[12:16] == b"mntr" and icc[16:20] == b"RGB " and icc[8] <= 4
+    assert len(reader.trailer["/ID"]) == 2
+    metadata = reader.root["/Metadata"]
+    assert metadata["/Type"] == "/Metadata" and metadata["/Subtype"] == "/XML" and "/Filter" not in metadata
+    packet = metadata.data
+    assert packet.startswith(b"<?xpacket begin=") and b"bytes=" not in packet[:80] and b"encoding=" not in packet[:80]
+    assert xmp_property(packet, "pdfaid:part") == "2" and xmp_property(packet, "pdfaid:conformance") == "B"
+    info = reader.trailer["/Info"]
+    for xmp_name, info_key in (("dc:title", "/Title"), ("dc:creator", "/Author"), ("dc:description", "/Subject"),
+                               ("xmp:CreatorTool", "/Creator"), ("pdf:Producer", "/Producer"),
+                               ("pdf:Keywords", "/Keywords")):
+        assert xmp_property(packet, xmp_name) == str(info[info_key]), xmp_name
+    assert "pyHanko" in xmp_property(packet, "pdf:Producer") and "ReportLab" in xmp_property(packet, "pdf:Producer")
+    for xmp_name, info_key in (("xmp:CreateDate", "/CreationDate"), ("xmp:ModifyDate", "/ModDate")):
+        assert datetime.fromisoformat(xmp_property(packet, xmp_name)) == parse_pdf_date(str(info[info_key])), xmp_name
+    created = datetime.fromisoformat(xmp_property(packet, "xmp:CreateDate"))
+    assert abs((created - datetime.fromisoformat(filed["body"]["created_at"])).total_seconds()) < 1
+    for end in re.finditer(rb"endstream", pdf):
+        assert pdf[end.start() - 1:end.start()] in (b"\n", b"\r"), end.start()
+    # The signature is one incremental update: the first revision (the unsigned form) is kept byte for byte.
+    assert pdf.count(b"%%EOF") == 2
+    first = pdf[:pdf.index(b"%%EOF") + len(b"%%EOF\n")]
+    [signature] = reader.embedded_signatures
+    assert signature.signed_revision == 1 and len(first) < len(pdf)
+    original = PdfFileReader(io.BytesIO(first), strict=True)
+    assert xmp_property(original.root["/Metadata"].data, "pdfaid:part") == "2"
 
 
 def test_a_form_without_the_inspectors_signature_is_refused(crew: Crew) -> None:

@@ -16,12 +16,41 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.metadata import model, xmp_xml
 from pyhanko.sign import signers
 from pyhanko.sign.fields import SigSeedSubFilter
 
+from models.clock import SHANGHAI
+
 CENTER_NAME = "云南省职业技能培训监控调度中心"
 FIELD_NAME = "CenterSignature"
+
+
+class ArchivalWriter(IncrementalPdfFileWriter):
+    """pyHanko's incremental writer, keeping the XMP metadata equal to the Info dictionary as PDF/A wants (ISO 19005-2
+    6.6.2.3): pyHanko appends its name to the Info /Producer ("ReportLab …; pyHanko …") but writes only its own into
+    pdf:Producer, and reads the clock once for /ModDate and again for xmp:ModifyDate. Relies on pyHanko's
+    `_update_meta` (pyhanko is pinned in requirements.lock); tests/test_form_archive.py compares the two after
+    signing."""
+
+    def _update_meta(self) -> None:
+        super()._update_meta()  # type: ignore[no-untyped-call]
+        stream = self.root["/Metadata"] if "/Metadata" in self.root else None
+        info = self._info.get_object() if self._info is not None else None  # type: ignore[no-untyped-call]
+        if not isinstance(stream, xmp_xml.MetadataStream) or not isinstance(info, generic.DictionaryObject):
+            return
+        when = datetime.now(SHANGHAI).replace(microsecond=0)
+        info["/ModDate"] = generic.pdf_date(when)
+        assert self._info is not None
+        self.mark_update(self._info)
+        fields = {k: v for root in stream.xmp for k, v in root}
+        fields[model.PDF_PRODUCER] = model.XmpValue(str(info["/Producer"]))
+        fields[model.XMP_MODDATE] = model.XmpValue(when.isoformat())
+        stream._xmp = [model.XmpStructure(fields)]
+        stream._reserialise()
+        stream._encoded_data = None
 
 
 class FormSigningKeyMissing(RuntimeError):
@@ -92,7 +121,7 @@ def load_signer(key: SigningKey, mtime_ns: int) -> signers.SimpleSigner:
 def sign_pdf(pdf: bytes, key: SigningKey, reason: str, location: str = "云南省") -> bytes:
     """`pdf` with the center's PAdES signature over the whole file, as an incremental update."""
     signer = load_signer(key, key.key_file.stat().st_mtime_ns + key.cert_file.stat().st_mtime_ns)
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    writer = ArchivalWriter(io.BytesIO(pdf))
     meta = signers.PdfSignatureMetadata(field_name=FIELD_NAME, subfilter=SigSeedSubFilter.PADES,
                                         md_algorithm="sha256", reason=reason, location=location, name=CENTER_NAME)
     out: io.BytesIO = signers.sign_pdf(writer, meta, signer=signer)

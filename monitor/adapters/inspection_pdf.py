@@ -7,21 +7,25 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import reportlab
-from PIL import Image
+from PIL import Image, ImageCms
 from reportlab.graphics import renderPDF
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfdoc import PDFArray, PDFCatalog, PDFDictionary, PDFName, PDFStream, PDFString
+from reportlab.pdfbase.pdfdoc import format as pdf_format
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
@@ -155,6 +159,105 @@ def pdf_date(at: datetime) -> str:
     return at.astimezone(SHANGHAI).strftime("D:%Y%m%d%H%M%S+08'00'")
 
 
+ICC_CREATED = bytes.fromhex("07d0 0001 0001 0000 0000 0000")  # the ICC header's creation date: 2000-01-01 00:00:00
+
+
+@lru_cache(maxsize=1)
+def srgb_profile() -> bytes:
+    """sRGB (IEC 61966-2.1) as an ICC display profile, made by Pillow's LittleCMS (no file to ship or download); its
+    creation date is fixed to 2000-01-01 (and its optional profile ID left unset) so the same form gives the same
+    bytes."""
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    icc[24:36] = ICC_CREATED  # dateTimeNumber: year, month, day, hours, minutes, seconds (uInt16 each)
+    icc[84:100] = bytes(16)  # profile ID: zero means "not computed" (an MD5 would cover the date changed above)
+    return bytes(icc)
+
+
+def xmp_packet(meta: Mapping[str, str], created: datetime) -> bytes:
+    """The XMP metadata: PDF/A-2b identification and the Info dictionary's entries, each equal to its Info twin
+    (ISO 19005-2 6.6.2.3: Title dc:title, Author dc:creator, Subject dc:description, Keywords pdf:Keywords, Creator
+    xmp:CreatorTool, Producer pdf:Producer, CreationDate xmp:CreateDate and ModDate xmp:ModifyDate)."""
+    def alt(text: str) -> str:
+        return f'<rdf:Alt><rdf:li xml:lang="x-default">{escape(text)}</rdf:li></rdf:Alt>'
+
+    when = created.astimezone(SHANGHAI).replace(microsecond=0).isoformat()
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '<rdf:Description rdf:about="" xmlns:pdfaid="http://www.aiim.org/pdfa/ns/id/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+        'xmlns:pdf="http://ns.adobe.com/pdf/1.3/">\n'
+        '<pdfaid:part>2</pdfaid:part>\n<pdfaid:conformance>B</pdfaid:conformance>\n'
+        '<dc:format>application/pdf</dc:format>\n'
+        f'<dc:title>{alt(meta["title"])}</dc:title>\n'
+        f'<dc:creator><rdf:Seq><rdf:li>{escape(meta["author"])}</rdf:li></rdf:Seq></dc:creator>\n'
+        f'<dc:description>{alt(meta["subject"])}</dc:description>\n'
+        '<dc:language><rdf:Bag><rdf:li>zh-CN</rdf:li></rdf:Bag></dc:language>\n'
+        f'<xmp:CreateDate>{when}</xmp:CreateDate>\n<xmp:ModifyDate>{when}</xmp:ModifyDate>\n'
+        f'<xmp:CreatorTool>{escape(meta["creator"])}</xmp:CreatorTool>\n'
+        f'<pdf:Producer>{escape(meta["producer"])}</pdf:Producer>\n'
+        f'<pdf:Keywords>{escape(meta["keywords"])}</pdf:Keywords>\n'
+        '</rdf:Description>\n</rdf:RDF>\n</x:xmpmeta>\n<?xpacket end="w"?>'
+    ).encode()
+
+
+class UnfilteredStream(PDFStream):  # type: ignore[misc]  # reportlab has no type information
+    """A stream written as it is, with no Filter key (reportlab writes `/Filter []` for a stream without filters)."""
+
+    def format(self, document: Any) -> bytes:
+        data: bytes = self.content
+        dictionary = PDFDictionary({**self.dictionary.dict, "Length": len(data)})
+        return bytes(pdf_format(dictionary, document)) + b"\nstream\n" + data + b"\nendstream\n"
+
+
+def eol_before_endstream(pdf: bytes) -> bytes:
+    """reportlab's PDF with an end-of-line before every `endstream`, which PDF/A requires (ISO 19005-2 6.1.7.1: a
+    stream's Length counts its bytes up to the EOL before endstream; reportlab writes none), and its cross-reference
+    table re-made for the shifted objects. reportlab writes one classic table and a trailer, which are re-counted,
+    never re-parsed: the bytes of every object stay as they were."""
+    xref_at = int(pdf[pdf.rindex(b"startxref") + len(b"startxref"):].split()[0])
+    head = re.match(rb"xref\r?\n0 (\d+)\r?\n", pdf[xref_at:])
+    if head is None:
+        raise ValueError("not a PDF with one classic cross-reference table")
+    count, table = int(head.group(1)), xref_at + head.end()
+    entries = [pdf[table + 20 * n:table + 20 * (n + 1)] for n in range(count)]
+    used = sorted((int(entry[:10]), n) for n, entry in enumerate(entries) if entry[17:18] == b"n")
+    out = bytearray(pdf[:used[0][0]])
+    moved: dict[int, int] = {}
+    for (at, n), end in zip(used, [at for at, _ in used[1:]] + [xref_at], strict=True):
+        body = pdf[at:end]
+        k = body.rfind(b"endstream")
+        if k > 0 and body[k - 1:k] not in (b"\n", b"\r"):
+            body = body[:k] + b"\n" + body[k:]
+        moved[n] = len(out)
+        out += body
+    new_xref_at = len(out)
+    out += b"xref\n0 %d\n" % count
+    for n, entry in enumerate(entries):
+        out += b"%010d" % moved[n] + entry[10:] if n in moved else entry
+    out += re.sub(rb"startxref(\r?\n)\d+", b"startxref\\g<1>%d" % new_xref_at, pdf[table + 20 * count:], count=1)
+    return bytes(out)
+
+
+def declare_pdfa(pdf: Canvas, meta: Mapping[str, str], created: datetime) -> None:
+    """Make the form a PDF/A-2b candidate: the catalog gets an sRGB output intent (S /GTS_PDFA1, so that the
+    device colours drawn have a meaning) and the XMP metadata, unfiltered, declaring part 2 conformance B."""
+    doc = pdf._doc
+    profile = PDFStream(PDFDictionary({"N": 3}), srgb_profile())
+    intent = PDFDictionary({"Type": PDFName("OutputIntent"), "S": PDFName("GTS_PDFA1"),
+                            "OutputConditionIdentifier": PDFString("sRGB IEC61966-2.1"),
+                            "RegistryName": PDFString("http://www.color.org"),
+                            "Info": PDFString("sRGB IEC61966-2.1"),
+                            "DestOutputProfile": doc.Reference(profile)})
+    metadata = UnfilteredStream(PDFDictionary({"Type": PDFName("Metadata"), "Subtype": PDFName("XML")}),
+                                xmp_packet(meta, created))
+    catalog = doc.Catalog
+    # reportlab's catalog writes only the keys it lists: OutputIntents is added for this document's catalog alone.
+    catalog.__NoDefault__ = [*PDFCatalog.__NoDefault__, "OutputIntents"]
+    catalog.OutputIntents = PDFArray([intent])
+    catalog.Metadata = metadata
+
+
 QR_SIZE = 96.0  # points: about 34 mm, read by a phone from a printed page
 
 
@@ -191,14 +294,19 @@ def render_form(form: FormContent, signature_png: bytes, inspector_signature_png
     pdf = Canvas(out, pagesize=A4, invariant=True, initialFontName=font, lang="zh-CN")
     filed = form.filed_at or form.inspected_at
     pdf.setDateFormatter(lambda *_: pdf_date(filed))
-    pdf.setTitle(f"职业技能培训班检查表 第 {form.inspection_id} 号（班次 {form.class_code}）")
-    pdf.setAuthor(f"{CENTER_NAME}；检查人员 {form.inspector}")
-    pdf.setSubject(f"云人社通〔2022〕50号 第十四条 培训班检查记录：班次 {form.class_code}（ID {form.class_id}）"
-                   f"{f'，告警 {form.alert_id}' if form.alert_id else ''}")
-    pdf.setCreator(f"{CENTER_NAME} 监控调度系统")
-    pdf.setProducer(f"ReportLab {reportlab.Version}")
-    if form.record_sha256:
-        pdf.setKeywords(f"record-sha256:{form.record_sha256}")
+    meta = {"title": f"职业技能培训班检查表 第 {form.inspection_id} 号（班次 {form.class_code}）",
+            "author": f"{CENTER_NAME}；检查人员 {form.inspector}",
+            "subject": f"云人社通〔2022〕50号 第十四条 培训班检查记录：班次 {form.class_code}（ID {form.class_id}）"
+                       f"{f'，告警 {form.alert_id}' if form.alert_id else ''}",
+            "creator": f"{CENTER_NAME} 监控调度系统", "producer": f"ReportLab {reportlab.Version}",
+            "keywords": f"record-sha256:{form.record_sha256}" if form.record_sha256 else ""}
+    pdf.setTitle(meta["title"])
+    pdf.setAuthor(meta["author"])
+    pdf.setSubject(meta["subject"])
+    pdf.setCreator(meta["creator"])
+    pdf.setProducer(meta["producer"])
+    pdf.setKeywords(meta["keywords"])
+    declare_pdfa(pdf, meta, filed)
     width, height = A4
     first_page_bottom = 160  # the verify block (QR code and link) sits under it on the first page
     page = 1
@@ -318,4 +426,4 @@ def render_form(form: FormContent, signature_png: bytes, inspector_signature_png
 
     pdf.showPage()
     pdf.save()
-    return out.getvalue()
+    return eol_before_endstream(out.getvalue())
