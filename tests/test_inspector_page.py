@@ -4,6 +4,7 @@ drafts that survive a reload and a dropped network; the operator dispatching and
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -117,6 +118,97 @@ def no_dialler(page: Page) -> None:
                   " true)")
 
 
+def sign_in_by_link(crew: Crew, page: Page, who: str) -> None:
+    """`who` signs in by the one-time link an admin issued (no token pasted anywhere); the page goes live."""
+    base = str(crew.client.base_url).rstrip("/")
+    link = crew.client.post(f"/api/v1/staff/{crew.staff[who]}/sign-in-links", headers=auth(crew.world.admin))
+    assert link.status_code == 201, link.text
+    page.goto(link.json()["url"].replace("http://localhost:8000", base))
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    assert "signin" not in page.url and "token" not in page.url
+
+
+def call_trainee(page: Page, trainee_id: int, answers: str, seconds: int) -> None:
+    """One call of the phone check as the page times it: the tel: link starts it, coming back ends it (`seconds`
+    long), then reached, present and what was said, saved."""
+    row = page.locator(f"#check-list li[data-trainee-id='{trainee_id}']")
+    row.locator("a.tel").tap()  # the page starts timing the call
+    expect(row.locator(".timing")).to_contain_text("通话中")
+    # The call lasts `seconds`: the page's own start moved back, as if the dialler had been open that long.
+    row.locator("form").evaluate("(f, s) => { f.dataset.started = String(Number(f.dataset.started) - s * 1000); }",
+                                 seconds)
+    row.locator("button.stop").tap()  # back on the page (a real phone ends it on visibilitychange)
+    # Rounded to the second, the tap's own time included: a slow tap may make it one more.
+    said = [f"{s // 60} 分 {s % 60} 秒" if s >= 60 else f"{s} 秒" for s in (seconds, seconds + 1)]
+    expect(row.locator(".timing")).to_contain_text(re.compile(f"通话 ({'|'.join(said)})"))
+    row.locator("input[name=reached][value=yes]").check()
+    row.locator("input[name=present]").check()
+    row.locator("textarea[name=answers]").fill(answers)
+    row.locator("button[type=submit]").tap()
+    last = page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] .last")
+    expect(last).to_contain_text("已接通 · 确认在班", timeout=5_000)
+    expect(last).to_contain_text("本页计时")
+
+
+def form_item(form: Locator, key: str) -> Locator:
+    return form.locator(f"#insp-items li[data-key='{key}']")
+
+
+def tick_items(form: Locator) -> None:
+    """The checklist as found: every item in order but the headcount (a problem) and teaching quality (not checked)."""
+    for key in CHECKLIST:
+        form_item(form, key).locator("input[value=ok]").check()
+    form_item(form, "headcount").locator("input[value=problem]").check()
+    form_item(form, "quality").locator("input[value=not_checked]").check()
+
+
+def take_photos(page: Page) -> None:
+    """Two photos from the camera, shown as thumbnails."""
+    page.set_input_files("#insp-photos", [FACES_DIR / "groups/two_people.jpg", FACES_DIR / "people/obama/obama.jpg"])
+    expect(page.locator("#insp-thumbs img")).to_have_count(2)
+    wait_until(page, "[...document.querySelectorAll('#insp-thumbs img')].every(i => i.complete && i.naturalWidth > 0)")
+    expect(page.locator("#insp-photo-count")).to_contain_text("已拍 2 张")
+
+
+def sign_both(page: Page) -> None:
+    """The responsible person signs with a finger (here the mouse: the same pointer events), then the inspector."""
+    for pad_id in ("#insp-sign", "#insp-sign-mine"):
+        pad = page.locator(pad_id)
+        pad.scroll_into_view_if_needed()
+        box = pad.bounding_box()
+        assert box is not None and box["width"] <= PHONE["width"]
+        x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+        page.mouse.move(x0 + 0.1 * w, y0 + 0.7 * h)
+        page.mouse.down()
+        for fx, fy in [(0.25, 0.25), (0.4, 0.75), (0.55, 0.3), (0.7, 0.7), (0.9, 0.4)]:
+            page.mouse.move(x0 + fx * w, y0 + fy * h, steps=6)
+        page.mouse.up()
+        expect(pad).to_have_class(re.compile(r"\bsigned\b"))
+
+
+def open_pdf(page: Page, context: BrowserContext, inspection_id: int) -> bytes:
+    """The filed form's PDF link tapped: the page fetches it with its token, checks its digest and opens it from a
+    blob: URL in a new tab. The bytes the page opened."""
+    selector = f"#insp-filed li[data-inspection-id='{inspection_id}'] a.pdf"
+    with context.expect_page() as opened:
+        page.locator(selector).tap()
+    viewer = opened.value
+    assert viewer.url.startswith("blob:") and viewer.url == page.locator(selector).get_attribute("href"), viewer.url
+    pdf = base64.b64decode(page.evaluate("""async sel => {
+        const blob = await (await fetch(document.querySelector(sel).href)).blob();
+        return await new Promise(done => {
+            const reader = new FileReader();
+            reader.onload = () => done(reader.result.split(",")[1]);
+            reader.readAsDataURL(blob);
+        });
+    }""", selector))
+    assert pdf.startswith(b"%PDF")
+    expect(page.locator("#insp-done-msg")).to_contain_text("摘要已核对", timeout=5_000)
+    expect(page.locator("#insp-done-msg")).to_contain_text(hashlib.sha256(pdf).hexdigest()[:16])
+    viewer.close()
+    return pdf
+
+
 def test_the_page_converts_to_gcj02_as_the_center_does(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
     rng = random.Random(14)
     points = [VENUE, (25.6065, 100.2676), (22.0080, 100.7970), (27.8, 99.7), (39.9087, 116.3975), (0.83, 72.01),
@@ -144,16 +236,10 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    # Signed in by the one-time link an admin issued (no token pasted anywhere).
-    link = crew.client.post(f"/api/v1/staff/{crew.staff['county_a']}/sign-in-links", headers=auth(crew.world.admin))
-    assert link.status_code == 201, link.text
-    page.goto(link.json()["url"].replace("http://localhost:8000", base))
+    sign_in_by_link(crew, page, "county_a")
     assert page.locator("html").get_attribute("lang") == "zh-CN"
-    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
     expect(page.locator("#me")).to_contain_text("县区抽查员甲")
-    assert "signin" not in page.url
     expect(page.locator("#tasks-empty")).to_be_visible()
-    assert "token" not in page.url
     page.locator("header").tap()  # a user gesture: sound and vibration may now be used
     expect(page.locator("#sound")).to_contain_text("已开启")
 
@@ -216,26 +302,8 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     fits(page)
     callees = [t for t in signed if phones[t]]
     no_dialler(page)
-
-    def record(trainee_id: int, answers: str, seconds: int) -> None:
-        row = page.locator(f"#check-list li[data-trainee-id='{trainee_id}']")
-        row.locator("a.tel").tap()  # the page starts timing the call
-        expect(row.locator(".timing")).to_contain_text("通话中")
-        # The call lasts `seconds`: the page's own start moved back, as if the dialler had been open that long.
-        row.locator("form").evaluate("(f, s) => { f.dataset.started = String(Number(f.dataset.started) - s * 1000); }",
-                                     seconds)
-        row.locator("button.stop").tap()  # back on the page (a real phone ends it on visibilitychange)
-        expect(row.locator(".timing")).to_contain_text(f"通话 {seconds // 60} 分 {seconds % 60} 秒")
-        row.locator("input[name=reached][value=yes]").check()
-        row.locator("input[name=present]").check()
-        row.locator("textarea[name=answers]").fill(answers)
-        row.locator("button[type=submit]").tap()
-        expect(page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] .last")).to_contain_text(
-            "已接通 · 确认在班", timeout=5_000)
-        expect(page.locator(f"#check-list li[data-trainee-id='{trainee_id}'] .last")).to_contain_text("本页计时")
-
     for n, trainee_id in enumerate(callees[:4]):
-        record(trainee_id, f"在教室上课，今天讲刀工（第 {n + 1} 位）", 95)
+        call_trainee(page, trainee_id, f"在教室上课，今天讲刀工（第 {n + 1} 位）", 95)
     expect(page.locator("#check-summary")).to_contain_text("已接通 4 人")
     if DOCS:  # the top of the task: the alert, its navigation links and the first trainees to call
         page.set_viewport_size({"width": PHONE["width"], "height": 1500})
@@ -255,7 +323,7 @@ def test_the_inspector_works_a_page_from_phone_to_history(crew_live: Crew, brows
     expect(fifth.locator("input[name=reached][value=yes]")).to_be_checked()
     expect(fifth).to_contain_text("已恢复本机保存的草稿")
     no_dialler(page)
-    record(callees[4], "学员说正在实操间练习", 61)
+    call_trainee(page, callees[4], "学员说正在实操间练习", 61)
     page.locator("#complete").tap()
     expect(page.locator("#check-summary")).to_contain_text("抽查已完成", timeout=5_000)
     expect(page.locator("#check-summary")).to_contain_text("接通 5 人")
@@ -375,12 +443,9 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
         expect(items.nth(n)).to_contain_text("不符合")
 
     def item(key: str) -> Locator:
-        return form.locator(f"#insp-items li[data-key='{key}']")
+        return form_item(form, key)
 
-    for key in CHECKLIST:
-        item(key).locator("input[value=ok]").check()
-    item("headcount").locator("input[value=problem]").check()
-    item("quality").locator("input[value=not_checked]").check()
+    tick_items(form)
     page.fill("#insp-responsible", "张校长")
     # A problem without its note, no findings and no signature: the page says what is missing and sends nothing.
     page.locator("#insp-submit").tap()
@@ -409,26 +474,8 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
     expect(page.locator("#insp-draft")).to_contain_text("已恢复本机保存的草稿")
     expect(form.locator("input[name=kind][value=phone]")).to_be_checked()
 
-    # Two photos from the camera, shown as thumbnails.
-    page.set_input_files("#insp-photos", [FACES_DIR / "groups/two_people.jpg", FACES_DIR / "people/obama/obama.jpg"])
-    thumbs = page.locator("#insp-thumbs img")
-    expect(thumbs).to_have_count(2)
-    wait_until(page, "[...document.querySelectorAll('#insp-thumbs img')].every(i => i.complete && i.naturalWidth > 0)")
-    expect(page.locator("#insp-photo-count")).to_contain_text("已拍 2 张")
-
-    # The responsible person signs with a finger (here the mouse: the same pointer events), then the inspector.
-    for pad_id in ("#insp-sign", "#insp-sign-mine"):
-        pad = page.locator(pad_id)
-        pad.scroll_into_view_if_needed()
-        box = pad.bounding_box()
-        assert box is not None and box["width"] <= PHONE["width"]
-        x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
-        page.mouse.move(x0 + 0.1 * w, y0 + 0.7 * h)
-        page.mouse.down()
-        for fx, fy in [(0.25, 0.25), (0.4, 0.75), (0.55, 0.3), (0.7, 0.7), (0.9, 0.4)]:
-            page.mouse.move(x0 + fx * w, y0 + fy * h, steps=6)
-        page.mouse.up()
-        expect(pad).to_have_class(re.compile(r"\bsigned\b"))
+    take_photos(page)
+    sign_both(page)
     fits(page)
     if DOCS:  # the filled form, signed by both, as the inspector sees it before sending
         save_png(DOCS / "inspector-form-360.png", form.screenshot())
@@ -473,13 +520,7 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
         (DOCS / "form.pdf").unlink()
         save_png(DOCS / "form-pdf-page1.png", (DOCS / "form-pdf-page1.png").read_bytes())
     expect(page.locator(f"#insp-filed li[data-inspection-id='{form_row['id']}'] .sha")).to_contain_text(digest[:16])
-    with context.expect_page() as opened:
-        link.tap()
-    viewer = opened.value
-    assert viewer.url.startswith("blob:"), viewer.url
-    expect(page.locator("#insp-done-msg")).to_contain_text("摘要已核对", timeout=5_000)
-    expect(page.locator("#insp-done-msg")).to_contain_text(digest[:16])
-    viewer.close()
+    assert open_pdf(page, context, form_row["id"]) == pdf.content
     fits(page)
 
     # Closed with an outcome: it moves to the history, with its form.
