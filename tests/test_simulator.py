@@ -145,3 +145,43 @@ def test_a_second_demo_on_the_same_data_directory_is_refused_before_anything_is_
     assert (data / "monitor.sqlite3").read_text() == "the running demo's data"
     first.close()  # the first demo exits: the directory is free again
     hold_data_dir(data).close()
+
+
+def test_a_failed_background_registration_leaves_the_center_running(tmp_path: Path) -> None:
+    """`monitor demo` registers its world in the background: when that fails (here: a faces folder holding only one
+    of the sample people), it says so in zh-CN and the dispatch center keeps answering."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import free_port
+    from tests.helpers import REPO
+
+    faces = tmp_path / "faces"
+    (faces / "people").mkdir(parents=True)
+    (faces / "people" / "obama").symlink_to(FACES_DIR / "people" / "obama")  # the others are missing
+    port = free_port()
+    env = {**os.environ, "MONITOR_FACES_DIR": str(faces), "MONITOR_DATA_DIR": str(tmp_path / "demo"),
+           "MONITOR_DRAW_AUTO": "false"}
+    log = (tmp_path / "demo.log").open("w")
+    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "monitor"), "demo", "--port", str(port), "--classes", "1"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "registration failed" not in (tmp_path / "demo.log").read_text():
+            assert proc.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()[-3000:]
+            time.sleep(0.5)
+        time.sleep(2)  # whatever the failure would take down has had its chance
+        assert proc.poll() is None, (tmp_path / "demo.log").read_text()[-3000:]
+        assert "演示数据登记失败" in (tmp_path / "demo.log").read_text()
+        assert httpx.get(f"http://127.0.0.1:{port}/wall", timeout=10).status_code == 200
+        assert httpx.get(f"http://127.0.0.1:{port}/public/rules.json", timeout=10).status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
