@@ -177,6 +177,15 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def db(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Database]:
+    """A database of its own for one test: a copy of the migrated SQLite file."""
+    shutil.copyfile(migrated_sqlite, tmp_path / "monitor.sqlite3")
+    database = Database(f"sqlite:///{tmp_path / 'monitor.sqlite3'}")
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
 def settings_factory(tmp_path: Path, migrated_sqlite: Path) -> Callable[..., Settings]:
     def make(**overrides: object) -> Settings:
         values: dict[str, object] = {"data_dir": tmp_path / "data", "faces_dir": FACES_DIR,

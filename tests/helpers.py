@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import random
+import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -239,3 +241,13 @@ def confirmed_violation(world: World, class_id: int | None = None) -> int:
         session.add(alert)
         session.flush()
         return alert.id
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """Stop a process started in its own session, with everything it started: SIGTERM, then SIGKILL after
+    `timeout_s`."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

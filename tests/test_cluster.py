@@ -5,7 +5,6 @@ one is verified by the worker and read back through the other, and exactly one s
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from models.tables import Lease
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import issue_token
 from tests.conftest import free_port
-from tests.helpers import FACES_DIR, REPO, LiveClient, World, auth, face
+from tests.helpers import FACES_DIR, REPO, LiveClient, World, auth, face, stop_group
 
 
 @pytest.fixture
@@ -37,11 +36,7 @@ def cluster(tmp_path: Path, redis_url: str) -> Iterator[tuple[str, Database]]:
     try:
         yield f"http://127.0.0.1:{port}", db
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
         db.dispose()
 
 

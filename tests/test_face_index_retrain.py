@@ -3,11 +3,8 @@ and the new index swaps in with them."""
 
 from __future__ import annotations
 
-import shutil
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,14 +17,6 @@ from monitor.adapters.vector_index import VectorIndex
 
 DIM, MODEL, FLAT = 8, "test-model@1", 100
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def db(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Database]:
-    shutil.copyfile(migrated_sqlite, tmp_path / "monitor.sqlite3")
-    database = Database(f"sqlite:///{tmp_path / 'monitor.sqlite3'}")
-    yield database
-    database.dispose()
 
 
 class Gallery:

@@ -3,10 +3,7 @@ the teachers' templates come from a cache kept at the table's version, and the r
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +17,7 @@ from monitor.adapters.template_cache import TeacherTemplates
 from monitor.services import clock_facts
 from monitor.services.clock import PolicyClock
 from tests.helpers import World, auth
-from tests.test_policy_rules import add_checkin, local
+from tests.test_policy_rules import add_checkin, local, set_two_sessions
 
 NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
@@ -30,17 +27,7 @@ def test_the_clock_settles_ended_sessions_and_looks_again_only_at_those_held_by_
         world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     db = world.client.app.state.db
     day = utc_now().astimezone(SHANGHAI).date() - timedelta(days=1)
-    with db.session() as s:
-        cls = s.get(TrainingClass, world.class_id)
-        cls.start_date, cls.end_date = day, day
-        for cs in s.scalars(select(ClassSession).where(ClassSession.class_id == world.class_id)):
-            s.delete(cs)
-        s.flush()
-        am = ClassSession(class_id=world.class_id, name="上午", start_local="08:30", end_local="12:00")
-        pm = ClassSession(class_id=world.class_id, name="下午", start_local="14:00", end_local="17:30")
-        s.add_all([am, pm])
-        s.flush()
-        am_id, pm_id = am.id, pm.id
+    am_id, pm_id = set_two_sessions(world, day, day)
     for sid, start, end in ((am_id, "08:30", "12:00"), (pm_id, "14:00", "17:30")):
         add_checkin(world, world.obama_id, "sign_in", local(start, day) + timedelta(minutes=3), sid)
         add_checkin(world, world.obama_id, "sign_out", local(end, day) - timedelta(minutes=3), sid)
@@ -84,14 +71,6 @@ def test_the_clock_settles_ended_sessions_and_looks_again_only_at_those_held_by_
 
 
 # -- the teachers' templates -------------------------------------------------------------------------------------------
-@pytest.fixture
-def db(tmp_path: Path, migrated_sqlite: Path) -> Iterator[Database]:
-    shutil.copyfile(migrated_sqlite, tmp_path / "monitor.sqlite3")
-    database = Database(f"sqlite:///{tmp_path / 'monitor.sqlite3'}")
-    yield database
-    database.dispose()
-
-
 def add_template(db: Database, kind: str, person_id: int, value: float, model: str = "m@1") -> int:
     with db.session() as s:
         sha = f"{kind}{person_id}{value}{model}".encode().hex().ljust(64, "0")[:64]

@@ -111,15 +111,11 @@ def add_checkin(world: World, trainee_id: int, kind: str, at: datetime, session_
         return row
 
 
-def test_a_class_week(world: World) -> None:
-    """Mon–Fri, two sessions a day. Obama misses Wednesday afternoon and Thursday morning's sign-out: below
-    80 % on Thursday evening, exactly 80 % (eligible) by Friday. Biden stops coming after Tuesday (40 %)."""
-    db = world.client.app.state.db
-    today = utc_now().astimezone(SHANGHAI).date()
-    days = [today - timedelta(days=7 - i) for i in range(5)]
-    with db.session() as s:
+def set_two_sessions(world: World, first: date, last: date) -> tuple[int, int]:
+    """The world's class runs from `first` to `last` with two sessions a day (08:30–12:00, 14:00–17:30): their ids."""
+    with world.client.app.state.db.session() as s:
         cls = s.get(TrainingClass, world.class_id)
-        cls.start_date, cls.end_date = days[0], days[-1]
+        cls.start_date, cls.end_date = first, last
         for cs in s.scalars(select(ClassSession).where(ClassSession.class_id == world.class_id)):
             s.delete(cs)
         s.flush()
@@ -127,7 +123,17 @@ def test_a_class_week(world: World) -> None:
         pm = ClassSession(class_id=world.class_id, name="下午", start_local="14:00", end_local="17:30")
         s.add_all([am, pm])
         s.flush()
-        sessions = {"上午": (am.id, "08:30", "12:00"), "下午": (pm.id, "14:00", "17:30")}
+        return am.id, pm.id
+
+
+def test_a_class_week(world: World) -> None:
+    """Mon–Fri, two sessions a day. Obama misses Wednesday afternoon and Thursday morning's sign-out: below
+    80 % on Thursday evening, exactly 80 % (eligible) by Friday. Biden stops coming after Tuesday (40 %)."""
+    db = world.client.app.state.db
+    today = utc_now().astimezone(SHANGHAI).date()
+    days = [today - timedelta(days=7 - i) for i in range(5)]
+    am_id, pm_id = set_two_sessions(world, days[0], days[-1])
+    sessions = {"上午": (am_id, "08:30", "12:00"), "下午": (pm_id, "14:00", "17:30")}
     clock = PolicyClock(world.client.app.state.settings, db)
     for n, day in enumerate(days):
         for name, (sid, start, end) in sessions.items():

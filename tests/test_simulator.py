@@ -151,12 +151,11 @@ def test_a_failed_background_registration_leaves_the_center_running(tmp_path: Pa
     """`monitor demo` registers its world in the background: when that fails (here: a faces folder holding only one
     of the sample people), it says so in zh-CN and the dispatch center keeps answering."""
     import os
-    import signal
     import subprocess
     import time
 
     from tests.conftest import free_port
-    from tests.helpers import REPO
+    from tests.helpers import REPO, stop_group
 
     faces = tmp_path / "faces"
     (faces / "people").mkdir(parents=True)
@@ -179,9 +178,5 @@ def test_a_failed_background_registration_leaves_the_center_running(tmp_path: Pa
         assert httpx.get(f"http://127.0.0.1:{port}/wall", timeout=10).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/public/rules.json", timeout=10).status_code == 200
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
         log.close()
