@@ -49,6 +49,7 @@ from monitor.decisions.verdicts import (  # noqa: E402
     judge_proxy,
     judge_replay,
 )
+from monitor.services.checkins import CLASSMATE_RECENT_CHECKINS  # noqa: E402
 from monitor.settings import Settings  # noqa: E402
 
 DIM = 128
@@ -235,8 +236,8 @@ def judge_one(trainee: int, encoding: np.ndarray, templates: dict[int, list[np.n
               phash: int, hashes: np.ndarray, stored: int, t: Thresholds):  # noqa: ANN202
     """The worker's rules for one check-in, on plain values."""
     match: FaceMatch = match_face(encoding, templates[trainee], t.face_match, t.metric)
-    evidence = {p: [(e.tolist(), None) for e in enc] + passed_today.get(p, [])
-                for p, enc in templates.items() if p != trainee}
+    evidence = {p: [(e.tolist(), None) for e in enc] + passed_today.get(p, [])[-CLASSMATE_RECENT_CHECKINS:]
+                for p, enc in templates.items() if p != trainee}  # as monitor.services.checkins.classmates_evidence
     findings, review = judge_checkin_face(1, None, match, t, rank_other_people(encoding, evidence, t.metric))
     signed = circle_signed_distance_m(fix, VENUE, VENUE_RADIUS_M)
     fence = classify_fix(signed, accuracy)
