@@ -1,14 +1,15 @@
 // Classroom-snapshot mode for a phone fixed in the classroom: the rear camera takes a picture of the class at
 // the chosen interval and each goes through the same offline queue as the sign-ins (POST /api/v1/snapshots).
 // The schedule survives a reload (localStorage); the screen is kept on while it runs (Wake Lock, where offered).
-import { SiteQueue } from "./site-queue.js";
-import { SiteCamera } from "./site-camera.js";
-import { SiteVerdict } from "./site-verdict.js";
+import * as M from "../lib/monitor.js";
+import { device, outbox } from "./state.js";
+import { SiteCamera } from "./camera.js";
+import { SiteVerdict } from "./verdict.js";
+
+const { $ } = M;
+
 export const SiteSnapshot = (() => {
-  const M = Monitor;
-  const $ = id => document.getElementById(id);
   const SETTINGS = "monitor.site.snapshot";
-  let ctx = null;
   let classes = [];
   let timer = null;
   let nextAt = 0;
@@ -52,11 +53,11 @@ export const SiteSnapshot = (() => {
     if (!cameraOk) await openCamera();
     if (!cameraOk) return;
     const now = new Date();
-    const captured_at = ctx.isoWithZone(now);
+    const captured_at = M.isoWithZone(now);
     const photo = await SiteCamera.capture(1600, 0.85);
     lastAt = captured_at;
-    await SiteQueue.add({ key: SiteQueue.newKey(), kind: "snapshot", photo, frames: [], captured_at, fix: null,
-      fields: { class_id: c.id, camera_id: ctx.device, captured_at }, label: `课堂抓拍（${c.name}）` });
+    await outbox.add({ key: M.newKey(), kind: "snapshot", photo, frames: [], captured_at, fix: null,
+      fields: { class_id: c.id, camera_id: device, captured_at }, label: `课堂抓拍（${c.name}）` });
     status();
   }
 
@@ -99,8 +100,7 @@ export const SiteSnapshot = (() => {
     box.append(M.el("p", "who", `${item.label} · 拍摄于 ${M.time(item.captured_at)}`));
   }
 
-  function init(context) {
-    ctx = context;
+  function init() {
     if (settings.interval) $("snap-interval").value = String(settings.interval);
     $("snap-class").addEventListener("change", () => { showClass(); settings.class_id = Number($("snap-class").value); save(); });
     $("snap-interval").addEventListener("change", () => {

@@ -1,5 +1,7 @@
 // The server's verdict in words a trainee understands, with what to do next. The rule names come from the
-// served catalogue (/public/rules.json, via Monitor.RULES); the advice for the common ones is written here.
+// served catalogue (/public/rules.json, through lib/catalogue.js); the advice for the common ones is written here.
+import { el, ruleName } from "../lib/monitor.js";
+
 export const SiteVerdict = (() => {
   // What the trainee should do, by verdict rule (anomaly code).
   const ADVICE = {
@@ -50,7 +52,7 @@ export const SiteVerdict = (() => {
     }
     const lines = (body.reasons || []).map(r => {
       const known = ADVICE[r.code];
-      return known ? [known[0], known[1]] : [Monitor.ruleName(r.code), "请联系机构管理员"];
+      return known ? [known[0], known[1]] : [ruleName(r.code), "请联系机构管理员"];
     });
     if (!lines.length) lines.push(["", "请重新拍摄；仍不行请联系机构管理员"]);
     return { tone: "bad", title: `${action}未通过`, lines, detail: body.message || "" };
@@ -66,10 +68,10 @@ export const SiteVerdict = (() => {
   // Render into the result box: a title, one line per reason ("what：advice"), and the server's own words.
   function show(box, d) {
     box.className = `result ${d.tone}`;
-    const title = Monitor.el("strong", "verdict", d.title);
-    const list = d.lines.map(([what, advice]) => Monitor.el("p", "advice", what ? `${what}：${advice}` : advice));
+    const title = el("strong", "verdict", d.title);
+    const list = d.lines.map(([what, advice]) => el("p", "advice", what ? `${what}：${advice}` : advice));
     box.replaceChildren(title, ...list);
-    if (d.detail) box.append(Monitor.el("p", "detail", `详情：${d.detail}`));
+    if (d.detail) box.append(el("p", "detail", `详情：${d.detail}`));
     box.dataset.tone = d.tone;
   }
 
