@@ -1,6 +1,7 @@
 // The evidence map (ECharts, SVG renderer, offline): the venue's county outlines, its fence (circle or polygon), the
 // fix and the circle of its accuracy, framed to fit them, with the true east-west scale at that latitude.
-import { $ } from "./wall-state.js";
+import { $ } from "../lib/dom.js";
+import { staticJson } from "./state.js";
 
 const EARTH_M = 6371008.8;
 let chart = null;
@@ -21,12 +22,12 @@ async function mapFor(countyCode) {
   const name = `p${code}`;
   if (loaded.has(name) || echarts.getMap(name)) return name;
   try {
-    const geo = await (await fetch(`/static/vendor/yunnan-counties/${code}.json`)).json();
+    const geo = await staticJson(`/static/vendor/yunnan-counties/${code}.json`);
     echarts.registerMap(name, geo);
     loaded.set(name, true);
     return name;
   } catch {
-    if (!echarts.getMap("yunnan")) echarts.registerMap("yunnan", await (await fetch("/static/vendor/yunnan.json")).json());
+    if (!echarts.getMap("yunnan")) echarts.registerMap("yunnan", await staticJson("/static/vendor/yunnan.json"));
     return "yunnan";
   }
 }

@@ -1,8 +1,10 @@
 // Alerts returned to the center: nobody on the ladder accepted, or the inspector handed the task back (a tie). They
 // stand out on top of the alerts, each with why it came back and how long it has waited, and a button that opens the
 // dispatch controls; a new one sounds (once a gesture has allowed the page to play sound).
-import { $, M, api, el, emit, isOperator, on, state } from "./wall-state.js";
-import { feedItem } from "./wall-feed.js";
+import * as M from "../lib/monitor.js";
+import { $, el } from "../lib/dom.js";
+import { api, emit, isOperator, on, state } from "./state.js";
+import { feedItem } from "./feed.js";
 
 export const RETURNED_MAX = 50;
 const list = $("returned");

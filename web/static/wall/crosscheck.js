@@ -1,8 +1,10 @@
 // Register cross-checks on the wall (clause 八/九): in the evidence view, the trainee's findings for the class (rule,
 // message, where it stands, the register period it rests on); and the panel of today's cross-check alerts by
 // prefecture, refreshed every minute and whenever a live event concerns a cross-check rule.
-import { $, M, api, el, on, shortName, state } from "./wall-state.js";
-import { periodsText, sourceName } from "./register-sources.js";
+import * as M from "../lib/monitor.js";
+import { $, el } from "../lib/dom.js";
+import { periodsText, sourceName } from "../lib/register-sources.js";
+import { api, on, shortName, state } from "./state.js";
 
 const detailBox = $("detail");
 const REFRESH_MS = 60000;

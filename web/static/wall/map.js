@@ -1,7 +1,8 @@
 // The province map (ECharts, SVG renderer, offline): prefectures coloured by today's anomalies, classes as markers
 // (one per county at the province level, one per venue inside a prefecture), and names placed where no marker is.
 // A click on a prefecture (or its ranking entry) shows its counties (vendored outlines) and venues.
-import { $, emit, on, shortName, state } from "./wall-state.js";
+import { $ } from "../lib/dom.js";
+import { emit, on, shortName, staticJson, state } from "./state.js";
 
 const COLORS = { alarm: "#ff4d4f", in_session: "#3dff9e", other: "#5b8bd9" };
 const LABEL_FONT = 18;
@@ -14,7 +15,7 @@ const counties = new Map();   // prefecture code -> its county GeoJSON (loaded o
 const measure = document.createElement("canvas").getContext("2d");
 
 export async function initMap() {
-  province = await (await fetch("/static/vendor/yunnan.json")).json();
+  province = await staticJson("/static/vendor/yunnan.json");
   echarts.registerMap("yunnan", province);
   chart = echarts.init($("map"), null, { renderer: "svg" });
   window.wallMap = { chart, show, level: () => level };  // for the tests and the operator's console
@@ -33,7 +34,7 @@ async function drill(code) {
   if (!code) return;
   if (!counties.has(code)) {
     try {
-      const geo = await (await fetch(`/static/vendor/yunnan-counties/${code}.json`)).json();
+      const geo = await staticJson(`/static/vendor/yunnan-counties/${code}.json`);
       echarts.registerMap(`p${code}`, geo);
       counties.set(code, geo);
     } catch { return; }

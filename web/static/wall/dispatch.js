@@ -1,6 +1,8 @@
 // The dispatch controls in the evidence view: the alert's state, pages and history, and the operator's buttons.
-import { $, M, api, el, emit, isOperator, on, state } from "./wall-state.js";
-import { feedItem, setBadge } from "./wall-feed.js";
+import * as M from "../lib/monitor.js";
+import { $, el } from "../lib/dom.js";
+import { api, emit, isOperator, on, state } from "./state.js";
+import { feedItem, setBadge } from "./feed.js";
 
 const detailBox = $("detail");
 let staffList = [];
@@ -94,8 +96,7 @@ async function operate(action, body, done) {
   buttons.forEach(b => { b.disabled = true; });
   dispatchMsg("正在提交…", true);
   try {
-    const a = await api(`/api/v1/alerts/${id}/${action}`, { method: "POST",
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const a = await api(`/api/v1/alerts/${id}/${action}`, { method: "POST", json: body });
     $("dispatch-note").value = "";
     if (detailBox.dataset.alertId === id) renderDispatch(a, detailBox.anomaly);
     const li = feedItem(id);

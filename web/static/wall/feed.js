@@ -1,5 +1,7 @@
 // The live anomaly feed (one item per alert, with its latest photo, count and state) and the latest verdicts.
-import { $, M, api, el, emit, on, photo, state } from "./wall-state.js";
+import * as M from "../lib/monitor.js";
+import { $, el } from "../lib/dom.js";
+import { api, emit, on, photo, state } from "./state.js";
 
 const feed = $("feed");
 const verdicts = $("verdicts");

@@ -1,6 +1,8 @@
 // The trainee's day in the class: session windows as bands on a time axis, every sign-in, sign-out, online study,
 // heartbeat and anomaly as a mark on it, and the same things listed in words below.
-import { $, M, api, el } from "./wall-state.js";
+import * as M from "../lib/monitor.js";
+import { $, el } from "../lib/dom.js";
+import { api } from "./state.js";
 
 const KINDS = { sign_in: "签到", sign_out: "签退", heartbeat: "在线学习抽拍", online_start: "开始在线学习",
   online_end: "结束在线学习", anomaly: "异常" };

@@ -1,6 +1,8 @@
 // The counters (what happened and what is due), the ranking of all 16 prefectures, today's trend, the anomalies by
 // rule and the classes short of inspections.
-import { $, M, emit, el, on, shortName } from "./wall-state.js";
+import * as M from "../lib/monitor.js";
+import { $, el } from "../lib/dom.js";
+import { emit, on, shortName } from "./state.js";
 
 let trend = null;
 

@@ -1,10 +1,10 @@
-// The wall's state, apart from its views: the token, the latest overview, the live feed's cursor and role, classes
-// that alarmed lately, the returned alerts; a small event bus the views subscribe to.
-export const M = Monitor;  // common.js (classic script): token, authorised fetch, times, served rule names
-const TOKEN_KEY = "monitor.wall.token";
+// The wall's state, apart from its views: the one API client (its token), the latest overview, the live feed's cursor
+// and role, classes that alarmed lately, the returned alerts; a small event bus the views subscribe to.
+import { createClient } from "../lib/api.js";
+
+export const client = createClient({ tokenKey: "monitor.wall.token" });
 
 export const state = {
-  token: M.takeToken(TOKEN_KEY),
   overview: null,
   lastId: null,        // the last event id seen: a reconnect resumes from it
   role: null,          // from the live feed's hello: only operators and admins see the dispatch buttons
@@ -13,15 +13,14 @@ export const state = {
   returnedLoad: 0,     // bumped by every change of `returned`, so a load that started before it never overwrites it
   announceAfter: null, // events up to the first hello are history: no sound for them
   live: false,
+  get token() { return client.token; },
 };
 
-export function setToken(token) {
-  state.token = token;
-  sessionStorage.setItem(TOKEN_KEY, token);
-}
-
-export const api = (path, options) => M.api(state.token, path, options);
-export const photo = sha => M.photoUrl(state.token, sha);
+export const setToken = token => client.setToken(token);
+export const api = (path, options) => client.request(path, options);
+export const photo = sha => client.photoUrl(sha);
+/** A vendored file (the map outlines): no token, it is public. */
+export const staticJson = path => client.get(path, { auth: false });
 export const isOperator = () => state.role === "operator" || state.role === "admin";
 
 const listeners = new Map();
@@ -34,9 +33,6 @@ export function emit(name, ...args) {
     try { fn(...args); } catch (e) { console.error(name, e); }
   }
 }
-
-export const $ = id => document.getElementById(id);
-export const el = M.el;
 
 // Prefecture names as the wall shows them: 红河哈尼族彝族自治州 -> 红河州, 昆明市 -> 昆明.
 export function shortName(name) {

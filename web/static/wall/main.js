@@ -1,15 +1,17 @@
 // The wall screen (1920×1080): wires the state, the live feed and the views. Each view is a module; none talks to the
 // others except through the state's events.
-import { $, M, api, emit, on, setToken, state } from "./wall-state.js";
-import { connect, restart } from "./wall-live.js";
-import { initMap } from "./wall-map.js";
-import { initPanels } from "./wall-panels.js";
-import { initFeed } from "./wall-feed.js";
-import { initDispatch } from "./wall-dispatch.js";
-import { initReturned, tickReturned } from "./wall-returned.js";
-import { initDetail } from "./wall-detail.js";
-import { initFrames, refreshFrames } from "./wall-frames.js";
-import { initCrosscheck } from "./wall-crosscheck.js";
+import * as M from "../lib/monitor.js";
+import { $ } from "../lib/dom.js";
+import { api, emit, on, setToken, state } from "./state.js";
+import { connect, restart } from "./live.js";
+import { initMap } from "./map.js";
+import { initPanels } from "./panels.js";
+import { initFeed } from "./feed.js";
+import { initDispatch } from "./dispatch.js";
+import { initReturned, tickReturned } from "./returned.js";
+import { initDetail } from "./detail.js";
+import { initFrames, refreshFrames } from "./frames.js";
+import { initCrosscheck } from "./crosscheck.js";
 
 function showLogin(message) {
   $("login").classList.remove("hidden");

@@ -1,11 +1,13 @@
 // The evidence view of one anomaly, side by side: the enrolled photo against the check-in photo with the distance and
 // its thresholds, the map with the fence, the fix and its accuracy, the trainee's day, the trainee's register
 // cross-checks; and the dispatch controls.
-import { $, M, el, on, photo } from "./wall-state.js";
-import { showDispatch } from "./wall-dispatch.js";
-import { showEvidenceMap } from "./wall-evidence-map.js";
-import { showTimeline } from "./wall-timeline.js";
-import { showCrosscheck } from "./wall-crosscheck.js";
+import * as M from "../lib/monitor.js";
+import { $, el } from "../lib/dom.js";
+import { on, photo } from "./state.js";
+import { showDispatch } from "./dispatch.js";
+import { showEvidenceMap } from "./evidence-map.js";
+import { showTimeline } from "./timeline.js";
+import { showCrosscheck } from "./crosscheck.js";
 
 const detailBox = $("detail");
 

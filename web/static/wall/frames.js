@@ -1,6 +1,8 @@
 // The latest classroom frame of each class in session (camera or phone), newest first, with the faces counted against
 // the trainees signed in; a click opens the class.
-import { $, M, api, el, on, photo } from "./wall-state.js";
+import * as M from "../lib/monitor.js";
+import { $, el } from "../lib/dom.js";
+import { api, on, photo } from "./state.js";
 
 const grid = $("frames");
 let frames = [];
