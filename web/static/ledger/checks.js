@@ -1,10 +1,10 @@
 // The ledger page's register cross-check and payment block (clause 八/九): the class's latest cross-check (when, on
 // which register periods, which alerts still hold payment, the teachers' findings), the institution's post-training
 // employment against the provincial median, the payment decision, the admin's 「标记为可拨付」 and the payment list.
-import { periodsText } from "./register-sources.js";
+import * as M from "../lib/monitor.js";
+import { periodsText } from "../lib/register-sources.js";
 
-const M = Monitor;  // common.js (classic script): authorised fetch, files, times, served rule names
-const $ = id => document.getElementById(id);
+const { $ } = M;
 const pct = v => `${(v * 100).toFixed(1)}%`;
 
 // A ledger row's cross-check cell: its text and how it reads (confirmed excludes, open holds, checked passes).
@@ -56,7 +56,7 @@ function employmentText(list) {
     + `参保数据 ${e.insurance_period}），${median}${below}`;
 }
 
-export function createChecks({ token, isAdmin, reload }) {
+export function createChecks({ client, isAdmin, reload }) {
   const institutions = new Map();  // class id -> institution id
   let classId = null;
 
@@ -64,8 +64,8 @@ export function createChecks({ token, isAdmin, reload }) {
     const line = $("employment");
     line.textContent = "";
     try {
-      if (!institutions.has(id)) institutions.set(id, (await M.api(token(), `/api/v1/classes/${id}`)).institution_id);
-      const list = await M.api(token(), `/api/v1/reports/employment?institution_id=${institutions.get(id)}`);
+      if (!institutions.has(id)) institutions.set(id, (await client.get(`/api/v1/classes/${id}`)).institution_id);
+      const list = await client.get(`/api/v1/reports/employment?institution_id=${institutions.get(id)}`);
       if (classId === id) line.textContent = employmentText(list);
     } catch (e) {
       if (classId === id) line.textContent = `培训后就业：未能读取（${e.status ? e.message : "网络异常"}）`;
@@ -90,8 +90,7 @@ export function createChecks({ token, isAdmin, reload }) {
     msg.className = ""; msg.textContent = "正在提交…";
     $("mark-payable").disabled = true;
     try {
-      await M.api(token(), `/api/v1/classes/${id}/payment`, { method: "POST",
-        headers: { "Content-Type": "application/json" }, body: JSON.stringify({ note: $("payment-note").value.trim() }) });
+      await client.post(`/api/v1/classes/${id}/payment`, { note: $("payment-note").value.trim() });
       msg.className = "ok"; msg.textContent = "已标记为可拨付";
       $("payment-note").value = "";
       await reload();
@@ -106,7 +105,7 @@ export function createChecks({ token, isAdmin, reload }) {
   async function downloadList() {
     const msg = $("payment-msg");
     let file;
-    try { file = await M.fetchFile(token(), `/api/v1/classes/${classId}/payment-list.xlsx`); } catch (e) {
+    try { file = await client.file(`/api/v1/classes/${classId}/payment-list.xlsx`); } catch (e) {
       msg.className = "error"; msg.textContent = e.status ? e.message : "网络异常，未能下载拨付清单"; return;
     }
     const a = document.createElement("a");

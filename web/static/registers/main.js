@@ -1,9 +1,9 @@
 // The admin's register import page (issue 20, clause 八): pick a register and period, upload an extract, see the
 // preview (counts, refused rows with their row numbers, a masked sample), commit it in full; the imports so far.
-const M = Monitor;
-const KEY = "monitor.registers.token";
-let token = M.takeToken(KEY);
-const $ = id => document.getElementById(id);
+import * as M from "../lib/monitor.js";
+
+const { $ } = M;
+const client = M.createClient({ tokenKey: "monitor.registers.token" });
 const STATES = { preview: "待确认", refused: "未通过", committed: "已导入（生效）", replaced: "已被替换", committing: "导入中" };
 let sources = [];
 let current = null;
@@ -44,7 +44,7 @@ function showPreview(imp) {
 }
 
 async function loadImports() {
-  const list = await M.api(token, "/api/v1/registers/imports");
+  const list = await client.get("/api/v1/registers/imports");
   $("imports").replaceChildren(...list.map(i => {
     const tr = M.el("tr");
     const cells = [i.id, sourceName(i.source), i.period, i.filename, i.sha256.slice(0, 16) + "…", i.rows_accepted, i.rows_refused,
@@ -74,7 +74,7 @@ async function upload(ev) {
   $("send").disabled = true;
   $("send").textContent = "正在校验…";
   try {
-    showPreview(await M.api(token, `/api/v1/registers/imports?${params}`, { method: "POST", body }));
+    showPreview(await client.request(`/api/v1/registers/imports?${params}`, { method: "POST", body }));
     await loadImports();
   } catch (e) {
     $("error").textContent = e.status ? e.message : "网络异常，上传未完成";
@@ -88,9 +88,7 @@ async function commit() {
   if (!current) return;
   $("commit").disabled = true;
   try {
-    showPreview(await M.api(token, "/api/v1/registers/commits", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ import_id: current.id }),
-    }));
+    showPreview(await client.post("/api/v1/registers/commits", { import_id: current.id }));
     await loadImports();
   } catch (e) {
     $("error").textContent = e.status ? e.message : "网络异常，导入未完成";
@@ -100,9 +98,9 @@ async function commit() {
 }
 
 async function start() {
-  if (!token) { $("login").classList.remove("hidden"); return; }
+  if (!client.token) { $("login").classList.remove("hidden"); return; }
   try {
-    sources = await M.api(token, "/api/v1/registers/sources");
+    sources = await client.get("/api/v1/registers/sources");
   } catch (e) {
     $("error").textContent = e.status === 403 ? "仅管理员可导入登记表数据" : e.status === 401 ? "令牌无效或已过期" : "网络异常";
     $("login").classList.remove("hidden");
@@ -120,5 +118,5 @@ async function start() {
 $("source").addEventListener("change", showColumns);
 $("upload").addEventListener("submit", upload);
 $("commit").addEventListener("click", commit);
-$("go").addEventListener("click", () => { token = $("token").value.trim(); sessionStorage.setItem(KEY, token); start(); });
+$("go").addEventListener("click", () => { client.setToken($("token").value.trim()); start(); });
 start();

@@ -1,6 +1,10 @@
 // The public notice (公示): classes with their eligible trainees, names masked; no token.
-fetch("/public/notice.json").then(r => r.json()).then(data => {
-  const fmt = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", dateStyle: "medium", timeStyle: "short" });
+import { createClient } from "../lib/monitor.js";
+
+const client = createClient();  // public: no token, nothing kept
+const fmt = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", dateStyle: "medium", timeStyle: "short" });
+
+client.get("/public/notice.json").then(data => {
   document.getElementById("generated").textContent = "更新时间：" + fmt.format(new Date(data.generated_at));
   const body = document.getElementById("rows");
   for (const c of data.classes) {
@@ -13,8 +17,7 @@ fetch("/public/notice.json").then(r => r.json()).then(data => {
 });
 
 // The audit chain's head as anchored outside the database, one per day: noted by anyone, compared later.
-fetch("/public/audit-anchors.json").then(r => r.json()).then(data => {
-  const fmt = new Intl.DateTimeFormat("zh-CN", { timeZone: "Asia/Shanghai", dateStyle: "medium", timeStyle: "short" });
+client.get("/public/audit-anchors.json").then(data => {
   const body = document.getElementById("anchors");
   for (const a of data.anchors) {
     const tr = document.createElement("tr");
@@ -26,7 +29,7 @@ fetch("/public/audit-anchors.json").then(r => r.json()).then(data => {
 });
 
 // 双随机一公开: draws whose inspection window has passed, with their results, seed and algorithm version.
-fetch("/public/draws.json").then(r => r.json()).then(draws => {
+client.get("/public/draws.json").then(draws => {
   const body = document.getElementById("draws");
   const cell = (text, cls) => { const td = document.createElement("td"); td.textContent = text; if (cls) td.className = cls; return td; };
   const results = c => c.inspections.length
