@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -108,7 +109,10 @@ def session_attendance(slot: SessionSlot, marks: Sequence[Mark]) -> SessionAtten
 def trainee_attendance(slots: Sequence[SessionSlot], marks: Sequence[Mark],
                        min_rate: float) -> TraineeAttendance:
     """Attendance over all ended sessions: rate, valid class hours and eligibility with the reason (zh-CN)."""
-    sessions = [session_attendance(slot, marks) for slot in slots]
+    by_slot: dict[tuple[int | None, date], list[Mark]] = defaultdict(list)  # each mark read once, not once a slot
+    for m in marks:
+        by_slot[(m.session_id, m.at.astimezone(SHANGHAI).date())].append(m)
+    sessions = [session_attendance(slot, by_slot.get((slot.session_id, slot.day), [])) for slot in slots]
     attended = sum(1 for s in sessions if s.attended)
     rate = attended / len(sessions) if sessions else None
     hours = round(sum(s.minutes for s in sessions if s.attended) / 60, 2)
