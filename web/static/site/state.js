@@ -8,7 +8,10 @@ const LIVENESS = "monitor.site.liveness";
 const DEVICE = "monitor.device";
 export const BURST_SPACING_MS = 200;  // the burst: max_frames frames this far apart (about 1.5 s of movement)
 
-export const client = M.createClient({ tokenKey: "monitor.site.token", keep: "local" });
+// A capture with its burst is several hundred KB over a rural uplink: an attempt may take longer than a page's
+// usual 30 s before it is given up (and retried under the same key). Reads of the class list have their own deadline.
+export const client = M.createClient({ tokenKey: "monitor.site.token", keep: "local", timeoutMs: 120000 });
+const READ_DEADLINE_MS = 15000;
 // The same IndexedDB database and store as before the shared outbox, so a phone's queued captures are kept.
 export const outbox = M.createOutbox({ client, dbName: "monitor-site",
   routes: { checkin: "/api/v1/check-ins", snapshot: "/api/v1/snapshots" } });
@@ -48,9 +51,11 @@ export function learnLiveness(classId) {
  * Resolves to "live" or "kept"; rejects with the ApiError (a 401/403, or no network and nothing kept for today).
  */
 export async function loadClasses() {
+  const abort = new AbortController();  // a network that hangs falls back to the kept list, as one that fails
+  const timer = setTimeout(() => abort.abort(), READ_DEADLINE_MS);
   try {
-    const [site, all] = await Promise.all([client.get("/api/v1/site/classes", { retries: 1 }),
-      client.get("/api/v1/classes", { retries: 1 }).catch(() => [])]);
+    const [site, all] = await Promise.all([client.get("/api/v1/site/classes", { retries: 0, signal: abort.signal }),
+      client.get("/api/v1/classes", { retries: 0, signal: abort.signal }).catch(() => [])]);
     S.classes = site;
     for (const c of all) if (c.liveness_required) livenessRequired[c.id] = true;
     writeJson(CLASSES, { date: M.today(), classes: S.classes, liveness: livenessRequired });
@@ -62,6 +67,8 @@ export async function loadClasses() {
     S.classes = kept.classes;
     Object.assign(livenessRequired, kept.liveness || {});
     return "kept";
+  } finally {
+    clearTimeout(timer);
   }
 }
 
