@@ -623,16 +623,31 @@ def test_the_inspector_page_is_served_with_the_strict_policy(client: TestClient)
     for tag in r.text.split("<script")[1:]:
         assert re.match(r'(type="module"\s+)?src="/static/[^"]+"></script>', tag.lstrip()), tag[:80]  # no inline
     assert not re.search(r"<[^>]*\son[a-z]+\s*=", r.text), "an inline event handler (the CSP refuses it)"
-    for asset in ("inspector/main.js", "inspector.css", "common.js"):
+    # One entry module, which imports the rest: no classic script (the retired common.js) and no second page script.
+    assert re.findall(r'<script[^>]*src="([^"]+)"', r.text) == ["/static/inspector/main.js"]
+    for asset in ("inspector/main.js", "inspector/draws.js", "inspector.css", "lib/api.js", "lib/live.js"):
         assert client.get(f"/static/{asset}").status_code == 200
     # The page's code is ES modules, none over 400 lines (issue 19: the front end shaped like the back end).
-    modules = sorted((REPO / "web" / "static" / "inspector").glob("*.js"))
+    static = REPO / "web" / "static"
+    modules = sorted((static / "inspector").glob("*.js"))
     assert len(modules) >= 6 and all(len(m.read_text(encoding="utf-8").splitlines()) <= 400 for m in modules)
-    # ...in layers, as the back end: state < ui < alerts < phone, form < task < main; none imports one above it.
-    layer = {"state": 0, "gcj02": 0, "ui": 1, "alerts": 2, "phone": 3, "form": 3, "task": 4, "main": 5}
+    # ...in layers, as the back end: the shared library (web/static/lib) below every page module, then state < ui <
+    # alerts, draws < phone, form, close < task < main; none imports one above it, nor the old global `Monitor`.
+    layer = {"state": 0, "gcj02": 0, "ui": 1, "alerts": 2, "draws": 2, "phone": 3, "form": 3, "close": 3, "task": 4,
+             "main": 5}
+    assert {m.stem for m in modules} == set(layer)
+    imports = re.compile(r'^(?:import|export)\b[^;]*?"(\.{1,2})/([\w/-]+)\.js";', re.M)  # also `import "./x.js";`
     for m in modules:
-        for imported in re.findall(r'^import .* from "\./([\w-]+)\.js";', m.read_text(encoding="utf-8"), re.M):
-            assert layer[imported] < layer[m.stem], f"{m.name} imports {imported}.js, which is not below it"
+        text = m.read_text(encoding="utf-8")
+        assert not re.search(r"\bMonitor\b", text), f"{m.name} still uses the global Monitor (common.js)"
+        for up, name in imports.findall(text):
+            if up == "..":
+                assert name.startswith("lib/") and (static / f"{name}.js").is_file(), f"{m.name} imports {name}.js"
+            else:
+                assert layer[name] < layer[m.stem], f"{m.name} imports {name}.js, which is not below it"
+    for lib in (static / "lib").glob("*.js"):  # the library imports only itself, never a page
+        for up, _ in imports.findall(lib.read_text(encoding="utf-8")):
+            assert up == ".", f"lib/{lib.name} imports from outside lib/"
 
 
 def test_the_checklist_is_served_not_copied_into_the_page(client: TestClient) -> None:
@@ -695,4 +710,80 @@ def test_a_reload_without_network_shows_the_page_and_its_drafts(crew_live: Crew,
     expect(page.locator("#t-state")).to_have_text("已接单")
     expect(page.locator("#net")).to_be_visible()
     context.set_offline(False)
+    context.close()
+
+
+def test_a_form_whose_answer_was_lost_is_filed_once(crew_live: Crew, browser: Browser) -> None:  # noqa: F811
+    """The server files the form but its answers never reach the phone (each of the client's attempts): the draft
+    keeps its Idempotency-Key, so the inspector's retry, after a reload or after changing the form, gets the form
+    filed back instead of filing a second one."""
+    crew = crew_live
+    base = str(crew.client.base_url).rstrip("/")
+    alert_id = crew.alert_id()
+    crew.clock().run()
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/inspector#token={crew.tokens['county_a']}")
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    page.evaluate(f"() => {{ location.hash = '#alert={alert_id}'; }}")
+    expect(page.locator("#t-state")).to_have_text("已接单", timeout=5_000)
+    lost: list[int] = []
+
+    def lose_answer(route: Route) -> None:  # stored by the server, its answer dropped on the way back
+        lost.append(route.fetch().status)
+        route.abort()
+
+    def fill_and_send(findings: str) -> None:
+        form = page.locator("#insp-form")
+        if page.locator("#insp-unfold").is_visible():
+            page.locator("#insp-unfold").click()
+        tick_items(form)
+        form_item(form, "headcount").locator("textarea").fill("签到 7 人，在场 5 人")
+        page.fill("#insp-findings", findings)
+        page.fill("#insp-responsible", "王校长")
+        sign_both(page)
+        page.locator("#insp-submit").tap()
+
+    def filed() -> list[dict]:
+        return crew.client.get(f"/api/v1/inspections?class_id={crew.world.class_id}",
+                               headers=auth(crew.world.operator)).json()
+
+    # Answers lost, then a reload: the task shows the form filed; the draft (and its key) is still on the phone, and
+    # sent again (the inspector asked for another form) the server says the key was used: no second form.
+    page.route("**/api/v1/inspections", lose_answer)
+    fill_and_send("在场学员少于签到人数")
+    expect(page.locator("#insp-msg")).to_contain_text("网络异常", timeout=15_000)
+    assert lost == [201, 201, 201] and len(filed()) == 1  # the client's retries under one key: one form
+    page.unroute("**/api/v1/inspections")
+    page.reload()
+    expect(page.locator(f"#insp-filed li[data-inspection-id='{filed()[0]['id']}']")).to_be_visible(timeout=10_000)
+    page.locator("#insp-again").click()
+    expect(page.locator("#insp-findings")).to_have_value("在场学员少于签到人数")
+    page.fill("#insp-findings", "在场学员少于签到人数（重新提交）")  # not the body the server holds
+    sign_both(page)
+    page.locator("#insp-submit").tap()
+    expect(page.locator("#insp-done-msg")).to_contain_text("此前提交的检查表已归档", timeout=10_000)
+    expect(page.locator("#insp-form")).to_be_hidden()
+    assert len(filed()) == 1
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.includes('draft.inspect'))") == []
+
+    # Another form: answers lost, then the inspector changes it and sends again on the same page: the body sent
+    # first gets the form filed back, and the page says the later change is not in it.
+    page.locator("#insp-again").click()
+    lost.clear()
+    page.route("**/api/v1/inspections", lose_answer)
+    fill_and_send("第二次检查：在场学员少于签到人数")
+    expect(page.locator("#insp-msg")).to_contain_text("网络异常", timeout=15_000)
+    page.unroute("**/api/v1/inspections")
+    page.fill("#insp-findings", "第二次检查：改写后的检查发现")
+    page.locator("#insp-submit").tap()
+    expect(page.locator("#insp-done-msg")).to_contain_text("之后的修改未包含", timeout=10_000)
+    forms = filed()
+    assert len(forms) == 2 and sorted(f["findings"] for f in forms) == ["在场学员少于签到人数",
+                                                                        "第二次检查：在场学员少于签到人数"]
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.includes('draft.inspect'))") == []
+    assert not errors, errors
     context.close()

@@ -1,5 +1,8 @@
 // The inspector's alerts: a new page's sound, vibration and notification; the lists of my tasks and history.
-import { $, CACHE, CHECK_OF, DRAFT, FINISHED, M, OUTCOMES, S, WORKING, hooks, store } from "./state.js";
+import { $, el } from "../lib/dom.js";
+import { SEVERITY, ruleName } from "../lib/catalogue.js";
+import { dateTime, time } from "../lib/format.js";
+import { CACHE, CHECK_OF, DRAFT, FINISHED, OUTCOMES, S, WORKING, hooks, store } from "./state.js";
 import { call, flash, post, say, why } from "./ui.js";
 
 // -- sound and vibration for a new page: only once the inspector has touched the page (browsers require it) --------
@@ -46,7 +49,7 @@ export function announce(data) {
   b.paged = String(Number(b.paged || 0) + 1);
   if (beep()) b.sounded = String(Number(b.sounded || 0) + 1);
   buzz();
-  const text = `新任务：${M.ruleName(data.rule)} · ${data.class_name || ""}`;
+  const text = `新任务：${ruleName(data.rule)} · ${data.class_name || ""}`;
   flash(text);
   notify(text, data);
 }
@@ -74,29 +77,29 @@ export function kindOf(a) {
 export const closing = a => [...a.transitions].reverse().find(t => t.action === "close" || t.action === "dismiss");
 
 export function card(a, kind) {
-  const li = M.el("li", `card ${kind} ${a.severity}`);
+  const li = el("li", `card ${kind} ${a.severity}`);
   li.dataset.alertId = a.id;
-  const title = M.el("div", "title");
-  title.append(M.el("b", "", M.ruleName(a.rule)), M.el("span", `badge ${a.state}`, a.state_name));
-  li.append(title, M.el("div", "where", a.class_name), M.el("div", "sub", a.institution_name),
-    M.el("div", "sub", `${M.SEVERITY[a.severity] || a.severity} · 共 ${a.count} 次 · 最近 ${M.dateTime(a.last_at)}`));
+  const title = el("div", "title");
+  title.append(el("b", "", ruleName(a.rule)), el("span", `badge ${a.state}`, a.state_name));
+  li.append(title, el("div", "where", a.class_name), el("div", "sub", a.institution_name),
+    el("div", "sub", `${SEVERITY[a.severity] || a.severity} · 共 ${a.count} 次 · 最近 ${dateTime(a.last_at)}`));
   if (kind === "paged") {
-    const due = M.el("div", "due");
+    const due = el("div", "due");
     due.dataset.deadline = myOpenPage(a).deadline;
-    const btn = M.el("button", "accept", "接单");
+    const btn = el("button", "accept", "接单");
     btn.type = "button";
-    const msg = M.el("p", "msg");
+    const msg = el("p", "msg");
     btn.addEventListener("click", ev => { ev.stopPropagation(); accept(a.id, btn, msg); });
     li.append(due, btn, msg);
   } else if (kind === "working") {
-    const btn = M.el("button", "open", "处理");
+    const btn = el("button", "open", "处理");
     btn.type = "button";
     li.append(btn);
   } else {
     const step = closing(a);
-    li.append(M.el("div", "outcome", `处置结果：${OUTCOMES[a.outcome] || a.state_name}`));
-    if (step) li.append(M.el("div", "sub", `${M.dateTime(step.at)} ${step.actor}${step.note ? "：" + step.note : ""}`));
-    if (a.inspection_ids && a.inspection_ids.length) li.append(M.el("div", "sub", `已归档检查表 ${a.inspection_ids.length} 份`));
+    li.append(el("div", "outcome", `处置结果：${OUTCOMES[a.outcome] || a.state_name}`));
+    if (step) li.append(el("div", "sub", `${dateTime(step.at)} ${step.actor}${step.note ? "：" + step.note : ""}`));
+    if (a.inspection_ids && a.inspection_ids.length) li.append(el("div", "sub", `已归档检查表 ${a.inspection_ids.length} 份`));
   }
   li.addEventListener("click", () => hooks.openTask(a.id));
   return li;
@@ -125,8 +128,8 @@ export function tick() {
     const left = Math.round((Date.parse(due.dataset.deadline) - Date.now()) / 1000);
     due.classList.toggle("late", left <= 0);
     due.textContent = left > 0
-      ? `请在 ${M.time(due.dataset.deadline)} 前接单（剩余 ${Math.floor(left / 60)} 分 ${String(left % 60).padStart(2, "0")} 秒）`
-      : `接单时限 ${M.time(due.dataset.deadline)} 已过，可能已转派他人`;
+      ? `请在 ${time(due.dataset.deadline)} 前接单（剩余 ${Math.floor(left / 60)} 分 ${String(left % 60).padStart(2, "0")} 秒）`
+      : `接单时限 ${time(due.dataset.deadline)} 已过，可能已转派他人`;
   }
 }
 setInterval(tick, 1000);

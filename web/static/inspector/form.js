@@ -1,40 +1,10 @@
-// Closing a task, and the inspection form (检查表): checklist, findings, photos, both signatures, the PDF.
-import { $, DRAFT, M, NET_DOWN, OUTCOMES, S, hooks, store } from "./state.js";
-import { call, currentFix, flash, post, say, setNet, why } from "./ui.js";
-import { upsert } from "./alerts.js";
-
-// -- closing, with its draft ---------------------------------------------------------------------------------------
-export const closeKey = () => `${DRAFT}close.${S.current}`;
-export function restoreClose() {
-  const form = $("close-form");
-  const draft = store.get(localStorage, closeKey());
-  for (const r of form.elements.outcome) r.checked = Boolean(draft && r.value === draft.outcome);
-  $("close-note").value = (draft && draft.note) || "";
-  $("close-draft").textContent = draft ? "已恢复本机保存的草稿" : "";
-}
-$("close-form").addEventListener("input", () => {
-  if (S.current == null) return;
-  store.set(localStorage, closeKey(), { outcome: $("close-form").elements.outcome.value, note: $("close-note").value });
-  $("close-draft").textContent = "草稿已保存在本机";
-});
-$("close-form").addEventListener("submit", async ev => {
-  ev.preventDefault();
-  const id = S.current;
-  const outcome = $("close-form").elements.outcome.value;
-  const note = $("close-note").value.trim();
-  if (!outcome) { say("close-msg", "请选择处置结果", "bad"); return; }
-  if (note.length < 2) { say("close-msg", "请填写处置说明（至少 2 个字）", "bad"); return; }
-  $("close-submit").disabled = true;
-  say("close-msg", "正在提交…", "wait");
-  try {
-    const a = await post(`/api/v1/alerts/${id}/close`, { outcome, note });
-    store.drop(localStorage, `${DRAFT}close.${id}`);
-    upsert(a);
-    say("close-msg", "");
-    flash(`已办结（${OUTCOMES[a.outcome] || a.outcome}），已移入我的历史`);
-    location.hash = "";
-  } catch (e) { say("close-msg", why(e), "bad"); } finally { $("close-submit").disabled = false; }
-});
+// The inspection form (检查表): checklist, findings, photos, both signatures, filing it once, the PDF.
+import { $, el } from "../lib/dom.js";
+import { newKey } from "../lib/api.js";
+import { DISPATCH } from "../lib/catalogue.js";
+import { dateTime } from "../lib/format.js";
+import { DRAFT, NET_DOWN, S, client, hooks, store } from "./state.js";
+import { call, currentFix, say, setNet, why } from "./ui.js";
 
 // -- the inspection form (检查表): checklist, findings, photos from the camera, both signatures -------------------
 // The items and their results come with the catalogue (/public/rules.json), in the form's order. The draft keeps
@@ -45,39 +15,37 @@ export const inspectKey = id => `${DRAFT}inspect.${id}`;
 export const filedForms = new Map(); // inspection id → what the server answered (its digest), fetched once
 export const pdfUrls = new Map(); // inspection id → blob: URL of its PDF, fetched with the token
 export const again = new Set(); // alerts whose inspector asked for another form after filing one
-// One Idempotency-Key per form being filed: sending it again after a lost answer returns the form filed, never a
-// second one. Random hex from getRandomValues (randomUUID needs a secure context; the LAN may serve plain http).
-const formKeys = new Map();
+// One Idempotency-Key per draft being filed, kept with the draft in localStorage (also across a reload), so that
+// the inspector's retry after a lost answer never files a second form (fileForm below).
+const sent = new Map(); // key → the bodies sent under it whose answer never came (this page only)
 function formKey(alertId) {
-  if (!formKeys.has(alertId)) {
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    formKeys.set(alertId, "form-" + Array.from(bytes, b => b.toString(16).padStart(2, "0")).join(""));
-  }
-  return formKeys.get(alertId);
+  const draft = store.get(localStorage, inspectKey(alertId)) || readInspection();
+  if (!draft.key) { draft.key = newKey(); store.set(localStorage, inspectKey(alertId), draft); }
+  return draft.key;
 }
 export let photos = []; // {file, url, capturedAt, fix (a promise of the phone's fix when it was taken)}
-export const resultNames = () => M.DISPATCH.results;
-export const checklist = () => Object.entries(M.DISPATCH.checklist);
+export const resultNames = () => DISPATCH.results;
+export const checklist = () => Object.entries(DISPATCH.checklist);
 
 export function buildItems() {
   const list = $("insp-items");
   if (!checklist().length) {
-    list.replaceChildren(M.el("li", "msg bad", "检查项目未能加载，请检查网络后刷新页面"));
+    list.replaceChildren(el("li", "msg bad", "检查项目未能加载，请检查网络后刷新页面"));
     $("insp-submit").disabled = true;
     return;
   }
   list.replaceChildren(...checklist().map(([key, label], n) => {
-    const li = M.el("li", "item");
+    const li = el("li", "item");
     li.dataset.key = key;
-    li.append(M.el("div", "label", `${n + 1}. ${label}`));
-    const choices = M.el("div", "choices");
+    li.append(el("div", "label", `${n + 1}. ${label}`));
+    const choices = el("div", "choices");
     for (const [value, name] of Object.entries(resultNames())) {
-      const l = M.el("label", "choice");
-      const input = M.el("input"); input.type = "radio"; input.name = `result.${key}`; input.value = value;
+      const l = el("label", "choice");
+      const input = el("input"); input.type = "radio"; input.name = `result.${key}`; input.value = value;
       l.append(input, ` ${name}`);
       choices.append(l);
     }
-    const note = M.el("textarea"); note.name = `note.${key}`; note.rows = 1; note.maxLength = 1000;
+    const note = el("textarea"); note.name = `note.${key}`; note.rows = 1; note.maxLength = 1000;
     note.placeholder = `情况说明（${resultNames().problem || "不符合"}时必填）`;
     li.append(choices, note);
     return li;
@@ -126,7 +94,8 @@ $("insp-form").addEventListener("input", ev => {
   if (S.current == null || ev.target === $("insp-photos")) return;
   if (ev.target.name === "kind") $("insp-form").dataset.kindPicked = "1";
   markProblems();
-  store.set(localStorage, inspectKey(S.current), readInspection());
+  const key = store.get(localStorage, inspectKey(S.current))?.key;  // the draft's Idempotency-Key stays with it
+  store.set(localStorage, inspectKey(S.current), Object.assign(readInspection(), key ? { key } : {}));
   $("insp-draft").textContent = "草稿已保存在本机（照片和签名不保存）";
 });
 
@@ -151,9 +120,9 @@ export function inspectionProblems(f) {
 // Photos: each camera shot (or several picked at once) is added, up to ten, with a thumbnail to check or remove.
 export function renderThumbs() {
   $("insp-thumbs").replaceChildren(...photos.map((p, n) => {
-    const li = M.el("li");
-    const img = M.el("img"); img.src = p.url; img.alt = `现场照片 ${n + 1}`;
-    const drop = M.el("button", "", "×"); drop.type = "button"; drop.setAttribute("aria-label", `删除照片 ${n + 1}`);
+    const li = el("li");
+    const img = el("img"); img.src = p.url; img.alt = `现场照片 ${n + 1}`;
+    const drop = el("button", "", "×"); drop.type = "button"; drop.setAttribute("aria-label", `删除照片 ${n + 1}`);
     drop.addEventListener("click", () => { URL.revokeObjectURL(p.url); photos.splice(photos.indexOf(p), 1); renderThumbs(); });
     li.append(img, drop);
     return li;
@@ -280,9 +249,8 @@ $("insp-form").addEventListener("submit", async ev => {
     if (photos.length) body.append("photo_meta", JSON.stringify(meta));
     const fix = await currentFix(8000);  // where the form is signed: judged against the venue's fence
     if (fix) body.append("fix", JSON.stringify(fix));
-    const filed = await call("/api/v1/inspections", { method: "POST", body, headers: { "Idempotency-Key": formKey(a.id) } });
-    formKeys.delete(a.id);  // the next form of this alert is another form
-    filedForms.set(filed.id, filed);
+    const { filed, earlier } = await fileForm(a, body);
+    if (filed) filedForms.set(filed.id, filed);
     store.drop(localStorage, inspectKey(a.id));
     again.delete(a.id);
     fillInspection(null);
@@ -290,17 +258,38 @@ $("insp-form").addEventListener("submit", async ev => {
     clearSignature();
     $("insp-draft").textContent = "";
     say("insp-msg", "");
-    if (!a.inspection_ids.includes(filed.id)) a.inspection_ids = [...a.inspection_ids, filed.id];
+    if (filed && !a.inspection_ids.includes(filed.id)) a.inspection_ids = [...a.inspection_ids, filed.id];
     if (a.draw) {  // the draw's list shows it done at once, and is reloaded from the server
-      a.draw.inspection_ids = a.inspection_ids; a.draw.done = true;
+      if (filed) { a.draw.inspection_ids = a.inspection_ids; a.draw.done = true; }
       document.dispatchEvent(new Event("monitor:filed"));
     }
     hooks.renderTask();
-    say("insp-done-msg", `检查表已归档（第 ${filed.id} 号）${a.draw ? "，本次双随机抽查任务已完成" : "，请核对后办结"}`, "ok");
+    const what = !filed ? "此前提交的检查表已归档（当时未收到回复），本次未重复归档"
+      : `检查表已归档（第 ${filed.id} 号）${earlier ? "：系此前未收到回复的那次提交，之后的修改未包含" : ""}`;
+    say("insp-done-msg", `${what}${a.draw ? "，本次双随机抽查任务已完成" : "，请核对后办结"}`, "ok");
     $("insp-done").scrollIntoView({ block: "start" });
     if (!a.draw) hooks.refreshAlert(a.id);
   } catch (e) { say("insp-msg", why(e), "bad"); } finally { button.disabled = false; }
 });
+// Sends the form under its draft's key: { filed, earlier }. A 422 IDEMPOTENCY_KEY_REUSED means an earlier sending
+// of this draft was filed though its answer was lost: that body again (this page keeps every body whose answer
+// never came) gets the form filed back (`earlier`). After a reload those bodies are gone: `filed` is null, and the
+// task, reloaded, shows the form filed then. Either way there is never a second form.
+async function fileForm(a, body) {
+  const key = formKey(a.id);
+  const send = b => call("/api/v1/inspections", { method: "POST", body: b, idempotencyKey: key });
+  const earlier = sent.get(key) || [];
+  sent.set(key, [...earlier, body]);
+  for (const b of [body, ...earlier]) {
+    try {
+      const filed = await send(b);
+      sent.delete(key);
+      return { filed, earlier: b !== body };
+    } catch (e) { if (e.code !== "IDEMPOTENCY_KEY_REUSED") throw e; }
+  }
+  sent.delete(key);
+  return { filed: null, earlier: true };
+}
 $("insp-again").addEventListener("click", () => {
   if (S.current == null) return;
   again.add(S.current);
@@ -317,16 +306,16 @@ export function renderFiled(a) {
   if (list.dataset.ids === ids.join(",") && ids.every(id => filedForms.has(id))) return;
   list.dataset.ids = ids.join(",");
   list.replaceChildren(...ids.map(id => {
-    const li = M.el("li");
+    const li = el("li");
     li.dataset.inspectionId = id;
     const f = filedForms.get(id);
-    const link = M.el("a", "pdf", `检查表第 ${id} 号（PDF）`);
+    const link = el("a", "pdf", `检查表第 ${id} 号（PDF）`);
     link.href = `/api/v1/inspections/${id}/form.pdf`;
     link.dataset.pdfUrl = link.href;
     link.addEventListener("click", ev => openPdf(ev, id, link));
-    const sha = M.el("span", "sha", f ? shaLine(f) : "");
+    const sha = el("span", "sha", f ? shaLine(f) : "");
     li.append(link, sha);
-    if (f) li.append(M.el("span", "sub", `${f.kind === "phone" ? "电话抽查" : "现场检查"} · ${f.inspector} · 负责人 ${f.responsible_name} · ${M.dateTime(f.inspected_at)}`));
+    if (f) li.append(el("span", "sub", `${f.kind === "phone" ? "电话抽查" : "现场检查"} · ${f.inspector} · 负责人 ${f.responsible_name} · ${dateTime(f.inspected_at)}`));
     else call(`/api/v1/inspections/${id}`).then(got => { filedForms.set(id, got); renderFiled(a); }).catch(() => {});
     return li;
   }));
@@ -343,7 +332,7 @@ export async function openPdf(ev, id, link) {
   try {
     let file;
     try {
-      file = await M.fetchFile(S.token, link.dataset.pdfUrl);
+      file = await client.file(link.dataset.pdfUrl);
     } catch (e) {
       if (e.status) throw e;
       setNet(NET_DOWN); say("insp-done-msg", NET_DOWN, "bad"); return;

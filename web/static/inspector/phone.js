@@ -1,5 +1,8 @@
 // The phone check: trainees drawn from the roster, calls timed by the page, completion.
-import { $, CACHE, CHECK_OF, DRAFT, M, S, hooks, store } from "./state.js";
+import { $, el } from "../lib/dom.js";
+import { dateTime, time } from "../lib/format.js";
+import { newKey } from "../lib/api.js";
+import { CACHE, CHECK_OF, DRAFT, S, hooks, store } from "./state.js";
 import { call, post, say, why } from "./ui.js";
 
 // -- the phone check -----------------------------------------------------------------------------------------------
@@ -35,7 +38,7 @@ export function showCheck(c) {
   $("check").classList.remove("hidden");
   const done = c.state === "done";
   $("check-summary").textContent = done
-    ? `抽查已完成：抽取 ${c.trainees.length} 人，接通 ${c.reached} 人，确认在班 ${c.confirmed_present} 人（${M.dateTime(c.completed_at)}）`
+    ? `抽查已完成：抽取 ${c.trainees.length} 人，接通 ${c.reached} 人，确认在班 ${c.confirmed_present} 人（${dateTime(c.completed_at)}）`
     : c.done ? `抽取 ${c.trainees.length} 人。${c.message}，可以点「完成抽查」`
       : `抽取 ${c.trainees.length} 人，确认在班 ${c.confirmed_present} 人。${c.message}`;
   $("check-summary").className = `summary ${done ? "ok" : ""}`;
@@ -50,25 +53,25 @@ export function seconds(s) { return s >= 60 ? `${Math.floor(s / 60)} 分 ${s % 6
 export function callText(k) {
   if (!k) return "尚未记录通话";
   const how = k.reached ? `已接通${k.present === true ? " · 确认在班" : k.present === false ? " · 不在班" : ""}` : "未接通";
-  const when = k.started_at ? `${M.time(k.started_at)} 起 ${seconds(k.duration_s)}` : `${seconds(k.duration_s)}`;
+  const when = k.started_at ? `${time(k.started_at)} 起 ${seconds(k.duration_s)}` : `${seconds(k.duration_s)}`;
   return `${how} · ${when}${k.timing === "page" ? "（本页计时）" : ""}${CDR[k.cdr_state] || ""}${k.answers ? "：" + k.answers : ""}`;
 }
 
 export function traineeItem(c, t) {
-  const li = M.el("li", "trainee");
+  const li = el("li", "trainee");
   li.dataset.traineeId = t.trainee_id;
-  const who = M.el("div", "who");
-  who.append(M.el("b", "", t.name), M.el("span", "idno", t.id_number_masked),
-    M.el("span", `state ${t.state}`, t.state_text || ""));
+  const who = el("div", "who");
+  who.append(el("b", "", t.name), el("span", "idno", t.id_number_masked),
+    el("span", `state ${t.state}`, t.state_text || ""));
   li.append(who);
   if (t.phone) {
-    const tel = M.el("a", "tel button", `拨打 ${t.phone}`);
+    const tel = el("a", "tel button", `拨打 ${t.phone}`);
     tel.href = `tel:${t.phone}`;
     tel.addEventListener("click", () => callStarted(c.id, t.trainee_id));
     li.append(tel);
-  } else li.append(M.el("p", "hint", t.has_phone ? `电话 ${t.phone_masked}` : "未登记手机号：无法拨打，不能记为接通"));
+  } else li.append(el("p", "hint", t.has_phone ? `电话 ${t.phone_masked}` : "未登记手机号：无法拨打，不能记为接通"));
   const k = lastCall(c, t.trainee_id);
-  li.append(M.el("div", `last ${k ? (k.reached ? "reached" : "missed") : ""}`, callText(k)));
+  li.append(el("div", `last ${k ? (k.reached ? "reached" : "missed") : ""}`, callText(k)));
   if (c.state === "open") li.append(callForm(c, t, Boolean(k)));
   return li;
 }
@@ -100,33 +103,33 @@ export function showTiming(form) {
 
 export function callForm(c, t, called) {
   const key = draftKey(c.id, t.trainee_id);
-  const details = M.el("details", "call");
-  details.append(M.el("summary", "", called ? "重新记录通话" : "记录通话"));
-  const form = M.el("form");
+  const details = el("details", "call");
+  details.append(el("summary", "", called ? "重新记录通话" : "记录通话"));
+  const form = el("form");
   form.noValidate = true;
   if (t.phone) form.dataset.phone = t.phone;
-  const timing = M.el("p", "timing hint");
-  const stop = M.el("button", "stop secondary hidden", "结束通话"); stop.type = "button";
+  const timing = el("p", "timing hint");
+  const stop = el("button", "stop secondary hidden", "结束通话"); stop.type = "button";
   stop.addEventListener("click", () => { callEnded(form); });
-  const choices = M.el("div", "choices");
+  const choices = el("div", "choices");
   for (const [value, label] of [["yes", "接通"], ["no", "未接通"]]) {
-    const l = M.el("label", "choice");
-    const input = M.el("input"); input.type = "radio"; input.name = "reached"; input.value = value;
+    const l = el("label", "choice");
+    const input = el("input"); input.type = "radio"; input.name = "reached"; input.value = value;
     if (value === "yes" && !t.has_phone) input.disabled = true;  // nobody is reached on a number not on file
     l.append(input, ` ${label}`);
     choices.append(l);
   }
-  const presentLabel = M.el("label", "choice");
-  const present = M.el("input"); present.type = "checkbox"; present.name = "present";
+  const presentLabel = el("label", "choice");
+  const present = el("input"); present.type = "checkbox"; present.name = "present";
   presentLabel.append(present, " 确认在班");
   choices.append(presentLabel);
-  const answersLabel = M.el("label", "", "通话内容");
-  const answers = M.el("textarea"); answers.name = "answers"; answers.rows = 2; answers.maxLength = 2000;
+  const answersLabel = el("label", "", "通话内容");
+  const answers = el("textarea"); answers.name = "answers"; answers.rows = 2; answers.maxLength = 2000;
   answers.placeholder = "学员所述：是否在班、今日所学内容等";
   answersLabel.append(answers);
-  const submit = M.el("button", "", "保存通话记录"); submit.type = "submit";
-  const saved = M.el("p", "hint draft");
-  const msg = M.el("p", "msg");
+  const submit = el("button", "", "保存通话记录"); submit.type = "submit";
+  const saved = el("p", "hint draft");
+  const msg = el("p", "msg");
   form.append(timing, stop, choices, answersLabel, saved, submit, msg);
   details.append(form);
   const draft = store.get(localStorage, key);
@@ -143,7 +146,7 @@ export function callForm(c, t, called) {
   details.open = !called || Boolean(draft);
   form.addEventListener("input", () => {
     syncPresent(form);
-    store.set(localStorage, key, readCall(form));
+    keepDraft(key, readCall(form));
     saved.textContent = "草稿已保存在本机";
   });
   form.addEventListener("submit", ev => { ev.preventDefault(); recordCall(c.id, t.trainee_id, form, submit, msg); });
@@ -158,7 +161,7 @@ export function callStarted(checkId, traineeId) {
   delete form.dataset.ended;
   form.closest("details").open = true;
   showTiming(form);
-  store.set(localStorage, draftKey(checkId, traineeId), readCall(form));
+  keepDraft(draftKey(checkId, traineeId), readCall(form));
 }
 export function callEnded(form) {
   if (!form.dataset.started || form.dataset.ended) return;
@@ -172,6 +175,26 @@ document.addEventListener("visibilitychange", () => {
   for (const form of document.querySelectorAll("#check-list form[data-started]")) callEnded(form);
 });
 
+// A call's draft keeps, besides what was typed, its Idempotency-Key and the bodies sent under it whose answer never
+// came (also across a reload): a retry after a lost answer gets back the call recorded then, never a second one.
+function keepDraft(key, fields) {
+  const { key: sendKey, sent } = store.get(localStorage, key) || {};
+  store.set(localStorage, key, Object.assign(fields, sendKey ? { key: sendKey, sent } : {}));
+}
+async function sendCall(checkId, traineeId, json) {
+  const key = draftKey(checkId, traineeId);
+  const draft = store.get(localStorage, key) || {};
+  const earlier = draft.sent || [];
+  Object.assign(draft, { key: draft.key || newKey(), sent: [...earlier, json] });
+  store.set(localStorage, key, draft);
+  for (const body of [json, ...earlier]) {  // the server refuses a key used for another body: try the earlier ones
+    try {
+      return await post(`/api/v1/phone-checks/${checkId}/calls`, body, { idempotencyKey: draft.key });
+    } catch (e) { if (e.code !== "IDEMPOTENCY_KEY_REUSED") throw e; }
+  }
+  return call(`/api/v1/phone-checks/${checkId}`);  // recorded under this key, its body not kept here: the check now
+}
+
 export async function recordCall(checkId, traineeId, form, submit, msg) {
   const f = readCall(form);
   if (!f.reached) { say(msg, "请选择接通或未接通", "bad"); return; }
@@ -183,7 +206,7 @@ export async function recordCall(checkId, traineeId, form, submit, msg) {
   submit.disabled = true;
   say(msg, "正在保存…", "wait");
   try {
-    const c = await post(`/api/v1/phone-checks/${checkId}/calls`, { trainee_id: traineeId, reached,
+    const c = await sendCall(checkId, traineeId, { trainee_id: traineeId, reached,
       present: reached ? f.present : null, answers: f.answers.trim() || null,
       started_at: new Date(started).toISOString(), ended_at: new Date(ended).toISOString(),
       page_now: new Date().toISOString() });

@@ -1,27 +1,32 @@
-// The inspector page's shared state and constants: one object the views read and change (S), the storage keys,
-// and storage that never stops the page when it is full or disabled.
-export const M = Monitor;  // web/static/common.js, a classic script loaded first (a global binding, not a window property)
+// The inspector page's shared state and constants: the page's one API client (its token too), one object the
+// views read and change (S), the storage keys, and storage that never stops the page when it is full or disabled.
+import { createClient } from "../lib/api.js";
+import { DISPATCH } from "../lib/catalogue.js";
+
 export const TOKEN_KEY = "monitor.inspector.token";
+// The one client of this page (web/static/lib/api.js): the token lives in it (sessionStorage, a #token= link
+// replaces it), every call and every file goes through it, every POST carries an Idempotency-Key.
+export const client = createClient({ tokenKey: TOKEN_KEY });
 // localStorage keeps what the inspector typed until the server has it (drafts), and which phone check belongs to
 // which alert; sessionStorage keeps the last answers (they hold trainees' numbers) only for this tab, so a reload
 // while the network is down still shows the forms.
 export const DRAFT = "monitor.inspector.draft.";
 export const CHECK_OF = "monitor.inspector.check.";
 export const CACHE = "monitor.inspector.cache.";
-export const OUTCOMES = M.DISPATCH.outcomes;  // served with the rule catalogue (/public/rules.json)
-export const ACTIONS = M.DISPATCH.actions;
+export const OUTCOMES = DISPATCH.outcomes;  // served with the rule catalogue (/public/rules.json)
+export const ACTIONS = DISPATCH.actions;
 export const WORKING = ["accepted", "on_site", "phoning"];
 export const FINISHED = ["closed", "resolved"];
 export const NET_DOWN = "网络异常：未能连接服务器。已填写的内容已保存在本机，网络恢复后请重新提交。";
-export const $ = id => document.getElementById(id);
 
 export const S = {
-  token: M.takeToken(TOKEN_KEY),
+  get token() { return client.token; },  // kept by the client: reads and writes go through it
+  set token(t) { client.setToken(t); },
   me: null,
   alerts: [],
+  draws: [], // the classes a 双随机 draw gave this inspector (draws.js loads them; the task view reads them)
   current: null, // the alert the task view shows
   check: null, // its phone check
-  lastId: null, // the last live event seen, so a reconnect resumes where it stopped
   announceAfter: null, // events up to the first hello are history: no sound for them
 };
 
@@ -33,5 +38,5 @@ export const store = {
 };
 
 // Functions of the upper modules that the lower ones call back (set once by main.js): the modules form layers,
-// state < ui < alerts < phone, form < task < main, and never import upwards.
+// lib < state < ui < alerts, draws < phone, form, close < task < main, and never import upwards.
 export const hooks = {};

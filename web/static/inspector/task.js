@@ -1,9 +1,13 @@
 // One task: what, where and whom, navigation, arrival with the phone's fix.
-import { $, ACTIONS, CHECK_OF, DRAFT, M, OUTCOMES, S, WORKING, store } from "./state.js";
+import { $, el } from "../lib/dom.js";
+import { SEVERITY, ruleName } from "../lib/catalogue.js";
+import { dateTime, time } from "../lib/format.js";
+import { ACTIONS, CHECK_OF, DRAFT, OUTCOMES, S, WORKING, client, store } from "./state.js";
 import { call, currentFix, post, say, why } from "./ui.js";
 import { accept, kindOf, myOpenPage, scheduleReload, upsert } from "./alerts.js";
 import { loadCheck } from "./phone.js";
-import { again, renderFiled, restoreClose, restoreInspection, sizePad } from "./form.js";
+import { again, renderFiled, restoreInspection, sizePad } from "./form.js";
+import { restoreClose } from "./close.js";
 import { Gcj02 } from "./gcj02.js";
 
 // -- one task ------------------------------------------------------------------------------------------------------
@@ -38,9 +42,9 @@ $("insp-unfold").addEventListener("click", () => {
 });
 
 export function contactPhone(phone) {
-  const dd = M.el("dd");
+  const dd = el("dd");
   if (!phone) { dd.textContent = "未登记"; return dd; }
-  const link = M.el("a", "inline-tel", phone);
+  const link = el("a", "inline-tel", phone);
   link.href = `tel:${phone}`;
   dd.append(link);
   return dd;
@@ -55,19 +59,19 @@ export function renderSubjects(a) {
   if (key === subjectsShown) return;  // photos are not fetched again on every refresh
   subjectsShown = key;
   $("t-subjects").replaceChildren(...subjects.map(x => {
-    const li = M.el("li", "subject");
+    const li = el("li", "subject");
     li.dataset.anomalyId = x.anomaly_id;
     const who = x.trainee_name ? `${x.trainee_name}（${x.id_number_masked}）` : "未指明学员";
-    li.append(M.el("b", "", who), M.el("span", "sub", ` ${M.ruleName(x.rule)} · ${M.time(x.at)}`),
-      M.el("p", "hint", x.message));
-    const photos = M.el("div", "photos");
+    li.append(el("b", "", who), el("span", "sub", ` ${ruleName(x.rule)} · ${time(x.at)}`),
+      el("p", "hint", x.message));
+    const photos = el("div", "photos");
     for (const [sha, label] of [[x.photo_sha256, "现场照片"], [x.enrolled_sha256, "登记照片"]]) {
       if (!sha) continue;
-      const fig = M.el("figure");
-      const img = M.el("img"); img.alt = label; img.dataset.sha = sha;
-      fig.append(img, M.el("figcaption", "", label));
+      const fig = el("figure");
+      const img = el("img"); img.alt = label; img.dataset.sha = sha;
+      fig.append(img, el("figcaption", "", label));
       photos.append(fig);
-      M.photoUrl(S.token, sha).then(url => { if (url) img.src = url; });
+      client.photoUrl(sha).then(url => { if (url) img.src = url; });
     }
     if (photos.children.length) li.append(photos);
     return li;
@@ -88,10 +92,10 @@ export function navLinks(a) {
   $("t-coords").textContent = `场地坐标（GCJ-02）${glat.toFixed(6)}, ${glon.toFixed(6)}；围栏半径 ${Math.round(a.venue.radius_m || 0)} 米`;
 }
 
-// The draw assignment (web/static/inspector-draws.js keeps the list in window.MonitorDraws) as a task: the form is
+// The draw assignment (web/static/inspector/draws.js keeps the list in S.draws) as a task: the form is
 // what it asks for; there is no alert to accept, phone or close.
 function drawTask(id) {
-  const d = (window.MonitorDraws || []).find(x => x.class_id === -id);
+  const d = S.draws.find(x => x.class_id === -id);
   if (!d) return null;
   return { id, draw: d, class_id: d.class_id, class_name: `${d.class_name}（${d.class_code}）`,
     institution_name: d.institution_name, rule: "DRAW", state: "on_site", state_name: d.done ? "已提交检查表" : "双随机抽查",
@@ -105,7 +109,7 @@ document.addEventListener("monitor:draws", () => { if (S.current != null && S.cu
 function renderContradictions(a) {
   const said = (a && a.contradictions) || [];
   $("t-contradictions").classList.toggle("hidden", !said.length);
-  $("t-contradiction-list").replaceChildren(...said.map(text => M.el("li", "", text)));
+  $("t-contradiction-list").replaceChildren(...said.map(text => el("li", "", text)));
 }
 
 export function renderTask() {
@@ -134,19 +138,19 @@ export function renderTask() {
     return;
   }
   if (a.draw) { renderDraw(a); return; }
-  $("t-rule").textContent = M.ruleName(a.rule);
+  $("t-rule").textContent = ruleName(a.rule);
   $("t-state").textContent = a.state_name;
   $("t-state").className = `badge ${a.state}`;
-  const rows = [["班次", a.class_name], ["培训机构", a.institution_name], ["异常规则", `${M.ruleName(a.rule)}（${a.rule}）`],
-    ["严重程度", M.SEVERITY[a.severity] || a.severity], ["告警次数", `${a.count} 次（未消除 ${a.open_count}）`],
-    ["首次发生", M.dateTime(a.first_at)], ["最近发生", M.dateTime(a.last_at)], ["当前状态", a.state_name]];
+  const rows = [["班次", a.class_name], ["培训机构", a.institution_name], ["异常规则", `${ruleName(a.rule)}（${a.rule}）`],
+    ["严重程度", SEVERITY[a.severity] || a.severity], ["告警次数", `${a.count} 次（未消除 ${a.open_count}）`],
+    ["首次发生", dateTime(a.first_at)], ["最近发生", dateTime(a.last_at)], ["当前状态", a.state_name]];
   if (a.outcome) rows.push(["处置结果", OUTCOMES[a.outcome] || a.outcome]);
-  if (kind === "paged") rows.push(["接单时限", M.dateTime(myOpenPage(a).deadline)]);
+  if (kind === "paged") rows.push(["接单时限", dateTime(myOpenPage(a).deadline)]);
   const v = a.venue || {};
   rows.splice(2, 0, ["培训场地", `${v.name || ""}${v.county_name ? "（" + v.county_name + "）" : ""}`],
     ["场地地址", v.address || "未登记地址"]);
-  $("t-facts").replaceChildren(...rows.flatMap(([k, val]) => [M.el("dt", "", k), M.el("dd", "", val)]));
-  $("t-facts").append(M.el("dt", "", "机构电话"), contactPhone(a.institution_phone));
+  $("t-facts").replaceChildren(...rows.flatMap(([k, val]) => [el("dt", "", k), el("dd", "", val)]));
+  $("t-facts").append(el("dt", "", "机构电话"), contactPhone(a.institution_phone));
   navLinks(a);
   renderSubjects(a);
   if (filed) renderFiled(a);
@@ -157,7 +161,7 @@ export function renderTask() {
   const acceptBtn = $("t-accept");
   if (kind === "paged") {
     if (!acceptBtn) {
-      const b = M.el("button", "accept", "接单"); b.id = "t-accept"; b.type = "button";
+      const b = el("button", "accept", "接单"); b.id = "t-accept"; b.type = "button";
       b.addEventListener("click", () => accept(S.current, b, $("t-msg")));
       $("t-actions").prepend(b);
     }
@@ -168,9 +172,9 @@ export function renderTask() {
   $("arrive").textContent = a.state === "on_site" ? "已到达现场" : "到达现场";
   $("phone").disabled = !WORKING.includes(a.state);
   $("t-history").replaceChildren(...a.transitions.map(t => {
-    const li = M.el("li");
-    li.append(M.el("span", "at", M.dateTime(t.at)),
-      M.el("span", "", ` ${ACTIONS[t.action] || t.action} · ${t.actor}`
+    const li = el("li");
+    li.append(el("span", "at", dateTime(t.at)),
+      el("span", "", ` ${ACTIONS[t.action] || t.action} · ${t.actor}`
         + `${t.outcome ? "（" + (OUTCOMES[t.outcome] || t.outcome) + "）" : ""}${t.note ? "：" + t.note : ""}`));
     return li;
   }));
@@ -210,8 +214,8 @@ function renderDraw(a) {
   const rows = [["班次", a.class_name], ["培训机构", d.institution_name],
     ["培训场地", `${d.venue_name}${d.county_name ? "（" + d.county_name + "）" : ""}`], ["场地地址", d.venue_address || "未登记地址"],
     ["上课时间", d.sessions.join("；") || "—"], ["抽取", `${d.day} ${d.kind_name}`], ["抽查人员来源", d.tier_name || "—"],
-    ["完成时限", `${M.dateTime(d.window_ends_at)} 前`], ["要做什么", d.todo]];
-  $("t-facts").replaceChildren(...rows.flatMap(([k, v]) => [M.el("dt", "", k), M.el("dd", "", v)]));
+    ["完成时限", `${dateTime(d.window_ends_at)} 前`], ["要做什么", d.todo]];
+  $("t-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", "", k), el("dd", "", v)]));
   navLinks(a);
   $("t-people").classList.add("hidden");
   $("t-actions").classList.add("hidden");

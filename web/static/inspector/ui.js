@@ -1,11 +1,12 @@
 // Messages on the inspector page, and its API calls: a network failure told apart from a refusal.
-import { $, M, NET_DOWN, S, hooks } from "./state.js";
+import { $ } from "../lib/dom.js";
+import { NET_DOWN, client, hooks } from "./state.js";
 
 // -- messages ------------------------------------------------------------------------------------------------------
 export function say(id, text, kind) {
-  const el = typeof id === "string" ? $(id) : id;
-  el.textContent = text || "";
-  el.className = `msg${kind ? " " + kind : ""}`;
+  const node = typeof id === "string" ? $(id) : id;
+  node.textContent = text || "";
+  node.className = `msg${kind ? " " + kind : ""}`;
 }
 export function setNet(text) { $("net").classList.toggle("hidden", !text); $("net").textContent = text || ""; }
 export function setConn(on, text) { $("conn").className = "conn " + (on ? "on" : "off"); $("conn").textContent = text; }
@@ -16,20 +17,21 @@ export function flash(text) {
 }
 export const why = e => e.network ? NET_DOWN : (e.message || "操作未成功");
 
-// -- the API: a network failure is told apart from a refusal, and named once at the top of the page ---------------
+// -- the API (the page's client): a network failure is named once at the top of the page; a refused token asks
+// the inspector to sign in again (the client tells of every 401, the live feed's and the files' too) -------------
+client.on("auth", e => hooks.showLogin?.(e.message));
 export async function call(path, options) {
   try {
-    const body = await M.api(S.token, path, options);
+    const body = await client.request(path, options);
     setNet(null);
     return body;
   } catch (e) {
-    if (e.status == null) { e.network = true; setNet(NET_DOWN); }
-    else if (e.status === 401) hooks.showLogin(e.message);
+    if (e.network) setNet(NET_DOWN);
     throw e;
   }
 }
-export const post = (path, body) => call(path, { method: "POST", headers: { "Content-Type": "application/json" },
-  body: JSON.stringify(body || {}) });
+/** A POST of `body` as JSON (with its own Idempotency-Key, or `options.idempotencyKey`). */
+export const post = (path, body, options) => call(path, Object.assign({ method: "POST", json: body || {} }, options));
 window.addEventListener("offline", () => setNet("网络已断开：可以继续填写，内容保存在本机，恢复后再提交。"));
 window.addEventListener("online", () => { setNet(null); hooks.scheduleReload(); });
 
