@@ -3,6 +3,8 @@ the teachers' templates come from a cache kept at the table's version, and the r
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,11 +13,13 @@ from sqlalchemy import delete, func, select
 
 from models.clock import SHANGHAI, utc_now
 from models.tables import Anomaly, CheckIn, ClassSession, Evidence, FaceTemplate, PhotoHash, RuleSubject, TrainingClass
+from models.terms import SubjectKind
 from monitor.adapters.photo_index import PhotoHashIndex
 from monitor.adapters.storage import Database
 from monitor.adapters.template_cache import TeacherTemplates
 from monitor.services import clock_facts
 from monitor.services.clock import PolicyClock
+from monitor.services.photo_hashes import earlier_near_copies, reserve_photo_hash
 from tests.helpers import World, auth
 from tests.test_policy_rules import add_checkin, local, set_two_sessions
 
@@ -131,6 +135,53 @@ def test_the_replay_index_finds_a_row_committed_after_a_higher_id(db: Database) 
     assert index.size == 4
     assert index.find_near("0f0f0f0f0f0f0f0f", 0) == [("checkin", 2, 0)]
     assert [hit[1] for hit in index.find_near("000000000000ffff", 0)] == [4]
+
+
+def add_evidence(db: Database, tag: int) -> str:
+    sha = f"{tag:064x}"
+    with db.session() as s:
+        s.add(Evidence(sha256=sha, size_bytes=1, media_type="image/jpeg", width=1, height=1, created_at=NOW))
+    return sha
+
+
+def test_two_near_copies_judged_at_once_make_exactly_the_later_one_a_replay(db: Database) -> None:
+    """Two workers (two indexes) verify near copies at the same moment: each hash is committed before its verdict,
+    so whichever worker reads first, the later row is the replay and the earlier is not."""
+    for readers in ((0, 1), (1, 0)):
+        shas = [add_evidence(db, 100 * (readers[0] + 1) + k) for k in (1, 2)]
+        a = reserve_photo_hash(db, shas[0], "0f0f0f0f0f0f0f0f", SubjectKind.CHECKIN, 100 * (readers[0] + 1) + 1)
+        b = reserve_photo_hash(db, shas[1], "0f0f0f0f0f0f0f0e", SubjectKind.SNAPSHOT, 100 * (readers[0] + 1) + 2)
+        assert a < b
+        assert reserve_photo_hash(db, shas[0], "0f0f0f0f0f0f0f0f", SubjectKind.CHECKIN,
+                                  100 * (readers[0] + 1) + 1) == a  # a retried job finds its own row
+        found = {}
+        for who in readers:  # the two workers' reads, in this round's order
+            own, phash = ((a, "0f0f0f0f0f0f0f0f"), (b, "0f0f0f0f0f0f0f0e"))[who]
+            found[who] = earlier_near_copies(db, PhotoHashIndex(), own, phash, 4)
+        assert [hit[:2] for hit in found[0] if hit[1] > 100 * (readers[0] + 1)] == []
+        assert [hit[:2] for hit in found[1] if hit[1] > 100 * (readers[0] + 1)] == [
+            ("checkin", 100 * (readers[0] + 1) + 1)]
+        with db.session() as s:
+            s.execute(delete(PhotoHash))
+
+
+def test_a_lower_row_not_yet_committed_is_awaited_and_a_rolled_back_one_is_not(db: Database) -> None:
+    index = PhotoHashIndex()
+    add_hash(db, 1, "ffffffffffffffff")
+    with db.session() as s:
+        index.refresh(s)
+    add_hash(db, 3, "00000000000000ff")  # our own row; id 2 is still in another worker's open transaction
+    late = threading.Timer(0.3, add_hash, (db, 2, "00000000000000fe"))
+    late.start()
+    started = time.monotonic()
+    found = earlier_near_copies(db, index, 3, "00000000000000ff", 2, wait_s=5.0)
+    late.join()
+    assert found == [("checkin", 2, 1)] and 0.25 < time.monotonic() - started < 3.0
+    add_hash(db, 5, "0000000000ff0000")  # id 4 was rolled back: it never comes
+    started = time.monotonic()
+    assert earlier_near_copies(db, index, 5, "0000000000ff0000", 0, wait_s=0.4) == []
+    assert 0.35 < time.monotonic() - started < 2.0
+
 
 
 # -- the public notice -------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from models.tables import PhotoHash
 
 GAP_SECONDS = 120.0  # how long an id skipped over is looked for again (a transaction still open when a later id showed)
 MAX_GAPS = 20_000
+ORDERED_KINDS = ("checkin", "snapshot")  # uploads judged against the earlier ones only (see `find_near`)
 
 
 class PhotoHashIndex:
@@ -28,6 +29,8 @@ class PhotoHashIndex:
 
     def __init__(self) -> None:
         self._hashes = np.zeros(0, dtype=np.uint64)
+        self._ids = np.zeros(0, dtype=np.int64)  # each hash's row id
+        self._ordered = np.zeros(0, dtype=bool)  # each hash is an upload's (ORDERED_KINDS)
         self._refs: list[tuple[str, int, str]] = []  # (subject kind, subject id, sha256)
         self._last_id = 0
         self._gaps: dict[int, float] = {}  # id skipped over -> when it was first missed
@@ -54,6 +57,9 @@ class PhotoHashIndex:
                 return
             new = np.array([int(r.phash, 16) for r in rows], dtype=np.uint64)
             self._hashes = np.concatenate([self._hashes, new])
+            self._ids = np.concatenate([self._ids, np.array([r.id for r in rows], dtype=np.int64)])
+            self._ordered = np.concatenate([self._ordered, np.array([r.subject_kind in ORDERED_KINDS for r in rows],
+                                                                    dtype=bool)])
             self._refs.extend((r.subject_kind, r.subject_id, r.sha256) for r in rows)
             self._last_id = max(self._last_id, newest)
 
@@ -73,13 +79,28 @@ class PhotoHashIndex:
     def size(self) -> int:
         return len(self._hashes)
 
-    def find_near(self, phash: str, max_distance: int, exclude_sha256: str | None = None) -> list[tuple[str, int, int]]:
-        """(subject kind, subject id, Hamming distance) of stored photos within `max_distance` bits."""
+    def recent_gaps_below(self, row_id: int, within_s: float) -> bool:
+        """Whether an id below `row_id` was skipped over less than `within_s` seconds ago: a row another process
+        inserted but has not committed yet (a reservation commits within milliseconds; an older gap is a rollback)."""
+        now = time.monotonic()
+        with self._lock:
+            return any(i < row_id and now - t < within_s for i, t in self._gaps.items())
+
+    def find_near(self, phash: str, max_distance: int, exclude_sha256: str | None = None,
+                  before_id: int | None = None) -> list[tuple[str, int, int]]:
+        """(subject kind, subject id, Hamming distance) of stored photos within `max_distance` bits.
+
+        With `before_id` (the row id of the upload's own hash), uploads (check-ins, snapshots) count only when their
+        hash row is older: of two near copies judged at once by two workers, the later row is the replay, whichever
+        worker reads first. Enrolment photos, heartbeats and burst frames count whatever their id."""
         with self._lock:
             if not len(self._hashes):
                 return []
             distances = np.bitwise_count(self._hashes ^ np.uint64(int(phash, 16)))
-            hits = np.nonzero(distances <= max_distance)[0]
+            near = distances <= max_distance
+            if before_id is not None:
+                near &= ~self._ordered | (self._ids < before_id)
+            hits = np.nonzero(near)[0]
             out = [(self._refs[i][0], self._refs[i][1], int(distances[i])) for i in hits
                    if self._refs[i][2] != exclude_sha256]
         return sorted(out, key=lambda r: r[2])

@@ -32,6 +32,7 @@ from monitor.decisions.geodesy import circle_signed_distance_m, classify_fix, po
 from monitor.decisions.liveness import ChallengeFacts, FrameFacts
 from monitor.decisions.verdicts import PriorCheckIn
 from monitor.services.context import WorkerContext
+from monitor.services.photo_hashes import earlier_near_copies, reserve_photo_hash
 from monitor.services.recorder import Outcome, already_verified, mark_processed, record_outcome
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,9 @@ def load_checkin(ctx: WorkerContext, checkin_id: int) -> CheckInCase | None:
         elsewhere = checkin_elsewhere(session, checkin, timedelta(minutes=t.two_places_max_min))
         device_recent = device_checkins_since(
             session, checkin.device_id, checkin.received_at - timedelta(seconds=t.proxy_device_window_s), checkin.id)
-        ctx.photo_index.refresh(session)
-    frame_hashes, burst = load_burst(ctx, checkin, challenge, frame_shas)
+    own_hash = reserve_photo_hash(ctx.db, checkin.photo_sha256, scan.phash, SubjectKind.CHECKIN, checkin.id)
+    near_copies = earlier_near_copies(ctx.db, ctx.photo_index, own_hash, scan.phash, t.replay_phash_max_distance)
+    frame_hashes, burst = load_burst(ctx, checkin, challenge, frame_shas, own_hash)
     facts = CheckInFacts(
         checkin_id=checkin.id, trainee_id=checkin.trainee_id, class_id=checkin.class_id, kind=checkin.kind,
         captured_at=checkin.captured_at, received_at=checkin.received_at, fix=fix, accuracy_m=checkin.accuracy_m,
@@ -110,7 +112,7 @@ def load_checkin(ctx: WorkerContext, checkin_id: int) -> CheckInCase | None:
         face_encoding=face.encoding if face else None, match=match,
         classmates=rank_other_people(face.encoding, classmates, t.metric) if face and match else [],
         fence=fence, fence_signed_m=signed, uncertain_fixes_today=uncertain_today, previous=previous,
-        same_coordinates=same_coords, near_copies=ctx.photo_index.find_near(scan.phash, t.replay_phash_max_distance),
+        same_coordinates=same_coords, near_copies=near_copies,
         exif_time=exif_time_utc(scan.exif_time), exif_gps=scan.exif_gps, device_recent=device_recent,
         session_window=(window.start_local, window.end_local) if window else None, elsewhere=elsewhere, burst=burst)
     enrolled_sha = templates[match.template_index].photo_sha256 if match else (
@@ -118,13 +120,15 @@ def load_checkin(ctx: WorkerContext, checkin_id: int) -> CheckInCase | None:
     return CheckInCase(facts, checkin, scan, face, enrolled_sha, frame_hashes)
 
 
-def load_burst(ctx: WorkerContext, checkin: CheckIn, challenge: LivenessChallenge | None, frame_shas: list[str]
-               ) -> tuple[list[tuple[str, str]], BurstFacts | None]:
-    """The liveness burst's frames scanned, with their (sha256, pHash), when the check-in answers a challenge."""
+def load_burst(ctx: WorkerContext, checkin: CheckIn, challenge: LivenessChallenge | None, frame_shas: list[str],
+               own_hash: int) -> tuple[list[tuple[str, str]], BurstFacts | None]:
+    """The liveness burst's frames scanned, with their (sha256, pHash), when the check-in answers a challenge; a
+    frame is a replay when it nearly copies an earlier photo (not this check-in's own selfie, row `own_hash`)."""
     if challenge is None:
         return [], None
     scans = [ctx.engine.scan(ctx.evidence.get(sha), "frame") for sha in frame_shas]
-    replayed = sum(1 for fs in scans if ctx.photo_index.find_near(fs.phash, ctx.thresholds.replay_phash_max_distance))
+    replayed = sum(1 for fs in scans if ctx.photo_index.find_near(
+        fs.phash, ctx.thresholds.replay_phash_max_distance, before_id=own_hash))
     frames = [FrameFacts(face_count=len(fs.faces), encoding=fs.faces[0].encoding if len(fs.faces) == 1 else None,
                          landmarks=fs.faces[0].landmarks if len(fs.faces) == 1 else None, phash=fs.phash)
               for fs in scans]

@@ -107,10 +107,15 @@ def record_outcome(db: Database, outcome: Outcome) -> None:
             if already_verified(session, kind, subject_id):
                 mark_processed(session, kind, subject_id)
                 return
+            stored = {(sha, hash_kind) for sha, hash_kind in session.execute(
+                select(PhotoHash.sha256, PhotoHash.subject_kind).where(
+                    PhotoHash.subject_id == subject_id, PhotoHash.subject_kind.in_([kind, SubjectKind.FRAME])))}
             session.add(verification)
             hashes = [(outcome.photo, kind)] if outcome.photo else []
             hashes += [(frame, SubjectKind.FRAME) for frame in outcome.frames]
             for (sha, phash), hash_kind in hashes:
+                if (sha, hash_kind) in stored:  # the upload's own photo, reserved before the verdict
+                    continue
                 session.add(PhotoHash(sha256=sha, phash=phash, subject_kind=hash_kind, subject_id=subject_id,
                                       created_at=utc_now()))
             session.flush()

@@ -18,6 +18,7 @@ from monitor.decisions.classroom import Candidate, identify_faces
 from monitor.decisions.snapshot_rules import SnapshotFacts, judge_snapshot
 from monitor.services.checkins import exif_time_utc, face_measures
 from monitor.services.context import WorkerContext
+from monitor.services.photo_hashes import earlier_near_copies, reserve_photo_hash
 from monitor.services.recorder import Outcome, already_verified, mark_processed, record_outcome
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,9 @@ def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
         candidates = templates_of(session, "trainee", roster, mv) + teacher_candidates(
             session, ctx.teacher_templates, teachers, mv)
         signed_in = count_signed_in(session, cls.id, local_day_start(received_at))
-        ctx.photo_index.refresh(session)
     scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "classroom")
-    near = ctx.photo_index.find_near(scan.phash, t.replay_phash_max_distance)
+    own_hash = reserve_photo_hash(ctx.db, photo_sha, scan.phash, SubjectKind.SNAPSHOT, snapshot_id)
+    near = earlier_near_copies(ctx.db, ctx.photo_index, own_hash, scan.phash, t.replay_phash_max_distance)
     if near and camera_id.startswith(CAMERA_PREFIX):
         with ctx.db.session() as session:
             near = not_from_same_camera(session, near, camera_id)
