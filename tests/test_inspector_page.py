@@ -787,3 +787,59 @@ def test_a_form_whose_answer_was_lost_is_filed_once(crew_live: Crew, browser: Br
     assert page.evaluate("Object.keys(localStorage).filter(k => k.includes('draft.inspect'))") == []
     assert not errors, errors
     context.close()
+
+
+def test_a_call_whose_answer_was_lost_is_recorded_once(crew_live: Crew, browser: Browser) -> None:  # noqa: F811
+    """A call's record stored by the server, its answers lost: the call's draft keeps its Idempotency-Key and the
+    body sent (also across a reload), so the record sent again, changed or not, gets the first one back."""
+    crew = crew_live
+    base = str(crew.client.base_url).rstrip("/")
+    [trainee_id] = sign_in_verified(crew, 1)  # a trainee with a phone on the roster
+    alert_id = crew.alert_id()
+    crew.clock().run()
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{base}/inspector#token={crew.tokens['county_a']}")
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    page.evaluate(f"() => {{ location.hash = '#alert={alert_id}'; }}")
+    page.locator("#phone").tap()
+    expect(page.locator("#check-list li.trainee").first).to_be_visible(timeout=5_000)
+    no_dialler(page)
+    check_id = page.evaluate(f"JSON.parse(localStorage.getItem('monitor.inspector.check.{alert_id}'))")
+
+    def check() -> dict:
+        return crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(crew.tokens["county_a"])).json()
+
+    def calls() -> list[dict]:
+        return check()["calls"]
+
+    assert any(t["trainee_id"] == trainee_id and t["phone"] for t in check()["trainees"])
+    lost: list[int] = []
+
+    def lose_answer(route: Route) -> None:
+        lost.append(route.fetch().status)
+        route.abort()
+
+    page.route("**/calls", lose_answer)
+    row = page.locator(f"#check-list li[data-trainee-id='{trainee_id}']")
+    row.locator("a.tel").tap()
+    row.locator("button.stop").tap()
+    row.locator("input[name=reached][value=no]").check()
+    row.locator("button[type=submit]").tap()
+    expect(row.locator(".msg")).to_contain_text("网络异常", timeout=15_000)
+    assert lost == [201, 201, 201] and len(calls()) == 1
+    page.unroute("**/calls")
+    page.reload()
+    row = page.locator(f"#check-list li[data-trainee-id='{trainee_id}']")
+    expect(row.locator("input[name=reached][value=no]")).to_be_checked(timeout=10_000)  # the draft, kept
+    row.locator("textarea[name=answers]").fill("无人接听")  # another body than the one the server holds
+    row.locator("button[type=submit]").tap()
+    expect(page.locator("#check-msg")).to_contain_text("通话记录已保存", timeout=10_000)
+    expect(row.locator(".last")).to_contain_text("未接通")
+    assert len(calls()) == 1
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.includes('draft.call'))") == []
+    assert not errors, errors
+    context.close()
