@@ -763,6 +763,20 @@ class Lease(Base):
     renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+
+class PublicNotice(Base):
+    """The public notice (公示) as last built, shared by every API process (monitor/services/ledger.py NoticeCache):
+    the database version it was built at, and the claim of the one process building the next (none while idle).
+    Derived from audited rows, so not audited itself."""
+
+    __tablename__ = "public_notices"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)  # always 1
+    version: Mapped[str] = mapped_column(String(200))
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    classes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    building_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
 # -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------
 class AuditEntry(Base):
     """One state change, written in the change's own transaction, then sealed into the chain (its `seq` and hash,

@@ -9,10 +9,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from models.clock import SHANGHAI, utc_now
-from models.tables import Anomaly, CheckIn, ClassSession, Evidence, FaceTemplate, PhotoHash, RuleSubject, TrainingClass
+from models.tables import (
+    Anomaly,
+    CheckIn,
+    ClassSession,
+    Evidence,
+    FaceTemplate,
+    PhotoHash,
+    PublicNotice,
+    RuleSubject,
+    TrainingClass,
+)
 from models.terms import SubjectKind
 from monitor.adapters.photo_index import PhotoHashIndex
 from monitor.adapters.storage import Database
@@ -249,6 +259,36 @@ def test_the_public_notice_is_built_by_one_request_at_a_time_and_at_most_once_a_
     assert datetime.fromisoformat(str(rebuilt["generated_at"])) > datetime.fromisoformat(first["generated_at"])
     trainees = {c["class_code"]: c["trainees"] for c in rebuilt["classes"]}  # type: ignore[attr-defined]
     assert trainees["TEST-1"] == {c["class_code"]: c["trainees"] for c in first["classes"]}["TEST-1"] + 1
+
+
+def test_the_public_notice_is_built_once_for_every_api_process(world: World) -> None:
+    """Two API processes (two caches on one database): after a change, the one whose request claims the stored
+    notice builds it; the other answers the last build meanwhile, then reads the new one without building."""
+    from monitor.services.ledger import NoticeCache
+
+    db = world.client.app.state.db
+    db.seal_audit()
+    first, second = NoticeCache(min_interval_s=0), NoticeCache(min_interval_s=0)
+    now = utc_now()
+    classes, built_at = first.get(db, now, 0.8)
+    assert second.get(db, now, 0.8) == (classes, built_at) and (first.builds, second.builds) == (1, 0)
+    r = world.client.post(f"/api/v1/classes/{world.other_class_id}/roster", json={"trainee_ids": [world.biden_id]},
+                          headers=auth(world.admin))
+    assert r.status_code == 200, r.text
+    db.seal_audit()  # sealed now, so that the sealer does not move the version again during the test
+    later = now + timedelta(seconds=1)
+    with db.session() as s:  # the first process is building (its claim stands) while the second is asked
+        s.execute(update(PublicNotice).where(PublicNotice.id == 1).values(building_since=later))
+    assert second.get(db, later, 0.8) == (classes, built_at) and second.builds == 0
+    with db.session() as s:  # a claim left by a process that died while building is taken over after 10 minutes
+        s.execute(update(PublicNotice).where(PublicNotice.id == 1).values(building_since=later - timedelta(hours=1)))
+    rebuilt, rebuilt_at = second.get(db, later, 0.8)
+    assert second.builds == 1 and rebuilt_at == later
+    assert {c["class_code"]: c["trainees"] for c in rebuilt}["TEST-1"] == (
+        {c["class_code"]: c["trainees"] for c in classes}["TEST-1"] + 1)
+    assert first.get(db, later, 0.8) == (rebuilt, later) and first.builds == 1  # read, not built again
+    with db.session() as s:
+        assert s.scalar(select(PublicNotice.building_since)) is None
 
 
 def test_the_public_notice_says_what_each_class_ledger_says(world: World) -> None:

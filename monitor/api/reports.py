@@ -121,10 +121,9 @@ def online_minutes(class_id: RecordIdQuery, scope: Reader, db: Db, settings: Set
             response_model=PublicNoticeOut)
 def notice(db: Db, settings: SettingsDep) -> dict[str, Any]:
     """The public notice: no token, as the notice requires publication; names masked, no ID numbers."""
-    with db.session() as session:
-        cache = NOTICES.setdefault(db, NoticeCache(settings.public_notice_min_rebuild_seconds))
-        classes, built_at = cache.get(session, utc_now(), settings.min_attendance_rate)
-        return {"generated_at": built_at.isoformat(), "classes": classes}
+    cache = NOTICES.setdefault(db, NoticeCache(settings.public_notice_min_rebuild_seconds))
+    classes, built_at = cache.get(db, utc_now(), settings.min_attendance_rate)
+    return {"generated_at": built_at.isoformat(), "classes": classes}
 
 
 @router.get("/reports/inspectors", response_model=list[InspectorOutcomesOut],

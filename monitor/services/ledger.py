@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.clock import SHANGHAI
@@ -24,6 +26,7 @@ from models.tables import (
     Institution,
     OnlineHeartbeat,
     OnlineSession,
+    PublicNotice,
     Region,
     RosterEntry,
     Trainee,
@@ -32,6 +35,7 @@ from models.tables import (
     Verification,
 )
 from models.terms import SubjectKind, UploadStatus
+from monitor.adapters.storage import Database
 from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
 from monitor.decisions.inspection_form import ClassTerm, inspections_short
 from monitor.decisions.online import Beat, DailyStudy, daily_study, verified_minutes
@@ -303,47 +307,82 @@ def notice_version(session: Session, now: datetime, min_rate: float) -> tuple[An
     return local.date(), ended, audited, sealed, min_rate
 
 
+CLAIM_STALE_AFTER = timedelta(minutes=10)  # a claim this old was left by a process that died while building
+
+
+def version_text(version: tuple[Any, ...]) -> str:
+    """`notice_version` as stored with a build (JSON: dates and times as text)."""
+    return json.dumps(list(version), default=str)
+
+
 class NoticeCache:
-    """The public notice as last built in this process, with the database version it was built at
-    (`notice_version`): asked again with nothing changed, it answers without reading a ledger; after any change,
-    in any process, it is built again, but by one request at a time and at most once every `min_interval_s`
-    seconds. Meanwhile callers get the last build with its own time: the route is public, and a build at province
-    size takes most of a minute, so requests must not each start one."""
+    """The public notice, built once for the whole cluster and kept in the database (`public_notices`) with the
+    version it was built at (`notice_version`). Asked again with nothing changed, any process answers the stored
+    build without reading a ledger. After a change, one process at a time (the one whose request claims the row)
+    builds it again, at most once every `min_interval_s` seconds; every other request, in that process or another,
+    gets the last build with its own time meanwhile. The route is public and a build at province size takes most of
+    a minute: neither requests nor API processes may each start one. Each process keeps the last build it read."""
 
     def __init__(self, min_interval_s: float = 60.0) -> None:
         self.min_interval_s = min_interval_s
-        self._lock = threading.Condition()
-        self._key: tuple[Any, ...] | None = None
+        self._lock = threading.Lock()
+        self._built_at: datetime | None = None  # the stored build this process holds parsed
         self._classes: list[dict[str, Any]] = []
-        self._built_at: datetime | None = None
-        self._building = False
-        self.builds = 0
+        self.builds = 0  # builds made by this process
 
-    def get(self, session: Session, now: datetime, min_rate: float) -> tuple[list[dict[str, Any]], datetime]:
+    def get(self, db: Database, now: datetime, min_rate: float) -> tuple[list[dict[str, Any]], datetime]:
         """The notice's classes and when they were built."""
-        key = notice_version(session, now, min_rate)  # read first: what is built is never older than its key
-        with self._lock:
-            while True:
-                if self._built_at is not None and (key == self._key or self._building or (
-                        now - self._built_at).total_seconds() < self.min_interval_s):
-                    return self._classes, self._built_at
-                if not self._building:
-                    break
-                self._lock.wait(5.0)  # the first build ever: wait for it rather than start another
-            self._building = True
+        with db.session() as session:  # the version first: what is built is never older than its key
+            key = version_text(notice_version(session, now, min_rate))
+            row = session.execute(select(PublicNotice.version, PublicNotice.built_at)
+                                  .where(PublicNotice.id == 1)).first()
+        if row is not None and (row.version == key or not self._claim(db, now)):
+            return self._stored(db, row.built_at)
+        return self._build(db, now, min_rate, key)  # claimed; or the first build ever (no row yet)
+
+    def _claim(self, db: Database, now: datetime) -> bool:
+        """Whether this request builds the next notice: none is being built (or its builder died) and the last
+        build is at least `min_interval_s` old. One conditional update decides, in any number of processes."""
+        with db.session() as session:
+            claimed = session.execute(update(PublicNotice).where(
+                PublicNotice.id == 1, PublicNotice.built_at <= now - timedelta(seconds=self.min_interval_s),
+                PublicNotice.building_since.is_(None) | (PublicNotice.building_since < now - CLAIM_STALE_AFTER),
+            ).values(building_since=now))
+            return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
+
+    def _build(self, db: Database, now: datetime, min_rate: float, key: str) -> tuple[list[dict[str, Any]], datetime]:
         try:
-            classes = public_notice(session, now, min_rate)
+            with db.session() as session:
+                classes = public_notice(session, now, min_rate)
         except BaseException:
-            with self._lock:
-                self._building = False
-                self._lock.notify_all()
+            with db.session() as session:  # the claim is let go: the next request tries again
+                session.execute(update(PublicNotice).where(PublicNotice.id == 1).values(building_since=None))
             raise
+        try:
+            with db.session() as session:
+                row = session.get(PublicNotice, 1)
+                if row is None:
+                    session.add(PublicNotice(id=1, version=key, built_at=now, classes=classes, building_since=None))
+                else:
+                    row.version, row.built_at, row.classes, row.building_since = key, now, classes, None
+        except IntegrityError:  # two first builds ever at once: the other one's is stored, as good as this one
+            pass
         with self._lock:
-            self._key, self._classes, self._built_at = key, classes, now
-            self._building = False
+            self._built_at, self._classes = now, classes
             self.builds += 1
-            self._lock.notify_all()
         return classes, now
+
+    def _stored(self, db: Database, built_at: datetime) -> tuple[list[dict[str, Any]], datetime]:
+        """The stored build, read (a few MB of JSON at province size) only when it is not the one held."""
+        with self._lock:
+            if self._built_at == built_at:
+                return self._classes, built_at
+        with db.session() as session:
+            row = session.execute(select(PublicNotice.classes, PublicNotice.built_at)
+                                  .where(PublicNotice.id == 1)).one()
+        with self._lock:
+            self._built_at, self._classes = row.built_at, list(row.classes)
+            return self._classes, self._built_at
 
 
 def online_day(session: Session, trainee_id: int, day: date, max_gap_min: float, cap_min: float,
