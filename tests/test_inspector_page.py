@@ -713,22 +713,28 @@ def test_a_reload_without_network_shows_the_page_and_its_drafts(crew_live: Crew,
     context.close()
 
 
+def open_accepted_task(crew: Crew, chromium: Browser, alert_id: int) -> tuple[BrowserContext, Page, list[str]]:
+    """The alert run through the clock and accepted by county_a, whose phone page is open on its task (360 px);
+    the page's script errors are collected in the list returned."""
+    crew.clock().run()
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    context = chromium.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{str(crew.client.base_url).rstrip('/')}/inspector#token={crew.tokens['county_a']}")
+    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
+    page.evaluate(f"() => {{ location.hash = '#alert={alert_id}'; }}")
+    return context, page, errors
+
+
 def test_a_form_whose_answer_was_lost_is_filed_once(crew_live: Crew, browser: Browser) -> None:  # noqa: F811
     """The server files the form but its answers never reach the phone (each of the client's attempts): the draft
     keeps its Idempotency-Key, so the inspector's retry, after a reload or after changing the form, gets the form
     filed back instead of filing a second one."""
     crew = crew_live
-    base = str(crew.client.base_url).rstrip("/")
     alert_id = crew.alert_id()
-    crew.clock().run()
-    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/inspector#token={crew.tokens['county_a']}")
-    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
-    page.evaluate(f"() => {{ location.hash = '#alert={alert_id}'; }}")
+    context, page, errors = open_accepted_task(crew, browser, alert_id)
     expect(page.locator("#t-state")).to_have_text("已接单", timeout=5_000)
     lost: list[int] = []
 
@@ -793,18 +799,9 @@ def test_a_call_whose_answer_was_lost_is_recorded_once(crew_live: Crew, browser:
     """A call's record stored by the server, its answers lost: the call's draft keeps its Idempotency-Key and the
     body sent (also across a reload), so the record sent again, changed or not, gets the first one back."""
     crew = crew_live
-    base = str(crew.client.base_url).rstrip("/")
     [trainee_id] = sign_in_verified(crew, 1)  # a trainee with a phone on the roster
     alert_id = crew.alert_id()
-    crew.clock().run()
-    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, is_mobile=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{base}/inspector#token={crew.tokens['county_a']}")
-    expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
-    page.evaluate(f"() => {{ location.hash = '#alert={alert_id}'; }}")
+    context, page, errors = open_accepted_task(crew, browser, alert_id)
     page.locator("#phone").tap()
     expect(page.locator("#check-list li.trainee").first).to_be_visible(timeout=5_000)
     no_dialler(page)
