@@ -3,6 +3,7 @@ import { $ } from "../lib/dom.js";
 import { catalogue } from "../lib/catalogue.js";
 import { dateTime } from "../lib/format.js";
 import { openLive } from "../lib/live.js";
+import { registerShell } from "../lib/shell.js";
 import { CACHE, S, client, hooks, store } from "./state.js";
 import { call, flash, setConn } from "./ui.js";
 import { announce, loadAlerts, scheduleReload } from "./alerts.js";
@@ -73,12 +74,7 @@ export async function redeemSignIn() {
   }
 }
 
-// The offline shell: a reload without network shows this page and its drafts (web/static/shell-sw.js, served as /inspector-sw.js).
-if ("serviceWorker" in navigator) {
-  navigator.serviceWorker.register("/inspector-sw.js", { scope: "/inspector" })
-    .then(() => { document.body.dataset.offlineShell = "registered"; })
-    .catch(() => { document.body.dataset.offlineShell = "unavailable"; });
-}
+registerShell("inspector");  // a reload without network shows this page and its drafts
 
 export async function start() {
   if (location.hash.includes("signin=")) await redeemSignIn();

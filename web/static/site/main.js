@@ -56,13 +56,7 @@ function tab(which) {
 $("tab-checkin").addEventListener("click", () => tab("checkin"));
 $("tab-snapshot").addEventListener("click", () => tab("snapshot"));
 
-// The offline shell: a reload without network shows this page and its queue (web/static/shell-sw.js, served as
-// /site-sw.js, keeps what /site-shell.json lists: this folder's modules and lib/).
-if ("serviceWorker" in navigator) {
-  navigator.serviceWorker.register("/site-sw.js", { scope: "/site" })
-    .then(() => { document.body.dataset.offlineShell = "registered"; })
-    .catch(() => { document.body.dataset.offlineShell = "unavailable"; });
-}
+M.registerShell("site");  // a reload without network shows this page and its queue
 
 initCheckin();
 initQueueView();
