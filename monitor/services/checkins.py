@@ -209,8 +209,10 @@ def classmates_evidence(session: Session, checkin: CheckIn, since: datetime, mod
             .where(FaceTemplate.person_kind == "trainee", FaceTemplate.person_id.in_(roster),
                    FaceTemplate.model_version == model_version)):
         evidence.setdefault(person_id, []).append((encoding, None))
+    # Which check-ins first, without their vectors (a window over every passed check-in of the class today), then
+    # the vectors of those few: a window carrying each row's 512 numbers read them all, late in a day thousands.
     recent = (
-        select(CheckIn.id, CheckIn.trainee_id, Verification.face_encoding,
+        select(CheckIn.id, CheckIn.trainee_id,
                func.row_number().over(partition_by=CheckIn.trainee_id, order_by=CheckIn.id.desc()).label("nth"))
         .join(Verification, (Verification.subject_kind == SubjectKind.CHECKIN)
               & (Verification.subject_id == CheckIn.id))
@@ -218,10 +220,14 @@ def classmates_evidence(session: Session, checkin: CheckIn, since: datetime, mod
                CheckIn.trainee_id != checkin.trainee_id, CheckIn.status == UploadStatus.PASSED,
                Verification.face_encoding.is_not(None), Verification.model_version == model_version)
         .subquery())
-    for checkin_id, trainee_id, encoding in session.execute(
-            select(recent.c.id, recent.c.trainee_id, recent.c.face_encoding)
-            .where(recent.c.nth <= CLASSMATE_RECENT_CHECKINS)):
-        evidence.setdefault(trainee_id, []).append((encoding, checkin_id))
+    chosen = dict(session.execute(select(recent.c.id, recent.c.trainee_id)
+                                  .where(recent.c.nth <= CLASSMATE_RECENT_CHECKINS)).all())
+    for checkin_id, encoding in session.execute(
+            select(Verification.subject_id, Verification.face_encoding)
+            .where(Verification.subject_kind == SubjectKind.CHECKIN, Verification.subject_id.in_(list(chosen)),
+                   Verification.model_version == model_version)
+            .order_by(Verification.subject_id.desc())):
+        evidence.setdefault(chosen[checkin_id], []).append((encoding, checkin_id))
     return evidence
 
 
