@@ -10,7 +10,8 @@ taskset, then measures in four bounded phases:
 
   1. workers: N genuine check-ins queued with no worker running, then 1 (then 2) workers started; verified
      check-ins per second in the steady state (the first tenth of the verdicts, the workers' warm-up, left out),
-     for 1 and 2 workers, and the ratio;
+     for 1 and 2 workers, and the ratio; each on a fresh database given the same N check-ins, so that the two
+     figures are side by side (not the second on a day the first has filled);
   2. latency: open-loop Poisson arrivals at 50 % and 90 % of the 2-worker capacity for --latency-seconds each;
      upload start -> the check-in's `verdict` event on a live-feed WebSocket, p50/p95/p99;
   3. acceptance: 12 MP uploads (4000x3000 variants of people/obama/obama{1,2,3}.jpg with sensor grain, 3-4 MB,
@@ -374,6 +375,13 @@ class GenuinePhotos:
         return self.ready.pop()
 
 
+def same_trainees(photos: list[tuple[int, bytes]], before: World, after: World) -> list[tuple[int, bytes]]:
+    """`photos` (trainee id, selfie) of `before`'s trainees given to the same sittings in `after`."""
+    ids = {(t.person, t.enrol_photo): t.id for t in after.trainees}
+    sitting = {t.id: (t.person, t.enrol_photo) for t in before.trainees}
+    return [(ids[sitting[trainee_id]], photo) for trainee_id, photo in photos]
+
+
 # -- check-in uploads and the live feed ----------------------------------------------------------------------
 class Uploader:
     """Posts genuine check-ins of the world's class (no verdict awaited) and remembers when each started."""
@@ -677,19 +685,27 @@ def main() -> None:  # noqa: PLR0915 - one phase after another
             pg = Postgres.start()
         say(f"services: redis-server {redis_url} and "
             f"{'PostgreSQL ' + pg.url if pg else 'no PostgreSQL'} (unpinned)")
+        # 1. workers: 1 and 2 workers each on a fresh world given the same check-ins (side by side: the same
+        # database state, the same photos; a second run on the first world's fuller day would cost more per check-in)
+        say(f"\n[1] verification throughput: {queue} check-ins queued with no worker, then workers started "
+            f"(API on core {c0}, idle while they work; each worker runs its face processes on its own core); "
+            f"1 and 2 workers each on a fresh database given the same {queue} check-ins")
+        single = make_world("sqlite-1-worker", root, redis_url + "/2", args.faces, "", {})
+        start_api(procs, single, 1, [c0])
+        register(single, args.faces)
+        photos = GenuinePhotos(args.faces, single.trainees)
+        photos.make(queue)
+        same = list(photos.ready)
+        say(f"  {load_now()}")
+        rate1, _ = asyncio.run(drain(procs, single, photos, queue, [c1], args.drain_timeout, keep=False))
+        procs.stop(single.api)
         sqlite = make_world("sqlite", root, redis_url + "/0", args.faces, "", {})
         start_api(procs, sqlite, 1, [c0])
         register(sqlite, args.faces)
         note(f"SQLite world: class {sqlite.class_id}, {len(sqlite.trainees)} trainees "
              f"({', '.join(sorted({t.person for t in sqlite.trainees}))})")
-        photos = GenuinePhotos(args.faces, sqlite.trainees)
-        photos.make(2 * queue)
-
-        # 1. workers
-        say(f"\n[1] verification throughput: {queue} check-ins queued with no worker, then workers started "
-            f"(API on core {c0}, idle while they work; each worker runs its face processes on its own core)")
+        photos.trainees, photos.ready = sqlite.trainees, same_trainees(same, single, sqlite)
         say(f"  {load_now()}")
-        rate1, _ = asyncio.run(drain(procs, sqlite, photos, queue, [c1], args.drain_timeout, keep=False))
         rate2, workers = asyncio.run(drain(procs, sqlite, photos, queue, [c1, c0], args.drain_timeout, keep=True))
         say(f"VERIFIED/S 1 WORKER: {rate1:.2f} check-ins/s (core {c1})")
         say(f"VERIFIED/S 2 WORKERS: {rate2:.2f} check-ins/s (cores {c1},{c0})")
