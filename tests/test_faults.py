@@ -1,7 +1,7 @@
 """Faults answered truthfully (issue 21 item 2): the database unreachable is a 503 in the project's JSON shape with
-Retry-After, and the center answers again once it is back; a full evidence disk (a real 1 MiB-class tmpfs) is a 507
-that stores nothing half-written, with STORAGE_LOW on /health and the wall before it fills; the janitor removes
-files no record names (a rolled-back write) and nothing else."""
+Retry-After, and the center answers again once it is back; a full evidence disk (a real small tmpfs, and ext4 on a
+loop device) is a 507 that stores nothing half-written, with STORAGE_LOW on /health and the wall before it fills;
+the janitor removes files no record names (a rolled-back write) and nothing else."""
 
 from __future__ import annotations
 
@@ -50,13 +50,23 @@ def test_the_database_unreachable_is_a_503_with_retry_after_and_the_center_recov
     assert client.get("/api/v1/institutions", headers=auth(world.admin)).status_code == 200
 
 
-@pytest.fixture
-def tiny_evidence_disk(tmp_path: Path) -> Iterator[Path]:
-    """The evidence directory on a real 3 MiB tmpfs (root can mount one; CI runs as root)."""
+@pytest.fixture(params=["tmpfs", "ext4"])
+def tiny_evidence_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """The evidence directory on a real small disk (root can mount one; CI runs as root): a 3 MiB tmpfs, or an
+    ext4 image of 8 MiB on a loop device (a block device under O_DIRECT, as the evidence disk of a deployment)."""
     target = tmp_path / "data" / "evidence"
     target.mkdir(parents=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(target)], capture_output=True)
-    assert done.returncode == 0, f"mounting a tmpfs needs root: {done.stderr.decode(errors='replace')}"
+    if request.param == "tmpfs":
+        command = ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(target)]
+    else:
+        image = tmp_path / "evidence.img"
+        with image.open("wb") as f:
+            f.truncate(8 * 1024 * 1024)
+        made = subprocess.run(["mkfs.ext4", "-q", "-m", "0", str(image)], capture_output=True)
+        assert made.returncode == 0, made.stderr.decode(errors="replace")
+        command = ["mount", "-o", "loop", str(image), str(target)]
+    done = subprocess.run(command, capture_output=True)
+    assert done.returncode == 0, f"mounting a small disk needs root: {done.stderr.decode(errors='replace')}"
     try:
         yield target
     finally:
