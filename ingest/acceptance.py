@@ -129,7 +129,9 @@ ROSTER_FACTS = select(
 ).where(TrainingClass.id == bindparam("class_id"))
 SEEN_PHOTO = select(exists().where(CheckIn.photo_sha256 == bindparam("sha256"))
                     | exists().where(Snapshot.photo_sha256 == bindparam("sha256")))
-INSERT_UNLESS_PRESENT: dict[str, Callable[..., Any]] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+INSERT_UNLESS_PRESENT: dict[str, Any] = {  # the evidence row, unless the photo is there already (an enrolment photo)
+    name: dialect.insert(Evidence).on_conflict_do_nothing(index_elements=["sha256"])
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 EVIDENCE_KNOWN = select(exists().where(Evidence.sha256 == bindparam("sha256")))
 CLASS_WINDOWS = select(ClassSession.id, ClassSession.start_local, ClassSession.end_local).where(
     ClassSession.class_id == bindparam("class_id"))
@@ -198,8 +200,7 @@ def insert_evidence_row(session: Session | Connection, image: AcceptedImage, now
               "width": image.width, "height": image.height, "created_at": now}
     dialect = (session.dialect if isinstance(session, Connection) else session.get_bind().dialect).name
     if dialect in INSERT_UNLESS_PRESENT:  # one statement: the photo may already be there (an enrolment photo)
-        session.execute(INSERT_UNLESS_PRESENT[dialect](Evidence).values(values)
-                        .on_conflict_do_nothing(index_elements=["sha256"]))
+        session.execute(INSERT_UNLESS_PRESENT[dialect], values)
     elif not session.scalar(EVIDENCE_KNOWN, {"sha256": image.sha256}):
         session.execute(insert(Evidence).values(values))
 
@@ -216,8 +217,14 @@ def insert_row(session: Session | Connection, row: Any) -> int:
         if column.key == "id" or (value is None and (column.default is not None or column.server_default)):
             continue
         values[column.key] = value
-    row.id = session.execute(insert(table).values(values).returning(table.c.id)).scalar_one()
+    statement = _INSERT_RETURNING_ID.get(table.name)
+    if statement is None:
+        statement = _INSERT_RETURNING_ID[table.name] = insert(table).returning(table.c.id)
+    row.id = session.execute(statement, values).scalar_one()
     return int(row.id)
+
+
+_INSERT_RETURNING_ID: dict[str, Any] = {}  # per table, built once: its values are bound per call
 
 
 def _store(session: Connection, image: AcceptedImage, row: CheckIn | Snapshot, topic: str) -> tuple[int, int]:
