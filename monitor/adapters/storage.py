@@ -38,7 +38,9 @@ def create_db_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            # FULL: a commit fsyncs the WAL, so an acknowledged upload's row survives a power cut as its evidence
+            # file does (NORMAL may lose the last commits); measured free of cost at 110-117 uploads/s
+            cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
