@@ -47,8 +47,9 @@ class IngestContext:
     wait_for_verdict: Callable[[str, int, float], Awaitable[None]]
 
 
-def ingest_context(request: Request) -> IngestContext:
-    """The edge's context, put on the app by the composition root."""
+async def ingest_context(request: Request) -> IngestContext:
+    """The edge's context, put on the app by the composition root (async: FastAPI runs a plain function on a
+    worker thread, a hop that cost more than the lookup)."""
     context: IngestContext = request.app.state.ingest
     return context
 

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ingest.acceptance import CLASS_WINDOWS, accept_and_queue, check_rostered, pick_session, store_evidence
 from ingest.adapters.images import AcceptedImage
+from ingest.adapters.multipart import InMemoryFormRoute
 from ingest.checks.validation import check_fix, check_text
 from ingest.context import Ingest
 from ingest.outbox import CHECKIN_TOPIC
@@ -24,7 +25,7 @@ from models.scope import AnyCaller, SiteCaller
 from models.tables import CheckIn, CheckInFrame, LivenessChallenge
 from models.terms import UploadStatus
 
-router = APIRouter(prefix="/api/v1", tags=["ingest"])
+router = APIRouter(prefix="/api/v1", tags=["ingest"], route_class=InMemoryFormRoute)
 
 
 @router.post("/check-ins", summary="A trainee's sign-in or sign-out selfie with its GPS fix",

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ingest.acceptance import check_rostered, store_evidence
+from ingest.adapters.multipart import InMemoryFormRoute
 from ingest.checks.limits import WINDOW_S, RecentCounts, refuse_over_limit
 from ingest.checks.validation import check_capture_time, parse_client_time
 from ingest.context import Ingest
@@ -25,7 +26,7 @@ from models.scope import AnyCaller, Scope, SiteCaller, get_in_scope
 from models.tables import OnlineHeartbeat, OnlineSession
 from models.terms import UploadStatus
 
-router = APIRouter(prefix="/api/v1/online", tags=["online study"])
+router = APIRouter(prefix="/api/v1/online", tags=["online study"], route_class=InMemoryFormRoute)
 
 
 def next_heartbeat_s() -> int:

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ingest.acceptance import accept_and_queue, class_in_scope
 from ingest.adapters.images import AcceptedImage
+from ingest.adapters.multipart import InMemoryFormRoute
 from ingest.checks.validation import check_text
 from ingest.context import Ingest
 from ingest.outbox import SNAPSHOT_TOPIC
@@ -23,7 +24,7 @@ from models.scope import AnyCaller, SiteCaller
 from models.tables import Snapshot
 from models.terms import UploadStatus
 
-router = APIRouter(prefix="/api/v1", tags=["ingest"])
+router = APIRouter(prefix="/api/v1", tags=["ingest"], route_class=InMemoryFormRoute)
 
 
 @router.post("/snapshots", summary="A periodic classroom snapshot",

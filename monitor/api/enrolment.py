@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, UploadFile
 from sqlalchemy import select
 
+from ingest.adapters.multipart import InMemoryFormRoute
 from models.domain import (
     Role,
 )
@@ -22,7 +23,7 @@ from monitor.services.identity import (
     identity_match_out,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["registration"])
+router = APIRouter(prefix="/api/v1", tags=["registration"], route_class=InMemoryFormRoute)
 
 
 CONFIRM_DISTINCT = ("true after checking the papers that the person is not the one the 1:N search cites "

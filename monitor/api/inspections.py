@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ingest.adapters.images import AcceptedImage, inspect_image
+from ingest.adapters.multipart import InMemoryFormRoute
 from models.clock import SHANGHAI, utc_now
 from models.dispatch import FixIn
 from models.domain import MAX_RECORD_ID, MAX_UPLOAD_ID, Role
@@ -44,7 +45,7 @@ from monitor.settings import Settings
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+router = APIRouter(prefix="/api/v1", tags=["dispatch"], route_class=InMemoryFormRoute)
 
 Inspector = Annotated[Scope, access(Role.INSPECTOR)]
 MAX_SIGNATURE_BYTES = 2 * 1024 * 1024

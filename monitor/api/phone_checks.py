@@ -9,6 +9,7 @@ from fastapi import APIRouter, File, Form, Response, UploadFile
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ingest.adapters.multipart import InMemoryFormRoute
 from models.dispatch import CallIn
 from models.domain import Role
 from models.errors import ApiError, errors
@@ -29,7 +30,7 @@ from monitor.services.phone_checks import (
     start_phone_check,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["dispatch"])
+router = APIRouter(prefix="/api/v1", tags=["dispatch"], route_class=InMemoryFormRoute)
 
 Workers = Annotated[Scope, access(Role.INSPECTOR, Role.OPERATOR, Role.ADMIN)]
 CdrImporters = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN)]

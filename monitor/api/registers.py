@@ -11,6 +11,7 @@ from fastapi import APIRouter, BackgroundTasks, File, Query, UploadFile
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from ingest.adapters.multipart import InMemoryFormRoute
 from models.domain import InputModel
 from models.errors import ApiError, errors
 from models.tables import RegisterImport
@@ -19,7 +20,7 @@ from monitor.decisions.registers import SourceSpec, parse_period
 from monitor.services.crosscheck import crosscheck_all
 from monitor.services.registers import ROW_TABLES, commit_import, preview_import
 
-router = APIRouter(prefix="/api/v1", tags=["registers"])
+router = APIRouter(prefix="/api/v1", tags=["registers"], route_class=InMemoryFormRoute)
 
 
 class RegisterFieldOut(BaseModel):
