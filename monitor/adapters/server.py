@@ -1,6 +1,6 @@
 """The HTTP server adapter: uvicorn configured for hostile networks (header and body read timeouts, small
-WebSocket frames, no per-message compression, uploads parsed in memory) — one place for `monitor serve`, the
-demo, the tests and the benchmarks."""
+WebSocket frames, no per-message compression) — one place for `monitor serve`, the demo, the tests and the
+benchmarks. Upload forms are parsed in memory by the routes (`ingest.adapters.multipart`)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,7 @@ import json
 
 import uvicorn
 from fastapi import FastAPI
-from starlette.formparsers import MultiPartParser
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-# Upload parts stay in memory up to the body limit: rolling a 3 MB photo to a temporary file costs a thread
-# hop per 64 KB chunk, which halved the uploads one process could take. The body limit bounds the memory.
-MultiPartParser.spool_max_size = 16 * 1024 * 1024
 
 BODY_TIMEOUT = json.dumps({"code": "BODY_TIMEOUT", "message": "请求内容长时间未传完，连接已断开，请在网络稳定时重试"},
                           ensure_ascii=False).encode()
