@@ -14,6 +14,7 @@ taskset, then measures in four bounded phases:
      figures are side by side (not the second on a day the first has filled);
   2. latency: open-loop Poisson arrivals at 50 % and 90 % of the 2-worker capacity for --latency-seconds each;
      upload start -> the check-in's `verdict` event on a live-feed WebSocket, p50/p95/p99;
+     then the phase-1 check-ins once more, to 2 workers on a fresh PostgreSQL world (verification on PostgreSQL);
   3. acceptance: 12 MP uploads (4000x3000 variants of people/obama/obama{1,2,3}.jpg with sensor grain, 3-4 MB,
      as scripts/bench_ingest.py makes them) stored and queued with no verdict awaited
      (MONITOR_VERDICT_WAIT_SECONDS=0), from --accept-concurrency connections, on SQLite and on PostgreSQL, with
@@ -728,6 +729,22 @@ def main() -> None:  # noqa: PLR0915 - one phase after another
                 f"upload answer p50 {pct(r['answers'], 50) * 1000:.0f} ms; verdicts: {r['mix']})")
         procs.stop(workers)
 
+        # 2b. verification on PostgreSQL: 2 workers on a fresh PostgreSQL world given the same check-ins as phase 1
+        postgres: World | None = None
+        if pg is not None:
+            postgres = make_world("postgres", root, redis_url + "/1", args.faces, pg.create("bench"), {})
+            start_api(procs, postgres, 1, [c0])  # kept for the acceptance runs below
+            register(postgres, args.faces)
+            photos.trainees, photos.ready = postgres.trainees, same_trainees(same, single, postgres)
+            say(f"\n[2b] verification throughput on PostgreSQL: the same {queue} check-ins, 2 workers (cores {c1},"
+                f"{c0}); PostgreSQL and Redis unpinned")
+            say(f"  {load_now()}")
+            rate_pg, _ = asyncio.run(drain(procs, postgres, photos, queue, [c1, c0], args.drain_timeout, keep=False))
+            say(f"VERIFIED/S POSTGRES 2 WORKERS: {rate_pg:.2f} check-ins/s (cores {c1},{c0}; SQLite "
+                f"{rate2:.2f}/s)")
+        else:
+            say("VERIFIED/S POSTGRES: not measured (no PostgreSQL server binaries, or --no-postgres)")
+
         # 3. live feed (the SQLite world's one API process)
         say(f"\n[3] live feed: {clients} WebSocket clients of one API process (core {c0}; the clients in this "
             f"process on core {c1}); {ws_events} events, one every {args.ws_interval:.1f} s, committed and "
@@ -751,10 +768,7 @@ def main() -> None:  # noqa: PLR0915 - one phase after another
             f"{args.accept_concurrency} connections for {accept_s:.0f} s per run; photos {args.photo_px}x"
             f"{args.photo_px * 3 // 4} variants of people/obama/obama{{2,1,3}}.jpg "
             f"({', '.join(f'{len(p) / 1e6:.1f} MB' for p in photos12)})")
-        worlds = [sqlite]
-        if pg is not None:
-            postgres = make_world("postgres", root, redis_url + "/1", args.faces, pg.create("bench"), {})
-            worlds.append(postgres)
+        worlds = [sqlite] if postgres is None else [sqlite, postgres]
         for world in worlds:
             label = "SQLITE" if world is sqlite else "POSTGRES"
             for n in (1, 2):

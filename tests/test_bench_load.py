@@ -10,7 +10,8 @@ import sys
 from tests.helpers import FACES_DIR, REPO
 
 LABELS = ("VERIFIED/S 1 WORKER:", "VERIFIED/S 2 WORKERS:", "WORKER SCALING 2/1:", "LATENCY AT 50%", "LATENCY AT 90%",
-          "WS FAN-OUT TO ALL", "ACCEPTED/S SQLITE 1 API:", "ACCEPTED/S SQLITE 2 API:", "ACCEPTED/S POSTGRES")
+          "WS FAN-OUT TO ALL", "ACCEPTED/S SQLITE 1 API:", "ACCEPTED/S SQLITE 2 API:", "ACCEPTED/S POSTGRES",
+          "VERIFIED/S POSTGRES 2 WORKERS:")
 
 
 def test_the_load_benchmark_quick_run_prints_every_figure() -> None:
