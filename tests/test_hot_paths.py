@@ -291,6 +291,65 @@ def test_the_public_notice_is_built_once_for_every_api_process(world: World) -> 
         assert s.scalar(select(PublicNotice.building_since)) is None
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_public_notice_claim_has_one_winner_among_processes_on_every_database(
+        backend: str, tmp_path: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six API processes (six caches, each on its own engine) asked at once after a change: the conditional update
+    lets exactly one of them build, on SQLite as on PostgreSQL; the others answer the last build meanwhile. Then the
+    first build ever, asked by six at once with no stored row: every one answers, and one build is stored."""
+    from monitor.services import ledger
+    from monitor.services.ledger import NoticeCache
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/n.sqlite3"
+    Database(url).migrate()
+    engines = [Database(url) for _ in range(6)]
+    caches = [NoticeCache(min_interval_s=0) for _ in engines]
+    building = threading.Semaphore(0)
+    real_build = ledger.public_notice
+
+    def slow_build(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        building.release()
+        time.sleep(0.5)  # long enough for every other request to meet the claim
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "public_notice", slow_build)
+    now = utc_now()
+
+    def ask_all(at: datetime) -> list[tuple[list[dict[str, Any]], datetime]]:
+        barrier, answers = threading.Barrier(len(caches)), []
+
+        def ask(cache: NoticeCache, db: Database) -> None:
+            barrier.wait(10)
+            answers.append(cache.get(db, at, 0.8))
+
+        threads = [threading.Thread(target=ask, args=pair) for pair in zip(caches, engines, strict=True)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        return answers
+
+    try:
+        first = ask_all(now)  # no row yet: each may build the first one, none fails
+        assert len(first) == 6 and sum(c.builds for c in caches) >= 1
+        with engines[0].session() as s:
+            assert s.scalar(select(func.count()).select_from(PublicNotice)) == 1
+            stored_at = s.scalar(select(PublicNotice.built_at))
+            s.execute(update(PublicNotice).values(version="before a change"))
+        before = sum(c.builds for c in caches)
+        later = now + timedelta(seconds=5)
+        answers = ask_all(later)
+        assert sum(c.builds for c in caches) - before == 1  # one winner among six processes
+        assert sorted(at == later for _, at in answers) == [False] * 5 + [True]
+        assert all(at == stored_at for _, at in answers if at != later)  # the losers answered the last build
+        with engines[0].session() as s:
+            row = s.execute(select(PublicNotice.built_at, PublicNotice.building_since)).one()
+        assert row.built_at == later and row.building_since is None
+    finally:
+        for db in engines:
+            db.dispose()
+
+
 def test_the_public_notice_says_what_each_class_ledger_says(world: World) -> None:
     from monitor.services.ledger import build_class_ledger, public_notice
 
