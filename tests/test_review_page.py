@@ -65,3 +65,33 @@ def test_an_operator_works_the_queue_from_the_keyboard(grey_world: World, browse
     assert [statuses[i] for i in ids] == ["passed", "failed", "failed"]
     page.screenshot(path=str(tmp_path / "review.png"))
     page.close()
+
+
+def test_the_desk_pages_ask_for_a_token_refuse_a_wrong_one_and_start_with_a_right_one(
+        grey_world: World, browser: Browser) -> None:  # noqa: F811
+    """The review, ledger and registers pages share one token prompt: shown without a token, kept open with the
+    API's refusal after a wrong one (entered with Enter), gone once a token the page accepts is given (button)."""
+    world = grey_world
+    base = str(world.client.base_url).rstrip("/")
+    for path, token, ready in (("/review", world.operator, "#main"), ("/ledger", world.admin, "#tools"),
+                               ("/registers", world.admin, "#tools")):
+        page = browser.new_page(locale="zh-CN")
+        page.goto(f"{base}{path}")
+        expect(page.locator("#login")).to_be_visible(timeout=10_000)
+        expect(page.locator(ready)).to_be_hidden()
+        page.fill("#token", "mon_not-a-token")
+        page.press("#token", "Enter")
+        expect(page.locator("#error")).to_contain_text("令牌", timeout=10_000)
+        expect(page.locator("#login")).to_be_visible()
+        page.fill("#token", token)
+        page.click("#go")
+        expect(page.locator(ready)).to_be_visible(timeout=10_000)
+        expect(page.locator("#login")).to_be_hidden()
+        page.reload()  # the token is kept for the page's session
+        expect(page.locator(ready)).to_be_visible(timeout=10_000)
+        page.close()
+    page = browser.new_page(locale="zh-CN")  # an operator's token on the admin's registers page
+    page.goto(f"{base}/registers#token={world.operator}")
+    expect(page.locator("#error")).to_have_text("仅管理员可导入登记表数据", timeout=10_000)
+    expect(page.locator("#login")).to_be_visible()
+    page.close()

@@ -5,6 +5,7 @@ import { createChecks, crossCell } from "./checks.js";
 
 const { $ } = M;
 const client = M.createClient({ tokenKey: "monitor.ledger.token" });
+const login = M.tokenPrompt(client, () => start());
 let admin = false;  // only admins mark a class payable (the button is theirs)
 const checks = createChecks({ client, isAdmin: () => admin, reload: () => show() });
 
@@ -58,18 +59,17 @@ function showInspections(list) {
 }
 
 async function start() {
-  if (!client.token) { $("login").classList.remove("hidden"); return; }
+  if (login.missing()) return;
   try {
     const [classes] = await Promise.all([client.get("/api/v1/classes"), M.catalogue]);  // rule names for the checks
     // An admin-only read tells an admin's token from an auditor's (no other way to ask for the token's role).
     admin = await client.get("/api/v1/registers/sources").then(() => true, () => false);
     $("class").replaceChildren(...classes.map(c => { const o = M.el("option", "", `${c.name}（${c.code}）`); o.value = c.id; return o; }));
-    $("tools").classList.remove("hidden"); $("login").classList.add("hidden");
+    $("tools").classList.remove("hidden"); login.hide();
     if (classes.length) await show();
-  } catch (e) { $("error").textContent = e.message; $("login").classList.remove("hidden"); }
+  } catch (e) { $("error").textContent = e.message; login.show(); }
 }
 $("class").addEventListener("change", () => { checks.clearMessage(); show().catch(e => { $("error").textContent = e.message; }); });
 $("xlsx").addEventListener("click", () => download("xlsx"));
 $("csv").addEventListener("click", () => download("csv"));
-$("go").addEventListener("click", () => { client.setToken($("token").value.trim()); start(); });
 start();

@@ -4,6 +4,7 @@ export { ApiError, backoffMs, createClient, describeStatus, newKey } from "./api
 export { createOutbox, outcomeOf } from "./outbox.js";
 export { openLive } from "./live.js";
 export { registerShell } from "./shell.js";
+export { tokenPrompt } from "./login.js";
 export { DISPATCH, RULES, SEVERITY, catalogue, ruleName } from "./catalogue.js";
 export { dateTime, isoWithZone, time, today } from "./format.js";
 export { $, el } from "./dom.js";

@@ -4,6 +4,7 @@ import * as M from "../lib/monitor.js";
 
 const { $ } = M;
 const client = M.createClient({ tokenKey: "monitor.registers.token" });
+const login = M.tokenPrompt(client, () => start());
 const STATES = { preview: "待确认", refused: "未通过", committed: "已导入（生效）", replaced: "已被替换", committing: "导入中" };
 let sources = [];
 let current = null;
@@ -98,18 +99,18 @@ async function commit() {
 }
 
 async function start() {
-  if (!client.token) { $("login").classList.remove("hidden"); return; }
+  if (login.missing()) return;
   try {
     sources = await client.get("/api/v1/registers/sources");
   } catch (e) {
     $("error").textContent = e.status === 403 ? "仅管理员可导入登记表数据" : e.status === 401 ? "令牌无效或已过期" : "网络异常";
-    $("login").classList.remove("hidden");
+    login.show();
     return;
   }
   $("source").replaceChildren(...sources.map(s => { const o = M.el("option", "", s.name); o.value = s.source; return o; }));
   const now = new Date(Date.now() + 8 * 3600 * 1000);
   $("period").value = now.toISOString().slice(0, 7);
-  $("login").classList.add("hidden");
+  login.hide();
   $("tools").classList.remove("hidden");
   showColumns();
   await loadImports();
@@ -118,5 +119,4 @@ async function start() {
 $("source").addEventListener("change", showColumns);
 $("upload").addEventListener("submit", upload);
 $("commit").addEventListener("click", commit);
-$("go").addEventListener("click", () => { client.setToken($("token").value.trim()); start(); });
 start();

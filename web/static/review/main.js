@@ -3,6 +3,7 @@ import * as M from "../lib/monitor.js";
 
 const { $ } = M;
 const client = M.createClient({ tokenKey: "monitor.review.token" });
+const login = M.tokenPrompt(client, () => start());
 let items = [];
 let current = 0;
 const selected = new Set();
@@ -107,14 +108,13 @@ document.addEventListener("keydown", ev => {
 });
 
 async function start() {
-  if (!client.token) { $("login").classList.remove("hidden"); return; }
+  if (login.missing()) return;
   try {
     await M.catalogue;
-    $("login").classList.add("hidden"); $("main").classList.remove("hidden");
+    login.hide(); $("main").classList.remove("hidden");
     await load();
-  } catch (e) { $("error").textContent = e.message; $("login").classList.remove("hidden"); }
+  } catch (e) { $("error").textContent = e.message; login.show(); }
 }
 $("kind").addEventListener("change", () => { current = 0; selected.clear(); load().catch(e => { $("error").textContent = e.message; }); });
-$("go").addEventListener("click", () => { client.setToken($("token").value.trim()); start(); });
 setInterval(() => { if (client.token && document.activeElement !== $("note")) load().catch(() => {}); }, 30000);
 start();
