@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from models.clock import SHANGHAI, utc_now
+from models.errors import ApiError
 from models.tables import (
     Anomaly,
     CheckIn,
@@ -295,8 +296,9 @@ def test_the_public_notice_is_built_once_for_every_api_process(world: World) -> 
 def test_the_public_notice_claim_has_one_winner_among_processes_on_every_database(
         backend: str, tmp_path: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Six API processes (six caches, each on its own engine) asked at once after a change: the conditional update
-    lets exactly one of them build, on SQLite as on PostgreSQL; the others answer the last build meanwhile. Then the
-    first build ever, asked by six at once with no stored row: every one answers, and one build is stored."""
+    lets exactly one of them build, on SQLite as on PostgreSQL; the others answer the last build meanwhile. Before
+    that, the first build ever, asked by six at once with no row: one builds, the others are told to come back (503
+    with Retry-After: there is no earlier notice to give)."""
     from monitor.services import ledger
     from monitor.services.ledger import NoticeCache
 
@@ -315,12 +317,15 @@ def test_the_public_notice_claim_has_one_winner_among_processes_on_every_databas
     monkeypatch.setattr(ledger, "public_notice", slow_build)
     now = utc_now()
 
-    def ask_all(at: datetime) -> list[tuple[list[dict[str, Any]], datetime]]:
+    def ask_all(at: datetime) -> list[Any]:
         barrier, answers = threading.Barrier(len(caches)), []
 
         def ask(cache: NoticeCache, db: Database) -> None:
             barrier.wait(10)
-            answers.append(cache.get(db, at, 0.8))
+            try:
+                answers.append(cache.get(db, at, 0.8))
+            except ApiError as refused:
+                answers.append(refused)
 
         threads = [threading.Thread(target=ask, args=pair) for pair in zip(caches, engines, strict=True)]
         for t in threads:
@@ -330,8 +335,11 @@ def test_the_public_notice_claim_has_one_winner_among_processes_on_every_databas
         return answers
 
     try:
-        first = ask_all(now)  # no row yet: each may build the first one, none fails
-        assert len(first) == 6 and sum(c.builds for c in caches) >= 1
+        first = ask_all(now)  # no row yet
+        assert sum(c.builds for c in caches) == 1
+        refusals = [a for a in first if isinstance(a, ApiError)]
+        assert len(refusals) == 5 and [a[1] for a in first if not isinstance(a, ApiError)] == [now]
+        assert {(r.status, r.code, r.headers["Retry-After"]) for r in refusals} == {(503, "NOTICE_BEING_BUILT", "30")}
         with engines[0].session() as s:
             assert s.scalar(select(func.count()).select_from(PublicNotice)) == 1
             stored_at = s.scalar(select(PublicNotice.built_at))
@@ -348,6 +356,21 @@ def test_the_public_notice_claim_has_one_winner_among_processes_on_every_databas
     finally:
         for db in engines:
             db.dispose()
+
+
+def test_the_public_notice_route_answers_503_while_the_first_build_runs_elsewhere(world: World) -> None:
+    from monitor.services.ledger import NEVER_BUILT
+
+    db = world.client.app.state.db
+    with db.session() as s:  # another API process claimed the first build a moment ago
+        s.add(PublicNotice(id=1, version="", built_at=NEVER_BUILT, classes=[], building_since=utc_now()))
+    r = world.client.get("/public/notice.json")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+    assert r.json()["code"] == "NOTICE_BEING_BUILT" and "公示" in r.json()["message"]
+    with db.session() as s:  # that process died while building: ten minutes on, a request takes the build over
+        s.execute(update(PublicNotice).values(building_since=utc_now() - timedelta(minutes=11)))
+    r = world.client.get("/public/notice.json")
+    assert r.status_code == 200 and {c["class_code"] for c in r.json()["classes"]} >= {"TEST-0"}
 
 
 def test_the_public_notice_says_what_each_class_ledger_says(world: World) -> None:

@@ -118,7 +118,7 @@ def online_minutes(class_id: RecordIdQuery, scope: Reader, db: Db, settings: Set
 
 
 @public.get("/public/notice.json", summary="培训补贴公示 (public, masked)", dependencies=[public_route()],
-            response_model=PublicNoticeOut)
+            response_model=PublicNoticeOut, responses=errors(503))
 def notice(db: Db, settings: SettingsDep) -> dict[str, Any]:
     """The public notice: no token, as the notice requires publication; names masked, no ID numbers."""
     cache = NOTICES.setdefault(db, NoticeCache(settings.public_notice_min_rebuild_seconds))

@@ -10,10 +10,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.clock import SHANGHAI
+from models.errors import ApiError
 from models.identity import mask_id_number, mask_name
 from models.tables import (
     Anomaly,
@@ -308,6 +310,14 @@ def notice_version(session: Session, now: datetime, min_rate: float) -> tuple[An
 
 
 CLAIM_STALE_AFTER = timedelta(minutes=10)  # a claim this old was left by a process that died while building
+NEVER_BUILT = datetime(1970, 1, 1, tzinfo=UTC)  # `built_at` of the row claimed for the first build, until it is stored
+FIRST_BUILD_RETRY_S = 30  # what a refusal during the first build asks the reader to wait, seconds
+
+
+def first_build_pending() -> ApiError:
+    """The answer while the first notice ever is built by another request: there is no earlier one to give."""
+    return ApiError(503, "NOTICE_BEING_BUILT", "公示名单正在首次生成，请稍后刷新",
+                    headers={"Retry-After": str(FIRST_BUILD_RETRY_S)})
 
 
 def version_text(version: tuple[Any, ...]) -> str:
@@ -336,9 +346,24 @@ class NoticeCache:
             key = version_text(notice_version(session, now, min_rate))
             row = session.execute(select(PublicNotice.version, PublicNotice.built_at)
                                   .where(PublicNotice.id == 1)).first()
-        if row is not None and (row.version == key or not self._claim(db, now)):
+        if row is None:  # the first build ever: one request in the cluster claims it, the others are told to wait
+            if not self._claim_first(db, now):
+                raise first_build_pending()
+        elif row.version == key or not self._claim(db, now):
+            if row.built_at == NEVER_BUILT:
+                raise first_build_pending()
             return self._stored(db, row.built_at)
-        return self._build(db, now, min_rate, key)  # claimed; or the first build ever (no row yet)
+        return self._build(db, now, min_rate, key)
+
+    def _claim_first(self, db: Database, now: datetime) -> bool:
+        """Whether this request builds the first notice: it inserts the row, claimed and never built, before any
+        other (at province size a build takes most of a minute: N API processes starting must not make N)."""
+        values = {"id": 1, "version": "", "built_at": NEVER_BUILT, "classes": [], "building_since": now}
+        with db.session() as session:
+            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+            inserted = session.scalar(insert(PublicNotice).values(values).on_conflict_do_nothing(
+                index_elements=["id"]).returning(PublicNotice.id))
+            return inserted is not None
 
     def _claim(self, db: Database, now: datetime) -> bool:
         """Whether this request builds the next notice: none is being built (or its builder died) and the last

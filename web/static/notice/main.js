@@ -14,6 +14,8 @@ client.get("/public/notice.json").then(data => {
     }
     body.append(tr);
   }
+}).catch(e => {  // e.g. 503 while the first notice is being built (the client already waited as Retry-After asked)
+  document.getElementById("generated").textContent = `公示名单暂时无法获取：${e.message}`;
 });
 
 // The audit chain's head as anchored outside the database, one per day: noted by anyone, compared later.
