@@ -19,6 +19,8 @@ class SubjectKind(StrEnum):
     SESSION = "session"  # one session of one day (SessionReview)
     CAMERA = "camera"  # a classroom camera (CAMERA_OFFLINE, FROZEN_FEED)
     CROSSCHECK = "crosscheck"  # one finding of a cross-check against the registers (RuleSubject)
+    IDENTITY = "identity"  # a look-alike found at enrolment (IdentityMatch), as the index judged it
+    IDENTITY_REVIEW = "id_review"  # the same match as an operator found it: the same person (冒名/多领)
 
 
 class UploadStatus(StrEnum):

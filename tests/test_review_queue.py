@@ -15,6 +15,7 @@ from models.clock import SHANGHAI, utc_now
 from models.tables import Anomaly, CheckIn, ClassSession, FaceTemplate, OnlineSession, ReviewItem, TrainingClass
 from monitor.adapters.face_tables import IdentityMatch
 from monitor.services.clock import PolicyClock
+from monitor.services.identity import raise_identity_anomaly
 from tests.helpers import World, auth, face, issue_token_via_api
 from tests.test_policy_rules import add_checkin, local
 
@@ -170,6 +171,7 @@ def test_a_look_alike_found_at_enrolment_is_reviewed(world: World) -> None:
         s.add(match)
         s.flush()
         match_id = match.id
+        assert raise_identity_anomaly(s, match)  # on the wall as the index judged it: a medium look-alike
     items = client.get("/api/v1/reviews?kind=identity", headers=auth(world.operator)).json()
     assert [(i["kind"], i["id"], i["reason_code"]) for i in items] == [("identity", match_id, "IDENTITY_LOOKALIKE")]
     assert items[0]["photo_sha256"] == mine and items[0]["reference_photo_sha256"] == theirs
@@ -181,9 +183,11 @@ def test_a_look_alike_found_at_enrolment_is_reviewed(world: World) -> None:
     again = client.post(f"/api/v1/identity-matches/{match_id}/review", headers=auth(world.operator),
                         json={"decision": "distinct", "note": "改判"})
     assert again.status_code == 409
-    with client.app.state.db.session() as s:
-        anomaly = s.scalar(select(Anomaly).where(Anomaly.rule == "DUPLICATE_IDENTITY"))
-        assert anomaly is not None and anomaly.severity == "high" and anomaly.class_id == world.class_id
+    with client.app.state.db.session() as s:  # the index's finding resolved, the operator's raised beside it
+        found = [(a.subject_kind, a.subject_id, a.severity, a.state, a.class_id) for a in s.scalars(
+            select(Anomaly).where(Anomaly.rule == "DUPLICATE_IDENTITY").order_by(Anomaly.id))]
+    assert found == [("identity", match_id, "medium", "resolved", world.class_id),
+                     ("id_review", match_id, "high", "open", world.class_id)]
     assert client.get("/api/v1/reviews?kind=identity", headers=auth(world.operator)).json() == []
     done = client.get("/api/v1/reviews?kind=identity&state=confirmed", headers=auth(world.operator)).json()
     assert [i["decided_by"] for i in done] == ["值班员"]

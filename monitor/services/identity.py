@@ -80,8 +80,10 @@ def match_message(session: Session, match: IdentityMatch) -> str:
             f"{t['review_distance']:.2f}{nxt_text}）：{reasons}，请人工核验是否同一人")
 
 
-def raise_identity_anomaly(session: Session, match: IdentityMatch) -> bool:
-    """Put a match on the wall screen as a DUPLICATE_IDENTITY anomaly of a class of either person.
+def raise_identity_anomaly(session: Session, match: IdentityMatch,
+                           kind: SubjectKind = SubjectKind.IDENTITY) -> bool:
+    """Put a match on the wall screen as a DUPLICATE_IDENTITY anomaly of a class of either person; `kind` is
+    IDENTITY_REVIEW for an operator's finding of the same person, a record of its own beside the index's (resolved).
 
     A person on no class yet has nowhere to show: the match waits (anomaly_id empty) until either joins a class.
     """
@@ -104,7 +106,7 @@ def raise_identity_anomaly(session: Session, match: IdentityMatch) -> bool:
         thresholds=match.thresholds,
     )
     anomaly = add_anomaly(
-        session, class_context(session, cls), finding, "identity", match.id,
+        session, class_context(session, cls), finding, kind.value, match.id,
         {"trainee_id": trainee["id"] if trainee else None, "trainee_name": trainee["name"] if trainee else None},
         {"photo_sha256": match.photo_sha256, "enrolled_photo_sha256": match.other_photo_sha256,
          "identity_match_id": match.id}, {})
@@ -116,8 +118,11 @@ def raise_pending_identity_anomalies(session: Session, people: list[tuple[str, i
     """Matches of these people that had no class to show on (they just joined one)."""
     if not people:
         return 0
-    conditions = [((IdentityMatch.person_kind == k) & (IdentityMatch.person_id == i))
-                  | ((IdentityMatch.other_kind == k) & (IdentityMatch.other_id == i)) for k, i in people]
+    ids: dict[str, set[int]] = {}
+    for kind, person_id in people:
+        ids.setdefault(kind, set()).add(person_id)
+    conditions = [((IdentityMatch.person_kind == k) & IdentityMatch.person_id.in_(sorted(v)))
+                  | ((IdentityMatch.other_kind == k) & IdentityMatch.other_id.in_(sorted(v))) for k, v in ids.items()]
     pending = session.scalars(select(IdentityMatch).where(IdentityMatch.anomaly_id.is_(None), or_(*conditions))
                               .order_by(IdentityMatch.id)).all()
     return sum(raise_identity_anomaly(session, m) for m in pending)

@@ -220,7 +220,7 @@ def decide_identity_review(session: Session, principal: Principal, match_id: int
         match.outcome, match.state, match.anomaly_id = "duplicate", "refused", None
         match.reasons = [*match.reasons, "reviewed_same_person"]
         session.flush()
-        raise_identity_anomaly(session, match)
+        raise_identity_anomaly(session, match, SubjectKind.IDENTITY_REVIEW)
     other = cited_person(session, match.other_kind, match.other_id)
     return {"id": match.id, "kind": "identity", "state": decision, "checkin_status": None,
             "subject_status": match.outcome, "decided_by": principal.name, "other": other}
