@@ -8,13 +8,31 @@ from datetime import date, time
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from models.identity import normalise_mobile
 
 MAX_RECORD_ID = 2**31 - 1  # registration records (institutions, people, classes…) have 32-bit ids
 MAX_UPLOAD_ID = 2**63 - 1  # uploads, anomalies, reviews and events have 64-bit ids
 RecordId = Annotated[StrictInt, Field(ge=1, le=MAX_RECORD_ID, description="a record id (1 to 2^31-1)")]
+
+
+def unique_in_order(ids: list[int]) -> list[int]:
+    """The ids with repeats dropped, each kept where it first came: a list naming a record twice names it once."""
+    return list(dict.fromkeys(ids))
+
+
+Distinct = AfterValidator(unique_in_order)
+"""On a list of ids: repeats are dropped (counted, inserted and looked up once)."""
 
 
 def _find_nul(value: object) -> bool:
@@ -208,8 +226,9 @@ class InstitutionIn(InputModel):
 class BlacklistIn(InputModel):
     blacklisted: StrictBool
     reason: Annotated[str, Field(max_length=500)] = ""
-    alert_ids: Annotated[list[Annotated[StrictInt, Field(ge=1, le=MAX_UPLOAD_ID)]], Field(max_length=50)] = []
-    inspection_ids: Annotated[list[Annotated[StrictInt, Field(ge=1, le=MAX_UPLOAD_ID)]], Field(max_length=50)] = []
+    alert_ids: Annotated[list[Annotated[StrictInt, Field(ge=1, le=MAX_UPLOAD_ID)]], Field(max_length=50), Distinct] = []
+    inspection_ids: Annotated[list[Annotated[StrictInt, Field(ge=1, le=MAX_UPLOAD_ID)]], Field(max_length=50),
+                              Distinct] = []
     for_fraud: StrictBool = Field(default=False, description="a teacher banned for fraud is banned for life")
 
 
@@ -304,7 +323,7 @@ class ClassIn(InputModel):
     theory_teacher_id: RecordId
     practical_teacher_id: RecordId
     sessions: Annotated[list[SessionIn], Field(min_length=1, max_length=6)]
-    trainee_ids: Annotated[list[RecordId], Field(max_length=500)] = []
+    trainee_ids: Annotated[list[RecordId], Field(max_length=500), Distinct] = []
     liveness_required: StrictBool = False
     level: Annotated[int, Field(ge=1, le=5, description="the skill level trained for: 1 (一级/高级技师) … "
                                 "5 (五级/初级工); none for 专项能力 training")] | None = None
@@ -348,7 +367,7 @@ class ReviewBatchIn(InputModel):
     """One decision for several check-in or heartbeat reviews (each decided on its own)."""
 
     model_config = ConfigDict(str_strip_whitespace=True)
-    review_ids: Annotated[list[RecordId], Field(min_length=1, max_length=200)]
+    review_ids: Annotated[list[RecordId], Field(min_length=1, max_length=200), Distinct]
     decision: Literal["confirmed", "rejected"]
     note: Annotated[str, Field(min_length=2, max_length=1000)]
 
@@ -362,7 +381,7 @@ class IdentityReviewIn(InputModel):
 
 
 class RosterIn(InputModel):
-    trainee_ids: Annotated[list[RecordId], Field(min_length=1, max_length=500)]
+    trainee_ids: Annotated[list[RecordId], Field(min_length=1, max_length=500), Distinct]
     declarations: Annotated[list[DeclarationIn], Field(max_length=500)] = []
 
     @model_validator(mode="after")

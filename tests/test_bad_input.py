@@ -170,3 +170,20 @@ def test_a_class_dated_out_of_range_is_refused(world: World) -> None:
         "theory_teacher_id": world.ids["teachers"][0], "practical_teacher_id": world.ids["teachers"][1],
         "sessions": [{"name": "上午", "start": "08:30", "end": "11:30"}]})
     assert r.status_code == 422
+
+
+def test_a_list_naming_one_record_many_times_names_it_once(world: World) -> None:
+    """A roster of 500 copies of one trainee (the schema's maximum) adds the trainee once; a cross-check of one
+    class named 500 times checks that class once. Repeats used to reach the database as one condition each (a 503
+    that no retry could cure, and counts inflated)."""
+    client = world.client
+    r = client.post(f"/api/v1/classes/{world.other_class_id}/roster", headers=auth(world.admin),
+                    json={"trainee_ids": [world.biden_id] * 500})
+    assert r.status_code == 200, r.text
+    assert r.json()["trainee_ids"].count(world.biden_id) == 1
+    once = client.post("/api/v1/crosschecks", headers=auth(world.admin), json={"class_ids": [world.class_id]})
+    many = client.post("/api/v1/crosschecks", headers=auth(world.admin), json={"class_ids": [world.class_id] * 500})
+    assert once.status_code == many.status_code == 200, many.text
+    assert (many.json()["classes"], many.json()["trainees"]) == (once.json()["classes"], once.json()["trainees"])
+    from monitor.api.crosschecks import CrossCheckIn
+    assert CrossCheckIn(class_ids=[3, 1, 3, 2, 1] * 100).class_ids == [3, 1, 2]  # first places kept

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from models.clock import SHANGHAI, utc_now
-from models.domain import CROSSCHECK_RULES, InputModel, RecordId, Role
+from models.domain import CROSSCHECK_RULES, Distinct, InputModel, RecordId, Role
 from models.errors import errors, file_response
 from models.params import RecordIdPath
 from models.scope import Scope, access, ensure_class
@@ -40,7 +40,7 @@ Watcher = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN, Role.AUDITOR)]
 
 class CrossCheckIn(InputModel):
     class_ids: Annotated[list[RecordId], Field(max_length=5000, description="the classes to check; none: every "
-                                               "class not yet payable within the look-back")] | None = None
+                                               "class not yet payable within the look-back"), Distinct] | None = None
 
 
 class CrossCheckRunOut(BaseModel):
