@@ -10,7 +10,7 @@ import hashlib
 import io
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from sqlalchemy import select, text
 
+from models.clock import SHANGHAI, utc_now
 from models.domain import Role
 from models.tables import AuditEntry, RegisterImport
 from monitor.adapters.register_keys import load_register_key
@@ -270,6 +271,12 @@ def test_only_admins_import(api: Api) -> None:
         assert s.scalar(select(RegisterImport.state)) == "preview"
     assert api.preview(b"x", "a.csv", "pensions", "2026-01").json()["code"] == "UNKNOWN_REGISTER_SOURCE"
     assert api.preview(b"x", "a.csv", "insurance", "2026-1").json()["code"] == "INVALID_PERIOD"
+    month = utc_now().astimezone(SHANGHAI).date().replace(day=1)
+    ahead = (month + timedelta(days=32)).strftime("%Y-%m")  # a month not begun would refuse every real one later
+    for period in (ahead, "9999-12"):
+        r = api.preview(insurance_xlsx(IDS[:1]), "a.xlsx", "insurance", period)
+        assert r.status_code == 422 and r.json()["code"] == "PERIOD_IN_FUTURE" and "未来" in r.json()["message"]
+    assert api.preview(insurance_xlsx(IDS[:1]), "a.xlsx", "insurance", month.strftime("%Y-%m")).status_code == 201
 
 
 def test_the_import_record_is_in_the_audit_chain_with_the_files_sha256(api: Api) -> None:

@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from ingest.adapters.multipart import InMemoryFormRoute
+from models.clock import SHANGHAI, utc_now
 from models.domain import InputModel
 from models.errors import ApiError, errors
 from models.tables import RegisterImport
 from monitor.api.deps import Admin, Db, SettingsDep
-from monitor.decisions.registers import SourceSpec, parse_period
+from monitor.decisions.registers import SourceSpec, parse_period, period_is_future
 from monitor.services.crosscheck import crosscheck_all
 from monitor.services.registers import ROW_TABLES, commit_import, preview_import
 
@@ -94,6 +95,10 @@ def preview(scope: Admin, db: Db, settings: SettingsDep,
     spec = source_spec(settings.register_specs(), source)
     if parse_period(period) is None:
         raise ApiError(422, "INVALID_PERIOD", f"期间 {period} 无效，应为 YYYY-MM")
+    this_month = utc_now().astimezone(SHANGHAI).date()
+    if period_is_future(period, this_month):
+        raise ApiError(422, "PERIOD_IN_FUTURE",
+                       f"期间 {period} 尚未开始（当前为 {this_month:%Y-%m}），不能导入未来期间的数据")
     import_id = preview_import(db, file.file, file.filename or "", source, period, spec,
                                settings.register_hash_key(), scope.principal.name)
     with db.session() as session:

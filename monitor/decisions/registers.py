@@ -119,6 +119,12 @@ def parse_period(value: str) -> str | None:
     return value if PERIOD.match(value or "") else None
 
 
+def period_is_future(period: str, today: date) -> bool:
+    """Whether a 'YYYY-MM' period is after the month of `today` (local): no extract covers a month not yet begun,
+    and a later period stored by mistake would refuse every real extract as older."""
+    return period > f"{today.year:04d}-{today.month:02d}"
+
+
 def _text(value: object) -> str:
     if value is None:
         return ""
