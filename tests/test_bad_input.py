@@ -1,6 +1,7 @@
 """Every bad upload gets a clear 4xx (code + zh-CN message) and leaves the database and store unchanged."""
 
 import io
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -45,6 +46,7 @@ CASES: list[tuple[str, Callable[[World], dict], int, str]] = [
     ("latitude not a number", lambda w: {"latitude": "north"}, 422, "INVALID_FIELD"),
     ("negative accuracy", lambda w: {"accuracy_m": -5}, 422, "INVALID_ACCURACY"),
     ("accuracy 50 km", lambda w: {"accuracy_m": 50_000}, 422, "ACCURACY_TOO_POOR"),
+    ("accuracy 1e308 m", lambda w: {"accuracy_m": 1e308}, 422, "ACCURACY_TOO_POOR"),
     ("captured tomorrow", lambda w: {"captured_at": ago(days=-1)}, 422, "CAPTURED_AT_IN_FUTURE"),
     ("captured last year", lambda w: {"captured_at": ago(days=365)}, 422, "CAPTURED_AT_TOO_OLD"),
     ("captured garbage", lambda w: {"captured_at": "yesterday-ish"}, 422, "INVALID_CAPTURED_AT"),
@@ -83,6 +85,8 @@ def test_bad_checkin_is_refused_and_stores_nothing(world: World, label: str, mak
     body = r.json()
     assert body["code"] == code
     assert body["message"] and any("\u4e00" <= ch <= "\u9fff" for ch in body["message"])  # zh-CN
+    assert not re.search(r"Input should|Expected|exceeds|pixels|could be", body["message"])  # no library English
+    assert len(body["message"]) < 200 and not re.search(r"\d{12}", body["message"])  # no 309-digit numbers
     assert world.stored() == before
 
 
@@ -172,10 +176,11 @@ def test_a_class_dated_out_of_range_is_refused(world: World) -> None:
     assert r.status_code == 422
 
 
-def test_a_list_naming_one_record_many_times_names_it_once(world: World) -> None:
+def test_a_list_naming_one_record_many_times_names_it_once(client_factory: Callable[..., TestClient]) -> None:
     """A roster of 500 copies of one trainee (the schema's maximum) adds the trainee once; a cross-check of one
     class named 500 times checks that class once. Repeats used to reach the database as one condition each (a 503
     that no retry could cure, and counts inflated)."""
+    world = World.build(client_factory())  # its own: the module's shared world is left as found
     client = world.client
     r = client.post(f"/api/v1/classes/{world.other_class_id}/roster", headers=auth(world.admin),
                     json={"trainee_ids": [world.biden_id] * 500})
@@ -187,3 +192,36 @@ def test_a_list_naming_one_record_many_times_names_it_once(world: World) -> None
     assert (many.json()["classes"], many.json()["trainees"]) == (once.json()["classes"], once.json()["trainees"])
     from monitor.api.crosschecks import CrossCheckIn
     assert CrossCheckIn(class_ids=[3, 1, 3, 2, 1] * 100).class_ids == [3, 1, 2]  # first places kept
+
+
+def test_validation_messages_are_chinese_whatever_pydantic_says(world: World) -> None:
+    """Field errors are told in zh-CN from pydantic's error type and context; its English never reaches a user."""
+    c, admin = world.client, auth(world.admin)
+    answers = {
+        "须不小于 1": c.get("/api/v1/check-ins/0", headers=admin),
+        "必须是列表": c.post(f"/api/v1/classes/{world.class_id}/roster", headers=admin, json={"trainee_ids": "x"}),
+        "必须是 JSON 对象": c.post(f"/api/v1/classes/{world.class_id}/roster", headers=admin,
+                               json={"trainee_ids": [world.obama_id], "declarations": [5]}),
+        "取值须为 site、operator、inspector、admin、auditor 之一": c.post(
+            "/api/v1/tokens", headers=admin, json={"role": "nobody", "name": "值班员"}),
+        "最多 100 个字符": c.post("/api/v1/tokens", headers=admin, json={"role": "operator", "name": "x" * 101}),
+        "必须是上传的文件": c.post("/api/v1/check-ins", headers=auth(world.site), data={
+            "photo": "text", "trainee_id": "1", "class_id": "1", "kind": "sign_in", "captured_at": "x",
+            "latitude": "1", "longitude": "1", "accuracy_m": "1", "device_id": "d"}),
+    }
+    for phrase, r in answers.items():
+        message = r.json()["message"]
+        assert r.status_code == 422 and phrase in message, message
+        assert not re.search(r"Input should|Expected|[Vv]alue error|received", message), message
+
+
+def test_describe_field_error_never_passes_english_on() -> None:
+    from monitor.api.http import describe_field_error
+
+    assert describe_field_error({"type": "timezone_aware", "msg": "Input should have timezone info"}) == \
+        "须带时区（如 +08:00）"
+    assert describe_field_error({"type": "value_error", "msg": "Value error, 经度超出范围"}) == "无效：经度超出范围"
+    assert describe_field_error({"type": "value_error", "msg": "Value error, day value is outside expected range"}) \
+        == "取值无效"
+    assert describe_field_error({"type": "something_new", "msg": "An English sentence"}) == "取值无效"
+    assert describe_field_error({"type": "string_too_long", "msg": "x"}) == "取值无效"  # no context to fill in

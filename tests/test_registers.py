@@ -271,6 +271,9 @@ def test_only_admins_import(api: Api) -> None:
         assert s.scalar(select(RegisterImport.state)) == "preview"
     assert api.preview(b"x", "a.csv", "pensions", "2026-01").json()["code"] == "UNKNOWN_REGISTER_SOURCE"
     assert api.preview(b"x", "a.csv", "insurance", "2026-1").json()["code"] == "INVALID_PERIOD"
+    huge = "身份证号,姓名\n1," + "长" * 200_000 + "\n"  # one cell over the csv module's 128 KB field limit
+    r = api.preview(huge.encode(), "a.csv", "insurance", "2026-01")
+    assert r.status_code == 422 and "单元格内容过长" in r.json()["message"] and "field" not in r.json()["message"]
     month = utc_now().astimezone(SHANGHAI).date().replace(day=1)
     ahead = (month + timedelta(days=32)).strftime("%Y-%m")  # a month not begun would refuse every real one later
     for period in (ahead, "9999-12"):

@@ -100,7 +100,8 @@ def inspect_image(data: bytes, max_pixels: int) -> AcceptedImage:
     except ApiError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ApiError(413, "IMAGE_TOO_MANY_PIXELS", f"图片像素过多，疑似解压炸弹：{exc}") from exc
+        raise ApiError(413, "IMAGE_TOO_MANY_PIXELS",
+                       f"图片像素过多（疑似解压炸弹），上限为 {max_pixels} 像素") from exc
     except UnidentifiedImageError as exc:
         raise ApiError(415, "NOT_AN_IMAGE", "文件不是可识别的图片（仅接受 JPEG、PNG、WebP）") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

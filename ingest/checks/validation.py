@@ -25,7 +25,8 @@ def check_fix(lat: float, lon: float, accuracy_m: float, max_accuracy_m: float) 
         raise ApiError(
             422,
             "ACCURACY_TOO_POOR",
-            f"定位精度 {accuracy_m:.0f} 米过差（上限 {max_accuracy_m:.0f} 米），请到开阔处重试",
+            f"定位精度 {accuracy_m:.0f} 米过差（上限 {max_accuracy_m:.0f} 米），请到开阔处重试" if accuracy_m < 1e6
+            else f"定位精度超过 1000 公里，不是有效定位（上限 {max_accuracy_m:.0f} 米），请到开阔处重试",
         )
 
 

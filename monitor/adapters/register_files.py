@@ -64,10 +64,23 @@ def iter_rows(f: IO[bytes], kind: str) -> Iterator[tuple[int, list[object]]]:
         return
     encoding = csv_encoding(f)
     text = io.TextIOWrapper(f, encoding=encoding, newline="", errors="replace")
+    reader = csv.reader(text)
     try:
-        for number, row in enumerate(csv.reader(text), start=1):
+        for number, row in enumerate(reader, start=1):
             yield number, list(row)
     except csv.Error as exc:
-        raise RegisterFileError(f"CSV 格式错误：{exc}") from exc
+        raise RegisterFileError(f"CSV 格式错误（第 {reader.line_num} 行）：{csv_error_in_chinese(exc)}") from exc
     finally:
         text.detach()
+
+
+def csv_error_in_chinese(exc: csv.Error) -> str:
+    """What Python's csv module found, said in zh-CN (its messages are English)."""
+    text = str(exc)
+    if "field larger than field limit" in text:
+        return f"单元格内容过长（上限 {csv.field_size_limit() // 1024} KB）"
+    if "NUL" in text:
+        return "含有空字符（NUL），文件可能已损坏"
+    if "new-line character" in text or "unexpected end of data" in text:
+        return "引号未闭合或单元格内换行不规范"
+    return "无法按 CSV 解析，请另存为 UTF-8 编码的 CSV 或 .xlsx 后重试"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -164,14 +165,84 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-_FIELD_MESSAGES = {
+_FIELD_MESSAGES = {  # pydantic's error types in zh-CN; `{…}` are filled from the error's context
     "missing": "缺少字段",
     "float_parsing": "必须是数字",
+    "float_type": "必须是数字",
+    "finite_number": "必须是有限的数字",
     "int_parsing": "必须是整数",
+    "int_type": "必须是整数",
+    "int_from_float": "必须是整数",
+    "int_parsing_size": "超出整数范围",
     "bool_parsing": "必须是 true 或 false",
-    "enum": "取值无效",
+    "bool_type": "必须是 true 或 false",
+    "string_type": "必须是文本",
+    "string_unicode": "必须是有效的 UTF-8 文本",
+    "string_too_long": "最多 {max_length} 个字符",
+    "string_too_short": "至少 {min_length} 个字符",
+    "string_pattern_mismatch": "格式不符合要求",
+    "too_long": "最多 {max_length} 项",
+    "too_short": "至少 {min_length} 项",
+    "greater_than": "须大于 {gt}",
+    "greater_than_equal": "须不小于 {ge}",
+    "less_than": "须小于 {lt}",
+    "less_than_equal": "须不大于 {le}",
+    "multiple_of": "须为 {multiple_of} 的倍数",
+    "list_type": "必须是列表",
+    "set_type": "必须是列表",
+    "tuple_type": "必须是列表",
+    "dict_type": "必须是 JSON 对象",
+    "model_type": "必须是 JSON 对象",
+    "model_attributes_type": "必须是 JSON 对象",
+    "extra_forbidden": "不是可接受的字段",
+    "enum": "取值须为 {expected} 之一",
+    "literal_error": "取值须为 {expected} 之一",
+    "date_parsing": "不是有效的日期（YYYY-MM-DD）",
+    "date_type": "不是有效的日期（YYYY-MM-DD）",
+    "date_from_datetime_parsing": "不是有效的日期（YYYY-MM-DD）",
+    "date_from_datetime_inexact": "须是日期，不含时刻（YYYY-MM-DD）",
+    "datetime_parsing": "不是有效的时间（ISO 8601，如 2026-03-02T08:30:00+08:00）",
+    "datetime_type": "不是有效的时间（ISO 8601，如 2026-03-02T08:30:00+08:00）",
+    "datetime_from_date_parsing": "不是有效的时间（ISO 8601，如 2026-03-02T08:30:00+08:00）",
+    "datetime_object_invalid": "不是有效的时间",
+    "timezone_aware": "须带时区（如 +08:00）",
+    "timezone_naive": "不能带时区",
+    "time_parsing": "不是有效的时刻（HH:MM）",
+    "time_type": "不是有效的时刻（HH:MM）",
+    "uuid_parsing": "不是有效的编号",
+    "uuid_type": "不是有效的编号",
     "json_invalid": "不是有效的 JSON",
+    "json_type": "不是有效的 JSON",
+    "bytes_type": "必须是文件或文本",
+    "is_instance_of": "类型不正确",
+    "union_tag_invalid": "取值无效",
+    "union_tag_not_found": "缺少区分类型的字段",
 }
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _expected_in_chinese(expected: object) -> str:
+    """pydantic's "'a', 'b' or 'c'" as "a、b、c"."""
+    return re.sub(r"'([^']*)'", r"\1", str(expected)).replace(" or ", "、").replace(", ", "、")
+
+
+def describe_field_error(error: dict[str, Any]) -> str:
+    """One validation error as a zh-CN phrase about its field (never pydantic's English: our own validators say
+    theirs in Chinese; anything else is 取值无效)."""
+    kind = error.get("type", "")
+    context = dict(error.get("ctx") or {})
+    if "expected" in context:
+        context["expected"] = _expected_in_chinese(context["expected"])
+    template = _FIELD_MESSAGES.get(kind)
+    if template is not None:
+        try:
+            return template.format(**context)
+        except (KeyError, IndexError, ValueError):  # a context this version of pydantic does not give
+            return "取值无效"
+    message = str(error.get("msg", "")).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if message.startswith("Expected UploadFile"):
+        return "必须是上传的文件"
+    return f"无效：{message}" if _CJK.search(message) else "取值无效"
 
 
 def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str, list[dict[str, Any]]]:
@@ -183,14 +254,10 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str, 
         loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header", "form")]
         field = ".".join(loc) or "请求"
         kind = e.get("type", "")
-        text = _FIELD_MESSAGES.get(kind)
         if kind == "missing":
             parts.append(f"缺少字段 {field}")
-        elif text:
-            parts.append(f"字段 {field} {text}")
         else:
-            msg = str(e.get("msg", "")).removeprefix("Value error, ")
-            parts.append(f"字段 {field} 无效：{msg}")
+            parts.append(f"字段 {field} {describe_field_error(e)}")
         details.append({"field": field, "type": kind})
     return ("MISSING_FIELD" if missing else "INVALID_FIELD"), "；".join(parts), details
 
