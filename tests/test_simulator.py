@@ -3,6 +3,7 @@ rounds, no genuine upload is refused, and registering again on the same database
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,6 +178,13 @@ def test_a_failed_background_registration_leaves_the_center_running(tmp_path: Pa
         assert "演示数据登记失败" in (tmp_path / "demo.log").read_text()
         assert httpx.get(f"http://127.0.0.1:{port}/wall", timeout=10).status_code == 200
         assert httpx.get(f"http://127.0.0.1:{port}/public/rules.json", timeout=10).status_code == 200
+        admin = re.search(r"admin token:\s+(mon_\S+)", (tmp_path / "demo.log").read_text()).group(1)  # type: ignore
+        headers = {"Authorization": f"Bearer {admin}"}
+        staff = httpx.get(f"http://127.0.0.1:{port}/api/v1/staff", headers=headers, timeout=10).json()
+        link = httpx.post(f"http://127.0.0.1:{port}/api/v1/staff/{staff[0]['id']}/sign-in-links", headers=headers,
+                          json={}, timeout=10)
+        assert link.status_code == 201 and link.json()["url"].startswith(f"http://localhost:{port}/inspector#"), \
+            link.text  # a link the demo hands out opens this demo, whatever its port
     finally:
         stop_group(proc)
         log.close()

@@ -118,6 +118,8 @@ def run_demo(
         settings.data_dir = settings.data_dir / "demo"
     if "dispatch_accept_minutes" not in settings.model_fields_set:
         settings.dispatch_accept_minutes = 1.0  # so that a lapsed page escalates while you watch
+    if "public_url" not in settings.model_fields_set:  # sign-in links and form QR codes point at this demo
+        settings.public_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     if not settings.faces_dir.is_dir():
         raise typer.BadParameter(f"sample faces not found at {settings.faces_dir} (set MONITOR_FACES_DIR)")
     _held = hold_data_dir(settings.data_dir)  # before anything is wiped: one demo per data directory
