@@ -27,7 +27,7 @@ from monitor.decisions.identity_match import (
     expected_false_hits,
 )
 from monitor.demo.world import make_id_number
-from tests.helpers import World, auth, face
+from tests.helpers import World, auth, face, issue_token_via_api
 
 # -- the pure decision -------------------------------------------------------------------------
 T = DuplicateThresholds(max_distance=0.20, review_distance=0.22, margin=0.05, neighbours=10, metric="euclidean")
@@ -141,12 +141,22 @@ def test_one_face_under_another_id_number_is_refused_citing_the_other(world: Wor
         assert anomaly.severity == "high" and anomaly.class_id == world.class_id  # the real obama's class
         assert anomaly.subject_kind == "identity" and anomaly.subject_id == detail["identity_match_id"]
         assert anomaly.evidence["other"]["id"] == world.obama_id and anomaly.thresholds["max_distance"] == 0.10
+        # Shown with obama's class: whoever reads that class reads obama, not a person on no class of theirs.
+        assert "欧建国" in anomaly.message and "欧阳冒" not in anomaly.message
+        assert f"本班次以外的一名学员（记录编号 {fake}）" in anomaly.message
+        assert anomaly.evidence["person"] == {"kind": "trainee", "kind_name": "学员", "id": fake, "name": "",
+                                              "id_number_masked": ""}
+        assert anomaly.trainee_id == world.obama_id
         event = session.scalars(select(Event).where(Event.kind == "anomaly")).all()[-1]
         assert event.payload["rule"] == "DUPLICATE_IDENTITY" and event.payload["photo_sha256"]
         assert event.payload["enrolled_photo_sha256"] and event.payload["class_name"] == "测试班0"
 
     listed = client.get("/api/v1/identity-matches", headers=auth(world.operator)).json()
     assert listed[0]["state"] == "refused" and listed[0]["other"]["id"] == world.obama_id
+    assert listed[0]["person"]["name"] == "欧阳冒"  # the province reads the match whole
+    inspector = issue_token_via_api(client, admin, "inspector", "昆明抽查员", regions=["530100"])
+    seen = client.get("/api/v1/anomalies?rule=DUPLICATE_IDENTITY", headers=auth(inspector))
+    assert seen.status_code == 200 and len(seen.json()) == 1 and "欧阳冒" not in seen.text, seen.text
     assert client.get("/api/v1/identity-matches", headers=auth(world.site)).status_code == 403
 
     # The admin checked the papers (say, twins): the enrolment goes through, the match keeps the admin's name.

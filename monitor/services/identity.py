@@ -50,7 +50,22 @@ def cited_person(session: Session, kind: str, person_id: int) -> dict[str, Any]:
 
 
 def describe(person: dict[str, Any]) -> str:
+    if not person["name"]:  # cited without naming (see `unnamed`)
+        return f"本班次以外的一名{person['kind_name']}（记录编号 {person['id']}）"
     return f"{person['kind_name']}{person['name']}（身份证号 {person['id_number_masked']}）"
+
+
+def unnamed(person: dict[str, Any]) -> dict[str, Any]:
+    """A cited person without name or ID number: how an anomaly shown with one class cites someone not on that class
+    (whoever may read the class, a site or a region's staff, may not read them; the province reads the match)."""
+    return {**person, "name": "", "id_number_masked": ""}
+
+
+def people_on_class(session: Session, cls: TrainingClass) -> set[tuple[str, int]]:
+    """The (kind, id) of the class's trainees and its two teachers."""
+    trainees = session.scalars(select(RosterEntry.trainee_id).where(RosterEntry.class_id == cls.id))
+    return {("trainee", t) for t in trainees} | {("teacher", cls.theory_teacher_id),
+                                                  ("teacher", cls.practical_teacher_id)}
 
 
 def classes_of(session: Session, kind: str, person_id: int) -> list[TrainingClass]:
@@ -63,9 +78,12 @@ def classes_of(session: Session, kind: str, person_id: int) -> list[TrainingClas
     return list(session.scalars(query))
 
 
-def match_message(session: Session, match: IdentityMatch) -> str:
-    person = describe(cited_person(session, match.person_kind, match.person_id))
-    other = describe(cited_person(session, match.other_kind, match.other_id))
+def match_message(session: Session, match: IdentityMatch, cited: tuple[dict[str, Any], dict[str, Any]] | None = None
+                  ) -> str:
+    """The match in words; `cited` as the reader may see the two people (default: both named)."""
+    first, second = cited or (cited_person(session, match.person_kind, match.person_id),
+                              cited_person(session, match.other_kind, match.other_id))
+    person, other = describe(first), describe(second)
     t = match.thresholds
     nxt = match.measured.get("next_person_distance")
     nxt_text = f"，次近人员 {nxt:.2f}" if nxt is not None else ""
@@ -96,11 +114,13 @@ def raise_identity_anomaly(session: Session, match: IdentityMatch,
         return False
     cls = max(classes.values(), key=lambda c: (c.end_date >= today, c.id))
     severity = Severity.HIGH if match.outcome == "duplicate" and match.state == "refused" else Severity.MEDIUM
-    person = cited_person(session, match.person_kind, match.person_id)
-    other = cited_person(session, match.other_kind, match.other_id)
-    trainee = next((p for p in (person, other) if p["kind"] == "trainee"), None)
+    on_class = people_on_class(session, cls)
+    person, other = ((p if (p["kind"], p["id"]) in on_class else unnamed(p))
+                     for p in (cited_person(session, match.person_kind, match.person_id),
+                               cited_person(session, match.other_kind, match.other_id)))
+    trainee = next((p for p in (person, other) if p["kind"] == "trainee" and p["name"]), None)
     finding = Finding(
-        code=AnomalyCode.DUPLICATE_IDENTITY, severity=severity, message=match_message(session, match),
+        code=AnomalyCode.DUPLICATE_IDENTITY, severity=severity, message=match_message(session, match, (person, other)),
         evidence={**match.measured, "outcome": match.outcome, "state": match.state, "distance": match.distance,
                   "person": person, "other": other, "other_template_id": match.other_template_id},
         thresholds=match.thresholds,
