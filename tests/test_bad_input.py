@@ -225,3 +225,20 @@ def test_describe_field_error_never_passes_english_on() -> None:
         == "取值无效"
     assert describe_field_error({"type": "something_new", "msg": "An English sentence"}) == "取值无效"
     assert describe_field_error({"type": "string_too_long", "msg": "x"}) == "取值无效"  # no context to fill in
+
+
+def test_a_statement_sqlite_cannot_run_is_not_called_a_database_outage() -> None:
+    """503 + Retry-After is for a database that is out of reach (locked past its wait, connection lost); SQLite's
+    'operational' errors about the statement itself would fail the same on every retry."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from monitor.api.http import is_unavailable
+
+    def raised(text: str) -> OperationalError:
+        return OperationalError("SELECT …", {}, sqlite3.OperationalError(text))
+
+    assert is_unavailable(raised("database is locked")) and is_unavailable(raised("disk I/O error"))
+    assert not is_unavailable(raised("Expression tree is too large (maximum depth 1000)"))
+    assert not is_unavailable(raised("too many SQL variables"))

@@ -268,9 +268,16 @@ RETRY_AFTER_S = 5  # seconds a client waits before retrying while the database o
 def is_unavailable(exc: DBAPIError) -> bool:
     """Whether a database error means "not reachable now" (connection lost or refused, server shutting down, SQLite
     locked past its busy timeout), not a mistake in the request or the code."""
-    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+    if exc.connection_invalidated:
         return True
-    return False
+    if isinstance(exc, OperationalError) and STATEMENT_FAULTS.search(str(exc.orig)):
+        return False  # SQLite names these operational too, but no retry will cure them: a fault of ours, a 500
+    return isinstance(exc, OperationalError | InterfaceError)
+
+
+STATEMENT_FAULTS = re.compile(r"too many SQL variables|Expression tree is too large|too many terms|no such "
+                              r"(table|column|function)|syntax error|string or blob too big")
+"""SQLite's OperationalError texts that are about the statement, not the database being reachable."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
