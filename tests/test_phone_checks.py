@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from models.errors import ApiError
 from models.tables import CheckIn, Evidence, Trainee
@@ -324,3 +325,45 @@ def test_simultaneous_starts_and_closes_make_one_draw_and_one_outcome(which: str
     detail = crew.client.get(f"/api/v1/alerts/{alert_id}", headers=auth(crew.world.operator)).json()
     assert [t["action"] for t in detail["transitions"]].count("close") == 1
     assert [t["note"] for t in detail["transitions"] if t["action"] == "close"][0] in notes
+
+
+@pytest.mark.parametrize("which", ["crew", "crew_pg"])
+def test_simultaneous_completions_complete_a_phone_check_once(which: str, request: pytest.FixtureRequest) -> None:
+    """Six completions of one phone check at once, on SQLite and PostgreSQL: one is accepted, the others find it done
+    (409), and the audit chain holds one completion, at the time of the one accepted."""
+    import threading
+
+    from models.tables import AuditEntry
+
+    crew: Crew = request.getfixturevalue(which)
+    signed = sign_in_verified(crew, 6)
+    alert_id = accepted_alert(crew)
+    check = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a").json()
+    base = f"/api/v1/phone-checks/{check['id']}"
+    for trainee_id in signed[:5]:
+        r = crew.post(f"{base}/calls", "county_a", call(trainee_id, True, True, 60, "在教室上课"))
+        assert r.status_code == 201, r.text
+    barrier, answers = threading.Barrier(6), []
+
+    def complete() -> None:
+        barrier.wait()
+        answers.append(crew.post(f"{base}/complete", "county_a"))
+
+    threads = [threading.Thread(target=complete) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in answers) == [200, 409, 409, 409, 409, 409], [r.text for r in answers]
+    assert {r.json()["code"] for r in answers if r.status_code == 409} == {"PHONE_CHECK_DONE"}
+    [won] = [r.json() for r in answers if r.status_code == 200]
+    late = crew.post(f"{base}/calls", "county_a", call(signed[5], True, True, 30, "在班"))
+    assert late.status_code == 409  # nothing joins a finished check
+    db = crew.client.app.state.db
+    db.seal_audit()
+    with db.session() as s:
+        done = [e.detail for e in s.scalars(select(AuditEntry).where(
+            AuditEntry.action == "phone_checks.update", AuditEntry.subject_id == str(check["id"])))
+            if (e.detail or {}).get("state") == "done"]
+    assert len(done) == 1 and crew.client.get(base, headers=auth(crew.world.operator)).json()["completed_at"] == \
+        won["completed_at"]

@@ -17,6 +17,7 @@ from models.params import UploadIdPath
 from models.scope import Scope, access, get_in_scope
 from models.tables import PhoneCheck
 from monitor.adapters.cdr import read_cdrs
+from monitor.adapters.storage import begin_write
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.dispatch import load_alert
 from monitor.api.schemas.dispatch import CdrImportOut, PhoneCheckOut
@@ -37,8 +38,15 @@ CdrImporters = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN)]
 ERRORS = errors(404, 409)
 
 
-def load_check(session: Session, scope: Scope, check_id: int) -> PhoneCheck:
-    return get_in_scope(session, scope, PhoneCheck, check_id, "UNKNOWN_PHONE_CHECK", "电话抽查")
+def load_check(session: Session, scope: Scope, check_id: int, lock: bool = False) -> PhoneCheck:
+    """The check, if the caller may see its class; else 404. `lock`: for a change (a call, the completion), the row
+    is locked first, so that of several at once one completes it and the others find it done."""
+    if lock:
+        begin_write(session)  # SQLite: the write lock before the read (FOR UPDATE does nothing there)
+    check = get_in_scope(session, scope, PhoneCheck, check_id, "UNKNOWN_PHONE_CHECK", "电话抽查")
+    if lock:
+        session.refresh(check, with_for_update=True)
+    return check
 
 
 def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
@@ -85,7 +93,7 @@ def get_check(check_id: UploadIdPath, scope: Center, db: Db, settings: SettingsD
              summary="Record one call, timed by the page: reached or not, present or not, what was said")
 def add_call(check_id: UploadIdPath, body: CallIn, scope: Workers, db: Db, settings: SettingsDep) -> dict[str, Any]:
     with db.session() as session:
-        check = load_check(session, scope, check_id)
+        check = load_check(session, scope, check_id, lock=True)
         ensure_caller(check, scope)
         record_call(session, check, body)
         return phone_check_out(session, check, settings.phone_check_min_trainees,
@@ -96,7 +104,7 @@ def add_call(check_id: UploadIdPath, body: CallIn, scope: Workers, db: Db, setti
              summary="Finish the phone check (refused with fewer trainees reached than the minimum)")
 def complete(check_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep) -> dict[str, Any]:
     with db.session() as session:
-        check = load_check(session, scope, check_id)
+        check = load_check(session, scope, check_id, lock=True)
         ensure_caller(check, scope)
         complete_phone_check(session, check, settings.phone_check_min_trainees)
         return phone_check_out(session, check, settings.phone_check_min_trainees,
