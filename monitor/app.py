@@ -18,7 +18,14 @@ from monitor.adapters.logsafe import install_redaction
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import build_authenticator
 from monitor.api import ROUTERS as CENTER_ROUTERS
-from monitor.api.http import BodySizeLimit, RequestIds, SecurityHeaders, install_error_handlers, install_openapi
+from monitor.api.http import (
+    BodySizeLimit,
+    NoNulInAddress,
+    RequestIds,
+    SecurityHeaders,
+    install_error_handlers,
+    install_openapi,
+)
 from monitor.api.idempotency import IdempotentPosts
 from monitor.services.cameras import CameraPuller
 from monitor.services.identity import Enrolment
@@ -89,6 +96,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
                   docs_url=None, redoc_url=None)
     app.add_middleware(IdempotentPosts)  # inside the size limit: it reads bounded bodies only
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NoNulInAddress)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestIds)  # outermost: every answer, refusals included, carries its request id
     install_error_handlers(app)

@@ -242,3 +242,17 @@ def test_a_statement_sqlite_cannot_run_is_not_called_a_database_outage() -> None
     assert is_unavailable(raised("database is locked")) and is_unavailable(raised("disk I/O error"))
     assert not is_unavailable(raised("Expression tree is too large (maximum depth 1000)"))
     assert not is_unavailable(raised("too many SQL variables"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_nul_in_a_query_or_path_is_a_clear_422_on_every_database(
+        backend: str, client_factory: Callable[..., TestClient], request: pytest.FixtureRequest) -> None:
+    """PostgreSQL cannot hold a NUL in text: an auditor's filter with one was a plain-text 500 there and 200 on
+    SQLite; now both refuse it before any route."""
+    extra = {"database_url": request.getfixturevalue("postgres_url")} if backend == "postgresql" else {}
+    world = World.build(client_factory(**extra))
+    for path in ("/api/v1/audit?actor=a%00b", "/api/v1/audit/export?format=csv&actor=a%00b",
+                 "/api/v1/classes?x=%00", "/api/v1/classes/1%00"):
+        r = world.client.get(path, headers=auth(world.admin))
+        assert r.status_code == 422 and r.json()["code"] == "NUL_IN_ADDRESS", (path, r.status_code, r.text)
+    assert world.client.get("/api/v1/audit?actor=a%01b", headers=auth(world.admin)).status_code == 200

@@ -64,6 +64,25 @@ class RequestIds:
             REQUEST_ID.reset(token)
 
 
+class NoNulInAddress:
+    """Refuse a request whose path or query holds a NUL character (`%00`) with a clear 422 before any route: no
+    database stores it (PostgreSQL refuses it as an error, SQLite compares it), and no name, code or filter has one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and (
+                b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", "")):
+            if scope["type"] == "http":
+                await JSONResponse({"code": "NUL_IN_ADDRESS", "message": "请求地址或查询参数中不得包含 NUL（%00）字符"},
+                                   status_code=422)(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        await self.app(scope, receive, send)
+
+
 class _BodyTooLarge(Exception):
     pass
 
