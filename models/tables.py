@@ -746,7 +746,7 @@ class IdempotentRequest(Base):
     path: Mapped[str] = mapped_column(String(200))
     key: Mapped[str] = mapped_column(String(100))
     request_sha256: Mapped[str] = mapped_column(String(64))
-    state: Mapped[str] = mapped_column(String(10))  # running | done
+    state: Mapped[str] = mapped_column(String(10))  # running | committed (wrote, not yet answered) | lost | done
     status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -26,7 +26,7 @@ from monitor.api.http import (
     install_error_handlers,
     install_openapi,
 )
-from monitor.api.idempotency import IdempotentPosts
+from monitor.api.idempotency import IdempotentPosts, mark_commits
 from monitor.services.cameras import CameraPuller
 from monitor.services.identity import Enrolment
 from monitor.services.reenrol import template_counts
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.sqlalchemy_url)
+    mark_commits(db.engine)  # an idempotent request's key is marked committed with its first write
     db.migrate()
     db.audit_key = settings.audit_keyring().current  # the chain's HMAC key lives outside the database
     camera_keyring = settings.camera_keyring()  # cameras' credentials are encrypted with a key outside it too

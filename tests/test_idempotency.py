@@ -8,6 +8,7 @@ import json
 import threading
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from models.tables import IdempotentRequest, Inspection, Occupation
@@ -91,3 +92,82 @@ def test_a_refused_attempt_frees_its_key_and_secrets_are_never_kept(world: World
     mine = world.client.post("/api/v1/institutions", headers={**auth(world.operator), "Idempotency-Key": "inst-1"},
                              json={"name": "昆明某职业培训学校", "licence_no": "LIC-IDEM", "region_code": "530102"})
     assert mine.status_code == 403  # another caller's key is its own: this one runs (and is refused its role)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_request_stored_before_the_database_failed_is_never_made_twice(
+        backend: str, client_factory: Any, request: pytest.FixtureRequest, monkeypatch: Any) -> None:
+    """The database fails after a creating POST committed and before its answer was kept (the answer is a 503): the
+    key was marked committed in the same commit, so the repeat is told the submission is stored (once its answer is
+    overdue) and no second record is made; when the answer could be kept as failed, the repeat is told at once."""
+    import sqlite3
+    from contextlib import contextmanager
+    from datetime import timedelta
+
+    from sqlalchemy import update
+    from sqlalchemy.exc import OperationalError
+
+    from models.clock import utc_now
+    from monitor.api import idempotency
+
+    extra = {"database_url": request.getfixturevalue("postgres_url")} if backend == "postgresql" else {}
+    world = World.build(client_factory(**extra))
+    db = world.client.app.state.db
+    failing = {"commit": True, "settle": True}
+
+    real_session = db.session
+
+    @contextmanager
+    def session_then_outage() -> Any:  # the route's transaction commits, then the database is gone
+        with real_session() as session:
+            yield session
+        if failing["commit"] and idempotency.CLAIMED.get() is not None:
+            failing["commit"] = False
+            raise OperationalError("SELECT", {}, sqlite3.OperationalError("server closed the connection"))
+
+    monkeypatch.setattr(db, "session", session_then_outage)
+
+    real_settle = idempotency.settle
+
+    def settle(*args: Any) -> None:
+        if failing["settle"]:
+            failing["settle"] = False
+            raise OperationalError("UPDATE", {}, sqlite3.OperationalError("server closed the connection"))
+        real_settle(*args)
+
+    monkeypatch.setattr(idempotency, "settle", settle)
+    before = count(world, Occupation)
+
+    def post(key: str, code: str) -> Any:
+        return world.client.post("/api/v1/occupations", json={"code": code, "name": "焊工"},
+                                 headers={**auth(world.admin), "Idempotency-Key": key})
+
+    first = post("occ-lost", "6-18-02-04")
+    assert first.status_code == 503 and first.json()["code"] == "DATABASE_UNAVAILABLE"
+    assert count(world, Occupation) == before + 1  # it was stored all the same
+    with db.session() as s:
+        assert s.scalar(select(IdempotentRequest.state).where(IdempotentRequest.key == "occ-lost")) == "committed"
+    soon = post("occ-lost", "6-18-02-04")  # its answer may still come: wait
+    assert soon.status_code == 409 and soon.json()["code"] == "IDEMPOTENCY_KEY_IN_PROGRESS"
+    with db.session() as s:  # a minute on, no answer came: its process lost it
+        s.execute(update(IdempotentRequest).where(IdempotentRequest.key == "occ-lost").values(
+            created_at=utc_now() - timedelta(minutes=2)))
+    later = post("occ-lost", "6-18-02-04")
+    assert later.status_code == 409 and later.json()["code"] == "IDEMPOTENT_REQUEST_STORED"
+    assert "已保存成功" in later.json()["message"]
+    with db.session() as s:  # even past the five minutes after which a key never committed may run again
+        s.execute(update(IdempotentRequest).where(IdempotentRequest.key == "occ-lost").values(
+            created_at=utc_now() - timedelta(minutes=10)))
+    assert post("occ-lost", "6-18-02-04").json()["code"] == "IDEMPOTENT_REQUEST_STORED"
+    assert count(world, Occupation) == before + 1
+
+    failing["commit"] = True  # again, but the failed answer is kept: the repeat is told at once
+    assert post("occ-lost-2", "6-18-02-05").status_code == 503
+    with db.session() as s:
+        assert s.scalar(select(IdempotentRequest.state).where(IdempotentRequest.key == "occ-lost-2")) == "lost"
+    assert post("occ-lost-2", "6-18-02-05").json()["code"] == "IDEMPOTENT_REQUEST_STORED"
+    refused = post("occ-free", "6-18-02-04")  # a refusal that wrote nothing still frees its key
+    assert refused.status_code == 409 and refused.json()["code"] == "DUPLICATE_OCCUPATION"
+    with db.session() as s:
+        assert s.scalar(select(IdempotentRequest).where(IdempotentRequest.key == "occ-free")) is None
+    assert count(world, Occupation) == before + 2

@@ -2,7 +2,12 @@
 answer (201) is kept; a repeat with the same key and the same request gets that first answer back (the first record,
 never a second one); the same key with another request is a 422; a repeat while the first still runs is a 409 that
 says so. Uploads (check-ins, snapshots) keep their own key handling, which also covers a stored upload whose answer
-was lost; secrets (tokens, sign-in links) are never kept, so those routes answer each request afresh."""
+was lost; secrets (tokens, sign-in links) are never kept, so those routes answer each request afresh.
+
+A request's key row turns `committed` in the same transaction as the request's first write (a hook on the engine's
+commit, `mark_commits`): if the database fails after that commit and before the answer is kept, the key is never
+freed and never run again. A repeat is told the submission was stored (409 IDEMPOTENT_REQUEST_STORED) instead of
+making a second record; a key still `running` was never committed, so a stale one may run again safely."""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, Engine, delete, event, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +35,48 @@ OWN_KEYS = ("/api/v1/check-ins", "/api/v1/snapshots")  # the upload routes handl
 SECRETS = ("/api/v1/tokens", "/sign-in-links")  # answers holding a secret are never stored
 STALE_AFTER = timedelta(minutes=5)  # a run that never finished (its process died) no longer blocks its key
 KEEP_FOR = timedelta(days=1)
+ANSWER_DUE = timedelta(seconds=60)  # a committed request not answered by then has lost its answer (its process died)
+
+CLAIMED: ContextVar[tuple[str, str, str] | None] = ContextVar("idempotent_claim", default=None)
+"""(caller, path, key) of the idempotent request this context runs, while its handler runs."""
+READS = ("SELECT", "PRAGMA", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "SHOW", "SET ")
+MARK_COMMITTED = {
+    "sqlite": "UPDATE idempotent_requests SET state = 'committed' "
+              "WHERE caller_sha256 = ? AND path = ? AND key = ? AND state = 'running'",
+    "postgresql": "UPDATE idempotent_requests SET state = 'committed' "
+                  "WHERE caller_sha256 = %s AND path = %s AND key = %s AND state = 'running'",
+}
+
+
+def mark_commits(engine: Engine) -> None:
+    """Make every transaction that writes while an idempotent request runs also mark its key `committed`, inside
+    the same commit (so the mark and the record land together or not at all, on SQLite and PostgreSQL)."""
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.info.pop("idempotent_wrote", None)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        if CLAIMED.get() is not None and not statement.lstrip()[:9].upper().startswith(READS):
+            conn.info["idempotent_wrote"] = True
+
+    @event.listens_for(engine, "commit")
+    def _commit(conn: Connection) -> None:
+        claimed = CLAIMED.get()
+        if claimed is None or not conn.info.pop("idempotent_wrote", False):
+            return
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:  # the DBAPI cursor: this runs inside the commit, before the database commits
+            cursor.execute(MARK_COMMITTED[conn.dialect.name], claimed)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "rollback")
+    def _rollback(conn: Connection) -> None:
+        conn.info.pop("idempotent_wrote", None)
 
 
 def applies(method: str, path: str) -> bool:
@@ -127,9 +175,11 @@ class IdempotentPosts:
                 answer.append(message.get("body", b""))
             await send(message)
 
+        claim_token = CLAIMED.set((caller, scope["path"], key))
         try:
             await self.app(scope, once, capture)
         finally:
+            CLAIMED.reset(claim_token)
             status = int(started.get("status", 500))
             media = dict(started.get("headers", [])).get(b"content-type", b"application/json").decode()
             try:
@@ -169,15 +219,19 @@ def claim(db: Database, caller: str, path: str, key: str, request_sha256: str
 
 
 def settle(db: Database, caller: str, path: str, key: str, status: int, media_type: str, body: bytes) -> None:
-    """Keep a created answer (201) for repeats; any other outcome frees the key (the request may be made again)."""
-    where = (IdempotentRequest.caller_sha256 == caller, IdempotentRequest.path == path, IdempotentRequest.key == key,
-             IdempotentRequest.state == "running")
+    """Keep a created answer (201) for repeats. A server error after the request committed keeps the key as `lost`
+    (stored, answer lost: never run again); any other outcome frees the key (the request may be made again)."""
+    row = (IdempotentRequest.caller_sha256 == caller, IdempotentRequest.path == path, IdempotentRequest.key == key)
+    state = IdempotentRequest.state
     with db.session() as session:
         if status == 201:
-            session.execute(update(IdempotentRequest).where(*where).values(
+            session.execute(update(IdempotentRequest).where(*row, state.in_(["running", "committed"])).values(
                 state="done", status=status, media_type=media_type, body=body))
+        elif status >= 500:
+            session.execute(update(IdempotentRequest).where(*row, state == "committed").values(state="lost"))
+            session.execute(delete(IdempotentRequest).where(*row, state == "running"))
         else:
-            session.execute(delete(IdempotentRequest).where(*where))
+            session.execute(delete(IdempotentRequest).where(*row, state.in_(["running", "committed"])))
 
 
 def replay(prior: IdempotentRequest | None) -> list[Message]:
@@ -185,6 +239,9 @@ def replay(prior: IdempotentRequest | None) -> list[Message]:
     if prior is None:
         return error(409, "IDEMPOTENCY_KEY_IN_PROGRESS", "使用该 Idempotency-Key 的请求正在处理，请稍后重试",
                      {"Retry-After": "2"})
+    if prior.state == "lost" or (prior.state == "committed" and prior.created_at < utc_now() - ANSWER_DUE):
+        return error(409, "IDEMPOTENT_REQUEST_STORED",
+                     "该提交此前已保存成功，但当时的应答未能送达（如数据库短暂中断）；请勿重复提交，刷新页面即可看到已保存的记录")
     if prior.state != "done" or prior.body is None:
         return error(409, "IDEMPOTENCY_KEY_IN_PROGRESS", "使用该 Idempotency-Key 的请求正在处理，请稍后重试",
                      {"Retry-After": "2"})
