@@ -1,7 +1,7 @@
 """Benchmark: how many 12 MP check-ins one API process stores and queues per second (the morning peak).
 
 Usage: .venv/bin/python scripts/bench_ingest.py [--seconds 20] [--concurrency 48] [--database-url URL]
-                                                 [--redis-url URL]
+                                                 [--redis-url URL] [--server-core N]
 
 Starts one API process (`uvicorn` as `monitor serve` configures it, worker separated: with the in-process bus
 the messages wait in its queue, with --redis-url in the Redis stream), registers a class through the API,
@@ -166,6 +166,8 @@ def main() -> None:
     parser.add_argument("--photo-px", type=int, default=4000, help="long side of the photos (4000: 12 MP)")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="")
+    parser.add_argument("--server-core", type=int, default=None,
+                        help="pin the API process to this core (taskset) and this client to the others")
     parser.add_argument("--faces", type=Path, default=Path(os.environ.get("MONITOR_FACES_DIR",
                                                                           REPO.parent / "shared" / "faces")))
     args = parser.parse_args()
@@ -185,7 +187,10 @@ def main() -> None:
     port = free_port()
     code = SERVER.format(repo=str(REPO), data=str(data), database_url=args.database_url,
                          redis_url=args.redis_url, port=port)
-    server = subprocess.Popen([sys.executable, "-c", code])
+    pin = ["taskset", "-c", str(args.server_core)] if args.server_core is not None else []
+    server = subprocess.Popen([*pin, sys.executable, "-c", code])
+    if args.server_core is not None:
+        os.sched_setaffinity(0, (os.sched_getaffinity(0) - {args.server_core}) or {args.server_core})
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):
@@ -198,7 +203,8 @@ def main() -> None:
         world = sim.register(n_classes=1)
         demo = world.classes[0]
         photos = twelve_megapixel_selfies(args.faces, args.photo_px)
-        print(f"server pid {server.pid}, {'PostgreSQL' if args.database_url else 'SQLite'}, "
+        print(f"server pid {server.pid}{f' on core {args.server_core}' if pin else ''}, "
+              f"{'PostgreSQL' if args.database_url else 'SQLite'}, "
               f"{'Redis Streams' if args.redis_url else 'in-process bus'}; class {demo.id} with "
               f"{len(demo.trainees)} trainees; photos {', '.join(f'{len(p) / 1e6:.1f} MB' for p in photos)}")
         cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
