@@ -4,12 +4,13 @@ hash chain, one sealer at a time, under the head row's lock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, inspect, select, update
+from sqlalchemy import Column, Connection, Table, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from models.audit_chain import canonical, entry_hash
@@ -79,18 +80,29 @@ LEFT_OUT = {"encoding", "face_encoding", "measured", "thresholds", "token_hash",
 
 def row_detail(row: Any, only: set[str] | None = None) -> dict[str, Any]:
     """A row's columns as the chain records them: ID numbers masked, large figures and secrets left out."""
+    return columns_detail(type(row).__table__, lambda column: getattr(row, column.key, None), only)
+
+
+def columns_detail(table: Table, value_of: Callable[[Column[Any]], Any], only: set[str] | None = None
+                   ) -> dict[str, Any]:
+    """`row_detail` of any row of `table` whose column values `value_of` gives (an object, a Core row)."""
     detail: dict[str, Any] = {}
-    for column in type(row).__table__.columns:
+    for column in table.columns:
         key = column.key
         if key in LEFT_OUT or (only is not None and key not in only):
             continue
-        value = getattr(row, key, None)
+        value = value_of(column)
         detail[key] = mask_id_number(value) if key == "id_number" and isinstance(value, str) else value
     return detail
 
 
+def key_of(table: Table, value_of: Callable[[Column[Any]], Any]) -> str:
+    """The chain's subject id of a row: its primary key's values joined with '/'."""
+    return "/".join(str(value_of(c)) for c in table.primary_key.columns)
+
+
 def _key_of(row: Any) -> str:
-    return "/".join(str(getattr(row, c.key)) for c in type(row).__table__.primary_key.columns)
+    return key_of(type(row).__table__, lambda column: getattr(row, column.key))
 
 
 def record_flush(session: Session, _context: Any) -> None:

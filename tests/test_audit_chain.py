@@ -77,9 +77,12 @@ def test_registration_uploads_verdicts_dispatch_and_exports_are_in_the_chain(wor
     head = result["head_seq"]
     now = {e["seq"]: e["hash"] for e in entries(world)}
     assert head >= len(chain) and now[len(chain)] == chain[-1]["hash"]  # what was read is a prefix of it
-    assert result == {"intact": True, "checked": head, "pending": 0, "broken_seq": None, "broken_kind": None,
-                      "message": f"审计链完整：{head} 条记录，链头第 {head} 条 {now[head]}",
-                      "head_seq": head, "head_hash": now[head], "anchors_checked": 0}
+    rows = result["rows_checked"]
+    assert rows > 20 and result == {
+        "intact": True, "checked": head, "pending": 0, "broken_seq": None, "broken_kind": None,
+        "message": f"审计链完整：{head} 条记录，链头第 {head} 条 {now[head]}；记录与审计链一致（{rows} 行）",
+        "head_seq": head, "head_hash": now[head], "anchors_checked": 0, "rows_checked": rows, "rows_intact": True,
+        "row_findings": [], "row_findings_total": 0}
     assert world.client.get("/api/v1/audit", headers=auth(world.site)).status_code == 403
     assert world.client.get("/api/v1/audit", headers=auth(world.operator)).status_code == 403
 
@@ -114,6 +117,59 @@ def test_tampering_with_one_row_is_detected_and_named(world: World, tamper: str)
     assert f"第 {expected_seq} 条" in result["message"]
     code, output = cli_verify(world.client.app.state.settings.data_dir)
     assert code == 1 and f"第 {expected_seq} 条" in output
+
+
+def test_records_rewritten_behind_the_chain_are_detected_and_named(world: World) -> None:
+    """An administrator with database access changes a verdict, deletes a step of an alert's history and inserts a
+    staff member, leaving the chain alone: the chain verifies, the records do not, each row is named (API and
+    CLI); and every flow of the test world verifies clean beforehand."""
+    from models.tables import AlertTransition, CheckIn, Staff, Verification
+
+    r = world.checkin(face("people/obama/obama2.jpg"))
+    assert r.status_code == 201 and r.json()["status"] == "passed"
+    db = world.client.app.state.db
+    alert = add_alert_with_history(world)
+    before = verify(world)
+    assert before["rows_intact"] and before["intact"], before["row_findings"]
+    code, output = cli_verify(world.client.app.state.settings.data_dir)
+    assert code == 0 and "记录与审计链一致" in output
+    with db.session() as s:  # straight into the tables, as someone with the database's password would
+        s.execute(update(Verification).where(Verification.subject_id == r.json()["id"]).values(
+            passed=False, face_distance=0.71))
+        s.execute(update(CheckIn).where(CheckIn.id == r.json()["id"]).values(status="failed"))
+        step = s.scalars(select(AlertTransition.id).where(AlertTransition.alert_id == alert)).first()
+        s.execute(delete(AlertTransition).where(AlertTransition.id == step))
+        s.add(Staff(name="幽灵检查员", phone="13900000000", level="county", region_code="530102", active=True,
+                    created_at=utc_now()))
+    with db.engine.begin() as conn:  # (the ORM add above wrote an audit entry: take it out, as a forger would)
+        conn.execute(delete(AuditEntry).where(AuditEntry.action == "staff.insert", AuditEntry.seq.is_(None)))
+    result = verify(world)
+    found = {(f["table"], f["kind"], tuple(f["columns"])) for f in result["row_findings"]}
+    assert ("verifications", "changed", ("face_distance", "passed")) in found
+    assert ("checkins", "changed", ("status",)) in found
+    assert ("alert_transitions", "missing", ()) in found
+    assert ("staff", "unrecorded", ()) in found
+    assert result["row_findings_total"] == 4 and not result["rows_intact"] and not result["intact"]
+    assert result["broken_kind"] == "row" and "与审计链不符" in result["message"]
+    code, output = cli_verify(world.client.app.state.settings.data_dir)
+    assert code == 1 and "记录与审计链不符：4 行" in output and f"checkins 第 {r.json()['id']} 行的 status" in output
+
+
+def add_alert_with_history(world: World) -> int:
+    """An alert dispatched through the API (so that its history has steps written by the product)."""
+    from models.tables import Alert
+
+    with world.client.app.state.db.session() as s:
+        alert = Alert(rule="PROXY_SIGNIN", class_id=world.class_id, region_code="530100", severity="high", count=1,
+                      open_count=1, first_at=utc_now(), last_at=utc_now(), state="open",
+                      institution_id=world.ids["institution"], updated_at=utc_now())
+        s.add(alert)
+        s.flush()
+        alert_id = alert.id
+    r = world.client.post(f"/api/v1/alerts/{alert_id}/dismiss", headers=auth(world.operator),
+                          json={"note": "误报：学员本人签到"})
+    assert r.status_code == 200, r.text
+    return alert_id
 
 
 def test_an_intact_chain_passes_the_cli(world: World) -> None:

@@ -155,3 +155,5 @@ def test_a_spot_check_visit_from_sign_in_link_to_closed_with_evidence(crew_live:
         assert inspection.pdf_sha256 == hashlib.sha256(pdf).hexdigest()
         kept = s.get(Evidence, inspection.pdf_sha256)
         assert kept is not None and (kept.size_bytes, kept.media_type) == (len(pdf), "application/pdf")
+    from monitor.services.audit import verify_rows  # the visit's every record is as the chain says
+    assert verify_rows(crew.client.app.state.db)[1] == []

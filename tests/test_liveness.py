@@ -124,6 +124,8 @@ def test_replayed_burst_and_reused_challenge_fail(world: World) -> None:
     r = answer(world, world.obama_id, frames2[0], first["challenge_id"], frames2)
     assert "LIVENESS_FAILED" in reasons(r)
     assert "已被另一次签到使用" in r.json()["message"] or "不属于" in r.json()["message"]
+    from monitor.services.audit import verify_rows  # a challenge's use (a conditional UPDATE) is in the chain too
+    assert verify_rows(world.client.app.state.db, ["liveness_challenges", "checkins"])[1] == []
 
 
 def test_expired_challenge_fails(client_factory: Callable[..., TestClient]) -> None:

@@ -47,6 +47,8 @@ def test_a_link_signs_its_person_in_once_and_the_session_is_theirs(crew: Crew) -
         assert r.status_code == 403
     assert redeem(crew, "x" * 22)[0] == 401
     assert crew.client.post("/auth/sign-in", json={"code": "short"}).status_code == 422
+    from monitor.services.audit import verify_rows  # the redemption (a conditional UPDATE) is in the chain too
+    assert verify_rows(crew.client.app.state.db, ["sign_in_links", "api_tokens"])[1] == []
 
 
 def test_links_and_sessions_expire(crew: Crew) -> None:

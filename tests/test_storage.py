@@ -81,3 +81,14 @@ def test_whole_flow_on_postgresql(client_factory: Callable[..., TestClient], pos
     with client.app.state.db.session() as s:
         assert s.scalar(select(func.count()).select_from(ApiToken)) >= 4
         assert s.scalar(select(func.count()).select_from(Event).where(Event.kind == "anomaly")) == 1
+    from sqlalchemy import update
+
+    from models.tables import Verification
+    from monitor.services.audit import verify_rows  # the rows held to the chain on PostgreSQL too (REAL, timestamptz)
+
+    checked, findings = verify_rows(client.app.state.db)
+    assert checked > 20 and findings == [], findings
+    with client.app.state.db.session() as s:
+        s.execute(update(Verification).where(Verification.id == 1).values(passed=False))
+    assert [(f.table, f.kind, f.columns) for f in verify_rows(client.app.state.db)[1]] == [
+        ("verifications", "changed", ("passed",))]

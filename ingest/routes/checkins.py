@@ -17,6 +17,7 @@ from ingest.context import Ingest
 from ingest.outbox import CHECKIN_TOPIC
 from ingest.routes.uploads import get_upload, read_upload, respond, single_valued_parts, site_institution
 from ingest.schemas import CheckInUploadOut, CheckInVerdictOut, upload_responses
+from models.audit import append_audit
 from models.clock import SHANGHAI
 from models.domain import LIVENESS_MAX_FRAMES, LIVENESS_MIN_FRAMES, MAX_RECORD_ID, CheckKind
 from models.errors import ApiError, errors
@@ -89,9 +90,12 @@ async def post_checkin(
             session.execute(insert(CheckInFrame).values(checkin_id=checkin_id, index=index,
                                                                   sha256=frame.sha256))
         if challenge_id is not None:
-            session.execute(update(LivenessChallenge).where(LivenessChallenge.id == challenge_id,
-                                                            LivenessChallenge.used_by_checkin_id.is_(None))
-                            .values(used_by_checkin_id=checkin_id))
+            used = session.execute(update(LivenessChallenge).where(LivenessChallenge.id == challenge_id,
+                                                                   LivenessChallenge.used_by_checkin_id.is_(None))
+                                   .values(used_by_checkin_id=checkin_id))
+            if used.rowcount == 1:  # a Core update: the chain records it here (models/audit_rows.py holds rows to it)
+                append_audit(session, "liveness_challenges.update", "liveness_challenges", challenge_id,
+                             {"used_by_checkin_id": checkin_id})
 
     subject_id, created, body = await run_in_threadpool(
         accept_and_queue, ctx, CheckIn, institution_id, key, data, build, CHECKIN_TOPIC, burst, store_burst

@@ -11,6 +11,7 @@ from fastapi import Request
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from models.audit import append_audit
 from models.clock import utc_now
 from models.domain import Principal, Role
 from models.errors import ApiError
@@ -122,12 +123,13 @@ def redeem_sign_in_link(session: Session, code: str, session_for: timedelta) -> 
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise SIGN_IN_REFUSED
     link = session.scalars(select(SignInLink).where(SignInLink.code_hash == hash_token(code))).one()
+    append_audit(session, "sign_in_links.update", "sign_in_links", link.id, {"used_at": now})  # a Core update
     staff = session.get(Staff, link.staff_id)
     if staff is None or not staff.active:
         raise SIGN_IN_REFUSED
     expires_at = now + session_for
     token = issue_token(session, Role.INSPECTOR, staff.name, staff_id=staff.id, expires_at=expires_at)
-    link.used_at = now  # through the ORM too, so the audit chain records the redemption
+    link.used_at = now  # (the identity map's copy, as the row now holds)
     link.token_id = session.scalars(select(ApiToken.id).where(ApiToken.token_hash == hash_token(token))).one()
     session.flush()
     return token, staff, expires_at

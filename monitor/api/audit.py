@@ -18,7 +18,7 @@ from monitor.adapters.audit_keys import read_anchors
 from monitor.adapters.spreadsheets import CSV, XLSX
 from monitor.api.deps import Db, SettingsDep
 from monitor.api.schemas.dispatch import AuditAnchorsOut, AuditEntryOut, AuditVerifyOut
-from monitor.services.audit import chain_head, daily_anchors, pending_audit, verify_audit
+from monitor.services.audit import chain_head, daily_anchors, pending_audit, verify_audit, verify_rows
 from monitor.services.audit_export import AuditFilter, check_window, export_audit, list_entries
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -81,13 +81,24 @@ def verify(scope: Auditors, db: Db, settings: SettingsDep) -> dict[str, Any]:
     checked, broken = verify_audit(db, settings.audit_keyring(create=False).keys, anchors)
     pending = pending_audit(db)
     head_seq, head_hash = chain_head(db)
-    head = {"head_seq": head_seq, "head_hash": head_hash, "anchors_checked": len(anchors)}
+    rows_checked, findings = verify_rows(db)
+    head = {"head_seq": head_seq, "head_hash": head_hash, "anchors_checked": len(anchors),
+            "rows_checked": rows_checked, "rows_intact": not findings,
+            "row_findings": [{"table": f.table, "key": f.key, "kind": f.kind, "columns": list(f.columns),
+                              "message": f.message} for f in findings[:ROW_FINDINGS_SHOWN]],
+            "row_findings_total": len(findings)}
+    rows = (f"；记录与审计链一致（{rows_checked} 行）" if not findings
+            else f"；但有 {len(findings)} 行记录与审计链不符，首个：{findings[0].message}")
     if broken is None:
-        return {"intact": True, "checked": checked, "pending": pending, "broken_seq": None, "broken_kind": None,
+        return {"intact": not findings, "checked": checked, "pending": pending, "broken_seq": None,
+                "broken_kind": None if not findings else "row",
                 "message": f"审计链完整：{checked} 条记录，链头第 {head_seq} 条 {head_hash}"
-                + (f"，另有 {pending} 条待封链" if pending else ""), **head}
+                + (f"，另有 {pending} 条待封链" if pending else "") + rows, **head}
     return {"intact": False, "checked": checked, "pending": pending, "broken_seq": broken.seq,
-            "broken_kind": broken.kind, "message": broken.message, **head}
+            "broken_kind": broken.kind, "message": broken.message + rows, **head}
+
+
+ROW_FINDINGS_SHOWN = 100
 
 
 @public.get("/public/audit-anchors.json", summary="审计链锚点公示：每日链头（序号与哈希），供核对",

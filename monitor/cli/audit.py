@@ -13,7 +13,7 @@ from monitor.adapters.audit_keys import read_anchors, rotate_key
 from monitor.cli.admin import open_existing_database
 from monitor.cli.config import DataDir, describe_database, load_settings
 from monitor.cli.errors import CliError
-from monitor.services.audit import anchor_head, chain_head, pending_audit, verify_audit
+from monitor.services.audit import anchor_head, chain_head, pending_audit, verify_audit, verify_rows
 
 
 def audit_verify(
@@ -33,6 +33,7 @@ def audit_verify(
         checked, broken = verify_audit(db, settings.audit_keyring(create=False).keys, anchors)
         pending = pending_audit(db)
         head_seq, head_hash = chain_head(db)
+        rows_checked, findings = verify_rows(db)
     finally:
         db.dispose()
     typer.echo(f"链头 head: 第 {head_seq} 条 {head_hash}")
@@ -40,9 +41,18 @@ def audit_verify(
         waiting = f"；另有 {pending} 条待封链（工作进程数秒内封入）" if pending else ""
         held = f"，与 {len(anchors)} 个库外锚点一致" if anchors else ""
         typer.echo(f"审计链完整：{checked} 条记录，哈希与链接均一致{held}{waiting}（{describe_database(settings)}）")
-        return
-    typer.echo(f"审计链断裂：{broken.message}（第 {broken.seq} 条；此前 {checked} 条完好）", err=True)
-    raise typer.Exit(1)
+    else:
+        typer.echo(f"审计链断裂：{broken.message}（第 {broken.seq} 条；此前 {checked} 条完好）", err=True)
+    if not findings:
+        typer.echo(f"记录与审计链一致：{rows_checked} 行（各表的行与其审计记录逐列相符）")
+    else:
+        typer.echo(f"记录与审计链不符：{len(findings)} 行（共查 {rows_checked} 行）", err=True)
+        for finding in findings[:50]:
+            typer.echo(f"  {finding.message}", err=True)
+        if len(findings) > 50:
+            typer.echo(f"  ……另有 {len(findings) - 50} 行", err=True)
+    if broken is not None or findings:
+        raise typer.Exit(1)
 
 
 def audit_anchor(data_dir: DataDir = None) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from models.audit_chain import Anchor, Break, Link, verify_chain
-from models.tables import AuditEntry, AuditHead
+from models.audit import AUDITED, columns_detail, key_of
+from models.audit_chain import Anchor, Break, Link, canonical, verify_chain
+from models.audit_rows import RowFinding, differing_columns, replay_entries
+from models.tables import AuditEntry, AuditHead, Base
 from monitor.adapters.audit_keys import append_anchor, read_anchors
 from monitor.adapters.storage import Database
 
@@ -73,3 +75,35 @@ def daily_anchors(path: Path, days: int = 30) -> list[Anchor]:
     for anchor in read_anchors(path):
         by_day[anchor.at_iso[:10]] = anchor
     return [by_day[d] for d in sorted(by_day, reverse=True)[:days]]
+
+
+def verify_rows(db: Database, tables: Iterable[str] | None = None) -> tuple[int, list[RowFinding]]:
+    """(audited rows checked, every row not as the chain says): each audited table's rows against the values its
+    entries leave them with (models/audit_rows.py); a row changed, inserted or deleted behind the product's back is
+    named. Reads a table's entries and rows a page at a time; holds one table's replayed values."""
+    tables_by_name = {t.name: t for t in Base.metadata.sorted_tables}
+    checked, findings = 0, []
+    for name in sorted(set(tables or AUDITED) & tables_by_name.keys()):
+        table = tables_by_name[name]
+        with db.connection() as conn:
+            entries = conn.execute(select(AuditEntry.action, AuditEntry.subject_id, AuditEntry.detail).where(
+                AuditEntry.subject_kind == name, AuditEntry.action.like(f"{name}.%")).order_by(AuditEntry.id)
+                .execution_options(yield_per=PAGE))
+            expected = replay_entries((action.rsplit(".", 1)[1], subject, detail or {})
+                                      for action, subject, detail in entries)
+            seen: set[str] = set()
+            for row in conn.execute(select(table).execution_options(yield_per=PAGE)):
+                mapping = row._mapping
+                key = key_of(table, mapping.__getitem__)
+                seen.add(key)
+                checked += 1
+                recorded = expected.get(key)
+                if recorded is None:  # no entry made it, or its entries deleted it
+                    findings.append(RowFinding(name, key, "unrecorded"))
+                    continue
+                stored = canonical(columns_detail(table, mapping.__getitem__))
+                if columns := differing_columns(recorded, stored):
+                    findings.append(RowFinding(name, key, "changed", columns))
+            findings.extend(RowFinding(name, key, "missing") for key, values in expected.items()
+                            if values is not None and key not in seen)
+    return checked, findings

@@ -232,11 +232,25 @@ class AuditVerifyOut(BaseModel):
     checked: int
     pending: int = Field(description="entries written but not sealed into the chain yet (sealed within seconds)")
     broken_seq: int | None
-    broken_kind: str | None = Field(description="changed | missing | out_of_order | head | key | anchor")
+    broken_kind: str | None = Field(description="changed | missing | out_of_order | head | key | anchor; row when "
+                                    "the chain is whole but a record is not as it says")
     message: str
     head_seq: int = Field(description="the chain's head: note it (with head_hash) to compare later")
     head_hash: str
     anchors_checked: int = Field(description="anchors from the anchors file held against the chain")
+    rows_checked: int = Field(description="rows of the audited tables held against the values their entries give")
+    rows_intact: bool = Field(description="every audited row is as the chain says (none changed, inserted or "
+                              "deleted outside the product)")
+    row_findings: list[AuditRowFindingOut] = Field(description="rows not as the chain says (the first 100)")
+    row_findings_total: int
+
+
+class AuditRowFindingOut(BaseModel):
+    table: str
+    key: str = Field(description="the row's primary key, as the chain names it")
+    kind: str = Field(description="changed | unrecorded | missing")
+    columns: list[str] = Field(description="the columns that differ (changed)")
+    message: str
 
 
 class AuditAnchorOut(BaseModel):

@@ -1,0 +1,78 @@
+"""Holding the records against the audit chain (pure): what each audited row should hold, replayed from its entries
+(the insert's values, then each update's changed values, a delete ending it), and how a stored row differs from it.
+The chain proves its entries were not rewritten; this proves the rows were not rewritten behind the chain's back."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+FLOAT_TOLERANCE = 1e-5  # relative: PostgreSQL's REAL keeps about seven digits of what Python wrote
+
+
+@dataclass(frozen=True)
+class RowFinding:
+    """One audited row that is not what the chain says: `changed` (columns differ), `unrecorded` (no entry made
+    it) or `missing` (its entries say it exists, the table does not have it)."""
+
+    table: str
+    key: str
+    kind: str
+    columns: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        if self.kind == "changed":
+            return f"{self.table} 第 {self.key} 行的 {'、'.join(self.columns)} 与审计链记录不一致（被绕过系统改写）"
+        if self.kind == "unrecorded":
+            return f"{self.table} 第 {self.key} 行在审计链中没有写入记录（被绕过系统插入）"
+        return f"{self.table} 第 {self.key} 行按审计链应当存在，却已不在表中（被绕过系统删除）"
+
+
+def replay_entries(entries: Iterable[tuple[str, str, Mapping[str, Any]]]) -> dict[str, dict[str, Any] | None]:
+    """Each row's values as its entries leave them, given (verb, key, detail) in the order written: None for a row
+    deleted. An update before any insert (a row from before the chain) starts from what the update says."""
+    rows: dict[str, dict[str, Any] | None] = {}
+    for verb, key, detail in entries:
+        if verb == "insert":
+            rows[key] = dict(detail)
+        elif verb == "update":
+            rows[key] = {**(rows.get(key) or {}), **detail}
+        elif verb == "delete":
+            rows[key] = None
+    return rows
+
+
+def _instant(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def same_value(recorded: Any, stored: Any) -> bool:
+    """Whether a stored value is the one the chain recorded (both in the chain's JSON form): times compared as
+    instants whatever their zone, numbers within the float tolerance, lists and objects member by member."""
+    if recorded == stored:
+        return True
+    if isinstance(recorded, bool) or isinstance(stored, bool):
+        return False
+    if isinstance(recorded, int | float) and isinstance(stored, int | float):
+        return math.isclose(recorded, stored, rel_tol=FLOAT_TOLERANCE, abs_tol=1e-9)
+    if isinstance(recorded, str) and isinstance(stored, str):
+        a, b = _instant(recorded), _instant(stored)
+        return a is not None and b is not None and a == b
+    if isinstance(recorded, list) and isinstance(stored, list):
+        return len(recorded) == len(stored) and all(same_value(x, y) for x, y in zip(recorded, stored, strict=True))
+    if isinstance(recorded, dict) and isinstance(stored, dict):
+        return recorded.keys() == stored.keys() and all(same_value(recorded[k], stored[k]) for k in recorded)
+    return False
+
+
+def differing_columns(recorded: Mapping[str, Any], stored: Mapping[str, Any]) -> tuple[str, ...]:
+    """The columns the chain recorded whose stored value is another (columns it never recorded are not judged)."""
+    return tuple(sorted(k for k, v in recorded.items() if k in stored and not same_value(v, stored[k])))
