@@ -314,3 +314,19 @@ def test_a_key_made_by_two_processes_at_once_is_the_first_writers_for_both(tmp_p
     for t in threads:
         t.join()
     assert len({r.keys["k1"] for r in rings}) == 1
+
+
+def test_a_row_is_judged_against_its_replayed_entries() -> None:
+    from models.audit_rows import differing_columns, replay_entries, same_value
+
+    rows = replay_entries([("insert", "1", {"status": "pending", "at": "2026-03-02 01:00:00+00:00", "d": 0.31}),
+                           ("update", "1", {"status": "passed"}), ("insert", "2", {"status": "pending"}),
+                           ("delete", "2", {}), ("update", "3", {"status": "failed"})])
+    assert rows == {"1": {"status": "passed", "at": "2026-03-02 01:00:00+00:00", "d": 0.31}, "2": None,
+                    "3": {"status": "failed"}}
+    assert same_value("2026-03-02 01:00:00+00:00", "2026-03-02T09:00:00+08:00")  # one instant, two zones
+    assert not same_value("2026-03-02 01:00:00", "2026-03-02 01:00:00+00:00")  # a zone-less time is text
+    assert same_value(0.31, 0.3100000023841858) and not same_value(0.31, 0.32)  # PostgreSQL REAL keeps 7 digits
+    assert not same_value(True, 1) and not same_value(None, 0) and same_value([1, {"a": 2.0}], [1, {"a": 2}])
+    assert differing_columns(rows["1"], {"status": "passed", "at": "2026-03-02 09:00:00+08:00", "d": 0.5,
+                                         "extra": "not recorded, not judged"}) == ("d",)
