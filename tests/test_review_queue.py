@@ -230,3 +230,40 @@ def test_two_operators_deciding_one_review_at_once_make_one_decision(
     entries = client.get("/api/v1/audit?subject_kind=review_items&limit=500", headers=auth(world.admin)).json()
     updates = [e for e in entries if e["action"] == "review_items.update"]
     assert len(updates) == 1 and updates[0]["detail"]["state"] == winner  # the decision is in the chain, once
+
+
+def test_a_batch_decision_outlasts_a_write_committed_between_its_read_and_its_write(
+        world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each item of a batch is read inside a savepoint (on SQLite, a deferred transaction): a write the worker
+    commits between that read and the decision's write made the write fail at once as "locked" (a 503 once in a
+    full run). The batch now takes the write lock first, and the other writer waits for it instead."""
+    from models.audit import append_audit
+    from monitor.services import reviews
+
+    day = utc_now().astimezone(SHANGHAI).date()
+    with world.client.app.state.db.session() as s:
+        session_id = s.scalars(select(ClassSession.id).where(ClassSession.class_id == world.class_id)).first()
+    items = [put_in_review(world, add_checkin(world, world.obama_id, "sign_in", local(at, day), session_id))
+             for at in ("08:31", "08:32")]
+    db = world.client.app.state.db
+    writers: list[threading.Thread] = []
+    real_claim = reviews.claim
+
+    def claim_after_another_commit(session: object, statement: object) -> bool:
+        def write_elsewhere() -> None:
+            with db.engine.begin() as conn:
+                append_audit(conn, "test.write", "test", len(writers), {"by": "another connection"})
+
+        writers.append(threading.Thread(target=write_elsewhere))
+        writers[-1].start()
+        writers[-1].join(2)  # without the lock taken first it lands now, between the read and the write
+        return real_claim(session, statement)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reviews, "claim", claim_after_another_commit)
+    r = world.client.post("/api/v1/reviews/decisions", headers=auth(world.operator),
+                          json={"review_ids": items, "decision": "confirmed", "note": "电话核实在场"})
+    for writer in writers:
+        writer.join(30)
+    assert r.status_code == 200, r.text
+    assert sorted(d["id"] for d in r.json()["decided"]) == sorted(items) and r.json()["skipped"] == []
+    assert len(writers) == 2 and not any(w.is_alive() for w in writers)

@@ -1,4 +1,5 @@
-"""Small helpers the registration routes share: 404 for a missing record, 409 for a duplicate, known regions."""
+"""Small helpers the routes share: 404 for a missing record, 409 for a duplicate, known regions, a row locked for a
+decision."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.errors import ApiError
+from models.scope import OfAClass, Scope, get_in_scope
 from models.tables import Region
+from monitor.adapters.storage import begin_write
 
 T = TypeVar("T")
+C = TypeVar("C", bound=OfAClass)
 
 
 def get_or_404(session: Session, model: type[T], key: Any, code: str, label: str) -> T:
@@ -34,4 +38,17 @@ def insert(session: Session, row: T, conflict_code: str, conflict_message: str) 
             session.flush()
     except IntegrityError as exc:
         raise ApiError(409, conflict_code, conflict_message) from exc
+    return row
+
+
+def get_in_scope_for_change(session: Session, scope: Scope, model: type[C], ident: int, code: str, what: str,
+                            lock: bool = True) -> C:
+    """`get_in_scope`, and with `lock` the row locked before the read a decision rests on (one writer at a time per
+    row: of several requests at once, one decides and the others find it decided). SQLite: the database's write
+    lock first (FOR UPDATE does nothing there); PostgreSQL: the row's lock."""
+    if lock:
+        begin_write(session)
+    row = get_in_scope(session, scope, model, ident, code, what)
+    if lock:
+        session.refresh(row, with_for_update=True)
     return row

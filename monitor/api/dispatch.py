@@ -15,7 +15,7 @@ from models.dispatch import ArriveIn, CloseIn, DispatchIn, FixIn, NoteIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import Limit, UploadIdPath
-from models.scope import Scope, access, get_in_scope
+from models.scope import Scope, access
 from models.tables import (
     Alert,
     AlertPage,
@@ -27,7 +27,7 @@ from models.tables import (
     TrainingClass,
     Venue,
 )
-from monitor.adapters.storage import begin_write
+from monitor.api.common import get_in_scope_for_change
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.dispatch import AlertDetailOut
 from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, CloseEvidence, Outcome, judge_close
@@ -47,12 +47,7 @@ ERRORS = errors(404, 409)
 def load_alert(session: Session, scope: Scope, alert_id: int, lock: bool = False) -> Alert:
     """The alert, if the caller may see its class (never a recused inspector); else 404. `lock`: for a change, the
     row is locked first (one writer at a time per alert: two accepts cannot both win)."""
-    if lock:
-        begin_write(session)  # SQLite: the write lock before the read (FOR UPDATE does nothing there)
-    alert = get_in_scope(session, scope, Alert, alert_id, "UNKNOWN_ALERT", "告警")
-    if lock:
-        session.refresh(alert, with_for_update=True)
-    return alert
+    return get_in_scope_for_change(session, scope, Alert, alert_id, "UNKNOWN_ALERT", "告警", lock)
 
 
 def arrival_of(steps: list[AlertTransition]) -> str | None:

@@ -14,10 +14,10 @@ from models.dispatch import CallIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import UploadIdPath
-from models.scope import Scope, access, get_in_scope
+from models.scope import Scope, access
 from models.tables import PhoneCheck
 from monitor.adapters.cdr import read_cdrs
-from monitor.adapters.storage import begin_write
+from monitor.api.common import get_in_scope_for_change
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.dispatch import load_alert
 from monitor.api.schemas.dispatch import CdrImportOut, PhoneCheckOut
@@ -41,12 +41,7 @@ ERRORS = errors(404, 409)
 def load_check(session: Session, scope: Scope, check_id: int, lock: bool = False) -> PhoneCheck:
     """The check, if the caller may see its class; else 404. `lock`: for a change (a call, the completion), the row
     is locked first, so that of several at once one completes it and the others find it done."""
-    if lock:
-        begin_write(session)  # SQLite: the write lock before the read (FOR UPDATE does nothing there)
-    check = get_in_scope(session, scope, PhoneCheck, check_id, "UNKNOWN_PHONE_CHECK", "电话抽查")
-    if lock:
-        session.refresh(check, with_for_update=True)
-    return check
+    return get_in_scope_for_change(session, scope, PhoneCheck, check_id, "UNKNOWN_PHONE_CHECK", "电话抽查", lock)
 
 
 def ensure_caller(check: PhoneCheck, scope: Scope) -> None:

@@ -10,6 +10,7 @@ from models.domain import IdentityReviewIn, ReviewBatchIn, ReviewDecisionIn, Rol
 from models.errors import errors
 from models.params import Limit, UploadIdPath
 from models.scope import Scope, access
+from monitor.adapters.storage import begin_write
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.center import ReviewBatchOut, ReviewDecisionOut, ReviewOut
 from monitor.services.reviews import (
@@ -48,6 +49,9 @@ def decide_review(review_id: UploadIdPath, body: ReviewDecisionIn, scope: Decide
              "those already decided or out of scope are listed as skipped)", response_model=ReviewBatchOut)
 def decide_reviews(body: ReviewBatchIn, scope: Decider, db: Db) -> dict[str, Any]:
     with db.session() as session:
+        # SQLite: the write lock first. Each item is read inside its own savepoint, which on SQLite opens a deferred
+        # transaction; a write committed by the worker meanwhile would make its first write fail at once as locked.
+        begin_write(session)
         decided, skipped = decide_many(session, scope, body.review_ids, body.decision, body.note)
     return {"decided": decided, "skipped": skipped}
 
