@@ -1,19 +1,21 @@
-"""Writing the audit chain: who is acting (set per request), each change's entry written in its own transaction
-without any lock (a global lock held while other rows are locked would deadlock writers), then sealed into the
-hash chain, one sealer at a time, under the head row's lock."""
+"""Writing the audit chain: who is acting (set per request), each change's entry written and signed in its own
+transaction without any lock (a global lock held while other rows are locked would deadlock writers), then sealed
+into the hash chain, one sealer at a time, under the head row's lock."""
 
 from __future__ import annotations
 
+import secrets
+import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, insert, inspect, select, update
+from sqlalchemy import Column, Connection, Engine, Table, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
-from models.audit_chain import canonical, entry_hash
+from models.audit_chain import canonical, entry_hash, sealer_doubts, sign_entry
 from models.clock import utc_now
 from models.identity import mask_id_number
 from models.tables import AuditEntry, AuditHead
@@ -29,37 +31,76 @@ class AuditActor:
 SYSTEM = AuditActor("系统", "system")
 AUDIT_INSERT = insert(AuditEntry)  # built once, its values bound per call: construction costs more than the row
 current_actor: ContextVar[AuditActor] = ContextVar("audit_actor", default=SYSTEM)
+# The audit key (id, bytes) each engine's writers sign entries with, set where a process is composed
+# (`Database.audit_key`); an engine without one writes unsigned entries, which verification flags once the chain
+# holds a signed one.
+WRITER_KEYS: weakref.WeakKeyDictionary[Engine, tuple[str, bytes]] = weakref.WeakKeyDictionary()
+
+
+def set_writer_key(engine: Engine, key: tuple[str, bytes] | None) -> None:
+    """Have every entry written through `engine` signed with `key` (None: unsigned)."""
+    if key is None:
+        WRITER_KEYS.pop(engine, None)
+    else:
+        WRITER_KEYS[engine] = key
 
 
 def append_audit(conn: Session | Connection, action: str, subject_kind: str, subject_id: object,
                  detail: dict[str, Any], actor: AuditActor | None = None, at: datetime | None = None) -> None:
-    """Write one entry in the caller's transaction (so it exists exactly when the change does). It takes no lock:
-    `seal_audit` chains it moments later."""
+    """Write one entry in the caller's transaction (so it exists exactly when the change does), signed with the
+    engine's audit key. It takes no lock: `seal_audit` chains it moments later."""
     who = actor or current_actor.get()
-    conn.execute(AUDIT_INSERT, {"at": at or utc_now(), "actor": who.name, "actor_role": who.role,
-                                "token_id": who.token_id, "action": action, "subject_kind": subject_kind,
-                                "subject_id": str(subject_id), "detail": canonical(detail)})
+    when = at or utc_now()
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)  # as the column reads it back
+    stored = canonical(detail)
+    subject = str(subject_id)
+    key = WRITER_KEYS.get((conn.get_bind() if isinstance(conn, Session) else conn).engine)
+    signature = None
+    if key is not None:
+        signature = sign_entry(key[0], key[1], secrets.token_hex(8), when.isoformat(), who.name, who.role,
+                               who.token_id, action, subject_kind, subject, stored)
+    conn.execute(AUDIT_INSERT, {"at": when, "actor": who.name, "actor_role": who.role, "token_id": who.token_id,
+                                "action": action, "subject_kind": subject_kind, "subject_id": subject,
+                                "detail": stored, "signature": signature})
 
 
 def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | None = None) -> int:
     """Chain the committed entries not sealed yet, oldest first, under the head's lock; returns how many. `key`
     (its id and bytes, kept outside the database) makes each digest an HMAC; without one (tools on a bare
-    database) the digest is plain SHA-256, as before keys."""
+    database) the digest is plain SHA-256, as before keys.
+
+    Every entry is chained, so that none can be taken out afterwards unnoticed; one whose writer signature the
+    sealer can tell is missing or wrong (`sealer_doubts`) is also counted on the head and named in an entry of
+    the sealer's own (`audit.untrusted`): the wall raises the alarm within seconds, not at the next verify."""
     key_id, secret = key if key is not None else (None, None)
     head = conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
                         .returning(AuditHead.seq, AuditHead.hash)).one()  # the lock: one sealer at a time
     seq, prev = int(head.seq), str(head.hash)
+    signed = conn.scalar(select(AuditEntry.signature.is_not(None)).where(AuditEntry.seq == seq)) or False
     rows = conn.execute(select(AuditEntry).where(AuditEntry.seq.is_(None)).order_by(AuditEntry.id)
                         .limit(limit)).all()
+    doubted: list[int] = []
+    signatures = [e.signature for e in rows if e.signature is not None]
+    repeated = set(conn.scalars(select(AuditEntry.signature).where(AuditEntry.signature.in_(signatures)).group_by(
+        AuditEntry.signature).having(func.count() > 1))) if signatures else set()  # copies (index dropped first)
     for e in rows:
         seq += 1
         digest = entry_hash(prev, seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind,
-                            e.subject_id, e.detail, e.token_id, secret, key_id)
+                            e.subject_id, e.detail, e.token_id, secret, key_id, e.signature)
         conn.execute(update(AuditEntry).where(AuditEntry.id == e.id).values(seq=seq, prev_hash=prev, hash=digest,
                                                                            key_id=key_id))
+        if e.signature in repeated or key is not None and sealer_doubts(
+                e.signature, key, signed, e.at.isoformat(), e.actor, e.actor_role, e.token_id, e.action,
+                e.subject_kind, e.subject_id, e.detail):
+            doubted.append(seq)
+        signed = signed or e.signature is not None
         prev = digest
     if rows:
         conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
+    if doubted:
+        conn.execute(update(AuditHead).where(AuditHead.id == 1).values(
+            untrusted=func.coalesce(AuditHead.untrusted, 0) + len(doubted), untrusted_seq=doubted[-1]))
+        append_audit(conn, "audit.untrusted", "audit_entries", doubted[-1], {"seqs": doubted}, actor=SYSTEM)
     return len(rows)
 
 

@@ -1,5 +1,7 @@
-"""The audit chain's arithmetic (clause 十三: 全程留痕可追溯): each entry's hash covers its content and the hash
-before it; verifying names the first entry that was changed, removed or put out of order; pure functions."""
+"""The audit chain's arithmetic (clause 十三: 全程留痕可追溯): each entry is signed when it is written (an HMAC of
+its content with the audit key), each entry's hash covers its content, its signature and the hash before it;
+verifying names the first entry that was changed, removed, put out of order, or written by someone without the key;
+pure functions."""
 
 from __future__ import annotations
 
@@ -18,18 +20,51 @@ def canonical(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False, sort_keys=True))
 
 
+def sign_entry(key_id: str, key: bytes, nonce: str, at_iso: str, actor: str, actor_role: str, token_id: int | None,
+               action: str, subject_kind: str, subject_id: str, detail: Any) -> str:
+    """An entry's signature as its writer makes it, before it has a place in the chain: `key_id:nonce:mac`, the mac
+    an HMAC-SHA256 with the audit key over every field and a random `nonce` (hex), so that two entries with the
+    same content still differ and a copied entry shows as a copy. Someone who can write the database but does not
+    hold the key cannot make one, so an entry slipped in for the sealer to chain shows as forged."""
+    fields = [key_id, nonce, at_iso, actor, actor_role, token_id, action, subject_kind, subject_id, detail]
+    # (default=str: the same text as for `canonical(detail)`, without a round trip through it)
+    body = json.dumps(fields, default=str, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return f"{key_id}:{nonce}:{hmac.new(key, body, hashlib.sha256).hexdigest()}"
+
+
+def signature_key_id(signature: str) -> str:
+    """The id of the key a signature was made with (ids may hold ':'; nonce and mac do not)."""
+    return signature.rsplit(":", 2)[0]
+
+
+def signature_holds(signature: str, keys: Mapping[str, bytes], at_iso: str, actor: str, actor_role: str,
+                    token_id: int | None, action: str, subject_kind: str, subject_id: str, detail: Any) -> bool:
+    """Whether `signature` is the one the holder of its key made for exactly these fields (False when the key is
+    not in `keys`: callers tell that case apart with `signature_key_id`)."""
+    parts = signature.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] not in keys:
+        return False
+    key_id, nonce, _ = parts
+    expected = sign_entry(key_id, keys[key_id], nonce, at_iso, actor, actor_role, token_id, action, subject_kind,
+                          subject_id, detail)
+    return hmac.compare_digest(expected, signature)
+
+
 def entry_hash(prev_hash: str, seq: int, at_iso: str, actor: str, actor_role: str, action: str, subject_kind: str,
                subject_id: str, detail: Any, token_id: int | None = None, key: bytes | None = None,
-               key_id: str | None = None) -> str:
+               key_id: str | None = None, signature: str | None = None) -> str:
     """The entry's digest over the previous hash and its every field (the acting token's id when there is one, so
     entries written before tokens were recorded keep their digests): HMAC-SHA256 with the audit key `key` (named
     `key_id`, which is covered too) kept outside the database, so that someone who can write the database but
-    does not hold the key cannot re-hash a rewritten chain; plain SHA-256 for entries sealed before keys."""
+    does not hold the key cannot re-hash a rewritten chain; plain SHA-256 for entries sealed before keys. The
+    writer's signature is covered when there is one (entries written before signatures keep their digests)."""
     fields = [prev_hash, seq, at_iso, actor, actor_role, action, subject_kind, subject_id, canonical(detail)]
     if token_id is not None:
         fields.append(token_id)
     if key_id is not None:
         fields.append(key_id)
+    if signature is not None:
+        fields.append({"signature": signature})  # an object: no earlier field list ends with one
     body = json.dumps(fields, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
     if key is not None:
         return hmac.new(key, body, hashlib.sha256).hexdigest()
@@ -52,6 +87,7 @@ class Link:
     hash: str
     token_id: int | None = None
     key_id: str | None = None
+    signature: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +95,7 @@ class Break:
     """Where the chain first fails: the entry (by sequence number), what is wrong, in zh-CN."""
 
     seq: int
-    kind: str  # changed | missing | out_of_order | head | key | anchor
+    kind: str  # changed | missing | out_of_order | head | key | anchor | unsigned | forged | copied
     message: str
 
 
@@ -75,13 +111,14 @@ class Anchor:
 def verify_chain(links: Iterable[Link], head_seq: int, head_hash: str, keys: Mapping[str, bytes] | None = None,
                  anchors: Iterable[Anchor] = ()) -> tuple[int, Break | None]:
     """Walk the entries in sequence order: (entries checked, the first break or None). Keyed entries are checked
-    with their key from `keys`; every anchor must name an entry that is there with exactly the anchored hash."""
+    with their key from `keys`; every entry after the first signed one must carry its writer's valid signature;
+    every anchor must name an entry that is there with exactly the anchored hash."""
     keys = keys or {}
     pinned: dict[int, Anchor] = {}
     for anchor in anchors:
         pinned.setdefault(anchor.seq, anchor)
     expected_seq, prev = 1, GENESIS
-    checked = 0
+    checked, signed = 0, False
     for link in links:
         if link.seq != expected_seq:
             if link.seq > expected_seq:
@@ -94,9 +131,13 @@ def verify_chain(links: Iterable[Link], head_seq: int, head_hash: str, keys: Map
             return checked, Break(link.seq, "key", f"第 {link.seq} 条记录以密钥 {link.key_id} 封链，核验方没有该密钥")
         key = keys.get(link.key_id) if link.key_id is not None else None
         digest = entry_hash(link.prev_hash, link.seq, link.at_iso, link.actor, link.actor_role, link.action,
-                            link.subject_kind, link.subject_id, link.detail, link.token_id, key, link.key_id)
+                            link.subject_kind, link.subject_id, link.detail, link.token_id, key, link.key_id,
+                            link.signature)
         if not hmac.compare_digest(digest, link.hash):
             return checked, Break(link.seq, "changed", f"第 {link.seq} 条记录的内容已被改动（哈希不符）")
+        if (problem := signature_break(link, keys, signed)) is not None:
+            return checked, problem
+        signed = signed or link.signature is not None
         noted = pinned.pop(link.seq) if link.seq in pinned else None
         if noted is not None and noted.hash != link.hash:
             return checked, Break(link.seq, "anchor", f"第 {link.seq} 条记录与 {noted.at_iso} 记在库外的锚点不符"
@@ -110,3 +151,46 @@ def verify_chain(links: Iterable[Link], head_seq: int, head_hash: str, keys: Map
         return checked, Break(expected_seq, "head",
                               f"链尾记录缺失：链头记为第 {head_seq} 条，实存至第 {expected_seq - 1} 条")
     return checked, None
+
+
+def signature_break(link: Link, keys: Mapping[str, bytes], signed_before: bool) -> Break | None:
+    """What is wrong with a sealed entry's writer signature, if anything. Entries before the first signed one were
+    written before signatures existed and need none; after it, an unsigned entry was put in by someone else than
+    the product (and sealed by the sealer, which seals whatever it finds)."""
+    if link.signature is None:
+        if not signed_before:
+            return None
+        return Break(link.seq, "unsigned",
+                     f"第 {link.seq} 条记录没有写入时的签名：不是本系统写入的（在库中被插入后封链）")
+    key_id = signature_key_id(link.signature)
+    if key_id not in keys:
+        return Break(link.seq, "key", f"第 {link.seq} 条记录以密钥 {key_id} 签名，核验方没有该密钥")
+    if not signature_holds(link.signature, keys, link.at_iso, link.actor, link.actor_role, link.token_id,
+                           link.action, link.subject_kind, link.subject_id, link.detail):
+        return Break(link.seq, "forged", f"第 {link.seq} 条记录的写入签名不符：不是持有密钥的本系统写入的")
+    return None
+
+
+def sealer_doubts(signature: str | None, key: tuple[str, bytes], signed_before: bool, at_iso: str, actor: str,
+                  actor_role: str, token_id: int | None, action: str, subject_kind: str, subject_id: str,
+                  detail: Any) -> bool:
+    """Whether the sealer, holding only the current `key`, can tell an entry was not written by the product: no
+    signature after signed entries, or a signature in the current key's name that does not hold. (One made with an
+    older key, before a rotation, is left to `verify_chain`, which has every key.)"""
+    if signature is None:
+        return signed_before
+    if signature_key_id(signature) != key[0]:
+        return False
+    return not signature_holds(signature, {key[0]: key[1]}, at_iso, actor, actor_role, token_id, action,
+                               subject_kind, subject_id, detail)
+
+
+def entry_trusted(signature: str | None, seq: int | None, first_signed_seq: int | None, keys: Mapping[str, bytes],
+                  at_iso: str, actor: str, actor_role: str, token_id: int | None, action: str, subject_kind: str,
+                  subject_id: str, detail: Any) -> bool:
+    """Whether an entry, sealed or not, may be believed about the row it names: signed by a holder of the audit key,
+    or unsigned but sealed before the first signed entry (written before signatures existed)."""
+    if signature is None:
+        return seq is not None and (first_signed_seq is None or seq < first_signed_seq)
+    return signature_holds(signature, keys, at_iso, actor, actor_role, token_id, action, subject_kind, subject_id,
+                           detail)

@@ -16,15 +16,20 @@ FLOAT_TOLERANCE = 1e-5  # relative: PostgreSQL's REAL keeps about seven digits o
 @dataclass(frozen=True)
 class RowFinding:
     """One audited row that is not what the chain says: `changed` (columns differ), `unrecorded` (no entry made
-    it) or `missing` (its entries say it exists, the table does not have it)."""
+    it), `missing` (its entries say it exists, the table does not have it) or `unsigned_entry` (an entry about it
+    that the product did not write: no valid writer signature; `entry` is its id; it is not believed)."""
 
     table: str
     key: str
     kind: str
     columns: tuple[str, ...] = ()
+    entry: int | None = None
 
     @property
     def message(self) -> str:
+        if self.kind == "unsigned_entry":
+            return (f"{self.table} 第 {self.key} 行的审计记录（编号 {self.entry}）没有有效的写入签名："
+                    "不是本系统写入的，不予采信")
         if self.kind == "changed":
             return f"{self.table} 第 {self.key} 行的 {'、'.join(self.columns)} 与审计链记录不一致（被绕过系统改写）"
         if self.kind == "unrecorded":

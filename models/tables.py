@@ -785,7 +785,8 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_entries"
     __table_args__ = (Index("ix_audit_entries_actor_seq", "actor", "seq"),  # one actor's entries, a page at a time
-                      Index("ix_audit_entries_at", "at"))  # a time window (GET /audit?since=&until=)
+                      Index("ix_audit_entries_at", "at"),  # a time window (GET /audit?since=&until=)
+                      Index("ix_audit_entries_signature", "signature", unique=True))  # a copied entry is refused
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # None until sealed
     at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -799,6 +800,10 @@ class AuditEntry(Base):
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     hash: Mapped[str | None] = mapped_column(String(64))
     key_id: Mapped[str | None] = mapped_column(String(32))  # the audit key its HMAC was made with (None: SHA-256)
+    # The writer's signature, `key_id:nonce:hmac` (models/audit_chain.sign_entry), made with the audit key in the
+    # change's own transaction; unique, so a copied entry cannot be inserted. None only on entries written before
+    # signatures (migration 0029): after the first signed entry, verification flags an unsigned one.
+    signature: Mapped[str | None] = mapped_column(String(120))
 
 
 class AuditHead(Base):
@@ -809,6 +814,11 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    # Entries the sealer chained without believing them (no valid writer signature: put in by someone at the
+    # database), how many and the last one's seq: the wall's and /health's alarm. The sealer's own entry
+    # (`audit.untrusted`) records each in the chain as well, where resetting these does not reach.
+    untrusted: Mapped[int | None] = mapped_column(Integer)
+    untrusted_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Inspection(Base):

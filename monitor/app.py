@@ -54,10 +54,9 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     """The FastAPI app with storage migrated, the bus, the live hub and (by default) the worker."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)  # the key lives outside the database
     mark_commits(db.engine)  # an idempotent request's key is marked committed with its first write
     db.migrate()
-    db.audit_key = settings.audit_keyring().current  # the chain's HMAC key lives outside the database
     camera_keyring = settings.camera_keyring()  # cameras' credentials are encrypted with a key outside it too
     evidence = EvidenceStore(settings.evidence_dir)
     engine = create_face_engine(settings.face_processes, settings.load_face_model())

@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     current_actor.set(AuditActor("基准测试", "admin"))
     settings = Settings(data_dir=work / "data", database_url="")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)
     db.migrate()
     w = World(args.classes, args.trainees_per_class, yunnan_counties(), date.today())
     _, secs, peak = measured(lambda: build_world(db, w))

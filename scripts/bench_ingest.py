@@ -179,7 +179,7 @@ def main() -> None:
 
     data = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     settings = Settings(data_dir=data, database_url=args.database_url)
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)
     db.migrate()
     with db.session() as s:
         admin = issue_token(s, __import__("models.domain", fromlist=["Role"]).Role.ADMIN, "bench")

@@ -146,7 +146,8 @@ def main() -> None:
     from monitor.settings import Settings
 
     data = Path(tempfile.mkdtemp(prefix="bench-live-"))
-    db = Database(Settings(data_dir=data).sqlalchemy_url)
+    settings = Settings(data_dir=data)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)
     db.migrate()
     with db.session() as s:
         token = issue_token(s, Role.OPERATOR, "bench")

@@ -257,13 +257,13 @@ def make_world(name: str, root: Path, redis_url: str, faces: Path, database_url:
            "MONITOR_DATABASE_URL": database_url, "MONITOR_FACES_DIR": str(faces), "MONITOR_DRAW_AUTO": "false",
            "MONITOR_VERDICT_WAIT_SECONDS": "0", "PYTHONUNBUFFERED": "1", **extra_env}
     subprocess.run([str(MONITOR), "migrate"], env=env, cwd=REPO, check=True, capture_output=True)
-    url = Settings(data_dir=data, database_url=database_url).sqlalchemy_url
-    db = Database(url)
+    settings = Settings(data_dir=data, database_url=database_url)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)  # the cluster's key file, as it signs
     with db.session() as s:
         admin = issue_token(s, Role.ADMIN, "压测管理员")
         operator = issue_token(s, Role.OPERATOR, "压测值班员")
     db.dispose()
-    return World(name, env, url, admin, operator)
+    return World(name, env, settings.sqlalchemy_url, admin, operator)
 
 
 def start_api(procs: Processes, world: World, n: int, cores: list[int]) -> None:

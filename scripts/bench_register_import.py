@@ -61,7 +61,7 @@ def main() -> None:
           f"made in {time.perf_counter() - t0:.1f} s; peak RSS so far {peak_rss_mib():.0f} MiB")
     settings = Settings(data_dir=work / "data")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)
     db.migrate()
     spec = settings.register_specs()["insurance"]
     key = load_register_key(settings.data_dir / "register-key.json")

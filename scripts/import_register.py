@@ -37,7 +37,7 @@ def main() -> int:
     parser.add_argument("--author", default="命令行导入")
     args = parser.parse_args()
     settings = Settings()
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)  # its rows are signed in the chain
     key = settings.register_hash_key()
     current_actor.set(AuditActor(args.author, "admin"))
     try:

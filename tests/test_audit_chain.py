@@ -219,21 +219,27 @@ def test_concurrent_appends_keep_one_chain_on_postgresql(postgres_url: str) -> N
 def rewrite_from(db: Database, target: int, key: tuple[str, bytes] | None) -> None:
     """What an administrator with database access could do: change entry `target` (who blacklisted, say) and
     re-compute every digest from there on, and the head, so that the links hold again. With `key` the digests are
-    HMACs made with it (a stolen key); without, plain SHA-256 (the key stayed outside the database)."""
-    from models.audit_chain import entry_hash
+    HMACs made with it and the changed entry is signed anew with it (a stolen key); without, plain SHA-256 (the key
+    stayed outside the database)."""
+    from models.audit_chain import entry_hash, sign_entry
     from models.tables import AuditHead
 
     with db.session() as s:
         rows = s.scalars(select(AuditEntry).where(AuditEntry.seq >= target).order_by(AuditEntry.seq)).all()
         prev = rows[0].prev_hash or ""
-        rows[0].actor = "另一个人"
+        first = rows[0]
+        first.actor = "另一个人"
+        if key is not None:
+            first.signature = sign_entry(key[0], key[1], "0" * 16, first.at.isoformat(), first.actor,
+                                         first.actor_role, first.token_id, first.action, first.subject_kind,
+                                         first.subject_id, first.detail)
         for e in rows:
             assert e.seq is not None
             key_id, secret = key if key is not None else (e.key_id, None)
             e.key_id = key_id
             e.prev_hash = prev
             e.hash = entry_hash(prev, e.seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind,
-                                e.subject_id, e.detail, e.token_id, secret, key_id)
+                                e.subject_id, e.detail, e.token_id, secret, key_id, e.signature)
             prev = e.hash
         head = s.get(AuditHead, 1)
         assert head is not None
@@ -330,3 +336,104 @@ def test_a_row_is_judged_against_its_replayed_entries() -> None:
     assert not same_value(True, 1) and not same_value(None, 0) and same_value([1, {"a": 2.0}], [1, {"a": 2}])
     assert differing_columns(rows["1"], {"status": "passed", "at": "2026-03-02 09:00:00+08:00", "d": 0.5,
                                          "extra": "not recorded, not judged"}) == ("d",)
+
+
+def forge_entry(db: Database, how: str, subject_id: int, detail: dict) -> int:
+    """What an administrator with database access but without the audit key could do to make a rewritten row
+    agree with the chain: insert an entry for it, actor 系统, for the sealer to chain with the real key. `how`:
+    unsigned (no signature), forged (a made-up one) or copied (an earlier entry of the row, whole, the unique index
+    dropped first: replaying what the product once wrote). Returns the entry's id."""
+    from sqlalchemy import insert, text
+
+    values = {"at": utc_now(), "actor": "系统", "actor_role": "system", "action": "checkins.update",
+              "subject_kind": "checkins", "subject_id": str(subject_id), "detail": detail, "signature": None}
+    with db.engine.begin() as conn:
+        if how == "forged":
+            values["signature"] = f"k1:{'0' * 16}:{'1' * 64}"
+        elif how == "copied":
+            conn.execute(text("DROP INDEX ix_audit_entries_signature"))
+            earlier = conn.execute(select(AuditEntry).where(
+                AuditEntry.subject_kind == "checkins", AuditEntry.subject_id == str(subject_id))
+                .order_by(AuditEntry.id.desc()).limit(1)).one()._mapping
+            values = {k: earlier[k] for k in ("at", "actor", "actor_role", "token_id", "action", "subject_kind",
+                                              "subject_id", "detail", "signature")}
+        return int(conn.execute(insert(AuditEntry).values(**values).returning(AuditEntry.id)).scalar_one())
+
+
+@pytest.mark.parametrize("how", ["unsigned", "forged", "copied"])
+def test_an_entry_slipped_in_for_the_sealer_is_named_and_not_believed(world: World, how: str) -> None:
+    """Someone rewrites a check-in's status in the database and inserts an entry that says the product did it; the
+    worker seals whatever it finds, with the real key. The entry carries no valid writer signature (or repeats
+    another's), so verification names it (API and CLI), and the row check does not believe it."""
+    from models.tables import CheckIn
+
+    r = world.checkin(face("people/obama/obama2.jpg"))
+    assert r.status_code == 201 and r.json()["status"] == "passed"
+    db = world.client.app.state.db
+    before = verify(world)
+    assert before["intact"] and before["rows_intact"], before
+    assert world.client.get("/api/v1/health", headers=auth(world.admin)).json()["audit"]["untrusted"] == 0
+    with db.session() as s:
+        signed = s.scalars(select(AuditEntry.signature).where(AuditEntry.seq.is_not(None))).all()
+        assert signed and all(sig is not None and sig.startswith("k1:") for sig in signed)  # every entry signed
+    with db.engine.begin() as conn:
+        conn.execute(update(CheckIn).where(CheckIn.id == r.json()["id"]).values(status="failed"))
+    entry = forge_entry(db, how, r.json()["id"], {"status": "failed"})
+    result = verify(world)  # sealed now, by the real sealer with the real key
+    with db.session() as s:
+        seq = s.scalar(select(AuditEntry.seq).where(AuditEntry.id == entry))
+    assert seq is not None and result["head_seq"] == seq
+    kind = {"unsigned": "unsigned", "forged": "forged", "copied": "copied"}[how]
+    assert (result["intact"], result["broken_kind"], result["broken_seq"]) == (False, kind, seq), result
+    assert result["checked"] == seq - 1  # everything before it holds
+    found = {(f["table"], f["kind"], f["entry"]) for f in result["row_findings"]}
+    assert ("checkins", "unsigned_entry", entry) in found
+    assert ("checkins", "changed", None) in found  # the rewritten status, since the forged entry is not believed
+    code, output = cli_verify(world.client.app.state.settings.data_dir)
+    assert code == 1 and f"第 {seq} 条" in output and f"编号 {entry}" in output
+    # the sealer could tell as it sealed: the wall and /health raise the alarm at once, and the chain says so
+    health = world.client.get("/api/v1/health", headers=auth(world.admin)).json()
+    assert health["status"] == "degraded" and (health["audit"]["untrusted"], health["audit"]["untrusted_seq"]) == (
+        1, seq)
+    alarms = world.client.get("/api/v1/overview", headers=auth(world.admin)).json()["alarms"]
+    assert [a["code"] for a in alarms] == ["AUDIT_UNTRUSTED"] and f"第 {seq} 条" in alarms[0]["message"]
+    noted = [e for e in entries(world) if e["action"] == "audit.untrusted"]
+    assert [(e["subject_id"], e["detail"], e["actor_role"]) for e in noted] == [(str(seq), {"seqs": [seq]}, "system")]
+
+
+def test_entries_from_before_signatures_verify_and_an_unsigned_one_after_does_not(
+        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """A database upgraded from before signatures: its unsigned entries verify (rows too); once a signed entry is in
+    the chain, an unsigned one after it is named. On SQLite and PostgreSQL."""
+    from models.tables import Staff
+    from monitor.services.audit import untrusted_alarm, verify_rows
+
+    for url in (f"sqlite:///{tmp_path / 'a.sqlite3'}", request.getfixturevalue("postgres_url")):
+        keys = {"k1": b"k" * 32}
+        db = Database(url)  # no key: the product before signatures
+        db.migrate()
+        try:
+            with db.session() as s:
+                s.add(Staff(name="旧检查员", phone="13900000001", level="county", region_code="530102", active=True,
+                            created_at=utc_now()))
+            db.audit_key = ("k1", keys["k1"])  # the upgraded product
+            with db.session() as s:
+                s.add(Staff(name="新检查员", phone="13900000002", level="county", region_code="530102", active=True,
+                            created_at=utc_now()))
+            db.seal_audit()
+            assert verify_audit(db, keys) == (2, None)
+            assert verify_rows(db, ["staff"], keys) == (2, [])
+            db.audit_key = None  # a writer without the key (a tool, or someone at the database)
+            with db.session() as s:
+                s.add(Staff(name="幽灵", phone="13900000003", level="county", region_code="530102", active=True,
+                            created_at=utc_now()))
+            checked, findings = verify_rows(db, ["staff"], keys)  # not sealed yet: already not believed
+            assert checked == 3 and [f.kind for f in findings] == ["unsigned_entry", "unrecorded"]
+            db.audit_key = ("k1", keys["k1"])  # the worker's sealer
+            db.seal_audit()
+            checked, broken = verify_audit(db, keys)
+            assert checked == 2 and broken is not None and (broken.seq, broken.kind) == (3, "unsigned")
+            with db.session() as s:
+                assert untrusted_alarm(s) is not None and untrusted_alarm(s)["untrusted_seq"] == 3  # type: ignore
+        finally:
+            db.dispose()

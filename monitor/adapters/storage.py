@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from models.audit import record_flush, seal_audit
+from models.audit import record_flush, seal_audit, set_writer_key
 from models.tables import Event
 
 log = logging.getLogger(__name__)
@@ -79,13 +79,12 @@ class Database:
     `on_events_committed` callbacks run after any commit that wrote live events (the feed wakes on them).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, audit_key: tuple[str, bytes] | None = None) -> None:
         self.url = url
         self.engine = create_db_engine(url)
         self.factory = sessionmaker(self.engine, expire_on_commit=False)
         self.on_events_committed: list[Callable[[], None]] = []
-        # The audit HMAC key (id, bytes) entries are sealed with; set by the composition root from the key file.
-        self.audit_key: tuple[str, bytes] | None = None
+        self.audit_key = audit_key
         self._write_lock: AbstractContextManager[object] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext())
 
@@ -108,6 +107,17 @@ class Database:
         @event.listens_for(self.factory, "after_rollback")
         def _forget_events(session: Session) -> None:
             session.info.pop("events_written", None)
+
+    @property
+    def audit_key(self) -> tuple[str, bytes] | None:
+        """The audit HMAC key (id, bytes) this process signs entries with when writing them and seals them with;
+        set where the process is composed, from the key file outside the database."""
+        return self._audit_key
+
+    @audit_key.setter
+    def audit_key(self, key: tuple[str, bytes] | None) -> None:
+        self._audit_key = key
+        set_writer_key(self.engine, key)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -78,14 +78,15 @@ def export(scope: Auditors, db: Db, where: Filters,
             "against the anchors noted outside the database; name the first break and the head")
 def verify(scope: Auditors, db: Db, settings: SettingsDep) -> dict[str, Any]:
     anchors = read_anchors(settings.audit_anchor_path)
-    checked, broken = verify_audit(db, settings.audit_keyring(create=False).keys, anchors)
+    keys = settings.audit_keyring(create=False).keys
+    checked, broken = verify_audit(db, keys, anchors)
     pending = pending_audit(db)
     head_seq, head_hash = chain_head(db)
-    rows_checked, findings = verify_rows(db)
+    rows_checked, findings = verify_rows(db, keys=keys)
     head = {"head_seq": head_seq, "head_hash": head_hash, "anchors_checked": len(anchors),
             "rows_checked": rows_checked, "rows_intact": not findings,
             "row_findings": [{"table": f.table, "key": f.key, "kind": f.kind, "columns": list(f.columns),
-                              "message": f.message} for f in findings[:ROW_FINDINGS_SHOWN]],
+                              "entry": f.entry, "message": f.message} for f in findings[:ROW_FINDINGS_SHOWN]],
             "row_findings_total": len(findings)}
     rows = (f"；记录与审计链一致（{rows_checked} 行）" if not findings
             else f"；但有 {len(findings)} 行记录与审计链不符，首个：{findings[0].message}")

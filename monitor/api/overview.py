@@ -32,6 +32,7 @@ from models.terms import UploadStatus
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.wall import FramesOut, OverviewOut, TraineeDayOut
 from monitor.decisions.alert_lifecycle import WORKING, AlertState
+from monitor.services.audit import untrusted_alarm
 from monitor.services.events import prefecture_of
 from monitor.services.evidence_health import storage_state
 from monitor.services.wall import latest_frames, today_trend, trainee_day, what_is_due
@@ -57,10 +58,14 @@ def alert_counters(session: Session, scope: Scope, stale_before: datetime) -> di
             "alerts_overdue": overdue}
 
 
-def system_alarms(settings: Settings) -> list[dict[str, str]]:
-    """What the wall must show about the center itself (e.g. STORAGE_LOW before the evidence disk is full)."""
+def system_alarms(settings: Settings, session: Session) -> list[dict[str, str]]:
+    """What the wall must show about the center itself: STORAGE_LOW before the evidence disk is full, and
+    AUDIT_UNTRUSTED once the sealer has chained an entry the product did not write."""
     storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
-    return [{"code": "STORAGE_LOW", "message": str(storage.as_json()["message"])}] if storage.low else []
+    alarms = [{"code": "STORAGE_LOW", "message": str(storage.as_json()["message"])}] if storage.low else []
+    if (audit := untrusted_alarm(session)) is not None:
+        alarms.append({"code": "AUDIT_UNTRUSTED", "message": audit["message"]})
+    return alarms
 
 
 @router.get("/overview", summary="The province at a glance for the wall screen", response_model=OverviewOut)
@@ -113,6 +118,7 @@ def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
                 stats[of_class]["anomalies"] += n
                 by_rule[rule] += n
                 open_anomalies += n if state == "open" else 0
+        alarms = system_alarms(settings, session)
     checkins = sum(s["checkins"] for s in stats.values())
     passed = sum(s["passed"] for s in stats.values())
     return {
@@ -131,7 +137,7 @@ def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
         "classes": classes,
         "trend": trend,
         "due": due,
-        "alarms": system_alarms(settings),
+        "alarms": alarms,
     }
 
 

@@ -21,8 +21,10 @@ from monitor.cli.errors import CliError
 from monitor.settings import Settings
 
 
-def open_existing_database(settings: Settings, retry: Callable[[Settings], str] | None = None) -> Database:
-    """The configured database, refusing (rather than creating an empty one) when nothing is there yet.
+def open_existing_database(settings: Settings, retry: Callable[[Settings], str] | None = None,
+                           writing: bool = True) -> Database:
+    """The configured database, refusing (rather than creating an empty one) when nothing is there yet; `writing`
+    commands hold the audit key, as the center's processes do, so that what they change is signed in the chain.
 
     `retry` gives the command line to suggest when the demo's database is found next to the one asked for.
     """
@@ -38,7 +40,7 @@ def open_existing_database(settings: Settings, retry: Callable[[Settings], str] 
                 hint = ("point --data-dir / MONITOR_DATA_DIR at the running center's data directory, "
                         "or create a database there first with `monitor migrate`")
             raise CliError(f"在 {path.resolve()} 没有数据库（调度中心或演示没有在这里运行过）", hint)
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current if writing else None)
     if not inspect(db.engine).has_table("api_tokens"):
         db.dispose()
         raise CliError(f"数据库 {describe_database(settings)} 还没有建表", "run `monitor migrate` first")
@@ -49,7 +51,7 @@ def open_existing_database(settings: Settings, retry: Callable[[Settings], str] 
 def migrate(data_dir: DataDir = None) -> None:
     """Create or upgrade the database schema (regions are seeded on first run)."""
     settings = load_settings(data_dir)
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)  # a migration's entries are signed too
     db.migrate()
     typer.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 

@@ -28,12 +28,13 @@ def audit_verify(
         raise CliError(f"锚点文件 {against} 不存在", "give the anchors file the worker appends to "
                        "(MONITOR_AUDIT_ANCHOR_FILE, default <data dir>/audit-anchors.jsonl) or a copy of it")
     anchors = read_anchors(against) if against is not None else []
-    db = open_existing_database(settings)
+    db = open_existing_database(settings, writing=False)  # no key file is made by checking
     try:
-        checked, broken = verify_audit(db, settings.audit_keyring(create=False).keys, anchors)
+        keys = settings.audit_keyring(create=False).keys
+        checked, broken = verify_audit(db, keys, anchors)
         pending = pending_audit(db)
         head_seq, head_hash = chain_head(db)
-        rows_checked, findings = verify_rows(db)
+        rows_checked, findings = verify_rows(db, keys=keys)
     finally:
         db.dispose()
     typer.echo(f"链头 head: 第 {head_seq} 条 {head_hash}")
@@ -60,7 +61,6 @@ def audit_anchor(data_dir: DataDir = None) -> None:
     settings = load_settings(data_dir)
     db = open_existing_database(settings)
     try:
-        db.audit_key = settings.audit_keyring().current
         db.seal_audit()
         written = anchor_head(db, settings.audit_anchor_path, utc_now())
         seq, digest = chain_head(db)

@@ -128,7 +128,7 @@ def run_demo(
             if child.name != LOCK_NAME:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
     seed = secrets.randbelow(1_000_000) if seed is None else seed
-    db = Database(settings.sqlalchemy_url)
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)  # the demo's tokens are signed entries
     db.migrate()
     with db.session() as session:  # tokens straight into the database: the banner needs no API round trip
         admin_token = issue_token(session, Role.ADMIN, "演示管理员")

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from models.audit import AUDITED, columns_detail, key_of
-from models.audit_chain import Anchor, Break, Link, canonical, verify_chain
+from models.audit_chain import Anchor, Break, Link, canonical, entry_trusted, verify_chain
 from models.audit_rows import RowFinding, differing_columns, replay_entries
 from models.tables import AuditEntry, AuditHead, Base
 from monitor.adapters.audit_keys import append_anchor, read_anchors
@@ -28,10 +30,21 @@ def iter_links(db: Database) -> Iterator[Link]:
         for e in rows:
             assert e.seq is not None
             yield Link(e.seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind, e.subject_id,
-                       e.detail, e.prev_hash or "", e.hash or "", e.token_id, e.key_id)
+                       e.detail, e.prev_hash or "", e.hash or "", e.token_id, e.key_id, e.signature)
         if len(rows) < PAGE:
             return
         after = rows[-1].seq or after
+
+
+def untrusted_alarm(session: Session) -> dict[str, Any] | None:
+    """The alarm when the sealer has chained entries it did not believe (written by someone at the database, not
+    by the product): how many, the last one's seq, and what to do, in zh-CN; None when there are none."""
+    head = session.get(AuditHead, 1)
+    if head is None or not head.untrusted:
+        return None
+    return {"untrusted": head.untrusted, "untrusted_seq": head.untrusted_seq,
+            "message": f"审计链中有 {head.untrusted} 条记录不是本系统写入的（最近一条为第 {head.untrusted_seq} 条）："
+                       "数据库可能被绕过系统改写，请运行 monitor audit verify 核查"}
 
 
 def pending_audit(db: Database) -> int:
@@ -47,12 +60,35 @@ def chain_head(db: Database) -> tuple[int, str]:
         return (head.seq, head.hash) if head else (0, "")
 
 
+def copied_entries(db: Database) -> dict[int, int | None]:
+    """Entries that repeat an earlier entry's writer signature, by id, with their seq: copies, since every entry the
+    product writes has a nonce of its own (the unique index refuses them, unless someone dropped it first)."""
+    with db.connection() as conn:
+        repeated = select(AuditEntry.signature).where(AuditEntry.signature.is_not(None)).group_by(
+            AuditEntry.signature).having(func.count() > 1)
+        rows = conn.execute(select(AuditEntry.id, AuditEntry.seq, AuditEntry.signature).where(
+            AuditEntry.signature.in_(repeated)).order_by(AuditEntry.id)).all()
+    seen: set[str] = set()
+    copies: dict[int, int | None] = {}
+    for entry_id, seq, signature in rows:
+        if signature in seen:
+            copies[entry_id] = seq
+        seen.add(str(signature))
+    return copies
+
+
 def verify_audit(db: Database, keys: Mapping[str, bytes] | None = None,
                  anchors: Iterable[Anchor] = ()) -> tuple[int, Break | None]:
-    """(sealed entries checked, the first break or None), the head included; keyed entries with `keys`, and
-    every anchor noted outside the database held against the entry it names."""
+    """(sealed entries checked, the first break or None), the head included; keyed entries with `keys`, every
+    entry's writer signature, no entry a copy of another, and every anchor noted outside the database held against
+    the entry it names."""
     head_seq, head_hash = chain_head(db)
-    return verify_chain(iter_links(db), head_seq, head_hash, keys, anchors)
+    checked, broken = verify_chain(iter_links(db), head_seq, head_hash, keys, anchors)
+    sealed_copies = [seq for seq in copied_entries(db).values() if seq is not None]
+    if sealed_copies and (broken is None or min(sealed_copies) < broken.seq):
+        seq = min(sealed_copies)
+        return seq - 1, Break(seq, "copied", f"第 {seq} 条记录是此前一条记录的复制（写入签名重复）：不是本系统写入的")
+    return checked, broken
 
 
 def anchor_head(db: Database, path: Path, now: datetime) -> Anchor | None:
@@ -77,20 +113,40 @@ def daily_anchors(path: Path, days: int = 30) -> list[Anchor]:
     return [by_day[d] for d in sorted(by_day, reverse=True)[:days]]
 
 
-def verify_rows(db: Database, tables: Iterable[str] | None = None) -> tuple[int, list[RowFinding]]:
+def believed_entries(entries: Iterable[Any], table: str, keys: Mapping[str, bytes] | None, first_signed: int | None,
+                     copies: Mapping[int, int | None], findings: list[RowFinding]) -> Iterator[tuple[str, str, Any]]:
+    """(verb, row key, detail) of each of `table`'s entries the product wrote; one it did not (no valid signature,
+    or a copy) is noted in `findings` and skipped. Without `keys` every entry is believed."""
+    for e in entries:
+        if keys is not None and (e.id in copies or not entry_trusted(
+                e.signature, e.seq, first_signed, keys, e.at.isoformat(), e.actor, e.actor_role, e.token_id,
+                e.action, e.subject_kind, e.subject_id, e.detail)):
+            findings.append(RowFinding(table, e.subject_id, "unsigned_entry", entry=e.id))
+            continue
+        yield e.action.rsplit(".", 1)[1], e.subject_id, e.detail or {}
+
+
+def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping[str, bytes] | None = None
+                ) -> tuple[int, list[RowFinding]]:
     """(audited rows checked, every row not as the chain says): each audited table's rows against the values its
     entries leave them with (models/audit_rows.py); a row changed, inserted or deleted behind the product's back is
-    named. Reads a table's entries and rows a page at a time; holds one table's replayed values."""
+    named. With the audit `keys`, only entries the product wrote are believed (`entry_trusted`), sealed or not: one
+    inserted straight into the database is named and left out. Reads a table's entries and rows a page at a time;
+    holds one table's replayed values."""
     tables_by_name = {t.name: t for t in Base.metadata.sorted_tables}
-    checked, findings = 0, []
+    checked = 0
+    findings: list[RowFinding] = []
+    with db.connection() as conn:
+        first_signed = conn.scalar(select(func.min(AuditEntry.seq)).where(AuditEntry.signature.is_not(None)))
+    copies = copied_entries(db) if keys is not None else {}
     for name in sorted(set(tables or AUDITED) & tables_by_name.keys()):
         table = tables_by_name[name]
         with db.connection() as conn:
-            entries = conn.execute(select(AuditEntry.action, AuditEntry.subject_id, AuditEntry.detail).where(
+            entries = conn.execute(select(AuditEntry).where(
                 AuditEntry.subject_kind == name, AuditEntry.action.like(f"{name}.%")).order_by(AuditEntry.id)
                 .execution_options(yield_per=PAGE))
-            expected = replay_entries((action.rsplit(".", 1)[1], subject, detail or {})
-                                      for action, subject, detail in entries)
+
+            expected = replay_entries(believed_entries(entries, name, keys, first_signed, copies, findings))
             seen: set[str] = set()
             for row in conn.execute(select(table).execution_options(yield_per=PAGE)):
                 mapping = row._mapping

@@ -232,8 +232,9 @@ class AuditVerifyOut(BaseModel):
     checked: int
     pending: int = Field(description="entries written but not sealed into the chain yet (sealed within seconds)")
     broken_seq: int | None
-    broken_kind: str | None = Field(description="changed | missing | out_of_order | head | key | anchor; row when "
-                                    "the chain is whole but a record is not as it says")
+    broken_kind: str | None = Field(description="changed | missing | out_of_order | head | key | anchor | unsigned "
+                                    "| forged | copied (an entry the product did not write, or a copy of one); "
+                                    "row when the chain is whole but a record is not as it says")
     message: str
     head_seq: int = Field(description="the chain's head: note it (with head_hash) to compare later")
     head_hash: str
@@ -248,8 +249,10 @@ class AuditVerifyOut(BaseModel):
 class AuditRowFindingOut(BaseModel):
     table: str
     key: str = Field(description="the row's primary key, as the chain names it")
-    kind: str = Field(description="changed | unrecorded | missing")
+    kind: str = Field(description="changed | unrecorded | missing | unsigned_entry (an entry about the row that the "
+                      "product did not write: not believed)")
     columns: list[str] = Field(description="the columns that differ (changed)")
+    entry: int | None = Field(None, description="the audit entry's id (unsigned_entry)")
     message: str
 
 

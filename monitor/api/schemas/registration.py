@@ -151,12 +151,21 @@ class StorageOut(BaseModel):
     message: str = Field(description="zh-CN, when low")
 
 
+class AuditHealthOut(BaseModel):
+    """Entries the sealer chained without believing them: no valid writer signature (put in at the database)."""
+
+    untrusted: int = Field(description="how many (0: none)")
+    untrusted_seq: int | None = Field(description="the last one's place in the chain")
+    message: str = Field(description="zh-CN, when there are any")
+
+
 class HealthOut(BaseModel):
     """Whether the center is up: the database answered, which bus, whether this process runs the worker."""
 
-    status: str = Field(description="ok | degraded (e.g. STORAGE_LOW)")
+    status: str = Field(description="ok | degraded (STORAGE_LOW, or audit entries the product did not write)")
     database: str = Field(description="the database dialect, e.g. sqlite or postgresql")
     bus: str = Field(description="in-process | redis-streams")
     worker: bool
     storage: StorageOut
     pid: int = Field(description="the answering process (several API processes may share one port)")
+    audit: AuditHealthOut
