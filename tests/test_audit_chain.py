@@ -437,3 +437,39 @@ def test_entries_from_before_signatures_verify_and_an_unsigned_one_after_does_no
                 assert untrusted_alarm(s) is not None and untrusted_alarm(s)["untrusted_seq"] == 3  # type: ignore
         finally:
             db.dispose()
+
+
+def test_rows_and_entries_are_merged_in_key_order_on_both_databases(request: pytest.FixtureRequest,
+                                                                     tmp_path: Path) -> None:
+    """The row check reads entries and rows in byte order of the row's key ("10" < "100" < "2" < "9") and merges
+    them: a row missing, inserted, changed or without its entries is named wherever it falls in that order, and
+    nothing else is, on SQLite and PostgreSQL."""
+    from sqlalchemy import insert
+
+    from models.tables import Staff
+    from monitor.services.audit import verify_rows
+
+    keys = {"k1": b"m" * 32}
+    for url in (f"sqlite:///{tmp_path / 'm.sqlite3'}", request.getfixturevalue("postgres_url")):
+        db = Database(url, ("k1", keys["k1"]))
+        db.migrate()
+        try:
+            with db.session() as s:
+                s.add_all([Staff(id=i, name=f"员{i}", phone="13900000000", level="county", region_code="530102",
+                                 active=True, created_at=utc_now()) for i in range(1, 13)])
+            db.seal_audit()
+            assert verify_rows(db, ["staff"], keys) == (12, [])
+            with db.engine.begin() as conn:  # straight into the table
+                conn.execute(delete(Staff).where(Staff.id == 10))
+                conn.execute(insert(Staff).values(id=100, name="幽灵", phone="13900000000", level="county",
+                                                  region_code="530102", active=True, created_at=utc_now()))
+                conn.execute(update(Staff).where(Staff.id == 2).values(name="改名"))
+                conn.execute(delete(AuditEntry).where(AuditEntry.subject_kind == "staff",
+                                                      AuditEntry.subject_id == "9"))
+            checked, findings = verify_rows(db, ["staff"], keys)
+            assert checked == 12
+            assert [(f.key, f.kind, f.columns) for f in findings] == [
+                ("10", "missing", ()), ("100", "unrecorded", ()), ("2", "changed", ("name",)),
+                ("9", "unrecorded", ())]
+        finally:
+            db.dispose()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, String, Table, cast, collate, func, select
 from sqlalchemy.orm import Session
 
-from models.audit import AUDITED, columns_detail, key_of
+from models.audit import AUDITED, columns_detail
 from models.audit_chain import Anchor, Break, Link, canonical, entry_trusted, verify_chain
 from models.audit_rows import RowFinding, differing_columns, replay_entries
 from models.tables import AuditEntry, AuditHead, Base
@@ -126,40 +128,65 @@ def believed_entries(entries: Iterable[Any], table: str, keys: Mapping[str, byte
         yield e.action.rsplit(".", 1)[1], e.subject_id, e.detail or {}
 
 
+def chain_key(table: Table) -> ColumnElement[str]:
+    """A row's chain subject id in SQL: its primary key's values as text joined with '/' (`key_of`'s form)."""
+    parts: list[ColumnElement[str]] = [cast(column, String) for column in table.primary_key.columns]
+    key = parts[0]
+    for part in parts[1:]:
+        key = key + "/" + part
+    return key
+
+
 def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping[str, bytes] | None = None
                 ) -> tuple[int, list[RowFinding]]:
     """(audited rows checked, every row not as the chain says): each audited table's rows against the values its
     entries leave them with (models/audit_rows.py); a row changed, inserted or deleted behind the product's back is
     named. With the audit `keys`, only entries the product wrote are believed (`entry_trusted`), sealed or not: one
-    inserted straight into the database is named and left out. Reads a table's entries and rows a page at a time;
-    holds one table's replayed values."""
+    inserted straight into the database is named and left out.
+
+    Entries and rows are both read in order of the row's key (byte order, the same in both databases and in
+    Python) and merged, one row's entries replayed at a time: memory stays flat however large the table."""
     tables_by_name = {t.name: t for t in Base.metadata.sorted_tables}
     checked = 0
     findings: list[RowFinding] = []
     with db.connection() as conn:
         first_signed = conn.scalar(select(func.min(AuditEntry.seq)).where(AuditEntry.signature.is_not(None)))
     copies = copied_entries(db) if keys is not None else {}
+    byte_order = "C" if db.engine.dialect.name == "postgresql" else "BINARY"
     for name in sorted(set(tables or AUDITED) & tables_by_name.keys()):
         table = tables_by_name[name]
+        row_key = chain_key(table).label("chain_key")
         with db.connection() as conn:
             entries = conn.execute(select(AuditEntry).where(
-                AuditEntry.subject_kind == name, AuditEntry.action.like(f"{name}.%")).order_by(AuditEntry.id)
+                AuditEntry.subject_kind == name, AuditEntry.action.like(f"{name}.%"))
+                .order_by(collate(AuditEntry.subject_id, byte_order), AuditEntry.id)
                 .execution_options(yield_per=PAGE))
-
-            expected = replay_entries(believed_entries(entries, name, keys, first_signed, copies, findings))
-            seen: set[str] = set()
-            for row in conn.execute(select(table).execution_options(yield_per=PAGE)):
-                mapping = row._mapping
-                key = key_of(table, mapping.__getitem__)
-                seen.add(key)
+            rows = conn.execute(select(table, row_key).order_by(collate(row_key, byte_order))
+                                .execution_options(yield_per=PAGE))
+            by_key = groupby(entries, key=attrgetter("subject_id"))
+            group, row = next(by_key, None), next(rows, None)
+            while group is not None or row is not None:
+                if row is None or (group is not None and group[0] < row.chain_key):
+                    assert group is not None
+                    key = group[0]
+                else:
+                    key = row.chain_key
+                recorded = None
+                if group is not None and group[0] == key:
+                    replayed = replay_entries(believed_entries(group[1], name, keys, first_signed, copies, findings))
+                    recorded = replayed.get(key)
+                    group = next(by_key, None)
+                if row is None or row.chain_key != key:  # entries, no row
+                    if recorded is not None:
+                        findings.append(RowFinding(name, key, "missing"))
+                    continue
                 checked += 1
-                recorded = expected.get(key)
                 if recorded is None:  # no entry made it, or its entries deleted it
                     findings.append(RowFinding(name, key, "unrecorded"))
-                    continue
-                stored = canonical(columns_detail(table, mapping.__getitem__))
-                if columns := differing_columns(recorded, stored):
-                    findings.append(RowFinding(name, key, "changed", columns))
-            findings.extend(RowFinding(name, key, "missing") for key, values in expected.items()
-                            if values is not None and key not in seen)
+                else:
+                    mapping = row._mapping
+                    stored = canonical(columns_detail(table, mapping.__getitem__))
+                    if columns := differing_columns(recorded, stored):
+                        findings.append(RowFinding(name, key, "changed", columns))
+                row = next(rows, None)
     return checked, findings
