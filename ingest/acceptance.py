@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, exists, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from ingest.adapters.evidence import EvidenceStore
 from ingest.adapters.images import AcceptedImage, inspect_image
@@ -30,7 +30,6 @@ from models.tables import (
     FaceTemplate,
     RosterEntry,
     Snapshot,
-    Trainee,
     TrainingClass,
     Verification,
 )
@@ -119,9 +118,13 @@ CLASS_COLUMNS = (TrainingClass.id, TrainingClass.institution_id, TrainingClass.s
 # The statements every upload runs, built once: building a statement and its cache key cost more than
 # executing it (the values are bound parameters).
 CLASS_FACTS = select(*CLASS_COLUMNS).where(TrainingClass.id == bindparam("class_id"))
+_SITE_CLASS = aliased(TrainingClass)
 ROSTER_FACTS = select(
     *CLASS_COLUMNS,
-    exists().where(Trainee.id == bindparam("trainee_id")).label("known"),
+    # known to the site: on a roster of one of its institution's classes. Another institution's trainee reads as
+    # unknown, so that a site cannot tell which trainee ids exist elsewhere (422 NOT_ON_ROSTER said so before).
+    exists().where(RosterEntry.trainee_id == bindparam("trainee_id"), RosterEntry.class_id == _SITE_CLASS.id,
+                   _SITE_CLASS.institution_id == TrainingClass.institution_id).label("known"),
     exists().where(RosterEntry.class_id == bindparam("class_id"),
                    RosterEntry.trainee_id == bindparam("trainee_id")).label("rostered"),
     exists().where(FaceTemplate.person_kind == "trainee",

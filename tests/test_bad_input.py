@@ -54,7 +54,8 @@ CASES: list[tuple[str, Callable[[World], dict], int, str]] = [
     ("missing trainee", lambda w: {"trainee_id": None}, 422, "MISSING_FIELD"),
     ("unknown trainee", lambda w: {"trainee_id": 99_999}, 404, "UNKNOWN_TRAINEE"),
     ("unknown class", lambda w: {"class_id": 99_999}, 404, "UNKNOWN_CLASS"),
-    ("not on roster", lambda w: {"trainee_id": w.stranger_id}, 422, "NOT_ON_ROSTER"),
+    # another institution's trainee reads as missing: a site cannot tell which trainee ids exist elsewhere
+    ("another institution's trainee", lambda w: {"trainee_id": w.stranger_id}, 404, "UNKNOWN_TRAINEE"),
     ("another institution's class", lambda w: {"class_id": w.other_class_id}, 404, "UNKNOWN_CLASS"),
     ("operator token uploading", lambda w: {"token": w.operator}, 403, "FORBIDDEN_ROLE"),
     ("no token", lambda w: {"token": ""}, 401, "AUTH_REQUIRED"),
@@ -256,3 +257,36 @@ def test_a_nul_in_a_query_or_path_is_a_clear_422_on_every_database(
         r = world.client.get(path, headers=auth(world.admin))
         assert r.status_code == 422 and r.json()["code"] == "NUL_IN_ADDRESS", (path, r.status_code, r.text)
     assert world.client.get("/api/v1/audit?actor=a%01b", headers=auth(world.admin)).status_code == 200
+
+
+def test_a_trainee_of_the_site_on_another_class_is_not_on_roster_and_a_foreign_one_is_unknown(
+        client_factory: Callable[..., TestClient]) -> None:
+    """A site's own trainee uploaded for the wrong class is told so (422 NOT_ON_ROSTER); another institution's
+    trainee answers exactly as an id that does not exist (404 UNKNOWN_TRAINEE), for check-ins, liveness challenges
+    and online sessions alike."""
+    world = World.build(client_factory())
+    admin = auth(world.admin)
+    own = world.client.post("/api/v1/trainees", json={"id_number": make_id_number("530102", date(1996, 4, 2), 321),
+                                                      "name": "本机构学员"}, headers=admin).json()["id"]
+    world.client.post(f"/api/v1/trainees/{own}/faces", files=[("photos", ("p.jpg", face(GOOD), "image/jpeg"))],
+                      headers=admin)
+    today = date.today()
+    r = world.client.post("/api/v1/classes", headers=admin, json={
+        "code": "TEST-OTHER", "name": "本机构另一班", "institution_id": world.ids["institution"],
+        "venue_id": world.ids["venue"], "occupation_id": world.ids["occupation"],
+        "start_date": today.isoformat(), "end_date": today.isoformat(), "theory_teacher_id": world.ids["teachers"][0],
+        "practical_teacher_id": world.ids["teachers"][1], "sessions": [{"name": "全天", "start": "00:00", "end": "23:59"}],
+        "trainee_ids": [own]})
+    assert r.status_code == 201, r.text
+    before = world.stored()
+    answers = {}
+    for who, trainee_id in (("own", own), ("foreign", world.stranger_id), ("missing", 99_999)):
+        checkin = world.checkin(face(GOOD), trainee_id=trainee_id)
+        challenge = world.client.post("/api/v1/liveness/challenges", headers=auth(world.site),
+                                      json={"class_id": world.class_id, "trainee_id": trainee_id})
+        online = world.client.post("/api/v1/online/sessions", headers=auth(world.site),
+                                   json={"class_id": world.class_id, "trainee_id": trainee_id})
+        answers[who] = [(x.status_code, x.json()["code"]) for x in (checkin, challenge, online)]
+    assert answers["own"][:2] == [(422, "NOT_ON_ROSTER")] * 2
+    assert answers["foreign"] == answers["missing"] and answers["missing"][:2] == [(404, "UNKNOWN_TRAINEE")] * 2
+    assert world.stored() == before

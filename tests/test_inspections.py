@@ -240,3 +240,17 @@ def test_findings_with_a_nul_character_are_a_clear_422_and_nothing_is_kept(crew:
     r = file_form(crew, findings="在场学员\x00少于签到人数")
     assert r.status_code == 422 and r.json()["code"] == "INVALID_TEXT", r.text
     assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.admin)).json() == []
+
+
+def test_another_regions_alert_on_a_form_reads_as_missing(crew: Crew) -> None:
+    """An inspector naming an alert of a class outside their region on their own class's form is answered exactly
+    as for an alert that does not exist (404 UNKNOWN_ALERT), not 403 NOT_ASSIGNEE: alert ids cannot be probed."""
+    world = crew.world
+    r = world.checkin(face("people/kit_harington/john1.jpeg"), token=world.other_site, class_id=world.other_class_id,
+                      trainee_id=world.stranger_id)
+    assert r.json()["status"] == "failed", r.text
+    alerts = crew.client.get("/api/v1/alerts", headers=auth(world.operator)).json()
+    foreign = next(a["id"] for a in alerts if a["class_id"] == world.other_class_id)
+    answers = [(x.status_code, x.json()["code"]) for x in (file_form(crew, alert_id=foreign),
+                                                            file_form(crew, alert_id=999_999))]
+    assert answers == [(404, "UNKNOWN_ALERT")] * 2

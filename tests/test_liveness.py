@@ -58,7 +58,7 @@ def test_challenges_are_random_short_lived_and_scoped(world: World) -> None:
     r = world.client.post("/api/v1/liveness/challenges", json={"class_id": world.class_id,
                                                                "trainee_id": world.stranger_id},
                           headers=auth(world.site))
-    assert r.status_code == 422 and r.json()["code"] == "NOT_ON_ROSTER"
+    assert r.status_code == 404 and r.json()["code"] == "UNKNOWN_TRAINEE"  # another institution's: as if missing
     r = world.client.post("/api/v1/liveness/challenges", json={"class_id": world.other_class_id,
                                                                "trainee_id": world.stranger_id},
                           headers=auth(world.site))

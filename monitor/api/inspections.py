@@ -171,8 +171,8 @@ async def post_inspection(
             ensure_class_or_drawn(session, scope, class_id, now)  # a drawn cross-county inspector may file it
             if alert_id is not None:
                 alert = session.get(Alert, alert_id)
-                if alert is None:
-                    raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)
+                if alert is None or alert.class_id != class_id:  # another class's alert: possibly out of scope,
+                    raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)  # so it reads as missing (no oracle)
                 ensure_assignee(alert, scope.principal)
             try:
                 row = file_inspection(session, evidence, form, Actor.of(scope.principal), signed, inspector_signed,
