@@ -390,6 +390,10 @@ class RosterIn(InputModel):
         return self
 
 
+class TokenRevokeIn(InputModel):
+    reason: Annotated[str, Field(min_length=1, max_length=200, description="why, e.g. 手机遗失、人员离岗")]
+
+
 class TokenIn(InputModel):
     role: Role
     name: Annotated[str, Field(min_length=1, max_length=100)]

@@ -457,6 +457,7 @@ class ApiToken(Base):
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(String(200))  # the admin's reason (who: the audit chain)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # session tokens from a sign-in link
 
 

@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     report_templates(db, engine.model_version)
     bus = create_bus(settings.redis_url, settings.bus_claim_idle_seconds)
     hub = EventHub(db, ring_size=settings.live_ring_events, max_backlog=settings.live_max_backlog,
-                   send_timeout_s=settings.live_send_timeout_seconds, ping_s=settings.live_ping_seconds)
+                   send_timeout_s=settings.live_send_timeout_seconds, ping_s=settings.live_ping_seconds,
+                   recheck_s=settings.live_recheck_seconds)
     db.on_events_committed += [hub.notify, bus.announce_events]
     bus.on_events(hub.notify)
     worker = Worker(settings, db, bus, evidence, engine) if run_worker else None

@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     online_daily_cap_minutes: float = Field(default=480.0, description="clause 六: at most 8 hours a day")
 
     # Live feed.
+    live_recheck_seconds: float = Field(default=10.0, gt=0, le=300, description="a live feed looks its token up "
+                                        "again this often: revoked or expired, it is closed; a recusal applies")
     live_ping_seconds: float = Field(default=20.0, gt=0, le=300, description="an idle live feed sends a ping this "
                                      "often; pages that hear nothing for three of these treat the link as dead and "
                                      "reconnect (a half-open connection never closes by itself)")

@@ -3,15 +3,17 @@
 import os
 import re
 import shlex
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from models.domain import Principal, Role
-from models.tables import ApiToken, Staff
+from models.tables import ApiToken, AuditEntry, Staff
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import redeem_sign_in_link, resolve_token
 from monitor.cli import app as cli
@@ -45,6 +47,59 @@ def test_revoked_token_is_refused(world: World) -> None:
             row.revoked_at = row.created_at
     r = world.client.get("/api/v1/overview", headers=auth(world.operator))
     assert r.status_code == 401 and r.json()["code"] == "AUTH_INVALID"
+
+
+def test_an_admin_lists_and_revokes_tokens_with_a_reason_and_the_chain_records_who(
+        client_factory: Callable[..., TestClient]) -> None:
+    """A lost phone's site token: the admin finds it by holder (never seeing a token or hash), revokes it with a
+    reason; its requests are refused from then on; revoking it again is 409, an unknown id 404, anyone but an
+    admin 403; the audit chain records the revocation with the admin's name."""
+    world = World.build(client_factory())
+    created = world.client.post("/api/v1/tokens", headers=auth(world.admin), json={
+        "role": "site", "name": "站点手机（遗失）", "institution_id": world.ids["institution"]}).json()
+    lost = created["token"]
+    assert world.client.get("/api/v1/classes", headers=auth(lost)).status_code == 200
+    listed = world.client.get("/api/v1/tokens?role=site&active=true", headers=auth(world.admin)).json()
+    mine = next(t for t in listed if t["id"] == created["id"])
+    assert (mine["name"], mine["institution_id"], mine["active"], mine["revoked_at"]) == (
+        "站点手机（遗失）", world.ids["institution"], True, None)
+    assert "token" not in mine and "token_hash" not in mine and lost not in str(listed)
+    for who in (world.operator, world.site, lost):
+        r = world.client.post(f"/api/v1/tokens/{created['id']}/revoke", headers=auth(who), json={"reason": "x"})
+        assert r.status_code == 403, r.text
+    r = world.client.post(f"/api/v1/tokens/{created['id']}/revoke", headers=auth(world.admin),
+                          json={"reason": "手机遗失"})
+    assert r.status_code == 200 and r.json()["active"] is False and r.json()["revoked_reason"] == "手机遗失"
+    r = world.client.get("/api/v1/classes", headers=auth(lost))
+    assert r.status_code == 401 and r.json()["code"] == "AUTH_INVALID"
+    again = world.client.post(f"/api/v1/tokens/{created['id']}/revoke", headers=auth(world.admin),
+                              json={"reason": "再次"})
+    assert again.status_code == 409 and again.json()["code"] == "TOKEN_ALREADY_REVOKED"
+    missing = world.client.post("/api/v1/tokens/999999/revoke", headers=auth(world.admin), json={"reason": "x"})
+    assert missing.status_code == 404 and missing.json()["code"] == "UNKNOWN_TOKEN"
+    blank = world.client.post(f"/api/v1/tokens/{created['id']}/revoke", headers=auth(world.admin), json={})
+    assert blank.status_code == 422
+    active = world.client.get("/api/v1/tokens?active=true", headers=auth(world.admin)).json()
+    assert created["id"] not in {t["id"] for t in active}
+    db = world.client.app.state.db
+    db.seal_audit()
+    with db.session() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.action == "api_tokens.update",
+                                                   AuditEntry.subject_id == str(created["id"]))).one()
+    assert entry.actor == "测试管理员" and entry.actor_role == "admin" and entry.detail["revoked_reason"] == "手机遗失"
+
+
+def test_cli_lists_and_revokes_a_token(cli_env: Path) -> None:
+    assert run("migrate").exit_code == 0
+    token = run("token", "create", "--role", "operator", "--name", "值班员甲").output.strip()
+    listed = run("token", "list")
+    assert listed.exit_code == 0 and "值班员甲" in listed.output and token not in listed.output
+    token_id = next(line.split("\t")[0] for line in listed.output.splitlines() if "值班员甲" in line)
+    r = run("token", "revoke", token_id, "--reason", "人员离岗")
+    assert r.exit_code == 0 and "已吊销令牌" in r.output, r.output
+    assert principal_of(cli_env, token) is None
+    assert "值班员甲" not in run("token", "list").output and "人员离岗" in run("token", "list", "--all").output
+    assert_clear_error(run("token", "revoke", token_id, "--reason", "再次"), 2, "已于先前吊销")
 
 
 def test_tokens_are_stored_hashed(world: World) -> None:

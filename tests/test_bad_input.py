@@ -275,8 +275,8 @@ def test_a_trainee_of_the_site_on_another_class_is_not_on_roster_and_a_foreign_o
         "code": "TEST-OTHER", "name": "本机构另一班", "institution_id": world.ids["institution"],
         "venue_id": world.ids["venue"], "occupation_id": world.ids["occupation"],
         "start_date": today.isoformat(), "end_date": today.isoformat(), "theory_teacher_id": world.ids["teachers"][0],
-        "practical_teacher_id": world.ids["teachers"][1], "sessions": [{"name": "全天", "start": "00:00", "end": "23:59"}],
-        "trainee_ids": [own]})
+        "practical_teacher_id": world.ids["teachers"][1],
+        "sessions": [{"name": "全天", "start": "00:00", "end": "23:59"}], "trainee_ids": [own]})
     assert r.status_code == 201, r.text
     before = world.stored()
     answers = {}

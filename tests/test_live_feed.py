@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from monitor.adapters.storage import Database
-from tests.helpers import World, face, issue_token_via_api, live_feed
+from tests.helpers import World, auth, face, issue_token_via_api, live_feed
 from web.hub import EventHub
 
 
@@ -124,3 +124,46 @@ def test_an_idle_feed_pings_so_a_client_can_tell_a_dead_link_from_quiet(
             message = ws.receive_json()
             pings += message == {"type": "ping"}
         assert 3 <= pings <= 7  # about one per half second of quiet
+
+
+def test_a_revoked_token_ends_an_open_feed_and_a_recusal_applies_to_it(
+        client_factory: Callable[..., TestClient]) -> None:
+    """The feed looks its token up again every `live_recheck_seconds`: an inspector who declares a tie to an
+    institution stops receiving its events on the feed already open, and a token revoked by an admin closes it
+    (AUTH_ENDED), not only new connections."""
+    from tests.crew import build_crew
+
+    client = client_factory(live_recheck_seconds=0.3, live_ping_seconds=0.5, dispatch_interval_seconds=3600)
+    crew = build_crew(client)
+    world = crew.world
+    with live_feed(client, crew.tokens["county_a"], since=None) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        world.checkin(face("people/obama/obama2.jpg"))  # institution 0's class: in scope, delivered
+        receive_until(ws, lambda e: e["type"] == "verdict" and e["data"].get("class_id") == world.class_id)
+        tie = client.post(f"/api/v1/staff/{crew.staff['county_a']}/ties", headers=auth(crew.tokens["county_a"]),
+                          json={"institution_id": world.ids["institution"], "relation": "self", "note": "本人兼职"})
+        assert tie.status_code == 201, tie.text
+        time.sleep(0.6)  # past the recheck
+        seen_pings = 0
+        for _ in range(4):  # the next pings come through; then the class's new verdict must not
+            seen_pings += ws.receive_json() == {"type": "ping"}
+        world.checkin(face("people/obama/obama-480p.jpg"))
+        started = time.monotonic()
+        while time.monotonic() - started < 2.0:
+            message = ws.receive_json()
+            assert message.get("data", {}).get("class_id") != world.class_id, message  # recused: nothing of it
+        assert seen_pings >= 1
+    inspector = issue_token_via_api(client, world.admin, "inspector", "昆明", regions=["530100"])
+    token_id = next(t["id"] for t in client.get("/api/v1/tokens?active=true", headers=auth(world.admin)).json()
+                    if t["name"] == "昆明")
+    with live_feed(client, inspector, since=None) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        r = client.post(f"/api/v1/tokens/{token_id}/revoke", headers=auth(world.admin), json={"reason": "手机遗失"})
+        assert r.status_code == 200, r.text
+        ended = receive_until(ws, lambda e: e["type"] == "error")[-1]
+        assert ended["code"] == "AUTH_ENDED" and "已停止" in ended["message"]
+        try:
+            ws.receive_json()
+            raise AssertionError("socket stayed open")
+        except WebSocketDisconnect as exc:
+            assert exc.code == 4401

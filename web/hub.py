@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from models.scope import Scope
 from models.tables import Event
 from monitor.adapters.storage import Database
-from web.client_stream import ClientStream
+from web.client_stream import ClientStream, Recheck
 from web.events import LiveEvent, encode_event
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class EventHub:
 
     def __init__(self, db: Database, *, ring_size: int = 5_000, replay_page: int = 200, max_backlog: int = 2_000,
                  fallback_poll_s: float = 1.0, gap_grace_s: float = 3.0, send_timeout_s: float = 10.0,
-                 ping_s: float = 20.0) -> None:
+                 ping_s: float = 20.0, recheck_s: float = 10.0) -> None:
         self.db = db
         self.ring_size = ring_size
         self.replay_page = replay_page
@@ -47,6 +47,7 @@ class EventHub:
         self.gap_grace_s = gap_grace_s
         self.send_timeout_s = send_timeout_s
         self.ping_s = ping_s  # an idle client gets a ping this often, so that it can tell a dead link from quiet
+        self.recheck_s = recheck_s  # a client's token is looked up again this often (revoked, expired, recused)
         self.last_id = 0
         self._floor = 0  # events after this id and up to last_id are in the ring
         self._gap_since: float | None = None
@@ -205,6 +206,8 @@ class EventHub:
         """Return when new events have been published."""
         await self._changed.wait()
 
-    async def stream(self, websocket: WebSocket, scope: Scope, since: int | None) -> None:
-        """Send the client what it missed since `since` (bounded), then every new event in its scope."""
-        await ClientStream(self, websocket, scope).run(since)
+    async def stream(self, websocket: WebSocket, scope: Scope, since: int | None, recheck: Recheck | None = None
+                     ) -> None:
+        """Send the client what it missed since `since` (bounded), then every new event in its scope (as `recheck`
+        says it is now, while the token lasts)."""
+        await ClientStream(self, websocket, scope, recheck).run(since)

@@ -16,7 +16,7 @@ from models.domain import MAX_UPLOAD_ID, Principal, Role
 from models.scope import Scope
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import resolve_token
-from web.client_stream import ClientTooSlow
+from web.client_stream import AccessEnded, ClientTooSlow
 
 if TYPE_CHECKING:
     from web.hub import EventHub
@@ -50,6 +50,7 @@ async def read_auth(websocket: WebSocket) -> tuple[str | None, int | None, str |
 ERRORS = {
     "AUTH_REQUIRED": (4401, "请在连接后 10 秒内以首条消息发送令牌：{\"type\": \"auth\", \"token\": \"mon_…\"}"),
     "AUTH_INVALID": (4401, "访问令牌无效、已过期或已被吊销"),
+    "AUTH_ENDED": (4401, "访问令牌已过期或已被吊销：实时推送已停止，请重新登录"),
     "FORBIDDEN_ROLE": (4403, "当前身份无权订阅实时事件"),
     "INVALID_SINCE": (4400, "since 必须是 0 到 2^63-1 之间的整数（上次收到的事件编号）"),
     "TOKEN_IN_URL": (4400, "令牌不得放在地址中（会进入访问日志）：请在连接后以首条消息发送"),
@@ -83,17 +84,24 @@ def build_live_router(hub: EventHub, db: Database) -> APIRouter:
             problem = "AUTH_INVALID"
         if problem is None and principal is not None and principal.role not in LIVE_ROLES:
             problem = "FORBIDDEN_ROLE"
-        if problem is not None or principal is None:
+        if problem is not None or principal is None or token is None:
             await refuse(websocket, problem or "AUTH_INVALID")
             return
-        slow = False
+        slow = ended = False
+        held: str = token
+
+        async def recheck() -> Scope | None:
+            now = await run_in_threadpool(resolve, held)
+            return Scope.of(now) if now is not None and now.role in LIVE_ROLES else None
 
         async def stream(cancel: anyio.CancelScope) -> None:
-            nonlocal slow
+            nonlocal slow, ended
             try:
-                await hub.stream(websocket, Scope.of(principal), since)
+                await hub.stream(websocket, Scope.of(principal), since, recheck)
             except ClientTooSlow:
                 slow = True
+            except AccessEnded:
+                ended = True
             finally:
                 cancel.cancel()
 
@@ -110,6 +118,9 @@ def build_live_router(hub: EventHub, db: Database) -> APIRouter:
                 group.start_soon(until_disconnect, group.cancel_scope)
         finally:
             hub.clients -= 1
+        if ended:
+            await refuse(websocket, "AUTH_ENDED")
+            return
         if slow:
             hub.dropped_slow += 1
             log.warning("live feed: dropped a client that took more than %.0f s to accept one message",

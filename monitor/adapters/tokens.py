@@ -16,7 +16,7 @@ from models.clock import utc_now
 from models.domain import Principal, Role
 from models.errors import ApiError
 from models.tables import ApiToken, Institution, Region, SignInLink, Staff, StaffTie
-from monitor.adapters.storage import Database
+from monitor.adapters.storage import Database, begin_write
 
 
 def hash_token(token: str) -> str:
@@ -68,6 +68,33 @@ def issue_token(
     )
     session.flush()
     return token
+
+
+def revoke_token(session: Session, token_id: int, reason: str) -> ApiToken:
+    """Revoke a token now, with the reason (who did it is the audit chain's entry for the change): every request
+    and open live feed made with it is refused from then on. Of two revocations at once, one revokes and the other
+    finds it revoked (the row locked first). 404 UNKNOWN_TOKEN, 409 TOKEN_ALREADY_REVOKED."""
+    begin_write(session)
+    token = session.get(ApiToken, token_id, with_for_update=True)
+    if token is None:
+        raise ApiError(404, "UNKNOWN_TOKEN", f"令牌 {token_id} 不存在")
+    if token.revoked_at is not None:
+        raise ApiError(409, "TOKEN_ALREADY_REVOKED", f"令牌 {token_id} 已于先前吊销")
+    token.revoked_at, token.revoked_reason = utc_now(), reason.strip()
+    session.flush()
+    return token
+
+
+def list_tokens(session: Session, role: Role | None, active_only: bool, after_id: int, limit: int) -> list[ApiToken]:
+    """Tokens by id (a page after `after_id`), of one role or all; `active_only`: neither revoked nor expired."""
+    query = select(ApiToken).where(ApiToken.id > after_id).order_by(ApiToken.id).limit(limit)
+    if role is not None:
+        query = query.where(ApiToken.role == role.value)
+    if active_only:
+        now = utc_now()
+        query = query.where(ApiToken.revoked_at.is_(None),
+                            ApiToken.expires_at.is_(None) | (ApiToken.expires_at > now))
+    return list(session.scalars(query))
 
 
 TOKEN_BY_HASH = select(ApiToken.id, ApiToken.role, ApiToken.name, ApiToken.institution_id, ApiToken.region_codes,

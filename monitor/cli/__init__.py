@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from monitor.cli.admin import migrate, token_create, token_sign_in_link
+from monitor.cli.admin import migrate, token_create, token_list, token_revoke, token_sign_in_link
 from monitor.cli.audit import audit_anchor, audit_rotate_key, audit_verify
 from monitor.cli.config import data_dir_exports, token_command
 from monitor.cli.demo import run_demo
@@ -32,6 +32,8 @@ faces_app.command("models")(faces_models)
 faces_app.command("re-enrol")(faces_reenrol)
 token_app.command("create")(token_create)
 token_app.command("sign-in-link")(token_sign_in_link)
+token_app.command("list")(token_list)
+token_app.command("revoke")(token_revoke)
 audit_app.command("verify")(audit_verify)
 audit_app.command("anchor")(audit_anchor)
 audit_app.command("rotate-key")(audit_rotate_key)

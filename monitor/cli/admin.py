@@ -1,5 +1,5 @@
-"""The administrator's commands: create or upgrade the schema, issue tokens and one-time sign-in links into an
-existing database."""
+"""The administrator's commands: create or upgrade the schema, issue, list and revoke tokens and issue one-time
+sign-in links in an existing database."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ from typing import Annotated
 import typer
 from sqlalchemy import inspect
 
-from models.clock import SHANGHAI
+from models.audit import AuditActor, current_actor
+from models.clock import SHANGHAI, utc_now
 from models.domain import ROLE_NAMES, Role
 from models.errors import ApiError
 from models.tables import Institution
 from monitor.adapters.storage import Database
-from monitor.adapters.tokens import issue_sign_in_link, issue_token
+from monitor.adapters.tokens import issue_sign_in_link, issue_token, list_tokens, revoke_token
 from monitor.cli.config import DataDir, describe_database, load_settings, token_command
 from monitor.cli.errors import CliError
 from monitor.settings import Settings
@@ -120,3 +121,55 @@ def token_sign_in_link(
         db.dispose()
     typer.echo(f"{settings.public_url.rstrip('/')}/inspector#signin={code}")
     typer.echo(f"有效至 {link.expires_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}（北京时间），仅可使用一次", err=True)
+
+
+def token_list(
+    role: Annotated[Role | None, typer.Option(help="only this role")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="revoked and expired tokens too")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List tokens: id, role, holder, scope, issued, state (never the token itself; only its hash is stored)."""
+    settings = load_settings(data_dir)
+    db = open_existing_database(settings, writing=False)
+    try:
+        with db.session() as session:
+            rows = list_tokens(session, role, not show_all, 0, 10**6)
+    finally:
+        db.dispose()
+    now = utc_now()
+    for t in rows:
+        scope = (f"机构 {t.institution_id}" if t.institution_id is not None
+                 else "区域 " + ",".join(t.region_codes) if t.region_codes else "全省")
+        if t.revoked_at is not None:
+            state = f"已吊销 {t.revoked_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}（{t.revoked_reason or ''}）"
+        elif t.expires_at is not None and t.expires_at <= now:
+            state = "已过期"
+        else:
+            state = "有效"
+        typer.echo(f"{t.id}\t{t.role}\t{t.name}\t{scope}\t{t.created_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}\t{state}")
+    if not rows:
+        typer.echo("没有令牌" if show_all else "没有有效的令牌（--all 列出已吊销和已过期的）")
+
+
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="the token's id (`monitor token list`)", min=1, max=2**31 - 1)],
+    reason: Annotated[str, typer.Option(help="why, e.g. 手机遗失 (recorded with the revocation)")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a token now: its requests are refused, an open live feed with it is closed within seconds."""
+    if not reason.strip() or len(reason.strip()) > 200:
+        raise CliError("--reason 不能为空，且不超过 200 字：写明吊销原因", "--reason says why, e.g. --reason 手机遗失")
+    settings = load_settings(data_dir)
+    db = open_existing_database(settings)
+    held = current_actor.set(AuditActor("命令行管理员", "admin"))  # the chain's entry names who revoked it
+    try:
+        with db.session() as session:
+            try:
+                token = revoke_token(session, token_id, reason)
+            except ApiError as e:
+                raise CliError(e.message, "list tokens with `monitor token list --all`") from None
+            name, role = token.name, token.role
+    finally:
+        current_actor.reset(held)
+        db.dispose()
+    typer.echo(f"已吊销令牌 {token_id}（{role}，{name}）：原因 {reason.strip()}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -136,9 +137,26 @@ class ClassOut(BaseModel):
 class TokenOut(BaseModel):
     """A bearer token, shown this once (only its hash is stored)."""
 
+    id: int = Field(description="the token's record id (to list or revoke it; not a secret)")
     token: str
     role: str
     name: str
+
+
+class TokenInfoOut(BaseModel):
+    """A token as an admin manages it: its holder and scope, never the token or its hash."""
+
+    id: int
+    role: str
+    name: str = Field(description="who holds it")
+    institution_id: int | None
+    region_codes: list[str]
+    staff_id: int | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    revoked_reason: str | None
+    active: bool = Field(description="neither revoked nor expired")
 
 
 class StorageOut(BaseModel):

@@ -4,7 +4,7 @@
 // if it never closed (a half-open connection after a network cut).
 import { backoffMs } from "./api.js";
 
-const AUTH_CODES = new Set(["AUTH_INVALID", "FORBIDDEN_ROLE", "AUTH_REQUIRED"]);
+const AUTH_CODES = new Set(["AUTH_INVALID", "AUTH_ENDED", "FORBIDDEN_ROLE", "AUTH_REQUIRED"]);
 
 /**
  * Opens the feed for `client` (its token). Handlers: hello(ev, resumed), event(ev), reset(ev), auth(message),
