@@ -19,6 +19,7 @@ from models.scope import declared_roles as scope_roles
 from models.tables import (
     Alert,
     Anomaly,
+    ApiToken,
     CheckIn,
     Draw,
     FaceTemplate,
@@ -130,6 +131,7 @@ class Matrix:
                 "alert_id": foreign_alert, "staff_id": dali_staff, "check_id": phone_check.id,
                 "inspection_id": inspection.id, "draw_id": draw.id, "match_id": 1,
                 "venue_id": foreign_venue, "camera_id": camera.json()["id"],
+                "token_id": s.scalar(select(ApiToken.id).where(ApiToken.name == "站点1")),  # Dali's site
             }
         self.own = {"class_id": world.class_id, "checkin_id": own["id"], "sha256": own["photo_sha256"],
                     "trainee_id": world.obama_id}
