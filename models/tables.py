@@ -807,6 +807,25 @@ class AuditEntry(Base):
     signature: Mapped[str | None] = mapped_column(String(120))
 
 
+class AuditCheckRow(Base):
+    """One verification the scheduler ran on its own (every `audit_check_interval_seconds`): the chain with its keys,
+    signatures and anchors, and every audited row against it. The latest one not intact is an alarm on the wall;
+    each is also noted in the chain (`audit.checked`)."""
+
+    __tablename__ = "audit_checks"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    intact: Mapped[bool] = mapped_column(Boolean)
+    entries_checked: Mapped[int] = mapped_column(BigInteger)
+    head_seq: Mapped[int] = mapped_column(BigInteger)
+    broken_seq: Mapped[int | None] = mapped_column(BigInteger)
+    broken_kind: Mapped[str | None] = mapped_column(String(20))
+    rows_checked: Mapped[int] = mapped_column(BigInteger)
+    row_findings: Mapped[int] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(String(1000))
+
+
 class AuditHead(Base):
     """The chain's last sequence number and hash (one row): the sealer locks it, so entries are chained one at a
     time, and a deleted last entry shows."""

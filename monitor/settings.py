@@ -205,6 +205,9 @@ class Settings(BaseSettings):
                                            "on another volume); default data_dir/audit-anchors.jsonl")
     audit_anchor_interval_seconds: float = Field(default=600.0, gt=0, description="how often the worker anchors "
                                                  "the chain's head when it moved")
+    audit_check_interval_seconds: float = Field(default=3600.0, ge=0, description="how often the scheduler verifies "
+                                                "the whole chain and every audited row on its own (0: never); the "
+                                                "first check a minute after it starts; a failed one is a wall alarm")
 
     # Register extracts (issue 20 item 1; README "Register cross-checks (clause 八): imports").
     register_mapping: Path | None = Field(default=None, description="the register column mapping (JSON: per source, "

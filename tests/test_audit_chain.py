@@ -4,6 +4,7 @@ or reordering a past entry, or dropping the last, is detected and the entry name
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -473,3 +474,49 @@ def test_rows_and_entries_are_merged_in_key_order_on_both_databases(request: pyt
                 ("9", "unrecorded", ())]
         finally:
             db.dispose()
+
+
+def test_the_scheduler_checks_the_chain_on_its_own_and_the_wall_raises_a_rewrite(
+        client_factory: Callable[..., TestClient]) -> None:
+    """Nobody has to ask: the scheduler verifies the chain and every record every
+    `audit_check_interval_seconds`, keeps the result (GET /api/v1/audit/checks, /health) and notes it in the chain;
+    a check-in rewritten in the database is on the wall (AUDIT_BROKEN) at the next check."""
+    from models.tables import CheckIn
+
+    client = client_factory(audit_check_interval_seconds=0.5)
+    world = World.build(client)
+    r = world.checkin(face("people/obama/obama2.jpg"))
+    assert r.status_code == 201 and r.json()["status"] == "passed"
+    admin = auth(world.admin)
+
+    def latest_after(seen: int) -> dict:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            checks = client.get("/api/v1/audit/checks?limit=1", headers=admin).json()
+            if checks and checks[0]["id"] > seen:
+                return checks[0]
+            time.sleep(0.2)
+        raise AssertionError("no audit check ran")
+
+    first = latest_after(0)
+    assert first["intact"] and first["rows_checked"] > 10 and first["broken_kind"] is None, first
+    assert client.get("/api/v1/overview", headers=admin).json()["alarms"] == []
+    health = client.get("/api/v1/health", headers=admin).json()
+    assert health["status"] == "ok" and health["audit"]["last_check"]["intact"] is True
+    db = client.app.state.db
+    with db.engine.begin() as conn:  # straight into the table
+        conn.execute(update(CheckIn).where(CheckIn.id == r.json()["id"]).values(status="failed"))
+    broken = latest_after(first["id"])
+    while broken["intact"]:  # a check that had already started before the rewrite may still say intact
+        broken = latest_after(broken["id"])
+    assert (broken["broken_kind"], broken["row_findings"]) == ("row", 1) and "checkins" in broken["message"]
+    alarms = client.get("/api/v1/overview", headers=admin).json()["alarms"]
+    assert [a["code"] for a in alarms] == ["AUDIT_BROKEN"]
+    assert f"checkins 第 {r.json()['id']} 行" in alarms[0]["message"]
+    health = client.get("/api/v1/health", headers=admin).json()
+    assert health["status"] == "degraded" and health["audit"]["last_check"]["intact"] is False
+    db.seal_audit()
+    with db.session() as s:
+        noted = s.scalars(select(AuditEntry).where(AuditEntry.action == "audit.checked")
+                          .order_by(AuditEntry.id)).all()
+    assert noted and noted[0].detail["intact"] is True and any(e.detail["intact"] is False for e in noted)

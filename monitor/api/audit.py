@@ -17,8 +17,8 @@ from models.scope import Scope, access, public_route
 from monitor.adapters.audit_keys import read_anchors
 from monitor.adapters.spreadsheets import CSV, XLSX
 from monitor.api.deps import Db, SettingsDep
-from monitor.api.schemas.dispatch import AuditAnchorsOut, AuditEntryOut, AuditVerifyOut
-from monitor.services.audit import chain_head, daily_anchors, pending_audit, verify_audit, verify_rows
+from monitor.api.schemas.dispatch import AuditAnchorsOut, AuditCheckOut, AuditEntryOut, AuditVerifyOut
+from monitor.services.audit import check_audit, check_out, daily_anchors, recent_checks
 from monitor.services.audit_export import AuditFilter, check_window, export_audit, list_entries
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -77,29 +77,15 @@ def export(scope: Auditors, db: Db, where: Filters,
 @router.get("/audit/verify", response_model=AuditVerifyOut, summary="Verify the whole chain with its keys and "
             "against the anchors noted outside the database; name the first break and the head")
 def verify(scope: Auditors, db: Db, settings: SettingsDep) -> dict[str, Any]:
-    anchors = read_anchors(settings.audit_anchor_path)
     keys = settings.audit_keyring(create=False).keys
-    checked, broken = verify_audit(db, keys, anchors)
-    pending = pending_audit(db)
-    head_seq, head_hash = chain_head(db)
-    rows_checked, findings = verify_rows(db, keys=keys)
-    head = {"head_seq": head_seq, "head_hash": head_hash, "anchors_checked": len(anchors),
-            "rows_checked": rows_checked, "rows_intact": not findings,
-            "row_findings": [{"table": f.table, "key": f.key, "kind": f.kind, "columns": list(f.columns),
-                              "entry": f.entry, "message": f.message} for f in findings[:ROW_FINDINGS_SHOWN]],
-            "row_findings_total": len(findings)}
-    rows = (f"；记录与审计链一致（{rows_checked} 行）" if not findings
-            else f"；但有 {len(findings)} 行记录与审计链不符，首个：{findings[0].message}")
-    if broken is None:
-        return {"intact": not findings, "checked": checked, "pending": pending, "broken_seq": None,
-                "broken_kind": None if not findings else "row",
-                "message": f"审计链完整：{checked} 条记录，链头第 {head_seq} 条 {head_hash}"
-                + (f"，另有 {pending} 条待封链" if pending else "") + rows, **head}
-    return {"intact": False, "checked": checked, "pending": pending, "broken_seq": broken.seq,
-            "broken_kind": broken.kind, "message": broken.message + rows, **head}
+    return check_audit(db, keys, read_anchors(settings.audit_anchor_path)).as_json()
 
 
-ROW_FINDINGS_SHOWN = 100
+@router.get("/audit/checks", response_model=list[AuditCheckOut],
+            summary="The scheduler's periodic verifications of the chain and the records, newest first")
+def list_checks(scope: Auditors, db: Db, limit: Limit = 50) -> list[dict[str, Any]]:
+    with db.session() as session:
+        return [check_out(row) for row in recent_checks(session, limit)]
 
 
 @public.get("/public/audit-anchors.json", summary="审计链锚点公示：每日链头（序号与哈希），供核对",

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from models.scope import Scope, access
 from monitor.api.deps import Db, SettingsDep
 from monitor.api.schemas.registration import HealthOut
-from monitor.services.audit import untrusted_alarm
+from monitor.services.audit import check_out, recent_checks, untrusted_alarm
 from monitor.services.evidence_health import storage_state
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
@@ -22,8 +22,11 @@ def health(scope: Annotated[Scope, access()], db: Db, settings: SettingsDep, req
     with db.session() as session:
         session.execute(text("SELECT 1"))
         audit = untrusted_alarm(session)
+        last = recent_checks(session, 1)
     storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
-    return {"status": "degraded" if storage.low or audit else "ok", "database": db.engine.dialect.name,
+    broken = bool(last) and not last[0].intact
+    return {"status": "degraded" if storage.low or audit or broken else "ok", "database": db.engine.dialect.name,
             "bus": "redis-streams" if settings.redis_url else "in-process",
             "worker": request.app.state.worker is not None, "storage": storage.as_json(), "pid": os.getpid(),
-            "audit": audit or {"untrusted": 0, "untrusted_seq": None, "message": ""}}
+            "audit": {**(audit or {"untrusted": 0, "untrusted_seq": None, "message": ""}),
+                      "last_check": check_out(last[0]) if last else None}}

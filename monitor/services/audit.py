@@ -1,8 +1,10 @@
-"""Checking the audit chain: entries read in sequence, a page at a time, and the first break named."""
+"""Checking the audit chain: entries read in sequence, a page at a time, and the first break named; the records held
+to it; the result of each check kept (the scheduler checks on its own every hour) and alarmed on the wall."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 from operator import attrgetter
@@ -12,10 +14,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, Table, cast, collate, func, select
 from sqlalchemy.orm import Session
 
-from models.audit import AUDITED, columns_detail
+from models.audit import AUDITED, append_audit, columns_detail
 from models.audit_chain import Anchor, Break, Link, canonical, entry_trusted, verify_chain
 from models.audit_rows import RowFinding, differing_columns, replay_entries
-from models.tables import AuditEntry, AuditHead, Base
+from models.tables import AuditCheckRow, AuditEntry, AuditHead, Base
 from monitor.adapters.audit_keys import append_anchor, read_anchors
 from monitor.adapters.storage import Database
 
@@ -190,3 +192,95 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
                         findings.append(RowFinding(name, key, "changed", columns))
                 row = next(rows, None)
     return checked, findings
+
+
+ROW_FINDINGS_SHOWN = 100
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    """One verification of the chain (with its keys and anchors) and of the records against it."""
+
+    checked: int
+    broken: Break | None
+    pending: int
+    head_seq: int
+    head_hash: str
+    anchors_checked: int
+    rows_checked: int
+    findings: list[RowFinding]
+
+    @property
+    def intact(self) -> bool:
+        return self.broken is None and not self.findings
+
+    @property
+    def message(self) -> str:
+        rows = (f"；记录与审计链一致（{self.rows_checked} 行）" if not self.findings
+                else f"；但有 {len(self.findings)} 行记录与审计链不符，首个：{self.findings[0].message}")
+        if self.broken is not None:
+            return self.broken.message + rows
+        return (f"审计链完整：{self.checked} 条记录，链头第 {self.head_seq} 条 {self.head_hash}"
+                + (f"，另有 {self.pending} 条待封链" if self.pending else "") + rows)
+
+    def as_json(self) -> dict[str, Any]:
+        """The answer of GET /api/v1/audit/verify."""
+        return {"intact": self.intact, "checked": self.checked, "pending": self.pending,
+                "broken_seq": self.broken.seq if self.broken else None,
+                "broken_kind": self.broken.kind if self.broken else "row" if self.findings else None,
+                "message": self.message, "head_seq": self.head_seq, "head_hash": self.head_hash,
+                "anchors_checked": self.anchors_checked, "rows_checked": self.rows_checked,
+                "rows_intact": not self.findings,
+                "row_findings": [{"table": f.table, "key": f.key, "kind": f.kind, "columns": list(f.columns),
+                                  "entry": f.entry, "message": f.message} for f in self.findings[:ROW_FINDINGS_SHOWN]],
+                "row_findings_total": len(self.findings)}
+
+
+def check_audit(db: Database, keys: Mapping[str, bytes], anchors: list[Anchor]) -> AuditCheck:
+    """Verify the whole chain (keys, writer signatures, copies, anchors, head) and every audited row against it."""
+    checked, broken = verify_audit(db, keys, anchors)
+    pending = pending_audit(db)
+    head_seq, head_hash = chain_head(db)
+    rows_checked, findings = verify_rows(db, keys=keys)
+    return AuditCheck(checked, broken, pending, head_seq, head_hash, len(anchors), rows_checked, findings)
+
+
+def record_check(db: Database, result: AuditCheck, started_at: datetime, finished_at: datetime) -> None:
+    """Keep a check's result (the wall's alarm reads the latest), and note it in the chain itself."""
+    with db.session() as session:
+        row = AuditCheckRow(started_at=started_at, finished_at=finished_at, intact=result.intact,
+                            entries_checked=result.checked, head_seq=result.head_seq,
+                            broken_seq=result.broken.seq if result.broken else None,
+                            broken_kind=result.broken.kind if result.broken else "row" if result.findings else None,
+                            rows_checked=result.rows_checked, row_findings=len(result.findings),
+                            message=result.message[:1000])
+        session.add(row)
+        session.flush()
+        append_audit(session, "audit.checked", "audit_checks", row.id,
+                     {"intact": result.intact, "entries": result.checked, "head_seq": result.head_seq,
+                      "broken_seq": row.broken_seq, "broken_kind": row.broken_kind, "rows": result.rows_checked,
+                      "row_findings": len(result.findings)})
+
+
+def recent_checks(session: Session, limit: int) -> list[AuditCheckRow]:
+    return list(session.scalars(select(AuditCheckRow).order_by(AuditCheckRow.id.desc()).limit(limit)))
+
+
+def check_out(row: AuditCheckRow) -> dict[str, Any]:
+    return {"id": row.id, "started_at": row.started_at, "finished_at": row.finished_at, "intact": row.intact,
+            "entries_checked": row.entries_checked, "head_seq": row.head_seq, "broken_seq": row.broken_seq,
+            "broken_kind": row.broken_kind, "rows_checked": row.rows_checked, "row_findings": row.row_findings,
+            "message": row.message}
+
+
+def audit_alarms(session: Session) -> list[dict[str, str]]:
+    """The wall's alarms about the chain: entries the sealer did not believe (AUDIT_UNTRUSTED), and the latest
+    periodic check finding the chain or the records not as they were written (AUDIT_BROKEN)."""
+    alarms = []
+    if (untrusted := untrusted_alarm(session)) is not None:
+        alarms.append({"code": "AUDIT_UNTRUSTED", "message": untrusted["message"]})
+    latest = session.scalars(select(AuditCheckRow).order_by(AuditCheckRow.id.desc()).limit(1)).first()
+    if latest is not None and not latest.intact:
+        alarms.append({"code": "AUDIT_BROKEN", "message": f"定时核验发现审计链或记录被改动：{latest.message[:200]}"
+                                                           "（请运行 monitor audit verify 核查）"})
+    return alarms

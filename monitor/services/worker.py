@@ -9,11 +9,12 @@ import time
 from ingest.adapters.evidence import EvidenceStore
 from ingest.outbox import CHECKIN_TOPIC, HEARTBEAT_TOPIC, SNAPSHOT_TOPIC, SUBJECT_KEYS
 from models.clock import utc_now
+from monitor.adapters.audit_keys import read_anchors
 from monitor.adapters.bus import Bus
 from monitor.adapters.face_dlib import FaceEngine
 from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.storage import Database
-from monitor.services.audit import anchor_head
+from monitor.services.audit import anchor_head, check_audit, record_check
 from monitor.services.checkins import verify_checkin
 from monitor.services.class_status import tick_class_status
 from monitor.services.clock import PolicyClock
@@ -42,7 +43,7 @@ class Worker:
     """Subscribes each topic's pipeline to the bus (`verify`), and runs three background loops: the outbox relay,
     and, while this process holds the scheduler's lease (`settings.scheduler`; one process of a cluster at a time),
     the clock (class status, clock rules, cross-checks, the evidence janitor) and dispatch (routing, escalation,
-    draws), and the audit chain's sealing and anchors."""
+    draws), and the audit chain's sealing, anchors and periodic verification."""
 
     def __init__(self, settings: Settings, db: Database, bus: Bus, evidence: EvidenceStore,
                  engine: FaceEngine | ProcessFaceEngine, verify: bool = True):
@@ -66,7 +67,7 @@ class Worker:
             self.bus.start(concurrency=self.engine.processes)
         self._stop.clear()
         for name, target in (("relay", self._relay_loop), ("clock", self._clock_loop),
-                             ("dispatch", self._dispatch_loop)):
+                             ("dispatch", self._dispatch_loop), ("audit-check", self._audit_check_loop)):
             thread = threading.Thread(target=target, name=f"worker-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -94,6 +95,31 @@ class Worker:
     def anchor_audit(self) -> None:
         """Note the chain's head in the anchors file outside the database (when it moved)."""
         anchor_head(self.db, self.settings.audit_anchor_path, utc_now())
+
+    def check_audit(self) -> bool:
+        """Verify the whole chain and every audited row now, keep the result (the wall alarms on a failed one) and
+        note it in the chain; whether it was intact."""
+        started = utc_now()
+        result = check_audit(self.db, self.settings.audit_keyring(create=False).keys,
+                             read_anchors(self.settings.audit_anchor_path))
+        record_check(self.db, result, started, utc_now())
+        if not result.intact:
+            log.error("audit check: %s", result.message[:300])
+        return result.intact
+
+    def _audit_check_loop(self) -> None:
+        every_s = self.settings.audit_check_interval_seconds
+        if every_s <= 0:
+            return
+        due = time.monotonic() + min(60.0, every_s)  # the first a minute after start: a restart is a moment to look
+        while not self._stop.wait(min(5.0, every_s)):
+            if time.monotonic() < due or not self.leads():
+                continue
+            try:
+                self.check_audit()
+            except Exception:  # noqa: BLE001 - the next one runs on schedule
+                log.exception("audit check failed")
+            due = time.monotonic() + every_s
 
     def _relay_loop(self) -> None:
         anchored = time.monotonic()

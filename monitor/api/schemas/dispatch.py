@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, Field, JsonValue
 
 
@@ -244,6 +246,22 @@ class AuditVerifyOut(BaseModel):
                               "deleted outside the product)")
     row_findings: list[AuditRowFindingOut] = Field(description="rows not as the chain says (the first 100)")
     row_findings_total: int
+
+
+class AuditCheckOut(BaseModel):
+    """One periodic verification the scheduler ran (`MONITOR_AUDIT_CHECK_INTERVAL_SECONDS`)."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime
+    intact: bool = Field(description="the chain and every audited row as written")
+    entries_checked: int
+    head_seq: int
+    broken_seq: int | None
+    broken_kind: str | None = Field(description="as in /audit/verify; row when only records differ")
+    rows_checked: int
+    row_findings: int
+    message: str = Field(description="zh-CN")
 
 
 class AuditRowFindingOut(BaseModel):

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from monitor.api.schemas.dispatch import AuditCheckOut
+
 
 class CountyOut(BaseModel):
     code: str = Field(description="GB/T 2260 county code")
@@ -175,6 +177,8 @@ class AuditHealthOut(BaseModel):
     untrusted: int = Field(description="how many (0: none)")
     untrusted_seq: int | None = Field(description="the last one's place in the chain")
     message: str = Field(description="zh-CN, when there are any")
+    last_check: AuditCheckOut | None = Field(description="the scheduler's latest verification of the chain and the "
+                                             "records (None before the first)")
 
 
 class HealthOut(BaseModel):
