@@ -69,7 +69,7 @@ def test_wall_screen_shows_the_province_and_live_anomalies(live_world: World, br
     item.click()
     expect(page.locator("#detail")).to_be_visible()
     # The evidence view names the model that judged, its weights' digest and the thresholds.
-    expect(page.locator("#detail-facts")).to_contain_text("faceplugin-arcface（权重 SHA-256 87aacdfe57510db2…）")
+    expect(page.locator("#detail-facts")).to_contain_text("faceplugin-arcface（模型文件校验码 87aacdfe57510db2…）")
     expect(page.locator("#detail-facts")).to_contain_text("通过阈值 ≤ 0.60，不符阈值 > 0.80")
     wait_until(page, "document.querySelector('#detail-enrolled').naturalWidth > 0", timeout=5_000)
     page.screenshot(path=str(tmp_path / "wall.png"))

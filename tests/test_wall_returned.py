@@ -110,7 +110,7 @@ def test_a_returned_alert_stands_out_on_the_wall_sounds_when_new_and_leaves_when
     page.evaluate(f"() => document.querySelector(\"#feed li[data-alert-id='{alert_id}']\")?.remove()")
     item.locator("button").click()
     expect(page.locator("#dispatch-state")).to_have_text("待处置", timeout=5_000)
-    expect(page.locator("#detail-title")).to_contain_text("FACE_MISMATCH")
+    expect(page.locator("#detail-title")).to_have_text("人脸不符")  # the rule's name, not its code
     expect(page.locator("#dispatch-history")).to_contain_text("依规回避")
     expect(page.locator("#dispatch-staff option")).to_have_count(2)  # the router's draw and the prefecture's
     page.click("#detail-close")

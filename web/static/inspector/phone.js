@@ -96,8 +96,8 @@ export function showTiming(form) {
   const stop = form.querySelector(".stop");
   stop.classList.toggle("hidden", !started || Boolean(ended));
   if (!started) line.textContent = form.dataset.phone ? "通话计时：点上方号码拨出后自动开始" : "通话计时：无号码，可直接记为未接通";
-  else if (!ended) line.textContent = `通话中：${new Date(started).toLocaleTimeString("zh-CN", { hour12: false })} 拨出`;
-  else line.textContent = `本页计时：${new Date(started).toLocaleTimeString("zh-CN", { hour12: false })} 拨出，`
+  else if (!ended) line.textContent = `通话中：${time(started)} 拨出`;  // Beijing time, whatever the phone's zone
+  else line.textContent = `本页计时：${time(started)} 拨出，`
     + `通话 ${seconds(Math.round((ended - started) / 1000))}`;
 }
 

@@ -89,7 +89,7 @@ export function navLinks(a) {
     + `&name=${name}&src=yunnan-monitor&coordinate=gaode&callnative=1`;
   // geo: URIs (RFC 5870) are WGS-84 by definition: the phone's map app converts them itself.
   $("nav-geo").href = `geo:${lat.toFixed(6)},${lon.toFixed(6)}?q=${lat.toFixed(6)},${lon.toFixed(6)}(${name})`;
-  $("t-coords").textContent = `场地坐标（GCJ-02）${glat.toFixed(6)}, ${glon.toFixed(6)}；围栏半径 ${Math.round(a.venue.radius_m || 0)} 米`;
+  $("t-coords").textContent = `场地坐标（高德/腾讯地图坐标系）${glat.toFixed(6)}, ${glon.toFixed(6)}；围栏半径 ${Math.round(a.venue.radius_m || 0)} 米`;
 }
 
 // The draw assignment (web/static/inspector/draws.js keeps the list in S.draws) as a task: the form is
@@ -141,7 +141,7 @@ export function renderTask() {
   $("t-rule").textContent = ruleName(a.rule);
   $("t-state").textContent = a.state_name;
   $("t-state").className = `badge ${a.state}`;
-  const rows = [["班次", a.class_name], ["培训机构", a.institution_name], ["异常规则", `${ruleName(a.rule)}（${a.rule}）`],
+  const rows = [["班次", a.class_name], ["培训机构", a.institution_name], ["异常规则", ruleName(a.rule)],
     ["严重程度", SEVERITY[a.severity] || a.severity], ["告警次数", `${a.count} 次（未消除 ${a.open_count}）`],
     ["首次发生", dateTime(a.first_at)], ["最近发生", dateTime(a.last_at)], ["当前状态", a.state_name]];
   if (a.outcome) rows.push(["处置结果", OUTCOMES[a.outcome] || a.outcome]);

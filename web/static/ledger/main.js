@@ -65,9 +65,9 @@ async function start() {
     // An admin-only read tells an admin's token from an auditor's (no other way to ask for the token's role).
     admin = await client.get("/api/v1/registers/sources").then(() => true, () => false);
     $("class").replaceChildren(...classes.map(c => { const o = M.el("option", "", `${c.name}（${c.code}）`); o.value = c.id; return o; }));
-    $("tools").classList.remove("hidden"); login.hide();
+    $("tools").classList.remove("hidden"); login.hide(); $("error").textContent = "";
     if (classes.length) await show();
-  } catch (e) { $("error").textContent = e.message; login.show(); }
+  } catch (e) { login.failed(e); }
 }
 $("class").addEventListener("change", () => { checks.clearMessage(); show().catch(e => { $("error").textContent = e.message; }); });
 $("xlsx").addEventListener("click", () => download("xlsx"));

@@ -64,9 +64,18 @@ async function loadImports() {
   $("imports-box").classList.remove("hidden");
 }
 
+// A new file's preview replaces the last one's, and none shows while it is checked or after it failed: an old
+// preview's 确认导入 must never stand under a new file's error.
+function hidePreview() {
+  current = null;
+  $("preview").classList.add("hidden");
+  $("commit").classList.add("hidden");
+}
+
 async function upload(ev) {
   ev.preventDefault();
   $("error").textContent = "";
+  hidePreview();
   const file = $("file").files[0];
   if (!file) return;
   const body = new FormData();
@@ -103,20 +112,19 @@ async function start() {
   try {
     sources = await client.get("/api/v1/registers/sources");
   } catch (e) {
-    $("error").textContent = e.status === 403 ? "仅管理员可导入登记表数据" : e.status === 401 ? "令牌无效或已过期" : "网络异常";
-    login.show();
+    login.failed(e, "仅管理员可导入登记表数据");
     return;
   }
   $("source").replaceChildren(...sources.map(s => { const o = M.el("option", "", s.name); o.value = s.source; return o; }));
   const now = new Date(Date.now() + 8 * 3600 * 1000);
   $("period").value = now.toISOString().slice(0, 7);
-  login.hide();
+  login.hide(); $("error").textContent = "";
   $("tools").classList.remove("hidden");
   showColumns();
   await loadImports();
 }
 
-$("source").addEventListener("change", showColumns);
+$("source").addEventListener("change", () => { hidePreview(); showColumns(); });
 $("upload").addEventListener("submit", upload);
 $("commit").addEventListener("click", commit);
 start();

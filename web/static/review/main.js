@@ -33,14 +33,28 @@ function renderQueue() {
     return li;
   }));
   $("queue").children[current]?.scrollIntoView({ block: "nearest" });
+  showSelection();
+}
+
+// With items selected (X), a decision applies to all of them: the count says so, and so do the buttons.
+function showSelection() {
+  const n = selected.size;
+  $("selection").textContent = n ? `已选 ${n} 项：下方按钮将对这 ${n} 项一并处理（X 取消选中）` : "";
+  for (const b of $("actions").querySelectorAll("button")) {
+    b.textContent = n ? `${b.dataset.label.replace(/ \([YN]\)$/, "")}：已选 ${n} 项 ${b.dataset.label.slice(-3)}` : b.dataset.label;
+  }
 }
 
 async function show() {
   const item = items[current];
   $("result").textContent = "";
+  for (const part of document.querySelectorAll("#item .photos, #item .note, #item .keys")) {
+    part.classList.toggle("hidden", !item);  // an empty queue shows no empty photo frames or note
+  }
   if (!item) {
-    $("item-title").textContent = "队列已清空"; $("item-message").textContent = ""; $("facts").replaceChildren();
-    $("actions").replaceChildren(); $("photo").removeAttribute("src"); $("reference").removeAttribute("src");
+    $("item-title").textContent = "队列已清空"; $("item-message").textContent = "当前类别没有待复核的事项";
+    $("facts").replaceChildren(); $("actions").replaceChildren();
+    $("photo").removeAttribute("src"); $("reference").removeAttribute("src");
     return;
   }
   $("item-title").textContent = `${KIND[item.kind]}复核 · ${item.trainee_name || ""}`;
@@ -58,8 +72,10 @@ async function show() {
   const [yes, no] = item.kind === "identity" ? [["distinct", "不同人员 (Y)"], ["same_person", "同一人：冒名/多领 (N)"]]
     : [["confirmed", "确认本人 (Y)"], ["rejected", "认定不符 (N)"]];
   const b1 = M.el("button", "", yes[1]), b2 = M.el("button", "reject", no[1]);
+  b1.dataset.label = yes[1]; b2.dataset.label = no[1];
   b1.addEventListener("click", () => decide(true)); b2.addEventListener("click", () => decide(false));
   $("actions").replaceChildren(b1, b2);
+  showSelection();
   const [a, b] = await Promise.all([client.photoUrl(item.photo_sha256), client.photoUrl(item.reference_photo_sha256)]);
   if (items[current] === item) { $("photo").src = a; $("reference").src = b; }
 }
@@ -111,9 +127,9 @@ async function start() {
   if (login.missing()) return;
   try {
     await M.catalogue;
-    login.hide(); $("main").classList.remove("hidden");
     await load();
-  } catch (e) { $("error").textContent = e.message; login.show(); }
+    login.hide(); $("main").classList.remove("hidden"); $("error").textContent = "";
+  } catch (e) { login.failed(e); }
 }
 $("kind").addEventListener("change", () => { current = 0; selected.clear(); load().catch(e => { $("error").textContent = e.message; }); });
 setInterval(() => { if (client.token && document.activeElement !== $("note")) load().catch(() => {}); }, 30000);

@@ -35,7 +35,8 @@ export async function openDetail(ev) {
   detailBox.dataset.anomalyId = d.anomaly_id;
   detailBox.dataset.alertId = d.alert_id || "";
   detailBox.anomaly = d;
-  $("detail-title").textContent = `${M.ruleName(d.rule)}（${d.rule}）`;
+  $("detail-title").textContent = M.ruleName(d.rule);
+  $("detail-title").title = d.rule;  // the rule's code, for the engineer on a call, not on the screen
   $("detail-message").textContent = d.message;
   const rows = [["时间", M.dateTime(ev.at)], ["地区", `${d.prefecture_name} ${d.county_name}`],
     ["班次", `${d.class_name}（${d.class_code}）`], ["培训机构", d.institution_name], ["场地", d.venue_name],
@@ -44,7 +45,7 @@ export async function openDetail(ev) {
   if (d.face) {
     const dist = d.face.distance === null ? "未比对" : `距离 ${d.face.distance.toFixed(2)}`;
     rows.push(["人脸比对", `${dist}（通过阈值 ≤ ${d.face.threshold.toFixed(2)}，不符阈值 > ${d.face.mismatch_threshold.toFixed(2)}）`]);
-    rows.push(["比对模型", `${d.face.engine}（权重 SHA-256 ${d.face.model_sha256.slice(0, 16)}…）`]);
+    rows.push(["比对模型", `${d.face.engine}（模型文件校验码 ${d.face.model_sha256.slice(0, 16)}…）`]);
   }
   $("detail-facts").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", "", k), el("dd", "", v)]));
   faceMeter(d.face);
