@@ -520,3 +520,43 @@ def test_the_scheduler_checks_the_chain_on_its_own_and_the_wall_raises_a_rewrite
         noted = s.scalars(select(AuditEntry).where(AuditEntry.action == "audit.checked")
                           .order_by(AuditEntry.id)).all()
     assert noted and noted[0].detail["intact"] is True and any(e.detail["intact"] is False for e in noted)
+
+
+def test_verifying_while_the_center_writes_and_seals_raises_no_false_alarm(request: pytest.FixtureRequest,
+                                                                             tmp_path: Path) -> None:
+    """The sealer and writers go on while a check runs: the chain is walked up to the head as read when the check
+    began, and the rows with their entries from one snapshot, so a check never reports a dropped tail or a row
+    inserted behind the system's back that was merely written meanwhile (SQLite and PostgreSQL)."""
+    from models.tables import Staff
+    from monitor.services.audit import check_audit
+
+    keys = {"k1": b"r" * 32}
+    for url in (f"sqlite:///{tmp_path / 'r.sqlite3'}", request.getfixturevalue("postgres_url")):
+        db = Database(url, ("k1", keys["k1"]))
+        db.migrate()
+        stop = threading.Event()
+
+        def write() -> None:
+            n = 0
+            while not stop.is_set():
+                with db.session() as s:
+                    s.add(Staff(name=f"员{n}", phone="13900000000", level="county", region_code="530102",
+                                active=True, created_at=utc_now()))
+                db.seal_audit()
+                n += 1
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        try:
+            results = []
+            started = time.monotonic()
+            while time.monotonic() - started < 4.0:
+                results.append(check_audit(db, keys, []))
+        finally:
+            stop.set()
+            writer.join()
+        try:
+            assert len(results) >= 5 and all(r.intact for r in results), [r.message for r in results if not r.intact]
+            assert results[-1].checked > results[0].checked  # the chain did grow during the checks
+        finally:
+            db.dispose()

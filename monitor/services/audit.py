@@ -24,13 +24,16 @@ from monitor.adapters.storage import Database
 PAGE = 2000
 
 
-def iter_links(db: Database) -> Iterator[Link]:
-    """Every entry in sequence order, read a page at a time (the chain grows without bound)."""
+def iter_links(db: Database, upto: int | None = None) -> Iterator[Link]:
+    """Every entry in sequence order up to seq `upto` (the head as read when the check began: the sealer goes on
+    sealing meanwhile), read a page at a time (the chain grows without bound)."""
     after = 0
     while True:
         with db.session() as session:
-            rows = session.scalars(select(AuditEntry).where(AuditEntry.seq > after).order_by(AuditEntry.seq)
-                                   .limit(PAGE)).all()
+            query = select(AuditEntry).where(AuditEntry.seq > after)
+            if upto is not None:
+                query = query.where(AuditEntry.seq <= upto)
+            rows = session.scalars(query.order_by(AuditEntry.seq).limit(PAGE)).all()
         for e in rows:
             assert e.seq is not None
             yield Link(e.seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind, e.subject_id,
@@ -87,8 +90,8 @@ def verify_audit(db: Database, keys: Mapping[str, bytes] | None = None,
     entry's writer signature, no entry a copy of another, and every anchor noted outside the database held against
     the entry it names."""
     head_seq, head_hash = chain_head(db)
-    checked, broken = verify_chain(iter_links(db), head_seq, head_hash, keys, anchors)
-    sealed_copies = [seq for seq in copied_entries(db).values() if seq is not None]
+    checked, broken = verify_chain(iter_links(db, head_seq), head_seq, head_hash, keys, anchors)
+    sealed_copies = [seq for seq in copied_entries(db).values() if seq is not None and seq <= head_seq]
     if sealed_copies and (broken is None or min(sealed_copies) < broken.seq):
         seq = min(sealed_copies)
         return seq - 1, Break(seq, "copied", f"第 {seq} 条记录是此前一条记录的复制（写入签名重复）：不是本系统写入的")
@@ -158,7 +161,10 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
     for name in sorted(set(tables or AUDITED) & tables_by_name.keys()):
         table = tables_by_name[name]
         row_key = chain_key(table).label("chain_key")
-        with db.connection() as conn:
+        with db.engine.connect().execution_options(isolation_level="REPEATABLE READ" if byte_order == "C"
+                                                    else "SERIALIZABLE") as conn, conn.begin():
+            # one snapshot for the entries and the rows (PostgreSQL reads each statement afresh otherwise): a row
+            # committed with its entry while the check runs is seen with both or with neither
             entries = conn.execute(select(AuditEntry).where(
                 AuditEntry.subject_kind == name, AuditEntry.action.like(f"{name}.%"))
                 .order_by(collate(AuditEntry.subject_id, byte_order), AuditEntry.id)
