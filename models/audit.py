@@ -64,18 +64,25 @@ def append_audit(conn: Session | Connection, action: str, subject_kind: str, sub
                                 "detail": stored, "signature": signature})
 
 
-def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | None = None) -> int:
+def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | None = None,
+               sealed_before: tuple[int, str] | None = None) -> tuple[int, tuple[int, str]]:
     """Chain the committed entries not sealed yet, oldest first, under the head's lock; returns how many. `key`
     (its id and bytes, kept outside the database) makes each digest an HMAC; without one (tools on a bare
     database) the digest is plain SHA-256, as before keys.
 
     Every entry is chained, so that none can be taken out afterwards unnoticed; one whose writer signature the
     sealer can tell is missing or wrong (`sealer_doubts`) is also counted on the head and named in an entry of
-    the sealer's own (`audit.untrusted`): the wall raises the alarm within seconds, not at the next verify."""
+    the sealer's own (`audit.untrusted`): the wall raises the alarm within seconds, not at the next verify.
+
+    `sealed_before` is the head this sealer left last time: a head now behind it, or whose entry no longer has
+    that hash, was rolled back in the database (sealed entries unsealed to be dropped or reordered and sealed
+    again): counted and noted the same way (`audit.rolled_back`). Returns (entries sealed, the head now)."""
     key_id, secret = key if key is not None else (None, None)
     head = conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
                         .returning(AuditHead.seq, AuditHead.hash)).one()  # the lock: one sealer at a time
     seq, prev = int(head.seq), str(head.hash)
+    rolled_back = sealed_before is not None and (seq < sealed_before[0] or conn.scalar(
+        select(AuditEntry.hash).where(AuditEntry.seq == sealed_before[0])) != sealed_before[1])
     signed = conn.scalar(select(AuditEntry.signature.is_not(None)).where(AuditEntry.seq == seq)) or False
     rows = conn.execute(select(AuditEntry).where(AuditEntry.seq.is_(None)).order_by(AuditEntry.id)
                         .limit(limit)).all()
@@ -101,7 +108,14 @@ def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | Non
         conn.execute(update(AuditHead).where(AuditHead.id == 1).values(
             untrusted=func.coalesce(AuditHead.untrusted, 0) + len(doubted), untrusted_seq=doubted[-1]))
         append_audit(conn, "audit.untrusted", "audit_entries", doubted[-1], {"seqs": doubted}, actor=SYSTEM)
-    return len(rows)
+    if rolled_back:
+        assert sealed_before is not None
+        conn.execute(update(AuditHead).where(AuditHead.id == 1).values(
+            untrusted=func.coalesce(AuditHead.untrusted, 0) + 1, untrusted_seq=int(head.seq) + 1))
+        append_audit(conn, "audit.rolled_back", "audit_head", 1, {"was_seq": sealed_before[0],
+                                                                  "was_hash": sealed_before[1],
+                                                                  "found_seq": int(head.seq)}, actor=SYSTEM)
+    return len(rows), (seq, prev)
 
 
 # What the chain records of each table's rows: every table that holds a decision or a registration; not derived or

@@ -271,8 +271,9 @@ def test_a_rewritten_and_re_hashed_chain_fails_without_the_key_and_against_the_a
     assert (result["intact"], result["broken_kind"], result["broken_seq"]) == (False, "changed", target)
 
     rewrite_from(db, target, key=settings.audit_keyring().current)  # the key stolen as well
-    code, output = cli_verify(settings.data_dir)
-    assert code == 0 and "审计链完整" in output  # alone, the chain cannot tell
+    assert verify_audit(db, settings.audit_keyring().keys)[1] is None  # alone, the chain cannot tell
+    code, output = cli_verify(settings.data_dir)  # the CLI holds it against the center's own anchors file
+    assert code == 1 and "锚点不符" in output
     outside = settings.data_dir.parent / "anchors-copy.jsonl"
     outside.write_text(settings.audit_anchor_path.read_text())
     result = CliRunner().invoke(cli, ["audit", "verify", "--data-dir", str(settings.data_dir), "--against",
@@ -560,3 +561,35 @@ def test_verifying_while_the_center_writes_and_seals_raises_no_false_alarm(reque
             assert results[-1].checked > results[0].checked  # the chain did grow during the checks
         finally:
             db.dispose()
+
+
+def test_a_chain_rolled_back_to_drop_entries_and_sealed_again_is_alarmed(world: World) -> None:
+    """Someone at the database unseals the last entries, sets the head back, deletes the ones that do not suit them
+    and lets the real sealer seal the rest again: every link and signature then holds, and no anchor may have been
+    written since. The sealer remembers the head it left: finding it rolled back, it counts it on the head, notes
+    it in the chain (`audit.rolled_back`), and the wall and /health raise the alarm."""
+    from models.tables import AuditHead
+
+    db = world.client.app.state.db
+    world.checkin(face("people/obama/obama2.jpg"))
+    db.seal_audit()
+    with db.session() as s:
+        head = s.get(AuditHead, 1)
+        assert head is not None
+        top = head.seq
+        back_to = top - 3
+        back_hash = s.scalar(select(AuditEntry.hash).where(AuditEntry.seq == back_to))
+    with db.engine.begin() as conn:
+        conn.execute(update(AuditEntry).where(AuditEntry.seq > back_to).values(
+            seq=None, prev_hash=None, hash=None, key_id=None))
+        dropped = conn.scalars(select(AuditEntry.id).where(AuditEntry.seq.is_(None))
+                               .order_by(AuditEntry.id.desc()).limit(1)).all()
+        conn.execute(delete(AuditEntry).where(AuditEntry.id.in_(dropped)))
+        conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=back_to, hash=back_hash))
+    db.seal_audit()
+    health = world.client.get("/api/v1/health", headers=auth(world.admin)).json()
+    assert health["status"] == "degraded" and health["audit"]["untrusted"] == 1, health
+    alarms = world.client.get("/api/v1/overview", headers=auth(world.admin)).json()["alarms"]
+    assert [a["code"] for a in alarms] == ["AUDIT_UNTRUSTED"] and "回退" in alarms[0]["message"]
+    noted = [e for e in entries(world) if e["action"] == "audit.rolled_back"]
+    assert [e["detail"]["was_seq"] for e in noted] == [top]

@@ -85,6 +85,7 @@ class Database:
         self.factory = sessionmaker(self.engine, expire_on_commit=False)
         self.on_events_committed: list[Callable[[], None]] = []
         self.audit_key = audit_key
+        self._sealed_head: tuple[int, str] | None = None  # the head this process's sealer left (a rollback shows)
         self._write_lock: AbstractContextManager[object] = (
             threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext())
 
@@ -150,7 +151,7 @@ class Database:
         sealed = 0
         while True:
             with self.writing() as conn:
-                batch = seal_audit(conn, key=self.audit_key)
+                batch, self._sealed_head = seal_audit(conn, key=self.audit_key, sealed_before=self._sealed_head)
             sealed += batch
             if batch < 5000:
                 return sealed

@@ -19,15 +19,17 @@ from monitor.services.audit import anchor_head, chain_head, pending_audit, verif
 def audit_verify(
     data_dir: DataDir = None,
     against: Annotated[Path | None, typer.Option("--against", help="an anchors file (JSON lines of seq, hash, at) "
-                                                 "kept outside the database: every anchor must match the chain",
+                                                 "kept outside the database: every anchor must match the chain "
+                                                 "(default: the center's own, MONITOR_AUDIT_ANCHOR_FILE)",
                                                  dir_okay=False)] = None,
 ) -> None:
-    """Check every entry's HMAC and link (and the anchors); print the head; exit 1 naming the first break."""
+    """Check every entry's HMAC, signature and link, and the anchors (the center's own anchors file unless
+    --against names a copy kept elsewhere); print the head; exit 1 naming the first break."""
     settings = load_settings(data_dir)
     if against is not None and not against.is_file():
         raise CliError(f"锚点文件 {against} 不存在", "give the anchors file the worker appends to "
                        "(MONITOR_AUDIT_ANCHOR_FILE, default <data dir>/audit-anchors.jsonl) or a copy of it")
-    anchors = read_anchors(against) if against is not None else []
+    anchors = read_anchors(against if against is not None else settings.audit_anchor_path)
     db = open_existing_database(settings, writing=False)  # no key file is made by checking
     try:
         keys = settings.audit_keyring(create=False).keys

@@ -50,8 +50,9 @@ def untrusted_alarm(session: Session) -> dict[str, Any] | None:
     if head is None or not head.untrusted:
         return None
     return {"untrusted": head.untrusted, "untrusted_seq": head.untrusted_seq,
-            "message": f"审计链中有 {head.untrusted} 条记录不是本系统写入的（最近一条为第 {head.untrusted_seq} 条）："
-                       "数据库可能被绕过系统改写，请运行 monitor audit verify 核查"}
+            "message": f"审计链中发现 {head.untrusted} 处不是本系统所为的写入或回退"
+                       f"（最近一处在第 {head.untrusted_seq} 条）：数据库可能被绕过系统改写，"
+                       "请运行 monitor audit verify 核查"}
 
 
 def pending_audit(db: Database) -> int:
