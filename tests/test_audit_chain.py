@@ -537,7 +537,7 @@ def test_verifying_while_the_center_writes_and_seals_raises_no_false_alarm(reque
         db.migrate()
         stop = threading.Event()
 
-        def write() -> None:
+        def write(db: Database = db, stop: threading.Event = stop) -> None:
             n = 0
             while not stop.is_set():
                 with db.session() as s:

@@ -33,7 +33,7 @@ export function connect() {
     hello(ev) { if (S.announceAfter == null) S.announceAfter = ev.last_id; },
     event: onEvent,
     reset: () => scheduleReload(),
-    auth: message => showLogin(message),
+    auth: message => { setConn(false, "登录已失效，实时推送已停止"); showLogin(message); },
     status({ live: up, attempt }) {
       if (up) setConn(true, "实时连接正常");
       else if (attempt > 0) setConn(false, "连接中断，正在重连…");
