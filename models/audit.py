@@ -104,14 +104,14 @@ def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | Non
         prev = digest
     if rows:
         conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=prev))
-    if doubted:
+    if doubted or rolled_back:  # the wall's count: each doubted entry, and a rollback
         conn.execute(update(AuditHead).where(AuditHead.id == 1).values(
-            untrusted=func.coalesce(AuditHead.untrusted, 0) + len(doubted), untrusted_seq=doubted[-1]))
+            untrusted=func.coalesce(AuditHead.untrusted, 0) + len(doubted) + int(rolled_back),
+            untrusted_seq=doubted[-1] if doubted else int(head.seq) + 1))
+    if doubted:
         append_audit(conn, "audit.untrusted", "audit_entries", doubted[-1], {"seqs": doubted}, actor=SYSTEM)
     if rolled_back:
         assert sealed_before is not None
-        conn.execute(update(AuditHead).where(AuditHead.id == 1).values(
-            untrusted=func.coalesce(AuditHead.untrusted, 0) + 1, untrusted_seq=int(head.seq) + 1))
         append_audit(conn, "audit.rolled_back", "audit_head", 1, {"was_seq": sealed_before[0],
                                                                   "was_hash": sealed_before[1],
                                                                   "found_seq": int(head.seq)}, actor=SYSTEM)

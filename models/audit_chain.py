@@ -153,20 +153,34 @@ def verify_chain(links: Iterable[Link], head_seq: int, head_hash: str, keys: Map
     return checked, None
 
 
+def writer_verdict(signature: str | None, keys: Mapping[str, bytes], signed_before: bool, at_iso: str, actor: str,
+                   actor_role: str, token_id: int | None, action: str, subject_kind: str, subject_id: str,
+                   detail: Any) -> str:
+    """Who wrote an entry, by its writer signature (the one judgement verify, the row check and the sealer share):
+    `legacy` (unsigned, before any signed entry: written before signatures existed), `signed` (valid under its
+    key), `unsigned` (none, after signed entries), `unknown_key` (a key not in `keys`), `forged` (does not hold)."""
+    if signature is None:
+        return "unsigned" if signed_before else "legacy"
+    if signature_key_id(signature) not in keys:
+        return "unknown_key"
+    held = signature_holds(signature, keys, at_iso, actor, actor_role, token_id, action, subject_kind, subject_id,
+                           detail)
+    return "signed" if held else "forged"
+
+
 def signature_break(link: Link, keys: Mapping[str, bytes], signed_before: bool) -> Break | None:
-    """What is wrong with a sealed entry's writer signature, if anything. Entries before the first signed one were
-    written before signatures existed and need none; after it, an unsigned entry was put in by someone else than
-    the product (and sealed by the sealer, which seals whatever it finds)."""
-    if link.signature is None:
-        if not signed_before:
-            return None
+    """What is wrong with a sealed entry's writer signature, if anything. An unsigned entry after signed ones was
+    put in by someone else than the product (and sealed by the sealer, which seals whatever it finds)."""
+    verdict = writer_verdict(link.signature, keys, signed_before, link.at_iso, link.actor, link.actor_role,
+                             link.token_id, link.action, link.subject_kind, link.subject_id, link.detail)
+    if verdict == "unsigned":
         return Break(link.seq, "unsigned",
                      f"第 {link.seq} 条记录没有写入时的签名：不是本系统写入的（在库中被插入后封链）")
-    key_id = signature_key_id(link.signature)
-    if key_id not in keys:
-        return Break(link.seq, "key", f"第 {link.seq} 条记录以密钥 {key_id} 签名，核验方没有该密钥")
-    if not signature_holds(link.signature, keys, link.at_iso, link.actor, link.actor_role, link.token_id,
-                           link.action, link.subject_kind, link.subject_id, link.detail):
+    if verdict == "unknown_key":
+        assert link.signature is not None
+        return Break(link.seq, "key", f"第 {link.seq} 条记录以密钥 {signature_key_id(link.signature)} 签名，"
+                                      "核验方没有该密钥")
+    if verdict == "forged":
         return Break(link.seq, "forged", f"第 {link.seq} 条记录的写入签名不符：不是持有密钥的本系统写入的")
     return None
 
@@ -177,12 +191,8 @@ def sealer_doubts(signature: str | None, key: tuple[str, bytes], signed_before: 
     """Whether the sealer, holding only the current `key`, can tell an entry was not written by the product: no
     signature after signed entries, or a signature in the current key's name that does not hold. (One made with an
     older key, before a rotation, is left to `verify_chain`, which has every key.)"""
-    if signature is None:
-        return signed_before
-    if signature_key_id(signature) != key[0]:
-        return False
-    return not signature_holds(signature, {key[0]: key[1]}, at_iso, actor, actor_role, token_id, action,
-                               subject_kind, subject_id, detail)
+    return writer_verdict(signature, {key[0]: key[1]}, signed_before, at_iso, actor, actor_role, token_id, action,
+                          subject_kind, subject_id, detail) in ("unsigned", "forged")
 
 
 def entry_trusted(signature: str | None, seq: int | None, first_signed_seq: int | None, keys: Mapping[str, bytes],
@@ -190,7 +200,6 @@ def entry_trusted(signature: str | None, seq: int | None, first_signed_seq: int 
                   subject_id: str, detail: Any) -> bool:
     """Whether an entry, sealed or not, may be believed about the row it names: signed by a holder of the audit key,
     or unsigned but sealed before the first signed entry (written before signatures existed)."""
-    if signature is None:
-        return seq is not None and (first_signed_seq is None or seq < first_signed_seq)
-    return signature_holds(signature, keys, at_iso, actor, actor_role, token_id, action, subject_kind, subject_id,
-                           detail)
+    legacy_place = seq is not None and (first_signed_seq is None or seq < first_signed_seq)
+    return writer_verdict(signature, keys, not legacy_place, at_iso, actor, actor_role, token_id, action,
+                          subject_kind, subject_id, detail) in ("legacy", "signed")
