@@ -13,7 +13,7 @@ from monitor.adapters.audit_keys import read_anchors, rotate_key
 from monitor.cli.admin import open_existing_database
 from monitor.cli.config import DataDir, describe_database, load_settings
 from monitor.cli.errors import CliError
-from monitor.services.audit import anchor_head, chain_head, pending_audit, verify_audit, verify_rows
+from monitor.services.audit import anchor_head, chain_head, check_audit
 
 
 def audit_verify(
@@ -32,13 +32,11 @@ def audit_verify(
     anchors = read_anchors(against if against is not None else settings.audit_anchor_path)
     db = open_existing_database(settings, writing=False)  # no key file is made by checking
     try:
-        keys = settings.audit_keyring(create=False).keys
-        checked, broken = verify_audit(db, keys, anchors)
-        pending = pending_audit(db)
-        head_seq, head_hash = chain_head(db)
-        rows_checked, findings = verify_rows(db, keys=keys)
+        result = check_audit(db, settings.audit_keyring(create=False).keys, anchors)  # as the API and scheduler
     finally:
         db.dispose()
+    checked, broken, pending, findings = result.checked, result.broken, result.pending, result.findings
+    head_seq, head_hash, rows_checked = result.head_seq, result.head_hash, result.rows_checked
     typer.echo(f"链头 head: 第 {head_seq} 条 {head_hash}")
     if broken is None:
         waiting = f"；另有 {pending} 条待封链（工作进程数秒内封入）" if pending else ""
