@@ -247,3 +247,44 @@ def test_cli_issues_a_one_time_sign_in_link_and_the_demo_signs_in_its_human_insp
         assert_clear_error(run("token", "sign-in-link", "--staff-id", "9999"), 2, "不存在")
     finally:
         db.dispose()
+
+
+def test_two_revocations_at_once_make_one_on_both_databases(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Two admins revoking one token at the same moment: one revokes (one audit entry, one reason kept), the other
+    is told it is already revoked, on SQLite as on PostgreSQL (the row is locked before it is read)."""
+    import threading
+
+    from models.errors import ApiError
+    from monitor.adapters.tokens import issue_token, revoke_token
+
+    for url in (f"sqlite:///{tmp_path / 'r.sqlite3'}", request.getfixturevalue("postgres_url")):
+        db = Database(url)
+        db.migrate()
+        try:
+            with db.session() as s:
+                issue_token(s, Role.OPERATOR, "值班员")
+                token_id = s.scalar(select(ApiToken.id))
+            outcomes: list[str] = []
+            gate = threading.Barrier(4)
+
+            def revoke(reason: str, db: Database = db, token_id: int = token_id, gate: threading.Barrier = gate,
+                       outcomes: list[str] = outcomes) -> None:
+                gate.wait()
+                try:
+                    with db.session() as s:
+                        revoke_token(s, token_id, reason)
+                    outcomes.append("revoked")
+                except ApiError as e:
+                    outcomes.append(e.code)
+
+            threads = [threading.Thread(target=revoke, args=(f"原因{n}",)) for n in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert sorted(outcomes) == ["TOKEN_ALREADY_REVOKED"] * 3 + ["revoked"], outcomes
+            with db.session() as s:
+                entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "api_tokens.update")).all()
+            assert len(entries) == 1
+        finally:
+            db.dispose()
