@@ -126,7 +126,7 @@ AUDITED = {
     "alert_transitions", "alert_pages", "review_items", "session_reviews", "staff", "staff_duty", "staff_ties",
     "phone_checks", "phone_calls", "identity_matches", "liveness_challenges", "online_sessions",
     "online_heartbeats", "class_status", "inspections", "draws", "blacklist_decisions", "sign_in_links",
-    "cdr_imports", "cameras", "register_imports", "crosscheck_runs", "class_payments",
+    "cdr_imports", "cameras", "register_imports", "crosscheck_runs", "class_payments", "evidence_faults",
 }
 LEFT_OUT = {"encoding", "face_encoding", "measured", "thresholds", "token_hash", "vector", "payload", "original",
             "evidence", "code_hash",

@@ -38,6 +38,7 @@ ERROR_DESCRIPTIONS = {
     403: "当前身份无权访问 (role or scope forbids it)",
     404: "对象不存在或不在权限范围内 (not found, or outside the caller's scope)",
     409: "与已有记录冲突 (conflict: replay, duplicate, already decided)",
+    410: "证据文件与登记的校验码不符或已缺失，已记录并告警 (evidence file altered or missing)",
     413: "上传内容过大 (body or image too large)",
     415: "不支持的图片格式 (unsupported image format)",
     422: "字段无效 (invalid field)",

@@ -826,6 +826,23 @@ class AuditCheckRow(Base):
     message: Mapped[str] = mapped_column(String(1000))
 
 
+class EvidenceFaultRow(Base):
+    """An evidence file found not to be what its name says (`altered`: its bytes hash to `found_sha256`; `missing`),
+    and where it was found (serve, form_pdf, worker, verify, sweep). Open until a later check finds the genuine
+    bytes again (`restored_at`); while open it is the wall's EVIDENCE_ALTERED alarm. Audited: a fault cannot be
+    deleted or closed behind the chain's back."""
+
+    __tablename__ = "evidence_faults"
+    __table_args__ = (Index("ix_evidence_faults_open", "restored_at", "sha256"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(10))
+    found_sha256: Mapped[str | None] = mapped_column(String(64))
+    detected_by: Mapped[str] = mapped_column(String(20))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    restored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class AuditHead(Base):
     """The chain's last sequence number and hash (one row): the sealer locks it, so entries are chained one at a
     time, and a deleted last entry shows."""

@@ -224,6 +224,10 @@ class Settings(BaseSettings):
                                            "renewed every third of it; another process takes over once it runs out")
     storage_low_free_mb: int = Field(default=2048, ge=0, description="STORAGE_LOW (health and the wall's alarm) when "
                                      "the evidence store's filesystem has less free space than this (MiB)")
+    evidence_check_sample: int = Field(default=300, ge=0, le=1_000_000, description="with each audit check, this "
+                                       "many stored evidence files picked at random are hashed against their names "
+                                       "(1.3 ms and one read per 2.4 MB photo); an altered or missing one is the "
+                                       "wall's EVIDENCE_ALTERED; `monitor evidence verify` checks them all")
     evidence_sweep_minutes: float = Field(default=60.0, gt=0, description="the worker removes evidence files no "
                                           "record names (a rolled-back write) once they are this old, this often")
     crosscheck_repeat_window_days: int = Field(default=365, ge=1, le=3650, description="REPEAT_SUBSIDY: a "

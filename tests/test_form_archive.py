@@ -23,10 +23,11 @@ from pyhanko.pdf_utils.generic import parse_pdf_date
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
+from sqlalchemy import select
 
 from models.clock import SHANGHAI
 from models.identity import mask_id_number
-from models.tables import Inspection, PhoneCall, PhoneCheck, Trainee, TrainingClass, Venue
+from models.tables import EvidenceFaultRow, Inspection, PhoneCall, PhoneCheck, Trainee, TrainingClass, Venue
 from monitor.adapters.inspection_pdf import FormContent, FormFontMissing, render_form
 from monitor.decisions.inspection_form import CHECKLIST, RESULTS
 from tests.crew import NOW, Crew
@@ -238,6 +239,23 @@ def test_the_qr_code_carries_the_verify_link_which_answers_genuine_and_unknown_w
         assert row is not None
         row.findings = "未发现问题"
     assert crew.client.get(path).status_code == 404
+
+
+def test_a_stored_pdf_altered_on_disk_is_neither_served_nor_vouched_for(filed: dict[str, Any]) -> None:
+    crew, body = filed["crew"], filed["body"]
+    app = crew.client.app
+    app.state.evidence.path_for(body["pdf_sha256"]).write_bytes(filed["pdf"].replace(b"/Producer", b"/Producel", 1))
+    pdf = crew.client.get(body["pdf_url"], headers=auth(crew.world.operator))
+    assert pdf.status_code == 410 and pdf.json()["code"] == "EVIDENCE_ALTERED"
+    by_pdf = crew.client.get(f"/verify/{body['pdf_sha256']}")
+    assert by_pdf.status_code == 404 and by_pdf.json()["code"] == "UNKNOWN_DIGEST"
+    with app.state.db.session() as s:
+        faults = s.scalars(select(EvidenceFaultRow)).all()
+        assert [(f.sha256, f.kind, f.detected_by) for f in faults] == [(body["pdf_sha256"], "altered", "form_pdf")]
+    app.state.evidence.path_for(body["pdf_sha256"]).unlink()
+    assert crew.client.get(f"/verify/{body['pdf_sha256']}").status_code == 404
+    with app.state.db.session() as s:
+        assert sorted(f.detected_by for f in s.scalars(select(EvidenceFaultRow))) == ["form_pdf", "verify"]
 
 
 def trust_root(crew: Crew) -> asn1_x509.Certificate:

@@ -12,7 +12,7 @@ from models.scope import Scope, access
 from monitor.api.deps import Db, SettingsDep
 from monitor.api.schemas.registration import HealthOut
 from monitor.services.audit import check_out, recent_checks, untrusted_alarm
-from monitor.services.evidence_health import storage_state
+from monitor.services.evidence_health import evidence_alarms, storage_state
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
 
@@ -23,10 +23,13 @@ def health(scope: Annotated[Scope, access()], db: Db, settings: SettingsDep, req
         session.execute(text("SELECT 1"))
         audit = untrusted_alarm(session)
         last = recent_checks(session, 1)
+        faults = evidence_alarms(session)
     storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
     broken = bool(last) and not last[0].intact
-    return {"status": "degraded" if storage.low or audit or broken else "ok", "database": db.engine.dialect.name,
-            "bus": "redis-streams" if settings.redis_url else "in-process",
-            "worker": request.app.state.worker is not None, "storage": storage.as_json(), "pid": os.getpid(),
+    return {"status": "degraded" if storage.low or audit or broken or faults else "ok",
+            "database": db.engine.dialect.name, "bus": "redis-streams" if settings.redis_url else "in-process",
+            "worker": request.app.state.worker is not None,
+            "storage": {**storage.as_json(), "evidence_faults": faults[0]["message"] if faults else ""},
+            "pid": os.getpid(),
             "audit": {**(audit or {"untrusted": 0, "untrusted_seq": None, "message": ""}),
                       "last_check": check_out(last[0]) if last else None}}

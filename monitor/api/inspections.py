@@ -27,6 +27,7 @@ from models.tables import Alert, Inspection, Institution, TrainingClass
 from monitor.adapters.form_signing import FormSigningKeyMissing
 from monitor.adapters.inspection_pdf import FormFontMissing, check_signature
 from monitor.api.deps import Center, Db, EvidenceDep, SettingsDep
+from monitor.api.evidence import read_evidence
 from monitor.api.schemas.dispatch import InspectionOut, ShortfallOut
 from monitor.decisions.inspection_form import CHECKLIST
 from monitor.services.dispatch import Actor, ensure_assignee, ensure_staff
@@ -238,12 +239,12 @@ def get_inspection(inspection_id: UploadIdPath, scope: Center, db: Db) -> dict[s
 
 @router.get("/inspections/{inspection_id}/form.pdf", response_class=Response, responses={
     200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-          "description": "检查表 PDF（响应头 X-Content-SHA256 为其摘要）"}, **errors(404)},
+          "description": "检查表 PDF（响应头 X-Content-SHA256 为其摘要）"}, **errors(404, 410)},
     summary="The filled form as a printable PDF, with its SHA-256")
 def get_form_pdf(inspection_id: UploadIdPath, scope: Center, db: Db, evidence: EvidenceDep) -> Response:
     with db.session() as session:
         row = load_inspection(session, scope, inspection_id)
         sha = row.pdf_sha256
-    return Response(evidence.get(sha), media_type="application/pdf",
+    return Response(read_evidence(db, evidence, sha, "form_pdf"), media_type="application/pdf",
                     headers={"X-Content-SHA256": sha,
                              "Content-Disposition": f'inline; filename="inspection-{inspection_id}.pdf"'})

@@ -34,7 +34,7 @@ from monitor.api.schemas.wall import FramesOut, OverviewOut, TraineeDayOut
 from monitor.decisions.alert_lifecycle import WORKING, AlertState
 from monitor.services.audit import audit_alarms
 from monitor.services.events import prefecture_of
-from monitor.services.evidence_health import storage_state
+from monitor.services.evidence_health import evidence_alarms, storage_state
 from monitor.services.wall import latest_frames, today_trend, trainee_day, what_is_due
 from monitor.settings import Settings
 
@@ -61,10 +61,11 @@ def alert_counters(session: Session, scope: Scope, stale_before: datetime) -> di
 def system_alarms(settings: Settings, session: Session) -> list[dict[str, str]]:
     """What the wall must show about the center itself: STORAGE_LOW before the evidence disk is full,
     AUDIT_UNTRUSTED once the sealer has chained an entry the product did not write, AUDIT_BROKEN when the latest
-    periodic check found the chain or the records rewritten."""
+    periodic check found the chain or the records rewritten, EVIDENCE_ALTERED while a stored file is not what its
+    digest says."""
     storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
     alarms = [{"code": "STORAGE_LOW", "message": str(storage.as_json()["message"])}] if storage.low else []
-    return alarms + audit_alarms(session)
+    return alarms + audit_alarms(session) + evidence_alarms(session)
 
 
 @router.get("/overview", summary="The province at a glance for the wall screen", response_model=OverviewOut)

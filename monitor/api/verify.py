@@ -11,10 +11,12 @@ from fastapi import APIRouter, Header, Path
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
+from ingest.adapters.evidence import EvidenceFault
 from models.clock import SHANGHAI
 from models.errors import ApiError, errors
 from models.scope import public_route
 from monitor.api.deps import Db, EvidenceDep
+from monitor.services.evidence_health import record_fault
 from monitor.services.inspections import verify_digest
 
 router = APIRouter(tags=["public"])
@@ -58,8 +60,12 @@ def local(iso: str) -> str:
 def verify(sha256: Annotated[str, Path(max_length=128)], db: Db, evidence: EvidenceDep,
            accept: Annotated[str, Header()] = "") -> Any:
     digest = sha256.strip().lower()
-    with db.session() as session:
-        found = verify_digest(session, evidence, digest)
+    try:
+        with db.session() as session:
+            found = verify_digest(session, evidence, digest)
+    except EvidenceFault as fault:  # the signed PDF on file is not the one filed: recorded, alarmed, not vouched for
+        record_fault(db, fault, "verify")
+        found = None
     html = "text/html" in accept and "application/json" not in accept
     if found is None:
         if html:

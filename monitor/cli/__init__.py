@@ -1,4 +1,4 @@
-"""The `monitor` command: serve, worker, demo, migrate, token management, audit and face models."""
+"""The `monitor` command: serve, worker, demo, migrate, token management, audit, evidence files and face models."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from monitor.cli.audit import audit_anchor, audit_rotate_key, audit_verify
 from monitor.cli.config import data_dir_exports, token_command
 from monitor.cli.demo import run_demo
 from monitor.cli.errors import FriendlyGroup
+from monitor.cli.evidence import evidence_verify
 from monitor.cli.faces import faces_models, faces_reenrol
 from monitor.cli.serving import run_scheduler, run_worker, serve
 
@@ -23,6 +24,10 @@ audit_app = typer.Typer(help="The audit chain (全程留痕)", no_args_is_help=T
                         pretty_exceptions_enable=False)
 app.add_typer(audit_app, name="audit")
 
+evidence_app = typer.Typer(help="Stored evidence files (证据文件核验)", no_args_is_help=True, cls=FriendlyGroup,
+                           pretty_exceptions_enable=False)
+app.add_typer(evidence_app, name="evidence")
+
 faces_app = typer.Typer(help="Face models and re-enrolment", no_args_is_help=True, cls=FriendlyGroup,
                         pretty_exceptions_enable=False)
 app.add_typer(faces_app, name="faces")
@@ -35,6 +40,7 @@ token_app.command("sign-in-link")(token_sign_in_link)
 token_app.command("list")(token_list)
 token_app.command("revoke")(token_revoke)
 audit_app.command("verify")(audit_verify)
+evidence_app.command("verify")(evidence_verify)
 audit_app.command("anchor")(audit_anchor)
 audit_app.command("rotate-key")(audit_rotate_key)
 app.command()(serve)

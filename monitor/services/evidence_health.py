@@ -1,19 +1,23 @@
-"""The evidence store's health: free space against the STORAGE_LOW threshold (raised before the disk is full), and
-the janitor that removes files no row names (written before a transaction that then rolled back, or a temporary file
-of a write cut short), once they are older than a grace period."""
+"""The evidence store's health: free space against the STORAGE_LOW threshold (raised before the disk is full); the
+janitor that removes files no row names (written before a transaction that then rolled back, or a temporary file
+of a write cut short), once they are older than a grace period; and files found not to be what their names say
+(altered on disk, or gone): recorded once, alarmed on the wall (EVIDENCE_ALTERED) until the genuine bytes are back."""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from ingest.adapters.evidence import EvidenceStore
-from models.tables import Evidence
+from ingest.adapters.evidence import EvidenceFault, EvidenceStore
+from models.clock import utc_now
+from models.tables import Evidence, EvidenceFaultRow
 from monitor.adapters.storage import Database
 
 log = logging.getLogger(__name__)
@@ -73,3 +77,82 @@ def sweep_orphans(db: Database, evidence: EvidenceStore, older_than_s: float, no
     if removed:
         log.warning("evidence janitor removed %d file(s) no record names", removed)
     return removed
+
+
+def record_fault(db: Database, fault: EvidenceFault, where: str) -> None:
+    """Keep `fault` (found by `where`: serve, form_pdf, verify, worker, sweep) in its own transaction, once while it
+    is open: the chain records it, and the wall shows it until the file checks whole again."""
+    log.error("evidence file %s… is %s (found by %s)", fault.sha256[:12], fault.kind, where)
+    with db.session() as session:
+        known = session.scalar(select(EvidenceFaultRow.id).where(
+            EvidenceFaultRow.sha256 == fault.sha256, EvidenceFaultRow.kind == fault.kind,
+            EvidenceFaultRow.restored_at.is_(None)).limit(1))
+        if known is None:
+            session.add(EvidenceFaultRow(sha256=fault.sha256, kind=fault.kind, found_sha256=fault.found_sha256,
+                                         detected_by=where, detected_at=utc_now()))
+
+
+@dataclass(frozen=True)
+class EvidenceCheck:
+    """One pass over stored files: how many were read, how many are not what their names say, how many faults found
+    earlier now check whole again."""
+
+    checked: int
+    faults: int
+    restored: int
+
+
+def check_evidence(db: Database, evidence: EvidenceStore, sample: int | None) -> EvidenceCheck:
+    """Hash stored files against their names: `sample` evidence rows picked at random (None: every row, in digest
+    order, a chunk at a time), and every file with an open fault, which is closed when its bytes are genuine again.
+    About 1.3 ms of CPU and one read per 2.4 MB photo."""
+    restored = 0
+    with db.session() as session:
+        open_faults = list(session.scalars(select(EvidenceFaultRow).where(EvidenceFaultRow.restored_at.is_(None))))
+        for row in open_faults:
+            try:
+                evidence.get(row.sha256)
+            except EvidenceFault:
+                continue
+            row.restored_at = utc_now()
+            restored += 1
+    checked = faults = 0
+    for names in _evidence_names(db, sample):
+        for name in names:
+            checked += 1
+            try:
+                evidence.get(name)
+            except EvidenceFault as fault:
+                faults += 1
+                record_fault(db, fault, "sweep")
+    return EvidenceCheck(checked, faults, restored)
+
+
+def _evidence_names(db: Database, sample: int | None) -> Iterator[list[str]]:
+    if sample is not None:
+        with db.session() as session:
+            yield list(session.scalars(select(Evidence.sha256).order_by(func.random()).limit(sample)))
+        return
+    after = ""
+    while True:
+        with db.session() as session:
+            names = list(session.scalars(select(Evidence.sha256).where(Evidence.sha256 > after)
+                                         .order_by(Evidence.sha256).limit(CHUNK)))
+        if not names:
+            return
+        yield names
+        after = names[-1]
+
+
+def evidence_alarms(session: Session) -> list[dict[str, str]]:
+    """The wall's alarm while any evidence file is altered or missing (EVIDENCE_ALTERED), naming the first."""
+    count = int(session.scalar(select(func.count(func.distinct(EvidenceFaultRow.sha256))).where(
+        EvidenceFaultRow.restored_at.is_(None))) or 0)
+    if not count:
+        return []
+    first = session.scalars(select(EvidenceFaultRow).where(EvidenceFaultRow.restored_at.is_(None))
+                            .order_by(EvidenceFaultRow.id).limit(1)).one()
+    what = "被改动" if first.kind == "altered" else "缺失"
+    return [{"code": "EVIDENCE_ALTERED",
+             "message": f"{count} 份证据文件与登记的校验码不符或缺失（最早一份 {first.sha256[:12]}… {what}）："
+                        "已停止展示和核验，请从备份恢复原件后运行 monitor evidence verify"}]

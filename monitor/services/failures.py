@@ -9,10 +9,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ingest.adapters.evidence import EvidenceFault
 from models.tables import OutboxMessage
 from models.terms import SubjectKind
 from monitor.adapters.photo_decode import UnreadablePhoto
 from monitor.services.context import WorkerContext
+from monitor.services.evidence_health import record_fault
 from monitor.services.recorder import give_up_heartbeat, give_up_upload, unverifiable
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,10 @@ def guard_handler(ctx: WorkerContext, topic: str, key: str, handler: Handler) ->
             handler(ctx, subject_id)
         except UnreadablePhoto as exc:
             give_up(ctx, topic, subject_id, f"照片无法解码（{exc}）")
+        except EvidenceFault as fault:  # judged on a substituted photo would be worse than not judged
+            record_fault(ctx.db, fault, "worker")
+            what = "已被改动，与登记的校验码不符" if fault.kind == "altered" else "已不在存储中"
+            give_up(ctx, topic, subject_id, f"证据照片{what}（已告警），未予核验")
         except Exception as exc:
             failures = note_failure(ctx, topic, subject_id, exc)
             if failures < ctx.settings.max_verification_attempts:

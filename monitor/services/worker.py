@@ -22,7 +22,7 @@ from monitor.services.context import WorkerContext
 from monitor.services.crosscheck import crosscheck_all
 from monitor.services.dispatch import DispatchClock
 from monitor.services.draws import draw_due
-from monitor.services.evidence_health import sweep_orphans
+from monitor.services.evidence_health import check_evidence, sweep_orphans
 from monitor.services.failures import Handler, guard_handler
 from monitor.services.heartbeats import verify_heartbeat
 from monitor.services.leader import LeaderLease
@@ -105,6 +105,9 @@ class Worker:
         record_check(self.db, result, started, utc_now())
         if not result.intact:
             log.error("audit check: %s", result.message[:300])
+        files = check_evidence(self.db, self.ctx.evidence, self.settings.evidence_check_sample)
+        log.info("evidence check: %d file(s) hashed, %d not as filed, %d restored", files.checked, files.faults,
+                 files.restored)
         return result.intact
 
     def _audit_check_loop(self) -> None:

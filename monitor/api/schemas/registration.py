@@ -169,6 +169,8 @@ class StorageOut(BaseModel):
     total_bytes: int
     low_below_bytes: int
     message: str = Field(description="zh-CN, when low")
+    evidence_faults: str = Field(default="", description="zh-CN, while a stored file is altered or missing "
+                                                         "(EVIDENCE_ALTERED on the wall); empty otherwise")
 
 
 class AuditHealthOut(BaseModel):
@@ -184,7 +186,8 @@ class AuditHealthOut(BaseModel):
 class HealthOut(BaseModel):
     """Whether the center is up: the database answered, which bus, whether this process runs the worker."""
 
-    status: str = Field(description="ok | degraded (STORAGE_LOW, or audit entries the product did not write)")
+    status: str = Field(description="ok | degraded (STORAGE_LOW, audit entries the product did not write, a failed "
+                                    "audit check, or an evidence file altered or missing)")
     database: str = Field(description="the database dialect, e.g. sqlite or postgresql")
     bus: str = Field(description="in-process | redis-streams")
     worker: bool
