@@ -4,6 +4,8 @@ into the hash chain, one sealer at a time, under the head row's lock."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import weakref
 from collections.abc import Callable
@@ -128,9 +130,15 @@ AUDITED = {
     "online_heartbeats", "class_status", "inspections", "draws", "blacklist_decisions", "sign_in_links",
     "cdr_imports", "cameras", "register_imports", "crosscheck_runs", "class_payments", "evidence_faults",
 }
-LEFT_OUT = {"encoding", "face_encoding", "measured", "thresholds", "token_hash", "vector", "payload", "original",
-            "evidence", "code_hash",
-            "credentials_encrypted"}  # large figures or secrets: the row they belong to is cited, not copied
+LEFT_OUT = {"encoding", "face_encoding", "measured", "thresholds", "vector", "payload", "original", "evidence",
+            "credentials_encrypted"}
+"""Large figures and secrets: not copied into the chain, which records `<column>_sha256` instead (the SHA-256 of the
+value's canonical JSON, None for None), so a cited distance, a threshold or a face vector rewritten in the
+database is still a `changed` row."""
+NOT_SHOWN = {"token_hash", "code_hash"}
+"""Recorded in the chain, so a row check names a token's or sign-in link's hash swapped for another's (which would hand
+one holder another's role), but never shown (browse, export): each is the SHA-256 of a 256- or 128-bit random
+secret, which reveals nothing of it, and still no one needs to see it."""
 
 
 def row_detail(row: Any, only: set[str] | None = None) -> dict[str, Any]:
@@ -144,11 +152,23 @@ def columns_detail(table: Table, value_of: Callable[[Column[Any]], Any], only: s
     detail: dict[str, Any] = {}
     for column in table.columns:
         key = column.key
-        if key in LEFT_OUT or (only is not None and key not in only):
+        if only is not None and key not in only:
             continue
         value = value_of(column)
-        detail[key] = mask_id_number(value) if key == "id_number" and isinstance(value, str) else value
+        if key in LEFT_OUT:
+            detail[f"{key}_sha256"] = value_digest(value)
+        else:
+            detail[key] = mask_id_number(value) if key == "id_number" and isinstance(value, str) else value
     return detail
+
+
+def value_digest(value: Any) -> str | None:
+    """The SHA-256 of a column value's canonical JSON (keys as text, sorted), the same for the value written and the
+    value read back from either database's JSON column; None for None."""
+    if value is None:
+        return None
+    text = json.dumps(canonical(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def key_of(table: Table, value_of: Callable[[Column[Any]], Any]) -> str:

@@ -15,9 +15,11 @@ from typer.testing import CliRunner
 
 from models.audit import AuditActor, append_audit
 from models.clock import utc_now
+from models.domain import Role
 from models.tables import ApiToken, AuditEntry, Trainee
 from monitor.adapters.audit_keys import create_private, load_keyring
 from monitor.adapters.storage import Database
+from monitor.adapters.tokens import issue_token
 from monitor.cli import app as cli
 from monitor.services.audit import anchor_head, verify_audit
 from tests.helpers import World, auth, face
@@ -154,6 +156,68 @@ def test_records_rewritten_behind_the_chain_are_detected_and_named(world: World)
     assert result["broken_kind"] == "row" and "与审计链不符" in result["message"]
     code, output = cli_verify(world.client.app.state.settings.data_dir)
     assert code == 1 and "记录与审计链不符：4 行" in output and f"checkins 第 {r.json()['id']} 行的 status" in output
+
+
+def test_a_token_hash_swapped_to_hand_a_site_the_admins_role_is_named(world: World) -> None:
+    """Someone at the database gives the admin's token row the hash of a site's token (and the site's row the
+    admin's): the site's token now authenticates as the admin. The chain records each token's hash (never shown),
+    so the row check names both rows."""
+    db = world.client.app.state.db
+    before = verify(world)
+    assert before["rows_intact"], before["row_findings"]
+    with db.session() as s:
+        admin = s.scalars(select(ApiToken).where(ApiToken.name == "测试管理员")).one()
+        site = s.scalars(select(ApiToken).where(ApiToken.name == "站点0")).one()
+        admin_id, site_id, admin_hash, site_hash = admin.id, site.id, admin.token_hash, site.token_hash
+    with db.engine.begin() as conn:  # three statements, as the unique index on the hash requires
+        conn.execute(update(ApiToken).where(ApiToken.id == admin_id).values(token_hash="0" * 64))
+        conn.execute(update(ApiToken).where(ApiToken.id == site_id).values(token_hash=admin_hash))
+        conn.execute(update(ApiToken).where(ApiToken.id == admin_id).values(token_hash=site_hash))
+    assert world.client.get("/api/v1/tokens", headers=auth(world.site)).status_code == 200  # the swap works
+    with db.session() as s:  # (the admin's own token is now the site's: verify with an auditor's)
+        auditor = issue_token(s, Role.AUDITOR, "审计员")
+    db.seal_audit()
+    r = world.client.get("/api/v1/audit/verify", headers=auth(auditor))
+    assert r.status_code == 200, r.text
+    found = {(f["table"], f["key"], f["kind"], tuple(f["columns"])) for f in r.json()["row_findings"]}
+    assert found == {("api_tokens", str(admin_id), "changed", ("token_hash",)),
+                     ("api_tokens", str(site_id), "changed", ("token_hash",))}
+    assert admin_hash not in r.text and site_hash not in r.text
+    entries = world.client.get("/api/v1/audit", params={"subject_kind": "api_tokens"}, headers=auth(auditor))
+    assert entries.status_code == 200 and entries.json()
+    assert admin_hash not in entries.text and "token_hash" not in entries.text  # recorded, never shown
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_cited_figure_or_face_vector_rewritten_in_the_database_is_named(
+        database: str, request: pytest.FixtureRequest, client_factory: Callable[..., TestClient]) -> None:
+    """The chain does not copy large figures (a verdict's measurements and thresholds, a face vector) but records
+    their digest: a face distance made to look like a match, a threshold loosened, or an enrolled face vector
+    swapped for someone else's (who could then sign in as the trainee) is a changed row. The digests of the values
+    written and read back agree on both databases (nothing else is named)."""
+    from models.tables import FaceTemplate, Verification
+
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    world = World.build(client_factory(database_url=url) if url else client_factory())
+    r = world.checkin(face("people/obama/obama2.jpg"))
+    assert r.status_code == 201 and r.json()["status"] == "passed"
+    db = world.client.app.state.db
+    assert verify(world)["rows_intact"]
+    with db.session() as s:
+        verification = s.scalars(select(Verification).where(Verification.subject_id == r.json()["id"])).one()
+        measured = {**verification.measured, "face_distance": 0.12}
+        thresholds = {**verification.thresholds, "face_match": 0.9}
+        obama = s.scalars(select(FaceTemplate).where(FaceTemplate.person_id == world.obama_id)).first()
+        biden = s.scalars(select(FaceTemplate).where(FaceTemplate.person_id == world.biden_id)).first()
+        assert obama is not None and biden is not None
+        ids = (verification.id, obama.id)
+    with db.engine.begin() as conn:  # Core statements: no entry is written, as with a database client
+        conn.execute(update(Verification).where(Verification.id == ids[0]).values(measured=measured,
+                                                                                  thresholds=thresholds))
+        conn.execute(update(FaceTemplate).where(FaceTemplate.id == ids[1]).values(encoding=biden.encoding))
+    found = {(f["table"], f["key"], tuple(f["columns"])) for f in verify(world)["row_findings"]}
+    assert found == {("verifications", str(ids[0]), ("measured_sha256", "thresholds_sha256")),
+                     ("face_templates", str(ids[1]), ("encoding_sha256",))}
 
 
 def add_alert_with_history(world: World) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
-from models.audit import LEFT_OUT, append_audit
+from models.audit import LEFT_OUT, NOT_SHOWN, append_audit
 from models.clock import SHANGHAI
 from models.errors import ApiError
 from models.identity import mask_id_number, mask_phone
@@ -144,10 +144,10 @@ def mask_text(text: str) -> str:
 
 
 def scrub(value: Any) -> Any:
-    """A detail as exported: keys of secrets and large figures (LEFT_OUT) dropped at any depth, ID and phone
+    """A detail as exported: keys of secrets and large figures (LEFT_OUT, NOT_SHOWN) dropped at any depth, ID and phone
     numbers masked in any string (the chain masks ID numbers when written; phone numbers it keeps for auditors)."""
     if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items() if k not in LEFT_OUT}
+        return {k: scrub(v) for k, v in value.items() if k not in LEFT_OUT and k not in NOT_SHOWN}
     if isinstance(value, list):
         return [scrub(v) for v in value]
     if isinstance(value, str):
