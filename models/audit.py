@@ -8,7 +8,7 @@ import hashlib
 import json
 import secrets
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, Table, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
 
-from models.audit_chain import canonical, entry_hash, sealer_doubts, sign_entry
+from models.audit_chain import canonical, entry_hash, sealer_doubts, sign_entry, signature_key_id
 from models.clock import utc_now
 from models.identity import mask_id_number
 from models.tables import AuditEntry, AuditHead
@@ -67,7 +67,8 @@ def append_audit(conn: Session | Connection, action: str, subject_kind: str, sub
 
 
 def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | None = None,
-               sealed_before: tuple[int, str] | None = None) -> tuple[int, tuple[int, str]]:
+               sealed_before: tuple[int, str] | None = None,
+               keyring: Callable[[set[str]], Mapping[str, bytes]] | None = None) -> tuple[int, tuple[int, str]]:
     """Chain the committed entries not sealed yet, oldest first, under the head's lock; returns how many. `key`
     (its id and bytes, kept outside the database) makes each digest an HMAC; without one (tools on a bare
     database) the digest is plain SHA-256, as before keys.
@@ -78,7 +79,11 @@ def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | Non
 
     `sealed_before` is the head this sealer left last time: a head now behind it, or whose entry no longer has
     that hash, was rolled back in the database (sealed entries unsealed to be dropped or reordered and sealed
-    again): counted and noted the same way (`audit.rolled_back`). Returns (entries sealed, the head now)."""
+    again): counted and noted the same way (`audit.rolled_back`). Returns (entries sealed, the head now).
+
+    `keyring(key_ids)` gives every audit key the center has, given the key ids this pass's entries name (so that a
+    caller can read its key file again when one is new to it, after a rotation): an entry signed in the name of a
+    key the center never had is then doubted too."""
     key_id, secret = key if key is not None else (None, None)
     head = conn.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=AuditHead.seq)
                         .returning(AuditHead.seq, AuditHead.hash)).one()  # the lock: one sealer at a time
@@ -92,6 +97,8 @@ def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | Non
     signatures = [e.signature for e in rows if e.signature is not None]
     repeated = set(conn.scalars(select(AuditEntry.signature).where(AuditEntry.signature.in_(signatures)).group_by(
         AuditEntry.signature).having(func.count() > 1))) if signatures else set()  # copies (index dropped first)
+    known = keyring({signature_key_id(sig) for sig in signatures}) if keyring is not None and key is not None \
+        else None
     for e in rows:
         seq += 1
         digest = entry_hash(prev, seq, e.at.isoformat(), e.actor, e.actor_role, e.action, e.subject_kind,
@@ -100,7 +107,7 @@ def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | Non
                                                                            key_id=key_id))
         if e.signature in repeated or key is not None and sealer_doubts(
                 e.signature, key, signed, e.at.isoformat(), e.actor, e.actor_role, e.token_id, e.action,
-                e.subject_kind, e.subject_id, e.detail):
+                e.subject_kind, e.subject_id, e.detail, known):
             doubted.append(seq)
         signed = signed or e.signature is not None
         prev = digest

@@ -187,12 +187,15 @@ def signature_break(link: Link, keys: Mapping[str, bytes], signed_before: bool) 
 
 def sealer_doubts(signature: str | None, key: tuple[str, bytes], signed_before: bool, at_iso: str, actor: str,
                   actor_role: str, token_id: int | None, action: str, subject_kind: str, subject_id: str,
-                  detail: Any) -> bool:
-    """Whether the sealer, holding only the current `key`, can tell an entry was not written by the product: no
-    signature after signed entries, or a signature in the current key's name that does not hold. (One made with an
-    older key, before a rotation, is left to `verify_chain`, which has every key.)"""
-    return writer_verdict(signature, {key[0]: key[1]}, signed_before, at_iso, actor, actor_role, token_id, action,
-                          subject_kind, subject_id, detail) in ("unsigned", "forged")
+                  detail: Any, keyring: Mapping[str, bytes] | None = None) -> bool:
+    """Whether the sealer can tell an entry was not written by the product: no signature after signed entries, a
+    signature that does not hold, or (holding the whole `keyring`, the current `key` among it) one in the name of a
+    key the center never had. Holding only the current key, one made with another key (an older one, before a
+    rotation) is left to `verify_chain`, which has every key."""
+    keys = {**(keyring or {}), key[0]: key[1]}
+    doubted = ("unsigned", "forged", "unknown_key") if keyring is not None else ("unsigned", "forged")
+    return writer_verdict(signature, keys, signed_before, at_iso, actor, actor_role, token_id, action,
+                          subject_kind, subject_id, detail) in doubted
 
 
 def entry_trusted(signature: str | None, seq: int | None, first_signed_seq: int | None, keys: Mapping[str, bytes],

@@ -54,7 +54,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     """The FastAPI app with storage migrated, the bus, the live hub and (by default) the worker."""
     settings = settings or Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)  # the key lives outside the database
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current,  # the key lives outside the database
+                  audit_keyring=lambda: settings.audit_keyring(create=False).keys)  # the sealer knows every key
     mark_commits(db.engine)  # an idempotent request's key is marked committed with its first write
     db.migrate()
     camera_keyring = settings.camera_keyring()  # cameras' credentials are encrypted with a key outside it too

@@ -361,8 +361,32 @@ def test_a_rotated_key_seals_new_entries_and_old_ones_still_verify(world: World)
     with db.session() as s:
         assert set(s.scalars(select(AuditEntry.key_id))) == {"k1", "k2"}
     assert verify(world)["intact"] is True
+    assert world.client.get("/api/v1/health", headers=auth(world.admin)).json()["audit"]["untrusted"] == 0
     keys = settings.audit_keyring().keys
     assert verify_audit(db, {"k2": keys["k2"]})[1].kind == "key"  # type: ignore[union-attr]
+
+
+def test_a_process_started_after_a_rotation_is_no_alarm_for_a_sealer_started_before(world: World) -> None:
+    """The running sealer read the key file before `monitor audit rotate-key`; a process started after it signs
+    with the new key. The sealer reads the key file again for the key it has not seen, rather than doubt those
+    entries as signed by a key the center never had (which it does for a key id the file does not hold either)."""
+    settings = world.client.app.state.settings
+    db = world.client.app.state.db
+    entries(world)  # sealed: the sealer has read the keyring (k1 only)
+    assert CliRunner().invoke(cli, ["audit", "rotate-key", "--data-dir", str(settings.data_dir)]).exit_code == 0
+    restarted = Database(settings.sqlalchemy_url, settings.audit_keyring().current)  # a process started after
+    try:
+        with restarted.session() as s:
+            append_audit(s, "test.append", "test", "after-rotation", {"n": 1}, AuditActor("测试", "system"))
+    finally:
+        restarted.dispose()
+    db.seal_audit()  # the running sealer, still sealing with k1
+    with db.session() as s:
+        signature = s.scalar(select(AuditEntry.signature).where(AuditEntry.subject_id == "after-rotation"))
+        assert signature is not None and signature.startswith("k2:")
+    health = world.client.get("/api/v1/health", headers=auth(world.admin)).json()
+    assert (health["status"], health["audit"]["untrusted"]) == ("ok", 0)
+    assert verify(world)["intact"] is True
 
 
 def test_a_key_made_by_two_processes_at_once_is_the_first_writers_for_both(tmp_path: Path) -> None:
@@ -407,8 +431,9 @@ def test_a_row_is_judged_against_its_replayed_entries() -> None:
 def forge_entry(db: Database, how: str, subject_id: int, detail: dict) -> int:
     """What an administrator with database access but without the audit key could do to make a rewritten row
     agree with the chain: insert an entry for it, actor 系统, for the sealer to chain with the real key. `how`:
-    unsigned (no signature), forged (a made-up one) or copied (an earlier entry of the row, whole, the unique index
-    dropped first: replaying what the product once wrote). Returns the entry's id."""
+    unsigned (no signature), forged (a made-up one), unknown_key (made up in the name of a key the center never had)
+    or copied (an earlier entry of the row, whole, the unique index dropped first: replaying what the product once
+    wrote). Returns the entry's id."""
     from sqlalchemy import insert, text
 
     values = {"at": utc_now(), "actor": "系统", "actor_role": "system", "action": "checkins.update",
@@ -416,6 +441,8 @@ def forge_entry(db: Database, how: str, subject_id: int, detail: dict) -> int:
     with db.engine.begin() as conn:
         if how == "forged":
             values["signature"] = f"k1:{'0' * 16}:{'1' * 64}"
+        elif how == "unknown_key":
+            values["signature"] = f"k0:{'0' * 16}:{'1' * 64}"
         elif how == "copied":
             conn.execute(text("DROP INDEX ix_audit_entries_signature"))
             earlier = conn.execute(select(AuditEntry).where(
@@ -426,7 +453,7 @@ def forge_entry(db: Database, how: str, subject_id: int, detail: dict) -> int:
         return int(conn.execute(insert(AuditEntry).values(**values).returning(AuditEntry.id)).scalar_one())
 
 
-@pytest.mark.parametrize("how", ["unsigned", "forged", "copied"])
+@pytest.mark.parametrize("how", ["unsigned", "forged", "unknown_key", "copied"])
 def test_an_entry_slipped_in_for_the_sealer_is_named_and_not_believed(world: World, how: str) -> None:
     """Someone rewrites a check-in's status in the database and inserts an entry that says the product did it; the
     worker seals whatever it finds, with the real key. The entry carries no valid writer signature (or repeats
@@ -449,7 +476,7 @@ def test_an_entry_slipped_in_for_the_sealer_is_named_and_not_believed(world: Wor
     with db.session() as s:
         seq = s.scalar(select(AuditEntry.seq).where(AuditEntry.id == entry))
     assert seq is not None and result["head_seq"] == seq
-    kind = {"unsigned": "unsigned", "forged": "forged", "copied": "copied"}[how]
+    kind = {"unsigned": "unsigned", "forged": "forged", "unknown_key": "key", "copied": "copied"}[how]
     assert (result["intact"], result["broken_kind"], result["broken_seq"]) == (False, kind, seq), result
     assert result["checked"] == seq - 1  # everything before it holds
     found = {(f["table"], f["kind"], f["entry"]) for f in result["row_findings"]}

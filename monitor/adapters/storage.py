@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -79,8 +79,11 @@ class Database:
     `on_events_committed` callbacks run after any commit that wrote live events (the feed wakes on them).
     """
 
-    def __init__(self, url: str, audit_key: tuple[str, bytes] | None = None) -> None:
+    def __init__(self, url: str, audit_key: tuple[str, bytes] | None = None,
+                 audit_keyring: Callable[[], Mapping[str, bytes]] | None = None) -> None:
         self.url = url
+        self._load_keyring = audit_keyring  # every audit key the center has (read again when an entry names a new one)
+        self._keyring: dict[str, bytes] | None = None
         self.engine = create_db_engine(url)
         self.factory = sessionmaker(self.engine, expire_on_commit=False)
         self.on_events_committed: list[Callable[[], None]] = []
@@ -151,10 +154,20 @@ class Database:
         sealed = 0
         while True:
             with self.writing() as conn:
-                batch, self._sealed_head = seal_audit(conn, key=self.audit_key, sealed_before=self._sealed_head)
+                batch, self._sealed_head = seal_audit(conn, key=self.audit_key, sealed_before=self._sealed_head,
+                                                      keyring=self._keys_named if self._load_keyring else None)
             sealed += batch
             if batch < 5000:
                 return sealed
+
+    def _keys_named(self, key_ids: set[str]) -> Mapping[str, bytes]:
+        """The center's audit keys, the key file read again when an entry names a key this process has not seen
+        (a rotation by `monitor audit rotate-key` while it runs): only a key id the file does not hold either is
+        one the center never had."""
+        assert self._load_keyring is not None
+        if self._keyring is None or not key_ids <= self._keyring.keys():
+            self._keyring = dict(self._load_keyring())
+        return self._keyring
 
     def migrate(self) -> None:
         migrate_database(self.engine)

@@ -76,7 +76,8 @@ def run_role(data_dir: DataDir, verify: bool, scheduler: bool) -> None:
     if not settings.redis_url:
         raise CliError("单独运行的 worker 需要 MONITOR_REDIS_URL（进程内总线只在 `monitor serve` 里）",
                        "a separate worker needs MONITOR_REDIS_URL; without Redis `monitor serve` runs the worker")
-    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)  # the key lives outside the database
+    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current,  # the key lives outside the database
+                  audit_keyring=lambda: settings.audit_keyring(create=False).keys)  # the sealer knows every key
     db.migrate()
     bus = create_bus(settings.redis_url, settings.bus_claim_idle_seconds)
     db.on_events_committed.append(bus.announce_events)  # the API processes' live feeds wake on it
