@@ -23,6 +23,7 @@ from monitor.api.http import (
     NoNulInAddress,
     RequestIds,
     SecurityHeaders,
+    TokenBeforeBody,
     install_error_handlers,
     install_openapi,
 )
@@ -97,6 +98,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     app = FastAPI(title="云南省职业技能培训监控调度中心", version="0.1.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None)
     app.add_middleware(IdempotentPosts)  # inside the size limit: it reads bounded bodies only
+    app.add_middleware(TokenBeforeBody, routes=lambda: app.routes, authenticate=authenticate)  # before any body
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(NoNulInAddress)
     app.add_middleware(SecurityHeaders)

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
 
     # Upload limits.
     max_body_bytes: int = 15 * 1024 * 1024
+    body_deadline_seconds: float = Field(default=300.0, gt=0, description="a request body not whole this long after "
+                                         "its headers is answered 408 and its connection closed, however it trickles "
+                                         "(15 MB in 5 minutes is 50 KB/s; a 2.4 MB photo needs 8 KB/s)")
     body_timeout_seconds: float = Field(default=30.0, gt=0, description="a request body that sends nothing for "
                                         "this long is answered 408 and dropped")
     max_image_pixels: int = 40_000_000

@@ -110,10 +110,11 @@ def test_pages_have_no_inline_scripts(world: World) -> None:
 
 @pytest.fixture
 def quick_timeouts(client_factory: Callable[..., TestClient]) -> TestClient:
-    return client_factory(body_timeout_seconds=1.0)
+    return client_factory(body_timeout_seconds=1.0, body_deadline_seconds=2.5)
 
 
 def test_slow_headers_and_stalled_bodies_are_cut_off(quick_timeouts: TestClient) -> None:
+    site = World.build(quick_timeouts).site
     with running_server(quick_timeouts.app, header_timeout_s=1.0) as url:
         host, port = url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port)), timeout=10) as slow:  # headers that never end
@@ -122,10 +123,53 @@ def test_slow_headers_and_stalled_bodies_are_cut_off(quick_timeouts: TestClient)
             assert slow.recv(1024) == b""  # closed by the server
             assert time.monotonic() - started < 5
         with socket.create_connection((host, int(port)), timeout=10) as stalled:  # a body that stops coming
-            stalled.sendall(b"POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer mon_x\r\n"
+            stalled.sendall(b"POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                            + site.encode() + b"\r\n"
                             b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n")
             started = time.monotonic()
             answer = stalled.recv(4096)
             assert time.monotonic() - started < 5
         assert answer.startswith(b"HTTP/1.1 408") and b"BODY_TIMEOUT" in answer, answer[:300]
         assert httpx.get(f"{url}/api/v1/health").status_code == 401  # the server is fine
+
+
+def test_a_body_without_a_valid_token_is_refused_before_it_is_read(quick_timeouts: TestClient) -> None:
+    """Nobody without a token can make the server hold a body: a missing or unknown token on an upload is 401 at
+    once, with only the headers sent, and the connection is closed; a public route still reads its body."""
+    with running_server(quick_timeouts.app, header_timeout_s=1.0) as url:
+        host, port = url.removeprefix("http://").split(":")
+        for authorization in (b"", b"Authorization: Bearer mon_not_a_token\r\n"):
+            with socket.create_connection((host, int(port)), timeout=10) as bomb:
+                bomb.sendall(b"POST /api/v1/check-ins HTTP/1.1\r\nHost: x\r\n" + authorization
+                             + b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 14000000\r\n\r\n"
+                             + b"--b\r\n" + b"x" * 60_000)
+                started = time.monotonic()
+                answer = bomb.recv(4096)
+                assert time.monotonic() - started < 0.9  # not the body timeout: no body was waited for
+            assert answer.startswith(b"HTTP/1.1 401"), answer[:300]
+            assert b"AUTH_REQUIRED" in answer if not authorization else b"AUTH_INVALID" in answer
+        public = httpx.post(f"{url}/auth/sign-in", json={"code": "x" * 22})  # a route anyone may call
+        assert public.status_code == 401 and public.json()["code"] == "SIGN_IN_LINK_INVALID", public.text
+
+
+def test_a_body_that_trickles_is_cut_off_at_the_deadline(quick_timeouts: TestClient) -> None:
+    """One byte now and then keeps the body timeout from firing; the body deadline still ends it (408)."""
+    site = World.build(quick_timeouts).site
+    with running_server(quick_timeouts.app, header_timeout_s=1.0) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as slow:
+            slow.sendall(b"POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + site.encode()
+                         + b"\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 100000\r\n\r\n")
+            started, answer = time.monotonic(), b""
+            slow.settimeout(0.4)
+            while not answer and time.monotonic() - started < 8:
+                try:
+                    slow.sendall(b"x")
+                    answer = slow.recv(4096)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    break
+            elapsed = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408") and b"BODY_TOO_SLOW" in answer, answer[:300]
+        assert 2.0 < elapsed < 5, elapsed

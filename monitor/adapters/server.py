@@ -13,18 +13,23 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 BODY_TIMEOUT = json.dumps({"code": "BODY_TIMEOUT", "message": "请求内容长时间未传完，连接已断开，请在网络稳定时重试"},
                           ensure_ascii=False).encode()
+BODY_TOO_SLOW = json.dumps({"code": "BODY_TOO_SLOW", "message": "请求内容传输过慢，未在规定时间内传完，连接已断开，"
+                                                            "请在网络稳定时重试"}, ensure_ascii=False).encode()
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol with two read timeouts: a request whose headers do not arrive whole within
-    `header_timeout_s` of its first byte (or of the connection opening) is closed, and one whose body sends
-    nothing for `body_timeout_s` is answered 408 and closed. Slow clients hold no slot for long.
+    """uvicorn's HTTP protocol with read timeouts: a request whose headers do not arrive whole within
+    `header_timeout_s` of its first byte (or of the connection opening) is closed; one whose body sends nothing
+    for `body_timeout_s`, or has not arrived whole `body_deadline_s` after its headers (a byte now and then keeps
+    no body open for good), is answered 408 and closed. Slow clients hold no slot for long.
 
     The body clock is one timer per request that re-arms itself lazily: a 3 MB body arrives in ~50 chunks,
     and each chunk only notes the time."""
 
     header_timeout_s = 10.0
     body_timeout_s = 30.0
+    body_deadline_s = 300.0
+    _body_started = 0.0
     _header_timer: asyncio.TimerHandle | None = None
     _body_timer: asyncio.TimerHandle | None = None
     _body_seen = 0.0
@@ -40,8 +45,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._cancel_timers()
         super().on_headers_complete()
-        self._body_seen = self.loop.time()
-        self._body_timer = self.loop.call_later(self.body_timeout_s, self._check_body)
+        self._body_seen = self._body_started = self.loop.time()
+        self._body_timer = self.loop.call_later(min(self.body_timeout_s, self.body_deadline_s), self._check_body)
 
     def on_body(self, body: bytes) -> None:
         self._body_seen = self.loop.time()
@@ -74,29 +79,40 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _check_body(self) -> None:
         self._body_timer = None
-        idle = self.loop.time() - self._body_seen
-        if idle < self.body_timeout_s:
-            self._body_timer = self.loop.call_later(self.body_timeout_s - idle, self._check_body)
+        now = self.loop.time()
+        idle, elapsed = now - self._body_seen, now - self._body_started
+        if idle < self.body_timeout_s and elapsed < self.body_deadline_s:
+            wait = min(self.body_timeout_s - idle, self.body_deadline_s - elapsed)
+            self._body_timer = self.loop.call_later(wait, self._check_body)
             return
         if self.transport.is_closing():
             return
-        self.logger.info("closing a request whose body stalled for %.0f s", idle)
+        slow = idle < self.body_timeout_s
+        if slow:
+            self.logger.info("closing a request whose body took more than %.0f s", self.body_deadline_s)
+        else:
+            self.logger.info("closing a request whose body stalled for %.0f s", idle)
+        answer = BODY_TOO_SLOW if slow else BODY_TIMEOUT
         if self.cycle is not None and not self.cycle.response_started:
             self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                                 b"connection: close\r\ncontent-length: " + str(len(BODY_TIMEOUT)).encode()
-                                 + b"\r\n\r\n" + BODY_TIMEOUT)
+                                 b"connection: close\r\ncontent-length: " + str(len(answer)).encode()
+                                 + b"\r\n\r\n" + answer)
             self.cycle.response_started = self.cycle.response_complete = True
         self.transport.close()
 
 
 def server_config(app: FastAPI, host: str, port: int, log_level: str = "info",
-                  header_timeout_s: float = 10.0, body_timeout_s: float | None = None) -> uvicorn.Config:
-    """uvicorn settings for the dispatch center (body timeout: the app's settings unless given)."""
+                  header_timeout_s: float = 10.0, body_timeout_s: float | None = None,
+                  body_deadline_s: float | None = None) -> uvicorn.Config:
+    """uvicorn settings for the dispatch center (body timeout and deadline: the app's settings unless given)."""
+    settings = getattr(app.state, "settings", None)
     if body_timeout_s is None:
-        settings = getattr(app.state, "settings", None)
         body_timeout_s = settings.body_timeout_seconds if settings is not None else 30.0
+    if body_deadline_s is None:
+        body_deadline_s = settings.body_deadline_seconds if settings is not None else 300.0
     protocol = type("GuardedHttpProtocol", (GuardedHttpProtocol,),
-                    {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s})
+                    {"header_timeout_s": header_timeout_s, "body_timeout_s": body_timeout_s,
+                     "body_deadline_s": body_deadline_s})
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, http=protocol,
         ws="websockets-sansio",  # flow control: a stalled client's sends wait, memory stays bounded

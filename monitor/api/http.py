@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -18,6 +19,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -147,6 +149,63 @@ class BodySizeLimit:
             if not started and not answered:
                 answered = True
                 await self._error()(scope, receive, send)
+
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class TokenBeforeBody:
+    """A request that carries a body to a route that needs a token is refused (401) before one byte of its body is
+    read, when its token is missing or not valid: the routes read a body whole into memory (up to the size limit),
+    and nobody without a token may make the server hold that. A valid token's principal is kept on the request
+    (`scope["state"]["principal"]`) for the route's access check, so the token is looked up once."""
+
+    def __init__(self, app: ASGIApp, routes: Callable[[], list[Any]],
+                 authenticate: Callable[[Request], Any]) -> None:
+        self.app = app
+        self.routes = routes
+        self.authenticate = authenticate
+        self._needs: dict[tuple[str, str], bool] = {}  # (method, path): whether a token is required (bounded)
+
+    def needs_token(self, method: str, path: str) -> bool:
+        known = self._needs.get((method, path))
+        if known is not None:
+            return known
+        needs = False
+        for context in iter_route_contexts(self.routes()):
+            route = context.route
+            if isinstance(route, APIRoute) and method in (route.methods or ()) and route.path_regex.match(path):
+                needs = bool(declared_roles(route.dependant))  # () is a public route, None declares nothing
+                break
+        if len(self._needs) < 10_000:  # paths with ids vary: a bounded memo, then the routes are matched again
+            self._needs[(method, path)] = needs
+        return needs
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in BODY_METHODS or not _has_body(scope) \
+                or not self.needs_token(scope["method"], scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        try:
+            principal = await run_in_threadpool(self.authenticate, Request(scope))
+        except ApiError as exc:
+            await JSONResponse(exc.to_body(), status_code=exc.status, headers={**exc.headers, "Connection": "close"})(
+                scope, receive, send)
+            return
+        except Exception:  # noqa: BLE001 - a database fault: the route's own check answers it (503, Retry-After)
+            await self.app(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return value.strip() not in (b"0", b"")
+        if name == b"transfer-encoding":
+            return True
+    return False
 
 
 CONTENT_SECURITY_POLICY = (
