@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from models.clock import SHANGHAI
-from models.tables import Anomaly
+from models.clock import SHANGHAI, utc_now
+from models.tables import Alert, Anomaly
 from monitor.services.clock import PolicyClock
 from tests.crew import NOW, Crew
 from tests.helpers import auth
@@ -64,11 +64,27 @@ def test_an_institution_is_blacklisted_on_evidence_and_its_running_class_alarms(
     assert client.get("/api/v1/blacklist", headers=auth(w.site)).status_code == 403
 
 
+def teacher_alert(crew: Crew) -> int:
+    """An open TEACHER_MISMATCH alert of the crew's class (the classroom rule that names its teacher)."""
+    w = crew.world
+    with crew.client.app.state.db.session() as s:
+        alert = Alert(rule="TEACHER_MISMATCH", class_id=w.class_id, region_code="530102", severity="high", count=1,
+                      open_count=1, first_at=utc_now(), last_at=utc_now(), state="open",
+                      institution_id=w.ids["institution"], updated_at=utc_now())
+        s.add(alert)
+        s.flush()
+        return int(alert.id)
+
+
 def test_a_teacher_banned_for_fraud_is_banned_for_life(crew: Crew) -> None:
     w, client = crew.world, crew.client
     teacher = w.ids["teachers"][0]
     url = f"/api/v1/teachers/{teacher}/blacklist"
-    evidence = [confirmed_alert(crew)]  # the class this teacher teaches
+    proxy = confirmed_alert(crew)  # trainees signed in for each other: the institution's doing, not the teacher's
+    refused = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "伪造考勤",
+                                                           "for_fraud": True, "alert_ids": [proxy]})
+    assert refused.status_code == 422 and refused.json()["code"] == "EVIDENCE_NOT_OF_SUBJECT", refused.text
+    evidence = [confirmed_alert(crew, teacher_alert(crew))]  # the class this teacher teaches, about its teacher
     banned = client.put(url, headers=auth(w.admin), json={"blacklisted": True, "reason": "伪造考勤", "for_fraud": True,
                                                           "alert_ids": evidence})
     assert banned.status_code == 200 and banned.json()["blacklisted"] is True

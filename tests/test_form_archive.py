@@ -241,6 +241,20 @@ def test_the_qr_code_carries_the_verify_link_which_answers_genuine_and_unknown_w
     assert crew.client.get(path).status_code == 404
 
 
+def test_a_form_grounds_a_blacklisting_only_of_whom_it_found_at_fault(filed: dict[str, Any]) -> None:
+    """The form found the headcount and the attendance not complying, its teacher item not checked: it grounds
+    blacklisting the institution, not banning the class's teacher for life."""
+    crew, body = filed["crew"], filed["body"]
+    w = crew.world
+    teacher = crew.client.put(f"/api/v1/teachers/{w.ids['teachers'][0]}/blacklist", headers=auth(w.admin), json={
+        "blacklisted": True, "reason": "伪造考勤", "for_fraud": True, "inspection_ids": [body["id"]]})
+    assert teacher.status_code == 422 and teacher.json()["code"] == "EVIDENCE_NOT_OF_SUBJECT", teacher.text
+    assert "教师资质" in teacher.json()["message"]
+    institution = crew.client.put(f"/api/v1/institutions/{w.ids['institution']}/blacklist", headers=auth(w.admin),
+                                  json={"blacklisted": True, "reason": "代签", "inspection_ids": [body["id"]]})
+    assert institution.status_code == 200, institution.text
+
+
 def test_a_stored_pdf_altered_on_disk_is_neither_served_nor_vouched_for(filed: dict[str, Any]) -> None:
     crew, body = filed["crew"], filed["body"]
     app = crew.client.app

@@ -30,11 +30,11 @@ from models.tables import (
 from monitor.api.common import get_in_scope_for_change
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.dispatch import AlertDetailOut
-from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, CloseEvidence, Outcome, judge_close
+from monitor.decisions.alert_lifecycle import STATE_NAMES, Action, AlertState, Outcome, judge_close
 from monitor.services.alerts import alert_subjects
 from monitor.services.dispatch import Actor, accept_alert, ensure_assignee, judge_arrival, page_alert, transition
 from monitor.services.events import class_context
-from monitor.services.inspections import alert_contradictions
+from monitor.services.inspections import alert_contradictions, close_evidence
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
@@ -177,9 +177,8 @@ def close(alert_id: UploadIdPath, body: CloseIn, scope: Workers, db: Db) -> dict
         if alert.state == AlertState.PHONING and outcome is not Outcome.COULD_NOT_VERIFY and not done:
             raise ApiError(409, "PHONE_CHECK_NOT_DONE", "电话抽查尚未完成（须接通不少于规定人数），不能以该结果办结；"
                            "可继续抽查，或以「无法核实」办结")
-        filed = len(session.scalars(select(Inspection.id).where(Inspection.alert_id == alert.id)).all())
-        refusal = judge_close(outcome, body.note, CloseEvidence(done, filed, scope.role in (Role.OPERATOR,
-                                                                                            Role.ADMIN)))
+        evidence = close_evidence(session, alert.id, done, scope.role in (Role.OPERATOR, Role.ADMIN))
+        refusal = judge_close(outcome, body.note, evidence)
         if refusal is not None:
             raise ApiError(422, refusal.code, refusal.message)
     return act(db, scope, alert_id, Action.CLOSE, body.note, outcome)

@@ -102,23 +102,47 @@ def substantive(note: str | None, min_chars: int) -> bool:
 
 @dataclass(frozen=True)
 class CloseEvidence:
-    """What an alert's records show when it is closed."""
+    """What an alert's records show when it is closed: its done phone checks and filed forms, and what they found."""
 
     phone_checks_done: int
     inspections_filed: int
     by_center: bool  # an operator or admin closes it (the center's decision), not the inspector
+    absences_confirmed: int = 0  # calls of done checks that reached a trainee who said they were not in class
+    presences_confirmed: int = 0  # calls that reached a trainee who confirmed being in class
+    forms_with_problems: int = 0  # filed forms with an item found not to comply, or fewer present than registered
+
+    @property
+    def shows_violation(self) -> bool:
+        return bool(self.absences_confirmed or self.forms_with_problems)
+
+    @property
+    def summary(self) -> str:
+        return (f"电话抽查 {self.phone_checks_done} 次（{self.presences_confirmed} 人确认在班，"
+                f"{self.absences_confirmed} 人称不在班），检查表 {self.inspections_filed} 份"
+                f"（{self.forms_with_problems} 份发现不符合项）")
 
 
 def judge_close(outcome: Outcome, note: str | None, evidence: CloseEvidence) -> Refusal | None:
     """Whether the outcome stands on the alert's evidence (clause 十四: the records ground withholding subsidies and
-    blacklisting): a confirmed violation needs a done phone check, a filed inspection form, or the center's
-    decision on the evidence with a note of substance; "could not verify" needs a reason of substance."""
-    if outcome is Outcome.VIOLATION_CONFIRMED and not (
-            evidence.phone_checks_done or evidence.inspections_filed
-            or (evidence.by_center and substantive(note, CENTER_NOTE_MIN_CHARS))):
+    blacklisting). A confirmed violation needs a record that shows one (a trainee reached who said they were not in
+    class, a form with an item not complying) or the center's decision on the evidence with a note of substance; a
+    false alarm may not contradict such a record unless the center decides it with a note of substance; "could not
+    verify" needs a reason of substance."""
+    center_decides = evidence.by_center and substantive(note, CENTER_NOTE_MIN_CHARS)
+    if outcome is Outcome.VIOLATION_CONFIRMED and not (evidence.shows_violation or center_decides):
+        if evidence.phone_checks_done or evidence.inspections_filed:
+            return Refusal("EVIDENCE_CONTRADICTS",
+                           f"本告警的记录没有显示违规：{evidence.summary}；不能以「确认违规」办结。"
+                           "如另有证据，须由监控中心作出决定并写明所依据的证据"
+                           f"（不少于 {CENTER_NOTE_MIN_CHARS} 字），或继续抽查、现场核查")
         return Refusal("EVIDENCE_REQUIRED",
-                       "「确认违规」须有已完成的电话抽查或已归档的检查表；没有时只能由监控中心依据证据作出决定，"
+                       "「确认违规」须有显示违规的电话抽查或检查表；没有时只能由监控中心依据证据作出决定，"
                        f"并写明所依据的证据（不少于 {CENTER_NOTE_MIN_CHARS} 字）")
+    if outcome is Outcome.FALSE_ALARM and evidence.shows_violation and not center_decides:
+        return Refusal("EVIDENCE_CONTRADICTS",
+                       f"本告警的记录显示可能违规：{evidence.summary}；不能以「误报」办结。"
+                       "如确属误报，须由监控中心作出决定并写明理由"
+                       f"（不少于 {CENTER_NOTE_MIN_CHARS} 字）")
     if outcome is Outcome.COULD_NOT_VERIFY and not substantive(note, REASON_MIN_CHARS):
         return Refusal("REASON_REQUIRED", f"以「无法核实」办结须写明具体原因（不少于 {REASON_MIN_CHARS} 字），"
                                           "例如联系不上机构、现场无人")

@@ -12,6 +12,10 @@ from models.domain import BlacklistIn
 from models.errors import ApiError
 from models.tables import Alert, BlacklistDecision, Inspection, Institution, Teacher, TrainingClass
 from monitor.decisions.alert_lifecycle import AlertState, Outcome
+from monitor.decisions.inspection_form import CHECKLIST
+
+TEACHER_RULES = "TEACHER_"  # the rules about a class's teacher (AnomalyCode.TEACHER_…: absent, mismatch, not in pool…)
+TEACHER_ITEM = "teachers"  # the form's teacher item (教师资质)
 
 
 def classes_of_subject(session: Session, kind: str, subject_id: int) -> set[int]:
@@ -26,8 +30,10 @@ def classes_of_subject(session: Session, kind: str, subject_id: int) -> set[int]
 
 def check_evidence(session: Session, kind: str, subject_id: int, alert_ids: list[int],
                    inspection_ids: list[int]) -> None:
-    """A blacklisting stands on evidence of that institution or teacher (clauses 九, 十九): at least one cited alert
-    closed as a confirmed violation, or a filed inspection form that found a problem; every citation of theirs."""
+    """A blacklisting stands on evidence of that institution or teacher (clauses 九, 十九), every citation of theirs:
+    at least one cited alert closed as a confirmed violation, or a filed inspection form that found a problem. For a
+    teacher, the evidence must be about the teacher: an alert of a teacher rule (TEACHER_…), a form whose teacher
+    item (教师资质) did not comply; a class's proxy sign-ins are its institution's doing, not its teacher's."""
     classes = classes_of_subject(session, kind, subject_id)
     who = "该机构" if kind == "institution" else "该教师"
     grounds = 0
@@ -39,13 +45,21 @@ def check_evidence(session: Session, kind: str, subject_id: int, alert_ids: list
         if alert.state != AlertState.CLOSED or alert.outcome != Outcome.VIOLATION_CONFIRMED:
             raise ApiError(422, "EVIDENCE_NOT_CONFIRMED",
                            f"告警 {alert_id} 尚未以「确认违规」办结，不能作为列入黑名单的证据")
+        if kind == "teacher" and not alert.rule.startswith(TEACHER_RULES):
+            raise ApiError(422, "EVIDENCE_NOT_OF_SUBJECT", f"告警 {alert_id} 涉及的是培训机构的违规，不是教师本人的，"
+                                                           "不能作为该教师列入黑名单的证据")
         grounds += 1
     for inspection_id in inspection_ids:
         inspection = session.get(Inspection, inspection_id)
         assert inspection is not None
         if inspection.class_id not in classes:
             raise ApiError(422, "EVIDENCE_NOT_OF_SUBJECT", f"检查记录 {inspection_id} 不属于{who}的班次，不能作为证据")
-        grounds += any(v.get("result") == "problem" for v in (inspection.items or {}).values())
+        items = inspection.items or {}
+        found = [k for k, v in items.items() if isinstance(v, dict) and v.get("result") == "problem"]
+        if kind == "teacher" and found and TEACHER_ITEM not in found:
+            raise ApiError(422, "EVIDENCE_NOT_OF_SUBJECT", f"检查记录 {inspection_id} 的「{CHECKLIST[TEACHER_ITEM]}」"
+                                                           "一项为符合，不能作为该教师列入黑名单的证据")
+        grounds += bool(found)
     if not grounds:
         raise ApiError(422, "EVIDENCE_REQUIRED", f"列入黑名单须引用{who}至少一条以「确认违规」办结的告警，或一份"
                                                  "发现不符合项的检查表（通知第九条、第十九条）")

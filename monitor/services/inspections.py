@@ -45,6 +45,7 @@ from monitor.adapters.inspection_pdf import (
     render_form,
 )
 from monitor.adapters.photo_decode import read_exif_facts
+from monitor.decisions.alert_lifecycle import CloseEvidence
 from monitor.decisions.form_record import RECORD_VERSION, is_sha256, record_digest, utc_text
 from monitor.decisions.inspection_form import (
     ClassTerm,
@@ -249,6 +250,20 @@ def alert_contradictions(session: Session, alert_id: int | None) -> list[str]:
     forms = {form_id: counted for form_id, counted in session.execute(
         select(Inspection.id, Inspection.headcount_present).where(Inspection.alert_id == alert_id))} if present else {}
     return find_contradictions(present, forms)
+
+
+def close_evidence(session: Session, alert_id: int, checks_done: int, by_center: bool) -> CloseEvidence:
+    """What an alert's done phone checks and filed forms found, for judging the outcome it is closed with."""
+    calls = session.execute(
+        select(PhoneCall.present, func.count(PhoneCall.id)).join(PhoneCheck, PhoneCheck.id == PhoneCall.check_id)
+        .where(PhoneCheck.alert_id == alert_id, PhoneCheck.state == "done", PhoneCall.reached.is_(True))
+        .group_by(PhoneCall.present))
+    said = {present: int(n) for present, n in calls}
+    forms = list(session.scalars(select(Inspection.items).where(Inspection.alert_id == alert_id)))
+    with_problems = sum(1 for items in forms if any(
+        isinstance(v, dict) and v.get("result") == "problem" for v in (items or {}).values()))
+    return CloseEvidence(checks_done, len(forms), by_center, absences_confirmed=said.get(False, 0),
+                         presences_confirmed=said.get(True, 0), forms_with_problems=with_problems)
 
 
 def photo_out(photo: InspectionPhoto) -> dict[str, Any]:
