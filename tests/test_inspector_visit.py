@@ -63,7 +63,7 @@ def test_a_spot_check_visit_from_sign_in_link_to_closed_with_evidence(crew_live:
     with page.expect_response(lambda r: r.url.endswith(f"/alerts/{alert_id}/close")) as refused:
         page.locator("#close-submit").tap()
     assert refused.value.status == 422 and refused.value.json()["code"] == "EVIDENCE_REQUIRED"
-    expect(page.locator("#close-msg")).to_contain_text("「确认违规」须有已完成的电话抽查或已归档的检查表",
+    expect(page.locator("#close-msg")).to_contain_text("「确认违规」须有显示违规的电话抽查或检查表",
                                                        timeout=5_000)
     assert crew.detail(alert_id).json()["state"] == "on_site"
 
@@ -76,7 +76,7 @@ def test_a_spot_check_visit_from_sign_in_link_to_closed_with_evidence(crew_live:
     check = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(crew.tokens["county_a"])).json()
     callees = [t["trainee_id"] for t in check["trainees"] if t["phone"] and t["trainee_id"] in signed][:5]
     for n, trainee_id in enumerate(callees):
-        phone_page.call_trainee(page, trainee_id, f"在教室上课（第 {n + 1} 位）", 61 + n)
+        phone_page.call_trainee(page, trainee_id, f"在教室上课（第 {n + 1} 位）", 6)
     page.locator("#complete").tap()
     expect(page.locator("#check-summary")).to_contain_text("抽查已完成", timeout=5_000)
     expect(page.locator("#check-summary")).to_contain_text("接通 5 人")
@@ -138,7 +138,9 @@ def test_a_spot_check_visit_from_sign_in_link_to_closed_with_evidence(crew_live:
         assert [(c.trainee_id, c.reached, c.present, c.timing) for c in calls] == [
             (t, True, True, "page") for t in callees]
         # The page's timestamps, not typed: each call as long as the test held it (a slow tap adds up to a second).
-        assert all(0 <= c.duration_s - (61 + n) <= 1 for n, c in enumerate(calls)), [c.duration_s for c in calls]
+        assert all(0 <= c.duration_s - 6 <= 1 for c in calls), [c.duration_s for c in calls]
+        assert all(a.ended_at and b.started_at and a.ended_at <= b.started_at  # one call after another, after the draw
+                   for a, b in zip(calls, calls[1:], strict=False)) and calls[0].started_at >= phone.created_at
         assert all(c.started_at and c.ended_at and abs((c.ended_at - c.started_at).total_seconds() - c.duration_s)
                    <= 1 for c in calls)
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from models.errors import ApiError
-from models.tables import CheckIn, Evidence, Trainee
+from models.tables import CheckIn, Evidence, PhoneCheck, Trainee
 from monitor.adapters.cdr import read_cdrs
 from monitor.decisions.phone_check import Call, CdrRecord, RecordedCall, draw_trainees, judge_phone_check, match_cdrs
 from monitor.demo.world import make_id_number
@@ -55,15 +55,28 @@ def accepted_alert(crew: Crew) -> int:
     return alert_id
 
 
-def call(trainee_id: int, reached: bool, present: bool | None = None, seconds: int = 60,
-         answers: str | None = None, page_skew_s: int = 0) -> dict[str, Any]:
-    """A call as the page sends it: its own timestamps for the tel: link and the return, and its clock now (which
-    may run `page_skew_s` seconds ahead of the server's)."""
-    page_now = datetime.now(UTC) + timedelta(seconds=page_skew_s)
-    ended = page_now - timedelta(seconds=1)
-    return {"trainee_id": trainee_id, "reached": reached, "present": present, "answers": answers,
-            "started_at": (ended - timedelta(seconds=seconds)).isoformat(), "ended_at": ended.isoformat(),
-            "page_now": page_now.isoformat()}
+class Dialer:
+    """Calls as one inspector makes them and the page times them: one after another, from a draw made an hour ago
+    (the check's draw time is set back: a test cannot wait for calls of a minute or more to happen)."""
+
+    def __init__(self, crew: Crew, check_id: int, drawn_minutes_ago: int = 60) -> None:
+        self.drawn = datetime.now(UTC) - timedelta(minutes=drawn_minutes_ago)
+        with crew.client.app.state.db.session() as s:
+            check = s.get(PhoneCheck, check_id)
+            assert check is not None
+            check.created_at = self.drawn
+        self.next_start = self.drawn + timedelta(seconds=10)
+
+    def __call__(self, trainee_id: int, reached: bool, present: bool | None = None, seconds: int = 60,
+                 answers: str | None = None, page_skew_s: int = 0) -> dict[str, Any]:
+        """The next call as the page sends it: its own timestamps for the tel: link and the return, and its clock
+        now (which may run `page_skew_s` seconds ahead of the server's)."""
+        started, skew = self.next_start, timedelta(seconds=page_skew_s)
+        ended = started + timedelta(seconds=seconds)
+        self.next_start = ended + timedelta(seconds=5)
+        return {"trainee_id": trainee_id, "reached": reached, "present": present, "answers": answers,
+                "started_at": (started + skew).isoformat(), "ended_at": (ended + skew).isoformat(),
+                "page_now": (datetime.now(UTC) + skew).isoformat()}
 
 
 def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> None:
@@ -92,6 +105,7 @@ def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> 
     masked = [t["phone_masked"] for t in seen["trainees"] if t["trainee_id"] in signed]
     assert all(m and m[3:7] == "****" and len(m) == 11 for m in masked)
     base = f"/api/v1/phone-checks/{check['id']}"
+    call = Dialer(crew, check["id"])
     outsider = crew.post(f"{base}/calls", "county_a", call(w.stranger_id, True, seconds=30))
     assert outsider.status_code == 422 and outsider.json()["code"] == "NOT_DRAWN"
     assert crew.post(f"{base}/calls", "prefecture", call(signed[0], True, seconds=30)).status_code == 403
@@ -132,19 +146,30 @@ def test_a_call_is_timed_by_the_page_and_times_that_cannot_be_true_are_refused(c
     alert_id = accepted_alert(crew)
     check = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a").json()
     base = f"/api/v1/phone-checks/{check['id']}/calls"
+    call = Dialer(crew, check["id"])
     # A phone whose clock runs 10 minutes fast: its times are moved onto the server's clock.
     r = crew.post(base, "county_a", call(signed[0], True, True, 70, page_skew_s=600))
     assert r.status_code == 201, r.text
     recorded = r.json()["calls"][-1]
     started = datetime.fromisoformat(recorded["started_at"])
-    assert abs((datetime.now(UTC) - started).total_seconds() - 71) < 30 and recorded["duration_s"] == 70
+    assert abs((started - call.drawn).total_seconds() - 10) < 5 and recorded["duration_s"] == 70
     body = call(signed[1], True, True, 60)
     backwards = {**body, "ended_at": body["started_at"], "started_at": body["ended_at"]}
     future = {**body, "ended_at": (datetime.now(UTC) + timedelta(minutes=5)).isoformat()}
-    before_draw = call(signed[1], True, True, 3000)  # started 50 minutes before the draw
-    for bad in (backwards, future, before_draw, call(signed[1], True, True, 5 * 3600)):
+    now = datetime.now(UTC)
+
+    def timed(start: datetime, seconds: int) -> dict[str, Any]:
+        return {**body, "started_at": start.isoformat(), "ended_at": (start + timedelta(seconds=seconds)).isoformat(),
+                "page_now": now.isoformat()}
+
+    before_draw = timed(call.drawn - timedelta(seconds=60), 120)  # started a minute before the trainees were drawn
+    overlapping = timed(started + timedelta(seconds=30), 60)  # while the first call was still going on
+    too_long = timed(now - timedelta(hours=5), 5 * 3600 - 10)
+    for bad in (backwards, future, before_draw, overlapping, too_long):
         refused = crew.post(base, "county_a", bad)
         assert refused.status_code == 422 and refused.json()["code"] == "CALL_TIMES", refused.text
+    assert "重叠" in crew.post(base, "county_a", overlapping).json()["message"]
+    assert "抽取时间" in crew.post(base, "county_a", before_draw).json()["message"]
     # Two seconds cannot have asked anything; an unanswered call may be that short.
     short = crew.post(base, "county_a", call(signed[1], True, True, 2))
     assert short.status_code == 422 and short.json()["code"] == "NOT_REACHABLE"
@@ -159,6 +184,7 @@ def test_a_small_class_calls_everyone_and_must_reach_everyone(crew: Crew) -> Non
     assert sorted(t["trainee_id"] for t in check["trainees"]) == sorted([w.obama_id, w.biden_id])
     assert check["required"] == 2 and "须全部接通" in check["message"]
     # Neither has a number on file: the check cannot be done, and says why.
+    call = Dialer(crew, check["id"])
     for t in check["trainees"]:
         crew.post(f"/api/v1/phone-checks/{check['id']}/calls", "county_a", call(t["trainee_id"], False, seconds=0))
     refused = crew.post(f"/api/v1/phone-checks/{check['id']}/complete", "county_a")
@@ -170,6 +196,7 @@ def test_a_class_with_fewer_than_five_reachable_cannot_finish_a_phone_check(crew
     alert_id = accepted_alert(crew)
     check = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a").json()
     assert len(check["trainees"]) == 4 and check["required"] == 4
+    call = Dialer(crew, check["id"])
     for t in check["trainees"]:
         crew.post(f"/api/v1/phone-checks/{check['id']}/calls", "county_a",
                   call(t["trainee_id"], t["has_phone"], True if t["has_phone"] else None))
@@ -226,6 +253,7 @@ def test_call_detail_records_confirm_the_calls_they_show_and_only_those(crew: Cr
     check = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a").json()
     base = f"/api/v1/phone-checks/{check['id']}/calls"
     phones = {t["trainee_id"]: t["phone"] for t in check["trainees"]}
+    call = Dialer(crew, check["id"])
     for trainee_id in signed[:3]:
         assert crew.post(base, "county_a", call(trainee_id, True, True, 90)).status_code == 201
     calls = crew.client.get(f"/api/v1/phone-checks/{check['id']}", headers=auth(crew.world.operator)).json()["calls"]
@@ -340,6 +368,7 @@ def test_simultaneous_completions_complete_a_phone_check_once(which: str, reques
     alert_id = accepted_alert(crew)
     check = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a").json()
     base = f"/api/v1/phone-checks/{check['id']}"
+    call = Dialer(crew, check["id"])
     for trainee_id in signed[:5]:
         r = crew.post(f"{base}/calls", "county_a", call(trainee_id, True, True, 60, "在教室上课"))
         assert r.status_code == 201, r.text

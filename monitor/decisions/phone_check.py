@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from models.clock import SHANGHAI
+
 # Where a drawn trainee stands today, shown next to the name (the draw itself ignores it: a check that only called
 # those who passed would never call the ones most worth calling).
 TRAINEE_STATES = {"passed": "已签到（核验通过）", "review": "已签到（待复核）", "refused": "签到未通过",
@@ -16,7 +18,8 @@ TRAINEE_STATES = {"passed": "已签到（核验通过）", "review": "已签到�
 
 MIN_REACHED_CALL_S = 5  # a "reached" call shorter than this cannot have asked whether the trainee is in class
 MAX_CALL_S = 4 * 3600
-PAGE_CLOCK_SKEW_S = 120  # how far the page's own clock may run from the server's before its times are refused
+CALL_TIME_TOLERANCE_S = 5  # on the server's clock, a call may seem to start this much before the draw (rounding,
+# the network's delay of the page's own clock reading), or to overlap the inspector's previous call by this much
 
 
 def draw_trainees(roster: Sequence[int], how_many: int, seed: str) -> list[int]:
@@ -67,9 +70,20 @@ def time_call(started_at: datetime, ended_at: datetime, page_now: datetime, serv
     if duration > MAX_CALL_S:
         return "通话时长超过 4 小时"
     start, end = started_at + skew, ended_at + skew
-    if start < check_started_at - timedelta(seconds=PAGE_CLOCK_SKEW_S):
+    if start < check_started_at - timedelta(seconds=CALL_TIME_TOLERANCE_S):
         return "通话开始时间早于本次电话抽查的抽取时间"
     return CallTiming(start, end, round(duration))
+
+
+def refuse_overlap(call: CallTiming, earlier: Sequence[tuple[datetime, datetime]]) -> str | None:
+    """Why a call cannot have been made then (zh-CN), or None: one inspector makes one call at a time, so a call
+    may not overlap another call of the same check (the page times each from its tel: link to its return)."""
+    slack = timedelta(seconds=CALL_TIME_TOLERANCE_S)
+    for start, end in earlier:
+        if call.started_at < end - slack and start + slack < call.ended_at:
+            return (f"该通话时间与本次抽查已记录的另一通电话重叠（北京时间 {start.astimezone(SHANGHAI):%H:%M:%S}–"
+                    f"{end.astimezone(SHANGHAI):%H:%M:%S}），一次只能拨打一通电话")
+    return None
 
 
 def refuse_reached(reached: bool, has_phone: bool, duration_s: int) -> str | None:

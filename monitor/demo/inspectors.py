@@ -18,6 +18,7 @@ from PIL import Image, ImageDraw
 
 from models.clock import utc_now
 from monitor.decisions.inspection_form import CHECKLIST
+from monitor.decisions.phone_check import MIN_REACHED_CALL_S
 from monitor.demo.world import demo_phone
 
 log = logging.getLogger(__name__)
@@ -149,16 +150,24 @@ class InspectorCrew:
         if check is None:
             return self.post(f"{base}/close", auth, {"outcome": "could_not_verify",
                                                       "note": "电话抽查记录缺失，无法判断学员是否在班"})
-        for trainee in check["trainees"]:
-            # Only a number on file can be reached; the call's times are the page's (here: just now).
+        called = check.setdefault("called", 0)
+        if called < len(check["trainees"]):  # one call at a time, each after the last, as a person dials them
+            trainee = check["trainees"][called]
+            # Only a number on file can be reached; the call's times are the page's: from the end of the last call
+            # (or the draw) to now, at most the time a call takes; a reached call needs a few seconds of talk.
             reached = trainee["has_phone"] and self.rng.random() < 0.85
-            ended = utc_now() - timedelta(seconds=1)
-            talk = self.rng.randint(40, 100) if reached else self.rng.randint(0, 25)
+            free_since = datetime.fromisoformat(check.get("last_end") or check["created_at"]) + timedelta(seconds=1)
+            ended = utc_now() - timedelta(seconds=0.5)
+            talk = min((ended - free_since).total_seconds(), self.rng.uniform(8, 40) if reached else 15)
+            if talk < (MIN_REACHED_CALL_S + 1 if reached else 0):
+                return 0  # the line is still busy: the next round makes the call
             self.http.post(f"/api/v1/phone-checks/{check['id']}/calls", headers=auth, json={
                 "trainee_id": trainee["trainee_id"], "reached": reached, "present": (self.rng.random() < 0.9)
                 if reached else None, "answers": "本人接听，确认在班学习" if reached else None,
                 "started_at": (ended - timedelta(seconds=talk)).isoformat(), "ended_at": ended.isoformat(),
                 "page_now": utc_now().isoformat()})
+            check["called"], check["last_end"] = called + 1, ended.isoformat()
+            return 1
         complete = self.http.post(f"/api/v1/phone-checks/{check['id']}/complete", headers=auth)
         if complete.status_code == 200:
             present = complete.json()["confirmed_present"]

@@ -27,6 +27,7 @@ from monitor.decisions.phone_check import (
     draw_trainees,
     judge_phone_check,
     match_cdrs,
+    refuse_overlap,
     refuse_reached,
     state_of_trainee,
     time_call,
@@ -74,6 +75,11 @@ def record_call(session: Session, check: PhoneCheck, body: CallIn, now: datetime
     timing = time_call(body.started_at, body.ended_at, body.page_now, now, check.created_at)
     if isinstance(timing, str):
         raise ApiError(422, "CALL_TIMES", timing)
+    earlier = [(start, end) for start, end in session.execute(
+        select(PhoneCall.started_at, PhoneCall.ended_at).where(PhoneCall.check_id == check.id))
+        if start is not None and end is not None]
+    if why := refuse_overlap(timing, earlier):
+        raise ApiError(422, "CALL_TIMES", why)
     trainee = session.get(Trainee, body.trainee_id)
     phone = trainee.phone if trainee is not None else ""
     if why := refuse_reached(body.reached, bool(phone), timing.duration_s):
