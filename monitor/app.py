@@ -35,7 +35,7 @@ from monitor.services.worker import Worker
 from monitor.settings import Settings
 from web.hub import EventHub
 from web.live import build_live_router
-from web.pages import mount_pages
+from web.pages import mount_pages, not_found_page
 
 log = logging.getLogger(__name__)
 install_redaction()  # before anything logs: no token or whole ID number reaches a log line
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = True) -> Fas
     app.add_middleware(NoNulInAddress)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestIds)  # outermost: every answer, refusals included, carries its request id
-    install_error_handlers(app)
+    install_error_handlers(app, page_not_found=not_found_page)  # a browser's mistyped address: a zh-CN page
     limits = UploadLimits(
         max_pixels=settings.max_image_pixels,
         challenge_ttl_s=settings.liveness_challenge_ttl_seconds,

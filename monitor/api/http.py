@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -358,7 +358,10 @@ STATEMENT_FAULTS = re.compile(r"too many SQL variables|Expression tree is too la
 """SQLite's OperationalError texts that are about the statement, not the database being reachable."""
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, page_not_found: Callable[[Request], Response | None] | None = None) -> None:
+    """The JSON error answers (ErrorBody's shape). `page_not_found`: what a person's browser gets for an address that
+    is no page (an HTML page, or None for the JSON answer, as every API client and /api/ path gets)."""
+
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.to_body(), status_code=exc.status, headers=exc.headers or None)
@@ -369,7 +372,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"code": code, "message": message, "detail": {"fields": details}}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and page_not_found is not None:
+            page = page_not_found(request)
+            if page is not None:
+                return page
         names = {
             400: ("MALFORMED_REQUEST", "请求格式无法解析（表单不完整或格式错误）"),
             404: ("NOT_FOUND", "请求的地址不存在"),
