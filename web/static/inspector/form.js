@@ -37,8 +37,14 @@ export function buildItems() {
   list.replaceChildren(...checklist().map(([key, label], n) => {
     const li = el("li", "item");
     li.dataset.key = key;
-    li.append(el("div", "label", `${n + 1}. ${label}`));
+    const title = el("div", "label", `${n + 1}. ${label}`);
+    title.id = `insp-item-${key}`;
+    li.append(title);
+    // Each item's choices are a group named by the item, and its note names the item too: eight "情况说明" fields
+    // one under the other must be told apart by a screen reader.
     const choices = el("div", "choices");
+    choices.setAttribute("role", "radiogroup");
+    choices.setAttribute("aria-labelledby", title.id);
     for (const [value, name] of Object.entries(resultNames())) {
       const l = el("label", "choice");
       const input = el("input"); input.type = "radio"; input.name = `result.${key}`; input.value = value;
@@ -47,6 +53,7 @@ export function buildItems() {
     }
     const note = el("textarea"); note.name = `note.${key}`; note.rows = 1; note.maxLength = 1000;
     note.placeholder = `情况说明（${resultNames().problem || "不符合"}时必填）`;
+    note.setAttribute("aria-label", `第 ${n + 1} 项「${label}」的情况说明（${resultNames().problem || "不符合"}时必填）`);
     li.append(choices, note);
     return li;
   }));

@@ -112,6 +112,8 @@ export function callForm(c, t, called) {
   const stop = el("button", "stop secondary hidden", "结束通话"); stop.type = "button";
   stop.addEventListener("click", () => { callEnded(form); });
   const choices = el("div", "choices");
+  choices.setAttribute("role", "group");
+  choices.setAttribute("aria-label", `${t.name}：通话结果`);
   for (const [value, label] of [["yes", "接通"], ["no", "未接通"]]) {
     const l = el("label", "choice");
     const input = el("input"); input.type = "radio"; input.name = "reached"; input.value = value;
@@ -126,6 +128,7 @@ export function callForm(c, t, called) {
   const answersLabel = el("label", "", "通话内容");
   const answers = el("textarea"); answers.name = "answers"; answers.rows = 2; answers.maxLength = 2000;
   answers.placeholder = "学员所述：是否在班、今日所学内容等";
+  answers.setAttribute("aria-label", `与${t.name}的通话内容`);
   answersLabel.append(answers);
   const submit = el("button", "", "保存通话记录"); submit.type = "submit";
   const saved = el("p", "hint draft");
