@@ -77,11 +77,13 @@ function tokenStore(key, keep) {
 export function createClient({ tokenKey = null, keep = "session", timeoutMs = 30000, retries = 2 } = {}) {
   const stored = tokenKey ? tokenStore(tokenKey, keep) : null;
   let token = null;
-  const listeners = { auth: [], network: [] };
+  const listeners = { auth: [], network: [], reach: [] };
   let online = true;
+  let reach = "ok";  // how the last answer went: "ok", "server" (it answered 5xx), "unreachable" (no answer)
 
   function emit(kind, ...args) { for (const f of listeners[kind]) { try { f(...args); } catch (e) { console.error(e); } } }
   function setOnline(up) { if (up !== online) { online = up; emit("network", up); } }
+  function setReach(r) { if (r !== reach) { reach = r; emit("reach", r); } }
 
   if (stored) {
     const m = location.hash.match(/token=([^&]+)/);
@@ -130,6 +132,7 @@ export function createClient({ tokenKey = null, keep = "session", timeoutMs = 30
       try {
         const res = await attempt(path, { method, headers, body, signal: options.signal });
         setOnline(true);
+        setReach(res.status >= 500 ? "server" : "ok");
         if (res.ok) return options.raw ? res : (res.status === 204 ? null : await readBody(res));
         const answer = await readBody(res);
         error = new ApiError(answer?.message || describeStatus(res.status),
@@ -139,7 +142,7 @@ export function createClient({ tokenKey = null, keep = "session", timeoutMs = 30
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
         error = e;
-        if (error.network) setOnline(false);
+        if (error.network) { setOnline(false); setReach("unreachable"); }
       }
       if (error.status === 401) emit("auth", error);
       const again = error.transient || error.code === "IDEMPOTENCY_KEY_IN_PROGRESS";
@@ -154,7 +157,11 @@ export function createClient({ tokenKey = null, keep = "session", timeoutMs = 30
     get token() { return token; },
     setToken(t) { token = t || null; if (stored) stored.write(token); },
     get online() { return online; },
-    /** Subscribes to "auth" (a 401: the token is no longer valid) or "network" (true/false as answers come or not). */
+    /** How the server answered last: "ok" (any answer under 500), "server" (a 5xx: up but failing, e.g. its
+     *  database), "unreachable" (no answer: the server down, the network cut, a time-out). */
+    get reach() { return reach; },
+    /** Subscribes to "auth" (a 401: the token is no longer valid), "network" (true/false as answers come or not)
+     *  or "reach" (its value above, when it changes). */
     on(kind, f) { listeners[kind].push(f); },
     get: (path, options) => request(path, options),
     post: (path, json, options) => request(path, Object.assign({ method: "POST", json: json ?? {} }, options)),
