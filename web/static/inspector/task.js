@@ -69,13 +69,43 @@ export function renderSubjects(a) {
       if (!sha) continue;
       const fig = el("figure");
       const img = el("img"); img.alt = label; img.dataset.sha = sha;
+      img.addEventListener("error", () => { if (img.getAttribute("src")) photoFailed(fig, img, label); });
       fig.append(img, el("figcaption", "", label));
       photos.append(fig);
-      client.photoUrl(sha).then(url => { if (url) img.src = url; });
+      loadPhoto(fig, img, label);
     }
     if (photos.children.length) li.append(photos);
     return li;
   }));
+}
+
+// An evidence photo fetched with the token; one that cannot be fetched (an outage, a dropped connection) says so in
+// its place, with a retry, rather than leaving an empty frame.
+function loadPhoto(fig, img, label) {
+  client.photoUrl(img.dataset.sha).then(url => {
+    if (!url) { photoFailed(fig, img, label); return; }
+    fig.querySelector(".photo-failed")?.remove();
+    img.classList.remove("hidden");
+    img.src = url;
+  });
+}
+function photoFailed(fig, img, label) {
+  img.classList.add("hidden");
+  img.removeAttribute("src");
+  let retry = fig.querySelector(".photo-failed");
+  if (!retry) {
+    retry = el("button", "photo-failed secondary");
+    retry.type = "button";
+    retry.addEventListener("click", () => {
+      retry.disabled = true;
+      retry.textContent = "正在重新加载…";
+      loadPhoto(fig, img, label);
+    });
+    fig.prepend(retry);
+  }
+  retry.disabled = false;
+  retry.textContent = "照片加载失败，点击重试";
+  retry.setAttribute("aria-label", `${label}加载失败，点击重试`);
 }
 
 export function navLinks(a) {
