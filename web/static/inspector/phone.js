@@ -20,7 +20,9 @@ $("phone").addEventListener("click", async () => {
   } catch (e) { say("t-msg", why(e), "bad"); button.disabled = false; }
 });
 
-export async function loadCheck(checkId) {
+/** Shows the phone check `checkId` of the task open. `found`: it is the alert's latest check as the server lists it
+ *  (not one this phone started): shown unless it was abandoned, and remembered as the alert's check on this phone. */
+export async function loadCheck(checkId, found = false) {
   const forAlert = S.current;
   let c = null;
   try {
@@ -28,8 +30,14 @@ export async function loadCheck(checkId) {
   } catch (e) {
     c = store.get(sessionStorage, `${CACHE}check.${checkId}`);
     if (!c && !e.network) store.drop(localStorage, CHECK_OF + forAlert);
+    if (!c && e.network && found && S.checkAsked === checkId) S.checkAsked = null;  // asked again when back online
   }
-  if (c && S.current === forAlert) showCheck(c);
+  if (!c || S.current !== forAlert) return;
+  if (found) {
+    if (c.state === "abandoned") return;  // ended with an earlier round of the alert: a new one may be started
+    store.set(localStorage, CHECK_OF + forAlert, c.id);
+  }
+  showCheck(c);
 }
 
 export function showCheck(c) {
@@ -37,6 +45,11 @@ export function showCheck(c) {
   store.set(sessionStorage, `${CACHE}check.${c.id}`, c);
   $("check").classList.remove("hidden");
   const done = c.state === "done";
+  const by = c.inspector ? `由 ${c.inspector} ` : "";
+  $("check-started").textContent = done
+    ? `${dateTime(c.created_at)}（北京时间）${by}发起，${dateTime(c.completed_at)} 完成`
+    : `进行中：${dateTime(c.created_at)}（北京时间）${by}发起。请逐一拨打下方学员电话并记录通话，`
+      + `接通不少于 ${c.required} 人后点「完成抽查」`;
   $("check-summary").textContent = done
     ? `抽查已完成：抽取 ${c.trainees.length} 人，接通 ${c.reached} 人，确认在班 ${c.confirmed_present} 人（${dateTime(c.completed_at)}）`
     : c.done ? `抽取 ${c.trainees.length} 人。${c.message}，可以点「完成抽查」`

@@ -27,6 +27,7 @@ export const S = {
   draws: [], // the classes a 双随机 draw gave this inspector (draws.js loads them; the task view reads them)
   current: null, // the alert the task view shows
   check: null, // its phone check
+  checkAsked: null, // the alert's latest phone check, once asked for (a check started elsewhere is shown, not redrawn)
   announceAfter: null, // events up to the first hello are history: no sound for them
 };
 

@@ -21,10 +21,14 @@ export function route() {
   const m = location.hash.match(/^#(alert|draw)=(\d+)$/);
   const id = m ? (m[1] === "draw" ? -Number(m[2]) : Number(m[2])) : null;
   if (id !== S.current) {
-    S.current = id; S.check = null;
+    S.current = id; S.check = null; S.checkAsked = null;
     $("check").classList.add("hidden"); $("check-list").replaceChildren();
     for (const msg of ["t-msg", "check-msg", "close-msg", "insp-msg", "insp-done-msg"]) say(msg, "");
-    if (id != null) { restoreClose(); restoreInspection(); const checkId = store.get(localStorage, CHECK_OF + id); if (checkId != null) loadCheck(checkId); }
+    if (id != null) {
+      restoreClose(); restoreInspection();
+      const checkId = store.get(localStorage, CHECK_OF + id);
+      if (checkId != null) { S.checkAsked = checkId; loadCheck(checkId); }
+    }
     window.scrollTo(0, 0);
   }
   $("list-view").classList.toggle("hidden", id != null);
@@ -196,8 +200,18 @@ export function renderTask() {
       $("t-actions").prepend(b);
     }
   } else if (acceptBtn) acceptBtn.remove();
+  // A phone check of the alert that this phone does not know of (started on another phone, or before this one's
+  // storage was cleared): the latest the server lists is shown, to be finished, instead of offering a new one.
+  const checks = a.phone_check_ids || [];
+  if (mine && !S.check && checks.length && S.checkAsked !== checks.at(-1)) {
+    S.checkAsked = checks.at(-1);
+    loadCheck(S.checkAsked, true);
+  }
   $("arrive").classList.toggle("hidden", !mine);
   $("phone").classList.toggle("hidden", !mine || Boolean(S.check && S.check.alert_id === a.id));
+  // While the running check is being fetched (or cannot be, offline), the button picks it up: the server answers
+  // the alert's open check, never a new draw.
+  $("phone").textContent = a.state === "phoning" ? "继续电话抽查" : "开始电话抽查";
   $("arrive").disabled = !["accepted", "phoning"].includes(a.state);
   $("arrive").textContent = a.state === "on_site" ? "已到达现场" : "到达现场";
   $("phone").disabled = !WORKING.includes(a.state);
