@@ -17,7 +17,7 @@ from models.errors import ApiError
 from models.tables import Institution
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import issue_sign_in_link, issue_token, list_tokens, revoke_token
-from monitor.cli.config import DataDir, describe_database, load_settings, token_command
+from monitor.cli.config import DataDir, describe_database, load_settings, public_base, token_command
 from monitor.cli.errors import CliError
 from monitor.settings import Settings
 
@@ -102,13 +102,20 @@ def token_create(
 def token_sign_in_link(
     staff_id: Annotated[int, typer.Option(help="the staff member (抽查人员) the link signs in")],
     minutes: Annotated[int | None, typer.Option(min=1, max=7 * 24 * 60, help="how long the link stays valid")] = None,
+    base_url: Annotated[str | None, typer.Option(help="the center's address as the phone opens it, e.g. "
+                                                 "http://192.168.1.20:8000 (default: MONITOR_PUBLIC_URL, else the "
+                                                 "address the center last started on the data directory)")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Print a one-time sign-in link for a staff member's phone (valid once, briefly; opens a working-day session).
 
-    With the demo running: --data-dir var/demo.
+    With the demo running: --data-dir var/demo. Which address the link starts with, and why, is said on stderr.
     """
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise CliError(f"--base-url 须以 http:// 或 https:// 开头：{base_url}",
+                       "give the address a phone opens the center at, e.g. --base-url http://192.168.1.20:8000")
     settings = load_settings(data_dir)
+    base, source = public_base(settings, base_url)
     db = open_existing_database(settings)
     try:
         with db.session() as session:
@@ -119,8 +126,10 @@ def token_sign_in_link(
                 raise CliError(e.message, "list staff with GET /api/v1/staff, then pass --staff-id <id>") from None
     finally:
         db.dispose()
-    typer.echo(f"{settings.public_url.rstrip('/')}/inspector#signin={code}")
+    typer.echo(f"{base}/inspector#signin={code}")
     typer.echo(f"有效至 {link.expires_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}（北京时间），仅可使用一次", err=True)
+    typer.echo(f"链接地址 {base} 取自{source}；手机打不开时，用 --base-url http://主机:端口 或环境变量 "
+               f"MONITOR_PUBLIC_URL 指定调度中心的实际地址", err=True)
 
 
 def token_list(

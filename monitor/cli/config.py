@@ -80,8 +80,60 @@ def _quote(arg: str) -> str:
 
 
 def data_dir_exports(settings: Settings) -> str:
-    """Shell lines that point the CLI at the same data as `settings` (for the demo's demo-env.sh)."""
+    """Shell lines that point the CLI at the same data as `settings` (for the demo's demo-env.sh), and at the same
+    address when one was set (the links it prints)."""
     lines = f"export MONITOR_DATA_DIR={shlex.quote(str(settings.data_dir.resolve()))}\n"
     if settings.database_url:
         lines += f"export MONITOR_DATABASE_URL={shlex.quote(settings.database_url)}\n"
+    if "public_url" in settings.model_fields_set:
+        lines += f"export MONITOR_PUBLIC_URL={shlex.quote(settings.public_url)}\n"
     return lines
+
+
+PUBLIC_URL_FILE = "public-url"
+"""In the data directory: the address the center last started there answers at (`monitor serve`, `monitor demo`), for
+commands run later in another shell, without MONITOR_PUBLIC_URL, that print links to it."""
+
+
+def local_public_url(host: str, port: int) -> str:
+    """The address of a center served on `host`:`port` as this machine opens it (a wildcard or loopback bind is
+    localhost)."""
+    if host in ("127.0.0.1", "0.0.0.0", "::", "::1", ""):
+        host = "localhost"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def serve_at(settings: Settings, host: str, port: int) -> None:
+    """A center about to serve on `host`:`port`: without MONITOR_PUBLIC_URL its links (sign-in links, the forms'
+    verify link and QR code) point at that port, not the default's; the address used is noted in the data directory
+    for the command line (see public_base)."""
+    if "public_url" not in settings.model_fields_set:
+        settings.public_url = local_public_url(host, port)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.data_dir / PUBLIC_URL_FILE
+        partial = path.with_name(f".{PUBLIC_URL_FILE}.{os.getpid()}")
+        partial.write_text(settings.public_url.rstrip("/") + "\n", encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:  # a read-only data directory: the center still runs, commands fall back to the default
+        logging.getLogger(__name__).warning("could not note the public URL in %s: %s", settings.data_dir, exc)
+
+
+def public_base(settings: Settings, given: str | None = None) -> tuple[str, str]:
+    """The base of links a command prints, and where it came from (zh-CN, for the line that says so): --base-url,
+    else MONITOR_PUBLIC_URL, else the address the center last started on this data directory noted, else the
+    default."""
+    if given:
+        return given.rstrip("/"), "--base-url"
+    if "public_url" in settings.model_fields_set:
+        return settings.public_url.rstrip("/"), "环境变量 MONITOR_PUBLIC_URL"
+    path = settings.data_dir / PUBLIC_URL_FILE
+    try:
+        noted = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        noted = ""
+    if noted.startswith(("http://", "https://")):
+        return noted.rstrip("/"), f"在 {settings.data_dir.resolve()} 上最近启动的调度中心（{path.name}）"
+    return settings.public_url.rstrip("/"), "默认值（未设置 MONITOR_PUBLIC_URL，该数据目录也没有运行过调度中心）"

@@ -23,7 +23,7 @@ from models.domain import Role
 from models.tables import Staff, StaffDuty
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import issue_sign_in_link, issue_token
-from monitor.cli.config import configure_logging, data_dir_exports, token_command
+from monitor.cli.config import configure_logging, data_dir_exports, serve_at, token_command
 from monitor.cli.errors import CliError
 from monitor.settings import Settings
 
@@ -118,8 +118,6 @@ def run_demo(
         settings.data_dir = settings.data_dir / "demo"
     if "dispatch_accept_minutes" not in settings.model_fields_set:
         settings.dispatch_accept_minutes = 1.0  # so that a lapsed page escalates while you watch
-    if "public_url" not in settings.model_fields_set:  # sign-in links and form QR codes point at this demo
-        settings.public_url = f"http://{'localhost' if host in ('127.0.0.1', '0.0.0.0') else host}:{port}"
     if not settings.faces_dir.is_dir():
         raise typer.BadParameter(f"sample faces not found at {settings.faces_dir} (set MONITOR_FACES_DIR)")
     _held = hold_data_dir(settings.data_dir)  # before anything is wiped: one demo per data directory
@@ -127,6 +125,7 @@ def run_demo(
         for child in settings.data_dir.iterdir():
             if child.name != LOCK_NAME:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
+    serve_at(settings, host, port)  # sign-in links and form QR codes point at this demo, the CLI's too
     seed = secrets.randbelow(1_000_000) if seed is None else seed
     db = Database(settings.sqlalchemy_url, settings.audit_keyring().current)  # the demo's tokens are signed entries
     db.migrate()

@@ -11,7 +11,7 @@ import typer
 import uvicorn
 
 from monitor.adapters.storage import Database
-from monitor.cli.config import DataDir, configure_logging, load_settings
+from monitor.cli.config import DataDir, configure_logging, load_settings, serve_at
 from monitor.cli.errors import CliError
 
 
@@ -36,6 +36,7 @@ def serve(
         raise CliError("--no-worker 需要 MONITOR_REDIS_URL：进程内总线没有别的消费者",
                        "--no-worker needs MONITOR_REDIS_URL (run `monitor worker` processes on the same Redis)")
     host, port = host or settings.host, port or settings.port
+    serve_at(settings, host, port)
     server = uvicorn.Server(server_config(create_app(settings, run_worker=worker), host, port))
     if not reuse_port:
         server.run()
