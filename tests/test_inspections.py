@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -217,6 +218,51 @@ def test_a_signature_whose_image_stream_is_broken_is_refused_and_nothing_is_kept
         files=[("signature", ("s.png", bytes(broken), "image/png")),
                ("inspector_signature", ("mine.png", signature_png(), "image/png"))])
     assert r.status_code == 422 and r.json()["code"] == "SIGNATURE_UNREADABLE", r.text
+    assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.operator)).json() == []
+
+
+def test_the_form_names_the_staff_member_not_the_tokens_free_text(crew: Crew) -> None:
+    """Whoever issues a token chooses its name; the form (JSON and PDF) and the phone check name the person the
+    token is bound to, as registered."""
+    r = crew.client.post("/api/v1/tokens", headers=auth(crew.world.admin), json={
+        "role": "inspector", "name": "probe-prov", "staff_id": crew.staff["county_a"]})
+    assert r.status_code == 201, r.text
+    crew.tokens["free_text"] = r.json()["token"]
+    filed = file_form(crew, who="free_text")
+    assert filed.status_code == 201, filed.text
+    assert filed.json()["inspector"] == "抽查员0"
+    pdf = crew.client.get(filed.json()["pdf_url"], headers=auth(crew.world.operator))
+    assert pdf.status_code == 200
+    text = subprocess.run(["pdftotext", "-", "-"], input=pdf.content, capture_output=True, check=True).stdout.decode()
+    assert "抽查员0" in text and "probe-prov" not in text
+
+
+def drawn_png(draw: Any, size: tuple[int, int] = (600, 200)) -> bytes:
+    img = Image.new("RGBA", size, (0, 0, 0, 0))
+    draw(ImageDraw.Draw(img))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("what", ["transparent 1×1", "blank canvas", "a dot", "a short tick", "a filled box"])
+def test_a_signature_with_no_hand_in_it_is_refused_and_nothing_is_kept(crew: Crew, what: str) -> None:
+    """A blank (the outside tester's 1×1 transparent PNG), a dot or a tick is not a signature, nor a box painted
+    over: the printed form would show an empty line above 'signed by both sides'."""
+    blank = {"transparent 1×1": drawn_png(lambda pen: None, (1, 1)),
+             "blank canvas": drawn_png(lambda pen: None),
+             "a dot": drawn_png(lambda pen: pen.ellipse((300, 100, 306, 106), fill="black")),
+             "a short tick": drawn_png(lambda pen: pen.line([(300, 100), (320, 110)], fill="black", width=4)),
+             "a filled box": drawn_png(lambda pen: pen.rectangle((0, 0, 599, 199), fill="black"))}[what]
+    for which in ("signature", "inspector_signature"):
+        files = [("signature", ("s.png", blank if which == "signature" else signature_png(), "image/png")),
+                 ("inspector_signature", ("m.png", blank if which != "signature" else signature_png(), "image/png"))]
+        r = crew.client.post(
+            "/api/v1/inspections", headers=auth(crew.tokens["county_a"]),
+            data={"class_id": str(crew.world.class_id), "kind": "on_site", "items": json.dumps(items(None)),
+                  "responsible_name": "张校长"}, files=files)
+        assert r.status_code == 422 and r.json()["code"] == "SIGNATURE_BLANK", (which, r.text)
+        assert "签名" in r.json()["message"]
     assert crew.client.get("/api/v1/inspections", headers=auth(crew.world.operator)).json() == []
 
 

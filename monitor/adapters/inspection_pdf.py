@@ -31,7 +31,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from models.clock import SHANGHAI
 from models.errors import ApiError
-from monitor.decisions.inspection_form import CHECKLIST, RESULTS
+from monitor.decisions.inspection_form import CHECKLIST, RESULTS, judge_signature
 
 CENTER_NAME = "云南省职业技能培训监控调度中心"
 TICK = "√"
@@ -116,19 +116,31 @@ FENCE_WORDS = {"inside": "在培训场地围栏内", "outside": "在培训场地
 CHECK_STATES = {"open": "进行中", "done": "已完成", "abandoned": "已中止"}
 
 
+INK_BELOW = 160  # grey level (0-255) under which a pixel composited on white counts as ink
 MAX_SIGNATURE_PIXELS = 4_000_000  # a phone screen's canvas at full pixel density is well under this
 
 
 def check_signature(png: bytes) -> None:
-    """422 unless the signature decodes whole and is no larger than a phone's canvas: the form prints it, and a PNG
-    whose header is sound can still carry a broken image stream."""
+    """422 unless the signature decodes whole, is no larger than a phone's canvas (the form prints it, and a PNG
+    whose header is sound can still carry a broken image stream) and carries strokes of a hand
+    (`judge_signature`: not blank, not a dot, not a filled box)."""
     try:
         with Image.open(io.BytesIO(png)) as image:
             if image.width * image.height > MAX_SIGNATURE_PIXELS:
                 raise ApiError(422, "SIGNATURE_TOO_LARGE", "签名图片尺寸过大，请在手机上重新签名")
             image.load()
+            if image.format != "PNG":
+                return  # refused as not drawn on the phone (SIGNATURE_NOT_PNG, monitor/services/inspections.py)
+            on_white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            on_white.alpha_composite(image.convert("RGBA"))
+            ink = on_white.convert("L").point(lambda v: 255 if v < INK_BELOW else 0)
+            inked = ink.histogram()[255]
+            box = ink.getbbox()
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
         raise ApiError(422, "SIGNATURE_UNREADABLE", "签名图片已损坏，无法读取，请重新签名") from exc
+    span = (box[2] - box[0], box[3] - box[1]) if box else (0, 0)
+    if why := judge_signature(inked, span, image.size):
+        raise ApiError(422, "SIGNATURE_BLANK", why)
 
 
 def wrap(text: str, width: int) -> list[str]:

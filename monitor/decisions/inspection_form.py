@@ -23,6 +23,23 @@ CHECKLIST: dict[str, str] = {
 RESULTS = {"ok": "符合", "problem": "不符合", "not_checked": "未检查"}
 
 
+SIGNATURE_MIN_INK = 0.002  # of the canvas inked, at least: a blank or a stray tap is not a signature
+SIGNATURE_MAX_INK = 0.6  # at most: a filled box is not one either
+SIGNATURE_MIN_SPAN = 0.15  # the strokes reach across at least this much of the canvas's width
+
+
+def judge_signature(ink_pixels: int, span_px: tuple[int, int], size_px: tuple[int, int]) -> str | None:
+    """Why a drawn signature cannot stand for a person's signing (zh-CN), or None: `ink_pixels` dark on the
+    canvas of `size_px` (width, height) once composited on white, their bounding box `span_px` (width, height)."""
+    width, height = size_px
+    area = max(1, width * height)
+    if ink_pixels < SIGNATURE_MIN_INK * area or span_px[0] < SIGNATURE_MIN_SPAN * width or span_px[1] < 3:
+        return "签名为空白或只有一点一划，不能作为签字：请签字人在签名框内写下完整的姓名"
+    if ink_pixels > SIGNATURE_MAX_INK * area:
+        return "签名框几乎被涂满，不是手写签名：请清除后重新签名"
+    return None
+
+
 def check_form(items: Mapping[str, Mapping[str, str]], findings: str) -> list[str]:
     """What keeps a form from being filed (zh-CN), empty when complete: every item answered, a problem explained."""
     problems = []

@@ -10,7 +10,8 @@ import { call, currentFix, say, setNet, why } from "./ui.js";
 // The items and their results come with the catalogue (/public/rules.json), in the form's order. The draft keeps
 // what was typed (not the photos nor the signature: a reload asks for those again).
 export const MAX_PHOTOS = 10;
-export const MIN_INK = 12; // CSS pixels of strokes: less is a stray tap, not a signature
+export const MIN_INK = 60; // CSS pixels of strokes: less is a stray tap, not a signature
+const MIN_SPAN = 0.15; // of the pad's width the strokes must reach across (the center refuses less: SIGNATURE_BLANK)
 export const inspectKey = id => `${DRAFT}inspect.${id}`;
 export const filedForms = new Map(); // inspection id → what the server answered (its digest), fetched once
 export const pdfUrls = new Map(); // inspection id → blob: URL of its PDF, fetched with the token
@@ -162,6 +163,7 @@ export function signaturePad(canvasId, clearId) {
   const pad = $(canvasId);
   const pen = pad.getContext("2d");
   let ink = 0;
+  let left = Infinity, right = -Infinity; // how far across the pad the strokes reach (pad pixels)
   let drawing = null; // the pointer drawing, and where it last was
   function size() {
     const rect = pad.getBoundingClientRect();
@@ -172,7 +174,7 @@ export function signaturePad(canvasId, clearId) {
   }
   function clear() {
     pen.clearRect(0, 0, pad.width, pad.height);
-    ink = 0;
+    ink = 0; left = Infinity; right = -Infinity;
     pad.classList.remove("signed");
     size();
   }
@@ -187,7 +189,9 @@ export function signaturePad(canvasId, clearId) {
     pen.lineCap = "round"; pen.lineJoin = "round";
     pen.beginPath(); pen.moveTo(from.x, from.y); pen.lineTo(to.x, to.y); pen.stroke();
     ink += Math.hypot(to.x - from.x, to.y - from.y) / to.scale;
+    left = Math.min(left, from.x, to.x); right = Math.max(right, from.x, to.x);
   }
+  const signed = () => ink >= MIN_INK && right - left >= MIN_SPAN * pad.width;
   pad.addEventListener("pointerdown", e => {
     if (e.button > 0) return;
     e.preventDefault();
@@ -208,14 +212,14 @@ export function signaturePad(canvasId, clearId) {
   const penUp = e => {
     if (!drawing || drawing.id !== e.pointerId) return;
     drawing = null;
-    pad.classList.toggle("signed", ink >= MIN_INK);
+    pad.classList.toggle("signed", signed());
   };
   pad.addEventListener("pointerup", penUp);
   pad.addEventListener("pointercancel", penUp);
   $(clearId).addEventListener("click", clear);
   const png = () => new Promise((resolve, reject) => pad.toBlob(
     b => b ? resolve(b) : reject(new Error("签名图片未能生成，请清除后重新签名")), "image/png"));
-  return { size, clear, png, signed: () => ink >= MIN_INK };
+  return { size, clear, png, signed };
 }
 export const pads = { responsible: signaturePad("insp-sign", "insp-sign-clear"),
                inspector: signaturePad("insp-sign-mine", "insp-sign-mine-clear") };
