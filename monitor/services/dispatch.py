@@ -71,6 +71,14 @@ class Actor:
 SYSTEM = Actor(ROUTER, "system")
 
 
+def person_of(session: Session, actor: Actor) -> str:
+    """The name a record prints for who did it: the staff member's registered name when the token is bound to one
+    (whoever issued the token chose its name), else the token's name."""
+    if actor.staff_id is not None and (staff := session.get(Staff, actor.staff_id)) is not None:
+        return staff.name
+    return actor.name
+
+
 def transition(session: Session, alert: Alert, action: Action, actor: Actor, note: str | None = None,
                outcome: Outcome | None = None, now: datetime | None = None,
                fix: dict[str, Any] | None = None) -> AlertTransition:

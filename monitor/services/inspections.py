@@ -55,7 +55,7 @@ from monitor.decisions.inspection_form import (
     inspections_short,
     visits_per_class,
 )
-from monitor.services.dispatch import Actor, judge_fix_at_class
+from monitor.services.dispatch import Actor, judge_fix_at_class, person_of
 from monitor.settings import Settings
 
 
@@ -184,7 +184,8 @@ def file_inspection(session: Session, evidence: EvidenceStore, form: FormIn, act
     registered = int(session.scalar(select(func.count()).select_from(RosterEntry)
                                     .where(RosterEntry.class_id == cls.id)) or 0)
     fix = judge_fix_at_class(session, cls.id, form.fix)
-    row = Inspection(class_id=cls.id, alert_id=form.alert_id, staff_id=actor.staff_id, inspector=actor.name,
+    inspector = person_of(session, actor)  # the staff record's name, not the token's free text
+    row = Inspection(class_id=cls.id, alert_id=form.alert_id, staff_id=actor.staff_id, inspector=inspector,
                      kind=form.kind, items=form.items, headcount_registered=registered,
                      headcount_present=form.headcount_present, findings=form.findings,
                      responsible_name=form.responsible_name, signature_sha256=signature.sha256,
@@ -203,7 +204,7 @@ def file_inspection(session: Session, evidence: EvidenceStore, form: FormIn, act
     venue = session.get(Venue, cls.venue_id)
     content = FormContent(
         row.id, cls.code, cls.name, institution.name if institution else "", venue.name if venue else "", form.kind,
-        actor.name, form.inspected_at, registered, form.headcount_present, form.items, form.findings,
+        inspector, form.inspected_at, registered, form.headcount_present, form.items, form.findings,
         form.responsible_name, [PhotoLine(s.sha256, s.captured_at, s.exif_taken_at, s.fix) for s in shots], fix,
         class_id=cls.id, alert_id=form.alert_id, venue_address=venue.address if venue else "",
         phone_checks=phone_check_lines(session, form.alert_id), filed_at=now,

@@ -32,7 +32,7 @@ from monitor.decisions.phone_check import (
     state_of_trainee,
     time_call,
 )
-from monitor.services.dispatch import Actor
+from monitor.services.dispatch import Actor, person_of
 
 
 def roster_of(session: Session, class_id: int) -> list[int]:
@@ -59,7 +59,8 @@ def start_phone_check(session: Session, alert: Alert, actor: Actor, how_many: in
     drawn = draw_trainees(roster_of(session, alert.class_id), how_many, seed)
     if not drawn:
         raise ApiError(409, "EMPTY_ROSTER", "该班次名册中没有学员，无法电话抽查；请改为现场核查")
-    check = PhoneCheck(alert_id=alert.id, class_id=alert.class_id, staff_id=actor.staff_id, inspector=actor.name,
+    check = PhoneCheck(alert_id=alert.id, class_id=alert.class_id, staff_id=actor.staff_id,
+                       inspector=person_of(session, actor),
                        seed=seed, drawn=drawn, state="open", created_at=now)
     session.add(check)
     session.flush()
