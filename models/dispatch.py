@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from models.domain import InputModel, RecordId
+from models.domain import InputModel, RecordId, outside_service_area
 
 Note = Annotated[str, Field(min_length=2, max_length=1000)]
 MAX_DUTY_HOURS = 24 * 31  # one period at most a month
@@ -112,6 +112,8 @@ class FixIn(InputModel):
     def _sane(self) -> FixIn:
         if self.latitude == 0 and self.longitude == 0:
             raise ValueError("定位为 (0,0)，说明手机未取得有效定位")
+        if why := outside_service_area(self.latitude, self.longitude):
+            raise ValueError(why)
         return self
 
 

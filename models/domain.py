@@ -22,6 +22,17 @@ from pydantic import (
 from models.identity import normalise_mobile
 
 MAX_RECORD_ID = 2**31 - 1  # registration records (institutions, people, classes…) have 32-bit ids
+SERVICE_AREA = (3.0, 54.0, 73.0, 136.0)  # China's extent (south, north, west, east; degrees): a fix outside it
+# cannot be a class in Yunnan, nor an inspector at one, whatever the datum
+
+
+def outside_service_area(lat: float, lon: float) -> str | None:
+    """Why a fix cannot be where a class or an inspector is (zh-CN), or None."""
+    south, north, west, east = SERVICE_AREA
+    if south <= lat <= north and west <= lon <= east:
+        return None
+    return (f"定位（纬度 {lat:.4f}，经度 {lon:.4f}）不在中国境内，不是培训地点的有效定位："
+            "请检查手机定位是否开启、是否开了模拟定位后重试")
 MAX_UPLOAD_ID = 2**63 - 1  # uploads, anomalies, reviews and events have 64-bit ids
 RecordId = Annotated[StrictInt, Field(ge=1, le=MAX_RECORD_ID, description="a record id (1 to 2^31-1)")]
 

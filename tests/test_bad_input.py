@@ -43,6 +43,7 @@ CASES: list[tuple[str, Callable[[World], dict], int, str]] = [
     ("latitude NaN", lambda w: {"latitude": "NaN"}, 422, "INVALID_COORDINATES"),
     ("longitude inf", lambda w: {"longitude": "inf"}, 422, "INVALID_COORDINATES"),
     ("null island", lambda w: {"latitude": 0, "longitude": 0}, 422, "NULL_ISLAND"),
+    ("new york", lambda w: {"latitude": 40.71, "longitude": -74.0}, 422, "OUTSIDE_SERVICE_AREA"),
     ("latitude not a number", lambda w: {"latitude": "north"}, 422, "INVALID_FIELD"),
     ("negative accuracy", lambda w: {"accuracy_m": -5}, 422, "INVALID_ACCURACY"),
     ("accuracy 50 km", lambda w: {"accuracy_m": 50_000}, 422, "ACCURACY_TOO_POOR"),

@@ -342,6 +342,9 @@ def test_arrival_carries_the_inspectors_fix_judged_against_the_fence(crew: Crew)
     bad = crew.post(f"{base}/arrive", "county_a", {"fix": {"latitude": 0, "longitude": 0, "accuracy_m": 5,
                                                            "captured_at": at}})
     assert bad.status_code == 422
+    abroad = crew.post(f"{base}/arrive", "county_a", {"fix": {"latitude": 40.71, "longitude": -74.0, "accuracy_m": 5,
+                                                              "captured_at": at}})
+    assert abroad.status_code == 422 and "不在中国境内" in abroad.json()["message"], abroad.text
 
 
 def test_a_task_says_who_and_where_with_the_photos_to_recognise_them_by(crew: Crew) -> None:

@@ -183,9 +183,13 @@ def test_times_without_offset_are_beijing_time() -> None:
 
 
 def test_fix_checks() -> None:
-    check_fix(25.0, 102.7, 10, 5000)
+    for lat, lon in ((25.0, 102.7), (21.17, 101.3), (29.2, 99.0), (18.25, 109.5), (53.3, 122.3)):  # Yunnan's corners,
+        check_fix(lat, lon, 10, 5000)  # Sanya, Mohe: anywhere in China is a place
+
     for lat, lon, acc, code in ((90.5, 0.1, 5, "INVALID_COORDINATES"), (float("nan"), 1, 5, "INVALID_COORDINATES"),
-                                (0.0, 0.0, 5, "NULL_ISLAND"), (25, 102, 0, "INVALID_ACCURACY")):
+                                (0.0, 0.0, 5, "NULL_ISLAND"), (25, 102, 0, "INVALID_ACCURACY"),
+                                (40.71, -74.0, 10, "OUTSIDE_SERVICE_AREA"), (51.5, -0.12, 10, "OUTSIDE_SERVICE_AREA"),
+                                (-25.0, 102.7, 10, "OUTSIDE_SERVICE_AREA")):
         with pytest.raises(ApiError) as exc:
             check_fix(lat, lon, acc, 5000)
         assert exc.value.code == code

@@ -6,11 +6,12 @@ import math
 from datetime import UTC, datetime
 
 from models.clock import SHANGHAI
+from models.domain import outside_service_area
 from models.errors import ApiError
 
 
 def check_fix(lat: float, lon: float, accuracy_m: float, max_accuracy_m: float) -> None:
-    """Reject impossible GPS fixes: non-finite, out of range, (0,0), or a meaningless accuracy."""
+    """Reject impossible GPS fixes: non-finite, out of range, (0,0), outside China, or a meaningless accuracy."""
     if not (math.isfinite(lat) and math.isfinite(lon)):
         raise ApiError(422, "INVALID_COORDINATES", "经纬度必须是有效数字（不能为 NaN 或无穷大）")
     if not -90.0 <= lat <= 90.0:
@@ -19,6 +20,8 @@ def check_fix(lat: float, lon: float, accuracy_m: float, max_accuracy_m: float) 
         raise ApiError(422, "INVALID_COORDINATES", f"经度 {lon} 超出范围（-180 到 180）")
     if lat == 0.0 and lon == 0.0:
         raise ApiError(422, "NULL_ISLAND", "定位为 (0,0)，说明手机未取得有效定位，请开启定位后重试")
+    if why := outside_service_area(lat, lon):
+        raise ApiError(422, "OUTSIDE_SERVICE_AREA", why)
     if not math.isfinite(accuracy_m) or accuracy_m <= 0:
         raise ApiError(422, "INVALID_ACCURACY", "定位精度（米）必须是大于 0 的数字")
     if accuracy_m > max_accuracy_m:
