@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import date, time
 from enum import StrEnum
@@ -46,6 +47,20 @@ Distinct = AfterValidator(unique_in_order)
 """On a list of ids: repeats are dropped (counted, inserted and looked up once)."""
 
 
+FORBIDDEN_TEXT = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+"""Control characters but tab, line feed and carriage return; bidirectional embeddings, overrides and isolates."""
+
+
+def _find_control(value: object) -> bool:
+    if isinstance(value, str):
+        return FORBIDDEN_TEXT.search(value) is not None
+    if isinstance(value, dict):
+        return any(_find_control(k) or _find_control(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_find_control(v) for v in value)
+    return False
+
+
 def _find_nul(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -57,13 +72,17 @@ def _find_nul(value: object) -> bool:
 
 
 class InputModel(BaseModel):
-    """A request body: no text anywhere in it may hold a NUL character (PostgreSQL cannot store it)."""
+    """A request body: no text anywhere in it may hold a NUL character (PostgreSQL cannot store it), another control
+    character (line breaks and tabs excepted) or a bidirectional override (which makes a record read otherwise than
+    it is stored, on screen and on the printed form)."""
 
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: object) -> object:
         if _find_nul(data):
             raise ValueError("文本中不得包含 NUL（\\x00）字符")
+        if _find_control(data):
+            raise ValueError("文本中不得包含控制字符或文字方向控制符（换行、制表符除外），请只用可见字符")
         return data
 
 
@@ -255,7 +274,9 @@ class VenueIn(InputModel):
 
 class OccupationIn(InputModel):
     model_config = ConfigDict(str_strip_whitespace=True)
-    code: Annotated[str, Field(min_length=1, max_length=32)]
+    code: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z][0-9A-Za-z.\-]*$",
+                               description="the national classification's code (GB/T 6565, e.g. 4-03-02-01) or a "
+                                           "local one: ASCII letters, digits, '-' and '.'")]
     name: Annotated[str, Field(min_length=1, max_length=100)]
     has_training_standard: StrictBool = True
     has_evaluation_standard: StrictBool = True

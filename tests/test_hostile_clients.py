@@ -88,6 +88,17 @@ def test_control_characters_in_text_fields_are_refused(world: World) -> None:
     assert r.status_code == 422 and r.json()["code"] == "INVALID_CHARACTERS"
     r = world.client.post("/api/v1/occupations", headers=auth(world.admin), json={"code": "X\x00", "name": "厨师"})
     assert r.status_code == 422
+    # the outside tester's codes, all taken before
+    for code in ("\u202e\x07\x1b[31m", "../../etc/passwd", "１２３", "A\u2066B"):
+        r = world.client.post("/api/v1/occupations", headers=auth(world.admin), json={"code": code, "name": "厨师"})
+        assert r.status_code == 422, (code, r.text)
+    for name in ("厨师\u202e师厨", "厨\x1b[31m师"):  # a reversed or coloured name would print otherwise than stored
+        r = world.client.post("/api/v1/occupations", headers=auth(world.admin),
+                              json={"code": "4-03-02-09", "name": name})
+        assert r.status_code == 422 and "控制字符" in r.json()["message"], (name, r.text)
+    r = world.client.post("/api/v1/occupations", headers=auth(world.admin),
+                          json={"code": "4-03-02-09", "name": "中式面点师\n（初级）"})
+    assert r.status_code == 201, r.text  # a line break is text
     assert world.stored() == before
 
 
