@@ -79,10 +79,14 @@ def verdict_body(subject: CheckIn | Snapshot, verification: Verification | None)
     body["face_engine"] = limits.get("face_engine") or verification.model_version.split("@")[0]
     body["face_model_sha256"] = limits.get("face_model_sha256")
     body["face_threshold"] = limits.get("face_match")
+    body["face_mismatch_threshold"] = limits.get("face_mismatch")
     body["fence_result"] = verification.fence_result
     if subject.status == UploadStatus.REVIEW:
         review = (verification.measured or {}).get("review") or {}
         body["message"] = f"{action}已受理，待人工复核：{review.get('message', '')}".rstrip("：")
+    elif subject.status == UploadStatus.PASSED and not verification.passed:  # a person cleared what it found
+        body["message"] = (f"{action}有效：自动核验未通过（" + "；".join(r["message"] for r in verification.reasons)
+                           + "），经监控中心核实为误报，按有效记录计")
     elif subject.status == UploadStatus.PASSED:
         body["message"] = (f"{action}成功" if isinstance(subject, CheckIn)
                            else f"{action}已核验（{verification.face_count} 张人脸）")

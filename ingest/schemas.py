@@ -33,6 +33,9 @@ class CheckInVerdictOut(BaseModel):
     face_engine: str | None = Field(default=None, description="the face model that judged it (manifest name)")
     face_model_sha256: str | None = Field(default=None, description="SHA-256 of that model's weights")
     face_threshold: float | None = Field(default=None, description="the 1:1 pass threshold, in the model's metric")
+    face_mismatch_threshold: float | None = Field(
+        default=None, description="the distance from which the face is judged another person's (FACE_MISMATCH, the "
+                                  "threshold a refusal names); between the pass threshold and this: human review")
     fence_result: str | None = Field(default=None, description="inside | outside | uncertain")
     message: str = Field(description="what happened, in zh-CN, for the site")
 
@@ -59,6 +62,9 @@ class SnapshotVerdictOut(BaseModel):
     face_engine: str | None = Field(default=None, description="the face model that judged it (manifest name)")
     face_model_sha256: str | None = Field(default=None, description="SHA-256 of that model's weights")
     face_threshold: float | None = Field(default=None, description="the 1:1 pass threshold, in the model's metric")
+    face_mismatch_threshold: float | None = Field(
+        default=None, description="the distance from which the face is judged another person's (FACE_MISMATCH, the "
+                                  "threshold a refusal names); between the pass threshold and this: human review")
     fence_result: str | None = None
     message: str = Field(description="what happened, in zh-CN, for the site")
 

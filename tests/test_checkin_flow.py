@@ -33,6 +33,7 @@ def test_other_person_is_face_mismatch(world: World) -> None:
     assert [x["code"] for x in body["reasons"]] == ["FACE_MISMATCH"]
     assert body["message"].startswith("签到未通过：人脸与登记照片不符")
     assert body["face_distance"] > 0.80 and body["face_threshold"] == 0.60
+    assert body["face_mismatch_threshold"] == 0.80  # the threshold the message names
     with world.client.app.state.db.session() as s:
         anomaly = s.scalar(select(Anomaly).where(Anomaly.subject_id == body["id"]))
         assert anomaly.rule == "FACE_MISMATCH" and anomaly.severity == "high"

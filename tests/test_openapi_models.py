@@ -117,6 +117,7 @@ def wait_verified(client: TestClient, url: str, token: str) -> dict[str, Any]:
 
 PENDING_KEYS = ["id", "status", "status_url", "photo_sha256", "reasons"]
 VERIFIED_KEYS = ["notes", "verification_id", "face_distance", "face_engine", "face_model_sha256", "face_threshold",
+                 "face_mismatch_threshold",
                  "fence_result", "message"]
 
 
