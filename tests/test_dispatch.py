@@ -365,3 +365,34 @@ def test_a_task_says_who_and_where_with_the_photos_to_recognise_them_by(crew: Cr
         assert sha and crew.client.get(f"/api/v1/evidence/{sha}", headers=auth(crew.tokens["county_a"])).status_code \
             == 200
         assert crew.client.get(f"/api/v1/evidence/{sha}", headers=auth(crew.tokens["elsewhere"])).status_code == 404
+
+
+def test_a_false_alarm_counts_the_sign_in_and_a_reopening_takes_it_back(crew: Crew) -> None:
+    """Closed as a false alarm, the sign-in it was about counts (the site is told a person cleared it; the machine's
+    verdict is kept); reopened, its anomaly waits again on the alert and the wall, and the sign-in fails again."""
+    w = crew.world
+    alert_id = crew.alert_id()
+    db = crew.client.app.state.db
+    with db.session() as s:
+        anomaly = s.scalars(select(Anomaly).where(Anomaly.alert_id == alert_id)).one()
+        checkin_id, anomaly_id = anomaly.subject_id, anomaly.id
+    url = f"/api/v1/check-ins/{checkin_id}"
+    assert crew.client.get(url, headers=auth(w.site)).json()["status"] == "failed"
+    crew.clock().run(NOW)
+    base = f"/api/v1/alerts/{alert_id}"
+    assert crew.post(f"{base}/accept", "county_a").status_code == 200
+    closed = crew.post(f"{base}/close", "county_a", {"outcome": "false_alarm", "note": "到场核实：本人在班，照片逆光"})
+    assert closed.status_code == 200, closed.text
+    seen = crew.client.get(url, headers=auth(w.site)).json()
+    assert seen["status"] == "passed" and "核实为误报" in seen["message"] and "人脸与登记照片不符" in seen["message"]
+    assert [r["code"] for r in seen["reasons"]] == ["FACE_MISMATCH"]  # what the machine found, still shown
+    reopened = crew.post(f"{base}/reopen", "operator", {"note": "复核发现照片确非本人，需再次核查"})
+    assert reopened.status_code == 200 and reopened.json()["state"] == "open", reopened.text
+    assert crew.client.get(url, headers=auth(w.site)).json()["status"] == "failed"
+    with db.session() as s:
+        anomaly = s.get(Anomaly, anomaly_id)
+        assert anomaly is not None and (anomaly.state, anomaly.resolved_note) == ("open", None)
+    detail = crew.detail(alert_id).json()
+    assert detail["open_count"] == 1
+    overview = crew.client.get("/api/v1/overview", headers=auth(w.operator)).json()
+    assert overview["counters"]["anomalies_open"] == 1  # the wall counts it as waiting again

@@ -11,7 +11,17 @@ from sqlalchemy.orm import Session
 from models.clock import utc_now
 from models.domain import Severity
 from models.identity import mask_id_number
-from models.tables import Alert, Anomaly, CheckIn, FaceTemplate, OnlineHeartbeat, Snapshot, Trainee, TrainingClass
+from models.tables import (
+    Alert,
+    Anomaly,
+    CheckIn,
+    FaceTemplate,
+    OnlineHeartbeat,
+    Snapshot,
+    Trainee,
+    TrainingClass,
+    Verification,
+)
 from models.terms import EventKind, SubjectKind
 from monitor.decisions.alert_lifecycle import WORKING, AlertState
 from monitor.decisions.verdicts import Finding
@@ -118,3 +128,55 @@ def alert_subjects(session: Session, alert_id: int) -> list[dict[str, Any]]:
                     "id_number_masked": mask_id_number(person.id_number) if person else None,
                     "photo_sha256": photo, "enrolled_sha256": enrolled.get(person.id) if person else None})
     return out
+
+
+HANDLED = "告警已办结"
+"""How the note of an anomaly resolved by its alert's close begins (reopening the alert reopens those)."""
+
+
+def reopen_anomalies(session: Session, alert: Alert) -> int:
+    """The alert reopened (or returned): the anomalies its close had resolved wait again, counted on the alert and
+    the wall, and no longer say they were handled. Returns how many."""
+    reopened = 0
+    for anomaly in session.scalars(select(Anomaly).where(Anomaly.alert_id == alert.id, Anomaly.state == "resolved",
+                                                         Anomaly.resolved_note.like(f"{HANDLED}%"))):
+        anomaly.state, anomaly.resolved_at, anomaly.resolved_note = "open", None, None
+        reopened += 1
+    alert.open_count += reopened
+    return reopened
+
+
+def checkins_of_alert(session: Session, alert_id: int) -> list[CheckIn]:
+    ids = select(Anomaly.subject_id).where(Anomaly.alert_id == alert_id, Anomaly.subject_kind == SubjectKind.CHECKIN)
+    return list(session.scalars(select(CheckIn).where(CheckIn.id.in_(ids)).order_by(CheckIn.id)))
+
+
+def counts_after_false_alarm(session: Session, alert: Alert) -> list[int]:
+    """An alert closed as a false alarm: each of its check-ins that failed only on findings now all closed as false
+    alarms counts as a valid sign-in (status passed; the machine's verdict stays as it was, and the site is told a
+    person cleared it). A check-in with a finding still open, or confirmed elsewhere, stays failed. The ids passed."""
+    cleared = []
+    for checkin in checkins_of_alert(session, alert.id):
+        if checkin.status != "failed":
+            continue
+        standing = session.scalar(select(func.count()).select_from(Anomaly).outerjoin(
+            Alert, Alert.id == Anomaly.alert_id).where(
+            Anomaly.subject_kind == SubjectKind.CHECKIN, Anomaly.subject_id == checkin.id,
+            (Anomaly.alert_id.is_(None)) | (Alert.state != AlertState.CLOSED) | (Alert.outcome != "false_alarm")))
+        if not standing:
+            checkin.status = "passed"
+            cleared.append(checkin.id)
+    return cleared
+
+
+def undo_false_alarm(session: Session, alert: Alert) -> list[int]:
+    """The alert reopened: its check-ins that counted only because it was closed as a false alarm fail again
+    (passed now, though the machine's verdict did not pass them). The ids failed again."""
+    undone = []
+    for checkin in checkins_of_alert(session, alert.id):
+        machine = session.scalar(select(Verification.passed).where(
+            Verification.subject_kind == SubjectKind.CHECKIN, Verification.subject_id == checkin.id))
+        if checkin.status == "passed" and machine is False:
+            checkin.status = "failed"
+            undone.append(checkin.id)
+    return undone

@@ -45,7 +45,13 @@ from monitor.decisions.alert_lifecycle import (
 )
 from monitor.decisions.dispatch import LEVEL_NAMES, ClassPlace, Inspector, Level, Pick, next_page
 from monitor.decisions.geodesy import classify_fix, convert_to_wgs84
-from monitor.services.alerts import resolve_anomaly
+from monitor.services.alerts import (
+    HANDLED,
+    counts_after_false_alarm,
+    reopen_anomalies,
+    resolve_anomaly,
+    undo_false_alarm,
+)
 from monitor.services.checkins import venue_signed_distance_m
 from monitor.services.events import add_event, class_context
 from monitor.settings import Settings
@@ -100,9 +106,15 @@ def transition(session: Session, alert: Alert, action: Action, actor: Actor, not
     if action in (Action.CLOSE, Action.DISMISS):
         # Handled: its anomalies no longer wait (the wall's counters say what is actually waiting).
         outcome_name = OUTCOME_NAMES[Outcome(alert.outcome or Outcome.FALSE_ALARM)]
-        handled = f"告警已办结（{outcome_name}，{actor.name}）：{step.note or ''}"
+        handled = f"{HANDLED}（{outcome_name}，{actor.name}）：{step.note or ''}"
         for anomaly in session.scalars(select(Anomaly).where(Anomaly.alert_id == alert.id, Anomaly.state == "open")):
             resolve_anomaly(session, anomaly, handled[:500])
+        if alert.outcome == Outcome.FALSE_ALARM:  # what the site is told, and attendance, follow the decision
+            session.flush()
+            counts_after_false_alarm(session, alert)
+    if action in (Action.REOPEN, Action.RETURN) and step.from_state == AlertState.CLOSED:
+        reopen_anomalies(session, alert)
+        undo_false_alarm(session, alert)
     if action in (Action.CLOSE, Action.DISMISS, Action.REOPEN, Action.RETURN):
         withdraw_pages(session, alert, now)
         # A phone check left unfinished ends with its alert: nothing stays open once nobody will finish it.
