@@ -228,14 +228,14 @@ def count_rows(session: Session) -> dict[str, int]:
     }
 
 
-def confirmed_violation(world: World, class_id: int | None = None) -> int:
+def confirmed_violation(world: World, class_id: int | None = None, rule: str = "PROXY_SIGNIN") -> int:
     """An alert of the class closed as a confirmed violation (as the dispatch wing leaves one, tested in
-    tests/test_dispatch.py): the evidence a blacklisting must cite."""
+    tests/test_dispatch.py): the evidence a blacklisting must cite (a teacher's: a TEACHER_ rule)."""
     from models.tables import Alert
 
     now = datetime.now(UTC)
     with world.client.app.state.db.session() as session:
-        alert = Alert(rule="PROXY_SIGNIN", class_id=class_id or world.class_id, region_code="530100", severity="high",
+        alert = Alert(rule=rule, class_id=class_id or world.class_id, region_code="530100", severity="high",
                       count=1, open_count=0, first_at=now, last_at=now, state="closed",
                       institution_id=world.ids["institution"], outcome="violation_confirmed", updated_at=now)
         session.add(alert)

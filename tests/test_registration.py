@@ -97,7 +97,8 @@ def test_class_with_blacklisted_teacher_or_unapproved_occupation_is_refused(worl
     assert r.status_code == 422 and r.json()["code"] == "CLASS_NOT_ALLOWED" and "评价考核机构" in r.json()["message"]
     banned = world.client.put(f"/api/v1/teachers/{world.ids['teachers'][1]}/blacklist",
                               json={"blacklisted": True, "reason": "伪造学历证书",
-                                    "alert_ids": [confirmed_violation(world)]}, headers=auth(world.admin))
+                                    "alert_ids": [confirmed_violation(world, rule="TEACHER_MISMATCH")]},
+                              headers=auth(world.admin))
     assert banned.status_code == 200  # a blacklisting states its reason
     r = world.client.post("/api/v1/classes", json=class_body(world), headers=auth(world.admin))
     assert r.status_code == 422 and r.json()["code"] == "TEACHER_BLACKLISTED"
