@@ -228,19 +228,26 @@ def count_rows(session: Session) -> dict[str, int]:
     }
 
 
-def confirmed_violation(world: World, class_id: int | None = None, rule: str = "PROXY_SIGNIN") -> int:
-    """An alert of the class closed as a confirmed violation (as the dispatch wing leaves one, tested in
-    tests/test_dispatch.py): the evidence a blacklisting must cite (a teacher's: a TEACHER_ rule)."""
+def insert_alert(world: World, rule: str = "PROXY_SIGNIN", class_id: int | None = None, state: str = "open",
+                 outcome: str | None = None) -> int:
+    """An alert of the class written straight into its table (as the worker's grouping leaves one, tested in
+    tests/test_policy_rules.py); its id."""
     from models.tables import Alert
 
     now = datetime.now(UTC)
     with world.client.app.state.db.session() as session:
         alert = Alert(rule=rule, class_id=class_id or world.class_id, region_code="530100", severity="high",
-                      count=1, open_count=0, first_at=now, last_at=now, state="closed",
-                      institution_id=world.ids["institution"], outcome="violation_confirmed", updated_at=now)
+                      count=1, open_count=0 if state == "closed" else 1, first_at=now, last_at=now, state=state,
+                      institution_id=world.ids["institution"], outcome=outcome, updated_at=now)
         session.add(alert)
         session.flush()
-        return alert.id
+        return int(alert.id)
+
+
+def confirmed_violation(world: World, class_id: int | None = None, rule: str = "PROXY_SIGNIN") -> int:
+    """An alert of the class closed as a confirmed violation (as the dispatch wing leaves one, tested in
+    tests/test_dispatch.py): the evidence a blacklisting must cite (a teacher's: a TEACHER_ rule)."""
+    return insert_alert(world, rule, class_id, "closed", "violation_confirmed")
 
 
 def stop_group(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from models.clock import SHANGHAI, utc_now
-from models.tables import Alert, Anomaly
+from models.clock import SHANGHAI
+from models.tables import Anomaly
 from monitor.services.clock import PolicyClock
 from tests.crew import NOW, Crew
-from tests.helpers import auth
+from tests.helpers import auth, insert_alert
 
 
 def confirmed_alert(crew: Crew, alert_id: int | None = None) -> int:
@@ -66,14 +66,7 @@ def test_an_institution_is_blacklisted_on_evidence_and_its_running_class_alarms(
 
 def teacher_alert(crew: Crew) -> int:
     """An open TEACHER_MISMATCH alert of the crew's class (the classroom rule that names its teacher)."""
-    w = crew.world
-    with crew.client.app.state.db.session() as s:
-        alert = Alert(rule="TEACHER_MISMATCH", class_id=w.class_id, region_code="530102", severity="high", count=1,
-                      open_count=1, first_at=utc_now(), last_at=utc_now(), state="open",
-                      institution_id=w.ids["institution"], updated_at=utc_now())
-        s.add(alert)
-        s.flush()
-        return int(alert.id)
+    return insert_alert(crew.world, "TEACHER_MISMATCH")
 
 
 def test_a_teacher_banned_for_fraud_is_banned_for_life(crew: Crew) -> None:
