@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from models.domain import InputModel, RecordId, outside_service_area
+from models.domain import MAX_UPLOAD_ID, InputModel, RecordId, outside_service_area
 
 Note = Annotated[str, Field(min_length=2, max_length=1000)]
 MAX_DUTY_HOURS = 24 * 31  # one period at most a month
@@ -120,3 +120,21 @@ class FixIn(InputModel):
 class ArriveIn(InputModel):
     fix: FixIn | None = Field(default=None, description="the inspector's fix; without one the arrival is recorded "
                               "as unproven (未提供定位)")
+
+
+class ObjectionIn(InputModel):
+    """An institution's objection (异议) to an alert of its class closed against it, with its reason."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    alert_id: Annotated[StrictInt, Field(ge=1, le=MAX_UPLOAD_ID, description="the alert objected to")]
+    reason: Annotated[str, Field(min_length=1, max_length=2000, description="why the finding is wrong, and on what "
+                                 "(at least 20 letters or digits)")]
+
+
+class ObjectionDecisionIn(InputModel):
+    """The center's decision on an objection: upheld (the alert is reopened and re-examined) or rejected."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+    decision: Literal["upheld", "rejected"]
+    note: Annotated[str, Field(min_length=1, max_length=2000, description="what the decision rests on (at least 20 "
+                               "letters or digits)")]

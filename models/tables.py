@@ -939,6 +939,33 @@ class BlacklistDecision(Base):
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class Objection(Base):
+    """An institution's objection (异议) to an alert of its class closed against it (a confirmed violation, or "could
+    not verify"): its reason, the deadline for the center's decision, and the decision by a second person (never
+    the one who closed the alert nor anyone who acted on it). Upheld, the alert goes back to the center (reopened,
+    `reopen_transition_id`); rejected, the finding stands."""
+
+    __tablename__ = "objections"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(BigId, ForeignKey("alerts.id"), index=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
+    institution_id: Mapped[int] = mapped_column(ForeignKey("institutions.id"), index=True)
+    # The closing objected to (its transition): one objection per closing, however many requests race.
+    closing_transition_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("alert_transitions.id"), unique=True)
+    alert_outcome: Mapped[str] = mapped_column(String(24))  # the outcome objected to
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), default="submitted")  # submitted | upheld | rejected
+    submitted_by: Mapped[str] = mapped_column(String(100))  # the site token's name
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    decide_by: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_role: Mapped[str | None] = mapped_column(String(12))
+    decided_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    reopen_transition_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("alert_transitions.id"))
+
+
 class Camera(Base):
     """A classroom camera of a venue (issue 19): its stream without credentials, the credentials encrypted with a
     key kept outside the database (monitor/adapters/camera_keys.py), and how often a frame is taken."""

@@ -153,6 +153,9 @@ class Settings(BaseSettings):
                                           "province) before the alert goes up a level")
     dispatch_high_parallel: int = Field(default=3, ge=1, description="inspectors paged at once for a high-severity "
                                         "alert")
+    objection_decide_days: int = Field(default=10, ge=1, le=90, description="calendar days (Asia/Shanghai) the "
+                                       "center has to decide an institution's objection (异议) to a finding; past "
+                                       "them an undecided objection shows as overdue")
     phone_check_min_trainees: int = Field(default=5, ge=5, description="trainees a phone check must reach (clause "
                                           "十四: not fewer than 5 per class)")
     phone_check_draw: int = Field(default=8, ge=5, le=60, description="trainees drawn for a phone check, so that "
