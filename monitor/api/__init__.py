@@ -17,6 +17,7 @@ from monitor.api import (
     inspections,
     institutions,
     metrics,
+    objections,
     occupations,
     overview,
     people,
@@ -38,5 +39,5 @@ ROUTERS: list[APIRouter] = [
     phone_checks.router,
     inspections.router, draws.router, draws.public, reviews.router, evidence.router, reports.router, reports.public,
     rules.router, audit.router, audit.public, blacklist.router, health.router, verify.router, cameras.router,
-    registers.router, crosschecks.router, metrics.router,
+    registers.router, crosschecks.router, metrics.router, objections.router,
 ]

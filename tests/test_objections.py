@@ -1,0 +1,359 @@
+"""An institution disputing a finding: it reads what was found against its classes (the figures, its own photos,
+the filed forms' digests, the blacklist decisions) and nothing of another institution's; it objects (异议) to an
+alert closed against it; a second person of the center decides (never the closer nor anyone who acted on it); an
+upheld objection reopens the alert; two decisions at once make one; all of it in the audit chain."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from models.clock import SHANGHAI
+from models.domain import AnomalyCode
+from models.tables import AuditEntry, FaceTemplate, Objection, Trainee
+from monitor.decisions.alert_lifecycle import AlertState, Outcome, Refusal
+from monitor.decisions.objections import (
+    ObjectionState,
+    Person,
+    decide_deadline,
+    judge_decider,
+    judge_objectable,
+    judge_reason,
+    site_figures,
+    site_message,
+    timer_text,
+)
+from tests.crew import NOW, Crew
+from tests.helpers import World, auth, confirmed_violation, face, issue_token_via_api
+from tests.test_inspections import file_form
+
+REASON = "该学员当天全程在班，有课堂签到表和教室监控录像为证，请复核"
+NOTE = "复核签到照片和课堂录像，学员确系本人且全程在班，原结论依据不足"
+
+
+# -- the pure decisions -------------------------------------------------------------------------------------------
+def code(refusal: Refusal | None) -> str | None:
+    return refusal.code if refusal is not None else None
+
+
+def test_only_a_finding_against_the_institution_may_be_objected_to_once_per_closing() -> None:
+    closed, confirmed, unsure = AlertState.CLOSED, Outcome.VIOLATION_CONFIRMED, Outcome.COULD_NOT_VERIFY
+    assert judge_objectable(closed, confirmed, []) is None
+    assert judge_objectable(closed, unsure, []) is None
+    assert code(judge_objectable(AlertState.DISPATCHED, None, [])) == "ALERT_NOT_CLOSED"
+    assert code(judge_objectable(AlertState.RESOLVED, None, [])) == "ALERT_NOT_CLOSED"
+    refusal = judge_objectable(closed, Outcome.FALSE_ALARM, [])
+    assert refusal is not None and refusal.code == "OUTCOME_NOT_OBJECTABLE" and "误报" in refusal.message
+    assert code(judge_objectable(closed, confirmed, [ObjectionState.SUBMITTED])) == "OBJECTION_OPEN"
+    assert code(judge_objectable(closed, confirmed, [ObjectionState.REJECTED])) == "OBJECTION_DECIDED"
+
+
+def test_a_reason_of_substance_counts_letters_and_digits_only() -> None:
+    assert judge_reason(REASON) is None
+    assert judge_reason("不服！" * 10) is not None  # 20 characters, but only 2 distinct letters among 30
+    assert judge_reason("结论有误，请复核。。。。。。。。。。。。。。。。。。。。。。") is not None  # punctuation
+    assert judge_reason("学员当天在场有签到表和录像为证请复核谢谢") is None  # exactly 20
+
+
+def test_the_decider_is_neither_the_closer_nor_anyone_who_acted() -> None:
+    closer, dispatcher = Person("值班员乙"), Person("抽查员0", 7)
+    assert judge_decider(Person("值班员甲"), closer, [dispatcher, closer]) is None
+    assert code(judge_decider(Person("值班员乙"), closer, [closer])) == "DECIDER_CLOSED_ALERT"
+    assert code(judge_decider(Person("抽查员0"), closer, [dispatcher])) == "DECIDER_ACTED_ON_ALERT"
+    # The same inspector behind another token name is still the same person.
+    assert code(judge_decider(Person("另一令牌", 7), closer, [dispatcher])) == "DECIDER_ACTED_ON_ALERT"
+    assert judge_decider(Person("值班员甲"), None, []) is None
+
+
+def test_the_deadline_counts_calendar_days_in_beijing_and_the_timer_says_how_long() -> None:
+    # 23:30 on 1 March in Beijing (15:30 UTC): ten days after that day ends at midnight beginning 12 March.
+    submitted = datetime(2026, 3, 1, 15, 30, tzinfo=UTC)
+    due = decide_deadline(submitted, 10)
+    assert due == datetime(2026, 3, 12, 0, 0, tzinfo=SHANGHAI)
+    assert decide_deadline(datetime(2026, 3, 1, 16, 30, tzinfo=UTC), 10) == datetime(2026, 3, 13, tzinfo=SHANGHAI)
+    assert timer_text(ObjectionState.SUBMITTED, due, due - timedelta(days=2)) == (False, "剩余 2 天")
+    assert timer_text(ObjectionState.SUBMITTED, due, due + timedelta(hours=3)) == (True, "已超期 3 小时")
+    assert timer_text(ObjectionState.REJECTED, due, due + timedelta(days=3)) == (False, "已决定")
+
+
+def test_an_institution_reads_the_figures_but_no_other_record_or_person() -> None:
+    figures = site_figures({"face_distance": 0.71, "template_index": 0, "nearest_other_trainee_id": 9,
+                            "other_class_ids": [4], "device_checkin_ids": [1, 2], "distinct_trainees": 3,
+                            "fence_result": "outside", "employer": "某公司", "photo_sha256": "ab" * 32,
+                            "insured": [{"employer": "某公司"}]})
+    assert figures == {"face_distance": 0.71, "template_index": 0, "distinct_trainees": 3, "fence_result": "outside"}
+    assert "班次 12" not in site_message(AnomalyCode.DOUBLE_ENROLMENT.value, "该学员同时在班次 12 的花名册中")
+    assert site_message(AnomalyCode.FACE_MISMATCH.value, "人脸与登记照片不符") == "人脸与登记照片不符"
+
+
+# -- through the API -----------------------------------------------------------------------------------------------
+def closed_by_inspector(crew: Crew, outcome: str = "violation_confirmed") -> tuple[int, int]:
+    """An alert of institution 0's class paged by the system, accepted by the county inspector, inspected on site
+    (a form found a problem) and closed by that inspector; returns (alert id, form id)."""
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    form = file_form(crew, alert_id=alert_id)
+    assert form.status_code == 201, form.text
+    closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
+                       {"outcome": outcome, "note": "现场登记 3 人实到 1 人，签到照片非本人"})
+    assert closed.status_code == 200, closed.text
+    return alert_id, int(form.json()["id"])
+
+
+def findings(crew: Crew, token: str) -> Any:
+    r = crew.client.get("/api/v1/site/findings", headers=auth(token))
+    assert r.status_code == 200, r.text
+    return r
+
+
+def test_the_site_reads_its_findings_with_their_proof_and_nothing_of_another_institution(crew: Crew) -> None:
+    w, client = crew.world, crew.client
+    # Another institution's finding (Dali): a stranger's face for its trainee.
+    foreign = w.checkin(face("people/kit_harington/john2.jpeg"), token=w.other_site, trainee_id=w.stranger_id,
+                        class_id=w.other_class_id)
+    assert foreign.json()["status"] == "failed", foreign.text
+    r = client.get("/api/v1/alerts", headers=auth(w.operator)).json()
+    foreign_alert = next(a["id"] for a in r if a["class_id"] == w.other_class_id)
+    # While the alert is worked, the site learns nothing of the dispatch (明察暗访): only that it is in progress.
+    own = w.checkin(face("people/kit_harington/john1.jpeg"))
+    assert own.json()["status"] == "failed"
+    crew.clock().run(NOW)
+    early = findings(crew, w.site).json()
+    assert [a["state"] for a in early["alerts"]] == ["in_progress"]
+    assert "已派发" not in findings(crew, w.site).text and "dispatched" not in findings(crew, w.site).text
+    own_alert = early["alerts"][0]["alert_id"]
+    assert crew.post(f"/api/v1/alerts/{own_alert}/accept", "county_a").status_code == 200
+    form = file_form(crew, alert_id=own_alert)
+    assert form.status_code == 201, form.text
+    closing_note = "现场登记 3 人实到 1 人，签到照片非本人"
+    assert crew.post(f"/api/v1/alerts/{own_alert}/close", "county_a",
+                     {"outcome": "violation_confirmed", "note": closing_note}).status_code == 200
+
+    answer = findings(crew, w.site)
+    body = answer.json()
+    assert body["institution"]["name"] == "测试培训学校0" and body["total"] == 1
+    (alert,) = body["alerts"]
+    assert (alert["alert_id"], alert["rule"], alert["rule_name"]) == (own_alert, "FACE_MISMATCH", "人脸不符")
+    assert (alert["state"], alert["outcome"], alert["outcome_name"]) == ("closed", "violation_confirmed", "确认违规")
+    assert alert["closing_note"] == closing_note and alert["objectable"] is True
+    assert alert["closed_at"].endswith("+08:00") and alert["last_at"].endswith("+08:00")
+    (anomaly,) = alert["anomalies"]
+    with client.app.state.db.session() as s:
+        obama = s.get(Trainee, w.obama_id)
+        assert obama is not None
+        id_number = obama.id_number
+        enrolled = set(s.scalars(select(FaceTemplate.photo_sha256)))
+    assert anomaly["trainee_name"] == "欧建国" and anomaly["class_name"] == "测试班0"
+    assert anomaly["id_number_masked"] != id_number and "*" in anomaly["id_number_masked"]
+    assert anomaly["id_number_masked"][:3] == id_number[:3] and id_number not in answer.text
+    assert anomaly["measured"]["face_distance"] > anomaly["thresholds"]["face_mismatch_threshold"]
+    assert anomaly["model_version"] and anomaly["at"].endswith("+08:00")
+    assert anomaly["photo_sha256"] == own.json()["photo_sha256"]
+    assert client.get(anomaly["photo_url"], headers=auth(w.site)).status_code == 200  # its own upload
+    assert not [sha for sha in enrolled if sha in answer.text]  # never an enrolment photo
+    (filed,) = alert["inspections"]
+    assert set(filed) == {"id", "kind", "kind_name", "inspected_at", "findings", "record_sha256", "verify_url"}
+    assert filed["id"] == form.json()["id"] and filed["findings"] == "在场学员少于签到人数，疑似代签"
+    assert filed["record_sha256"] == form.json()["record_sha256"]
+    assert client.get(filed["verify_url"]).status_code == 200  # the public check of the form, by its digest
+    # No inspector's phone or name, nothing of Dali's institution.
+    for secret in ("1390000000", "抽查员", "测试培训学校1", "测试班1", "罗晓燕", foreign.json()["photo_sha256"]):
+        assert secret not in answer.text, secret
+    # Dali's site sees only its own, and nothing of institution 0's; another's ids are missing to it.
+    theirs = findings(crew, w.other_site)
+    assert foreign_alert in [a["alert_id"] for a in theirs.json()["alerts"]]
+    assert {a["class_id"] for a in theirs.json()["alerts"]} == {w.other_class_id}
+    for secret in ("欧建国", "测试班0", "测试培训学校0", own.json()["photo_sha256"]):
+        assert secret not in theirs.text, secret
+    refused = client.post("/api/v1/objections", headers=auth(w.other_site),
+                          json={"alert_id": own_alert, "reason": REASON})
+    assert refused.status_code == 404 and refused.json()["code"] == "UNKNOWN_ALERT"
+    mine = client.post("/api/v1/objections", headers=auth(w.site), json={"alert_id": own_alert, "reason": REASON})
+    assert mine.status_code == 201, mine.text
+    assert client.get(f"/api/v1/objections/{mine.json()['id']}", headers=auth(w.other_site)).status_code == 404
+    assert client.get("/api/v1/objections", headers=auth(w.other_site)).json() == []
+    # Inspectors neither read nor decide objections; sites never read the center's alerts.
+    assert client.get("/api/v1/objections", headers=auth(crew.tokens["county_a"])).status_code == 403
+    assert client.get("/api/v1/site/findings", headers=auth(w.operator)).status_code == 403
+    assert client.get(f"/api/v1/alerts/{own_alert}", headers=auth(w.site)).status_code == 403
+
+
+def test_blacklist_decisions_about_the_institution_reach_it_with_their_evidence(crew: Crew) -> None:
+    w, client = crew.world, crew.client
+    alert_id, form_id = closed_by_inspector(crew)
+    r = client.put(f"/api/v1/institutions/{w.ids['institution']}/blacklist", headers=auth(w.admin),
+                   json={"blacklisted": True, "reason": "现场核查确认代签", "alert_ids": [alert_id],
+                         "inspection_ids": [form_id]})
+    assert r.status_code == 200, r.text
+    body = findings(crew, w.site).json()
+    assert body["institution"]["blacklisted"] is True
+    (decision,) = body["blacklist"]
+    assert (decision["subject_kind"], decision["subject_name"], decision["reason"]) == (
+        "institution", "测试培训学校0", "现场核查确认代签")
+    assert decision["alert_ids"] == [alert_id] and decision["inspection_ids"] == [form_id]
+    assert decision["decided_at"].endswith("+08:00")
+    assert findings(crew, w.other_site).json()["blacklist"] == []
+
+
+def audit_of(client: TestClient, kind: str, subject: object) -> list[tuple[str, str, dict[str, Any]]]:
+    with client.app.state.db.session() as s:
+        return [(e.action, e.actor, e.detail) for e in s.scalars(select(AuditEntry).where(
+            AuditEntry.subject_kind == kind, AuditEntry.subject_id == str(subject)).order_by(AuditEntry.id))]
+
+
+def test_an_objection_submitted_refused_twice_decided_by_a_second_person_and_upheld_reopens(crew: Crew) -> None:
+    w, client = crew.world, crew.client
+    site = auth(w.site)
+    alert_id = crew.alert_id()
+    early = client.post("/api/v1/objections", headers=site, json={"alert_id": alert_id, "reason": REASON})
+    assert early.status_code == 409 and early.json()["code"] == "ALERT_NOT_CLOSED", early.text
+    # The operator sends it by hand (so has acted on it); the county inspector accepts and closes it.
+    assert crew.post(f"/api/v1/alerts/{alert_id}/dispatch", "operator",
+                     {"staff_id": crew.staff["county_a"]}).status_code == 200
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    assert crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a", {
+        "outcome": "could_not_verify", "note": "多次致电机构负责人无人接听，现场大门紧锁"}).status_code == 200
+
+    vague = client.post("/api/v1/objections", headers=site, json={"alert_id": alert_id, "reason": "结论不对，不服！"})
+    assert vague.status_code == 422 and vague.json()["code"] == "REASON_REQUIRED"
+    key = {**site, "Idempotency-Key": "objection-1"}
+    first = client.post("/api/v1/objections", headers=key, json={"alert_id": alert_id, "reason": REASON})
+    assert first.status_code == 201, first.text
+    objection = first.json()
+    assert (objection["state"], objection["state_name"], objection["alert_outcome"]) == (
+        "submitted", "待决定", "could_not_verify")
+    assert objection["submitted_by"] == "站点0" and objection["overdue"] is False
+    assert objection["timer"].startswith("剩余") and objection["decide_by"].endswith("T00:00:00+08:00")
+    due = datetime.fromisoformat(objection["decide_by"])
+    assert timedelta(days=10) < due - datetime.now(UTC) <= timedelta(days=11)
+    again = client.post("/api/v1/objections", headers=key, json={"alert_id": alert_id, "reason": REASON})
+    assert again.status_code == 201 and again.json()["id"] == objection["id"]  # the first answer, not a second
+    assert again.headers.get("idempotent-replayed") == "true"
+    twice = client.post("/api/v1/objections", headers=site, json={"alert_id": alert_id, "reason": REASON + "。"})
+    assert twice.status_code == 409 and twice.json()["code"] == "OBJECTION_OPEN"
+    with client.app.state.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Objection)) == 1
+    url = f"/api/v1/objections/{objection['id']}/decide"
+    # The operator's list shows it; the inspector who closed it cannot decide (not their role), and the operator who
+    # sent it may not either.
+    listed = client.get("/api/v1/objections?state=submitted", headers=auth(w.operator)).json()
+    assert [o["id"] for o in listed] == [objection["id"]]
+    assert crew.post(url, "county_a", {"decision": "upheld", "note": NOTE}).status_code == 403
+    acted = crew.post(url, "operator", {"decision": "upheld", "note": NOTE})
+    assert acted.status_code == 403 and acted.json()["code"] == "DECIDER_ACTED_ON_ALERT", acted.text
+    assert "另一名" in acted.json()["message"]
+    short = crew.post(url, "admin", {"decision": "upheld", "note": "同意"})
+    assert short.status_code == 422 and short.json()["code"] == "NOTE_REQUIRED"
+    upheld = crew.post(url, "admin", {"decision": "upheld", "note": NOTE})
+    assert upheld.status_code == 200, upheld.text
+    assert (upheld.json()["state"], upheld.json()["reopened"], upheld.json()["decided_by"]) == (
+        "upheld", True, "测试管理员")
+    assert crew.post(url, "admin", {"decision": "rejected", "note": NOTE}).json()["code"] == "OBJECTION_DECIDED"
+
+    detail = crew.detail(alert_id).json()
+    assert (detail["state"], detail["outcome"]) == ("open", None)  # back at the center, to be re-examined
+    step = detail["transitions"][-1]
+    assert (step["action"], step["from_state"], step["to_state"], step["actor"]) == (
+        "reopen", "closed", "open", "测试管理员")
+    assert f"编号 {objection['id']}" in step["note"] and NOTE in step["note"]
+    # The site sees its objection upheld (the center, not a person, decided) and the alert in progress again.
+    seen = findings(crew, w.site).json()["alerts"][0]
+    assert seen["state"] == "in_progress" and seen["objections"][0]["state"] == "upheld"
+    assert seen["objections"][0]["decided_by"] == "监控中心"
+    # The chain: the objection's insert by the site and its decision by the admin, and the reopening.
+    chain = audit_of(client, "objections", objection["id"])
+    assert [(a, who) for a, who, _ in chain] == [("objections.insert", "站点0"), ("objections.update", "测试管理员")]
+    assert chain[1][2]["state"] == "upheld" and chain[1][2]["decision_note"] == NOTE
+    reopened = audit_of(client, "alert_transitions", step["id"])
+    assert reopened and reopened[0][0] == "alert_transitions.insert" and reopened[0][1] == "测试管理员"
+
+
+def test_the_closer_may_not_decide_and_a_rejected_finding_stands(crew: Crew) -> None:
+    w, client = crew.world, crew.client
+    closer = issue_token_via_api(client, w.admin, "operator", "值班员乙")
+    alert_id = crew.alert_id()
+    crew.clock().run(NOW)
+    assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
+    closed = client.post(f"/api/v1/alerts/{alert_id}/close", headers=auth(closer), json={
+        "outcome": "violation_confirmed", "note": "比对签到照片与登记照片，3 名学员系同一人代签，证据见告警照片"})
+    assert closed.status_code == 200, closed.text
+    objection = client.post("/api/v1/objections", headers=auth(w.site), json={"alert_id": alert_id, "reason": REASON})
+    assert objection.status_code == 201, objection.text
+    url = f"/api/v1/objections/{objection.json()['id']}/decide"
+    own = client.post(url, headers=auth(closer), json={"decision": "upheld", "note": NOTE})
+    assert own.status_code == 403 and own.json()["code"] == "DECIDER_CLOSED_ALERT", own.text
+    rejected = client.post(url, headers=auth(w.operator), json={"decision": "rejected", "note": NOTE})
+    assert rejected.status_code == 200 and rejected.json()["state"] == "rejected", rejected.text
+    assert rejected.json()["reopened"] is False
+    detail = crew.detail(alert_id).json()
+    assert (detail["state"], detail["outcome"]) == ("closed", "violation_confirmed")
+    assert [t["action"] for t in detail["transitions"]][-1] == "close"
+    again = client.post("/api/v1/objections", headers=auth(w.site), json={"alert_id": alert_id, "reason": REASON})
+    assert again.status_code == 409 and again.json()["code"] == "OBJECTION_DECIDED"
+
+
+def test_a_false_alarm_needs_no_objection_and_an_undecided_one_turns_overdue(crew: Crew) -> None:
+    w, client = crew.world, crew.client
+    alert_id = crew.alert_id()
+    dismissed = crew.post(f"/api/v1/alerts/{alert_id}/dismiss", "operator", {"note": "系统误报，照片光线问题"})
+    assert dismissed.status_code == 200
+    refused = client.post("/api/v1/objections", headers=auth(w.site), json={"alert_id": alert_id, "reason": REASON})
+    assert refused.status_code == 409 and refused.json()["code"] == "OUTCOME_NOT_OBJECTABLE"
+    assert "误报" in refused.json()["message"]
+    confirmed = confirmed_violation(w)
+    made = client.post("/api/v1/objections", headers=auth(w.site), json={"alert_id": confirmed, "reason": REASON})
+    assert made.status_code == 201, made.text
+    with client.app.state.db.session() as s:
+        row = s.get(Objection, made.json()["id"])
+        assert row is not None
+        row.decide_by = datetime.now(UTC) - timedelta(hours=3)
+    late = client.get(f"/api/v1/objections/{row.id}", headers=auth(w.operator)).json()
+    assert late["overdue"] is True and late["timer"].startswith("已超期"), late
+    assert [o["id"] for o in client.get("/api/v1/objections?overdue=true", headers=auth(w.operator)).json()] == [
+        row.id]
+    assert client.get("/api/v1/objections?overdue=false", headers=auth(w.operator)).json() == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_decisions_at_once_make_exactly_one(client_factory: Callable[..., TestClient], backend: str,
+                                                request: pytest.FixtureRequest) -> None:
+    """Two operators decide one objection at the same moment, one upholding and one rejecting: one decides, the other
+    is told it is decided; the alert is reopened at most once and the chain holds one decision (on SQLite too, where
+    FOR UPDATE does nothing)."""
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else ""
+    client = client_factory(database_url=url, dispatch_interval_seconds=3600)
+    world = World.build(client)
+    alert_id = confirmed_violation(world)
+    made = client.post("/api/v1/objections", headers=auth(world.site), json={"alert_id": alert_id, "reason": REASON})
+    assert made.status_code == 201, made.text
+    objection_id = made.json()["id"]
+    deciders = {"upheld": world.operator, "rejected": issue_token_via_api(client, world.admin, "operator", "值班员乙")}
+    barrier = threading.Barrier(2)
+    answers: dict[str, int] = {}
+
+    def decide(decision: str) -> None:
+        barrier.wait()
+        answers[decision] = client.post(f"/api/v1/objections/{objection_id}/decide", headers=auth(deciders[decision]),
+                                        json={"decision": decision, "note": NOTE}).status_code
+
+    threads = [threading.Thread(target=decide, args=(d,)) for d in deciders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(answers.values()) == [200, 409], answers
+    winner = next(d for d, status in answers.items() if status == 200)
+    final = client.get(f"/api/v1/objections/{objection_id}", headers=auth(world.admin)).json()
+    assert final["state"] == winner
+    chain = audit_of(client, "objections", objection_id)
+    assert [a for a, _, _ in chain] == ["objections.insert", "objections.update"]
+    detail = client.get(f"/api/v1/alerts/{alert_id}", headers=auth(world.admin)).json()
+    assert [t["action"] for t in detail["transitions"]] == (["reopen"] if winner == "upheld" else [])
+    assert detail["state"] == ("open" if winner == "upheld" else "closed")
