@@ -25,6 +25,7 @@ from models.tables import (
     FaceTemplate,
     Inspection,
     LivenessChallenge,
+    Objection,
     OnlineHeartbeat,
     OnlineSession,
     PhoneCheck,
@@ -122,6 +123,17 @@ class Matrix:
                         window_ends_at=datetime.now(UTC) + timedelta(days=3), created_by="调度系统",
                         created_at=datetime.now(UTC))
             s.add(draw)
+            # Dali's institution's objection to a finding against it (closed as a confirmed violation).
+            closed = s.get(Alert, foreign_alert)
+            assert closed is not None
+            closed.state, closed.outcome = "closed", "violation_confirmed"
+            objection = Objection(alert_id=foreign_alert, class_id=world.other_class_id,
+                                  institution_id=self.institution_of(world.other_class_id),
+                                  alert_outcome=closed.outcome,
+                                  reason="学员当天全程在班，有签到表和录像为证，请复核", state="submitted",
+                                  submitted_by="站点1", submitted_at=datetime.now(UTC),
+                                  decide_by=datetime.now(UTC) + timedelta(days=10))
+            s.add(objection)
             s.flush()
             self.foreign = {
                 "class_id": world.other_class_id, "checkin_id": foreign_checkin.id,
@@ -129,7 +141,7 @@ class Matrix:
                 "sha256": foreign_body["photo_sha256"], "trainee_id": world.stranger_id,
                 "teacher_id": foreign_teacher.id, "institution_id": self.institution_of(world.other_class_id),
                 "alert_id": foreign_alert, "staff_id": dali_staff, "check_id": phone_check.id,
-                "inspection_id": inspection.id, "draw_id": draw.id, "match_id": 1,
+                "inspection_id": inspection.id, "draw_id": draw.id, "match_id": 1, "objection_id": objection.id,
                 "venue_id": foreign_venue, "camera_id": camera.json()["id"],
                 "token_id": s.scalar(select(ApiToken.id).where(ApiToken.name == "站点1")),  # Dali's site
             }
@@ -183,6 +195,10 @@ class Matrix:
             "POST /api/v1/venues/{venue_id}/cameras": {"json": {"name": "新摄像头", "stream_url": "rtsp://10.0.0.8/a",
                                                                "active": False}},
             "PATCH /api/v1/cameras/{camera_id}": {"json": {"interval_seconds": 60}},
+            "POST /api/v1/objections": {"json": {"alert_id": ids["alert_id"],
+                                                 "reason": "学员当天全程在班，有签到表和录像为证，请复核"}},
+            "POST /api/v1/objections/{objection_id}/decide": {"json": {
+                "decision": "upheld", "note": "复核课堂录像，学员确系本人且全程在班，原结论依据不足"}},
             "POST /api/v1/staff/{staff_id}/ties": {"json": {"institution_id": ids.get("institution_id", 1),
                                                             "relation": "self"}},
         }
@@ -201,10 +217,11 @@ def fill(path: str, ids: dict[str, Any]) -> str:
 def stored(world: World) -> dict[str, int]:
     with world.client.app.state.db.session() as s:
         counts = {m.__tablename__: len(s.scalars(select(m.id)).all())
-                  for m in (CheckIn, Snapshot, ReviewItem, OnlineSession, OnlineHeartbeat, Anomaly)}
+                  for m in (CheckIn, Snapshot, ReviewItem, OnlineSession, OnlineHeartbeat, Anomaly, Objection)}
         counts["challenges"] = len(s.scalars(select(LivenessChallenge.id)).all())
         counts["ended"] = len(s.scalars(select(OnlineSession.id).where(OnlineSession.ended_at.is_not(None))).all())
         counts["decided"] = len(s.scalars(select(ReviewItem.id).where(ReviewItem.state != "open")).all())
+        counts["objections_decided"] = len(s.scalars(select(Objection.id).where(Objection.state != "submitted")).all())
     return counts
 
 
@@ -265,4 +282,13 @@ def test_scoped_roles_still_see_their_own(matrix: Matrix) -> None:
     assert len(c.get("/api/v1/reviews", headers=operator).json()) >= 1
     inspector = auth(matrix.tokens["inspector"])
     assert c.get("/api/v1/reviews", headers=inspector).json() == []
+    # The site reads its own findings and objections (none of Dali's); the center reads every objection.
+    site = auth(matrix.tokens["site"])
+    own_findings = c.get("/api/v1/site/findings", headers=site).json()
+    assert own_findings["institution"]["name"] == "测试培训学校0"
+    assert {a["class_id"] for a in own_findings["alerts"]} <= {own["class_id"]}
+    assert c.get("/api/v1/objections", headers=site).json() == []
+    for who in ("operator", "admin", "auditor"):
+        listed = c.get("/api/v1/objections", headers=auth(matrix.tokens[who])).json()
+        assert [o["id"] for o in listed] == [matrix.foreign["objection_id"]], who
     assert all(a["class_id"] == own["class_id"] for a in c.get("/api/v1/anomalies", headers=inspector).json())
