@@ -6,6 +6,7 @@ import { SiteCamera } from "./camera.js";
 import { fillClasses, initCheckin, openCamera, say, showFix, showFixError, showLogin, showNoGps } from "./checkin.js";
 import { initQueueView } from "./queue-view.js";
 import { SiteSnapshot } from "./snapshot.js";
+import { SiteFindings } from "./findings.js";
 
 const { $ } = M;
 
@@ -73,24 +74,30 @@ $("login-btn").addEventListener("click", () => {
   load();
 });
 
-// --- tabs: check-in and classroom snapshots ----------------------------------------------------------------------
+// --- tabs: check-in, classroom snapshots, findings and objections -------------------------------------------------
+const VIEWS = { checkin: "checkin-view", snapshot: "snapshot-view", findings: "findings-view" };
 function tab(which) {
-  const snap = which === "snapshot";
-  $("tab-checkin").setAttribute("aria-selected", String(!snap));
-  $("tab-snapshot").setAttribute("aria-selected", String(snap));
-  $("checkin-view").classList.toggle("hidden", snap);
-  $("snapshot-view").classList.toggle("hidden", !snap);
+  const was = document.body.dataset.mode || "checkin";
+  for (const [name, view] of Object.entries(VIEWS)) {
+    $(`tab-${name}`).setAttribute("aria-selected", String(name === which));
+    $(view).classList.toggle("hidden", name !== which);
+  }
   document.body.dataset.mode = which;
-  if (snap) { SiteCamera.stop(); SiteSnapshot.enter(); } else { SiteSnapshot.leave(); openCamera(); }
+  if (which === "snapshot") { SiteCamera.stop(); SiteSnapshot.enter(); return; }
+  if (was === "snapshot") SiteSnapshot.leave();
+  if (which === "findings") { SiteCamera.stop(); SiteFindings.enter(); return; }
+  openCamera();
 }
 $("tab-checkin").addEventListener("click", () => tab("checkin"));
 $("tab-snapshot").addEventListener("click", () => tab("snapshot"));
+$("tab-findings").addEventListener("click", () => tab("findings"));
 
 M.registerShell("site");  // a reload without network shows this page and its queue
 
 initCheckin();
 initQueueView();
 SiteSnapshot.init();
+SiteFindings.init();
 outbox.start();
 showNet();
 if (!watchFix(showFix, showFixError)) showNoGps();
