@@ -136,6 +136,7 @@ AUDITED = {
     "phone_checks", "phone_calls", "identity_matches", "liveness_challenges", "online_sessions",
     "online_heartbeats", "class_status", "inspections", "draws", "blacklist_decisions", "sign_in_links",
     "cdr_imports", "cameras", "register_imports", "crosscheck_runs", "class_payments", "evidence_faults",
+    "audit_check_requests",
     "objections",
 }
 LEFT_OUT = {"encoding", "face_encoding", "measured", "thresholds", "vector", "payload", "original", "evidence",

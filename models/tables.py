@@ -826,6 +826,18 @@ class AuditCheckRow(Base):
     message: Mapped[str] = mapped_column(String(1000))
 
 
+class AuditCheckRequest(Base):
+    """An auditor's request for a whole check now, run by the scheduler rather than inside an HTTP request (at
+    province size a check takes minutes to hours). One check answers every request waiting when it started
+    (`check_id`); who asked is the insert's audit entry."""
+
+    __tablename__ = "audit_check_requests"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    check_id: Mapped[int | None] = mapped_column(ForeignKey("audit_checks.id"))
+
+
 class EvidenceFaultRow(Base):
     """An evidence file found not to be what its name says (`altered`: its bytes hash to `found_sha256`; `missing`),
     and where it was found (serve, form_pdf, worker, verify, sweep). Open until a later check finds the genuine

@@ -22,7 +22,7 @@ from monitor.adapters.storage import Database
 from monitor.adapters.tokens import issue_token
 from monitor.cli import app as cli
 from monitor.services.audit import anchor_head, verify_audit
-from tests.helpers import World, auth, face, insert_alert
+from tests.helpers import World, auth, face, insert_alert, issue_token_via_api
 
 
 def entries(world: World) -> list[dict]:
@@ -676,3 +676,34 @@ def test_a_chain_rolled_back_to_drop_entries_and_sealed_again_is_alarmed(world: 
     assert [a["code"] for a in alarms] == ["AUDIT_UNTRUSTED"] and "回退" in alarms[0]["message"]
     noted = [e for e in entries(world) if e["action"] == "audit.rolled_back"]
     assert [e["detail"]["was_seq"] for e in noted] == [top]
+
+
+def test_an_auditor_asks_for_a_check_and_the_scheduler_runs_it(client_factory: Callable[..., TestClient]) -> None:
+    """At province size a whole check takes too long for an HTTP request: an auditor asks for one (202), the
+    scheduler runs it within seconds even with no schedule (interval 0), and the request answers with its result;
+    asking again while one waits gets the same request; who asked is in the chain."""
+    client = client_factory(audit_check_interval_seconds=0)
+    world = World.build(client)
+    auditor = issue_token_via_api(client, world.admin, "auditor", "省审计员")
+    assert client.post("/api/v1/audit/check-requests", headers=auth(world.site)).status_code == 403
+    asked = client.post("/api/v1/audit/check-requests", headers=auth(auditor))
+    assert asked.status_code == 202 and asked.json()["state"] in ("requested", "running"), asked.text
+    again = client.post("/api/v1/audit/check-requests", headers=auth(auditor))
+    assert again.json()["id"] == asked.json()["id"] or again.json()["state"] == "requested"
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        answer = client.get(asked.json()["status_url"], headers=auth(auditor)).json()
+        if answer["state"] == "done":
+            break
+        time.sleep(0.3)
+    assert answer["state"] == "done", answer
+    assert answer["check"]["intact"] is True and answer["check"]["rows_checked"] > 10, answer
+    assert client.get("/api/v1/audit/check-requests/999999", headers=auth(auditor)).status_code == 404
+    db = client.app.state.db
+    db.seal_audit()
+    with db.session() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.subject_kind == "audit_check_requests",
+                                                     AuditEntry.subject_id == str(asked.json()["id"]))
+                            .order_by(AuditEntry.id)).all()
+    assert entries[0].action == "audit_check_requests.insert" and entries[0].actor == "省审计员"
+    assert entries[-1].detail.get("check_id") == answer["check"]["id"]

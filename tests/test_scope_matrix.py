@@ -142,6 +142,7 @@ class Matrix:
                 "teacher_id": foreign_teacher.id, "institution_id": self.institution_of(world.other_class_id),
                 "alert_id": foreign_alert, "staff_id": dali_staff, "check_id": phone_check.id,
                 "inspection_id": inspection.id, "draw_id": draw.id, "match_id": 1, "objection_id": objection.id,
+                "request_id": 1,
                 "venue_id": foreign_venue, "camera_id": camera.json()["id"],
                 "token_id": s.scalar(select(ApiToken.id).where(ApiToken.name == "站点1")),  # Dali's site
             }

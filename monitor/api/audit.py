@@ -11,14 +11,28 @@ from pydantic import AwareDatetime
 
 from models.clock import utc_now
 from models.domain import Role
-from models.errors import errors, file_response
-from models.params import Limit
+from models.errors import ApiError, errors, file_response
+from models.params import Limit, UploadIdPath
 from models.scope import Scope, access, public_route
+from models.tables import AuditCheckRequest
 from monitor.adapters.audit_keys import read_anchors
 from monitor.adapters.spreadsheets import CSV, XLSX
 from monitor.api.deps import Db, SettingsDep
-from monitor.api.schemas.dispatch import AuditAnchorsOut, AuditCheckOut, AuditEntryOut, AuditVerifyOut
-from monitor.services.audit import check_audit, check_out, daily_anchors, recent_checks
+from monitor.api.schemas.dispatch import (
+    AuditAnchorsOut,
+    AuditCheckOut,
+    AuditCheckRequestOut,
+    AuditEntryOut,
+    AuditVerifyOut,
+)
+from monitor.services.audit import (
+    check_audit,
+    check_out,
+    daily_anchors,
+    recent_checks,
+    request_check,
+    request_out,
+)
 from monitor.services.audit_export import AuditFilter, check_window, export_audit, list_entries
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -79,6 +93,25 @@ def export(scope: Auditors, db: Db, where: Filters,
 def verify(scope: Auditors, db: Db, settings: SettingsDep) -> dict[str, Any]:
     keys = settings.audit_keyring(create=False).keys
     return check_audit(db, keys, read_anchors(settings.audit_anchor_path)).as_json()
+
+
+@router.post("/audit/check-requests", response_model=AuditCheckRequestOut, status_code=202,
+             summary="Ask for a whole check of the chain and the records now: the scheduler runs it (within seconds "
+                     "of being asked, however long it takes; a request already waiting is answered with it)")
+def ask_check(scope: Auditors, db: Db) -> dict[str, Any]:
+    with db.session() as session:
+        request, _new = request_check(session, utc_now())
+        return request_out(session, request)
+
+
+@router.get("/audit/check-requests/{request_id}", response_model=AuditCheckRequestOut, responses=errors(404),
+            summary="A requested check: requested, running, or done with its result")
+def get_check_request(request_id: UploadIdPath, scope: Auditors, db: Db) -> dict[str, Any]:
+    with db.session() as session:
+        request = session.get(AuditCheckRequest, request_id)
+        if request is None:
+            raise ApiError(404, "UNKNOWN_CHECK_REQUEST", f"核验请求 {request_id} 不存在")
+        return request_out(session, request)
 
 
 @router.get("/audit/checks", response_model=list[AuditCheckOut],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from models.audit import AUDITED, append_audit, columns_detail
 from models.audit_chain import Anchor, Break, Link, canonical, entry_trusted, verify_chain
 from models.audit_rows import RowFinding, differing_columns, replay_entries
-from models.tables import AuditCheckRow, AuditEntry, AuditHead, Base
+from models.tables import AuditCheckRequest, AuditCheckRow, AuditEntry, AuditHead, Base
 from monitor.adapters.audit_keys import append_anchor, read_anchors
 from monitor.adapters.storage import Database
 
@@ -252,8 +252,10 @@ def check_audit(db: Database, keys: Mapping[str, bytes], anchors: list[Anchor]) 
     return AuditCheck(checked, broken, pending, head_seq, head_hash, len(anchors), rows_checked, findings)
 
 
-def record_check(db: Database, result: AuditCheck, started_at: datetime, finished_at: datetime) -> None:
-    """Keep a check's result (the wall's alarm reads the latest), and note it in the chain itself."""
+def record_check(db: Database, result: AuditCheck, started_at: datetime, finished_at: datetime,
+                 answers: Iterable[int] = ()) -> int:
+    """Keep a check's result (the wall's alarm reads the latest), and note it in the chain itself; it answers the
+    requests `answers` (their ids). Returns its id."""
     with db.session() as session:
         row = AuditCheckRow(started_at=started_at, finished_at=finished_at, intact=result.intact,
                             entries_checked=result.checked, head_seq=result.head_seq,
@@ -267,6 +269,49 @@ def record_check(db: Database, result: AuditCheck, started_at: datetime, finishe
                      {"intact": result.intact, "entries": result.checked, "head_seq": result.head_seq,
                       "broken_seq": row.broken_seq, "broken_kind": row.broken_kind, "rows": result.rows_checked,
                       "row_findings": len(result.findings)})
+        for request in session.scalars(select(AuditCheckRequest).where(AuditCheckRequest.id.in_(list(answers)))):
+            request.check_id = row.id
+        return int(row.id)
+
+
+REQUEST_RETAKEN_AFTER = timedelta(hours=12)
+"""A request taken by a scheduler that died before answering it is taken again after this long."""
+
+
+def request_check(session: Session, now: datetime) -> tuple[AuditCheckRequest, bool]:
+    """A whole check asked for now: the request already waiting if there is one (the same check will answer
+    both), else a new one. (request, whether it is new)."""
+    waiting = session.scalars(select(AuditCheckRequest).where(
+        AuditCheckRequest.check_id.is_(None), AuditCheckRequest.started_at.is_(None))
+        .order_by(AuditCheckRequest.id).limit(1)).first()
+    if waiting is not None:
+        return waiting, False
+    request = AuditCheckRequest(requested_at=now)
+    session.add(request)
+    session.flush()
+    return request, True
+
+
+def take_requests(db: Database, now: datetime) -> list[int]:
+    """The requests a check starting now answers (marked started): every one waiting, and any taken more than
+    REQUEST_RETAKEN_AFTER ago and never answered."""
+    with db.session() as session:
+        rows = list(session.scalars(select(AuditCheckRequest).where(
+            AuditCheckRequest.check_id.is_(None),
+            AuditCheckRequest.started_at.is_(None) | (AuditCheckRequest.started_at < now - REQUEST_RETAKEN_AFTER))
+            .with_for_update()))
+        for row in rows:
+            row.started_at = now
+        return [row.id for row in rows]
+
+
+def request_out(session: Session, request: AuditCheckRequest) -> dict[str, Any]:
+    """A request as answered: `requested` (waiting for the scheduler), `running` or `done` with its check."""
+    check = session.get(AuditCheckRow, request.check_id) if request.check_id is not None else None
+    state = "done" if check is not None else "running" if request.started_at is not None else "requested"
+    return {"id": request.id, "state": state, "requested_at": request.requested_at,
+            "started_at": request.started_at, "status_url": f"/api/v1/audit/check-requests/{request.id}",
+            "check": check_out(check) if check is not None else None}
 
 
 def recent_checks(session: Session, limit: int) -> list[AuditCheckRow]:

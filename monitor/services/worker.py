@@ -14,7 +14,7 @@ from monitor.adapters.bus import Bus
 from monitor.adapters.face_dlib import FaceEngine
 from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.storage import Database
-from monitor.services.audit import anchor_head, check_audit, record_check
+from monitor.services.audit import anchor_head, check_audit, record_check, take_requests
 from monitor.services.checkins import verify_checkin
 from monitor.services.class_status import tick_class_status
 from monitor.services.clock import PolicyClock
@@ -96,13 +96,13 @@ class Worker:
         """Note the chain's head in the anchors file outside the database (when it moved)."""
         anchor_head(self.db, self.settings.audit_anchor_path, utc_now())
 
-    def check_audit(self) -> bool:
-        """Verify the whole chain and every audited row now, keep the result (the wall alarms on a failed one) and
-        note it in the chain; whether it was intact."""
+    def check_audit(self, answers: list[int] | None = None) -> bool:
+        """Verify the whole chain and every audited row now, keep the result (the wall alarms on a failed one),
+        note it in the chain and answer the requests `answers`; whether it was intact."""
         started = utc_now()
         result = check_audit(self.db, self.settings.audit_keyring(create=False).keys,
                              read_anchors(self.settings.audit_anchor_path))
-        record_check(self.db, result, started, utc_now())
+        record_check(self.db, result, started, utc_now(), answers or [])
         if not result.intact:
             log.error("audit check: %s", result.message[:300])
         files = check_evidence(self.db, self.ctx.evidence, self.settings.evidence_check_sample)
@@ -111,18 +111,22 @@ class Worker:
         return result.intact
 
     def _audit_check_loop(self) -> None:
+        """Checks on schedule (every `audit_check_interval_seconds`, the first a minute after start: a restart is a
+        moment to look) and whenever an auditor asks for one (looked for every few seconds)."""
         every_s = self.settings.audit_check_interval_seconds
-        if every_s <= 0:
-            return
-        due = time.monotonic() + min(60.0, every_s)  # the first a minute after start: a restart is a moment to look
-        while not self._stop.wait(min(5.0, every_s)):
-            if time.monotonic() < due or not self.leads():
+        due = time.monotonic() + min(60.0, every_s) if every_s > 0 else float("inf")
+        while not self._stop.wait(min(5.0, every_s) if every_s > 0 else 5.0):
+            if not self.leads():
                 continue
             try:
-                self.check_audit()
+                asked = take_requests(self.db, utc_now())
+                if not asked and time.monotonic() < due:
+                    continue
+                self.check_audit(asked)
             except Exception:  # noqa: BLE001 - the next one runs on schedule
                 log.exception("audit check failed")
-            due = time.monotonic() + every_s
+            if every_s > 0 and time.monotonic() >= due:
+                due = time.monotonic() + every_s
 
     def _relay_loop(self) -> None:
         anchored = time.monotonic()

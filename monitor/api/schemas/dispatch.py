@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, JsonValue
 
@@ -262,6 +263,17 @@ class AuditCheckOut(BaseModel):
     rows_checked: int
     row_findings: int
     message: str = Field(description="zh-CN")
+
+
+class AuditCheckRequestOut(BaseModel):
+    """An auditor's request for a whole check, run by the scheduler (POST /audit/check-requests)."""
+
+    id: int
+    state: Literal["requested", "running", "done"]
+    requested_at: datetime
+    started_at: datetime | None = Field(description="when the scheduler began the check that answers it")
+    status_url: str
+    check: AuditCheckOut | None = Field(description="the check's result once done")
 
 
 class AuditRowFindingOut(BaseModel):
