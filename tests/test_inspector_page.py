@@ -413,6 +413,7 @@ def test_an_escalated_page_is_phoned_inspected_signed_and_closed(crew_live: Crew
     page.locator("#phone").tap()
     expect(page.locator("#check-list li.trainee")).to_have_count(8, timeout=5_000)
     expect(page.locator("#t-state")).to_have_text("电话抽查中")
+    expect(page.locator("#t-msg")).to_contain_text(re.compile(r"本次抽查于 \d\d:\d\d:\d\d 从班级名册随机抽取 8 名学员"))
     expect(form.locator("input[name=kind][value=phone]")).to_be_checked()  # the kind follows the state
     no_dialler(page)
     check_id = page.evaluate(f"JSON.parse(localStorage.getItem('monitor.inspector.check.{alert_id}'))")

@@ -14,7 +14,10 @@ $("phone").addEventListener("click", async () => {
   try {
     const c = await post(`/api/v1/alerts/${id}/phone-checks`);
     store.set(localStorage, CHECK_OF + id, c.id);
-    say("t-msg", `已从班级名册随机抽取 ${c.trainees.length} 名学员，请逐一电话核实（点号码拨出，本页自动计时）`, "ok");
+    // The server answers the alert's open check when there is one (never a second draw): say when it was drawn.
+    const calls = (c.calls || []).length;
+    say("t-msg", `本次抽查于 ${time(c.created_at)} 从班级名册随机抽取 ${c.trainees.length} 名学员`
+      + (calls ? `，已记录 ${calls} 通电话` : "") + "，请逐一电话核实（点号码拨出，本页自动计时）", "ok");
     showCheck(c);
     await hooks.refreshAlert(id);
   } catch (e) { say("t-msg", why(e), "bad"); button.disabled = false; }
