@@ -9,6 +9,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 from fastapi import Depends, Request, params
 from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from starlette.concurrency import run_in_threadpool
 
 from models.audit import AuditActor, current_actor
 from models.domain import ROLE_NAMES, Principal, Role
@@ -235,9 +236,13 @@ def access(*roles: Role) -> params.Depends:
     The token is checked by `request.app.state.authenticate`, which the composition root provides."""
     allowed = roles or ALL_ROLES
 
-    def scope_of_caller(request: Request) -> Scope:
-        authenticate: Callable[[Request], Principal] = request.app.state.authenticate
-        principal = authenticate(request)
+    async def scope_of_caller(request: Request) -> Scope:
+        checked = request.scope.get("state", {}).get("principal")  # looked up before a body was read
+        if isinstance(checked, Principal):
+            principal = checked
+        else:  # the database read off the event loop
+            authenticate: Callable[[Request], Principal] = request.app.state.authenticate
+            principal = await run_in_threadpool(authenticate, request)
         if principal.role not in allowed:
             raise forbid_role(principal, allowed)
         return Scope.of(principal)
