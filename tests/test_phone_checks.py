@@ -20,7 +20,7 @@ from monitor.adapters.cdr import read_cdrs
 from monitor.decisions.phone_check import Call, CdrRecord, RecordedCall, draw_trainees, judge_phone_check, match_cdrs
 from monitor.demo.world import make_id_number
 from tests.crew import NOW, Crew
-from tests.helpers import VENUE, auth
+from tests.helpers import VENUE, auth, insert_alert
 from tests.test_inspections import file_form
 
 
@@ -396,3 +396,47 @@ def test_simultaneous_completions_complete_a_phone_check_once(which: str, reques
             if (e.detail or {}).get("state") == "done"]
     assert len(done) == 1 and crew.client.get(base, headers=auth(crew.world.operator)).json()["completed_at"] == \
         won["completed_at"]
+
+
+@pytest.mark.parametrize("which", ["crew", "crew_pg"])
+def test_a_form_and_a_close_at_once_never_leave_a_false_alarm_beside_a_form_that_found_a_problem(
+        which: str, request: pytest.FixtureRequest) -> None:
+    """An outside tester filed a form finding a problem while the alert was closed as a false alarm (and after it):
+    both were accepted, and the records held what the close refuses. The alert's row is locked by both: either the
+    form is filed and the close is refused (EVIDENCE_CONTRADICTS), or the close wins and the form is refused
+    (ALERT_NOT_IN_HAND); a form after the close is refused too."""
+    import threading
+
+    crew: Crew = request.getfixturevalue(which)
+    alert_id = accepted_alert(crew)
+    barrier, answers = threading.Barrier(2), {}
+
+    def form() -> None:
+        barrier.wait()
+        answers["form"] = file_form(crew, alert_id=alert_id)
+
+    def close() -> None:
+        barrier.wait()
+        answers["close"] = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
+                                     {"outcome": "false_alarm", "note": "现场查看无异常"})
+
+    threads = [threading.Thread(target=form), threading.Thread(target=close)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    outcome = (answers["form"].status_code, answers["close"].status_code)
+    assert outcome in ((201, 422), (409, 200)), (outcome, answers["form"].text, answers["close"].text)
+    code = answers["close"].json()["code"] if outcome == (201, 422) else answers["form"].json()["code"]
+    assert code == ("EVIDENCE_CONTRADICTS" if outcome == (201, 422) else "ALERT_NOT_IN_HAND")
+    detail = crew.detail(alert_id).json()
+    assert not (detail["outcome"] == "false_alarm" and detail["inspection_ids"]), detail
+    # The other order, one after the other: closed as a false alarm, then a form that found a problem.
+    second = insert_alert(crew.world, "FACE_MISMATCH")
+    crew.clock().run(NOW)
+    assert crew.post(f"/api/v1/alerts/{second}/accept", "county_a").status_code == 200
+    assert crew.post(f"/api/v1/alerts/{second}/close", "county_a",
+                     {"outcome": "false_alarm", "note": "现场查看无异常"}).status_code == 200
+    late = file_form(crew, alert_id=second)
+    assert late.status_code == 409 and late.json()["code"] == "ALERT_NOT_IN_HAND", late.text
+    assert "办结" in late.json()["message"] and crew.detail(second).json()["inspection_ids"] == []

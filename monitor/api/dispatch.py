@@ -170,8 +170,9 @@ def phone(alert_id: UploadIdPath, scope: Workers, db: Db) -> dict[str, Any]:
                      "a filed form, or the center's decision with a note of substance; could-not-verify a reason")
 def close(alert_id: UploadIdPath, body: CloseIn, scope: Workers, db: Db) -> dict[str, Any]:
     outcome = Outcome(body.outcome)
-    with db.session() as session:
-        alert = load_alert(session, scope, alert_id)
+    with db.session() as session:  # the alert locked while its records are judged and it is closed: a form or
+        alert = load_alert(session, scope, alert_id, lock=True)  # call filed meanwhile waits, then finds it closed
+        ensure_assignee(alert, scope.principal)
         done = len(session.scalars(select(PhoneCheck.id).where(PhoneCheck.alert_id == alert.id,
                                                                PhoneCheck.state == "done")).all())
         if alert.state == AlertState.PHONING and outcome is not Outcome.COULD_NOT_VERIFY and not done:
@@ -181,7 +182,8 @@ def close(alert_id: UploadIdPath, body: CloseIn, scope: Workers, db: Db) -> dict
         refusal = judge_close(outcome, body.note, evidence)
         if refusal is not None:
             raise ApiError(422, refusal.code, refusal.message)
-    return act(db, scope, alert_id, Action.CLOSE, body.note, outcome)
+        transition(session, alert, Action.CLOSE, Actor.of(scope.principal), body.note, outcome)
+        return alert_detail(session, alert)
 
 
 @router.get("/my/alerts", response_model=list[AlertDetailOut], summary="The inspector's pages and alerts")

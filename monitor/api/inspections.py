@@ -26,9 +26,11 @@ from models.scope import Scope, access, get_in_scope, refuse_missing
 from models.tables import Alert, Inspection, Institution, TrainingClass
 from monitor.adapters.form_signing import FormSigningKeyMissing
 from monitor.adapters.inspection_pdf import FormFontMissing, check_signature
+from monitor.adapters.storage import begin_write
 from monitor.api.deps import Center, Db, EvidenceDep, SettingsDep
 from monitor.api.evidence import read_evidence
 from monitor.api.schemas.dispatch import InspectionOut, ShortfallOut
+from monitor.decisions.alert_lifecycle import STATE_NAMES, WORKING, AlertState
 from monitor.decisions.inspection_form import CHECKLIST
 from monitor.services.dispatch import Actor, ensure_assignee, ensure_staff
 from monitor.services.draws import ensure_class_or_drawn
@@ -171,10 +173,15 @@ async def post_inspection(
         with db.session() as session:
             ensure_class_or_drawn(session, scope, class_id, now)  # a drawn cross-county inspector may file it
             if alert_id is not None:
-                alert = session.get(Alert, alert_id)
+                begin_write(session)  # the alert locked: a close judging its records waits for this form, or it
+                alert = session.get(Alert, alert_id, with_for_update=True)  # finds the alert closed (and refuses)
                 if alert is None or alert.class_id != class_id:  # another class's alert: possibly out of scope,
                     raise refuse_missing("UNKNOWN_ALERT", "告警", alert_id)  # so it reads as missing (no oracle)
                 ensure_assignee(alert, scope.principal)
+                if alert.state not in WORKING:  # accepted, on site or phoning: in an inspector's hands
+                    raise ApiError(409, "ALERT_NOT_IN_HAND", f"告警当前为「{STATE_NAMES[AlertState(alert.state)]}」，"
+                                   "不能再为它归档检查表：检查表须在办结前提交（可不关联告警单独归档，"
+                                   "或请监控中心重新打开告警）")
             try:
                 row = file_inspection(session, evidence, form, Actor.of(scope.principal), signed, inspector_signed,
                                       shots, archive, settings.session_grace_minutes)
