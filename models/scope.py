@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar
@@ -230,6 +231,11 @@ def forbid_role(principal: Principal, roles: tuple[Role, ...]) -> ApiError:
     return ApiError(403, "FORBIDDEN_ROLE", f"当前身份（{ROLE_NAMES[principal.role]}）无权访问，需要：{names}")
 
 
+TOKEN_FRESH_S = 1.0
+"""A token looked up before its request's body arrived is looked up again when the body took longer than this: a
+token revoked while a photo trickled in does not store it."""
+
+
 def access(*roles: Role) -> params.Depends:
     """The dependency every route declares: the caller's Scope, or 401 (no valid token) / 403 (another role).
 
@@ -237,10 +243,12 @@ def access(*roles: Role) -> params.Depends:
     allowed = roles or ALL_ROLES
 
     async def scope_of_caller(request: Request) -> Scope:
-        checked = request.scope.get("state", {}).get("principal")  # looked up before a body was read
-        if isinstance(checked, Principal):
+        state = request.scope.get("state", {})
+        checked = state.get("principal")  # looked up before the body was read (monitor/api/http.py)
+        if isinstance(checked, Principal) and time.monotonic() - state.get("principal_at", 0.0) < TOKEN_FRESH_S:
             principal = checked
-        else:  # the database read off the event loop
+        else:  # the database read off the event loop (again after a slow body: a token revoked meanwhile is refused)
+            state.pop("principal", None)
             authenticate: Callable[[Request], Principal] = request.app.state.authenticate
             principal = await run_in_threadpool(authenticate, request)
         if principal.role not in allowed:

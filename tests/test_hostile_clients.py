@@ -184,3 +184,36 @@ def test_a_body_that_trickles_is_cut_off_at_the_deadline(quick_timeouts: TestCli
             elapsed = time.monotonic() - started
         assert answer.startswith(b"HTTP/1.1 408") and b"BODY_TOO_SLOW" in answer, answer[:300]
         assert 2.0 < elapsed < 5, elapsed
+
+
+def test_a_token_revoked_while_its_photo_trickles_in_stores_nothing(client_factory: Callable[..., TestClient]
+                                                                   ) -> None:
+    """An outside tester revoked a site's token three seconds into a slow upload: the upload still landed seven
+    seconds later (the token was checked only when the headers came). A body that took longer than a second has
+    its token looked up again before anything is stored."""
+    client = client_factory(body_timeout_seconds=5.0)
+    world = World.build(client)
+    made = client.post("/api/v1/tokens", headers=auth(world.admin),
+                       json={"role": "site", "name": "会丢的手机", "institution_id": world.ids["institution"]})
+    assert made.status_code == 201, made.text
+    token, token_id = made.json()["token"], made.json()["id"]
+    upload = httpx.Request("POST", "http://x/api/v1/check-ins", data=world.checkin_form(),
+                           files={"photo": ("p.jpg", face("people/obama/obama2.jpg"), "image/jpeg")})
+    body = upload.read()
+    before = world.stored()
+    with running_server(client.app, header_timeout_s=1.0) as url:
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=20) as phone:
+            phone.sendall(b"POST /api/v1/check-ins HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token.encode()
+                          + b"\r\nContent-Type: " + upload.headers["content-type"].encode()
+                          + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body[:len(body) // 2])
+            time.sleep(0.3)  # the headers were read, the token found good
+            revoked = client.post(f"/api/v1/tokens/{token_id}/revoke", headers=auth(world.admin),
+                                  json={"reason": "手机遗失"})
+            assert revoked.status_code == 200, revoked.text
+            time.sleep(1.0)
+            phone.sendall(body[len(body) // 2:])
+            answer = phone.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 401") and b"AUTH_INVALID" in answer, answer[:300]
+    after = world.stored()
+    assert after == before, (before, after)

@@ -195,7 +195,7 @@ class TokenBeforeBody:
         except Exception:  # noqa: BLE001 - a database fault: the route's own check answers it (503, Retry-After)
             await self.app(scope, receive, send)
             return
-        scope.setdefault("state", {})["principal"] = principal
+        scope.setdefault("state", {}).update(principal=principal, principal_at=time.monotonic())
         await self.app(scope, receive, send)
 
 
