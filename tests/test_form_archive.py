@@ -266,10 +266,21 @@ def test_a_stored_pdf_altered_on_disk_is_neither_served_nor_vouched_for(filed: d
     with app.state.db.session() as s:
         faults = s.scalars(select(EvidenceFaultRow)).all()
         assert [(f.sha256, f.kind, f.detected_by) for f in faults] == [(body["pdf_sha256"], "altered", "form_pdf")]
+    # The record digest printed on the form (the QR code) is not vouched for either while a file it names is not
+    # as filed: the PDF, or (outside tester) a signature altered on disk that nothing else reads.
+    assert crew.client.get(f"/verify/{body['record_sha256']}").status_code == 404
+    app.state.evidence.path_for(body["pdf_sha256"]).write_bytes(filed["pdf"])  # restored from a backup
+    assert crew.client.get(f"/verify/{body['record_sha256']}").status_code == 200
+    with app.state.db.session() as s:
+        signature = s.get(Inspection, body["id"]).signature_sha256  # type: ignore[union-attr]
+    app.state.evidence.path_for(signature).write_bytes(b"\x89PNG another hand")
+    record = crew.client.get(f"/verify/{body['record_sha256']}", headers={"Accept": "text/html"})
+    assert record.status_code == 404 and "核验通过" not in record.text
     app.state.evidence.path_for(body["pdf_sha256"]).unlink()
     assert crew.client.get(f"/verify/{body['pdf_sha256']}").status_code == 404
     with app.state.db.session() as s:
-        assert sorted(f.detected_by for f in s.scalars(select(EvidenceFaultRow))) == ["form_pdf", "verify"]
+        found = sorted((f.sha256 == signature, f.kind, f.detected_by) for f in s.scalars(select(EvidenceFaultRow)))
+    assert found == [(False, "altered", "form_pdf"), (False, "missing", "verify"), (True, "altered", "verify")]
 
 
 def trust_root(crew: Crew) -> asn1_x509.Certificate:

@@ -221,21 +221,28 @@ def file_inspection(session: Session, evidence: EvidenceStore, form: FormIn, act
 
 def verify_digest(session: Session, evidence: EvidenceStore, sha256: str) -> dict[str, Any] | None:
     """What a digest printed on (or taken of) a form proves, with nothing personal: the record it names, if the
-    stored record still hashes to it (a form's record digest), or the stored signed PDF still has it (a PDF's; a PDF
-    file altered or gone raises EvidenceFault)."""
+    stored record still hashes to it (a form's record digest), or the stored signed PDF still has it (a PDF's); either
+    way only while every file the form names (PDF, signatures, photos) is as filed: one altered or gone raises
+    EvidenceFault."""
     if not is_sha256(sha256):
         return None
     row = session.scalar(select(Inspection).where(Inspection.record_sha256 == sha256).limit(1))
     matched = "record"
     if row is not None:
-        if record_digest(record_of(row, photos_of(session, row.id))) != sha256:
+        photos = photos_of(session, row.id)
+        if record_digest(record_of(row, photos)) != sha256:
             return None  # the stored record was changed after filing: the printed digest no longer names it
     else:
         row = session.scalar(select(Inspection).where(Inspection.pdf_sha256 == sha256).limit(1))
         if row is None:
             return None
-        evidence.get(sha256)  # the stored PDF still hashes to its digest, or EvidenceFault (the caller records it)
+        photos = photos_of(session, row.id)
         matched = "pdf"
+    # Vouched for only with every file it names as filed: the signed PDF, both signatures, the photos (each read
+    # hashes it against its digest, or raises EvidenceFault, which the caller records).
+    for digest in (row.pdf_sha256, row.signature_sha256, row.inspector_signature_sha256, *(p.sha256 for p in photos)):
+        if digest:
+            evidence.get(digest)
     return {"status": "genuine", "kind": "inspection_form", "id": row.id, "matched": matched,
             "visit": row.kind, "inspected_at": row.inspected_at.isoformat(), "filed_at": row.created_at.isoformat(),
             "record_sha256": row.record_sha256, "pdf_sha256": row.pdf_sha256}
