@@ -206,3 +206,21 @@ def test_redelivered_message_changes_nothing(world: World) -> None:
     worker.bus.publish("checkin", {"checkin_id": body["id"]})
     time.sleep(1.0)
     assert snapshot() == before
+
+
+def test_health_and_the_wall_say_when_redis_does_not_answer(client_factory: Callable[..., TestClient],
+                                                            redis_url: str) -> None:
+    """An outside tester killed Redis and /health still said ok: an operator had no sign that the bus was down.
+    Now health is degraded with bus_reachable false and the wall carries BUS_DOWN; with Redis up, neither."""
+    from tests.conftest import free_port
+
+    up = client_factory(redis_url=redis_url, run_worker=False)
+    world = World.build(up)
+    health = up.get("/api/v1/health", headers=auth(world.operator)).json()
+    assert health["bus_reachable"] is True and health["status"] == "ok", health
+    assert up.get("/api/v1/overview", headers=auth(world.operator)).json()["alarms"] == []
+    down = client_factory(redis_url=f"redis://127.0.0.1:{free_port()}/0", run_worker=False)
+    health = down.get("/api/v1/health", headers=auth(world.operator)).json()
+    assert health["bus_reachable"] is False and health["status"] == "degraded", health
+    alarms = down.get("/api/v1/overview", headers=auth(world.operator)).json()["alarms"]
+    assert [a["code"] for a in alarms] == ["BUS_DOWN"] and "Redis" in alarms[0]["message"]

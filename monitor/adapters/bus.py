@@ -67,6 +67,10 @@ class Bus(ABC):
     def close(self) -> None:
         self.stop()
 
+    def reachable(self) -> bool:
+        """Whether the bus answers now (always, in one process)."""
+        return True
+
 
 class InProcessBus(Bus):
     """Queues in this process; what is lost with the process is re-sent by the outbox relay."""
@@ -119,6 +123,7 @@ class RedisStreamsBus(Bus):
     ) -> None:
         super().__init__()
         self.client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+        self._probe = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)  # health: answer fast
         self.group = group
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self.prefix = prefix
@@ -197,6 +202,13 @@ class RedisStreamsBus(Bus):
                     continue
                 log.warning("redis unavailable for %s; retrying", topic, exc_info=True)
                 backoff(1.0)
+
+    def reachable(self) -> bool:
+        """Whether Redis answers a PING within a second (for /health and the wall)."""
+        try:
+            return bool(self._probe.ping())
+        except (redis.RedisError, OSError):
+            return False
 
     def announce_events(self) -> None:
         self.client.publish(f"{self.prefix}events", "1")

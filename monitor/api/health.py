@@ -26,8 +26,10 @@ def health(scope: Annotated[Scope, access()], db: Db, settings: SettingsDep, req
         faults = evidence_alarms(session)
     storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
     broken = bool(last) and not last[0].intact
-    return {"status": "degraded" if storage.low or audit or broken or faults else "ok",
+    bus_up = request.app.state.bus.reachable()
+    return {"status": "degraded" if storage.low or audit or broken or faults or not bus_up else "ok",
             "database": db.engine.dialect.name, "bus": "redis-streams" if settings.redis_url else "in-process",
+            "bus_reachable": bus_up,
             "worker": request.app.state.worker is not None,
             "storage": {**storage.as_json(), "evidence_faults": faults[0]["message"] if faults else ""},
             "pid": os.getpid(),

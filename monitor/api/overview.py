@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -58,18 +58,21 @@ def alert_counters(session: Session, scope: Scope, stale_before: datetime) -> di
             "alerts_overdue": overdue}
 
 
-def system_alarms(settings: Settings, session: Session) -> list[dict[str, str]]:
+def system_alarms(settings: Settings, session: Session, bus_up: bool = True) -> list[dict[str, str]]:
     """What the wall must show about the center itself: STORAGE_LOW before the evidence disk is full,
     AUDIT_UNTRUSTED once the sealer has chained an entry the product did not write, AUDIT_BROKEN when the latest
     periodic check found the chain or the records rewritten, EVIDENCE_ALTERED while a stored file is not what its
-    digest says."""
+    digest says, BUS_DOWN while Redis does not answer."""
     storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
     alarms = [{"code": "STORAGE_LOW", "message": str(storage.as_json()["message"])}] if storage.low else []
+    if not bus_up:
+        alarms.append({"code": "BUS_DOWN", "message": "消息总线（Redis）无法连接：上传仍被受理并保存，总线恢复后"
+                                                       "补发核验；实时推送和其他进程的核验暂停，请检查 Redis"})
     return alarms + audit_alarms(session) + evidence_alarms(session)
 
 
 @router.get("/overview", summary="The province at a glance for the wall screen", response_model=OverviewOut)
-def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
+def overview(scope: Center, db: Db, settings: SettingsDep, request: Request) -> dict[str, Any]:
     now = utc_now()
     since = local_day_start(now)
     with db.session() as session:
@@ -118,7 +121,7 @@ def overview(scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
                 stats[of_class]["anomalies"] += n
                 by_rule[rule] += n
                 open_anomalies += n if state == "open" else 0
-        alarms = system_alarms(settings, session)
+        alarms = system_alarms(settings, session, request.app.state.bus.reachable())
     checkins = sum(s["checkins"] for s in stats.values())
     passed = sum(s["passed"] for s in stats.values())
     return {

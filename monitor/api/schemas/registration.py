@@ -187,9 +187,11 @@ class HealthOut(BaseModel):
     """Whether the center is up: the database answered, which bus, whether this process runs the worker."""
 
     status: str = Field(description="ok | degraded (STORAGE_LOW, audit entries the product did not write, a failed "
-                                    "audit check, or an evidence file altered or missing)")
+                                    "audit check, an evidence file altered or missing, or the bus unreachable)")
     database: str = Field(description="the database dialect, e.g. sqlite or postgresql")
     bus: str = Field(description="in-process | redis-streams")
+    bus_reachable: bool = Field(description="the bus answers now (Redis PING within a second); while it does not, "
+                                            "uploads are still accepted and kept, and verified once it is back")
     worker: bool
     storage: StorageOut
     pid: int = Field(description="the answering process (several API processes may share one port)")
