@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, exists, insert, select
+from sqlalchemy import Connection, bindparam, exists, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, aliased
@@ -168,6 +168,17 @@ def check_rostered(session: Session | Connection, class_id: int, trainee_id: int
     return facts
 
 
+def claim_photo(writing: Connection, sha256: str) -> None:
+    """Serialise uploads of the same photo for the rest of the transaction, whichever table takes it (a check-in and
+    a snapshot have no unique key in common): PostgreSQL takes a transaction lock on the digest; SQLite's writers
+    are one at a time already (BEGIN IMMEDIATE)."""
+    if writing.dialect.name == "postgresql":
+        writing.execute(PHOTO_LOCK, {"sha256": sha256})
+
+
+PHOTO_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:sha256, 0))")
+
+
 def _refuse_replayed_photo(session: Session | Connection, sha256: str) -> None:
     if session.scalar(SEEN_PHOTO, {"sha256": sha256}):
         raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用，请现场重新拍摄")
@@ -259,6 +270,11 @@ def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], instituti
             _refuse_replayed_photo(reading, image.sha256)
         ctx.evidence.put(image.sha256, image.data)  # the file, fsynced, before a row names it
         with ctx.db.writing() as writing:  # a race with another upload ends on a unique key: handled below
+            claim_photo(writing, image.sha256)  # the same bytes as a check-in and a snapshot at once: one wins
+            prior = _find_previous(writing, model, institution_id, key, image.sha256)
+            if prior is not None:  # the same request again, committed meanwhile
+                raise _Accepted(prior)
+            _refuse_replayed_photo(writing, image.sha256)
             subject_id, _outbox_id = _store(writing, image, row, topic)
             if after is not None:
                 after(writing, subject_id)

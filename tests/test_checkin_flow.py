@@ -1,5 +1,13 @@
 """End to end on embedded defaults: upload → durable acceptance → real face matching and fence → verdict."""
 
+import io
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import select
 
 from models.tables import Anomaly, CheckIn, OutboxMessage, Verification
@@ -155,3 +163,32 @@ def test_a_classmates_evidence_is_their_templates_and_latest_three_passed_checki
     assert sorted(c for _, c in obama if c is not None) == sorted(passed)[-3:]  # the latest three, not the first
     assert sum(1 for _, c in obama if c is None) == 1  # the enrolled template
     assert all(len(encoding) == 512 for encoding, _ in obama)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_one_photo_sent_as_a_check_in_and_a_snapshot_at_once_is_stored_once(
+        database: str, request: pytest.FixtureRequest, client_factory: Callable[..., TestClient]) -> None:
+    """The two tables have no unique key in common: an outside tester had both stored (201/201) by racing them.
+    The write takes a lock on the photo's digest (PostgreSQL; SQLite's writers are one at a time) and looks again:
+    one is stored, the other refused as a replay, on both databases."""
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    client = client_factory(database_url=url, verdict_wait_seconds=0) if url else client_factory(verdict_wait_seconds=0)
+    world = World.build(client)
+    for n in range(3):
+        photo = jpeg(Image.open(io.BytesIO(face("people/obama/obama2.jpg"))).rotate(n + 1))  # new bytes each
+        barrier, answers = threading.Barrier(2), {}
+
+        def send(kind: str, photo: bytes = photo, barrier: threading.Barrier = barrier,
+                 answers: dict[str, Any] = answers) -> None:
+            barrier.wait()
+            answers[kind] = world.checkin(photo) if kind == "checkin" else world.snapshot(photo)
+
+        threads = [threading.Thread(target=send, args=(kind,)) for kind in ("checkin", "snapshot")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        codes = sorted(r.status_code for r in answers.values())
+        assert codes[0] in (201, 202) and codes[1] == 409, {k: r.text for k, r in answers.items()}
+        refused = [r for r in answers.values() if r.status_code == 409]
+        assert refused[0].json()["code"] == "PHOTO_REPLAYED"
