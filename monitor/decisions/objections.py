@@ -4,6 +4,8 @@ who acted on it), and what the institution may read of a finding; pure functions
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -13,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from models.domain import AnomalyCode
 from models.timefmt import format_duration_zh
-from monitor.decisions.alert_lifecycle import OUTCOME_NAMES, STATE_NAMES, AlertState, Outcome, Refusal, substantive
+from monitor.decisions.alert_lifecycle import OUTCOME_NAMES, AlertState, Outcome, Refusal, substantive
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 REASON_MIN_CHARS = 20  # the institution's reason: letters or digits, punctuation and spaces not counted
@@ -42,7 +44,7 @@ def judge_objectable(state: AlertState, outcome: Outcome | None, earlier: Iterab
     states of the objections already made against this closing of the alert (a reopened and closed-again alert is a
     new finding)."""
     if state != AlertState.CLOSED:
-        return Refusal("ALERT_NOT_CLOSED", f"告警当前为「{STATE_NAMES[state]}」，尚未办结，不能提出异议；"
+        return Refusal("ALERT_NOT_CLOSED", "该告警尚在处理中，未作出结论，不能提出异议；"  # never which step (明察暗访)
                                            "办结后如对结论有异议可再提出")
     if outcome not in OBJECTABLE:
         name = OUTCOME_NAMES[outcome] if outcome is not None else "未定"
@@ -79,7 +81,20 @@ class Person:
     staff_id: int | None = None
 
     def same_as(self, other: Person) -> bool:
-        return self.name == other.name or (self.staff_id is not None and self.staff_id == other.staff_id)
+        return same_name(self.name, other.name) or (self.staff_id is not None and self.staff_id == other.staff_id)
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two token names name one person as people read them: compared in Unicode's compatibility form,
+    without spaces, and without a bracketed addition (" 值班员三", "值班员三（夜班）" and "值班员三" are one). A person
+    given a wholly other name by an administrator is not caught: operators' tokens are not bound to staff records."""
+    return _person_key(a) == _person_key(b)
+
+
+def _person_key(name: str) -> str:
+    text = unicodedata.normalize("NFKC", name)
+    text = re.sub(r"\([^)]*\)", "", text)  # NFKC makes full-width brackets ASCII
+    return re.sub(r"\s+", "", text)
 
 
 def judge_decider(decider: Person, closer: Person | None, actors: Iterable[Person]) -> Refusal | None:
@@ -124,6 +139,8 @@ OTHERS_IN_MESSAGE = {
 }
 _HIDDEN_KEY_PARTS = ("sha256", "name", "phone", "id_number", "employer", "certificate", "voucher", "checkin",
                      "trainee", "class", "teacher", "institution")
+_NEVER_SHOWN_PARTS = ("key", "gallery", "hash")  # rule_key: an unkeyed hash of another's record; the gallery's size
+_HIDDEN_KEYS = {"state", "outcome"}  # another record's (a match under review), not this finding's
 
 
 def site_message(rule: str, message: str) -> str:
@@ -141,7 +158,8 @@ def site_figures(values: Mapping[str, Any] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in (values or {}).items():
         lowered = key.lower()
-        if lowered == "id" or lowered.endswith(("_id", "_ids")):
+        if lowered == "id" or lowered.endswith(("_id", "_ids")) or lowered in _HIDDEN_KEYS \
+                or any(p in lowered for p in _NEVER_SHOWN_PARTS):
             continue
         if isinstance(value, bool | int | float) or value is None:
             out[key] = value

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from models.clock import SHANGHAI, utc_now
 from models.domain import AnomalyCode, Principal
@@ -151,7 +151,11 @@ def decide_objection(session: Session, objection: Objection, alert: Alert, decis
     if refusal is not None:
         raise ApiError(422, refusal.code, refusal.message)
     reopened = None
-    if decision is Decision.UPHELD and alert.state == AlertState.CLOSED.value:
+    closing = closing_of(session, alert.id)
+    still_disputed = (closing.id if closing is not None else None) == objection.closing_transition_id
+    if decision is Decision.UPHELD and alert.state == AlertState.CLOSED.value and still_disputed:
+        # (an alert reopened and closed again since is a new finding: upholding an objection to the old one does not
+        # reopen it)
         why = f"机构异议（编号 {objection.id}）成立，告警重新打开，退回监控中心重新核查：{note.strip()}"
         reopened = transition(session, alert, Action.REOPEN, Actor.of(principal), why, now=now)
         session.flush()
@@ -174,7 +178,9 @@ def objection_out(objection: Objection, alert: Alert | None, cls: TrainingClass 
         "institution_name": institution.name if institution else "",
         "rule": alert.rule if alert else "", "rule_name": rule_name(alert.rule) if alert else "",
         "alert_outcome": objection.alert_outcome, "alert_outcome_name": OUTCOME_NAMES[outcome] if outcome else "",
-        "alert_state": alert.state if alert else "", "reason": objection.reason, "state": state.value,
+        # the site reads only closed or in progress (明察暗访: never whether anyone was sent or is on the way)
+        "alert_state": (site_state(alert.state) if for_site else alert.state) if alert else "",
+        "reason": objection.reason, "state": state.value,
         "state_name": OBJECTION_STATE_NAMES[state], "submitted_by": objection.submitted_by,
         "submitted_at": beijing(objection.submitted_at), "decide_by": beijing(objection.decide_by),
         "overdue": overdue, "timer": timer,
@@ -183,7 +189,17 @@ def objection_out(objection: Objection, alert: Alert | None, cls: TrainingClass 
         "decided_role": None if for_site else objection.decided_role,
         "decided_at": beijing(objection.decided_at), "decision_note": objection.decision_note,
         "reopened": objection.reopen_transition_id is not None,
+        # for the center: blacklist decisions that cite the alert (an objection upheld takes their ground away)
+        "blacklist_decision_ids": [] if for_site else blacklist_citing(object_session(objection), objection.alert_id),
     }
+
+
+def blacklist_citing(session: Session | None, alert_id: int) -> list[int]:
+    """The blacklist decisions that cite the alert as evidence (their `alert_ids`), newest first."""
+    if session is None:
+        return []
+    decisions = session.scalars(select(BlacklistDecision).order_by(BlacklistDecision.id.desc()))
+    return [d.id for d in decisions if alert_id in (d.alert_ids or [])]
 
 
 def objections_out(session: Session, objections: list[Objection], for_site: bool) -> list[dict[str, Any]]:

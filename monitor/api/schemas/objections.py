@@ -32,6 +32,9 @@ class ObjectionOut(BaseModel):
     decided_at: str | None
     decision_note: str | None
     reopened: bool = Field(description="upheld: the alert was reopened for the center to re-examine")
+    blacklist_decision_ids: list[int] = Field(default_factory=list, description="for the center: blacklist decisions "
+                                              "citing the alert as evidence (an objection upheld takes their ground "
+                                              "away: decide them again); empty for the institution")
 
 
 class AnomalyFindingOut(BaseModel):

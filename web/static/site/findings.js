@@ -7,7 +7,7 @@ import { client } from "./state.js";
 
 const { $, el } = M;
 const PER_PAGE = 10;
-// The figures' names as a person reads them (others keep their code).
+// The figures' names as a person reads them.
 const FIGURES = {
   face_distance: "人脸相似距离", face_count: "人脸数", template_index: "比对的登记照序号",
   nearest_other_distance: "与同班其他学员的距离", nearest_other_min_distance: "与同班其他学员的最小距离",
@@ -20,13 +20,20 @@ const FIGURES = {
   face_model_sha256: "模型文件摘要", face_metric: "距离度量", min_attendance_rate: "出勤率下限",
   silent_after_minutes: "无动态告警（分钟）", session_grace_minutes: "允许提前/延后（分钟）",
   replay_phash_max_distance: "重复照片判定差异", proxy_device_window_s: "同设备判定时长（秒）",
+  speed_kmh: "推算移动速度（公里/小时）", seconds: "相隔（秒）", outside_by_m: "超出围栏（米）", metric: "距离度量",
+  fence_signed_m: "距围栏边界（米，负数在围栏内）", mock_location: "模拟定位", gps_max_speed_kmh: "速度上限（公里/小时）",
+  gps_max_accuracy_m: "定位精度上限（米）",
 };
 const FIELD_WORDS = { true: "是", false: "否", inside: "围栏内", outside: "围栏外", uncertain: "无法判定" };
 let page = 1;
 let shown = null;  // the last answer, for the form's list of alerts that may be objected to
 
-const figureText = (obj) => Object.entries(obj || {})
-  .map(([k, v]) => `${FIGURES[k] || k}：${v == null ? "—" : FIELD_WORDS[String(v)] || v}`).join("；");
+// Only the figures named above, in words, numbers to three decimals (a code or an unnamed figure means nothing to
+// the reader; the center has them all).
+const shownValue = v => (v == null ? "—" : FIELD_WORDS[String(v)]
+  || (typeof v === "number" && !Number.isInteger(v) ? String(Number(v.toFixed(3))) : v));
+const figureText = (obj) => Object.entries(obj || {}).filter(([k]) => k in FIGURES)
+  .map(([k, v]) => `${FIGURES[k]}：${shownValue(v)}`).join("；");
 const when = iso => (iso ? M.dateTime(iso) : "—");
 
 function row(label, text, cls = "") {
