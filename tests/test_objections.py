@@ -100,6 +100,8 @@ def test_an_institution_reads_the_figures_but_no_other_record_or_person() -> Non
                          "state": "accepted", "outcome": "review", "face_distance": 0.3}) == {"face_distance": 0.3}
     assert "班次 12" not in site_message(AnomalyCode.DOUBLE_ENROLMENT.value, "该学员同时在班次 12 的花名册中")
     assert site_message(AnomalyCode.FACE_MISMATCH.value, "人脸与登记照片不符") == "人脸与登记照片不符"
+    for rule in (AnomalyCode.EMPLOYED_ELSEWHERE, AnomalyCode.CATEGORY_CONTRADICTED):  # another register's data
+        assert "某某科技有限公司" not in site_message(rule.value, "培训期间在某某科技有限公司（五华区）参保")
 
 
 # -- through the API -----------------------------------------------------------------------------------------------

@@ -136,6 +136,11 @@ OTHERS_IN_MESSAGE = {
                                 "涉及其他机构的详情由监控中心掌握",
     AnomalyCode.DUPLICATE_IDENTITY: "该学员的登记人脸与另一身份证号登记的人脸高度相似（第八条）；"
                                     "涉及他人的详情由监控中心掌握",
+    # a trainee's social-insurance record (employer, county) is another register's personal data
+    AnomalyCode.EMPLOYED_ELSEWHERE: "社会保险记录显示该学员在培训期间另有在职参保记录（第八条）；"
+                                    "参保单位等详情由监控中心掌握",
+    AnomalyCode.CATEGORY_CONTRADICTED: "该学员登记的人员类别与社会保险记录不符（第八条）；"
+                                       "参保单位等详情由监控中心掌握",
 }
 _HIDDEN_KEY_PARTS = ("sha256", "name", "phone", "id_number", "employer", "certificate", "voucher", "checkin",
                      "trainee", "class", "teacher", "institution")
