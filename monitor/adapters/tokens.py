@@ -174,9 +174,6 @@ def build_authenticator(db: Database) -> Callable[..., Principal]:
     """A FastAPI dependency that turns the request's bearer token into a Principal or a 401."""
 
     def authenticate(request: Request) -> Principal:
-        checked = request.scope.get("state", {}).get("principal")
-        if isinstance(checked, Principal):  # looked up before the body was read (monitor/api/http.py)
-            return checked
         token = bearer_from_header(request.headers.get("authorization"))
         if token is None:
             raise ApiError(401, "AUTH_REQUIRED", "缺少访问令牌（Authorization: Bearer …）")

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from models.clock import SHANGHAI, utc_now
 from models.domain import AnomalyCode, Principal
@@ -168,7 +168,8 @@ def decide_objection(session: Session, objection: Objection, alert: Alert, decis
 
 # -- what each caller reads ----------------------------------------------------------------------------------------
 def objection_out(objection: Objection, alert: Alert | None, cls: TrainingClass | None,
-                  institution: Institution | None, for_site: bool, now: datetime | None = None) -> dict[str, Any]:
+                  institution: Institution | None, for_site: bool, now: datetime | None = None,
+                  citing: list[int] | None = None) -> dict[str, Any]:
     state = ObjectionState(objection.state)
     overdue, timer = timer_text(state, objection.decide_by, now or utc_now())
     outcome = Outcome(objection.alert_outcome) if objection.alert_outcome else None
@@ -190,16 +191,19 @@ def objection_out(objection: Objection, alert: Alert | None, cls: TrainingClass 
         "decided_at": beijing(objection.decided_at), "decision_note": objection.decision_note,
         "reopened": objection.reopen_transition_id is not None,
         # for the center: blacklist decisions that cite the alert (an objection upheld takes their ground away)
-        "blacklist_decision_ids": [] if for_site else blacklist_citing(object_session(objection), objection.alert_id),
+        "blacklist_decision_ids": [] if for_site else list(citing or []),
     }
 
 
-def blacklist_citing(session: Session | None, alert_id: int) -> list[int]:
-    """The blacklist decisions that cite the alert as evidence (their `alert_ids`), newest first."""
-    if session is None:
-        return []
-    decisions = session.scalars(select(BlacklistDecision).order_by(BlacklistDecision.id.desc()))
-    return [d.id for d in decisions if alert_id in (d.alert_ids or [])]
+def blacklist_citing(session: Session, alert_ids: set[int]) -> dict[int, list[int]]:
+    """For each of `alert_ids`, the blacklist decisions that cite it as evidence (their `alert_ids`), newest first:
+    one read of the decisions for a whole list (they are few: hundreds at province size)."""
+    citing: dict[int, list[int]] = {}
+    for decision_id, cited in session.execute(select(BlacklistDecision.id, BlacklistDecision.alert_ids)
+                                              .order_by(BlacklistDecision.id.desc())):
+        for alert_id in set(cited or []) & alert_ids:
+            citing.setdefault(alert_id, []).append(decision_id)
+    return citing
 
 
 def objections_out(session: Session, objections: list[Objection], for_site: bool) -> list[dict[str, Any]]:
@@ -209,8 +213,9 @@ def objections_out(session: Session, objections: list[Objection], for_site: bool
     institutions = {i.id: i for i in session.scalars(select(Institution).where(
         Institution.id.in_({o.institution_id for o in objections})))}
     now = utc_now()
+    citing = {} if for_site else blacklist_citing(session, {o.alert_id for o in objections})
     return [objection_out(o, alerts.get(o.alert_id), classes.get(o.class_id), institutions.get(o.institution_id),
-                          for_site, now) for o in objections]
+                          for_site, now, citing.get(o.alert_id)) for o in objections]
 
 
 def site_state(state: str) -> str:
