@@ -127,8 +127,10 @@ def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | Non
     return len(rows), (seq, prev)
 
 
-# What the chain records of each table's rows: every table that holds a decision or a registration; not derived or
-# plumbing rows (live events, outbox, photo hashes, face vectors, rule keys) nor the chain itself.
+# What the chain records of each table's rows: every table that holds a decision, a registration or what a decision
+# reads (regions, replay hashes, a rule's fired keys, liveness frames, inspection photos, employment figures); not
+# plumbing rows (live events, outbox, idempotent answers, leases) nor the chain itself. Register extracts' rows
+# (millions) are held by their import's `rows_sha256` instead (`verify_extracts`).
 AUDITED = {
     "institutions", "venues", "occupations", "trainees", "teachers", "classes", "class_sessions", "roster",
     "face_templates", "api_tokens", "checkins", "snapshots", "verifications", "anomalies", "alerts",
@@ -138,6 +140,7 @@ AUDITED = {
     "cdr_imports", "cameras", "register_imports", "crosscheck_runs", "class_payments", "evidence_faults",
     "audit_check_requests",
     "objections",
+    "regions", "rule_subjects", "photo_hashes", "checkin_frames", "inspection_photos", "institution_employment",
 }
 LEFT_OUT = {"encoding", "face_encoding", "measured", "thresholds", "vector", "payload", "original", "evidence",
             "credentials_encrypted"}

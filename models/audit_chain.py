@@ -50,6 +50,22 @@ def signature_holds(signature: str, keys: Mapping[str, bytes], at_iso: str, acto
     return hmac.compare_digest(expected, signature)
 
 
+def seal_record(key_id: str, key: bytes, fields: Any) -> str:
+    """A record's seal outside the chain (`key_id:mac`, the mac an HMAC-SHA256 with the audit key over `fields` as
+    canonical JSON): for rows rewritten in place, such as a cache others are served from, which someone who can
+    write the database but does not hold the key cannot seal again."""
+    body = json.dumps(fields, default=str, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return f"{key_id}:{hmac.new(key, body, hashlib.sha256).hexdigest()}"
+
+
+def seal_holds(seal: str | None, keys: Mapping[str, bytes], fields: Any) -> bool:
+    """Whether `seal` is `seal_record`'s for exactly `fields` with one of `keys` (False for none or an unknown key)."""
+    if not seal or ":" not in seal:
+        return False
+    key_id = seal.rsplit(":", 1)[0]
+    return key_id in keys and hmac.compare_digest(seal_record(key_id, keys[key_id], fields), seal)
+
+
 def entry_hash(prev_hash: str, seq: int, at_iso: str, actor: str, actor_role: str, action: str, subject_kind: str,
                subject_id: str, detail: Any, token_id: int | None = None, key: bytes | None = None,
                key_id: str | None = None, signature: str | None = None) -> str:

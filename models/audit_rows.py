@@ -4,10 +4,12 @@ The chain proves its entries were not rewritten; this proves the rows were not r
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 FLOAT_TOLERANCE = 1e-5  # relative: PostgreSQL's REAL keeps about seven digits of what Python wrote
@@ -16,8 +18,9 @@ FLOAT_TOLERANCE = 1e-5  # relative: PostgreSQL's REAL keeps about seven digits o
 @dataclass(frozen=True)
 class RowFinding:
     """One audited row that is not what the chain says: `changed` (columns differ), `unrecorded` (no entry made
-    it), `missing` (its entries say it exists, the table does not have it) or `unsigned_entry` (an entry about it
-    that the product did not write: no valid writer signature; `entry` is its id; it is not believed)."""
+    it), `missing` (its entries say it exists, the table does not have it), `unsigned_entry` (an entry about it
+    that the product did not write: no valid writer signature; `entry` is its id; it is not believed) or
+    `extract_changed` (a register extract's rows, `key` its import's id, no longer those it was imported with)."""
 
     table: str
     key: str
@@ -30,6 +33,9 @@ class RowFinding:
         if self.kind == "unsigned_entry":
             return (f"{self.table} 第 {self.key} 行的审计记录（编号 {self.entry}）没有有效的写入签名："
                     "不是本系统写入的，不予采信")
+        if self.kind == "extract_changed":
+            return (f"登记表导入 {self.key} 的数据行（{self.table}）与导入时的摘要不一致"
+                    "（行被绕过系统改写、插入或删除）")
         if self.kind == "changed":
             return f"{self.table} 第 {self.key} 行的 {'、'.join(self.columns)} 与审计链记录不一致（被绕过系统改写）"
         if self.kind == "unrecorded":
@@ -81,3 +87,27 @@ def same_value(recorded: Any, stored: Any) -> bool:
 def differing_columns(recorded: Mapping[str, Any], stored: Mapping[str, Any]) -> tuple[str, ...]:
     """The columns the chain recorded whose stored value is another (columns it never recorded are not judged)."""
     return tuple(sorted(k for k, v in recorded.items() if k in stored and not same_value(v, stored[k])))
+
+
+EXTRACT_LEFT_OUT = frozenset({"id", "import_id"})
+"""A register row's columns its extract's digest does not cover: where it is stored, not what it says."""
+
+
+class ExtractDigest:
+    """The SHA-256 of a register extract's rows, in file order (`row_number`), each row its columns but
+    EXTRACT_LEFT_OUT as canonical JSON (dates in ISO form): the same for the rows as staged and as read back from
+    either database, so that a row rewritten, inserted or deleted at the database changes it."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self.rows = 0
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        values = {k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()
+                  if k not in EXTRACT_LEFT_OUT}
+        self._hash.update(json.dumps(values, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode())
+        self._hash.update(b"\n")
+        self.rows += 1
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()

@@ -625,6 +625,9 @@ class RegisterImport(Base):
     committed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     committed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     replaced_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # the staged rows' digest (models/audit_rows.py ExtractDigest): the row tables are not audited row by row, so the
+    # audit check holds a preview's or the active extract's rows to this, recorded in the chain with the import
+    rows_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RegisterRow:
@@ -776,6 +779,9 @@ class PublicNotice(Base):
     built_at: Mapped[datetime] = mapped_column(UTCDateTime)
     classes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     building_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # `key_id:mac`, an HMAC with the audit key over version, time and classes (monitor/services/ledger.py
+    # `notice_seal`): a notice rewritten at the database is not served but built again
+    seal: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 # -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------

@@ -251,21 +251,29 @@ def append_in_parallel(db: Database, threads: int = 6, each: int = 25) -> None:
     db.seal_audit()
 
 
+def migration_entries(db: Database) -> int:
+    """The entries a freshly migrated database's chain starts with (the regions, recorded by migration 0035)."""
+    with db.session() as s:
+        return len(s.scalars(select(AuditEntry.id)).all())
+
+
 def test_concurrent_appends_keep_one_chain_on_sqlite(client_factory: Callable[..., TestClient]) -> None:
     client = client_factory()
     db = client.app.state.db
+    start = migration_entries(db)
     append_in_parallel(db)
     checked, broken = verify_audit(db, client.app.state.settings.audit_keyring().keys)
-    assert broken is None and checked == 150
+    assert broken is None and checked == start + 150
 
 
 def test_concurrent_appends_keep_one_chain_on_postgresql(postgres_url: str) -> None:
     db = Database(postgres_url)
     db.migrate()
     try:
+        start = migration_entries(db)
         append_in_parallel(db)
         checked, broken = verify_audit(db)
-        assert broken is None and checked == 150
+        assert broken is None and checked == start + 150
         with db.session() as s:
             s.execute(update(AuditEntry).where(AuditEntry.seq == 77).values(actor="别人"))
         assert verify_audit(db)[1].seq == 77  # type: ignore[union-attr]
@@ -321,7 +329,7 @@ def test_a_rewritten_and_re_hashed_chain_fails_without_the_key_and_against_the_a
     published = world.client.get("/public/audit-anchors.json").json()["anchors"]  # no token: public
     assert published[0]["seq"] == len(chain) and published[0]["hash"] == chain[-1]["hash"]
 
-    target = len(chain) // 2
+    target = chain[-1]["seq"] - 3  # (an entry the product signed: the migration's in the test template are not)
     rewrite_from(db, target, key=None)
     result = verify(world)
     assert (result["intact"], result["broken_kind"], result["broken_seq"]) == (False, "changed", target)
@@ -459,8 +467,10 @@ def test_an_entry_slipped_in_for_the_sealer_is_named_and_not_believed(world: Wor
     assert before["intact"] and before["rows_intact"], before
     assert world.client.get("/api/v1/health", headers=auth(world.admin)).json()["audit"]["untrusted"] == 0
     with db.session() as s:
-        signed = s.scalars(select(AuditEntry.signature).where(AuditEntry.seq.is_not(None))).all()
-        assert signed and all(sig is not None and sig.startswith("k1:") for sig in signed)  # every entry signed
+        signed = s.scalars(select(AuditEntry.signature).where(AuditEntry.seq.is_not(None))
+                           .order_by(AuditEntry.seq)).all()
+        since = next(n for n, sig in enumerate(signed) if sig is not None)  # (the test template's migration: none)
+        assert all(sig is not None and sig.startswith("k1:") for sig in signed[since:])  # every entry since signed
     with db.engine.begin() as conn:
         conn.execute(update(CheckIn).where(CheckIn.id == r.json()["id"]).values(status="failed"))
     entry = forge_entry(db, how, r.json()["id"], {"status": "failed"})
@@ -497,6 +507,7 @@ def test_entries_from_before_signatures_verify_and_an_unsigned_one_after_does_no
         keys = {"k1": b"k" * 32}
         db = Database(url)  # no key: the product before signatures
         db.migrate()
+        start = migration_entries(db)
         try:
             with db.session() as s:
                 s.add(Staff(name="旧检查员", phone="13900000001", level="county", region_code="530102", active=True,
@@ -506,7 +517,7 @@ def test_entries_from_before_signatures_verify_and_an_unsigned_one_after_does_no
                 s.add(Staff(name="新检查员", phone="13900000002", level="county", region_code="530102", active=True,
                             created_at=utc_now()))
             db.seal_audit()
-            assert verify_audit(db, keys) == (2, None)
+            assert verify_audit(db, keys) == (start + 2, None)
             assert verify_rows(db, ["staff"], keys) == (2, [])
             db.audit_key = None  # a writer without the key (a tool, or someone at the database)
             with db.session() as s:
@@ -517,9 +528,10 @@ def test_entries_from_before_signatures_verify_and_an_unsigned_one_after_does_no
             db.audit_key = ("k1", keys["k1"])  # the worker's sealer
             db.seal_audit()
             checked, broken = verify_audit(db, keys)
-            assert checked == 2 and broken is not None and (broken.seq, broken.kind) == (3, "unsigned")
+            assert checked == start + 2 and broken is not None and (broken.seq, broken.kind) == (start + 3,
+                                                                                                   "unsigned")
             with db.session() as s:
-                assert untrusted_alarm(s) is not None and untrusted_alarm(s)["untrusted_seq"] == 3  # type: ignore
+                assert untrusted_alarm(s)["untrusted_seq"] == start + 3  # type: ignore[index]
         finally:
             db.dispose()
 

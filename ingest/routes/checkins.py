@@ -87,8 +87,9 @@ async def post_checkin(
     def store_burst(session: Connection, checkin_id: int, checked: list[AcceptedImage]) -> None:
         for index, frame in enumerate(checked):
             store_evidence(session, ctx.evidence, frame, now)
-            session.execute(insert(CheckInFrame).values(checkin_id=checkin_id, index=index,
-                                                                  sha256=frame.sha256))
+            values = {"checkin_id": checkin_id, "index": index, "sha256": frame.sha256}
+            session.execute(insert(CheckInFrame).values(values))
+            append_audit(session, "checkin_frames.insert", "checkin_frames", f"{checkin_id}/{index}", values)
         if challenge_id is not None:
             used = session.execute(update(LivenessChallenge).where(LivenessChallenge.id == challenge_id,
                                                                    LivenessChallenge.used_by_checkin_id.is_(None))

@@ -160,6 +160,13 @@ class Database:
             if batch < 5000:
                 return sealed
 
+    def audit_keys(self, key_ids: set[str]) -> Mapping[str, bytes]:
+        """The audit keys to check a seal or signature naming `key_ids` with: the center's keyring (read again for a
+        key id new to this process), or this process's own key when it was given no keyring."""
+        if self._load_keyring is not None:
+            return self._keys_named(key_ids)
+        return {self.audit_key[0]: self.audit_key[1]} if self.audit_key is not None else {}
+
     def _keys_named(self, key_ids: set[str]) -> Mapping[str, bytes]:
         """The center's audit keys, the key file read again when an entry names a key this process has not seen
         (a rotation by `monitor audit rotate-key` while it runs): only a key id the file does not hold either is

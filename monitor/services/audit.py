@@ -20,6 +20,7 @@ from models.audit_rows import RowFinding, differing_columns, replay_entries
 from models.tables import AuditCheckRequest, AuditCheckRow, AuditEntry, AuditHead, Base
 from monitor.adapters.audit_keys import append_anchor, read_anchors
 from monitor.adapters.storage import Database
+from monitor.services.registers import verify_extracts
 
 PAGE = 2000
 
@@ -244,11 +245,14 @@ class AuditCheck:
 
 
 def check_audit(db: Database, keys: Mapping[str, bytes], anchors: list[Anchor]) -> AuditCheck:
-    """Verify the whole chain (keys, writer signatures, copies, anchors, head) and every audited row against it."""
+    """Verify the whole chain (keys, writer signatures, copies, anchors, head), every audited row against it, and
+    every held register extract's rows against the digest its audited import record keeps."""
     checked, broken = verify_audit(db, keys, anchors)
     pending = pending_audit(db)
     head_seq, head_hash = chain_head(db)
     rows_checked, findings = verify_rows(db, keys=keys)
+    extract_rows, extract_findings = verify_extracts(db)
+    rows_checked, findings = rows_checked + extract_rows, findings + extract_findings
     return AuditCheck(checked, broken, pending, head_seq, head_hash, len(anchors), rows_checked, findings)
 
 

@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from models.clock import SHANGHAI, utc_now
@@ -437,12 +437,24 @@ def refresh_employment(db: Database, settings: Settings, now: datetime | None = 
     with db.session() as session:
         rates, period = employment_rates(session, settings, key)
         med = provincial_median(rates, limits)
-        session.execute(delete(InstitutionEmployment))
-        rows = [InstitutionEmployment(institution_id=r.institution_id, insurance_period=period or "",
-                                      completed=r.completed, employed=r.employed, median_rate=med,
-                                      shortfall=employment_shortfall(r, med, limits), computed_at=now)
-                for r in rates]
-        session.add_all(rows)
+        # Through the ORM, each row changed only when its figures did (the chain records each change; `computed_at`
+        # is when the figures it holds were computed): an hourly refresh of 2,000 institutions writes nothing new.
+        held = {row.institution_id: row for row in session.scalars(select(InstitutionEmployment))}
+        rows = []
+        for r in rates:
+            figures = {"insurance_period": period or "", "completed": r.completed, "employed": r.employed,
+                       "median_rate": med, "shortfall": employment_shortfall(r, med, limits)}
+            row = held.pop(r.institution_id, None)
+            if row is None:
+                row = InstitutionEmployment(institution_id=r.institution_id, computed_at=now, **figures)
+                session.add(row)
+            elif any(getattr(row, k) != v for k, v in figures.items()):
+                for k, v in figures.items():
+                    setattr(row, k, v)
+                row.computed_at = now
+            rows.append(row)
+        for gone in held.values():
+            session.delete(gone)
         session.flush()
         for row in rows:
             session.expunge(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from models.audit import SYSTEM, append_audit
+from models.audit_chain import seal_holds, seal_record
 from models.clock import SHANGHAI
 from models.errors import ApiError
 from models.identity import mask_id_number, mask_name
@@ -51,6 +54,7 @@ from monitor.services.crosscheck import (
 from monitor.services.events import prefecture_of
 from monitor.services.inspections import class_visits
 
+log = logging.getLogger(__name__)
 LEDGER_COLUMNS = [
     ("index", "序号"), ("name", "姓名"), ("id_number_masked", "身份证号（脱敏）"), ("scheduled", "应到课时数"),
     ("attended", "实到课时数"), ("pending_review", "待复核课时数"), ("rate_percent", "出勤率（%）"),
@@ -325,6 +329,18 @@ def version_text(version: tuple[Any, ...]) -> str:
     return json.dumps(list(version), default=str)
 
 
+def notice_fields(version: str, built_at: datetime, classes: list[dict[str, Any]]) -> list[Any]:
+    """What a stored notice's seal covers."""
+    return [version, built_at.astimezone(UTC).isoformat(), classes]
+
+
+def notice_seal(db: Database, version: str, built_at: datetime, classes: list[dict[str, Any]]) -> str | None:
+    """A build's seal with this process's audit key (None for a tool without one)."""
+    if db.audit_key is None:
+        return None
+    return seal_record(db.audit_key[0], db.audit_key[1], notice_fields(version, built_at, classes))
+
+
 class NoticeCache:
     """The public notice, built once for the whole cluster and kept in the database (`public_notices`) with the
     version it was built at (`notice_version`). Asked again with nothing changed, any process answers the stored
@@ -352,7 +368,9 @@ class NoticeCache:
         elif row.version == key or not self._claim(db, now):
             if row.built_at == NEVER_BUILT:
                 raise first_build_pending()
-            return self._stored(db, row.built_at)
+            stored = self._stored(db, row.built_at)
+            if stored is not None:
+                return stored
         return self._build(db, now, min_rate, key)
 
     def _claim_first(self, db: Database, now: datetime) -> bool:
@@ -384,12 +402,15 @@ class NoticeCache:
                 session.execute(update(PublicNotice).where(PublicNotice.id == 1).values(building_since=None))
             raise
         try:
+            seal = notice_seal(db, key, now, classes)
             with db.session() as session:
                 row = session.get(PublicNotice, 1)
                 if row is None:
-                    session.add(PublicNotice(id=1, version=key, built_at=now, classes=classes, building_since=None))
+                    session.add(PublicNotice(id=1, version=key, built_at=now, classes=classes, building_since=None,
+                                             seal=seal))
                 else:
                     row.version, row.built_at, row.classes, row.building_since = key, now, classes, None
+                    row.seal = seal
         except IntegrityError:  # two first builds ever at once: the other one's is stored, as good as this one
             pass
         with self._lock:
@@ -397,14 +418,22 @@ class NoticeCache:
             self.builds += 1
         return classes, now
 
-    def _stored(self, db: Database, built_at: datetime) -> tuple[list[dict[str, Any]], datetime]:
-        """The stored build, read (a few MB of JSON at province size) only when it is not the one held."""
+    def _stored(self, db: Database, built_at: datetime) -> tuple[list[dict[str, Any]], datetime] | None:
+        """The stored build, read (a few MB of JSON at province size) only when it is not the one held; None when its
+        seal does not hold (rewritten at the database: the caller builds it again, and the chain notes it)."""
         with self._lock:
             if self._built_at == built_at:
                 return self._classes, built_at
         with db.session() as session:
-            row = session.execute(select(PublicNotice.classes, PublicNotice.built_at)
-                                  .where(PublicNotice.id == 1)).one()
+            row = session.execute(select(PublicNotice.classes, PublicNotice.built_at, PublicNotice.version,
+                                         PublicNotice.seal).where(PublicNotice.id == 1)).one()
+            if db.audit_key is not None and not seal_holds(
+                    row.seal, db.audit_keys({row.seal.rsplit(":", 1)[0]} if row.seal else set()),
+                    notice_fields(row.version, row.built_at, row.classes)):
+                log.error("public notice built at %s fails its seal: not served, built again", row.built_at)
+                append_audit(session, "public_notices.seal_broken", "public_notices", 1,
+                             {"built_at": row.built_at, "version": row.version}, actor=SYSTEM)
+                return None
         with self._lock:
             self._built_at, self._classes = row.built_at, list(row.classes)
             return self._classes, self._built_at

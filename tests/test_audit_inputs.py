@@ -1,0 +1,131 @@
+"""What decisions read is held to the chain too (an administrator at the database rewriting history): a rule's
+fired key slipped in to keep it from firing, a stored photo's replay hash deleted so a re-sent selfie passes, a
+county moved to another prefecture, an institution's employment figures, a register extract's rows, and the public
+notice served to everyone. Each is named by the audit check (or, for the notice, refused and built again)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import delete, select, update
+
+from models.clock import utc_now
+from models.tables import (
+    AuditEntry,
+    InstitutionEmployment,
+    PhotoHash,
+    PublicNotice,
+    Region,
+    RegisterImport,
+    RegisterInsurance,
+    RuleSubject,
+)
+from tests.helpers import World, auth, face
+from tests.test_registers import IDS, insurance_xlsx
+
+
+def verify(world: World) -> dict:
+    world.client.app.state.db.seal_audit()
+    r = world.client.get("/api/v1/audit/verify", headers=auth(world.admin))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def findings(world: World) -> set[tuple[str, str, str, tuple[str, ...]]]:
+    return {(f["table"], f["key"], f["kind"], tuple(f["columns"])) for f in verify(world)["row_findings"]}
+
+
+def test_inputs_of_decisions_rewritten_at_the_database_are_named(world: World) -> None:
+    """A NO_SHOW key inserted before the rule judged the trainee (the absence would never be raised), the replay
+    hash of a stored selfie deleted (the same photo sent again would pass as new), 五华区 moved under 红河州 (its
+    classes would leave 昆明市's inspectors and counts), an institution's employment shortfall zeroed (its classes
+    would weigh less in the draw): four rows, each named; the flows of the world verify clean before."""
+    r = world.checkin(face("people/obama/obama2.jpg"))
+    assert r.status_code == 201 and r.json()["status"] == "passed"
+    db = world.client.app.state.db
+    with db.session() as s:  # the employment figures as a cross-check leaves them (through the product)
+        s.add(InstitutionEmployment(institution_id=world.ids["institution"], insurance_period="2026-01", completed=40,
+                                    employed=10, median_rate=0.6, shortfall=0.58, computed_at=utc_now()))
+    before = verify(world)
+    assert before["intact"] and before["rows_intact"], before["row_findings"]
+    assert before["rows_checked"] > 150  # the regions (recorded by the migration) among them
+    with db.engine.begin() as conn:  # Core statements: no entry, as with a database client
+        key = f"NO_SHOW:{world.class_id}:1:2026-12-06:{world.biden_id}"
+        conn.execute(RuleSubject.__table__.insert().values(key=key, created_at=utc_now()))
+        hash_id = conn.scalar(select(PhotoHash.id).where(PhotoHash.subject_id == r.json()["id"]))
+        conn.execute(delete(PhotoHash).where(PhotoHash.id == hash_id))
+        conn.execute(update(Region).where(Region.code == "530102").values(parent_code="532500"))
+        conn.execute(update(InstitutionEmployment).where(
+            InstitutionEmployment.institution_id == world.ids["institution"]).values(shortfall=0.0))
+        subject = conn.scalar(select(RuleSubject.id).where(RuleSubject.key == key))
+    assert findings(world) == {
+        ("rule_subjects", str(subject), "unrecorded", ()),
+        ("photo_hashes", str(hash_id), "missing", ()),
+        ("regions", "530102", "changed", ("parent_code",)),
+        ("institution_employment", str(world.ids["institution"]), "changed", ("shortfall",)),
+    }
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_register_extracts_rows_rewritten_at_the_database_are_named(
+        database: str, request: pytest.FixtureRequest, client_factory: Callable[..., TestClient]) -> None:
+    """The register rows are not audited one by one (millions): the import record keeps their digest. An
+    insurance row's employer rewritten (a trainee employed elsewhere would look eligible), a row deleted, or one
+    inserted: the check names the import; the digest of the rows as staged and as read back agree on both
+    databases (the clean extract is not named)."""
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    world = World.build(client_factory(database_url=url) if url else client_factory())
+    r = world.client.post("/api/v1/registers/imports", params={"source": "insurance", "period": "2026-01"},
+                          files={"file": ("参保.xlsx", insurance_xlsx(IDS[:4]), "application/octet-stream")},
+                          headers=auth(world.admin))
+    assert r.status_code == 201, r.text
+    import_id = r.json()["id"]
+    r = world.client.post("/api/v1/registers/commits", json={"import_id": import_id}, headers=auth(world.admin))
+    assert r.status_code == 200, r.text
+    db = world.client.app.state.db
+    with db.session() as s:
+        assert s.get(RegisterImport, import_id).rows_sha256  # type: ignore[union-attr]
+    clean = verify(world)
+    assert clean["rows_intact"], clean["row_findings"]
+    with db.engine.begin() as conn:
+        first = conn.scalar(select(RegisterInsurance.id).where(RegisterInsurance.import_id == import_id)
+                            .order_by(RegisterInsurance.row_number))
+        conn.execute(update(RegisterInsurance).where(RegisterInsurance.id == first).values(employer="某某培训学校"))
+    expected = {("register_insurance", str(import_id), "extract_changed", ())}
+    assert findings(world) == expected
+    result = verify(world)
+    assert "登记表导入" in result["row_findings"][0]["message"] and not result["intact"]
+    with db.engine.begin() as conn:  # put back, then a row deleted: named again
+        conn.execute(update(RegisterInsurance).where(RegisterInsurance.id == first).values(
+            employer="昆明某某有限公司1"))
+    assert verify(world)["rows_intact"]
+    with db.engine.begin() as conn:
+        conn.execute(delete(RegisterInsurance).where(RegisterInsurance.id == first))
+    assert findings(world) == expected
+
+
+def test_a_public_notice_rewritten_at_the_database_is_not_served(world: World) -> None:
+    """The notice is a stored build every API process serves: someone at the database rewrites a class's
+    eligible count in it. A process that reads it (here: one with no copy of its own) finds the seal broken,
+    builds it again and serves the genuine figures; the chain notes it."""
+    from monitor.api.reports import NOTICES
+
+    db = world.client.app.state.db
+    genuine = world.client.get("/public/notice.json")
+    assert genuine.status_code == 200, genuine.text
+    with db.session() as s:
+        row = s.get(PublicNotice, 1)
+        assert row is not None and row.seal and row.classes
+        forged = [{**c, "eligible": 99, "eligible_names": ["假**"] * 99} for c in row.classes]
+    with db.engine.begin() as conn:
+        conn.execute(update(PublicNotice).where(PublicNotice.id == 1).values(classes=forged))
+    assert world.client.get("/public/notice.json").json() == genuine.json()  # this process's own copy
+    NOTICES.pop(db, None)  # another process, which holds no copy: reads the stored build
+    served = world.client.get("/public/notice.json")
+    assert served.status_code == 200
+    assert served.json()["classes"] == genuine.json()["classes"] and "假**" not in served.text
+    with db.session() as s:
+        assert s.scalar(select(AuditEntry.id).where(AuditEntry.action == "public_notices.seal_broken"))
+        assert s.get(PublicNotice, 1).classes == genuine.json()["classes"]  # type: ignore[union-attr]
