@@ -14,8 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from ingest.adapters.evidence import EvidenceStore
+from monitor.cli import app as cli
 from monitor.services.evidence_health import storage_state, sweep_orphans
 from tests.helpers import World, auth, face
 
@@ -106,23 +108,41 @@ def test_a_full_evidence_disk_is_a_507_and_leaves_nothing_half_written(
 
 
 def test_the_janitor_removes_only_old_files_no_record_names(world: World) -> None:
+    """The janitor reads the write journals whose hour ended long enough ago (never walks the store): an old file no
+    record names and a temporary file cut short beside it go, a file a record names stays, a young orphan waits
+    (its transaction may still run), and a journal read is dropped. A file no journal names (written before the
+    journals) is left to `monitor evidence sweep --all`, which walks everything."""
     app = world.client.app
     evidence: EvidenceStore = app.state.evidence
+    t0 = time.time()
+    evidence.clock = lambda: t0 - 7200  # the writes below are journalled two hours ago
     kept = world.checkin(face("people/obama/obama2.jpg")).json()["photo_sha256"]
-    orphan_old = "a" * 64
-    orphan_young = "b" * 64
-    for name in (orphan_old, orphan_young):
-        evidence.put(name, b"written before a transaction that rolled back")
+    orphan_old, orphan_young, unjournalled = "a" * 64, "b" * 64, "c" * 64
+    evidence.put(orphan_old, b"written before a transaction that rolled back")
+    evidence.clock = time.time
+    evidence.put(orphan_young, b"written by a transaction still running")
+    path = evidence.path_for(unjournalled)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"from before the journals")
     stale_tmp = evidence.path_for(orphan_old).parent / ".tmp-cut-short"
     stale_tmp.write_bytes(b"half")
-    hour_ago = time.time() - 3600
-    for path in (evidence.path_for(orphan_old), stale_tmp, evidence.path_for(kept)):
-        os.utime(path, (hour_ago, hour_ago))
+    two_hours_ago = t0 - 7200
+    for old in (evidence.path_for(orphan_old), stale_tmp, evidence.path_for(kept), path):
+        os.utime(old, (two_hours_ago, two_hours_ago))
+    journals = [p for p, _ in evidence.journals()]
+    assert len(journals) == 2
     removed = sweep_orphans(app.state.db, evidence, older_than_s=600)
     assert removed == 2
     assert not evidence.exists(orphan_old) and not stale_tmp.exists()
     assert evidence.exists(orphan_young)  # may belong to a transaction still running
     assert evidence.exists(kept)  # a record names it
+    assert evidence.exists(unjournalled)  # the janitor does not walk the store
+    assert [p for p, _ in evidence.journals()] == journals[1:]  # the old journal is done with, the young one waits
+    assert sweep_orphans(app.state.db, evidence, older_than_s=600) == 0
+    result = CliRunner().invoke(cli, ["evidence", "sweep", "--all", "--data-dir",
+                                      str(app.state.settings.data_dir)])
+    assert result.exit_code == 0 and "已清理 1 份" in result.output, result.output
+    assert not evidence.exists(unjournalled) and evidence.exists(kept) and evidence.exists(orphan_young)
 
 
 def test_the_wall_shows_storage_low_before_the_disk_is_full(tiny_evidence_disk: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import errno
 import hashlib
 import logging
@@ -9,12 +10,19 @@ import mmap
 import os
 import tempfile
 import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 DIRECT_IO_ALIGN_BYTES = 4096
 """Buffer address and write length for O_DIRECT: a page, a multiple of every block size Linux disks use."""
+
+JOURNAL_DIR = ".written"
+"""Under the store's root: one journal per hour and process naming every file written (`EvidenceStore.put`), so
+that the janitor checks only what was written, never walks millions of files."""
+JOURNAL_HOUR = "%Y%m%d%H"  # a journal's name: its UTC hour, then the writer's pid
 
 KEPT_BUFFERS = 4
 """Aligned buffers kept between writes (each as large as the largest photo written since): more are made while
@@ -71,11 +79,14 @@ class EvidenceStore:
     2.4 MB photo instead of 5.5 ms (`scripts/bench_ingest.py`, README "Load"); the worker reads the photo once,
     so the cache saved nothing. Filesystems that refuse O_DIRECT (tmpfs) get the buffered write."""
 
-    def __init__(self, root: Path, direct_io: bool = True) -> None:
+    def __init__(self, root: Path, direct_io: bool = True, clock: Callable[[], float] = time.time) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.direct_io = direct_io and hasattr(os, "O_DIRECT")
         self._buffers = _AlignedBuffers(KEPT_BUFFERS)
+        self.clock = clock  # (seconds since the epoch) names the journal a write is noted in
+        self.journal_dir = self.root / JOURNAL_DIR
+        self.journal_dir.mkdir(exist_ok=True)
 
     def path_for(self, sha256: str) -> Path:
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
@@ -92,6 +103,7 @@ class EvidenceStore:
             except EvidenceFault as fault:  # the genuine bytes are here again: the file is written anew below
                 log.error("evidence file %s was %s; restored from a new upload of the same content", path.name,
                           fault.kind)
+        self._note_written(sha256)  # before any byte: a write cut short anywhere after is found by the janitor
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
         try:
@@ -104,6 +116,25 @@ class EvidenceStore:
             raise
         sync_directory(path.parent)
         return path
+
+    def _note_written(self, sha256: str) -> None:
+        """Append the digest to this hour's journal of this process (one small O_APPEND write, no fsync: a file
+        written before a crash of the machine is found by `monitor evidence sweep --all`)."""
+        name = f"{time.strftime(JOURNAL_HOUR, time.gmtime(self.clock()))}-{os.getpid()}"
+        fd = os.open(self.journal_dir / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{sha256}\n".encode())
+        finally:
+            os.close(fd)
+
+    def journals(self) -> Iterator[tuple[Path, float]]:
+        """Each journal with the end of its hour (seconds since the epoch), oldest first."""
+        for path in sorted(self.journal_dir.glob("*-*")):
+            try:
+                start = calendar.timegm(time.strptime(path.name.split("-", 1)[0], JOURNAL_HOUR))
+            except ValueError:
+                continue
+            yield path, start + 3600
 
     def _write_direct(self, tmp: str, data: bytes) -> bool:
         """Write `data` to the file `tmp` with O_DIRECT and fsync it; False if this filesystem refuses direct I/O
@@ -159,7 +190,13 @@ class EvidenceStore:
         return self.path_for(sha256).exists()
 
     def count_files(self) -> int:
-        return sum(1 for p in self.root.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+        return sum(1 for p in self.files() if not p.name.startswith(".tmp-"))
+
+    def files(self) -> Iterator[Path]:
+        """Every stored file and leftover temporary file (a walk of the whole tree: for tools, not hot paths)."""
+        for path in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*"):
+            if path.is_file():
+                yield path
 
 
 def sync_directory(directory: Path) -> None:

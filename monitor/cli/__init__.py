@@ -9,7 +9,7 @@ from monitor.cli.audit import audit_anchor, audit_rotate_key, audit_verify
 from monitor.cli.config import data_dir_exports, token_command
 from monitor.cli.demo import run_demo
 from monitor.cli.errors import FriendlyGroup
-from monitor.cli.evidence import evidence_verify
+from monitor.cli.evidence import evidence_sweep, evidence_verify
 from monitor.cli.faces import faces_models, faces_reenrol
 from monitor.cli.serving import run_scheduler, run_worker, serve
 
@@ -41,6 +41,7 @@ token_app.command("list")(token_list)
 token_app.command("revoke")(token_revoke)
 audit_app.command("verify")(audit_verify)
 evidence_app.command("verify")(evidence_verify)
+evidence_app.command("sweep")(evidence_sweep)
 audit_app.command("anchor")(audit_anchor)
 audit_app.command("rotate-key")(audit_rotate_key)
 app.command()(serve)

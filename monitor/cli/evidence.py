@@ -1,5 +1,6 @@
 """`monitor evidence verify`: hash stored evidence files against the digests that name them, recording (and alarming
-on the wall) every file altered or missing, and closing faults whose genuine bytes are back."""
+on the wall) every file altered or missing, and closing faults whose genuine bytes are back; `monitor evidence
+sweep`: remove files no record names (the worker's janitor, now)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import typer
 from ingest.adapters.evidence import EvidenceStore
 from monitor.cli.admin import open_existing_database
 from monitor.cli.config import DataDir, load_settings
-from monitor.services.evidence_health import check_evidence, evidence_alarms
+from monitor.services.evidence_health import check_evidence, evidence_alarms, sweep_all_orphans, sweep_orphans
 
 
 def evidence_verify(
@@ -33,3 +34,21 @@ def evidence_verify(
     if alarms:
         typer.echo(alarms[0]["message"], err=True)
         raise typer.Exit(1)
+
+
+def evidence_sweep(
+    data_dir: DataDir = None,
+    whole: Annotated[bool, typer.Option("--all", help="walk every file of the store, not only those the write "
+                                        "journals name (files from before the journals, or a journal cut short "
+                                        "by a crash of the machine); slow at province size")] = False,
+) -> None:
+    """Remove evidence files no record names (written by a transaction that then rolled back) once they are older
+    than MONITOR_EVIDENCE_SWEEP_MINUTES, as the worker does every as often."""
+    settings = load_settings(data_dir)
+    db = open_existing_database(settings, writing=False)
+    try:
+        sweep = sweep_all_orphans if whole else sweep_orphans
+        removed = sweep(db, EvidenceStore(settings.evidence_dir), settings.evidence_sweep_minutes * 60)
+    finally:
+        db.dispose()
+    typer.echo(f"已清理 {removed} 份没有任何记录引用的证据文件（写入后事务回滚所留）")

@@ -49,14 +49,54 @@ def storage_state(root: Path, low_below_bytes: int) -> StorageState:
 
 
 def sweep_orphans(db: Database, evidence: EvidenceStore, older_than_s: float, now: float | None = None) -> int:
-    """Remove evidence files older than `older_than_s` that no evidence row names, and stale temporary files; returns
-    how many. A file younger than that may belong to a transaction still running, so it stays."""
+    """Remove the files written (the store's journals) at least `older_than_s` ago that no evidence row names, and
+    the temporary files of writes cut short beside them; returns how many. Only journals whose hour ended that long
+    ago are read, then dropped: a file younger than that may belong to a transaction still running, and the work
+    is what was written, never a walk of the whole store (millions of files at province size)."""
     cutoff = (now if now is not None else time.time()) - older_than_s
-    candidates: dict[str, Path] = {}
     removed = 0
-    for path in evidence.root.rglob("*"):
+    for journal, hour_end in evidence.journals():
+        if hour_end > cutoff:
+            break  # (oldest first: the rest are younger)
         try:
-            if not path.is_file() or path.stat().st_mtime > cutoff:
+            names = sorted(set(journal.read_text().split()))
+        except FileNotFoundError:  # another worker's janitor took it
+            continue
+        removed += remove_orphans(db, evidence, [evidence.path_for(n) for n in names if is_digest(n)], cutoff,
+                                  with_temporaries=True)
+        journal.unlink(missing_ok=True)
+    if removed:
+        log.warning("evidence janitor removed %d file(s) no record names", removed)
+    return removed
+
+
+def sweep_all_orphans(db: Database, evidence: EvidenceStore, older_than_s: float, now: float | None = None) -> int:
+    """`sweep_orphans` over every file of the store (`monitor evidence sweep --all`): for files written before the
+    journals, or before a crash of the machine lost a journal's last lines. Walks the whole tree."""
+    cutoff = (now if now is not None else time.time()) - older_than_s
+    removed, batch = 0, []
+    for path in evidence.files():
+        batch.append(path)
+        if len(batch) >= CHUNK:
+            removed += remove_orphans(db, evidence, batch, cutoff)
+            batch = []
+    return removed + remove_orphans(db, evidence, batch, cutoff)
+
+
+def is_digest(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def remove_orphans(db: Database, evidence: EvidenceStore, paths: list[Path], cutoff: float,
+                   with_temporaries: bool = False) -> int:
+    """Of `paths` last written before `cutoff`: remove the temporary ones and those no evidence row names (and,
+    `with_temporaries`, stale temporary files in their directories); returns how many."""
+    removed = 0
+    candidates: dict[str, Path] = {}
+    folders = {p.parent for p in paths} if with_temporaries else set()
+    for path in [*paths, *(t for folder in sorted(folders) for t in folder.glob(".tmp-*"))]:
+        try:
+            if path.stat().st_mtime > cutoff:
                 continue
         except FileNotFoundError:
             continue
@@ -74,8 +114,6 @@ def sweep_orphans(db: Database, evidence: EvidenceStore, older_than_s: float, no
             if name not in known:
                 candidates[name].unlink(missing_ok=True)
                 removed += 1
-    if removed:
-        log.warning("evidence janitor removed %d file(s) no record names", removed)
     return removed
 
 
