@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, time
 from enum import StrEnum
@@ -51,24 +52,22 @@ FORBIDDEN_TEXT = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-
 """Control characters but tab, line feed and carriage return; bidirectional embeddings, overrides and isolates."""
 
 
-def _find_control(value: object) -> bool:
+def _find_text(value: object, bad: Callable[[str], bool], path: str = "") -> str | None:
+    """The path (`items[2].note`, `<key>` for a key itself) of the first text in `value` that is `bad`, or None."""
     if isinstance(value, str):
-        return FORBIDDEN_TEXT.search(value) is not None
+        return (path or "正文") if bad(value) else None
     if isinstance(value, dict):
-        return any(_find_control(k) or _find_control(v) for k, v in value.items())
+        for k, v in value.items():
+            where = f"{path}.{k}" if path else str(k)
+            if isinstance(k, str) and bad(k):
+                return f"{where}（字段名）"
+            if (found := _find_text(v, bad, where)) is not None:
+                return found
     if isinstance(value, (list, tuple)):
-        return any(_find_control(v) for v in value)
-    return False
-
-
-def _find_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_find_nul(k) or _find_nul(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_find_nul(v) for v in value)
-    return False
+        for n, v in enumerate(value):
+            if (found := _find_text(v, bad, f"{path}[{n}]")) is not None:
+                return found
+    return None
 
 
 class InputModel(BaseModel):
@@ -79,10 +78,10 @@ class InputModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: object) -> object:
-        if _find_nul(data):
-            raise ValueError("文本中不得包含 NUL（\\x00）字符")
-        if _find_control(data):
-            raise ValueError("文本中不得包含控制字符或文字方向控制符（换行、制表符除外），请只用可见字符")
+        if (where := _find_text(data, lambda text: "\x00" in text)) is not None:
+            raise ValueError(f"{where} 中不得包含 NUL（\\x00）字符")
+        if (where := _find_text(data, lambda text: FORBIDDEN_TEXT.search(text) is not None)) is not None:
+            raise ValueError(f"{where} 中不得包含控制字符或文字方向控制符（换行、制表符除外），请只用可见字符")
         return data
 
 

@@ -96,6 +96,15 @@ def test_control_characters_in_text_fields_are_refused(world: World) -> None:
         r = world.client.post("/api/v1/occupations", headers=auth(world.admin),
                               json={"code": "4-03-02-09", "name": name})
         assert r.status_code == 422 and "控制字符" in r.json()["message"], (name, r.text)
+        assert "name 中不得包含" in r.json()["message"], r.text  # the field is named, not the whole request
+    r = world.client.post("/api/v1/classes", headers=auth(world.admin), json={
+        "code": "CTRL-1", "name": "控制字符班", "institution_id": world.ids["institution"],
+        "venue_id": world.ids["venue"], "occupation_id": world.ids["occupation"], "start_date": "2026-12-01",
+        "end_date": "2026-12-09", "theory_teacher_id": world.ids["teachers"][0],
+        "practical_teacher_id": world.ids["teachers"][1], "trainee_ids": [world.obama_id],
+        "sessions": [{"name": "上午", "start": "08:00", "end": "12:00"},
+                     {"name": "下\u202e午", "start": "14:00", "end": "17:00"}]})
+    assert r.status_code == 422 and "sessions[1].name 中不得包含" in r.json()["message"], r.text
     r = world.client.post("/api/v1/occupations", headers=auth(world.admin),
                           json={"code": "4-03-02-09", "name": "中式面点师\n（初级）"})
     assert r.status_code == 201, r.text  # a line break is text

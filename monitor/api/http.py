@@ -330,7 +330,7 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str, 
     missing = all(e.get("type") == "missing" for e in errors)
     for e in errors:
         loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header", "form")]
-        field = ".".join(loc) or "请求"
+        field = ".".join(loc) or "请求正文"
         kind = e.get("type", "")
         if kind == "missing":
             parts.append(f"缺少字段 {field}")
