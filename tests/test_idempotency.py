@@ -171,3 +171,43 @@ def test_a_request_stored_before_the_database_failed_is_never_made_twice(
     with db.session() as s:
         assert s.scalar(select(IdempotentRequest).where(IdempotentRequest.key == "occ-free")) is None
     assert count(world, Occupation) == before + 2
+
+
+def test_a_kept_answer_is_not_given_to_a_token_revoked_or_recused_since(crew: Crew) -> None:
+    """Starting a phone check (a POST without a body) answers the drawn trainees' phone numbers; the answer is kept
+    for repeats. A lost phone's token revoked since is refused (401) like any of its requests, not handed the phone
+    numbers again; an inspector who declared a tie to the institution since gets the route's answer (404), not the
+    kept one."""
+    from tests.test_phone_checks import accepted_alert, sign_in_verified
+
+    sign_in_verified(crew, 5)
+    alert_id = accepted_alert(crew)
+    key = {"Idempotency-Key": "phone-check-1"}
+    token = crew.tokens["county_a"]
+
+    def start() -> Any:
+        return crew.client.post(f"/api/v1/alerts/{alert_id}/phone-checks", headers={**auth(token), **key})
+
+    first = start()
+    assert first.status_code == 201, first.text
+    assert any(t["phone"] for t in first.json()["trainees"])
+    again = start()  # the answer was lost on the way: the same one back
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+
+    # A tie declared since: the alert is handed back and the class no longer exists for this inspector.
+    tie = crew.client.post(f"/api/v1/staff/{crew.staff['county_a']}/ties", headers=auth(token),
+                           json={"institution_id": crew.world.ids["institution"], "relation": "self"})
+    assert tie.status_code == 201, tie.text
+    recused = start()
+    assert recused.status_code == 404 and recused.json()["code"] == "UNKNOWN_ALERT", recused.text
+    assert "idempotent-replayed" not in recused.headers
+
+    # The token revoked (a lost phone): its kept answers are not given either.
+    listed = crew.client.get("/api/v1/tokens", headers=auth(crew.world.admin)).json()
+    token_id = next(t["id"] for t in listed if t["staff_id"] == crew.staff["county_a"])
+    revoked = crew.client.post(f"/api/v1/tokens/{token_id}/revoke", headers=auth(crew.world.admin),
+                               json={"reason": "手机遗失"})
+    assert revoked.status_code == 200, revoked.text
+    refused = start()
+    assert refused.status_code == 401 and refused.json()["code"] == "AUTH_INVALID", refused.text
+    assert "phone" not in refused.text

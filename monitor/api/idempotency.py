@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import timedelta
@@ -22,10 +23,13 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, event, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.checks.validation import idempotency_key_of
 from models.clock import utc_now
+from models.domain import Principal
+from models.errors import ApiError
 from models.tables import IdempotentRequest
 from monitor.adapters.storage import Database
 
@@ -105,6 +109,16 @@ def request_digest(path: str, content_type: bytes, body: bytes) -> str:
     return hashlib.sha256(path.encode() + b"\n" + media.strip().lower() + b"\n" + body).hexdigest()
 
 
+def caller_of(authorization: bytes, principal: Principal) -> str:
+    """Whose keys a request uses: the SHA-256 of its Authorization header, and of the institutions its holder is
+    recused from when there are any, so that a tie declared since the first answer was kept makes the repeat run
+    afresh (and meet the route's scope) instead of being handed an answer about an institution it may no longer see."""
+    recused = sorted(principal.recused_institutions)
+    if recused:
+        authorization += b"\nrecused=" + ",".join(str(i) for i in recused).encode()
+    return hashlib.sha256(authorization).hexdigest()
+
+
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> list[Message]:
     body = json.dumps({"code": code, "message": message}, ensure_ascii=False).encode()
     head = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -116,9 +130,11 @@ def error(status: int, code: str, message: str, headers: dict[str, str] | None =
 class IdempotentPosts:
     """ASGI middleware: see the module's docstring. The database comes from `app.state.db` at request time."""
 
-    def __init__(self, app: ASGIApp, database: Callable[[Scope], Database] | None = None) -> None:
+    def __init__(self, app: ASGIApp, database: Callable[[Scope], Database] | None = None,
+                 authenticate: Callable[[Scope], Callable[[Request], Principal]] | None = None) -> None:
         self.app = app
         self.database = database or (lambda scope: scope["app"].state.db)
+        self.authenticate = authenticate or (lambda scope: scope["app"].state.authenticate)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not applies(scope["method"], scope["path"]):
@@ -144,7 +160,21 @@ class IdempotentPosts:
                 break
         body = b"".join(chunks)
         digest = request_digest(scope["path"], headers.get(b"content-type", b""), body)
-        caller = hashlib.sha256(headers.get(b"authorization", b"")).hexdigest()
+        # The token is looked up now, after the body, before any kept answer is given: a token revoked or expired
+        # since the first answer (a lost phone) gets a 401, as every other request of it does, not the answer again
+        # (a bodiless POST, such as starting a phone check, passes TokenBeforeBody without a lookup).
+        try:
+            principal = await run_in_threadpool(self.authenticate(scope), Request(scope))
+        except ApiError as exc:
+            for m in error(exc.status, exc.code, exc.message, exc.headers):
+                await send(m)
+            return
+        except DBAPIError:
+            for m in error(503, "DATABASE_UNAVAILABLE", "数据库暂时不可用，请稍后重试", {"Retry-After": "5"}):
+                await send(m)
+            return
+        scope.setdefault("state", {}).update(principal=principal, principal_at=time.monotonic())
+        caller = caller_of(headers.get(b"authorization", b""), principal)
         db = self.database(scope)
         try:
             claimed, prior = await run_in_threadpool(claim, db, caller, scope["path"], key, digest)
