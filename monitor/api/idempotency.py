@@ -30,6 +30,7 @@ from ingest.checks.validation import idempotency_key_of
 from models.clock import utc_now
 from models.domain import Principal
 from models.errors import ApiError
+from models.scope import TOKEN_FRESH_S
 from models.tables import IdempotentRequest
 from monitor.adapters.storage import Database
 
@@ -163,8 +164,13 @@ class IdempotentPosts:
         # The token is looked up now, after the body, before any kept answer is given: a token revoked or expired
         # since the first answer (a lost phone) gets a 401, as every other request of it does, not the answer again
         # (a bodiless POST, such as starting a phone check, passes TokenBeforeBody without a lookup).
+        state = scope.get("state") or {}
         try:
-            principal = await run_in_threadpool(self.authenticate(scope), Request(scope))
+            held = state.get("principal")
+            if isinstance(held, Principal) and time.monotonic() - state.get("principal_at", 0.0) < TOKEN_FRESH_S:
+                principal = held  # TokenBeforeBody looked it up a moment ago (the body came at once): no second read
+            else:
+                principal = await run_in_threadpool(self.authenticate(scope), Request(scope))
         except ApiError as exc:
             for m in error(exc.status, exc.code, exc.message, exc.headers):
                 await send(m)
