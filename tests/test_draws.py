@@ -95,3 +95,25 @@ def test_drawn_inspectors_are_never_tied_to_the_class(seed: str, ties: list[set[
             assert c.place.institution_id not in by_id[staff].tied_institutions
         else:
             assert all(c.place.institution_id in i.tied_institutions for i in roster)
+
+
+def test_a_drawn_class_of_an_institution_the_inspector_declares_a_tie_to_leaves_their_draws(crew: Crew) -> None:
+    """Outside probe: after declaring a tie (clause 十六), the inspector's draws still listed the tied institution's
+    class (their assignments did not): it is no longer theirs to see."""
+    from models.tables import TrainingClass
+
+    r = crew.post("/api/v1/draws", "operator", {})
+    assert r.status_code == 201, r.text
+    draw = r.json()
+    drawn = draw["classes"][0]
+    staff = draw["inspectors"][str(drawn)]
+    key = next(k for k, v in crew.staff.items() if v == staff)
+    token = crew.tokens[key]
+    assert crew.client.get("/api/v1/my/draws", headers=auth(token)).json() == [
+        {"day": draw["day"], "class_ids": [drawn]}]
+    with crew.client.app.state.db.session() as s:
+        institution = s.get(TrainingClass, drawn).institution_id  # type: ignore[union-attr]
+    tie = crew.client.post(f"/api/v1/staff/{staff}/ties", headers=auth(token),
+                           json={"institution_id": institution, "relation": "self"})
+    assert tie.status_code == 201, tie.text
+    assert crew.client.get("/api/v1/my/draws", headers=auth(token)).json() == []

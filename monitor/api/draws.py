@@ -13,7 +13,7 @@ from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import EARLIEST_DAY, LATEST_DAY, RecordIdPath
 from models.scope import Scope, access, public_route
-from models.tables import Draw
+from models.tables import Draw, TrainingClass
 from monitor.api.deps import Db, SettingsDep
 from monitor.api.schemas.draws import AssignmentOut, DrawIn, DrawOut, DrawRedoOut, MyDrawOut, PublicDrawOut
 from monitor.services.dispatch import ensure_staff
@@ -62,8 +62,13 @@ def my_draws(scope: Annotated[Scope, access(Role.INSPECTOR)], db: Db) -> list[di
     staff_id = scope.principal.staff_id
     with db.session() as session:
         out = []
-        for d in session.scalars(select(Draw).order_by(Draw.day.desc(), Draw.seq).limit(14)):
-            mine = [int(c) for c, s in d.inspectors.items() if s is not None and s == staff_id]
+        draws = list(session.scalars(select(Draw).order_by(Draw.day.desc(), Draw.seq).limit(14)))
+        drawn = {int(c) for d in draws for c, s in d.inspectors.items() if s is not None and s == staff_id}
+        recused = set(session.scalars(select(TrainingClass.id).where(
+            TrainingClass.id.in_(drawn), TrainingClass.institution_id.in_(scope.recused)))) if scope.recused else set()
+        for d in draws:  # (a class of an institution the inspector declared a tie to since is not theirs to see)
+            mine = [int(c) for c, s in d.inspectors.items() if s is not None and s == staff_id
+                    and int(c) not in recused]
             if mine:
                 out.append({"day": d.day.isoformat(), "class_ids": mine})
         return out
