@@ -15,7 +15,11 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from models.errors import ApiError
 
-ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp",
+                   # A JPEG carrying a Multi-Picture (MPF) index: Android's Ultra HDR gain map, iPhone HDR, depth
+                   # and burst shots. Pillow names it MPO; it is a JPEG whose first picture is the photo.
+                   "MPO": "image/jpeg"}
+JPEG_FORMATS = {"JPEG", "MPO"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,7 @@ def is_complete(image: Image.Image, data: bytes) -> bool:
     """Whether the file is whole, read from its structure without decoding: a JPEG's end-of-image marker after
     its scan, a PNG's IEND chunk, a WebP's full RIFF length (trailing bytes after them, as some phones append,
     are allowed)."""
-    if image.format == "JPEG":
+    if image.format in JPEG_FORMATS:
         scan = jpeg_scan_start(data)
         return scan is not None and data.rfind(b"\xff\xd9") > scan
     if image.format == "PNG":

@@ -47,8 +47,25 @@ class UnreadablePhoto(Exception):
     """The stored photo cannot be decoded: no retry can change that (the upload ends as VERIFICATION_FAILED)."""
 
 
+def shrink_early(image: Image.Image, max_side_px: int) -> Image.Image:
+    """A PNG or WebP (no libjpeg draft) reduced towards `max_side_px` before any conversion: converting a 40 MP
+    16-bit PNG first (to 8 bits, RGBA on white, RGB) took about 1 GB of memory for a 77 KB upload. Integer
+    reduction (`reduce`, or a box resize for the modes it lacks) keeps at least `max_side_px` on the long side;
+    palette images are reduced by nearest neighbour, which keeps their palette."""
+    factor = max(image.size) // max_side_px
+    if factor < 2:
+        return image
+    if image.mode in ("L", "LA", "RGB", "RGBA", "PA", "I", "F", "CMYK"):
+        return image.reduce(factor)
+    size = (max(1, image.width // factor), max(1, image.height // factor))
+    if image.mode in ("P", "1"):
+        return image.resize(size, Image.Resampling.NEAREST)
+    return image.resize(size, Image.Resampling.BOX)
+
+
 def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float, Image.Image]:
-    """Decode `data` reduced (JPEG draft), apply the EXIF orientation, composite alpha on white, RGB.
+    """Decode `data` reduced (JPEG draft, other formats reduced before conversion), apply the EXIF orientation,
+    composite alpha on white, RGB.
 
     Returns the array, the scale from it to the upright original (>= 1), and the opened image (for EXIF).
     """
@@ -56,10 +73,20 @@ def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float
     w, h = opened.size
     full_long = max(w, h)
     image: Image.Image = opened
-    if image.format == "JPEG" and full_long > max_side_px:
-        # libjpeg decodes at 1/2, 1/4 or 1/8 directly: ask for the size that keeps max_side_px on the long side.
-        image.draft("RGB", (max(1, w * max_side_px // full_long), max(1, h * max_side_px // full_long)))
-    image = ImageOps.exif_transpose(image)
+    if image.format in ("JPEG", "MPO"):  # MPO: a JPEG with a Multi-Picture index (Ultra HDR, iPhone HDR)
+        if full_long > max_side_px:
+            # libjpeg decodes at 1/2, 1/4 or 1/8 directly: ask for the size that keeps max_side_px on the long side.
+            image.draft("RGB", (max(1, w * max_side_px // full_long), max(1, h * max_side_px // full_long)))
+        image = ImageOps.exif_transpose(image)
+    else:
+        opened.load()  # pixels that cannot be decoded raise here (a PNG's EXIF may follow its pixels: see below)
+        try:
+            method = EXIF_TRANSPOSE.get(opened.getexif().get(ExifTags.Base.Orientation, 1))
+        except Exception:  # noqa: BLE001 - a broken EXIF turns nothing (read_exif_facts notes it); never a
+            # decoding error: PNG's getexif loads the pixels, and a failed load leaves zeros that numpy reads quietly
+            method = None
+        image = shrink_early(image, max_side_px)  # palette and transparency info survive (nearest neighbour)
+        image = image.transpose(method) if method is not None else image
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         image = to_8bit_grey(image)
     if image.mode != "RGB":
@@ -70,3 +97,10 @@ def decode_upright_rgb(data: bytes, max_side_px: int) -> tuple[np.ndarray, float
     if max(image.size) > max_side_px:
         image.thumbnail((max_side_px, max_side_px), Image.Resampling.BILINEAR)
     return np.asarray(image), full_long / max(image.size), opened
+
+
+EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}  # as ImageOps.exif_transpose turns an image upright

@@ -16,6 +16,16 @@ from models.tables import PhotoHash
 GAP_SECONDS = 120.0  # how long an id skipped over is looked for again (a transaction still open when a later id showed)
 MAX_GAPS = 20_000
 ORDERED_KINDS = ("checkin", "snapshot")  # uploads judged against the earlier ones only (see `find_near`)
+MIN_STRUCTURE_BITS = 16  # a pHash with fewer bits (or more than 64 minus these) set describes no picture
+
+
+def phash_has_structure(phash: str) -> bool:
+    """Whether a 64-bit pHash describes a picture at all. pHash sets the bits of the DCT coefficients above their
+    median, so a photo with any content has 32 of 64 bits set (every sample photo and simulator photo has exactly
+    32). A black, white or otherwise flat frame (lens covered, camera not ready) has its coefficients tied at zero and
+    hashes to 0x0000... or 0x8000...: every such frame would be a "near copy" of every other, from any trainee."""
+    bits = int(phash, 16).bit_count()
+    return MIN_STRUCTURE_BITS <= bits <= 64 - MIN_STRUCTURE_BITS
 
 
 class PhotoHashIndex:
@@ -92,7 +102,11 @@ class PhotoHashIndex:
 
         With `before_id` (the row id of the upload's own hash), uploads (check-ins, snapshots) count only when their
         hash row is older: of two near copies judged at once by two workers, the later row is the replay, whichever
-        worker reads first. Enrolment photos, heartbeats and burst frames count whatever their id."""
+        worker reads first. Enrolment photos, heartbeats and burst frames count whatever their id.
+
+        A flat picture (see `phash_has_structure`) is a near copy of nothing: two blank frames are not one photo."""
+        if not phash_has_structure(phash):
+            return []
         with self._lock:
             if not len(self._hashes):
                 return []

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from models.clock import SHANGHAI
 from models.domain import AnomalyCode, FenceResult, Severity
 from models.timefmt import format_duration_zh
 from monitor.decisions.faces import (
@@ -287,7 +288,8 @@ def judge_replay(near_copies: Sequence[tuple[str, int, int]], exif_time: datetim
         age = abs((received_at - exif_time).total_seconds())
         if age > t.exif_max_age_s:
             out.append(Finding(AnomalyCode.PHOTO_REPLAY, Severity.HIGH,
-                               f"照片拍摄时间（EXIF {exif_time.isoformat(timespec='minutes')}）与上传时间相差 "
+                               f"照片拍摄时间（EXIF {exif_time.astimezone(SHANGHAI):%Y-%m-%d %H:%M}，北京时间）"
+                               f"与上传时间相差 "
                                f"{format_duration_zh(age)}",
                                {"exif_time": exif_time.isoformat(), "exif_age_s": round(age)},
                                {"exif_max_age_s": t.exif_max_age_s}))

@@ -1,0 +1,111 @@
+"""Photos as phones really send them: a JPEG with a Multi-Picture index (Ultra HDR, iPhone HDR), a black or white
+frame from a camera that was not ready, a large 16-bit PNG; and an EXIF capture time told in Beijing time."""
+
+from __future__ import annotations
+
+import io
+import struct
+import subprocess
+import sys
+import zlib
+from datetime import UTC, datetime
+
+from PIL import Image, ImageOps
+
+from ingest.adapters.images import inspect_image
+from monitor.adapters.photo_decode import decode_upright_rgb
+from monitor.adapters.photo_index import PhotoHashIndex, phash_has_structure
+from monitor.decisions.verdicts import judge_replay
+from monitor.settings import Settings
+from tests.helpers import REPO, World, face
+
+
+def multi_picture_jpeg(photo: bytes) -> bytes:
+    """The photo as a JPEG with an MPF index and a second picture after it, as an Ultra HDR or HDR phone photo."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(photo))).convert("RGB")
+    out = io.BytesIO()
+    image.save(out, "MPO", save_all=True, append_images=[image.resize((image.width // 4, image.height // 4))])
+    return out.getvalue()
+
+
+def jpeg_of(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (960, 1280), colour).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def flat_png(width: int, height: int, depth: int, colour_type: int, channels: int) -> bytes:
+    """A flat PNG of any size that compresses to almost nothing (a decompression bomb within the pixel limit)."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    packer = zlib.compressobj(9)
+    row = b"\x00" * (1 + width * channels * depth // 8)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_a_multi_picture_jpeg_is_accepted_as_a_jpeg_and_judged(world: World) -> None:
+    photo = multi_picture_jpeg(face("people/obama/obama2.jpg"))
+    assert Image.open(io.BytesIO(photo)).format == "MPO"  # what Pillow calls it: it used to be a 415
+    assert inspect_image(photo, 40_000_000).media_type == "image/jpeg"
+    r = world.checkin(photo)
+    assert r.status_code == 201, r.text
+    assert r.json()["status"] == "passed" and r.json()["face_distance"] is not None, r.text
+    large, _, opened = decode_upright_rgb(photo, 400)
+    assert opened.format == "MPO" and max(large.shape[:2]) <= 400  # decoded reduced, like any JPEG
+
+
+def test_blank_frames_are_not_replays_of_each_other(world: World) -> None:
+    first = world.checkin(jpeg_of((0, 0, 0)), device_id="phone-a")
+    second = world.checkin(jpeg_of((255, 255, 255)), device_id="phone-b")
+    for r in (first, second):
+        assert r.status_code == 201, r.text
+        assert [x["code"] for x in r.json()["reasons"]] == ["FACE_MISSING"], r.text  # no PHOTO_REPLAY
+    assert not phash_has_structure("0000000000000000") and not phash_has_structure("8000000000000000")
+    assert phash_has_structure("9a92701b32e5d35e")  # a photo: 32 of 64 bits set
+    assert PhotoHashIndex().find_near("8000000000000000", 64) == []
+
+
+def test_a_large_flat_sixteen_bit_png_is_decoded_in_little_memory() -> None:
+    """A 77 KB 40 MP 16-bit PNG took about 800 MB to decode (converted to float64 at full size first)."""
+    script = (
+        "import resource, sys\n"
+        "from monitor.adapters.photo_decode import decode_upright_rgb\n"
+        "data = sys.stdin.buffer.read()\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "array, scale, _ = decode_upright_rgb(data, 1000)\n"
+        "print(array.shape[0], array.shape[1], round(scale, 2),"
+        " (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n"
+    )
+    data = flat_png(6300, 6300, 16, 0, 1)
+    assert len(data) < 200_000 and inspect_image(data, 40_000_000).width == 6300
+    out = subprocess.run([sys.executable, "-c", script], input=data, capture_output=True, check=True, cwd=REPO,
+                         env={"PYTHONPATH": str(REPO)}).stdout.split()
+    height, width, scale, grown_mb = int(out[0]), int(out[1]), float(out[2]), int(out[3])
+    assert (height, width) == (1000, 1000) and scale == 6.3
+    assert grown_mb < 300, f"decoding grew the process by {grown_mb} MB"
+
+
+def test_orientation_and_palette_survive_the_early_reduction() -> None:
+    upright = Image.new("RGB", (3000, 2000), (200, 30, 30))
+    upright.paste((30, 30, 200), (0, 0, 1500, 2000))  # blue on the left half
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned: the viewer turns it 90° clockwise
+    out = io.BytesIO()
+    upright.transpose(Image.Transpose.ROTATE_90).save(out, "PNG", exif=exif.tobytes())
+    array, scale, _ = decode_upright_rgb(out.getvalue(), 1000)
+    assert array.shape[:2] == (667, 1000) and scale == 3.0
+    assert array[333, 100, 2] > 150 and array[333, 900, 0] > 150  # blue left, red right: upright
+    palette = io.BytesIO()
+    clear = upright.convert("P", palette=Image.Palette.ADAPTIVE, colors=4)
+    clear.save(palette, "PNG", transparency=clear.getpixel((10, 10)))
+    array, _, _ = decode_upright_rgb(palette.getvalue(), 1000)
+    assert tuple(array[300, 100]) == (255, 255, 255)  # the transparent colour composited on white, still exact
+
+
+def test_an_exif_capture_time_is_told_in_beijing_time() -> None:
+    taken = datetime(2015, 6, 1, 2, 0, tzinfo=UTC)  # the camera wrote 2015:06:01 10:00:00 (Beijing)
+    findings = judge_replay([], taken, datetime(2026, 1, 1, tzinfo=UTC), None, None, Settings().thresholds())
+    assert "2015-06-01 10:00，北京时间" in findings[0].message, findings[0].message
