@@ -109,3 +109,23 @@ def test_an_exif_capture_time_is_told_in_beijing_time() -> None:
     taken = datetime(2015, 6, 1, 2, 0, tzinfo=UTC)  # the camera wrote 2015:06:01 10:00:00 (Beijing)
     findings = judge_replay([], taken, datetime(2026, 1, 1, tzinfo=UTC), None, None, Settings().thresholds())
     assert "2015-06-01 10:00，北京时间" in findings[0].message, findings[0].message
+
+
+def test_a_50_megapixel_phone_jpeg_is_accepted_and_a_png_that_large_is_refused_with_what_to_do() -> None:
+    """Outside probe: 48 and 50 MP phone photos (8160×6144) were refused 413 by the 40 MP limit meant for PNG. A
+    JPEG is decoded reduced, so it may be larger; a PNG that large is still refused, saying what to do."""
+    import pytest
+
+    from models.errors import ApiError
+
+    out = io.BytesIO()
+    Image.new("RGB", (8160, 6144), (120, 110, 100)).save(out, "JPEG", quality=60)
+    accepted = inspect_image(out.getvalue(), 40_000_000)
+    assert (accepted.width, accepted.height, accepted.media_type) == (8160, 6144, "image/jpeg")
+    large, _, _ = decode_upright_rgb(out.getvalue(), 400)
+    assert max(large.shape[:2]) <= 1020  # decoded at 1/8 at most, never whole
+    png = flat_png(8160, 6144, 8, 0, 1)
+    with pytest.raises(ApiError) as refused:
+        inspect_image(png, 40_000_000)
+    assert refused.value.status == 413 and refused.value.code == "IMAGE_TOO_MANY_PIXELS"
+    assert "调低" in refused.value.message and "40 百万像素" in refused.value.message

@@ -77,8 +77,15 @@ def is_complete(image: Image.Image, data: bytes) -> bool:
     return False
 
 
+JPEG_MAX_PIXELS = 89_000_000
+"""A JPEG's own limit (under Pillow's decompression-bomb threshold, 89.5 MP): phones take 48, 50 and 64 MP photos,
+and every JPEG is decoded reduced (`draft`, 1/2 to 1/8 of its size, `monitor/adapters/photo_decode.py`), so its
+pixels cost little; PNG and WebP are decoded whole and keep `max_pixels`."""
+
+
 def inspect_image(data: bytes, max_pixels: int) -> AcceptedImage:
-    """Accept `data` only if it is a whole JPEG, PNG or WebP of at most `max_pixels`; else ApiError."""
+    """Accept `data` only if it is a whole JPEG (up to JPEG_MAX_PIXELS, or `max_pixels` when larger), PNG or WebP of
+    at most `max_pixels`; else ApiError."""
     if not data:
         raise ApiError(422, "EMPTY_FILE", "上传的照片文件为空")
     # face_recognition switches this on for the whole process when imported; a truncated upload must fail.
@@ -93,11 +100,13 @@ def inspect_image(data: bytes, max_pixels: int) -> AcceptedImage:
                 raise ApiError(
                     415, "UNSUPPORTED_IMAGE_FORMAT", f"不支持的图片格式（{fmt or '未知'}），仅接受 JPEG、PNG、WebP"
                 )
-            if width * height > max_pixels:
+            limit = max(max_pixels, JPEG_MAX_PIXELS) if ALLOWED_FORMATS[fmt] == "image/jpeg" else max_pixels
+            if width * height > limit:
                 raise ApiError(
                     413,
                     "IMAGE_TOO_MANY_PIXELS",
-                    f"图片像素过多（{width}×{height}），上限为 {max_pixels} 像素",
+                    f"图片像素过多（{width}×{height}），上限为 {limit / 1e6:.0f} 百万像素：请把相机分辨率调低"
+                    "（如 1200 万像素）或改用 JPEG 格式后重新拍摄",
                 )
             if not is_complete(image, data):
                 raise ApiError(422, "CORRUPT_IMAGE", "图片不完整（文件被截断），请重新拍摄上传")
