@@ -129,3 +129,31 @@ def test_a_50_megapixel_phone_jpeg_is_accepted_and_a_png_that_large_is_refused_w
         inspect_image(png, 40_000_000)
     assert refused.value.status == 413 and refused.value.code == "IMAGE_TOO_MANY_PIXELS"
     assert "调低" in refused.value.message and "40 百万像素" in refused.value.message
+
+
+def sideways(photo: bytes, degrees: int) -> bytes:
+    """The photo with its pixels turned and no EXIF orientation, as some phones' web cameras send it."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(photo))).convert("RGB").rotate(degrees, expand=True)
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_a_selfie_sent_sideways_without_exif_is_judged_upright(world: World) -> None:
+    """Outside probe: a selfie turned 90° or 180° with no EXIF orientation was 未检测到人脸 (HOG finds only upright
+    faces). Nothing found, the picture is looked at turned: the trainee passes, and the verdict says it was turned.
+    A stranger sent sideways is still a stranger."""
+    from sqlalchemy import select
+
+    from models.tables import Verification
+
+    for degrees, photo in ((90, "obama2.jpg"), (270, "obama1.jpg"), (180, "obama-720p.jpg")):  # (one photo twice,
+        r = world.checkin(sideways(face(f"people/obama/{photo}"), degrees))  # turned otherwise, is a replay)
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == "passed", (degrees, r.text)
+        with world.client.app.state.db.session() as s:
+            measured = s.scalars(select(Verification.measured).where(Verification.subject_id == r.json()["id"])).one()
+        assert measured["turned_deg"] in (90.0, 180.0, 270.0)
+    r = world.checkin(sideways(face("people/biden/biden.jpg"), 90), trainee_id=world.obama_id)
+    assert r.status_code == 201 and r.json()["status"] == "failed", r.text
+    assert "人脸与登记照片不符" in r.text or "另一名学员" in r.text, r.text

@@ -64,10 +64,19 @@ class FaceEngine:
         h, w = img.shape[:2]
         factor = max(h, w) / plan.detect_px
         small, factor = (_resize(img, factor), factor) if factor > 1 else (img, 1.0)
+        turned_deg = 0
         with self._lock:
             found = _detect(small, plan.upsample)
             if not found and plan.retry_upsample is not None:
                 found = _detect(small, plan.retry_upsample)
+            for quarters in (1, 3, 2) if plan.turns and not found else ():
+                found = _detect(np.ascontiguousarray(np.rot90(small, quarters)), plan.upsample)
+                if found:  # judged as turned upright (counter-clockwise by `turned_deg` degrees)
+                    img = np.ascontiguousarray(np.rot90(img, quarters))
+                    small = np.ascontiguousarray(np.rot90(small, quarters))
+                    h, w = img.shape[:2]
+                    turned_deg = 90 * quarters
+                    break
             keep = contender_order([min(b - t, r - lft) for (t, r, b, lft), _ in found], [sc for _, sc in found])
             boxes = [
                 (max(0, round(t * factor)), min(w, round(r * factor)), min(h, round(b * factor)),
@@ -98,7 +107,8 @@ class FaceEngine:
         return FaceScan(
             faces=faces, width=round(w * scale), height=round(h * scale),
             phash=str(imagehash.phash(Image.fromarray(small))), exif_time=exif_time, exif_gps=exif_gps,
-            decode_scale=scale, extra={"pid": float(os.getpid())}, background_faces=len(found) - len(keep),
+            decode_scale=scale, extra={"pid": float(os.getpid()), "turned_deg": float(turned_deg)},
+            background_faces=len(found) - len(keep),
             exif_notes=exif_notes,
         )
 

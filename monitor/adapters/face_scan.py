@@ -19,12 +19,15 @@ class ScanPlan:
     upsample: int
     retry_upsample: int | None
     landmarks: bool = False
+    turns: bool = False  # when nothing is found, look at the picture turned a quarter, three quarters, a half
 
 
 PLANS: dict[str, ScanPlan] = {
     # A selfie's face fills a good part of the frame: detect small and fast, look harder only if nothing is found.
-    "selfie": ScanPlan(decode_px=1000, detect_px=400, upsample=0, retry_upsample=1),
-    "enrolment": ScanPlan(decode_px=1600, detect_px=1024, upsample=1, retry_upsample=None),
+    # A phone that writes its pixels sideways without an EXIF orientation (some WebView cameras) sends a face lying
+    # down, which HOG does not see: a selfie or an enrolment photo in which nothing is found is looked at turned.
+    "selfie": ScanPlan(decode_px=1000, detect_px=400, upsample=0, retry_upsample=1, turns=True),
+    "enrolment": ScanPlan(decode_px=1600, detect_px=1024, upsample=1, retry_upsample=None, turns=True),
     # A classroom shot holds small faces: keep detail and upsample.
     "classroom": ScanPlan(decode_px=2400, detect_px=1600, upsample=1, retry_upsample=2),
     # Liveness burst frames: 68-point landmarks needed.

@@ -276,6 +276,7 @@ def checkin_outcome(ctx: WorkerContext, case: CheckInCase, judged: Judgement) ->
         "exif_notes": scan.exif_notes,
         "near_copies": len(f.near_copies),
         "scanned_by_pid": scan.extra.get("pid"),
+        "turned_deg": scan.extra.get("turned_deg") or None,  # a photo sent sideways without EXIF, judged upright
         **judged.measured,
         "review": {"code": review.code, "message": review.message} if review else None,
     }
