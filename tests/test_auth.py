@@ -288,3 +288,13 @@ def test_two_revocations_at_once_make_one_on_both_databases(request: pytest.Fixt
             assert len(entries) == 1
         finally:
             db.dispose()
+
+
+def test_a_site_reads_only_whether_the_center_answers(world: World) -> None:
+    """Outside probe: /health told any token, a training site's included, the center's process id, disk sizes, the
+    audit chain's state and evidence faults. A site's page needs only to know the center answers."""
+    site = world.client.get("/api/v1/health", headers=auth(world.site))
+    assert site.status_code == 200 and site.json()["status"] == "ok"
+    assert {k for k, v in site.json().items() if v is not None} == {"status"}
+    center = world.client.get("/api/v1/health", headers=auth(world.operator)).json()
+    assert center["database"] and center["pid"] and center["storage"]["total_bytes"] > 0 and center["audit"]

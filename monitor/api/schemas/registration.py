@@ -184,15 +184,20 @@ class AuditHealthOut(BaseModel):
 
 
 class HealthOut(BaseModel):
-    """Whether the center is up: the database answered, which bus, whether this process runs the worker."""
+    """Whether the center is up: the database answered, which bus, whether this process runs the worker. A training
+    site's token reads `status` alone (its page needs only to know the center answers; the center's storage, audit
+    and processes are not an institution's to see)."""
 
     status: str = Field(description="ok | degraded (STORAGE_LOW, audit entries the product did not write, a failed "
-                                    "audit check, an evidence file altered or missing, or the bus unreachable)")
-    database: str = Field(description="the database dialect, e.g. sqlite or postgresql")
-    bus: str = Field(description="in-process | redis-streams")
-    bus_reachable: bool = Field(description="the bus answers now (Redis PING within a second); while it does not, "
-                                            "uploads are still accepted and kept, and verified once it is back")
-    worker: bool
-    storage: StorageOut
-    pid: int = Field(description="the answering process (several API processes may share one port)")
-    audit: AuditHealthOut
+                                    "audit check, an evidence file altered or missing, or the bus unreachable); "
+                                    "`ok` for a site whenever the center answers")
+    database: str | None = Field(default=None, description="the database dialect, e.g. sqlite or postgresql")
+    bus: str | None = Field(default=None, description="in-process | redis-streams")
+    bus_reachable: bool | None = Field(default=None, description="the bus answers now (Redis PING within a second); "
+                                       "while it does not, uploads are still accepted and kept, and verified once "
+                                       "it is back")
+    worker: bool | None = None
+    storage: StorageOut | None = None
+    pid: int | None = Field(default=None, description="the answering process (several API processes may share one "
+                                                      "port)")
+    audit: AuditHealthOut | None = None
