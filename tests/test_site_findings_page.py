@@ -100,3 +100,29 @@ def test_the_site_reads_its_findings_and_objects_at_360_px(live_world: World, br
     assert "值班员乙" not in page.locator("#findings-view").inner_text()
     assert {urlsplit(u).netloc for u in requested if u.startswith("http")} == {urlsplit(base).netloc}  # no CDN
     context.close()
+
+
+def test_a_next_page_that_does_not_come_leaves_the_page_where_it_was(live_world: World,  # noqa: F811
+                                                                     browser: Browser) -> None:  # noqa: F811
+    """Offline, 下一页 used to count a page it never showed: once back online, the next 下一页 skipped a page."""
+    from tests.helpers import insert_alert
+
+    world = live_world
+    base = str(world.client.base_url).rstrip("/")
+    for _ in range(12):
+        insert_alert(world)
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{base}/site#token={world.site}")
+    page.locator("#tab-findings").tap()
+    status = page.locator("#findings-status")
+    expect(status).to_have_text("共 12 条告警，第 1 页", timeout=10_000)
+    page.route("**/api/v1/site/findings*", lambda route: route.abort())
+    page.locator("#findings-next").tap()
+    expect(status).to_contain_text("无法读取")
+    page.unroute("**/api/v1/site/findings*")
+    page.locator("#findings-next").tap()
+    expect(status).to_have_text("共 12 条告警，第 2 页")
+    expect(page.locator("#findings-list .finding")).to_have_count(2)
+    context.close()

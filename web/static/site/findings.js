@@ -143,13 +143,14 @@ function say(kind, text) {
   r.textContent = text;
 }
 
-async function load() {
+async function load(target = page) {
   $("findings-status").textContent = "正在读取…";
   try {
     const [body, objections] = await Promise.all([
-      client.get(`/api/v1/site/findings?page=${page}&per_page=${PER_PAGE}`),
+      client.get(`/api/v1/site/findings?page=${target}&per_page=${PER_PAGE}`),
       client.get("/api/v1/objections?limit=100")]);
     await M.catalogue;
+    page = target;  // only once the page has come (offline, 下一页 stays where it was)
     shown = body;
     $("findings-status").textContent = body.total ? `共 ${body.total} 条告警，第 ${page} 页` : "本机构暂无被发现的问题";
     $("blacklist-banner").classList.toggle("hidden", !body.institution.blacklisted);
@@ -189,8 +190,8 @@ async function submit(event) {
 export const SiteFindings = {
   init() {
     $("objection-form").addEventListener("submit", submit);
-    $("findings-prev").addEventListener("click", () => { if (page > 1) { page -= 1; load(); } });
-    $("findings-next").addEventListener("click", () => { page += 1; load(); });
+    $("findings-prev").addEventListener("click", () => { if (page > 1) load(page - 1); });
+    $("findings-next").addEventListener("click", () => load(page + 1));
   },
   enter() { if (client.token) load(); },
   get shown() { return shown; },
