@@ -416,3 +416,21 @@ def test_an_upheld_objection_reopens_only_the_finding_it_disputed_and_shows_the_
     for read in (client.get(f"/api/v1/objections/{second.json()['id']}", headers=site).json(),
                  *client.get("/api/v1/objections", headers=site).json()):
         assert read["alert_state"] in ("in_progress", "closed"), read
+
+
+def test_a_reason_said_over_and_over_is_no_reason() -> None:
+    """Outside probe: five letters repeated passed as a reason of substance. A text made of one piece repeated, or of
+    too few distinct characters, is refused; real reasons pass."""
+    from monitor.decisions.alert_lifecycle import smallest_period, substantive
+    from monitor.decisions.objections import judge_decision_note, judge_reason
+
+    for vague in ("abcdeabcdeabcdeabcde", "学员在场学员在场学员在场学员在场学员在场",
+                  "不服不服不服不服不服不服不服不服不服不服", "一二三四五六七一二三四五六七一二三四五六七",
+                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"):
+        assert judge_reason(vague) is not None, vague
+        assert judge_decision_note(vague) is not None, vague
+    assert judge_reason(REASON) is None
+    assert judge_reason("The trainee was present all day; the attendance sheet and CCTV show it.") is None
+    assert judge_decision_note("机构提交的教室监控录像显示该学员全天在场，签到照片不符系光线所致") is None
+    assert substantive("多次致电机构负责人无人接听", 10)  # a could-not-verify reason of ten-odd characters
+    assert [smallest_period(list(t)) for t in ("", "a", "abab", "ababa", "abcd")] == [0, 1, 2, 2, 4]

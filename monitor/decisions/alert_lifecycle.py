@@ -94,10 +94,28 @@ REASON_MIN_CHARS = 10  # why an alert could not be verified
 
 
 def substantive(note: str | None, min_chars: int) -> bool:
-    """A note of substance: at least `min_chars` letters or digits (punctuation and spaces not counted), and not one
-    character repeated (at least half as many distinct ones, up to 5)."""
+    """A note of substance: at least `min_chars` letters or digits (punctuation and spaces not counted), not one
+    character repeated (at least half as many distinct ones, up to 8), and not a few words said over and over
+    ("学员在场学员在场学员在场…", "abcdeabcde…": a text made of one piece repeated at least twice)."""
     text = [c for c in (note or "") if c.isalnum()]
-    return len(text) >= min_chars and len(set(text)) >= min(5, min_chars // 2)
+    return (len(text) >= min_chars and len(set(text)) >= min(8, min_chars // 2)
+            and smallest_period(text) > len(text) // 2)
+
+
+def smallest_period(text: list[str]) -> int:
+    """The length of the shortest piece whose repetition (the last one possibly cut short) makes `text`: its length
+    for a text that repeats nothing (Knuth-Morris-Pratt's failure function, linear in the text's length)."""
+    if not text:
+        return 0
+    border = [0] * len(text)
+    k = 0
+    for i in range(1, len(text)):
+        while k and text[i] != text[k]:
+            k = border[k - 1]
+        if text[i] == text[k]:
+            k += 1
+        border[i] = k
+    return len(text) - border[-1]
 
 
 @dataclass(frozen=True)
