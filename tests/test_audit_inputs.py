@@ -6,15 +6,20 @@ notice served to everyone. Each is named by the audit check (or, for the notice,
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, select, update
+from typer.testing import CliRunner
 
 from models.clock import utc_now
 from models.tables import (
     AuditEntry,
     InstitutionEmployment,
+    Occupation,
     PhotoHash,
     PublicNotice,
     Region,
@@ -22,7 +27,10 @@ from models.tables import (
     RegisterInsurance,
     RuleSubject,
 )
-from tests.helpers import World, auth, face
+from monitor.adapters.storage import _MIGRATIONS, Database
+from monitor.cli import app as cli
+from monitor.settings import Settings
+from tests.helpers import FACES_DIR, World, auth, face
 from tests.test_registers import IDS, insurance_xlsx
 
 
@@ -129,3 +137,34 @@ def test_a_public_notice_rewritten_at_the_database_is_not_served(world: World) -
     with db.session() as s:
         assert s.scalar(select(AuditEntry.id).where(AuditEntry.action == "public_notices.seal_broken"))
         assert s.get(PublicNotice, 1).classes == genuine.json()["classes"]  # type: ignore[union-attr]
+
+
+def test_the_first_command_after_an_upgrade_signs_the_migration_it_runs(tmp_path: Path) -> None:
+    """The center ran 0034 with its key; the code is upgraded, and the first thing run is `monitor audit verify`,
+    which migrates to 0035 (regions recorded in the chain). Reading commands create no key file, but they sign with
+    the center's key when there is one: the regions' entries are the center's, and the check is clean (where it
+    flagged 147 rows as written behind the system's back). Without a key file none is made."""
+    settings = Settings(data_dir=tmp_path / "data", faces_dir=FACES_DIR)
+    ring = settings.audit_keyring()
+    db = Database(settings.sqlalchemy_url, ring.current)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0034")
+    with db.session() as s:
+        s.add(Occupation(code="6-01-01", name="电工"))  # a signed entry: the chain was in use
+    db.seal_audit()
+    db.dispose()
+    result = CliRunner().invoke(cli, ["audit", "verify", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0 and "记录与审计链一致" in result.output, result.output
+    db = Database(settings.sqlalchemy_url, ring.current)
+    with db.session() as s:
+        regions = s.scalars(select(AuditEntry.signature).where(AuditEntry.subject_kind == "regions")).all()
+    db.dispose()
+    assert len(regions) > 100 and all(sig is not None and sig.startswith(f"{ring.current_id}:") for sig in regions)
+    bare = Settings(data_dir=tmp_path / "bare", faces_dir=FACES_DIR)
+    bare.data_dir.mkdir()
+    Database(bare.sqlalchemy_url).migrate()
+    assert CliRunner().invoke(cli, ["token", "list", "--data-dir", str(bare.data_dir)]).exit_code == 0
+    assert not bare.audit_keys_path.exists()

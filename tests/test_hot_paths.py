@@ -177,20 +177,21 @@ def test_two_near_copies_judged_at_once_make_exactly_the_later_one_a_replay(db: 
 
 
 def test_a_lower_row_not_yet_committed_is_awaited_and_a_rolled_back_one_is_not(db: Database) -> None:
+    """Hashes with structure (16-48 bits set): a blank frame's hash is a near copy of nothing."""
     index = PhotoHashIndex()
-    add_hash(db, 1, "ffffffffffffffff")
+    add_hash(db, 1, "f0f0f0f0f0f0f0f0")
     with db.session() as s:
         index.refresh(s)
-    add_hash(db, 3, "00000000000000ff")  # our own row; id 2 is still in another worker's open transaction
-    late = threading.Timer(0.3, add_hash, (db, 2, "00000000000000fe"))
+    add_hash(db, 3, "0f0f0f0f0f0f0f0f")  # our own row; id 2 is still in another worker's open transaction
+    late = threading.Timer(0.3, add_hash, (db, 2, "0f0f0f0f0f0f0f0e"))
     late.start()
     started = time.monotonic()
-    found = earlier_near_copies(db, index, 3, "00000000000000ff", 2, wait_s=5.0)
+    found = earlier_near_copies(db, index, 3, "0f0f0f0f0f0f0f0f", 2, wait_s=5.0)
     late.join()
     assert found == [("checkin", 2, 1)] and 0.25 < time.monotonic() - started < 3.0
-    add_hash(db, 5, "0000000000ff0000")  # id 4 was rolled back: it never comes
+    add_hash(db, 5, "3333333333333333")  # id 4 was rolled back: it never comes
     started = time.monotonic()
-    assert earlier_near_copies(db, index, 5, "0000000000ff0000", 0, wait_s=0.4) == []
+    assert earlier_near_copies(db, index, 5, "3333333333333333", 0, wait_s=0.4) == []
     assert 0.35 < time.monotonic() - started < 2.0
 
 

@@ -35,6 +35,12 @@ def _detect(image: np.ndarray, upsample: int) -> list[tuple[tuple[int, int, int,
             for r, sc in zip(rects, scores, strict=True)]
 
 
+def _turn(array: np.ndarray, quarters: int) -> np.ndarray:
+    """`array` turned counter-clockwise by `quarters` right angles, as a fresh C-ordered copy: dlib checks every
+    stride, and numpy's view of a one-pixel strip turned 270 degrees keeps a negative stride on its size-1 axis."""
+    return np.rot90(array, quarters).copy()
+
+
 def _resize(array: np.ndarray, factor: float) -> np.ndarray:
     h, w = array.shape[:2]
     size = (max(1, round(w / factor)), max(1, round(h / factor)))  # a 1600x1 strip must not shrink to nothing
@@ -70,10 +76,10 @@ class FaceEngine:
             if not found and plan.retry_upsample is not None:
                 found = _detect(small, plan.retry_upsample)
             for quarters in (1, 3, 2) if plan.turns and not found else ():
-                found = _detect(np.ascontiguousarray(np.rot90(small, quarters)), plan.upsample)
+                found = _detect(_turn(small, quarters), plan.upsample)
                 if found:  # judged as turned upright (counter-clockwise by `turned_deg` degrees)
-                    img = np.ascontiguousarray(np.rot90(img, quarters))
-                    small = np.ascontiguousarray(np.rot90(small, quarters))
+                    img = _turn(img, quarters)
+                    small = _turn(small, quarters)
                     h, w = img.shape[:2]
                     turned_deg = 90 * quarters
                     break

@@ -27,6 +27,9 @@ def open_existing_database(settings: Settings, retry: Callable[[Settings], str] 
     """The configured database, refusing (rather than creating an empty one) when nothing is there yet; `writing`
     commands hold the audit key, as the center's processes do, so that what they change is signed in the chain.
 
+    A command that only reads (`writing` False) creates no key file, but still holds the center's key when there
+    is one: the first command after an upgrade runs its migrations, whose entries must be signed like the rest.
+
     `retry` gives the command line to suggest when the demo's database is found next to the one asked for.
     """
     if not settings.database_url:
@@ -41,7 +44,8 @@ def open_existing_database(settings: Settings, retry: Callable[[Settings], str] 
                 hint = ("point --data-dir / MONITOR_DATA_DIR at the running center's data directory, "
                         "or create a database there first with `monitor migrate`")
             raise CliError(f"在 {path.resolve()} 没有数据库（调度中心或演示没有在这里运行过）", hint)
-    db = Database(settings.sqlalchemy_url, settings.audit_keyring().current if writing else None)
+    ring = settings.audit_keyring(create=writing)
+    db = Database(settings.sqlalchemy_url, ring.current if ring.current_id else None)
     if not inspect(db.engine).has_table("api_tokens"):
         db.dispose()
         raise CliError(f"数据库 {describe_database(settings)} 还没有建表", "run `monitor migrate` first")
