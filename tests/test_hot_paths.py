@@ -293,6 +293,26 @@ def test_the_public_notice_is_built_once_for_every_api_process(world: World) -> 
         assert s.scalar(select(PublicNotice.building_since)) is None
 
 
+@pytest.mark.parametrize("column", ["building_since", "built_at"])
+def test_a_claim_or_build_time_set_in_the_future_does_not_hold_the_notice_for_ever(world: World, column: str) -> None:
+    """An administrator at the database dates the claim (or the last build) in 2099: the notice would never be built
+    again, and the public would read a stale list of classes. A time further ahead than the cluster's clocks
+    differ counts as nobody's: the next change is built."""
+    from monitor.services.ledger import NoticeCache
+
+    db = world.client.app.state.db
+    db.seal_audit()
+    cache = NoticeCache(min_interval_s=0)
+    now = utc_now()
+    cache.get(db, now, 0.8)
+    with db.session() as s:  # the stored notice no longer matches what it is built from, and the time is ahead
+        s.execute(update(PublicNotice).where(PublicNotice.id == 1).values(
+            version="changed", **{column: now + timedelta(days=365 * 70)}))
+    later = now + timedelta(seconds=5)
+    _, built_at = cache.get(db, later, 0.8)
+    assert cache.builds == 2 and built_at == later
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_the_public_notice_claim_has_one_winner_among_processes_on_every_database(
         backend: str, tmp_path: Any, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -314,6 +314,7 @@ def notice_version(session: Session, now: datetime, min_rate: float) -> tuple[An
 
 
 CLAIM_STALE_AFTER = timedelta(minutes=10)  # a claim this old was left by a process that died while building
+CLOCK_SKEW = timedelta(minutes=1)  # how far apart the cluster's clocks may be
 NEVER_BUILT = datetime(1970, 1, 1, tzinfo=UTC)  # `built_at` of the row claimed for the first build, until it is stored
 FIRST_BUILD_RETRY_S = 30  # what a refusal during the first build asks the reader to wait, seconds
 
@@ -385,11 +386,16 @@ class NoticeCache:
 
     def _claim(self, db: Database, now: datetime) -> bool:
         """Whether this request builds the next notice: none is being built (or its builder died) and the last
-        build is at least `min_interval_s` old. One conditional update decides, in any number of processes."""
+        build is at least `min_interval_s` old. One conditional update decides, in any number of processes. A claim
+        or build time in the future (set at the database) counts as nobody's: it must not hold the notice for ever."""
         with db.session() as session:
+            ahead = now + CLOCK_SKEW  # a time further ahead than the cluster's clocks differ was not written by it
             claimed = session.execute(update(PublicNotice).where(
-                PublicNotice.id == 1, PublicNotice.built_at <= now - timedelta(seconds=self.min_interval_s),
-                PublicNotice.building_since.is_(None) | (PublicNotice.building_since < now - CLAIM_STALE_AFTER),
+                PublicNotice.id == 1,
+                (PublicNotice.built_at <= now - timedelta(seconds=self.min_interval_s))
+                | (PublicNotice.built_at > ahead),
+                PublicNotice.building_since.is_(None) | (PublicNotice.building_since < now - CLAIM_STALE_AFTER)
+                | (PublicNotice.building_since > ahead),
             ).values(building_since=now))
             return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
