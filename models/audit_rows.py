@@ -67,11 +67,14 @@ def _instant(value: str) -> datetime | None:
 
 def same_value(recorded: Any, stored: Any) -> bool:
     """Whether a stored value is the one the chain recorded (both in the chain's JSON form): times compared as
-    instants whatever their zone, numbers within the float tolerance, lists and objects member by member."""
+    instants whatever their zone, whole numbers exactly, others within the float tolerance, lists and objects
+    member by member."""
     if isinstance(recorded, bool) or isinstance(stored, bool):  # (True == 1 in Python: not here)
         return type(recorded) is type(stored) and recorded == stored
     if recorded == stored:
         return True
+    if type(recorded) is int and type(stored) is int:  # ids, counts, money in fen: exact (an id of 1,234,567
+        return False  # moved to 1,234,570 is within any relative tolerance)
     if isinstance(recorded, int | float) and isinstance(stored, int | float):
         return math.isclose(recorded, stored, rel_tol=FLOAT_TOLERANCE, abs_tol=1e-9)
     if isinstance(recorded, str) and isinstance(stored, str):

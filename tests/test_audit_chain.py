@@ -433,8 +433,41 @@ def test_a_row_is_judged_against_its_replayed_entries() -> None:
     assert not same_value("2026-03-02 01:00:00", "2026-03-02 01:00:00+00:00")  # a zone-less time is text
     assert same_value(0.31, 0.3100000023841858) and not same_value(0.31, 0.32)  # PostgreSQL REAL keeps 7 digits
     assert not same_value(True, 1) and not same_value(None, 0) and same_value([1, {"a": 2.0}], [1, {"a": 2}])
+    assert not same_value(1234567, 1234570) and not same_value(10_000_000, 10_000_001)  # ids and fen: exact
     assert differing_columns(rows["1"], {"status": "passed", "at": "2026-03-02 09:00:00+08:00", "d": 0.5,
                                          "extra": "not recorded, not judged"}) == ("d",)
+
+
+def test_swapping_two_entries_ids_does_not_hide_a_row_set_back(db: Database) -> None:
+    """An entry's id is not in its hash. Someone at the database sets an occupation's name back to what it was
+    and swaps the ids of its two updates, so that a replay in id order ends on the old name: the chain is intact,
+    and the row check (replaying in the chain's order) still names the row."""
+    from models.tables import Occupation
+    from monitor.services.audit import verify_rows
+
+    keys = {"k1": b"k" * 32}
+    db.seal_audit()  # the template's migration entries, sealed before any signed one (as the product before keys)
+    db.audit_key = ("k1", keys["k1"])
+    with db.session() as s:
+        s.add(Occupation(id=900, code="6-99-01", name="电工"))
+    for name in ("焊工", "钳工"):
+        with db.session() as s:
+            row = s.get(Occupation, 900)
+            assert row is not None
+            row.name = name
+    db.seal_audit()
+    assert verify_rows(db, ["occupations"], keys)[1] == []
+    with db.session() as s:
+        first, second = s.scalars(select(AuditEntry.id).where(
+            AuditEntry.subject_kind == "occupations", AuditEntry.action == "occupations.update")
+            .order_by(AuditEntry.id)).all()
+        s.execute(update(AuditEntry).where(AuditEntry.id == first).values(id=-1))
+        s.execute(update(AuditEntry).where(AuditEntry.id == second).values(id=first))
+        s.execute(update(AuditEntry).where(AuditEntry.id == -1).values(id=second))
+        s.execute(update(Occupation).where(Occupation.id == 900).values(name="焊工"))
+    assert verify_audit(db, keys)[1] is None  # the chain itself holds
+    findings = verify_rows(db, ["occupations"], keys)[1]
+    assert [(f.key, f.kind, f.columns) for f in findings] == [("900", "changed", ("name",))]
 
 
 def forge_entry(db: Database, how: str, subject_id: int, detail: dict) -> int:

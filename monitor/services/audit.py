@@ -151,6 +151,9 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
     named. With the audit `keys`, only entries the product wrote are believed (`entry_trusted`), sealed or not: one
     inserted straight into the database is named and left out.
 
+    A row's entries are replayed in the chain's order (`seq`; the pending ones after, in the order the sealer
+    will take them): an entry's `id` is not in its hash, and swapping two entries' ids must not change the replay.
+
     Entries and rows are both read in order of the row's key (byte order, the same in both databases and in
     Python) and merged, one row's entries replayed at a time: memory stays flat however large the table."""
     tables_by_name = {t.name: t for t in Base.metadata.sorted_tables}
@@ -169,7 +172,8 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
             # committed with its entry while the check runs is seen with both or with neither
             entries = conn.execute(select(AuditEntry).where(
                 AuditEntry.subject_kind == name, AuditEntry.action.like(f"{name}.%"))
-                .order_by(collate(AuditEntry.subject_id, byte_order), AuditEntry.id)
+                .order_by(collate(AuditEntry.subject_id, byte_order), AuditEntry.seq.is_(None), AuditEntry.seq,
+                          AuditEntry.id)
                 .execution_options(yield_per=PAGE))
             rows = conn.execute(select(table, row_key).order_by(collate(row_key, byte_order))
                                 .execution_options(yield_per=PAGE))
