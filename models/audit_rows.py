@@ -15,12 +15,17 @@ from typing import Any
 FLOAT_TOLERANCE = 1e-5  # relative: PostgreSQL's REAL keeps about seven digits of what Python wrote
 
 
+HOOK_KINDS = {"trigger": "触发器", "rule": "改写规则", "policy": "行级安全策略"}
+
+
 @dataclass(frozen=True)
 class RowFinding:
     """One audited row that is not what the chain says: `changed` (columns differ), `unrecorded` (no entry made
     it), `missing` (its entries say it exists, the table does not have it), `unsigned_entry` (an entry about it
     that the product did not write: no valid writer signature; `entry` is its id; it is not believed) or
-    `extract_changed` (a register extract's rows, `key` its import's id, no longer those it was imported with)."""
+    `extract_changed` (a register extract's rows, `key` its import's id, no longer those it was imported with); or
+    `trigger`, `rule`, `policy` (something put in the database that runs on its own when rows are written or read,
+    `key` its name: the product defines none, and one could rewrite a record as it is written)."""
 
     table: str
     key: str
@@ -36,6 +41,9 @@ class RowFinding:
         if self.kind == "extract_changed":
             return (f"登记表导入 {self.key} 的数据行（{self.table}）与导入时的摘要不一致"
                     "（行被绕过系统改写、插入或删除）")
+        if self.kind in HOOK_KINDS:
+            return (f"数据库表 {self.table} 上有{HOOK_KINDS[self.kind]} {self.key}：本系统不使用它，"
+                    "它能在写入或读取时绕过系统改写记录")
         if self.kind == "changed":
             return f"{self.table} 第 {self.key} 行的 {'、'.join(self.columns)} 与审计链记录不一致（被绕过系统改写）"
         if self.kind == "unrecorded":

@@ -168,3 +168,38 @@ def test_the_first_command_after_an_upgrade_signs_the_migration_it_runs(tmp_path
     Database(bare.sqlalchemy_url).migrate()
     assert CliRunner().invoke(cli, ["token", "list", "--data-dir", str(bare.data_dir)]).exit_code == 0
     assert not bare.audit_keys_path.exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_trigger_rule_or_policy_put_in_the_database_is_named(backend: str, tmp_path: Path,
+                                                                 request: pytest.FixtureRequest) -> None:
+    """Someone at the database adds a trigger that passes every verdict as it is written (the row and its entry
+    would then agree), and on PostgreSQL a rewrite rule and a row-level security policy that hides rows from the
+    check: the product defines none, so the audit check names each."""
+    from monitor.services.audit import check_audit
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/h.sqlite3"
+    keys = {"k1": b"k" * 32}
+    db = Database(url, ("k1", keys["k1"]))
+    db.migrate()
+    try:
+        assert db.hooks() == [] and not [f for f in check_audit(db, keys, []).findings if f.kind == "trigger"]
+        with db.engine.begin() as conn:
+            if backend == "sqlite":
+                conn.exec_driver_sql("CREATE TRIGGER always_pass AFTER INSERT ON verifications BEGIN "
+                                     "UPDATE verifications SET passed = 1 WHERE id = NEW.id; END")
+            else:
+                conn.exec_driver_sql("CREATE FUNCTION always_pass() RETURNS trigger AS $$ BEGIN "
+                                     "NEW.passed := true; RETURN NEW; END $$ LANGUAGE plpgsql")
+                conn.exec_driver_sql("CREATE TRIGGER always_pass BEFORE INSERT ON verifications "
+                                     "FOR EACH ROW EXECUTE FUNCTION always_pass()")
+                conn.exec_driver_sql("CREATE RULE keep_alerts AS ON DELETE TO alerts DO INSTEAD NOTHING")
+                conn.exec_driver_sql("CREATE POLICY hide_some ON checkins USING (id > 1)")
+        result = check_audit(db, keys, [])
+        named = [(f.kind, f.table, f.key) for f in result.findings]
+        expected = [("trigger", "verifications", "always_pass")] + (
+            [("rule", "alerts", "keep_alerts"), ("policy", "checkins", "hide_some")] if backend == "postgresql" else [])
+        assert named == expected and not result.intact
+        assert "触发器 always_pass" in result.message
+    finally:
+        db.dispose()

@@ -176,6 +176,23 @@ class Database:
             self._keyring = dict(self._load_keyring())
         return self._keyring
 
+    def hooks(self) -> list[tuple[str, str, str]]:
+        """(kind, table, name) of everything in the database that runs on its own when rows are written or read:
+        triggers, and on PostgreSQL rewrite rules and row-level security policies. The product defines none."""
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "sqlite":
+                return [("trigger", str(table), str(name)) for name, table in conn.exec_driver_sql(
+                    "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")]
+            found = [("trigger", str(table), str(name)) for name, table in conn.exec_driver_sql(
+                "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace ORDER BY t.tgname")]
+            found += [("rule", str(table), str(name)) for name, table in conn.exec_driver_sql(
+                "SELECT rulename, tablename FROM pg_rules WHERE schemaname = current_schema() ORDER BY rulename")]
+            found += [("policy", str(table), str(name)) for name, table in conn.exec_driver_sql(
+                "SELECT policyname, tablename FROM pg_policies WHERE schemaname = current_schema() "
+                "ORDER BY policyname")]
+            return found
+
     def migrate(self) -> None:
         migrate_database(self.engine)
 

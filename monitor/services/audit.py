@@ -249,14 +249,16 @@ class AuditCheck:
 
 
 def check_audit(db: Database, keys: Mapping[str, bytes], anchors: list[Anchor]) -> AuditCheck:
-    """Verify the whole chain (keys, writer signatures, copies, anchors, head), every audited row against it, and
-    every held register extract's rows against the digest its audited import record keeps."""
+    """Verify the whole chain (keys, writer signatures, copies, anchors, head), every audited row against it, every
+    held register extract's rows against the digest its audited import record keeps, and that nothing in the
+    database rewrites rows on its own (a trigger, rule or policy: the product defines none)."""
     checked, broken = verify_audit(db, keys, anchors)
     pending = pending_audit(db)
     head_seq, head_hash = chain_head(db)
     rows_checked, findings = verify_rows(db, keys=keys)
     extract_rows, extract_findings = verify_extracts(db)
-    rows_checked, findings = rows_checked + extract_rows, findings + extract_findings
+    hooks = [RowFinding(table, name, kind) for kind, table, name in db.hooks()]
+    rows_checked, findings = rows_checked + extract_rows, hooks + findings + extract_findings
     return AuditCheck(checked, broken, pending, head_seq, head_hash, len(anchors), rows_checked, findings)
 
 

@@ -280,7 +280,8 @@ class AuditRowFindingOut(BaseModel):
     table: str
     key: str = Field(description="the row's primary key, as the chain names it")
     kind: str = Field(description="changed | unrecorded | missing | unsigned_entry (an entry about the row that the "
-                      "product did not write: not believed)")
+                      "product did not write: not believed) | extract_changed (a register extract's rows) | "
+                      "trigger | rule | policy (put in the database, runs on its own; key: its name)")
     columns: list[str] = Field(description="the columns that differ (changed)")
     entry: int | None = Field(None, description="the audit entry's id (unsigned_entry)")
     message: str
