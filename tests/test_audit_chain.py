@@ -470,6 +470,33 @@ def test_swapping_two_entries_ids_does_not_hide_a_row_set_back(db: Database) -> 
     assert [(f.key, f.kind, f.columns) for f in findings] == [("900", "changed", ("name",))]
 
 
+def test_a_row_committed_with_its_entry_during_the_check_is_seen_with_both_or_neither(db: Database) -> None:
+    """The class clock inserts a class's status (row and entry, one commit) while the check reads that table: the
+    check read no entry, then the row, and named it as inserted behind the system's back (the SQLite driver began
+    no transaction for a SELECT, so the second read saw a later database). One snapshot for both reads."""
+    from sqlalchemy import event
+
+    from models.tables import Occupation
+    from monitor.services.audit import verify_rows
+
+    db.seal_audit()
+    committed: list[int] = []
+
+    def commit_meanwhile(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if not committed and statement.lstrip().startswith("SELECT occupations."):
+            with db.session() as s:  # another connection: the row and its entry, committed together
+                s.add(Occupation(id=901, code="6-99-02", name="电工"))
+            committed.append(901)
+
+    event.listen(db.engine, "before_cursor_execute", commit_meanwhile)
+    try:
+        checked, findings = verify_rows(db, ["occupations"])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", commit_meanwhile)
+    assert committed == [901] and (checked, findings) == (0, [])
+    assert verify_rows(db, ["occupations"]) == (1, [])  # the next check sees both
+
+
 def forge_entry(db: Database, how: str, subject_id: int, detail: dict) -> int:
     """What an administrator with database access but without the audit key could do to make a rewritten row
     agree with the chain: insert an entry for it, actor 系统, for the sealer to chain with the real key. `how`:

@@ -50,6 +50,18 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
+def begin_snapshot(conn: Connection) -> None:
+    """Have every read of `conn`'s transaction see one snapshot. PostgreSQL does so at REPEATABLE READ; SQLite's
+    driver opens no transaction for a SELECT, so each statement that runs to its end reads the database as it is
+    then (a row committed with its audit entry between two reads was seen without it): `BEGIN` makes the first
+    read's snapshot the transaction's. No-op once the transaction has begun."""
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if raw is not None and not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN")
+
+
 def begin_write(target: Session | Connection) -> None:
     """Take the database's write lock now, before the read a decision rests on. On SQLite, `SELECT … FOR UPDATE`
     does nothing and a transaction starts deferred (reads take no lock), so two requests could both read "open" and

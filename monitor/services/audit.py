@@ -19,7 +19,7 @@ from models.audit_chain import Anchor, Break, Link, canonical, entry_trusted, ve
 from models.audit_rows import RowFinding, differing_columns, replay_entries
 from models.tables import AuditCheckRequest, AuditCheckRow, AuditEntry, AuditHead, Base
 from monitor.adapters.audit_keys import append_anchor, read_anchors
-from monitor.adapters.storage import Database
+from monitor.adapters.storage import Database, begin_snapshot
 from monitor.services.registers import verify_extracts
 
 PAGE = 2000
@@ -168,6 +168,7 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
         row_key = chain_key(table).label("chain_key")
         with db.engine.connect().execution_options(isolation_level="REPEATABLE READ" if byte_order == "C"
                                                     else "SERIALIZABLE") as conn, conn.begin():
+            begin_snapshot(conn)
             # one snapshot for the entries and the rows (PostgreSQL reads each statement afresh otherwise): a row
             # committed with its entry while the check runs is seen with both or with neither
             entries = conn.execute(select(AuditEntry).where(
