@@ -25,13 +25,15 @@ class RowFinding:
     that the product did not write: no valid writer signature; `entry` is its id; it is not believed) or
     `extract_changed` (a register extract's rows, `key` its import's id, no longer those it was imported with); or
     `trigger`, `rule`, `policy` (something put in the database that runs on its own when rows are written or read,
-    `key` its name: the product defines none, and one could rewrite a record as it is written)."""
+    `key` its name: the product defines none, and one could rewrite a record as it is written); or `dangling` (its
+    `columns` name a row of `referred` that is no longer there: deleted with the foreign key check turned off)."""
 
     table: str
     key: str
     kind: str
     columns: tuple[str, ...] = ()
     entry: int | None = None
+    referred: str | None = None  # dangling: the table.column its value no longer names
 
     @property
     def message(self) -> str:
@@ -41,6 +43,9 @@ class RowFinding:
         if self.kind == "extract_changed":
             return (f"登记表导入 {self.key} 的数据行（{self.table}）与导入时的摘要不一致"
                     "（行被绕过系统改写、插入或删除）")
+        if self.kind == "dangling":
+            return (f"{self.table} 第 {self.key} 行的 {'、'.join(self.columns)} 指向 {self.referred} 中已不存在的记录"
+                    "（被绕过系统删除，数据库的外键检查曾被关闭）")
         if self.kind in HOOK_KINDS:
             return (f"数据库表 {self.table} 上有{HOOK_KINDS[self.kind]} {self.key}：本系统不使用它，"
                     "它能在写入或读取时绕过系统改写记录")

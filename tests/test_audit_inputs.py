@@ -203,3 +203,36 @@ def test_a_trigger_rule_or_policy_put_in_the_database_is_named(backend: str, tmp
         assert "触发器 always_pass" in result.message
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_row_deleted_with_the_foreign_key_check_off_is_named_where_it_is_referred_to(
+        database: str, request: pytest.FixtureRequest, client_factory: Callable[..., TestClient]) -> None:
+    """Someone at the database deletes a stored selfie's evidence row (and so its size and type) with the foreign
+    key check off (the sqlite3 shell's default; PostgreSQL's replica role): the evidence table is not audited
+    row by row, but the check-in still names it, and the check names the check-in's reference as dangling."""
+    from models.tables import CheckIn, Evidence
+
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    world = World.build(client_factory(database_url=url) if url else client_factory())
+    r = world.checkin(face("people/obama/obama2.jpg"))
+    assert r.status_code == 201, r.text
+    assert verify(world)["rows_intact"]
+    db = world.client.app.state.db
+    with db.engine.connect() as conn:  # one connection: the switch is the connection's own
+        sha = conn.scalar(select(CheckIn.photo_sha256).where(CheckIn.id == r.json()["id"]))
+        conn.commit()
+        conn.exec_driver_sql("PRAGMA foreign_keys=OFF" if database == "sqlite"
+                             else "SET session_replication_role = replica")
+        conn.execute(delete(Evidence).where(Evidence.sha256 == sha))
+        conn.commit()
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON" if database == "sqlite"
+                             else "SET session_replication_role = DEFAULT")
+        conn.commit()
+    result = verify(world)
+    dangling = [f for f in result["row_findings"] if f["kind"] == "dangling"]
+    with db.session() as s:
+        hash_id = s.scalar(select(PhotoHash.id).where(PhotoHash.sha256 == sha))
+    assert {(f["table"], f["key"], tuple(f["columns"])) for f in dangling} == {
+        ("checkins", str(r.json()["id"]), ("photo_sha256",)), ("photo_hashes", str(hash_id), ("sha256",))}
+    assert all("evidence.sha256" in f["message"] for f in dangling) and not result["intact"]

@@ -208,6 +208,29 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
 
 
 ROW_FINDINGS_SHOWN = 100
+DANGLING_NAMED = 100  # per reference: enough to act on, bounded however many rows a deletion left pointing nowhere
+
+
+def dangling_references(db: Database) -> list[RowFinding]:
+    """Every row that refers to a row no longer there (each foreign key, as an anti-join): the database refuses
+    such a deletion, unless someone turned the check off first (the sqlite3 shell does by default; PostgreSQL's
+    `session_replication_role = replica`). A check-in whose evidence row was deleted, an alert whose class was.
+    Plumbing and the chain's own tables included: nothing the product writes points nowhere."""
+    findings: list[RowFinding] = []
+    with db.connection() as conn:
+        for table in Base.metadata.sorted_tables:
+            for fk in sorted(table.foreign_keys, key=lambda f: f.parent.name):
+                column, target = fk.parent, fk.column
+                other = target.table.alias("referred")
+                query = (select(*table.primary_key.columns, column)
+                         .where(column.is_not(None), ~select(other.c[target.name]).where(
+                             other.c[target.name] == column).exists())
+                         .order_by(*table.primary_key.columns).limit(DANGLING_NAMED))
+                for row in conn.execute(query):
+                    key = "/".join(str(row._mapping[c]) for c in table.primary_key.columns)
+                    findings.append(RowFinding(table.name, key, "dangling", (column.name,),
+                                               referred=f"{target.table.name}.{target.name}"))
+    return findings
 
 
 @dataclass(frozen=True)
@@ -259,7 +282,7 @@ def check_audit(db: Database, keys: Mapping[str, bytes], anchors: list[Anchor]) 
     rows_checked, findings = verify_rows(db, keys=keys)
     extract_rows, extract_findings = verify_extracts(db)
     hooks = [RowFinding(table, name, kind) for kind, table, name in db.hooks()]
-    rows_checked, findings = rows_checked + extract_rows, hooks + findings + extract_findings
+    rows_checked, findings = rows_checked + extract_rows, hooks + findings + extract_findings + dangling_references(db)
     return AuditCheck(checked, broken, pending, head_seq, head_hash, len(anchors), rows_checked, findings)
 
 
