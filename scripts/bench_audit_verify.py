@@ -1,7 +1,8 @@
 """Benchmark: verifying the audit chain and holding the rows to it at scale: N staff rows, each with its signed
 entry (as the product writes them), sealed; then `verify_audit` (every entry's HMAC, link and writer signature)
 and `verify_rows` (every row against its replayed entries, writer signatures checked) timed, with the peak
-memory each adds. Prints the figures; nothing is asserted.
+memory each adds; and `dangling_references` (every foreign key of every table as an anti-join: here one duty
+period per staff row, unaudited, makes the large one). Prints the figures; nothing is asserted.
 
     .venv/bin/python scripts/bench_audit_verify.py --rows 200000 [--database-url postgresql://…]
 """
@@ -17,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert  # noqa: E402
+from sqlalchemy import insert, select  # noqa: E402
 
 from models.audit import append_audit  # noqa: E402
 from models.clock import utc_now  # noqa: E402
-from models.tables import Staff  # noqa: E402
+from models.tables import Staff, StaffDuty  # noqa: E402
 from monitor.adapters.storage import Database  # noqa: E402
-from monitor.services.audit import verify_audit, verify_rows  # noqa: E402
+from monitor.services.audit import dangling_references, verify_audit, verify_rows  # noqa: E402
 
 KEY = ("k1", b"bench-audit-key-bench-audit-key!")
 
@@ -71,6 +72,14 @@ def main() -> None:
     took = time.perf_counter() - started
     print(f"verify_rows:  {rows} rows in {took:.1f} s = {rows / took:,.0f} rows/s, findings: {len(findings)}, "
           f"peak memory +{peak_mb() - before:.0f} MB")
+    with db.connection() as conn:  # one duty period per staff member: a large reference to check
+        conn.execute(insert(StaffDuty).from_select(["staff_id", "starts_at", "ends_at"], select(
+            Staff.id, Staff.created_at, Staff.created_at)))
+    started = time.perf_counter()
+    dangling = dangling_references(db)
+    took = time.perf_counter() - started
+    print(f"dangling_references: every foreign key of every table ({args.rows} duty periods among them) in "
+          f"{took:.2f} s, findings: {len(dangling)}")
     db.dispose()
 
 
