@@ -55,11 +55,16 @@ def begin_snapshot(conn: Connection) -> None:
     driver opens no transaction for a SELECT, so each statement that runs to its end reads the database as it is
     then (a row committed with its audit entry between two reads was seen without it): `BEGIN` makes the first
     read's snapshot the transaction's. No-op once the transaction has begun."""
+    _begin_on_sqlite(conn, "BEGIN")
+
+
+def _begin_on_sqlite(conn: Connection, statement: str) -> None:
+    """Begin `conn`'s transaction with `statement` now, on SQLite, unless it has begun."""
     if conn.dialect.name != "sqlite":
         return
     raw = conn.connection.dbapi_connection
     if raw is not None and not raw.in_transaction:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(statement)
 
 
 def begin_write(target: Session | Connection) -> None:
@@ -68,12 +73,7 @@ def begin_write(target: Session | Connection) -> None:
     both accept: the transaction starts with `BEGIN IMMEDIATE` instead, and the other writer (in any process) waits
     for it (busy timeout). On PostgreSQL nothing: the row locks (`with_for_update`) do it. No-op once the
     transaction has begun (it then already holds what it wrote)."""
-    conn = target.connection() if isinstance(target, Session) else target
-    if conn.dialect.name != "sqlite":
-        return
-    raw = conn.connection.dbapi_connection
-    if raw is not None and not raw.in_transaction:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    _begin_on_sqlite(target.connection() if isinstance(target, Session) else target, "BEGIN IMMEDIATE")
 
 
 def migrate_database(engine: Engine) -> None:
