@@ -172,3 +172,26 @@ def test_the_wall_shows_storage_low_before_the_disk_is_full(tiny_evidence_disk: 
         box = page.locator("#alarms").bounding_box()
         assert box is not None and box["y"] + box["height"] <= 1080
         browser.close()
+
+
+def test_a_connection_cut_mid_read_raises_its_own_error_so_the_answer_is_a_503(postgres_url: str) -> None:
+    """PostgreSQL restarted while a request reads (an upload's verdict, after its commit): the read fails with the
+    cut's OperationalError, which the routes answer (202 for a stored upload, 503 elsewhere). The idempotency
+    listener touched the cut connection while it was rolled back and raised PendingRollbackError over it: a plain
+    500 for an upload already stored (seen under load)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from monitor.adapters.storage import Database
+    from monitor.api.idempotency import mark_commits
+
+    db = Database(postgres_url)
+    mark_commits(db.engine)
+    try:
+        with pytest.raises(OperationalError), db.session() as s:
+            s.execute(text("SELECT 1"))
+            set_connections(postgres_url, allowed=False)  # the server ends this session
+            s.execute(text("SELECT 1"))
+    finally:
+        set_connections(postgres_url, allowed=True)
+        db.dispose()

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import Depends, Request, Response, UploadFile
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from starlette.concurrency import run_in_threadpool
 
 from ingest.acceptance import find_upload, load_verdict
@@ -73,7 +73,8 @@ async def respond(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], top
         await ctx.wait_for_verdict(topic, subject_id, ctx.limits.verdict_wait_s)
         try:
             body = await run_in_threadpool(load_verdict, ctx, model, subject_id)
-        except DBAPIError:  # stored and committed: never answered as an error; the phone asks its status URL later
+        except (DBAPIError, PendingRollbackError):  # stored and committed: never answered as an error; the phone
+            # asks its status URL later (a connection cut mid-read may surface as either)
             log.warning("verdict of %s %s unreadable after acceptance; answered pending", model.__tablename__,
                         subject_id)
     body["duplicate"] = not created

@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from redis.exceptions import RedisError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -343,6 +343,13 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str, 
 RETRY_AFTER_S = 5  # seconds a client waits before retrying while the database or the bus is unavailable
 
 
+def database_unavailable() -> JSONResponse:
+    """503 with Retry-After: the database cannot be reached now (what was committed stays)."""
+    return JSONResponse({"code": "DATABASE_UNAVAILABLE",
+                         "message": "数据库暂时不可用，请稍后重试（已提交的内容不会丢失）"},
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def is_unavailable(exc: DBAPIError) -> bool:
     """Whether a database error means "not reachable now" (connection lost or refused, server shutting down, SQLite
     locked past its busy timeout), not a mistake in the request or the code."""
@@ -390,9 +397,13 @@ def install_error_handlers(app: FastAPI, page_not_found: Callable[[Request], Res
         if not is_unavailable(exc):
             raise exc
         log.warning("database unavailable: %s", type(exc.orig).__name__ if exc.orig else type(exc).__name__)
-        return JSONResponse({"code": "DATABASE_UNAVAILABLE",
-                             "message": "数据库暂时不可用，请稍后重试（已提交的内容不会丢失）"},
-                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+        return database_unavailable()
+
+    @app.exception_handler(PendingRollbackError)
+    async def connection_cut(_request: Request, _exc: PendingRollbackError) -> JSONResponse:
+        # raised instead of the cut's own error when something touches the connection while it is rolled back
+        log.warning("database unavailable: connection cut mid-transaction")
+        return database_unavailable()
 
     @app.exception_handler(SATimeoutError)
     async def pool_timeout(_request: Request, _exc: SATimeoutError) -> JSONResponse:

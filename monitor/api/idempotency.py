@@ -81,6 +81,8 @@ def mark_commits(engine: Engine) -> None:
 
     @event.listens_for(engine, "rollback")
     def _rollback(conn: Connection) -> None:
+        if conn.invalidated:  # the connection was cut (database restarted): its mark goes with it, and touching
+            return  # it now would raise over the error being handled (an upload stored was answered 500)
         conn.info.pop("idempotent_wrote", None)
 
 
