@@ -37,13 +37,15 @@ def sign_in_verified(crew: Crew, how_many: int) -> list[int]:
         ids.append(r.json()["id"])
     r = crew.client.post(f"/api/v1/classes/{w.class_id}/roster", headers=auth(w.admin), json={"trainee_ids": ids})
     assert r.status_code in (200, 201), r.text
+    now = datetime.now(UTC)  # today as the server reads it when the check is made (not the module's import time:
+    # a run crossing Beijing midnight dated these sign-ins yesterday)
     with crew.client.app.state.db.session() as s:
         for trainee_id in ids + [w.obama_id]:
             sha = hashlib.sha256(f"sign-in {trainee_id}".encode()).hexdigest()
-            s.add(Evidence(sha256=sha, size_bytes=1, media_type="image/jpeg", width=1, height=1, created_at=NOW))
+            s.add(Evidence(sha256=sha, size_bytes=1, media_type="image/jpeg", width=1, height=1, created_at=now))
             s.flush()
             s.add(CheckIn(trainee_id=trainee_id, class_id=w.class_id, institution_id=w.ids["institution"],
-                          kind="sign_in", captured_at=NOW, received_at=NOW, lat=VENUE[0], lon=VENUE[1],
+                          kind="sign_in", captured_at=now, received_at=now, lat=VENUE[0], lon=VENUE[1],
                           accuracy_m=10, device_id=f"d{trainee_id}", photo_sha256=sha, status="passed"))
     return ids
 

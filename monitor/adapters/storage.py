@@ -22,6 +22,18 @@ log = logging.getLogger(__name__)
 _MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
+HOOK_QUERIES = {  # (kind, the query of its (name, table) pairs) per dialect: see `Database.hooks`
+    "sqlite": [("trigger", "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")],
+    "postgresql": [
+        ("trigger", "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                    "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace ORDER BY t.tgname"),
+        ("rule", "SELECT rulename, tablename FROM pg_rules WHERE schemaname = current_schema() ORDER BY rulename"),
+        ("policy", "SELECT policyname, tablename FROM pg_policies WHERE schemaname = current_schema() "
+                   "ORDER BY policyname"),
+    ],
+}
+
+
 def create_db_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     if url.startswith("sqlite"):
@@ -192,18 +204,8 @@ class Database:
         """(kind, table, name) of everything in the database that runs on its own when rows are written or read:
         triggers, and on PostgreSQL rewrite rules and row-level security policies. The product defines none."""
         with self.engine.connect() as conn:
-            if self.engine.dialect.name == "sqlite":
-                return [("trigger", str(table), str(name)) for name, table in conn.exec_driver_sql(
-                    "SELECT name, tbl_name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")]
-            found = [("trigger", str(table), str(name)) for name, table in conn.exec_driver_sql(
-                "SELECT t.tgname, c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE NOT t.tgisinternal AND c.relnamespace = current_schema()::regnamespace ORDER BY t.tgname")]
-            found += [("rule", str(table), str(name)) for name, table in conn.exec_driver_sql(
-                "SELECT rulename, tablename FROM pg_rules WHERE schemaname = current_schema() ORDER BY rulename")]
-            found += [("policy", str(table), str(name)) for name, table in conn.exec_driver_sql(
-                "SELECT policyname, tablename FROM pg_policies WHERE schemaname = current_schema() "
-                "ORDER BY policyname")]
-            return found
+            return [(kind, str(table), str(name)) for kind, sql in HOOK_QUERIES[self.engine.dialect.name]
+                    for name, table in conn.exec_driver_sql(sql)]
 
     def migrate(self) -> None:
         migrate_database(self.engine)
