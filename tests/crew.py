@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,8 +13,6 @@ from fastapi.testclient import TestClient
 
 from monitor.services.dispatch import DispatchClock
 from tests.helpers import World, auth, face
-
-NOW = datetime.now(UTC)
 
 
 @dataclass
@@ -25,6 +23,7 @@ class Crew:
     world: World
     staff: dict[str, int]
     tokens: dict[str, str]
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))  # when built (UTC); duty runs from 1 h before
 
     @property
     def client(self) -> TestClient:
@@ -65,7 +64,7 @@ def crew_pg(client_factory: Callable[..., TestClient], postgres_url: str) -> Cre
 
 
 def build_crew(client: TestClient) -> Crew:
-    world = World.build(client)
+    world, now = World.build(client), datetime.now(UTC)
     roster = {"county_a": ("county", "530102"), "county_tied": ("county", "530102"),
               "prefecture": ("prefecture", "530100"), "province": ("province", "530000"),
               "elsewhere": ("county", "532901")}
@@ -76,7 +75,7 @@ def build_crew(client: TestClient) -> Crew:
         assert r.status_code == 201, r.text
         staff[key] = r.json()["id"]
         duty = client.post(f"/api/v1/staff/{staff[key]}/duty", headers=auth(world.operator), json={
-            "starts_at": (NOW - timedelta(hours=1)).isoformat(), "ends_at": (NOW + timedelta(hours=8)).isoformat()})
+            "starts_at": (now - timedelta(hours=1)).isoformat(), "ends_at": (now + timedelta(hours=8)).isoformat()})
         assert duty.status_code == 201, duty.text
         r = client.post("/api/v1/tokens", headers=auth(world.admin), json={
             "role": "inspector", "name": f"抽查员{n}", "staff_id": staff[key]})
@@ -85,4 +84,4 @@ def build_crew(client: TestClient) -> Crew:
     tie = client.post(f"/api/v1/staff/{staff['county_tied']}/ties", headers=auth(tokens["county_tied"]),
                       json={"institution_id": world.ids["institution"], "relation": "spouse", "note": "配偶任该校校长"})
     assert tie.status_code == 201, tie.text
-    return Crew(world, staff, tokens)
+    return Crew(world, staff, tokens, now)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from models.clock import SHANGHAI
 from models.tables import Anomaly
 from monitor.services.clock import PolicyClock
-from tests.crew import NOW, Crew
+from tests.crew import Crew
 from tests.helpers import auth, insert_alert
 
 
@@ -19,7 +19,7 @@ def confirmed_alert(crew: Crew, alert_id: int | None = None) -> int:
     """An alert of the crew's class accepted by the county inspector and closed by the center as a confirmed
     violation, on its decision with a note of substance."""
     alert_id = alert_id or crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
     closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "operator", {
         "outcome": "violation_confirmed", "note": "比对签到照片与登记照片，3 名学员系同一人代签，证据见告警照片"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +22,7 @@ from monitor.adapters.tokens import resolve_token
 from monitor.decisions.dispatch import ClassPlace, Inspector, Level, eligible, is_recused, next_page
 from monitor.decisions.geodesy import convert_from_wgs84
 from monitor.services.dispatch import DispatchClock
-from tests.crew import NOW, Crew
+from tests.crew import Crew
 from tests.helpers import VENUE, World, auth, face, far_fix, live_feed
 from tests.test_phone_checks import sign_in_verified
 
@@ -30,7 +30,7 @@ from tests.test_phone_checks import sign_in_verified
 def test_a_new_alert_goes_to_the_county_inspector_who_is_not_recused(crew: Crew) -> None:
     alert_id = crew.alert_id()
     assert crew.detail(alert_id).json()["state"] == "open"
-    assert crew.clock().run(NOW) == {"escalated": 0, "routed": 1}
+    assert crew.clock().run(crew.now) == {"escalated": 0, "routed": 1}
     detail = crew.detail(alert_id).json()
     assert detail["state"] == "dispatched"
     assert [(p["staff_id"], p["level"], p["state"]) for p in detail["pages"]] == [
@@ -49,11 +49,11 @@ def test_a_new_alert_goes_to_the_county_inspector_who_is_not_recused(crew: Crew)
 
 def test_nobody_accepts_so_it_climbs_county_prefecture_province_then_returns(crew: Crew) -> None:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     # A fresh clock object each time: deadlines live in the database, so a restarted worker carries on.
-    crew.clock(seed=1).run(NOW + timedelta(minutes=11))
-    crew.clock(seed=2).run(NOW + timedelta(minutes=22))
-    crew.clock(seed=3).run(NOW + timedelta(minutes=33))
+    crew.clock(seed=1).run(crew.now + timedelta(minutes=11))
+    crew.clock(seed=2).run(crew.now + timedelta(minutes=22))
+    crew.clock(seed=3).run(crew.now + timedelta(minutes=33))
     detail = crew.detail(alert_id).json()
     assert [(p["staff_id"], p["level"], p["state"]) for p in detail["pages"]] == [
         (crew.staff["county_a"], "county", "expired"),
@@ -68,17 +68,17 @@ def test_nobody_accepts_so_it_climbs_county_prefecture_province_then_returns(cre
 
 def test_a_database_opened_anew_escalates_what_the_old_one_paged(crew: Crew) -> None:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     settings_ = crew.client.app.state.settings
     restarted = DispatchClock(settings_, Database(settings_.sqlalchemy_url), random.Random(5))
-    assert restarted.run(NOW + timedelta(minutes=5)) == {"escalated": 0, "routed": 0}  # not due yet
-    assert restarted.run(NOW + timedelta(minutes=10, seconds=1)) == {"escalated": 1, "routed": 0}
+    assert restarted.run(crew.now + timedelta(minutes=5)) == {"escalated": 0, "routed": 0}  # not due yet
+    assert restarted.run(crew.now + timedelta(minutes=10, seconds=1)) == {"escalated": 1, "routed": 0}
     assert crew.detail(alert_id).json()["pages"][-1]["staff_id"] == crew.staff["prefecture"]
 
 
 def test_the_inspector_accepts_works_and_closes_with_an_outcome(crew: Crew) -> None:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     base = f"/api/v1/alerts/{alert_id}"
     assert crew.post(f"{base}/accept", "prefecture").json()["code"] == "NOT_PAGED"
     accepted = crew.post(f"{base}/accept", "county_a")
@@ -106,7 +106,7 @@ def test_the_inspector_accepts_works_and_closes_with_an_outcome(crew: Crew) -> N
     assert states and all(state == "resolved" and "告警已办结（误报，抽查员0）" in (note or "")
                           for state, note in states)
     # An escalation deadline passing after acceptance changes nothing.
-    assert crew.clock().run(NOW + timedelta(hours=1)) == {"escalated": 0, "routed": 0}
+    assert crew.clock().run(crew.now + timedelta(hours=1)) == {"escalated": 0, "routed": 0}
     assert crew.post(f"{base}/reopen", "operator", {"note": ""}).status_code == 422
     reopened = crew.post(f"{base}/reopen", "operator", {"note": "复核发现需再次核查"})
     assert reopened.json()["state"] == "open" and reopened.json()["outcome"] is None
@@ -131,7 +131,7 @@ def test_operators_dispatch_by_hand_never_to_a_recused_inspector_and_dismiss_wit
 
 def test_sites_never_learn_of_a_dispatch(crew: Crew) -> None:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     site = auth(crew.world.site)
     assert crew.client.get(f"/api/v1/alerts/{alert_id}", headers=site).status_code == 403
     assert crew.client.get("/api/v1/my/alerts", headers=site).status_code == 403
@@ -140,6 +140,9 @@ def test_sites_never_learn_of_a_dispatch(crew: Crew) -> None:
 
 # -- recusal as a property -----------------------------------------------------------------------------------------
 COUNTIES = ("530102", "530103", "532901")
+
+
+AT = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # a fixed moment for the pure rostering properties
 
 
 @st.composite
@@ -151,7 +154,7 @@ def rosters(draw: st.DrawFn) -> tuple[list[Inspector], ClassPlace, int]:
         region = {Level.COUNTY: draw(st.sampled_from(COUNTIES)), Level.PREFECTURE: draw(st.sampled_from(
             ("530100", "532900"))), Level.PROVINCE: "530000"}[level]
         on = draw(st.booleans())
-        duty = ((NOW - timedelta(hours=1), NOW + timedelta(hours=1)),) if on else ()
+        duty = ((AT - timedelta(hours=1), AT + timedelta(hours=1)),) if on else ()
         ties = frozenset(draw(st.sets(st.sampled_from(institutions), max_size=3)))
         people.append(Inspector(staff_id, level, region, duty, ties, draw(st.booleans()) or True))
     place = ClassPlace(draw(st.sampled_from(COUNTIES)), draw(st.sampled_from(institutions)))
@@ -164,13 +167,13 @@ def test_a_recused_inspector_is_never_paged_at_any_rung(case: tuple[list[Inspect
     inspectors, place, seed = case
     rng, paged, rounds = random.Random(seed), frozenset[int](), {}
     for _ in range(8):  # climb the whole ladder
-        pick = next_page(inspectors, place, NOW, paged, rounds, 2, 3, rng)
+        pick = next_page(inspectors, place, AT, paged, rounds, 2, 3, rng)
         if pick.level is None:
             break
         by_id = {i.staff_id: i for i in inspectors}
         for staff_id in pick.staff_ids:
             assert not is_recused(by_id[staff_id], place.institution_id)
-            assert by_id[staff_id] in eligible(inspectors, place, pick.level, NOW)
+            assert by_id[staff_id] in eligible(inspectors, place, pick.level, AT)
         paged |= frozenset(pick.staff_ids)
         rounds[pick.level] = rounds.get(pick.level, 0) + 1
     tied = {i.staff_id for i in inspectors if place.institution_id in i.tied_institutions}
@@ -179,7 +182,7 @@ def test_a_recused_inspector_is_never_paged_at_any_rung(case: tuple[list[Inspect
 
 def test_the_page_is_pushed_to_its_inspector_and_nothing_of_the_class_to_the_recused_one(crew: Crew) -> None:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     with crew.client.app.state.db.session() as session:
         county_a = resolve_token(session, crew.tokens["county_a"])
     assert county_a is not None
@@ -221,18 +224,19 @@ def test_two_inspectors_accepting_one_alert_at_once(client_factory: Callable[...
     told it is taken, and the history has one acceptance (on SQLite too, where FOR UPDATE does nothing)."""
     url = request.getfixturevalue("postgres_url") if backend == "postgresql" else ""
     client = client_factory(database_url=url, dispatch_interval_seconds=3600, dispatch_high_parallel=2)
+    now = datetime.now(UTC)
     world = World.build(client)
     tokens = {}
     for n in range(2):
         staff = client.post("/api/v1/staff", headers=auth(world.admin), json={
             "name": f"并发抽查员{n}", "phone": f"1391111000{n}", "level": "county", "region_code": "530102"}).json()
         client.post(f"/api/v1/staff/{staff['id']}/duty", headers=auth(world.admin), json={
-            "starts_at": (NOW - timedelta(hours=1)).isoformat(), "ends_at": (NOW + timedelta(hours=2)).isoformat()})
+            "starts_at": (now - timedelta(hours=1)).isoformat(), "ends_at": (now + timedelta(hours=2)).isoformat()})
         tokens[staff["id"]] = client.post("/api/v1/tokens", headers=auth(world.admin), json={
             "role": "inspector", "name": f"并发抽查员{n}", "staff_id": staff["id"]}).json()["token"]
     assert world.checkin(face("people/kit_harington/john1.jpeg")).json()["status"] == "failed"
     alert_id = client.get("/api/v1/alerts", headers=auth(world.operator)).json()[0]["id"]
-    DispatchClock(client.app.state.settings, client.app.state.db, random.Random(1)).run(NOW)
+    DispatchClock(client.app.state.settings, client.app.state.db, random.Random(1)).run(now)
     assert len(client.get(f"/api/v1/alerts/{alert_id}", headers=auth(world.operator)).json()["pages"]) == 2
     barrier = threading.Barrier(2)
     answers: list[int] = []
@@ -267,7 +271,7 @@ def test_a_recused_inspector_sees_nothing_of_the_institution_and_a_tie_is_declar
 
 def test_a_tie_declared_during_a_task_hands_it_back_and_the_wall_counts_it(crew: Crew) -> None:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     base = f"/api/v1/alerts/{alert_id}"
     assert crew.post(f"{base}/accept", "county_a").status_code == 200
     sign_in_verified(crew, 3)
@@ -290,7 +294,7 @@ def test_a_tie_declared_during_a_task_hands_it_back_and_the_wall_counts_it(crew:
 
 def test_a_token_bound_only_to_regions_reads_but_does_not_work_alerts(crew: Crew) -> None:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     region_only = crew.client.post("/api/v1/tokens", headers=auth(crew.world.admin), json={
         "role": "inspector", "name": "区域值守", "region_codes": ["530102"]}).json()["token"]
     crew.tokens["region_only"] = region_only
@@ -301,7 +305,7 @@ def test_a_token_bound_only_to_regions_reads_but_does_not_work_alerts(crew: Crew
 
 def test_could_not_verify_needs_a_reason_and_is_counted_per_inspector(crew: Crew) -> None:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
     closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a",
                        {"outcome": "could_not_verify", "note": "机构大门紧锁，电话无人接听，负责人联系不上"})
@@ -315,10 +319,10 @@ def test_could_not_verify_needs_a_reason_and_is_counted_per_inspector(crew: Crew
 def test_arrival_carries_the_inspectors_fix_judged_against_the_fence(crew: Crew) -> None:
     """Inside the fence, outside it (marked, not refused: they may be at the door), in GCJ-02, or with no fix."""
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     base = f"/api/v1/alerts/{alert_id}"
     assert crew.post(f"{base}/accept", "county_a").status_code == 200
-    at = NOW.isoformat()
+    at = crew.now.isoformat()
     inside = crew.post(f"{base}/arrive", "county_a", {"fix": {"latitude": VENUE[0], "longitude": VENUE[1],
                                                               "accuracy_m": 12, "captured_at": at}})
     assert inside.status_code == 200, inside.text
@@ -353,7 +357,7 @@ def test_a_task_says_who_and_where_with_the_photos_to_recognise_them_by(crew: Cr
         s.get(Venue, w.ids["venue"]).address = "昆明市五华区职教路 12 号"
         s.get(Institution, w.ids["institution"]).contact_phone = "0871-65551234"
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     detail = crew.detail(alert_id, "county_a").json()
     assert detail["venue"]["address"] == "昆明市五华区职教路 12 号" and detail["venue"]["name"] == "教学楼0"
     assert detail["institution_phone"] == "0871-65551234"
@@ -378,7 +382,7 @@ def test_a_false_alarm_counts_the_sign_in_and_a_reopening_takes_it_back(crew: Cr
         checkin_id, anomaly_id = anomaly.subject_id, anomaly.id
     url = f"/api/v1/check-ins/{checkin_id}"
     assert crew.client.get(url, headers=auth(w.site)).json()["status"] == "failed"
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     base = f"/api/v1/alerts/{alert_id}"
     assert crew.post(f"{base}/accept", "county_a").status_code == 200
     closed = crew.post(f"{base}/close", "county_a", {"outcome": "false_alarm", "note": "到场核实：本人在班，照片逆光"})

@@ -16,7 +16,7 @@ from models.tables import Draw
 from monitor.decisions.dispatch import ClassPlace, Inspector, Level
 from monitor.decisions.draws import ALGORITHM, Candidate, DrawRule, draw_classes, draw_day, draw_inspectors
 from monitor.services.draws import draw_due
-from tests.crew import NOW, Crew
+from tests.crew import Crew
 from tests.helpers import auth
 
 
@@ -41,7 +41,7 @@ def test_a_draw_is_redone_exactly_from_its_seed_and_published_only_after_its_win
     assert mine == [{"day": draw["day"], "class_ids": draw["classes"]}]
     assert crew.client.get("/public/draws.json").json() == []
     with crew.client.app.state.db.session() as s:
-        s.execute(update(Draw).values(window_ends_at=NOW - timedelta(minutes=1)))
+        s.execute(update(Draw).values(window_ends_at=crew.now - timedelta(minutes=1)))
     published = crew.client.get("/public/draws.json").json()
     assert [(d["id"], d["seed"], d["drawn"]) for d in published] == [(draw["id"], draw["seed"], draw["classes"])]
     # Anyone can redo it from what was published.
@@ -52,7 +52,7 @@ def test_a_draw_is_redone_exactly_from_its_seed_and_published_only_after_its_win
 
 def test_the_clock_draws_once_a_day_at_the_draw_time(crew: Crew) -> None:
     db, settings = crew.client.app.state.db, crew.client.app.state.settings
-    local = NOW.astimezone(SHANGHAI)
+    local = crew.now.astimezone(SHANGHAI)
     hour, minute = map(int, settings.draw_at.split(":"))
     early = local.replace(hour=hour, minute=minute) - timedelta(minutes=1)
     late = local.replace(hour=hour, minute=minute) + timedelta(minutes=30)

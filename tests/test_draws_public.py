@@ -35,7 +35,7 @@ from monitor.decisions.draws import (
 from monitor.services import draws as draw_service
 from monitor.services.draws import draw_due, make_draw
 from monitor.settings import Settings
-from tests.crew import NOW, Crew
+from tests.crew import Crew
 from tests.helpers import FACES_DIR, auth, live_world, local_today
 from tests.test_inspections import items, signature_png
 from tests.test_pages import browser  # noqa: F401 - the module-scoped Chromium fixture
@@ -52,7 +52,8 @@ def add_inspector(crew: Crew, key: str, level: str, region: str, on_duty: bool =
     crew.staff[key] = r.json()["id"]
     if on_duty:
         duty = client.post(f"/api/v1/staff/{crew.staff[key]}/duty", headers=auth(world.operator), json={
-            "starts_at": (NOW - timedelta(hours=1)).isoformat(), "ends_at": (NOW + timedelta(hours=8)).isoformat()})
+            "starts_at": (crew.now - timedelta(hours=1)).isoformat(),
+            "ends_at": (crew.now + timedelta(hours=8)).isoformat()})
         assert duty.status_code == 201, duty.text
     r = client.post("/api/v1/tokens", headers=auth(world.admin), json={
         "role": "inspector", "name": f"抽查员{key}", "staff_id": crew.staff[key]})

@@ -30,7 +30,7 @@ from models.identity import mask_id_number
 from models.tables import EvidenceFaultRow, Inspection, PhoneCall, PhoneCheck, Trainee, TrainingClass, Venue
 from monitor.adapters.inspection_pdf import FormContent, FormFontMissing, render_form
 from monitor.decisions.inspection_form import CHECKLIST, RESULTS
-from tests.crew import NOW, Crew
+from tests.crew import Crew
 from tests.helpers import VENUE, auth, face
 from tests.test_inspections import signature_png
 
@@ -60,13 +60,13 @@ def phone_check_on(crew: Crew, alert_id: int) -> tuple[list[str], list[str]]:
         assert all(people)
         check = PhoneCheck(alert_id=alert_id, class_id=w.class_id, staff_id=crew.staff["county_a"],
                            inspector="抽查员0", seed="0" * 64, drawn=[w.obama_id, w.biden_id], state="done",
-                           created_at=NOW, completed_at=NOW)
+                           created_at=crew.now, completed_at=crew.now)
         s.add(check)
         s.flush()
         for trainee_id, reached in ((w.obama_id, True), (w.biden_id, False)):
             s.add(PhoneCall(check_id=check.id, trainee_id=trainee_id, reached=reached,
                             present=True if reached else None, answers=None, duration_s=60 if reached else 0,
-                            called_at=NOW, callee="13700001111"))
+                            called_at=crew.now, callee="13700001111"))
         return [p.name for p in people if p], [p.id_number for p in people if p]
 
 
@@ -97,7 +97,7 @@ def file_on(crew: Crew, alert_id: int, headcount_present: int) -> dict[str, Any]
 def filed(crew: Crew) -> dict[str, Any]:
     """An on-site form of an alert with a phone check (one trainee confirmed present, the form counts one)."""
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
     assert crew.post(f"/api/v1/alerts/{alert_id}/arrive", "county_a").status_code == 200
     names, id_numbers = phone_check_on(crew, alert_id)
@@ -393,6 +393,7 @@ def test_a_form_without_the_inspectors_signature_is_refused(crew: Crew) -> None:
 
 
 def test_a_missing_font_is_a_clear_error_not_a_form_without_its_font(tmp_path: Path) -> None:
-    form = FormContent(1, "C1", "班", "机构", "场地", "on_site", "检查员", NOW, 3, 3, {}, "", "张校长", [])
+    at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    form = FormContent(1, "C1", "班", "机构", "场地", "on_site", "检查员", at, 3, 3, {}, "", "张校长", [])
     with pytest.raises(FormFontMissing, match="fonts-wqy-microhei"):
         render_form(form, signature_png(), signature_png(), tmp_path / "none.ttc")

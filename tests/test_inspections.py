@@ -19,7 +19,7 @@ from sqlalchemy import select
 from models.clock import SHANGHAI
 from models.tables import ClassSession
 from monitor.decisions.inspection_form import CHECKLIST, visits_per_class
-from tests.crew import NOW, Crew, build_crew
+from tests.crew import Crew, build_crew
 from tests.helpers import VENUE, auth, face, far_fix, issue_token_via_api
 
 
@@ -57,7 +57,7 @@ def file_form(crew: Crew, who: str = "county_a", alert_id: int | None = None, **
 
 def test_an_on_site_inspection_is_filed_with_signature_photos_and_a_pdf(crew: Crew) -> None:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a")
     crew.post(f"/api/v1/alerts/{alert_id}/arrive", "county_a")
     r = file_form(crew, alert_id=alert_id)

@@ -25,7 +25,7 @@ from monitor.app import create_app
 from monitor.decisions.geodesy import wgs84_to_gcj02
 from monitor.decisions.inspection_form import CHECKLIST, RESULTS
 from monitor.settings import Settings
-from tests.crew import NOW, Crew
+from tests.crew import Crew
 from tests.helpers import FACES_DIR, REPO, VENUE, World, auth, face, far_fix, running_server
 from tests.helpers import live_world as running
 from tests.test_pages import browser, wait_until  # noqa: F401 - the module-scoped Chromium fixture
@@ -45,7 +45,7 @@ def settings_for(tmp_path: Path) -> Settings:
 def enlist(world: World) -> tuple[dict[str, int], dict[str, str]]:
     """Inspectors on duty, each with a token naming them: two of the class's county (one tied to its school, so
     recused), one of its prefecture."""
-    c = world.client
+    c, now = world.client, datetime.now(UTC)
     staff, tokens = {}, {}
     roster = {"county_a": ("县区抽查员甲", "county", "530102"), "county_tied": ("县区抽查员乙", "county", "530102"),
               "prefecture": ("州市抽查员丙", "prefecture", "530100")}
@@ -55,7 +55,7 @@ def enlist(world: World) -> tuple[dict[str, int], dict[str, str]]:
         assert r.status_code == 201, r.text
         staff[key] = r.json()["id"]
         duty = c.post(f"/api/v1/staff/{staff[key]}/duty", headers=auth(world.operator), json={
-            "starts_at": (NOW - timedelta(hours=1)).isoformat(), "ends_at": (NOW + timedelta(hours=8)).isoformat()})
+            "starts_at": (now - timedelta(hours=1)).isoformat(), "ends_at": (now + timedelta(hours=8)).isoformat()})
         assert duty.status_code == 201, duty.text
         r = c.post("/api/v1/tokens", headers=auth(world.admin), json={"role": "inspector", "name": name,
                                                                        "staff_id": staff[key]})

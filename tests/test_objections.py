@@ -29,7 +29,7 @@ from monitor.decisions.objections import (
     site_message,
     timer_text,
 )
-from tests.crew import NOW, Crew
+from tests.crew import Crew
 from tests.helpers import World, auth, confirmed_violation, face, issue_token_via_api
 from tests.test_inspections import file_form
 
@@ -109,7 +109,7 @@ def closed_by_inspector(crew: Crew, outcome: str = "violation_confirmed") -> tup
     """An alert of institution 0's class paged by the system, accepted by the county inspector, inspected on site
     (a form found a problem) and closed by that inspector; returns (alert id, form id)."""
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
     form = file_form(crew, alert_id=alert_id)
     assert form.status_code == 201, form.text
@@ -136,7 +136,7 @@ def test_the_site_reads_its_findings_with_their_proof_and_nothing_of_another_ins
     # While the alert is worked, the site learns nothing of the dispatch (明察暗访): only that it is in progress.
     own = w.checkin(face("people/kit_harington/john1.jpeg"))
     assert own.json()["status"] == "failed"
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     early = findings(crew, w.site).json()
     assert [a["state"] for a in early["alerts"]] == ["in_progress"]
     assert "已派发" not in findings(crew, w.site).text and "dispatched" not in findings(crew, w.site).text
@@ -291,7 +291,7 @@ def test_the_closer_may_not_decide_and_a_rejected_finding_stands(crew: Crew) -> 
     w, client = crew.world, crew.client
     closer = issue_token_via_api(client, w.admin, "operator", "值班员乙")
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
     closed = client.post(f"/api/v1/alerts/{alert_id}/close", headers=auth(closer), json={
         "outcome": "violation_confirmed", "note": "比对签到照片与登记照片，3 名学员系同一人代签，证据见告警照片"})
@@ -391,7 +391,7 @@ def test_an_upheld_objection_reopens_only_the_finding_it_disputed_and_shows_the_
     other = issue_token_via_api(client, w.admin, "operator", "值班员丙")
     assert client.post(f"/api/v1/alerts/{alert_id}/reopen", headers=auth(other),
                        json={"note": "复核：需再次现场核查"}).status_code == 200
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     if crew.detail(alert_id).json()["state"] == "dispatched":
         assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
     else:
@@ -412,7 +412,7 @@ def test_an_upheld_objection_reopens_only_the_finding_it_disputed_and_shows_the_
     assert second.status_code == 201, second.text
     assert client.post(f"/api/v1/objections/{second.json()['id']}/decide", headers=auth(decider),
                        json={"decision": "upheld", "note": NOTE}).json()["reopened"] is True
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     for read in (client.get(f"/api/v1/objections/{second.json()['id']}", headers=site).json(),
                  *client.get("/api/v1/objections", headers=site).json()):
         assert read["alert_state"] in ("in_progress", "closed"), read

@@ -19,7 +19,7 @@ from models.tables import CheckIn, Evidence, PhoneCheck, Trainee
 from monitor.adapters.cdr import read_cdrs
 from monitor.decisions.phone_check import Call, CdrRecord, RecordedCall, draw_trainees, judge_phone_check, match_cdrs
 from monitor.demo.world import make_id_number
-from tests.crew import NOW, Crew
+from tests.crew import Crew
 from tests.helpers import VENUE, auth, insert_alert
 from tests.test_inspections import file_form
 
@@ -52,7 +52,7 @@ def sign_in_verified(crew: Crew, how_many: int) -> list[int]:
 
 def accepted_alert(crew: Crew) -> int:
     alert_id = crew.alert_id()
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     assert crew.post(f"/api/v1/alerts/{alert_id}/accept", "county_a").status_code == 200
     return alert_id
 
@@ -435,7 +435,7 @@ def test_a_form_and_a_close_at_once_never_leave_a_false_alarm_beside_a_form_that
     assert not (detail["outcome"] == "false_alarm" and detail["inspection_ids"]), detail
     # The other order, one after the other: closed as a false alarm, then a form that found a problem.
     second = insert_alert(crew.world, "FACE_MISMATCH")
-    crew.clock().run(NOW)
+    crew.clock().run(crew.now)
     assert crew.post(f"/api/v1/alerts/{second}/accept", "county_a").status_code == 200
     assert crew.post(f"/api/v1/alerts/{second}/close", "county_a",
                      {"outcome": "false_alarm", "note": "现场查看无异常"}).status_code == 200
