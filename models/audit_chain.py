@@ -214,11 +214,27 @@ def sealer_doubts(signature: str | None, key: tuple[str, bytes], signed_before: 
                           subject_kind, subject_id, detail) in doubted
 
 
-def entry_trusted(signature: str | None, seq: int | None, first_signed_seq: int | None, keys: Mapping[str, bytes],
-                  at_iso: str, actor: str, actor_role: str, token_id: int | None, action: str, subject_kind: str,
-                  subject_id: str, detail: Any) -> bool:
+@dataclass(frozen=True)
+class SignedSince:
+    """Where signed entries begin: the first signed entry's seq in the chain, and (while none is sealed) the first
+    pending signed entry's id, the order the sealer will take them in."""
+
+    seq: int | None
+    pending_id: int | None
+
+    def legacy_place(self, seq: int | None, entry_id: int) -> bool:
+        """Whether an entry sits where entries were written before signatures existed: sealed before the first
+        signed entry, or pending while none is sealed and none pending comes before it (the sealer will chain it
+        as written before signatures: a check that runs before that seal must judge it the same way)."""
+        if self.seq is not None:
+            return seq is not None and seq < self.seq
+        return seq is not None or self.pending_id is None or entry_id < self.pending_id
+
+
+def entry_trusted(signature: str | None, legacy_place: bool, keys: Mapping[str, bytes], at_iso: str, actor: str,
+                  actor_role: str, token_id: int | None, action: str, subject_kind: str, subject_id: str,
+                  detail: Any) -> bool:
     """Whether an entry, sealed or not, may be believed about the row it names: signed by a holder of the audit key,
-    or unsigned but sealed before the first signed entry (written before signatures existed)."""
-    legacy_place = seq is not None and (first_signed_seq is None or seq < first_signed_seq)
+    or unsigned in the `legacy_place` (`SignedSince.legacy_place`: written before signatures existed)."""
     return writer_verdict(signature, keys, not legacy_place, at_iso, actor, actor_role, token_id, action,
                           subject_kind, subject_id, detail) in ("legacy", "signed")

@@ -11,11 +11,11 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Table, cast, collate, func, select
+from sqlalchemy import ColumnElement, Connection, String, Table, cast, collate, func, select
 from sqlalchemy.orm import Session
 
 from models.audit import AUDITED, append_audit, columns_detail
-from models.audit_chain import Anchor, Break, Link, canonical, entry_trusted, verify_chain
+from models.audit_chain import Anchor, Break, Link, SignedSince, canonical, entry_trusted, verify_chain
 from models.audit_rows import RowFinding, differing_columns, replay_entries
 from models.tables import AuditCheckRequest, AuditCheckRow, AuditEntry, AuditHead, Base
 from monitor.adapters.audit_keys import append_anchor, read_anchors
@@ -122,17 +122,25 @@ def daily_anchors(path: Path, days: int = 30) -> list[Anchor]:
     return [by_day[d] for d in sorted(by_day, reverse=True)[:days]]
 
 
-def believed_entries(entries: Iterable[Any], table: str, keys: Mapping[str, bytes] | None, first_signed: int | None,
+def believed_entries(entries: Iterable[Any], table: str, keys: Mapping[str, bytes] | None, signed: SignedSince,
                      copies: Mapping[int, int | None], findings: list[RowFinding]) -> Iterator[tuple[str, str, Any]]:
     """(verb, row key, detail) of each of `table`'s entries the product wrote; one it did not (no valid signature,
     or a copy) is noted in `findings` and skipped. Without `keys` every entry is believed."""
     for e in entries:
         if keys is not None and (e.id in copies or not entry_trusted(
-                e.signature, e.seq, first_signed, keys, e.at.isoformat(), e.actor, e.actor_role, e.token_id,
-                e.action, e.subject_kind, e.subject_id, e.detail)):
+                e.signature, signed.legacy_place(e.seq, e.id), keys, e.at.isoformat(), e.actor, e.actor_role,
+                e.token_id, e.action, e.subject_kind, e.subject_id, e.detail)):
             findings.append(RowFinding(table, e.subject_id, "unsigned_entry", entry=e.id))
             continue
         yield e.action.rsplit(".", 1)[1], e.subject_id, e.detail or {}
+
+
+def signed_since(conn: Connection) -> SignedSince:
+    """Where signed entries begin, read in `conn`'s snapshot."""
+    first_seq = conn.scalar(select(func.min(AuditEntry.seq)).where(AuditEntry.signature.is_not(None)))
+    first_pending = None if first_seq is not None else conn.scalar(select(func.min(AuditEntry.id)).where(
+        AuditEntry.seq.is_(None), AuditEntry.signature.is_not(None)))
+    return SignedSince(first_seq, first_pending)
 
 
 def chain_key(table: Table) -> ColumnElement[str]:
@@ -159,8 +167,6 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
     tables_by_name = {t.name: t for t in Base.metadata.sorted_tables}
     checked = 0
     findings: list[RowFinding] = []
-    with db.connection() as conn:
-        first_signed = conn.scalar(select(func.min(AuditEntry.seq)).where(AuditEntry.signature.is_not(None)))
     copies = copied_entries(db) if keys is not None else {}
     byte_order = "C" if db.engine.dialect.name == "postgresql" else "BINARY"
     for name in sorted(set(tables or AUDITED) & tables_by_name.keys()):
@@ -170,7 +176,9 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
                                                     else "SERIALIZABLE") as conn, conn.begin():
             begin_snapshot(conn)
             # one snapshot for the entries and the rows (PostgreSQL reads each statement afresh otherwise): a row
-            # committed with its entry while the check runs is seen with both or with neither
+            # committed with its entry while the check runs is seen with both or with neither, and where signed
+            # entries begin as the sealer left it then
+            signed = signed_since(conn)
             entries = conn.execute(select(AuditEntry).where(
                 AuditEntry.subject_kind == name, AuditEntry.action.like(f"{name}.%"))
                 .order_by(collate(AuditEntry.subject_id, byte_order), AuditEntry.seq.is_(None), AuditEntry.seq,
@@ -188,7 +196,7 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
                     key = row.chain_key
                 recorded = None
                 if group is not None and group[0] == key:
-                    replayed = replay_entries(believed_entries(group[1], name, keys, first_signed, copies, findings))
+                    replayed = replay_entries(believed_entries(group[1], name, keys, signed, copies, findings))
                     recorded = replayed.get(key)
                     group = next(by_key, None)
                 if row is None or row.chain_key != key:  # entries, no row
