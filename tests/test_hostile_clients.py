@@ -163,9 +163,9 @@ def test_a_body_without_a_valid_token_is_refused_before_it_is_read(quick_timeout
                 bomb.sendall(b"POST /api/v1/check-ins HTTP/1.1\r\nHost: x\r\n" + authorization
                              + b"Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 14000000\r\n\r\n"
                              + b"--b\r\n" + b"x" * 60_000)
-                started = time.monotonic()
                 answer = bomb.recv(4096)
-                assert time.monotonic() - started < 0.9  # not the body timeout: no body was waited for
+            # 401, not the 408 of the 1 s body timeout: the body (only 60 kB of 14 MB sent) was never waited for
+            # (a bound in seconds here only measured how busy the machine was: 4.4 s once under a full test run)
             assert answer.startswith(b"HTTP/1.1 401"), answer[:300]
             assert b"AUTH_REQUIRED" in answer if not authorization else b"AUTH_INVALID" in answer
         public = httpx.post(f"{url}/auth/sign-in", json={"code": "x" * 22})  # a route anyone may call
