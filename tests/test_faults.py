@@ -52,6 +52,33 @@ def test_the_database_unreachable_is_a_503_with_retry_after_and_the_center_recov
     assert client.get("/api/v1/institutions", headers=auth(world.admin)).status_code == 200
 
 
+def test_a_connection_found_cut_mid_request_is_a_503_not_a_plain_500(client: TestClient,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever touches a connection that was cut while its transaction was rolled back raises SQLAlchemy's
+    PendingRollbackError, not the cut's own error: it is answered like the database being down (503, its JSON
+    shape, Retry-After), on any route, and the next request is served."""
+    from contextlib import contextmanager
+
+    from sqlalchemy.exc import PendingRollbackError
+
+    world = World.build(client)
+    db = client.app.state.db
+    real_session, cut = db.session, {"once": True}
+
+    @contextmanager
+    def session_on_a_cut_connection() -> Iterator[object]:
+        if cut.pop("once", False):
+            raise PendingRollbackError("Can't reconnect until invalid transaction is rolled back.")
+        with real_session() as s:
+            yield s
+
+    monkeypatch.setattr(db, "session", session_on_a_cut_connection)
+    r = client.get("/api/v1/institutions", headers=auth(world.admin))
+    assert r.status_code == 503 and r.json()["code"] == "DATABASE_UNAVAILABLE", r.text
+    assert "稍后重试" in r.json()["message"] and int(r.headers["Retry-After"]) > 0
+    assert client.get("/api/v1/institutions", headers=auth(world.admin)).status_code == 200
+
+
 @pytest.fixture(params=["tmpfs", "ext4"])
 def tiny_evidence_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
     """The evidence directory on a real small disk (root can mount one; CI runs as root): a 3 MiB tmpfs, or an
