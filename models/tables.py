@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -784,6 +785,12 @@ class PublicNotice(Base):
     seal: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
+SEALER_FINDINGS = ("audit.untrusted", "audit.rolled_back")
+"""The sealer's own entries when it chains an entry it does not believe, or finds the chain rolled back."""
+SEALER_FINDINGS_WHERE = "action IN (" + ", ".join(f"'{action}'" for action in SEALER_FINDINGS) + ")"
+"""The same as SQL text with literal values: a partial index is used only when a query's condition is the index's."""
+
+
 # -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------
 class AuditEntry(Base):
     """One state change, written in the change's own transaction, then sealed into the chain (its `seq` and hash,
@@ -793,7 +800,9 @@ class AuditEntry(Base):
     __tablename__ = "audit_entries"
     __table_args__ = (Index("ix_audit_entries_actor_seq", "actor", "seq"),  # one actor's entries, a page at a time
                       Index("ix_audit_entries_at", "at"),  # a time window (GET /audit?since=&until=)
-                      Index("ix_audit_entries_signature", "signature", unique=True))  # a copied entry is refused
+                      Index("ix_audit_entries_signature", "signature", unique=True),  # a copied entry is refused
+                      Index("ix_audit_entries_sealer_findings", "seq", postgresql_where=text(SEALER_FINDINGS_WHERE),
+                            sqlite_where=text(SEALER_FINDINGS_WHERE)))  # the wall's alarm counts them
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # None until sealed
     at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from models.audit import AuditActor, append_audit
 from models.clock import utc_now
 from models.domain import Role
-from models.tables import ApiToken, AuditEntry, Trainee
+from models.tables import ApiToken, AuditEntry, AuditHead, Trainee
 from monitor.adapters.audit_keys import create_private, load_keyring
 from monitor.adapters.storage import Database
 from monitor.adapters.tokens import issue_token
@@ -563,6 +563,15 @@ def test_an_entry_slipped_in_for_the_sealer_is_named_and_not_believed(world: Wor
     assert [a["code"] for a in alarms] == ["AUDIT_UNTRUSTED"] and f"第 {seq} 条" in alarms[0]["message"]
     noted = [e for e in entries(world) if e["action"] == "audit.untrusted"]
     assert [(e["subject_id"], e["detail"], e["actor_role"]) for e in noted] == [(str(seq), {"seqs": [seq]}, "system")]
+    # the head's counter set back to zero at the database silences nothing: the sealer's own entry is in the chain
+    with db.engine.begin() as conn:
+        conn.execute(update(AuditHead).values(untrusted=0, untrusted_seq=None))
+    alarms = world.client.get("/api/v1/overview", headers=auth(world.admin)).json()["alarms"]
+    assert [a["code"] for a in alarms] == ["AUDIT_UNTRUSTED"], alarms
+    assert f"第 {seq} 条" in alarms[0]["message"] and "计数" in alarms[0]["message"], alarms[0]["message"]
+    health = world.client.get("/api/v1/health", headers=auth(world.admin)).json()
+    assert health["status"] == "degraded" and (health["audit"]["untrusted"], health["audit"]["untrusted_seq"]) == (
+        1, seq)
 
 
 def test_entries_from_before_signatures_verify_and_an_unsigned_one_after_does_not(

@@ -11,13 +11,13 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, String, Table, cast, collate, func, select
+from sqlalchemy import ColumnElement, Connection, String, Table, cast, collate, func, select, text
 from sqlalchemy.orm import Session
 
 from models.audit import AUDITED, append_audit, columns_detail
 from models.audit_chain import Anchor, Break, Link, SignedSince, canonical, entry_trusted, verify_chain
 from models.audit_rows import RowFinding, differing_columns, replay_entries
-from models.tables import AuditCheckRequest, AuditCheckRow, AuditEntry, AuditHead, Base
+from models.tables import SEALER_FINDINGS_WHERE, AuditCheckRequest, AuditCheckRow, AuditEntry, AuditHead, Base
 from monitor.adapters.audit_keys import append_anchor, read_anchors
 from monitor.adapters.storage import Database, begin_snapshot
 from monitor.services.registers import verify_extracts
@@ -44,14 +44,37 @@ def iter_links(db: Database, upto: int | None = None) -> Iterator[Link]:
         after = rows[-1].seq or after
 
 
+def sealer_findings(session: Session) -> tuple[int, int | None]:
+    """What the sealer's own entries in the chain count (each entry it did not believe, each rollback it found) and
+    the last such entry's seq; read from the chain, not from the head's counter, which is a plain column."""
+    count, last = 0, None
+    for action, detail in session.execute(select(AuditEntry.action, AuditEntry.detail)
+                                          .where(text(SEALER_FINDINGS_WHERE))):
+        seqs = [int(x) for x in (detail or {}).get("seqs", []) if isinstance(x, int)] \
+            if action == "audit.untrusted" else [int((detail or {}).get("found_seq") or 0) + 1]
+        count += max(len(seqs), 1)
+        last = max([last or 0, *seqs]) or None
+    return count, last
+
+
 def untrusted_alarm(session: Session) -> dict[str, Any] | None:
     """The alarm when the sealer has chained entries it did not believe (written by someone at the database, not
-    by the product): how many, the last one's seq, and what to do, in zh-CN; None when there are none."""
+    by the product) or found the chain rolled back: how many, the last one's seq, and what to do, in zh-CN; None
+    when there are none. Counted from the sealer's own entries as well as the head's counter: a counter set back
+    to zero in the database still leaves the alarm (and says so)."""
     head = session.get(AuditHead, 1)
-    if head is None or not head.untrusted:
+    counted = int(head.untrusted or 0) if head is not None else 0
+    noted, noted_seq = sealer_findings(session)
+    if not counted and not noted:
         return None
-    return {"untrusted": head.untrusted, "untrusted_seq": head.untrusted_seq,
-            "message": f"审计链中发现 {head.untrusted} 处不是本系统所为的写入或回退"
+    if noted > counted:
+        return {"untrusted": noted, "untrusted_seq": noted_seq,
+                "message": f"审计链中记有 {noted} 处不是本系统所为的写入或回退（最近一处在第 {noted_seq} 条），"
+                           f"但链头的告警计数为 {counted}：计数已在数据库中被绕过系统改写，"
+                           "请运行 monitor audit verify 核查"}
+    assert head is not None
+    return {"untrusted": counted, "untrusted_seq": head.untrusted_seq,
+            "message": f"审计链中发现 {counted} 处不是本系统所为的写入或回退"
                        f"（最近一处在第 {head.untrusted_seq} 条）：数据库可能被绕过系统改写，"
                        "请运行 monitor audit verify 核查"}
 
