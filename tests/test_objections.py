@@ -434,3 +434,48 @@ def test_a_reason_said_over_and_over_is_no_reason() -> None:
     assert judge_decision_note("机构提交的教室监控录像显示该学员全天在场，签到照片不符系光线所致") is None
     assert substantive("多次致电机构负责人无人接听", 10)  # a could-not-verify reason of ten-odd characters
     assert [smallest_period(list(t)) for t in ("", "a", "abab", "ababa", "abcd")] == [0, 1, 2, 2, 4]
+
+
+def test_the_objectable_list_holds_every_alert_the_site_may_object_to_whichever_page_it_is_on(world: World) -> None:
+    """`GET /site/findings?objectable=true` (the site page's objection form) lists exactly the alerts whose findings
+    say `objectable`, however many newer ones push them off the first page: closed against the institution, and
+    not objected to for this closing (a reopened and closed-again alert may be objected to again)."""
+    from models.tables import Alert, AlertTransition
+    from tests.helpers import insert_alert
+
+    client, site = world.client, auth(world.site)
+
+    def close(alert_id: int, outcome: str = "violation_confirmed") -> None:
+        now = datetime.now(UTC)
+        with client.app.state.db.session() as s:
+            s.add(AlertTransition(alert_id=alert_id, action="close", from_state="accepted", to_state="closed",
+                                  actor="抽查员甲", actor_role="inspector", outcome=outcome,
+                                  note="现场登记 3 人实到 1 人，签到照片非学员本人", created_at=now))
+            alert = s.get(Alert, alert_id)
+            assert alert is not None
+            alert.state, alert.outcome, alert.updated_at = "closed", outcome, now
+
+    def listed(**query: object) -> tuple[int, dict[int, bool]]:
+        r = client.get("/api/v1/site/findings", headers=site, params={"per_page": 100, **query})
+        assert r.status_code == 200, r.text
+        return r.json()["total"], {a["alert_id"]: a["objectable"] for a in r.json()["alerts"]}
+
+    no_closing = confirmed_violation(world)  # closed with no closing transition recorded
+    unsure = insert_alert(world, "FACE_MISMATCH", state="closed", outcome="could_not_verify")
+    cleared = insert_alert(world, "FACE_MISMATCH", state="closed", outcome="false_alarm")
+    objected = insert_alert(world, "FACE_MISMATCH")
+    close(objected)
+    made = client.post("/api/v1/objections", headers=site, json={"alert_id": objected, "reason": REASON})
+    assert made.status_code == 201, made.text
+    for _ in range(12):  # newer open alerts: the objectable ones are on the second page of ten
+        insert_alert(world)
+    first_page = client.get("/api/v1/site/findings", headers=site, params={"per_page": 10}).json()
+    assert not {no_closing, unsure} & {a["alert_id"] for a in first_page["alerts"]}
+    total, every = listed()
+    assert total == 16 and every[cleared] is False and every[objected] is False
+    count, objectable = listed(objectable="true")
+    assert set(objectable) == {i for i, ok in every.items() if ok} == {no_closing, unsure} and count == 2
+    assert all(objectable.values())
+    close(objected)  # reopened and closed again: a new finding, which may be objected to
+    assert set(listed(objectable="true")[1]) == {no_closing, unsure, objected} == {
+        i for i, ok in listed()[1].items() if ok}

@@ -126,3 +126,30 @@ def test_a_next_page_that_does_not_come_leaves_the_page_where_it_was(live_world:
     expect(status).to_have_text("共 12 条告警，第 2 页")
     expect(page.locator("#findings-list .finding")).to_have_count(2)
     context.close()
+
+
+def test_an_alert_on_a_later_page_can_still_be_objected_to(live_world: World, browser: Browser) -> None:  # noqa: F811
+    """The objection form listed only the alerts of the page shown: a finding pushed to the second page by newer
+    alerts could not be picked. It lists every alert the institution may object to now."""
+    from tests.helpers import insert_alert
+
+    world = live_world
+    base = str(world.client.base_url).rstrip("/")
+    alert_id = closed_against_the_site(world)
+    for _ in range(12):
+        insert_alert(world)
+    context = browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{base}/site#token={world.site}")
+    page.locator("#tab-findings").tap()
+    expect(page.locator("#findings-status")).to_have_text("共 13 条告警，第 1 页", timeout=10_000)
+    expect(page.locator(f"#findings-list .finding[data-alert='{alert_id}']")).to_have_count(0)  # on page 2
+    options = page.locator("#objection-alert option")
+    expect(options).to_have_count(1)
+    assert options.first.get_attribute("value") == str(alert_id)
+    page.locator("#objection-reason").fill(REASON)
+    page.locator("#objection-submit").tap()
+    expect(page.locator("#objection-result")).to_contain_text("异议已提交（编号", timeout=10_000)
+    expect(page.locator("#objection-none")).to_be_visible()
+    context.close()

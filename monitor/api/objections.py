@@ -32,9 +32,11 @@ Deciders = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN)]
             summary="The institution's findings, newest first: its alerts with their anomalies (figures, thresholds, "
                     "model version, its own photos), filed forms (digest to verify), objections; blacklist decisions")
 def findings(scope: SiteCaller, db: Db, page: Annotated[int, Query(ge=1, le=10_000)] = 1,
-             per_page: Annotated[int, Query(ge=1, le=100)] = 20) -> dict[str, Any]:
+             per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+             objectable: Annotated[bool, Query(description="only the alerts it may object to now")] = False,
+             ) -> dict[str, Any]:
     with db.session() as session:
-        return site_findings(session, scope.institution_id or -1, page, per_page)
+        return site_findings(session, scope.institution_id or -1, page, per_page, objectable)
 
 
 def one(session: Any, objection: Objection, scope: Scope) -> dict[str, Any]:

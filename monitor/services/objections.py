@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,7 @@ from models.tables import (
 from models.terms import RULE_CATALOGUE
 from monitor.decisions.alert_lifecycle import OUTCOME_NAMES, Action, AlertState, Outcome
 from monitor.decisions.objections import (
+    OBJECTABLE,
     OBJECTION_STATE_NAMES,
     Decision,
     ObjectionState,
@@ -261,13 +262,28 @@ def anomaly_findings(session: Session, anomalies: list[Anomaly], classes: dict[i
     return out
 
 
-def site_findings(session: Session, institution_id: int, page: int, per_page: int) -> dict[str, Any]:
-    """The institution's findings, newest first, a page at a time: its alerts with their anomalies, filed forms and
-    objections; the blacklist decisions about it and its teachers; its own standing."""
+def objectable_now() -> ColumnElement[bool]:
+    """`judge_objectable` in SQL, to list every alert the institution may object to now: closed with a finding
+    that weighs against it, and no objection yet against its latest closing (`closing_of`)."""
+    latest_closing = select(func.max(AlertTransition.id)).where(
+        AlertTransition.alert_id == Alert.id, AlertTransition.to_state == AlertState.CLOSED.value,
+        AlertTransition.action.in_([Action.CLOSE.value, Action.DISMISS.value])).correlate(Alert).scalar_subquery()
+    objected = exists().where(Objection.alert_id == Alert.id, or_(
+        Objection.closing_transition_id == latest_closing,
+        and_(Objection.closing_transition_id.is_(None), latest_closing.is_(None))))
+    return and_(Alert.state == AlertState.CLOSED.value, Alert.outcome.in_([o.value for o in OBJECTABLE]), ~objected)
+
+
+def site_findings(session: Session, institution_id: int, page: int, per_page: int,
+                  objectable: bool = False) -> dict[str, Any]:
+    """The institution's findings, newest first, a page at a time (`objectable`: only those it may object to now,
+    whichever page they are on): its alerts with their anomalies, filed forms and objections; the blacklist
+    decisions about it and its teachers; its own standing."""
     institution = session.get(Institution, institution_id)
     class_ids = select(TrainingClass.id).where(TrainingClass.institution_id == institution_id)
-    total = int(session.scalar(select(func.count()).select_from(Alert).where(Alert.class_id.in_(class_ids))) or 0)
-    alerts = list(session.scalars(select(Alert).where(Alert.class_id.in_(class_ids))
+    mine_only = and_(Alert.class_id.in_(class_ids), objectable_now()) if objectable else Alert.class_id.in_(class_ids)
+    total = int(session.scalar(select(func.count()).select_from(Alert).where(mine_only)) or 0)
+    alerts = list(session.scalars(select(Alert).where(mine_only)
                                   .order_by(Alert.last_at.desc(), Alert.id.desc())
                                   .offset((page - 1) * per_page).limit(per_page)))
     ids = [a.id for a in alerts]

@@ -7,6 +7,7 @@ import { client } from "./state.js";
 
 const { $, el } = M;
 const PER_PAGE = 10;
+const OBJECTABLE_LISTED = 100;  // the form's list of alerts that may be objected to (the API's largest page)
 // The figures' names as a person reads them.
 const FIGURES = {
   face_distance: "人脸相似距离", face_count: "人脸数", template_index: "比对的登记照序号",
@@ -26,7 +27,7 @@ const FIGURES = {
 };
 const FIELD_WORDS = { true: "是", false: "否", inside: "围栏内", outside: "围栏外", uncertain: "无法判定" };
 let page = 1;
-let shown = null;  // the last answer, for the form's list of alerts that may be objected to
+let shown = null;  // the last page of findings shown
 
 // Only the figures named above, in words, numbers to three decimals (a code or an unnamed figure means nothing to
 // the reader; the center has them all).
@@ -109,7 +110,7 @@ function alertCard(a) {
   if (a.objectable) {
     const b = el("button", "secondary object", "对此结论提出异议");
     b.type = "button";
-    b.addEventListener("click", () => { $("objection-alert").value = String(a.alert_id); $("objection-reason").focus(); });
+    b.addEventListener("click", () => pick(a));
     card.append(b);
   } else if (a.objection_refusal) card.append(el("p", "hint", a.objection_refusal));
   return card;
@@ -125,16 +126,28 @@ function blacklistItem(d) {
   return li;
 }
 
-function fillForm(alerts) {
-  const open = alerts.filter(a => a.objectable);
-  const select = $("objection-alert");
-  select.replaceChildren(...open.map(a => {
-    const o = el("option", "", `告警 ${a.alert_id} · ${a.rule_name} · ${a.class_name}（${a.outcome_name}）`);
-    o.value = a.alert_id;
-    return o;
-  }));
+// Every alert it may object to now, whichever page of findings it is on (the newest hundred: a list, not a page).
+function fillForm(objectable) {
+  const open = objectable.alerts.filter(a => a.objectable);
+  $("objection-alert").replaceChildren(...open.map(optionFor));
   $("objection-form").classList.toggle("hidden", !open.length);
   $("objection-none").classList.toggle("hidden", Boolean(open.length));
+}
+
+function optionFor(a) {
+  const o = el("option", "", `告警 ${a.alert_id} · ${a.rule_name} · ${a.class_name}（${a.outcome_name}）`);
+  o.value = a.alert_id;
+  return o;
+}
+
+// A card's 对此结论提出异议 picks its alert in the form (added to the list if it was beyond the hundred listed).
+function pick(a) {
+  const select = $("objection-alert");
+  if (![...select.options].some(o => o.value === String(a.alert_id))) select.append(optionFor(a));
+  select.value = String(a.alert_id);
+  $("objection-form").classList.remove("hidden");
+  $("objection-none").classList.add("hidden");
+  $("objection-reason").focus();
 }
 
 function say(kind, text) {
@@ -146,9 +159,10 @@ function say(kind, text) {
 async function load(target = page) {
   $("findings-status").textContent = "正在读取…";
   try {
-    const [body, objections] = await Promise.all([
+    const [body, objections, objectable] = await Promise.all([
       client.get(`/api/v1/site/findings?page=${target}&per_page=${PER_PAGE}`),
-      client.get("/api/v1/objections?limit=100")]);
+      client.get("/api/v1/objections?limit=100"),
+      client.get(`/api/v1/site/findings?objectable=true&per_page=${OBJECTABLE_LISTED}`)]);
     await M.catalogue;
     page = target;  // only once the page has come (offline, 下一页 stays where it was)
     shown = body;
@@ -163,7 +177,7 @@ async function load(target = page) {
     $("objections-none").classList.toggle("hidden", Boolean(objections.length));
     $("findings-prev").disabled = page <= 1;
     $("findings-next").disabled = page * PER_PAGE >= body.total;
-    fillForm(body.alerts);
+    fillForm(objectable);
   } catch (e) {
     $("findings-status").textContent = `无法读取：${e.message}`;
   }
