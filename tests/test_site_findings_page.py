@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
 from models.tables import Alert, AlertTransition
@@ -34,6 +34,16 @@ def closed_against_the_site(world: World) -> int:
                               note=CLOSING_NOTE, created_at=now))
         alert.state, alert.outcome, alert.updated_at = "closed", "violation_confirmed", now
         return alert.id
+
+
+def findings_tab(world: World, chromium: Browser) -> tuple[BrowserContext, Page]:
+    """The site's page on a phone (360 px, Beijing time), opened with its token on 问题与异议."""
+    context = chromium.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    page.goto(f"{str(world.client.base_url).rstrip('/')}/site#token={world.site}")
+    page.locator("#tab-findings").tap()
+    return context, page
 
 
 def test_the_site_reads_its_findings_and_objects_at_360_px(live_world: World, browser: Browser) -> None:  # noqa: F811
@@ -108,14 +118,9 @@ def test_a_next_page_that_does_not_come_leaves_the_page_where_it_was(live_world:
     from tests.helpers import insert_alert
 
     world = live_world
-    base = str(world.client.base_url).rstrip("/")
     for _ in range(12):
         insert_alert(world)
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", has_touch=True,
-                                  is_mobile=True)
-    page = context.new_page()
-    page.goto(f"{base}/site#token={world.site}")
-    page.locator("#tab-findings").tap()
+    context, page = findings_tab(world, browser)
     status = page.locator("#findings-status")
     expect(status).to_have_text("共 12 条告警，第 1 页", timeout=10_000)
     page.route("**/api/v1/site/findings*", lambda route: route.abort())
@@ -134,15 +139,10 @@ def test_an_alert_on_a_later_page_can_still_be_objected_to(live_world: World, br
     from tests.helpers import insert_alert
 
     world = live_world
-    base = str(world.client.base_url).rstrip("/")
     alert_id = closed_against_the_site(world)
     for _ in range(12):
         insert_alert(world)
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", has_touch=True,
-                                  is_mobile=True)
-    page = context.new_page()
-    page.goto(f"{base}/site#token={world.site}")
-    page.locator("#tab-findings").tap()
+    context, page = findings_tab(world, browser)
     expect(page.locator("#findings-status")).to_have_text("共 13 条告警，第 1 页", timeout=10_000)
     expect(page.locator(f"#findings-list .finding[data-alert='{alert_id}']")).to_have_count(0)  # on page 2
     options = page.locator("#objection-alert option")
