@@ -192,7 +192,7 @@ def test_a_body_that_trickles_is_cut_off_at_the_deadline(quick_timeouts: TestCli
                     break
             elapsed = time.monotonic() - started
         assert answer.startswith(b"HTTP/1.1 408") and b"BODY_TOO_SLOW" in answer, answer[:300]
-        assert 2.0 < elapsed < 5, elapsed
+        assert 2.0 < elapsed < 7, elapsed  # the 2.5 s deadline (BODY_TOO_SLOW says which), room for a busy machine
 
 
 def test_a_token_revoked_while_its_photo_trickles_in_stores_nothing(client_factory: Callable[..., TestClient]
