@@ -203,12 +203,19 @@ def settings_factory(tmp_path: Path, migrated_sqlite: Path) -> Callable[..., Set
     return make
 
 
+SLOW_MACHINE_VERDICT_WAIT_S = 30.0
+"""How long an upload in a test waits for its worker's verdict (tests of the 202 itself set their own wait)."""
+
+
 @pytest.fixture
 def client_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
     """Start apps (lifespan included: hub and worker run) and stop them after the test."""
     clients: list[TestClient] = []
 
     def make(run_worker: bool = True, **overrides: object) -> TestClient:
+        if run_worker:  # its worker answers in well under a second; on a machine busy with the whole suite (and a
+            # browser or two) a verdict once took more than the 6 s default, and the test read a 202 as a failure
+            overrides.setdefault("verdict_wait_seconds", SLOW_MACHINE_VERDICT_WAIT_S)
         client = TestClient(create_app(settings_factory(**overrides), run_worker=run_worker))
         client.__enter__()
         clients.append(client)
