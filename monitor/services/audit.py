@@ -192,6 +192,7 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
     findings: list[RowFinding] = []
     copies = copied_entries(db) if keys is not None else {}
     byte_order = "C" if db.engine.dialect.name == "postgresql" else "BINARY"
+    signed: SignedSince | None = None
     for name in sorted(set(tables or AUDITED) & tables_by_name.keys()):
         table = tables_by_name[name]
         row_key = chain_key(table).label("chain_key")
@@ -200,8 +201,9 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
             begin_snapshot(conn)
             # one snapshot for the entries and the rows (PostgreSQL reads each statement afresh otherwise): a row
             # committed with its entry while the check runs is seen with both or with neither, and where signed
-            # entries begin as the sealer left it then
-            signed = signed_since(conn)
+            # entries begin as the sealer left it then (once one is sealed, that place is fixed: read it once)
+            if signed is None or signed.seq is None:
+                signed = signed_since(conn)
             entries = conn.execute(select(AuditEntry).where(
                 AuditEntry.subject_kind == name, AuditEntry.action.like(f"{name}.%"))
                 .order_by(collate(AuditEntry.subject_id, byte_order), AuditEntry.seq.is_(None), AuditEntry.seq,
