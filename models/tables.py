@@ -320,7 +320,7 @@ class Verification(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     reasons: Mapped[list[Any]] = mapped_column(JSON)
     needs_review: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    face_encoding: Mapped[list[Any] | None] = mapped_column(JSON)
+    face_encoding: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))  # no face: SQL NULL, not 'null'
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

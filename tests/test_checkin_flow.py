@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import JSON, func, select, update
 
 from models.tables import Anomaly, CheckIn, OutboxMessage, Verification
 from monitor.decisions.geodesy import distance_m
@@ -90,6 +90,28 @@ def test_group_photo_is_face_multiple_and_blank_is_face_missing(world: World) ->
     assert [x["code"] for x in body["reasons"]] == ["FACE_MULTIPLE"]
     body = world.checkin(jpeg(Image.new("RGB", (640, 480), (120, 110, 90)))).json()
     assert [x["code"] for x in body["reasons"]] == ["FACE_MISSING"]
+
+
+def test_a_classmate_check_in_without_a_face_vector_counted_valid_breaks_no_verification(world: World) -> None:
+    """A group photo (FACE_MULTIPLE: no face vector) whose alert an inspector closed as a false alarm counts as a
+    passed check-in; it was then read as a classmate's evidence, its missing vector (stored as JSON null) reached the
+    distance arithmetic, and every genuine check-in of its classmates failed verification (seen in the demo)."""
+    group = world.checkin(face("groups/two_people.jpg"))
+    assert [x["code"] for x in group.json()["reasons"]] == ["FACE_MULTIPLE"], group.text
+    with world.client.app.state.db.session() as s:  # as counts_after_false_alarm leaves it (tested in test_dispatch)
+        checkin = s.get(CheckIn, group.json()["id"])
+        assert checkin is not None
+        checkin.status = "passed"
+        stored = s.scalar(select(Verification.face_encoding).where(Verification.subject_id == checkin.id))
+        assert stored is None
+        # as every row written before the column stored SQL NULL holds it: JSON null
+        s.execute(update(Verification).where(Verification.subject_id == checkin.id).values(face_encoding=JSON.NULL))
+        assert s.scalar(select(func.count()).select_from(Verification).where(
+            Verification.subject_id == checkin.id, Verification.face_encoding.is_not(None))) == 1
+    r = world.checkin(face("people/biden/biden2.jpg"), trainee_id=world.biden_id, device_id="phone-b")
+    assert r.status_code == 201 and r.json()["status"] == "passed", r.text  # a verdict, and his own face
+    with world.client.app.state.db.session() as s:
+        assert not s.scalars(select(Anomaly.rule).where(Anomaly.rule == "VERIFICATION_FAILED")).all()
 
 
 def test_sign_out_message(world: World) -> None:

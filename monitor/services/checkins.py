@@ -227,7 +227,9 @@ def classmates_evidence(session: Session, checkin: CheckIn, since: datetime, mod
             .where(Verification.subject_kind == SubjectKind.CHECKIN, Verification.subject_id.in_(list(chosen)),
                    Verification.model_version == model_version)
             .order_by(Verification.subject_id.desc())):
-        evidence.setdefault(chosen[checkin_id], []).append((encoding, checkin_id))
+        if encoding:  # a check-in with no face vector (a group photo later counted valid): no evidence of a face;
+            # rows written before the column stored SQL NULL hold JSON null, which `is_not(None)` lets through
+            evidence.setdefault(chosen[checkin_id], []).append((encoding, checkin_id))
     return evidence
 
 
