@@ -14,7 +14,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 # What each phone page's offline shell keeps beyond its own modules (web/static/<page>/) and the shared ones
 # (web/static/lib/): its style, and for the site page what makes it installable.
 SHELL_EXTRAS = {
-    "inspector": ["inspector.css"],
+    "inspector": ["inspector.css", "wall-favicon.svg"],
     "site": ["site.css", "manifest-site.webmanifest", "icons/site-32.png", "icons/site-192.png", "icons/site-512.png"],
 }
 
