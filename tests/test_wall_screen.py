@@ -150,6 +150,38 @@ def font_sizes(page: Page, selector: str) -> list[float]:
         .map(e => parseFloat(getComputedStyle(e).fontSize))""")
 
 
+def test_a_day_on_which_every_rule_fired_still_fits_the_screen(tmp_path: Path, browser: Browser) -> None:  # noqa: F811
+    """The demo fires about fifteen rules in its first minutes: the rule list grew a row per two rules, squeezed the
+    trend and pushed the left column 17 px past the screen. It shows the nine most frequent and one line for the
+    rest (their names and counts in its title)."""
+    from models.tables import Anomaly
+    from models.terms import RULE_CATALOGUE
+
+    with wall_server(tmp_path) as wall:
+        world = wall.world
+        in_session(world, [world.class_id])
+        now = datetime.now(UTC)
+        with world.client.app.state.db.session() as s:
+            for n, rule in enumerate(RULE_CATALOGUE):
+                for k in range(1 + (n < 9) * (20 - n)):  # the first nine the most frequent, in order
+                    s.add(Anomaly(rule=rule.value, severity="medium", class_id=world.class_id, subject_kind="class",
+                                  subject_id=1000 * n + k, region_code="530100", message="测试", evidence={},
+                                  thresholds={}, state="open", created_at=now))
+        context = browser.new_context(viewport=VIEW, locale="zh-CN")
+        page = context.new_page()
+        open_wall(page, wall)
+        rules = page.locator("#by-rule li")
+        expect(rules).to_have_count(10, timeout=15_000)
+        rest = len(RULE_CATALOGUE) - 9
+        expect(rules.last).to_contain_text(f"其他 {rest} 类")
+        expect(rules.last.locator("b")).to_have_text(str(rest))
+        assert (rules.last.get_attribute("title") or "").count("、") == rest - 1
+        fits_the_screen(page)
+        trend = page.locator(".trend-panel").bounding_box()
+        assert trend and trend["height"] >= 140, trend
+        context.close()
+
+
 @pytest.mark.parametrize("classes", [6, 300])
 def test_the_wall_fits_1920x1080_and_reads_from_five_metres(tmp_path: Path, browser: Browser,  # noqa: F811
                                                             classes: int) -> None:

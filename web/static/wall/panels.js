@@ -67,12 +67,25 @@ function renderRanking(prefectures) {
   }));
 }
 
+// At most RULES_SHOWN lines (five rows of two), the most frequent first; beyond them one line adds up the rest, so
+// that a day on which every rule has fired still fits the screen (the demo fires about fifteen).
+const RULES_SHOWN = 10;
+
 function renderRules(byRule) {
   const list = $("by-rule");
   const rules = Object.entries(byRule).sort((a, b) => b[1] - a[1]);
-  list.replaceChildren(...rules.map(([rule, n]) => {
-    const li = el("li"); li.append(el("span", "", M.ruleName(rule)), el("b", "", String(n))); return li;
-  }));
+  const shown = rules.length > RULES_SHOWN ? rules.slice(0, RULES_SHOWN - 1) : rules;
+  const line = (name, n, title) => {
+    const li = el("li"); li.append(el("span", "", name), el("b", "", String(n)));
+    if (title) li.title = title;
+    return li;
+  };
+  list.replaceChildren(...shown.map(([rule, n]) => line(M.ruleName(rule), n)));
+  const rest = rules.slice(shown.length);
+  if (rest.length) {
+    list.append(line(`其他 ${rest.length} 类`, rest.reduce((sum, [, n]) => sum + n, 0),
+      rest.map(([rule, n]) => `${M.ruleName(rule)} ${n}`).join("、")));
+  }
   if (!rules.length) list.append(el("li", "", "暂无异常"));
 }
 
