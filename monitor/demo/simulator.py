@@ -279,6 +279,8 @@ class ProvinceSimulator:
         while not stop.is_set():
             try:
                 self.step()
+            except httpx.ConnectError as exc:  # the center stopping (the demo's Ctrl-C) or not up: no traceback
+                log.warning("simulated upload: the center does not answer (%s)", exc)
             except (httpx.HTTPError, ValueError, OSError):
                 log.warning("simulated upload failed", exc_info=True)
             next_at = max(next_at + interval_s, time.monotonic())
