@@ -47,14 +47,17 @@ def iter_links(db: Database, upto: int | None = None) -> Iterator[Link]:
 def sealer_findings(session: Session) -> tuple[int, int | None]:
     """What the sealer's own entries in the chain count (each entry it did not believe, each rollback it found) and
     the last such entry's seq; read from the chain, not from the head's counter, which is a plain column."""
-    count, last = 0, None
+    count, last = 0, 0
     for action, detail in session.execute(select(AuditEntry.action, AuditEntry.detail)
                                           .where(text(SEALER_FINDINGS_WHERE))):
-        seqs = [int(x) for x in (detail or {}).get("seqs", []) if isinstance(x, int)] \
-            if action == "audit.untrusted" else [int((detail or {}).get("found_seq") or 0) + 1]
+        detail = detail or {}
+        if action == "audit.untrusted":  # the seqs it doubted
+            seqs = [x for x in detail.get("seqs", []) if isinstance(x, int)]
+        else:  # audit.rolled_back: the chain went on after the head it found
+            seqs = [int(detail.get("found_seq") or 0) + 1]
         count += max(len(seqs), 1)
-        last = max([last or 0, *seqs]) or None
-    return count, last
+        last = max([last, *seqs])
+    return count, last or None
 
 
 def untrusted_alarm(session: Session) -> dict[str, Any] | None:

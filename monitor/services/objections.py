@@ -67,12 +67,15 @@ def rule_name(rule: str) -> str:
         return rule
 
 
+CLOSING_STEP = and_(AlertTransition.to_state == AlertState.CLOSED.value,
+                    AlertTransition.action.in_([Action.CLOSE.value, Action.DISMISS.value]))
+"""A transition that closes an alert (closed by its inspector, or dismissed by an operator)."""
+
+
 def closing_of(session: Session, alert_id: int) -> AlertTransition | None:
-    """The transition that last closed the alert (closed by its inspector, or dismissed by an operator)."""
-    return session.scalar(select(AlertTransition).where(
-        AlertTransition.alert_id == alert_id, AlertTransition.to_state == AlertState.CLOSED.value,
-        AlertTransition.action.in_([Action.CLOSE.value, Action.DISMISS.value]))
-        .order_by(AlertTransition.id.desc()).limit(1))
+    """The transition that last closed the alert."""
+    return session.scalar(select(AlertTransition).where(AlertTransition.alert_id == alert_id, CLOSING_STEP)
+                          .order_by(AlertTransition.id.desc()).limit(1))
 
 
 def earlier_objections(session: Session, alert_id: int, closing: AlertTransition | None) -> list[ObjectionState]:
@@ -266,8 +269,7 @@ def objectable_now() -> ColumnElement[bool]:
     """`judge_objectable` in SQL, to list every alert the institution may object to now: closed with a finding
     that weighs against it, and no objection yet against its latest closing (`closing_of`)."""
     latest_closing = select(func.max(AlertTransition.id)).where(
-        AlertTransition.alert_id == Alert.id, AlertTransition.to_state == AlertState.CLOSED.value,
-        AlertTransition.action.in_([Action.CLOSE.value, Action.DISMISS.value])).correlate(Alert).scalar_subquery()
+        AlertTransition.alert_id == Alert.id, CLOSING_STEP).correlate(Alert).scalar_subquery()
     objected = exists().where(Objection.alert_id == Alert.id, or_(
         Objection.closing_transition_id == latest_closing,
         and_(Objection.closing_transition_id.is_(None), latest_closing.is_(None))))
