@@ -56,9 +56,9 @@ def test_a_running_phone_check_is_shown_when_the_task_is_reopened(crew_live: Cre
     assert check["state"] == "open" and check["trainees"]
     context, page, errors = fresh_phone(crew, browser)
     open_task(crew, page, alert_id)
-    expect(page.locator("#t-state")).to_have_text("电话抽查中", timeout=5_000)
+    expect(page.locator("#t-state")).to_have_text("电话抽查中", timeout=15_000)
     section = page.locator("#check")
-    expect(section).to_be_visible(timeout=5_000)
+    expect(section).to_be_visible(timeout=15_000)
     expect(page.locator("#check-started")).to_contain_text(f"进行中：{beijing(check['created_at'])}（北京时间）")
     expect(page.locator("#check-started")).to_contain_text("点「完成抽查」")
     expect(page.locator("#phone")).to_be_hidden()  # no new check offered
@@ -66,7 +66,7 @@ def test_a_running_phone_check_is_shown_when_the_task_is_reopened(crew_live: Cre
     expect(page.locator("#check-list li.trainee form").first).to_be_visible()  # each call to record
     expect(page.locator("#complete")).to_be_visible()
     page.locator("#complete").tap()  # nobody reached yet: the server says what is missing
-    expect(page.locator("#check-msg")).to_contain_text("还需接通", timeout=5_000)
+    expect(page.locator("#check-msg")).to_contain_text("还需接通", timeout=15_000)
     fits(page)
 
     # Reopened once more (a reload), it is still the same check; none was drawn a second time.
@@ -86,14 +86,14 @@ def test_a_phone_check_before_the_page_knows_it_is_continued_not_redrawn(crew_li
     alert_id = accepted(crew)
     context, page, errors = fresh_phone(crew, browser)
     open_task(crew, page, alert_id)
-    expect(page.locator("#phone")).to_have_text("开始电话抽查", timeout=5_000)
+    expect(page.locator("#phone")).to_have_text("开始电话抽查", timeout=15_000)
     r = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a")  # meanwhile, on the other phone
     assert r.status_code == 201, r.text
     page.evaluate("() => { location.hash = ''; }")  # back to the list, which is fetched again on the live event
     expect(page.locator(f"#tasks li[data-alert-id='{alert_id}'] .badge")).to_have_text("电话抽查中", timeout=10_000)
     page.evaluate(f"() => {{ location.hash = '#alert={alert_id}'; }}")
     expect(page.locator("#check-started")).to_contain_text(f"进行中：{beijing(r.json()['created_at'])}",
-                                                            timeout=5_000)
+                                                            timeout=15_000)
     expect(page.locator("#phone")).to_be_hidden()
     assert crew.detail(alert_id, "county_a").json()["phone_check_ids"] == [r.json()["id"]]
     assert not errors, errors
@@ -107,7 +107,7 @@ def test_evidence_photos_that_fail_to_load_say_so_and_retry(crew_live: Crew, bro
     context.route("**/api/v1/evidence/**", lambda route: route.abort("connectionreset"))  # an outage of the photos
     open_task(crew, page, alert_id)
     subject = page.locator("#t-subjects li.subject")
-    expect(subject).to_have_count(1, timeout=5_000)
+    expect(subject).to_have_count(1, timeout=15_000)
     failed = subject.locator("button.photo-failed")
     expect(failed).to_have_count(2, timeout=15_000)  # the check-in photo and the enrolled one
     for n in range(2):

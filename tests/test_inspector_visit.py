@@ -41,15 +41,15 @@ def test_a_spot_check_visit_from_sign_in_link_to_closed_with_evidence(crew_live:
     alert_id = crew.alert_id()
     assert crew.clock().run() == {"escalated": 0, "routed": 1}
     card = page.locator(f"#tasks li[data-alert-id='{alert_id}']")
-    expect(card).to_be_visible(timeout=5_000)
+    expect(card).to_be_visible(timeout=15_000)
     expect(card).to_contain_text("人脸不符")
     expect(card.locator(".badge")).to_have_text("已派发")
     card.locator("button.accept").tap()
-    expect(page.locator("#task-view")).to_be_visible(timeout=5_000)
+    expect(page.locator("#task-view")).to_be_visible(timeout=15_000)
     expect(page.locator("#t-state")).to_have_text("已接单")
     subject = page.locator("#t-subjects li.subject")  # whom to look for: the check-in photo and the enrolled one
     expect(subject).to_contain_text("欧建国")
-    expect(subject.locator("img[src^='blob:']")).to_have_count(2, timeout=5_000)
+    expect(subject.locator("img[src^='blob:']")).to_have_count(2, timeout=15_000)
     phone_page.fits(page)
 
     # On site: the phone's fix goes with the arrival and the center judges it inside the fence.
@@ -64,12 +64,12 @@ def test_a_spot_check_visit_from_sign_in_link_to_closed_with_evidence(crew_live:
         page.locator("#close-submit").tap()
     assert refused.value.status == 422 and refused.value.json()["code"] == "EVIDENCE_REQUIRED"
     expect(page.locator("#close-msg")).to_contain_text("「确认违规」须有显示违规的电话抽查或检查表",
-                                                       timeout=5_000)
+                                                       timeout=15_000)
     assert crew.detail(alert_id).json()["state"] == "on_site"
 
     # The phone check: the page dials (tel:) and times each call; 5 reached, then done.
     page.locator("#phone").tap()
-    expect(page.locator("#check-list li.trainee")).to_have_count(8, timeout=5_000)
+    expect(page.locator("#check-list li.trainee")).to_have_count(8, timeout=15_000)
     expect(page.locator("#t-state")).to_have_text("电话抽查中")
     phone_page.no_dialler(page)
     check_id = page.evaluate(f"JSON.parse(localStorage.getItem('monitor.inspector.check.{alert_id}'))")
@@ -78,7 +78,7 @@ def test_a_spot_check_visit_from_sign_in_link_to_closed_with_evidence(crew_live:
     for n, trainee_id in enumerate(callees):
         phone_page.call_trainee(page, trainee_id, f"在教室上课（第 {n + 1} 位）", 6)
     page.locator("#complete").tap()
-    expect(page.locator("#check-summary")).to_contain_text("抽查已完成", timeout=5_000)
+    expect(page.locator("#check-summary")).to_contain_text("抽查已完成", timeout=15_000)
     expect(page.locator("#check-summary")).to_contain_text("接通 5 人")
 
     # The form, unfolded now, filled as found on site, with two photos and both signatures.
@@ -106,7 +106,7 @@ def test_a_spot_check_visit_from_sign_in_link_to_closed_with_evidence(crew_live:
     page.locator("#close-note").fill(note)
     page.locator("#close-submit").tap()
     history = page.locator(f"#history li[data-alert-id='{alert_id}']")
-    expect(history).to_be_visible(timeout=5_000)
+    expect(history).to_be_visible(timeout=15_000)
     expect(history).to_contain_text("处置结果：确认违规")
     expect(history).to_contain_text("已归档检查表 1 份")
     phone_page.fits(page)

@@ -63,7 +63,7 @@ def test_the_wall_and_the_inspector_page_name_every_field(crew_live: Crew, brows
     page.goto(f"{base}/wall#token={crew.world.operator}")
     expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
     page.locator(f"#feed li[data-alert-id='{alert_id}']").click()
-    expect(page.locator("#dispatch-note")).to_be_visible(timeout=5_000)
+    expect(page.locator("#dispatch-note")).to_be_visible(timeout=15_000)
     assert_named(page, "wall: dispatch", at_least=2)
     context.close()
 
@@ -79,9 +79,9 @@ def test_the_wall_and_the_inspector_page_name_every_field(crew_live: Crew, brows
     page.goto(f"{base}/inspector#token={crew.tokens['county_a']}")
     expect(page.locator("#conn")).to_have_text("实时连接正常", timeout=10_000)
     page.evaluate(f"() => {{ location.hash = '#alert={alert_id}'; }}")
-    expect(page.locator("#t-state")).to_have_text("已接单", timeout=5_000)
+    expect(page.locator("#t-state")).to_have_text("已接单", timeout=15_000)
     page.locator("#phone").tap()
-    expect(page.locator("#check-list li.trainee form").first).to_be_visible(timeout=5_000)
+    expect(page.locator("#check-list li.trainee form").first).to_be_visible(timeout=15_000)
     page.locator("#insp-unfold").tap()
     expect(page.locator("#insp-items li.item textarea").first).to_be_visible()
     seen = assert_named(page, "inspector: task", at_least=30)  # 8 items × (3 choices + a note), calls, the rest

@@ -48,7 +48,7 @@ def test_an_operator_works_the_queue_from_the_keyboard(grey_world: World, browse
     if DOCS is not None:
         save_png(DOCS / "review-queue.png", page.screenshot())
     page.keyboard.press("y")  # the oldest: confirmed
-    expect(page.locator("#counts")).to_have_text("待复核 2 项", timeout=5_000)
+    expect(page.locator("#counts")).to_have_text("待复核 2 项", timeout=15_000)
     expect(page.locator("#result")).to_have_text("已处理 1 项")
     page.keyboard.press("x")  # select both that are left, then reject them at once with a note
     page.keyboard.press("j")
@@ -58,7 +58,7 @@ def test_an_operator_works_the_queue_from_the_keyboard(grey_world: World, browse
     page.fill("#note", "与登记照片不是同一人")
     page.keyboard.press("Escape")
     page.keyboard.press("n")
-    expect(page.locator("#item-title")).to_have_text("队列已清空", timeout=5_000)
+    expect(page.locator("#item-title")).to_have_text("队列已清空", timeout=15_000)
     expect(page.locator("#result")).to_have_text("已处理 2 项")
     with world.client.app.state.db.session() as s:
         statuses = dict(s.execute(select(CheckIn.id, CheckIn.status).where(CheckIn.id.in_(ids))).all())

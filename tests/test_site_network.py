@@ -21,7 +21,7 @@ def test_the_badge_says_when_the_server_fails_and_recovers(live_world: World, br
     page.goto(f"{str(world.client.base_url).rstrip('/')}/site#token={world.site}")
     net = page.locator("#net")
     expect(page.locator("#trainee option")).to_have_count(2, timeout=10_000)
-    expect(page.locator("#gps")).to_contain_text("精度 12 米", timeout=5_000)
+    expect(page.locator("#gps")).to_contain_text("精度 12 米", timeout=15_000)
     expect(net).to_have_text("网络正常")
     page.select_option("#trainee", str(world.obama_id))
 

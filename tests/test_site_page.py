@@ -93,7 +93,7 @@ def test_a_trainee_signs_in_through_the_burst_offline_and_is_counted_once(live_w
     page.goto(f"{base}/site#token={world.site}")
     assert "token" not in page.url
     expect(page.locator("body")).to_have_attribute("data-camera", "live", timeout=10_000)
-    expect(page.locator("#gps")).to_contain_text("精度 12 米（信号良好）", timeout=5_000)
+    expect(page.locator("#gps")).to_contain_text("精度 12 米（信号良好）", timeout=15_000)
     expect(page.locator("#trainee option")).to_have_count(2)
     page.select_option("#trainee", str(world.obama_id))
     wait_until(page, "navigator.serviceWorker.controller !== null", timeout=10_000)  # the shell is kept
@@ -103,7 +103,7 @@ def test_a_trainee_signs_in_through_the_burst_offline_and_is_counted_once(live_w
                          headers=auth(world.admin))
     assert r.status_code == 200, r.text
     page.locator("#shoot").tap()
-    expect(page.locator("body")).to_have_attribute("data-captured", "yes", timeout=5_000)
+    expect(page.locator("body")).to_have_attribute("data-captured", "yes", timeout=15_000)
     page.locator("#submit").tap()
     expect(page.locator("#result")).to_contain_text("须完成活体检测", timeout=10_000)
     expect(page.locator("#result")).to_have_attribute("data-code", "LIVENESS_REQUIRED")
@@ -125,7 +125,7 @@ def test_a_trainee_signs_in_through_the_burst_offline_and_is_counted_once(live_w
 
     context.route("**/api/v1/liveness/challenges", blink_challenge)
     page.locator("#shoot").tap()
-    expect(page.locator("#challenge")).to_contain_text("请眨眼", timeout=5_000)
+    expect(page.locator("#challenge")).to_contain_text("请眨眼", timeout=15_000)
     expect(page.locator("body")).to_have_attribute("data-captured", "yes", timeout=15_000)
     assert len(asked) == 1
     expect(page.locator("#camera-hint")).to_contain_text("活体连拍完成（8 张）")
@@ -133,7 +133,7 @@ def test_a_trainee_signs_in_through_the_burst_offline_and_is_counted_once(live_w
     # Offline when the trainee taps 提交: the capture is kept on the phone with its time, even across a reload.
     context.set_offline(True)
     page.locator("#submit").tap()
-    expect(page.locator("#queue-count")).to_have_text("1", timeout=5_000)
+    expect(page.locator("#queue-count")).to_have_text("1", timeout=15_000)
     expect(page.locator("#net")).to_contain_text("离线")
     item = page.locator("#queue li").first
     expect(item).to_contain_text("欧建国 · 签到")
@@ -180,10 +180,10 @@ def test_refusals_and_verdicts_in_plain_words(live_world: World, camera_browser:
     page = context.new_page()
     page.goto(f"{str(world.client.base_url).rstrip('/')}/site#token={world.site}")
     expect(page.locator("body")).to_have_attribute("data-camera", "live", timeout=10_000)
-    expect(page.locator("#gps")).to_contain_text("精度 12 米", timeout=5_000)
+    expect(page.locator("#gps")).to_contain_text("精度 12 米", timeout=15_000)
     page.select_option("#trainee", str(world.biden_id))  # the clip shows 欧建国, not 白德明
     page.locator("#shoot").tap()
-    expect(page.locator("body")).to_have_attribute("data-captured", "yes", timeout=5_000)
+    expect(page.locator("body")).to_have_attribute("data-captured", "yes", timeout=15_000)
     page.locator("#submit").tap()
     expect(page.locator("#result .verdict")).to_have_text("签到未通过", timeout=20_000)
     expect(page.locator("#result")).to_contain_text("人脸与登记照片不符：请本人重新拍摄")
@@ -203,7 +203,7 @@ def test_classroom_snapshots_go_through_the_same_queue(live_world: World, camera
     context.set_offline(True)
     page.locator("#snap-start").tap()  # one at once, then every minute
     expect(page.locator("body")).to_have_attribute("data-snapshots", "running")
-    expect(page.locator("#queue-count")).to_have_text("1", timeout=5_000)
+    expect(page.locator("#queue-count")).to_have_text("1", timeout=15_000)
     expect(page.locator("#queue li")).to_contain_text("课堂抓拍（测试班0）")
     expect(page.locator("#snap-status")).to_contain_text("每 1 分钟")
     context.set_offline(False)

@@ -32,11 +32,11 @@ def dispatch_from_the_wall(page: Page, alert_id: int, staff_id: int) -> None:
     item = page.locator(f"#returned li[data-alert-id='{alert_id}']")
     item.locator("button").click()
     expect(page.locator("#dispatch")).to_be_visible()
-    expect(page.locator("#dispatch-state")).to_have_text("待处置", timeout=5_000)
+    expect(page.locator("#dispatch-state")).to_have_text("待处置", timeout=15_000)
     page.select_option("#dispatch-staff", str(staff_id))
     page.click("#btn-dispatch")
-    expect(page.locator("#dispatch-state")).to_have_text("已派发", timeout=5_000)
-    expect(item).to_have_count(0, timeout=5_000)
+    expect(page.locator("#dispatch-state")).to_have_text("已派发", timeout=15_000)
+    expect(item).to_have_count(0, timeout=15_000)
     page.click("#detail-close")
 
 
@@ -101,7 +101,7 @@ def test_a_returned_alert_stands_out_on_the_wall_sounds_when_new_and_leaves_when
     expect(item.locator(".waited")).to_have_text("刚刚退回")
     wait_until(page, "document.body.dataset.returnedAnnounced === '1'")
     wait_until(page, "document.body.dataset.sounded === '1'")
-    expect(page.locator("#c-open-label")).to_contain_text("退回 1", timeout=5_000)
+    expect(page.locator("#c-open-label")).to_contain_text("退回 1", timeout=15_000)
     fits_the_wall(page)
     page.screenshot(path=str(tmp_path / "wall-returned.png"))
 
@@ -109,7 +109,7 @@ def test_a_returned_alert_stands_out_on_the_wall_sounds_when_new_and_leaves_when
     # (now both county inspectors are tied to the school).
     page.evaluate(f"() => document.querySelector(\"#feed li[data-alert-id='{alert_id}']\")?.remove()")
     item.locator("button").click()
-    expect(page.locator("#dispatch-state")).to_have_text("待处置", timeout=5_000)
+    expect(page.locator("#dispatch-state")).to_have_text("待处置", timeout=15_000)
     expect(page.locator("#detail-title")).to_have_text("人脸不符")  # the rule's name, not its code
     expect(page.locator("#dispatch-history")).to_contain_text("依规回避")
     expect(page.locator("#dispatch-staff option")).to_have_count(2)  # the router's draw and the prefecture's
@@ -119,7 +119,7 @@ def test_a_returned_alert_stands_out_on_the_wall_sounds_when_new_and_leaves_when
     detail = crew.detail(alert_id).json()
     assert detail["state"] == "dispatched" and detail["pages"][-1]["staff_id"] == crew.staff["prefecture"]
     assert page.evaluate("() => document.body.dataset.sounded") == "1"  # dispatching is no return: no sound
-    expect(page.locator("#c-open-label")).not_to_contain_text("退回", timeout=5_000)
+    expect(page.locator("#c-open-label")).not_to_contain_text("退回", timeout=15_000)
 
     page.wait_for_load_state("networkidle")
     assert not outside, outside
