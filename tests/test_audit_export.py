@@ -8,10 +8,12 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
+from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from sqlalchemy import inspect as sa_inspect
 from typer.testing import CliRunner
@@ -26,6 +28,14 @@ from monitor.services.audit_export import AuditFilter, list_entries
 from tests.helpers import World, auth, issue_token_via_api
 
 BJ = "+08:00"
+
+
+@pytest.fixture
+def world(client_factory: Callable[..., TestClient]) -> World:
+    """The test world without a scheduler (check-ins are still verified; the tests seal by hand): the chain holds
+    only what a test did, so that two verifications a moment apart read the same chain (the scheduler's sealer
+    and clock once appended between them on a busy machine)."""
+    return World.build(client_factory(scheduler=False))
 # (actor, role, at in Beijing time): three people's writes on two days of March 2025, long before the world's own
 PLANTED = [
     ("张审计", "auditor", "2025-03-01T08:00:00"), ("李值班", "operator", "2025-03-01T09:30:00"),
