@@ -3,6 +3,7 @@
 // prefecture, refreshed every minute and whenever a live event concerns a cross-check rule.
 import * as M from "../lib/monitor.js";
 import { $, el } from "../lib/dom.js";
+import { topWithRest } from "../lib/lists.js";
 import { periodsText, sourceName } from "../lib/register-sources.js";
 import { api, on, shortName, state } from "./state.js";
 
@@ -89,9 +90,8 @@ function renderToday(body) {
   $("cross-total").textContent = body.total;
   $("cross-open").textContent = body.open;
   const hit = body.prefectures.filter(p => p.alerts > 0);  // most alerts first
-  const shown = hit.length > ROWS ? hit.slice(0, ROWS - 1) : hit;
+  const { shown, rest } = topWithRest(hit, ROWS);
   const items = shown.map(p => prefectureItem(p));
-  const rest = hit.slice(shown.length);
   if (rest.length) {
     const sum = key => rest.reduce((n, p) => n + p[key], 0);
     const li = prefectureItem({ code: "", name: "", by_rule: {}, alerts: sum("alerts"), open: sum("open") },

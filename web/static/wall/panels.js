@@ -2,6 +2,7 @@
 // rule and the classes short of inspections.
 import * as M from "../lib/monitor.js";
 import { $, el } from "../lib/dom.js";
+import { topWithRest } from "../lib/lists.js";
 import { emit, on, shortName } from "./state.js";
 
 let trend = null;
@@ -74,14 +75,13 @@ const RULES_SHOWN = 10;
 function renderRules(byRule) {
   const list = $("by-rule");
   const rules = Object.entries(byRule).sort((a, b) => b[1] - a[1]);
-  const shown = rules.length > RULES_SHOWN ? rules.slice(0, RULES_SHOWN - 1) : rules;
+  const { shown, rest } = topWithRest(rules, RULES_SHOWN);
   const line = (name, n, title) => {
     const li = el("li"); li.append(el("span", "", name), el("b", "", String(n)));
     if (title) li.title = title;
     return li;
   };
   list.replaceChildren(...shown.map(([rule, n]) => line(M.ruleName(rule), n)));
-  const rest = rules.slice(shown.length);
   if (rest.length) {
     list.append(line(`其他 ${rest.length} 类`, rest.reduce((sum, [, n]) => sum + n, 0),
       rest.map(([rule, n]) => `${M.ruleName(rule)} ${n}`).join("、")));
