@@ -85,7 +85,7 @@ def test_poisoned_exif_is_noted_and_ignored(world: World) -> None:
 def test_a_sixteen_bit_greyscale_selfie_is_seen(world: World) -> None:
     grey = Image.open(io.BytesIO(face("people/obama/obama2.jpg"))).convert("L")
     sixteen = Image.new("I;16", grey.size)
-    sixteen.frombytes(bytes(b for v in grey.getdata() for b in (v * 257).to_bytes(2, "little")))
+    sixteen.frombytes(bytes(b for v in grey.tobytes() for b in (v * 257).to_bytes(2, "little")))
     r = world.checkin(png(sixteen), filename="grey16.png")
     assert r.status_code == 201, r.text
     assert r.json()["face_distance"] is not None and r.json()["status"] != "failed", r.text
