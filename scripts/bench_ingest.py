@@ -154,9 +154,16 @@ async def load(base: str, token: str, class_id: int, trainee_ids: list[int], ven
     return latencies, statuses, sent_bytes
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_split_seconds(pid: int) -> tuple[float, float]:
+    """A process's CPU time so far, user and kernel, in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user and kernel), in seconds."""
+    return sum(cpu_split_seconds(pid))
 
 
 def main() -> None:
@@ -207,20 +214,25 @@ def main() -> None:
               f"{'PostgreSQL' if args.database_url else 'SQLite'}, "
               f"{'Redis Streams' if args.redis_url else 'in-process bus'}; class {demo.id} with "
               f"{len(demo.trainees)} trainees; photos {', '.join(f'{len(p) / 1e6:.1f} MB' for p in photos)}")
-        cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
+        (user_before, kernel_before), wall_before = cpu_split_seconds(server.pid), time.monotonic()
         client_before = time.process_time()
         latencies, statuses, sent = asyncio.run(load(base, demo.site_token, demo.id, list(demo.trainees),
                                                      demo.venue_wgs84, photos, args.seconds, args.concurrency))
         wall = time.monotonic() - wall_before
-        cpu = cpu_seconds(server.pid) - cpu_before
+        user_after, kernel_after = cpu_split_seconds(server.pid)
+        user, kernel = user_after - user_before, kernel_after - kernel_before
         client_cpu = time.process_time() - client_before
         accepted = len(latencies)
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 2 else [0.0] * 99
         print(f"{accepted} uploads accepted in {wall:.1f} s = {accepted / wall:.1f} uploads/s "
               f"({sent / wall / 1e6:.0f} MB/s received); statuses {dict(sorted(statuses.items()))}")
         print(f"latency p50 {q[49] * 1000:.0f} ms, p90 {q[89] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms; "
-              f"server CPU {cpu / wall * 100:.0f} % of one core (this client {client_cpu / wall * 100:.0f} %, "
-              f"{os.cpu_count()} cores in all)")
+              f"server CPU {(user + kernel) / wall * 100:.0f} % of one core (this client "
+              f"{client_cpu / wall * 100:.0f} %, {os.cpu_count()} cores in all)")
+        if accepted:
+            per = 1000 / accepted
+            print(f"server CPU per upload {(user + kernel) * per:.1f} ms: user {user * per:.1f} ms, "
+                  f"kernel {kernel * per:.1f} ms")
     finally:
         server.terminate()
         server.wait(timeout=30)
