@@ -161,11 +161,6 @@ def cpu_split_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-def cpu_seconds(pid: int) -> float:
-    """A process's CPU time so far (user and kernel), in seconds."""
-    return sum(cpu_split_seconds(pid))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0)

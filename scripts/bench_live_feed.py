@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_ingest import cpu_split_seconds  # the same /proc reading as the acceptance benchmark
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -61,11 +63,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def client(url: str, token: str, latencies: list[float], measure_from: list[float], stop_at: float) -> int:
@@ -114,10 +111,10 @@ async def run(args: argparse.Namespace, url: str, token: str, server_pid: int) -
     stalled = [await stalled_client(host, int(port), token) for _ in range(args.stalled)]
     tasks = [asyncio.create_task(client(url, token, latencies, measure_from, stop_at)) for _ in range(args.clients)]
     await asyncio.sleep(max(0.0, warm - time.time()))
-    cpu0, client0, t0 = cpu_seconds(server_pid), time.process_time(), time.monotonic()
+    cpu0, client0, t0 = sum(cpu_split_seconds(server_pid)), time.process_time(), time.monotonic()
     counts = await asyncio.gather(*tasks, return_exceptions=True)
     wall = time.monotonic() - t0
-    cpu, client_cpu = cpu_seconds(server_pid) - cpu0, time.process_time() - client0
+    cpu, client_cpu = sum(cpu_split_seconds(server_pid)) - cpu0, time.process_time() - client0
     failed = [c for c in counts if isinstance(c, BaseException)]
     delivered = sum(c for c in counts if isinstance(c, int))
     q = statistics.quantiles(latencies, n=1000) if len(latencies) > 10 else [float("nan")] * 999
