@@ -229,3 +229,14 @@ def test_the_outbox_keeps_an_upload_whose_answer_was_lost_and_delivers_it_once(l
     assert attempts == [first["kept"][0]["key"]]
     with live_world.client.app.state.db.session() as s:
         assert s.scalar(select(func.count()).select_from(CheckIn)) == 1
+
+
+def test_a_ranked_list_keeps_its_last_line_for_the_rest_only_when_it_does_not_fit(page: Page) -> None:
+    # lib/lists.js cuts the wall's rule list and its cross-check panel: a list that fits is shown whole, one line
+    # longer gives up its last line to "其他 N" (the two screens' tests count that line on lists far too long).
+    cuts = page.evaluate("""async () => {
+        const { topWithRest } = await import("/static/lib/lists.js");
+        return [[], [1, 2], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4, 5, 6]].map(items => topWithRest(items, 3));
+    }""")
+    assert cuts == [{"shown": [], "rest": []}, {"shown": [1, 2], "rest": []}, {"shown": [1, 2, 3], "rest": []},
+                    {"shown": [1, 2], "rest": [3, 4]}, {"shown": [1, 2], "rest": [3, 4, 5, 6]}]
