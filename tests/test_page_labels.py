@@ -123,7 +123,10 @@ def test_the_site_and_desk_pages_name_every_field(crew_live: Crew, browser: Brow
         assert_named(page, f"{path}: token prompt")
         page = context.new_page()
         page.goto(f"{base}{path}#token={token}")
-        expect(page.locator("#login")).to_be_hidden(timeout=15_000)
+        # `#login` starts hidden in the markup, so its being hidden says nothing yet: wait for the signed-in
+        # page's own fields (the token accepted, the tools drawn) before reading their names.
+        page.wait_for_function(f"n => ({OWN_NAMES})().length >= n", arg=fields, timeout=15_000)
+        expect(page.locator("#login")).to_be_hidden()
         assert_named(page, path, at_least=fields)
         context.close()
     assert crew.client.get("/api/v1/reviews", headers=auth(world.operator)).status_code == 200
