@@ -484,3 +484,40 @@ def test_the_objectable_list_holds_every_alert_the_site_may_object_to_whichever_
     close(objected)  # reopened and closed again: a new finding, which may be objected to
     assert set(listed(objectable="true")[1]) == {no_closing, unsure, objected} == {
         i for i, ok in listed()[1].items() if ok}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_finding_lists_its_newest_anomalies_and_counts_them_all(
+        client_factory: Callable[..., TestClient], backend: str, request: pytest.FixtureRequest) -> None:
+    """An alert that took a camera's anomalies all day holds hundreds: the site's findings list its newest
+    `MAX_ANOMALIES_PER_ALERT` (newest first) and the number in all, alert by alert, whatever the others hold. On
+    SQLite and PostgreSQL (the cut is a window function)."""
+    from models.tables import Anomaly
+    from monitor.services.objections import MAX_ANOMALIES_PER_ALERT
+    from tests.helpers import insert_alert
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else ""
+    world = World.build(client_factory(database_url=url))
+    busy, quiet, empty = (insert_alert(world, "FACE_MISMATCH", state="closed", outcome="violation_confirmed")
+                          for _ in range(3))
+    start = datetime.now(UTC) - timedelta(hours=8)
+    made: dict[int, list[int]] = {busy: [], quiet: []}
+    with world.client.app.state.db.session() as s:
+        half = MAX_ANOMALIES_PER_ALERT // 2
+        owners = [busy] * half + [quiet] + [busy] * (MAX_ANOMALIES_PER_ALERT + 3 - half) + [quiet]  # ids interleave
+        for n, alert_id in enumerate(owners):
+            anomaly = Anomaly(rule="FACE_MISMATCH", severity="high", class_id=world.class_id, trainee_id=None,
+                              subject_kind="frame", subject_id=n + 1, region_code="530100",
+                              message=f"第 {n} 条", evidence={}, thresholds={}, state="open",
+                              created_at=start + timedelta(minutes=n), alert_id=alert_id)
+            s.add(anomaly)
+            s.flush()
+            made[alert_id].append(anomaly.id)
+    r = world.client.get("/api/v1/site/findings", headers=auth(world.site), params={"per_page": 100})
+    assert r.status_code == 200, r.text
+    listed = {a["alert_id"]: a for a in r.json()["alerts"]}
+    assert listed[busy]["anomalies_total"] == MAX_ANOMALIES_PER_ALERT + 3
+    assert [a["id"] for a in listed[busy]["anomalies"]] == made[busy][::-1][:MAX_ANOMALIES_PER_ALERT]
+    assert listed[quiet]["anomalies_total"] == 2
+    assert [a["id"] for a in listed[quiet]["anomalies"]] == made[quiet][::-1]
+    assert (listed[empty]["anomalies_total"], listed[empty]["anomalies"]) == (0, [])

@@ -276,6 +276,22 @@ def objectable_now() -> ColumnElement[bool]:
     return and_(Alert.state == AlertState.CLOSED.value, Alert.outcome.in_([o.value for o in OBJECTABLE]), ~objected)
 
 
+def latest_anomalies(session: Session, alert_ids: list[int], per_alert: int) -> tuple[dict[int, list[Anomaly]],
+                                                                                    dict[int, int]]:
+    """Each alert's newest `per_alert` anomalies (newest first) and how many it has in all: an alert that takes a
+    camera's anomalies all day holds thousands, and a page of 100 alerts must not load every one of them."""
+    ranked = select(Anomaly.id, func.row_number().over(partition_by=Anomaly.alert_id, order_by=Anomaly.id.desc())
+                    .label("rank")).where(Anomaly.alert_id.in_(alert_ids)).subquery()
+    latest: dict[int, list[Anomaly]] = defaultdict(list)
+    for anomaly in session.scalars(select(Anomaly).join(ranked, ranked.c.id == Anomaly.id)
+                                   .where(ranked.c.rank <= per_alert).order_by(Anomaly.id.desc())):
+        assert anomaly.alert_id is not None
+        latest[anomaly.alert_id].append(anomaly)
+    totals = {alert_id: int(n) for alert_id, n in session.execute(
+        select(Anomaly.alert_id, func.count()).where(Anomaly.alert_id.in_(alert_ids)).group_by(Anomaly.alert_id))}
+    return latest, totals
+
+
 def site_findings(session: Session, institution_id: int, page: int, per_page: int,
                   objectable: bool = False) -> dict[str, Any]:
     """The institution's findings, newest first, a page at a time (`objectable`: only those it may object to now,
@@ -291,10 +307,7 @@ def site_findings(session: Session, institution_id: int, page: int, per_page: in
     ids = [a.id for a in alerts]
     classes = {c.id: c for c in session.scalars(select(TrainingClass).where(
         TrainingClass.id.in_({a.class_id for a in alerts})))}
-    anomalies: dict[int, list[Anomaly]] = defaultdict(list)
-    for anomaly in session.scalars(select(Anomaly).where(Anomaly.alert_id.in_(ids)).order_by(Anomaly.id.desc())):
-        assert anomaly.alert_id is not None
-        anomalies[anomaly.alert_id].append(anomaly)
+    anomalies, anomaly_totals = latest_anomalies(session, ids, MAX_ANOMALIES_PER_ALERT)
     forms: dict[int, list[Inspection]] = defaultdict(list)
     for form in session.scalars(select(Inspection).where(Inspection.alert_id.in_(ids)).order_by(Inspection.id)):
         assert form.alert_id is not None
@@ -322,8 +335,8 @@ def site_findings(session: Session, institution_id: int, page: int, per_page: in
             "resolved_note": alert.resolved_note if alert.state == AlertState.RESOLVED.value else None,
             "objectable": closed and refusal is None,
             "objection_refusal": refusal.message if closed and refusal is not None else None,
-            "anomalies_total": len(mine),
-            "anomalies": anomaly_findings(session, mine[:MAX_ANOMALIES_PER_ALERT], classes),
+            "anomalies_total": anomaly_totals.get(alert.id, 0),
+            "anomalies": anomaly_findings(session, mine, classes),
             "inspections": [{"id": f.id, "kind": f.kind, "kind_name": VISIT_KIND_NAMES.get(f.kind, f.kind),
                              "inspected_at": beijing(f.inspected_at), "findings": f.findings,
                              "record_sha256": f.record_sha256,
