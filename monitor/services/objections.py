@@ -287,7 +287,7 @@ def latest_anomalies(session: Session, alert_ids: list[int], per_alert: int) -> 
                                    .where(ranked.c.rank <= per_alert).order_by(Anomaly.id.desc())):
         assert anomaly.alert_id is not None
         latest[anomaly.alert_id].append(anomaly)
-    totals = {alert_id: int(n) for alert_id, n in session.execute(
+    totals = {int(alert_id): int(n) for alert_id, n in session.execute(
         select(Anomaly.alert_id, func.count()).where(Anomaly.alert_id.in_(alert_ids)).group_by(Anomaly.alert_id))}
     return latest, totals
 
