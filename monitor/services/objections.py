@@ -287,8 +287,9 @@ def latest_anomalies(session: Session, alert_ids: list[int], per_alert: int) -> 
                                    .where(ranked.c.rank <= per_alert).order_by(Anomaly.id.desc())):
         assert anomaly.alert_id is not None
         latest[anomaly.alert_id].append(anomaly)
-    totals = {int(alert_id): int(n) for alert_id, n in session.execute(
-        select(Anomaly.alert_id, func.count()).where(Anomaly.alert_id.in_(alert_ids)).group_by(Anomaly.alert_id))}
+    totals = {alert_id: int(n) for alert_id, n in session.execute(
+        select(Anomaly.alert_id, func.count()).where(Anomaly.alert_id.in_(alert_ids)).group_by(Anomaly.alert_id))
+        if alert_id is not None}
     return latest, totals
 
 
