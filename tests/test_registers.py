@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zipfile
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -183,6 +184,38 @@ def test_a_two_row_header_with_merged_cells_is_read_as_one(api: Api) -> None:
     assert r.json()["sample"][0] == {"row": 4, "id_number": IDS[1][:3] + "*" * 11 + IDS[1][-4:],
                                      "occupation_code": "6-02-01-01", "level": "5", "certificate_no": "Z-1",
                                      "issued_on": "2025-12-30"}
+
+
+def rezipped(data: bytes, change: Callable[[str, bytes], bytes | None]) -> bytes:
+    """The .xlsx `data` with each part replaced by `change(name, bytes)` (None: the part left out), deflated."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for part in source.infolist():
+            body = change(part.filename, source.read(part))
+            if body is not None:
+                target.writestr(part.filename, body)
+    return out.getvalue()
+
+
+def test_a_broken_or_bombed_xlsx_is_refused_with_a_reason_and_holds_nothing(api: Api) -> None:
+    """A workbook with no sheet, a sheet padded into a zip bomb (it unpacks hundreds of times its size: parsing it
+    held SQLite's write lock, and every check-in, for minutes) and a sheet cut short mid-XML are each 422
+    REGISTER_FILE_UNREADABLE with a zh-CN reason; no import is staged, and a good file goes through after them."""
+    good = insurance_xlsx(IDS[:3])
+    sheet = "xl/worksheets/sheet1.xml"
+    no_sheet = rezipped(good, lambda name, body: b'<workbook xmlns="http://schemas.openxmlformats.org/'
+                        b'spreadsheetml/2006/main"/>' if name == "xl/workbook.xml" else body)
+    padding = b"<!--" + b" " * (60 << 20) + b"-->"
+    bombed = rezipped(good, lambda name, body: body.replace(b"</worksheet>", padding + b"</worksheet>")
+                      if name == sheet else body)
+    cut = rezipped(good, lambda name, body: body[:len(body) // 2] if name == sheet else body)
+    assert len(bombed) < 1 << 20  # 60 MB of XML in well under 1 MB of file
+    for data, says in ((no_sheet, "没有工作表"), (bombed, "压缩炸弹"), (cut, "工作表内容损坏")):
+        r = api.preview(data, "参保缴费.xlsx", "insurance", "2026-01")
+        assert r.status_code == 422, r.text
+        assert r.json()["code"] == "REGISTER_FILE_UNREADABLE" and says in r.json()["message"], r.text
+    assert api.rows("insurance") == []
+    assert api.preview(good, "参保缴费.xlsx", "insurance", "2026-01").status_code == 201
 
 
 def test_a_bad_row_refuses_the_whole_file_with_its_row_number_and_nothing_is_stored(api: Api) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import logging
 import zipfile
 from collections.abc import Iterator
 from typing import IO
@@ -14,6 +15,13 @@ from typing import IO
 from openpyxl import load_workbook
 
 CHUNK = 1 << 20
+NOT_XLSX = "文件不是有效的 Excel (.xlsx) 文件"
+MAX_XLSX_EXPANSION = 40
+"""How many times its own size (at least 1 MiB) an .xlsx may unpack to. A sheet of register rows unpacks to about
+10 times (50,000 insurance rows: 2.0 MB to 21 MB); a sheet padded with whitespace or a comment, hundreds to
+thousands of times (514 KB to 500 MB), and parsing that held SQLite's write lock for minutes."""
+
+log = logging.getLogger(__name__)
 
 
 class RegisterFileError(Exception):
@@ -25,10 +33,28 @@ def sniff_kind(head: bytes, filename: str) -> str:
     if head.startswith(b"PK\x03\x04"):
         return "xlsx"
     if filename.lower().endswith((".xlsx", ".xlsm")):
-        raise RegisterFileError("文件不是有效的 Excel (.xlsx) 文件")
+        raise RegisterFileError(NOT_XLSX)
     if filename.lower().endswith(".xls"):
         raise RegisterFileError("不支持旧版 Excel (.xls)，请另存为 .xlsx 或 CSV")
     return "csv"
+
+
+def check_expansion(f: IO[bytes]) -> None:
+    """Refuse an .xlsx whose parts would unpack to more than `MAX_XLSX_EXPANSION` times the file (their declared
+    sizes: Python's zip reader stops at them, and a part that lies is refused when read); the file is rewound."""
+    size = f.seek(0, io.SEEK_END)
+    f.seek(0)
+    try:
+        with zipfile.ZipFile(f) as container:
+            unpacked = sum(part.file_size for part in container.infolist())
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise RegisterFileError(NOT_XLSX) from exc
+    finally:
+        f.seek(0)
+    if unpacked > MAX_XLSX_EXPANSION * max(size, CHUNK):
+        times = unpacked / max(size, 1)
+        raise RegisterFileError(f"Excel 文件解压后达 {unpacked / CHUNK:.0f} MB，是文件本身的 {times:.0f} 倍"
+                                f"（上限 {MAX_XLSX_EXPANSION} 倍），疑似压缩炸弹；请重新导出或改用 CSV")
 
 
 def csv_encoding(f: IO[bytes]) -> str:
@@ -51,13 +77,23 @@ def iter_rows(f: IO[bytes], kind: str) -> Iterator[tuple[int, list[object]]]:
     """Every row of the first sheet (xlsx) or the file (csv), numbered from 1."""
     f.seek(0)
     if kind == "xlsx":
+        check_expansion(f)
         try:
             book = load_workbook(f, read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-            raise RegisterFileError("文件不是有效的 Excel (.xlsx) 文件") from exc
+        except (zipfile.BadZipFile, KeyError, ValueError, OSError, SyntaxError) as exc:
+            raise RegisterFileError(NOT_XLSX) from exc
         try:
-            sheet = book.worksheets[0]
-            for number, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if not book.worksheets:
+                raise RegisterFileError("Excel 文件中没有工作表")
+            rows = enumerate(book.worksheets[0].iter_rows(values_only=True), start=1)
+            while True:
+                try:
+                    number, row = next(rows)
+                except StopIteration:
+                    break
+                except Exception as exc:  # a part cut short, lying about its size, or not XML: the file's fault
+                    log.info("register xlsx unreadable mid-sheet: %s", type(exc).__name__)
+                    raise RegisterFileError(NOT_XLSX + "（工作表内容损坏）") from exc
                 yield number, list(row)
         finally:
             book.close()
