@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from models.domain import MAX_UPLOAD_ID, InputModel, RecordId, outside_service_area
+from models.domain import MAX_UPLOAD_ID, InputModel, PersonName, RecordId, outside_service_area
 
 Note = Annotated[str, Field(min_length=2, max_length=1000)]
 MAX_DUTY_HOURS = 24 * 31  # one period at most a month
@@ -17,7 +17,7 @@ class StaffIn(InputModel):
     """A spot-check inspector: county staff cover a county, prefecture staff a prefecture, province staff all."""
 
     model_config = ConfigDict(str_strip_whitespace=True)
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: PersonName
     phone: Annotated[str, Field(pattern=r"^(1\d{10}|0\d{2,3}-?\d{7,8})$", description="mobile or landline")]
     level: Literal["county", "prefecture", "province"]
     region_code: Annotated[str, Field(pattern=r"^53\d{4}$", description="county, prefecture, or 530000")]

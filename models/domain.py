@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -50,6 +51,21 @@ Distinct = AfterValidator(unique_in_order)
 
 FORBIDDEN_TEXT = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 """Control characters but tab, line feed and carriage return; bidirectional embeddings, overrides and isolates."""
+
+
+def visible_name(name: str) -> str:
+    """A person's name as typed: no invisible character (zero-width space or joiner, soft hyphen, byte-order mark:
+    Unicode's format characters), which would make two names read alike and compare unalike, and at least one letter
+    or digit."""
+    if any(unicodedata.category(c) == "Cf" for c in name):
+        raise ValueError("姓名中不得包含零宽空格、软连字符等不可见字符，请只用可见字符")
+    if not any(unicodedata.category(c)[0] in "LN" for c in name):
+        raise ValueError("姓名须含有文字或数字")
+    return name
+
+
+PersonName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(visible_name)]
+"""Who holds a token or is sent to inspect (`visible_name`)."""
 
 
 def _find_text(value: object, bad: Callable[[str], bool], path: str = "") -> str | None:
@@ -427,7 +443,7 @@ class TokenRevokeIn(InputModel):
 
 class TokenIn(InputModel):
     role: Role
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: PersonName
     institution_id: RecordId | None = None
     region_codes: Annotated[list[Annotated[str, Field(pattern=r"^53\d{4}$")]], Field(max_length=200)] = []
     staff_id: RecordId | None = None  # an inspector's token names the staff member (and covers their region)

@@ -207,6 +207,11 @@ def test_validation_messages_are_chinese_whatever_pydantic_says(world: World) ->
         "取值须为 site、operator、inspector、admin、auditor 之一": c.post(
             "/api/v1/tokens", headers=admin, json={"role": "nobody", "name": "值班员"}),
         "最多 100 个字符": c.post("/api/v1/tokens", headers=admin, json={"role": "operator", "name": "x" * 101}),
+        # a name that reads as another's (a zero-width space: outside tester), or no name at all
+        "不可见字符": c.post("/api/v1/tokens", headers=admin, json={"role": "operator", "name": "值班员\u200b"}),
+        "须含有文字或数字": c.post("/api/v1/tokens", headers=admin, json={"role": "operator", "name": "--"}),
+        "软连字符": c.post("/api/v1/staff", headers=admin, json={"name": "抽查员\u00ad", "phone": "13900000000",
+                                                             "level": "province", "region_code": "530000"}),
         "必须是上传的文件": c.post("/api/v1/check-ins", headers=auth(world.site), data={
             "photo": "text", "trainee_id": "1", "class_id": "1", "kind": "sign_in", "captured_at": "x",
             "latitude": "1", "longitude": "1", "accuracy_m": "1", "device_id": "d"}),

@@ -73,8 +73,14 @@ def test_the_decider_is_neither_the_closer_nor_anyone_who_acted() -> None:
     assert code(judge_decider(Person("另一令牌", 7), closer, [dispatcher])) == "DECIDER_ACTED_ON_ALERT"
     assert judge_decider(Person("值班员甲"), None, []) is None
     # Another token named as the same person reads the same (outside tester: a leading space got through).
-    for alias in (" 值班员乙", "值班员 乙", "值班员乙（夜班）", "值班员乙(夜班)", "值班员乙\u3000"):
+    for alias in (" 值班员乙", "值班员 乙", "值班员乙（夜班）", "值班员乙(夜班)", "值班员乙\u3000",
+                  # invisible characters, other brackets, an addition after a dash (outside tester: all got through)
+                  "值班员乙\u200b", "值\u200b班员乙", "值班员乙\u2060", "值班员乙\ufeff", "值班员乙\u00ad",
+                  "值班员乙【夜班】", "值班员乙[夜班]", "值班员乙〔夜班〕", "值班员乙-夜班", "值班员乙—夜班",
+                  "值班员乙：二号台", "值班员乙（夜班", "值班员乙。"):
         assert code(judge_decider(Person(alias), closer, [closer])) == "DECIDER_CLOSED_ALERT", alias
+    for other in ("值班员乙丙", "值班员甲", "阿卜杜·艾力"):  # other people stay other people
+        assert judge_decider(Person(other), Person("阿卜杜·热合曼") if "阿" in other else closer, []) is None, other
 
 
 def test_the_deadline_counts_calendar_days_in_beijing_and_the_timer_says_how_long() -> None:

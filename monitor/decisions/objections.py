@@ -86,15 +86,23 @@ class Person:
 
 def same_name(a: str, b: str) -> bool:
     """Whether two token names name one person as people read them: compared in Unicode's compatibility form,
-    without spaces, and without a bracketed addition (" 值班员三", "值班员三（夜班）" and "值班员三" are one). A person
-    given a wholly other name by an administrator is not caught: operators' tokens are not bound to staff records."""
+    without invisible characters (zero-width spaces, joiners, soft hyphens), spaces or punctuation, and without an
+    addition set off by brackets of any kind or after a dash (" 值班员三", "值班员三（夜班）", "值班员三【夜班】",
+    "值班员三-夜班", "值班\u200b员三" and "值班员三" are one). A person given a wholly other name (or the same in
+    traditional characters) by an administrator is not caught: operators' tokens are not bound to staff records."""
     return _person_key(a) == _person_key(b)
 
 
+BRACKETED = re.compile(r"\([^)]*\)?|\[[^\]]*\]?|\{[^}]*\}?|[【〔〖「『《〈][^】〕〗」』》〉]*[】〕〗」』》〉]?")
+"""An addition in brackets (NFKC has made full-width round, square and curly ones ASCII), closed or not."""
+DASHED = re.compile(r"\s*[-‐‑‒–—―~〜_/|:]+.*$")
+"""An addition after a dash, tilde, underscore, slash, bar or colon ("值班员三-夜班", "值班员三：二号台")."""
+
+
 def _person_key(name: str) -> str:
-    text = unicodedata.normalize("NFKC", name)
-    text = re.sub(r"\([^)]*\)", "", text)  # NFKC makes full-width brackets ASCII
-    return re.sub(r"\s+", "", text)
+    text = "".join(c for c in unicodedata.normalize("NFKC", name) if unicodedata.category(c) != "Cf")
+    text = DASHED.sub("", BRACKETED.sub("", text).strip())
+    return "".join(c for c in text if unicodedata.category(c)[0] in "LN")
 
 
 def judge_decider(decider: Person, closer: Person | None, actors: Iterable[Person]) -> Refusal | None:
