@@ -816,3 +816,21 @@ def test_an_auditor_asks_for_a_check_and_the_scheduler_runs_it(client_factory: C
                             .order_by(AuditEntry.id)).all()
     assert entries[0].action == "audit_check_requests.insert" and entries[0].actor == "省审计员"
     assert entries[-1].detail.get("check_id") == answer["check"]["id"]
+
+
+def test_the_scheduler_anchors_the_chain_as_soon_as_it_starts(client_factory: Callable[..., TestClient]) -> None:
+    """A center restarted after a crash (no anchor on the way out) anchors its head on the scheduler's first pass,
+    not an interval (600 s) later: until then, a tail dropped together with its head was not caught by any anchor
+    (outside tester)."""
+    from monitor.adapters.audit_keys import read_anchors
+    from monitor.services.audit import chain_head
+
+    client = client_factory(audit_anchor_interval_seconds=3600.0)
+    db, path = client.app.state.db, client.app.state.settings.audit_anchor_path
+    deadline = time.monotonic() + 30
+    while not read_anchors(path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    anchors = read_anchors(path)
+    assert anchors, "no anchor within 30 s of start with a 3600 s interval"
+    seq, _ = chain_head(db)
+    assert 0 < anchors[0].seq <= seq

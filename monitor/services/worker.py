@@ -129,14 +129,15 @@ class Worker:
                 due = time.monotonic() + every_s
 
     def _relay_loop(self) -> None:
-        anchored = time.monotonic()
+        anchored: float | None = None  # the first pass that leads anchors at once: a restart after a crash (no
+        # anchor on the way out) would otherwise leave the chain unanchored for a whole interval
         while not self._stop.wait(self.settings.relay_interval_seconds):
             try:
                 self.relay_outbox()
                 if not self.leads():
                     continue
                 self.db.seal_audit()  # what was committed since is chained within seconds (by the leader only)
-                if time.monotonic() - anchored >= self.settings.audit_anchor_interval_seconds:
+                if anchored is None or time.monotonic() - anchored >= self.settings.audit_anchor_interval_seconds:
                     self.anchor_audit()
                     anchored = time.monotonic()
             except Exception:  # noqa: BLE001 - keep relaying after a transient database/bus error
