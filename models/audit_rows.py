@@ -23,7 +23,8 @@ class RowFinding:
     """One audited row that is not what the chain says: `changed` (columns differ), `unrecorded` (no entry made
     it), `missing` (its entries say it exists, the table does not have it), `unsigned_entry` (an entry about it
     that the product did not write: no valid writer signature; `entry` is its id; it is not believed) or
-    `extract_changed` (a register extract's rows, `key` its import's id, no longer those it was imported with); or
+    `extract_changed` (a register extract's rows, `key` its import's id, no longer those it was imported with);
+    `copy_differs` (a face template's float32 copy in `face_vectors`, `key` the template's id, not its encoding); or
     `trigger`, `rule`, `policy` (something put in the database that runs on its own when rows are written or read,
     `key` its name: the product defines none, and one could rewrite a record as it is written); or `dangling` (its
     `columns` name a row of `referred` that is no longer there: deleted with the foreign key check turned off)."""
@@ -43,6 +44,9 @@ class RowFinding:
         if self.kind == "extract_changed":
             return (f"登记表导入 {self.key} 的数据行（{self.table}）与导入时的摘要不一致"
                     "（行被绕过系统改写、插入或删除）")
+        if self.kind == "copy_differs":
+            return (f"{self.table} 第 {self.key} 行（人脸模板 {self.key} 的检索副本）与审计链记录的模板编码不一致"
+                    "（被绕过系统改写：一对多查重可能漏掉冒名或重复登记）")
         if self.kind == "dangling":
             return (f"{self.table} 第 {self.key} 行的 {'、'.join(self.columns)} 指向 {self.referred} 中已不存在的记录"
                     "（被绕过系统删除，数据库的外键检查曾被关闭）")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from typer.testing import CliRunner
 
 from models.audit import AuditActor, append_audit
@@ -224,9 +224,44 @@ def test_a_cited_figure_or_face_vector_rewritten_in_the_database_is_named(
         conn.execute(update(Verification).where(Verification.id == ids[0]).values(measured=measured,
                                                                                   thresholds=thresholds))
         conn.execute(update(FaceTemplate).where(FaceTemplate.id == ids[1]).values(encoding=biden.encoding))
-    found = {(f["table"], f["key"], tuple(f["columns"])) for f in verify(world)["row_findings"]}
-    assert found == {("verifications", str(ids[0]), ("measured_sha256", "thresholds_sha256")),
-                     ("face_templates", str(ids[1]), ("encoding_sha256",))}
+    found = {(f["table"], f["key"], f["kind"], tuple(f["columns"])) for f in verify(world)["row_findings"]}
+    # the template's search copy still holds Obama's face, so it no longer matches the (rewritten) encoding either
+    assert found == {("verifications", str(ids[0]), "changed", ("measured_sha256", "thresholds_sha256")),
+                     ("face_templates", str(ids[1]), "changed", ("encoding_sha256",)),
+                     ("face_vectors", str(ids[1]), "copy_differs", ("vector",))}
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_a_face_templates_search_copy_swapped_in_the_database_is_named(
+        database: str, request: pytest.FixtureRequest, client_factory: Callable[..., TestClient]) -> None:
+    """The 1:N index picks its candidates from each template's float32 copy (`face_vectors`), not from the audited
+    encoding: a copy swapped for another face would hide a duplicate enrolment from the search while every audited
+    row stays intact (outside tester: not detected). The check names the template; the copies written by enrolment
+    agree with their encodings on both databases (nothing else is named)."""
+    from models.tables import FaceTemplate
+    from monitor.adapters.face_tables import FaceVector, vector_bytes
+
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    world = World.build(client_factory(database_url=url, scheduler=False) if url
+                        else client_factory(scheduler=False))
+    db = world.client.app.state.db
+    first = verify(world)
+    assert first["rows_intact"] and not first["row_findings"], first["row_findings"]
+    with db.session() as s:
+        obama = s.scalars(select(FaceTemplate).where(FaceTemplate.person_id == world.obama_id)).first()
+        biden = s.scalars(select(FaceTemplate).where(FaceTemplate.person_id == world.biden_id)).first()
+        assert obama is not None and biden is not None
+        copies = s.scalar(select(func.count()).select_from(FaceVector))
+        target = obama.id
+    assert copies and copies >= 2
+    with db.engine.begin() as conn:  # Core: as with a database client
+        conn.execute(update(FaceVector).where(FaceVector.template_id == target)
+                     .values(vector=vector_bytes(biden.encoding)))
+    result = verify(world)
+    assert not result["rows_intact"]
+    assert [(f["table"], f["key"], f["kind"]) for f in result["row_findings"]] == [
+        ("face_vectors", str(target), "copy_differs")]
+    assert "检索副本" in result["row_findings"][0]["message"]
 
 
 def add_alert_with_history(world: World) -> int:

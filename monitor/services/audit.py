@@ -17,8 +17,17 @@ from sqlalchemy.orm import Session
 from models.audit import AUDITED, append_audit, columns_detail
 from models.audit_chain import Anchor, Break, Link, SignedSince, canonical, entry_trusted, verify_chain
 from models.audit_rows import RowFinding, differing_columns, replay_entries
-from models.tables import SEALER_FINDINGS_WHERE, AuditCheckRequest, AuditCheckRow, AuditEntry, AuditHead, Base
+from models.tables import (
+    SEALER_FINDINGS_WHERE,
+    AuditCheckRequest,
+    AuditCheckRow,
+    AuditEntry,
+    AuditHead,
+    Base,
+    FaceTemplate,
+)
 from monitor.adapters.audit_keys import append_anchor, read_anchors
+from monitor.adapters.face_tables import FaceVector, vector_bytes
 from monitor.adapters.storage import Database, begin_snapshot
 from monitor.services.registers import verify_extracts
 
@@ -308,6 +317,29 @@ class AuditCheck:
                 "row_findings_total": len(self.findings)}
 
 
+VECTOR_BATCH = 5_000
+
+
+def verify_face_vectors(db: Database) -> tuple[int, list[RowFinding]]:
+    """(vectors checked, each face template whose float32 copy in `face_vectors` is not its audited encoding): the 1:N
+    index picks its candidates from those copies, so a copy swapped at the database would hide a duplicate
+    enrolment (冒名/多领) from the search while the audited encoding stays as it was."""
+    checked, after = 0, 0
+    findings: list[RowFinding] = []
+    while True:
+        with db.connection() as conn:
+            rows = conn.execute(select(FaceVector.template_id, FaceVector.vector, FaceTemplate.encoding)
+                                .join(FaceTemplate, FaceTemplate.id == FaceVector.template_id)
+                                .where(FaceVector.template_id > after).order_by(FaceVector.template_id)
+                                .limit(VECTOR_BATCH)).all()
+        if not rows:
+            return checked, findings
+        for template_id, vector, encoding in rows:
+            if bytes(vector) != vector_bytes(encoding):
+                findings.append(RowFinding(FaceVector.__tablename__, str(template_id), "copy_differs", ("vector",)))
+        checked, after = checked + len(rows), rows[-1].template_id
+
+
 def check_audit(db: Database, keys: Mapping[str, bytes], anchors: list[Anchor]) -> AuditCheck:
     """Verify the whole chain (keys, writer signatures, copies, anchors, head), every audited row against it, every
     held register extract's rows against the digest its audited import record keeps, and that nothing in the
@@ -317,8 +349,10 @@ def check_audit(db: Database, keys: Mapping[str, bytes], anchors: list[Anchor]) 
     head_seq, head_hash = chain_head(db)
     rows_checked, findings = verify_rows(db, keys=keys)
     extract_rows, extract_findings = verify_extracts(db)
+    vector_rows, vector_findings = verify_face_vectors(db)
     hooks = [RowFinding(table, name, kind) for kind, table, name in db.hooks()]
-    rows_checked, findings = rows_checked + extract_rows, hooks + findings + extract_findings + dangling_references(db)
+    rows_checked += extract_rows + vector_rows
+    findings = hooks + findings + extract_findings + vector_findings + dangling_references(db)
     return AuditCheck(checked, broken, pending, head_seq, head_hash, len(anchors), rows_checked, findings)
 
 

@@ -281,6 +281,7 @@ class AuditRowFindingOut(BaseModel):
     key: str = Field(description="the row's primary key, as the chain names it")
     kind: str = Field(description="changed | unrecorded | missing | unsigned_entry (an entry about the row that the "
                       "product did not write: not believed) | extract_changed (a register extract's rows) | "
+                      "copy_differs (a face template's search copy in face_vectors is not its encoding) | "
                       "trigger | rule | policy (put in the database, runs on its own; key: its name) | "
                       "dangling (columns name a row of another table that is no longer there)")
     columns: list[str] = Field(description="the columns that differ (changed)")
