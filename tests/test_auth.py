@@ -102,6 +102,27 @@ def test_cli_lists_and_revokes_a_token(cli_env: Path) -> None:
     assert_clear_error(run("token", "revoke", token_id, "--reason", "再次"), 2, "已于先前吊销")
 
 
+def test_only_an_inspector_token_is_scoped_by_regions(world: World) -> None:
+    """An operator's, admin's, auditor's or site's token covers what its role covers: asked for regions (real or
+    not), the API refuses as the CLI does, instead of issuing a province-wide token listed as limited (outside
+    tester); an inspector's regions must be real ones."""
+    c, admin = world.client, auth(world.admin)
+    for role, extra in (("operator", {}), ("admin", {}), ("auditor", {}),
+                        ("site", {"institution_id": world.ids["institution"]})):
+        for codes in (["532900"], ["539999"]):
+            r = c.post("/api/v1/tokens", headers=admin, json={"role": role, "name": "限定区域", "region_codes": codes,
+                                                             **extra})
+            assert r.status_code == 422 and r.json()["code"] == "SCOPE_NOT_ALLOWED", (role, codes, r.text)
+            assert "只有抽查人员令牌可以指定负责区域" in r.json()["message"]
+    assert "限定区域" not in c.get("/api/v1/tokens", headers=admin).text
+    r = c.post("/api/v1/tokens", headers=admin,
+               json={"role": "inspector", "name": "抽查员", "region_codes": ["539999"]})
+    assert r.status_code == 422 and r.json()["code"] == "UNKNOWN_REGION"
+    r = c.post("/api/v1/tokens", headers=admin,
+               json={"role": "inspector", "name": "抽查员", "region_codes": ["530100"]})
+    assert r.status_code == 201, r.text
+
+
 def test_tokens_are_stored_hashed(world: World) -> None:
     with world.client.app.state.db.session() as s:
         hashes = s.scalars(select(ApiToken.token_hash)).all()

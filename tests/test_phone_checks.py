@@ -143,6 +143,28 @@ def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> 
     assert closed.status_code == 200 and closed.json()["state"] == "closed"
 
 
+def test_a_check_the_center_opened_shows_whole_numbers_to_no_inspector_token(crew: Crew) -> None:
+    """A phone check the center runs itself names no staff member, nor does a region-only inspector token: the
+    trainees' whole numbers are the calling inspector's alone, so every reader of this check gets them masked
+    (outside tester: None == None gave a read-only region token the whole numbers)."""
+    from tests.helpers import issue_token_via_api
+
+    signed = sign_in_verified(crew, 5)
+    w = crew.world
+    alert_id = accepted_alert(crew)  # accepted by the county inspector; the center's operator then phones
+    assert crew.post(f"/api/v1/alerts/{alert_id}/phone", "operator").status_code == 200
+    started = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "operator")
+    assert started.status_code == 201, started.text
+    check_id = started.json()["id"]
+    region_only = issue_token_via_api(crew.client, w.admin, "inspector", "昆明只读抽查员", regions=["530100"])
+    for token in (region_only, w.operator, w.admin):
+        seen = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(token))
+        assert seen.status_code == 200, seen.text
+        reachable = [t for t in seen.json()["trainees"] if t["trainee_id"] in signed]
+        assert reachable and all(t["phone"] is None and "****" in t["phone_masked"] for t in reachable)
+        assert "1370000" not in seen.text
+
+
 def test_a_call_is_timed_by_the_page_and_times_that_cannot_be_true_are_refused(crew: Crew) -> None:
     signed = sign_in_verified(crew, 5)
     alert_id = accepted_alert(crew)

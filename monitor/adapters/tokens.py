@@ -47,6 +47,10 @@ def issue_token(
             raise ApiError(422, "SITE_TOKEN_NEEDS_INSTITUTION", "培训机构令牌必须指定已登记的机构")
     elif institution_id is not None:
         raise ApiError(422, "SCOPE_NOT_ALLOWED", "只有培训机构令牌可以绑定机构")
+    if role is not Role.INSPECTOR and codes:  # no other role is scoped by regions: it would read as limited, not be
+        raise ApiError(422, "SCOPE_NOT_ALLOWED",
+                       "只有抽查人员令牌可以指定负责区域（region_codes）：监控调度员、管理员、审计员的令牌覆盖全省，"
+                       "培训机构令牌绑定机构")
     if role is Role.INSPECTOR:
         if not codes:
             raise ApiError(422, "INSPECTOR_NEEDS_REGIONS", "抽查人员令牌必须指定负责的州市或县区")

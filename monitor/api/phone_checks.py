@@ -80,7 +80,10 @@ def start(alert_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep,
 def get_check(check_id: UploadIdPath, scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
     with db.session() as session:
         check = load_check(session, scope, check_id)
-        mine = scope.role is Role.INSPECTOR and check.staff_id == scope.principal.staff_id
+        # the calling inspector's own check only: a check the center opened has no staff member, and neither has a
+        # region-only inspector token (None == None gave it the trainees' whole phone numbers)
+        mine = (scope.role is Role.INSPECTOR and check.staff_id is not None
+                and check.staff_id == scope.principal.staff_id)
         return phone_check_out(session, check, settings.phone_check_min_trainees, with_phones=mine)
 
 
