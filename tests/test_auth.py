@@ -220,6 +220,7 @@ def test_cli_helpers_for_the_demo_name_the_same_database(tmp_path: Path) -> None
     (["--role", "inspector", "--name", "x", "--region", "999999"], ["未知的行政区划代码：999999", "530100"]),
     (["--role", "operator", "--name", "x", "--region", "530100"], ["只有抽查人员"]),
     (["--role", "operator", "--name", " "], ["--name"]),
+    (["--role", "operator", "--name", "值班员\u200b"], ["--name", "不可见字符"]),  # reads as 值班员
 ])
 def test_cli_token_mistakes_are_one_clear_line(cli_env: Path, args: list[str], fragments: list[str]) -> None:
     assert run("migrate").exit_code == 0

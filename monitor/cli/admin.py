@@ -12,7 +12,7 @@ from sqlalchemy import inspect
 
 from models.audit import AuditActor, current_actor
 from models.clock import SHANGHAI, utc_now
-from models.domain import ROLE_NAMES, Role
+from models.domain import ROLE_NAMES, Role, visible_name
 from models.errors import ApiError
 from models.tables import Institution
 from monitor.adapters.storage import Database
@@ -76,6 +76,10 @@ def token_create(
     label = f"{ROLE_NAMES[role]}（{role.value}）令牌"
     if not name.strip():
         raise CliError("--name 不能为空：写明令牌的持有人", "--name names who holds the token, e.g. --name 值班员")
+    try:
+        visible_name(name)  # as the API's tokens: a name that reads as another's would pass as a second person
+    except ValueError as exc:
+        raise CliError(f"--name {exc}", "--name holds visible letters or digits only, e.g. --name 值班员") from None
     if role is Role.SITE and institution_id is None:
         raise CliError(f"{label}需要 --institution-id（已登记培训机构的编号）",
                        "a site token is bound to one institution: --institution-id <id>")
