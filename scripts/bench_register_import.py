@@ -5,8 +5,9 @@ database.
 
 Usage: .venv/bin/python scripts/bench_register_import.py [--rows 1000000] [--keep DIR]
 
-Prints the file's size, rows per second for the preview and the commit, and the process's peak RSS (memory stays
-bounded: rows are streamed, never held).
+Prints the file's size, rows per second for the preview and the commit, the process's peak RSS (memory stays
+bounded: rows are streamed, never held), and the longest a writer beside the preview waited for SQLite's write lock
+(a thread taking it every 50 ms, as the check-ins of a county deployment would).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from __future__ import annotations
 import argparse
 import csv
 import resource
+import sqlite3
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -47,6 +50,20 @@ def write_extract(path: Path, rows: int) -> None:
             out.writerow([n + 1, id_number, f"云南某某有限公司{n % 5000}", county, "2025-07~2026-01", "企业职工"])
 
 
+def write_beside(path: Path, stop: threading.Event, waits: list[float]) -> None:
+    """Take SQLite's write lock every 50 ms until `stop` (BEGIN IMMEDIATE, then COMMIT), noting how long each
+    waited for it."""
+    conn = sqlite3.connect(path, timeout=600, isolation_level=None)
+    try:
+        while not stop.wait(0.05):
+            t0 = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("COMMIT")
+            waits.append(time.perf_counter() - t0)
+    finally:
+        conn.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -65,14 +82,22 @@ def main() -> None:
     db.migrate()
     spec = settings.register_specs()["insurance"]
     key = load_register_key(settings.data_dir / "register-key.json")
+    stop, waits = threading.Event(), [0.0]
+    beside = threading.Thread(target=write_beside, args=(settings.data_dir / "monitor.sqlite3", stop, waits))
+    beside.start()
     t0 = time.perf_counter()
-    with extract.open("rb") as f:
-        import_id = preview_import(db, f, extract.name, "insurance", "2026-01", spec, key, "bench")
-    preview_s = time.perf_counter() - t0
+    try:
+        with extract.open("rb") as f:
+            import_id = preview_import(db, f, extract.name, "insurance", "2026-01", spec, key, "bench")
+    finally:
+        preview_s = time.perf_counter() - t0
+        stop.set()
+        beside.join()
     t0 = time.perf_counter()
     commit_import(db, import_id, key, "bench")
     commit_s = time.perf_counter() - t0
     print(f"preview (validate, hash, stage): {preview_s:.1f} s, {args.rows / preview_s:,.0f} rows/s")
+    print(f"longest wait of a writer beside the preview: {max(waits):.2f} s ({len(waits) - 1} write transactions)")
     print(f"commit: {commit_s:.2f} s")
     print(f"preview + commit: {args.rows / (preview_s + commit_s):,.0f} rows/s; peak RSS {peak_rss_mib():.0f} MiB")
     db.dispose()

@@ -1,6 +1,6 @@
 """Register extracts in (issue 20 item 1, clause 八/九): a delivered file is previewed (every row validated,
-streamed; the valid rows staged with their ID numbers as keyed hashes, in batches), then committed in full or not at
-all.
+streamed, outside any transaction; the valid rows then staged with their ID numbers as keyed hashes, in batches),
+then committed in full or not at all.
 
 - A preview with any bad row stages nothing: its record (state `refused`) keeps the counts and the first 50 row
   errors, and it cannot be committed.
@@ -17,6 +17,8 @@ the record keeps the staged rows' digest (`rows_sha256`), which the audit check 
 from __future__ import annotations
 
 import hashlib
+import pickle
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -62,10 +64,6 @@ HEADER_SEARCH_ROWS = 20  # title lines and merged group headers above the header
 
 def row_table(source: str) -> Table:
     return cast(Table, ROW_TABLES[source].__table__)
-
-
-class _Refused(Exception):
-    """Raised inside the staging transaction to roll it back when a row was bad."""
 
 
 @dataclass
@@ -159,7 +157,12 @@ def scan_rows(rows: Iterator[tuple[int, list[object]]], spec: SourceSpec, scan: 
 
 def preview_import(db: Database, f: IO[bytes], filename: str, source: str, period: str, spec: SourceSpec,
                    key: RegisterKey, author: str, now: datetime | None = None) -> int:
-    """Validate the whole file, row by row, and stage its rows when every one is good; the import's id."""
+    """Validate the whole file, row by row, and stage its rows when every one is good; the import's id.
+
+    The file is read, validated and its ID numbers hashed before any transaction: the good rows wait in an anonymous
+    temporary file (`spool_rows`), and only their inserts hold the database's write lock. On SQLite that lock is the
+    whole database's, and a preview that parsed inside it held every check-in back for the whole parse (7.5 s for
+    100,000 rows; `scripts/bench_register_import.py` prints the longest wait of a writer beside it)."""
     sha256, head = file_digest(f)
     try:
         kind = sniff_kind(head, filename)
@@ -169,40 +172,59 @@ def preview_import(db: Database, f: IO[bytes], filename: str, source: str, perio
     table = row_table(source)
     record = dict(source=source, period=period, sha256=sha256, filename=filename[:200], file_kind=kind,
                   key_id=key.key_id, created_by=author, created_at=now or utc_now())
-    try:
-        with db.session() as session:
-            entry = RegisterImport(**record, rows_accepted=0, rows_refused=0, errors=[], sample=[], state="preview")
-            session.add(entry)
-            session.flush()
-            conn = session.connection()
-            batch: list[dict[str, Any]] = []
-            digest = ExtractDigest()
-            for number, parsed in scan_rows(iter_rows(f, kind), spec, scan):
-                if scan.refused:
-                    batch.clear()  # nothing more is staged: the transaction is rolled back at the end
-                    continue
-                batch.append(db_row(source, parsed, number, entry.id, key))
-                digest.add(batch[-1])
-                if len(batch) >= BATCH:
-                    conn.execute(insert(table), batch)
-                    batch.clear()
-            if scan.refused:
-                raise _Refused
-            if batch:
-                conn.execute(insert(table), batch)
-            entry.rows_accepted, entry.errors, entry.sample = scan.accepted, scan.errors, scan.sample
-            entry.rows_sha256 = digest.hexdigest()
-            return entry.id
-    except RegisterFileError as exc:
-        raise ApiError(422, "REGISTER_FILE_UNREADABLE", str(exc)) from None
-    except _Refused:
-        pass
+    with tempfile.TemporaryFile(prefix="register-rows-") as spool:
+        try:
+            digest = spool_rows(scan_rows(iter_rows(f, kind), spec, scan), scan, source, key, spool)
+        except RegisterFileError as exc:
+            raise ApiError(422, "REGISTER_FILE_UNREADABLE", str(exc)) from None
+        if not scan.refused:
+            with db.session() as session:
+                entry = RegisterImport(**record, rows_accepted=0, rows_refused=0, errors=[], sample=[],
+                                       state="preview")
+                session.add(entry)
+                session.flush()
+                conn = session.connection()
+                for batch in read_spool(spool):
+                    conn.execute(insert(table), [{**row, "import_id": entry.id} for row in batch])
+                entry.rows_accepted, entry.errors, entry.sample = scan.accepted, scan.errors, scan.sample
+                entry.rows_sha256 = digest.hexdigest()
+                return entry.id
     with db.session() as session:  # the refusal's record: counts and row errors, no row staged
         entry = RegisterImport(**record, rows_accepted=scan.accepted, rows_refused=scan.refused, errors=scan.errors,
                                sample=scan.sample, state="refused")
         session.add(entry)
         session.flush()
         return entry.id
+
+
+def spool_rows(records: Iterator[tuple[int, dict[str, Any]]], scan: Scan, source: str, key: RegisterKey,
+               spool: IO[bytes]) -> ExtractDigest:
+    """Write the valid records to `spool` as their row-table values (ID numbers as keyed hashes, no import id yet),
+    pickled `BATCH` at a time, while `scan` has refused none (after one, nothing will be staged: the rest is only
+    read, to count and note the bad rows); their digest."""
+    digest = ExtractDigest()
+    batch: list[dict[str, Any]] = []
+    for number, parsed in records:
+        if scan.refused:
+            continue
+        if len(batch) >= BATCH:
+            pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+            batch = []
+        batch.append(db_row(source, parsed, number, 0, key))
+        digest.add(batch[-1])  # (the digest leaves the import id out)
+    if batch:
+        pickle.dump(batch, spool, protocol=pickle.HIGHEST_PROTOCOL)
+    spool.seek(0)
+    return digest
+
+
+def read_spool(spool: IO[bytes]) -> Iterator[list[dict[str, Any]]]:
+    """The batches `spool_rows` wrote, in order (a file this process wrote itself, never anyone's upload)."""
+    while True:
+        try:
+            yield pickle.load(spool)  # noqa: S301 - our own anonymous temporary file
+        except EOFError:
+            return
 
 
 def commit_import(db: Database, import_id: int, key: RegisterKey, author: str, now: datetime | None = None) -> None:
