@@ -143,10 +143,10 @@ def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> 
     assert closed.status_code == 200 and closed.json()["state"] == "closed"
 
 
-def test_a_check_the_center_opened_shows_whole_numbers_to_no_inspector_token(crew: Crew) -> None:
-    """A phone check the center runs itself names no staff member, nor does a region-only inspector token: the
-    trainees' whole numbers are the calling inspector's alone, so every reader of this check gets them masked
-    (outside tester: None == None gave a read-only region token the whole numbers)."""
+def test_a_check_the_center_opened_shows_whole_numbers_to_no_one(crew: Crew) -> None:
+    """A phone check the center's operator opens names no staff member, nor does a region-only inspector token: the
+    trainees' whole numbers are the calling inspector's alone, so the operator's own answer and every reader of this
+    check get them masked (outside tester: None == None gave a read-only region token the whole numbers)."""
     from tests.helpers import issue_token_via_api
 
     signed = sign_in_verified(crew, 5)
@@ -156,6 +156,8 @@ def test_a_check_the_center_opened_shows_whole_numbers_to_no_inspector_token(cre
     started = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "operator")
     assert started.status_code == 201, started.text
     check_id = started.json()["id"]
+    # the operator records no call (a staff member's token is needed for that), so it is not the caller either
+    assert all(t["phone"] is None for t in started.json()["trainees"]) and "1370000" not in started.text
     region_only = issue_token_via_api(crew.client, w.admin, "inspector", "昆明只读抽查员", regions=["530100"])
     for token in (region_only, w.operator, w.admin):
         seen = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(token))

@@ -44,6 +44,14 @@ def load_check(session: Session, scope: Scope, check_id: int, lock: bool = False
     return get_in_scope_for_change(session, scope, PhoneCheck, check_id, "UNKNOWN_PHONE_CHECK", "电话抽查", lock)
 
 
+def is_caller(check: PhoneCheck, scope: Scope) -> bool:
+    """Whether `scope` is the inspector making this check's calls, the only reader of the trainees' whole numbers: a
+    check the center opened has no staff member, and neither has a region-only inspector token (None == None once
+    gave such a token the whole numbers)."""
+    return (scope.role is Role.INSPECTOR and check.staff_id is not None
+            and check.staff_id == scope.principal.staff_id)
+
+
 def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
     ensure_staff(scope.principal)
     if scope.role is Role.INSPECTOR and check.staff_id != scope.principal.staff_id:
@@ -65,14 +73,15 @@ def start(alert_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep,
         if open_check is not None:  # drawing again until the list suits would defeat the draw
             response.status_code = 200
             return phone_check_out(session, open_check, settings.phone_check_min_trainees,
-                                   with_phones=scope.role is Role.INSPECTOR)
+                                   with_phones=is_caller(open_check, scope))
         actor = Actor.of(scope.principal)
         if alert.state in (AlertState.ACCEPTED, AlertState.ON_SITE):
             transition(session, alert, Action.PHONE, actor)
         elif alert.state != AlertState.PHONING:
             raise ApiError(409, "ALERT_STATE", "告警须先接单，才能发起电话抽查")
         check = start_phone_check(session, alert, actor, settings.phone_check_draw)
-        return phone_check_out(session, check, settings.phone_check_min_trainees, with_phones=True)
+        return phone_check_out(session, check, settings.phone_check_min_trainees,
+                               with_phones=is_caller(check, scope))
 
 
 @router.get("/phone-checks/{check_id}", response_model=PhoneCheckOut, responses=errors(404),
@@ -80,11 +89,7 @@ def start(alert_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep,
 def get_check(check_id: UploadIdPath, scope: Center, db: Db, settings: SettingsDep) -> dict[str, Any]:
     with db.session() as session:
         check = load_check(session, scope, check_id)
-        # the calling inspector's own check only: a check the center opened has no staff member, and neither has a
-        # region-only inspector token (None == None gave it the trainees' whole phone numbers)
-        mine = (scope.role is Role.INSPECTOR and check.staff_id is not None
-                and check.staff_id == scope.principal.staff_id)
-        return phone_check_out(session, check, settings.phone_check_min_trainees, with_phones=mine)
+        return phone_check_out(session, check, settings.phone_check_min_trainees, with_phones=is_caller(check, scope))
 
 
 @router.post("/phone-checks/{check_id}/calls", status_code=201, response_model=PhoneCheckOut, responses=ERRORS,
@@ -95,7 +100,7 @@ def add_call(check_id: UploadIdPath, body: CallIn, scope: Workers, db: Db, setti
         ensure_caller(check, scope)
         record_call(session, check, body)
         return phone_check_out(session, check, settings.phone_check_min_trainees,
-                               with_phones=scope.role is Role.INSPECTOR)
+                               with_phones=is_caller(check, scope))
 
 
 @router.post("/phone-checks/{check_id}/complete", response_model=PhoneCheckOut, responses=ERRORS,
@@ -106,7 +111,7 @@ def complete(check_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsD
         ensure_caller(check, scope)
         complete_phone_check(session, check, settings.phone_check_min_trainees)
         return phone_check_out(session, check, settings.phone_check_min_trainees,
-                               with_phones=scope.role is Role.INSPECTOR)
+                               with_phones=is_caller(check, scope))
 
 
 @router.post("/phone-checks/cdr-imports", status_code=201, response_model=CdrImportOut, responses=errors(413, 422),
