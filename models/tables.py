@@ -556,8 +556,9 @@ class PhoneCheck(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
-    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # the calling inspector, if one started it
     inspector: Mapped[str] = mapped_column(String(100))
+    caller_token_id: Mapped[int | None] = mapped_column(Integer)  # the token that started it (None: before 0037)
     seed: Mapped[str] = mapped_column(String(64))
     drawn: Mapped[list[Any]] = mapped_column(JSON)  # trainee ids in call order
     state: Mapped[str] = mapped_column(String(12))  # open | done | abandoned (its alert ended first)
@@ -583,6 +584,8 @@ class PhoneCall(Base):
     callee: Mapped[str] = mapped_column(String(20), default="")  # the number dialled (the roster's, at the time)
     cdr_state: Mapped[str] = mapped_column(String(12), default="unchecked")  # unchecked | confirmed | unconfirmed
     cdr_ref: Mapped[str | None] = mapped_column(String(200))  # the matching CDR row: import id, caller, start
+    recorded_by: Mapped[str | None] = mapped_column(String(100))  # who recorded it (None: before 0037)
+    recorded_by_token_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class CdrImport(Base):

@@ -143,10 +143,12 @@ def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> 
     assert closed.status_code == 200 and closed.json()["state"] == "closed"
 
 
-def test_a_check_the_center_opened_shows_whole_numbers_to_no_one(crew: Crew) -> None:
-    """A phone check the center's operator opens names no staff member, nor does a region-only inspector token: the
-    trainees' whole numbers are the calling inspector's alone, so the operator's own answer and every reader of this
-    check get them masked (outside tester: None == None gave a read-only region token the whole numbers)."""
+def test_a_check_the_center_opened_is_called_by_the_token_that_opened_it_alone(crew: Crew) -> None:
+    """The caller of a phone check the center's operator opens is that token: it alone reads the trainees' whole
+    numbers (to dial them), records the calls (each naming it) and completes the check. Another operator's token, the
+    admin, the inspector who accepted the alert and a region-only inspector token read masked numbers and may record
+    nothing (outside tester: None == None once gave a read-only region token the whole numbers; until 0037 any
+    operator could type calls into any check in scope, under nobody's name)."""
     from tests.helpers import issue_token_via_api
 
     signed = sign_in_verified(crew, 5)
@@ -156,15 +158,52 @@ def test_a_check_the_center_opened_shows_whole_numbers_to_no_one(crew: Crew) -> 
     started = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "operator")
     assert started.status_code == 201, started.text
     check_id = started.json()["id"]
-    # the operator records no call (a staff member's token is needed for that), so it is not the caller either
-    assert all(t["phone"] is None for t in started.json()["trainees"]) and "1370000" not in started.text
+    reachable = [t for t in started.json()["trainees"] if t["trainee_id"] in signed]
+    assert reachable and all(t["phone"] and t["phone"].startswith("1370000") for t in reachable)
+    other_operator = issue_token_via_api(crew.client, w.admin, "operator", "监控中心值班员乙")
     region_only = issue_token_via_api(crew.client, w.admin, "inspector", "昆明只读抽查员", regions=["530100"])
-    for token in (region_only, w.operator, w.admin):
+    for token in (region_only, other_operator, w.admin, crew.tokens["county_a"]):
         seen = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(token))
         assert seen.status_code == 200, seen.text
-        reachable = [t for t in seen.json()["trainees"] if t["trainee_id"] in signed]
-        assert reachable and all(t["phone"] is None and "****" in t["phone_masked"] for t in reachable)
+        shown = [t for t in seen.json()["trainees"] if t["trainee_id"] in signed]
+        assert shown and all(t["phone"] is None and "****" in t["phone_masked"] for t in shown)
         assert "1370000" not in seen.text
+    base = f"/api/v1/phone-checks/{check_id}"
+    call = Dialer(crew, check_id)
+    for token, code in ((other_operator, "NOT_CALLER"), (w.admin, "NOT_CALLER"), (crew.tokens["county_a"],
+                                                                                 "NOT_CALLER"),
+                        (region_only, "STAFF_TOKEN_REQUIRED")):
+        refused = crew.client.post(f"{base}/calls", headers=auth(token), json=call(signed[0], True, True, 60))
+        assert (refused.status_code, refused.json()["code"]) == (403, code), refused.text
+    for trainee_id in signed:
+        made = crew.post(f"{base}/calls", "operator", call(trainee_id, True, True, 60, "在教室"))
+        assert made.status_code == 201, made.text
+    assert {c["recorded_by"] for c in made.json()["calls"]} == {started.json()["inspector"]}
+    assert started.json()["inspector"] and started.json()["inspector"] != "抽查员0"
+    refused = crew.client.post(f"{base}/complete", headers=auth(other_operator))
+    assert (refused.status_code, refused.json()["code"]) == (403, "NOT_CALLER")
+    done = crew.post(f"{base}/complete", "operator")
+    assert done.status_code == 200 and done.json()["state"] == "done", done.text
+
+
+def test_an_inspectors_phone_check_is_theirs_to_call_whoever_else_may_act_on_the_alert(crew: Crew) -> None:
+    """Operators and admins may act on an inspector's alert, but not make the inspector's calls: a call is evidence of
+    who phoned the trainee, so only the inspector who drew the check records its calls (each naming the inspector's
+    registered name, from any of their tokens) and completes it."""
+    signed = sign_in_verified(crew, 5)
+    alert_id = accepted_alert(crew)
+    check = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a").json()
+    base = f"/api/v1/phone-checks/{check['id']}"
+    call = Dialer(crew, check["id"])
+    for who in ("operator", "admin", "prefecture", "elsewhere"):
+        refused = crew.post(f"{base}/calls", who, call(signed[0], True, True, 60))
+        assert refused.status_code in (403, 404) and refused.json()["code"] in ("NOT_CALLER", "UNKNOWN_PHONE_CHECK")
+        assert crew.post(f"{base}/complete", who).status_code in (403, 404)
+    for trainee_id in signed:
+        assert crew.post(f"{base}/calls", "county_a", call(trainee_id, True, True, 60)).status_code == 201
+    done = crew.post(f"{base}/complete", "county_a")
+    assert done.status_code == 200, done.text
+    assert {c["recorded_by"] for c in done.json()["calls"]} == {check["inspector"]} and check["inspector"]
 
 
 def test_a_call_is_timed_by_the_page_and_times_that_cannot_be_true_are_refused(crew: Crew) -> None:
@@ -466,3 +505,25 @@ def test_a_form_and_a_close_at_once_never_leave_a_false_alarm_beside_a_form_that
     late = file_form(crew, alert_id=second)
     assert late.status_code == 409 and late.json()["code"] == "ALERT_NOT_IN_HAND", late.text
     assert "办结" in late.json()["message"] and crew.detail(second).json()["inspection_ids"] == []
+
+
+def test_a_check_from_before_callers_were_kept_is_finished_by_the_center_with_numbers_masked(crew: Crew) -> None:
+    """A check drawn before migration 0037 names neither an inspector nor a token: nobody reads whole numbers on it,
+    an inspector may not take it over, and the center may record its calls and complete it, as then."""
+    signed = sign_in_verified(crew, 5)
+    alert_id = accepted_alert(crew)
+    assert crew.post(f"/api/v1/alerts/{alert_id}/phone", "operator").status_code == 200
+    check_id = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "operator").json()["id"]
+    with crew.client.app.state.db.session() as s:
+        check = s.get(PhoneCheck, check_id)
+        assert check is not None and check.staff_id is None
+        check.caller_token_id = None
+    base = f"/api/v1/phone-checks/{check_id}"
+    assert "1370000" not in crew.client.get(base, headers=auth(crew.world.operator)).text
+    call = Dialer(crew, check_id)
+    refused = crew.post(f"{base}/calls", "county_a", call(signed[0], True, True, 60))
+    assert (refused.status_code, refused.json()["code"]) == (403, "NOT_CALLER")
+    for trainee_id in signed:
+        assert crew.post(f"{base}/calls", "operator", call(trainee_id, True, True, 60)).status_code == 201
+    done = crew.post(f"{base}/complete", "admin")
+    assert done.status_code == 200 and "1370000" not in done.text, done.text

@@ -72,6 +72,7 @@ class PhoneCheckLines:
     check_id: int
     state: str
     calls: Sequence[CallLine]
+    caller: str = ""  # who started the check and made its calls
 
 
 @dataclass(frozen=True)
@@ -391,7 +392,8 @@ def render_form(form: FormContent, signature_png: bytes, inspector_signature_png
         for check in form.phone_checks:
             reached = sum(1 for c in check.calls if c.reached)
             confirmed = sum(1 for c in check.calls if c.present)
-            line(f"电话抽查第 {check.check_id} 号（{CHECK_STATES.get(check.state, check.state)}）：抽取 "
+            by = f"，拨打人 {check.caller[:16]}" if check.caller else ""
+            line(f"电话抽查第 {check.check_id} 号（{CHECK_STATES.get(check.state, check.state)}{by}）：抽取 "
                  f"{len(check.calls)} 人，接通 {reached} 人，确认在班 {confirmed} 人", 10, x=58)
             for n, call in enumerate(check.calls, 1):
                 state = ("未拨打" if call.reached is None else "未接通" if not call.reached else

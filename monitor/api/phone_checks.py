@@ -45,17 +45,23 @@ def load_check(session: Session, scope: Scope, check_id: int, lock: bool = False
 
 
 def is_caller(check: PhoneCheck, scope: Scope) -> bool:
-    """Whether `scope` is the inspector making this check's calls, the only reader of the trainees' whole numbers: a
-    check the center opened has no staff member, and neither has a region-only inspector token (None == None once
-    gave such a token the whole numbers)."""
-    return (scope.role is Role.INSPECTOR and check.staff_id is not None
-            and check.staff_id == scope.principal.staff_id)
+    """Whether `scope` is the one making this check's calls, its only reader of the trainees' whole numbers and the
+    only one who records its calls and completes it: the inspector who started it (any of their tokens), or, for a
+    check the center opened, the very token that opened it. A region-only inspector token is never the caller (None
+    == None once gave one the whole numbers), and neither is anyone for a check from before callers were kept."""
+    if check.staff_id is not None:
+        return scope.role is Role.INSPECTOR and check.staff_id == scope.principal.staff_id
+    return check.caller_token_id is not None and check.caller_token_id == scope.principal.token_id
 
 
 def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
+    """403 unless `scope` is the check's caller (a call is evidence of who phoned: nobody records calls for another,
+    operators included); a check from before callers were kept may be finished by the center, as then. 409 when the
+    check is no longer open."""
     ensure_staff(scope.principal)
-    if scope.role is Role.INSPECTOR and check.staff_id != scope.principal.staff_id:
-        raise ApiError(403, "NOT_CALLER", "只有发起该电话抽查的抽查人员可以记录通话")
+    legacy = check.staff_id is None and check.caller_token_id is None
+    if not (is_caller(check, scope) or legacy and scope.role in (Role.OPERATOR, Role.ADMIN)):
+        raise ApiError(403, "NOT_CALLER", f"只有发起该电话抽查的人员（{check.inspector}）可以记录通话和完成抽查")
     if check.state != "open":
         raise ApiError(409, "PHONE_CHECK_DONE", "该电话抽查已完成或已随告警办结")
 
@@ -98,7 +104,7 @@ def add_call(check_id: UploadIdPath, body: CallIn, scope: Workers, db: Db, setti
     with db.session() as session:
         check = load_check(session, scope, check_id, lock=True)
         ensure_caller(check, scope)
-        record_call(session, check, body)
+        record_call(session, check, body, Actor.of(scope.principal))
         return phone_check_out(session, check, settings.phone_check_min_trainees,
                                with_phones=is_caller(check, scope))
 

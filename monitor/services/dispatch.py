@@ -68,10 +68,11 @@ class Actor:
     name: str
     role: str
     staff_id: int | None = None
+    token_id: int | None = None
 
     @classmethod
     def of(cls, principal: Principal) -> Actor:
-        return cls(principal.name, principal.role.value, principal.staff_id)
+        return cls(principal.name, principal.role.value, principal.staff_id, principal.token_id)
 
 
 SYSTEM = Actor(ROUTER, "system")

@@ -148,7 +148,7 @@ def phone_check_lines(session: Session, alert_id: int | None) -> list[PhoneCheck
             lines.append(CallLine(person.name if person else f"学员 {trainee_id}",
                                   mask_id_number(person.id_number) if person else "",
                                   call.reached if call else None, call.present if call else None))
-        out.append(PhoneCheckLines(check.id, check.state, lines))
+        out.append(PhoneCheckLines(check.id, check.state, lines, check.inspector))
     return out
 
 

@@ -60,16 +60,17 @@ def start_phone_check(session: Session, alert: Alert, actor: Actor, how_many: in
     if not drawn:
         raise ApiError(409, "EMPTY_ROSTER", "该班次名册中没有学员，无法电话抽查；请改为现场核查")
     check = PhoneCheck(alert_id=alert.id, class_id=alert.class_id, staff_id=actor.staff_id,
-                       inspector=person_of(session, actor),
+                       inspector=person_of(session, actor), caller_token_id=actor.token_id,
                        seed=seed, drawn=drawn, state="open", created_at=now)
     session.add(check)
     session.flush()
     return check
 
 
-def record_call(session: Session, check: PhoneCheck, body: CallIn, now: datetime | None = None) -> PhoneCall:
-    """One call, timed by the page (moved onto the server's clock); 422 when its times cannot be true or a
-    trainee without a number on file is said to be reached."""
+def record_call(session: Session, check: PhoneCheck, body: CallIn, actor: Actor, now: datetime | None = None
+                ) -> PhoneCall:
+    """One call recorded by `actor` (named on it), timed by the page (moved onto the server's clock); 422 when its
+    times cannot be true or a trainee without a number on file is said to be reached."""
     now = now or utc_now()
     if body.trainee_id not in check.drawn:
         raise ApiError(422, "NOT_DRAWN", "只能记录抽取名单中学员的通话（抽取结果不可更改）")
@@ -88,7 +89,8 @@ def record_call(session: Session, check: PhoneCheck, body: CallIn, now: datetime
     call = PhoneCall(check_id=check.id, trainee_id=body.trainee_id, reached=body.reached, present=body.present,
                      answers=body.answers, duration_s=timing.duration_s, called_at=now,
                      started_at=timing.started_at, ended_at=timing.ended_at, timing="page", callee=phone,
-                     cdr_state="unchecked")
+                     cdr_state="unchecked", recorded_by=person_of(session, actor),
+                     recorded_by_token_id=actor.token_id)
     session.add(call)
     session.flush()
     return call
@@ -136,7 +138,7 @@ def phone_check_out(session: Session, check: PhoneCheck, min_reached: int, with_
                    "answers": c.answers, "duration_s": c.duration_s, "called_at": c.called_at.isoformat(),
                    "started_at": c.started_at.isoformat() if c.started_at else None,
                    "ended_at": c.ended_at.isoformat() if c.ended_at else None, "timing": c.timing,
-                   "cdr_state": c.cdr_state}
+                   "cdr_state": c.cdr_state, "recorded_by": c.recorded_by}
                   for c in calls],
     }
 

@@ -178,6 +178,8 @@ class CallOut(BaseModel):
     ended_at: str | None = Field(description="the page was shown again after the call (server clock)")
     timing: str = Field(description="page (timed by the page's events) | typed (recorded before page timing)")
     cdr_state: str = Field(description="unchecked | confirmed | unconfirmed by a call center's detail records")
+    recorded_by: str | None = Field(description="who recorded the call (the check's caller); null for calls "
+                                                "recorded before callers were named")
 
 
 class PhoneCheckOut(BaseModel):
