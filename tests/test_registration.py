@@ -178,6 +178,34 @@ def test_enrolment_refuses_no_face_several_faces_and_small_faces(world: World) -
     assert r.json()["face_templates"] == 1  # all-or-nothing: the good first photo was not stored either
 
 
+def broken_png(width: int = 300, height: int = 300) -> bytes:
+    """A PNG whose header and chunk checksums are sound and whose compressed pixels are noise: it passes the upload's
+    format check and fails only when decoded."""
+    import os
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    noise = b"\x78\x9c" + os.urandom(5000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", noise) + chunk(b"IEND", b"")
+
+
+def test_an_enrolment_photo_that_cannot_be_decoded_is_named_and_nothing_is_stored(world: World) -> None:
+    """Outside tester: a PNG with a sound header and noise for pixels gave a plain-text 500 from the face scan."""
+    r = world.client.post(f"/api/v1/trainees/{world.biden_id}/faces", headers=auth(world.admin), files=[
+        ("photos", ("good.jpg", face("people/biden/biden2.jpg"), "image/jpeg")),
+        ("photos", ("broken.png", broken_png(), "image/png"))])
+    assert r.status_code == 422 and r.json()["code"] == "ENROLMENT_PHOTO_REFUSED", r.text
+    assert "第 2 张：照片无法解码" in r.json()["message"]
+    assert r.json()["detail"]["photos"] == [{"index": 1, "filename": "broken.png",
+                                            "reason": "照片无法解码（文件内容已损坏）"}]
+    r = world.client.get(f"/api/v1/trainees/{world.biden_id}", headers=auth(world.admin))
+    assert r.json()["face_templates"] == 1
+
+
 def test_enrolment_ignores_a_small_face_in_the_background_but_refuses_a_group(world: World) -> None:
     main = Image.open(io.BytesIO(face("people/biden/biden2.jpg"))).convert("RGB")
     poster = Image.open(io.BytesIO(face("people/obama/obama.jpg"))).convert("RGB")

@@ -25,6 +25,7 @@ from monitor.adapters.face_dlib import FaceEngine
 from monitor.adapters.face_index import FaceIndex, lock_enrolments, nearest_templates, of_model
 from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.face_tables import FaceVector, IdentityMatch, vector_bytes
+from monitor.adapters.photo_decode import UnreadablePhoto
 from monitor.adapters.storage import Database
 from monitor.decisions.faces import explain_enrolment_problem
 from monitor.decisions.identity_match import REASON_TEXT, IdentityDecision, PersonRef, decide
@@ -222,7 +223,12 @@ class Enrolment:
         problems: list[dict[str, Any]] = []
         for index, (filename, data) in enumerate(photos):
             image = inspect_image(data, self.settings.max_image_pixels)
-            scan = self.engine.scan(image.data, "enrolment")
+            try:
+                scan = self.engine.scan(image.data, "enrolment")
+            except UnreadablePhoto as unreadable:  # its header is sound, its pixels are not: name the photo
+                log.info("enrolment photo %d of %s %d unreadable: %s", index + 1, kind, person_id, unreadable)
+                problems.append({"index": index, "filename": filename, "reason": "照片无法解码（文件内容已损坏）"})
+                continue
             problem = explain_enrolment_problem(scan.boxes, self.settings.enrol_min_face_px)
             if problem:
                 problems.append({"index": index, "filename": filename, "reason": problem})
