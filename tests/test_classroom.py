@@ -68,6 +68,22 @@ def test_far_fewer_faces_than_sign_ins_is_headcount_gap(classroom: World) -> Non
     assert "仅见 1 人" in gap.json()["message"] and "3 人" in gap.json()["message"]
 
 
+def test_a_classroom_shot_sent_sideways_without_exif_is_counted_upright(classroom: World) -> None:
+    """Outside tester: two trainees in a snapshot whose pixels lie sideways with no EXIF orientation were 0 faces,
+    a false HEADCOUNT_GAP against the sign-ins. Nothing found, the picture is looked at turned."""
+    from tests.test_phone_photos import sideways
+
+    w = classroom
+    for degrees in (90, 270):
+        r = w.snapshot(sideways(face("groups/two_people.jpg"), degrees))
+        assert r.status_code == 201, r.text
+        m = measured(w, r.json()["id"])
+        assert m["face_count"] == 2 and m["trainees_seen"] == sorted([w.obama_id, w.biden_id]), (degrees, m)
+        assert m["turned_deg"] in (90.0, 270.0)
+    upright = measured(w, w.snapshot(face("groups/kit_with_rose.jpg")).json()["id"])
+    assert upright["turned_deg"] is None and upright["face_count"] == 2
+
+
 def end_of_day() -> datetime:
     return datetime.now(UTC).astimezone(SHANGHAI).replace(hour=23, minute=59, second=30)
 

@@ -28,8 +28,9 @@ PLANS: dict[str, ScanPlan] = {
     # down, which HOG does not see: a selfie or an enrolment photo in which nothing is found is looked at turned.
     "selfie": ScanPlan(decode_px=1000, detect_px=400, upsample=0, retry_upsample=1, turns=True),
     "enrolment": ScanPlan(decode_px=1600, detect_px=1024, upsample=1, retry_upsample=None, turns=True),
-    # A classroom shot holds small faces: keep detail and upsample.
-    "classroom": ScanPlan(decode_px=2400, detect_px=1600, upsample=1, retry_upsample=2),
+    # A classroom shot holds small faces: keep detail and upsample. A phone or camera held sideways without an EXIF
+    # orientation shows a room of faces lying down, 0 seen: a false HEADCOUNT_GAP unless it is looked at turned.
+    "classroom": ScanPlan(decode_px=2400, detect_px=1600, upsample=1, retry_upsample=2, turns=True),
     # Liveness burst frames: 68-point landmarks needed.
     "frame": ScanPlan(decode_px=1000, detect_px=400, upsample=0, retry_upsample=1, landmarks=True),
 }

@@ -65,6 +65,7 @@ def verify_snapshot(ctx: WorkerContext, snapshot_id: int) -> None:
             measured={"face_count": len(scan.faces), "faces": [face_measures(f) for f in scan.faces],
                       "image_size": [scan.width, scan.height], "phash": scan.phash,
                       "exif_time": scan.exif_time, "exif_notes": scan.exif_notes, "near_copies": len(near),
+                      "turned_deg": scan.extra.get("turned_deg") or None,
                       "signed_in": signed_in, "trainees_seen": seen["trainee"], "teachers_seen": seen["teacher"],
                       "other_teachers_seen": seen["other_teacher"], "unknown_faces": unknown},
             thresholds=t.as_dict(), model_version=ctx.engine.model_version,
