@@ -157,3 +157,40 @@ def test_a_selfie_sent_sideways_without_exif_is_judged_upright(world: World) -> 
     r = world.checkin(sideways(face("people/biden/biden.jpg"), 90), trainee_id=world.obama_id)
     assert r.status_code == 201 and r.json()["status"] == "failed", r.text
     assert "人脸与登记照片不符" in r.text or "另一名学员" in r.text, r.text
+
+
+def strip(photo: bytes, size: tuple[int, int]) -> bytes:
+    """The photo fitted into a long strip of `size` (a panorama, a cropped screenshot), the rest grey."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(photo))).convert("RGB")
+    image.thumbnail(size)
+    canvas = Image.new("RGB", size, (128, 128, 128))
+    canvas.paste(image, ((size[0] - image.width) // 2, (size[1] - image.height) // 2))
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def test_a_face_in_a_long_strip_is_found_and_a_photo_too_small_to_hold_one_is_not_called_empty(world: World) -> None:
+    """Outside tester: a 4000x800 or 800x4000 sign-in whose face fills the short side was 未检测到人脸 (brought to
+    400 px long for detection, the face was 22 px), and a 64x64 photo was FACE_MISSING, the code of a photo with
+    nobody in it. The strip is detected keeping its short side; the thumbnail is FACE_POOR (too few pixels)."""
+    for size, photo in (((4000, 800), "obama2.jpg"), ((800, 4000), "obama1.jpg")):
+        r = world.checkin(strip(face(f"people/obama/{photo}"), size))
+        assert r.status_code == 201, r.text
+        assert r.json()["status"] == "passed", (size, r.text)
+    tiny = strip(face("people/obama/obama-720p.jpg"), (64, 64))
+    r = world.checkin(tiny)
+    assert r.status_code == 201, r.text
+    assert [x["code"] for x in r.json()["reasons"]] == ["FACE_POOR"], r.text
+    assert "照片分辨率过低（短边 64 像素" in r.json()["message"]
+
+
+def test_detection_keeps_a_strips_short_side_and_shrinks_ordinary_photos_as_before() -> None:
+    from monitor.adapters.face_scan import PLANS
+
+    selfie = PLANS["selfie"]
+    assert selfie.detection_factor(750, 1000) == 2.5  # 4:3, 16:9 and 9:16: the longer side to 400 px
+    assert selfie.detection_factor(1000, 563) == 2.5
+    assert selfie.detection_factor(200, 1000) == 1.0  # a 5:1 strip: its 200 px short side kept
+    assert selfie.detection_factor(1000, 450) == 2.25  # 9:20: the short side kept at 200 px
+    assert selfie.detection_factor(300, 200) == 1.0  # never enlarged

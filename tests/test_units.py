@@ -127,6 +127,9 @@ ARCFACE = Settings().thresholds(load_manifest("faceplugin-arcface"))
 def test_face_findings() -> None:
     t = DLIB
     assert judge_checkin_face(0, None, None, t)[0][0].code.value == "FACE_MISSING"
+    # too few pixels to hold a judgeable face (the short side under twice the smallest face): poor, not missing
+    assert judge_checkin_face(0, None, None, t, (), 2 * t.quality.min_side_px)[0][0].code.value == "FACE_MISSING"
+    assert judge_checkin_face(0, None, None, t, (), 2 * t.quality.min_side_px - 1)[0][0].code.value == "FACE_POOR"
     assert judge_checkin_face(3, None, None, t)[0][0].code.value == "FACE_MULTIPLE"
     [mismatch], review = judge_checkin_face(1, None, match_face([0.0] * 128, [[0.07] * 128], 0.6, "euclidean"), t)
     assert mismatch.code.value == "FACE_MISMATCH" and review is None

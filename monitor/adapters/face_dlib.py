@@ -68,8 +68,8 @@ class FaceEngine:
         except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
             raise UnreadablePhoto(f"{type(exc).__name__}: {str(exc)[:160]}") from None
         h, w = img.shape[:2]
-        factor = max(h, w) / plan.detect_px
-        small, factor = (_resize(img, factor), factor) if factor > 1 else (img, 1.0)
+        factor = plan.detection_factor(h, w)
+        small = _resize(img, factor) if factor > 1 else img
         turned_deg = 0
         with self._lock:
             found = _detect(small, plan.upsample)

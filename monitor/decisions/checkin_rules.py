@@ -77,6 +77,7 @@ class CheckInFacts:
     session_window: tuple[str, str] | None  # HH:MM local start and end of the registered session
     elsewhere: ElsewhereCheckIn | None
     burst: BurstFacts | None
+    photo_short_side_px: int | None = None  # the photo's shorter side as stored (pixels)
 
 
 @dataclass
@@ -93,7 +94,8 @@ CheckInRule = Callable[[CheckInFacts, Thresholds], Judgement]
 
 def check_face(f: CheckInFacts, t: Thresholds) -> Judgement:
     """FACE_MISSING / FACE_MULTIPLE / FACE_POOR / FACE_MISMATCH / PROXY_SIGNIN by face, or a review."""
-    findings, review = judge_checkin_face(f.face_count, f.face_quality, f.match, t, f.classmates)
+    findings, review = judge_checkin_face(f.face_count, f.face_quality, f.match, t, f.classmates,
+                                          f.photo_short_side_px)
     return Judgement(findings, review)
 
 

@@ -141,7 +141,7 @@ def face_limits(t: Thresholds) -> dict[str, float | str]:
 
 def judge_checkin_face(
     face_count: int, quality: FaceQuality | None, match: FaceMatch | None, t: Thresholds,
-    others: Sequence[Neighbour] = (),
+    others: Sequence[Neighbour] = (), photo_short_side_px: int | None = None,
 ) -> tuple[list[Finding], Review | None]:
     """FACE_MISSING, FACE_MULTIPLE, FACE_POOR, FACE_MISMATCH or PROXY_SIGNIN; doubtful faces become a review.
 
@@ -152,6 +152,12 @@ def judge_checkin_face(
     face is already a mismatch). A classmate nearer by median, or a distance between `face_match` and
     `face_mismatch`, goes to an operator: never a silent pass, never an accusation.
     """
+    if face_count == 0 and photo_short_side_px is not None and photo_short_side_px < 2 * t.quality.min_side_px:
+        # too few pixels to hold a face that could be judged: not evidence that nobody was there (FACE_MISSING)
+        return [Finding(AnomalyCode.FACE_POOR, Severity.LOW,
+                        f"照片分辨率过低（短边 {photo_short_side_px} 像素，至少 {2 * t.quality.min_side_px} 像素），"
+                        "无法辨认人脸，请重新拍摄", {"face_count": 0, "photo_short_side_px": photo_short_side_px},
+                        {"min_photo_short_side_px": 2 * t.quality.min_side_px})], None
     if face_count == 0:
         return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, "签到照片中未检测到人脸", {"face_count": 0})], None
     if face_count > 1:
