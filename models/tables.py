@@ -556,9 +556,10 @@ class PhoneCheck(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     class_id: Mapped[int] = mapped_column(ForeignKey("classes.id"), index=True)
-    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # the calling inspector, if one started it
-    inspector: Mapped[str] = mapped_column(String(100))
-    caller_token_id: Mapped[int | None] = mapped_column(Integer)  # the token that started it (None: before 0037)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # the caller: the alert's assignee
+    inspector: Mapped[str] = mapped_column(String(100))  # the caller's registered name
+    drawn_by: Mapped[str | None] = mapped_column(String(100))  # who drew it (None: before 0037)
+    drawn_by_token_id: Mapped[int | None] = mapped_column(Integer)
     seed: Mapped[str] = mapped_column(String(64))
     drawn: Mapped[list[Any]] = mapped_column(JSON)  # trainee ids in call order
     state: Mapped[str] = mapped_column(String(12))  # open | done | abandoned (its alert ended first)

@@ -143,26 +143,30 @@ def test_five_reached_make_a_phone_check_and_let_the_alert_close(crew: Crew) -> 
     assert closed.status_code == 200 and closed.json()["state"] == "closed"
 
 
-def test_a_check_the_center_opened_is_called_by_the_token_that_opened_it_alone(crew: Crew) -> None:
-    """The caller of a phone check the center's operator opens is that token: it alone reads the trainees' whole
-    numbers (to dial them), records the calls (each naming it) and completes the check. Another operator's token, the
-    admin, the inspector who accepted the alert and a region-only inspector token read masked numbers and may record
-    nothing (outside tester: None == None once gave a read-only region token the whole numbers; until 0037 any
-    operator could type calls into any check in scope, under nobody's name)."""
+def test_a_check_the_center_draws_is_the_assignees_to_call(crew: Crew) -> None:
+    """An operator may draw the phone check of an alert an inspector accepted (acting for them), but the check is
+    the assignee's: the inspector reads the whole numbers, records the calls and completes it, and the check names
+    who drew it. The operator, another operator, the admin and a region-only inspector token read masked numbers and
+    record nothing. (Outside testers: None == None once gave a read-only region token the whole numbers; a check an
+    operator drew, racing the inspector's start, left the inspector unable to call and nobody able to dial.)"""
     from tests.helpers import issue_token_via_api
 
     signed = sign_in_verified(crew, 5)
     w = crew.world
-    alert_id = accepted_alert(crew)  # accepted by the county inspector; the center's operator then phones
+    alert_id = accepted_alert(crew)  # accepted by the county inspector; the center's operator then draws
     assert crew.post(f"/api/v1/alerts/{alert_id}/phone", "operator").status_code == 200
     started = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "operator")
     assert started.status_code == 201, started.text
-    check_id = started.json()["id"]
-    reachable = [t for t in started.json()["trainees"] if t["trainee_id"] in signed]
+    check_id, caller = started.json()["id"], started.json()["inspector"]
+    assert caller == "抽查员0" and started.json()["drawn_by"] not in (None, "", caller)
+    assert all(t["phone"] is None for t in started.json()["trainees"]) and "1370000" not in started.text
+    mine = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "county_a")  # the inspector's start: the same draw
+    assert mine.status_code == 200 and mine.json()["id"] == check_id
+    reachable = [t for t in mine.json()["trainees"] if t["trainee_id"] in signed]
     assert reachable and all(t["phone"] and t["phone"].startswith("1370000") for t in reachable)
     other_operator = issue_token_via_api(crew.client, w.admin, "operator", "监控中心值班员乙")
     region_only = issue_token_via_api(crew.client, w.admin, "inspector", "昆明只读抽查员", regions=["530100"])
-    for token in (region_only, other_operator, w.admin, crew.tokens["county_a"]):
+    for token in (region_only, other_operator, w.admin, w.operator):
         seen = crew.client.get(f"/api/v1/phone-checks/{check_id}", headers=auth(token))
         assert seen.status_code == 200, seen.text
         shown = [t for t in seen.json()["trainees"] if t["trainee_id"] in signed]
@@ -170,20 +174,21 @@ def test_a_check_the_center_opened_is_called_by_the_token_that_opened_it_alone(c
         assert "1370000" not in seen.text
     base = f"/api/v1/phone-checks/{check_id}"
     call = Dialer(crew, check_id)
-    for token, code in ((other_operator, "NOT_CALLER"), (w.admin, "NOT_CALLER"), (crew.tokens["county_a"],
-                                                                                 "NOT_CALLER"),
+    for token, code in ((w.operator, "NOT_CALLER"), (other_operator, "NOT_CALLER"), (w.admin, "NOT_CALLER"),
                         (region_only, "STAFF_TOKEN_REQUIRED")):
         refused = crew.client.post(f"{base}/calls", headers=auth(token), json=call(signed[0], True, True, 60))
         assert (refused.status_code, refused.json()["code"]) == (403, code), refused.text
+        refused = crew.client.post(f"{base}/complete", headers=auth(token))
+        assert refused.status_code == 403, refused.text
     for trainee_id in signed:
-        made = crew.post(f"{base}/calls", "operator", call(trainee_id, True, True, 60, "在教室"))
+        made = crew.post(f"{base}/calls", "county_a", call(trainee_id, True, True, 60, "在教室"))
         assert made.status_code == 201, made.text
-    assert {c["recorded_by"] for c in made.json()["calls"]} == {started.json()["inspector"]}
-    assert started.json()["inspector"] and started.json()["inspector"] != "抽查员0"
-    refused = crew.client.post(f"{base}/complete", headers=auth(other_operator))
-    assert (refused.status_code, refused.json()["code"]) == (403, "NOT_CALLER")
-    done = crew.post(f"{base}/complete", "operator")
+    assert {c["recorded_by"] for c in made.json()["calls"]} == {caller}
+    done = crew.post(f"{base}/complete", "county_a")
     assert done.status_code == 200 and done.json()["state"] == "done", done.text
+    closed = crew.post(f"/api/v1/alerts/{alert_id}/close", "county_a", {"outcome": "false_alarm",
+                                                                         "note": "电话核实 5 人均在班"})
+    assert closed.status_code == 200, closed.text
 
 
 def test_an_inspectors_phone_check_is_theirs_to_call_whoever_else_may_act_on_the_alert(crew: Crew) -> None:
@@ -508,16 +513,16 @@ def test_a_form_and_a_close_at_once_never_leave_a_false_alarm_beside_a_form_that
 
 
 def test_a_check_from_before_callers_were_kept_is_finished_by_the_center_with_numbers_masked(crew: Crew) -> None:
-    """A check drawn before migration 0037 names neither an inspector nor a token: nobody reads whole numbers on it,
-    an inspector may not take it over, and the center may record its calls and complete it, as then."""
+    """A check the center drew before migration 0037 names no inspector: nobody reads whole numbers on it, an
+    inspector may not take it over, and the center may record its calls and complete it, as then."""
     signed = sign_in_verified(crew, 5)
     alert_id = accepted_alert(crew)
     assert crew.post(f"/api/v1/alerts/{alert_id}/phone", "operator").status_code == 200
     check_id = crew.post(f"/api/v1/alerts/{alert_id}/phone-checks", "operator").json()["id"]
     with crew.client.app.state.db.session() as s:
         check = s.get(PhoneCheck, check_id)
-        assert check is not None and check.staff_id is None
-        check.caller_token_id = None
+        assert check is not None and check.staff_id is not None
+        check.staff_id, check.drawn_by, check.drawn_by_token_id = None, None, None
     base = f"/api/v1/phone-checks/{check_id}"
     assert "1370000" not in crew.client.get(base, headers=auth(crew.world.operator)).text
     call = Dialer(crew, check_id)

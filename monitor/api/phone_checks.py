@@ -45,21 +45,20 @@ def load_check(session: Session, scope: Scope, check_id: int, lock: bool = False
 
 
 def is_caller(check: PhoneCheck, scope: Scope) -> bool:
-    """Whether `scope` is the one making this check's calls, its only reader of the trainees' whole numbers and the
-    only one who records its calls and completes it: the inspector who started it (any of their tokens), or, for a
-    check the center opened, the very token that opened it. A region-only inspector token is never the caller (None
-    == None once gave one the whole numbers), and neither is anyone for a check from before callers were kept."""
-    if check.staff_id is not None:
-        return scope.role is Role.INSPECTOR and check.staff_id == scope.principal.staff_id
-    return check.caller_token_id is not None and check.caller_token_id == scope.principal.token_id
+    """Whether `scope` is the inspector making this check's calls (the alert's assignee, from any of their tokens):
+    the only reader of the trainees' whole numbers and the only one who records the calls and completes the check.
+    A region-only inspector token is never the caller (None == None once gave one the whole numbers), and nobody is
+    the caller of a check drawn before callers were kept that names no inspector."""
+    return (scope.role is Role.INSPECTOR and check.staff_id is not None
+            and check.staff_id == scope.principal.staff_id)
 
 
 def ensure_caller(check: PhoneCheck, scope: Scope) -> None:
     """403 unless `scope` is the check's caller (a call is evidence of who phoned: nobody records calls for another,
-    operators included); a check from before callers were kept may be finished by the center, as then. 409 when the
-    check is no longer open."""
+    operators included); a check that names no inspector (drawn by the center before 0037) may be finished by the
+    center, as then. 409 when the check is no longer open."""
     ensure_staff(scope.principal)
-    legacy = check.staff_id is None and check.caller_token_id is None
+    legacy = check.staff_id is None
     if not (is_caller(check, scope) or legacy and scope.role in (Role.OPERATOR, Role.ADMIN)):
         raise ApiError(403, "NOT_CALLER", f"只有发起该电话抽查的人员（{check.inspector}）可以记录通话和完成抽查")
     if check.state != "open":

@@ -53,14 +53,18 @@ def states_today(session: Session, class_id: int, trainee_ids: list[int], now: d
 
 def start_phone_check(session: Session, alert: Alert, actor: Actor, how_many: int, now: datetime | None = None
                       ) -> PhoneCheck:
-    """Draw whom to call from the alert's class roster; the seed is kept, so the draw can be shown to be random."""
+    """Draw whom to call from the alert's class roster; the seed is kept, so the draw can be shown to be random. The
+    caller is the alert's assignee, whoever draws (an operator may draw for them): the calls are theirs to make."""
     now = now or utc_now()
     seed = secrets.token_hex(16)
     drawn = draw_trainees(roster_of(session, alert.class_id), how_many, seed)
     if not drawn:
         raise ApiError(409, "EMPTY_ROSTER", "该班次名册中没有学员，无法电话抽查；请改为现场核查")
-    check = PhoneCheck(alert_id=alert.id, class_id=alert.class_id, staff_id=actor.staff_id,
-                       inspector=person_of(session, actor), caller_token_id=actor.token_id,
+    caller = (Actor("", "inspector", alert.assignee_staff_id) if alert.assignee_staff_id is not None
+              else actor)
+    check = PhoneCheck(alert_id=alert.id, class_id=alert.class_id, staff_id=caller.staff_id,
+                       inspector=person_of(session, caller), drawn_by=person_of(session, actor),
+                       drawn_by_token_id=actor.token_id,
                        seed=seed, drawn=drawn, state="open", created_at=now)
     session.add(check)
     session.flush()
@@ -129,6 +133,7 @@ def phone_check_out(session: Session, check: PhoneCheck, min_reached: int, with_
 
     return {
         "id": check.id, "alert_id": check.alert_id, "class_id": check.class_id, "inspector": check.inspector,
+        "drawn_by": check.drawn_by,
         "seed": check.seed, "state": check.state, "created_at": check.created_at.isoformat(),
         "completed_at": check.completed_at.isoformat() if check.completed_at else None,
         "min_reached": min_reached, "required": verdict.required, "reached": verdict.reached,

@@ -188,7 +188,9 @@ class PhoneCheckOut(BaseModel):
     id: int
     alert_id: int | None
     class_id: int
-    inspector: str
+    inspector: str = Field(description="the caller: the alert's assignee, who alone records the calls")
+    drawn_by: str | None = Field(description="who drew the trainees (the assignee, or an operator for them); null "
+                                             "for checks drawn before this was kept")
     seed: str
     state: str = Field(description="open | done | abandoned (its alert ended before it was done)")
     created_at: str
