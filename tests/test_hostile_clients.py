@@ -233,3 +233,82 @@ def test_a_token_revoked_while_its_photo_trickles_in_stores_nothing(client_facto
     assert answer.startswith(b"HTTP/1.1 401") and b"AUTH_INVALID" in answer, answer[:300]
     after = world.stored()
     assert after == before, (before, after)
+
+
+def test_a_request_head_over_64_kb_is_refused_and_stalls_no_one(quick_timeouts: TestClient) -> None:
+    """Outside tester: twelve clients each sending a 40 MB header (no token needed) were all answered 200 while
+    another client's request took 11.5 s. A request line and headers over 64 KB are now 431 with the project's JSON
+    error, read no further; an ordinary request, a large header under the cap and an upload beside it are served."""
+    import json
+    import threading
+
+    with running_server(quick_timeouts.app, header_timeout_s=5.0) as url:
+        host, port = url.removeprefix("http://").split(":")
+        answers: list[bytes] = []
+
+        def bomb() -> None:
+            with socket.create_connection((host, int(port)), timeout=WAIT_S) as s:
+                s.sendall(b"GET /public/rules.json HTTP/1.1\r\nHost: x\r\nX-Big: ")
+                try:
+                    for _ in range(40):  # 40 MB, unless the server closes first
+                        s.sendall(b"a" * 1_000_000)
+                except OSError:
+                    pass  # closed by the server: what is wanted
+                try:
+                    answers.append(s.recv(4096))
+                except OSError as exc:  # a reset after the 431 was written can lose it; the refusal stands
+                    answers.append(repr(exc).encode())
+
+        threads = [threading.Thread(target=bomb) for _ in range(4)]
+        for t in threads:
+            t.start()
+        started = time.monotonic()
+        ok = httpx.get(f"{url}/public/rules.json", timeout=WAIT_S)
+        waited = time.monotonic() - started
+        for t in threads:
+            t.join(WAIT_S)
+        assert ok.status_code == 200
+        assert len(answers) == 4 and not any(a.startswith(b"HTTP/1.1 200") for a in answers), answers
+        refused = [a for a in answers if a.startswith(b"HTTP/1.1 431")]
+        assert refused, answers
+        body = json.loads(refused[0].split(b"\r\n\r\n", 1)[1])
+        assert body["code"] == "HEADERS_TOO_LARGE" and "64 KB" in body["message"]
+        assert waited < CUT_OFF_WITHIN_S
+        big = httpx.get(f"{url}/public/rules.json", headers={"X-Note": "b" * 40_000}, timeout=WAIT_S)
+        assert big.status_code == 200  # a large header under the cap, fed to the parser in slices, is read whole
+        with socket.create_connection((host, int(port)), timeout=WAIT_S) as s:  # keep-alive: each request counted
+            s.sendall(b"GET /public/rules.json HTTP/1.1\r\nHost: x\r\n\r\n")
+            got = s.recv(65536)
+            s.sendall(b"GET /public/rules.json HTTP/1.1\r\nHost: x\r\nX-Big: " + b"c" * 70_000 + b"\r\n\r\n")
+            while chunk := s.recv(65536):  # until the server closes
+                got += chunk
+        assert got.startswith(b"HTTP/1.1 200") and got.count(b"HTTP/1.1 ") == 2, got[:200]
+        assert b"HTTP/1.1 431" in got
+
+
+def test_a_stalled_body_cut_off_with_408_logs_no_error(quick_timeouts: TestClient,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Outside tester: each 408 BODY_TIMEOUT logged an ~100-line 'Exception in ASGI application' (the app, told of
+    the disconnect, tried to answer the request the server had already answered), so any token holder could flood
+    the log. The cut-off is one info line."""
+    import logging
+
+    site = World.build(quick_timeouts).site
+    caplog.set_level(logging.INFO)
+    with running_server(quick_timeouts.app, header_timeout_s=5.0, log_level="info") as url:
+        server_log = logging.getLogger("uvicorn")  # configured by the server as it starts, not propagated to root
+        server_log.addHandler(caplog.handler)
+        host, port = url.removeprefix("http://").split(":")
+        for _ in range(2):
+            with socket.create_connection((host, int(port)), timeout=WAIT_S) as stalled:
+                stalled.sendall(b"POST /api/v1/snapshots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                                + site.encode() + b"\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                                b"Content-Length: 100000\r\n\r\n--b\r\n")
+                assert stalled.recv(4096).startswith(b"HTTP/1.1 408")
+        assert httpx.get(f"{url}/api/v1/health", timeout=WAIT_S).status_code == 401
+        time.sleep(1.0)  # the app's side of the cut-off runs after the socket is closed
+        server_log.removeHandler(caplog.handler)
+    # (the test harness's own event-hub line, a TestClient loop meeting the server's, is not the server's)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("uvicorn")]
+    assert not errors, [r.getMessage()[:200] for r in errors]
+    assert any("body stalled" in r.getMessage() for r in caplog.records)
