@@ -38,6 +38,20 @@ def test_feed_requires_a_valid_token(world: World) -> None:
                 assert exc.code in (4400, 4401, 4403)
 
 
+def test_a_binary_or_deeply_nested_first_message_is_refused_like_any_other(world: World) -> None:
+    """Outside tester: a binary first frame (KeyError) or 30,000 nested brackets (RecursionError) crashed the handler
+    before any token was checked, logging an ASGI error and dropping the socket without a close code."""
+    for send in (lambda ws: ws.send_bytes(b'{"type": "auth"}'), lambda ws: ws.send_text("[" * 30_000)):
+        with world.client.websocket_connect("/api/v1/live") as ws:
+            send(ws)
+            assert ws.receive_json()["code"] == "AUTH_REQUIRED"
+            try:
+                ws.receive_json()
+                raise AssertionError("socket stayed open")
+            except WebSocketDisconnect as exc:
+                assert exc.code == 4401
+
+
 def test_a_token_in_the_url_is_refused(world: World) -> None:
     """URLs reach access logs: the feed takes its token only from the first message."""
     with world.client.websocket_connect(f"/api/v1/live?token={world.operator}") as ws:

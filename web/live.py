@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import anyio
 from fastapi import APIRouter, WebSocket
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketState
+from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from models.domain import MAX_UPLOAD_ID, Principal, Role
 from models.scope import Scope
@@ -32,12 +32,17 @@ async def read_auth(websocket: WebSocket) -> tuple[str | None, int | None, str |
     """The first message `{"type": "auth", "token": "mon_…", "since": N}`: (token, since, error code)."""
     try:
         with anyio.fail_after(AUTH_TIMEOUT_S):
-            raw = await websocket.receive_text()
+            received = await websocket.receive()
     except TimeoutError:
+        return None, None, "AUTH_REQUIRED"
+    if received["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(received.get("code", 1000))
+    raw = received.get("text")
+    if not isinstance(raw, str):  # a binary frame (it raised KeyError, before any token was checked)
         return None, None, "AUTH_REQUIRED"
     try:
         message = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # "[[[[…" 30,000 deep fits in a 64 KB frame
         return None, None, "AUTH_REQUIRED"
     if not isinstance(message, dict) or message.get("type") != "auth" or not isinstance(message.get("token"), str):
         return None, None, "AUTH_REQUIRED"
