@@ -5,7 +5,7 @@ every sign-in of the morning peak."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -142,7 +142,11 @@ INSERT_UNLESS_PRESENT: dict[str, Any] = {  # the evidence row, unless the photo 
 EVIDENCE_KNOWN = select(exists().where(Evidence.sha256 == bindparam("sha256")))
 CLASS_WINDOWS = select(ClassSession.id, ClassSession.start_local, ClassSession.end_local).where(
     ClassSession.class_id == bindparam("class_id"))
-PRIOR_UPLOAD = {model: select(model.id, model.photo_sha256).where(
+RETRY_REPEATS: dict[type[CheckIn] | type[Snapshot], tuple[str, ...]] = {
+    CheckIn: ("class_id", "trainee_id", "kind"), Snapshot: ("class_id", "camera_id")}
+"""What a retry under the same Idempotency-Key must repeat besides the photo: one trainee's sign-in answered as
+another's sign-out (same key, same photo) told the phone it was stored while nothing of it was."""
+PRIOR_UPLOAD = {model: select(model.id, model.photo_sha256, *(getattr(model, c) for c in RETRY_REPEATS[model])).where(
     model.institution_id == bindparam("institution_id"), model.idempotency_key == bindparam("key"))
     for model in (CheckIn, Snapshot)}
 
@@ -193,9 +197,10 @@ class _Accepted(Exception):
 
 def _find_previous(
     session: Session | Connection, model: type[CheckIn] | type[Snapshot], institution_id: int, key: str | None,
-    sha256: str
+    sha256: str, repeats: Mapping[str, Any]
 ) -> int | None:
-    """The id of an earlier upload with the same Idempotency-Key; 409 if that key carried another photo."""
+    """The id of an earlier upload with the same Idempotency-Key; 409 if that key carried another photo, or the same
+    photo for another trainee, kind, class or camera (`repeats`: this request's values of `RETRY_REPEATS`)."""
     if key is None:
         return None
     prior = session.execute(PRIOR_UPLOAD[model], {"institution_id": institution_id, "key": key}).first()
@@ -203,6 +208,11 @@ def _find_previous(
         return None
     if prior.photo_sha256 != sha256:
         raise ApiError(409, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一张照片的上传")
+    differ = [name for name, value in repeats.items() if prior._mapping[name] != value]
+    if differ:
+        raise ApiError(409, "IDEMPOTENCY_KEY_REUSED",
+                       f"该 Idempotency-Key 已用于另一次上传（{'、'.join(differ)} 不同）：重试须与首次上传完全一致，"
+                       "新的上传请使用新的键", fields=differ)
     return int(prior.id)
 
 
@@ -258,12 +268,14 @@ def _store(session: Connection, image: AcceptedImage, row: CheckIn | Snapshot, t
 
 def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], institution_id: int, key: str | None,
             image: AcceptedImage, build: Callable[[Connection], CheckIn | Snapshot], topic: str,
-            after: Callable[[Connection, int], None] | None = None) -> tuple[int, CheckIn | Snapshot | None]:
+            after: Callable[[Connection, int], None] | None = None, repeats: Mapping[str, Any] | None = None
+            ) -> tuple[int, CheckIn | Snapshot | None]:
     """Run one acceptance transaction; returns (id, the new row or None when an earlier upload with the same key
     is returned). Races on unique keys resolve to 409 or the prior id."""
+    repeats = repeats or {}
     try:
         with ctx.db.connection() as reading:  # Core statements only: no unit of work on the upload path
-            prior = _find_previous(reading, model, institution_id, key, image.sha256)
+            prior = _find_previous(reading, model, institution_id, key, image.sha256, repeats)
             if prior is not None:
                 raise _Accepted(prior)
             row = build(reading)
@@ -271,7 +283,7 @@ def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], instituti
         ctx.evidence.put(image.sha256, image.data)  # the file, fsynced, before a row names it
         with ctx.db.writing() as writing:  # a race with another upload ends on a unique key: handled below
             claim_photo(writing, image.sha256)  # the same bytes as a check-in and a snapshot at once: one wins
-            prior = _find_previous(writing, model, institution_id, key, image.sha256)
+            prior = _find_previous(writing, model, institution_id, key, image.sha256, repeats)
             if prior is not None:  # the same request again, committed meanwhile
                 raise _Accepted(prior)
             _refuse_replayed_photo(writing, image.sha256)
@@ -288,14 +300,14 @@ def _accept(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], instituti
             log.warning("acceptance interrupted by the database (%s); looking for the upload", type(exc).__name__)
             try:
                 with ctx.db.connection() as reading:
-                    prior = _find_previous(reading, model, institution_id, key, image.sha256)
+                    prior = _find_previous(reading, model, institution_id, key, image.sha256, repeats)
             except DBAPIError:
                 raise exc from None  # still unreachable: 503, and the phone retries with the same key
             if prior is None:
                 raise
             return prior, None
         with ctx.db.session() as session:
-            prior = _find_previous(session, model, institution_id, key, image.sha256)
+            prior = _find_previous(session, model, institution_id, key, image.sha256, repeats)
         if prior is not None:
             return prior, None
         raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用，请现场重新拍摄") from None
@@ -330,13 +342,15 @@ def accept_and_queue(ctx: IngestContext, model: type[CheckIn] | type[Snapshot], 
                      photo: bytes, build: Callable[[Connection, AcceptedImage], CheckIn | Snapshot], topic: str,
                      frames: Sequence[bytes] = (),
                      after: Callable[[Connection, int, list[AcceptedImage]], None] | None = None,
-                     ) -> tuple[int, bool, dict[str, Any]]:
+                     repeats: Mapping[str, Any] | None = None) -> tuple[int, bool, dict[str, Any]]:
     """Check the photos, store the upload, hand it to the bus and say its status: one trip to a worker thread
-    (hashing and header parsing included, off the event loop)."""
+    (hashing and header parsing included, off the event loop). `repeats`: the request's values of
+    `RETRY_REPEATS`, which an upload under the same Idempotency-Key must repeat."""
     image = inspect_image(photo, ctx.limits.max_pixels)
     burst = [inspect_image(frame, ctx.limits.max_pixels) for frame in frames]
     subject_id, row = _accept(ctx, model, institution_id, key, image, lambda session: build(session, image),
-                              topic, (lambda session, sid: after(session, sid, burst)) if after else None)
+                              topic, (lambda session, sid: after(session, sid, burst)) if after else None,
+                              repeats)
     if row is None:
         try:
             return subject_id, False, load_verdict(ctx, model, subject_id)

@@ -132,6 +132,28 @@ def test_idempotent_retry_returns_first_result_and_creates_nothing(world: World)
     other = world.checkin(face("people/obama/obama3.jpg"), key="retry-1")
     assert other.status_code == 409 and other.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
     assert world.stored() == before
+    # Outside tester: the same key and photo for another trainee or kind was answered as a duplicate of this
+    # record (200), so that trainee's phone showed a sign-in stored that never was. A retry repeats the request.
+    for overrides, named in (({"trainee_id": world.biden_id}, "trainee_id"), ({"kind": "sign_out"}, "kind")):
+        other = world.checkin(photo, key="retry-1", **overrides)
+        assert other.status_code == 409 and other.json()["code"] == "IDEMPOTENCY_KEY_REUSED", other.text
+        assert other.json()["detail"]["fields"] == [named] and named in other.json()["message"]
+    assert world.stored() == before
+    from datetime import UTC, datetime
+
+    shot = face("groups/two_people.jpg")
+
+    def snapshot(camera: str) -> Any:
+        return world.client.post("/api/v1/snapshots", files={"photo": ("s.jpg", shot, "image/jpeg")},
+                                 headers={**auth(world.site), "Idempotency-Key": "shot-1"},
+                                 data={"class_id": str(world.class_id), "camera_id": camera,
+                                       "captured_at": datetime.now(UTC).isoformat()})
+
+    first_shot = snapshot("cam-1")
+    assert first_shot.status_code == 201, first_shot.text
+    assert snapshot("cam-1").json()["id"] == first_shot.json()["id"]
+    other = snapshot("cam-2")
+    assert other.status_code == 409 and other.json()["detail"]["fields"] == ["camera_id"], other.text
 
 
 def test_status_url_reports_the_verdict_to_the_site_only(world: World) -> None:

@@ -99,7 +99,8 @@ async def post_checkin(
                              {"used_by_checkin_id": checkin_id})
 
     subject_id, created, body = await run_in_threadpool(
-        accept_and_queue, ctx, CheckIn, institution_id, key, data, build, CHECKIN_TOPIC, burst, store_burst
+        accept_and_queue, ctx, CheckIn, institution_id, key, data, build, CHECKIN_TOPIC, burst, store_burst,
+        {"class_id": class_id, "trainee_id": trainee_id, "kind": kind.value}
     )
     return await respond(ctx, CheckIn, CHECKIN_TOPIC, subject_id, created, body, response)
 

@@ -55,7 +55,8 @@ async def post_snapshot(
         )
 
     subject_id, created, body = await run_in_threadpool(
-        accept_and_queue, ctx, Snapshot, institution_id, key, data, build, SNAPSHOT_TOPIC
+        accept_and_queue, ctx, Snapshot, institution_id, key, data, build, SNAPSHOT_TOPIC, (), None,
+        {"class_id": class_id, "camera_id": camera}
     )
     return await respond(ctx, Snapshot, SNAPSHOT_TOPIC, subject_id, created, body, response)
 
