@@ -169,6 +169,22 @@ def test_a_draw_for_a_day_out_of_range_is_a_clear_422(world: World, day: str) ->
     assert r.status_code == 422 and r.json()["code"] == "INVALID_DAY" and "超出范围" in r.json()["message"]
 
 
+def test_a_draw_for_another_day_than_today_is_refused(world: World) -> None:
+    """Outside tester: tomorrow's daily draw could be made today (its targets known a day early, and the clock's own
+    draw then refused), and a past day's was published at once with its window starting after its end."""
+    from datetime import timedelta
+
+    from tests.helpers import local_today
+
+    for day in (local_today() + timedelta(days=1), local_today() - timedelta(days=6)):
+        r = world.client.post("/api/v1/draws", json={"day": day.isoformat()}, headers=auth(world.operator))
+        assert r.status_code == 422 and r.json()["code"] == "DRAW_DAY_NOT_TODAY", r.text
+        assert local_today().isoformat() in r.json()["message"]
+    assert world.client.get("/api/v1/draws", headers=auth(world.operator)).json() == []
+    r = world.client.post("/api/v1/draws", json={"day": local_today().isoformat()}, headers=auth(world.operator))
+    assert r.status_code == 201, r.text
+
+
 def test_a_class_dated_out_of_range_is_refused(world: World) -> None:
     r = world.client.post("/api/v1/classes", headers=auth(world.admin), json={
         "code": "OLD-1", "name": "远古班次", "institution_id": world.ids["institution"], "venue_id": world.ids["venue"],

@@ -30,12 +30,18 @@ Viewers = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN, Role.AUDITOR)]
              summary="Draw a day's classes and inspectors: the daily draw (once; the clock draws at MONITOR_DRAW_AT), "
                      "or a supplementary draw over the classes in session that no earlier draw of the day had")
 def post_draw(body: DrawIn, scope: Operators, db: Db, settings: SettingsDep) -> dict[str, Any]:
+    today = utc_now().astimezone(SHANGHAI).date()
     try:
-        day = date.fromisoformat(body.day) if body.day else utc_now().astimezone(SHANGHAI).date()
+        day = date.fromisoformat(body.day) if body.day else today
     except ValueError as exc:
         raise ApiError(422, "INVALID_DAY", f"日期无效：{body.day}") from exc
     if not EARLIEST_DAY <= day <= LATEST_DAY:
         raise ApiError(422, "INVALID_DAY", f"日期 {day.isoformat()} 超出范围（{EARLIEST_DAY} 至 {LATEST_DAY}）")
+    if day != today:  # a later day's draw told its targets in advance (and took that day's one daily draw); an
+        # earlier day's could not be inspected and was published at once, its window starting after its end
+        why = ("提前抽取会让抽查对象提前泄露" if day > today else "该日已过去，抽中的班次已无法当天检查")
+        raise ApiError(422, "DRAW_DAY_NOT_TODAY",
+                       f"只能抽取今天（北京时间 {today.isoformat()}）的检查对象，不能抽取 {day.isoformat()}：{why}")
     with db.session() as session:
         return draw_out(make_draw(session, settings, day, scope.principal.name, kind=body.kind))
 
