@@ -7,6 +7,7 @@ import random
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -239,18 +240,24 @@ def test_two_inspectors_accepting_one_alert_at_once(client_factory: Callable[...
     DispatchClock(client.app.state.settings, client.app.state.db, random.Random(1)).run(now)
     assert len(client.get(f"/api/v1/alerts/{alert_id}", headers=auth(world.operator)).json()["pages"]) == 2
     barrier = threading.Barrier(2)
-    answers: list[int] = []
+    answers: dict[str, Any] = {}
 
     def accept(token: str) -> None:
         barrier.wait()
-        answers.append(client.post(f"/api/v1/alerts/{alert_id}/accept", headers=auth(token)).status_code)
+        answers[token] = client.post(f"/api/v1/alerts/{alert_id}/accept", headers=auth(token))
 
     threads = [threading.Thread(target=accept, args=(t,)) for t in tokens.values()]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(answers) == [200, 409]
+    assert sorted(r.status_code for r in answers.values()) == [200, 409]
+    [lost] = [r for r in answers.values() if r.status_code == 409]
+    assert lost.json()["code"] == "ALREADY_TAKEN" and "其他抽查人员" in lost.json()["message"]
+    # the winner's retry (its answer lost on the way) is answered as the first time, and changes nothing
+    [winner] = [token for token, r in answers.items() if r.status_code == 200]
+    again = client.post(f"/api/v1/alerts/{alert_id}/accept", headers=auth(winner))
+    assert again.status_code == 200 and again.json()["state"] == "accepted", again.text
     detail = client.get(f"/api/v1/alerts/{alert_id}", headers=auth(world.operator)).json()
     assert [t["action"] for t in detail["transitions"]].count("accept") == 1
     assert sorted(p["state"] for p in detail["pages"]) == ["accepted", "withdrawn"]

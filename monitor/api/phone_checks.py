@@ -82,6 +82,8 @@ def start(alert_id: UploadIdPath, scope: Workers, db: Db, settings: SettingsDep,
         actor = Actor.of(scope.principal)
         if alert.state in (AlertState.ACCEPTED, AlertState.ON_SITE):
             transition(session, alert, Action.PHONE, actor)
+        elif alert.state in (AlertState.CLOSED, AlertState.RESOLVED):
+            raise ApiError(409, "ALERT_STATE", "告警已办结或已自动消除，不能再发起电话抽查")
         elif alert.state != AlertState.PHONING:
             raise ApiError(409, "ALERT_STATE", "告警须先接单，才能发起电话抽查")
         check = start_phone_check(session, alert, actor, settings.phone_check_draw)

@@ -208,12 +208,17 @@ def page_alert(session: Session, alert: Alert, settings: Settings, rng: random.R
 
 
 def accept_alert(session: Session, alert: Alert, actor: Actor, now: datetime | None = None) -> None:
-    """The inspector takes the alert: their page accepted, the others' withdrawn."""
+    """The inspector takes the alert: their page accepted, the others' withdrawn. The same inspector accepting again
+    (a retry whose answer was lost) changes nothing and is answered as the first time."""
     if actor.staff_id is None:
         raise ApiError(403, "STAFF_TOKEN_REQUIRED", "区域令牌只能查看；接单须使用绑定到抽查人员本人的令牌")
     now = now or utc_now()
+    if alert.assignee_staff_id == actor.staff_id and alert.state in WORKING:
+        return
     page = session.scalar(select(AlertPage).where(AlertPage.alert_id == alert.id, AlertPage.staff_id == actor.staff_id,
                                                   AlertPage.state == "paged"))
+    if page is None and alert.assignee_staff_id is not None and alert.state in WORKING:
+        raise ApiError(409, "ALREADY_TAKEN", "该告警已由其他抽查人员接单")
     if page is None:
         raise ApiError(409, "NOT_PAGED", "该告警当前未派发给您，或已超时转派")
     page.state, page.answered_at = "accepted", now
