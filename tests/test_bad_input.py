@@ -28,6 +28,15 @@ def gif() -> bytes:
     return out.getvalue()
 
 
+def png_with_huge_profile() -> bytes:
+    """A whole PNG carrying a 5 MB colour profile, over what Pillow will unpack from one chunk."""
+    import os
+
+    out = io.BytesIO()
+    Image.new("RGB", (300, 300), (100, 120, 140)).save(out, "PNG", icc_profile=os.urandom(5_000_000))
+    return out.getvalue()
+
+
 def ago(**delta: float) -> str:
     return (datetime.now(UTC) - timedelta(**delta)).isoformat()
 
@@ -37,6 +46,7 @@ CASES: list[tuple[str, Callable[[World], dict], int, str]] = [
     ("truncated jpeg", lambda w: {"photo": face(GOOD)[: len(face(GOOD)) // 2]}, 422, "CORRUPT_IMAGE"),
     ("text named .jpg", lambda w: {"photo": "这不是图片".encode() * 100}, 415, "NOT_AN_IMAGE"),
     ("gif", lambda w: {"photo": gif()}, 415, "UNSUPPORTED_IMAGE_FORMAT"),
+    ("5 MB colour profile", lambda w: {"photo": png_with_huge_profile()}, 422, "IMAGE_METADATA_TOO_LARGE"),
     ("decompression bomb", lambda w: {"photo": bomb_png()}, 413, "IMAGE_TOO_MANY_PIXELS"),
     ("latitude 91", lambda w: {"latitude": 91}, 422, "INVALID_COORDINATES"),
     ("longitude -181", lambda w: {"longitude": -181}, 422, "INVALID_COORDINATES"),

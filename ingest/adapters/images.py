@@ -117,7 +117,13 @@ def inspect_image(data: bytes, max_pixels: int) -> AcceptedImage:
                        f"图片像素过多（疑似解压炸弹），上限为 {max_pixels} 像素") from exc
     except UnidentifiedImageError as exc:
         raise ApiError(415, "NOT_AN_IMAGE", "文件不是可识别的图片（仅接受 JPEG、PNG、WebP）") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except ValueError as exc:
+        if "too large" in str(exc).lower():  # Pillow's cap on a PNG's text or colour-profile chunk: the file may be
+            # whole, and taking it again would not help (outside tester: a 5 MB ICC profile was "已损坏")
+            raise ApiError(422, "IMAGE_METADATA_TOO_LARGE", "照片附带的元数据（如色彩配置文件、文字说明）过大，"
+                           "无法读取：请用相机直接拍摄的 JPEG 上传，或去除元数据后重试") from exc
+        raise ApiError(422, "CORRUPT_IMAGE", "图片已损坏或不完整，请重新拍摄上传") from exc
+    except (OSError, SyntaxError, EOFError) as exc:
         raise ApiError(422, "CORRUPT_IMAGE", "图片已损坏或不完整，请重新拍摄上传") from exc
     return AcceptedImage(
         data=data,
