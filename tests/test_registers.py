@@ -269,6 +269,112 @@ def test_a_preview_holds_no_write_lock_while_it_reads_the_file(api: Api, monkeyp
     assert len(api.rows("insurance")) == 4
 
 
+def test_rows_are_staged_a_batch_per_transaction_and_a_failed_staging_leaves_nothing(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staging a million rows in one transaction held SQLite's write lock (every check-in) for its whole length:
+    each batch is its own transaction, and between two another writer takes the lock at once while the import is
+    `staging` (nothing can commit it, no rule reads it). A staging that fails on the way removes its rows and marks
+    the import `abandoned`."""
+    import sqlite3
+    import threading
+
+    from monitor.services import registers
+
+    monkeypatch.setattr(registers, "BATCH", 2)
+    settings = api.client.app.state.settings
+    between, resume = threading.Event(), threading.Event()
+    real_read = registers.read_spool
+
+    def read_pausing(spool: Any) -> Any:
+        for n, batch in enumerate(real_read(spool)):
+            if n == 1:  # the first batch is committed; the second waits
+                between.set()
+                assert resume.wait(30)
+            yield batch
+
+    monkeypatch.setattr(registers, "read_spool", read_pausing)
+    answer: list[object] = []
+
+    def run_preview() -> None:
+        try:
+            answer.append(registers.preview_import(
+                api.client.app.state.db, io.BytesIO(insurance_xlsx(IDS[:6])), "参保缴费.xlsx", "insurance",
+                "2026-01", settings.register_specs()["insurance"], settings.register_hash_key(), "登记表管理员"))
+        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
+            answer.append(exc)
+            between.set()
+
+    preview = threading.Thread(target=run_preview)
+    preview.start()
+    try:
+        assert between.wait(30) and not answer, answer
+        writer = sqlite3.connect(settings.data_dir / "monitor.sqlite3", timeout=2, isolation_level=None)
+        try:
+            writer.execute("BEGIN IMMEDIATE")  # 'database is locked' after 2 s if the staging held the lock
+            writer.execute("COMMIT")
+        finally:
+            writer.close()
+        with api.client.app.state.db.session() as s:
+            [(import_id, state)] = s.execute(select(RegisterImport.id, RegisterImport.state)).all()
+        assert state == "staging" and len(api.rows("insurance")) == 2
+        early = api.commit(import_id)
+        assert early.status_code == 409 and early.json()["code"] == "REGISTER_NOT_PENDING", early.text
+    finally:
+        resume.set()
+        preview.join(30)
+    assert answer == [import_id] and len(api.rows("insurance")) == 6
+    assert api.commit(import_id).status_code == 200
+
+    def read_failing(spool: Any) -> Any:
+        for n, batch in enumerate(real_read(spool)):
+            if n == 2:
+                raise OSError("disk gone")
+            yield batch
+
+    monkeypatch.setattr(registers, "read_spool", read_failing)
+    with pytest.raises(OSError):
+        registers.preview_import(api.client.app.state.db, io.BytesIO(insurance_xlsx(IDS[:6])), "2月.xlsx",
+                                 "insurance", "2026-02", settings.register_specs()["insurance"],
+                                 settings.register_hash_key(), "登记表管理员")
+    with api.client.app.state.db.session() as s:
+        states = dict(s.execute(select(RegisterImport.id, RegisterImport.state)).all())
+    assert states == {import_id: "committed", import_id + 1: "abandoned"}
+    assert {r.import_id for r in api.rows("insurance")} == {import_id}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_rows_left_staging_by_a_dead_process_are_swept(client_factory: Callable[..., TestClient], backend: str,
+                                                       request: pytest.FixtureRequest) -> None:
+    """A process killed while staging leaves an import `staging` with some of its rows: after an hour the worker's
+    sweep removes them (in batches) and marks it `abandoned`; a younger staging import is left to finish."""
+    from monitor.services import registers
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else ""
+    api = Api(client_factory(database_url=url))
+    db = api.client.app.state.db
+    table = registers.row_table("insurance")
+    now = utc_now()
+    ids = []
+    for age in (timedelta(hours=2), timedelta(minutes=5)):
+        with db.session() as s:
+            entry = RegisterImport(source="insurance", period="2026-01", sha256="0" * 64, filename="x.xlsx",
+                                   file_kind="xlsx", rows_accepted=0, rows_refused=0, errors=[], sample=[],
+                                   key_id="k", state="staging", created_by="登记表管理员", created_at=now - age)
+            s.add(entry)
+            s.flush()
+            ids.append(entry.id)
+    with db.writing() as conn:
+        for import_id in ids:
+            conn.execute(table.insert(), [{"import_id": import_id, "row_number": n, "id_hash": f"{n:064x}",
+                                           "employer": "某公司", "county_code": "530102", "month_from": "2025-07",
+                                           "month_to": "2026-01"} for n in range(5)])
+    assert registers.sweep_staging(db, now) == [ids[0]]
+    with db.session() as s:
+        states = dict(s.execute(select(RegisterImport.id, RegisterImport.state)).all())
+    assert states == {ids[0]: "abandoned", ids[1]: "staging"}
+    assert {r.import_id for r in api.rows("insurance")} == {ids[1]} and len(api.rows("insurance")) == 5
+
+
 def test_a_bad_row_refuses_the_whole_file_with_its_row_number_and_nothing_is_stored(api: Api) -> None:
     broken = IDS[2][:-1] + ("0" if IDS[2][-1] != "0" else "1")
     data = insurance_xlsx([IDS[0], IDS[1], broken, IDS[3]], bad={4: "2026-13"})

@@ -53,7 +53,8 @@ class RegisterImportOut(BaseModel):
     rows_refused: int
     errors: list[RowErrorOut] = Field(description="the first 50 refused rows")
     sample: list[dict[str, str | int | None]] = Field(description="the first accepted rows, ID numbers masked")
-    state: str = Field(description="preview | refused | committed | replaced")
+    state: str = Field(description="staging (rows being stored) | preview | refused | committed | replaced | "
+                                   "abandoned (its staging failed; rows removed)")
     created_by: str
     created_at: datetime
     committed_by: str | None

@@ -4,7 +4,9 @@ then committed in full or not at all.
 
 - A preview with any bad row stages nothing: its record (state `refused`) keeps the counts and the first 50 row
   errors, and it cannot be committed.
-- A preview with only good rows stages them (state `preview`); they count for nothing until committed.
+- A preview with only good rows stages them (state `staging`, a batch per transaction, then `preview`); they count
+  for nothing until committed. Rows of a preview that failed or whose process died while staging are removed and
+  the import marked `abandoned` (`discard_staged`, `sweep_staging`).
 - Committing makes the import its source's **active** extract: every earlier committed import and every other preview
   of the same source whose period is the same or older is marked `replaced` (its rows deleted in the same
   transaction), so a newer or corrected delivery replaces the old one and nothing is counted twice. A period older
@@ -16,12 +18,14 @@ the record keeps the staged rows' digest (`rows_sha256`), which the audit check 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import pickle
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import IO, Any, cast
 
 from sqlalchemy import Connection, Table, delete, insert, select, update
@@ -56,6 +60,8 @@ ROW_TABLES: dict[str, type[Base]] = {
     "insurance": RegisterInsurance, "employment": RegisterEmployment, "certificates": RegisterCertificate,
     "teachers": RegisterTeacher, "vouchers": RegisterVoucher,
 }
+
+log = logging.getLogger(__name__)
 BATCH = 5000
 MAX_ERRORS = 50
 SAMPLE_ROWS = 5
@@ -178,23 +184,82 @@ def preview_import(db: Database, f: IO[bytes], filename: str, source: str, perio
         except RegisterFileError as exc:
             raise ApiError(422, "REGISTER_FILE_UNREADABLE", str(exc)) from None
         if not scan.refused:
-            with db.session() as session:
-                entry = RegisterImport(**record, rows_accepted=0, rows_refused=0, errors=[], sample=[],
-                                       state="preview")
-                session.add(entry)
-                session.flush()
-                conn = session.connection()
-                for batch in read_spool(spool):
-                    conn.execute(insert(table), [{**row, "import_id": entry.id} for row in batch])
-                entry.rows_accepted, entry.errors, entry.sample = scan.accepted, scan.errors, scan.sample
-                entry.rows_sha256 = digest.hexdigest()
-                return entry.id
+            return stage_rows(db, record, table, spool, scan, digest)
     with db.session() as session:  # the refusal's record: counts and row errors, no row staged
         entry = RegisterImport(**record, rows_accepted=scan.accepted, rows_refused=scan.refused, errors=scan.errors,
                                sample=scan.sample, state="refused")
         session.add(entry)
         session.flush()
         return entry.id
+
+
+def stage_rows(db: Database, record: dict[str, Any], table: Table, spool: IO[bytes], scan: Scan,
+               digest: ExtractDigest) -> int:
+    """Stage a good file's spooled rows under a `staging` import, `BATCH` rows per transaction, then make it a
+    `preview` with its counts and rows digest; the import's id. On SQLite each transaction holds the whole database's
+    write lock, so check-ins wait for one batch, not for the file (2.4 s at 100,000 rows in one transaction). Rows
+    of a preview that fails on the way are removed at once; those of a process that died while staging, by
+    `sweep_staging`. Nothing reads a `staging` import's rows: rules read `committed`, a commit needs `preview`."""
+    with db.session() as session:
+        entry = RegisterImport(**record, rows_accepted=0, rows_refused=0, errors=[], sample=[], state="staging")
+        session.add(entry)
+        session.flush()
+        import_id = entry.id
+    try:
+        for batch in read_spool(spool):
+            with db.writing() as conn:
+                conn.execute(insert(table), [{**row, "import_id": import_id} for row in batch])
+        with db.session() as session:
+            staged = session.get(RegisterImport, import_id)
+            assert staged is not None
+            staged.rows_accepted, staged.errors, staged.sample = scan.accepted, scan.errors, scan.sample
+            staged.rows_sha256, staged.state = digest.hexdigest(), "preview"
+    except BaseException:
+        with contextlib.suppress(Exception):  # the database may be what failed: the sweep removes them later
+            discard_staged(db, import_id)
+        raise
+    return import_id
+
+
+STAGING_ABANDONED_AFTER = timedelta(hours=1)
+"""A `staging` import older than this was left by a process that died while staging (a million rows stage in well
+under a minute)."""
+
+
+def discard_staged(db: Database, import_id: int) -> int:
+    """Remove a staging import's rows, `BATCH` per transaction, and mark it `abandoned`; the rows removed."""
+    with db.connection() as conn:
+        source = conn.scalar(select(RegisterImport.source).where(RegisterImport.id == import_id,
+                                                                  RegisterImport.state == "staging"))
+    if source is None:
+        return 0
+    table = row_table(source)
+    removed = 0
+    while True:
+        with db.writing() as conn:
+            ids = select(table.c.id).where(table.c.import_id == import_id).limit(BATCH).scalar_subquery()
+            gone = conn.execute(delete(table).where(table.c.id.in_(ids))).rowcount
+        removed += gone
+        if gone < BATCH:
+            break
+    with db.session() as session:
+        entry = session.get(RegisterImport, import_id)
+        if entry is not None and entry.state == "staging":
+            entry.state = "abandoned"
+    return removed
+
+
+def sweep_staging(db: Database, now: datetime | None = None) -> list[int]:
+    """Discard the rows of imports left `staging` longer than `STAGING_ABANDONED_AFTER`; their ids."""
+    cutoff = (now or utc_now()) - STAGING_ABANDONED_AFTER
+    with db.connection() as conn:
+        stale = list(conn.scalars(select(RegisterImport.id).where(RegisterImport.state == "staging",
+                                                                  RegisterImport.created_at < cutoff)))
+    for import_id in stale:
+        removed = discard_staged(db, import_id)
+        log.warning("register import %s was left staging; %d rows removed and the import marked abandoned",
+                    import_id, removed)
+    return stale
 
 
 def spool_rows(records: Iterator[tuple[int, dict[str, Any]]], scan: Scan, source: str, key: RegisterKey,
@@ -240,6 +305,8 @@ def commit_import(db: Database, import_id: int, key: RegisterKey, author: str, n
                            f"有 {entry.rows_refused} 行未通过校验，整个文件不予导入"
                            f"（第 {first['row']} 行：{first['reason']}）；请更正后重新上传",
                            rows_refused=entry.rows_refused, errors=entry.errors)
+        if entry.state == "staging":
+            raise ApiError(409, "REGISTER_NOT_PENDING", "该导入的数据行仍在入库，请稍后再提交")
         if entry.state != "preview":
             raise ApiError(409, "REGISTER_NOT_PENDING", f"该导入的状态为 {entry.state}，不能再次提交")
         if entry.key_id != key.key_id:

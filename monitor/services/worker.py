@@ -26,6 +26,7 @@ from monitor.services.evidence_health import check_evidence, sweep_orphans
 from monitor.services.failures import Handler, guard_handler
 from monitor.services.heartbeats import verify_heartbeat
 from monitor.services.leader import LeaderLease
+from monitor.services.registers import sweep_staging
 from monitor.services.relay import relay_outbox
 from monitor.services.snapshots import verify_snapshot
 from monitor.settings import Settings
@@ -179,8 +180,9 @@ class Worker:
             if swept is None or time.monotonic() - swept >= sweep_s:
                 try:
                     sweep_orphans(self.db, self.ctx.evidence, sweep_s)  # files of rolled-back writes
+                    sweep_staging(self.db)  # register rows of a preview whose process died while staging
                 except Exception:  # noqa: BLE001
-                    log.exception("evidence sweep failed")
+                    log.exception("evidence or staging sweep failed")
                 swept = time.monotonic()
             every_s = self.settings.crosscheck_interval_minutes * 60
             due = crosschecked is None or time.monotonic() - crosschecked >= every_s

@@ -5,7 +5,8 @@ import * as M from "../lib/monitor.js";
 const { $ } = M;
 const client = M.createClient({ tokenKey: "monitor.registers.token" });
 const login = M.tokenPrompt(client, () => start());
-const STATES = { preview: "待确认", refused: "未通过", committed: "已导入（生效）", replaced: "已被替换", committing: "导入中" };
+const STATES = { staging: "入库中", preview: "待确认", refused: "未通过", committed: "已导入（生效）", replaced: "已被替换",
+  committing: "导入中", abandoned: "已中止（入库失败，数据已清除）" };
 let sources = [];
 let current = null;
 
