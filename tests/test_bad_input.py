@@ -47,6 +47,9 @@ CASES: list[tuple[str, Callable[[World], dict], int, str]] = [
     ("text named .jpg", lambda w: {"photo": "这不是图片".encode() * 100}, 415, "NOT_AN_IMAGE"),
     ("gif", lambda w: {"photo": gif()}, 415, "UNSUPPORTED_IMAGE_FORMAT"),
     ("5 MB colour profile", lambda w: {"photo": png_with_huge_profile()}, 422, "IMAGE_METADATA_TOO_LARGE"),
+    # the head of an iPhone photo: an ISO-BMFF ftyp box of brand heic (Pillow here reads no HEIF)
+    ("heic", lambda w: {"photo": b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 4000}, 415,
+     "UNSUPPORTED_IMAGE_FORMAT"),
     ("decompression bomb", lambda w: {"photo": bomb_png()}, 413, "IMAGE_TOO_MANY_PIXELS"),
     ("latitude 91", lambda w: {"latitude": 91}, 422, "INVALID_COORDINATES"),
     ("longitude -181", lambda w: {"longitude": -181}, 422, "INVALID_COORDINATES"),

@@ -20,6 +20,14 @@ ALLOWED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp
                    # and burst shots. Pillow names it MPO; it is a JPEG whose first picture is the photo.
                    "MPO": "image/jpeg"}
 JPEG_FORMATS = {"JPEG", "MPO"}
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"avif"}
+"""The ISO-BMFF brands of HEIF/HEIC and AVIF (an iPhone's default camera format, and its cousin): not decodable
+here, and "not an image" would leave its sender guessing what to change."""
+
+
+def is_heif(data: bytes) -> bool:
+    """Whether `data` is a HEIF/HEIC or AVIF file, by its `ftyp` box's major brand."""
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,10 @@ def inspect_image(data: bytes, max_pixels: int) -> AcceptedImage:
         raise ApiError(413, "IMAGE_TOO_MANY_PIXELS",
                        f"图片像素过多（疑似解压炸弹），上限为 {max_pixels} 像素") from exc
     except UnidentifiedImageError as exc:
+        if is_heif(data):
+            raise ApiError(415, "UNSUPPORTED_IMAGE_FORMAT",
+                           "不支持 HEIC/HEIF 格式的照片，仅接受 JPEG、PNG、WebP：iPhone 请在「设置 → 相机 → 格式」中"
+                           "选择「兼容性最佳」后重新拍摄，或将照片导出为 JPEG") from exc
         raise ApiError(415, "NOT_AN_IMAGE", "文件不是可识别的图片（仅接受 JPEG、PNG、WebP）") from exc
     except ValueError as exc:
         if "too large" in str(exc).lower():  # Pillow's cap on a PNG's text or colour-profile chunk: the file may be
