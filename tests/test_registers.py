@@ -218,16 +218,51 @@ def test_a_broken_or_bombed_xlsx_is_refused_with_a_reason_and_holds_nothing(api:
     assert api.preview(good, "参保缴费.xlsx", "insurance", "2026-01").status_code == 201
 
 
-def test_a_preview_holds_no_write_lock_while_it_reads_the_file(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    """On SQLite a write transaction locks the whole database: a preview validating its rows inside one held every
-    check-in back for the whole file (7.5 s for 100,000 rows). While a preview is in the middle of its rows, another
-    writer takes the lock at once; the rows are staged afterwards, all of them."""
+def take_write_lock(api: Api) -> None:
+    """Take SQLite's write lock beside a preview and let it go: 'database is locked' after 2 s if it is held."""
     import sqlite3
+
+    writer = sqlite3.connect(api.client.app.state.settings.data_dir / "monitor.sqlite3", timeout=2,
+                             isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+
+
+def preview_in_thread(api: Api, data: bytes, paused: Any) -> tuple[Any, list[object]]:
+    """A 2026-01 insurance preview of `data` run in a thread (started); its answer (the id, or the exception, which
+    also sets `paused` so the test does not wait for a pause that will not come)."""
     import threading
 
     from monitor.services import registers
 
     settings = api.client.app.state.settings
+    answer: list[object] = []
+
+    def run() -> None:
+        try:
+            answer.append(registers.preview_import(
+                api.client.app.state.db, io.BytesIO(data), "参保缴费.xlsx", "insurance", "2026-01",
+                settings.register_specs()["insurance"], settings.register_hash_key(), "登记表管理员"))
+        except Exception as exc:  # noqa: BLE001 - shown by the test's assertion
+            answer.append(exc)
+            paused.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, answer
+
+
+def test_a_preview_holds_no_write_lock_while_it_reads_the_file(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On SQLite a write transaction locks the whole database: a preview validating its rows inside one held every
+    check-in back for the whole file (7.5 s for 100,000 rows). While a preview is in the middle of its rows, another
+    writer takes the lock at once; the rows are staged afterwards, all of them."""
+    import threading
+
+    from monitor.services import registers
+
     halfway, resume = threading.Event(), threading.Event()
     real_parse = registers.parse_row
     seen: list[int] = []
@@ -240,28 +275,10 @@ def test_a_preview_holds_no_write_lock_while_it_reads_the_file(api: Api, monkeyp
         return real_parse(*args)
 
     monkeypatch.setattr(registers, "parse_row", parse_slowly)
-    answer: list[object] = []
-    data = insurance_xlsx(IDS[:4])
-
-    def run_preview() -> None:
-        try:
-            answer.append(registers.preview_import(
-                api.client.app.state.db, io.BytesIO(data), "参保缴费.xlsx", "insurance", "2026-01",
-                settings.register_specs()["insurance"], settings.register_hash_key(), "登记表管理员"))
-        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
-            answer.append(exc)
-            halfway.set()
-
-    preview = threading.Thread(target=run_preview)
-    preview.start()
+    preview, answer = preview_in_thread(api, insurance_xlsx(IDS[:4]), halfway)
     try:
         assert halfway.wait(30) and not answer, answer
-        writer = sqlite3.connect(settings.data_dir / "monitor.sqlite3", timeout=2, isolation_level=None)
-        try:
-            writer.execute("BEGIN IMMEDIATE")  # 'database is locked' after 2 s if the preview held the lock
-            writer.execute("COMMIT")
-        finally:
-            writer.close()
+        take_write_lock(api)
     finally:
         resume.set()
         preview.join(30)
@@ -275,7 +292,6 @@ def test_rows_are_staged_a_batch_per_transaction_and_a_failed_staging_leaves_not
     each batch is its own transaction, and between two another writer takes the lock at once while the import is
     `staging` (nothing can commit it, no rule reads it). A staging that fails on the way removes its rows and marks
     the import `abandoned`."""
-    import sqlite3
     import threading
 
     from monitor.services import registers
@@ -293,27 +309,10 @@ def test_rows_are_staged_a_batch_per_transaction_and_a_failed_staging_leaves_not
             yield batch
 
     monkeypatch.setattr(registers, "read_spool", read_pausing)
-    answer: list[object] = []
-
-    def run_preview() -> None:
-        try:
-            answer.append(registers.preview_import(
-                api.client.app.state.db, io.BytesIO(insurance_xlsx(IDS[:6])), "参保缴费.xlsx", "insurance",
-                "2026-01", settings.register_specs()["insurance"], settings.register_hash_key(), "登记表管理员"))
-        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
-            answer.append(exc)
-            between.set()
-
-    preview = threading.Thread(target=run_preview)
-    preview.start()
+    preview, answer = preview_in_thread(api, insurance_xlsx(IDS[:6]), between)
     try:
         assert between.wait(30) and not answer, answer
-        writer = sqlite3.connect(settings.data_dir / "monitor.sqlite3", timeout=2, isolation_level=None)
-        try:
-            writer.execute("BEGIN IMMEDIATE")  # 'database is locked' after 2 s if the staging held the lock
-            writer.execute("COMMIT")
-        finally:
-            writer.close()
+        take_write_lock(api)
         with api.client.app.state.db.session() as s:
             [(import_id, state)] = s.execute(select(RegisterImport.id, RegisterImport.state)).all()
         assert state == "staging" and len(api.rows("insurance")) == 2
