@@ -392,6 +392,15 @@ def main() -> None:
             show("public notice, asked again", per_call(meter, [0], lambda _: notice(session)),
                  "nothing changed in between" + (": the version query only" if notices is not None else "")
                  + (", the build kept in the database for every process" if shared else ""))
+        if shared:  # one check-in's status decided by a review, a minute later: what the next build costs
+            with db.session() as session:
+                changed = session.scalar(select(CheckIn).where(CheckIn.status == "passed").limit(1))
+                changed.status = "review"
+            db.seal_audit()
+            notice_now += timedelta(seconds=notices.min_interval_s + 1)
+            with db.session() as session:
+                show("public notice after one check-in's review", per_call(meter, [0], lambda _: notice(session)),
+                     f"{getattr(notices, 'lines_built', classes)} of {classes} classes' lines built again")
 
     # The clock rules.
     clock = PolicyClock(settings, db)

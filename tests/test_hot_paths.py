@@ -19,10 +19,13 @@ from models.tables import (
     ClassSession,
     Evidence,
     FaceTemplate,
+    Institution,
     PhotoHash,
     PublicNotice,
     RuleSubject,
+    Trainee,
     TrainingClass,
+    Verification,
 )
 from models.terms import SubjectKind
 from monitor.adapters.photo_index import PhotoHashIndex
@@ -418,3 +421,130 @@ def test_the_public_notice_says_what_each_class_ledger_says(world: World) -> Non
         notice = public_notice(s, now, 0.8, batch=1)
     assert [(c["class_code"], c["trainees"], c["eligible"]) for c in notice] == [e[:3] for e in expected]
     assert [c["eligible"] for c in notice] == [1, 1]  # yesterday attended, today's session not over: 1 of 1
+
+
+def _notice_now(db: Database, cache: Any, at: datetime) -> list[dict[str, Any]]:
+    """The cache's notice at `at`, asserted equal to a notice built whole from the same rows."""
+    from monitor.services.ledger import public_notice
+
+    classes, built_at = cache.get(db, at, 0.8)
+    assert built_at == at
+    with db.session() as s:
+        assert classes == public_notice(s, at, 0.8)
+    return list(classes)
+
+
+@pytest.fixture
+def quiet_world(client_factory: Any) -> World:
+    """A world whose clock rules do not run: no finding is raised (and no line changed) but by the test."""
+    return World.build(client_factory(clock_rules=False))
+
+
+def test_after_a_change_the_public_notice_builds_again_only_the_lines_of_the_classes_it_touched(
+        quiet_world: World) -> None:
+    """At province size a whole build reads every check-in of every term (53 s at 3,000 classes and three days): a
+    change builds again the lines of the classes the audit chain names (a row of theirs, their trainee, their
+    institution; sealed or not yet), and keeps the others, and the result is what a whole build gives."""
+    from monitor.services.ledger import NoticeCache
+
+    world = quiet_world
+    db = world.client.app.state.db
+    with db.session() as s:
+        sessions = {cs.class_id: cs.id for cs in s.scalars(select(ClassSession))}
+    db.seal_audit()
+    cache, at = NoticeCache(min_interval_s=0), utc_now()
+
+    def later() -> datetime:
+        nonlocal at
+        at += timedelta(seconds=1)
+        return at
+
+    first = _notice_now(db, cache, at)
+    assert cache.lines_built == 2 and [c["class_code"] for c in first] == ["TEST-0", "TEST-1"]
+    r = world.client.post(f"/api/v1/classes/{world.other_class_id}/roster", json={"trainee_ids": [world.biden_id]},
+                          headers=auth(world.admin))
+    assert r.status_code == 200, r.text
+    db.seal_audit()
+    notice = _notice_now(db, cache, later())
+    assert cache.lines_built == 1 and notice[1]["trainees"] == first[1]["trainees"] + 1 and notice[0] == first[0]
+
+    yesterday = at.astimezone(SHANGHAI).date() - timedelta(days=1)  # the class's first day: its one slot has ended
+    sign_in = add_checkin(world, world.obama_id, "sign_in", local("08:00", yesterday), sessions[world.class_id])
+    add_checkin(world, world.obama_id, "sign_out", local("18:00", yesterday), sessions[world.class_id])
+    notice = _notice_now(db, cache, later())  # not sealed yet: entries without a sequence number count too
+    assert cache.lines_built == 1 and notice[0]["eligible_names"] == ["欧**"]
+    with db.session() as s:  # an update records what changed (the status), not the class: the row is looked up
+        s.get(CheckIn, sign_in.id).status = "failed"  # type: ignore[union-attr]
+    db.seal_audit()
+    notice = _notice_now(db, cache, later())
+    assert cache.lines_built == 1 and notice[0]["eligible"] == 0
+    with db.session() as s:  # a column the notice does not read (it reads the check-in's status) changes no line
+        verification = s.scalar(select(Verification).where(Verification.subject_id == sign_in.id))
+        verification.face_distance = 0.31  # type: ignore[union-attr]
+    _notice_now(db, cache, later())
+    assert cache.lines_built == 0
+
+    with db.session() as s:  # biden is on both classes now
+        s.get(Trainee, world.biden_id).name = "白德亮"  # type: ignore[union-attr]
+    notice = _notice_now(db, cache, later())
+    assert cache.lines_built == 2
+    with db.session() as s:
+        s.get(Institution, world.ids["institution"]).name = "改名培训学校"  # type: ignore[union-attr]
+        s.get(TrainingClass, world.other_class_id).code = "TEST-1-改"  # type: ignore[union-attr]
+    db.seal_audit()
+    notice = _notice_now(db, cache, later())
+    assert cache.lines_built == 2 and [(c["class_code"], c["institution"]) for c in notice] == [
+        ("TEST-0", "改名培训学校"), ("TEST-1-改", "测试培训学校1")]
+    builds, built_at = cache.builds, at
+    assert cache.get(db, later(), 0.8) == (notice, built_at) and cache.builds == builds  # nothing changed: kept
+
+    next_day = at + timedelta(days=1)  # a new day moves every class's subsidy status: every line is built
+    _notice_now(db, cache, next_day)
+    assert cache.lines_built == 2
+
+
+def test_a_session_that_ends_builds_again_the_lines_of_its_classes_only(quiet_world: World) -> None:
+    from monitor.services.ledger import NoticeCache
+
+    world = quiet_world
+    db = world.client.app.state.db
+    today = utc_now().astimezone(SHANGHAI).date()
+    with db.session() as s:
+        s.add(ClassSession(class_id=world.class_id, name="早课", start_local="09:00", end_local="10:15"))
+    db.seal_audit()
+    cache = NoticeCache(min_interval_s=0)
+    _notice_now(db, cache, local("10:00", today))
+    assert cache.lines_built == 2
+    _notice_now(db, cache, local("10:20", today))  # nothing written since; the 10:15 session has ended
+    assert cache.lines_built == 1
+
+
+def test_the_tables_a_notice_build_reads_are_the_ones_whose_changes_it_follows(world: World) -> None:
+    """A table or column read by the notice but missing from NOTICE_INPUTS would leave a changed line stale for the
+    day: every one its queries name is there (a column as the chain records it: `evidence` as `evidence_sha256`)."""
+    import re
+
+    from sqlalchemy import event
+
+    from models.audit import LEFT_OUT
+    from monitor.services.ledger import NOTICE_INPUTS, public_notice
+
+    db = world.client.app.state.db
+    read: set[str] = set()
+    columns: set[tuple[str, str]] = set()
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        read.update(re.findall(r"(?:FROM|JOIN)\s+\"?(\w+)", statement))
+        columns.update(re.findall(r"\b(\w+)\.(\w+)\b", statement))
+
+    event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        with db.session() as s:
+            public_notice(s, utc_now(), 0.8)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", note)
+    assert read and read <= NOTICE_INPUTS.keys() and {"checkins", "roster", "alerts"} <= read
+    named = {(table, f"{column}_sha256" if column in LEFT_OUT else column) for table, column in columns
+             if table in read and column != "id"}
+    assert ("anomalies", "evidence_sha256") in named and ("checkins", "status") in named
+    assert not {(table, column) for table, column in named if column not in NOTICE_INPUTS[table]}

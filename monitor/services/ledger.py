@@ -6,8 +6,10 @@ import json
 import logging
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -21,6 +23,7 @@ from models.clock import SHANGHAI
 from models.errors import ApiError
 from models.identity import mask_id_number, mask_name
 from models.tables import (
+    Alert,
     Anomaly,
     AuditEntry,
     AuditHead,
@@ -244,18 +247,27 @@ def build_daily_report(session: Session, day: date, min_inspections: int, visit_
                                "county_code": county_of[cls_id], "filed": n} for cls_id, n in short]}
 
 
-def public_notice(session: Session, now: datetime, min_rate: float, batch: int = 200) -> list[dict[str, Any]]:
-    """The 公示 list: per class, trainees, eligible count and masked names of the eligible; no ID numbers.
+def public_notice(session: Session, now: datetime, min_rate: float, batch: int = 200,
+                  class_ids: Collection[int] | None = None) -> list[dict[str, Any]]:
+    """The 公示 list: per class (of `class_ids`, else every class, in id order), trainees, eligible count and masked
+    names of the eligible; no ID numbers.
 
     What `build_class_ledger` decides for each trainee (attendance over the ended sessions, the cross-check
     verdict), read for `batch` classes at a time in a handful of queries (columns, not rows as objects) instead
     of a ledger's nine queries per class."""
     local = now.astimezone(SHANGHAI)
-    classes = session.execute(
-        select(TrainingClass.id, TrainingClass.code, TrainingClass.name, TrainingClass.start_date,
-               TrainingClass.end_date, Institution.name.label("institution"))
-        .outerjoin(Institution, Institution.id == TrainingClass.institution_id).order_by(TrainingClass.id)).all()
-    checked = set(session.scalars(select(CrossCheckRun.class_id).distinct()))
+    query = (select(TrainingClass.id, TrainingClass.code, TrainingClass.name, TrainingClass.start_date,
+                    TrainingClass.end_date, Institution.name.label("institution"))
+             .outerjoin(Institution, Institution.id == TrainingClass.institution_id).order_by(TrainingClass.id))
+    if class_ids is None:
+        classes = list(session.execute(query).all())
+        checked = set(session.scalars(select(CrossCheckRun.class_id).distinct()))
+    else:
+        classes, checked = [], set()
+        for part in chunked(sorted(class_ids)):
+            classes.extend(session.execute(query.where(TrainingClass.id.in_(part))).all())
+            checked.update(session.scalars(select(CrossCheckRun.class_id).distinct()
+                                           .where(CrossCheckRun.class_id.in_(part))))
     out = []
     for start in range(0, len(classes), batch):
         part = classes[start:start + batch]
@@ -313,6 +325,128 @@ def notice_version(session: Session, now: datetime, min_rate: float) -> tuple[An
     return local.date(), ended, audited, sealed, min_rate
 
 
+@dataclass(frozen=True)
+class NoticeKey:
+    """`notice_version` read back from a stored build's version text."""
+
+    day: str
+    ended: str | None  # the latest session end (HH:MM, local) passed that day
+    audited: int | None  # the highest audit entry id
+    sealed: int | None  # the chain head's sequence number
+    min_rate: float
+
+
+def parse_version(text: str) -> NoticeKey | None:
+    """A stored build's version text as a NoticeKey; None for text that is not one (an old or rewritten row)."""
+    try:
+        day, ended, audited, sealed, min_rate = json.loads(text)
+        key = NoticeKey(str(day), ended, audited, sealed, float(min_rate))
+    except (ValueError, TypeError):
+        return None
+    if not (key.ended is None or isinstance(key.ended, str)) or not all(
+            v is None or type(v) is int for v in (key.audited, key.sealed)):
+        return None
+    return key
+
+
+def can_update_notice(before: NoticeKey, after: NoticeKey) -> bool:
+    """Whether the build at `before` can be brought to `after` class by class: the same local day (a new day moves
+    every class's subsidy status) and minimum rate, and a chain that only grew (a head or highest entry that went
+    back, a restored database, hides which entries are new)."""
+    return (before.day == after.day and before.min_rate == after.min_rate
+            and (after.sealed or 0) >= (before.sealed or 0) and (after.audited or 0) >= (before.audited or 0)
+            and (after.ended or "") >= (before.ended or ""))
+
+
+NOTICE_INPUTS: dict[str, frozenset[str]] = {
+    "classes": frozenset({"code", "name", "start_date", "end_date", "institution_id"}),
+    "institutions": frozenset({"name"}),
+    "class_sessions": frozenset({"class_id", "name", "start_local", "end_local"}),
+    "roster": frozenset({"class_id", "trainee_id"}),
+    "trainees": frozenset({"name"}),
+    "checkins": frozenset({"class_id", "trainee_id", "kind", "captured_at", "session_id", "photo_sha256", "status"}),
+    "verifications": frozenset({"subject_kind", "subject_id"}),
+    "crosscheck_runs": frozenset({"class_id"}),
+    "anomalies": frozenset({"class_id", "trainee_id", "subject_kind", "alert_id", "rule", "message", "state",
+                            "evidence_sha256", "created_at"}),
+    "alerts": frozenset({"class_id", "state", "outcome"}),
+}
+"""Every table `public_notice` reads (tests/test_hot_paths.py holds it to the queries a build runs) and the columns
+it reads of each: a change to a row of one of them, as the audit chain records it, names the classes whose line of
+the notice is built again; an update of other columns only (a class's status twice a day, an alert's deadline)
+names none."""
+CLASS_OF: dict[str, tuple[Any, Any]] = {
+    model.__tablename__: (model.id, model.class_id) for model in (CheckIn, ClassSession, CrossCheckRun, Anomaly, Alert)}
+"""Tables whose rows carry their class's id: (primary key, class id) columns."""
+
+
+def chunked(ids: Collection[Any], size: int = 500) -> Iterator[list[Any]]:
+    """`ids` in lists of at most `size` (an IN list each database takes)."""
+    items = list(ids)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def classes_changed(session: Session, before: NoticeKey, after: NoticeKey) -> set[int]:
+    """The classes whose line of the notice may differ between the builds at `before` and `after`: those named by an
+    audit entry of a table the notice reads that was not sealed when `before` was read (sealed after it, or not
+    yet), and those with a session that ended in between. An entry sealed by then was committed before the build at
+    `before` read its rows."""
+    touched: set[int] = set()
+    lookup: dict[str, set[int]] = defaultdict(set)
+    since = before.sealed if before.sealed is not None else -1
+    for kind, subject, action, detail in session.execute(
+            select(AuditEntry.subject_kind, AuditEntry.subject_id, AuditEntry.action, AuditEntry.detail)
+            .where((AuditEntry.seq > since) | AuditEntry.seq.is_(None),
+                   AuditEntry.subject_kind.in_(list(NOTICE_INPUTS)))
+            .execution_options(yield_per=5000)):
+        first = subject.split("/", 1)[0]
+        if not first.isdigit() or (action == f"{kind}.update" and isinstance(detail, dict)
+                                   and NOTICE_INPUTS[kind].isdisjoint(detail)):
+            continue
+        if kind in ("classes", "roster"):  # a class's own row; a roster row's key is class_id/trainee_id
+            touched.add(int(first))
+            continue
+        named = detail.get("class_id") if isinstance(detail, dict) else None
+        if type(named) is int:  # an insert or a delete records the whole row; an update, what changed
+            touched.add(named)
+        if kind == "verifications" and isinstance(detail, dict) and detail.get("subject_kind") == SubjectKind.CHECKIN \
+                and type(detail.get("subject_id")) is int:
+            lookup["checkins"].add(detail["subject_id"])
+        elif named is None:
+            lookup[kind].add(int(first))
+    for part in chunked(lookup.pop("verifications", set())):
+        lookup["checkins"].update(session.scalars(select(Verification.subject_id).where(
+            Verification.id.in_(part), Verification.subject_kind == SubjectKind.CHECKIN)))
+    for kind, ids in lookup.items():
+        for part in chunked(ids):
+            if kind in CLASS_OF:
+                key, class_id = CLASS_OF[kind]
+                touched.update(session.scalars(select(class_id).where(key.in_(part))))
+            elif kind == "trainees":
+                touched.update(session.scalars(select(RosterEntry.class_id).where(RosterEntry.trainee_id.in_(part))))
+            elif kind == "institutions":
+                touched.update(session.scalars(select(TrainingClass.id).where(TrainingClass.institution_id.in_(part))))
+    if after.ended is not None and after.ended != before.ended:
+        ended = ClassSession.end_local <= after.ended
+        if before.ended is not None:
+            ended &= ClassSession.end_local > before.ended
+        touched.update(session.scalars(select(ClassSession.class_id).distinct().where(ended)))
+    return touched
+
+
+def update_notice(session: Session, now: datetime, min_rate: float, before: list[dict[str, Any]],
+                  changed: set[int]) -> list[dict[str, Any]]:
+    """The notice at `now` from the build `before`: the lines of the `changed` classes (and of any class the build
+    does not hold) built again, every other line kept; classes in id order, as `public_notice` gives them."""
+    kept = {row["class_code"]: row for row in before}
+    current = session.execute(select(TrainingClass.id, TrainingClass.code).order_by(TrainingClass.id)).all()
+    again = changed | {class_id for class_id, code in current if code not in kept}
+    fresh = {row["class_code"]: row for row in public_notice(session, now, min_rate, class_ids=again)}
+    return [fresh[code] if class_id in again else kept[code] for class_id, code in current
+            if class_id not in again or code in fresh]
+
+
 CLAIM_STALE_AFTER = timedelta(minutes=10)  # a claim this old was left by a process that died while building
 CLOCK_SKEW = timedelta(minutes=1)  # how far apart the cluster's clocks may be
 NEVER_BUILT = datetime(1970, 1, 1, tzinfo=UTC)  # `built_at` of the row claimed for the first build, until it is stored
@@ -356,6 +490,7 @@ class NoticeCache:
         self._built_at: datetime | None = None  # the stored build this process holds parsed
         self._classes: list[dict[str, Any]] = []
         self.builds = 0  # builds made by this process
+        self.lines_built = 0  # classes whose line the last of them built (the others were kept from the build before)
 
     def get(self, db: Database, now: datetime, min_rate: float) -> tuple[list[dict[str, Any]], datetime]:
         """The notice's classes and when they were built."""
@@ -372,7 +507,7 @@ class NoticeCache:
             stored = self._stored(db, row.built_at)
             if stored is not None:
                 return stored
-        return self._build(db, now, min_rate, key)
+        return self._build(db, now, min_rate, key, row)
 
     def _claim_first(self, db: Database, now: datetime) -> bool:
         """Whether this request builds the first notice: it inserts the row, claimed and never built, before any
@@ -399,10 +534,22 @@ class NoticeCache:
             ).values(building_since=now))
             return bool(claimed.rowcount == 1)  # type: ignore[attr-defined]
 
-    def _build(self, db: Database, now: datetime, min_rate: float, key: str) -> tuple[list[dict[str, Any]], datetime]:
+    def _build(self, db: Database, now: datetime, min_rate: float, key: str, last: Any
+               ) -> tuple[list[dict[str, Any]], datetime]:
+        """Build the notice at `key`: from the last build (`last`: its version and time), when its seal holds and it
+        can be brought forward, only the lines of the classes changed since; else every class."""
+        started = monotonic()
         try:
+            before, after = (parse_version(last.version) if last is not None else None), parse_version(key)
+            base = self._stored(db, last.built_at) if before and after and can_update_notice(before, after) else None
             with db.session() as session:
-                classes = public_notice(session, now, min_rate)
+                if base is not None and before is not None and after is not None:
+                    changed = classes_changed(session, before, after)
+                    classes = update_notice(session, now, min_rate, base[0], changed)
+                    self.lines_built = len(changed)
+                else:
+                    classes = public_notice(session, now, min_rate)
+                    self.lines_built = len(classes)
         except BaseException:
             with db.session() as session:  # the claim is let go: the next request tries again
                 session.execute(update(PublicNotice).where(PublicNotice.id == 1).values(building_since=None))
@@ -422,6 +569,8 @@ class NoticeCache:
         with self._lock:
             self._built_at, self._classes = now, classes
             self.builds += 1
+        log.info("public notice built: %d of %d classes' lines in %.1f s", self.lines_built, len(classes),
+                 monotonic() - started)
         return classes, now
 
     def _stored(self, db: Database, built_at: datetime) -> tuple[list[dict[str, Any]], datetime] | None:
