@@ -434,20 +434,16 @@ def _notice_now(db: Database, cache: Any, at: datetime) -> list[dict[str, Any]]:
     return list(classes)
 
 
-@pytest.fixture
-def quiet_world(client_factory: Any) -> World:
-    """A world whose clock rules do not run: no finding is raised (and no line changed) but by the test."""
-    return World.build(client_factory(clock_rules=False))
-
-
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_after_a_change_the_public_notice_builds_again_only_the_lines_of_the_classes_it_touched(
-        quiet_world: World) -> None:
+        database: str, request: pytest.FixtureRequest, client_factory: Any) -> None:
     """At province size a whole build reads every check-in of every term (53 s at 3,000 classes and three days): a
     change builds again the lines of the classes the audit chain names (a row of theirs, their trainee, their
     institution; sealed or not yet), and keeps the others, and the result is what a whole build gives."""
     from monitor.services.ledger import NoticeCache
 
-    world = quiet_world
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    world = World.build(client_factory(database_url=url) if url else client_factory())
     db = world.client.app.state.db
     with db.session() as s:
         sessions = {cs.class_id: cs.id for cs in s.scalars(select(ClassSession))}
@@ -503,10 +499,9 @@ def test_after_a_change_the_public_notice_builds_again_only_the_lines_of_the_cla
     assert cache.lines_built == 2
 
 
-def test_a_session_that_ends_builds_again_the_lines_of_its_classes_only(quiet_world: World) -> None:
+def test_a_session_that_ends_builds_again_the_lines_of_its_classes_only(world: World) -> None:
     from monitor.services.ledger import NoticeCache
 
-    world = quiet_world
     db = world.client.app.state.db
     today = utc_now().astimezone(SHANGHAI).date()
     with db.session() as s:
