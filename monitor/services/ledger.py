@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from time import monotonic
@@ -48,6 +48,7 @@ from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendan
 from monitor.decisions.inspection_form import ClassTerm, inspections_short
 from monitor.decisions.online import Beat, DailyStudy, daily_study, verified_minutes
 from monitor.services.crosscheck import (
+    chunks,
     crosscheck_results,
     crosscheck_results_by_class,
     latest_run,
@@ -264,7 +265,7 @@ def public_notice(session: Session, now: datetime, min_rate: float, batch: int =
         checked = set(session.scalars(select(CrossCheckRun.class_id).distinct()))
     else:
         classes, checked = [], set()
-        for part in chunked(sorted(class_ids)):
+        for part in chunks(sorted(class_ids)):
             classes.extend(session.execute(query.where(TrainingClass.id.in_(part))).all())
             checked.update(session.scalars(select(CrossCheckRun.class_id).distinct()
                                            .where(CrossCheckRun.class_id.in_(part))))
@@ -380,13 +381,6 @@ CLASS_OF: dict[str, tuple[Any, Any]] = {
 """Tables whose rows carry their class's id: (primary key, class id) columns."""
 
 
-def chunked(ids: Collection[Any], size: int = 500) -> Iterator[list[Any]]:
-    """`ids` in lists of at most `size` (an IN list each database takes)."""
-    items = list(ids)
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
 def classes_changed(session: Session, before: NoticeKey, after: NoticeKey) -> set[int]:
     """The classes whose line of the notice may differ between the builds at `before` and `after`: those named by an
     audit entry of a table the notice reads that was not sealed when `before` was read (sealed after it, or not
@@ -415,11 +409,11 @@ def classes_changed(session: Session, before: NoticeKey, after: NoticeKey) -> se
             lookup["checkins"].add(detail["subject_id"])
         elif named is None:
             lookup[kind].add(int(first))
-    for part in chunked(lookup.pop("verifications", set())):
+    for part in chunks(sorted(lookup.pop("verifications", set()))):
         lookup["checkins"].update(session.scalars(select(Verification.subject_id).where(
             Verification.id.in_(part), Verification.subject_kind == SubjectKind.CHECKIN)))
     for kind, ids in lookup.items():
-        for part in chunked(ids):
+        for part in chunks(sorted(ids)):
             if kind in CLASS_OF:
                 key, class_id = CLASS_OF[kind]
                 touched.update(session.scalars(select(class_id).where(key.in_(part))))
