@@ -47,9 +47,15 @@ def test_an_operator_works_the_queue_from_the_keyboard(grey_world: World, browse
     expect(page.locator("#facts")).to_contain_text("通过 ≤ 0.15")
     if DOCS is not None:
         save_png(DOCS / "review-queue.png", page.screenshot())
+    expect(page.locator("#note")).to_have_value("")  # the reason is the operator's own: nothing written for them
+    page.keyboard.press("y")
+    expect(page.locator("#result")).to_have_text("请填写复核说明（至少 2 个字）")
+    page.fill("#note", "五官与登记照一致")
+    page.keyboard.press("Escape")
     page.keyboard.press("y")  # the oldest: confirmed
     expect(page.locator("#counts")).to_have_text("待复核 2 项", timeout=15_000)
     expect(page.locator("#result")).to_have_text("已处理 1 项")
+    expect(page.locator("#note")).to_have_value("")  # not carried over to the next trainee
     page.keyboard.press("x")  # select both that are left, then reject them at once with a note
     page.keyboard.press("j")
     page.keyboard.press("x")

@@ -98,6 +98,7 @@ async function decide(accept) {
       done += 1;
     }
     selected.clear();
+    $("note").value = "";  // each item's reason is written for it, never carried over to the next
     await load();
     $("result").textContent = `已处理 ${done} 项` + (skipped.length ? `，${skipped.length} 项未处理：${skipped.map(s => s.message).join("；")}` : "");
   } catch (e) { $("result").textContent = `处理失败：${e.message}`; }
