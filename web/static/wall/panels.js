@@ -9,6 +9,9 @@ let trend = null;
 
 export function initPanels() {
   trend = echarts.init($("trend"), null, { renderer: "svg" });
+  // The trend's box gives way when the counters' state row wraps or the rule list grows: the chart follows its box
+  // (drawn at the first size, its axis fell below the panel's edge).
+  new ResizeObserver(() => trend.resize()).observe($("trend"));
   on("overview", render);
   on("shortfall", renderShortfall);
 }
@@ -25,7 +28,7 @@ function render(overview) {
   const waiting = [];
   if (c.alerts_returned) waiting.push(`退回 ${c.alerts_returned}`);
   if (c.alerts_overdue) waiting.push(`超时 ${c.alerts_overdue}`);
-  $("c-open-label").textContent = waiting.length ? `待处置告警（${waiting.join("，")}）` : "待处置告警";
+  $("c-open-label").textContent = waiting.length ? `待处置（${waiting.join("，")}）` : "待处置告警";
   renderByState(c.alerts_by_state || {});
   // What is due: classes short of their inspections, sessions about to start.
   const due = overview.due;
