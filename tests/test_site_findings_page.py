@@ -4,6 +4,7 @@ and the center's decision once made; served from the center alone (no CDN)."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -70,6 +71,9 @@ def test_the_site_reads_its_findings_and_objects_at_360_px(live_world: World, br
     expect(card).to_contain_text("欧建国（530")
     expect(card).to_contain_text("人脸相似距离")
     expect(card).to_contain_text("不符阈值")
+    expect(card).to_contain_text("比对的登记照：第 1 张")  # not the 0-based index
+    text = card.inner_text()  # only the limits its figures are judged against; no whole digest
+    assert "速度上限" not in text and "出勤率下限" not in text and not re.search(r"[0-9a-f]{64}", text), text
     wait_until(page, f"document.querySelector(\"[data-alert='{alert_id}'] img.photo\").src.startsWith('blob:')",
                timeout=10_000)  # the photo it uploaded, fetched with its token
     for absent in ("测试班1", "罗晓燕", "测试培训学校1", "抽查员甲"):

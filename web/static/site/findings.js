@@ -10,7 +10,7 @@ const PER_PAGE = 10;
 const OBJECTABLE_LISTED = 100;  // the form's list of alerts that may be objected to (the API's largest page)
 // The figures' names as a person reads them.
 const FIGURES = {
-  face_distance: "人脸相似距离", face_count: "人脸数", template_index: "比对的登记照序号",
+  face_distance: "人脸相似距离", face_count: "人脸数", template_index: "比对的登记照",
   nearest_other_distance: "与同班其他学员的距离", nearest_other_min_distance: "与同班其他学员的最小距离",
   fence_result: "围栏判定", fence_distance_m: "距围栏（米）", accuracy_m: "定位精度（米）",
   distinct_trainees: "涉及学员数", quiet_minutes: "无动态时长（分钟）", rate: "出勤率", scheduled: "应出勤课时",
@@ -26,6 +26,23 @@ const FIGURES = {
   gps_max_accuracy_m: "定位精度上限（米）",
 };
 const FIELD_WORDS = { true: "是", false: "否", inside: "围栏内", outside: "围栏外", uncertain: "无法判定" };
+// Which limits a measured figure is judged against: a finding shows only the limits of the figures it measured (a
+// face found missing is not judged against a speed limit; the center's record keeps them all).
+const FACE_LIMITS = ["face_match_threshold", "face_mismatch_threshold", "face_engine", "face_model_sha256", "face_metric",
+  "metric"];
+const LIMITS_OF = {
+  face_distance: FACE_LIMITS,
+  nearest_other_distance: ["proxy_face_max_distance", "proxy_face_margin", "cohort_margin", ...FACE_LIMITS],
+  nearest_other_min_distance: ["proxy_face_max_distance", "proxy_face_margin", "cohort_margin", ...FACE_LIMITS],
+  speed_kmh: ["gps_max_speed_kmh"], accuracy_m: ["gps_max_accuracy_m"], rate: ["min_attendance_rate"],
+  quiet_minutes: ["silent_after_minutes"], local_time: ["session_grace_minutes"],
+  seconds: ["proxy_device_window_s"],
+};
+// Figures shown other than as stored: a template's 0-based index as the photo's place, a digest shortened.
+const SHOWN_AS = {
+  template_index: v => `第 ${Number(v) + 1} 张`,
+  face_model_sha256: v => `${String(v).slice(0, 16)}…`,
+};
 let page = 1;
 let shown = null;  // the last page of findings shown
 
@@ -33,8 +50,10 @@ let shown = null;  // the last page of findings shown
 // the reader; the center has them all).
 const shownValue = v => (v == null ? "—" : FIELD_WORDS[String(v)]
   || (typeof v === "number" && !Number.isInteger(v) ? String(Number(v.toFixed(3))) : v));
-const figureText = (obj) => Object.entries(obj || {}).filter(([k]) => k in FIGURES)
-  .map(([k, v]) => `${FIGURES[k]}：${shownValue(v)}`).join("；");
+const figureText = (obj, only = null) => Object.entries(obj || {})
+  .filter(([k]) => k in FIGURES && (only == null || only.has(k)))
+  .map(([k, v]) => `${FIGURES[k]}：${v != null && SHOWN_AS[k] ? SHOWN_AS[k](v) : shownValue(v)}`).join("；");
+const limitsOf = measured => new Set(Object.keys(measured || {}).flatMap(k => LIMITS_OF[k] || []));
 const when = iso => (iso ? M.dateTime(iso) : "—");
 
 function row(label, text, cls = "") {
@@ -62,9 +81,9 @@ function anomalyItem(a) {
   li.append(el("p", "line", a.message));
   const measured = figureText(a.measured);
   if (measured) li.append(row("测量值", measured));
-  const limits = figureText(a.thresholds);
+  const limits = figureText(a.thresholds, limitsOf(a.measured));
   if (limits) li.append(row("阈值", limits, "small"));
-  if (a.model_version) li.append(row("模型版本", a.model_version, "small"));
+  if (a.model_version) li.append(row("核验模型版本", a.model_version, "small"));
   if (a.photo_sha256) {
     const img = el("img", "photo");
     img.alt = `${a.trainee_name || "课堂"}上传的照片`;
