@@ -4,9 +4,11 @@ import { createClient } from "../lib/api.js";
 import { DISPATCH } from "../lib/catalogue.js";
 
 export const TOKEN_KEY = "monitor.inspector.token";
-// The one client of this page (web/static/lib/api.js): the token lives in it (sessionStorage, a #token= link
-// replaces it), every call and every file goes through it, every POST carries an Idempotency-Key.
-export const client = createClient({ tokenKey: TOKEN_KEY });
+// The one client of this page (web/static/lib/api.js): the token lives in it (localStorage, so the inspector stays
+// signed in for the sign-in's 12 hours when the task is opened from a notification, another tab or after the
+// phone's browser restarts; a #token= link replaces it), every call and every file goes through it, every POST
+// carries an Idempotency-Key.
+export const client = createClient({ tokenKey: TOKEN_KEY, keep: "local" });
 // localStorage keeps what the inspector typed until the server has it (drafts), and which phone check belongs to
 // which alert; sessionStorage keeps the last answers (they hold trainees' numbers) only for this tab, so a reload
 // while the network is down still shows the forms.

@@ -78,7 +78,7 @@ async function upload(ev) {
   $("error").textContent = "";
   hidePreview();
   const file = $("file").files[0];
-  if (!file) return;
+  if (!file) { $("error").textContent = "请选择要上传的登记数据文件（.xlsx 或 .csv）"; $("file").focus(); return; }
   const body = new FormData();
   body.append("file", file);
   const params = new URLSearchParams({ source: $("source").value, period: $("period").value });
