@@ -13,7 +13,7 @@ from sqlalchemy import select
 from models.tables import CheckIn
 from monitor.app import create_app
 from monitor.settings import Settings
-from tests.helpers import FACES_DIR, World, face
+from tests.helpers import FACES_DIR, World, auth, face, issue_token_via_api
 from tests.helpers import live_world as running
 from tests.test_inspector_page import DOCS, save_png
 from tests.test_pages import browser, wait_until  # noqa: F401 - the module-scoped Chromium fixture
@@ -70,6 +70,28 @@ def test_an_operator_works_the_queue_from_the_keyboard(grey_world: World, browse
         statuses = dict(s.execute(select(CheckIn.id, CheckIn.status).where(CheckIn.id.in_(ids))).all())
     assert [statuses[i] for i in ids] == ["passed", "failed", "failed"]
     page.screenshot(path=str(tmp_path / "review.png"))
+    page.close()
+
+
+def test_an_auditor_reads_the_queue_without_buttons_that_would_be_refused(grey_world: World,
+                                                                       browser: Browser) -> None:  # noqa: F811
+    """Auditors read the queue (GET /reviews) but may not decide: the page asks GET /api/v1/me and offers them no
+    decision button nor note, saying who decides, instead of buttons answered 403."""
+    world = grey_world
+    r = world.checkin(face("people/obama/obama2.jpg"))
+    assert r.json()["status"] == "review", r.text
+    auditor = issue_token_via_api(world.client, world.admin, "auditor", "审计员甲")
+    me = world.client.get("/api/v1/me", headers=auth(auditor)).json()
+    assert (me["role"], me["role_name"], me["name"]) == ("auditor", "审计人员", "审计员甲")
+    page = browser.new_page(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+    page.goto(f"{world.client.base_url}/review#token={auditor}")
+    expect(page.locator("#counts")).to_have_text("待复核 1 项", timeout=10_000)
+    expect(page.locator("#actions")).to_contain_text("当前身份（审计人员）只可查看复核队列")
+    expect(page.locator("#actions button")).to_have_count(0)
+    expect(page.locator("#note")).to_be_hidden()
+    page.keyboard.press("y")
+    expect(page.locator("#counts")).to_have_text("待复核 1 项")
+    assert page.locator("#result").inner_text() == ""
     page.close()
 
 

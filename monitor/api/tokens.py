@@ -6,13 +6,14 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from models.clock import utc_now
-from models.domain import Role, TokenIn, TokenRevokeIn
+from models.domain import ROLE_NAMES, Role, TokenIn, TokenRevokeIn
 from models.errors import errors
 from models.params import Limit, RecordIdPath
+from models.scope import AnyCaller
 from models.tables import ApiToken
 from monitor.adapters.tokens import hash_token, issue_token, list_tokens, revoke_token
 from monitor.api.deps import Admin, Db
-from monitor.api.schemas.registration import TokenInfoOut, TokenOut
+from monitor.api.schemas.registration import MeOut, TokenInfoOut, TokenOut
 
 router = APIRouter(prefix="/api/v1", tags=["registration"])
 
@@ -24,6 +25,13 @@ def token_info(token: ApiToken) -> dict[str, Any]:
             "created_at": token.created_at, "expires_at": token.expires_at, "revoked_at": token.revoked_at,
             "revoked_reason": token.revoked_reason,
             "active": token.revoked_at is None and (token.expires_at is None or token.expires_at > now)}
+
+
+@router.get("/me", response_model=MeOut, summary="Who the caller's token names: role and its zh-CN name, holder, scope")
+def get_me(scope: AnyCaller) -> dict[str, Any]:
+    p = scope.principal
+    return {"role": p.role.value, "role_name": ROLE_NAMES[p.role], "name": p.name, "institution_id": p.institution_id,
+            "region_codes": list(p.region_codes), "staff_id": p.staff_id}
 
 
 @router.post("/tokens", status_code=201, summary="Issue a bearer token (shown once)", response_model=TokenOut)

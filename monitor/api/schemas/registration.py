@@ -145,6 +145,17 @@ class TokenOut(BaseModel):
     name: str
 
 
+class MeOut(BaseModel):
+    """Who the caller's token says it is: what a page needs to show only the controls its role may use."""
+
+    role: str
+    role_name: str = Field(description="the role in zh-CN")
+    name: str = Field(description="who holds the token")
+    institution_id: int | None
+    region_codes: list[str]
+    staff_id: int | None
+
+
 class TokenInfoOut(BaseModel):
     """A token as an admin manages it: its holder and scope, never the token or its hash."""
 

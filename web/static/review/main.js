@@ -9,6 +9,9 @@ let current = 0;
 const selected = new Set();
 const KIND = { checkin: "签到签退", heartbeat: "在线学习", identity: "人脸查重" };
 const key = item => `${item.kind}:${item.id}`;
+const DECIDERS = ["operator", "admin"];  // who may decide (auditors and inspectors read the queue)
+let me = null;  // GET /api/v1/me: the token's role, so a reader is not offered buttons that would be refused
+const canDecide = () => me == null || DECIDERS.includes(me.role);
 
 function age(minutes) {
   return minutes < 60 ? `${minutes} 分钟` : `${Math.floor(minutes / 60)} 小时 ${minutes % 60} 分`;
@@ -69,18 +72,24 @@ async function show() {
   if (m.nearest_other_distance != null) rows.push(["最接近的同班学员", `编号 ${m.nearest_other_trainee_id}，距离 ${m.nearest_other_distance.toFixed(3)}`]);
   if (t.face_engine) rows.push(["比对模型", `${t.face_engine}（${(t.face_model_sha256 || "").slice(0, 16)}…）`]);
   $("facts").replaceChildren(...rows.flatMap(([k, v]) => [M.el("dt", "", k), M.el("dd", "", v)]));
-  const [yes, no] = item.kind === "identity" ? [["distinct", "不同人员 (Y)"], ["same_person", "同一人：冒名/多领 (N)"]]
-    : [["confirmed", "确认本人 (Y)"], ["rejected", "认定不符 (N)"]];
-  const b1 = M.el("button", "", yes[1]), b2 = M.el("button", "reject", no[1]);
-  b1.dataset.label = yes[1]; b2.dataset.label = no[1];
-  b1.addEventListener("click", () => decide(true)); b2.addEventListener("click", () => decide(false));
-  $("actions").replaceChildren(b1, b2);
-  showSelection();
+  $("item").querySelector(".note").classList.toggle("hidden", !canDecide());
+  if (canDecide()) {
+    const [yes, no] = item.kind === "identity" ? [["distinct", "不同人员 (Y)"], ["same_person", "同一人：冒名/多领 (N)"]]
+      : [["confirmed", "确认本人 (Y)"], ["rejected", "认定不符 (N)"]];
+    const b1 = M.el("button", "", yes[1]), b2 = M.el("button", "reject", no[1]);
+    b1.dataset.label = yes[1]; b2.dataset.label = no[1];
+    b1.addEventListener("click", () => decide(true)); b2.addEventListener("click", () => decide(false));
+    $("actions").replaceChildren(b1, b2);
+    showSelection();
+  } else {
+    $("actions").replaceChildren(M.el("p", "hint", `当前身份（${me.role_name}）只可查看复核队列，复核决定由监控调度员或管理员作出`));
+  }
   const [a, b] = await Promise.all([client.photoUrl(item.photo_sha256), client.photoUrl(item.reference_photo_sha256)]);
   if (items[current] === item) { $("photo").src = a; $("reference").src = b; }
 }
 
 async function decide(accept) {
+  if (!canDecide()) return;
   const note = $("note").value.trim();
   if (note.length < 2) { $("result").textContent = "请填写复核说明（至少 2 个字）"; $("note").focus(); return; }
   const targets = selected.size ? items.filter(i => selected.has(key(i))) : [items[current]].filter(Boolean);
@@ -128,6 +137,7 @@ async function start() {
   if (login.missing()) return;
   try {
     await M.catalogue;
+    me = await client.get("/api/v1/me");
     await load();
     login.hide(); $("main").classList.remove("hidden"); $("error").textContent = "";
   } catch (e) { login.failed(e); }
