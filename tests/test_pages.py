@@ -227,3 +227,17 @@ def test_ledger_page_shows_the_numbers_it_exports(live_world: World, browser: Br
     sheet = load_workbook(path).active
     assert sheet.cell(2, 2).value == api["rows"][0]["name"] and sheet.cell(2, 4).value == api["rows"][0]["scheduled"]
     page.close()
+
+
+def test_the_ledger_page_refuses_a_site_before_drawing_any_control(live_world: World, browser: Browser) -> None:
+    """A site's token may list its classes but not read a ledger: the page asks who the token is (GET /api/v1/me)
+    first and says so, instead of a class list and export buttons over a refusal."""
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda req: requested.append(req.url))
+    page.goto(f"{live_world.client.base_url}/ledger#token={live_world.site}")
+    expect(page.locator("#error")).to_have_text(
+        "当前身份（培训机构）无权访问台账，需要：审计人员、管理员、监控调度员", timeout=10_000)
+    expect(page.locator("#tools")).to_be_hidden()
+    assert not [u for u in requested if "/registers/sources" in u or "/api/v1/classes" in u], requested
+    page.close()

@@ -7,6 +7,7 @@ const { $ } = M;
 const client = M.createClient({ tokenKey: "monitor.ledger.token" });
 const login = M.tokenPrompt(client, () => start());
 let admin = false;  // only admins mark a class payable (the button is theirs)
+const READERS = ["auditor", "admin", "operator"];  // who may read the ledger (monitor/api/reports.py REPORT_ROLES)
 const checks = createChecks({ client, isAdmin: () => admin, reload: () => show() });
 
 async function download(ext) {
@@ -61,9 +62,14 @@ function showInspections(list) {
 async function start() {
   if (login.missing()) return;
   try {
+    const me = await client.get("/api/v1/me");  // the ledger is the center's: a site's or an inspector's token
+    if (!READERS.includes(me.role)) {  // is refused before any control is drawn, as the API would refuse it
+      const refused = new Error(`当前身份（${me.role_name}）无权访问台账，需要：审计人员、管理员、监控调度员`);
+      refused.status = 403;
+      throw refused;
+    }
+    admin = me.role === "admin";
     const [classes] = await Promise.all([client.get("/api/v1/classes"), M.catalogue]);  // rule names for the checks
-    // An admin-only read tells an admin's token from an auditor's (no other way to ask for the token's role).
-    admin = await client.get("/api/v1/registers/sources").then(() => true, () => false);
     $("class").replaceChildren(...classes.map(c => { const o = M.el("option", "", `${c.name}（${c.code}）`); o.value = c.id; return o; }));
     $("tools").classList.remove("hidden"); login.hide(); $("error").textContent = "";
     if (classes.length) await show();

@@ -111,7 +111,12 @@ export async function refreshCrossToday() {
   try {
     const body = await api("/api/v1/crosschecks/today");
     if (mine === loading) renderToday(body);
-  } catch { /* kept as it was; the next refresh tries again */ }
+  } catch (e) {
+    if (e.status === 403 && mine === loading) {  // a region inspector's wall: the cross-checks are the center's
+      $("cross-total").textContent = "–"; $("cross-open").textContent = "–";
+      $("cross-prefs").replaceChildren(el("li", "none", "当前身份无权查看登记比对预警"));
+    }  // anything else: kept as it was, the next refresh tries again
+  }
 }
 
 function soon() { clearTimeout(timer); timer = setTimeout(refreshCrossToday, 1000); }
