@@ -54,7 +54,8 @@ def not_found_page(request: Request) -> HTMLResponse | None:
     links = "".join(f'<li><a href="{href}">{escape(name)}</a> <code>{href}</code></li>' for href, _, name in PAGES)
     body = (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>页面不存在（404）</title><style>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><title>页面不存在（404）</title>'
+        '<link rel="icon" href="/static/wall-favicon.svg" type="image/svg+xml"><style>'
         'body{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;margin:0;background:#f6f7f9;'
         'color:#1b2430}main{max-width:36em;margin:0 auto;padding:24px 16px}h1{font-size:22px;margin:0 0 12px}'
         'p{line-height:1.6}code{overflow-wrap:anywhere;color:#555}ul{padding-left:1.2em}li{margin:8px 0}'

@@ -44,7 +44,8 @@ def page(title: str, rows: list[tuple[str, str]], ok: bool) -> str:
     colour = "#1a7f37" if ok else "#b42318"
     body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>" for k, v in rows)
     return (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title><style>'
+            f'content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
+            f'<link rel="icon" href="/static/wall-favicon.svg" type="image/svg+xml"><style>'
             f'body{{font-family:sans-serif;margin:1.5em;max-width:40em}}h1{{color:{colour};font-size:1.4em}}'
             f'th{{text-align:left;padding-right:1em;vertical-align:top;white-space:nowrap}}'
             f'td{{word-break:break-all}}</style></head><body><h1>{escape(title)}</h1><table>{body}</table>'

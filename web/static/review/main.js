@@ -68,7 +68,12 @@ async function show() {
   const rows = [["班次", item.class_name || "—"], ["拍摄时间", M.dateTime(item.captured_at)],
     ["进入队列", `${M.dateTime(item.created_at)}（时限至 ${M.dateTime(item.due_at)}${item.overdue ? "，已超时" : ""}）`]];
   const distance = m.face_distance ?? m.distance;
-  if (distance != null) rows.push(["人脸距离", `${Number(distance).toFixed(3)}（通过 ≤ ${t.face_match_threshold ?? t.face_match ?? t.review_distance ?? "—"}，不符 > ${t.face_mismatch_threshold ?? t.face_mismatch ?? "—"}）`]);
+  if (distance != null) {  // the limits the item carries (an identity match has a review distance, no mismatch limit)
+    const pass = t.face_match_threshold ?? t.face_match, fail = t.face_mismatch_threshold ?? t.face_mismatch;
+    const limits = [pass != null ? `通过 ≤ ${pass}` : t.review_distance != null ? `相似判定 ≤ ${t.review_distance}` : "",
+      fail != null ? `不符 > ${fail}` : ""].filter(Boolean).join("，");
+    rows.push(["人脸距离", `${Number(distance).toFixed(3)}${limits ? `（${limits}）` : ""}`]);
+  }
   if (m.nearest_other_distance != null) rows.push(["最接近的同班学员", `编号 ${m.nearest_other_trainee_id}，距离 ${m.nearest_other_distance.toFixed(3)}`]);
   if (t.face_engine) rows.push(["比对模型", `${t.face_engine}（${(t.face_model_sha256 || "").slice(0, 16)}…）`]);
   $("facts").replaceChildren(...rows.flatMap(([k, v]) => [M.el("dt", "", k), M.el("dd", "", v)]));
