@@ -17,7 +17,7 @@ from monitor.adapters.photo_decode import decode_upright_rgb
 from monitor.adapters.photo_index import PhotoHashIndex, phash_has_structure
 from monitor.decisions.verdicts import judge_replay
 from monitor.settings import Settings
-from tests.helpers import REPO, World, face
+from tests.helpers import REPO, World, auth, face
 
 
 def multi_picture_jpeg(photo: bytes) -> bytes:
@@ -194,3 +194,48 @@ def test_detection_keeps_a_strips_short_side_and_shrinks_ordinary_photos_as_befo
     assert selfie.detection_factor(200, 1000) == 1.0  # a 5:1 strip: its 200 px short side kept
     assert selfie.detection_factor(1000, 450) == 2.25  # 9:20: the short side kept at 200 px
     assert selfie.detection_factor(300, 200) == 1.0  # never enlarged
+
+
+def cut_short(photo: bytes, keep: float) -> bytes:
+    """The photo as a 12 MP baseline JPEG cut after `keep` of its bytes, an end-of-image marker appended: a transfer
+    cut short that still ends like a whole JPEG, so the upload's structure check passes and libjpeg paints the
+    rest mid-grey without an error."""
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(photo))).convert("RGB").resize((3000, 4000))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    data = out.getvalue()
+    return data[:int(len(data) * keep)] + b"\xff\xd9"
+
+
+def bitonal_png(photo: bytes) -> bytes:
+    """The photo dithered to black and white (a 1-bit PNG), as a scanner or an image tool writes it."""
+    out = io.BytesIO()
+    ImageOps.exif_transpose(Image.open(io.BytesIO(photo))).convert("1").save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_photo_cut_short_is_a_retake_not_an_empty_seat(world: World) -> None:
+    """Outside tester: a JPEG cut short with FFD9 appended was accepted, decoded grey-filled and judged FACE_MISSING
+    (nobody there). Its lower part is the decoder's fill: FACE_POOR, saying the file was cut, with the share."""
+    photo = cut_short(face("people/obama/obama2.jpg"), 0.12)
+    inspect_image(photo, Settings().max_image_pixels)  # the upload's header-only check cannot tell it is cut
+    r = world.checkin(photo)
+    assert r.status_code == 201, r.text
+    assert [x["code"] for x in r.json()["reasons"]] == ["FACE_POOR"], r.text
+    assert "照片不完整" in r.json()["message"] and "截断" in r.json()["message"], r.text
+    whole = cut_short(face("people/obama/obama2.jpg"), 1.0)  # the same photo whole passes
+    assert world.checkin(whole).json()["status"] == "passed"
+
+
+def test_a_dithered_black_and_white_face_is_a_retake_not_a_mismatch(world: World) -> None:
+    """Outside tester: a 1-bit dithered PNG of the trainee was judged FACE_MISMATCH (accused of another face). A
+    picture of two colours is no camera's photo: FACE_POOR for the check-in, refused as an enrolment photo."""
+    photo = bitonal_png(face("people/obama/obama2.jpg"))
+    r = world.checkin(photo, filename="selfie.png")
+    assert r.status_code == 201, r.text
+    assert [x["code"] for x in r.json()["reasons"]] == ["FACE_POOR"], r.text
+    assert "只有 2 种颜色" in r.json()["message"], r.text
+    r = world.client.post(f"/api/v1/trainees/{world.biden_id}/faces", headers=auth(world.admin), files=[
+        ("photos", ("bw.png", bitonal_png(face("people/biden/biden2.jpg")), "image/png"))])
+    assert r.status_code == 422 and r.json()["code"] == "ENROLMENT_PHOTO_REFUSED", r.text
+    assert "2 种颜色" in r.json()["message"], r.text

@@ -16,11 +16,15 @@ from monitor.adapters.face_models import load_manifest
 from monitor.adapters.tokens import hash_token
 from monitor.decisions.calibration import calibrate, error_curve, pair_distances
 from monitor.decisions.faces import (
+    CUT_SHORT_MIN_SHARE,
+    DECODER_FILL_GREY,
     FaceMatch,
     Neighbour,
+    PhotoShape,
     contender_order,
     explain_enrolment_problem,
     match_face,
+    measure_filled_share,
     rank_other_people,
 )
 from monitor.decisions.geodesy import (
@@ -128,8 +132,9 @@ def test_face_findings() -> None:
     t = DLIB
     assert judge_checkin_face(0, None, None, t)[0][0].code.value == "FACE_MISSING"
     # too few pixels to hold a judgeable face (the short side under twice the smallest face): poor, not missing
-    assert judge_checkin_face(0, None, None, t, (), 2 * t.quality.min_side_px)[0][0].code.value == "FACE_MISSING"
-    assert judge_checkin_face(0, None, None, t, (), 2 * t.quality.min_side_px - 1)[0][0].code.value == "FACE_POOR"
+    enough = 2 * t.quality.min_side_px
+    assert judge_checkin_face(0, None, None, t, (), PhotoShape(enough))[0][0].code.value == "FACE_MISSING"
+    assert judge_checkin_face(0, None, None, t, (), PhotoShape(enough - 1))[0][0].code.value == "FACE_POOR"
     assert judge_checkin_face(3, None, None, t)[0][0].code.value == "FACE_MULTIPLE"
     [mismatch], review = judge_checkin_face(1, None, match_face([0.0] * 128, [[0.07] * 128], 0.6, "euclidean"), t)
     assert mismatch.code.value == "FACE_MISMATCH" and review is None
@@ -138,6 +143,39 @@ def test_face_findings() -> None:
                                    "face_engine": "dlib-resnet", "face_metric": "euclidean",
                                    "face_model_sha256": load_manifest("dlib-resnet").source.sha256}
     assert judge_checkin_face(1, None, None, ARCFACE)[1].code == "FACE_NOT_ENROLLED"  # no template of this model
+
+
+def test_a_photo_cut_short_or_of_a_few_colours_is_poor_not_missing_or_mismatched() -> None:
+    """A JPEG cut short with an end marker appended decodes mid-grey below the cut: with no face left it is a retake
+    (FACE_POOR), not evidence that nobody was there. A dithered black-and-white picture's face is no camera's: a
+    retake, not FACE_MISMATCH. A blank frame stays FACE_MISSING, a face in the intact part is judged as any face."""
+    t = DLIB
+    cut = PhotoShape(3000, None, 0.4)
+    [poor], _ = judge_checkin_face(0, None, None, t, (), cut)
+    assert poor.code.value == "FACE_POOR" and "不完整" in poor.message and "40%" in poor.message
+    assert poor.evidence["filled_share"] == 0.4 and poor.thresholds == {"cut_short_min_share": CUT_SHORT_MIN_SHARE}
+    nearly_whole = PhotoShape(3000, None, CUT_SHORT_MIN_SHARE - 0.01)
+    assert judge_checkin_face(0, None, None, t, (), nearly_whole)[0][0].code.value == "FACE_MISSING"
+    assert judge_checkin_face(1, None, None, t, (), cut)[1].code == "FACE_NOT_ENROLLED"  # a face left: judged on
+    far = match_face([0.0] * 128, [[0.07] * 128], 0.6, "euclidean")
+    [bitonal], _ = judge_checkin_face(1, None, far, t, (), PhotoShape(3000, 2))
+    assert bitonal.code.value == "FACE_POOR" and "2 种颜色" in bitonal.message
+    assert judge_checkin_face(1, None, far, t, (), PhotoShape(3000, None))[0][0].code.value == "FACE_MISMATCH"
+    assert judge_checkin_face(0, None, None, t, (), PhotoShape(3000, 1))[0][0].code.value == "FACE_MISSING"  # blank
+
+
+def test_filled_share_counts_whole_mid_grey_lines_from_any_edge() -> None:
+    photo = np.random.default_rng(1).integers(0, 256, (100, 80), dtype=np.uint8)
+    photo[photo == DECODER_FILL_GREY] = 127  # no line of the photo itself is fill
+    assert measure_filled_share(photo) == 0.0
+    cut = photo.copy()
+    cut[70:, :] = DECODER_FILL_GREY
+    cut[69, 40:] = DECODER_FILL_GREY  # the cut falls inside a line: that line is not whole fill
+    assert measure_filled_share(cut) == 0.3
+    assert measure_filled_share(np.rot90(cut)) == 0.3  # turned by its EXIF orientation: the fill is at a side
+    assert measure_filled_share(cut[::-1]) == 0.3
+    assert measure_filled_share(np.full((50, 50), DECODER_FILL_GREY, dtype=np.uint8)) == 0.0  # a blank, not a cut
+    assert measure_filled_share(np.zeros((0, 0), dtype=np.uint8)) == 0.0
 
 
 def test_enrolment_problems() -> None:

@@ -15,8 +15,8 @@ from PIL import Image, ImageFile
 from monitor.adapters.face_embedders import create_embedder
 from monitor.adapters.face_models import FaceModel, load_face_model
 from monitor.adapters.face_scan import PLANS, FaceFound, FaceScan, Purpose
-from monitor.adapters.photo_decode import UnreadablePhoto, decode_upright_rgb, read_exif_facts
-from monitor.decisions.faces import contender_order, measure_face_quality
+from monitor.adapters.photo_decode import UnreadablePhoto, count_few_colours, decode_upright_rgb, read_exif_facts
+from monitor.decisions.faces import FEW_COLOURS, contender_order, measure_face_quality, measure_filled_share
 
 with warnings.catch_warnings():
     # face_recognition_models still imports pkg_resources, which warns on import.
@@ -111,6 +111,7 @@ class FaceEngine:
             ))
         exif_time, exif_gps, exif_notes = read_exif_facts(opened)
         return FaceScan(
+            colours=count_few_colours(opened, FEW_COLOURS), filled_share=measure_filled_share(grey),
             faces=faces, width=round(w * scale), height=round(h * scale),
             phash=str(imagehash.phash(Image.fromarray(small))), exif_time=exif_time, exif_gps=exif_gps,
             decode_scale=scale, extra={"pid": float(os.getpid()), "turned_deg": float(turned_deg)},

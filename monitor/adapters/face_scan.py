@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from monitor.decisions.faces import Box
+from monitor.decisions.faces import Box, PhotoShape
 
 Purpose = Literal["selfie", "enrolment", "classroom", "frame"]
 
@@ -71,6 +71,13 @@ class FaceScan:
     extra: dict[str, float] = field(default_factory=dict)
     background_faces: int = 0  # small faces found but not counted (posters, people far behind)
     exif_notes: list[str] = field(default_factory=list)  # EXIF parts that were unreadable or impossible, ignored
+    colours: int | None = None  # distinct colours of the decoded picture when at most FEW_COLOURS, else None
+    filled_share: float = 0.0  # share of the picture a decoder filled in (a file cut short): measure_filled_share
+
+    @property
+    def shape(self) -> PhotoShape:
+        """The picture apart from its faces, as the rules judge it."""
+        return PhotoShape(min(self.width, self.height), self.colours, self.filled_share)
 
     @property
     def boxes(self) -> list[Box]:

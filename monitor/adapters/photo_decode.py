@@ -43,6 +43,16 @@ def to_8bit_grey(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L")
 
 
+def count_few_colours(image: Image.Image, at_most: int) -> int | None:
+    """How many distinct colours `image` has when at most `at_most` (None: more). Pillow stops counting at the limit,
+    so a photo costs microseconds; a mode it cannot count (16-bit) says None."""
+    try:
+        found = image.getcolors(at_most)
+    except (ValueError, OSError):
+        return None
+    return len(found) if found is not None else None
+
+
 class UnreadablePhoto(Exception):
     """The stored photo cannot be decoded: no retry can change that (the upload ends as VERIFICATION_FAILED)."""
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from models.clock import SHANGHAI
 from models.domain import FenceResult
-from monitor.decisions.faces import FaceMatch, FaceQuality, Neighbour
+from monitor.decisions.faces import FaceMatch, FaceQuality, Neighbour, PhotoShape
 from monitor.decisions.geodesy import distance_m
 from monitor.decisions.liveness import ChallengeFacts, FrameFacts, judge_liveness
 from monitor.decisions.rules import judge_session_time, judge_two_places
@@ -77,7 +77,7 @@ class CheckInFacts:
     session_window: tuple[str, str] | None  # HH:MM local start and end of the registered session
     elsewhere: ElsewhereCheckIn | None
     burst: BurstFacts | None
-    photo_short_side_px: int | None = None  # the photo's shorter side as stored (pixels)
+    photo: PhotoShape | None = None  # the picture apart from its faces: size, colours, a decoder's fill
 
 
 @dataclass
@@ -94,8 +94,7 @@ CheckInRule = Callable[[CheckInFacts, Thresholds], Judgement]
 
 def check_face(f: CheckInFacts, t: Thresholds) -> Judgement:
     """FACE_MISSING / FACE_MULTIPLE / FACE_POOR / FACE_MISMATCH / PROXY_SIGNIN by face, or a review."""
-    findings, review = judge_checkin_face(f.face_count, f.face_quality, f.match, t, f.classmates,
-                                          f.photo_short_side_px)
+    findings, review = judge_checkin_face(f.face_count, f.face_quality, f.match, t, f.classmates, f.photo)
     return Judgement(findings, review)
 
 

@@ -50,6 +50,65 @@ def measure_face_quality(grey: np.ndarray, box: Box, border_px: int = 2) -> Face
                        cut_off=bool(cut))
 
 
+FEW_COLOURS = 16
+"""A picture of at most this many distinct colours is not a camera photo (a black-and-white dithered or palette
+image): sensor noise alone gives a photo thousands. Counted on the decoded picture (`PhotoShape.colours`)."""
+
+DECODER_FILL_GREY = 128
+"""What libjpeg paints for the blocks of a baseline JPEG whose data ends early (all coefficients zero: Y, Cb and Cr
+at 128): a file cut short with an end-of-image marker appended decodes without error, its lower part mid-grey."""
+
+CUT_SHORT_MIN_SHARE = 0.05
+"""The share of a picture's height (or width, for a photo turned by its EXIF orientation) in whole lines of exactly
+DECODER_FILL_GREY from one edge at which the file is judged cut short. A camera's noise never leaves a whole line
+of one value; a picture that is that grey everywhere is judged as a blank, not as a cut."""
+
+
+@dataclass(frozen=True)
+class PhotoShape:
+    """What a picture is apart from its faces: its shorter side as stored (pixels); its number of distinct colours
+    when at most FEW_COLOURS (None: more, as any photo); the share (0-1) of it that a decoder filled in."""
+
+    short_side_px: int
+    colours: int | None = None
+    filled_share: float = 0.0
+
+
+def measure_filled_share(grey: np.ndarray) -> float:
+    """The largest share (0-1) of `grey`'s height or width covered, from one edge, by whole lines of exactly
+    DECODER_FILL_GREY; 0.0 for a picture that is that grey everywhere (nothing there says it was cut)."""
+    if grey.size == 0:
+        return 0.0
+    fill = grey == DECODER_FILL_GREY
+    rows, cols = fill.all(axis=1), fill.all(axis=0)
+    if rows.all():
+        return 0.0
+
+    def run(lines: np.ndarray) -> int:
+        """How many lines from the start are fill."""
+        other = np.flatnonzero(~lines)
+        return int(other[0]) if other.size else len(lines)
+
+    h, w = grey.shape[:2]
+    return float(max(run(rows[::-1]) / h, run(rows) / h, run(cols[::-1]) / w, run(cols) / w))
+
+
+def explain_photo_defect(photo: PhotoShape, faces: int) -> tuple[str, dict[str, float], dict[str, float]] | None:
+    """Why a picture itself cannot be judged by face (zh-CN), with what was measured and its limit; None if it can.
+
+    A picture cut short says nothing of who was there when no face is left in it (a face in its intact part is
+    judged as any face). A picture of a few colours is judged only when it shows a face: its face is no camera's
+    (a blank frame of one colour is FACE_MISSING, not this)."""
+    if faces == 0 and photo.filled_share >= CUT_SHORT_MIN_SHARE:
+        return (f"照片不完整：约 {photo.filled_share:.0%} 的画面为解码填充的灰色（文件在拍摄或上传中被截断），"
+                "无法判断画面中是否有人，请重新拍摄上传",
+                {"filled_share": round(photo.filled_share, 3)}, {"cut_short_min_share": CUT_SHORT_MIN_SHARE})
+    if faces > 0 and photo.colours is not None:
+        return (f"照片只有 {photo.colours} 种颜色（黑白二值或调色板图像），不是相机拍摄的照片，无法比对人脸，"
+                "请用手机相机直接拍摄", {"colours": float(photo.colours)}, {"min_colours": float(FEW_COLOURS + 1)})
+    return None
+
+
 def explain_poor_quality(q: FaceQuality, t: QualityThresholds) -> tuple[str, dict[str, float], dict[str, float]] | None:
     """Why a face cannot be judged (zh-CN), with the measured value and threshold; None if it can."""
     if q.side_px < t.min_side_px:

@@ -15,7 +15,9 @@ from monitor.decisions.faces import (
     FaceQuality,
     Metric,
     Neighbour,
+    PhotoShape,
     QualityThresholds,
+    explain_photo_defect,
     explain_poor_quality,
 )
 
@@ -141,7 +143,7 @@ def face_limits(t: Thresholds) -> dict[str, float | str]:
 
 def judge_checkin_face(
     face_count: int, quality: FaceQuality | None, match: FaceMatch | None, t: Thresholds,
-    others: Sequence[Neighbour] = (), photo_short_side_px: int | None = None,
+    others: Sequence[Neighbour] = (), photo: PhotoShape | None = None,
 ) -> tuple[list[Finding], Review | None]:
     """FACE_MISSING, FACE_MULTIPLE, FACE_POOR, FACE_MISMATCH or PROXY_SIGNIN; doubtful faces become a review.
 
@@ -152,12 +154,18 @@ def judge_checkin_face(
     face is already a mismatch). A classmate nearer by median, or a distance between `face_match` and
     `face_mismatch`, goes to an operator: never a silent pass, never an accusation.
     """
-    if face_count == 0 and photo_short_side_px is not None and photo_short_side_px < 2 * t.quality.min_side_px:
+    short_px = photo.short_side_px if photo is not None else None
+    if face_count == 0 and short_px is not None and short_px < 2 * t.quality.min_side_px:
         # too few pixels to hold a face that could be judged: not evidence that nobody was there (FACE_MISSING)
         return [Finding(AnomalyCode.FACE_POOR, Severity.LOW,
-                        f"照片分辨率过低（短边 {photo_short_side_px} 像素，至少 {2 * t.quality.min_side_px} 像素），"
-                        "无法辨认人脸，请重新拍摄", {"face_count": 0, "photo_short_side_px": photo_short_side_px},
+                        f"照片分辨率过低（短边 {short_px} 像素，至少 {2 * t.quality.min_side_px} 像素），"
+                        "无法辨认人脸，请重新拍摄", {"face_count": 0, "photo_short_side_px": short_px},
                         {"min_photo_short_side_px": 2 * t.quality.min_side_px})], None
+    if photo is not None and (defect := explain_photo_defect(photo, face_count)):
+        # a file cut short, or a picture no camera took: a retake, not evidence of absence or of another face
+        message, defect_measured, defect_limits = defect
+        return [Finding(AnomalyCode.FACE_POOR, Severity.LOW, message, {"face_count": face_count, **defect_measured},
+                        defect_limits)], None
     if face_count == 0:
         return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, "签到照片中未检测到人脸", {"face_count": 0})], None
     if face_count > 1:

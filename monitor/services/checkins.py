@@ -115,7 +115,7 @@ def load_checkin(ctx: WorkerContext, checkin_id: int) -> CheckInCase | None:
         same_coordinates=same_coords, near_copies=near_copies,
         exif_time=exif_time_utc(scan.exif_time), exif_gps=scan.exif_gps, device_recent=device_recent,
         session_window=(window.start_local, window.end_local) if window else None, elsewhere=elsewhere, burst=burst,
-        photo_short_side_px=min(scan.width, scan.height))
+        photo=scan.shape)
     enrolled_sha = templates[match.template_index].photo_sha256 if match else (
         templates[0].photo_sha256 if templates else None)
     return CheckInCase(facts, checkin, scan, face, enrolled_sha, frame_hashes)

@@ -27,7 +27,7 @@ from monitor.adapters.face_pool import ProcessFaceEngine
 from monitor.adapters.face_tables import FaceVector, IdentityMatch, vector_bytes
 from monitor.adapters.photo_decode import UnreadablePhoto
 from monitor.adapters.storage import Database
-from monitor.decisions.faces import explain_enrolment_problem
+from monitor.decisions.faces import explain_enrolment_problem, explain_photo_defect
 from monitor.decisions.identity_match import REASON_TEXT, IdentityDecision, PersonRef, decide
 from monitor.decisions.verdicts import Finding
 from monitor.services.alerts import add_anomaly
@@ -229,7 +229,9 @@ class Enrolment:
                 log.info("enrolment photo %d of %s %d unreadable: %s", index + 1, kind, person_id, unreadable)
                 problems.append({"index": index, "filename": filename, "reason": "照片无法解码（文件内容已损坏）"})
                 continue
-            problem = explain_enrolment_problem(scan.boxes, self.settings.enrol_min_face_px)
+            defect = explain_photo_defect(scan.shape, len(scan.boxes))  # a face no camera took is no template
+            problem = explain_enrolment_problem(scan.boxes, self.settings.enrol_min_face_px) or (
+                defect[0] if defect else None)
             if problem:
                 problems.append({"index": index, "filename": filename, "reason": problem})
             else:
