@@ -34,7 +34,8 @@ ACTIVE = (AlertState.OPEN, AlertState.DISPATCHED, *WORKING)
 
 def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kind: str, subject_id: int,
                 people: dict[str, Any], extra: dict[str, Any], default_thresholds: dict[str, Any]) -> Anomaly:
-    """Store one anomaly and its live event."""
+    """Store one anomaly in its alert, and its live event (the anomaly is inserted with its alert: one row written
+    once, one audit entry, not an insert and then an update)."""
     anomaly = Anomaly(
         rule=finding.code.value, severity=finding.severity.value, class_id=context["class_id"],
         trainee_id=people.get("trainee_id"), subject_kind=kind, subject_id=subject_id,
@@ -42,9 +43,9 @@ def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kin
         evidence={**finding.evidence, **extra}, thresholds=finding.thresholds or default_thresholds,
         state="open", created_at=utc_now(),
     )
+    alert = group_into_alert(session, anomaly)
     session.add(anomaly)
     session.flush()
-    alert = group_into_alert(session, anomaly)
     add_event(session, EventKind.ANOMALY, context, {
         "anomaly_id": anomaly.id, "rule": anomaly.rule, "severity": anomaly.severity,
         "message": anomaly.message, "subject_kind": kind, "subject_id": subject_id,
@@ -55,7 +56,8 @@ def add_anomaly(session: Session, context: dict[str, Any], finding: Finding, kin
 
 
 def group_into_alert(session: Session, anomaly: Anomaly, window: timedelta = ALERT_WINDOW) -> Alert:
-    """Add the anomaly to the open alert of its rule and class seen within `window`, or open a new one."""
+    """Add the anomaly (not yet stored) to the open alert of its rule and class seen within `window`, or open a new
+    one that counts it from its insert."""
     alert = session.scalar(
         select(Alert).where(Alert.rule == anomaly.rule, Alert.class_id == anomaly.class_id,
                             Alert.state.in_(ACTIVE), Alert.last_at >= anomaly.created_at - window)
@@ -63,16 +65,17 @@ def group_into_alert(session: Session, anomaly: Anomaly, window: timedelta = ALE
     if alert is None:
         cls = session.get(TrainingClass, anomaly.class_id)
         alert = Alert(rule=anomaly.rule, class_id=anomaly.class_id, region_code=anomaly.region_code,
-                      institution_id=cls.institution_id if cls else None, severity=anomaly.severity, count=0,
-                      open_count=0, first_at=anomaly.created_at, last_at=anomaly.created_at,
+                      institution_id=cls.institution_id if cls else None, severity=anomaly.severity, count=1,
+                      open_count=1, first_at=anomaly.created_at, last_at=anomaly.created_at,
                       state=AlertState.OPEN, updated_at=anomaly.created_at)
         session.add(alert)
         session.flush()
-    alert.count += 1
-    alert.open_count += 1
-    alert.last_at = anomaly.created_at
-    if Severity(anomaly.severity).rank > Severity(alert.severity).rank:
-        alert.severity = anomaly.severity
+    else:
+        alert.count += 1
+        alert.open_count += 1
+        alert.last_at = anomaly.created_at
+        if Severity(anomaly.severity).rank > Severity(alert.severity).rank:
+            alert.severity = anomaly.severity
     anomaly.alert_id = alert.id
     return alert
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.clock import SHANGHAI, utc_now
-from models.tables import Anomaly, CheckIn, RuleSubject, SessionReview
+from models.tables import Anomaly, CheckIn, RuleSubject, SessionReview, TrainingClass
 from models.terms import SubjectKind
 from monitor.adapters.storage import Database
 from monitor.decisions.clock_rules import (
@@ -51,17 +51,27 @@ Judge = Callable[[Any, ClockLimits], list[Finding]]
 Recorder = Callable[[Session, ClockCase, list[Finding]], int]
 
 
-def record_once(session: Session, case: ClockCase, findings: list[Finding]) -> int:
-    """Each finding's anomaly, once per subject key (a finding whose key was claimed before is not raised again)."""
+def context_of(session: Session, cls: TrainingClass) -> dict[str, Any]:
+    """`class_context` once per class for the tick's transaction (a tick records thousands of findings over the same
+    classes and changes none of their names: four lookups each otherwise)."""
+    cache: dict[int, dict[str, Any]] = session.info.setdefault("clock_class_contexts", {})
+    if cls.id not in cache:
+        cache[cls.id] = class_context(session, cls)
+    return cache[cls.id]
+
+
+def record_once(session: Session, case: ClockCase, findings: list[Finding], unclaimed_seen: bool = False) -> int:
+    """Each finding's anomaly, once per subject key (a finding whose key was claimed before is not raised again).
+    `unclaimed_seen`: the keys were looked up in this transaction and found unclaimed (`record_new`)."""
     keys: dict[str, list[Finding]] = {}
     for finding in findings:
         keys.setdefault(case.key_of(finding), []).append(finding)
     fired = 0
     for key, found in keys.items():
-        subject_id = claim_subject(session, key)
+        subject_id = claim_subject(session, key, unclaimed_seen)
         if subject_id is None:
             continue
-        context = class_context(session, case.cls)
+        context = context_of(session, case.cls)
         for finding in found:
             add_anomaly(session, context, finding, SubjectKind.CLOCK, subject_id,
                         {"trainee_id": case.trainee_id, "trainee_name": case.trainee_name}, {"rule_key": key}, {})
@@ -74,7 +84,7 @@ def record_new(session: Session, batch: list[tuple[ClockCase, list[Finding]]]) -
     if not batch:
         return 0
     claimed = claimed_keys(session, {case.key_of(f) for case, found in batch for f in found})
-    return sum(record_once(session, case, new) for case, found in batch
+    return sum(record_once(session, case, new, unclaimed_seen=True) for case, found in batch
                if (new := [f for f in found if case.key_of(f) not in claimed]))
 
 
@@ -86,7 +96,7 @@ def record_session_review(session: Session, case: ClockCase, findings: list[Find
     session.add(review)
     session.flush()
     if findings:
-        context = class_context(session, case.cls)
+        context = context_of(session, case.cls)
         for finding in findings:
             add_anomaly(session, context, finding, SubjectKind.SESSION, review.id,
                         {"trainee_id": None, "trainee_name": None},

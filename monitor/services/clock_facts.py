@@ -88,9 +88,11 @@ def sessions_by_class(session: Session, day: date) -> dict[int, list[ClassSessio
     return out
 
 
-def claim_subject(session: Session, key: str) -> int | None:
-    """The id for a newly judged subject, or None if it was judged before (by this or another worker)."""
-    if session.scalar(select(RuleSubject.id).where(RuleSubject.key == key)) is not None:
+def claim_subject(session: Session, key: str, unclaimed_seen: bool = False) -> int | None:
+    """The id for a newly judged subject, or None if it was judged before (by this or another worker).
+    `unclaimed_seen`: the caller found no claim of it in this transaction (`claimed_keys`), so it is not asked again;
+    another worker's claim since is still refused by the unique key."""
+    if not unclaimed_seen and session.scalar(select(RuleSubject.id).where(RuleSubject.key == key)) is not None:
         return None
     try:
         with session.begin_nested():
