@@ -58,6 +58,7 @@ if os.environ.get("BENCH_PROFILE"):  # developer aid: CPU profile of the event l
             seen[0] += 1
             if seen[0] % 200 == 0:
                 profiler.dump_stats(os.environ["BENCH_PROFILE"])
+    app.state = inner.state  # the server's configuration reads the app's settings from it
 uvicorn.Server(server_config(app, "127.0.0.1", {port}, log_level="warning", body_timeout_s=30)).run()
 """
 
