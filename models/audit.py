@@ -51,6 +51,14 @@ def append_audit(conn: Session | Connection, action: str, subject_kind: str, sub
                  detail: dict[str, Any], actor: AuditActor | None = None, at: datetime | None = None) -> None:
     """Write one entry in the caller's transaction (so it exists exactly when the change does), signed with the
     engine's audit key. It takes no lock: `seal_audit` chains it moments later."""
+    conn.execute(AUDIT_INSERT, audit_values(conn, action, subject_kind, subject_id, detail, actor, at))
+
+
+def audit_values(conn: Session | Connection, action: str, subject_kind: str, subject_id: object,
+                 detail: dict[str, Any], actor: AuditActor | None = None, at: datetime | None = None
+                 ) -> dict[str, Any]:
+    """The row of one entry as `append_audit` writes it, signed with the engine's audit key (a flush of many rows
+    writes all its entries in one executemany)."""
     who = actor or current_actor.get()
     when = at or utc_now()
     when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)  # as the column reads it back
@@ -61,9 +69,8 @@ def append_audit(conn: Session | Connection, action: str, subject_kind: str, sub
     if key is not None:
         signature = sign_entry(key[0], key[1], secrets.token_hex(8), when.isoformat(), who.name, who.role,
                                who.token_id, action, subject_kind, subject, stored)
-    conn.execute(AUDIT_INSERT, {"at": when, "actor": who.name, "actor_role": who.role, "token_id": who.token_id,
-                                "action": action, "subject_kind": subject_kind, "subject_id": subject,
-                                "detail": stored, "signature": signature})
+    return {"at": when, "actor": who.name, "actor_role": who.role, "token_id": who.token_id, "action": action,
+            "subject_kind": subject_kind, "subject_id": subject, "detail": stored, "signature": signature}
 
 
 def seal_audit(conn: Connection, limit: int = 5000, key: tuple[str, bytes] | None = None,
@@ -207,7 +214,7 @@ def record_flush(session: Session, _context: Any) -> None:
     for row in session.deleted:
         changes.append(("delete", row, None))
     conn = session.connection()
-    for verb, row, only in changes:
-        table = getattr(type(row), "__tablename__", None)
-        if table in AUDITED:
-            append_audit(conn, f"{table}.{verb}", table, _key_of(row), row_detail(row, only))
+    entries = [audit_values(conn, f"{table}.{verb}", table, _key_of(row), row_detail(row, only))
+               for verb, row, only in changes if (table := getattr(type(row), "__tablename__", None)) in AUDITED]
+    if entries:
+        conn.execute(AUDIT_INSERT, entries)  # in order: one executemany, as many ids as entries

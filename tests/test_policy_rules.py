@@ -4,10 +4,22 @@ import hashlib
 from datetime import date, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.clock import SHANGHAI, utc_now
-from models.tables import Alert, Anomaly, CheckIn, ClassSession, Evidence, Snapshot, TrainingClass, Verification
+from models.domain import AnomalyCode, Severity
+from models.tables import (
+    Alert,
+    Anomaly,
+    CheckIn,
+    ClassSession,
+    Event,
+    Evidence,
+    RuleSubject,
+    Snapshot,
+    TrainingClass,
+    Verification,
+)
 from monitor.decisions.rules import (
     ClassFacts,
     Schedule,
@@ -19,7 +31,11 @@ from monitor.decisions.rules import (
     judge_slot_attendance,
     judge_two_places,
 )
+from monitor.decisions.verdicts import Finding
+from monitor.services.alerts import NewAnomaly, add_anomalies
 from monitor.services.clock import PolicyClock, resolve_attendance
+from monitor.services.clock_facts import claim_subject, claim_subjects
+from monitor.services.events import class_context
 from tests.helpers import VENUE, World, auth, confirmed_violation
 
 D = date(2026, 11, 23)
@@ -203,3 +219,32 @@ def test_class_audit_and_double_enrolment_on_the_clock(world: World) -> None:
     with world.client.app.state.db.session() as s:
         rules = sorted(a.rule for a in s.scalars(select(Anomaly)))
     assert rules == ["BLACKLISTED", "DOUBLE_ENROLMENT"]
+
+
+def test_a_batch_of_findings_is_stored_once_each_in_one_alert_and_a_key_claimed_meanwhile_is_left_out(
+        world: World) -> None:
+    """The clock records a batch at once (keys claimed in one insert, anomalies and their alert in a few): a key
+    another worker claimed in between is refused by the unique key and left out, the rest are claimed; anomalies of
+    one rule and class share one alert that counts them from its insert, each event carrying its running count."""
+    db = world.client.app.state.db
+    with db.session() as other:
+        assert claim_subject(other, "TEST:taken") is not None  # another worker, committed first
+    with db.session() as s:
+        context = class_context(s, s.get(TrainingClass, world.class_id))
+        ids = claim_subjects(s, ["TEST:a", "TEST:taken", "TEST:b", "TEST:a"])
+        assert sorted(ids) == ["TEST:a", "TEST:b"]
+        assert claim_subjects(s, ["TEST:b"]) == {}  # claimed now: asked again, the fallback refuses it
+        finding = Finding(AnomalyCode.NO_SHOW, Severity.MEDIUM, "未签到")
+        stored = add_anomalies(s, [NewAnomaly(context, finding, "clock", ids[key], {"trainee_id": world.obama_id},
+                                              {"rule_key": key}, {}) for key in ("TEST:a", "TEST:b")])
+        alert_ids = {a.alert_id for a in stored}
+    with db.session() as s:
+        [alert] = [s.get(Alert, alert_id) for alert_id in alert_ids]
+        assert (alert.count, alert.open_count, alert.institution_id) == (2, 2, world.ids["institution"])
+        events = s.scalars(select(Event).where(Event.kind == "anomaly").order_by(Event.id)).all()
+        assert [e.payload["alert_count"] for e in events][-2:] == [1, 2]
+        assert s.scalar(select(func.count()).select_from(RuleSubject).where(RuleSubject.key.like("TEST:%"))) == 3
+    with db.session() as s:  # the next batch joins the same alert (still open, within its window)
+        more = add_anomalies(s, [NewAnomaly(context, finding, "clock", 999, {"trainee_id": world.biden_id}, {}, {})])
+        assert {a.alert_id for a in more} == alert_ids
+        assert s.get(Alert, more[0].alert_id).count == 3

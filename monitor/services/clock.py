@@ -26,10 +26,11 @@ from monitor.decisions.clock_rules import (
     judge_slot,
 )
 from monitor.decisions.verdicts import Finding
-from monitor.services.alerts import add_anomaly, resolve_anomaly
+from monitor.services.alerts import NewAnomaly, add_anomalies, add_anomaly, resolve_anomaly
 from monitor.services.clock_facts import (
     ClockCase,
     attendance_key,
+    claim_subjects,
     claimed_keys,
     load_attendance_rates,
     load_ended_sessions,
@@ -60,32 +61,27 @@ def context_of(session: Session, cls: TrainingClass) -> dict[str, Any]:
     return cache[cls.id]
 
 
-def record_once(session: Session, case: ClockCase, findings: list[Finding], unclaimed_seen: bool = False) -> int:
-    """Each finding's anomaly, once per subject key (a finding whose key was claimed before is not raised again).
-    `unclaimed_seen`: the keys were looked up in this transaction and found unclaimed (`record_new`)."""
-    keys: dict[str, list[Finding]] = {}
-    for finding in findings:
-        keys.setdefault(case.key_of(finding), []).append(finding)
-    fired = 0
-    for key, found in keys.items():
-        subject_id = claim_subject(session, key, unclaimed_seen)
-        if subject_id is None:
-            continue
-        context = context_of(session, case.cls)
-        for finding in found:
-            add_anomaly(session, context, finding, SubjectKind.CLOCK, subject_id,
-                        {"trainee_id": case.trainee_id, "trainee_name": case.trainee_name}, {"rule_key": key}, {})
-        fired += len(found)
-    return fired
+def record_once(session: Session, case: ClockCase, findings: list[Finding]) -> int:
+    """Each finding's anomaly, once per subject key (a finding whose key was claimed before is not raised again)."""
+    return record_new(session, [(case, findings)])
 
 
 def record_new(session: Session, batch: list[tuple[ClockCase, list[Finding]]]) -> int:
-    """`record_once` for each case, skipping the findings whose keys were claimed before (one query for the batch)."""
-    if not batch:
-        return 0
+    """`record_once` for each case, in a few statements for the whole batch: the keys claimed before looked up at
+    once, the new ones claimed at once, their anomalies stored at once (`add_anomalies`). A key two cases share goes
+    to the first, as if the second found it claimed."""
     claimed = claimed_keys(session, {case.key_of(f) for case, found in batch for f in found})
-    return sum(record_once(session, case, new, unclaimed_seen=True) for case, found in batch
-               if (new := [f for f in found if case.key_of(f) not in claimed]))
+    keyed: dict[str, tuple[ClockCase, list[Finding]]] = {}
+    for case, found in batch:
+        for finding in found:
+            key = case.key_of(finding)
+            if key not in claimed and (entry := keyed.setdefault(key, (case, [])))[0] is case:
+                entry[1].append(finding)
+    subject_ids = claim_subjects(session, list(keyed))
+    items = [NewAnomaly(context_of(session, case.cls), finding, SubjectKind.CLOCK, subject_ids[key],
+                        {"trainee_id": case.trainee_id, "trainee_name": case.trainee_name}, {"rule_key": key}, {})
+             for key, (case, found) in keyed.items() if key in subject_ids for finding in found]
+    return len(add_anomalies(session, items))
 
 
 def record_session_review(session: Session, case: ClockCase, findings: list[Finding]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -88,11 +88,9 @@ def sessions_by_class(session: Session, day: date) -> dict[int, list[ClassSessio
     return out
 
 
-def claim_subject(session: Session, key: str, unclaimed_seen: bool = False) -> int | None:
-    """The id for a newly judged subject, or None if it was judged before (by this or another worker).
-    `unclaimed_seen`: the caller found no claim of it in this transaction (`claimed_keys`), so it is not asked again;
-    another worker's claim since is still refused by the unique key."""
-    if not unclaimed_seen and session.scalar(select(RuleSubject.id).where(RuleSubject.key == key)) is not None:
+def claim_subject(session: Session, key: str) -> int | None:
+    """The id for a newly judged subject, or None if it was judged before (by this or another worker)."""
+    if session.scalar(select(RuleSubject.id).where(RuleSubject.key == key)) is not None:
         return None
     try:
         with session.begin_nested():
@@ -102,6 +100,23 @@ def claim_subject(session: Session, key: str, unclaimed_seen: bool = False) -> i
     except IntegrityError:
         return None
     return row.id
+
+
+def claim_subjects(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    """Claim `keys`, found unclaimed in this transaction (`claimed_keys`), at once: their ids. One savepoint and one
+    insert of many rows; when another worker claimed one of them since (the unique key refuses the insert), each is
+    claimed on its own and those already taken are left out."""
+    if not keys:
+        return {}
+    now = utc_now()
+    rows = [RuleSubject(key=key, created_at=now) for key in dict.fromkeys(keys)]
+    try:
+        with session.begin_nested():
+            session.add_all(rows)
+            session.flush()
+    except IntegrityError:
+        return {key: subject_id for key in dict.fromkeys(keys) if (subject_id := claim_subject(session, key))}
+    return {row.key: row.id for row in rows}
 
 
 def claimed_keys(session: Session, keys: Collection[str]) -> set[str]:
