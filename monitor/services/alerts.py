@@ -36,8 +36,9 @@ ACTIVE = (AlertState.OPEN, AlertState.DISPATCHED, *WORKING)
 
 @dataclass(frozen=True)
 class NewAnomaly:
-    """One finding to store as an anomaly: the class's names (`class_context`), the subject it was raised on, the
-    people it names, extra evidence, and thresholds recorded when the finding carries none."""
+    """One finding to store as an anomaly: the class's names (`class_context`, whose institution a new alert is
+    filed under), the subject it was raised on, the people it names, extra evidence, and thresholds recorded when
+    the finding carries none."""
 
     context: dict[str, Any]
     finding: Finding
@@ -70,13 +71,13 @@ def add_anomalies(session: Session, items: Sequence[NewAnomaly], window: timedel
     ) for i in items]
     alerts = open_alerts_of(session, anomalies, window)
     opened: list[Alert] = []
-    for anomaly in anomalies:
+    for item, anomaly in zip(items, anomalies, strict=True):
         pair = (anomaly.rule, anomaly.class_id)
         if pair not in alerts:
             alerts[pair] = Alert(rule=anomaly.rule, class_id=anomaly.class_id, region_code=anomaly.region_code,
-                                 institution_id=None, severity=anomaly.severity, count=0, open_count=0,
-                                 first_at=anomaly.created_at, last_at=anomaly.created_at, state=AlertState.OPEN,
-                                 updated_at=anomaly.created_at)
+                                 institution_id=item.context["institution_id"], severity=anomaly.severity, count=0,
+                                 open_count=0, first_at=anomaly.created_at, last_at=anomaly.created_at,
+                                 state=AlertState.OPEN, updated_at=anomaly.created_at)
             opened.append(alerts[pair])
     running: list[int] = []
     for anomaly in anomalies:
@@ -88,10 +89,6 @@ def add_anomalies(session: Session, items: Sequence[NewAnomaly], window: timedel
             alert.severity = anomaly.severity
         running.append(alert.count)
     if opened:
-        institutions = {row.id: row.institution_id for row in session.execute(select(
-            TrainingClass.id, TrainingClass.institution_id).where(TrainingClass.id.in_({a.class_id for a in opened})))}
-        for alert in opened:
-            alert.institution_id = institutions.get(alert.class_id)
         session.add_all(opened)
         session.flush()  # the new alerts' ids, inserted with their counts
     for anomaly in anomalies:

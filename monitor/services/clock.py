@@ -26,7 +26,7 @@ from monitor.decisions.clock_rules import (
     judge_slot,
 )
 from monitor.decisions.verdicts import Finding
-from monitor.services.alerts import NewAnomaly, add_anomalies, add_anomaly, resolve_anomaly
+from monitor.services.alerts import NewAnomaly, add_anomalies, resolve_anomaly
 from monitor.services.clock_facts import (
     ClockCase,
     attendance_key,
@@ -93,10 +93,10 @@ def record_session_review(session: Session, case: ClockCase, findings: list[Find
     session.flush()
     if findings:
         context = context_of(session, case.cls)
-        for finding in findings:
-            add_anomaly(session, context, finding, SubjectKind.SESSION, review.id,
-                        {"trainee_id": None, "trainee_name": None},
-                        {"session_name": facts.session_name, "day": day.isoformat()}, {})
+        add_anomalies(session, [NewAnomaly(context, finding, SubjectKind.SESSION, review.id,
+                                           {"trainee_id": None, "trainee_name": None},
+                                           {"session_name": facts.session_name, "day": day.isoformat()}, {})
+                                for finding in findings])
     return 1
 
 

@@ -13,7 +13,7 @@ from models.terms import SubjectKind, UploadStatus
 from monitor.decisions.faces import match_face
 from monitor.decisions.online import judge_online_day
 from monitor.decisions.verdicts import judge_heartbeat_face
-from monitor.services.alerts import add_anomaly
+from monitor.services.alerts import NewAnomaly, add_anomalies
 from monitor.services.clock import claim_subject
 from monitor.services.context import WorkerContext
 from monitor.services.events import class_context, people_of
@@ -68,9 +68,9 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
                                settings.online_daily_cap_minutes, utc_now())
             findings = judge_online_day(study, settings.online_daily_cap_minutes)
             if findings and (subject_id := claim_subject(session, f"ONLINE:{online.trainee_id}:{day}")):
-                for finding in findings:
-                    add_anomaly(session, context, finding, SubjectKind.CLOCK, subject_id, people,
-                                {"online_session_id": online.id, "photo_sha256": photo_sha}, {})
+                add_anomalies(session, [NewAnomaly(context, finding, SubjectKind.CLOCK, subject_id, people,
+                                                   {"online_session_id": online.id, "photo_sha256": photo_sha}, {})
+                                        for finding in findings])
             add_verdict(session, context, Verdict(SubjectKind.HEARTBEAT, beat_id, status, "heartbeat", [], utc_now(),
                                                   people, {"photo_sha256": photo_sha}))
             mark_processed(session, SubjectKind.HEARTBEAT, beat_id)

@@ -30,7 +30,7 @@ from models.tables import (
 from models.terms import EventKind, SubjectKind, UploadStatus
 from monitor.adapters.storage import Database
 from monitor.decisions.verdicts import Finding, Review
-from monitor.services.alerts import add_anomaly
+from monitor.services.alerts import NewAnomaly, add_anomalies, add_anomaly
 from monitor.services.clock import resolve_attendance
 from monitor.services.events import add_event, class_context, people_of
 
@@ -130,9 +130,9 @@ def record_outcome(db: Database, outcome: Outcome) -> None:
             context = class_context(session, cls)
             trainee_id = subject.trainee_id if isinstance(subject, CheckIn) else None
             people = people_of(session, trainee_id)
-            for finding in outcome.findings:
-                add_anomaly(session, context, finding, kind, subject_id, people,
-                            {**outcome.extra, "verification_id": verification.id}, verification.thresholds)
+            add_anomalies(session, [NewAnomaly(context, finding, kind, subject_id, people,
+                                               {**outcome.extra, "verification_id": verification.id},
+                                               verification.thresholds) for finding in outcome.findings])
             reasons = list(verification.reasons)
             if (review := outcome.review) is not None:
                 session.add(ReviewItem(
