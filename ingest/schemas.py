@@ -97,6 +97,7 @@ class HeartbeatOut(BaseModel):
     status: str = Field(description="pending | passed | failed | review (an operator decides; not counted until "
                         "confirmed)")
     face_distance: float | None
+    reasons: list[ReasonOut] = Field(description="once judged: why it failed, or why it waits for an operator")
 
 
 class OnlineSessionOut(BaseModel):
@@ -123,6 +124,7 @@ class HeartbeatAcceptedOut(BaseModel):
     status: str = Field(description="pending | passed | failed | review (an operator decides; not counted until "
                         "confirmed)")
     message: str
+    reasons: list[ReasonOut] = Field(description="once judged: why it failed, or why it waits for an operator")
     next_heartbeat_in_s: int
 
 

@@ -10,6 +10,7 @@ import sys
 import zlib
 from datetime import UTC, datetime
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from ingest.adapters.images import inspect_image
@@ -239,3 +240,43 @@ def test_a_dithered_black_and_white_face_is_a_retake_not_a_mismatch(world: World
         ("photos", ("bw.png", bitonal_png(face("people/biden/biden2.jpg")), "image/png"))])
     assert r.status_code == 422 and r.json()["code"] == "ENROLMENT_PHOTO_REFUSED", r.text
     assert "2 种颜色" in r.json()["message"], r.text
+
+
+def test_a_dithered_heartbeat_fails_saying_why_and_its_verification_is_kept(world: World) -> None:
+    """An online-study heartbeat was judged by face alone: a 1-bit dithered picture of the trainee passed (ArcFace
+    distance 0.35), and a failed heartbeat said nothing of why. Now it is judged as a check-in's face (no classmates):
+    FACE_POOR with the reason on the answer and the session, and what was measured kept as its verification."""
+    from sqlalchemy import select
+
+    from models.tables import Verification
+
+    r = world.client.post("/api/v1/online/sessions", json={"class_id": world.class_id, "trainee_id": world.obama_id},
+                          headers=auth(world.site))
+    assert r.status_code == 201, r.text
+    online_id = r.json()["id"]
+
+    def beat(photo: bytes, name: str) -> dict:
+        answer = world.client.post(f"/api/v1/online/sessions/{online_id}/heartbeats",
+                                   data={"captured_at": datetime.now(UTC).isoformat()},
+                                   files={"photo": (name, photo, "image/png")}, headers=auth(world.site))
+        assert answer.status_code == 201, answer.text
+        return answer.json()
+
+    dithered = beat(bitonal_png(face("people/obama/obama2.jpg")), "beat.png")
+    assert dithered["status"] == "failed" and [x["code"] for x in dithered["reasons"]] == ["FACE_POOR"], dithered
+    assert "只有 2 种颜色" in dithered["message"] and "本段学时不计" in dithered["message"], dithered
+    genuine = beat(face("people/obama/obama1.jpg"), "beat.jpg")
+    assert genuine["status"] == "passed" and genuine["reasons"] == [], genuine
+    nobody = io.BytesIO()  # a wall: camera noise, no face
+    Image.fromarray(np.random.default_rng(7).integers(90, 160, (600, 800, 3), dtype=np.uint8)).save(nobody, "JPEG")
+    empty = beat(nobody.getvalue(), "empty.jpg")
+    assert empty["status"] == "failed" and [x["code"] for x in empty["reasons"]] == ["FACE_MISSING"], empty
+    assert "学习抽拍照片中未检测到人脸" in empty["message"], empty
+    shown = world.client.get(f"/api/v1/online/sessions/{online_id}", headers=auth(world.site)).json()["heartbeats"]
+    assert {b["id"]: b["reasons"] for b in shown}[dithered["id"]] == dithered["reasons"]
+    with world.client.app.state.db.session() as s:
+        kept = {v.subject_id: v for v in s.scalars(
+            select(Verification).where(Verification.subject_kind == "heartbeat"))}
+    assert not kept[dithered["id"]].passed and kept[dithered["id"]].measured["photo_colours"] == 2
+    assert kept[genuine["id"]].passed and kept[genuine["id"]].face_distance is not None
+    assert kept[genuine["id"]].model_version and kept[genuine["id"]].thresholds["face_match"] > 0

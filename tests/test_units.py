@@ -19,6 +19,7 @@ from monitor.decisions.faces import (
     CUT_SHORT_MIN_SHARE,
     DECODER_FILL_GREY,
     FaceMatch,
+    FaceQuality,
     Neighbour,
     PhotoShape,
     contender_order,
@@ -359,11 +360,26 @@ def test_durations_never_show_sixty_of_a_unit_or_a_trailing_zero() -> None:
 
 
 def test_heartbeat_faces_pass_fail_or_go_to_review() -> None:
-    def verdict(d: float | None, faces: int = 1) -> tuple[str, str | None]:
-        match = None if d is None else FaceMatch(distance=d, threshold=0.60, matched=d <= 0.60, template_index=0)
-        status, review = judge_heartbeat_face(faces, match, ARCFACE)
-        return status, review.code if review else None
+    good = FaceQuality(side_px=200, sharpness=300.0, brightness=120.0, cut_off=False)
+    camera = PhotoShape(short_side_px=720)
 
-    assert verdict(0.30) == ("passed", None) and verdict(0.95) == ("failed", None)
-    assert verdict(0.70) == ("review", "FACE_GREY_ZONE") and verdict(0.30, faces=0) == ("failed", None)
-    assert verdict(None) == ("review", "FACE_NOT_ENROLLED")  # no template of this model yet: not lost, reviewed
+    def verdict(d: float | None, faces: int = 1, quality: FaceQuality = good,
+                photo: PhotoShape = camera) -> tuple[str, list[str], str | None]:
+        match = None if d is None else FaceMatch(distance=d, threshold=0.60, matched=d <= 0.60, template_index=0)
+        status, findings, review = judge_heartbeat_face(faces, quality, match, ARCFACE, photo)
+        return status, [f.code.value for f in findings], review.code if review else None
+
+    assert verdict(0.30) == ("passed", [], None) and verdict(0.95) == ("failed", ["FACE_MISMATCH"], None)
+    assert verdict(0.70) == ("review", [], "FACE_GREY_ZONE")
+    assert verdict(0.30, faces=0) == ("failed", ["FACE_MISSING"], None)
+    assert verdict(0.30, faces=2) == ("failed", ["FACE_MULTIPLE"], None)
+    assert verdict(None) == ("review", [], "FACE_NOT_ENROLLED")  # no template of this model yet: not lost, reviewed
+    # a face that cannot be judged, or a picture no camera took, fails however near its distance (a dithered
+    # picture of the trainee measured 0.35 with ArcFace and passed before)
+    assert verdict(0.30, quality=FaceQuality(side_px=30, sharpness=300.0, brightness=120.0, cut_off=False)) == (
+        "failed", ["FACE_POOR"], None)
+    assert verdict(0.35, photo=PhotoShape(short_side_px=720, colours=2)) == ("failed", ["FACE_POOR"], None)
+    _, findings, _ = judge_heartbeat_face(0, None, None, ARCFACE, camera)
+    assert findings[0].message == "学习抽拍照片中未检测到人脸"
+    _, _, review = judge_heartbeat_face(1, good, None, ARCFACE, camera)
+    assert review is not None and review.message.endswith("复核确认前不计入学时")

@@ -14,7 +14,7 @@ from ingest.acceptance import check_rostered, store_evidence
 from ingest.adapters.multipart import InMemoryFormRoute
 from ingest.checks.limits import WINDOW_S, RecentCounts, refuse_over_limit
 from ingest.checks.validation import check_capture_time, parse_client_time
-from ingest.context import Ingest
+from ingest.context import Ingest, IngestContext
 from ingest.outbox import HEARTBEAT_TOPIC, outbox_message, publish_outbox
 from ingest.routes.uploads import read_image, single_valued_parts, site_institution
 from ingest.schemas import HeartbeatAcceptedOut, OnlineSessionOut, OnlineSessionStartedOut, upload_responses
@@ -23,8 +23,8 @@ from models.domain import TraineeInClassIn
 from models.errors import ApiError, errors
 from models.params import UploadIdPath
 from models.scope import AnyCaller, Scope, SiteCaller, get_in_scope
-from models.tables import OnlineHeartbeat, OnlineSession
-from models.terms import UploadStatus
+from models.tables import OnlineHeartbeat, OnlineSession, Verification
+from models.terms import SubjectKind, UploadStatus
 
 router = APIRouter(prefix="/api/v1/online", tags=["online study"], route_class=InMemoryFormRoute)
 
@@ -48,12 +48,31 @@ def close_stale_sessions(session: Session, trainee_id: int, now: datetime) -> No
             row.ended_at = last
 
 
-def session_body(s: OnlineSession, beats: list[OnlineHeartbeat]) -> dict[str, Any]:
+def session_body(session: Session, s: OnlineSession) -> dict[str, Any]:
+    """A session with each heartbeat's status and, once judged, why (its verification's reasons, zh-CN)."""
+    beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == s.id)
+                                 .order_by(OnlineHeartbeat.captured_at, OnlineHeartbeat.id)))
+    reasons = reasons_of(session, beats)
     return {"id": s.id, "class_id": s.class_id, "trainee_id": s.trainee_id, "started_at": s.started_at.isoformat(),
             "ended_at": s.ended_at.isoformat() if s.ended_at else None,
             "heartbeats": [{"id": b.id, "captured_at": b.captured_at.isoformat(), "status": b.status,
-                            "face_distance": b.face_distance} for b in beats]}
+                            "face_distance": b.face_distance, "reasons": reasons.get(b.id, [])} for b in beats]}
 
+
+def reasons_of(session: Session, beats: list[OnlineHeartbeat]) -> dict[int, list[dict[str, Any]]]:
+    """Why each judged heartbeat failed, or why it went to an operator (unless confirmed since), by heartbeat id."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    status = {b.id: b.status for b in beats}
+    ids = list(status)
+    for part in (ids[i:i + 500] for i in range(0, len(ids), 500)):
+        for subject_id, reasons, measured in session.execute(
+                select(Verification.subject_id, Verification.reasons, Verification.measured).where(
+                    Verification.subject_kind == SubjectKind.HEARTBEAT, Verification.subject_id.in_(part))):
+            review = (measured or {}).get("review")
+            shown = [{"code": review["code"], "message": review["message"]}] if review and status[
+                subject_id] != UploadStatus.PASSED else []
+            out[subject_id] = list(reasons) + shown
+    return out
 
 
 def visible_session(session: Session, session_id: int, scope: Scope) -> OnlineSession:
@@ -82,7 +101,7 @@ def start(body: TraineeInClassIn, scope: SiteCaller, ctx: Ingest) -> dict[str, A
                             started_at=now, device_id=body.device_id)
         session.add(row)
         session.flush()
-        return {**session_body(row, []), "next_heartbeat_in_s": next_heartbeat_s()}
+        return {**session_body(session, row), "next_heartbeat_in_s": next_heartbeat_s()}
 
 @router.post("/sessions/{session_id}/heartbeats", status_code=201, summary="A face photo during study",
              responses={**upload_responses(HeartbeatAcceptedOut, 202), **errors(409)},
@@ -116,29 +135,32 @@ async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, re
     beat_id = await run_in_threadpool(accept)
     await run_in_threadpool(publish_outbox, ctx, HEARTBEAT_TOPIC, beat_id)
     await ctx.wait_for_verdict("heartbeat", beat_id, ctx.limits.verdict_wait_s)
-    with ctx.db.session() as session:
-        beat = session.get(OnlineHeartbeat, beat_id)
-        assert beat is not None
-        status = beat.status
+    status, reasons = await run_in_threadpool(heartbeat_verdict, ctx, beat_id)
     response.status_code = 202 if status == UploadStatus.PENDING else 201
     messages = {"passed": "人脸核验通过", "failed": "人脸核验未通过，本段学时不计", "pending": "已受理，正在核验",
                 "review": "人脸待人工复核，确认后计入学时"}
-    return {"id": beat_id, "status": status, "message": messages[status], "next_heartbeat_in_s": next_heartbeat_s()}
+    why = "；".join(r["message"] for r in reasons if status == UploadStatus.FAILED)
+    return {"id": beat_id, "status": status, "message": f"{messages[status]}：{why}" if why else messages[status],
+            "reasons": reasons, "next_heartbeat_in_s": next_heartbeat_s()}
+
+
+def heartbeat_verdict(ctx: IngestContext, beat_id: int) -> tuple[str, list[dict[str, Any]]]:
+    """A heartbeat's status now, with its reasons once judged."""
+    with ctx.db.session() as session:
+        beat = session.get(OnlineHeartbeat, beat_id)
+        assert beat is not None
+        return beat.status, reasons_of(session, [beat]).get(beat_id, [])
 
 @router.post("/sessions/{session_id}/end", summary="End an online study session", response_model=OnlineSessionOut)
 def end(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest) -> dict[str, Any]:
     with ctx.db.session() as session:
         row = visible_session(session, session_id, scope)
         row.ended_at = row.ended_at or utc_now()
-        beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == session_id)
-                                     .order_by(OnlineHeartbeat.captured_at)))
-        return session_body(row, beats)
+        return session_body(session, row)
 
 @router.get("/sessions/{session_id}", summary="An online session with its heartbeats",
             response_model=OnlineSessionOut)
 def get_session(session_id: UploadIdPath, scope: AnyCaller, ctx: Ingest) -> dict[str, Any]:
     with ctx.db.session() as session:
         row = visible_session(session, session_id, scope)
-        beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == session_id)
-                                     .order_by(OnlineHeartbeat.captured_at)))
-        return session_body(row, beats)
+        return session_body(session, row)

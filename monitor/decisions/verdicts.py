@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from models.clock import SHANGHAI
 from models.domain import AnomalyCode, FenceResult, Severity
+from models.terms import UploadStatus
 from models.timefmt import format_duration_zh
 from monitor.decisions.faces import (
     FaceMatch,
@@ -143,7 +144,7 @@ def face_limits(t: Thresholds) -> dict[str, float | str]:
 
 def judge_checkin_face(
     face_count: int, quality: FaceQuality | None, match: FaceMatch | None, t: Thresholds,
-    others: Sequence[Neighbour] = (), photo: PhotoShape | None = None,
+    others: Sequence[Neighbour] = (), photo: PhotoShape | None = None, photo_name: str = "签到照片",
 ) -> tuple[list[Finding], Review | None]:
     """FACE_MISSING, FACE_MULTIPLE, FACE_POOR, FACE_MISMATCH or PROXY_SIGNIN; doubtful faces become a review.
 
@@ -152,7 +153,8 @@ def judge_checkin_face(
     nearer. It is a proxy (代签) only when it is clearly a classmate's: that classmate's median distance is
     `proxy_face_margin` below the trainee's own and within `proxy_face_max` (within `face_match` when the
     face is already a mismatch). A classmate nearer by median, or a distance between `face_match` and
-    `face_mismatch`, goes to an operator: never a silent pass, never an accusation.
+    `face_mismatch`, goes to an operator: never a silent pass, never an accusation. `photo_name` names the photo in
+    messages (zh-CN).
     """
     short_px = photo.short_side_px if photo is not None else None
     if face_count == 0 and short_px is not None and short_px < 2 * t.quality.min_side_px:
@@ -167,10 +169,11 @@ def judge_checkin_face(
         return [Finding(AnomalyCode.FACE_POOR, Severity.LOW, message, {"face_count": face_count, **defect_measured},
                         defect_limits)], None
     if face_count == 0:
-        return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, "签到照片中未检测到人脸", {"face_count": 0})], None
+        return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, f"{photo_name}中未检测到人脸",
+                        {"face_count": 0})], None
     if face_count > 1:
         return [Finding(AnomalyCode.FACE_MULTIPLE, Severity.MEDIUM,
-                        f"签到照片中检测到 {face_count} 张人脸，只能有学员本人", {"face_count": face_count})], None
+                        f"{photo_name}中检测到 {face_count} 张人脸，只能有学员本人", {"face_count": face_count})], None
     if quality is not None and (poor := explain_poor_quality(quality, t.quality)):
         message, poor_measured, poor_limits = poor
         return [Finding(AnomalyCode.FACE_POOR, Severity.LOW, f"人脸质量不足以核验：{message}", poor_measured,
@@ -217,24 +220,18 @@ def judge_checkin_face(
                                         f"{t.face_mismatch:.2f}），需人工复核", measured, limits)
 
 
-def judge_heartbeat_face(face_count: int, match: FaceMatch | None, t: Thresholds) -> tuple[str, Review | None]:
-    """An online-study heartbeat's face: passed within `face_match`, failed beyond `face_mismatch` or with no single
-    face, and between the two — or with no template of the model in use — left to an operator (status `review`, not
-    counted until confirmed)."""
-    if face_count != 1:
-        return "failed", None
-    if match is None:  # enrolled, but not with the model in use (before re-enrolment): as for a check-in
-        return "review", Review("FACE_NOT_ENROLLED", f"学员尚无当前人脸模型（{t.face_engine}）的登记模板，"
-                                                     "需重新登记或人工复核；复核确认前不计入学时",
-                                {"face_count": 1}, face_limits(t))
-    d = match.distance
-    if d <= t.face_match:
-        return "passed", None
-    if d > t.face_mismatch:
-        return "failed", None
-    return "review", Review("FACE_GREY_ZONE", f"在线学习抽拍人脸相似距离 {d:.2f} 处于复核区间（{t.face_match:.2f}–"
-                                              f"{t.face_mismatch:.2f}），需人工复核；复核确认前不计入学时",
-                            {"face_distance": round(d, 4), "template_index": match.template_index}, face_limits(t))
+def judge_heartbeat_face(face_count: int, quality: FaceQuality | None, match: FaceMatch | None, t: Thresholds,
+                         photo: PhotoShape | None = None) -> tuple[UploadStatus, list[Finding], Review | None]:
+    """An online-study heartbeat's face, judged as a check-in's without classmates: failed with its findings (no
+    single face, a photo or face that cannot be judged, beyond `face_mismatch`), passed within `face_match`, and
+    between the two — or with no template of the model in use — left to an operator (status `review`, not counted
+    until confirmed). The findings say why; they raise no anomaly (a failed stretch is simply not counted)."""
+    findings, review = judge_checkin_face(face_count, quality, match, t, photo=photo, photo_name="学习抽拍照片")
+    if findings:
+        return UploadStatus.FAILED, findings, None
+    if review is not None:
+        return UploadStatus.REVIEW, [], replace(review, message=f"在线学习抽拍：{review.message}；复核确认前不计入学时")
+    return UploadStatus.PASSED, [], None
 
 
 def judge_fence(result: FenceResult, signed_distance_m: float, accuracy_m: float,

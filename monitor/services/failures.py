@@ -69,6 +69,6 @@ def give_up(ctx: WorkerContext, topic: str, subject_id: int, reason: str) -> Non
                                     "max_publish_attempts": settings.max_publish_attempts})
     kind = SubjectKind(topic)
     if kind is SubjectKind.HEARTBEAT:
-        give_up_heartbeat(ctx.db, subject_id, finding)
+        give_up_heartbeat(ctx.db, subject_id, finding, ctx.thresholds.as_dict(), ctx.engine.model_version)
     else:
         give_up_upload(ctx.db, kind, subject_id, finding, ctx.thresholds.as_dict(), ctx.engine.model_version)

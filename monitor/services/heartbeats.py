@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models.clock import SHANGHAI, utc_now
-from models.tables import FaceTemplate, OnlineHeartbeat, OnlineSession, PhotoHash, ReviewItem, TrainingClass
+from models.tables import (
+    FaceTemplate,
+    OnlineHeartbeat,
+    OnlineSession,
+    PhotoHash,
+    ReviewItem,
+    TrainingClass,
+    Verification,
+)
 from models.terms import SubjectKind, UploadStatus
-from monitor.decisions.faces import match_face
+from monitor.adapters.face_scan import FaceScan
+from monitor.decisions.faces import FaceMatch, match_face
 from monitor.decisions.online import judge_online_day
-from monitor.decisions.verdicts import judge_heartbeat_face
+from monitor.decisions.verdicts import Finding, Review, judge_heartbeat_face
 from monitor.services.alerts import NewAnomaly, add_anomalies
+from monitor.services.checkins import quality_of
 from monitor.services.clock import claim_subject
 from monitor.services.context import WorkerContext
 from monitor.services.events import class_context, people_of
@@ -21,6 +32,27 @@ from monitor.services.ledger import online_day
 from monitor.services.recorder import Verdict, add_verdict, mark_processed
 
 log = logging.getLogger(__name__)
+
+
+def heartbeat_measured(scan: FaceScan, match: FaceMatch | None, findings: list[Finding],
+                       review: Review | None) -> dict[str, Any]:
+    """What a heartbeat's verification records besides its columns: the photo, the face and why (for a dispute)."""
+    face = scan.faces[0] if len(scan.faces) == 1 else None
+    return {
+        "face_count": len(scan.faces),
+        "face_distance": round(match.distance, 4) if match else None,
+        "template_index": match.template_index if match else None,
+        "face_quality": {"side_px": face.side_px, "sharpness": round(face.sharpness, 1),
+                         "brightness": round(face.brightness, 1), "cut_off": face.cut_off} if face else None,
+        "image_size": [scan.width, scan.height],
+        "photo_colours": scan.colours,
+        "filled_share": round(scan.filled_share, 3),
+        "phash": scan.phash,
+        "scanned_by_pid": scan.extra.get("pid"),
+        "turned_deg": scan.extra.get("turned_deg") or None,
+        **{k: v for f in findings for k, v in f.evidence.items()},
+        "review": {"code": review.code, "message": review.message} if review else None,
+    }
 
 
 def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
@@ -39,10 +71,18 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
             FaceTemplate.model_version == ctx.engine.model_version))]
         photo_sha = beat.photo_sha256
     scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "selfie")
-    match = match_face(scan.faces[0].encoding, templates, ctx.thresholds.face_match, ctx.thresholds.metric) \
-        if len(scan.faces) == 1 and templates else None
-    verdict, review = judge_heartbeat_face(len(scan.faces), match, ctx.thresholds)
-    status = UploadStatus(verdict)
+    face = scan.faces[0] if len(scan.faces) == 1 else None
+    match = match_face(face.encoding, templates, ctx.thresholds.face_match, ctx.thresholds.metric) \
+        if face is not None and templates else None
+    status, reasons, review = judge_heartbeat_face(len(scan.faces), quality_of(face), match, ctx.thresholds,
+                                                   scan.shape)
+    verification = Verification(
+        subject_kind=SubjectKind.HEARTBEAT, subject_id=beat_id, passed=status is UploadStatus.PASSED,
+        face_count=len(scan.faces), face_distance=match.distance if match else None, fence_result=None,
+        fence_distance_m=None, measured=heartbeat_measured(scan, match, reasons, review),
+        thresholds=ctx.thresholds.as_dict(), model_version=ctx.engine.model_version,
+        reasons=[x.as_reason() for x in reasons], needs_review=review is not None,
+        face_encoding=face.encoding if face else None, created_at=utc_now())
     try:
         with ctx.db.session() as session:
             beat = session.get(OnlineHeartbeat, beat_id)
@@ -50,6 +90,7 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
             if beat.status != UploadStatus.PENDING:
                 return
             beat.status, beat.face_distance = status, match.distance if match else None
+            session.add(verification)
             session.add(PhotoHash(sha256=photo_sha, phash=scan.phash, subject_kind=SubjectKind.HEARTBEAT,
                                   subject_id=beat_id, created_at=utc_now()))
             cls = session.get(TrainingClass, online.class_id)
@@ -71,8 +112,9 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
                 add_anomalies(session, [NewAnomaly(context, finding, SubjectKind.CLOCK, subject_id, people,
                                                    {"online_session_id": online.id, "photo_sha256": photo_sha}, {})
                                         for finding in findings])
-            add_verdict(session, context, Verdict(SubjectKind.HEARTBEAT, beat_id, status, "heartbeat", [], utc_now(),
-                                                  people, {"photo_sha256": photo_sha}))
+            add_verdict(session, context, Verdict(SubjectKind.HEARTBEAT, beat_id, status, "heartbeat",
+                                                  verification.reasons, utc_now(), people,
+                                                  {"photo_sha256": photo_sha}))
             mark_processed(session, SubjectKind.HEARTBEAT, beat_id)
     except IntegrityError:
         log.info("heartbeat %s was verified concurrently", beat_id)

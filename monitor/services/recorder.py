@@ -158,6 +158,15 @@ def unverifiable(reason: str, limits: dict[str, Any]) -> Finding:
                    {"reason": reason}, limits)
 
 
+def failed_verification(kind: SubjectKind, subject_id: int, finding: Finding, thresholds: dict[str, Any],
+                        model_version: str) -> Verification:
+    """The record of an upload the worker gave up on: nothing measured but why."""
+    return Verification(
+        subject_kind=kind, subject_id=subject_id, passed=False, face_count=None, face_distance=None,
+        fence_result=None, fence_distance_m=None, measured={"verification_failed": finding.evidence["reason"]},
+        thresholds=thresholds, model_version=model_version, reasons=[finding.as_reason()], created_at=utc_now())
+
+
 def give_up_upload(db: Database, kind: SubjectKind, subject_id: int, finding: Finding, thresholds: dict[str, Any],
                    model_version: str) -> None:
     """Record a check-in or snapshot as failed with VERIFICATION_FAILED, so it never stays pending."""
@@ -167,22 +176,20 @@ def give_up_upload(db: Database, kind: SubjectKind, subject_id: int, finding: Fi
         if photo_sha is None:
             mark_processed(session, kind, subject_id)
             return
-    reason = finding.evidence["reason"]
     record_outcome(db, Outcome(
         kind=kind, subject_id=subject_id, findings=[finding], review=None,
-        verification=Verification(
-            subject_kind=kind, subject_id=subject_id, passed=False, face_count=None, face_distance=None,
-            fence_result=None, fence_distance_m=None, measured={"verification_failed": reason},
-            thresholds=thresholds, model_version=model_version, reasons=[finding.as_reason()], created_at=utc_now()),
+        verification=failed_verification(kind, subject_id, finding, thresholds, model_version),
         photo=None, extra={"photo_sha256": photo_sha}))
 
 
-def give_up_heartbeat(db: Database, beat_id: int, finding: Finding) -> None:
+def give_up_heartbeat(db: Database, beat_id: int, finding: Finding, thresholds: dict[str, Any],
+                      model_version: str) -> None:
     """Record an online-study heartbeat as failed with VERIFICATION_FAILED."""
     with db.session() as session:
         beat = session.get(OnlineHeartbeat, beat_id)
         if beat is not None and beat.status == UploadStatus.PENDING:
             beat.status = UploadStatus.FAILED
+            session.add(failed_verification(SubjectKind.HEARTBEAT, beat_id, finding, thresholds, model_version))
             online = session.get(OnlineSession, beat.session_id)
             cls = session.get(TrainingClass, online.class_id) if online else None
             if online is not None and cls is not None:
