@@ -23,7 +23,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -44,6 +47,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class shanghai_date(FunctionElement[Any]):  # noqa: N801 (an SQL function, named as one)
+    """The Asia/Shanghai calendar day of a UTC timestamp column, computed by the database (for grouping by day).
+
+    China has kept UTC+8 all year since 1991, so SQLite adds 8 hours; PostgreSQL converts by the zone's name. Only
+    compare or group its values: SQLite returns the day as 'YYYY-MM-DD' text, PostgreSQL as a date."""
+
+    inherit_cache = True
+
+
+@compiles(shanghai_date, "sqlite")
+def _shanghai_date_sqlite(element: shanghai_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)}, '+8 hours')"
+
+
+@compiles(shanghai_date, "postgresql")
+def _shanghai_date_postgresql(element: shanghai_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'Asia/Shanghai' AS DATE)"
 
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -54,14 +54,19 @@ def test_the_clock_settles_ended_sessions_and_looks_again_only_at_those_held_by_
     with db.session() as s:
         s.get(CheckIn, held.id).status = "review"  # awaiting an operator: holds Biden's afternoon
 
-    loads: list[int] = []
-    real_marks_of = clock_facts.marks_of
+    loads: list[tuple[str, int]] = []
+    real_marks_of, real_tallies = clock_facts.marks_of, clock_facts.attendance_tallies
 
     def counting_marks_of(session: Any, class_id: int, since: datetime) -> Any:
-        loads.append(class_id)
+        loads.append(("marks", class_id))
         return real_marks_of(session, class_id, since)
 
+    def counting_tallies(session: Any, class_ids: list[int], until: date) -> Any:
+        loads.extend(("rates", class_id) for class_id in class_ids)
+        return real_tallies(session, class_ids, until)
+
     monkeypatch.setattr(clock_facts, "marks_of", counting_marks_of)
+    monkeypatch.setattr(clock_facts, "attendance_tallies", counting_tallies)
     clock = PolicyClock(world.client.app.state.settings, db)
 
     def no_shows() -> list[tuple[int | None, str]]:
@@ -76,7 +81,8 @@ def test_the_clock_settles_ended_sessions_and_looks_again_only_at_those_held_by_
     assert settled == {clock_facts.slot_settled_key(world.class_id, am_id, day)}
     loads.clear()
     clock.run(local("18:00", day))
-    assert loads == [world.class_id, world.class_id]  # the held afternoon and the held day's rates, nothing else
+    # the held afternoon and the held day's rates, nothing else
+    assert loads == [("marks", world.class_id), ("rates", world.class_id)]
 
     with db.session() as s:
         s.get(CheckIn, held.id).status = "failed"  # the operator rejected the sign-in

@@ -72,6 +72,26 @@ class TraineeAttendance:
     undecided: bool = False  # eligibility depends on those reviews: not payable until they are decided
 
 
+@dataclass(frozen=True)
+class AttendanceTally:
+    """A trainee's sessions counted over the ended sessions, without each session's detail (the low-attendance rule
+    at province scale): `attended` and `pending` as `SessionAttendance` counts them."""
+
+    scheduled: int
+    attended: int
+    pending: int
+
+    @property
+    def rate(self) -> float | None:
+        """Sessions attended over sessions scheduled (0-1); None before any session ended."""
+        return self.attended / self.scheduled if self.scheduled else None
+
+
+def tally_attendance(attendance: TraineeAttendance) -> AttendanceTally:
+    """The counts of a trainee's attendance worked out session by session."""
+    return AttendanceTally(attendance.scheduled, attendance.attended, attendance.pending)
+
+
 def scheduled_slots(start: date, end: date, sessions: Sequence[tuple[int, str, str, str]],
                     until: datetime) -> list[SessionSlot]:
     """Every (day, session) of the class that has ended by `until` (local); sessions are (id, name, HH:MM, HH:MM)."""

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from monitor.decisions.attendance import SessionAttendance, TraineeAttendance
+from monitor.decisions.attendance import AttendanceTally, SessionAttendance
 from monitor.decisions.classroom import judge_teachers
 from monitor.decisions.rules import (
     ClassFacts,
@@ -68,7 +68,7 @@ def judge_quiet(facts: QuietFacts, limits: ClockLimits) -> list[Finding]:
     return judge_silence(facts.last_activity, facts.session_start, facts.now, limits.silent_after_min)
 
 
-def judge_attendance_rate(facts: TraineeAttendance, limits: ClockLimits) -> list[Finding]:
+def judge_attendance_rate(facts: AttendanceTally, limits: ClockLimits) -> list[Finding]:
     """LOW_ATTENDANCE."""
     return judge_low_attendance(facts.rate, facts.scheduled, limits.min_attendance_rate,
                                 limits.low_attendance_min_sessions)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -26,9 +26,10 @@ from models.tables import (
     Trainee,
     TrainingClass,
     Verification,
+    shanghai_date,
 )
 from models.terms import SubjectKind, UploadStatus
-from monitor.decisions.attendance import Mark, SessionSlot, scheduled_slots, trainee_attendance
+from monitor.decisions.attendance import AttendanceTally, Mark, SessionSlot, scheduled_slots, trainee_attendance
 from monitor.decisions.clock_rules import EnrolmentFacts, QuietFacts, TeacherFacts
 from monitor.decisions.rules import ClassFacts, Schedule
 from monitor.decisions.verdicts import Finding
@@ -234,7 +235,8 @@ def rates_settled_key(class_id: int, day: date) -> str:
 
 def load_attendance_rates(session: Session, local_now: datetime, settings: Settings) -> Iterator[ClockCase]:
     """Every rostered trainee's attendance so far, once the day's last session ended (plus the grace), for the
-    classes not settled for the day yet (judged with no check-in awaiting review)."""
+    classes not settled for the day yet (judged with no check-in awaiting review). Counted by the database
+    (`attendance_tallies`): the rule needs counts, not each session's detail, over a term that may be months long."""
     grace = timedelta(minutes=settings.attendance_grace_minutes)
     today = local_now.date()
     sessions = sessions_by_class(session, today)
@@ -244,20 +246,53 @@ def load_attendance_rates(session: Session, local_now: datetime, settings: Setti
         if spans and local_now >= local_at(today, max(s[3] for s in spans)) + grace:
             due.append((cls, spans))
     settled = claimed_keys(session, {rates_settled_key(cls.id, today) for cls, _ in due})
-    for cls, spans in due:
-        if rates_settled_key(cls.id, today) in settled:
-            continue
-        slots = scheduled_slots(cls.start_date, cls.end_date, spans, local_now)
-        marks = marks_of(session, cls.id, datetime.combine(cls.start_date, time(0), SHANGHAI))
-        held = False
-        for (trainee_id,) in session.execute(select(RosterEntry.trainee_id)
-                                             .where(RosterEntry.class_id == cls.id)).all():
-            key = f"LOWATT:{cls.id}:{trainee_id}:{today.isoformat()}"
-            attendance = trainee_attendance(slots, marks[trainee_id], settings.min_attendance_rate)
-            held = held or attendance.pending > 0
-            yield ClockCase(cls, attendance, fixed_key(key), trainee_id)
-        if not held:
-            claim_subject(session, rates_settled_key(cls.id, today))
+    due = [(cls, spans) for cls, spans in due if rates_settled_key(cls.id, today) not in settled]
+    for part in (due[i:i + 500] for i in range(0, len(due), 500)):
+        tallies = attendance_tallies(session, [cls.id for cls, _ in part], today)
+        rosters: dict[int, list[int]] = defaultdict(list)
+        for class_id, trainee_id in session.execute(select(RosterEntry.class_id, RosterEntry.trainee_id).where(
+                RosterEntry.class_id.in_([cls.id for cls, _ in part])).order_by(RosterEntry.trainee_id)):
+            rosters[class_id].append(trainee_id)
+        for cls, spans in part:
+            scheduled = len(scheduled_slots(cls.start_date, cls.end_date, spans, local_now))
+            held = False
+            for trainee_id in rosters[cls.id]:
+                attended, pending = tallies.get((cls.id, trainee_id), (0, 0))
+                held = held or pending > 0
+                yield ClockCase(cls, AttendanceTally(scheduled, attended, pending),
+                                fixed_key(f"LOWATT:{cls.id}:{trainee_id}:{today.isoformat()}"), trainee_id)
+            if not held:
+                claim_subject(session, rates_settled_key(cls.id, today))
+
+
+def attendance_tallies(session: Session, class_ids: Sequence[int],
+                       until: date) -> dict[tuple[int, int], tuple[int, int]]:
+    """For each (class, trainee): the sessions attended and those pending review, from the class's first day to
+    `until` (Shanghai days), counted in the database exactly as `session_attendance` counts them.
+
+    A session of a day is attended with a passed sign-in and a passed sign-out of it; it is pending when not attended
+    but each of the two is passed or awaiting review. Check-ins are counted against the class's own sessions only.
+    Held equal to the session-by-session count (monitor.decisions.attendance) by tests/test_policy_rules.py."""
+    day = shanghai_date(CheckIn.captured_at)
+
+    def has(kind: str, status: UploadStatus) -> Any:
+        return func.max(case((and_(CheckIn.kind == kind, CheckIn.status == status), 1), else_=0))
+
+    slot = (select(CheckIn.class_id, CheckIn.trainee_id, has("sign_in", UploadStatus.PASSED).label("i"),
+                   has("sign_out", UploadStatus.PASSED).label("o"), has("sign_in", UploadStatus.REVIEW).label("ip"),
+                   has("sign_out", UploadStatus.REVIEW).label("op"))
+            .join(ClassSession, and_(ClassSession.id == CheckIn.session_id, ClassSession.class_id == CheckIn.class_id))
+            .join(TrainingClass, TrainingClass.id == CheckIn.class_id)
+            .where(CheckIn.class_id.in_(list(class_ids)),
+                   CheckIn.status.in_([UploadStatus.PASSED, UploadStatus.REVIEW]),
+                   day >= TrainingClass.start_date, day <= until)
+            .group_by(CheckIn.class_id, CheckIn.trainee_id, CheckIn.session_id, day)).subquery()
+    both = and_(slot.c.i == 1, slot.c.o == 1)
+    attended = func.sum(case((both, 1), else_=0))
+    pending = func.sum(case((and_(~both, or_(slot.c.i == 1, slot.c.ip == 1), or_(slot.c.o == 1, slot.c.op == 1)), 1),
+                            else_=0))
+    return {(class_id, trainee_id): (int(a), int(p)) for class_id, trainee_id, a, p in session.execute(
+        select(slot.c.class_id, slot.c.trainee_id, attended, pending).group_by(slot.c.class_id, slot.c.trainee_id))}
 
 
 def load_ended_sessions(session: Session, local_now: datetime, settings: Settings) -> Iterator[ClockCase]:
