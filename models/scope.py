@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request, params
@@ -41,6 +42,29 @@ class OfAClass(Protocol):
 T = TypeVar("T", bound=OfAClass)
 ALL_ROLES = tuple(Role)
 CENTER_ROLES = (Role.OPERATOR, Role.ADMIN, Role.AUDITOR, Role.INSPECTOR)
+
+
+class Capability(StrEnum):
+    """What a desk page may offer: each names the roles its routes admit (the routes and GET /api/v1/me read
+    CAPABILITY_ROLES, so a page never keeps its own list of roles)."""
+
+    READ_REPORTS = "read_reports"  # the ledger, the daily report, cross-checks and their exports
+    DECIDE_REVIEWS = "decide_reviews"  # confirm or reject an item of the review queue
+    MARK_PAYABLE = "mark_payable"  # mark an ended class payable (the payment decision)
+    DISPATCH_ALERTS = "dispatch_alerts"  # page, assign, escalate or close an alert from the wall
+
+
+CAPABILITY_ROLES: dict[Capability, tuple[Role, ...]] = {
+    Capability.READ_REPORTS: (Role.AUDITOR, Role.ADMIN, Role.OPERATOR),
+    Capability.DECIDE_REVIEWS: (Role.OPERATOR, Role.ADMIN),
+    Capability.MARK_PAYABLE: (Role.ADMIN,),
+    Capability.DISPATCH_ALERTS: (Role.OPERATOR, Role.ADMIN),
+}
+
+
+def capabilities_of(role: Role) -> list[str]:
+    """The capabilities a role has, by name."""
+    return [c.value for c, roles in CAPABILITY_ROLES.items() if role in roles]
 
 
 def region_prefix(code: str) -> str:

@@ -320,3 +320,30 @@ def test_a_site_reads_only_whether_the_center_answers(world: World) -> None:
     assert {k for k, v in site.json().items() if v is not None} == {"status"}
     center = world.client.get("/api/v1/health", headers=auth(world.operator)).json()
     assert center["database"] and center["pid"] and center["storage"]["total_bytes"] > 0 and center["audit"]
+
+
+def test_what_me_says_a_role_may_do_is_what_the_routes_admit(world: World) -> None:
+    """The desk pages offer a control only when GET /api/v1/me lists its capability (no page keeps a list of roles):
+    for each role, a route of each capability answers 403 exactly when /me leaves that capability out."""
+    from tests.helpers import issue_token_via_api
+
+    tokens = {"site": world.site, "operator": world.operator, "admin": world.admin,
+              "auditor": issue_token_via_api(world.client, world.admin, "auditor", "审计员乙")}
+    probes = {  # one route of each capability, on an id that does not exist (refused 403, else 404 or 409)
+        "read_reports": lambda h: world.client.get(f"/api/v1/classes/{world.class_id}/ledger", headers=h),
+        "decide_reviews": lambda h: world.client.post("/api/v1/reviews/999999/decision", headers=h,
+                                                      json={"decision": "confirmed", "note": "核对无误"}),
+        "mark_payable": lambda h: world.client.post("/api/v1/classes/999999/payment", headers=h, json={"note": ""}),
+        "dispatch_alerts": lambda h: world.client.post("/api/v1/alerts/999999/dismiss", headers=h,
+                                                       json={"note": "误报，已核实"}),
+    }
+    seen: dict[str, set[str]] = {}
+    for role, token in tokens.items():
+        me = world.client.get("/api/v1/me", headers=auth(token)).json()
+        assert set(me["capability_roles"]) == set(probes), me
+        seen[role] = set(me["may"])
+        for capability, probe in probes.items():
+            status = probe(auth(token)).status_code
+            assert (status == 403) is (capability not in me["may"]), (role, capability, status)
+    assert seen["admin"] == set(probes) and seen["site"] == set() and seen["auditor"] == {"read_reports"}
+    assert seen["operator"] == {"read_reports", "decide_reviews", "dispatch_alerts"}

@@ -11,7 +11,7 @@ import anyio
 from fastapi import WebSocket
 from starlette.concurrency import run_in_threadpool
 
-from models.scope import Scope
+from models.scope import Scope, capabilities_of
 from web.events import LiveEvent
 
 PING = json.dumps({"type": "ping"})
@@ -95,7 +95,7 @@ class ClientStream:
         hub = self.hub
         upto = hub.last_id
         await self.send_text(json.dumps({"type": "hello", "last_id": upto, "role": self.scope.role.value,
-                                         "ping_s": hub.ping_s}))
+                                         "may": capabilities_of(self.scope.role), "ping_s": hub.ping_s}))
         if since is None or since > upto:
             await self.send_fresh(upto)
             cursor = upto

@@ -17,7 +17,7 @@ from models.clock import SHANGHAI, utc_now
 from models.domain import CROSSCHECK_RULES, Distinct, InputModel, RecordId, Role
 from models.errors import errors, file_response
 from models.params import RecordIdPath
-from models.scope import Scope, access, ensure_class
+from models.scope import CAPABILITY_ROLES, Capability, Scope, access, ensure_class
 from models.tables import Alert, Institution, InstitutionEmployment, Region
 from monitor.adapters.spreadsheets import XLSX, to_xlsx
 from monitor.api.deps import Admin, Db, SettingsDep
@@ -36,6 +36,7 @@ from monitor.services.payments import PAYMENT_COLUMNS, mark_payable, payment_lis
 router = APIRouter(prefix="/api/v1", tags=["cross-checks"])
 Reader = Annotated[Scope, access(*REPORT_ROLES)]
 Watcher = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN, Role.AUDITOR)]
+Payer = Annotated[Scope, access(*CAPABILITY_ROLES[Capability.MARK_PAYABLE])]
 
 
 class CrossCheckIn(InputModel):
@@ -169,7 +170,7 @@ def employment(scope: Reader, db: Db,
 @router.post("/classes/{class_id}/payment", status_code=201, response_model=PaymentOut, responses=errors(404, 409),
              summary="Mark an ended class payable: cross-checked once more; refused while a cross-check alert on it "
                      "is open or a trainee's eligibility awaits review")
-def mark(class_id: RecordIdPath, body: PaymentIn, scope: Admin, db: Db, settings: SettingsDep) -> dict[str, Any]:
+def mark(class_id: RecordIdPath, body: PaymentIn, scope: Payer, db: Db, settings: SettingsDep) -> dict[str, Any]:
     return mark_payable(db, settings, class_id, scope.principal.name, body.note)
 
 

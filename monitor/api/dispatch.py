@@ -15,7 +15,7 @@ from models.dispatch import ArriveIn, CloseIn, DispatchIn, FixIn, NoteIn
 from models.domain import Role
 from models.errors import ApiError, errors
 from models.params import Limit, UploadIdPath
-from models.scope import Scope, access
+from models.scope import CAPABILITY_ROLES, Capability, Scope, access
 from models.tables import (
     Alert,
     AlertPage,
@@ -38,7 +38,7 @@ from monitor.services.inspections import alert_contradictions, close_evidence
 
 router = APIRouter(prefix="/api/v1", tags=["dispatch"])
 
-Operators = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN)]
+Operators = Annotated[Scope, access(*CAPABILITY_ROLES[Capability.DISPATCH_ALERTS])]
 Workers = Annotated[Scope, access(Role.INSPECTOR, Role.OPERATOR, Role.ADMIN)]
 Inspector = Annotated[Scope, access(Role.INSPECTOR)]
 ERRORS = errors(404, 409)

@@ -12,10 +12,9 @@ from sqlalchemy import func, select
 
 from models.audit import append_audit
 from models.clock import SHANGHAI, utc_now
-from models.domain import Role
 from models.errors import errors, file_response
 from models.params import DayQuery, RecordIdPath, RecordIdQuery
-from models.scope import Scope, access, ensure_class, public_route
+from models.scope import CAPABILITY_ROLES, Capability, Scope, access, ensure_class, public_route
 from models.tables import Alert, AlertTransition
 from monitor.adapters.spreadsheets import CSV, XLSX, to_csv, to_xlsx
 from monitor.adapters.storage import Database
@@ -37,7 +36,7 @@ from monitor.services.ledger import (
 )
 from monitor.settings import Settings
 
-REPORT_ROLES = (Role.AUDITOR, Role.ADMIN, Role.OPERATOR)
+REPORT_ROLES = CAPABILITY_ROLES[Capability.READ_REPORTS]
 
 
 def download(db: Database, data: bytes, media_type: str, filename: str) -> Response:

@@ -6,10 +6,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter
 
 from models.clock import utc_now
-from models.domain import IdentityReviewIn, ReviewBatchIn, ReviewDecisionIn, Role
+from models.domain import IdentityReviewIn, ReviewBatchIn, ReviewDecisionIn
 from models.errors import errors
 from models.params import Limit, UploadIdPath
-from models.scope import Scope, access
+from models.scope import CAPABILITY_ROLES, Capability, Scope, access
 from monitor.adapters.storage import begin_write
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.center import ReviewBatchOut, ReviewDecisionOut, ReviewOut
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["center"])
 
 ReviewState = Literal["open", "confirmed", "rejected"]
 ReviewKind = Literal["all", "checkin", "heartbeat", "identity"]
-Decider = Annotated[Scope, access(Role.OPERATOR, Role.ADMIN)]
+Decider = Annotated[Scope, access(*CAPABILITY_ROLES[Capability.DECIDE_REVIEWS])]
 
 
 @router.get("/reviews", summary="The review queue, oldest first: faces in the grey zone (check-ins, online-study "

@@ -9,7 +9,7 @@ from models.clock import utc_now
 from models.domain import ROLE_NAMES, Role, TokenIn, TokenRevokeIn
 from models.errors import errors
 from models.params import Limit, RecordIdPath
-from models.scope import AnyCaller
+from models.scope import CAPABILITY_ROLES, AnyCaller, capabilities_of
 from models.tables import ApiToken
 from monitor.adapters.tokens import hash_token, issue_token, list_tokens, revoke_token
 from monitor.api.deps import Admin, Db
@@ -31,7 +31,8 @@ def token_info(token: ApiToken) -> dict[str, Any]:
 def get_me(scope: AnyCaller) -> dict[str, Any]:
     p = scope.principal
     return {"role": p.role.value, "role_name": ROLE_NAMES[p.role], "name": p.name, "institution_id": p.institution_id,
-            "region_codes": list(p.region_codes), "staff_id": p.staff_id}
+            "region_codes": list(p.region_codes), "staff_id": p.staff_id, "may": capabilities_of(p.role),
+            "capability_roles": {c.value: [ROLE_NAMES[r] for r in roles] for c, roles in CAPABILITY_ROLES.items()}}
 
 
 @router.post("/tokens", status_code=201, summary="Issue a bearer token (shown once)", response_model=TokenOut)

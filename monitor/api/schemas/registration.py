@@ -154,6 +154,9 @@ class MeOut(BaseModel):
     institution_id: int | None
     region_codes: list[str]
     staff_id: int | None
+    may: list[str] = Field(description="what the role may do on the desk pages: read_reports, decide_reviews, "
+                           "mark_payable (the routes admit exactly these roles)")
+    capability_roles: dict[str, list[str]] = Field(description="for each capability, the roles (zh-CN) that have it")
 
 
 class TokenInfoOut(BaseModel):

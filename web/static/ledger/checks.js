@@ -56,7 +56,7 @@ function employmentText(list) {
     + `参保数据 ${e.insurance_period}），${median}${below}`;
 }
 
-export function createChecks({ client, isAdmin, reload }) {
+export function createChecks({ client, isPayer, reload }) {
   const institutions = new Map();  // class id -> institution id
   let classId = null;
 
@@ -78,7 +78,7 @@ export function createChecks({ client, isAdmin, reload }) {
     $("crosscheck-teachers").replaceChildren(...teacherItems(data.crosscheck));
     $("payment-state").textContent = paymentText(data.payment);
     $("payment-state").className = data.payment ? "ok" : "";
-    $("payment-form").classList.toggle("hidden", !(isAdmin() && !data.payment));
+    $("payment-form").classList.toggle("hidden", !(isPayer() && !data.payment));
     $("payment-list").classList.toggle("hidden", !data.payment);
     $("checks").classList.remove("hidden");
     showEmployment(classId);

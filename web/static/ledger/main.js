@@ -6,9 +6,8 @@ import { createChecks, crossCell } from "./checks.js";
 const { $ } = M;
 const client = M.createClient({ tokenKey: "monitor.ledger.token" });
 const login = M.tokenPrompt(client, () => start());
-let admin = false;  // only admins mark a class payable (the button is theirs)
-const READERS = ["auditor", "admin", "operator"];  // who may read the ledger (monitor/api/reports.py REPORT_ROLES)
-const checks = createChecks({ client, isAdmin: () => admin, reload: () => show() });
+let payer = false;  // may mark a class payable (GET /api/v1/me `may`: the admins); the button is theirs only
+const checks = createChecks({ client, isPayer: () => payer, reload: () => show() });
 
 async function download(ext) {
   let file;
@@ -63,12 +62,12 @@ async function start() {
   if (login.missing()) return;
   try {
     const me = await client.get("/api/v1/me");  // the ledger is the center's: a site's or an inspector's token
-    if (!READERS.includes(me.role)) {  // is refused before any control is drawn, as the API would refuse it
-      const refused = new Error(`当前身份（${me.role_name}）无权访问台账，需要：审计人员、管理员、监控调度员`);
+    if (!me.may.includes("read_reports")) {  // is refused before any control is drawn, as the API would refuse it
+      const refused = new Error(`当前身份（${me.role_name}）无权访问台账，需要：${me.capability_roles.read_reports.join("、")}`);
       refused.status = 403;
       throw refused;
     }
-    admin = me.role === "admin";
+    payer = me.may.includes("mark_payable");
     const [classes] = await Promise.all([client.get("/api/v1/classes"), M.catalogue]);  // rule names for the checks
     $("class").replaceChildren(...classes.map(c => { const o = M.el("option", "", `${c.name}（${c.code}）`); o.value = c.id; return o; }));
     $("tools").classList.remove("hidden"); login.hide(); $("error").textContent = "";

@@ -9,9 +9,8 @@ let current = 0;
 const selected = new Set();
 const KIND = { checkin: "签到签退", heartbeat: "在线学习", identity: "人脸查重" };
 const key = item => `${item.kind}:${item.id}`;
-const DECIDERS = ["operator", "admin"];  // who may decide (auditors and inspectors read the queue)
-let me = null;  // GET /api/v1/me: the token's role, so a reader is not offered buttons that would be refused
-const canDecide = () => me == null || DECIDERS.includes(me.role);
+let me = null;  // GET /api/v1/me: what the token may do, so a reader is not offered buttons that would be refused
+const canDecide = () => me == null || me.may.includes("decide_reviews");  // auditors and inspectors read the queue
 
 function age(minutes) {
   return minutes < 60 ? `${minutes} 分钟` : `${Math.floor(minutes / 60)} 小时 ${minutes % 60} 分`;

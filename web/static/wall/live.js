@@ -44,6 +44,7 @@ const handlers = {
   status,
   hello(ev, resumed) {
     state.role = ev.role;
+    state.may = ev.may || [];
     emit("hello", ev, resumed);
   },
   event(ev) {

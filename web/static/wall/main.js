@@ -70,6 +70,7 @@ on("event", ev => {
 });
 on("hello", (ev, resumed) => {
   state.role = ev.role;
+  state.may = ev.may || [];
   if (resumed) { refreshOverview(); refreshFrames(); }  // back after a drop: the events are replayed, the counts reread
 });
 on("reset", () => { refreshOverview(); });

@@ -7,7 +7,8 @@ export const client = createClient({ tokenKey: "monitor.wall.token" });
 export const state = {
   overview: null,
   lastId: null,        // the last event id seen: a reconnect resumes from it
-  role: null,          // from the live feed's hello: only operators and admins see the dispatch buttons
+  role: null,          // from the live feed's hello
+  may: [],             // the hello's capabilities: only those who may dispatch see the dispatch buttons
   alarmed: new Map(),  // class id -> time (ms) of its latest anomaly
   returned: new Map(), // alert id -> what the returned list shows
   returnedLoad: 0,     // bumped by every change of `returned`, so a load that started before it never overwrites it
@@ -21,7 +22,7 @@ export const api = (path, options) => client.request(path, options);
 export const photo = sha => client.photoUrl(sha);
 /** A vendored file (the map outlines): no token, it is public. */
 export const staticJson = path => client.get(path, { auth: false });
-export const isOperator = () => state.role === "operator" || state.role === "admin";
+export const isOperator = () => (state.may || []).includes("dispatch_alerts");  // the live feed's hello says so
 
 const listeners = new Map();
 export function on(name, fn) {
