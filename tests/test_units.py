@@ -135,7 +135,8 @@ def test_face_findings() -> None:
     # too few pixels to hold a judgeable face (the short side under twice the smallest face): poor, not missing
     enough = 2 * t.quality.min_side_px
     assert judge_checkin_face(0, None, None, t, (), PhotoShape(enough))[0][0].code.value == "FACE_MISSING"
-    assert judge_checkin_face(0, None, None, t, (), PhotoShape(enough - 1))[0][0].code.value == "FACE_POOR"
+    [tiny], _ = judge_checkin_face(0, None, None, t, (), PhotoShape(enough - 1))
+    assert tiny.code.value == "FACE_POOR" and tiny.severity.value == "medium"  # nobody seen: as an empty seat
     assert judge_checkin_face(3, None, None, t)[0][0].code.value == "FACE_MULTIPLE"
     [mismatch], review = judge_checkin_face(1, None, match_face([0.0] * 128, [[0.07] * 128], 0.6, "euclidean"), t)
     assert mismatch.code.value == "FACE_MISMATCH" and review is None
@@ -154,13 +155,15 @@ def test_a_photo_cut_short_or_of_a_few_colours_is_poor_not_missing_or_mismatched
     cut = PhotoShape(3000, None, 0.4)
     [poor], _ = judge_checkin_face(0, None, None, t, (), cut)
     assert poor.code.value == "FACE_POOR" and "不完整" in poor.message and "40%" in poor.message
+    # as serious as FACE_MISSING: grey lines padded onto a photo of nobody must not lower the attention it gets
+    assert poor.severity == judge_checkin_face(0, None, None, t)[0][0].severity
     assert poor.evidence["filled_share"] == 0.4 and poor.thresholds == {"cut_short_min_share": CUT_SHORT_MIN_SHARE}
     nearly_whole = PhotoShape(3000, None, CUT_SHORT_MIN_SHARE - 0.01)
     assert judge_checkin_face(0, None, None, t, (), nearly_whole)[0][0].code.value == "FACE_MISSING"
     assert judge_checkin_face(1, None, None, t, (), cut)[1].code == "FACE_NOT_ENROLLED"  # a face left: judged on
     far = match_face([0.0] * 128, [[0.07] * 128], 0.6, "euclidean")
     [bitonal], _ = judge_checkin_face(1, None, far, t, (), PhotoShape(3000, 2))
-    assert bitonal.code.value == "FACE_POOR" and "2 种颜色" in bitonal.message
+    assert bitonal.code.value == "FACE_POOR" and "2 种颜色" in bitonal.message and bitonal.severity.value == "low"
     assert judge_checkin_face(1, None, far, t, (), PhotoShape(3000, None))[0][0].code.value == "FACE_MISMATCH"
     assert judge_checkin_face(0, None, None, t, (), PhotoShape(3000, 1))[0][0].code.value == "FACE_MISSING"  # blank
 

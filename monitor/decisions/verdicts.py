@@ -158,15 +158,17 @@ def judge_checkin_face(
     """
     short_px = photo.short_side_px if photo is not None else None
     if face_count == 0 and short_px is not None and short_px < 2 * t.quality.min_side_px:
-        # too few pixels to hold a face that could be judged: not evidence that nobody was there (FACE_MISSING)
-        return [Finding(AnomalyCode.FACE_POOR, Severity.LOW,
+        # too few pixels to hold a face that could be judged: not evidence that nobody was there (FACE_MISSING), but
+        # nobody can be seen either, so as serious as an empty seat (a tiny photo must not lower the attention)
+        return [Finding(AnomalyCode.FACE_POOR, Severity.MEDIUM,
                         f"照片分辨率过低（短边 {short_px} 像素，至少 {2 * t.quality.min_side_px} 像素），"
                         "无法辨认人脸，请重新拍摄", {"face_count": 0, "photo_short_side_px": short_px},
                         {"min_photo_short_side_px": 2 * t.quality.min_side_px})], None
     if photo is not None and (defect := explain_photo_defect(photo, face_count)):
-        # a file cut short, or a picture no camera took: a retake, not evidence of absence or of another face
+        # a file cut short, or a picture no camera took: a retake, not evidence of absence or of another face; a cut
+        # that leaves no face is as serious as an empty seat (grey lines padded onto a photo of nobody gain nothing)
         message, defect_measured, defect_limits = defect
-        return [Finding(AnomalyCode.FACE_POOR, Severity.LOW, message, {"face_count": face_count, **defect_measured},
+        return [Finding(AnomalyCode.FACE_POOR, Severity.MEDIUM if face_count == 0 else Severity.LOW, message, {"face_count": face_count, **defect_measured},
                         defect_limits)], None
     if face_count == 0:
         return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, f"{photo_name}中未检测到人脸",
