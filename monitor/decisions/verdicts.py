@@ -168,8 +168,8 @@ def judge_checkin_face(
         # a file cut short, or a picture no camera took: a retake, not evidence of absence or of another face; a cut
         # that leaves no face is as serious as an empty seat (grey lines padded onto a photo of nobody gain nothing)
         message, defect_measured, defect_limits = defect
-        return [Finding(AnomalyCode.FACE_POOR, Severity.MEDIUM if face_count == 0 else Severity.LOW, message, {"face_count": face_count, **defect_measured},
-                        defect_limits)], None
+        return [Finding(AnomalyCode.FACE_POOR, Severity.MEDIUM if face_count == 0 else Severity.LOW, message,
+                        {"face_count": face_count, **defect_measured}, defect_limits)], None
     if face_count == 0:
         return [Finding(AnomalyCode.FACE_MISSING, Severity.MEDIUM, f"{photo_name}中未检测到人脸",
                         {"face_count": 0})], None
