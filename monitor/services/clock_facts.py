@@ -128,14 +128,19 @@ def claimed_keys(session: Session, keys: Collection[str]) -> set[str]:
     return out
 
 
-def marks_of(session: Session, class_id: int, since: datetime) -> dict[int, list[Mark]]:
-    """Each trainee's verified sign-ins and sign-outs since `since`, and those awaiting review (pending)."""
+def marks_of(session: Session, class_id: int, since: datetime, until: datetime | None = None,
+             session_ids: Collection[int] | None = None) -> dict[int, list[Mark]]:
+    """Each trainee's verified sign-ins and sign-outs since `since` (and before `until`; of `session_ids` only, when
+    given), and those awaiting review (pending)."""
     marks: dict[int, list[Mark]] = defaultdict(list)
+    within = [CheckIn.captured_at < until.astimezone(UTC)] if until is not None else []
+    if session_ids is not None:
+        within.append(CheckIn.session_id.in_(list(session_ids)))
     for c in session.execute(select(  # columns, not entities: no identity map of every check-in in the tick
             CheckIn.id, CheckIn.trainee_id, CheckIn.kind, CheckIn.captured_at, CheckIn.session_id,
             CheckIn.photo_sha256, CheckIn.status).where(
             CheckIn.class_id == class_id, CheckIn.status.in_([UploadStatus.PASSED, UploadStatus.REVIEW]),
-            CheckIn.captured_at >= since.astimezone(UTC)).order_by(CheckIn.captured_at)):
+            CheckIn.captured_at >= since.astimezone(UTC), *within).order_by(CheckIn.captured_at)):
         marks[c.trainee_id].append(Mark(c.kind, c.captured_at, c.session_id, c.id, c.photo_sha256,
                                         pending=c.status == UploadStatus.REVIEW))
     return marks
@@ -162,11 +167,14 @@ def load_ended_slots(session: Session, local_now: datetime, settings: Settings) 
             due.append((cls, since, slots))
     settled = claimed_keys(session, {slot_settled_key(cls.id, s.session_id, s.day) for cls, _, slots in due
                                      for s in slots})
-    for cls, since, slots in due:
+    for cls, _since, slots in due:
         open_slots = [s for s in slots if slot_settled_key(cls.id, s.session_id, s.day) not in settled]
         if not open_slots:
             continue
-        marks = marks_of(session, cls.id, datetime.combine(since, time(0), SHANGHAI))
+        # only the open sessions' check-ins (once yesterday's settled, today's; once the morning's, the afternoon's)
+        marks = marks_of(session, cls.id, datetime.combine(min(s.day for s in open_slots), time(0), SHANGHAI),
+                         datetime.combine(max(s.day for s in open_slots) + timedelta(days=1), time(0), SHANGHAI),
+                         {s.session_id for s in open_slots})
         roster = session.execute(
             select(Trainee.id, Trainee.name).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
             .where(RosterEntry.class_id == cls.id)).all()
