@@ -97,6 +97,14 @@ def migrate_database(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+EVENTS_WRITTEN = "events_written"  # a session's info flag: its commit wakes the live feed
+
+
+def note_events_written(session: Session) -> None:
+    """The session wrote live events (however inserted): once it commits, the live feed is told at once."""
+    session.info[EVENTS_WRITTEN] = True
+
+
 class Database:
     """The engine plus a session factory; `session()` commits on success and rolls back on error.
 
@@ -121,11 +129,11 @@ class Database:
         @event.listens_for(self.factory, "after_flush")
         def _note_events(session: Session, _context: object) -> None:
             if any(isinstance(obj, Event) for obj in session.new):
-                session.info["events_written"] = True
+                note_events_written(session)
 
         @event.listens_for(self.factory, "after_commit")
         def _announce_events(session: Session) -> None:
-            if session.info.pop("events_written", False):
+            if session.info.pop(EVENTS_WRITTEN, False):
                 for callback in self.on_events_committed:
                     try:
                         callback()
@@ -134,7 +142,7 @@ class Database:
 
         @event.listens_for(self.factory, "after_rollback")
         def _forget_events(session: Session) -> None:
-            session.info.pop("events_written", None)
+            session.info.pop(EVENTS_WRITTEN, None)
 
     @property
     def audit_key(self) -> tuple[str, bytes] | None:

@@ -27,7 +27,7 @@ from models.tables import (
 from models.terms import EventKind, SubjectKind
 from monitor.decisions.alert_lifecycle import WORKING, AlertState
 from monitor.decisions.verdicts import Finding
-from monitor.services.events import add_event, class_context
+from monitor.services.events import add_event, add_events, class_context
 
 ALERT_WINDOW = timedelta(minutes=30)
 # An alert that is still being handled takes new anomalies of its rule and class (the inspector sent sees them).
@@ -95,13 +95,12 @@ def add_anomalies(session: Session, items: Sequence[NewAnomaly], window: timedel
         anomaly.alert_id = alerts[(anomaly.rule, anomaly.class_id)].id
     session.add_all(anomalies)
     session.flush()
-    for item, anomaly, count in zip(items, anomalies, running, strict=True):
-        add_event(session, EventKind.ANOMALY, item.context, {
-            "anomaly_id": anomaly.id, "rule": anomaly.rule, "severity": anomaly.severity,
-            "message": anomaly.message, "subject_kind": item.kind, "subject_id": item.subject_id,
-            "alert_id": anomaly.alert_id, "alert_count": count,
-            "at": anomaly.created_at.isoformat(), **item.people, **item.extra,
-        })
+    add_events(session, [(EventKind.ANOMALY, item.context, {
+        "anomaly_id": anomaly.id, "rule": anomaly.rule, "severity": anomaly.severity,
+        "message": anomaly.message, "subject_kind": item.kind, "subject_id": item.subject_id,
+        "alert_id": anomaly.alert_id, "alert_count": count,
+        "at": anomaly.created_at.isoformat(), **item.people, **item.extra,
+    }, None) for item, anomaly, count in zip(items, anomalies, running, strict=True)])
     return anomalies
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from models.clock import utc_now
 from models.tables import Event, Institution, Region, Trainee, TrainingClass, Venue
 from models.terms import EventKind
+from monitor.adapters.storage import note_events_written
 
 
 def prefecture_of(region_code: str) -> str:
@@ -48,14 +51,21 @@ def people_of(session: Session, trainee_id: int | None) -> dict[str, Any]:
 def add_event(session: Session, kind: EventKind, context: dict[str, Any], payload: dict[str, Any],
               staff_id: int | None = None) -> None:
     """Append one event to the live feed (in the caller's transaction: it is seen only if the change commits)."""
-    session.add(
-        Event(
-            kind=kind.value,
-            region_code=context["county_code"],
-            class_id=context["class_id"],
-            institution_id=context["institution_id"],
-            staff_id=staff_id,
-            payload={**context, **payload},
-            created_at=utc_now(),
-        )
-    )
+    add_events(session, [(kind, context, payload, staff_id)])
+
+
+NewEvent = tuple[EventKind, dict[str, Any], dict[str, Any], int | None]  # kind, class context, payload, staff id
+
+
+def add_events(session: Session, events: Sequence[NewEvent]) -> None:
+    """Append events (kind, class context, payload, the one inspector it is for) in one statement, in order, in the
+    caller's transaction. Their ids are not read back: nothing needs them before the commit, and an ORM insert on
+    SQLite reads each new id with its own statement (a clock tick writes thousands)."""
+    if not events:
+        return
+    now = utc_now()
+    session.execute(insert(Event), [
+        {"kind": kind.value, "region_code": context["county_code"], "class_id": context["class_id"],
+         "institution_id": context["institution_id"], "staff_id": staff_id, "payload": {**context, **payload},
+         "created_at": now} for kind, context, payload, staff_id in events])
+    note_events_written(session)
