@@ -4,6 +4,7 @@ verification that keeps failing ends as VERIFICATION_FAILED for operators, never
 from __future__ import annotations
 
 import io
+import re
 import time
 import zlib
 from collections.abc import Callable
@@ -192,7 +193,8 @@ def test_a_photo_that_cannot_be_decoded_ends_at_once_as_verification_failed(worl
     assert r.status_code == 201, r.text  # accepted (the API does not decode), then judged by the worker at once
     body = r.json()
     assert body["status"] == "failed" and [x["code"] for x in body["reasons"]] == ["VERIFICATION_FAILED"]
-    assert "无法解码" in body["message"]
+    assert "无法解码（文件数据已损坏或不完整）" in body["message"], body  # the decoder's English stays in the log
+    assert not re.search(r"[A-Za-z]{4,}", body["message"]), body
     with world.client.app.state.db.session() as s:
         outbox = s.scalar(select(OutboxMessage).where(OutboxMessage.subject_id == body["id"]))
         assert outbox is not None and outbox.failures == 0 and outbox.processed_at is not None  # no retries

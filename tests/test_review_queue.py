@@ -137,6 +137,9 @@ def test_a_doubtful_heartbeat_goes_to_review_and_counts_once_confirmed(
         assert r.status_code == 201, r.text
     beats = client.get(f"/api/v1/online/sessions/{session['id']}", headers=auth(world.site)).json()["heartbeats"]
     assert [b["status"] for b in beats] == ["review", "failed"]  # a stranger's face is refused, not reviewed
+    assert [[r["code"] for r in b["reasons"]] for b in beats] == [["FACE_GREY_ZONE"], ["FACE_MISMATCH"]]
+    with client.app.state.db.session() as s:  # a stranger studying in the trainee's name is an alert
+        assert s.scalars(select(Anomaly.rule).where(Anomaly.subject_kind == "heartbeat")).all() == ["FACE_MISMATCH"]
 
     def minutes() -> float:
         day = start.astimezone(SHANGHAI).date()  # the day the session began, whatever the time now
@@ -152,6 +155,27 @@ def test_a_doubtful_heartbeat_goes_to_review_and_counts_once_confirmed(
                     headers=auth(world.operator))
     assert r.status_code == 200 and r.json()["subject_status"] == "passed" and r.json()["kind"] == "heartbeat"
     assert minutes() == 10
+    beats = client.get(f"/api/v1/online/sessions/{session['id']}", headers=auth(world.site)).json()["heartbeats"]
+    assert beats[0]["reasons"] == []  # confirmed: nothing left to explain
+
+
+def test_a_rejected_heartbeat_says_the_operator_rejected_it(client_factory: Callable[..., TestClient]) -> None:
+    """Outside tester: a grey-zone heartbeat an operator rejected still showed only 「需人工复核」 as its reason."""
+    client = client_factory(**GREY)
+    world = World.build(client)
+    session = client.post("/api/v1/online/sessions", json={"class_id": world.class_id, "trainee_id": world.obama_id},
+                          headers=auth(world.site)).json()
+    r = client.post(f"/api/v1/online/sessions/{session['id']}/heartbeats",
+                    data={"captured_at": datetime.now(UTC).isoformat()},
+                    files={"photo": ("h.jpg", face("people/obama/obama2.jpg"), "image/jpeg")}, headers=auth(world.site))
+    assert r.json()["status"] == "review", r.text
+    [item] = client.get("/api/v1/reviews?kind=heartbeat", headers=auth(world.operator)).json()
+    r = client.post(f"/api/v1/reviews/{item['id']}/decision", json={"decision": "rejected", "note": "不是本人"},
+                    headers=auth(world.operator))
+    assert r.status_code == 200 and r.json()["subject_status"] == "failed", r.text
+    [beat] = client.get(f"/api/v1/online/sessions/{session['id']}", headers=auth(world.site)).json()["heartbeats"]
+    assert beat["status"] == "failed" and [x["code"] for x in beat["reasons"]] == ["FACE_MISMATCH"], beat
+    assert "人工复核认定" in beat["reasons"][0]["message"] and "不是本人" in beat["reasons"][0]["message"]
 
 
 def test_a_look_alike_found_at_enrolment_is_reviewed(world: World) -> None:

@@ -41,7 +41,14 @@ from monitor.decisions.geodesy import (
     wgs84_to_gcj02,
 )
 from monitor.decisions.schedule import class_status_at
-from monitor.decisions.verdicts import Thresholds, judge_checkin_face, judge_fence, judge_heartbeat_face
+from monitor.decisions.verdicts import (
+    HEARTBEAT_ALERTED,
+    Thresholds,
+    judge_checkin_face,
+    judge_fence,
+    judge_heartbeat,
+    judge_replay,
+)
 from monitor.settings import Settings
 
 
@@ -369,7 +376,7 @@ def test_heartbeat_faces_pass_fail_or_go_to_review() -> None:
     def verdict(d: float | None, faces: int = 1, quality: FaceQuality = good,
                 photo: PhotoShape = camera) -> tuple[str, list[str], str | None]:
         match = None if d is None else FaceMatch(distance=d, threshold=0.60, matched=d <= 0.60, template_index=0)
-        status, findings, review = judge_heartbeat_face(faces, quality, match, ARCFACE, photo)
+        status, findings, review = judge_heartbeat(faces, quality, match, ARCFACE, photo)
         return status, [f.code.value for f in findings], review.code if review else None
 
     assert verdict(0.30) == ("passed", [], None) and verdict(0.95) == ("failed", ["FACE_MISMATCH"], None)
@@ -382,7 +389,15 @@ def test_heartbeat_faces_pass_fail_or_go_to_review() -> None:
     assert verdict(0.30, quality=FaceQuality(side_px=30, sharpness=300.0, brightness=120.0, cut_off=False)) == (
         "failed", ["FACE_POOR"], None)
     assert verdict(0.35, photo=PhotoShape(short_side_px=720, colours=2)) == ("failed", ["FACE_POOR"], None)
-    _, findings, _ = judge_heartbeat_face(0, None, None, ARCFACE, camera)
+    _, findings, _ = judge_heartbeat(0, None, None, ARCFACE, camera)
     assert findings[0].message == "学习抽拍照片中未检测到人脸"
-    _, _, review = judge_heartbeat_face(1, good, None, ARCFACE, camera)
+    _, _, review = judge_heartbeat(1, good, None, ARCFACE, camera)
     assert review is not None and review.message.endswith("复核确认前不计入学时")
+    # a near copy of an earlier photo fails however well its face matches (the photo of the enrolment, replayed)
+    replay = judge_replay([("enrolment", 3, 0)], None, datetime(2026, 3, 2, tzinfo=UTC), None, None, ARCFACE)
+    status, findings, review = judge_heartbeat(1, good, FaceMatch(0.01, 0.60, True, 0), ARCFACE, camera, replay)
+    assert (status, [f.code.value for f in findings], review) == ("failed", ["PHOTO_REPLAY"], None)
+    assert "人脸登记照片" in findings[0].message
+    assert {c.value for c in HEARTBEAT_ALERTED} == {"PHOTO_REPLAY", "FACE_MISMATCH"}
+    assert "在线学习抽拍照片" in judge_replay([("heartbeat", 9, 2)], None, datetime(2026, 3, 2, tzinfo=UTC), None, None,
+                                           ARCFACE)[0].message

@@ -107,6 +107,8 @@ def build_live_router(hub: EventHub, db: Database) -> APIRouter:
                 slow = True
             except AccessEnded:
                 ended = True
+            except WebSocketDisconnect:
+                pass  # the client left while being sent something (closing right after `hello`): nothing to do
             finally:
                 cancel.cancel()
 

@@ -19,11 +19,11 @@ from ingest.outbox import HEARTBEAT_TOPIC, outbox_message, publish_outbox
 from ingest.routes.uploads import read_image, single_valued_parts, site_institution
 from ingest.schemas import HeartbeatAcceptedOut, OnlineSessionOut, OnlineSessionStartedOut, upload_responses
 from models.clock import SHANGHAI, utc_now
-from models.domain import TraineeInClassIn
+from models.domain import AnomalyCode, TraineeInClassIn
 from models.errors import ApiError, errors
 from models.params import UploadIdPath
 from models.scope import AnyCaller, Scope, SiteCaller, get_in_scope
-from models.tables import OnlineHeartbeat, OnlineSession, Verification
+from models.tables import Anomaly, OnlineHeartbeat, OnlineSession, Verification
 from models.terms import SubjectKind, UploadStatus
 
 router = APIRouter(prefix="/api/v1/online", tags=["online study"], route_class=InMemoryFormRoute)
@@ -60,7 +60,8 @@ def session_body(session: Session, s: OnlineSession) -> dict[str, Any]:
 
 
 def reasons_of(session: Session, beats: list[OnlineHeartbeat]) -> dict[int, list[dict[str, Any]]]:
-    """Why each judged heartbeat failed, or why it went to an operator (unless confirmed since), by heartbeat id."""
+    """Why each judged heartbeat failed, or why it went to an operator (while it waits), by heartbeat id: its
+    verification's reasons, then any anomaly raised on it since (an operator's rejection)."""
     out: dict[int, list[dict[str, Any]]] = {}
     status = {b.id: b.status for b in beats}
     ids = list(status)
@@ -69,9 +70,17 @@ def reasons_of(session: Session, beats: list[OnlineHeartbeat]) -> dict[int, list
                 select(Verification.subject_id, Verification.reasons, Verification.measured).where(
                     Verification.subject_kind == SubjectKind.HEARTBEAT, Verification.subject_id.in_(part))):
             review = (measured or {}).get("review")
-            shown = [{"code": review["code"], "message": review["message"]}] if review and status[
-                subject_id] != UploadStatus.PASSED else []
-            out[subject_id] = list(reasons) + shown
+            waiting = [{"code": review["code"], "message": review["message"]}] if review and status[
+                subject_id] == UploadStatus.REVIEW else []
+            out[subject_id] = list(reasons) + waiting
+        for subject_id, rule, message in session.execute(
+                select(Anomaly.subject_id, Anomaly.rule, Anomaly.message).where(  # by the (rule, kind, id) key
+                    Anomaly.rule.in_([c.value for c in AnomalyCode]), Anomaly.subject_kind == SubjectKind.HEARTBEAT,
+                    Anomaly.subject_id.in_(part))
+                .order_by(Anomaly.id)):
+            known = out.setdefault(subject_id, [])
+            if all(r["code"] != rule for r in known):
+                known.append({"code": rule, "message": message})
     return out
 
 

@@ -15,7 +15,7 @@ from models.tables import PhotoHash
 
 GAP_SECONDS = 120.0  # how long an id skipped over is looked for again (a transaction still open when a later id showed)
 MAX_GAPS = 20_000
-ORDERED_KINDS = ("checkin", "snapshot")  # uploads judged against the earlier ones only (see `find_near`)
+ORDERED_KINDS = ("checkin", "snapshot", "heartbeat")  # uploads judged against the earlier ones only (`find_near`)
 MIN_STRUCTURE_BITS = 16  # a pHash with fewer bits (or more than 64 minus these) set describes no picture
 
 
@@ -100,9 +100,9 @@ class PhotoHashIndex:
                   before_id: int | None = None) -> list[tuple[str, int, int]]:
         """(subject kind, subject id, Hamming distance) of stored photos within `max_distance` bits.
 
-        With `before_id` (the row id of the upload's own hash), uploads (check-ins, snapshots) count only when their
-        hash row is older: of two near copies judged at once by two workers, the later row is the replay, whichever
-        worker reads first. Enrolment photos, heartbeats and burst frames count whatever their id.
+        With `before_id` (the row id of the upload's own hash), uploads (check-ins, snapshots, heartbeats) count only
+        when their hash row is older: of two near copies judged at once by two workers, the later row is the replay,
+        whichever worker reads first. Enrolment photos and burst frames count whatever their id.
 
         A flat picture (see `phash_has_structure`) is a near copy of nothing: two blank frames are not one photo."""
         if not phash_has_structure(phash):

@@ -222,13 +222,22 @@ def judge_checkin_face(
                                         f"{t.face_mismatch:.2f}），需人工复核", measured, limits)
 
 
-def judge_heartbeat_face(face_count: int, quality: FaceQuality | None, match: FaceMatch | None, t: Thresholds,
-                         photo: PhotoShape | None = None) -> tuple[UploadStatus, list[Finding], Review | None]:
-    """An online-study heartbeat's face, judged as a check-in's without classmates: failed with its findings (no
-    single face, a photo or face that cannot be judged, beyond `face_mismatch`), passed within `face_match`, and
+HEARTBEAT_ALERTED = frozenset({AnomalyCode.PHOTO_REPLAY, AnomalyCode.FACE_MISMATCH})
+"""What a failed heartbeat raises as an anomaly: someone else, or a replayed picture, studying in the trainee's name
+(as an operator's rejection of a doubtful one does). No face, several, or one that cannot be judged only leaves the
+stretch uncounted, and the trainee is told why."""
+
+
+def judge_heartbeat(face_count: int, quality: FaceQuality | None, match: FaceMatch | None, t: Thresholds,
+                    photo: PhotoShape | None = None, replay: Sequence[Finding] = ()
+                    ) -> tuple[UploadStatus, list[Finding], Review | None]:
+    """An online-study heartbeat: its face judged as a check-in's without classmates, and `replay` (judge_replay: a
+    near copy of an earlier photo or of an enrolment photo, a stale EXIF time). Failed with its findings (a replay,
+    no single face, a photo or face that cannot be judged, beyond `face_mismatch`), passed within `face_match`, and
     between the two — or with no template of the model in use — left to an operator (status `review`, not counted
-    until confirmed). The findings say why; they raise no anomaly (a failed stretch is simply not counted)."""
+    until confirmed)."""
     findings, review = judge_checkin_face(face_count, quality, match, t, photo=photo, photo_name="学习抽拍照片")
+    findings = merge_findings([*replay, *findings])
     if findings:
         return UploadStatus.FAILED, findings, None
     if review is not None:
@@ -292,7 +301,8 @@ def judge_replay(near_copies: Sequence[tuple[str, int, int]], exif_time: datetim
     out: list[Finding] = []
     if near_copies:
         kind, subject_id, distance = min(near_copies, key=lambda c: c[2])
-        what = {"checkin": "签到", "snapshot": "课堂抓拍", "enrolment": "人脸登记", "frame": "活体连拍"}.get(kind, kind)
+        what = {"checkin": "签到", "snapshot": "课堂抓拍", "enrolment": "人脸登记", "frame": "活体连拍",
+                "heartbeat": "在线学习抽拍"}.get(kind, "其他")
         out.append(Finding(AnomalyCode.PHOTO_REPLAY, Severity.HIGH,
                            f"照片与此前的{what}照片（编号 {subject_id}）几乎相同（差异 {distance} 位）",
                            {"near_copies": [{"kind": k, "id": i, "distance": d} for k, i, d in near_copies[:10]]},

@@ -34,8 +34,9 @@ def guard_handler(ctx: WorkerContext, topic: str, key: str, handler: Handler) ->
             return
         try:
             handler(ctx, subject_id)
-        except UnreadablePhoto as exc:
-            give_up(ctx, topic, subject_id, f"照片无法解码（{exc}）")
+        except UnreadablePhoto as exc:  # the decoder's own words stay in the log, not in the zh-CN reason
+            log.warning("%s %s: photo not decodable: %s", topic, subject_id, exc)
+            give_up(ctx, topic, subject_id, "照片无法解码（文件数据已损坏或不完整）")
         except EvidenceFault as fault:  # judged on a substituted photo would be worse than not judged
             record_fault(ctx.db, fault, "worker")
             what = "已被改动，与登记的校验码不符" if fault.kind == "altered" else "已不在存储中"

@@ -13,7 +13,6 @@ from models.tables import (
     FaceTemplate,
     OnlineHeartbeat,
     OnlineSession,
-    PhotoHash,
     ReviewItem,
     TrainingClass,
     Verification,
@@ -22,13 +21,14 @@ from models.terms import SubjectKind, UploadStatus
 from monitor.adapters.face_scan import FaceScan
 from monitor.decisions.faces import FaceMatch, match_face
 from monitor.decisions.online import judge_online_day
-from monitor.decisions.verdicts import Finding, Review, judge_heartbeat_face
+from monitor.decisions.verdicts import HEARTBEAT_ALERTED, Finding, Review, judge_heartbeat, judge_replay
 from monitor.services.alerts import NewAnomaly, add_anomalies
-from monitor.services.checkins import quality_of
+from monitor.services.checkins import exif_time_utc, quality_of
 from monitor.services.clock import claim_subject
 from monitor.services.context import WorkerContext
 from monitor.services.events import class_context, people_of
 from monitor.services.ledger import online_day
+from monitor.services.photo_hashes import earlier_near_copies, reserve_photo_hash
 from monitor.services.recorder import Verdict, add_verdict, mark_processed
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,16 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
         templates = [tp.encoding for tp in session.scalars(select(FaceTemplate).where(
             FaceTemplate.person_kind == "trainee", FaceTemplate.person_id == online.trainee_id,
             FaceTemplate.model_version == ctx.engine.model_version))]
-        photo_sha = beat.photo_sha256
+        photo_sha, received_at = beat.photo_sha256, beat.received_at
+    t = ctx.thresholds
     scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "selfie")
     face = scan.faces[0] if len(scan.faces) == 1 else None
-    match = match_face(face.encoding, templates, ctx.thresholds.face_match, ctx.thresholds.metric) \
-        if face is not None and templates else None
-    status, reasons, review = judge_heartbeat_face(len(scan.faces), quality_of(face), match, ctx.thresholds,
-                                                   scan.shape)
+    match = match_face(face.encoding, templates, t.face_match, t.metric) if face is not None and templates else None
+    # a near copy of an earlier photo (a heartbeat, a check-in, the enrolment photo) vouches for nobody's presence
+    own_hash = reserve_photo_hash(ctx.db, photo_sha, scan.phash, SubjectKind.HEARTBEAT, beat_id)
+    near_copies = earlier_near_copies(ctx.db, ctx.photo_index, own_hash, scan.phash, t.replay_phash_max_distance)
+    replay = judge_replay(near_copies, exif_time_utc(scan.exif_time), received_at, None, None, t)
+    status, reasons, review = judge_heartbeat(len(scan.faces), quality_of(face), match, t, scan.shape, replay)
     verification = Verification(
         subject_kind=SubjectKind.HEARTBEAT, subject_id=beat_id, passed=status is UploadStatus.PASSED,
         face_count=len(scan.faces), face_distance=match.distance if match else None, fence_result=None,
@@ -91,8 +94,6 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
                 return
             beat.status, beat.face_distance = status, match.distance if match else None
             session.add(verification)
-            session.add(PhotoHash(sha256=photo_sha, phash=scan.phash, subject_kind=SubjectKind.HEARTBEAT,
-                                  subject_id=beat_id, created_at=utc_now()))
             cls = session.get(TrainingClass, online.class_id)
             assert cls is not None
             if review is not None:
@@ -104,6 +105,9 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
             context = class_context(session, cls)
             people = people_of(session, online.trainee_id)
             session.flush()
+            add_anomalies(session, [NewAnomaly(context, finding, SubjectKind.HEARTBEAT, beat_id, people,
+                                               {"online_session_id": online.id, "photo_sha256": photo_sha}, {})
+                                    for finding in reasons if finding.code in HEARTBEAT_ALERTED])
             day = online.started_at.astimezone(SHANGHAI).date()  # study counts for the day its session began
             study = online_day(session, online.trainee_id, day, settings.online_max_gap_minutes,
                                settings.online_daily_cap_minutes, utc_now())
