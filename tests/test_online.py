@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -68,3 +69,24 @@ def test_online_session_through_the_api(client_factory: Callable[..., TestClient
         assert len(beats) == 3 and all(m.published_at and m.processed_at for m in beats)  # sent once, done
         over = s.scalars(select(Anomaly).where(Anomaly.rule == "ONLINE_OVER_8H")).all()
         assert len(over) == 1 and over[0].trainee_id == world.obama_id
+
+
+def test_a_heartbeat_taken_before_its_session_began_is_refused(client_factory: Callable[..., TestClient]) -> None:
+    """Outside tester: a heartbeat `captured_at` three hours before its session started passed, and the wall's day
+    timeline showed the check before the session. Before the start (beyond the clock skew allowed) is refused."""
+    world = World.build(client_factory())
+    session = world.client.post("/api/v1/online/sessions", json={"class_id": world.class_id,
+                                                                 "trainee_id": world.obama_id},
+                                headers=auth(world.site)).json()
+    started = datetime.fromisoformat(session["started_at"])
+
+    def beat(at: datetime) -> Any:
+        return world.client.post(f"/api/v1/online/sessions/{session['id']}/heartbeats",
+                                 data={"captured_at": at.isoformat()},
+                                 files={"photo": ("h.jpg", face("people/obama/obama2.jpg"), "image/jpeg")},
+                                 headers=auth(world.site))
+
+    r = beat(started - timedelta(hours=3))
+    assert r.status_code == 422 and r.json()["code"] == "CAPTURED_BEFORE_SESSION", r.text
+    assert "早于本次线上学习会话的开始时间" in r.json()["message"]
+    assert beat(started + timedelta(seconds=5)).status_code == 201

@@ -129,6 +129,9 @@ async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, re
                 row = visible_session(session, session_id, scope)
                 if row.ended_at is not None:
                     raise ApiError(409, "ONLINE_SESSION_ENDED", "该线上学习会话已结束")
+                if captured < row.started_at - timedelta(seconds=ctx.limits.max_future_skew_s):
+                    raise ApiError(422, "CAPTURED_BEFORE_SESSION", "抽拍时间早于本次线上学习会话的开始时间"
+                                   f"（{row.started_at.astimezone(SHANGHAI):%H:%M:%S}，北京时间），请检查设备时间")
                 if session.scalar(select(OnlineHeartbeat.id).where(OnlineHeartbeat.photo_sha256 == image.sha256)):
                     raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用")
                 store_evidence(session, ctx.evidence, image, now)
