@@ -146,6 +146,20 @@ def test_the_wall_shows_todays_cross_check_alerts_and_a_trainees_findings(tmp_pa
         expect(first).to_contain_text(f"待处置 {hit[0]['open'] - 1}")
         assert not outside, outside
         assert not errors, errors
+
+        # A region inspector's wall: the cross-checks are the center's. The feed's hello leaves `read_reports` out of
+        # `may`, so the panel says so and the page asks the API nothing it would refuse (it asked and got 403).
+        staff = p.post("/api/v1/staff", json={"name": "抽查员甲", "phone": "13900000001", "level": "county",
+                                              "region_code": "530102"})
+        inspector = p.post("/api/v1/tokens", json={"role": "inspector", "name": "抽查员甲",
+                                                   "staff_id": staff["id"]})["token"]
+        asked: list[str] = []
+        watch = context.new_page()
+        watch.on("request", lambda r: asked.append(r.url) if "/api/v1/" in r.url and "crosscheck" in r.url else None)
+        watch.goto(f"{base}/wall#token={inspector}")
+        expect(watch.locator("#conn")).to_have_text("实时连接正常", timeout=15_000)
+        expect(watch.locator("#cross-prefs")).to_have_text("当前身份无权查看登记比对预警", timeout=10_000)
+        assert not asked, asked
         context.close()
 
 

@@ -8,6 +8,7 @@ import { periodsText, sourceName } from "../lib/register-sources.js";
 import { api, on, shortName, state } from "./state.js";
 
 const detailBox = $("detail");
+const mayRead = () => (state.may || []).includes("read_reports");  // from the live feed's hello
 const REFRESH_MS = 60000;
 const ROWS = 3;  // the panel's rows: the top prefectures, past three the rest summed in the last
 
@@ -54,7 +55,7 @@ export async function showCrosscheck(d) {
   box.dataset.findings = "";
   note.removeAttribute("title");
   $("crosscheck-list").replaceChildren();
-  if (!d.class_id) { box.classList.add("hidden"); return; }
+  if (!d.class_id || !mayRead()) { box.classList.add("hidden"); return; }  // the center's: not a region inspector's
   box.classList.remove("hidden");
   $("crosscheck-title").textContent = d.trainee_id ? "登记数据比对（该学员）" : "登记数据比对（本班教师）";
   note.textContent = "正在读取…";
@@ -106,7 +107,12 @@ function renderToday(body) {
 }
 
 export async function refreshCrossToday() {
-  if (!state.token) return;
+  if (!state.token || state.may == null) return;  // before the feed's hello: its `may` is not known yet
+  if (!mayRead()) {  // a region inspector's wall: the cross-checks are the center's (the hello's `may` says so)
+    $("cross-total").textContent = "–"; $("cross-open").textContent = "–";
+    $("cross-prefs").replaceChildren(el("li", "none", "当前身份无权查看登记比对预警"));
+    return;
+  }
   const mine = ++loading;
   try {
     const body = await api("/api/v1/crosschecks/today");

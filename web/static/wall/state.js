@@ -8,7 +8,7 @@ export const state = {
   overview: null,
   lastId: null,        // the last event id seen: a reconnect resumes from it
   role: null,          // from the live feed's hello
-  may: [],             // the hello's capabilities: only those who may dispatch see the dispatch buttons
+  may: null,           // the hello's capabilities (null until it came): only who may dispatch sees those buttons
   alarmed: new Map(),  // class id -> time (ms) of its latest anomaly
   returned: new Map(), // alert id -> what the returned list shows
   returnedLoad: 0,     // bumped by every change of `returned`, so a load that started before it never overwrites it
