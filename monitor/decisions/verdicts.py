@@ -232,7 +232,7 @@ def judge_heartbeat(face_count: int, quality: FaceQuality | None, match: FaceMat
                     photo: PhotoShape | None = None, replay: Sequence[Finding] = ()
                     ) -> tuple[UploadStatus, list[Finding], Review | None]:
     """An online-study heartbeat: its face judged as a check-in's without classmates, and `replay` (judge_replay: a
-    near copy of an earlier photo or of an enrolment photo, a stale EXIF time). Failed with its findings (a replay,
+    stale EXIF time; not near copies, which a fixed webcam's honest frames are). Failed with its findings (a replay,
     no single face, a photo or face that cannot be judged, beyond `face_mismatch`), passed within `face_match`, and
     between the two — or with no template of the model in use — left to an operator (status `review`, not counted
     until confirmed)."""

@@ -28,7 +28,7 @@ from monitor.services.clock import claim_subject
 from monitor.services.context import WorkerContext
 from monitor.services.events import class_context, people_of
 from monitor.services.ledger import online_day
-from monitor.services.photo_hashes import earlier_near_copies, reserve_photo_hash
+from monitor.services.photo_hashes import reserve_photo_hash
 from monitor.services.recorder import Verdict, add_verdict, mark_processed
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,11 @@ def verify_heartbeat(ctx: WorkerContext, beat_id: int) -> None:
     scan = ctx.engine.scan(ctx.evidence.get(photo_sha), "selfie")
     face = scan.faces[0] if len(scan.faces) == 1 else None
     match = match_face(face.encoding, templates, t.face_match, t.metric) if face is not None and templates else None
-    # a near copy of an earlier photo (a heartbeat, a check-in, the enrolment photo) vouches for nobody's presence
-    own_hash = reserve_photo_hash(ctx.db, photo_sha, scan.phash, SubjectKind.HEARTBEAT, beat_id)
-    near_copies = earlier_near_copies(ctx.db, ctx.photo_index, own_hash, scan.phash, t.replay_phash_max_distance)
-    replay = judge_replay(near_copies, exif_time_utc(scan.exif_time), received_at, None, None, t)
+    # Its pHash is kept for later check-ins to be compared with, but a heartbeat is not judged a near copy itself:
+    # a fixed webcam's honest frames minutes apart are near copies by pHash (a 40 px shift of the whole picture stays
+    # within the 10-bit limit), so only a stale EXIF time (a file from disk) makes it a replay.
+    reserve_photo_hash(ctx.db, photo_sha, scan.phash, SubjectKind.HEARTBEAT, beat_id)
+    replay = judge_replay([], exif_time_utc(scan.exif_time), received_at, None, None, t)
     status, reasons, review = judge_heartbeat(len(scan.faces), quality_of(face), match, t, scan.shape, replay)
     verification = Verification(
         subject_kind=SubjectKind.HEARTBEAT, subject_id=beat_id, passed=status is UploadStatus.PASSED,
