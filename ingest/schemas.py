@@ -125,6 +125,7 @@ class HeartbeatAcceptedOut(BaseModel):
                         "confirmed)")
     message: str
     reasons: list[ReasonOut] = Field(description="once judged: why it failed, or why it waits for an operator")
+    duplicate: bool = Field(description="true when an earlier heartbeat with the same Idempotency-Key is returned")
     next_heartbeat_in_s: int
 
 

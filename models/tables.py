@@ -283,6 +283,7 @@ class OnlineHeartbeat(Base):
     """A face photo taken at a random moment of an online session; verified like a check-in."""
 
     __tablename__ = "online_heartbeats"
+    __table_args__ = (UniqueConstraint("session_id", "idempotency_key", name="uq_online_heartbeats_session_key"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     session_id: Mapped[int] = mapped_column(ForeignKey("online_sessions.id"), index=True)
     captured_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -290,6 +291,7 @@ class OnlineHeartbeat(Base):
     photo_sha256: Mapped[str] = mapped_column(ForeignKey("evidence.sha256"), unique=True)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending | passed | failed | review
     face_distance: Mapped[float | None] = mapped_column(Float)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
 
 
 class Snapshot(Base):

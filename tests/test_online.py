@@ -90,3 +90,40 @@ def test_a_heartbeat_taken_before_its_session_began_is_refused(client_factory: C
     assert r.status_code == 422 and r.json()["code"] == "CAPTURED_BEFORE_SESSION", r.text
     assert "早于本次线上学习会话的开始时间" in r.json()["message"]
     assert beat(started + timedelta(seconds=5)).status_code == 201
+
+
+def test_a_heartbeat_retried_with_its_key_gets_the_first_heartbeat(client_factory: Callable[..., TestClient]) -> None:
+    """A heartbeat answered 202 (its verdict still pending) whose answer the phone lost, sent again with the same
+    Idempotency-Key, used to be refused 409 PHOTO_REPLAYED: its own photo was taken for a replay. The retry now gets
+    the first heartbeat back (duplicate=true), even after the session has ended; the key with another photo is a 409,
+    and the photo under a new key is still a replay."""
+    world = World.build(client_factory(run_worker=False, verdict_wait_seconds=0))
+    session = world.client.post("/api/v1/online/sessions", json={"class_id": world.class_id,
+                                                                 "trainee_id": world.obama_id},
+                                headers=auth(world.site)).json()
+    started = datetime.fromisoformat(session["started_at"])
+
+    def beat(key: str | None, photo: str) -> Any:
+        return world.client.post(f"/api/v1/online/sessions/{session['id']}/heartbeats",
+                                 data={"captured_at": (started + timedelta(seconds=30)).isoformat()},
+                                 files={"photo": ("h.jpg", face(photo), "image/jpeg")},
+                                 headers={**auth(world.site), **({"Idempotency-Key": key} if key else {})})
+
+    first = beat("hb-1", "people/obama/obama2.jpg")
+    assert first.status_code == 202 and first.json()["duplicate"] is False, first.text
+    again = beat("hb-1", "people/obama/obama2.jpg")
+    assert again.status_code == 202, again.text
+    assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+    other = beat("hb-1", "people/obama/obama1.jpg")
+    assert other.status_code == 409 and other.json()["code"] == "IDEMPOTENCY_KEY_REUSED", other.text
+    for key in ("hb-2", None):
+        replayed = beat(key, "people/obama/obama2.jpg")
+        assert replayed.status_code == 409 and replayed.json()["code"] == "PHOTO_REPLAYED", replayed.text
+    assert world.client.post(f"/api/v1/online/sessions/{session['id']}/end", headers=auth(world.site)).status_code == 200
+    late = beat("hb-1", "people/obama/obama2.jpg")
+    assert late.status_code == 202 and late.json()["id"] == first.json()["id"], late.text
+    assert beat("hb-3", "people/obama/obama1.jpg").json()["code"] == "ONLINE_SESSION_ENDED"
+    heartbeats = world.client.get(f"/api/v1/online/sessions/{session['id']}", headers=auth(world.site)).json()
+    assert [b["id"] for b in heartbeats["heartbeats"]] == [first.json()["id"]]
+    with world.client.app.state.db.session() as s:
+        assert len(s.scalars(select(OutboxMessage).where(OutboxMessage.topic == "heartbeat")).all()) == 1

@@ -1,12 +1,13 @@
 """Online study for training sites' platforms: start a session, send face heartbeats at random moments, end it."""
 
+import logging
 import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Response, UploadFile
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, PendingRollbackError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -16,7 +17,7 @@ from ingest.checks.limits import WINDOW_S, RecentCounts, refuse_over_limit
 from ingest.checks.validation import check_capture_time, parse_client_time
 from ingest.context import Ingest, IngestContext
 from ingest.outbox import HEARTBEAT_TOPIC, outbox_message, publish_outbox
-from ingest.routes.uploads import read_image, single_valued_parts, site_institution
+from ingest.routes.uploads import check_idempotency_key, read_image, single_valued_parts, site_institution
 from ingest.schemas import HeartbeatAcceptedOut, OnlineSessionOut, OnlineSessionStartedOut, upload_responses
 from models.clock import SHANGHAI, utc_now
 from models.domain import AnomalyCode, TraineeInClassIn
@@ -26,6 +27,7 @@ from models.scope import AnyCaller, Scope, SiteCaller, get_in_scope
 from models.tables import Anomaly, OnlineHeartbeat, OnlineSession, Verification
 from models.terms import SubjectKind, UploadStatus
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/online", tags=["online study"], route_class=InMemoryFormRoute)
 
 
@@ -117,16 +119,23 @@ def start(body: TraineeInClassIn, scope: SiteCaller, ctx: Ingest) -> dict[str, A
              response_model=HeartbeatAcceptedOut)
 async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, response: Response,
                     photo: Annotated[UploadFile, File()], captured_at: Annotated[str, Form()],
+                    idempotency_key: Annotated[str | None, Header(description=(
+                        "the same key and photo sent again (an answer lost) return the first heartbeat, "
+                        "duplicate=true"))] = None,
                     _single: None = single_valued_parts()) -> dict[str, Any]:
+    key = check_idempotency_key(idempotency_key)
     now = utc_now()
     captured = parse_client_time(captured_at)
     check_capture_time(captured, now, ctx.limits.max_future_skew_s, ctx.limits.max_capture_age_s)
     image = await read_image(photo, ctx.limits.max_pixels)
 
-    def accept() -> int:
+    def accept() -> tuple[int, bool]:
+        """(the heartbeat's id, whether this request created it)."""
         try:
             with ctx.db.session() as session:
                 row = visible_session(session, session_id, scope)
+                if (prior := prior_heartbeat(session, session_id, key, image.sha256)) is not None:
+                    return prior, False  # a retry: even once the session has ended, it gets its first heartbeat
                 if row.ended_at is not None:
                     raise ApiError(409, "ONLINE_SESSION_ENDED", "该线上学习会话已结束")
                 if captured < row.started_at - timedelta(seconds=ctx.limits.max_future_skew_s):
@@ -136,24 +145,45 @@ async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, re
                     raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用")
                 store_evidence(session, ctx.evidence, image, now)
                 beat = OnlineHeartbeat(session_id=session_id, captured_at=captured, received_at=now,
-                                       photo_sha256=image.sha256, status=UploadStatus.PENDING)
+                                       photo_sha256=image.sha256, status=UploadStatus.PENDING, idempotency_key=key)
                 session.add(beat)
                 session.flush()
                 session.add(outbox_message(HEARTBEAT_TOPIC, beat.id, now))
-                return beat.id
-        except IntegrityError:
+                return beat.id, True
+        except IntegrityError:  # a simultaneous request took the photo or the key first
+            with ctx.db.session() as session:
+                if (prior := prior_heartbeat(session, session_id, key, image.sha256)) is not None:
+                    return prior, False
             raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用") from None
 
-    beat_id = await run_in_threadpool(accept)
-    await run_in_threadpool(publish_outbox, ctx, HEARTBEAT_TOPIC, beat_id)
+    beat_id, created = await run_in_threadpool(accept)
+    if created:
+        await run_in_threadpool(publish_outbox, ctx, HEARTBEAT_TOPIC, beat_id)
     await ctx.wait_for_verdict("heartbeat", beat_id, ctx.limits.verdict_wait_s)
-    status, reasons = await run_in_threadpool(heartbeat_verdict, ctx, beat_id)
-    response.status_code = 202 if status == UploadStatus.PENDING else 201
+    try:
+        status, reasons = await run_in_threadpool(heartbeat_verdict, ctx, beat_id)
+    except (DBAPIError, PendingRollbackError):  # stored and committed: never answered as an error
+        log.warning("verdict of heartbeat %s unreadable after acceptance; answered pending", beat_id)
+        status, reasons = UploadStatus.PENDING, []
+    response.status_code = 202 if status == UploadStatus.PENDING else (201 if created else 200)
     messages = {"passed": "人脸核验通过", "failed": "人脸核验未通过，本段学时不计", "pending": "已受理，正在核验",
                 "review": "人脸待人工复核，确认后计入学时"}
     why = "；".join(r["message"] for r in reasons if status == UploadStatus.FAILED)
     return {"id": beat_id, "status": status, "message": f"{messages[status]}：{why}" if why else messages[status],
-            "reasons": reasons, "next_heartbeat_in_s": next_heartbeat_s()}
+            "reasons": reasons, "duplicate": not created, "next_heartbeat_in_s": next_heartbeat_s()}
+
+
+def prior_heartbeat(session: Session, session_id: int, key: str | None, sha256: str) -> int | None:
+    """The heartbeat this session already has under `key`, if any; 409 if that key came with another photo."""
+    if key is None:
+        return None
+    prior = session.execute(select(OnlineHeartbeat.id, OnlineHeartbeat.photo_sha256).where(
+        OnlineHeartbeat.session_id == session_id, OnlineHeartbeat.idempotency_key == key)).first()
+    if prior is None:
+        return None
+    if prior.photo_sha256 != sha256:
+        raise ApiError(409, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一张照片的上传，新的抽拍请使用新的键")
+    return int(prior.id)
 
 
 def heartbeat_verdict(ctx: IngestContext, beat_id: int) -> tuple[str, list[dict[str, Any]]]:

@@ -1,8 +1,8 @@
 """`Idempotency-Key` on every creating POST (issue 21 item 1): the first submission with a key runs and its created
 answer (201) is kept; a repeat with the same key and the same request gets that first answer back (the first record,
 never a second one); the same key with another request is a 422; a repeat while the first still runs is a 409 that
-says so. Uploads (check-ins, snapshots) keep their own key handling, which also covers a stored upload whose answer
-was lost; secrets (tokens, sign-in links) are never kept, so those routes answer each request afresh.
+says so. Uploads (check-ins, snapshots, heartbeats) keep their own key handling, which also covers a stored upload
+whose answer was lost; secrets (tokens, sign-in links) are never kept, so those routes answer each request afresh.
 
 A request's key row turns `committed` in the same transaction as the request's first write (a hook on the engine's
 commit, `mark_commits`): if the database fails after that commit and before the answer is kept, the key is never
@@ -37,6 +37,7 @@ from monitor.adapters.storage import Database
 log = logging.getLogger(__name__)
 
 OWN_KEYS = ("/api/v1/check-ins", "/api/v1/snapshots")  # the upload routes handle their keys themselves
+OWN_KEY_PATHS = (("/api/v1/online/sessions/", "/heartbeats"),)  # (prefix, suffix) of uploads under a parent record
 SECRETS = ("/api/v1/tokens", "/sign-in-links")  # answers holding a secret are never stored
 STALE_AFTER = timedelta(minutes=5)  # a run that never finished (its process died) no longer blocks its key
 KEEP_FOR = timedelta(days=1)
@@ -89,6 +90,7 @@ def mark_commits(engine: Engine) -> None:
 def applies(method: str, path: str) -> bool:
     """Whether a request is a creating POST this middleware answers idempotently."""
     return method == "POST" and path.startswith("/api/v1/") and path not in OWN_KEYS \
+        and not any(path.startswith(p) and path.endswith(s) for p, s in OWN_KEY_PATHS) \
         and not any(path.endswith(s) for s in SECRETS)
 
 
