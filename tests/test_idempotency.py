@@ -211,3 +211,33 @@ def test_a_kept_answer_is_not_given_to_a_token_revoked_or_recused_since(crew: Cr
     refused = start()
     assert refused.status_code == 401 and refused.json()["code"] == "AUTH_INVALID", refused.text
     assert "phone" not in refused.text
+
+
+def test_a_step_repeated_under_its_key_gets_its_first_answer_not_a_refusal(crew: Crew) -> None:
+    """An inspector's phone closes an alert, loses the 200, and sends the close again with the same key: it used to
+    run again and be refused 409 (the alert was closed already), so the phone showed a close that had worked as
+    failed. The repeat now gets the first answer; the alert has one close; another key is refused as before."""
+    alert_id = crew.alert_id()
+    crew.clock().run(crew.now)
+    base = f"/api/v1/alerts/{alert_id}"
+
+    def step(action: str, key: str, body: dict[str, Any] | None = None) -> Any:
+        return crew.client.post(f"{base}/{action}", json=body or {},
+                                headers={**auth(crew.tokens["county_a"]), "Idempotency-Key": key})
+
+    accepted = step("accept", "acc-1")
+    assert accepted.status_code == 200, accepted.text
+    again = step("accept", "acc-1")
+    assert again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == accepted.json()
+    close = {"outcome": "false_alarm", "note": "学员本人在场"}
+    closed = step("close", "close-1", close)
+    assert closed.status_code == 200 and closed.json()["state"] == "closed", closed.text
+    repeat = step("close", "close-1", close)
+    assert repeat.status_code == 200 and repeat.json() == closed.json()
+    assert [t["action"] for t in repeat.json()["transitions"]].count("close") == 1
+    assert step("close", "close-2", close).status_code == 409  # a new key is a new request: the alert is closed
+    refused = step("close", "close-1", {**close, "note": "另一份说明"})
+    assert refused.status_code == 422 and refused.json()["code"] == "IDEMPOTENCY_KEY_REUSED"
+    detail = crew.detail(alert_id).json()
+    assert [t["action"] for t in detail["transitions"]].count("close") == 1

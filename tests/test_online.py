@@ -119,7 +119,8 @@ def test_a_heartbeat_retried_with_its_key_gets_the_first_heartbeat(client_factor
     for key in ("hb-2", None):
         replayed = beat(key, "people/obama/obama2.jpg")
         assert replayed.status_code == 409 and replayed.json()["code"] == "PHOTO_REPLAYED", replayed.text
-    assert world.client.post(f"/api/v1/online/sessions/{session['id']}/end", headers=auth(world.site)).status_code == 200
+    ended = world.client.post(f"/api/v1/online/sessions/{session['id']}/end", headers=auth(world.site))
+    assert ended.status_code == 200
     late = beat("hb-1", "people/obama/obama2.jpg")
     assert late.status_code == 202 and late.json()["id"] == first.json()["id"], late.text
     assert beat("hb-3", "people/obama/obama1.jpg").json()["code"] == "ONLINE_SESSION_ENDED"

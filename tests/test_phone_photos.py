@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ingest.adapters.images import inspect_image
+from models.clock import SHANGHAI
 from monitor.adapters.photo_decode import decode_upright_rgb
 from monitor.adapters.photo_index import PhotoHashIndex, phash_has_structure
 from monitor.decisions.verdicts import judge_replay
@@ -283,6 +284,13 @@ def test_a_dithered_heartbeat_fails_saying_why_and_its_verification_is_kept(worl
     assert webcam["status"] == "passed" and webcam["reasons"] == [], webcam
     shown = world.client.get(f"/api/v1/online/sessions/{online_id}", headers=auth(world.site)).json()["heartbeats"]
     assert {b["id"]: b["reasons"] for b in shown}[dithered["id"]] == dithered["reasons"]
+    # The wall's day timeline says why too (a poor photo raises no anomaly, so nothing else there would).
+    today = datetime.now(UTC).astimezone(SHANGHAI).date()
+    day = world.client.get(f"/api/v1/classes/{world.class_id}/trainees/{world.obama_id}/day?day={today}",
+                           headers=auth(world.operator)).json()
+    on_wall = {i["subject_id"]: i["reasons"] for i in day["items"] if i["kind"] == "heartbeat"}
+    assert on_wall[dithered["id"]] == dithered["reasons"] and on_wall[empty["id"]] == empty["reasons"]
+    assert on_wall[genuine["id"]] == []
     with world.client.app.state.db.session() as s:
         kept = {v.subject_id: v for v in s.scalars(
             select(Verification).where(Verification.subject_kind == "heartbeat"))}

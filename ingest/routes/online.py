@@ -20,12 +20,13 @@ from ingest.outbox import HEARTBEAT_TOPIC, outbox_message, publish_outbox
 from ingest.routes.uploads import check_idempotency_key, read_image, single_valued_parts, site_institution
 from ingest.schemas import HeartbeatAcceptedOut, OnlineSessionOut, OnlineSessionStartedOut, upload_responses
 from models.clock import SHANGHAI, utc_now
-from models.domain import AnomalyCode, TraineeInClassIn
+from models.domain import TraineeInClassIn
 from models.errors import ApiError, errors
 from models.params import UploadIdPath
+from models.reasons import heartbeat_reasons
 from models.scope import AnyCaller, Scope, SiteCaller, get_in_scope
-from models.tables import Anomaly, OnlineHeartbeat, OnlineSession, Verification
-from models.terms import SubjectKind, UploadStatus
+from models.tables import OnlineHeartbeat, OnlineSession
+from models.terms import UploadStatus
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/online", tags=["online study"], route_class=InMemoryFormRoute)
@@ -54,36 +55,11 @@ def session_body(session: Session, s: OnlineSession) -> dict[str, Any]:
     """A session with each heartbeat's status and, once judged, why (its verification's reasons, zh-CN)."""
     beats = list(session.scalars(select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == s.id)
                                  .order_by(OnlineHeartbeat.captured_at, OnlineHeartbeat.id)))
-    reasons = reasons_of(session, beats)
+    reasons = heartbeat_reasons(session, beats)
     return {"id": s.id, "class_id": s.class_id, "trainee_id": s.trainee_id, "started_at": s.started_at.isoformat(),
             "ended_at": s.ended_at.isoformat() if s.ended_at else None,
             "heartbeats": [{"id": b.id, "captured_at": b.captured_at.isoformat(), "status": b.status,
                             "face_distance": b.face_distance, "reasons": reasons.get(b.id, [])} for b in beats]}
-
-
-def reasons_of(session: Session, beats: list[OnlineHeartbeat]) -> dict[int, list[dict[str, Any]]]:
-    """Why each judged heartbeat failed, or why it went to an operator (while it waits), by heartbeat id: its
-    verification's reasons, then any anomaly raised on it since (an operator's rejection)."""
-    out: dict[int, list[dict[str, Any]]] = {}
-    status = {b.id: b.status for b in beats}
-    ids = list(status)
-    for part in (ids[i:i + 500] for i in range(0, len(ids), 500)):
-        for subject_id, reasons, measured in session.execute(
-                select(Verification.subject_id, Verification.reasons, Verification.measured).where(
-                    Verification.subject_kind == SubjectKind.HEARTBEAT, Verification.subject_id.in_(part))):
-            review = (measured or {}).get("review")
-            waiting = [{"code": review["code"], "message": review["message"]}] if review and status[
-                subject_id] == UploadStatus.REVIEW else []
-            out[subject_id] = list(reasons) + waiting
-        for subject_id, rule, message in session.execute(
-                select(Anomaly.subject_id, Anomaly.rule, Anomaly.message).where(  # by the (rule, kind, id) key
-                    Anomaly.rule.in_([c.value for c in AnomalyCode]), Anomaly.subject_kind == SubjectKind.HEARTBEAT,
-                    Anomaly.subject_id.in_(part))
-                .order_by(Anomaly.id)):
-            known = out.setdefault(subject_id, [])
-            if all(r["code"] != rule for r in known):
-                known.append({"code": rule, "message": message})
-    return out
 
 
 def visible_session(session: Session, session_id: int, scope: Scope) -> OnlineSession:
@@ -191,7 +167,7 @@ def heartbeat_verdict(ctx: IngestContext, beat_id: int) -> tuple[str, list[dict[
     with ctx.db.session() as session:
         beat = session.get(OnlineHeartbeat, beat_id)
         assert beat is not None
-        return beat.status, reasons_of(session, [beat]).get(beat_id, [])
+        return beat.status, heartbeat_reasons(session, [beat]).get(beat_id, [])
 
 @router.post("/sessions/{session_id}/end", summary="End an online study session", response_model=OnlineSessionOut)
 def end(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest) -> dict[str, Any]:

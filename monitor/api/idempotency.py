@@ -1,8 +1,9 @@
-"""`Idempotency-Key` on every creating POST (issue 21 item 1): the first submission with a key runs and its created
-answer (201) is kept; a repeat with the same key and the same request gets that first answer back (the first record,
-never a second one); the same key with another request is a 422; a repeat while the first still runs is a 409 that
-says so. Uploads (check-ins, snapshots, heartbeats) keep their own key handling, which also covers a stored upload
-whose answer was lost; secrets (tokens, sign-in links) are never kept, so those routes answer each request afresh.
+"""`Idempotency-Key` on every creating POST (issue 21 item 1): the first submission with a key runs and its successful
+answer (201, or 200 for a step such as closing an alert) is kept; a repeat with the same key and the same request gets
+that first answer back (the first record, never a second one, never a refusal of a step already taken); the same key
+with another request is a 422; a repeat while the first still runs is a 409 that says so. Uploads (check-ins,
+snapshots, heartbeats) keep their own key handling, which also covers a stored upload whose answer was lost; secrets
+(tokens, sign-in links) are never kept, so those routes answer each request afresh.
 
 A request's key row turns `committed` in the same transaction as the request's first write (a hook on the engine's
 commit, `mark_commits`): if the database fails after that commit and before the answer is kept, the key is never
@@ -259,12 +260,14 @@ def claim(db: Database, caller: str, path: str, key: str, request_sha256: str
 
 
 def settle(db: Database, caller: str, path: str, key: str, status: int, media_type: str, body: bytes) -> None:
-    """Keep a created answer (201) for repeats. A server error after the request committed keeps the key as `lost`
-    (stored, answer lost: never run again); any other outcome frees the key (the request may be made again)."""
+    """Keep a successful answer (2xx: a record created, a transition made, a request queued) for repeats; a step
+    answered 200, such as closing an alert, repeated under its key is the same step, not a 409 for a step already
+    taken. A server error after the request committed keeps the key as `lost` (stored, answer lost: never run
+    again); any other outcome frees the key (the request may be made again)."""
     row = (IdempotentRequest.caller_sha256 == caller, IdempotentRequest.path == path, IdempotentRequest.key == key)
     state = IdempotentRequest.state
     with db.session() as session:
-        if status == 201:
+        if 200 <= status < 300:
             session.execute(update(IdempotentRequest).where(*row, state.in_(["running", "committed"])).values(
                 state="done", status=status, media_type=media_type, body=body))
         elif status >= 500:

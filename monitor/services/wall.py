@@ -10,6 +10,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from models.clock import SHANGHAI, local_day_start, minutes_of
+from models.reasons import heartbeat_reasons
 from models.scope import Scope
 from models.tables import (
     Anomaly,
@@ -169,12 +170,14 @@ def trainee_day(session: Session, cls: TrainingClass, trainee: Trainee, day: dat
         if s.ended_at is not None:
             items.append({"at": utc_text(s.ended_at), "kind": "online_end", "status": None, "subject_id": s.id})
     if online:
-        for beat in session.scalars(select(OnlineHeartbeat).where(
-                OnlineHeartbeat.session_id.in_([s.id for s in online]), OnlineHeartbeat.captured_at >= start,
-                OnlineHeartbeat.captured_at < end)):
+        beats = session.scalars(select(OnlineHeartbeat).where(
+            OnlineHeartbeat.session_id.in_([s.id for s in online]), OnlineHeartbeat.captured_at >= start,
+            OnlineHeartbeat.captured_at < end)).all()
+        reasons = heartbeat_reasons(session, beats)  # why one failed or waits: not every reason raises an anomaly
+        for beat in beats:
             items.append({"at": utc_text(beat.captured_at), "kind": "heartbeat", "status": beat.status,
                           "subject_id": beat.id, "photo_sha256": beat.photo_sha256,
-                          "face_distance": beat.face_distance})
+                          "face_distance": beat.face_distance, "reasons": reasons.get(beat.id, [])})
     for a in session.scalars(select(Anomaly).where(
             Anomaly.class_id == cls.id, Anomaly.trainee_id == trainee.id, Anomaly.created_at >= start,
             Anomaly.created_at < end)):

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from ingest.schemas import ReasonOut
 from monitor.api.schemas import center
 
 
@@ -95,6 +96,8 @@ class DayItemOut(BaseModel):
     rule: str | None = None
     severity: str | None = None
     message: str | None = None
+    reasons: list[ReasonOut] | None = Field(
+        default=None, description="a heartbeat's reasons once judged (code, zh-CN message): why it failed or waits")
 
 
 class TraineeDayOut(BaseModel):

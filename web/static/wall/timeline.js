@@ -20,6 +20,7 @@ function describe(item) {
   if (item.face_distance != null) parts.push(`人脸距离 ${item.face_distance.toFixed(2)}`);
   if (item.fence_result) parts.push(item.fence_result === "inside" ? "围栏内" : item.fence_result === "outside"
     ? `围栏外 ${Math.round(item.fence_distance_m || 0)} 米` : "围栏边缘");
+  if (item.reasons?.length) parts.push(item.reasons.map(r => r.message).join("；"));  // why a heartbeat failed or waits
   return parts.join(" · ");
 }
 
