@@ -198,3 +198,17 @@ def test_a_photo_that_cannot_be_decoded_ends_at_once_as_verification_failed(worl
     with world.client.app.state.db.session() as s:
         outbox = s.scalar(select(OutboxMessage).where(OutboxMessage.subject_id == body["id"]))
         assert outbox is not None and outbox.failures == 0 and outbox.processed_at is not None  # no retries
+
+
+def test_a_png_changed_in_transit_is_refused_at_upload(world: World) -> None:
+    """A PNG with one byte of its pixel data changed (a flaky link, a failing card) passed the upload's structural
+    check and was judged by the worker, raising an alert on the trainee. Each chunk's CRC-32 now shows it at upload:
+    a 422 the phone can retake, and nothing stored."""
+    whole = png(Image.open(io.BytesIO(face("people/obama/obama2.jpg"))).convert("RGB"))
+    idat = whole.index(b"IDAT")
+    changed = bytearray(whole)
+    changed[idat + 200] ^= 0x10
+    r = world.checkin(bytes(changed), filename="flaky.png")
+    assert r.status_code == 422 and r.json()["code"] == "CORRUPT_IMAGE", r.text
+    r = world.checkin(whole, filename="whole.png")
+    assert r.status_code == 201 and r.json()["status"] == "passed", r.text
