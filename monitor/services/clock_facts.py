@@ -261,6 +261,7 @@ def load_attendance_rates(session: Session, local_now: datetime, settings: Setti
         for class_id, trainee_id in session.execute(select(RosterEntry.class_id, RosterEntry.trainee_id).where(
                 RosterEntry.class_id.in_([cls.id for cls, _ in part])).order_by(RosterEntry.trainee_id)):
             rosters[class_id].append(trainee_id)
+        settled_now = []
         for cls, spans in part:
             scheduled = len(scheduled_slots(cls.start_date, cls.end_date, spans, local_now))
             held = False
@@ -270,7 +271,8 @@ def load_attendance_rates(session: Session, local_now: datetime, settings: Setti
                 yield ClockCase(cls, AttendanceTally(scheduled, attended, pending),
                                 fixed_key(f"LOWATT:{cls.id}:{trainee_id}:{today.isoformat()}"), trainee_id)
             if not held:
-                claim_subject(session, rates_settled_key(cls.id, today))
+                settled_now.append(rates_settled_key(cls.id, today))
+        claim_subjects(session, settled_now)  # one insert for the part's settled classes, not one each
 
 
 def attendance_tallies(session: Session, class_ids: Sequence[int],
