@@ -276,7 +276,9 @@ class OnlineSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     device_id: Mapped[str | None] = mapped_column(String(100))
 
-    __table_args__ = (Index("ix_online_sessions_institution_started", "institution_id", "started_at"),)
+    __table_args__ = (Index("ix_online_sessions_institution_started", "institution_id", "started_at"),
+                      Index("uq_online_sessions_open_trainee", "trainee_id", unique=True,  # one open session each
+                            postgresql_where=text("ended_at IS NULL"), sqlite_where=text("ended_at IS NULL")))
 
 
 class OnlineHeartbeat(Base):

@@ -258,3 +258,18 @@ def stop_group(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
         proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def heartbeat_dated(client: Any, site_token: str, session_id: int, photo: str, when: datetime) -> Any:
+    """A heartbeat sent live (a heartbeat must reach the server within minutes of its capture), then dated back to
+    `when` in the database, as if it had been taken and sent then: how a test lays out a session's past."""
+    from models.tables import OnlineHeartbeat
+
+    r = client.post(f"/api/v1/online/sessions/{session_id}/heartbeats",
+                    data={"captured_at": datetime.now(UTC).isoformat()},
+                    files={"photo": ("h.jpg", face(photo), "image/jpeg")}, headers=auth(site_token))
+    if r.status_code in (200, 201, 202):
+        with client.app.state.db.session() as s:
+            beat = s.get(OnlineHeartbeat, r.json()["id"])
+            beat.captured_at = beat.received_at = when
+    return r

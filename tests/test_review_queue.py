@@ -16,7 +16,7 @@ from models.tables import Anomaly, CheckIn, ClassSession, FaceTemplate, OnlineSe
 from monitor.adapters.face_tables import IdentityMatch
 from monitor.services.clock import PolicyClock
 from monitor.services.identity import raise_identity_anomaly
-from tests.helpers import World, auth, face, issue_token_via_api
+from tests.helpers import World, auth, face, heartbeat_dated, issue_token_via_api
 from tests.test_policy_rules import add_checkin, local
 
 GREY = {"face_match_threshold": 0.15, "face_mismatch_threshold": 0.55}  # a genuine photo (~0.24) lands between
@@ -131,9 +131,7 @@ def test_a_doubtful_heartbeat_goes_to_review_and_counts_once_confirmed(
     with client.app.state.db.session() as s:
         s.get(OnlineSession, session["id"]).started_at = start
     for photo, minute in (("people/obama/obama2.jpg", 10), ("people/biden/biden2.jpg", 14)):
-        r = client.post(f"/api/v1/online/sessions/{session['id']}/heartbeats",
-                        data={"captured_at": (start + timedelta(minutes=minute)).isoformat()},
-                        files={"photo": ("h.jpg", face(photo), "image/jpeg")}, headers=auth(world.site))
+        r = heartbeat_dated(client, world.site, session["id"], photo, start + timedelta(minutes=minute))
         assert r.status_code == 201, r.text
     beats = client.get(f"/api/v1/online/sessions/{session['id']}", headers=auth(world.site)).json()["heartbeats"]
     assert [b["status"] for b in beats] == ["review", "failed"]  # a stranger's face is refused, not reviewed

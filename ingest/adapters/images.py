@@ -71,7 +71,7 @@ def png_has_end(data: bytes) -> bool:
         end = pos + 8 + length
         if end + 4 > len(data) or zlib.crc32(view[pos + 4:end]) != int.from_bytes(view[end:end + 4], "big"):
             return False
-        if view[pos + 4:pos + 8] == b"IEND":
+        if data[pos + 4:pos + 8] == b"IEND":
             return True
         pos = end + 4
     return False

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Response, UploadFile
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, PendingRollbackError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -25,8 +25,9 @@ from models.errors import ApiError, errors
 from models.params import UploadIdPath
 from models.reasons import heartbeat_reasons
 from models.scope import AnyCaller, Scope, SiteCaller, get_in_scope
-from models.tables import OnlineHeartbeat, OnlineSession
+from models.tables import Evidence, OnlineHeartbeat, OnlineSession
 from models.terms import UploadStatus
+from models.timefmt import format_duration_zh
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/online", tags=["online study"], route_class=InMemoryFormRoute)
@@ -38,6 +39,15 @@ def next_heartbeat_s() -> int:
 
 
 STALE_AFTER = timedelta(minutes=30)  # an open session with no heartbeat for this long was abandoned
+MAX_LAG = timedelta(minutes=5)
+"""A heartbeat is a live frame of a webcam: one captured longer than this before it arrived is refused (a burst of
+heartbeats sent in one second, each dated 15 minutes after the last, claimed two hours of study)."""
+
+
+def last_sign_of_life(session: Session, row: OnlineSession) -> datetime:
+    """When the server last heard of the session: its latest heartbeat's arrival, or its start."""
+    return session.scalar(select(func.max(OnlineHeartbeat.received_at))
+                          .where(OnlineHeartbeat.session_id == row.id)) or row.started_at
 
 
 def close_stale_sessions(session: Session, trainee_id: int, now: datetime) -> None:
@@ -45,8 +55,7 @@ def close_stale_sessions(session: Session, trainee_id: int, now: datetime) -> No
     at their last sign of life, so that a new session can start."""
     for row in session.scalars(select(OnlineSession).where(OnlineSession.trainee_id == trainee_id,
                                                            OnlineSession.ended_at.is_(None))):
-        last = session.scalar(select(func.max(OnlineHeartbeat.captured_at))
-                              .where(OnlineHeartbeat.session_id == row.id)) or row.started_at
+        last = last_sign_of_life(session, row)
         if now - last > STALE_AFTER:
             row.ended_at = last
 
@@ -86,8 +95,13 @@ def start(body: TraineeInClassIn, scope: SiteCaller, ctx: Ingest) -> dict[str, A
             raise refusal
         row = OnlineSession(class_id=body.class_id, trainee_id=body.trainee_id, institution_id=institution_id,
                             started_at=now, device_id=body.device_id)
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:  # a simultaneous start took the trainee's one open session (a unique index holds it)
+            raise ApiError(409, "TOO_MANY_OPEN", "该学员已有 1 个未完成的线上学习会话，请先完成或等待其过期",
+                           limit=1, scope="trainee") from None
         return {**session_body(session, row), "next_heartbeat_in_s": next_heartbeat_s()}
 
 @router.post("/sessions/{session_id}/heartbeats", status_code=201, summary="A face photo during study",
@@ -105,8 +119,8 @@ async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, re
     check_capture_time(captured, now, ctx.limits.max_future_skew_s, ctx.limits.max_capture_age_s)
     image = await read_image(photo, ctx.limits.max_pixels)
 
-    def accept() -> tuple[int, bool]:
-        """(the heartbeat's id, whether this request created it)."""
+    def accept() -> tuple[int, bool] | None:
+        """(the heartbeat's id, whether this request created it); None when the session was found abandoned."""
         try:
             with ctx.db.session() as session:
                 row = visible_session(session, session_id, scope)
@@ -114,11 +128,20 @@ async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, re
                     return prior, False  # a retry: even once the session has ended, it gets its first heartbeat
                 if row.ended_at is not None:
                     raise ApiError(409, "ONLINE_SESSION_ENDED", "该线上学习会话已结束")
+                if now - (last := last_sign_of_life(session, row)) > STALE_AFTER:
+                    row.ended_at = last  # abandoned: ended at its last sign of life, and stays ended (committed)
+                    return None
                 if captured < row.started_at - timedelta(seconds=ctx.limits.max_future_skew_s):
                     raise ApiError(422, "CAPTURED_BEFORE_SESSION", "抽拍时间早于本次线上学习会话的开始时间"
                                    f"（{row.started_at.astimezone(SHANGHAI):%H:%M:%S}，北京时间），请检查设备时间")
-                if session.scalar(select(OnlineHeartbeat.id).where(OnlineHeartbeat.photo_sha256 == image.sha256)):
-                    raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用")
+                if now - captured > MAX_LAG:
+                    raise ApiError(422, "HEARTBEAT_TOO_LATE",
+                                   f"学习抽拍须在拍摄后 {MAX_LAG.seconds // 60} 分钟内上传（本张拍摄于"
+                                   f"{format_duration_zh((now - captured).total_seconds())}前），请重新拍摄")
+                if session.scalar(select(exists().where(Evidence.sha256 == image.sha256))):
+                    # the very bytes of a photo the center holds (an enrolment photo, a check-in, a heartbeat)
+                    raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过（如人脸登记照片、签到照片或此前的"
+                                   "学习抽拍），不能作为学习抽拍，请重新拍摄")
                 store_evidence(session, ctx.evidence, image, now)
                 beat = OnlineHeartbeat(session_id=session_id, captured_at=captured, received_at=now,
                                        photo_sha256=image.sha256, status=UploadStatus.PENDING, idempotency_key=key)
@@ -132,7 +155,11 @@ async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, re
                     return prior, False
             raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用") from None
 
-    beat_id, created = await run_in_threadpool(accept)
+    accepted = await run_in_threadpool(accept)
+    if accepted is None:
+        raise ApiError(409, "ONLINE_SESSION_ENDED", f"该线上学习会话已超过 {STALE_AFTER.seconds // 60} 分钟没有"
+                       "学习抽拍，已于最后一次抽拍时结束，之后的学时不计：请重新开始学习会话")
+    beat_id, created = accepted
     if created:
         await run_in_threadpool(publish_outbox, ctx, HEARTBEAT_TOPIC, beat_id)
     await ctx.wait_for_verdict("heartbeat", beat_id, ctx.limits.verdict_wait_s)

@@ -46,7 +46,7 @@ from models.terms import SubjectKind, UploadStatus
 from monitor.adapters.storage import Database
 from monitor.decisions.attendance import Mark, scheduled_slots, trainee_attendance
 from monitor.decisions.inspection_form import ClassTerm, inspections_short
-from monitor.decisions.online import Beat, DailyStudy, daily_study, verified_minutes
+from monitor.decisions.online import Beat, DailyStudy, counted_in_order, daily_study, verified_minutes, vouched_at
 from monitor.services.crosscheck import (
     chunks,
     crosscheck_results,
@@ -588,29 +588,44 @@ class NoticeCache:
             return self._classes, self._built_at
 
 
-def online_day(session: Session, trainee_id: int, day: date, max_gap_min: float, cap_min: float,
-               now: datetime) -> DailyStudy:
-    """One trainee's verified and counted online minutes on a local day (sessions started that day)."""
+def online_sessions_of_day(session: Session, trainee_id: int, day: date, max_gap_min: float) -> list[tuple[int, float]]:
+    """(class id, verified minutes) of each of the trainee's online sessions started on a local day, in the order
+    they started, whichever class (and institution) each was for."""
     since = datetime.combine(day, time(0), SHANGHAI)
     until = datetime.combine(day, time(23, 59, 59, 999999), SHANGHAI)
-    minutes = []
+    out = []
     for s in session.scalars(select(OnlineSession).where(
             OnlineSession.trainee_id == trainee_id, OnlineSession.started_at >= since,
-            OnlineSession.started_at <= until)):
-        beats = [Beat(b.captured_at, b.status == UploadStatus.PASSED) for b in session.scalars(
-            select(OnlineHeartbeat).where(OnlineHeartbeat.session_id == s.id,
-                                          OnlineHeartbeat.status != UploadStatus.PENDING))]
-        minutes.append(verified_minutes(s.started_at, s.ended_at, beats, max_gap_min))
-    return daily_study(minutes, cap_min)
+            OnlineSession.started_at <= until).order_by(OnlineSession.started_at, OnlineSession.id)):
+        beats = [Beat(vouched_at(b.captured_at, b.received_at), b.status == UploadStatus.PASSED)
+                 for b in session.scalars(select(OnlineHeartbeat).where(
+                     OnlineHeartbeat.session_id == s.id, OnlineHeartbeat.status != UploadStatus.PENDING))]
+        out.append((s.class_id, verified_minutes(s.started_at, s.ended_at, beats, max_gap_min)))
+    return out
+
+
+def online_day(session: Session, trainee_id: int, day: date, max_gap_min: float, cap_min: float,
+               now: datetime) -> DailyStudy:
+    """One trainee's verified and counted online minutes on a local day (sessions started that day, every class):
+    the 8-hour cap is the person's day, not one class's."""
+    return daily_study([m for _, m in online_sessions_of_day(session, trainee_id, day, max_gap_min)], cap_min)
 
 
 def online_minutes_report(session: Session, class_id: int, day: date, max_gap_min: float, cap_min: float,
                           now: datetime) -> dict[str, Any]:
-    """Per rostered trainee of a class: verified and counted online minutes for the day, and the 8-hour flag."""
+    """Per rostered trainee of a class: the online minutes verified in this class on the day and those counted (the
+    day's first `cap_min` minutes count, in the order studied, whichever class they were for), and the 8-hour flag
+    of the trainee's whole day. Study for another class is not this class's: a trainee on two rosters was paid
+    twice when each class listed the day's every minute."""
     rows = []
     for trainee in session.scalars(select(Trainee).join(RosterEntry, RosterEntry.trainee_id == Trainee.id)
                                    .where(RosterEntry.class_id == class_id).order_by(Trainee.id)):
-        study = online_day(session, trainee.id, day, max_gap_min, cap_min, now)
-        rows.append({"trainee_id": trainee.id, "name": trainee.name, "verified_minutes": study.verified_min,
-                     "counted_minutes": study.counted_min, "over_cap": study.over_cap})
+        sessions = online_sessions_of_day(session, trainee.id, day, max_gap_min)
+        counted = counted_in_order([m for _, m in sessions], cap_min)
+        mine = [k for k, (c, _) in enumerate(sessions) if c == class_id]
+        study = daily_study([m for _, m in sessions], cap_min)
+        rows.append({"trainee_id": trainee.id, "name": trainee.name,
+                     "verified_minutes": round(sum(sessions[k][1] for k in mine), 2),
+                     "counted_minutes": round(sum(counted[k] for k in mine), 2), "over_cap": study.over_cap,
+                     "day_verified_minutes": study.verified_min})
     return {"class_id": class_id, "day": day.isoformat(), "daily_cap_minutes": cap_min, "rows": rows}

@@ -168,9 +168,11 @@ class DailyReportOut(BaseModel):
 class OnlineMinutesRowOut(BaseModel):
     trainee_id: int
     name: str
-    verified_minutes: Number
-    counted_minutes: Number
-    over_cap: bool
+    verified_minutes: Number = Field(description="minutes vouched for by passed heartbeats in this class's sessions")
+    counted_minutes: Number = Field(description="of those, the minutes within the trainee's daily cap (the day's "
+                                    "first minutes count, in the order studied, in whichever class)")
+    over_cap: bool = Field(description="the trainee's whole day, in every class, is over the daily cap")
+    day_verified_minutes: Number = Field(description="the trainee's verified minutes on the day in every class")
 
 
 class OnlineMinutesOut(BaseModel):
