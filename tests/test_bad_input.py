@@ -244,6 +244,11 @@ def test_validation_messages_are_chinese_whatever_pydantic_says(world: World) ->
         "必须是上传的文件": c.post("/api/v1/check-ins", headers=auth(world.site), data={
             "photo": "text", "trainee_id": "1", "class_id": "1", "kind": "sign_in", "captured_at": "x",
             "latitude": "1", "longitude": "1", "accuracy_m": "1", "device_id": "d"}),
+        # the body itself, not a field named 请求正文 or 1 (outside tester: "字段 1 不是有效的 JSON")
+        "请求正文不是有效的 JSON（约第 17 个字符处）": c.post(
+            "/api/v1/occupations", headers={**admin, "Content-Type": "application/json"},
+            content=b'{"code": "6-0"  "name": "x"}'),
+        "请求正文必须是 JSON 对象": c.post("/api/v1/occupations", headers=admin, json=[1]),
     }
     for phrase, r in answers.items():
         message = r.json()["message"]

@@ -330,10 +330,16 @@ def describe_validation_errors(errors: list[dict[str, Any]]) -> tuple[str, str, 
     missing = all(e.get("type") == "missing" for e in errors)
     for e in errors:
         loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path", "header", "form")]
-        field = ".".join(loc) or "请求正文"
         kind = e.get("type", "")
-        if kind == "missing":
+        field = ".".join(loc) or "请求正文"
+        if kind == "json_invalid":  # its location is the offset in the body where parsing stopped, not a field
+            where = f"（约第 {int(loc[0]) + 1} 个字符处）" if loc and loc[0].isdigit() else ""
+            field = "请求正文"
+            parts.append(f"请求正文不是有效的 JSON{where}")
+        elif kind == "missing":
             parts.append(f"缺少字段 {field}")
+        elif not loc:
+            parts.append(f"请求正文{describe_field_error(e)}")
         else:
             parts.append(f"字段 {field} {describe_field_error(e)}")
         details.append({"field": field, "type": kind})

@@ -104,25 +104,34 @@ def check_key(raw: bytes) -> str | None:
 
 
 def request_digest(path: str, content_type: bytes, body: bytes) -> str:
-    """SHA-256 of what the request says: its path, media type and body, a multipart body with its boundary (random
-    per sending) replaced by a fixed one, so the same form sent again hashes the same."""
+    """SHA-256 of what the request says: its path, media type and body; a multipart body with its boundary (random
+    per sending) replaced by a fixed one, and a JSON body by its content (keys sorted, no spacing), so the same form
+    or the same object sent again, however laid out, hashes the same."""
     media, _, params = content_type.partition(b";")
-    if media.strip().lower() == b"multipart/form-data":
+    media = media.strip().lower()
+    if media == b"multipart/form-data":
         for param in params.split(b";"):
             name, _, value = param.strip().partition(b"=")
             if name.lower() == b"boundary" and value:
                 body = body.replace(value.strip(b'"'), b"BOUNDARY")
-    return hashlib.sha256(path.encode() + b"\n" + media.strip().lower() + b"\n" + body).hexdigest()
+    elif media == b"application/json":
+        try:
+            body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        except (ValueError, RecursionError):
+            pass  # not JSON: hashed as sent (the route will refuse it)
+    return hashlib.sha256(path.encode() + b"\n" + media + b"\n" + body).hexdigest()
 
 
-def caller_of(authorization: bytes, principal: Principal) -> str:
-    """Whose keys a request uses: the SHA-256 of its Authorization header, and of the institutions its holder is
-    recused from when there are any, so that a tie declared since the first answer was kept makes the repeat run
-    afresh (and meet the route's scope) instead of being handed an answer about an institution it may no longer see."""
+def caller_of(principal: Principal) -> str:
+    """Whose keys a request uses: the token's id (however its header was spelt: `bearer`, `Bearer`, extra spaces),
+    and the institutions its holder is recused from when there are any, so that a tie declared since the first
+    answer was kept makes the repeat run afresh (and meet the route's scope) instead of being handed an answer about
+    an institution it may no longer see."""
+    caller = f"token={principal.token_id}"
     recused = sorted(principal.recused_institutions)
     if recused:
-        authorization += b"\nrecused=" + ",".join(str(i) for i in recused).encode()
-    return hashlib.sha256(authorization).hexdigest()
+        caller += "\nrecused=" + ",".join(str(i) for i in recused)
+    return hashlib.sha256(caller.encode()).hexdigest()
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> list[Message]:
@@ -185,7 +194,7 @@ class IdempotentPosts:
                 await send(m)
             return
         scope.setdefault("state", {}).update(principal=principal, principal_at=time.monotonic())
-        caller = caller_of(headers.get(b"authorization", b""), principal)
+        caller = caller_of(principal)
         db = self.database(scope)
         try:
             claimed, prior = await run_in_threadpool(claim, db, caller, scope["path"], key, digest)
@@ -208,13 +217,16 @@ class IdempotentPosts:
 
         started: dict[str, Any] = {}
         answer: list[bytes] = []
+        outgoing: list[Message] = []
 
         async def capture(message: Message) -> None:
+            # The answer is held until it is kept: a repeat sent the moment the first answer arrives then finds it
+            # (it used to be told IDEMPOTENCY_KEY_IN_PROGRESS). POST answers are small JSON documents.
             if message["type"] == "http.response.start":
                 started.update(status=message["status"], headers=message.get("headers", []))
             elif message["type"] == "http.response.body":
                 answer.append(message.get("body", b""))
-            await send(message)
+            outgoing.append(message)
 
         claim_token = CLAIMED.set((caller, scope["path"], key))
         try:
@@ -227,6 +239,8 @@ class IdempotentPosts:
                 await run_in_threadpool(settle, db, caller, scope["path"], key, status, media, b"".join(answer))
             except DBAPIError:
                 log.warning("idempotent answer of %s not kept", scope["path"])
+        for message in outgoing:
+            await send(message)
 
 
 def claim(db: Database, caller: str, path: str, key: str, request_sha256: str
