@@ -24,7 +24,9 @@ class RowFinding:
     it), `missing` (its entries say it exists, the table does not have it), `unsigned_entry` (an entry about it
     that the product did not write: no valid writer signature; `entry` is its id; it is not believed) or
     `extract_changed` (a register extract's rows, `key` its import's id, no longer those it was imported with);
-    `copy_differs` (a face template's float32 copy in `face_vectors`, `key` the template's id, not its encoding); or
+    `reused` (inserted twice with no delete recorded between: the first row was deleted behind the chain's back and
+    its number given to a new one); `copy_differs` (a face template's float32 copy in `face_vectors`, `key` the
+    template's id, not its encoding); or
     `trigger`, `rule`, `policy` (something put in the database that runs on its own when rows are written or read,
     `key` its name: the product defines none, and one could rewrite a record as it is written); or `dangling` (its
     `columns` name a row of `referred` that is no longer there: deleted with the foreign key check turned off)."""
@@ -53,11 +55,30 @@ class RowFinding:
         if self.kind in HOOK_KINDS:
             return (f"数据库表 {self.table} 上有{HOOK_KINDS[self.kind]} {self.key}：本系统不使用它，"
                     "它能在写入或读取时绕过系统改写记录")
+        if self.kind == "reused":
+            return (f"{self.table} 第 {self.key} 行曾被绕过系统删除，其编号又被新记录使用"
+                    "（审计链中该编号有两次写入，其间没有删除记录）")
         if self.kind == "changed":
             return f"{self.table} 第 {self.key} 行的 {'、'.join(self.columns)} 与审计链记录不一致（被绕过系统改写）"
         if self.kind == "unrecorded":
             return f"{self.table} 第 {self.key} 行在审计链中没有写入记录（被绕过系统插入）"
         return f"{self.table} 第 {self.key} 行按审计链应当存在，却已不在表中（被绕过系统删除）"
+
+
+def inserted_again(entries: Iterable[tuple[str, str, Mapping[str, Any]]]) -> set[str]:
+    """Keys inserted a second time with no delete recorded between: the first row was deleted behind the chain's
+    back and the database gave its number to a new row (SQLite reuses the highest id freed), which the replay alone
+    would take for the only one."""
+    alive: set[str] = set()
+    again: set[str] = set()
+    for verb, key, _detail in entries:
+        if verb == "insert":
+            if key in alive:
+                again.add(key)
+            alive.add(key)
+        elif verb == "delete":
+            alive.discard(key)
+    return again
 
 
 def replay_entries(entries: Iterable[tuple[str, str, Mapping[str, Any]]]) -> dict[str, dict[str, Any] | None]:

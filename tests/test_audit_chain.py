@@ -167,6 +167,32 @@ def test_records_rewritten_behind_the_chain_are_detected_and_named(world: World)
     assert code == 1 and "记录与审计链不符：4 行" in output and f"checkins 第 {r.json()['id']} 行的 status" in output
 
 
+def test_a_row_deleted_whose_number_the_database_gave_again_is_named(world: World) -> None:
+    """Outside tester: the newest check-in deleted straight from the database was named `missing`, until the next
+    upload took its id (SQLite hands the highest freed id out again); then the replay took the new row's entries
+    for the only ones and the check said intact, the first check-in gone without a trace. Two inserts of one id
+    with no delete between now name it."""
+    from models.tables import CheckIn, OutboxMessage, PhotoHash, Verification
+
+    first = world.checkin(face("people/obama/obama2.jpg"))
+    assert first.status_code == 201, first.text
+    gone = first.json()["id"]
+    db = world.client.app.state.db
+    with db.session() as s:  # the newest check-in and everything that names it, as a forger would
+        s.execute(delete(Verification).where(Verification.subject_kind == "checkin", Verification.subject_id == gone))
+        s.execute(delete(OutboxMessage).where(OutboxMessage.subject_id == gone))
+        s.execute(delete(PhotoHash).where(PhotoHash.subject_kind == "checkin", PhotoHash.subject_id == gone))
+        s.execute(delete(CheckIn).where(CheckIn.id == gone))
+    second = world.checkin(face("people/obama/obama1.jpg"))
+    assert second.status_code == 201 and second.json()["id"] == gone  # the same number, a new row
+    result = verify(world)
+    found = {(f["table"], f["key"], f["kind"]) for f in result["row_findings"]}
+    assert ("checkins", str(gone), "reused") in found, result["row_findings"]
+    assert not result["rows_intact"] and not result["intact"]
+    code, output = cli_verify(world.client.app.state.settings.data_dir)
+    assert code == 1 and f"checkins 第 {gone} 行曾被绕过系统删除，其编号又被新记录使用" in output
+
+
 def test_a_token_hash_swapped_to_hand_a_site_the_admins_role_is_named(world: World) -> None:
     """Someone at the database gives the admin's token row the hash of a site's token (and the site's row the
     admin's): the site's token now authenticates as the admin. The chain records each token's hash (never shown),
@@ -458,7 +484,10 @@ def test_a_key_made_by_two_processes_at_once_is_the_first_writers_for_both(tmp_p
 
 
 def test_a_row_is_judged_against_its_replayed_entries() -> None:
-    from models.audit_rows import differing_columns, replay_entries, same_value
+    from models.audit_rows import differing_columns, inserted_again, replay_entries, same_value
+
+    assert inserted_again([("insert", "1", {}), ("update", "1", {}), ("insert", "1", {}), ("insert", "2", {}),
+                           ("delete", "2", {}), ("insert", "2", {})]) == {"1"}  # "2" was deleted in the open
 
     rows = replay_entries([("insert", "1", {"status": "pending", "at": "2026-03-02 01:00:00+00:00", "d": 0.31}),
                            ("update", "1", {"status": "passed"}), ("insert", "2", {"status": "pending"}),

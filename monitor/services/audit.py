@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from models.audit import AUDITED, append_audit, columns_detail
 from models.audit_chain import Anchor, Break, Link, SignedSince, canonical, entry_trusted, verify_chain
-from models.audit_rows import RowFinding, differing_columns, replay_entries
+from models.audit_rows import RowFinding, differing_columns, inserted_again, replay_entries
 from models.tables import (
     SEALER_FINDINGS_WHERE,
     AuditCheckRequest,
@@ -233,8 +233,10 @@ def verify_rows(db: Database, tables: Iterable[str] | None = None, keys: Mapping
                     key = row.chain_key
                 recorded = None
                 if group is not None and group[0] == key:
-                    replayed = replay_entries(believed_entries(group[1], name, keys, signed, copies, findings))
-                    recorded = replayed.get(key)
+                    believed = list(believed_entries(group[1], name, keys, signed, copies, findings))
+                    recorded = replay_entries(believed).get(key)
+                    if key in inserted_again(believed):
+                        findings.append(RowFinding(name, key, "reused"))
                     group = next(by_key, None)
                 if row is None or row.chain_key != key:  # entries, no row
                     if recorded is not None:
