@@ -786,6 +786,7 @@ class IdempotentRequest(Base):
     media_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    seal: Mapped[str | None] = mapped_column(String(200))  # HMAC of the kept answer with the audit key
 
 
 class Lease(Base):
@@ -819,6 +820,8 @@ SEALER_FINDINGS = ("audit.untrusted", "audit.rolled_back")
 """The sealer's own entries when it chains an entry it does not believe, or finds the chain rolled back."""
 SEALER_FINDINGS_WHERE = "action IN (" + ", ".join(f"'{action}'" for action in SEALER_FINDINGS) + ")"
 """The same as SQL text with literal values: a partial index is used only when a query's condition is the index's."""
+CHECKS_WHERE = "action = 'audit.checked'"
+"""The chain's notes of periodic checks (`latest_check` compares the latest with the checks' table)."""
 
 
 # -- the audit chain (全程留痕): every state change, hash-chained -----------------------------------------------------
@@ -832,7 +835,9 @@ class AuditEntry(Base):
                       Index("ix_audit_entries_at", "at"),  # a time window (GET /audit?since=&until=)
                       Index("ix_audit_entries_signature", "signature", unique=True),  # a copied entry is refused
                       Index("ix_audit_entries_sealer_findings", "seq", postgresql_where=text(SEALER_FINDINGS_WHERE),
-                            sqlite_where=text(SEALER_FINDINGS_WHERE)))  # the wall's alarm counts them
+                            sqlite_where=text(SEALER_FINDINGS_WHERE)),  # the wall's alarm counts them
+                      Index("ix_audit_entries_checks", "id", postgresql_where=text(CHECKS_WHERE),
+                            sqlite_where=text(CHECKS_WHERE)))  # the latest periodic check the chain notes
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)  # None until sealed
     at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -869,6 +874,7 @@ class AuditCheckRow(Base):
     rows_checked: Mapped[int] = mapped_column(BigInteger)
     row_findings: Mapped[int] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(String(1000))
+    seal: Mapped[str | None] = mapped_column(String(200))  # HMAC of the result with the audit key (`check_fields`)
 
 
 class AuditCheckRequest(Base):

@@ -898,3 +898,39 @@ def test_the_scheduler_anchors_the_chain_as_soon_as_it_starts(client_factory: Ca
     assert anchors, "no anchor within 30 s of start with a 3600 s interval"
     seq, _ = chain_head(db)
     assert 0 < anchors[0].seq <= seq
+
+
+def test_a_check_s_record_rewritten_or_deleted_at_the_database_keeps_the_alarm(world: World) -> None:
+    """Outside tester: setting the latest failed periodic check to intact in the database silenced the wall's alarm
+    and /health until the next check (up to an hour). Each check is sealed with the audit key, and the chain notes
+    it: a record whose seal fails, or a check the chain notes and the table no longer has, is itself the alarm."""
+    from models.audit_rows import RowFinding
+    from models.tables import AuditCheckRow
+    from monitor.services.audit import AuditCheck, record_check
+
+    db = world.client.app.state.db
+    admin = auth(world.admin)
+
+    def result(findings: list[RowFinding]) -> AuditCheck:
+        return AuditCheck(checked=10, broken=None, pending=0, head_seq=10, head_hash="0" * 64, anchors_checked=0,
+                          rows_checked=5, findings=findings)
+
+    def alarms() -> list[str]:
+        return [a["message"] for a in world.client.get("/api/v1/overview", headers=admin).json()["alarms"]
+                if a["code"] == "AUDIT_BROKEN"]
+
+    broken = record_check(db, result([RowFinding("checkins", "1", "changed", ("status",))]), utc_now(), utc_now())
+    assert len(alarms()) == 1 and "checkins 第 1 行" in alarms()[0]
+    with db.engine.begin() as conn:  # the alarm silenced at the database
+        conn.execute(update(AuditCheckRow).where(AuditCheckRow.id == broken).values(
+            intact=True, row_findings=0, broken_kind=None, message="审计链完整"))
+    assert len(alarms()) == 1 and "与其签名不符" in alarms()[0], alarms()
+    health = world.client.get("/api/v1/health", headers=admin).json()
+    assert health["status"] == "degraded" and "与其签名不符" in health["audit"]["check_doubt"]
+    clean = record_check(db, result([]), utc_now(), utc_now())
+    assert alarms() == []  # a real, sealed check that found nothing
+    assert world.client.get("/api/v1/health", headers=admin).json()["audit"]["check_doubt"] == ""
+    later = record_check(db, result([RowFinding("checkins", "1", "changed", ("status",))]), utc_now(), utc_now())
+    with db.engine.begin() as conn:  # the later failed check deleted, to leave the older intact one the latest
+        conn.execute(delete(AuditCheckRow).where(AuditCheckRow.id == later))
+    assert later > clean and len(alarms()) == 1 and f"编号 {later}" in alarms()[0], alarms()

@@ -182,6 +182,14 @@ def test_evidence_photo_needs_authorisation(world: World) -> None:
     r = world.client.get(url, headers=auth(world.operator))
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert r.content == face("people/biden/biden2.jpg")
+    # Someone at the database sets the row's media type to a page: the bytes still say what they are.
+    from sqlalchemy import update
+
+    from models.tables import Evidence
+    with world.client.app.state.db.engine.begin() as conn:
+        conn.execute(update(Evidence).where(Evidence.sha256 == body["photo_sha256"]).values(media_type="text/html"))
+    r = world.client.get(url, headers=auth(world.operator))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
 
 
 def test_a_classmates_evidence_is_their_templates_and_latest_three_passed_checkins(world: World) -> None:

@@ -273,3 +273,21 @@ def test_a_repeat_sent_as_the_first_answer_arrives_gets_that_answer(settings_fac
             assert first.status_code == 201, first.text
             assert again.status_code == 201 and again.headers.get("idempotent-replayed") == "true", again.text
             assert again.json() == first.json()
+
+
+def test_a_kept_answer_rewritten_at_the_database_is_not_handed_out(crew: Crew) -> None:
+    """Outside tester: a kept answer rewritten in the database (a pending objection turned into an upheld one) was
+    replayed to the site as the product's word. Each kept answer is sealed with the audit key: one whose seal fails
+    is not replayed, and the repeat is told the submission was stored instead."""
+    from sqlalchemy import update
+
+    first = file_form(crew, "form-sealed")
+    assert first.status_code == 201, first.text
+    forged = first.content.replace(b'"findings":"', b'"findings":"\\u5df2\\u6838\\u5b9e\\u65e0\\u8bef ')
+    assert forged != first.content
+    with crew.world.client.app.state.db.engine.begin() as conn:
+        conn.execute(update(IdempotentRequest).where(IdempotentRequest.key == "form-sealed").values(body=forged))
+    again = file_form(crew, "form-sealed")
+    assert again.status_code == 409 and again.json()["code"] == "IDEMPOTENT_REQUEST_STORED", again.text
+    assert "签名校验" in again.json()["message"] and b"\\u5df2" not in again.content
+    assert count(crew.world, Inspection) == 1  # and it was not filed a second time

@@ -30,12 +30,24 @@ def get_evidence(sha256: Sha256Path, scope: Annotated[Scope, access()], db: Db, 
         if row is None or not evidence_visible(session, scope, row.sha256):
             raise refuse_missing("UNKNOWN_EVIDENCE", "证据照片", sha256[:12] + "…")
         is_template = session.scalar(select(FaceTemplate.id).where(FaceTemplate.photo_sha256 == row.sha256))
-        media_type = row.media_type
+    data = read_evidence(db, evidence, row.sha256, "serve")
     return Response(
-        read_evidence(db, evidence, row.sha256, "serve"), media_type=media_type,
+        data, media_type=photo_media_type(data),
         headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff",
                  "X-Evidence-Kind": "enrolment" if is_template else "upload"},
     )
+
+
+def photo_media_type(data: bytes) -> str:
+    """The media type a stored photo's own bytes show (the digest vouches for them), not the `evidence` row's column,
+    which someone at the database could set to text/html to have a crafted upload rendered as a page."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "application/octet-stream"
 
 
 def read_evidence(db: Database, evidence: EvidenceStore, sha256: str, where: str) -> bytes:

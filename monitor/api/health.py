@@ -12,7 +12,7 @@ from models.domain import Role
 from models.scope import Scope, access
 from monitor.api.deps import Db, SettingsDep
 from monitor.api.schemas.registration import HealthOut
-from monitor.services.audit import check_out, recent_checks, untrusted_alarm
+from monitor.services.audit import check_out, latest_check, untrusted_alarm
 from monitor.services.evidence_health import evidence_alarms, storage_state
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
@@ -25,10 +25,10 @@ def health(scope: Annotated[Scope, access()], db: Db, settings: SettingsDep, req
         if scope.principal.role is Role.SITE:  # the site's page asks whether the center answers, nothing more
             return {"status": "ok"}
         audit = untrusted_alarm(session)
-        last = recent_checks(session, 1)
+        last, doubt = latest_check(session, db)
         faults = evidence_alarms(session)
     storage = storage_state(settings.evidence_dir, settings.storage_low_free_mb * 2**20)
-    broken = bool(last) and not last[0].intact
+    broken = doubt is not None or (last is not None and not last.intact)
     bus_up = request.app.state.bus.reachable()
     return {"status": "degraded" if storage.low or audit or broken or faults or not bus_up else "ok",
             "database": db.engine.dialect.name, "bus": "redis-streams" if settings.redis_url else "in-process",
@@ -37,4 +37,4 @@ def health(scope: Annotated[Scope, access()], db: Db, settings: SettingsDep, req
             "storage": {**storage.as_json(), "evidence_faults": faults[0]["message"] if faults else ""},
             "pid": os.getpid(),
             "audit": {**(audit or {"untrusted": 0, "untrusted_seq": None, "message": ""}),
-                      "last_check": check_out(last[0]) if last else None}}
+                      "last_check": check_out(last) if last else None, "check_doubt": doubt or ""}}

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.checks.validation import idempotency_key_of
+from models.audit_chain import seal_holds, seal_record
 from models.clock import utc_now
 from models.domain import Principal
 from models.errors import ApiError
@@ -203,7 +204,7 @@ class IdempotentPosts:
                 await send(m)
             return
         if not claimed:
-            for m in replay_or_refuse(prior, digest):
+            for m in replay_or_refuse(prior, digest, db):
                 await send(m)
             return
         sent = False
@@ -236,7 +237,8 @@ class IdempotentPosts:
             status = int(started.get("status", 500))
             media = dict(started.get("headers", [])).get(b"content-type", b"application/json").decode()
             try:
-                await run_in_threadpool(settle, db, caller, scope["path"], key, status, media, b"".join(answer))
+                await run_in_threadpool(settle, db, caller, scope["path"], key, digest, status, media,
+                                        b"".join(answer))
             except DBAPIError:
                 log.warning("idempotent answer of %s not kept", scope["path"])
         for message in outgoing:
@@ -273,7 +275,25 @@ def claim(db: Database, caller: str, path: str, key: str, request_sha256: str
         return True, None
 
 
-def settle(db: Database, caller: str, path: str, key: str, status: int, media_type: str, body: bytes) -> None:
+def answer_fields(caller: str, path: str, key: str, request_sha256: str, status: int, media_type: str,
+                  body: bytes) -> list[Any]:
+    """What a kept answer's seal covers: whose request, which, and the answer itself (its SHA-256)."""
+    return [caller, path, key, request_sha256, status, media_type, hashlib.sha256(body).hexdigest()]
+
+
+def answer_holds(db: Database, prior: IdempotentRequest) -> bool:
+    """Whether a kept answer is the one the product kept: its seal holds (always, when there is no audit key)."""
+    if db.audit_key is None:
+        return True
+    if not prior.seal or prior.status is None or prior.body is None:
+        return False
+    return seal_holds(prior.seal, db.audit_keys({prior.seal.rsplit(":", 1)[0]}), answer_fields(
+        prior.caller_sha256, prior.path, prior.key, prior.request_sha256, prior.status, prior.media_type or "",
+        prior.body))
+
+
+def settle(db: Database, caller: str, path: str, key: str, request_sha256: str, status: int, media_type: str,
+           body: bytes) -> None:
     """Keep a successful answer (2xx: a record created, a transition made, a request queued) for repeats; a step
     answered 200, such as closing an alert, repeated under its key is the same step, not a 409 for a step already
     taken. A server error after the request committed keeps the key as `lost` (stored, answer lost: never run
@@ -282,8 +302,10 @@ def settle(db: Database, caller: str, path: str, key: str, status: int, media_ty
     state = IdempotentRequest.state
     with db.session() as session:
         if 200 <= status < 300:
+            seal = seal_record(db.audit_key[0], db.audit_key[1], answer_fields(
+                caller, path, key, request_sha256, status, media_type, body)) if db.audit_key is not None else None
             session.execute(update(IdempotentRequest).where(*row, state.in_(["running", "committed"])).values(
-                state="done", status=status, media_type=media_type, body=body))
+                state="done", status=status, media_type=media_type, body=body, seal=seal))
         elif status >= 500:
             session.execute(update(IdempotentRequest).where(*row, state == "committed").values(state="lost"))
             session.execute(delete(IdempotentRequest).where(*row, state == "running"))
@@ -291,7 +313,7 @@ def settle(db: Database, caller: str, path: str, key: str, status: int, media_ty
             session.execute(delete(IdempotentRequest).where(*row, state.in_(["running", "committed"])))
 
 
-def replay(prior: IdempotentRequest | None) -> list[Message]:
+def replay(prior: IdempotentRequest | None, db: Database) -> list[Message]:
     """The answer to a repeat: the first answer, or why there is none to give."""
     if prior is None:
         return error(409, "IDEMPOTENCY_KEY_IN_PROGRESS", "使用该 Idempotency-Key 的请求正在处理，请稍后重试",
@@ -302,14 +324,18 @@ def replay(prior: IdempotentRequest | None) -> list[Message]:
     if prior.state != "done" or prior.body is None:
         return error(409, "IDEMPOTENCY_KEY_IN_PROGRESS", "使用该 Idempotency-Key 的请求正在处理，请稍后重试",
                      {"Retry-After": "2"})
+    if not answer_holds(db, prior):  # rewritten at the database: a forged decision is never handed out as ours
+        log.error("kept answer of %s fails its seal: not replayed", prior.path)
+        return error(409, "IDEMPOTENT_REQUEST_STORED",
+                     "该提交此前已保存成功，但保存的应答未通过签名校验，不予重放；请勿重复提交，刷新页面即可看到已保存的记录")
     return [{"type": "http.response.start", "status": int(prior.status or 201), "headers": [
         (b"content-type", (prior.media_type or "application/json").encode()),
         (b"content-length", str(len(prior.body)).encode()), (b"idempotent-replayed", b"true")]},
         {"type": "http.response.body", "body": prior.body}]
 
 
-def replay_or_refuse(prior: IdempotentRequest | None, request_sha256: str) -> list[Message]:
+def replay_or_refuse(prior: IdempotentRequest | None, request_sha256: str, db: Database) -> list[Message]:
     """A repeat with another request under the same key is refused; the same request gets the first answer."""
     if prior is not None and prior.request_sha256 != request_sha256:
         return error(422, "IDEMPOTENCY_KEY_REUSED", "该 Idempotency-Key 已用于另一份不同的提交，请换用新的 Key")
-    return replay(prior)
+    return replay(prior, db)

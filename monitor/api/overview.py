@@ -29,6 +29,7 @@ from models.tables import (
     Venue,
 )
 from models.terms import UploadStatus
+from monitor.adapters.storage import Database
 from monitor.api.deps import Center, Db, SettingsDep
 from monitor.api.schemas.wall import FramesOut, OverviewOut, TraineeDayOut
 from monitor.decisions.alert_lifecycle import WORKING, AlertState
@@ -58,7 +59,7 @@ def alert_counters(session: Session, scope: Scope, stale_before: datetime) -> di
             "alerts_overdue": overdue}
 
 
-def system_alarms(settings: Settings, session: Session, bus_up: bool = True) -> list[dict[str, str]]:
+def system_alarms(settings: Settings, session: Session, db: Database, bus_up: bool = True) -> list[dict[str, str]]:
     """What the wall must show about the center itself: STORAGE_LOW before the evidence disk is full,
     AUDIT_UNTRUSTED once the sealer has chained an entry the product did not write, AUDIT_BROKEN when the latest
     periodic check found the chain or the records rewritten, EVIDENCE_ALTERED while a stored file is not what its
@@ -68,7 +69,7 @@ def system_alarms(settings: Settings, session: Session, bus_up: bool = True) -> 
     if not bus_up:
         alarms.append({"code": "BUS_DOWN", "message": "消息总线（Redis）无法连接：上传仍被受理并保存，总线恢复后"
                                                        "补发核验；实时推送和其他进程的核验暂停，请检查 Redis"})
-    return alarms + audit_alarms(session) + evidence_alarms(session)
+    return alarms + audit_alarms(session, db) + evidence_alarms(session)
 
 
 @router.get("/overview", summary="The province at a glance for the wall screen", response_model=OverviewOut)
@@ -121,7 +122,7 @@ def overview(scope: Center, db: Db, settings: SettingsDep, request: Request) -> 
                 stats[of_class]["anomalies"] += n
                 by_rule[rule] += n
                 open_anomalies += n if state == "open" else 0
-        alarms = system_alarms(settings, session, request.app.state.bus.reachable())
+        alarms = system_alarms(settings, session, db, request.app.state.bus.reachable())
     checkins = sum(s["checkins"] for s in stats.values())
     passed = sum(s["passed"] for s in stats.values())
     return {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
@@ -15,9 +15,20 @@ from sqlalchemy import ColumnElement, Connection, String, Table, cast, collate, 
 from sqlalchemy.orm import Session
 
 from models.audit import AUDITED, append_audit, columns_detail
-from models.audit_chain import Anchor, Break, Link, SignedSince, canonical, entry_trusted, verify_chain
+from models.audit_chain import (
+    Anchor,
+    Break,
+    Link,
+    SignedSince,
+    canonical,
+    entry_trusted,
+    seal_holds,
+    seal_record,
+    verify_chain,
+)
 from models.audit_rows import RowFinding, differing_columns, inserted_again, replay_entries
 from models.tables import (
+    CHECKS_WHERE,
     SEALER_FINDINGS_WHERE,
     AuditCheckRequest,
     AuditCheckRow,
@@ -371,6 +382,8 @@ def record_check(db: Database, result: AuditCheck, started_at: datetime, finishe
                             message=result.message[:1000])
         session.add(row)
         session.flush()
+        if db.audit_key is not None:
+            row.seal = seal_record(db.audit_key[0], db.audit_key[1], check_fields(row))
         append_audit(session, "audit.checked", "audit_checks", row.id,
                      {"intact": result.intact, "entries": result.checked, "head_seq": result.head_seq,
                       "broken_seq": row.broken_seq, "broken_kind": row.broken_kind, "rows": result.rows_checked,
@@ -431,14 +444,43 @@ def check_out(row: AuditCheckRow) -> dict[str, Any]:
             "message": row.message}
 
 
-def audit_alarms(session: Session) -> list[dict[str, str]]:
+def check_fields(row: AuditCheckRow) -> list[Any]:
+    """What a periodic check's seal covers: its id, times and every figure of its result."""
+    return [row.id, row.started_at.astimezone(UTC).isoformat(), row.finished_at.astimezone(UTC).isoformat(),
+            row.intact, row.entries_checked, row.head_seq, row.broken_seq, row.broken_kind, row.rows_checked,
+            row.row_findings, row.message]
+
+
+def latest_check(session: Session, db: Database) -> tuple[AuditCheckRow | None, str | None]:
+    """The latest periodic check, and why it is not to be believed (None when it is): its seal does not hold (set
+    to intact at the database, which silenced the wall's alarm until the next check, up to an hour later), it has
+    none though sealing has begun, or a later check the chain records is gone from the table."""
+    latest = session.scalars(select(AuditCheckRow).order_by(AuditCheckRow.id.desc()).limit(1)).first()
+    noted = session.scalar(select(AuditEntry.subject_id).where(text(CHECKS_WHERE))  # by its partial index
+                           .order_by(AuditEntry.id.desc()).limit(1))
+    if noted is not None and noted.isdigit() and (latest is None or latest.id < int(noted)):
+        return latest, f"审计链记载的定时核验（编号 {noted}）已不在核验记录表中（被绕过系统删除）"
+    if latest is None or db.audit_key is None:
+        return latest, None
+    if latest.seal is None:
+        sealed_before = session.scalar(select(AuditCheckRow.id).where(AuditCheckRow.seal.is_not(None)).limit(1))
+        return latest, None if sealed_before is None else "最近一次定时核验的记录没有签名（被绕过系统写入或改动）"
+    if not seal_holds(latest.seal, db.audit_keys({latest.seal.rsplit(":", 1)[0]}), check_fields(latest)):
+        return latest, "最近一次定时核验的记录与其签名不符（被绕过系统改动）"
+    return latest, None
+
+
+def audit_alarms(session: Session, db: Database) -> list[dict[str, str]]:
     """The wall's alarms about the chain: entries the sealer did not believe (AUDIT_UNTRUSTED), and the latest
-    periodic check finding the chain or the records not as they were written (AUDIT_BROKEN)."""
+    periodic check finding the chain or the records not as they were written, or that check's own record not to
+    be believed (AUDIT_BROKEN)."""
     alarms = []
     if (untrusted := untrusted_alarm(session)) is not None:
         alarms.append({"code": "AUDIT_UNTRUSTED", "message": untrusted["message"]})
-    latest = session.scalars(select(AuditCheckRow).order_by(AuditCheckRow.id.desc()).limit(1)).first()
-    if latest is not None and not latest.intact:
+    latest, doubt = latest_check(session, db)
+    if doubt is not None:
+        alarms.append({"code": "AUDIT_BROKEN", "message": f"{doubt}（请运行 monitor audit verify 核查）"})
+    elif latest is not None and not latest.intact:
         alarms.append({"code": "AUDIT_BROKEN", "message": f"定时核验发现审计链或记录被改动：{latest.message[:200]}"
                                                            "（请运行 monitor audit verify 核查）"})
     return alarms

@@ -195,6 +195,8 @@ class AuditHealthOut(BaseModel):
     message: str = Field(description="zh-CN, when there are any")
     last_check: AuditCheckOut | None = Field(description="the scheduler's latest verification of the chain and the "
                                              "records (None before the first)")
+    check_doubt: str = Field(default="", description="zh-CN, when the latest check's own record is not to be "
+                             "believed (its seal does not hold, or a later check the chain notes is gone): degraded")
 
 
 class HealthOut(BaseModel):
