@@ -151,11 +151,14 @@ def test_heartbeats_vouch_only_for_time_lived_within_their_session() -> None:
     assert verified_minutes(T0, at(10), [Beat(at(5), True), Beat(at(12), True)], max_gap_min=15) == 10
 
 
-def test_what_a_cheating_or_unlucky_study_platform_sends_is_refused(client_factory: Callable[..., TestClient]) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_what_a_cheating_or_unlucky_study_platform_sends_is_refused(
+        database: str, request: pytest.FixtureRequest, client_factory: Callable[..., TestClient]) -> None:
     """Outside tester's findings on online study: a burst of heartbeats dated 15 minutes apart claimed two hours in
     one second; a session silent for hours still took heartbeats; simultaneous starts opened two sessions; the
-    trainee's enrolment photo, sent unchanged, passed as a heartbeat."""
-    world = World.build(client_factory())
+    trainee's enrolment photo, sent unchanged, passed as a heartbeat. On both databases."""
+    url = request.getfixturevalue("postgres_url") if database == "postgresql" else None
+    world = World.build(client_factory(database_url=url) if url else client_factory())
 
     def start() -> Any:
         return world.client.post("/api/v1/online/sessions", json={"class_id": world.class_id,
