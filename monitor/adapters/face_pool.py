@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +30,9 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 def _init_child(parent_pid: int, model: FaceModel) -> None:
     global _CHILD_ENGINE  # noqa: PLW0603 - one engine per worker process
+    # Ctrl-C in a terminal reaches the whole process group: the parent stops the pool, and a face process must not
+    # die first printing a KeyboardInterrupt traceback of its own (two of them ended every `monitor demo`)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True).start()
     _CHILD_ENGINE = FaceEngine(model)
 
