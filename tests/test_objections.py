@@ -5,6 +5,7 @@ upheld objection reopens the alert; two decisions at once make one; all of it in
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -273,7 +274,9 @@ def test_an_objection_submitted_refused_twice_decided_by_a_second_person_and_uph
     assert upheld.status_code == 200, upheld.text
     assert (upheld.json()["state"], upheld.json()["reopened"], upheld.json()["decided_by"]) == (
         "upheld", True, "测试管理员")
-    assert crew.post(url, "admin", {"decision": "rejected", "note": NOTE}).json()["code"] == "OBJECTION_DECIDED"
+    twice = crew.post(url, "admin", {"decision": "rejected", "note": NOTE}).json()
+    assert twice["code"] == "OBJECTION_DECIDED" and "（北京时间）作出决定（异议成立）" in twice["message"], twice
+    assert not re.search(r"\d{2}:\d{2}:\d{2}", twice["message"]), twice  # a time as read, not ISO with microseconds
 
     detail = crew.detail(alert_id).json()
     assert (detail["state"], detail["outcome"]) == ("open", None)  # back at the center, to be re-examined

@@ -149,10 +149,15 @@ async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, re
                 session.flush()
                 session.add(outbox_message(HEARTBEAT_TOPIC, beat.id, now))
                 return beat.id, True
-        except IntegrityError:  # a simultaneous request took the photo or the key first
-            with ctx.db.session() as session:
+        except (IntegrityError, ApiError) as exc:  # a simultaneous request took the photo or the key first
+            if isinstance(exc, ApiError) and (exc.code != "PHOTO_REPLAYED" or key is None):
+                raise
+            with ctx.db.session() as session:  # read afresh: the same request under the same key (a retry racing
+                # its first sending) stored the photo with its heartbeat, and gets that heartbeat back
                 if (prior := prior_heartbeat(session, session_id, key, image.sha256)) is not None:
                     return prior, False
+            if isinstance(exc, ApiError):
+                raise
             raise ApiError(409, "PHOTO_REPLAYED", "该照片此前已上传过，不能重复使用") from None
 
     accepted = await run_in_threadpool(accept)
@@ -200,7 +205,10 @@ def heartbeat_verdict(ctx: IngestContext, beat_id: int) -> tuple[str, list[dict[
 def end(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest) -> dict[str, Any]:
     with ctx.db.session() as session:
         row = visible_session(session, session_id, scope)
-        row.ended_at = row.ended_at or utc_now()
+        if row.ended_at is None:  # one silent past STALE_AFTER ended at its last sign of life, not now (outside
+            now = utc_now()  # tester: ending an abandoned session credited 15 minutes nobody studied)
+            last = last_sign_of_life(session, row)
+            row.ended_at = last if now - last > STALE_AFTER else now
         return session_body(session, row)
 
 @router.get("/sessions/{session_id}", summary="An online session with its heartbeats",

@@ -145,8 +145,9 @@ def decide_objection(session: Session, objection: Objection, alert: Alert, decis
     now = now or utc_now()
     if objection.state != ObjectionState.SUBMITTED.value:
         name = OBJECTION_STATE_NAMES[ObjectionState(objection.state)]
-        raise ApiError(409, "OBJECTION_DECIDED", f"该异议已于 {beijing(objection.decided_at)} 作出决定（{name}），"
-                                                 "不能再次决定")
+        decided = objection.decided_at.astimezone(SHANGHAI) if objection.decided_at else None
+        raise ApiError(409, "OBJECTION_DECIDED", f"该异议已于 {decided:%Y-%m-%d %H:%M}（北京时间）作出决定（{name}），"
+                       "不能再次决定" if decided else f"该异议已作出决定（{name}），不能再次决定")
     closer, actors = people_on_alert(session, alert.id)
     refusal = judge_decider(Person(principal.name, principal.staff_id), closer, actors)
     if refusal is not None:
