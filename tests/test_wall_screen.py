@@ -281,6 +281,21 @@ def test_the_frame_grid_and_the_evidence_view(tmp_path: Path, browser: Browser) 
         expect(page.locator("#detail-timeline .day-items")).to_contain_text("人脸不符")
         assert page.locator("#detail-timeline .track .mark").count() == 3
         expect(page.locator("#detail-timeline .day-items")).to_contain_text("围栏外 1840 米")
+        # A long day stays in its two columns and scrolls down (an outside tester's 11th entry went into a third
+        # column off to the side): 14 more entries, none beyond the list's right edge, the last reachable below.
+        fits = page.evaluate("""() => {
+            const list = document.querySelector('#detail-timeline .day-items');
+            for (let k = 0; k < 14; k++) list.append(list.firstElementChild.cloneNode(true));
+            const right = list.getBoundingClientRect().right;
+            const last = list.lastElementChild;
+            last.scrollIntoView({block: 'nearest'});
+            return {wide: list.scrollWidth - list.clientWidth, tall: list.scrollHeight > list.clientHeight,
+                    beyond: [...list.children].filter(li => li.getBoundingClientRect().right > right + 1).length,
+                    lastShown: last.getBoundingClientRect().bottom <= list.getBoundingClientRect().bottom + 1};
+        }""")
+        assert fits == {"wide": 0, "tall": True, "beyond": 0, "lastShown": True}, fits
+        page.evaluate("() => { const l = document.querySelector('#detail-timeline .day-items');"
+                      " while (l.children.length > 3) l.lastElementChild.remove(); l.scrollTop = 0; }")
         wait_until(page, "document.querySelector('#detail-enrolled').naturalWidth > 0"
                          " && document.querySelector('#detail-photo').naturalWidth > 0")
         box = page.locator(".detail-box").bounding_box()
