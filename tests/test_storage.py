@@ -1,7 +1,7 @@
 """Storage on both databases: migrations, seeded regions, constraints, and the whole flow on PostgreSQL."""
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -92,3 +92,50 @@ def test_whole_flow_on_postgresql(client_factory: Callable[..., TestClient], pos
         s.execute(update(Verification).where(Verification.id == 1).values(passed=False))
     assert [(f.table, f.kind, f.columns) for f in verify_rows(client.app.state.db)[1]] == [
         ("verifications", "changed", ("passed",))]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_upgrade_ends_the_extra_open_sessions_before_holding_one_open_per_trainee(
+        backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Migration 0039 adds the unique index for one open online session per trainee. A database from before it may
+    hold two open sessions of one trainee (the race it closes): all but the newest are ended first, at their last
+    heartbeat (or their start), so the upgrade runs, and the newest stays open."""
+    from alembic import command
+    from alembic.config import Config
+
+    from monitor.adapters.storage import _MIGRATIONS
+
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else f"sqlite:///{tmp_path}/u.sqlite3"
+    db = Database(url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0038")
+    t0 = utc_now() - timedelta(hours=2)
+    with db.engine.begin() as conn:  # the rows alone (their class, trainee and photos are beside the point)
+        conn.exec_driver_sql("PRAGMA foreign_keys = OFF" if backend == "sqlite"
+                             else "SET session_replication_role = replica")
+        for sid, trainee, minutes in ((1, 7, 0), (2, 7, 30), (3, 7, 60), (4, 8, 0)):
+            conn.execute(text("INSERT INTO online_sessions (id, class_id, trainee_id, institution_id, started_at) "
+                              "VALUES (:id, 1, :t, 1, :at)"), {"id": sid, "t": trainee,
+                                                               "at": t0 + timedelta(minutes=minutes)})
+        conn.execute(text("INSERT INTO online_heartbeats (id, session_id, captured_at, received_at, photo_sha256, "
+                          "status) VALUES (1, 1, :at, :at, :sha, 'passed')"),
+                     {"at": t0 + timedelta(minutes=12), "sha": "a" * 64})
+    with db.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with db.engine.connect() as conn:
+        ended = dict(conn.execute(text("SELECT id, ended_at FROM online_sessions ORDER BY id")).all())
+    db.dispose()
+    assert ended[3] is None and ended[4] is None  # the newest of trainee 7, and trainee 8's only one
+
+    def minute(value: object) -> str:  # SQLite keeps text, PostgreSQL a time with its zone: both to a UTC minute
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC) if value.tzinfo else value
+            return value.strftime("%Y-%m-%d %H:%M")
+        return str(value).replace("T", " ")[:16]
+
+    assert minute(ended[1]) == minute(t0 + timedelta(minutes=12))  # ended at its last heartbeat
+    assert minute(ended[2]) == minute(t0 + timedelta(minutes=30))  # no heartbeat: at its start
