@@ -210,5 +210,6 @@ def test_a_png_changed_in_transit_is_refused_at_upload(world: World) -> None:
     changed[idat + 200] ^= 0x10
     r = world.checkin(bytes(changed), filename="flaky.png")
     assert r.status_code == 422 and r.json()["code"] == "CORRUPT_IMAGE", r.text
+    assert "校验码不符" in r.json()["message"] and "截断" not in r.json()["message"]  # changed, not cut short
     r = world.checkin(whole, filename="whole.png")
     assert r.status_code == 201 and r.json()["status"] == "passed", r.text

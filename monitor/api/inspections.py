@@ -160,7 +160,12 @@ async def post_inspection(
         raw_signature = await upload.read()
         if len(raw_signature) > MAX_SIGNATURE_BYTES:
             raise ApiError(413, "SIGNATURE_TOO_LARGE", "签名图片过大")
-        signatures.append(await run_in_threadpool(inspect_image, raw_signature, settings.max_image_pixels))
+        try:
+            signatures.append(await run_in_threadpool(inspect_image, raw_signature, settings.max_image_pixels))
+        except ApiError as exc:  # a damaged file is a signature to draw again, said as such
+            if exc.code != "CORRUPT_IMAGE":
+                raise
+            raise ApiError(422, "SIGNATURE_UNREADABLE", "签名图片已损坏，无法读取，请重新签名") from None
         await run_in_threadpool(check_signature, signatures[-1].data)
     signed, inspector_signed = signatures
     shots = [PhotoIn(await run_in_threadpool(inspect_image, await p.read(), settings.max_image_pixels),
