@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from ingest.acceptance import check_rostered, store_evidence
+from ingest.adapters.images import inspect_image
 from ingest.adapters.multipart import InMemoryFormRoute
 from ingest.checks.limits import WINDOW_S, RecentCounts, refuse_over_limit
-from ingest.checks.validation import check_capture_time, parse_client_time
 from ingest.context import Ingest, IngestContext
 from ingest.outbox import HEARTBEAT_TOPIC, outbox_message, publish_outbox
-from ingest.routes.uploads import check_idempotency_key, read_image, single_valued_parts, site_institution
+from ingest.routes.uploads import read_upload, single_valued_parts, site_institution
 from ingest.schemas import HeartbeatAcceptedOut, OnlineSessionOut, OnlineSessionStartedOut, upload_responses
 from models.clock import SHANGHAI, utc_now
 from models.domain import TraineeInClassIn
@@ -113,11 +113,8 @@ async def heartbeat(session_id: UploadIdPath, scope: SiteCaller, ctx: Ingest, re
                         "the same key and photo sent again (an answer lost) return the first heartbeat, "
                         "duplicate=true"))] = None,
                     _single: None = single_valued_parts()) -> dict[str, Any]:
-    key = check_idempotency_key(idempotency_key)
-    now = utc_now()
-    captured = parse_client_time(captured_at)
-    check_capture_time(captured, now, ctx.limits.max_future_skew_s, ctx.limits.max_capture_age_s)
-    image = await read_image(photo, ctx.limits.max_pixels)
+    key, now, captured, data = await read_upload(ctx, idempotency_key, captured_at, photo)
+    image = await run_in_threadpool(inspect_image, data, ctx.limits.max_pixels)
 
     def accept() -> tuple[int, bool] | None:
         """(the heartbeat's id, whether this request created it); None when the session was found abandoned."""
